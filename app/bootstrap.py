@@ -1,0 +1,28 @@
+"""What the service makes sure of at start, after migrations: each step idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+from app.clock import SandboxClock
+from app.db import Database
+from app.settings import Settings
+
+log = logging.getLogger("dancu.bootstrap")
+
+
+def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
+    """Run every start-up step in order (population first: the rest refers to it)."""
+    _ensure_population(database=database, settings=settings)
+
+
+def _ensure_population(*, database: Database, settings: Settings) -> None:
+    if not settings.auto_seed:
+        return
+    from seed.populate import is_populated, populate
+
+    if is_populated(database):
+        return
+    log.info("empty database: generating %d people from seed %d", settings.population_size,
+             settings.seed)
+    populate(database, size=settings.population_size, seed=settings.seed)

@@ -1,0 +1,58 @@
+"""``dancu serve`` and ``dancu migrate``."""
+
+from __future__ import annotations
+
+import typer
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from app import migrations
+from app.cli.base import cli, console, fail, settings_from
+from app.db import Database
+
+
+@cli.command()
+def serve(
+    host: str | None = typer.Option(None, help="Listen address (DANCU_HOST)."),
+    port: int | None = typer.Option(None, help="Listen port (DANCU_PORT)."),
+    database_url: str | None = typer.Option(None, help="DANCU_DATABASE_URL"),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+) -> None:
+    """Migrate the database, seed it on first start, and serve the API."""
+    import os
+
+    import uvicorn
+
+    settings = settings_from(host=host, port=port, database_url=database_url)
+    for name, value in (("HOST", settings.host), ("PORT", settings.port),
+                        ("DATABASE_URL", settings.database_url)):
+        os.environ[f"DANCU_{name}"] = str(value)
+    _check_database(settings.database_url)
+    console.print(f"dancu-sandbox on http://{settings.host}:{settings.port}  "
+                  f"docs: http://{settings.host}:{settings.port}/docs", highlight=False)
+    uvicorn.run("app.asgi:app", host=settings.host, port=settings.port, workers=workers,
+                log_level=settings.log_level, access_log=False)
+
+
+@cli.command()
+def migrate(database_url: str | None = typer.Option(None, help="DANCU_DATABASE_URL")) -> None:
+    """Apply all database migrations."""
+    settings = settings_from(database_url=database_url)
+    database = Database.connect(settings.database_url)
+    try:
+        migrations.upgrade(database.engine)
+    except SQLAlchemyError as exc:
+        fail(f"migration failed: {type(exc).__name__}")
+    finally:
+        database.dispose()
+    console.print("database is at the latest migration")
+
+
+def _check_database(url: str) -> None:
+    database = Database.connect(url)
+    try:
+        with database.engine.connect():
+            pass
+    except OperationalError:
+        fail("cannot reach the database (check DANCU_DATABASE_URL)")
+    finally:
+        database.dispose()

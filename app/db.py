@@ -1,0 +1,79 @@
+"""Database engines and sessions: SQLite (embedded default) or PostgreSQL, same code.
+
+On SQLite, writing transactions start with ``BEGIN IMMEDIATE`` so concurrent writers queue on the
+busy timeout instead of failing when they upgrade a read lock; reading transactions use a plain
+``BEGIN`` so lookups run in parallel under WAL. PostgreSQL needs no such distinction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
+    if not url.startswith("sqlite"):
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit BEGIN is deferred).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@dataclass
+class Database:
+    """The engines and session factories of one database."""
+
+    url: str
+    engine: Engine
+    writer: sessionmaker[Session]
+    reader: sessionmaker[Session]
+
+    @classmethod
+    def connect(cls, url: str, **kwargs: Any) -> Database:
+        engine = make_engine(url, immediate=True, **kwargs)
+        read_engine = make_engine(url, **kwargs) if url.startswith("sqlite") else engine
+        return cls(
+            url=url,
+            engine=engine,
+            writer=sessionmaker(engine, expire_on_commit=False, autoflush=False),
+            reader=sessionmaker(read_engine, expire_on_commit=False, autoflush=False),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One writing unit of work: commit on success, roll back on any exception."""
+        with self.writer.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.reader.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.reader.kw["bind"].dispose()

@@ -1,0 +1,50 @@
+"""Annotated dependency aliases, named for what they give a route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.clock import SandboxClock
+from app.db import Database
+from app.settings import Settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_clock(request: Request) -> SandboxClock:
+    return request.app.state.clock
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    with get_database(request).write() as session:
+        yield session
+
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    with get_database(request).read() as session:
+        yield session
+
+
+def get_now(request: Request) -> datetime:
+    return get_clock(request).now()
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ClockDep = Annotated[SandboxClock, Depends(get_clock)]
+NowDep = Annotated[datetime, Depends(get_now)]
+# scope="function": the transaction commits before the response is sent, so a failed commit
+# can never follow a 2xx already on the wire.
+SessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]

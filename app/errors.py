@@ -1,0 +1,160 @@
+"""Domain errors rendered as RFC 9457 ``application/problem+json``.
+
+Every problem has a stable ``type`` URI ``https://dancu.sandbox/problems/<code>``; the table of codes is
+``docs/errors.md``. A problem never contains the caller's input or personal data.
+OAuth/OIDC endpoints do not use this family (they answer in RFC 6749 / RFC 6750 formats).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_BASE = "https://dancu.sandbox/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("dancu.errors")
+
+
+class DomainError(Exception):
+    """Base of all domain errors. Subclasses set ``code``, ``status`` and ``title``."""
+
+    code: ClassVar[str] = "bad-request"
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.extensions = extensions
+        self.headers: dict[str, str] = {}
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": PROBLEM_BASE + self.code, "title": self.title,
+                                "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+
+class NotFound(DomainError):
+    code, status, title = "not-found", 404, "Not found"
+
+
+class MethodNotAllowed(DomainError):
+    code, status, title = "method-not-allowed", 405, "Method not allowed"
+
+
+class ValidationFailed(DomainError):
+    code, status, title = "validation-error", 422, "The request is not valid"
+
+
+class PayloadTooLarge(DomainError):
+    code, status, title = "payload-too-large", 413, "The request body is too large"
+
+
+class Unauthorized(DomainError):
+    code, status, title = "unauthorized", 401, "Authentication required"
+
+
+class Forbidden(DomainError):
+    code, status, title = "forbidden", 403, "Not allowed"
+
+
+class Conflict(DomainError):
+    code, status, title = "conflict", 409, "Conflict"
+
+
+class RateLimited(DomainError):
+    code, status, title = "rate-limited", 429, "Too many requests"
+
+
+class ServiceUnavailable(DomainError):
+    code, status, title = "service-unavailable", 503, "Service unavailable"
+
+
+class InternalError(DomainError):
+    code, status, title = "internal-error", 500, "Internal server error"
+
+
+class HttpProblem(DomainError):
+    """Any other HTTP error raised by the framework (kept generic on purpose)."""
+
+    code, title = "http-error", "HTTP error"
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status  # type: ignore[misc]
+
+
+def problem_response(error: DomainError, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    response = JSONResponse(error.to_problem(instance), status_code=error.status,
+                            media_type=PROBLEM_MEDIA_TYPE)
+    response.headers.update(error.headers)
+    return response
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Where and which rule, never the rejected value (it may be personal data or huge)."""
+    return [
+        {"loc": [str(p) for p in err.get("loc", ())][:8], "rule": err.get("type", "invalid"),
+         "message": _safe_message(err)}
+        for err in exc.errors()[:20]
+    ]
+
+
+def _safe_message(err: dict[str, Any]) -> str:
+    ctx = err.get("ctx") or {}
+    if isinstance(ctx.get("error"), ValueError) and getattr(ctx["error"], "rule", None):
+        return str(ctx["error"])
+    message = str(err.get("msg", "invalid"))
+    return message if len(message) <= 200 and "input" not in message.lower() else "invalid value"
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_response(exc, request)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(ValidationFailed(errors=_validation_errors(exc)), request)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    mapped: DomainError
+    if exc.status_code == 404:
+        mapped = NotFound("No such resource.")
+    elif exc.status_code == 405:
+        mapped = MethodNotAllowed()
+    elif exc.status_code == 413:
+        mapped = PayloadTooLarge()
+    elif exc.status_code == 401:
+        mapped = Unauthorized()
+    else:
+        mapped = HttpProblem(exc.status_code)
+    response = problem_response(mapped, request)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(InternalError(), request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

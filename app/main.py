@@ -1,0 +1,56 @@
+"""Application factory: ``create_app(settings)`` wires the database, clock, routers and errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import migrations
+from app.bootstrap import bootstrap
+from app.clock import SandboxClock
+from app.db import Database
+from app.errors import install_error_handlers
+from app.routers import health
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("dancu")
+
+DESCRIPTION = """
+A simulated Vietnamese national citizen-identity service for integration testing: the national
+population database (CSDL quốc gia về dân cư), chip identity cards (căn cước) and VNeID-style
+electronic identity. All people are synthetic, generated deterministically from a seed.
+"""
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    database: Database = app.state.database
+    if app.state.migrate_on_start:
+        migrations.upgrade(database.engine)
+    bootstrap(database=database, settings=app.state.settings, clock=app.state.clock)
+    yield
+    database.dispose()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    migrate_on_start: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="dancu-sandbox",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database or Database.connect(settings.database_url)
+    app.state.clock = SandboxClock()
+    app.state.migrate_on_start = migrate_on_start
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,93 @@
+"""Service settings, read from the environment (prefix ``DANCU_``) and validated at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from ipaddress import ip_address
+from typing import Self
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./dancu.db"
+_SANDBOX_DEFAULT_SECRETS = {"admin_token": "admin-secret", "demo_client_secret": "demo-secret"}
+
+
+class SettingsError(RuntimeError):
+    """A setting is invalid; the message names the variable and the rule, in one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DANCU_", extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    seed: int = Field(default=6, ge=0, le=2**63 - 1)
+    population_size: int = Field(default=10_000, ge=100, le=120_000_000)
+    auto_seed: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    issuer: str | None = None
+    sandbox: bool = True
+    admin_token: str = _SANDBOX_DEFAULT_SECRETS["admin_token"]
+    demo_client_id: str = "demo"
+    demo_client_secret: str = _SANDBOX_DEFAULT_SECRETS["demo_client_secret"]
+    log_level: str = "info"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        if value.startswith("postgresql://") or value.startswith("postgresql+psycopg2"):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if value != "localhost":
+            ip_address(value)
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+                raise ValueError("must be an http(s) URL without query or fragment")
+            value = value.rstrip("/")
+        return value
+
+    @model_validator(mode="after")
+    def _no_default_secrets_outside_sandbox(self) -> Self:
+        if not self.sandbox:
+            for name, default in _SANDBOX_DEFAULT_SECRETS.items():
+                if getattr(self, name) == default:
+                    raise ValueError(f"DANCU_{name.upper()} must be changed when DANCU_SANDBOX=false")
+        return self
+
+    @property
+    def issuer_url(self) -> str:
+        """The OIDC issuer: the setting, or the address ``dancu serve`` listens on."""
+        return self.issuer or f"http://{self.host}:{self.port}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings or raise :class:`SettingsError` with one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        name = f"DANCU_{field.upper()}" if first["loc"] else "settings"
+        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,85 @@
+"""Shared fixtures: one migrated, seeded database per test session (SQLite or PostgreSQL).
+
+``DANCU_TEST_DATABASE_URL`` selects PostgreSQL: the suite creates a fresh database on that server
+(named ``dancu_test_<random>``), so parallel runs never meet, and drops it at the end.
+Without it the suite runs on a SQLite file in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from app import migrations
+from app.db import Database
+from app.main import create_app
+from app.settings import Settings, load_settings
+
+TEST_SEED = 6
+TEST_POPULATION = int(os.environ.get("DANCU_TEST_POPULATION", "3000"))
+
+
+def _postgres_database(server_url: str) -> Iterator[str]:
+    import psycopg
+
+    url = make_url(server_url)
+    name = f"dancu_test_{secrets.token_hex(4)}"
+    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = os.environ.get("DANCU_TEST_DATABASE_URL")
+    if server and server.startswith("postgresql"):
+        yield from _postgres_database(server)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'dancu-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return load_settings(database_url=database_url, seed=TEST_SEED,
+                         population_size=TEST_POPULATION, auto_seed=True)
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> Iterator[Database]:
+    """Migrated and populated once per session; tests that change data make their own rows."""
+    db = Database.connect(settings.database_url)
+    migrations.upgrade(db.engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, database: Database):  # type: ignore[no-untyped-def]
+    return create_app(settings, database=database)
+
+
+@pytest.fixture(scope="session")
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return Path(__file__).parent / "data"
