@@ -16,6 +16,7 @@ def serve(
     port: int | None = typer.Option(None, help="Listen port (DANCU_PORT)."),
     database_url: str | None = typer.Option(None, help="DANCU_DATABASE_URL"),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
+    open_docs: bool = typer.Option(False, "--open", help="Open /docs in a browser when ready."),
 ) -> None:
     """Migrate the database, seed it on first start, and serve the API."""
     import os
@@ -27,8 +28,11 @@ def serve(
                         ("DATABASE_URL", settings.database_url)):
         os.environ[f"DANCU_{name}"] = str(value)
     _check_database(settings.database_url)
-    console.print(f"dancu-sandbox on http://{settings.host}:{settings.port}  "
-                  f"docs: http://{settings.host}:{settings.port}/docs", highlight=False)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"dancu-sandbox starting on {base} (the first start generates "
+                  f"{settings.population_size:,} people)\nAPI docs: {base}/docs", highlight=False)
+    if open_docs:
+        _open_when_ready(f"{base}/docs", health=f"{base}/healthz")
     uvicorn.run("app.asgi:app", host=settings.host, port=settings.port, workers=workers,
                 log_level=settings.log_level, access_log=False)
 
@@ -56,3 +60,23 @@ def _check_database(url: str) -> None:
         fail("cannot reach the database (check DANCU_DATABASE_URL)")
     finally:
         database.dispose()
+
+
+def _open_when_ready(url: str, *, health: str) -> None:
+    """Open the docs in a browser once the server answers (in the background)."""
+    import threading
+    import time
+    import urllib.request
+    import webbrowser
+
+    def wait_and_open() -> None:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(health, timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        console.print(f"ready: {url}", highlight=False)
+        webbrowser.open(url)
+
+    threading.Thread(target=wait_and_open, daemon=True).start()
