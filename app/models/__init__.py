@@ -1,6 +1,8 @@
 """ORM models. Importing this package registers every table on ``Base.metadata``."""
 
+from app.models.audit import AuditChainHead, AuditRecord
 from app.models.base import Base
+from app.models.client import Client, RateWindow
 from app.models.population import (
     Citizen,
     CodeItem,
@@ -13,10 +15,14 @@ from app.models.population import (
     Province,
     Residence,
 )
+from app.models.signing_key import SigningKey
 
 __all__ = [
+    "AuditChainHead",
+    "AuditRecord",
     "Base",
     "Citizen",
+    "Client",
     "CodeItem",
     "Commune",
     "FamilyRelation",
@@ -25,5 +31,7 @@ __all__ = [
     "PinHistory",
     "PopulationRun",
     "Province",
+    "RateWindow",
     "Residence",
+    "SigningKey",
 ]

@@ -1,0 +1,55 @@
+"""Registered relying parties (OAuth clients) and their per-client request counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base
+
+
+class Client(Base):
+    """An agency, bank, telecom or e-service registered to use the API under an agreement.
+
+    The secret is stored only as a hash; ``private_key_jwt`` clients register a public JWK Set
+    instead. Clients are never deleted (the audit trail refers to them): they are disabled.
+    """
+
+    __tablename__ = "client"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'disabled')", name="status"),
+        CheckConstraint("signing_alg IN ('ES256', 'RS256')", name="signing_alg"),
+        CheckConstraint("token_endpoint_auth_method IN "
+                        "('client_secret_basic', 'client_secret_post', 'private_key_jwt')",
+                        name="auth_method"),
+        CheckConstraint("rate_limit > 0", name="rate_limit"),
+    )
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    secret_hash: Mapped[str | None] = mapped_column(String(200))
+    jwks: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    purposes: Mapped[list[str]] = mapped_column(JSON)
+    legal_basis: Mapped[str | None] = mapped_column(Text)  # required for citizen.sensitive
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    grant_types: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    sandbox: Mapped[bool] = mapped_column(default=False)
+    signing_alg: Mapped[str] = mapped_column(String(5), default="ES256")
+    rate_limit: Mapped[int] = mapped_column(Integer, default=600)  # requests per minute
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateWindow(Base):
+    """Requests a client made in one fixed window (shared by every server process)."""
+
+    __tablename__ = "rate_window"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds
+    count: Mapped[int] = mapped_column(Integer)
