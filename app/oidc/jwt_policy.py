@@ -1,0 +1,265 @@
+"""Strict verification of compact JWS/JWT values, shared by every token kind.
+
+joserfc does the JWS work; this module decides what is acceptable, following RFC 8725 (JWT BCP):
+
+1. size first: longer than :data:`MAX_TOKEN_LENGTH` is refused before any parsing;
+2. the protected header (read through joserfc ``jws.extract_compact``, nothing verified yet):
+   * ``alg`` must be in the caller's explicit allow-list (§3.1). The allow-list itself may only
+     hold asymmetric algorithms: ``none`` and ``HS*`` can never be allowed (§3.2, and no HS/RS key
+     confusion);
+   * ``jwk``, ``jku``, ``x5u`` and ``x5c`` are refused: keys come only from the caller's key set,
+     never from the token (§3.10, no SSRF / self-signed tokens);
+   * ``crit`` (and ``b64``, RFC 7797) are refused: we implement no extension (RFC 7515 §4.1.11);
+   * ``typ`` must be one of the expected values (§3.11 explicit typing; compared without an
+     ``application/`` prefix, case-insensitively, RFC 7515 §4.1.9); other unknown parameters are
+     ignored (RFC 7515 §4);
+   * ``kid`` is required and must name a key of the set; that key's own ``alg`` (when it has one)
+     must equal the header ``alg`` (§3.1: one algorithm per key);
+3. the signature, with joserfc and exactly that key and algorithm;
+4. the payload must be a JSON object without duplicate names or NaN/Infinity (RFC 7519 §4,
+   RFC 8259 §6); the registered claims are checked with joserfc's ``JWTClaimsRegistry`` at the
+   caller's ``now`` with ``leeway``: ``iss`` exact (§3.8), ``aud`` contains the audience (§3.9),
+   ``exp`` in the future, ``nbf``/``iat`` not in the future, required claims present.
+
+Every refusal raises :class:`TokenRejected` with a :class:`RejectReason` -- for logs and tests only:
+callers answer with a generic error so the reason does not leak.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from joserfc import jws, jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidKeyIdError,
+    JoseError,
+    MissingClaimError,
+)
+from joserfc.jwk import Key, KeySet
+from joserfc.jws import JWSRegistry
+
+from app.oidc._util import epoch_seconds
+
+#: Asymmetric algorithms this module can ever accept (RFC 7518 §3.3-3.5).
+ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"})
+#: Tokens longer than this are refused unparsed (ours are well under 2 kB).
+MAX_TOKEN_LENGTH = 8192
+DEFAULT_LEEWAY = timedelta(seconds=30)
+
+_KEY_CARRYING_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
+_EXTENSION_HEADERS = frozenset({"crit", "b64"})
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+class RejectReason(StrEnum):
+    MALFORMED = "malformed"
+    TOO_LARGE = "too_large"
+    ALG_NOT_ALLOWED = "alg_not_allowed"
+    UNTRUSTED_KEY_HEADER = "untrusted_key_header"
+    CRITICAL_HEADER = "critical_header"
+    WRONG_TYP = "wrong_typ"
+    MISSING_KID = "missing_kid"
+    UNKNOWN_KID = "unknown_kid"
+    KEY_ALG_MISMATCH = "key_alg_mismatch"
+    BAD_SIGNATURE = "bad_signature"
+    MISSING_CLAIM = "missing_claim"
+    INVALID_CLAIM = "invalid_claim"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    ISSUED_IN_FUTURE = "issued_in_future"
+    WRONG_ISSUER = "wrong_issuer"
+    WRONG_AUDIENCE = "wrong_audience"
+    REPLAYED = "replayed"
+
+
+class TokenRejected(Exception):
+    """A JWT failed verification; ``reason`` says which rule (never shown to the caller)."""
+
+    def __init__(self, reason: RejectReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VerifiedJwt:
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+
+
+def normalize_typ(value: str) -> str:
+    """RFC 7515 §4.1.9: case-insensitive, ``application/`` prefix optional."""
+    lowered = value.lower()
+    return lowered.removeprefix("application/")
+
+
+def check_allow_list(algorithms: Collection[str]) -> None:
+    """A programming-error guard: refuse allow-lists that are empty or contain none/HS*."""
+    if not algorithms or not set(algorithms) <= ASYMMETRIC_ALGORITHMS:
+        raise ValueError(f"algorithm allow-list must be a non-empty subset of {sorted(ASYMMETRIC_ALGORITHMS)}")
+
+
+def read_unverified(token: str) -> tuple[Mapping[str, Any], bytes]:
+    """Header and raw payload WITHOUT verification -- only to find which key/client to use."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenRejected(RejectReason.TOO_LARGE)
+    try:
+        obj = jws.extract_compact(token.encode("ascii"))
+    except (JoseError, UnicodeError, ValueError, TypeError) as error:
+        raise TokenRejected(RejectReason.MALFORMED) from error
+    header = obj.headers()
+    if not isinstance(header, dict):
+        raise TokenRejected(RejectReason.MALFORMED)
+    return header, obj.payload
+
+
+def _check_header(
+    header: Mapping[str, Any], *, algorithms: Collection[str], typ: Collection[str | None]
+) -> tuple[str, str]:
+    """Apply the header rules; returns ``(alg, kid)``."""
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms:
+        raise TokenRejected(RejectReason.ALG_NOT_ALLOWED)
+    if _KEY_CARRYING_HEADERS & header.keys():
+        raise TokenRejected(RejectReason.UNTRUSTED_KEY_HEADER)
+    if _EXTENSION_HEADERS & header.keys():
+        raise TokenRejected(RejectReason.CRITICAL_HEADER)
+    _check_typ(header.get("typ"), typ)
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise TokenRejected(RejectReason.MISSING_KID)
+    return alg, kid
+
+
+def _check_typ(value: Any, accepted: Collection[str | None]) -> None:
+    if value is None:
+        found: str | None = None
+    elif isinstance(value, str):
+        found = normalize_typ(value)
+    else:
+        raise TokenRejected(RejectReason.WRONG_TYP)
+    if found not in {None if t is None else normalize_typ(t) for t in accepted}:
+        raise TokenRejected(RejectReason.WRONG_TYP)
+
+
+def _select_key(keys: KeySet, *, kid: str, alg: str) -> Key:
+    try:
+        key = keys.get_by_kid(kid)
+    except InvalidKeyIdError as error:
+        raise TokenRejected(RejectReason.UNKNOWN_KID) from error
+    if key.alg is not None and key.alg != alg:
+        raise TokenRejected(RejectReason.KEY_ALG_MISMATCH)
+    if key.get("use") not in (None, "sig"):
+        raise TokenRejected(RejectReason.KEY_ALG_MISMATCH)
+    return key
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(names) != len(set(names)):
+        raise ValueError("duplicate member name")
+    return dict(pairs)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+class _StrictJSONDecoder(json.JSONDecoder):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.update(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        super().__init__(**kwargs)
+
+
+def _verify_signature(token: str, key: Key, alg: str) -> dict[str, Any]:
+    registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
+    try:
+        decoded = jwt.decode(token, key, algorithms=[alg], registry=registry, decoder_cls=_StrictJSONDecoder)
+    except BadSignatureError as error:
+        raise TokenRejected(RejectReason.BAD_SIGNATURE) from error
+    except (JoseError, ValueError, TypeError) as error:
+        raise TokenRejected(RejectReason.MALFORMED) from error
+    return dict(decoded.claims)
+
+
+def _check_time_types(claims: Mapping[str, Any]) -> None:
+    for name in _TIME_CLAIMS:
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise TokenRejected(RejectReason.INVALID_CLAIM)
+
+
+_CLAIM_REASONS = {
+    "nbf": RejectReason.NOT_YET_VALID,
+    "iat": RejectReason.ISSUED_IN_FUTURE,
+    "iss": RejectReason.WRONG_ISSUER,
+    "aud": RejectReason.WRONG_AUDIENCE,
+}
+
+
+def check_claims(
+    claims: Mapping[str, Any],
+    *,
+    issuer: str,
+    audience: str | None,
+    required: Collection[str],
+    now: datetime,
+    leeway: timedelta,
+) -> None:
+    """Registered-claim rules (RFC 7519 §4.1) via joserfc; ``audience=None`` skips the aud check."""
+    _check_time_types(claims)
+    options: dict[str, Any] = {name: {"essential": True} for name in required}
+    options["iss"] = {"essential": True, "value": issuer}
+    if audience is not None:
+        options["aud"] = {"essential": True, "value": audience}
+    registry = jwt.JWTClaimsRegistry(
+        now=epoch_seconds(now), leeway=int(leeway.total_seconds()), **options
+    )
+    try:
+        registry.validate(dict(claims))
+    except MissingClaimError as error:
+        raise TokenRejected(RejectReason.MISSING_CLAIM) from error
+    except ExpiredTokenError as error:
+        raise TokenRejected(RejectReason.EXPIRED) from error
+    except InvalidClaimError as error:
+        reason = _CLAIM_REASONS.get(error.claim, RejectReason.INVALID_CLAIM)
+        raise TokenRejected(reason) from error
+
+
+def verify_jwt(
+    token: str,
+    *,
+    keys: KeySet,
+    algorithms: Collection[str],
+    typ: Collection[str | None],
+    issuer: str,
+    audience: str | None,
+    required: Collection[str],
+    now: datetime,
+    leeway: timedelta = DEFAULT_LEEWAY,
+    check_expiry: bool = True,
+) -> VerifiedJwt:
+    """Verify ``token`` against every rule in the module docstring.
+
+    ``typ`` lists the accepted header values (``None`` = header absent). ``check_expiry=False``
+    still requires ``exp`` but accepts it in the past (OIDC ``id_token_hint`` only).
+    """
+    check_allow_list(algorithms)
+    header, _ = read_unverified(token)
+    alg, kid = _check_header(header, algorithms=algorithms, typ=typ)
+    claims = _verify_signature(token, _select_key(keys, kid=kid, alg=alg), alg)
+    _check_time_types(claims)
+    if "exp" not in claims:
+        raise TokenRejected(RejectReason.MISSING_CLAIM)
+    ignored = set() if check_expiry else {"exp"}
+    checked = {name: value for name, value in claims.items() if name not in ignored}
+    needed = set(required) - ignored
+    check_claims(checked, issuer=issuer, audience=audience, required=needed, now=now, leeway=leeway)
+    return VerifiedJwt(header=header, claims=claims)

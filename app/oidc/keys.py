@@ -1,0 +1,191 @@
+"""Token-signing keys, their rotation and the published JWK Set.
+
+* RFC 7517 (JWK) / RFC 7518 §3.3-3.4 (RS256, ES256). Every key is bound to exactly one ``alg`` and
+  ``use: sig`` (RFC 8725 §3.1), so a verifier can never be talked into another algorithm.
+* ``kid`` is the RFC 7638 JWK thumbprint (SHA-256): stable, never reused for a different key.
+* EC P-256 keys are derived from the sandbox seed (CONTRIBUTING: reproducible): HKDF-SHA256
+  (RFC 5869) over the seed with salt ``dancu-sandbox/oidc/signing-key`` and info
+  ``<label>/<generation>`` gives 64 bytes; reduced modulo the group order they are the private
+  scalar (joserfc ``ECKey.derive_key``, salt and info pinned here so the keys survive library
+  upgrades). RSA 2048 keys (RS256, per-client opt-in) are generated; the caller persists them with
+  :func:`export_private_jwk` and reloads them with :func:`load_signing_key`.
+* Rotation (OIDC Core §10.1.1, conformance ``oidcc-server-rotate-keys``): :meth:`KeyRing.rotate`
+  makes the new key the signer for its ``alg`` and retires the previous one, which stays published
+  (and accepted) for ``retire_after`` -- pass at least the longest lifetime of a JWT it signed.
+  After that it disappears from the JWKS and from verification.
+
+>>> from datetime import datetime, timezone
+>>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+>>> ring = KeyRing((derive_ec_key(b"0" * 32, label="op", generation=1, active_from=t0),))
+>>> sorted(ring.jwks(now=t0)["keys"][0])
+['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from joserfc.jwk import ECKey, Key, KeySet, RSAKey
+
+ES256 = "ES256"
+RS256 = "RS256"
+SIGNING_ALGORITHMS = (ES256, RS256)
+MIN_SEED_BYTES = 32
+MIN_RSA_BITS = 2048
+_DERIVATION_SALT = b"dancu-sandbox/oidc/signing-key"
+
+SigningJwk = ECKey | RSAKey
+
+
+class NoSigningKey(LookupError):
+    """The key ring has no active key for the requested algorithm."""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private signing key and its lifecycle.
+
+    ``active_from``: signing may start (the key is published from creation, so relying parties can
+    cache it before first use). ``retired_at``: it stopped signing. ``published_until``: it leaves
+    the JWKS and is no longer accepted.
+    """
+
+    jwk: SigningJwk
+    active_from: datetime
+    retired_at: datetime | None = None
+    published_until: datetime | None = None
+
+    @property
+    def kid(self) -> str:
+        return str(self.jwk.kid)
+
+    @property
+    def alg(self) -> str:
+        return str(self.jwk.alg)
+
+    def can_sign(self, *, now: datetime) -> bool:
+        return self.retired_at is None and self.active_from <= now and self.is_published(now=now)
+
+    def is_published(self, *, now: datetime) -> bool:
+        return self.published_until is None or now < self.published_until
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public members only (RFC 7517 §4, RFC 7518 §6): never ``d``, ``p``, ``q``..."""
+        return dict(self.jwk.as_dict(private=False))
+
+
+def _sig_params(alg: str) -> dict[str, Any]:
+    return {"alg": alg, "use": "sig"}
+
+
+def derive_ec_key(
+    seed: bytes, *, label: str, generation: int, active_from: datetime
+) -> SigningKey:
+    """Deterministic ES256 key for ``(seed, label, generation)``; see the module docstring."""
+    if len(seed) < MIN_SEED_BYTES:
+        raise ValueError(f"seed must be at least {MIN_SEED_BYTES} bytes")
+    options = {
+        "salt": _DERIVATION_SALT,
+        "info": f"{label}/{generation}".encode(),
+        "algorithm": hashes.SHA256(),
+    }
+    jwk = ECKey.derive_key(
+        seed, "P-256", parameters=_sig_params(ES256), auto_kid=True, kdf_options=options
+    )
+    return SigningKey(jwk=jwk, active_from=active_from)
+
+
+def generate_rsa_key(*, active_from: datetime, bits: int = MIN_RSA_BITS) -> SigningKey:
+    """A fresh RS256 key (not reproducible: persist it with :func:`export_private_jwk`)."""
+    if bits < MIN_RSA_BITS:
+        raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
+    jwk = RSAKey.generate_key(bits, parameters=_sig_params(RS256), auto_kid=True)
+    return SigningKey(jwk=jwk, active_from=active_from)
+
+
+def export_private_jwk(key: SigningKey) -> dict[str, Any]:
+    """The private JWK, for the caller to store encrypted at rest."""
+    return dict(key.jwk.as_dict(private=True))
+
+
+def load_signing_key(
+    private_jwk: Mapping[str, Any],
+    *,
+    active_from: datetime,
+    retired_at: datetime | None = None,
+    published_until: datetime | None = None,
+) -> SigningKey:
+    """Rebuild a persisted key; checks alg binding, key strength and that ``kid`` is the thumbprint."""
+    alg = private_jwk.get("alg")
+    key_class = {ES256: ECKey, RS256: RSAKey}.get(str(alg))
+    if key_class is None:
+        raise ValueError("signing keys must carry alg ES256 or RS256")
+    jwk = key_class.import_key(dict(private_jwk))
+    _check_signing_jwk(jwk)
+    return SigningKey(jwk, active_from, retired_at, published_until)
+
+
+def _check_signing_jwk(jwk: SigningJwk) -> None:
+    if not jwk.is_private:
+        raise ValueError("a signing key must be private")
+    if jwk.kid != jwk.thumbprint():
+        raise ValueError("kid must be the RFC 7638 thumbprint")
+    if isinstance(jwk, RSAKey) and jwk.public_key.key_size < MIN_RSA_BITS:
+        raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
+    if isinstance(jwk, ECKey) and jwk.curve_name != "P-256":
+        raise ValueError("ES256 keys must be on P-256")
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """All signing keys of the provider; immutable, every change returns a new ring."""
+
+    keys: tuple[SigningKey, ...]
+
+    def __post_init__(self) -> None:
+        kids = [key.kid for key in self.keys]
+        if len(kids) != len(set(kids)):
+            raise ValueError("duplicate kid in key ring")
+
+    def signing_key(self, alg: str = ES256, *, now: datetime) -> SigningKey:
+        """The newest active key for ``alg``."""
+        usable = [k for k in self.keys if k.alg == alg and k.can_sign(now=now)]
+        if not usable:
+            raise NoSigningKey(alg)
+        return max(usable, key=lambda k: k.active_from)
+
+    def published(self, *, now: datetime) -> tuple[SigningKey, ...]:
+        return tuple(key for key in self.keys if key.is_published(now=now))
+
+    def jwks(self, *, now: datetime) -> dict[str, list[dict[str, Any]]]:
+        """The public JWK Set served at ``jwks_uri`` (RFC 7517 §5)."""
+        return {"keys": [key.public_jwk() for key in self.published(now=now)]}
+
+    def verification_keys(self, *, now: datetime) -> KeySet:
+        """Public keys still accepted for verification, as a joserfc ``KeySet``."""
+        public: list[Key] = [_public(key.jwk) for key in self.published(now=now)]
+        return KeySet(public)
+
+    def rotate(self, new_key: SigningKey, *, now: datetime, retire_after: timedelta) -> KeyRing:
+        """Add ``new_key`` and retire the current signers of its algorithm (published until ``now + retire_after``)."""
+        retired = tuple(_retire(k, new_key.alg, now, retire_after) for k in self.keys)
+        return KeyRing((*retired, new_key))
+
+    def prune(self, *, now: datetime) -> KeyRing:
+        """Drop keys that are no longer published (the caller may then delete them)."""
+        return KeyRing(self.published(now=now))
+
+
+def _retire(key: SigningKey, alg: str, now: datetime, retire_after: timedelta) -> SigningKey:
+    if key.alg != alg or key.retired_at is not None:
+        return key
+    return dataclasses.replace(key, retired_at=now, published_until=now + retire_after)
+
+
+def _public(jwk: SigningJwk) -> Key:
+    return type(jwk).import_key(jwk.as_dict(private=False))
