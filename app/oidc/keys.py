@@ -7,8 +7,9 @@
   (RFC 5869) over the seed with salt ``dancu-sandbox/oidc/signing-key`` and info
   ``<label>/<generation>`` gives 64 bytes; reduced modulo the group order they are the private
   scalar (joserfc ``ECKey.derive_key``, salt and info pinned here so the keys survive library
-  upgrades). RSA 2048 keys (RS256, per-client opt-in) are generated; the caller persists them with
-  :func:`export_private_jwk` and reloads them with :func:`load_signing_key`.
+  upgrades). RSA 2048 keys (RS256, per-client opt-in) are generated; the caller persists them
+  (PKCS#8 via :func:`private_pem`, or a private JWK via :func:`export_private_jwk`) and reloads them
+  with :func:`signing_key_from_pem` / :func:`load_signing_key`, which rebuild ``alg`` and ``kid``.
 * Rotation (OIDC Core §10.1.1, conformance ``oidcc-server-rotate-keys``): :meth:`KeyRing.rotate`
   makes the new key the signer for its ``alg`` and retires the previous one, which stays published
   (and accepted) for ``retire_after`` -- pass at least the longest lifetime of a JWT it signed.
@@ -30,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeySet, RSAKey
 
 ES256 = "ES256"
@@ -51,14 +53,14 @@ class SigningKey:
     """A private signing key and its lifecycle.
 
     ``active_from``: signing may start (the key is published from creation, so relying parties can
-    cache it before first use). ``retired_at``: it stopped signing. ``published_until``: it leaves
-    the JWKS and is no longer accepted.
+    cache it before first use). ``retired_at``: it stopped signing. ``not_after``: it leaves
+    the JWKS and is no longer accepted (the ``signing_key`` table uses the same names).
     """
 
     jwk: SigningJwk
     active_from: datetime
     retired_at: datetime | None = None
-    published_until: datetime | None = None
+    not_after: datetime | None = None
 
     @property
     def kid(self) -> str:
@@ -72,7 +74,7 @@ class SigningKey:
         return self.retired_at is None and self.active_from <= now and self.is_published(now=now)
 
     def is_published(self, *, now: datetime) -> bool:
-        return self.published_until is None or now < self.published_until
+        return self.not_after is None or now < self.not_after
 
     def public_jwk(self) -> dict[str, Any]:
         """The public members only (RFC 7517 §4, RFC 7518 §6): never ``d``, ``p``, ``q``..."""
@@ -113,21 +115,47 @@ def export_private_jwk(key: SigningKey) -> dict[str, Any]:
     return dict(key.jwk.as_dict(private=True))
 
 
+def private_pem(key: SigningKey) -> str:
+    """The private key as unencrypted PKCS#8 PEM, for the caller to store (``alg`` is stored apart)."""
+    return key.jwk.as_pem(private=True).decode("ascii")
+
+
+def _key_class(alg: object) -> type[SigningJwk]:
+    key_class = {ES256: ECKey, RS256: RSAKey}.get(str(alg))
+    if key_class is None:
+        raise ValueError("signing keys must carry alg ES256 or RS256")
+    return key_class
+
+
 def load_signing_key(
     private_jwk: Mapping[str, Any],
     *,
     active_from: datetime,
     retired_at: datetime | None = None,
-    published_until: datetime | None = None,
+    not_after: datetime | None = None,
 ) -> SigningKey:
-    """Rebuild a persisted key; checks alg binding, key strength and that ``kid`` is the thumbprint."""
-    alg = private_jwk.get("alg")
-    key_class = {ES256: ECKey, RS256: RSAKey}.get(str(alg))
-    if key_class is None:
-        raise ValueError("signing keys must carry alg ES256 or RS256")
-    jwk = key_class.import_key(dict(private_jwk))
+    """Rebuild a key stored as a private JWK; checks alg binding, strength and ``kid`` = thumbprint."""
+    jwk = _key_class(private_jwk.get("alg")).import_key(dict(private_jwk))
     _check_signing_jwk(jwk)
-    return SigningKey(jwk, active_from, retired_at, published_until)
+    return SigningKey(jwk, active_from, retired_at, not_after)
+
+
+def signing_key_from_pem(
+    pem: str | bytes,
+    *,
+    alg: str,
+    active_from: datetime,
+    retired_at: datetime | None = None,
+    not_after: datetime | None = None,
+) -> SigningKey:
+    """Rebuild a key stored as PKCS#8 PEM; ``alg`` and ``kid`` (the thumbprint) are set here."""
+    try:
+        jwk = _key_class(alg).import_key(pem, parameters=_sig_params(alg))
+    except JoseError as error:
+        raise ValueError(f"not a private {alg} key") from error
+    jwk.ensure_kid()
+    _check_signing_jwk(jwk)
+    return SigningKey(jwk, active_from, retired_at, not_after)
 
 
 def _check_signing_jwk(jwk: SigningJwk) -> None:
@@ -184,7 +212,7 @@ class KeyRing:
 def _retire(key: SigningKey, alg: str, now: datetime, retire_after: timedelta) -> SigningKey:
     if key.alg != alg or key.retired_at is not None:
         return key
-    return dataclasses.replace(key, retired_at=now, published_until=now + retire_after)
+    return dataclasses.replace(key, retired_at=now, not_after=now + retire_after)
 
 
 def _public(jwk: SigningJwk) -> Key:

@@ -5,9 +5,10 @@ import json
 from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc.errors import SecurityWarning
 
 from app.oidc.keys import (
     KeyRing,
@@ -16,6 +17,8 @@ from app.oidc.keys import (
     export_private_jwk,
     generate_rsa_key,
     load_signing_key,
+    private_pem,
+    signing_key_from_pem,
 )
 
 from .support import SEED, T0, b64
@@ -135,7 +138,7 @@ def test_key_not_yet_active_is_published_but_does_not_sign(ec_key):
     assert future.kid in {jwk["kid"] for jwk in ring.jwks(now=T0)["keys"]}
 
 
-def test_rotation_signs_with_new_key_and_keeps_old_key_published_until_retire_after(ec_key):
+def test_rotation_signs_with_new_key_and_keeps_old_key_not_after_retire_after(ec_key):
     new = _derive(generation=2)
     rotated = KeyRing((ec_key,)).rotate(new, now=T0, retire_after=timedelta(minutes=10))
     assert rotated.signing_key(now=T0) == new
@@ -153,3 +156,33 @@ def test_rotation_of_one_algorithm_leaves_the_other_signer_alone(ring, rsa_key):
 def test_prune_drops_keys_past_their_publication(ec_key):
     rotated = KeyRing((ec_key,)).rotate(_derive(generation=2), now=T0, retire_after=timedelta(minutes=1))
     assert [k.kid for k in rotated.prune(now=T0 + timedelta(minutes=2)).keys] == [_derive(generation=2).kid]
+
+
+@pytest.mark.parametrize("key_name", ["ec_key", "rsa_key"])
+def test_key_stored_as_pkcs8_pem_reloads_with_same_kid_and_alg(key_name, request):
+    key = request.getfixturevalue(key_name)
+    pem = private_pem(key)
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----")
+    reloaded = signing_key_from_pem(pem, alg=key.alg, active_from=T0, not_after=T0 + timedelta(days=1))
+    assert (reloaded.kid, reloaded.alg, reloaded.not_after) == (key.kid, key.alg, T0 + timedelta(days=1))
+
+
+def test_pem_of_the_wrong_key_type_for_alg_is_refused(ec_key):
+    with pytest.raises(ValueError, match="not a private RS256 key"):
+        signing_key_from_pem(private_pem(ec_key), alg="RS256", active_from=T0)
+
+
+def test_pem_on_another_curve_is_refused_for_es256():
+    pem = ec.generate_private_key(ec.SECP384R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ValueError, match="P-256"):
+        signing_key_from_pem(pem, alg="ES256", active_from=T0)
+
+
+def test_weak_rsa_pem_is_refused():
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.warns(SecurityWarning), pytest.raises(ValueError, match="2048"):
+        signing_key_from_pem(pem, alg="RS256", active_from=T0)
