@@ -1,0 +1,132 @@
+"""DG13: Vietnamese personal details (ICAO Doc 9303 Part 10 §4.7.13, "optional details",
+issuer-defined).
+
+The real inner layout is not published (chip-verification spec §1); this sandbox fixes one and keeps
+it stable::
+
+    6D { SEQUENCE OF SEQUENCE { index INTEGER, value UTF8String } }
+
+with exactly these 16 fields, in this order (absent values are empty strings, text in Unicode NFC):
+
+    1 PIN                       9 place of residence
+    2 full name (diacritics)   10 identifying marks
+    3 date of birth dd/mm/yyyy 11 issue date dd/mm/yyyy
+    4 sex "Nam" / "Nữ"          12 expiry dd/mm/yyyy or "Không thời hạn"
+    5 nationality              13 father's full name
+    6 ethnicity                14 mother's full name
+    7 religion                 15 spouse's full name
+    8 place of origin          16 old ID (CMND) number
+
+Error codes: ``lds.dg13`` plus the ``tlv.*`` codes.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+
+from asn1crypto import core
+
+from app.icao.errors import ChipFormatError
+from app.icao.mrz import Sex
+from app.icao.tlv import decode_tlv, encode_tlv
+
+DG13_TAG = 0x6D
+NO_EXPIRY_TEXT = "Không thời hạn"
+SEX_LABELS: dict[Sex, str] = {"M": "Nam", "F": "Nữ"}
+_DATE_FORMAT = "%d/%m/%Y"
+
+
+class _Field(core.Sequence):
+    _fields = [("index", core.Integer), ("value", core.UTF8String)]
+
+
+class _Fields(core.SequenceOf):
+    _child_spec = _Field
+
+
+@dataclass(frozen=True)
+class PersonalDetails:
+    """The 16 DG13 fields, typed; field order is the DG13 index order."""
+
+    pin: str
+    full_name: str
+    date_of_birth: date
+    sex: Sex
+    nationality: str
+    ethnicity: str
+    religion: str
+    place_of_origin: str
+    place_of_residence: str
+    identifying_marks: str
+    issue_date: date
+    expiry_date: date | None
+    father_name: str = ""
+    mother_name: str = ""
+    spouse_name: str = ""
+    old_id_number: str = ""
+
+
+def _texts_of(details: PersonalDetails) -> list[str]:
+    expiry = (
+        NO_EXPIRY_TEXT
+        if details.expiry_date is None
+        else details.expiry_date.strftime(_DATE_FORMAT)
+    )
+    return [
+        details.pin, details.full_name, details.date_of_birth.strftime(_DATE_FORMAT),
+        SEX_LABELS[details.sex], details.nationality, details.ethnicity, details.religion,
+        details.place_of_origin, details.place_of_residence, details.identifying_marks,
+        details.issue_date.strftime(_DATE_FORMAT), expiry,
+        details.father_name, details.mother_name, details.spouse_name, details.old_id_number,
+    ]  # fmt: skip
+
+
+def encode_dg13(details: PersonalDetails) -> bytes:
+    """DG13 holding ``details`` in the layout above."""
+    texts = [unicodedata.normalize("NFC", text) for text in _texts_of(details)]
+    items = _Fields([{"index": index, "value": text} for index, text in enumerate(texts, start=1)])
+    return encode_tlv(DG13_TAG, items.dump())
+
+
+def _date(text: str) -> date:
+    try:
+        return datetime.strptime(text, _DATE_FORMAT).date()
+    except ValueError as exc:
+        raise ChipFormatError("lds.dg13", "a DG13 date is not dd/mm/yyyy") from exc
+
+
+def _sex(text: str) -> Sex:
+    for sex, label in SEX_LABELS.items():
+        if label == text:
+            return sex
+    raise ChipFormatError("lds.dg13", "DG13 sex must be 'Nam' or 'Nữ'")
+
+
+def _texts(value: bytes) -> list[str]:
+    try:
+        items = _Fields.load(value, strict=True).native
+    except (ValueError, TypeError) as exc:
+        raise ChipFormatError(
+            "lds.dg13", "DG13 content is not a sequence of (index, UTF-8 value)"
+        ) from exc
+    if [item["index"] for item in items] != list(range(1, len(fields(PersonalDetails)) + 1)):
+        raise ChipFormatError("lds.dg13", "DG13 must hold fields 1-16 in order")
+    return [item["value"] for item in items]
+
+
+def parse_dg13(data: bytes) -> PersonalDetails:
+    """The personal details held in DG13."""
+    texts = _texts(decode_tlv(data, expected_tag=DG13_TAG).value)
+    expiry = None if texts[11] == NO_EXPIRY_TEXT else _date(texts[11])
+    return PersonalDetails(
+        texts[0],
+        texts[1],
+        _date(texts[2]),
+        _sex(texts[3]),
+        *texts[4:10],
+        _date(texts[10]),
+        expiry,
+        *texts[12:],
+    )

@@ -1,0 +1,244 @@
+"""CMS SignedData (RFC 5652 §5) as ICAO uses it for EF.SOD and CSCA master lists (Doc 9303 Part 10
+§4.6.2, Part 12 §8 and §9).
+
+Building: ``cryptography``'s PKCS#7 builder only signs ``data`` content, so the structure is
+assembled with ``asn1crypto.cms`` and only the signed attributes are signed with ``cryptography``
+(ECDSA deterministic). The SignedData has version 3, one digest algorithm, the encapsulated content,
+the signer certificate in ``certificates`` and one SignerInfo (sid = issuerAndSerialNumber, version
+1) whose signedAttrs carry contentType, messageDigest and optionally signingTime. The signature
+covers the DER of the signedAttrs with the ``[0]`` tag replaced by the SET tag ``31`` (RFC 5652
+§5.4).
+
+Parsing is strict and never lets an asn1crypto or cryptography exception escape: anything unreadable
+raises ``ChipFormatError`` with a ``cms.*`` code: ``cms.malformed``, ``cms.content_type`` (not
+signedData), ``cms.version``, ``cms.signer_infos`` (not exactly one), ``cms.signed_attrs``
+(duplicated or multi-valued attribute), ``cms.certificate`` (an embedded certificate
+``cryptography`` cannot read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from asn1crypto import cms, core
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from app.icao.algorithms import SignatureAlgorithm, algorithm_identifier, digest, hash_oid, sign
+from app.icao.dates import utc
+from app.icao.errors import ChipFormatError, IcaoError
+from app.icao.keys import KeyedCertificate
+
+SIGNED_DATA = "1.2.840.113549.1.7.2"
+CONTENT_TYPE_ATTRIBUTE = "1.2.840.113549.1.9.3"
+MESSAGE_DIGEST_ATTRIBUTE = "1.2.840.113549.1.9.4"
+SIGNING_TIME_ATTRIBUTE = "1.2.840.113549.1.9.5"
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
+
+
+@dataclass(frozen=True)
+class SignedAttributes:
+    """The signed attributes and the exact bytes the signature covers (SET-tagged DER)."""
+
+    signed_bytes: bytes
+    content_type: str | None
+    message_digest: bytes | None
+    signing_time: datetime | None
+
+
+@dataclass(frozen=True)
+class SignedContent:
+    """A parsed SignedData with one signer; algorithms stay OIDs for the verifier to resolve."""
+
+    econtent_type: str
+    econtent: bytes
+    digest_algorithm: str
+    signature_algorithm: str
+    signature_parameters: bytes | None
+    signature: bytes
+    signed_attributes: SignedAttributes | None
+    certificates: tuple[x509.Certificate, ...]
+    signer_certificate: x509.Certificate | None
+
+
+def _attribute(kind: str, value: object) -> cms.CMSAttribute:
+    return cms.CMSAttribute({"type": kind, "values": [value]})
+
+
+def _signed_attributes(
+    econtent_type: str, message_digest: bytes, signing_time: datetime | None
+) -> cms.CMSAttributes:
+    attributes = [
+        _attribute("content_type", econtent_type),
+        _attribute("message_digest", message_digest),
+    ]
+    if signing_time is not None:
+        moment = utc(signing_time)
+        kind = "utc_time" if 1950 <= moment.year < 2050 else "generalized_time"  # RFC 5652 §11.3
+        attributes.append(_attribute("signing_time", cms.Time(name=kind, value=moment)))
+    return cms.CMSAttributes(attributes)
+
+
+def _signer_info(
+    signer: KeyedCertificate,
+    attributes: cms.CMSAttributes,
+    digest_name: str,
+    algorithm: SignatureAlgorithm,
+) -> cms.SignerInfo:
+    certificate = asn1_x509.Certificate.load(signer.certificate.public_bytes(Encoding.DER))
+    sid = cms.IssuerAndSerialNumber(
+        {"issuer": certificate.issuer, "serial_number": certificate.serial_number}
+    )
+    return cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value=sid),
+            "digest_algorithm": {"algorithm": hash_oid(digest_name)},
+            "signed_attrs": attributes,
+            "signature_algorithm": algorithm_identifier(algorithm),
+            "signature": sign(signer.private_key, attributes.dump(), algorithm),
+        }
+    )
+
+
+def build_signed_data(
+    *,
+    econtent_type: str,
+    econtent: bytes,
+    signer: KeyedCertificate,
+    digest_name: str,
+    signature_algorithm: SignatureAlgorithm,
+    signing_time: datetime | None,
+) -> bytes:
+    """DER ContentInfo(signedData) over ``econtent``, signed by ``signer``."""
+    attributes = _signed_attributes(econtent_type, digest(digest_name, econtent), signing_time)
+    signed_data = cms.SignedData(
+        {
+            "version": "v3",
+            "digest_algorithms": [{"algorithm": hash_oid(digest_name)}],
+            "encap_content_info": {"content_type": econtent_type, "content": econtent},
+            "certificates": [
+                asn1_x509.Certificate.load(signer.certificate.public_bytes(Encoding.DER))
+            ],
+            "signer_infos": [_signer_info(signer, attributes, digest_name, signature_algorithm)],
+        }
+    )
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+@lru_cache(maxsize=512)
+def load_certificate(der: bytes) -> x509.Certificate:
+    """A ``cryptography`` certificate from DER (cached: SODs repeat a few signer certificates)."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise ChipFormatError("cms.certificate", "an embedded certificate cannot be read") from exc
+
+
+def _single_value(attribute: cms.CMSAttribute) -> core.Asn1Value:
+    values = attribute["values"]
+    if len(values) != 1:
+        raise ChipFormatError("cms.signed_attrs", "a signed attribute must have exactly one value")
+    return values[0]
+
+
+def _parse_attributes(raw: cms.CMSAttributes) -> SignedAttributes:
+    found: dict[str, core.Asn1Value] = {}
+    for attribute in raw:
+        kind = attribute["type"].dotted
+        if kind in found:
+            raise ChipFormatError("cms.signed_attrs", "a signed attribute appears more than once")
+        found[kind] = _single_value(attribute)
+    content_type, message_digest = (
+        found.get(CONTENT_TYPE_ATTRIBUTE),
+        found.get(MESSAGE_DIGEST_ATTRIBUTE),
+    )
+    signing_time = found.get(SIGNING_TIME_ATTRIBUTE)
+    return SignedAttributes(
+        signed_bytes=b"\x31" + raw.dump()[1:],
+        content_type=content_type.dotted if content_type is not None else None,
+        message_digest=message_digest.native if message_digest is not None else None,
+        signing_time=signing_time.native if signing_time is not None else None,
+    )
+
+
+def _matches(certificate: asn1_x509.Certificate, sid: cms.SignerIdentifier) -> bool:
+    if sid.name == "subject_key_identifier":
+        return certificate.key_identifier == sid.chosen.native
+    issuer_and_serial = sid.chosen
+    return (
+        certificate.issuer == issuer_and_serial["issuer"]
+        and certificate.serial_number == issuer_and_serial["serial_number"].native
+    )
+
+
+def _certificates(
+    signed_data: cms.SignedData, sid: cms.SignerIdentifier
+) -> tuple[tuple[x509.Certificate, ...], x509.Certificate | None]:
+    embedded = [
+        choice.chosen for choice in signed_data["certificates"] if choice.name == "certificate"
+    ]
+    signer = next((cert for cert in embedded if _matches(cert, sid)), None)
+    loaded = tuple(load_certificate(cert.dump()) for cert in embedded)
+    return loaded, load_certificate(signer.dump()) if signer is not None else None
+
+
+def _signer_info_of(signed_data: cms.SignedData) -> cms.SignerInfo:
+    if signed_data["version"].native != "v3":
+        raise ChipFormatError("cms.version", "SignedData version must be 3")
+    signer_infos = signed_data["signer_infos"]
+    if len(signer_infos) != 1:
+        raise ChipFormatError("cms.signer_infos", "exactly one SignerInfo is expected")
+    return signer_infos[0]
+
+
+def _parameters(algorithm: core.Sequence) -> bytes | None:
+    parameters = algorithm["parameters"]
+    return None if isinstance(parameters, core.Void | core.Null) else parameters.dump()
+
+
+def _parse(der: bytes) -> SignedContent:
+    content_info = cms.ContentInfo.load(der, strict=True)
+    if content_info["content_type"].dotted != SIGNED_DATA:
+        raise ChipFormatError("cms.content_type", "ContentInfo is not signedData")
+    signed_data = content_info["content"]
+    signer_info = _signer_info_of(signed_data)
+    certificates, signer = _certificates(signed_data, signer_info["sid"])
+    raw_attributes = signer_info["signed_attrs"]
+    encapsulated = signed_data["encap_content_info"]
+    if isinstance(encapsulated["content"], core.Void):
+        raise ChipFormatError("cms.malformed", "SignedData has no encapsulated content")
+    return SignedContent(
+        econtent_type=encapsulated["content_type"].dotted,
+        econtent=encapsulated["content"].contents,
+        digest_algorithm=signer_info["digest_algorithm"]["algorithm"].dotted,
+        signature_algorithm=signer_info["signature_algorithm"]["algorithm"].dotted,
+        signature_parameters=_parameters(signer_info["signature_algorithm"]),
+        signature=signer_info["signature"].native,
+        signed_attributes=None
+        if isinstance(raw_attributes, core.Void)
+        else _parse_attributes(raw_attributes),
+        certificates=certificates,
+        signer_certificate=signer,
+    )
+
+
+def parse_signed_data(der: bytes) -> SignedContent:
+    """Parse a DER ContentInfo(signedData) with exactly one signer."""
+    try:
+        return _parse(der)
+    except IcaoError:
+        raise
+    except _PARSE_ERRORS as exc:
+        raise ChipFormatError("cms.malformed", "not a readable CMS SignedData structure") from exc
