@@ -1,0 +1,84 @@
+"""Redirect-URI registration and matching rules (RFC 6749 §3.1.2, RFC 9700 §2.1, RFC 8252 §7.3)."""
+
+import pytest
+
+from app.oidc.clients import ClientView, redirect_uri_matches, redirect_uri_problem
+
+REGISTERED = "https://rp.example/cb"
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "https://rp.example/cb/",
+        "https://rp.example/cb?x=1",
+        "https://rp.example/CB",
+        "https://RP.example/cb",
+        "https://rp.example/cb#f",
+        "https://rp.example.evil/cb",
+        "https://rp.example/cb/../x",
+        "https://rp.example/c%62",
+        "https://rp.example:8443/cb",
+        "http://rp.example/cb",
+        "https://evil@rp.example/cb",
+    ],
+)
+def test_redirect_uri_must_match_exactly(requested):
+    assert not redirect_uri_matches(requested, REGISTERED)
+
+
+def test_identical_redirect_uri_matches():
+    assert redirect_uri_matches(REGISTERED, REGISTERED)
+
+
+@pytest.mark.parametrize(
+    ("requested", "registered", "matches"),
+    [
+        ("http://127.0.0.1:51004/cb", "http://127.0.0.1/cb", True),
+        ("http://[::1]:8080/cb", "http://[::1]:1234/cb", True),
+        ("http://127.0.0.1:51004/other", "http://127.0.0.1/cb", False),
+        ("http://127.0.0.1:51004/cb?x=1", "http://127.0.0.1/cb", False),
+        ("http://127.0.0.1:99999/cb", "http://127.0.0.1/cb", False),
+        ("http://u@127.0.0.1:8/cb", "http://127.0.0.1/cb", False),
+        ("http://localhost:51004/cb", "http://localhost/cb", False),
+        ("https://127.0.0.1:51004/cb", "https://127.0.0.1/cb", False),
+    ],
+)
+def test_any_port_is_allowed_only_for_http_loopback_ip_literals(requested, registered, matches):
+    assert redirect_uri_matches(requested, registered) is matches
+
+
+@pytest.mark.parametrize(
+    ("uri", "sandbox", "problem"),
+    [
+        ("https://rp.example/cb", False, None),
+        ("https://rp.example/cb?tenant=1", False, None),
+        ("http://127.0.0.1/cb", False, None),
+        ("http://localhost:3000/cb", True, None),
+        ("http://localhost:3000/cb", False, "https"),
+        ("http://rp.example/cb", True, "https"),
+        ("https://rp.example/cb#frag", False, "fragment"),
+        ("https://user@rp.example/cb", False, "user information"),
+        ("https://*.rp.example/cb", False, "wildcard"),
+        ("/cb", False, "absolute"),
+        ("com.example.app:/cb", False, "absolute"),
+    ],
+)
+def test_redirect_uri_registration_rules(uri, sandbox, problem):
+    found = redirect_uri_problem(uri, sandbox=sandbox)
+    assert (found is None) if problem is None else (problem in found)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"token_endpoint_auth_method": "client_secret_jwt"}, {"id_token_signed_response_alg": "HS256"}, {"grant_types": frozenset({"password"})}],
+)
+def test_client_view_refuses_unsupported_settings(change):
+    with pytest.raises(ValueError):
+        ClientView(client_id="rp", **change)
+
+
+def test_sector_defaults_to_client_id():
+    assert ClientView(client_id="rp").sector == "rp"
+    assert ClientView(client_id="rp", sector_identifier="rp.example").sector == "rp.example"
+    assert ClientView(client_id="rp", token_endpoint_auth_method="none").is_public
