@@ -1,6 +1,8 @@
-"""Pure ICAO Doc 9303 library for the simulated Vietnamese chip identity card (CCCD gắn chip / thẻ căn cước).
+"""Pure ICAO Doc 9303 library for the simulated Vietnamese chip identity card
+(CCCD gắn chip / thẻ căn cước).
 
-Imports only the standard library, ``cryptography`` and ``asn1crypto`` (plus Pillow in ``face`` alone).
+Imports only the standard library, ``cryptography`` and ``asn1crypto`` (plus Pillow, in ``face``
+only).
 Everything time- or key-dependent takes ``now``, keys and trust anchors as keyword-only arguments.
 
 Modules, bottom-up:

@@ -23,9 +23,14 @@ def mrz_information(td1: Td1) -> str:
     return line1[5:15] + line2[0:7] + line2[8:15]
 
 
+def key_seed_for(information: str) -> bytes:
+    """``K_seed`` of an MRZ information string (any document type)."""
+    return hashlib.sha1(information.encode("ascii")).digest()[:KEY_SEED_LENGTH]
+
+
 def key_seed(td1: Td1) -> bytes:
     """``K_seed`` of the card whose MRZ is ``td1``."""
-    return hashlib.sha1(mrz_information(td1).encode("ascii")).digest()[:KEY_SEED_LENGTH]
+    return key_seed_for(mrz_information(td1))
 
 
 def key_seed_matches(expected: bytes, presented_hex: str) -> bool:
