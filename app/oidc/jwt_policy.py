@@ -13,8 +13,9 @@ joserfc does the JWS work; this module decides what is acceptable, following RFC
    * ``typ`` must be one of the expected values (§3.11 explicit typing; compared without an
      ``application/`` prefix, case-insensitively, RFC 7515 §4.1.9); other unknown parameters are
      ignored (RFC 7515 §4);
-   * ``kid`` is required and must name a key of the set; that key's own ``alg`` (when it has one)
-     must equal the header ``alg`` (§3.1: one algorithm per key);
+   * ``kid`` is required (unless the caller waives it for a single-key set) and must name a key of
+     the set; that key's own ``alg`` (when it has one) must equal the header ``alg`` (§3.1: one
+     algorithm per key);
 3. the signature, with joserfc and exactly that key and algorithm;
 4. the payload must be a JSON object without duplicate names or NaN/Infinity (RFC 7519 §4,
    RFC 8259 §6); the registered claims are checked with joserfc's ``JWTClaimsRegistry`` at the
@@ -121,8 +122,8 @@ def read_unverified(token: str) -> tuple[Mapping[str, Any], bytes]:
 
 
 def _check_header(
-    header: Mapping[str, Any], *, algorithms: Collection[str], typ: Collection[str | None]
-) -> tuple[str, str]:
+    header: Mapping[str, Any], *, algorithms: Collection[str], typ: Collection[str | None], require_kid: bool
+) -> tuple[str, str | None]:
     """Apply the header rules; returns ``(alg, kid)``."""
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algorithms:
@@ -133,6 +134,8 @@ def _check_header(
         raise TokenRejected(RejectReason.CRITICAL_HEADER)
     _check_typ(header.get("typ"), typ)
     kid = header.get("kid")
+    if kid is None and not require_kid:
+        return alg, None
     if not isinstance(kid, str) or not kid:
         raise TokenRejected(RejectReason.MISSING_KID)
     return alg, kid
@@ -149,9 +152,11 @@ def _check_typ(value: Any, accepted: Collection[str | None]) -> None:
         raise TokenRejected(RejectReason.WRONG_TYP)
 
 
-def _select_key(keys: KeySet, *, kid: str, alg: str) -> Key:
+def _select_key(keys: KeySet, *, kid: str | None, alg: str) -> Key:
+    if kid is None and len(keys.keys) != 1:
+        raise TokenRejected(RejectReason.MISSING_KID)
     try:
-        key = keys.get_by_kid(kid)
+        key = keys.keys[0] if kid is None else keys.get_by_kid(kid)
     except InvalidKeyIdError as error:
         raise TokenRejected(RejectReason.UNKNOWN_KID) from error
     if key.alg is not None and key.alg != alg:
@@ -245,15 +250,18 @@ def verify_jwt(
     now: datetime,
     leeway: timedelta = DEFAULT_LEEWAY,
     check_expiry: bool = True,
+    require_kid: bool = True,
 ) -> VerifiedJwt:
     """Verify ``token`` against every rule in the module docstring.
 
     ``typ`` lists the accepted header values (``None`` = header absent). ``check_expiry=False``
     still requires ``exp`` but accepts it in the past (OIDC ``id_token_hint`` only).
+    ``require_kid=False`` lets a token without ``kid`` use the key of a single-key set (client
+    assertions, RFC 7523 does not require ``kid``).
     """
     check_allow_list(algorithms)
     header, _ = read_unverified(token)
-    alg, kid = _check_header(header, algorithms=algorithms, typ=typ)
+    alg, kid = _check_header(header, algorithms=algorithms, typ=typ, require_kid=require_kid)
     claims = _verify_signature(token, _select_key(keys, kid=kid, alg=alg), alg)
     _check_time_types(claims)
     if "exp" not in claims:

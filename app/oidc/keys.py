@@ -169,6 +169,41 @@ def _check_signing_jwk(jwk: SigningJwk) -> None:
         raise ValueError("ES256 keys must be on P-256")
 
 
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def _check_public_member_set(data: Mapping[str, Any]) -> None:
+    if data.get("kty") not in ("EC", "RSA"):
+        raise ValueError("only EC and RSA keys are accepted")
+    if _PRIVATE_MEMBERS & data.keys():
+        raise ValueError("a registered JWK must not contain private members")
+    if data.get("use") not in (None, "sig"):
+        raise ValueError("a registered JWK must be for signatures")
+
+
+def import_public_jwks(data: Mapping[str, Any]) -> KeySet:
+    """A client's registered JWK Set (RFC 7517 §5): public EC P-256 or RSA >= 2048 keys only."""
+    members = data.get("keys")
+    if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
+        raise ValueError("a JWK Set needs a non-empty keys array")
+    for member in members:
+        _check_public_member_set(member)
+    try:
+        key_set = KeySet.import_key_set({"keys": [dict(m) for m in members]})
+    except (JoseError, ValueError, TypeError) as error:
+        raise ValueError("invalid JWK") from error
+    for key in key_set:
+        _check_public_strength(key)
+    return key_set
+
+
+def _check_public_strength(key: Key) -> None:
+    if isinstance(key, RSAKey) and key.public_key.key_size < MIN_RSA_BITS:
+        raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
+    if isinstance(key, ECKey) and key.curve_name != "P-256":
+        raise ValueError("EC keys must be on P-256")
+
+
 @dataclass(frozen=True)
 class KeyRing:
     """All signing keys of the provider; immutable, every change returns a new ring."""
