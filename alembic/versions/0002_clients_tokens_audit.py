@@ -86,8 +86,21 @@ def upgrade() -> None:
     with op.batch_alter_table('signing_key', schema=None) as batch_op:
         batch_op.create_index('ix_signing_key_alg_created_at', ['alg', 'created_at'], unique=False)
 
+    op.create_table('used_client_assertion',
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('jti', sa.String(length=200), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('client_id', 'jti', name=op.f('pk_used_client_assertion'))
+    )
+    with op.batch_alter_table('used_client_assertion', schema=None) as batch_op:
+        batch_op.create_index('ix_used_client_assertion_expires_at', ['expires_at'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('used_client_assertion', schema=None) as batch_op:
+        batch_op.drop_index('ix_used_client_assertion_expires_at')
+
+    op.drop_table('used_client_assertion')
     with op.batch_alter_table('signing_key', schema=None) as batch_op:
         batch_op.drop_index('ix_signing_key_alg_created_at')
 

@@ -2,7 +2,7 @@
 
 from app.models.audit import AuditChainHead, AuditRecord
 from app.models.base import Base
-from app.models.client import Client, RateWindow
+from app.models.client import Client, RateWindow, UsedClientAssertion
 from app.models.population import (
     Citizen,
     CodeItem,
@@ -34,4 +34,5 @@ __all__ = [
     "RateWindow",
     "Residence",
     "SigningKey",
+    "UsedClientAssertion",
 ]

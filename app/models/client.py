@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -53,3 +53,15 @@ class RateWindow(Base):
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds
     count: Mapped[int] = mapped_column(Integer)
+
+
+class UsedClientAssertion(Base):
+    """``jti`` of a ``private_key_jwt`` assertion already accepted, kept until it expires
+    (RFC 7523 §3: an assertion is single-use)."""
+
+    __tablename__ = "used_client_assertion"
+    __table_args__ = (Index("ix_used_client_assertion_expires_at", "expires_at"),)
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,77 @@
+"""Client authentication at the token endpoint, against the client registry.
+
+The protocol rules are ``app.oidc.client_auth`` (one method per request, constant-time secret
+check, ``private_key_jwt`` assertion rules); this module supplies what they need from storage: the
+registered client as a ``ClientView``, and the single-use record of assertion ``jti`` values
+(RFC 7523 §3), inserted atomically so a replay in a concurrent request fails too.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.models.client import Client, UsedClientAssertion
+from app.oidc import client_auth as rules
+from app.oidc import errors as oauth
+from app.oidc.clients import ClientView
+from app.services.keys import aware
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.services.tokens import TokenRequest
+
+log = logging.getLogger("dancu.client_auth")
+
+
+def client_view(client: Client) -> ClientView:
+    """The registry row as the protocol rules see it."""
+    return ClientView(
+        client_id=client.client_id, redirect_uris=tuple(client.redirect_uris),
+        scopes=frozenset(client.scopes), grant_types=frozenset(client.grant_types),
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
+        secret_hash=client.secret_hash, jwks=client.jwks, sandbox=client.sandbox,
+        id_token_signed_response_alg=client.signing_alg)
+
+
+def _active(session: Session, client_id: str) -> Client | None:
+    client = session.get(Client, client_id)
+    return client if client is not None and client.status == "active" else None
+
+
+def _remember_assertion(session: Session, authenticated: rules.AuthenticatedClient, now: datetime) -> None:
+    """Store the assertion's ``jti`` until it expires; a second use is ``invalid_client``."""
+    session.execute(delete(UsedClientAssertion).where(UsedClientAssertion.expires_at < now))
+    used = UsedClientAssertion(client_id=authenticated.client_id, jti=authenticated.assertion_jti,
+                               expires_at=aware(authenticated.assertion_expires_at))
+    try:
+        with session.begin_nested():
+            session.add(used)
+    except IntegrityError:
+        log.info("client assertion replayed")
+        raise oauth.InvalidClient() from None
+
+
+def authenticate(session: Session, request: TokenRequest, *, settings: Settings, now: datetime,
+                 token_endpoint: str) -> Client:
+    """The registered, active client that proved its identity; else ``invalid_client``
+    (``invalid_request`` when several methods were used)."""
+    credentials = rules.parse_client_credentials(authorization=request.authorization,
+                                                 form=request.params)
+    client = _active(session, credentials.client_id)
+    try:
+        authenticated = rules.authenticate_client(
+            credentials, client=client_view(client) if client else None,
+            issuer=settings.issuer_url, token_endpoint=token_endpoint, now=now)
+    except oauth.InvalidClient:
+        log.info("client authentication failed (method %s)", credentials.method)
+        raise
+    if authenticated.assertion_jti is not None:
+        _remember_assertion(session, authenticated, now)
+    assert client is not None
+    return client

@@ -1,0 +1,129 @@
+"""Signing keys in the database: created on first start, rotated on demand, cached per process.
+
+Every server process reads the same ``signing_key`` rows, so tokens signed by one process verify in
+any other. ES256 keys are derived from the sandbox seed (``app.oidc.keys.derive_ec_key``, one
+generation per rotation), so a fresh database with the same seed publishes the same ES256 keys;
+RS256 keys (per-client opt-in) are random. A retired key stays published until ``not_after``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.models.signing_key import SigningKey as StoredKey
+from app.oidc import keys as oidc_keys
+from app.oidc.keys import ES256, RS256, KeyRing, SigningKey
+
+KEY_LABEL = "dancu-op"
+# A retired key stays published this long: longer than any token it signed can live
+# (access tokens 10 min, ID tokens at most 1 h).
+RETIRE_AFTER = timedelta(hours=1)
+CACHE_SECONDS = 5.0
+_MIN_RELOAD_SECONDS = 1.0
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives naive UTC datetimes back; PostgreSQL aware ones."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def seed_material(seed: int) -> bytes:
+    return hashlib.sha256(f"dancu-sandbox/signing-keys/{seed}".encode()).digest()
+
+
+def _new_key(alg: str, *, seed: int, generation: int, now: datetime) -> SigningKey:
+    if alg == ES256:
+        return oidc_keys.derive_ec_key(seed_material(seed), label=KEY_LABEL,
+                                       generation=generation, active_from=now)
+    return oidc_keys.generate_rsa_key(active_from=now)
+
+
+def _stored(key: SigningKey, *, now: datetime) -> StoredKey:
+    return StoredKey(kid=key.kid, alg=key.alg, created_at=now,
+                     private_pem=oidc_keys.private_pem(key))
+
+
+def _loaded(row: StoredKey) -> SigningKey:
+    return oidc_keys.signing_key_from_pem(
+        row.private_pem, alg=row.alg, active_from=aware(row.created_at),
+        retired_at=aware(row.retired_at), not_after=aware(row.not_after))
+
+
+def _active_rows(session: Session, alg: str) -> list[StoredKey]:
+    query = select(StoredKey).where(StoredKey.alg == alg, StoredKey.retired_at.is_(None))
+    return list(session.scalars(query))
+
+
+def _generation(session: Session, alg: str) -> int:
+    return int(session.scalar(select(func.count()).where(StoredKey.alg == alg)) or 0) + 1
+
+
+def _add(session: Session, alg: str, *, seed: int, now: datetime) -> StoredKey:
+    key = _new_key(alg, seed=seed, generation=_generation(session, alg), now=now)
+    row = _stored(key, now=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def ensure_keys(session: Session, *, seed: int, now: datetime) -> list[str]:
+    """Make sure each algorithm has an active key; returns the kids created."""
+    return [_add(session, alg, seed=seed, now=now).kid
+            for alg in (ES256, RS256) if not _active_rows(session, alg)]
+
+
+def rotate(session: Session, alg: str, *, seed: int, now: datetime) -> str:
+    """A new signer for ``alg``; the previous one stays published for :data:`RETIRE_AFTER`."""
+    if alg not in (ES256, RS256):
+        raise ValueError("alg must be ES256 or RS256")
+    for row in _active_rows(session, alg):
+        row.retired_at, row.not_after = now, now + RETIRE_AFTER
+    session.execute(delete(StoredKey).where(StoredKey.not_after < now - RETIRE_AFTER))
+    return _add(session, alg, seed=seed, now=now).kid
+
+
+def load_ring(session: Session) -> KeyRing:
+    return KeyRing(tuple(_loaded(row) for row in session.scalars(select(StoredKey))))
+
+
+class KeyStore:
+    """The key ring of one process: reloaded every few seconds, and at once for an unknown kid."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._ring: KeyRing | None = None
+        self._loaded_at = 0.0
+        self._lock = threading.Lock()
+
+    def ring(self, *, kid: str | None = None) -> KeyRing:
+        """The cached ring; reloads when stale or when ``kid`` is not in it (at most once a second)."""
+        age = time.monotonic() - self._loaded_at
+        ring = self._ring
+        if ring is None or age > CACHE_SECONDS or (
+                kid is not None and age > _MIN_RELOAD_SECONDS and not _has(ring, kid)):
+            ring = self._reload()
+        return ring
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._ring = None
+
+    def _reload(self) -> KeyRing:
+        with self._database.read() as session:
+            ring = load_ring(session)
+        with self._lock:
+            self._ring, self._loaded_at = ring, time.monotonic()
+        return ring
+
+
+def _has(ring: KeyRing, kid: str) -> bool:
+    return any(key.kid == kid for key in ring.keys)

@@ -1,0 +1,77 @@
+"""Data-sharing scopes: each one is a purpose-bound set of fields or one capability.
+
+The table is documented in ``docs/scopes.md`` (keep both in step). A lookup response carries the
+union of the fields of the caller's scopes plus :data:`ALWAYS_FIELDS`, never anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Every lookup answers with the PIN asked about and the record's status (alive, deceased, missing):
+# a deceased or missing citizen is reported as such, never hidden.
+ALWAYS_FIELDS: tuple[str, ...] = ("pin", "status")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    name: str
+    description: str
+    fields: tuple[str, ...] = ()
+    sandbox_only: bool = False  # only sandbox clients may hold it
+    admin_only: bool = False  # never granted by default (not in the demo client)
+    needs_legal_basis: bool = False  # the client must have a recorded legal basis
+
+
+CATALOGUE: tuple[Scope, ...] = (
+    Scope("citizen.basic", "Identity core: name, date of birth, sex, nationality, date of death.",
+          ("full_name", "surname", "middle_name", "given_name", "birth_date",
+           "birth_date_precision", "sex", "nationality", "status_date")),
+    Scope("citizen.identity", "Civil-status details: other names, place of birth and of birth "
+          "registration, place of origin, old 9-digit CMND number, identifying marks.",
+          ("other_names", "place_of_birth", "birth_registration_place", "place_of_origin",
+           "old_id_number", "identifying_marks")),
+    Scope("citizen.residence", "Permanent, temporary and current residence, household; "
+          "also GET /v1/citizens/{pin}/residence.",
+          ("permanent_residence", "temporary_residence", "current_residence", "household")),
+    Scope("citizen.family", "Marital status, parents, spouse, children, legal representative.",
+          ("marital_status", "father", "mother", "spouse", "children", "legal_representative")),
+    Scope("citizen.contact", "Mobile number and e-mail address.", ("phone", "email")),
+    Scope("citizen.sensitive", "Ethnicity, religion, blood group (sensitive data: Law 91/2025, "
+          "Decree 356/2025); only for a client with a recorded legal basis.",
+          ("ethnicity", "religion", "blood_group"), needs_legal_basis=True),
+    Scope("citizen.verify", "Verification without disclosure: POST /v1/citizens/verify and "
+          "/v1/citizens/verify/batch answer match / no-match per claimed attribute."),
+    Scope("citizen.resolve", "Old 9-digit CMND number to PIN: POST /v1/citizens/resolve-cmnd."),
+    Scope("citizen.search", "Search synthetic test data: GET /v1/citizens (sandbox clients only).",
+          sandbox_only=True),
+    Scope("audit.all", "Read every client's audit trail (oversight); a client always reads its own.",
+          admin_only=True),
+)
+
+SCOPES: dict[str, Scope] = {scope.name: scope for scope in CATALOGUE}
+RECORD_SCOPES: tuple[str, ...] = tuple(scope.name for scope in CATALOGUE if scope.fields)
+NON_ADMIN_SCOPES: tuple[str, ...] = tuple(scope.name for scope in CATALOGUE if not scope.admin_only)
+
+
+def disclosed_fields(scopes: Iterable[str]) -> frozenset[str]:
+    """The record fields a caller holding ``scopes`` may receive from a lookup."""
+    fields = set(ALWAYS_FIELDS)
+    for name in scopes:
+        scope = SCOPES.get(name)
+        if scope is not None:
+            fields.update(scope.fields)
+    return frozenset(fields)
+
+
+def refusal(name: str, *, sandbox: bool, has_legal_basis: bool) -> str | None:
+    """Why ``name`` cannot be granted to such a client, or ``None`` when it can."""
+    scope = SCOPES.get(name)
+    if scope is None:
+        return "unknown scope"
+    if scope.sandbox_only and not sandbox:
+        return "only sandbox clients may hold this scope"
+    if scope.needs_legal_basis and not has_legal_basis:
+        return "this scope needs a recorded legal basis"
+    return None
