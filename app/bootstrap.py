@@ -14,6 +14,7 @@ log = logging.getLogger("dancu.bootstrap")
 def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
     """Run every start-up step in order (population first: the rest refers to it)."""
     _ensure_population(database=database, settings=settings)
+    _ensure_sharing(database=database, settings=settings, clock=clock)
 
 
 def _ensure_population(*, database: Database, settings: Settings) -> None:
@@ -26,3 +27,15 @@ def _ensure_population(*, database: Database, settings: Settings) -> None:
     log.info("empty database: generating %d people from seed %d", settings.population_size,
              settings.seed)
     populate(database, size=settings.population_size, seed=settings.seed)
+
+
+def _ensure_sharing(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
+    """Signing keys and, in a sandbox deployment, the demo client (data-sharing API)."""
+    from app import migrations
+    from app.services.setup import ensure_sharing
+
+    if not migrations.is_current(database.engine):
+        log.warning("database not migrated: signing keys and demo client not ensured")
+        return
+    with database.write() as session:
+        ensure_sharing(session, settings=settings, now=clock.now())

@@ -13,7 +13,8 @@ from app.bootstrap import bootstrap
 from app.clock import SandboxClock
 from app.db import Database
 from app.errors import install_error_handlers
-from app.routers import health
+from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.routers import admin_clients, audit, citizens, health, token, wellknown
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("dancu")
@@ -53,4 +54,10 @@ def create_app(
     app.state.migrate_on_start = migrate_on_start
     install_error_handlers(app)
     app.include_router(health.router)
+    for router in (token.router, wellknown.router, citizens.router, audit.router,
+                   admin_clients.router):
+        app.include_router(router)
+    # Added last = outermost: every response, even a refused body, carries the request id.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
     return app

@@ -1,0 +1,86 @@
+"""``POST /oauth2/token`` (RFC 6749 §3.2): form-encoded in, RFC 6749 §5.1/§5.2 JSON out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from app.dependencies import NowDep, SessionDep, SettingsDep
+from app.oidc import errors as oauth
+from app.security import key_store
+from app.services import tokens
+
+router = APIRouter(tags=["oauth2"])
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+BASIC_REALM = "dancu"
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class ParsedForm:
+    """The request's parameters, or the protocol error that parsing them raised."""
+
+    def __init__(self, request: tokens.TokenRequest | None, error: oauth.OAuthError | None) -> None:
+        self.request, self.error = request, error
+
+
+def _parameters(body: bytes) -> dict[str, str]:
+    """RFC 6749 §3.2: no parameter more than once; an empty value counts as omitted."""
+    pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    names = [name for name, _ in pairs]
+    if len(names) != len(set(names)):
+        raise oauth.InvalidRequest("A parameter was repeated.")
+    return {name: value for name, value in pairs if value}
+
+
+async def read_form(request: Request) -> ParsedForm:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != FORM_MEDIA_TYPE:
+        return ParsedForm(None, oauth.InvalidRequest("Send application/x-www-form-urlencoded."))
+    try:
+        params = _parameters(await request.body())
+    except UnicodeDecodeError:
+        return ParsedForm(None, oauth.InvalidRequest("The body is not UTF-8."))
+    except oauth.OAuthError as error:
+        return ParsedForm(None, error)
+    return ParsedForm(tokens.TokenRequest(params, request.headers.get("authorization")), None)
+
+
+def error_response(error: oauth.OAuthError, *, used_basic: bool) -> JSONResponse:
+    rendered = oauth.token_error_response(error, basic_realm=BASIC_REALM if used_basic else None)
+    return JSONResponse(dict(rendered.body), status_code=rendered.status, headers=dict(rendered.headers))
+
+
+_DOC = {
+    200: {"description": "Access token (RFC 6749 §5.1)", "content": {"application/json": {"example": {
+        "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6ImF0K2p3dCJ9...",
+        "token_type": "Bearer", "expires_in": 600, "scope": "citizen.basic citizen.verify"}}}},
+    400: {"description": "invalid_request, invalid_grant, invalid_scope, unauthorized_client, "
+                         "unsupported_grant_type (RFC 6749 §5.2)"},
+    401: {"description": "invalid_client (with WWW-Authenticate: Basic when the Authorization "
+                         "header was used)"},
+}
+
+
+@router.post("/oauth2/token", summary="Token endpoint (client_credentials; form-encoded)",
+             responses=_DOC, response_class=JSONResponse,
+             openapi_extra={"requestBody": {"required": True, "content": {FORM_MEDIA_TYPE: {
+                 "schema": {"type": "object", "required": ["grant_type"], "properties": {
+                     "grant_type": {"type": "string", "example": "client_credentials"},
+                     "scope": {"type": "string", "example": "citizen.basic citizen.verify"},
+                     "client_id": {"type": "string"}, "client_secret": {"type": "string"},
+                     "client_assertion_type": {"type": "string"},
+                     "client_assertion": {"type": "string"}}}}}}})
+def token(form: Annotated[ParsedForm, Depends(read_form)], session: SessionDep,
+          settings: SettingsDep, now: NowDep, request: Request) -> Any:
+    if form.request is None:
+        assert form.error is not None
+        return error_response(form.error, used_basic=False)
+    try:
+        body = tokens.token_response(session, form.request, settings=settings,
+                                     keys=key_store(request), now=now)
+    except oauth.OAuthError as error:
+        return error_response(error, used_basic=form.request.used_basic)
+    return JSONResponse(body, headers=_NO_STORE)

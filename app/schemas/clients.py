@@ -1,0 +1,67 @@
+"""Admin API models for registered clients (``/v1/admin/clients``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
+GrantType = Literal["client_credentials", "authorization_code", "refresh_token"]
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "client_id": "bank-a", "name": "Bank A eKYC", "scopes": ["citizen.basic", "citizen.verify"],
+        "purposes": ["account-opening"], "rate_limit": 1200}]})
+
+    client_id: str | None = Field(None, max_length=64, description="Generated when absent.")
+    name: str = Field(min_length=1, max_length=120)
+    scopes: list[str] = Field(min_length=1, max_length=32)
+    purposes: list[str] = Field(min_length=1, max_length=16)
+    legal_basis: str | None = Field(None, max_length=500, description="Required for citizen.sensitive.")
+    token_endpoint_auth_method: AuthMethod = "client_secret_basic"
+    grant_types: list[GrantType] = Field(["client_credentials"], min_length=1, max_length=3)
+    redirect_uris: list[str] = Field([], max_length=16)
+    jwks: dict[str, Any] | None = Field(None, description="Public JWK Set, for private_key_jwt.")
+    sandbox: bool = False
+    signing_alg: Literal["ES256", "RS256"] = "ES256"
+    rate_limit: int = Field(600, ge=1, le=10_000_000, description="Requests per minute.")
+
+
+class ClientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    client_id: str
+    name: str
+    scopes: list[str]
+    purposes: list[str]
+    legal_basis: str | None
+    token_endpoint_auth_method: AuthMethod
+    grant_types: list[str]
+    redirect_uris: list[str]
+    status: Literal["active", "disabled"]
+    sandbox: bool
+    signing_alg: Literal["ES256", "RS256"]
+    rate_limit: int
+    created_at: datetime
+    secret_rotated_at: datetime | None
+
+
+class ClientCreated(ClientOut):
+    client_secret: str | None = Field(description="Shown only now; null for private_key_jwt clients.")
+
+
+class ClientList(BaseModel):
+    clients: list[ClientOut]
+
+
+class SecretRotated(BaseModel):
+    client_id: str
+    client_secret: str = Field(description="Shown only now; the previous secret no longer works.")
+
+
+class KeyRotated(BaseModel):
+    alg: Literal["ES256", "RS256"]
+    kid: str

@@ -1,0 +1,227 @@
+"""Who is calling the data-sharing API: access tokens, scopes, purposes, quotas and the admin token.
+
+Routes declare what they need and receive a :class:`Caller`::
+
+    caller: Annotated[Caller, Depends(require_scope("citizen.verify"))]
+    caller: Annotated[Caller, Depends(require_any_scope(*RECORD_SCOPES))]
+    caller: Annotated[Caller, Depends(require_scope("citizen.search", allow_admin=True))]
+    admin: Annotated[Caller, Depends(require_admin)]
+
+A client's access token (RFC 9068, client credentials) is verified with ``app.oidc.tokens``:
+signature with a published key, ``alg``, ``typ`` = ``at+jwt``, ``iss``, ``aud`` = the data API,
+``exp``. Then the client must still exist and be active, the request is counted against the
+client's quota, and the purpose (header ``X-Purpose``, default the client's first) must be one the
+client registered. Failures are problem+json with the RFC 6750 challenge: 401 ``invalid-token``
+(``WWW-Authenticate: Bearer realm="dancu", error="invalid_token"``; no error code when the request
+carried no token, RFC 6750 §3.1), 403 ``insufficient-scope``, 403 ``purpose-not-registered``,
+429 ``rate-limited`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.dependencies import get_clock, get_database, get_settings_dep
+from app.errors import Forbidden, RateLimited, Unauthorized
+from app.models.client import Client
+from app.oidc import errors as oauth
+from app.oidc.jwt_policy import TokenRejected
+from app.services import rate_limit, tokens
+from app.services.keys import KeyStore
+
+log = logging.getLogger("dancu.security")
+REALM = "dancu"
+ADMIN_REALM = "dancu-admin"
+ADMIN_CLIENT_ID = "admin"
+PURPOSE_HEADER = "X-Purpose"
+
+bearer = HTTPBearer(
+    auto_error=False, scheme_name="bearer",
+    description="An access token from POST /oauth2/token (client credentials), or the admin token "
+                "(DANCU_ADMIN_TOKEN) on admin routes.")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated party of one request."""
+
+    client_id: str
+    scopes: frozenset[str]
+    purposes: tuple[str, ...]
+    purpose: str
+    request_id: str
+    sandbox: bool = False
+    admin: bool = False
+    token_id: str | None = None
+
+    def has(self, scope: str) -> bool:
+        return self.admin or scope in self.scopes
+
+
+class InvalidToken(Unauthorized):
+    code, title = "invalid-token", "The access token is missing, invalid or expired"
+
+
+class InsufficientScope(Forbidden):
+    code, title = "insufficient-scope", "The access token does not carry the scope this request needs"
+
+
+class PurposeNotRegistered(Forbidden):
+    code, title = "purpose-not-registered", "The client did not register this purpose"
+
+
+class AdminTokenRequired(Unauthorized):
+    code, title = "admin-token-required", "This route needs the admin token"
+
+
+class AdminOnly(Forbidden):
+    code, title = "admin-only", "Client access tokens cannot use admin routes"
+
+
+def _invalid_token(*, had_token: bool) -> InvalidToken:
+    error = InvalidToken()
+    error.headers["WWW-Authenticate"] = oauth.bearer_challenge(
+        oauth.InvalidToken() if had_token else None, realm=REALM)
+    return error
+
+
+def _insufficient(scopes: Sequence[str]) -> InsufficientScope:
+    error = InsufficientScope(required=list(scopes))
+    error.headers["WWW-Authenticate"] = oauth.bearer_challenge(
+        oauth.InsufficientScope(), realm=REALM, scope=scopes)
+    return error
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or uuid.uuid4().hex
+
+
+def key_store(request: Request) -> KeyStore:
+    """The process's key cache, created on first use."""
+    store = getattr(request.app.state, "key_store", None)
+    if store is None:
+        store = request.app.state.key_store = KeyStore(get_database(request))
+    return store
+
+
+def _is_admin_token(request: Request, token: str) -> bool:
+    expected = get_settings_dep(request).admin_token.encode()
+    return hmac.compare_digest(token.encode("utf-8", "replace"), expected)
+
+
+def _verified_client_id(request: Request, token: str) -> tuple[str, frozenset[str], str]:
+    """(client_id, token scopes, jti) of a valid client-credentials token, else 401."""
+    settings, now = get_settings_dep(request), get_clock(request).now()
+    try:
+        claims = tokens.verify_api_token(token, store=key_store(request), settings=settings, now=now)
+    except TokenRejected as rejected:
+        log.info("access token rejected: %s", rejected.reason.value)
+        raise _invalid_token(had_token=True) from None
+    return claims.content.client_id, frozenset(claims.content.scope), claims.jti
+
+
+def _active_client_within_quota(request: Request, client_id: str) -> Client:
+    """The token's client, if still registered and active, with this request counted (one short
+    transaction, so the quota row is not locked for the rest of the request)."""
+    database, now = get_database(request), get_clock(request).now()
+    with database.write() as session:
+        client = session.get(Client, client_id)
+        if client is None or client.status != "active":
+            log.info("token of an unknown or disabled client refused")
+            raise _invalid_token(had_token=True)
+        decision = rate_limit.charge(session, client_id=client_id, limit=client.rate_limit, now=now)
+        if not decision.allowed:  # raised inside: the refused request is rolled back, not counted
+            raise _rate_limited(decision)
+    return client
+
+
+def _rate_limited(decision: rate_limit.RateDecision) -> RateLimited:
+    error = RateLimited(limit=decision.limit, window_seconds=rate_limit.WINDOW_SECONDS)
+    error.headers["Retry-After"] = str(decision.retry_after)
+    return error
+
+
+def _purpose(request: Request, client: Client) -> str:
+    wanted = request.headers.get(PURPOSE_HEADER)
+    if wanted is None:
+        return client.purposes[0]
+    if wanted not in client.purposes:
+        raise PurposeNotRegistered(registered=list(client.purposes))
+    return wanted
+
+
+def _admin_caller(request: Request) -> Caller:
+    return Caller(client_id=ADMIN_CLIENT_ID, scopes=frozenset(), purposes=("oversight",),
+                  purpose="oversight", request_id=request_id(request), admin=True)
+
+
+def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None, *,
+                 allow_admin: bool = False) -> Caller:
+    """The :class:`Caller` behind the bearer token, or a 401/403/429 problem."""
+    if credentials is None:
+        raise _invalid_token(had_token=False)
+    token = credentials.credentials
+    if allow_admin and _is_admin_token(request, token):
+        return _admin_caller(request)
+    client_id, token_scopes, jti = _verified_client_id(request, token)
+    client = _active_client_within_quota(request, client_id)
+    return Caller(client_id=client.client_id, scopes=token_scopes & frozenset(client.scopes),
+                  purposes=tuple(client.purposes), purpose=_purpose(request, client),
+                  request_id=request_id(request), sandbox=client.sandbox, token_id=jti)
+
+
+def require_scope(*names: str, allow_admin: bool = False) -> Callable[..., Caller]:
+    """A dependency giving the caller when its token carries every scope in ``names``."""
+
+    def dependency(request: Request, credentials: BearerDep) -> Caller:
+        caller = authenticate(request, credentials, allow_admin=allow_admin)
+        if not all(caller.has(name) for name in names):
+            raise _insufficient(names)
+        return caller
+
+    return dependency
+
+
+def require_any_scope(*names: str) -> Callable[..., Caller]:
+    """A dependency giving the caller when its token carries at least one scope in ``names``."""
+
+    def dependency(request: Request, credentials: BearerDep) -> Caller:
+        caller = authenticate(request, credentials)
+        if not any(caller.has(name) for name in names):
+            raise _insufficient(names)
+        return caller
+
+    return dependency
+
+
+def any_caller(request: Request, credentials: BearerDep) -> Caller:
+    """Any authenticated client (or the admin token), whatever its scopes."""
+    return authenticate(request, credentials, allow_admin=True)
+
+
+def require_admin(request: Request, credentials: BearerDep) -> Caller:
+    """The admin token (``Authorization: Bearer <DANCU_ADMIN_TOKEN>``), compared in constant time."""
+    if credentials is not None and _is_admin_token(request, credentials.credentials):
+        return _admin_caller(request)
+    if credentials is not None and _is_client_token(request, credentials.credentials):
+        raise AdminOnly()
+    error = AdminTokenRequired()
+    error.headers["WWW-Authenticate"] = f'Bearer realm="{ADMIN_REALM}"'
+    raise error
+
+
+def _is_client_token(request: Request, token: str) -> bool:
+    try:
+        _verified_client_id(request, token)
+    except InvalidToken:
+        return False
+    return True

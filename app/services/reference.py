@@ -1,0 +1,66 @@
+"""Reference data for rendering records: administrative-unit names and code lists, cached per
+database (they change only when the population is regenerated, which restarts the service)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models.population import CodeItem, Commune, Province
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    name: str
+    province_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    provinces: dict[str, Unit] = field(default_factory=dict)
+    communes: dict[str, Unit] = field(default_factory=dict)
+    codes: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)  # -> (name, name_en)
+
+    def commune(self, code: str | None) -> Unit | None:
+        return self.communes.get(code) if code else None
+
+    def province(self, code: str | None) -> Unit | None:
+        return self.provinces.get(code) if code else None
+
+    def code_name(self, list_name: str, code: int | None) -> tuple[str, str] | None:
+        return None if code is None else self.codes.get((list_name, code))
+
+
+_cache: dict[str, Reference] = {}
+_lock = threading.Lock()
+
+
+def _load(session: Session) -> Reference:
+    provinces = {p.code: Unit(p.code, p.name) for p in session.scalars(select(Province))}
+    communes = {c.code: Unit(c.code, c.name, c.province_code)
+                for c in session.scalars(select(Commune))}
+    codes = {(i.list_name, i.code): (i.name, i.name_en) for i in session.scalars(select(CodeItem))}
+    return Reference(provinces, communes, codes)
+
+
+def reference(session: Session) -> Reference:
+    """The cached reference data of this session's database (loaded once it is populated)."""
+    key = session.get_bind().url.render_as_string(hide_password=True)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    loaded = _load(session)
+    if loaded.communes:
+        with _lock:
+            _cache[key] = loaded
+    return loaded
+
+
+def forget() -> None:
+    """Drop the cache (after regenerating the population in-process, e.g. in tests)."""
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,121 @@
+"""The one token service: the token endpoint's grants and the data API's access-token check.
+
+``POST /oauth2/token`` -> :func:`token_response`: the parameters are parsed once, the client is
+authenticated (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``), then the
+request is dispatched by ``grant_type`` to a handler in :data:`GRANTS`. A handler takes a
+:class:`GrantContext` and returns the RFC 6749 §5.1 JSON body, or raises an
+``app.oidc.errors.OAuthError``. To add a grant (``authorization_code``, ``refresh_token``), write
+``def my_grant(ctx: GrantContext) -> dict[str, Any]`` in its own service module and register it
+with :func:`register_grant` (or add it to :data:`GRANTS`); the client must also list the grant type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.models.client import Client
+from app.oidc import errors as oauth
+from app.oidc import tokens as oidc_tokens
+from app.oidc.jwt_policy import RejectReason, TokenRejected, read_unverified
+from app.oidc.scopes import format_scope, parse_scope, require_subset
+from app.services import client_auth
+from app.services.keys import KeyStore
+from app.settings import Settings
+
+ACCESS_TOKEN_TTL = timedelta(minutes=10)
+DATA_API_PATH = "/v1"
+
+
+def api_audience(settings: Settings) -> str:
+    """The data API's identifier (``aud`` of its access tokens, RFC 9068 §3)."""
+    return settings.issuer_url + DATA_API_PATH
+
+
+def token_endpoint(settings: Settings) -> str:
+    return settings.issuer_url + "/oauth2/token"
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A token request as received: form parameters (each at most once) and the raw
+    ``Authorization`` header."""
+
+    params: Mapping[str, str]
+    authorization: str | None = None
+
+    @property
+    def used_basic(self) -> bool:
+        return (self.authorization or "").lower().startswith("basic ")
+
+
+@dataclass(frozen=True)
+class GrantContext:
+    """What a grant handler receives: the authenticated client and the request."""
+
+    session: Session
+    client: Client
+    request: TokenRequest
+    settings: Settings
+    keys: KeyStore
+    now: datetime
+
+
+GrantHandler = Callable[[GrantContext], dict[str, Any]]
+
+
+def _signing_key(ctx: GrantContext) -> Any:
+    return ctx.keys.ring().signing_key(ctx.client.signing_alg, now=ctx.now)
+
+
+def client_credentials_grant(ctx: GrantContext) -> dict[str, Any]:
+    """RFC 6749 §4.4: an access token for the client itself, for scopes it is allowed."""
+    requested = parse_scope(ctx.request.params.get("scope"))
+    scopes = require_subset(requested, granted=ctx.client.scopes) if requested else tuple(ctx.client.scopes)
+    content = oidc_tokens.client_credentials_content(
+        ctx.client.client_id, audience=(api_audience(ctx.settings),), scope=scopes)
+    issued = oidc_tokens.issue_access_token(content, key=_signing_key(ctx), issuer=ctx.settings.issuer_url,
+                                            now=ctx.now, ttl=ACCESS_TOKEN_TTL)
+    return {"access_token": issued.value, "token_type": "Bearer",
+            "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()), "scope": format_scope(scopes)}
+
+
+GRANTS: dict[str, GrantHandler] = {"client_credentials": client_credentials_grant}
+
+
+def register_grant(grant_type: str, handler: GrantHandler) -> None:
+    GRANTS[grant_type] = handler
+
+
+def token_response(session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore,
+                   now: datetime) -> dict[str, Any]:
+    """Authenticate the client, then run the grant; raises ``OAuthError`` (RFC 6749 §5.2)."""
+    grant_type = request.params.get("grant_type")
+    if not grant_type:
+        raise oauth.InvalidRequest("grant_type is required.")
+    client = client_auth.authenticate(session, request, settings=settings, now=now,
+                                      token_endpoint=token_endpoint(settings))
+    handler = GRANTS.get(grant_type)
+    if handler is None:
+        raise oauth.UnsupportedGrantType()
+    if grant_type not in client.grant_types:
+        raise oauth.UnauthorizedClient()
+    return handler(GrantContext(session, client, request, settings, keys, now))
+
+
+def verify_api_token(token: str, *, store: KeyStore, settings: Settings,
+                     now: datetime) -> oidc_tokens.AccessTokenClaims:
+    """A data-API access token: RFC 9068, our issuer and keys, ``aud`` = the data API, and issued
+    to a client for itself (client credentials). Raises ``TokenRejected``."""
+    header, _ = read_unverified(token)
+    kid = header.get("kid")
+    ring = store.ring(kid=kid if isinstance(kid, str) else None)
+    claims = oidc_tokens.verify_access_token(token, keys=ring, issuer=settings.issuer_url,
+                                             audience=api_audience(settings), now=now)
+    if not claims.content.is_client_credentials:
+        raise TokenRejected(RejectReason.INVALID_CLAIM)
+    return claims
