@@ -50,7 +50,11 @@ def opaque_hash(value: str) -> str:
 
 @dataclass(frozen=True)
 class AuthorizationCodeGrant:
-    """The stored side of an authorization code; ``subject`` is the account identifier."""
+    """The stored side of an authorization code.
+
+    ``subject`` is the internal account identifier (possibly the PIN): never put it in a token or a
+    response; derive the pairwise ``sub`` from it (:func:`app.oidc.claims.pairwise_subject`).
+    """
 
     code_hash: str
     client_id: str

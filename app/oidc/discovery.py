@@ -1,0 +1,113 @@
+"""The OpenID Provider metadata document (``/.well-known/openid-configuration``).
+
+Sources: OpenID Connect Discovery 1.0 §3, RFC 8414 §2 (OAuth metadata), RFC 9207 §3
+(``authorization_response_iss_parameter_supported``), RFC 7636 §6.2 (``code_challenge_methods_supported``),
+RFC 7662 / RFC 7009 (introspection and revocation endpoints), OIDC RP-Initiated Logout 1.0 §2.1,
+Back-Channel Logout 1.0 §2.1, Initiating User Registration via OIDC §4.2 (``prompt_values_supported``).
+
+The document only advertises what the pure rules implement: every list is taken from the module
+that enforces it, so the two cannot drift apart. ``issuer`` must be byte-identical to the ``iss`` of
+every token; it is an ``https`` URL without query or fragment (``http`` is tolerated for loopback
+hosts, for local sandbox runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.oidc.authorize import ACR_VALUES_SUPPORTED, PROMPT_VALUES, UI_LOCALES_SUPPORTED
+from app.oidc.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
+from app.oidc.client_auth import CLIENT_ASSERTION_ALGORITHMS
+from app.oidc.clients import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
+from app.oidc.keys import SIGNING_ALGORITHMS
+from app.oidc.pkce import SUPPORTED_METHODS
+
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Endpoint paths under the issuer (or absolute URLs)."""
+
+    authorization: str = "/oauth2/authorize"
+    token: str = "/oauth2/token"
+    userinfo: str = "/oauth2/userinfo"
+    jwks: str = "/oauth2/jwks"
+    introspection: str = "/oauth2/introspect"
+    revocation: str = "/oauth2/revoke"
+    end_session: str = "/oauth2/logout"
+
+
+def check_issuer(issuer: str) -> None:
+    """RFC 8414 §2 / OIDC Discovery §3: https, a host, no query, no fragment."""
+    parts = urlsplit(issuer)
+    if parts.query or parts.fragment or "?" in issuer or "#" in issuer or not parts.hostname:
+        raise ValueError("issuer must be a URL with a host and without query or fragment")
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS):
+        raise ValueError("issuer must use https")
+
+
+def endpoint_url(issuer: str, path: str) -> str:
+    if path.startswith(("https://", "http://")):
+        return path
+    return issuer.rstrip("/") + "/" + path.lstrip("/")
+
+
+def _endpoint_urls(issuer: str, endpoints: Endpoints) -> dict[str, str]:
+    return {
+        "authorization_endpoint": endpoint_url(issuer, endpoints.authorization),
+        "token_endpoint": endpoint_url(issuer, endpoints.token),
+        "userinfo_endpoint": endpoint_url(issuer, endpoints.userinfo),
+        "jwks_uri": endpoint_url(issuer, endpoints.jwks),
+        "introspection_endpoint": endpoint_url(issuer, endpoints.introspection),
+        "revocation_endpoint": endpoint_url(issuer, endpoints.revocation),
+        "end_session_endpoint": endpoint_url(issuer, endpoints.end_session),
+    }
+
+
+def _client_auth_metadata() -> dict[str, list[str]]:
+    methods = list(TOKEN_ENDPOINT_AUTH_METHODS)
+    algorithms = list(CLIENT_ASSERTION_ALGORITHMS)
+    return {
+        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": algorithms,
+        "introspection_endpoint_auth_methods_supported": methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": algorithms,
+        "revocation_endpoint_auth_methods_supported": methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": algorithms,
+    }
+
+
+def openid_configuration(
+    *, issuer: str, endpoints: Endpoints = Endpoints(), backchannel_logout: bool = False
+) -> dict[str, Any]:
+    """The metadata document as a JSON-ready dict."""
+    check_issuer(issuer)
+    document: dict[str, Any] = {
+        "issuer": issuer,
+        **_endpoint_urls(issuer, endpoints),
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(GRANT_TYPES),
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        **_client_auth_metadata(),
+        "code_challenge_methods_supported": list(SUPPORTED_METHODS),
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "claim_types_supported": ["normal"],
+        "acr_values_supported": list(ACR_VALUES_SUPPORTED),
+        "prompt_values_supported": list(PROMPT_VALUES),
+        "ui_locales_supported": list(UI_LOCALES_SUPPORTED),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+    if backchannel_logout:
+        document["backchannel_logout_supported"] = True
+        document["backchannel_logout_session_supported"] = True
+    return document
