@@ -34,7 +34,7 @@ from app.icao.algorithms import (
     hash_name,
     hash_oid,
 )
-from app.icao.errors import ChipFormatError, IcaoError
+from app.icao.errors import ChipFormatError, IcaoError, UnsupportedAlgorithmError
 from app.icao.keys import KeyedCertificate
 from app.icao.lds import LDS_VERSION, SOD_TAG, UNICODE_VERSION, DataGroupFiles, data_group_number
 from app.icao.signed_data import SignedContent, build_signed_data, parse_signed_data
@@ -105,6 +105,13 @@ def encode_security_object(
     return LdsSecurityObject(fields).dump()
 
 
+def _default_algorithm(signer: KeyedCertificate, hash_name: str) -> SignatureAlgorithm:
+    try:
+        return default_signature_algorithm(signer.private_key, hash_name=hash_name)
+    except UnsupportedAlgorithmError:
+        return default_signature_algorithm(signer.private_key)
+
+
 def build_sod(
     data_groups: DataGroupFiles,
     *,
@@ -114,17 +121,19 @@ def build_sod(
     signing_time: datetime | None = None,
     lds_version_info: bool = True,
 ) -> bytes:
-    """EF.SOD over ``data_groups`` (number → whole file), signed by the document signer."""
-    algorithm = signature_algorithm or default_signature_algorithm(
-        signer.private_key, hash_name=hash_name
-    )
+    """EF.SOD over ``data_groups`` (number → whole file), signed by the document signer.
+
+    ``hash_name`` hashes the data groups; the signature (and messageDigest) uses the same hash when
+    a signature algorithm exists for it, else SHA-256 (e.g. SHA-1 DG hashes, ecdsa-with-SHA256).
+    """
+    algorithm = signature_algorithm or _default_algorithm(signer, hash_name)
     content_info = build_signed_data(
         econtent_type=LDS_SECURITY_OBJECT,
         econtent=encode_security_object(
             data_groups, hash_name=hash_name, lds_version_info=lds_version_info
         ),
         signer=signer,
-        digest_name=hash_name,
+        digest_name=algorithm.hash_name,
         signature_algorithm=algorithm,
         signing_time=signing_time,
     )

@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
+from asn1crypto import cms, parser
+
 from app.icao.active_auth import sign_challenge
+from app.icao.algorithms import signature_algorithm_for
 from app.icao.chip import ChipFiles, derive_chip_keys, issue_chip
 from app.icao.dg13 import PersonalDetails
 from app.icao.face import synthetic_face
-from app.icao.keys import KeyedCertificate
+from app.icao.keys import KeyedCertificate, generate_rsa_private_key
 from app.icao.mrz import MrzHolder, build_td1
 from app.icao.passive_auth import VerificationReport, verify
 from app.icao.pki import SandboxPki, build_sandbox_pki
+from app.icao.signed_data import build_signed_data
+from app.icao.tlv import encode_tlv
 
 SEED = b"dancu-sandbox unit tests"
 PKI_START = datetime(2021, 1, 1, tzinfo=UTC)
@@ -105,3 +110,36 @@ def verify_chip(
 
 def statuses(report: VerificationReport) -> dict[tuple[str, str | None], str]:
     return {(step.code, step.subject): step.status for step in report.steps}
+
+
+@lru_cache(maxsize=1)
+def rsa_pki() -> SandboxPki:
+    """An RSA sandbox PKI: RSA keys cannot be derived, so they are generated once per test run."""
+    csca_key, other_key = generate_rsa_private_key(), generate_rsa_private_key()
+    return build_sandbox_pki(
+        SEED,
+        start=PKI_START,
+        periods=2,
+        key_for=lambda label: csca_key if label == "csca" else other_key,
+    )
+
+
+def sod_with_econtent(econtent_type: str, econtent: bytes, signer: KeyedCertificate) -> bytes:
+    """A correctly signed SOD around any eContent (to reach the checks behind the signature)."""
+    content_info = build_signed_data(
+        econtent_type=econtent_type,
+        econtent=econtent,
+        signer=signer,
+        digest_name="sha256",
+        signature_algorithm=signature_algorithm_for("ecdsa"),
+        signing_time=ISSUED_AT,
+    )
+    return encode_tlv(0x77, content_info)
+
+
+def content_info(sod: bytes) -> cms.ContentInfo:
+    return cms.ContentInfo.load(parser.parse(sod)[4])
+
+
+def rewrapped(info: cms.ContentInfo) -> bytes:
+    return encode_tlv(0x77, info.dump(force=True))

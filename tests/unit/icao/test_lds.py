@@ -198,10 +198,12 @@ def test_dg13_normalises_text_to_nfc():
 
 
 def _dg13_with(items: list[tuple[int, str]]) -> bytes:
-    sequence = core.Sequence(contents=b"".join(
-        core.Sequence(contents=core.Integer(index).dump() + core.UTF8String(text).dump()).dump()
-        for index, text in items
-    ))  # fmt: skip
+    sequence = core.Sequence(
+        contents=b"".join(
+            core.Sequence(contents=core.Integer(index).dump() + core.UTF8String(text).dump()).dump()
+            for index, text in items
+        )
+    )
     return encode_tlv(0x6D, sequence.dump())
 
 
