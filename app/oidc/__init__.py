@@ -15,7 +15,8 @@ Modules:
 * ``clients``        the ``ClientView`` value the registry hands to these rules.
 * ``authorize``      authorization request validation and redirects (OIDC Core §3.1.2, RFC 9207).
 * ``interaction``    prompt / max_age / acr decisions after the request is valid.
-* ``codes``          authorization codes and refresh-token rotation (RFC 6749 §4.1.3, §6; RFC 9700 §4.14).
+* ``codes``          authorization codes, refresh-token rotation (RFC 6749 §4.1.3, §6;
+                     RFC 9700 §4.14).
 * ``client_auth``    client authentication at the token endpoint (RFC 6749 §2.3, RFC 7523).
 * ``discovery``      the OpenID Provider metadata document (OIDC Discovery §3, RFC 8414).
 * ``introspection``  RFC 7662 responses.

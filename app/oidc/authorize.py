@@ -15,7 +15,8 @@ Two kinds of failure:
 
 Decisions (each allowed by the specs; see the tests):
 
-* ``response_type=code`` only (missing -> ``invalid_request``; other -> ``unsupported_response_type``);
+* ``response_type=code`` only (missing -> ``invalid_request``; other ->
+  ``unsupported_response_type``);
   ``response_mode`` absent or ``query``.
 * ``scope`` must contain ``openid``; other scopes are narrowed silently to those the provider
   supports and the client may hold (``openid`` is implied for every code-flow client);
@@ -45,7 +46,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from app.oidc import pkce
 from app.oidc.claims import OFFLINE_ACCESS, OPENID, SUPPORTED_SCOPES
-from app.oidc.clients import AUTHORIZATION_CODE, REFRESH_TOKEN, ClientView, is_registered_redirect_uri
+from app.oidc.clients import (
+    AUTHORIZATION_CODE,
+    REFRESH_TOKEN,
+    ClientView,
+    is_registered_redirect_uri,
+)
 from app.oidc.errors import (
     InvalidClient,
     InvalidRequest,
@@ -66,9 +72,28 @@ MAX_NONCE_LENGTH = 512
 MAX_LOGIN_HINT_LENGTH = 256
 
 _KNOWN_PARAMETERS = frozenset(
-    {"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
-     "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "ui_locales",
-     "login_hint", "id_token_hint", "request", "request_uri", "registration", "claims", "display"}
+    {
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "response_mode",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "prompt",
+        "max_age",
+        "acr_values",
+        "ui_locales",
+        "login_hint",
+        "id_token_hint",
+        "request",
+        "request_uri",
+        "registration",
+        "claims",
+        "display",
+    }
 )
 _UNSUPPORTED = (
     ("request", RequestNotSupported),
@@ -109,7 +134,9 @@ class AuthorizationRejected(Exception):
 class AuthorizationErrorRedirect(Exception):
     """The request failed; send the user agent to :attr:`location` (RFC 6749 §4.1.2.1, RFC 9207)."""
 
-    def __init__(self, error: OAuthError, *, redirect_uri: str, state: str | None, issuer: str) -> None:
+    def __init__(
+        self, error: OAuthError, *, redirect_uri: str, state: str | None, issuer: str
+    ) -> None:
         super().__init__(error.error)
         self.error = error
         self.location = error_redirect_url(redirect_uri, error, state=state, issuer=issuer)
@@ -154,7 +181,9 @@ def _trusted_redirect_uri(params: Params, client: ClientView | None) -> tuple[Cl
     if client is None or client.client_id != client_id:
         raise AuthorizationRejected(InvalidClient("Unknown client."))
     if redirect_uri is None or not is_registered_redirect_uri(client, redirect_uri):
-        raise AuthorizationRejected(InvalidRequest("The redirect_uri is missing or not registered."))
+        raise AuthorizationRejected(
+            InvalidRequest("The redirect_uri is missing or not registered.")
+        )
     return client, redirect_uri
 
 
@@ -173,10 +202,14 @@ def validate_authorization_request(
     try:
         return _validate(params, client=client, redirect_uri=redirect_uri, now=now)
     except OAuthError as error:
-        raise AuthorizationErrorRedirect(error, redirect_uri=redirect_uri, state=state, issuer=issuer) from None
+        raise AuthorizationErrorRedirect(
+            error, redirect_uri=redirect_uri, state=state, issuer=issuer
+        ) from None
 
 
-def _validate(params: Params, *, client: ClientView, redirect_uri: str, now: datetime) -> AuthorizationRequest:
+def _validate(
+    params: Params, *, client: ClientView, redirect_uri: str, now: datetime
+) -> AuthorizationRequest:
     for name, error in _UNSUPPORTED:
         if name in params:
             raise error()
@@ -274,11 +307,18 @@ def _with_query(uri: str, params: Sequence[tuple[str, str | None]]) -> str:
 
 def success_redirect_url(request: AuthorizationRequest, *, code: str, issuer: str) -> str:
     """``redirect_uri?code=...&state=...&iss=...`` (RFC 6749 §4.1.2, RFC 9207 §2)."""
-    return _with_query(request.redirect_uri, [("code", code), ("state", request.state), ("iss", issuer)])
+    return _with_query(
+        request.redirect_uri, [("code", code), ("state", request.state), ("iss", issuer)]
+    )
 
 
-def error_redirect_url(redirect_uri: str, error: OAuthError, *, state: str | None, issuer: str) -> str:
-    """``redirect_uri?error=...&error_description=...&state=...&iss=...`` (RFC 6749 §4.1.2.1, RFC 9207)."""
+def error_redirect_url(
+    redirect_uri: str, error: OAuthError, *, state: str | None, issuer: str
+) -> str:
+    """``redirect_uri?error=...&error_description=...&state=...&iss=...``.
+
+    RFC 6749 §4.1.2.1, RFC 9207 §2.
+    """
     params = [
         ("error", error.error),
         ("error_description", error.description or None),

@@ -65,12 +65,35 @@ SUPPORTED_SCOPES: tuple[str, ...] = tuple(SCOPE_CLAIMS)
 #: claims_supported for discovery: the scope claims plus those of the ID token.
 CLAIMS_SUPPORTED: tuple[str, ...] = (
     *dict.fromkeys(name for names in SCOPE_CLAIMS.values() for name in names),
-    "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "at_hash",
 )
 #: Sensitive-data claim names (and ``preferred_username``, the PIN at VNeID): never in any response.
 NEVER_RELEASED_CLAIMS = frozenset(
-    {"ethnicity", "DanToc", "religion", "TonGiao", "blood_group", "NhomMau", "face", "picture",
-     "fingerprint", "biometrics", "card_image", "location", "preferred_username"}
+    {
+        "ethnicity",
+        "DanToc",
+        "religion",
+        "TonGiao",
+        "blood_group",
+        "NhomMau",
+        "face",
+        "picture",
+        "fingerprint",
+        "biometrics",
+        "card_image",
+        "location",
+        "preferred_username",
+    }
 )
 MIN_PAIRWISE_SECRET_BYTES = 32
 ACCOUNT_TYPE_CITIZEN = 1
@@ -131,7 +154,7 @@ def claim_names(scopes: Iterable[str]) -> tuple[str, ...]:
 
 
 def userinfo_claims(source: ClaimSource, *, scopes: Iterable[str], subject: str) -> dict[str, Any]:
-    """The UserInfo response (OIDC Core §5.3.2) for the granted ``scopes``; absent values are omitted."""
+    """The UserInfo response (OIDC Core §5.3.2) for ``scopes``; absent values are omitted."""
     values = _all_claims(source)
     released: dict[str, Any] = {"sub": subject}
     for name in claim_names(scopes):

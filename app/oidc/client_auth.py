@@ -6,11 +6,12 @@ Methods (OIDC Core §9, RFC 6749 §2.3, RFC 7521 §4.2, RFC 7523 §2.2, §3):
   and secret are ``application/x-www-form-urlencoded`` before base64 (RFC 6749 §2.3.1), so they are
   form-decoded after (``+`` is a space, ``%3A`` a colon).
 * ``client_secret_post`` -- ``client_id`` and ``client_secret`` in the form body.
-* ``private_key_jwt`` -- ``client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer``
-  and ``client_assertion``: a JWT signed with a key of the client's registered public JWK Set, with
-  ``iss`` = ``sub`` = client_id, ``aud`` the issuer or the token endpoint as a single string (an array
-  is refused: the 2025 audience-injection advisory and FAPI 2.0 5.3.3.1-5), ``exp`` at most
-  ``max_lifetime`` ahead, and a ``jti`` the caller records until ``exp`` and refuses to see twice.
+* ``private_key_jwt`` -- ``client_assertion_type`` =
+  ``urn:ietf:params:oauth:client-assertion-type:jwt-bearer`` and ``client_assertion``: a JWT signed
+  with a key of the client's registered public JWK Set, with ``iss`` = ``sub`` = client_id, ``aud``
+  the issuer or the token endpoint as a single string (an array is refused: the 2025
+  audience-injection advisory and FAPI 2.0 5.3.3.1-5), ``exp`` at most ``max_lifetime`` ahead, and
+  a ``jti`` the caller records until ``exp`` and refuses to see twice.
   ``typ`` may be absent, ``JWT`` or ``client-authentication+jwt``; our own token types are refused.
   ``kid`` may be omitted only when the client registered a single key.
 * ``none`` -- a public client sends only ``client_id``.
@@ -42,7 +43,13 @@ from urllib.parse import unquote_plus
 from joserfc.jwk import KeySet
 
 from app.oidc._util import b64url, epoch_seconds, from_epoch
-from app.oidc.clients import CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, NONE, PRIVATE_KEY_JWT, ClientView
+from app.oidc.clients import (
+    CLIENT_SECRET_BASIC,
+    CLIENT_SECRET_POST,
+    NONE,
+    PRIVATE_KEY_JWT,
+    ClientView,
+)
 from app.oidc.errors import InvalidClient, InvalidRequest
 from app.oidc.jwt_policy import DEFAULT_LEEWAY, TokenRejected, read_unverified, verify_jwt
 from app.oidc.keys import import_public_jwks
@@ -86,7 +93,9 @@ def new_client_secret() -> str:
 
 def hash_client_secret(secret: str) -> str:
     if len(secret) < MIN_SECRET_LENGTH:
-        raise ValueError(f"client secrets must be generated, at least {MIN_SECRET_LENGTH} characters")
+        raise ValueError(
+            f"client secrets must be generated, at least {MIN_SECRET_LENGTH} characters"
+        )
     return SECRET_HASH_PREFIX + b64url(hashlib.sha256(secret.encode("utf-8")).digest())
 
 
@@ -135,7 +144,9 @@ def _methods(authorization: str | None, form: Mapping[str, str]) -> list[str]:
     return found
 
 
-def parse_client_credentials(*, authorization: str | None, form: Mapping[str, str]) -> ClientCredentials:
+def parse_client_credentials(
+    *, authorization: str | None, form: Mapping[str, str]
+) -> ClientCredentials:
     """Find the one authentication method a request used (RFC 6749 §2.3, RFC 7521 §4.2)."""
     methods = _methods(authorization, form)
     if len(methods) > 1:
@@ -147,7 +158,9 @@ def parse_client_credentials(*, authorization: str | None, form: Mapping[str, st
     return credentials
 
 
-def _credentials(method: str, authorization: str | None, form: Mapping[str, str], client_id: str | None) -> ClientCredentials:
+def _credentials(
+    method: str, authorization: str | None, form: Mapping[str, str], client_id: str | None
+) -> ClientCredentials:
     if method == CLIENT_SECRET_BASIC:
         basic_id, secret = _basic_credentials(authorization or "")
         return ClientCredentials(basic_id, method, secret=secret)
@@ -180,8 +193,13 @@ def authenticate_client(
         raise InvalidClient(_FAILED)
     if method == PRIVATE_KEY_JWT:
         return _authenticate_assertion(
-            credentials, client=client, audiences=(issuer, token_endpoint), now=now,
-            leeway=leeway, algorithms=algorithms, max_lifetime=max_lifetime,
+            credentials,
+            client=client,
+            audiences=(issuer, token_endpoint),
+            now=now,
+            leeway=leeway,
+            algorithms=algorithms,
+            max_lifetime=max_lifetime,
         )
     return AuthenticatedClient(client_id=client.client_id, method=method)
 
@@ -210,13 +228,22 @@ def _authenticate_assertion(
 ) -> AuthenticatedClient:
     try:
         verified = verify_jwt(
-            credentials.assertion or "", keys=_client_keys(client), algorithms=algorithms,
-            typ=CLIENT_ASSERTION_TYPS, issuer=client.client_id, audience=None,
-            required=("iss", "sub", "aud", "exp", "jti"), now=now, leeway=leeway, require_kid=False,
+            credentials.assertion or "",
+            keys=_client_keys(client),
+            algorithms=algorithms,
+            typ=CLIENT_ASSERTION_TYPS,
+            issuer=client.client_id,
+            audience=None,
+            required=("iss", "sub", "aud", "exp", "jti"),
+            now=now,
+            leeway=leeway,
+            require_kid=False,
         )
     except TokenRejected:
         raise InvalidClient(_FAILED) from None
-    _check_assertion_claims(verified.claims, client.client_id, audiences, now + max_lifetime + leeway)
+    _check_assertion_claims(
+        verified.claims, client.client_id, audiences, now + max_lifetime + leeway
+    )
     return AuthenticatedClient(
         client_id=client.client_id,
         method=PRIVATE_KEY_JWT,
@@ -225,7 +252,9 @@ def _authenticate_assertion(
     )
 
 
-def _check_assertion_claims(claims: Mapping[str, Any], client_id: str, audiences: tuple[str, str], latest_exp: datetime) -> None:
+def _check_assertion_claims(
+    claims: Mapping[str, Any], client_id: str, audiences: tuple[str, str], latest_exp: datetime
+) -> None:
     if claims["sub"] != client_id:
         raise InvalidClient(_FAILED)
     if not isinstance(claims["aud"], str) or claims["aud"] not in audiences:

@@ -73,7 +73,7 @@ def _is_loopback_ip(host: str | None) -> bool:
 
 
 def redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
-    """Why ``uri`` cannot be registered, or ``None`` when it can (RFC 6749 §3.1.2, RFC 9700 §2.6)."""
+    """Why ``uri`` cannot be registered, or ``None`` (RFC 6749 §3.1.2, RFC 9700 §2.6)."""
     parts = urlsplit(uri)
     if not parts.scheme or not parts.netloc:
         return "must be an absolute URI"
@@ -85,7 +85,9 @@ def redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
         return "must not contain wildcards"
     if parts.scheme == "https":
         return None
-    if parts.scheme == "http" and (_is_loopback_ip(parts.hostname) or (sandbox and parts.hostname == "localhost")):
+    if parts.scheme == "http" and (
+        _is_loopback_ip(parts.hostname) or (sandbox and parts.hostname == "localhost")
+    ):
         return None
     return "must use https (http only for loopback)"
 
@@ -96,20 +98,23 @@ def _without_port(uri: str) -> tuple[str, str | None, str, str]:
 
 
 def redirect_uri_matches(requested: str, registered: str) -> bool:
-    """Exact string comparison, except any port for an ``http`` loopback IP literal (RFC 8252 §7.3)."""
+    """Exact string match; any port for an ``http`` loopback IP literal (RFC 8252 §7.3)."""
     if requested == registered:
         return True
     reg = urlsplit(registered)
     if reg.scheme != "http" or not _is_loopback_ip(reg.hostname):
         return False
-    req = urlsplit(requested)
-    try:
-        req.port
-    except ValueError:
-        return False
-    if "#" in requested or "@" in req.netloc:
+    if "#" in requested or "@" in urlsplit(requested).netloc or not _has_valid_port(requested):
         return False
     return _without_port(requested) == _without_port(registered)
+
+
+def _has_valid_port(uri: str) -> bool:
+    try:
+        port = urlsplit(uri).port
+    except ValueError:  # out of range or not a number
+        return False
+    return port is None or port > 0
 
 
 def is_registered_redirect_uri(client: ClientView, requested: str) -> bool:

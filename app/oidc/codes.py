@@ -6,7 +6,8 @@
 * Authorization code (RFC 6749 §4.1.2, §4.1.3; RFC 9700 §2.1.1, §4.5; FAPI 2.0 5.3.2.1-11):
   lifetime 60 s, single use, bound to the client, the redirect URI and the PKCE challenge.
   A second redemption raises :class:`AuthorizationCodeReused` (an ``invalid_grant``): the caller
-  SHOULD then revoke every token issued from that code (§4.1.2, conformance ``oidcc-codereuse-30seconds``).
+  SHOULD then revoke every token issued from that code (§4.1.2; conformance
+  ``oidcc-codereuse-30seconds``).
 * Refresh token (RFC 6749 §6, RFC 9700 §4.14.2): bound to the client; rotated on every use (the new
   token keeps the original scope; the access token may ask for less); presenting a rotated token
   again raises :class:`RefreshTokenReused`: the caller revokes the whole family. Each token has an
@@ -91,7 +92,7 @@ def issue_authorization_code(
     session_id: str | None = None,
     ttl: timedelta = CODE_TTL,
 ) -> tuple[str, AuthorizationCodeGrant]:
-    """A new code for a validated, consented request: ``(code for the redirect, grant to store)``."""
+    """A code for a validated, consented request: ``(code for the redirect, grant to store)``."""
     code = new_opaque_value()
     grant = AuthorizationCodeGrant(
         code_hash=opaque_hash(code),
@@ -178,7 +179,7 @@ def issue_refresh_token(
     ttl: timedelta = REFRESH_TOKEN_TTL,
     family_lifetime: timedelta = REFRESH_FAMILY_LIFETIME,
 ) -> tuple[str, RefreshTokenRecord]:
-    """The first refresh token of a new family, for a redeemed code (only with ``offline_access``)."""
+    """The first refresh token of a new family, for a redeemed code (``offline_access`` only)."""
     token = new_opaque_value()
     family_expires_at = now + family_lifetime
     record = RefreshTokenRecord(
@@ -207,7 +208,11 @@ def rotate_refresh_token(
 ) -> RefreshRotation:
     """Check a refresh request (RFC 6749 §6) and rotate the token."""
     live = _usable_refresh_token(record, client_id=client_id, now=now)
-    scope = live.scope if requested_scope is None else require_subset(requested_scope, granted=live.scope)
+    scope = (
+        live.scope
+        if requested_scope is None
+        else require_subset(requested_scope, granted=live.scope)
+    )
     token = new_opaque_value()
     new_record = dataclasses.replace(
         live,
@@ -219,7 +224,9 @@ def rotate_refresh_token(
     return RefreshRotation(token=token, new_record=new_record, rotated_record=rotated, scope=scope)
 
 
-def _usable_refresh_token(record: RefreshTokenRecord | None, *, client_id: str, now: datetime) -> RefreshTokenRecord:
+def _usable_refresh_token(
+    record: RefreshTokenRecord | None, *, client_id: str, now: datetime
+) -> RefreshTokenRecord:
     if record is None or record.revoked_at is not None:
         raise InvalidGrant()
     if record.rotated_at is not None:

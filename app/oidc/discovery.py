@@ -1,9 +1,10 @@
 """The OpenID Provider metadata document (``/.well-known/openid-configuration``).
 
 Sources: OpenID Connect Discovery 1.0 §3, RFC 8414 §2 (OAuth metadata), RFC 9207 §3
-(``authorization_response_iss_parameter_supported``), RFC 7636 §6.2 (``code_challenge_methods_supported``),
-RFC 7662 / RFC 7009 (introspection and revocation endpoints), OIDC RP-Initiated Logout 1.0 §2.1,
-Back-Channel Logout 1.0 §2.1, Initiating User Registration via OIDC §4.2 (``prompt_values_supported``).
+(``authorization_response_iss_parameter_supported``), RFC 7636 §6.2
+(``code_challenge_methods_supported``), RFC 7662 / RFC 7009 (introspection and revocation),
+OIDC RP-Initiated Logout 1.0 §2.1, Back-Channel Logout 1.0 §2.1, Initiating User Registration via
+OIDC §4.2 (``prompt_values_supported``).
 
 The document only advertises what the pure rules implement: every list is taken from the module
 that enforces it, so the two cannot drift apart. ``issuer`` must be byte-identical to the ``iss`` of
@@ -45,7 +46,9 @@ def check_issuer(issuer: str) -> None:
     parts = urlsplit(issuer)
     if parts.query or parts.fragment or "?" in issuer or "#" in issuer or not parts.hostname:
         raise ValueError("issuer must be a URL with a host and without query or fragment")
-    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS):
+    if parts.scheme != "https" and not (
+        parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    ):
         raise ValueError("issuer must use https")
 
 

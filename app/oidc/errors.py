@@ -17,8 +17,8 @@ Sources:
 
 Descriptions are fixed strings chosen by the server, never the caller's input (CONTRIBUTING:
 no personal data in errors). RFC 6749 §5.2 limits ``error_description`` to %x20-21 / %x23-5B /
-%x5D-7E, i.e. printable ASCII without ``"`` and ``\\``; the constructor enforces it, which also keeps
-the value safe inside a ``WWW-Authenticate`` quoted-string (RFC 6750 §3).
+%x5D-7E, i.e. printable ASCII without ``"`` and ``\\``; the constructor enforces it, which also
+keeps the value safe inside a ``WWW-Authenticate`` quoted-string (RFC 6750 §3).
 
 Authorization-endpoint errors are not answered with ``status``: they are redirected to the client
 (see ``app.oidc.authorize``) unless the redirect URI itself cannot be trusted.
@@ -195,7 +195,8 @@ class UnsupportedTokenType(OAuthError):
 
 
 def _all_error_classes() -> dict[str, type[OAuthError]]:
-    return {cls.error: cls for cls in [OAuthError, *OAuthError.__subclasses__()]}
+    classes: list[type[OAuthError]] = [OAuthError, *OAuthError.__subclasses__()]
+    return {cls.error: cls for cls in classes}
 
 
 #: error code -> class, for renderers and documentation.
@@ -258,7 +259,7 @@ def bearer_challenge(
 def bearer_error_response(
     error: OAuthError | None, *, realm: str, scope: Sequence[str] = ()
 ) -> ErrorResponse:
-    """A protected-resource error: 400/401/403 with the ``WWW-Authenticate`` challenge (RFC 6750 §3.1).
+    """A protected-resource error: 400/401/403 and a ``WWW-Authenticate`` challenge (RFC 6750 §3.1).
 
     ``error=None`` means the request had no credentials at all: 401 with a bare challenge.
     """

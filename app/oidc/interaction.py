@@ -99,11 +99,18 @@ def required_interaction(
 
 
 def _next_step(
-    request: AuthorizationRequest, session: SessionView | None, consent: ConsentView | None, now: datetime
+    request: AuthorizationRequest,
+    session: SessionView | None,
+    consent: ConsentView | None,
+    now: datetime,
 ) -> Interaction:
     if _needs_login(request, session, now):
         return Interaction.LOGIN
-    if "select_account" in request.prompt and session is not None and session.auth_time < request.received_at:
+    if (
+        "select_account" in request.prompt
+        and session is not None
+        and session.auth_time < request.received_at
+    ):
         return Interaction.SELECT_ACCOUNT
     if _needs_consent(request, consent):
         return Interaction.CONSENT

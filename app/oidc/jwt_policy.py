@@ -104,7 +104,9 @@ def normalize_typ(value: str) -> str:
 def check_allow_list(algorithms: Collection[str]) -> None:
     """A programming-error guard: refuse allow-lists that are empty or contain none/HS*."""
     if not algorithms or not set(algorithms) <= ASYMMETRIC_ALGORITHMS:
-        raise ValueError(f"algorithm allow-list must be a non-empty subset of {sorted(ASYMMETRIC_ALGORITHMS)}")
+        raise ValueError(
+            f"algorithm allow-list must be a non-empty subset of {sorted(ASYMMETRIC_ALGORITHMS)}"
+        )
 
 
 def read_unverified(token: str) -> tuple[Mapping[str, Any], bytes]:
@@ -122,7 +124,11 @@ def read_unverified(token: str) -> tuple[Mapping[str, Any], bytes]:
 
 
 def _check_header(
-    header: Mapping[str, Any], *, algorithms: Collection[str], typ: Collection[str | None], require_kid: bool
+    header: Mapping[str, Any],
+    *,
+    algorithms: Collection[str],
+    typ: Collection[str | None],
+    require_kid: bool,
 ) -> tuple[str, str | None]:
     """Apply the header rules; returns ``(alg, kid)``."""
     alg = header.get("alg")
@@ -186,7 +192,9 @@ class _StrictJSONDecoder(json.JSONDecoder):
 def _verify_signature(token: str, key: Key, alg: str) -> dict[str, Any]:
     registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
     try:
-        decoded = jwt.decode(token, key, algorithms=[alg], registry=registry, decoder_cls=_StrictJSONDecoder)
+        decoded = jwt.decode(
+            token, key, algorithms=[alg], registry=registry, decoder_cls=_StrictJSONDecoder
+        )
     except BadSignatureError as error:
         raise TokenRejected(RejectReason.BAD_SIGNATURE) from error
     except (JoseError, ValueError, TypeError) as error:

@@ -32,7 +32,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, Key, KeySet, RSAKey
+from joserfc.jwk import ECKey, Key, KeyParameters, KeySet, RSAKey
 
 ES256 = "ES256"
 RS256 = "RS256"
@@ -81,13 +81,11 @@ class SigningKey:
         return dict(self.jwk.as_dict(private=False))
 
 
-def _sig_params(alg: str) -> dict[str, Any]:
+def _sig_params(alg: str) -> KeyParameters:
     return {"alg": alg, "use": "sig"}
 
 
-def derive_ec_key(
-    seed: bytes, *, label: str, generation: int, active_from: datetime
-) -> SigningKey:
+def derive_ec_key(seed: bytes, *, label: str, generation: int, active_from: datetime) -> SigningKey:
     """Deterministic ES256 key for ``(seed, label, generation)``; see the module docstring."""
     if len(seed) < MIN_SEED_BYTES:
         raise ValueError(f"seed must be at least {MIN_SEED_BYTES} bytes")
@@ -116,15 +114,16 @@ def export_private_jwk(key: SigningKey) -> dict[str, Any]:
 
 
 def private_pem(key: SigningKey) -> str:
-    """The private key as unencrypted PKCS#8 PEM, for the caller to store (``alg`` is stored apart)."""
+    """The private key as unencrypted PKCS#8 PEM for the caller to store (``alg`` stored apart)."""
     return key.jwk.as_pem(private=True).decode("ascii")
 
 
-def _key_class(alg: object) -> type[SigningJwk]:
-    key_class = {ES256: ECKey, RS256: RSAKey}.get(str(alg))
-    if key_class is None:
-        raise ValueError("signing keys must carry alg ES256 or RS256")
-    return key_class
+def _key_class(alg: object) -> type[ECKey] | type[RSAKey]:
+    if alg == ES256:
+        return ECKey
+    if alg == RS256:
+        return RSAKey
+    raise ValueError("signing keys must carry alg ES256 or RS256")
 
 
 def load_signing_key(
@@ -134,7 +133,7 @@ def load_signing_key(
     retired_at: datetime | None = None,
     not_after: datetime | None = None,
 ) -> SigningKey:
-    """Rebuild a key stored as a private JWK; checks alg binding, strength and ``kid`` = thumbprint."""
+    """Rebuild a key stored as a private JWK; checks alg, strength and ``kid`` = thumbprint."""
     jwk = _key_class(private_jwk.get("alg")).import_key(dict(private_jwk))
     _check_signing_jwk(jwk)
     return SigningKey(jwk, active_from, retired_at, not_after)
@@ -184,7 +183,11 @@ def _check_public_member_set(data: Mapping[str, Any]) -> None:
 def import_public_jwks(data: Mapping[str, Any]) -> KeySet:
     """A client's registered JWK Set (RFC 7517 §5): public EC P-256 or RSA >= 2048 keys only."""
     members = data.get("keys")
-    if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
+    if (
+        not isinstance(members, list)
+        or not members
+        or not all(isinstance(m, dict) for m in members)
+    ):
         raise ValueError("a JWK Set needs a non-empty keys array")
     for member in members:
         _check_public_member_set(member)
@@ -235,7 +238,10 @@ class KeyRing:
         return KeySet(public)
 
     def rotate(self, new_key: SigningKey, *, now: datetime, retire_after: timedelta) -> KeyRing:
-        """Add ``new_key`` and retire the current signers of its algorithm (published until ``now + retire_after``)."""
+        """Add ``new_key``; retire the current signers of its ``alg``.
+
+        Retired keys stay published until ``now + retire_after``.
+        """
         retired = tuple(_retire(k, new_key.alg, now, retire_after) for k in self.keys)
         return KeyRing((*retired, new_key))
 

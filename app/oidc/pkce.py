@@ -1,6 +1,7 @@
 """Proof Key for Code Exchange, RFC 7636, restricted to ``S256``.
 
-* §4.1 ``code-verifier = 43*128unreserved`` with ``unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"``.
+* §4.1 ``code-verifier = 43*128unreserved``,
+  ``unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"``.
 * §4.2 ``code_challenge = BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))`` for S256. The S256
   challenge is therefore always exactly 43 base64url characters; anything else can never match a
   verifier, so it is refused at the authorization endpoint rather than at redemption.
@@ -46,7 +47,7 @@ def s256_challenge(verifier: str) -> str:
 
 
 def validate_challenge(challenge: str | None, method: str | None) -> str:
-    """Check the authorization-request PKCE parameters; returns the challenge (RFC 7636 §4.3, §4.4.1)."""
+    """Check the authorization-request PKCE parameters (RFC 7636 §4.3, §4.4.1)."""
     if not challenge:
         raise InvalidRequest("code_challenge is required (PKCE S256).")
     if method != S256:

@@ -185,6 +185,7 @@ def issue_access_token(
         raise ValueError("an access token needs an audience (RFC 9068 §3)")
     token_id = jti or new_jti()
     iat = epoch_seconds(now)
+    exp = iat + int(ttl.total_seconds())
     auth_time = epoch_seconds(content.auth_time) if content.auth_time else None
     claims = {
         "iss": issuer,
@@ -193,21 +194,23 @@ def issue_access_token(
         "client_id": content.client_id,
         "scope": " ".join(content.scope),
         "jti": token_id,
-        "exp": iat + int(ttl.total_seconds()),
+        "exp": exp,
         "iat": iat,
         "auth_time": auth_time,
         "acr": content.acr,
         "sid": content.session_id,
     }
     value = _sign(_drop_none(claims), key=key, typ=ACCESS_TOKEN_TYP)
-    return IssuedToken(value=value, jti=token_id, expires_at=from_epoch(claims["exp"]))
+    return IssuedToken(value=value, jti=token_id, expires_at=from_epoch(exp))
 
 
 def client_credentials_content(
     client_id: str, *, audience: tuple[str, ...], scope: tuple[str, ...]
 ) -> AccessTokenContent:
-    """The content of a client-credentials access token: ``sub`` is the client itself (RFC 9068 §2.2)."""
-    return AccessTokenContent(subject=client_id, client_id=client_id, audience=audience, scope=scope)
+    """A client-credentials access token: ``sub`` is the client itself (RFC 9068 §2.2)."""
+    return AccessTokenContent(
+        subject=client_id, client_id=client_id, audience=audience, scope=scope
+    )
 
 
 def issue_logout_token(
@@ -276,7 +279,9 @@ def _id_token_claims(verified: VerifiedJwt) -> IdTokenClaims:
         nonce=_typed_str(claims, "nonce"),
         session_id=_typed_str(claims, "sid"),
     )
-    return IdTokenClaims(content, issued_at=from_epoch(claims["iat"]), expires_at=from_epoch(claims["exp"]))
+    return IdTokenClaims(
+        content, issued_at=from_epoch(claims["iat"]), expires_at=from_epoch(claims["exp"])
+    )
 
 
 def verify_id_token(
@@ -292,8 +297,15 @@ def verify_id_token(
 ) -> IdTokenClaims:
     """Verify an ID token issued by us for ``client_id`` (OIDC Core §3.1.3.7)."""
     verified = verify_jwt(
-        token, keys=keys.verification_keys(now=now), algorithms=algorithms, typ=(ID_TOKEN_TYP,),
-        issuer=issuer, audience=client_id, required=_ID_TOKEN_REQUIRED, now=now, leeway=leeway,
+        token,
+        keys=keys.verification_keys(now=now),
+        algorithms=algorithms,
+        typ=(ID_TOKEN_TYP,),
+        issuer=issuer,
+        audience=client_id,
+        required=_ID_TOKEN_REQUIRED,
+        now=now,
+        leeway=leeway,
     )
     result = _id_token_claims(verified)
     if nonce is not None and result.content.nonce != nonce:
@@ -312,8 +324,15 @@ def verify_id_token_hint(
     """An ``id_token_hint`` (OIDC Core §3.1.2.1, RP-Initiated Logout §2): our signature and issuer
     are required, but an expired token is accepted (the hint names a past session)."""
     verified = verify_jwt(
-        token, keys=keys.verification_keys(now=now), algorithms=algorithms, typ=(ID_TOKEN_TYP,),
-        issuer=issuer, audience=None, required=_ID_TOKEN_REQUIRED, now=now, check_expiry=False,
+        token,
+        keys=keys.verification_keys(now=now),
+        algorithms=algorithms,
+        typ=(ID_TOKEN_TYP,),
+        issuer=issuer,
+        audience=None,
+        required=_ID_TOKEN_REQUIRED,
+        now=now,
+        check_expiry=False,
     )
     return _id_token_claims(verified)
 
@@ -350,8 +369,15 @@ def verify_access_token(
 ) -> AccessTokenClaims:
     """Verify an RFC 9068 access token at a resource server identified by ``audience`` (§4)."""
     verified = verify_jwt(
-        token, keys=keys.verification_keys(now=now), algorithms=algorithms, typ=(ACCESS_TOKEN_TYP,),
-        issuer=issuer, audience=audience, required=_ACCESS_TOKEN_REQUIRED, now=now, leeway=leeway,
+        token,
+        keys=keys.verification_keys(now=now),
+        algorithms=algorithms,
+        typ=(ACCESS_TOKEN_TYP,),
+        issuer=issuer,
+        audience=audience,
+        required=_ACCESS_TOKEN_REQUIRED,
+        now=now,
+        leeway=leeway,
     )
     return _access_token_claims(verified)
 
@@ -368,8 +394,15 @@ def inspect_access_token(
     """Like :func:`verify_access_token` without the audience check: for the introspection endpoint,
     which checks instead that the caller may see the token (:mod:`app.oidc.introspection`)."""
     verified = verify_jwt(
-        token, keys=keys.verification_keys(now=now), algorithms=algorithms, typ=(ACCESS_TOKEN_TYP,),
-        issuer=issuer, audience=None, required=_ACCESS_TOKEN_REQUIRED, now=now, leeway=leeway,
+        token,
+        keys=keys.verification_keys(now=now),
+        algorithms=algorithms,
+        typ=(ACCESS_TOKEN_TYP,),
+        issuer=issuer,
+        audience=None,
+        required=_ACCESS_TOKEN_REQUIRED,
+        now=now,
+        leeway=leeway,
     )
     return _access_token_claims(verified)
 
@@ -384,10 +417,17 @@ def verify_logout_token(
     leeway: timedelta = DEFAULT_LEEWAY,
     algorithms: Collection[str] = SIGNING_ALGORITHMS,
 ) -> VerifiedJwt:
-    """Verify a logout token as an RP would (Back-Channel Logout §2.6); mainly for tests and the demo RP."""
+    """Verify a logout token as an RP would (Back-Channel Logout §2.6): for tests, demo RPs."""
     verified = verify_jwt(
-        token, keys=keys.verification_keys(now=now), algorithms=algorithms, typ=(LOGOUT_TOKEN_TYP,),
-        issuer=issuer, audience=client_id, required=_LOGOUT_TOKEN_REQUIRED, now=now, leeway=leeway,
+        token,
+        keys=keys.verification_keys(now=now),
+        algorithms=algorithms,
+        typ=(LOGOUT_TOKEN_TYP,),
+        issuer=issuer,
+        audience=client_id,
+        required=_LOGOUT_TOKEN_REQUIRED,
+        now=now,
+        leeway=leeway,
     )
     events = verified.claims.get("events")
     if not isinstance(events, dict) or BACKCHANNEL_LOGOUT_EVENT not in events:

@@ -41,7 +41,9 @@ def raw_sign(signing_input: bytes, private_key: Any) -> bytes:
     return private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
 
 
-def forge(header: dict[str, Any], payload: bytes | dict[str, Any], *, private_key: Any = None) -> str:
+def forge(
+    header: dict[str, Any], payload: bytes | dict[str, Any], *, private_key: Any = None
+) -> str:
     """``header.payload.signature``; unsigned (empty signature) when ``private_key`` is None."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     signing_input = f"{b64json(header)}.{b64(body)}".encode()
@@ -49,7 +51,9 @@ def forge(header: dict[str, Any], payload: bytes | dict[str, Any], *, private_ke
     return f"{signing_input.decode()}.{b64(signature)}"
 
 
-def forge_with(key: SigningKey, header_extra: dict[str, Any], payload: bytes | dict[str, Any]) -> str:
+def forge_with(
+    key: SigningKey, header_extra: dict[str, Any], payload: bytes | dict[str, Any]
+) -> str:
     """Signed by a provider key, with its alg/kid unless ``header_extra`` overrides them."""
     header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt", **header_extra}
     return forge(header, payload, private_key=key.jwk.private_key)
@@ -57,7 +61,9 @@ def forge_with(key: SigningKey, header_extra: dict[str, Any], payload: bytes | d
 
 def forge_hs256(header: dict[str, Any], payload: dict[str, Any], secret: bytes) -> str:
     signing_input = f"{b64json(header)}.{b64json(payload)}".encode()
-    return f"{signing_input.decode()}.{b64(hmac.new(secret, signing_input, hashlib.sha256).digest())}"
+    return (
+        f"{signing_input.decode()}.{b64(hmac.new(secret, signing_input, hashlib.sha256).digest())}"
+    )
 
 
 def split(token: str) -> list[str]:

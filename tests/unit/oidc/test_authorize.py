@@ -57,9 +57,22 @@ def _redirect_error(pairs, client=CLIENT):
 
 def test_oidcc_server_happy_path_is_validated():
     request = _validate(_pairs())
-    assert (request.client_id, request.redirect_uri, request.scope) == ("rp-1", REDIRECT, ("openid", "profile"))
-    assert (request.state, request.nonce, request.code_challenge) == ("af0ifjsldkj", "n-0S6_WzA2Mj", CHALLENGE)
-    assert (request.received_at, request.ui_locale, request.prompt, request.max_age) == (T0, "vi", frozenset(), None)
+    assert (request.client_id, request.redirect_uri, request.scope) == (
+        "rp-1",
+        REDIRECT,
+        ("openid", "profile"),
+    )
+    assert (request.state, request.nonce, request.code_challenge) == (
+        "af0ifjsldkj",
+        "n-0S6_WzA2Mj",
+        CHALLENGE,
+    )
+    assert (request.received_at, request.ui_locale, request.prompt, request.max_age) == (
+        T0,
+        "vi",
+        frozenset(),
+        None,
+    )
 
 
 def test_oidcc_alternate_happy_flow_parameter_and_scope_order_do_not_matter():
@@ -94,7 +107,9 @@ def test_state_is_passed_through_verbatim_even_when_long():
     state = "x&y=z é " * 300
     request = _validate(_pairs(state=state))
     assert request.state == state
-    assert parse_qs(urlsplit(success_redirect_url(request, code="c", issuer=ISSUER)).query)["state"] == [state]
+    assert parse_qs(urlsplit(success_redirect_url(request, code="c", issuer=ISSUER)).query)[
+        "state"
+    ] == [state]
 
 
 def test_empty_parameter_values_count_as_omitted():
@@ -113,23 +128,39 @@ def test_openid_is_implied_for_a_code_flow_client():
 
 @pytest.mark.parametrize(
     ("prompt", "grant_types", "kept"),
-    [("consent", {"authorization_code", "refresh_token"}, True), (None, {"authorization_code", "refresh_token"}, False), ("consent", {"authorization_code"}, False)],
+    [
+        ("consent", {"authorization_code", "refresh_token"}, True),
+        (None, {"authorization_code", "refresh_token"}, False),
+        ("consent", {"authorization_code"}, False),
+    ],
 )
 def test_offline_access_needs_prompt_consent_and_refresh_grant(prompt, grant_types, kept):
-    client = ClientView(client_id="rp-1", redirect_uris=(REDIRECT,), scopes=CLIENT.scopes, grant_types=frozenset(grant_types))
+    client = ClientView(
+        client_id="rp-1",
+        redirect_uris=(REDIRECT,),
+        scopes=CLIENT.scopes,
+        grant_types=frozenset(grant_types),
+    )
     request = _validate(_pairs(scope="openid offline_access", prompt=prompt), client)
     assert ("offline_access" in request.scope) is kept
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("LoA2 LoA1", ("LoA2", "LoA1")), ("urn:other LoA2", ("LoA2",)), ("urn:other", ()), ("LoA1 LoA1", ("LoA1",))],
+    [
+        ("LoA2 LoA1", ("LoA2", "LoA1")),
+        ("urn:other LoA2", ("LoA2",)),
+        ("urn:other", ()),
+        ("LoA1 LoA1", ("LoA1",)),
+    ],
 )
 def test_acr_values_keep_supported_levels_in_preference_order(value, expected):
     assert _validate(_pairs(acr_values=value)).acr_values == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [("en-US vi", "en"), ("fr vi-VN", "vi"), ("se", "vi"), ("EN", "en")])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("en-US vi", "en"), ("fr vi-VN", "vi"), ("se", "vi"), ("EN", "en")]
+)
 def test_ui_locale_is_the_first_supported_language(value, expected):
     assert _validate(_pairs(ui_locales=value)).ui_locale == expected
 
@@ -156,7 +187,13 @@ def test_prompt_values_are_parsed():
 
 @pytest.mark.parametrize(
     "redirect_uri",
-    [None, "https://rp.example/cb/", "https://rp.example/cb?x=1", "https://rp.evil/cb", "https://rp.example/cb#f"],
+    [
+        None,
+        "https://rp.example/cb/",
+        "https://rp.example/cb?x=1",
+        "https://rp.evil/cb",
+        "https://rp.example/cb#f",
+    ],
 )
 def test_oidcc_ensure_registered_redirect_uri_errors_are_not_redirected(redirect_uri):
     with pytest.raises(AuthorizationRejected) as caught:
@@ -187,7 +224,9 @@ def test_repeated_client_id_or_redirect_uri_is_not_redirected(name):
         _validate(_pairs(extra=[(name, BASE[name])]))
 
 
-@pytest.mark.parametrize("pairs", [[], [("client_id", "a"), ("client_id", "b")], [("client_id", "")]])
+@pytest.mark.parametrize(
+    "pairs", [[], [("client_id", "a"), ("client_id", "b")], [("client_id", "")]]
+)
 def test_requested_client_id_must_be_present_once(pairs):
     with pytest.raises(AuthorizationRejected):
         requested_client_id(pairs)
@@ -197,13 +236,17 @@ def test_requested_client_id_is_read_before_lookup():
     assert requested_client_id(_pairs()) == "rp-1"
 
 
-# --- errors redirected back with error, error_description, state and iss --------------------------
+# --- errors redirected back with error, error_description, state and iss -------------------------
 
 REDIRECTED_ERRORS = [
     ("oidcc_response_type_missing", {"response_type": None}, "invalid_request"),
     ("response_type_token", {"response_type": "token"}, "unsupported_response_type"),
     ("response_type_id_token", {"response_type": "id_token"}, "unsupported_response_type"),
-    ("response_type_code_id_token", {"response_type": "code id_token"}, "unsupported_response_type"),
+    (
+        "response_type_code_id_token",
+        {"response_type": "code id_token"},
+        "unsupported_response_type",
+    ),
     ("response_type_code_token", {"response_type": "code token"}, "unsupported_response_type"),
     ("response_mode_fragment", {"response_mode": "fragment"}, "invalid_request"),
     ("response_mode_form_post", {"response_mode": "form_post"}, "invalid_request"),
@@ -227,7 +270,9 @@ REDIRECTED_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("changes", "code"), [c[1:] for c in REDIRECTED_ERRORS], ids=[c[0] for c in REDIRECTED_ERRORS])
+@pytest.mark.parametrize(
+    ("changes", "code"), [c[1:] for c in REDIRECTED_ERRORS], ids=[c[0] for c in REDIRECTED_ERRORS]
+)
 def test_invalid_request_is_redirected_with_error_state_and_iss(changes, code):
     error, location, query = _redirect_error(_pairs(**changes))
     assert error == code
@@ -239,7 +284,9 @@ def test_invalid_request_is_redirected_with_error_state_and_iss(changes, code):
     assert not any(ch in query["error_description"][0] for ch in "\r\n\t")
 
 
-@pytest.mark.parametrize("name", ["response_type", "scope", "nonce", "code_challenge", "prompt", "max_age"])
+@pytest.mark.parametrize(
+    "name", ["response_type", "scope", "nonce", "code_challenge", "prompt", "max_age"]
+)
 def test_repeated_parameter_is_invalid_request(name):
     twice = [(name, BASE[name])] if name in BASE else [(name, "1"), (name, "1")]
     error, _, query = _redirect_error(_pairs(extra=twice))
@@ -254,22 +301,27 @@ def test_repeated_state_is_not_echoed():
 
 
 def test_client_without_code_grant_is_unauthorized_client():
-    client = ClientView(client_id="rp-1", redirect_uris=(REDIRECT,), grant_types=frozenset({"client_credentials"}))
+    client = ClientView(
+        client_id="rp-1", redirect_uris=(REDIRECT,), grant_types=frozenset({"client_credentials"})
+    )
     assert _redirect_error(_pairs(), client)[0] == "unauthorized_client"
 
 
 def test_error_redirect_without_state_omits_state():
     _, _, query = _redirect_error(_pairs(state=None, response_type="token"))
-    assert "state" not in query and query["iss"] == [ISSUER]
+    assert "state" not in query
+    assert query["iss"] == [ISSUER]
 
 
 def test_error_redirect_keeps_the_registered_query():
-    _, location, query = _redirect_error(_pairs(redirect_uri="https://rp.example/cb?tenant=7", scope="profile"))
+    _, location, query = _redirect_error(
+        _pairs(redirect_uri="https://rp.example/cb?tenant=7", scope="profile")
+    )
     assert location.startswith("https://rp.example/cb?tenant=7&")
     assert query["tenant"] == ["7"]
 
 
-# --- success response ------------------------------------------------------------------------------
+# --- success response ----------------------------------------------------------------------------
 
 
 def test_success_redirect_carries_code_state_and_iss():
@@ -277,10 +329,15 @@ def test_success_redirect_carries_code_state_and_iss():
     location = success_redirect_url(request, code="SplxlOBeZQQYbYS6WxSbIA", issuer=ISSUER)
     assert location.startswith("https://rp.example/cb?tenant=7&")
     assert parse_qs(urlsplit(location).query) == {
-        "tenant": ["7"], "code": ["SplxlOBeZQQYbYS6WxSbIA"], "state": ["af0ifjsldkj"], "iss": [ISSUER]
+        "tenant": ["7"],
+        "code": ["SplxlOBeZQQYbYS6WxSbIA"],
+        "state": ["af0ifjsldkj"],
+        "iss": [ISSUER],
     }
 
 
 def test_success_redirect_without_state_has_no_state():
     request = _validate(_pairs(state=None))
-    assert "state" not in parse_qs(urlsplit(success_redirect_url(request, code="c", issuer=ISSUER)).query)
+    assert "state" not in parse_qs(
+        urlsplit(success_redirect_url(request, code="c", issuer=ISSUER)).query
+    )

@@ -18,8 +18,8 @@ from app.oidc.claims import (
     pairwise_subject,
     userinfo_claims,
 )
-from app.oidc.scopes import format_scope, narrow, parse_scope, require_subset
 from app.oidc.errors import InvalidScope
+from app.oidc.scopes import format_scope, narrow, parse_scope, require_subset
 
 PIN = "079203005440"
 SECRET = b"k" * 32
@@ -34,7 +34,11 @@ SOURCE = ClaimSource(
     email_verified=True,
     phone="0912345678",
     phone_verified=True,
-    address=PostalAddress(formatted="12 Lý Thường Kiệt, Phường Hoàn Kiếm, Hà Nội", locality="Phường Hoàn Kiếm", region="Hà Nội"),
+    address=PostalAddress(
+        formatted="12 Lý Thường Kiệt, Phường Hoàn Kiếm, Hà Nội",
+        locality="Phường Hoàn Kiếm",
+        region="Hà Nội",
+    ),
 )
 ALL_SCOPES = tuple(SCOPE_CLAIMS)
 
@@ -43,11 +47,17 @@ ALL_SCOPES = tuple(SCOPE_CLAIMS)
     ("scopes", "expected"),
     [
         (("openid",), {"sub"}),
-        (("openid", "profile"), {"sub", "name", "family_name", "given_name", "middle_name", "birthdate", "gender"}),
+        (
+            ("openid", "profile"),
+            {"sub", "name", "family_name", "given_name", "middle_name", "birthdate", "gender"},
+        ),
         (("openid", "email"), {"sub", "email", "email_verified"}),
         (("openid", "phone"), {"sub", "phone_number", "phone_number_verified"}),
         (("openid", "address"), {"sub", "address"}),
-        (("openid", "vneid.identity"), {"sub", "SoDinhDanh", "HoVaTen", "NgayThangNamSinh", "GioiTinh", "LoaiTaiKhoan"}),
+        (
+            ("openid", "vneid.identity"),
+            {"sub", "SoDinhDanh", "HoVaTen", "NgayThangNamSinh", "GioiTinh", "LoaiTaiKhoan"},
+        ),
         (("openid", "offline_access"), {"sub"}),
         (("openid", "ethnicity", "religion", "citizen.sensitive"), {"sub"}),
     ],
@@ -89,33 +99,57 @@ def test_pin_is_released_only_under_vneid_identity():
 
 
 def test_no_sensitive_claim_is_ever_released_whatever_the_scope():
-    released = userinfo_claims(SOURCE, scopes=(*ALL_SCOPES, "ethnicity", "religion", "biometrics"), subject="s")
+    released = userinfo_claims(
+        SOURCE, scopes=(*ALL_SCOPES, "ethnicity", "religion", "biometrics"), subject="s"
+    )
     assert not NEVER_RELEASED_CLAIMS & released.keys()
     assert not NEVER_RELEASED_CLAIMS & set(CLAIMS_SUPPORTED)
 
 
 def test_names_are_emitted_in_nfc():
     decomposed = ClaimSource(
-        pin=PIN, surname=unicodedata.normalize("NFD", "Nguyễn"), middle_name="", given_name="An",
-        birth_date=date(1990, 1, 1), sex="M",
+        pin=PIN,
+        surname=unicodedata.normalize("NFD", "Nguyễn"),
+        middle_name="",
+        given_name="An",
+        birth_date=date(1990, 1, 1),
+        sex="M",
     )
-    claims = userinfo_claims(decomposed, scopes=("openid", "profile", "vneid.identity"), subject="s")
-    assert claims["family_name"] == "Nguyễn" and unicodedata.is_normalized("NFC", claims["HoVaTen"])
+    claims = userinfo_claims(
+        decomposed, scopes=("openid", "profile", "vneid.identity"), subject="s"
+    )
+    assert claims["family_name"] == "Nguyễn"
+    assert unicodedata.is_normalized("NFC", claims["HoVaTen"])
     assert "middle_name" not in claims
     assert claims["name"] == "Nguyễn An"
 
 
 @pytest.mark.parametrize(
     ("precision", "birthdate", "ngay_thang_nam_sinh"),
-    [("day", "1950-07-15", "19500715"), ("month", "1950", "19500700"), ("year", "1950", "19500000")],
+    [
+        ("day", "1950-07-15", "19500715"),
+        ("month", "1950", "19500700"),
+        ("year", "1950", "19500000"),
+    ],
 )
-def test_partial_birth_dates_follow_oidc_and_card_conventions(precision, birthdate, ngay_thang_nam_sinh):
+def test_partial_birth_dates_follow_oidc_and_card_conventions(
+    precision, birthdate, ngay_thang_nam_sinh
+):
     source = ClaimSource(
-        pin=PIN, surname="Trần", middle_name="Văn", given_name="Bình", birth_date=date(1950, 7, 15),
-        sex="M", birth_date_precision=precision,
+        pin=PIN,
+        surname="Trần",
+        middle_name="Văn",
+        given_name="Bình",
+        birth_date=date(1950, 7, 15),
+        sex="M",
+        birth_date_precision=precision,
     )
     claims = userinfo_claims(source, scopes=("openid", "profile", "vneid.identity"), subject="s")
-    assert (claims["birthdate"], claims["NgayThangNamSinh"], claims["GioiTinh"]) == (birthdate, ngay_thang_nam_sinh, "Nam")
+    assert (claims["birthdate"], claims["NgayThangNamSinh"], claims["GioiTinh"]) == (
+        birthdate,
+        ngay_thang_nam_sinh,
+        "Nam",
+    )
 
 
 def test_phone_is_e164_and_address_is_structured():
@@ -130,14 +164,22 @@ def test_phone_is_e164_and_address_is_structured():
 
 
 def test_absent_contact_data_is_omitted_not_null():
-    bare = ClaimSource(pin=PIN, surname="Lê", middle_name="", given_name="Na", birth_date=date(2000, 1, 1), sex="F")
-    assert userinfo_claims(bare, scopes=("openid", "email", "phone", "address"), subject="s") == {"sub": "s"}
+    bare = ClaimSource(
+        pin=PIN, surname="Lê", middle_name="", given_name="Na", birth_date=date(2000, 1, 1), sex="F"
+    )
+    assert userinfo_claims(bare, scopes=("openid", "email", "phone", "address"), subject="s") == {
+        "sub": "s"
+    }
 
 
 def test_pairwise_sub_matches_an_independent_hmac():
-    expected = base64.urlsafe_b64encode(
-        hmac.new(SECRET, b"rp.example\x00" + PIN.encode(), hashlib.sha256).digest()
-    ).rstrip(b"=").decode()
+    expected = (
+        base64.urlsafe_b64encode(
+            hmac.new(SECRET, b"rp.example\x00" + PIN.encode(), hashlib.sha256).digest()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
     assert pairwise_subject(PIN, sector_identifier="rp.example", secret=SECRET) == expected
 
 
@@ -146,7 +188,8 @@ def test_pairwise_sub_is_stable_per_sector_and_differs_across_sectors():
     a2 = pairwise_subject(PIN, sector_identifier="rp-a", secret=SECRET)
     b = pairwise_subject(PIN, sector_identifier="rp-b", secret=SECRET)
     assert a1 == a2 != b
-    assert PIN not in a1 and len(a1) == 43
+    assert PIN not in a1
+    assert len(a1) == 43
 
 
 def test_pairwise_sub_depends_on_the_secret():
@@ -157,7 +200,7 @@ def test_pairwise_sub_depends_on_the_secret():
 
 @pytest.mark.parametrize(("sector", "secret"), [("rp", b"short"), ("", SECRET), ("a\x00b", SECRET)])
 def test_pairwise_sub_refuses_weak_secret_or_ambiguous_sector(sector, secret):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="secret|sector"):
         pairwise_subject(PIN, sector_identifier=sector, secret=secret)
 
 
@@ -167,7 +210,12 @@ def test_claim_names_ignore_unknown_scopes_and_repeat_nothing():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("openid profile", ("openid", "profile")), ("profile  openid profile", ("profile", "openid")), ("", ()), (None, ())],
+    [
+        ("openid profile", ("openid", "profile")),
+        ("profile  openid profile", ("profile", "openid")),
+        ("", ()),
+        (None, ()),
+    ],
 )
 def test_scope_parameter_is_split_on_spaces_without_repeats(value, expected):
     assert parse_scope(value) == expected

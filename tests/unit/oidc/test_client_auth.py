@@ -10,8 +10,8 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from app.oidc.client_auth import (
-    ClientCredentials,
     CLIENT_ASSERTION_TYPE,
+    ClientCredentials,
     authenticate_client,
     hash_client_secret,
     new_client_secret,
@@ -33,8 +33,14 @@ RSA_CLIENT_KEY = RSAKey.generate_key(2048, auto_kid=True)
 JWKS = {"keys": [CLIENT_KEY.as_dict(private=False), RSA_CLIENT_KEY.as_dict(private=False)]}
 
 SECRET_CLIENT = ClientView(client_id="rp:1", secret_hash=hash_client_secret(SECRET))
-POST_CLIENT = ClientView(client_id="rp:1", secret_hash=hash_client_secret(SECRET), token_endpoint_auth_method="client_secret_post")
-JWT_CLIENT = ClientView(client_id="agency-7", token_endpoint_auth_method="private_key_jwt", jwks=JWKS)
+POST_CLIENT = ClientView(
+    client_id="rp:1",
+    secret_hash=hash_client_secret(SECRET),
+    token_endpoint_auth_method="client_secret_post",
+)
+JWT_CLIENT = ClientView(
+    client_id="agency-7", token_endpoint_auth_method="private_key_jwt", jwks=JWKS
+)
 PUBLIC_CLIENT = ClientView(client_id="app", token_endpoint_auth_method="none")
 
 
@@ -44,7 +50,15 @@ def _basic(client_id, secret):
 
 
 def _assertion(key=CLIENT_KEY, alg="ES256", header=None, **changes):
-    claims = {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "a-1", "iat": IAT, "exp": IAT + 60, **changes}
+    claims = {
+        "iss": "agency-7",
+        "sub": "agency-7",
+        "aud": ISSUER,
+        "jti": "a-1",
+        "iat": IAT,
+        "exp": IAT + 60,
+        **changes,
+    }
     claims = {k: v for k, v in claims.items() if v is not None}
     return jwt.encode({"alg": alg, "kid": key.kid, **(header or {})}, claims, key, algorithms=[alg])
 
@@ -54,16 +68,22 @@ def _jwt_form(assertion):
 
 
 def _authenticate(credentials, client):
-    return authenticate_client(credentials, client=client, issuer=ISSUER, token_endpoint=TOKEN_ENDPOINT, now=T0)
+    return authenticate_client(
+        credentials, client=client, issuer=ISSUER, token_endpoint=TOKEN_ENDPOINT, now=T0
+    )
 
 
-# --- parsing -----------------------------------------------------------------------------------------
+# --- parsing -------------------------------------------------------------------------------------
 
 
 def test_basic_credentials_are_form_decoded_after_base64():
     secret = "a+b c:d%"
     credentials = parse_client_credentials(authorization=_basic("rp:1", secret), form={})
-    assert (credentials.client_id, credentials.secret, credentials.method) == ("rp:1", secret, "client_secret_basic")
+    assert (credentials.client_id, credentials.secret, credentials.method) == (
+        "rp:1",
+        secret,
+        "client_secret_basic",
+    )
     assert credentials.used_authorization_header
 
 
@@ -104,15 +124,27 @@ def test_more_than_one_method_is_invalid_request(authorization, form):
 
 
 def test_body_client_id_must_agree_with_basic_credentials():
-    assert parse_client_credentials(authorization=_basic("rp:1", SECRET), form={"client_id": "rp:1"}).client_id == "rp:1"
+    assert (
+        parse_client_credentials(
+            authorization=_basic("rp:1", SECRET), form={"client_id": "rp:1"}
+        ).client_id
+        == "rp:1"
+    )
     with pytest.raises(InvalidRequest):
         parse_client_credentials(authorization=_basic("rp:1", SECRET), form={"client_id": "rp:2"})
 
 
 def test_post_and_none_methods_are_recognised():
-    post = parse_client_credentials(authorization=None, form={"client_id": "rp:1", "client_secret": SECRET})
+    post = parse_client_credentials(
+        authorization=None, form={"client_id": "rp:1", "client_secret": SECRET}
+    )
     public = parse_client_credentials(authorization=None, form={"client_id": "app"})
-    assert (post.method, post.secret, public.method, public.secret) == ("client_secret_post", SECRET, "none", None)
+    assert (post.method, post.secret, public.method, public.secret) == (
+        "client_secret_post",
+        SECRET,
+        "none",
+        None,
+    )
 
 
 def test_no_client_identification_at_all_is_invalid_client():
@@ -143,18 +175,22 @@ def test_bad_assertion_parameters_are_invalid_client(form):
 
 def test_assertion_for_another_client_than_the_body_client_id_is_invalid_request():
     with pytest.raises(InvalidRequest):
-        parse_client_credentials(authorization=None, form={"client_id": "rp:1", **_jwt_form(_assertion())})
+        parse_client_credentials(
+            authorization=None, form={"client_id": "rp:1", **_jwt_form(_assertion())}
+        )
 
 
-# --- secrets -----------------------------------------------------------------------------------------
+# --- secrets -------------------------------------------------------------------------------------
 
 
 def test_generated_secrets_are_long_and_hash_with_a_format_prefix():
     secret = new_client_secret()
     assert len(base64.urlsafe_b64decode(secret + "=")) == 32
     stored = hash_client_secret(secret)
-    assert stored.startswith("sha256$") and secret not in stored
-    assert verify_client_secret(secret, stored) and not verify_client_secret(secret + "x", stored)
+    assert stored.startswith("sha256$")
+    assert secret not in stored
+    assert verify_client_secret(secret, stored)
+    assert not verify_client_secret(secret + "x", stored)
 
 
 def test_short_human_chosen_secret_is_never_stored():
@@ -190,7 +226,14 @@ def test_registered_method_with_right_credentials_authenticates(authorization, f
         (None, {"client_id": "rp:1"}, SECRET_CLIENT),
         (None, {"client_id": "agency-7"}, JWT_CLIENT),
     ],
-    ids=["wrong_secret", "unknown_client", "post_for_basic_client", "basic_for_post_client", "no_secret", "no_assertion"],
+    ids=[
+        "wrong_secret",
+        "unknown_client",
+        "post_for_basic_client",
+        "basic_for_post_client",
+        "no_secret",
+        "no_assertion",
+    ],
 )
 def test_wrong_or_unregistered_credentials_are_invalid_client(authorization, form, client):
     credentials = parse_client_credentials(authorization=authorization, form=form)
@@ -199,11 +242,13 @@ def test_wrong_or_unregistered_credentials_are_invalid_client(authorization, for
     assert caught.value.description == "Client authentication failed."
 
 
-# --- private_key_jwt ---------------------------------------------------------------------------------
+# --- private_key_jwt -----------------------------------------------------------------------------
 
 
 def _jwt_auth(assertion, client=JWT_CLIENT):
-    return _authenticate(parse_client_credentials(authorization=None, form=_jwt_form(assertion)), client)
+    return _authenticate(
+        parse_client_credentials(authorization=None, form=_jwt_form(assertion)), client
+    )
 
 
 @pytest.mark.parametrize(
@@ -217,17 +262,37 @@ def _jwt_auth(assertion, client=JWT_CLIENT):
         _assertion(nbf=IAT + 8),
         _assertion(exp=IAT + 600),
     ],
-    ids=["aud_issuer", "aud_token_endpoint", "ps256", "typ_jwt", "typ_client_authentication", "nbf_8s_ahead", "exp_10_min"],
+    ids=[
+        "aud_issuer",
+        "aud_token_endpoint",
+        "ps256",
+        "typ_jwt",
+        "typ_client_authentication",
+        "nbf_8s_ahead",
+        "exp_10_min",
+    ],
 )
 def test_valid_client_assertion_authenticates_and_returns_jti_for_replay_check(assertion):
     result = _jwt_auth(assertion)
-    assert (result.client_id, result.method, result.assertion_jti) == ("agency-7", "private_key_jwt", "a-1")
+    assert (result.client_id, result.method, result.assertion_jti) == (
+        "agency-7",
+        "private_key_jwt",
+        "a-1",
+    )
     assert result.assertion_expires_at is not None
 
 
 def test_assertion_without_kid_uses_the_only_registered_key():
-    single = ClientView(client_id="agency-7", token_endpoint_auth_method="private_key_jwt", jwks={"keys": [CLIENT_KEY.as_dict(private=False)]})
-    token = jwt.encode({"alg": "ES256"}, {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60}, CLIENT_KEY)
+    single = ClientView(
+        client_id="agency-7",
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [CLIENT_KEY.as_dict(private=False)]},
+    )
+    token = jwt.encode(
+        {"alg": "ES256"},
+        {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60},
+        CLIENT_KEY,
+    )
     assert _jwt_auth(token, single).assertion_jti == "j"
     with pytest.raises(InvalidClient):
         _jwt_auth(token)
@@ -246,16 +311,41 @@ ASSERTION_ATTACKS = [
     ("nbf_61s_ahead", lambda: _assertion(nbf=IAT + 61)),
     ("rs256_not_allowed", lambda: _assertion(key=RSA_CLIENT_KEY, alg="RS256")),
     ("signed_by_unregistered_key", lambda: _assertion(key=OTHER_KEY)),
-    ("unregistered_key_with_registered_kid", lambda: forge({"alg": "ES256", "kid": CLIENT_KEY.kid}, {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60}, private_key=OTHER_KEY.private_key)),
-    ("hs256_with_secret", lambda: forge_hs256({"alg": "HS256", "kid": CLIENT_KEY.kid}, {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60}, SECRET.encode())),
-    ("alg_none", lambda: forge({"alg": "none"}, {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60})),
+    (
+        "unregistered_key_with_registered_kid",
+        lambda: forge(
+            {"alg": "ES256", "kid": CLIENT_KEY.kid},
+            {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60},
+            private_key=OTHER_KEY.private_key,
+        ),
+    ),
+    (
+        "hs256_with_secret",
+        lambda: forge_hs256(
+            {"alg": "HS256", "kid": CLIENT_KEY.kid},
+            {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60},
+            SECRET.encode(),
+        ),
+    ),
+    (
+        "alg_none",
+        lambda: forge(
+            {"alg": "none"},
+            {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60},
+        ),
+    ),
     ("typ_access_token", lambda: _assertion(header={"typ": "at+jwt"})),
     ("typ_dpop", lambda: _assertion(header={"typ": "dpop+jwt"})),
-    ("embedded_jwk", lambda: _assertion(key=OTHER_KEY, header={"jwk": OTHER_KEY.as_dict(private=False)})),
+    (
+        "embedded_jwk",
+        lambda: _assertion(key=OTHER_KEY, header={"jwk": OTHER_KEY.as_dict(private=False)}),
+    ),
 ]
 
 
-@pytest.mark.parametrize("build", [a[1] for a in ASSERTION_ATTACKS], ids=[a[0] for a in ASSERTION_ATTACKS])
+@pytest.mark.parametrize(
+    "build", [a[1] for a in ASSERTION_ATTACKS], ids=[a[0] for a in ASSERTION_ATTACKS]
+)
 def test_bad_client_assertion_is_invalid_client(build):
     with pytest.raises(InvalidClient):
         _jwt_auth(build())
@@ -263,10 +353,13 @@ def test_bad_client_assertion_is_invalid_client(build):
 
 def test_assertion_for_client_registered_with_secret_is_refused():
     with pytest.raises(InvalidClient):
-        _jwt_auth(_assertion(), client=ClientView(client_id="agency-7", secret_hash=hash_client_secret(SECRET)))
+        _jwt_auth(
+            _assertion(),
+            client=ClientView(client_id="agency-7", secret_hash=hash_client_secret(SECRET)),
+        )
 
 
-# --- registered JWK Sets --------------------------------------------------------------------------------
+# --- registered JWK Sets -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -282,7 +375,7 @@ def test_assertion_for_client_registered_with_secret_is_refused():
     ids=["empty", "no_keys_member", "private_ec", "symmetric", "p384", "encryption_key"],
 )
 def test_registered_jwks_must_be_public_signature_keys(jwks):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="JWK|keys|P-256|private|only|signatures"):
         import_public_jwks(jwks)
 
 
@@ -301,10 +394,14 @@ def test_client_assertion_checks_lifetime_against_now():
     late = T0 + timedelta(minutes=5)
     credentials = parse_client_credentials(authorization=None, form=_jwt_form(_assertion()))
     with pytest.raises(InvalidClient):
-        authenticate_client(credentials, client=JWT_CLIENT, issuer=ISSUER, token_endpoint=TOKEN_ENDPOINT, now=late)
+        authenticate_client(
+            credentials, client=JWT_CLIENT, issuer=ISSUER, token_endpoint=TOKEN_ENDPOINT, now=late
+        )
 
 
 def test_assertion_sub_must_be_the_client_even_if_iss_is():
-    credentials = ClientCredentials("agency-7", "private_key_jwt", assertion=_assertion(sub="someone-else"))
+    credentials = ClientCredentials(
+        "agency-7", "private_key_jwt", assertion=_assertion(sub="someone-else")
+    )
     with pytest.raises(InvalidClient):
         _authenticate(credentials, JWT_CLIENT)

@@ -1,4 +1,4 @@
-"""Authorization codes (RFC 6749 §4.1.3, RFC 7636 §4.6) and refresh-token rotation (RFC 9700 §4.14)."""
+"""Authorization codes (RFC 6749 §4.1.3, RFC 7636 §4.6), refresh-token rotation (RFC 9700 §4.14)."""
 
 import base64
 import hashlib
@@ -38,12 +38,23 @@ REQUEST = AuthorizationRequest(
 
 def _issue():
     return issue_authorization_code(
-        REQUEST, subject="acct-1", auth_time=T0, acr="LoA2", amr=("pwd", "otp"), session_id="sid-1", now=T0
+        REQUEST,
+        subject="acct-1",
+        auth_time=T0,
+        acr="LoA2",
+        amr=("pwd", "otp"),
+        session_id="sid-1",
+        now=T0,
     )
 
 
 def _redeem(grant, **changes):
-    args = {"client_id": "rp-1", "redirect_uri": REDIRECT, "code_verifier": VERIFIER, "now": T0 + timedelta(seconds=5)}
+    args = {
+        "client_id": "rp-1",
+        "redirect_uri": REDIRECT,
+        "code_verifier": VERIFIER,
+        "now": T0 + timedelta(seconds=5),
+    }
     return redeem_authorization_code(grant, **{**args, **changes})
 
 
@@ -60,10 +71,25 @@ def test_stored_hash_is_base64url_sha256_of_the_value():
 
 def test_code_grant_binds_client_redirect_pkce_nonce_and_expires_in_60_seconds():
     code, grant = _issue()
-    assert grant.code_hash == opaque_hash(code) and code not in repr(grant)
-    assert (grant.client_id, grant.redirect_uri, grant.code_challenge, grant.nonce) == ("rp-1", REDIRECT, CHALLENGE, "n-1")
-    assert (grant.issued_at, grant.expires_at, CODE_TTL) == (T0, T0 + timedelta(seconds=60), timedelta(seconds=60))
-    assert (grant.subject, grant.acr, grant.amr, grant.session_id) == ("acct-1", "LoA2", ("pwd", "otp"), "sid-1")
+    assert grant.code_hash == opaque_hash(code)
+    assert code not in repr(grant)
+    assert (grant.client_id, grant.redirect_uri, grant.code_challenge, grant.nonce) == (
+        "rp-1",
+        REDIRECT,
+        CHALLENGE,
+        "n-1",
+    )
+    assert (grant.issued_at, grant.expires_at, CODE_TTL) == (
+        T0,
+        T0 + timedelta(seconds=60),
+        timedelta(seconds=60),
+    )
+    assert (grant.subject, grant.acr, grant.amr, grant.session_id) == (
+        "acct-1",
+        "LoA2",
+        ("pwd", "otp"),
+        "sid-1",
+    )
 
 
 def test_valid_redemption_returns_the_grant_marked_consumed():
@@ -111,7 +137,7 @@ def test_code_is_still_valid_one_second_before_expiry():
     assert _redeem(grant, now=T0 + CODE_TTL - timedelta(seconds=1)).consumed_at is not None
 
 
-# --- refresh tokens -------------------------------------------------------------------------------
+# --- refresh tokens ------------------------------------------------------------------------------
 
 
 def _refresh(**kw):
@@ -148,14 +174,18 @@ def test_refresh_may_narrow_the_access_token_scope_but_keeps_the_grant_scope():
 def test_refresh_asking_for_more_scope_is_invalid_scope():
     _, record = _refresh()
     with pytest.raises(InvalidScope):
-        rotate_refresh_token(record, client_id="rp-1", requested_scope=("openid", "vneid.identity"), now=T0)
+        rotate_refresh_token(
+            record, client_id="rp-1", requested_scope=("openid", "vneid.identity"), now=T0
+        )
 
 
 def test_reusing_a_rotated_refresh_token_names_the_family_to_revoke():
     _, record = _refresh()
     rotation = rotate_refresh_token(record, client_id="rp-1", requested_scope=None, now=T0)
     with pytest.raises(RefreshTokenReused) as caught:
-        rotate_refresh_token(rotation.rotated_record, client_id="rp-1", requested_scope=None, now=T0)
+        rotate_refresh_token(
+            rotation.rotated_record, client_id="rp-1", requested_scope=None, now=T0
+        )
     assert caught.value.family_id == record.family_id
     assert caught.value.error == "invalid_grant"
 
@@ -184,5 +214,7 @@ def test_unknown_refresh_token_is_invalid_grant():
 
 def test_rotated_token_never_outlives_its_family():
     _, record = _refresh(family_lifetime=timedelta(hours=13))
-    rotation = rotate_refresh_token(record, client_id="rp-1", requested_scope=None, now=T0 + timedelta(hours=6))
+    rotation = rotate_refresh_token(
+        record, client_id="rp-1", requested_scope=None, now=T0 + timedelta(hours=6)
+    )
     assert rotation.new_record.expires_at == T0 + timedelta(hours=13)

@@ -1,4 +1,7 @@
-"""Discovery metadata (OIDC Discovery §3, RFC 8414 §2; conformance oidcc-discovery-endpoint-verification)."""
+"""Discovery metadata (OIDC Discovery §3, RFC 8414 §2).
+
+Ports the checks of conformance module oidcc-discovery-endpoint-verification.
+"""
 
 import pytest
 
@@ -22,7 +25,11 @@ EXPECTED = {
     "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
     "subject_types_supported": ["pairwise"],
     "id_token_signing_alg_values_supported": ["ES256", "RS256"],
-    "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+    "token_endpoint_auth_methods_supported": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ],
     "token_endpoint_auth_signing_alg_values_supported": ["ES256", "PS256"],
     "code_challenge_methods_supported": ["S256"],
     "acr_values_supported": ["LoA1", "LoA2"],
@@ -41,11 +48,21 @@ def test_metadata_member(name, value):
 
 
 def test_scopes_include_openid_and_the_vneid_scope():
-    assert {"openid", "profile", "email", "phone", "address", "vneid.identity", "offline_access"} <= set(DOC["scopes_supported"])
+    assert {
+        "openid",
+        "profile",
+        "email",
+        "phone",
+        "address",
+        "vneid.identity",
+        "offline_access",
+    } <= set(DOC["scopes_supported"])
 
 
 def test_claims_supported_lists_vneid_claims_but_no_sensitive_ones():
-    assert {"sub", "SoDinhDanh", "HoVaTen", "NgayThangNamSinh", "acr", "auth_time"} <= set(DOC["claims_supported"])
+    assert {"sub", "SoDinhDanh", "HoVaTen", "NgayThangNamSinh", "acr", "auth_time"} <= set(
+        DOC["claims_supported"]
+    )
     assert not {"ethnicity", "religion", "preferred_username"} & set(DOC["claims_supported"])
 
 
@@ -56,24 +73,40 @@ def test_plain_pkce_and_none_alg_are_never_advertised():
 
 def test_backchannel_logout_is_advertised_only_when_enabled():
     assert "backchannel_logout_supported" not in DOC
-    assert openid_configuration(issuer=ISSUER, backchannel_logout=True)["backchannel_logout_session_supported"] is True
+    assert (
+        openid_configuration(issuer=ISSUER, backchannel_logout=True)[
+            "backchannel_logout_session_supported"
+        ]
+        is True
+    )
 
 
 def test_endpoint_paths_can_be_absolute_and_trailing_slash_is_handled():
-    doc = openid_configuration(issuer=ISSUER + "/", endpoints=Endpoints(token="https://mtls.dancu.sandbox/token"))
+    doc = openid_configuration(
+        issuer=ISSUER + "/", endpoints=Endpoints(token="https://mtls.dancu.sandbox/token")
+    )
     assert doc["issuer"] == ISSUER + "/"
     assert doc["token_endpoint"] == "https://mtls.dancu.sandbox/token"
     assert doc["authorization_endpoint"] == f"{ISSUER}/oauth2/authorize"
 
 
-@pytest.mark.parametrize("issuer", ["http://localhost:8000", "http://127.0.0.1:8000", "https://id.example/tenant"])
+@pytest.mark.parametrize(
+    "issuer", ["http://localhost:8000", "http://127.0.0.1:8000", "https://id.example/tenant"]
+)
 def test_https_or_loopback_issuers_are_accepted(issuer):
     assert openid_configuration(issuer=issuer)["issuer"] == issuer
 
 
 @pytest.mark.parametrize(
-    "issuer", ["http://id.example", "https://id.example?x=1", "https://id.example#f", "id.example", "https://"]
+    "issuer",
+    [
+        "http://id.example",
+        "https://id.example?x=1",
+        "https://id.example#f",
+        "id.example",
+        "https://",
+    ],
 )
 def test_issuer_must_be_https_without_query_or_fragment(issuer):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="issuer"):
         openid_configuration(issuer=issuer)

@@ -7,7 +7,13 @@ import pytest
 
 from app.oidc.authorize import AuthorizationRequest
 from app.oidc.errors import ConsentRequired, LoginRequired, UnmetAuthenticationRequirements
-from app.oidc.interaction import ConsentView, Interaction, SessionView, required_interaction, select_acr
+from app.oidc.interaction import (
+    ConsentView,
+    Interaction,
+    SessionView,
+    required_interaction,
+    select_acr,
+)
 
 from .support import T0
 
@@ -32,18 +38,33 @@ def _step(request=REQUEST, session=SESSION, consent=CONSENT, now=T0):
         ({}, SESSION, CONSENT, Interaction.NONE),
         ({}, None, CONSENT, Interaction.LOGIN),
         ({"prompt": frozenset({"login"})}, SESSION, CONSENT, Interaction.LOGIN),
-        ({"prompt": frozenset({"login"})}, replace(SESSION, auth_time=T0 + timedelta(seconds=5)), CONSENT, Interaction.NONE),
+        (
+            {"prompt": frozenset({"login"})},
+            replace(SESSION, auth_time=T0 + timedelta(seconds=5)),
+            CONSENT,
+            Interaction.NONE,
+        ),
         ({"max_age": 1}, SESSION, CONSENT, Interaction.LOGIN),
         ({"max_age": 0}, replace(SESSION, auth_time=T0), CONSENT, Interaction.NONE),
         ({"max_age": 15000}, SESSION, CONSENT, Interaction.NONE),
         ({"acr_values": ("LoA2",)}, replace(SESSION, level=1), CONSENT, Interaction.LOGIN),
         ({"acr_values": ("LoA2", "LoA1")}, replace(SESSION, level=1), CONSENT, Interaction.NONE),
         ({"prompt": frozenset({"select_account"})}, SESSION, CONSENT, Interaction.SELECT_ACCOUNT),
-        ({"prompt": frozenset({"select_account"})}, replace(SESSION, auth_time=T0), CONSENT, Interaction.NONE),
+        (
+            {"prompt": frozenset({"select_account"})},
+            replace(SESSION, auth_time=T0),
+            CONSENT,
+            Interaction.NONE,
+        ),
         ({}, SESSION, None, Interaction.CONSENT),
         ({"scope": ("openid", "profile", "vneid.identity")}, SESSION, CONSENT, Interaction.CONSENT),
         ({"prompt": frozenset({"consent"})}, SESSION, CONSENT, Interaction.CONSENT),
-        ({"prompt": frozenset({"consent"})}, SESSION, replace(CONSENT, granted_at=T0), Interaction.NONE),
+        (
+            {"prompt": frozenset({"consent"})},
+            SESSION,
+            replace(CONSENT, granted_at=T0),
+            Interaction.NONE,
+        ),
     ],
 )
 def test_next_interaction(changes, session, consent, expected):

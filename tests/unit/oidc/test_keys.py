@@ -43,7 +43,9 @@ def test_any_derivation_input_change_gives_a_different_key(other):
 
 
 def test_ec_derivation_matches_an_independent_hkdf_sha256():
-    okm = HKDF(hashes.SHA256(), 64, salt=b"dancu-sandbox/oidc/signing-key", info=b"oidc/1").derive(SEED)
+    okm = HKDF(hashes.SHA256(), 64, salt=b"dancu-sandbox/oidc/signing-key", info=b"oidc/1").derive(
+        SEED
+    )
     order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
     expected = ec.derive_private_key(int.from_bytes(okm, "big") % order, ec.SECP256R1())
     assert _derive().jwk.private_key.private_numbers() == expected.private_numbers()
@@ -154,8 +156,12 @@ def test_rotation_of_one_algorithm_leaves_the_other_signer_alone(ring, rsa_key):
 
 
 def test_prune_drops_keys_past_their_publication(ec_key):
-    rotated = KeyRing((ec_key,)).rotate(_derive(generation=2), now=T0, retire_after=timedelta(minutes=1))
-    assert [k.kid for k in rotated.prune(now=T0 + timedelta(minutes=2)).keys] == [_derive(generation=2).kid]
+    rotated = KeyRing((ec_key,)).rotate(
+        _derive(generation=2), now=T0, retire_after=timedelta(minutes=1)
+    )
+    assert [k.kid for k in rotated.prune(now=T0 + timedelta(minutes=2)).keys] == [
+        _derive(generation=2).kid
+    ]
 
 
 @pytest.mark.parametrize("key_name", ["ec_key", "rsa_key"])
@@ -163,8 +169,14 @@ def test_key_stored_as_pkcs8_pem_reloads_with_same_kid_and_alg(key_name, request
     key = request.getfixturevalue(key_name)
     pem = private_pem(key)
     assert pem.startswith("-----BEGIN PRIVATE KEY-----")
-    reloaded = signing_key_from_pem(pem, alg=key.alg, active_from=T0, not_after=T0 + timedelta(days=1))
-    assert (reloaded.kid, reloaded.alg, reloaded.not_after) == (key.kid, key.alg, T0 + timedelta(days=1))
+    reloaded = signing_key_from_pem(
+        pem, alg=key.alg, active_from=T0, not_after=T0 + timedelta(days=1)
+    )
+    assert (reloaded.kid, reloaded.alg, reloaded.not_after) == (
+        key.kid,
+        key.alg,
+        T0 + timedelta(days=1),
+    )
 
 
 def test_pem_of_the_wrong_key_type_for_alg_is_refused(ec_key):

@@ -13,8 +13,40 @@ RFC7636_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 # 45 characters long and cannot be an S256 challenge; the RFC's own octets below settle it.)
 RFC7636_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 RFC7636_SHA256_OCTETS = bytes(
-    [19, 211, 30, 150, 26, 26, 216, 236, 47, 22, 177, 12, 76, 152, 46, 8,
-     118, 168, 120, 173, 109, 241, 68, 86, 110, 225, 137, 74, 203, 112, 249, 195]
+    [
+        19,
+        211,
+        30,
+        150,
+        26,
+        26,
+        216,
+        236,
+        47,
+        22,
+        177,
+        12,
+        76,
+        152,
+        46,
+        8,
+        118,
+        168,
+        120,
+        173,
+        109,
+        241,
+        68,
+        86,
+        110,
+        225,
+        137,
+        74,
+        203,
+        112,
+        249,
+        195,
+    ]
 )
 
 
@@ -28,7 +60,9 @@ def test_appendix_b_challenge_is_the_base64url_of_the_rfc_octets():
 
 def test_s256_agrees_with_an_independent_computation():
     verifier = "a" * 43 + "-._~" + "Z" * 81
-    expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    expected = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    )
     assert pkce.s256_challenge(verifier) == expected
 
 

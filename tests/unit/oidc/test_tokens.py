@@ -77,13 +77,17 @@ def test_id_token_carries_the_oidc_core_section_2_claims(ec_key):
 def test_id_token_without_nonce_has_no_nonce_claim(ec_key):
     content = IdTokenContent(subject="s", client_id="rp-1", auth_time=T0, acr="LoA1")
     _, claims, _ = _parts(issue_id_token(content, key=ec_key, issuer=ISSUER, now=T0, ttl=TTL))
-    assert "nonce" not in claims and "amr" not in claims and "sid" not in claims
+    assert "nonce" not in claims
+    assert "amr" not in claims
+    assert "sid" not in claims
 
 
 def test_at_hash_is_left_half_of_sha256_of_the_access_token(ec_key):
     access_token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
     _, claims, _ = _parts(_id_token(ec_key, access_token=access_token))
-    expected = base64.urlsafe_b64encode(hashlib.sha256(access_token.encode()).digest()[:16]).rstrip(b"=")
+    expected = base64.urlsafe_b64encode(hashlib.sha256(access_token.encode()).digest()[:16]).rstrip(
+        b"="
+    )
     assert claims["at_hash"] == expected.decode() == token_hash(access_token, alg="ES256")
 
 
@@ -115,7 +119,9 @@ def test_issued_id_token_round_trips_through_verification(key_name, request, rin
 
 def test_id_token_with_other_nonce_is_rejected(ec_key, ring):
     with pytest.raises(TokenRejected) as caught:
-        verify_id_token(_id_token(ec_key), keys=ring, issuer=ISSUER, client_id="rp-1", now=T0, nonce="x")
+        verify_id_token(
+            _id_token(ec_key), keys=ring, issuer=ISSUER, client_id="rp-1", now=T0, nonce="x"
+        )
     assert caught.value.reason is RejectReason.INVALID_CLAIM
 
 
@@ -126,7 +132,9 @@ def test_id_token_for_another_client_is_rejected(ec_key, ring):
 
 
 def test_id_token_hint_is_accepted_after_expiry(ec_key, ring):
-    hint = verify_id_token_hint(_id_token(ec_key), keys=ring, issuer=ISSUER, now=T0 + timedelta(days=2))
+    hint = verify_id_token_hint(
+        _id_token(ec_key), keys=ring, issuer=ISSUER, now=T0 + timedelta(days=2)
+    )
     assert hint.content.subject == "pairwise-sub"
 
 
@@ -156,13 +164,18 @@ def test_access_token_carries_the_rfc9068_claims(ec_key):
 
 
 def test_access_token_jti_is_fresh_and_high_entropy(ec_key):
-    jtis = {issue_access_token(AT_CONTENT, key=ec_key, issuer=ISSUER, now=T0, ttl=TTL).jti for _ in range(50)}
+    jtis = {
+        issue_access_token(AT_CONTENT, key=ec_key, issuer=ISSUER, now=T0, ttl=TTL).jti
+        for _ in range(50)
+    }
     assert len(jtis) == 50
     assert all(len(base64.urlsafe_b64decode(j + "==")) >= 16 for j in jtis)
 
 
 def test_client_credentials_token_has_the_client_as_subject(ec_key, ring):
-    content = client_credentials_content("agency-7", audience=("https://api.dancu.sandbox",), scope=("lookup",))
+    content = client_credentials_content(
+        "agency-7", audience=("https://api.dancu.sandbox",), scope=("lookup",)
+    )
     issued = issue_access_token(content, key=ec_key, issuer=ISSUER, now=T0, ttl=TTL)
     verified = verify_access_token(
         issued.value, keys=ring, issuer=ISSUER, audience="https://api.dancu.sandbox", now=T0
@@ -175,36 +188,53 @@ def test_client_credentials_token_has_the_client_as_subject(ec_key, ring):
 def test_access_token_round_trips_with_several_audiences(ec_key, ring):
     content = AccessTokenContent("s", "rp-1", (USERINFO, "https://api.dancu.sandbox"), ("openid",))
     issued = issue_access_token(content, key=ec_key, issuer=ISSUER, now=T0, ttl=TTL)
-    verified = verify_access_token(issued.value, keys=ring, issuer=ISSUER, audience=USERINFO, now=T0)
+    verified = verify_access_token(
+        issued.value, keys=ring, issuer=ISSUER, audience=USERINFO, now=T0
+    )
     assert verified.content == content
     assert verified.jti == issued.jti
 
 
 def test_access_token_without_audience_cannot_be_issued(ec_key):
     with pytest.raises(ValueError, match="audience"):
-        issue_access_token(AccessTokenContent("s", "rp-1", (), ("openid",)), key=ec_key, issuer=ISSUER, now=T0, ttl=TTL)
+        issue_access_token(
+            AccessTokenContent("s", "rp-1", (), ("openid",)),
+            key=ec_key,
+            issuer=ISSUER,
+            now=T0,
+            ttl=TTL,
+        )
 
 
 def test_introspection_view_skips_only_the_audience_check(ec_key, ring):
     issued = issue_access_token(AT_CONTENT, key=ec_key, issuer=ISSUER, now=T0, ttl=TTL)
     assert inspect_access_token(issued.value, keys=ring, issuer=ISSUER, now=T0).jti == issued.jti
     with pytest.raises(TokenRejected) as caught:
-        inspect_access_token(issued.value, keys=ring, issuer=ISSUER, now=T0 + TTL + timedelta(minutes=1))
+        inspect_access_token(
+            issued.value, keys=ring, issuer=ISSUER, now=T0 + TTL + timedelta(minutes=1)
+        )
     assert caught.value.reason is RejectReason.EXPIRED
 
 
 def test_logout_token_follows_back_channel_logout_section_2_4(ec_key, ring):
-    token = issue_logout_token(client_id="rp-1", subject="s", session_id="sid-1", key=ec_key, issuer=ISSUER, now=T0)
+    token = issue_logout_token(
+        client_id="rp-1", subject="s", session_id="sid-1", key=ec_key, issuer=ISSUER, now=T0
+    )
     header, claims, _ = _parts(token)
     assert header["typ"] == "logout+jwt"
     assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
     assert "nonce" not in claims
-    assert verify_logout_token(token, keys=ring, issuer=ISSUER, client_id="rp-1", now=T0).claims["sid"] == "sid-1"
+    assert (
+        verify_logout_token(token, keys=ring, issuer=ISSUER, client_id="rp-1", now=T0).claims["sid"]
+        == "sid-1"
+    )
 
 
 def test_logout_token_needs_sub_or_sid(ec_key):
     with pytest.raises(ValueError, match="sub or sid"):
-        issue_logout_token(client_id="rp-1", subject=None, session_id=None, key=ec_key, issuer=ISSUER, now=T0)
+        issue_logout_token(
+            client_id="rp-1", subject=None, session_id=None, key=ec_key, issuer=ISSUER, now=T0
+        )
 
 
 def test_retired_key_cannot_sign(ec_key):
@@ -223,6 +253,11 @@ def test_token_signed_before_rotation_verifies_until_retire_after(ec_key):
     verify_access_token(issued.value, keys=ring, issuer=ISSUER, audience=USERINFO, now=T0 + TTL / 2)
     with pytest.raises(TokenRejected) as caught:
         verify_access_token(
-            issued.value, keys=ring, issuer=ISSUER, audience=USERINFO, now=T0 + TTL, leeway=timedelta(hours=1)
+            issued.value,
+            keys=ring,
+            issuer=ISSUER,
+            audience=USERINFO,
+            now=T0 + TTL,
+            leeway=timedelta(hours=1),
         )
     assert caught.value.reason is RejectReason.UNKNOWN_KID
