@@ -11,9 +11,12 @@ acceptable values in order of preference; an authentication at level *n* satisfi
 every *k* <= *n*. A level-1 account asked for LoA2 only gets ``unmet_authentication_requirements``,
 never a silent LoA1 token.
 
-``prompt=login`` and ``prompt=consent`` are satisfied by a login / consent that happened after the
-request arrived (``AuthorizationRequest.received_at``), so the flow does not loop. Sessions hold one
-account, so ``prompt=select_account`` is satisfied the same way, by a fresh login.
+``prompt=login``, ``max_age`` and ``prompt=consent`` are satisfied by a login or consent that came
+after the request arrived (``AuthorizationRequest.received_at``), so the flow does not loop (with
+``max_age=0`` or ``1`` a check a few seconds after the login would otherwise ask again). When a
+login made for this request still falls short of ``acr_values``, the answer is
+``unmet_authentication_requirements``. Sessions hold one account, so ``prompt=select_account`` is
+satisfied the same way, by a fresh login.
 """
 
 from __future__ import annotations
@@ -66,15 +69,19 @@ def select_acr(requested: tuple[str, ...], *, level: int) -> str:
     raise UnmetAuthenticationRequirements()
 
 
-def _needs_login(request: AuthorizationRequest, session: SessionView | None, now: datetime) -> bool:
-    if session is None:
-        return True
-    if "login" in request.prompt and session.auth_time < request.received_at:
-        return True
-    if request.max_age is not None and now - session.auth_time > timedelta(seconds=request.max_age):
-        return True
+def _meets_acr(request: AuthorizationRequest, session: SessionView) -> bool:
     wanted = [ACR_LEVEL[acr] for acr in request.acr_values]
-    return bool(wanted) and min(wanted) > session.level
+    return not wanted or min(wanted) <= session.level
+
+
+def _needs_login(request: AuthorizationRequest, session: SessionView, now: datetime) -> bool:
+    if session.auth_time >= request.received_at:
+        return False  # authenticated during this request: satisfies prompt=login and any max_age
+    if "login" in request.prompt or not _meets_acr(request, session):
+        return True
+    return request.max_age is not None and now - session.auth_time > timedelta(
+        seconds=request.max_age
+    )
 
 
 def _needs_consent(request: AuthorizationRequest, consent: ConsentView | None) -> bool:
@@ -104,13 +111,11 @@ def _next_step(
     consent: ConsentView | None,
     now: datetime,
 ) -> Interaction:
-    if _needs_login(request, session, now):
+    if session is None or _needs_login(request, session, now):
         return Interaction.LOGIN
-    if (
-        "select_account" in request.prompt
-        and session is not None
-        and session.auth_time < request.received_at
-    ):
+    if not _meets_acr(request, session):
+        raise UnmetAuthenticationRequirements()  # a fresh login could not reach the level
+    if "select_account" in request.prompt and session.auth_time < request.received_at:
         return Interaction.SELECT_ACCOUNT
     if _needs_consent(request, consent):
         return Interaction.CONSENT

@@ -45,7 +45,18 @@ def _step(request=REQUEST, session=SESSION, consent=CONSENT, now=T0):
             Interaction.NONE,
         ),
         ({"max_age": 1}, SESSION, CONSENT, Interaction.LOGIN),
-        ({"max_age": 0}, replace(SESSION, auth_time=T0), CONSENT, Interaction.NONE),
+        (
+            {"max_age": 0},
+            replace(SESSION, auth_time=T0 - timedelta(seconds=1)),
+            CONSENT,
+            Interaction.LOGIN,
+        ),
+        (
+            {"max_age": 0},
+            replace(SESSION, auth_time=T0 + timedelta(seconds=5)),
+            CONSENT,
+            Interaction.NONE,
+        ),
         ({"max_age": 15000}, SESSION, CONSENT, Interaction.NONE),
         ({"acr_values": ("LoA2",)}, replace(SESSION, level=1), CONSENT, Interaction.LOGIN),
         ({"acr_values": ("LoA2", "LoA1")}, replace(SESSION, level=1), CONSENT, Interaction.NONE),
@@ -69,6 +80,18 @@ def _step(request=REQUEST, session=SESSION, consent=CONSENT, now=T0):
 )
 def test_next_interaction(changes, session, consent, expected):
     assert _step(replace(REQUEST, **changes), session, consent) is expected
+
+
+def test_oidcc_max_age_1_login_during_the_request_is_not_asked_again_later():
+    fresh = replace(SESSION, auth_time=T0 + timedelta(seconds=3))
+    step = _step(replace(REQUEST, max_age=1), session=fresh, now=T0 + timedelta(seconds=20))
+    assert step is Interaction.NONE
+
+
+def test_fresh_login_still_below_requested_level_is_unmet_authentication_requirements():
+    fresh_level_1 = SessionView(subject="acct-1", auth_time=T0 + timedelta(seconds=3), level=1)
+    with pytest.raises(UnmetAuthenticationRequirements):
+        _step(replace(REQUEST, acr_values=("LoA2",)), session=fresh_level_1)
 
 
 def test_oidcc_prompt_none_not_logged_in_is_login_required():
