@@ -1,4 +1,4 @@
-"""CONTRIBUTING purity line: app/oidc imports only the standard library, cryptography and joserfc."""
+"""CONTRIBUTING purity line: app/oidc imports only the stdlib, cryptography and joserfc."""
 
 import ast
 import sys
