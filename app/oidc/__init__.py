@@ -11,6 +11,7 @@ Modules:
 * ``keys``           signing keys, rotation, the public JWK Set (RFC 7517, RFC 7638).
 * ``jwt_policy``     strict JWS verification shared by every token kind (RFC 8725).
 * ``tokens``         ID tokens (OIDC Core §2), access tokens (RFC 9068), logout tokens.
+* ``scopes``         scope syntax and narrowing (RFC 6749 §3.3, §6).
 * ``claims``         scope -> claims, pairwise ``sub`` (OIDC Core §5.4, §8.1).
 * ``clients``        the ``ClientView`` value the registry hands to these rules.
 * ``authorize``      authorization request validation and redirects (OIDC Core §3.1.2, RFC 9207).

@@ -14,6 +14,7 @@ hosts, for local sandbox runs).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +36,7 @@ class Endpoints:
     authorization: str = "/oauth2/authorize"
     token: str = "/oauth2/token"
     userinfo: str = "/oauth2/userinfo"
-    jwks: str = "/oauth2/jwks"
+    jwks: str = "/.well-known/jwks.json"
     introspection: str = "/oauth2/introspect"
     revocation: str = "/oauth2/revoke"
     end_session: str = "/oauth2/logout"
@@ -84,14 +85,22 @@ def _client_auth_metadata() -> dict[str, list[str]]:
 
 
 def openid_configuration(
-    *, issuer: str, endpoints: Endpoints = Endpoints(), backchannel_logout: bool = False
+    *,
+    issuer: str,
+    endpoints: Endpoints = Endpoints(),
+    extra_scopes: Sequence[str] = (),
+    backchannel_logout: bool = False,
 ) -> dict[str, Any]:
-    """The metadata document as a JSON-ready dict."""
+    """The metadata document as a JSON-ready dict.
+
+    ``extra_scopes``: scopes served outside OpenID Connect (the data-sharing API's catalogue),
+    listed after the OIDC ones.
+    """
     check_issuer(issuer)
     document: dict[str, Any] = {
         "issuer": issuer,
         **_endpoint_urls(issuer, endpoints),
-        "scopes_supported": list(SUPPORTED_SCOPES),
+        "scopes_supported": list(dict.fromkeys([*SUPPORTED_SCOPES, *extra_scopes])),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": list(GRANT_TYPES),

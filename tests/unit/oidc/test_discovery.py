@@ -16,7 +16,7 @@ EXPECTED = {
     "authorization_endpoint": f"{ISSUER}/oauth2/authorize",
     "token_endpoint": f"{ISSUER}/oauth2/token",
     "userinfo_endpoint": f"{ISSUER}/oauth2/userinfo",
-    "jwks_uri": f"{ISSUER}/oauth2/jwks",
+    "jwks_uri": f"{ISSUER}/.well-known/jwks.json",
     "introspection_endpoint": f"{ISSUER}/oauth2/introspect",
     "revocation_endpoint": f"{ISSUER}/oauth2/revoke",
     "end_session_endpoint": f"{ISSUER}/oauth2/logout",
@@ -110,3 +110,9 @@ def test_https_or_loopback_issuers_are_accepted(issuer):
 def test_issuer_must_be_https_without_query_or_fragment(issuer):
     with pytest.raises(ValueError, match="issuer"):
         openid_configuration(issuer=issuer)
+
+
+def test_data_sharing_scopes_can_be_listed_after_the_oidc_ones():
+    doc = openid_configuration(issuer=ISSUER, extra_scopes=("citizen.basic", "openid"))
+    assert doc["scopes_supported"][-1] == "citizen.basic"
+    assert doc["scopes_supported"].count("openid") == 1
