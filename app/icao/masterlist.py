@@ -33,12 +33,12 @@ from app.icao.algorithms import (
     resolve_signature_algorithm,
     verify,
 )
-from app.icao.errors import ChipFormatError, SignatureError
+from app.icao.errors import ChipFormatError, IcaoError, SignatureError
 from app.icao.keys import KeyedCertificate
 from app.icao.signed_data import (
     SignedContent,
     build_signed_data,
-    load_certificate,
+    load_embedded_certificate,
     parse_signed_data,
 )
 
@@ -82,18 +82,20 @@ def build_master_list(
     )
 
 
+def _read_certificates(econtent: bytes) -> tuple[x509.Certificate, ...]:
+    master_list = CscaMasterList.load(econtent, strict=True)
+    if master_list["version"].native != 0:
+        raise ChipFormatError("masterlist.malformed", "unsupported master list version")
+    return tuple(load_embedded_certificate(cert) for cert in master_list["cert_list"])
+
+
 def _listed_certificates(econtent: bytes) -> tuple[x509.Certificate, ...]:
     try:
-        master_list = CscaMasterList.load(econtent, strict=True)
-        if master_list["version"].native != 0:
-            raise ChipFormatError("masterlist.malformed", "unsupported master list version")
-        return tuple(load_certificate(cert.dump()) for cert in master_list["cert_list"])
+        return _read_certificates(econtent)
+    except IcaoError:
+        raise
     except (ValueError, TypeError, KeyError) as exc:
-        if isinstance(exc, ChipFormatError):
-            raise
-        raise ChipFormatError(
-            "masterlist.malformed", "the master list content is not readable"
-        ) from exc
+        raise ChipFormatError("masterlist.malformed", "the master list is not readable") from exc
 
 
 def _verify_signature(content: SignedContent) -> x509.Certificate:

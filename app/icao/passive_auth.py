@@ -61,6 +61,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Literal
 
+from asn1crypto import crl as asn1_crl
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -78,7 +79,7 @@ from app.icao.dates import utc
 from app.icao.dg14 import parse_dg14
 from app.icao.errors import ChipFormatError, IcaoError, UnsupportedAlgorithmError
 from app.icao.lds import DataGroupFiles, data_group_number, parse_dg1, parse_dg15
-from app.icao.signed_data import SignedContent
+from app.icao.signed_data import SignedContent, names_within_bounds
 from app.icao.sod import Sod, parse_sod
 
 Status = Literal["pass", "fail", "skipped"]
@@ -249,6 +250,8 @@ def _signature_step(content: SignedContent) -> StepResult:
         return _from_error(code, error)
     except UnsupportedAlgorithm:
         return _failed(code, "unsupported_algorithm", "the signer's key type is not supported")
+    except ValueError:
+        return _failed(code, "malformed", "the signer's public key cannot be read")
     return _passed(code, algorithm.name)
 
 
@@ -337,8 +340,11 @@ def _validity_step(
 @lru_cache(maxsize=32)
 def _load_crl(encoded: bytes) -> x509.CertificateRevocationList | None:
     try:
+        issuer = asn1_crl.CertificateList.load(encoded, strict=True)["tbs_cert_list"]["issuer"]
+        if not names_within_bounds(issuer):
+            return None
         return x509.load_der_x509_crl(encoded)
-    except ValueError:
+    except (ValueError, TypeError, KeyError, x509.InvalidVersion, x509.DuplicateExtension):
         return None
 
 

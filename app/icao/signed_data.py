@@ -36,6 +36,7 @@ SIGNED_DATA = "1.2.840.113549.1.7.2"
 CONTENT_TYPE_ATTRIBUTE = "1.2.840.113549.1.9.3"
 MESSAGE_DIGEST_ATTRIBUTE = "1.2.840.113549.1.9.4"
 SIGNING_TIME_ATTRIBUTE = "1.2.840.113549.1.9.5"
+_NAME_BOUNDS = {"2.5.4.6": (2, 2), "1.3.6.1.4.1.311.60.2.1.3": (2, 2), "2.5.4.3": (1, 64)}
 _PARSE_ERRORS = (
     ValueError,
     TypeError,
@@ -141,9 +142,36 @@ def build_signed_data(
 def load_certificate(der: bytes) -> x509.Certificate:
     """A ``cryptography`` certificate from DER (cached: SODs repeat a few signer certificates)."""
     try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+        certificate = x509.load_der_x509_certificate(der)
+        # cryptography decodes names and extensions lazily: read them now, so a corrupt
+        # certificate fails here instead of in the middle of a verification step.
+        _ = certificate.subject, certificate.issuer, certificate.extensions
+    except (ValueError, x509.InvalidVersion, x509.DuplicateExtension) as exc:
         raise ChipFormatError("cms.certificate", "an embedded certificate cannot be read") from exc
+    return certificate
+
+
+def names_within_bounds(*names: asn1_x509.Name) -> bool:
+    """Whether country names have 2 characters and common names 1–64 (RFC 5280 Appendix A upper
+    bounds). cryptography only *warns* about others when it decodes a name; checked first, hostile
+    input is refused instead of raising warnings deep inside a verification."""
+    for name in names:
+        for rdn in name.chosen:
+            for attribute in rdn:
+                bounds = _NAME_BOUNDS.get(attribute["type"].dotted)
+                if bounds and not bounds[0] <= len(str(attribute["value"].native)) <= bounds[1]:
+                    return False
+    return True
+
+
+def load_embedded_certificate(certificate: asn1_x509.Certificate) -> x509.Certificate:
+    """Load a certificate found inside a CMS structure: positive serial number (RFC 5280
+    §4.1.2.2) and bounded names, which cryptography would only warn about."""
+    if certificate.serial_number <= 0 or not names_within_bounds(
+        certificate.subject, certificate.issuer
+    ):
+        raise ChipFormatError("cms.certificate", "an embedded certificate breaks RFC 5280 bounds")
+    return load_certificate(certificate.dump())
 
 
 def _single_value(attribute: cms.CMSAttribute) -> core.Asn1Value:
@@ -190,8 +218,8 @@ def _certificates(
         choice.chosen for choice in signed_data["certificates"] if choice.name == "certificate"
     ]
     signer = next((cert for cert in embedded if _matches(cert, sid)), None)
-    loaded = tuple(load_certificate(cert.dump()) for cert in embedded)
-    return loaded, load_certificate(signer.dump()) if signer is not None else None
+    loaded = tuple(load_embedded_certificate(cert) for cert in embedded)
+    return loaded, load_embedded_certificate(signer) if signer is not None else None
 
 
 def _signer_info_of(signed_data: cms.SignedData) -> cms.SignerInfo:
