@@ -118,6 +118,11 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
     return ChainReport(True, checked)
 
 
+def head(session: Session) -> AuditChainHead:
+    """The last record's number and hash: publish it elsewhere to anchor the chain."""
+    return session.execute(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID)).scalar_one()
+
+
 def trail(session: Session, *, client_id: str | None, before_seq: int | None,
           limit: int) -> list[AuditRecord]:
     """Newest first; ``client_id=None`` reads every client's records (oversight)."""

@@ -1,0 +1,129 @@
+"""``dancu clients ...`` (registry of relying parties) and ``dancu keys rotate``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app.cli.base import cli, console, fail, out, settings_from
+from app.clock import system_now
+from app.db import Database
+from app.errors import DomainError
+from app.services import clients, keys
+
+clients_cli = typer.Typer(help="Registered clients (relying parties).", no_args_is_help=True)
+keys_cli = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
+cli.add_typer(clients_cli, name="clients")
+cli.add_typer(keys_cli, name="keys")
+DatabaseOption = typer.Option(None, "--database-url", help="DANCU_DATABASE_URL")
+
+
+@contextmanager
+def writing(database_url: str | None) -> Iterator[Session]:
+    """One committed unit of work; domain and database errors become one-line failures."""
+    database = Database.connect(settings_from(database_url=database_url).database_url)
+    try:
+        with database.write() as session:
+            yield session
+    except DomainError as error:
+        details = "; ".join(error.extensions.get("problems", [])) or error.detail or ""
+        fail(f"{error.title}{': ' + details if details else ''}")
+    except SQLAlchemyError as error:
+        fail(f"database error: {type(error).__name__} (is the database migrated? `dancu migrate`)")
+    finally:
+        database.dispose()
+
+
+def _jwks(path: Path | None) -> dict[str, object] | None:
+    if path is None:
+        return None
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        fail("--jwks-file must be a readable JSON JWK Set")
+
+
+@clients_cli.command("add")
+def add(
+    name: str = typer.Option(..., help="Display name of the relying party."),
+    scope: list[str] = typer.Option(..., "--scope", help="Allowed scope (repeat)."),
+    purpose: list[str] = typer.Option(..., "--purpose", help="Registered purpose code (repeat)."),
+    client_id: str | None = typer.Option(None, help="Generated when absent."),
+    auth_method: str = typer.Option("client_secret_basic", help="client_secret_basic, "
+                                    "client_secret_post or private_key_jwt."),
+    grant_type: list[str] = typer.Option(["client_credentials"], "--grant-type"),
+    redirect_uri: list[str] = typer.Option([], "--redirect-uri"),
+    jwks_file: Path | None = typer.Option(None, help="Public JWK Set (private_key_jwt)."),
+    sandbox: bool = typer.Option(False, help="A sandbox client (may search test data)."),
+    alg: str = typer.Option("ES256", help="Token signing algorithm: ES256 or RS256."),
+    rate_limit: int = typer.Option(600, min=1, help="Requests per minute."),
+    legal_basis: str | None = typer.Option(None, help="Required for citizen.sensitive."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Register a client; prints its id and secret (the secret is shown only now)."""
+    spec = clients.ClientSpec(
+        name=name, scopes=tuple(scope), purposes=tuple(purpose), client_id=client_id,
+        token_endpoint_auth_method=auth_method, grant_types=tuple(grant_type),
+        redirect_uris=tuple(redirect_uri), jwks=_jwks(jwks_file), sandbox=sandbox,
+        signing_alg=alg, rate_limit=rate_limit, legal_basis=legal_basis)
+    with writing(database_url) as session:
+        client, secret = clients.register(session, spec, now=system_now())
+        new_id = client.client_id
+    out.print(f"client_id: {new_id}", highlight=False)
+    if secret:
+        out.print(f"client_secret: {secret}", highlight=False)
+
+
+@clients_cli.command("list")
+def list_(database_url: str | None = DatabaseOption) -> None:
+    """List registered clients, one per line, tab-separated (never their secrets)."""
+    with writing(database_url) as session:
+        rows = [(c.client_id, c.status, "sandbox" if c.sandbox else "-", c.token_endpoint_auth_method,
+                 f"{c.rate_limit}/min", " ".join(c.scopes), c.name) for c in clients.list_all(session)]
+    out.print("\t".join(("client_id", "status", "sandbox", "auth", "rate", "scopes", "name")),
+              highlight=False, soft_wrap=True)
+    for row in rows:
+        out.print("\t".join(row), highlight=False, soft_wrap=True, markup=False)
+
+
+@clients_cli.command("rotate-secret")
+def rotate_secret(client_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Replace a client's secret; prints the new one (the old one stops working at once)."""
+    with writing(database_url) as session:
+        secret = clients.rotate_secret(session, client_id, now=system_now())
+    out.print(f"client_secret: {secret}", highlight=False)
+
+
+@clients_cli.command("disable")
+def disable(client_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Disable a client: its tokens stop working at once."""
+    with writing(database_url) as session:
+        clients.set_status(session, client_id, active=False)
+    console.print(f"disabled {client_id}", highlight=False)
+
+
+@clients_cli.command("enable")
+def enable(client_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Re-enable a disabled client."""
+    with writing(database_url) as session:
+        clients.set_status(session, client_id, active=True)
+    console.print(f"enabled {client_id}", highlight=False)
+
+
+@keys_cli.command("rotate")
+def rotate(alg: str = typer.Option("ES256", help="ES256 or RS256."),
+           database_url: str | None = DatabaseOption) -> None:
+    """Rotate the signing key; the old key stays published until its tokens have expired.
+    Running servers pick the new key up within seconds."""
+    if alg not in ("ES256", "RS256"):
+        fail("--alg must be ES256 or RS256")
+    seed = settings_from(database_url=database_url).seed
+    with writing(database_url) as session:
+        kid = keys.rotate(session, alg, seed=seed, now=system_now())
+    out.print(f"kid: {kid}", highlight=False)
