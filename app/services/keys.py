@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -87,7 +87,8 @@ def rotate(session: Session, alg: str, *, seed: int, now: datetime) -> str:
         raise ValueError("alg must be ES256 or RS256")
     for row in _active_rows(session, alg):
         row.retired_at, row.not_after = now, now + RETIRE_AFTER
-    session.execute(delete(StoredKey).where(StoredKey.not_after < now - RETIRE_AFTER))
+    # Rows are kept after not_after (unpublished, a few hundred bytes each): the generation number
+    # of the next derived key is the row count, so deleting rows would derive a used key again.
     return _add(session, alg, seed=seed, now=now).kid
 
 
