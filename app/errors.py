@@ -94,8 +94,14 @@ class HttpProblem(DomainError):
         self.status = status  # type: ignore[misc]
 
 
+def _instance(request: Request) -> str:
+    """The route template (``/v1/citizens/{pin}``), not the path: a path may carry personal data."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or request.url.path
+
+
 def problem_response(error: DomainError, request: Request | None = None) -> JSONResponse:
-    instance = request.url.path if request is not None else None
+    instance = _instance(request) if request is not None else None
     response = JSONResponse(error.to_problem(instance), status_code=error.status,
                             media_type=PROBLEM_MEDIA_TYPE)
     response.headers.update(error.headers)
