@@ -84,7 +84,11 @@ def name_match(claimed: str, recorded: str, *, accent_insensitive: bool = False)
     """Compare a claimed name with the recorded one; the level says which rule matched."""
     if canonical_name(claimed) == canonical_name(recorded) and canonical_name(recorded):
         return NameMatch(True, MatchLevel.CANONICAL)
-    if accent_insensitive and accent_fold(claimed) == accent_fold(recorded) and accent_fold(recorded):
+    if (
+        accent_insensitive
+        and accent_fold(claimed) == accent_fold(recorded)
+        and accent_fold(recorded)
+    ):
         return NameMatch(True, MatchLevel.ACCENT_INSENSITIVE)
     return NameMatch(False, MatchLevel.NONE)
 

@@ -18,7 +18,8 @@ from app.errors import PROBLEM_MEDIA_TYPE, PayloadTooLarge
 REQUEST_ID_HEADER = "x-request-id"
 # A caller's id is echoed only when it is short and plain, so it cannot inject into logs or headers.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-# Responses under these prefixes may carry personal data or credentials (RFC 6749 §5.1, ASVS 14.3.2).
+# Responses under these prefixes may carry personal data or credentials
+# (RFC 6749 §5.1, ASVS 14.3.2).
 NO_STORE_PREFIXES = ("/v1/", "/oauth2/")
 
 
@@ -43,10 +44,16 @@ def _declared_length(scope: Scope) -> int | None:
     return int(raw)
 
 
-async def send_problem(send: Send, error: PayloadTooLarge, extra: list[tuple[bytes, bytes]]) -> None:
+async def send_problem(
+    send: Send, error: PayloadTooLarge, extra: list[tuple[bytes, bytes]]
+) -> None:
     body = json.dumps(error.to_problem()).encode()
-    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-               (b"content-length", str(len(body)).encode()), (b"connection", b"close"), *extra]
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *extra,
+    ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -126,8 +133,9 @@ def incoming_request_id(scope: Scope) -> str | None:
     return value if _SAFE_REQUEST_ID.fullmatch(value) else None
 
 
-def _with_headers(headers: list[tuple[bytes, bytes]], request_id: str,
-                  no_store: bool) -> list[tuple[bytes, bytes]]:
+def _with_headers(
+    headers: list[tuple[bytes, bytes]], request_id: str, no_store: bool
+) -> list[tuple[bytes, bytes]]:
     names = {name.lower() for name, _ in headers}
     extra = [(REQUEST_ID_HEADER.encode(), request_id.encode())]
     if b"x-content-type-options" not in names:

@@ -72,7 +72,10 @@ class InvalidToken(Unauthorized):
 
 
 class InsufficientScope(Forbidden):
-    code, title = "insufficient-scope", "The access token does not carry the scope this request needs"
+    code, title = (
+        "insufficient-scope",
+        "The access token does not carry the scope this request needs",
+    )
 
 
 class PurposeNotRegistered(Forbidden):
@@ -90,14 +93,16 @@ class AdminOnly(Forbidden):
 def _invalid_token(*, had_token: bool) -> InvalidToken:
     error = InvalidToken()
     error.headers["WWW-Authenticate"] = oauth.bearer_challenge(
-        oauth.InvalidToken() if had_token else None, realm=REALM)
+        oauth.InvalidToken() if had_token else None, realm=REALM
+    )
     return error
 
 
 def _insufficient(scopes: Sequence[str]) -> InsufficientScope:
     error = InsufficientScope(required=list(scopes))
     error.headers["WWW-Authenticate"] = oauth.bearer_challenge(
-        oauth.InsufficientScope(), realm=REALM, scope=scopes)
+        oauth.InsufficientScope(), realm=REALM, scope=scopes
+    )
     return error
 
 
@@ -122,7 +127,9 @@ def _verified_client_id(request: Request, token: str) -> tuple[str, frozenset[st
     """(client_id, token scopes, jti) of a valid client-credentials token, else 401."""
     settings, now = get_settings_dep(request), get_clock(request).now()
     try:
-        claims = tokens.verify_api_token(token, store=key_store(request), settings=settings, now=now)
+        claims = tokens.verify_api_token(
+            token, store=key_store(request), settings=settings, now=now
+        )
     except TokenRejected as rejected:
         log.info("access token rejected: %s", rejected.reason.value)
         raise _invalid_token(had_token=True) from None
@@ -160,12 +167,19 @@ def _purpose(request: Request, client: Client) -> str:
 
 
 def _admin_caller(request: Request) -> Caller:
-    return Caller(client_id=ADMIN_CLIENT_ID, scopes=frozenset(), purposes=("oversight",),
-                  purpose="oversight", request_id=request_id(request), admin=True)
+    return Caller(
+        client_id=ADMIN_CLIENT_ID,
+        scopes=frozenset(),
+        purposes=("oversight",),
+        purpose="oversight",
+        request_id=request_id(request),
+        admin=True,
+    )
 
 
-def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None, *,
-                 allow_admin: bool = False) -> Caller:
+def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, *, allow_admin: bool = False
+) -> Caller:
     """The :class:`Caller` behind the bearer token, or a 401/403/429 problem."""
     if credentials is None:
         raise _invalid_token(had_token=False)
@@ -174,9 +188,15 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
         return _admin_caller(request)
     client_id, token_scopes, jti = _verified_client_id(request, token)
     client = _active_client_within_quota(request, client_id)
-    return Caller(client_id=client.client_id, scopes=token_scopes & frozenset(client.scopes),
-                  purposes=tuple(client.purposes), purpose=_purpose(request, client),
-                  request_id=request_id(request), sandbox=client.sandbox, token_id=jti)
+    return Caller(
+        client_id=client.client_id,
+        scopes=token_scopes & frozenset(client.scopes),
+        purposes=tuple(client.purposes),
+        purpose=_purpose(request, client),
+        request_id=request_id(request),
+        sandbox=client.sandbox,
+        token_id=jti,
+    )
 
 
 def require_scope(*names: str, allow_admin: bool = False) -> Callable[..., Caller]:
@@ -209,7 +229,7 @@ def any_caller(request: Request, credentials: BearerDep) -> Caller:
 
 
 def require_admin(request: Request, credentials: BearerDep) -> Caller:
-    """The admin token (``Authorization: Bearer <DANCU_ADMIN_TOKEN>``), compared in constant time."""
+    """The admin token (``Authorization: Bearer <DANCU_ADMIN_TOKEN>``), constant-time compared."""
     if credentials is not None and _is_admin_token(request, credentials.credentials):
         return _admin_caller(request)
     if credentials is not None and _is_client_token(request, credentials.credentials):

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -51,27 +52,39 @@ def _jwks(path: Path | None) -> dict[str, object] | None:
 
 @clients_cli.command("add")
 def add(
-    name: str = typer.Option(..., help="Display name of the relying party."),
-    scope: list[str] = typer.Option(..., "--scope", help="Allowed scope (repeat)."),
-    purpose: list[str] = typer.Option(..., "--purpose", help="Registered purpose code (repeat)."),
-    client_id: str | None = typer.Option(None, help="Generated when absent."),
-    auth_method: str = typer.Option("client_secret_basic", help="client_secret_basic, "
-                                    "client_secret_post or private_key_jwt."),
-    grant_type: list[str] = typer.Option(["client_credentials"], "--grant-type"),
-    redirect_uri: list[str] = typer.Option([], "--redirect-uri"),
-    jwks_file: Path | None = typer.Option(None, help="Public JWK Set (private_key_jwt)."),
-    sandbox: bool = typer.Option(False, help="A sandbox client (may search test data)."),
-    alg: str = typer.Option("ES256", help="Token signing algorithm: ES256 or RS256."),
-    rate_limit: int = typer.Option(600, min=1, help="Requests per minute."),
-    legal_basis: str | None = typer.Option(None, help="Required for citizen.sensitive."),
+    name: Annotated[str, typer.Option(help="Display name of the relying party.")],
+    scope: Annotated[list[str], typer.Option("--scope", help="Allowed scope (repeat).")],
+    purpose: Annotated[list[str], typer.Option("--purpose", help="Purpose code (repeat).")],
+    client_id: Annotated[str | None, typer.Option(help="Generated when absent.")] = None,
+    auth_method: Annotated[
+        str, typer.Option(help="client_secret_basic, client_secret_post or private_key_jwt.")
+    ] = "client_secret_basic",
+    grant_type: Annotated[list[str] | None, typer.Option("--grant-type")] = None,
+    redirect_uri: Annotated[list[str] | None, typer.Option("--redirect-uri")] = None,
+    jwks_file: Annotated[
+        Path | None, typer.Option(help="Public JWK Set (private_key_jwt).")
+    ] = None,
+    sandbox: Annotated[bool, typer.Option(help="A sandbox client (may search test data).")] = False,
+    alg: Annotated[str, typer.Option(help="Token signing algorithm: ES256 or RS256.")] = "ES256",
+    rate_limit: Annotated[int, typer.Option(min=1, help="Requests per minute.")] = 600,
+    legal_basis: Annotated[str | None, typer.Option(help="Needed for citizen.sensitive.")] = None,
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Register a client; prints its id and secret (the secret is shown only now)."""
     spec = clients.ClientSpec(
-        name=name, scopes=tuple(scope), purposes=tuple(purpose), client_id=client_id,
-        token_endpoint_auth_method=auth_method, grant_types=tuple(grant_type),
-        redirect_uris=tuple(redirect_uri), jwks=_jwks(jwks_file), sandbox=sandbox,
-        signing_alg=alg, rate_limit=rate_limit, legal_basis=legal_basis)
+        name=name,
+        scopes=tuple(scope),
+        purposes=tuple(purpose),
+        client_id=client_id,
+        token_endpoint_auth_method=auth_method,
+        grant_types=tuple(grant_type or ("client_credentials",)),
+        redirect_uris=tuple(redirect_uri or ()),
+        jwks=_jwks(jwks_file),
+        sandbox=sandbox,
+        signing_alg=alg,
+        rate_limit=rate_limit,
+        legal_basis=legal_basis,
+    )
     with writing(database_url) as session:
         client, secret = clients.register(session, spec, now=system_now())
         new_id = client.client_id
@@ -84,10 +97,23 @@ def add(
 def list_(database_url: str | None = DatabaseOption) -> None:
     """List registered clients, one per line, tab-separated (never their secrets)."""
     with writing(database_url) as session:
-        rows = [(c.client_id, c.status, "sandbox" if c.sandbox else "-", c.token_endpoint_auth_method,
-                 f"{c.rate_limit}/min", " ".join(c.scopes), c.name) for c in clients.list_all(session)]
-    out.print("\t".join(("client_id", "status", "sandbox", "auth", "rate", "scopes", "name")),
-              highlight=False, soft_wrap=True)
+        rows = [
+            (
+                c.client_id,
+                c.status,
+                "sandbox" if c.sandbox else "-",
+                c.token_endpoint_auth_method,
+                f"{c.rate_limit}/min",
+                " ".join(c.scopes),
+                c.name,
+            )
+            for c in clients.list_all(session)
+        ]
+    out.print(
+        "\t".join(("client_id", "status", "sandbox", "auth", "rate", "scopes", "name")),
+        highlight=False,
+        soft_wrap=True,
+    )
     for row in rows:
         out.print("\t".join(row), highlight=False, soft_wrap=True, markup=False)
 
@@ -117,8 +143,10 @@ def enable(client_id: str, database_url: str | None = DatabaseOption) -> None:
 
 
 @keys_cli.command("rotate")
-def rotate(alg: str = typer.Option("ES256", help="ES256 or RS256."),
-           database_url: str | None = DatabaseOption) -> None:
+def rotate(
+    alg: str = typer.Option("ES256", help="ES256 or RS256."),
+    database_url: str | None = DatabaseOption,
+) -> None:
     """Rotate the signing key; the old key stays published until its tokens have expired.
     Running servers pick the new key up within seconds."""
     if alg not in ("ES256", "RS256"):

@@ -22,7 +22,9 @@ class SigningKey(Base):
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     alg: Mapped[str] = mapped_column(String(8))
-    private_pem: Mapped[str] = mapped_column(Text)  # PKCS#8; alg is stored apart, kid rebuilt on load
+    private_pem: Mapped[str] = mapped_column(
+        Text
+    )  # PKCS#8; alg is stored apart, kid rebuilt on load
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -16,71 +16,120 @@ from app.services import clients, keys
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or wrong admin token", "content": {"application/problem+json": {}}},
-    403: {"description": "A client access token was used", "content": {"application/problem+json": {}}},
+    401: {
+        "description": "Missing or wrong admin token",
+        "content": {"application/problem+json": {}},
+    },
+    403: {
+        "description": "A client access token was used",
+        "content": {"application/problem+json": {}},
+    },
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such client", "content": {"application/problem+json": {}}}}
+    404: {"description": "No such client", "content": {"application/problem+json": {}}}
+}
 
 
 def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
     return clients.ClientSpec(
-        name=body.name, client_id=body.client_id, scopes=tuple(body.scopes),
-        purposes=tuple(body.purposes), legal_basis=body.legal_basis,
+        name=body.name,
+        client_id=body.client_id,
+        scopes=tuple(body.scopes),
+        purposes=tuple(body.purposes),
+        legal_basis=body.legal_basis,
         token_endpoint_auth_method=body.token_endpoint_auth_method,
-        grant_types=tuple(body.grant_types), redirect_uris=tuple(body.redirect_uris),
-        jwks=body.jwks, sandbox=body.sandbox, signing_alg=body.signing_alg,
-        rate_limit=body.rate_limit)
+        grant_types=tuple(body.grant_types),
+        redirect_uris=tuple(body.redirect_uris),
+        jwks=body.jwks,
+        sandbox=body.sandbox,
+        signing_alg=body.signing_alg,
+        rate_limit=body.rate_limit,
+    )
 
 
-@router.post("/clients", status_code=status.HTTP_201_CREATED, response_model=schemas.ClientCreated,
-             summary="Register a client (its secret is shown only in this response)",
-             responses={**_ERRORS, 409: {"description": "client_id taken"},
-                        422: {"description": "Invalid registration (the problems are listed)"}})
+@router.post(
+    "/clients",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.ClientCreated,
+    summary="Register a client (its secret is shown only in this response)",
+    responses={
+        **_ERRORS,
+        409: {"description": "client_id taken"},
+        422: {"description": "Invalid registration (the problems are listed)"},
+    },
+)
 def add_client(body: schemas.ClientCreate, session: SessionDep, now: NowDep) -> Any:
     client, secret = clients.register(session, _spec(body), now=now)
-    return schemas.ClientCreated.model_validate({**schemas.ClientOut.model_validate(client).model_dump(),
-                                                 "client_secret": secret})
+    return schemas.ClientCreated.model_validate(
+        {**schemas.ClientOut.model_validate(client).model_dump(), "client_secret": secret}
+    )
 
 
-@router.get("/clients", response_model=schemas.ClientList, summary="List clients", responses=_ERRORS)
+@router.get(
+    "/clients", response_model=schemas.ClientList, summary="List clients", responses=_ERRORS
+)
 def list_clients(session: ReadSessionDep) -> Any:
-    return schemas.ClientList(clients=[schemas.ClientOut.model_validate(c)
-                                       for c in clients.list_all(session)])
+    return schemas.ClientList(
+        clients=[schemas.ClientOut.model_validate(c) for c in clients.list_all(session)]
+    )
 
 
-@router.get("/clients/{client_id}", response_model=schemas.ClientOut, summary="One client",
-            responses={**_ERRORS, **_NOT_FOUND})
+@router.get(
+    "/clients/{client_id}",
+    response_model=schemas.ClientOut,
+    summary="One client",
+    responses={**_ERRORS, **_NOT_FOUND},
+)
 def get_client(client_id: str, session: ReadSessionDep) -> Any:
     return schemas.ClientOut.model_validate(clients.get(session, client_id))
 
 
-@router.post("/clients/{client_id}/rotate-secret", response_model=schemas.SecretRotated,
-             summary="Replace the client's secret (the old one stops working at once)",
-             responses={**_ERRORS, **_NOT_FOUND})
+@router.post(
+    "/clients/{client_id}/rotate-secret",
+    response_model=schemas.SecretRotated,
+    summary="Replace the client's secret (the old one stops working at once)",
+    responses={**_ERRORS, **_NOT_FOUND},
+)
 def rotate_secret(client_id: str, session: SessionDep, now: NowDep) -> Any:
-    return schemas.SecretRotated(client_id=client_id,
-                                 client_secret=clients.rotate_secret(session, client_id, now=now))
+    return schemas.SecretRotated(
+        client_id=client_id, client_secret=clients.rotate_secret(session, client_id, now=now)
+    )
 
 
-@router.post("/clients/{client_id}/disable", response_model=schemas.ClientOut,
-             summary="Disable a client: its tokens stop working at once",
-             responses={**_ERRORS, **_NOT_FOUND})
+@router.post(
+    "/clients/{client_id}/disable",
+    response_model=schemas.ClientOut,
+    summary="Disable a client: its tokens stop working at once",
+    responses={**_ERRORS, **_NOT_FOUND},
+)
 def disable_client(client_id: str, session: SessionDep) -> Any:
     return schemas.ClientOut.model_validate(clients.set_status(session, client_id, active=False))
 
 
-@router.post("/clients/{client_id}/enable", response_model=schemas.ClientOut,
-             summary="Re-enable a disabled client", responses={**_ERRORS, **_NOT_FOUND})
+@router.post(
+    "/clients/{client_id}/enable",
+    response_model=schemas.ClientOut,
+    summary="Re-enable a disabled client",
+    responses={**_ERRORS, **_NOT_FOUND},
+)
 def enable_client(client_id: str, session: SessionDep) -> Any:
     return schemas.ClientOut.model_validate(clients.set_status(session, client_id, active=True))
 
 
-@router.post("/keys/{alg}/rotate", response_model=schemas.KeyRotated,
-             summary="Rotate the signing key for ES256 or RS256 (the old key stays in the JWKS "
-                     "until its tokens have expired)", responses=_ERRORS)
-def rotate_key(alg: Literal["ES256", "RS256"], session: SessionDep, settings: SettingsDep,
-               now: NowDep, request: Request) -> Any:
+@router.post(
+    "/keys/{alg}/rotate",
+    response_model=schemas.KeyRotated,
+    summary="Rotate the signing key for ES256 or RS256 (the old key stays in the JWKS "
+    "until its tokens have expired)",
+    responses=_ERRORS,
+)
+def rotate_key(
+    alg: Literal["ES256", "RS256"],
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    request: Request,
+) -> Any:
     kid = keys.rotate(session, alg, seed=settings.seed, now=now)
     key_store(request).invalidate()
     return schemas.KeyRotated(alg=alg, kid=kid)

@@ -1,4 +1,5 @@
-"""``GET /v1/audit``: a client reads its own trail; the admin (or an ``audit.all`` client) reads all."""
+"""``GET /v1/audit``: a client reads its own trail; the admin (or an ``audit.all`` client) reads
+all."""
 
 from __future__ import annotations
 
@@ -25,11 +26,18 @@ class OtherClientsTrail(Forbidden):
 
 def _out(record: AuditRecord) -> AuditRecordOut:
     return AuditRecordOut(
-        seq=record.seq, created_at=aware(record.created_at), client_id=record.client_id,
-        purpose=record.purpose, action=record.action,
-        pin=mask(record.pin) if record.pin else None, fields=record.fields.split(),
-        result=record.result, request_id=record.request_id, prev_hash=record.prev_hash,
-        hash=record.hash)
+        seq=record.seq,
+        created_at=aware(record.created_at),
+        client_id=record.client_id,
+        purpose=record.purpose,
+        action=record.action,
+        pin=mask(record.pin) if record.pin else None,
+        fields=record.fields.split(),
+        result=record.result,
+        request_id=record.request_id,
+        prev_hash=record.prev_hash,
+        hash=record.hash,
+    )
 
 
 def _trail_owner(caller: Caller, client_id: str | None) -> str | None:
@@ -41,15 +49,25 @@ def _trail_owner(caller: Caller, client_id: str | None) -> str | None:
     return caller.client_id
 
 
-@router.get("", response_model=AuditPage, summary="Read the audit trail, newest first",
-            responses={401: {"description": "Missing or invalid token"},
-                       403: {"description": "Another client's trail without audit.all"}})
-def read_trail(caller: Annotated[Caller, Depends(any_caller)], session: ReadSessionDep,
-               client_id: Annotated[str | None, Query(max_length=64)] = None,
-               cursor: Annotated[str | None, Query(max_length=200)] = None,
-               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Any:
+@router.get(
+    "",
+    response_model=AuditPage,
+    summary="Read the audit trail, newest first",
+    responses={
+        401: {"description": "Missing or invalid token"},
+        403: {"description": "Another client's trail without audit.all"},
+    },
+)
+def read_trail(
+    caller: Annotated[Caller, Depends(any_caller)],
+    session: ReadSessionDep,
+    client_id: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
     before = decode_cursor(cursor, kind="audit", key_type=int) if cursor else None
-    records = audit.trail(session, client_id=_trail_owner(caller, client_id), before_seq=before,
-                          limit=limit)
+    records = audit.trail(
+        session, client_id=_trail_owner(caller, client_id), before_seq=before, limit=limit
+    )
     next_cursor = encode_cursor("audit", records[-1].seq) if len(records) == limit else None
     return AuditPage(records=[_out(r) for r in records], next_cursor=next_cursor)

@@ -32,18 +32,24 @@ class SandboxOnly(Forbidden):
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text = {401: "Missing, invalid or expired access token (WWW-Authenticate: Bearer)",
-            403: "The token lacks the scope, or the purpose is not registered",
-            404: "No citizen has this number", 413: "Request body too large",
-            422: "Invalid input (a PIN rule, an unknown field, ...): names the rule, never the value",
-            429: "Over the client's quota (Retry-After)"}
-    return {code: {"description": text[code], "content": {"application/problem+json": {}}}
-            for code in (401, 403, 422, 429, *codes)}
+    text = {
+        401: "Missing, invalid or expired access token (WWW-Authenticate: Bearer)",
+        403: "The token lacks the scope, or the purpose is not registered",
+        404: "No citizen has this number",
+        413: "Request body too large",
+        422: "Invalid input (a PIN rule, an unknown field, ...): names the rule, never the value",
+        429: "Over the client's quota (Retry-After)",
+    }
+    return {
+        code: {"description": text[code], "content": {"application/problem+json": {}}}
+        for code in (401, 403, 422, 429, *codes)
+    }
 
 
 def _access(caller: Caller, now: Any) -> citizens.Access:
-    return citizens.Access(client_id=caller.client_id, purpose=caller.purpose,
-                           request_id=caller.request_id, now=now)
+    return citizens.Access(
+        client_id=caller.client_id, purpose=caller.purpose, request_id=caller.request_id, now=now
+    )
 
 
 def _not_found(request: Request) -> JSONResponse:
@@ -51,108 +57,180 @@ def _not_found(request: Request) -> JSONResponse:
     return problem_response(citizens.CitizenNotFound(), request)
 
 
-@router.get("/{pin}", response_model=schemas.CitizenRecord, response_model_exclude_unset=True,
-            summary="Look up a citizen by PIN (fields filtered by the token's scopes)",
-            responses=_problems(404))
-def get_citizen(pin: str, caller: LookupCaller, session: SessionDep, now: NowDep,
-                request: Request) -> Any:
+@router.get(
+    "/{pin}",
+    response_model=schemas.CitizenRecord,
+    response_model_exclude_unset=True,
+    summary="Look up a citizen by PIN (fields filtered by the token's scopes)",
+    responses=_problems(404),
+)
+def get_citizen(
+    pin: str, caller: LookupCaller, session: SessionDep, now: NowDep, request: Request
+) -> Any:
     number = citizens.checked_pin(pin)
-    record = citizens.lookup(session, number, fields=disclosed_fields(caller.scopes),
-                             access=_access(caller, now))
+    record = citizens.lookup(
+        session, number, fields=disclosed_fields(caller.scopes), access=_access(caller, now)
+    )
     return _not_found(request) if record is None else schemas.CitizenRecord.model_validate(record)
 
 
-@router.get("/{pin}/residence", response_model=schemas.ResidenceConfirmation,
-            summary="Residence confirmation: residences in force and household members",
-            responses=_problems(404))
-def get_residence(pin: str, caller: ResidenceCaller, session: SessionDep, now: NowDep,
-                  request: Request) -> Any:
+@router.get(
+    "/{pin}/residence",
+    response_model=schemas.ResidenceConfirmation,
+    summary="Residence confirmation: residences in force and household members",
+    responses=_problems(404),
+)
+def get_residence(
+    pin: str, caller: ResidenceCaller, session: SessionDep, now: NowDep, request: Request
+) -> Any:
     number = citizens.checked_pin(pin)
     view = citizens.residence_confirmation(session, number, access=_access(caller, now))
     return _not_found(request) if view is None else view
 
 
 def _claims(attributes: schemas.Attributes) -> citizens.Claims:
-    return citizens.Claims(full_name=attributes.full_name, birth_date=attributes.birth_date,
-                           sex=attributes.sex, old_id_number=attributes.old_id_number,
-                           phone=attributes.phone)
+    return citizens.Claims(
+        full_name=attributes.full_name,
+        birth_date=attributes.birth_date,
+        sex=attributes.sex,
+        old_id_number=attributes.old_id_number,
+        phone=attributes.phone,
+    )
 
 
 def _fields(result: citizens.Verification) -> dict[str, schemas.FieldResult]:
-    return {name: schemas.FieldResult(result=r.result, level=r.level)  # type: ignore[arg-type]
-            for name, r in result.fields.items()}
+    return {
+        name: schemas.FieldResult(result=r.result, level=r.level)  # type: ignore[arg-type]
+        for name, r in result.fields.items()
+    }
 
 
 def _mode(accent_insensitive: bool) -> schemas.NameMatching:
     return schemas.NameMatching(mode="accent_insensitive" if accent_insensitive else "canonical")
 
 
-@router.post("/verify", response_model=schemas.VerifyResponse, response_model_exclude_none=True,
-             summary="Verify claimed attributes without disclosing the stored values",
-             responses=_problems(404, 413))
-def verify(body: schemas.VerifyRequest, caller: VerifyCaller, session: SessionDep, now: NowDep,
-           request: Request) -> Any:
+@router.post(
+    "/verify",
+    response_model=schemas.VerifyResponse,
+    response_model_exclude_none=True,
+    summary="Verify claimed attributes without disclosing the stored values",
+    responses=_problems(404, 413),
+)
+def verify(
+    body: schemas.VerifyRequest,
+    caller: VerifyCaller,
+    session: SessionDep,
+    now: NowDep,
+    request: Request,
+) -> Any:
     number = citizens.checked_pin(body.pin)
-    result = citizens.verify(session, number, _claims(body),
-                             accent_insensitive=body.accent_insensitive, access=_access(caller, now))
+    result = citizens.verify(
+        session,
+        number,
+        _claims(body),
+        accent_insensitive=body.accent_insensitive,
+        access=_access(caller, now),
+    )
     if result.verdict == "pin_not_found":
         return _not_found(request)
-    return schemas.VerifyResponse(pin=number, verdict=result.verdict,  # type: ignore[arg-type]
-                                  status=result.status,  # type: ignore[arg-type]
-                                  name_matching=_mode(body.accent_insensitive), fields=_fields(result))
+    return schemas.VerifyResponse(
+        pin=number,
+        verdict=result.verdict,  # type: ignore[arg-type]
+        status=result.status,  # type: ignore[arg-type]
+        name_matching=_mode(body.accent_insensitive),
+        fields=_fields(result),
+    )
 
 
-def _batch_result(index: int, item: schemas.BatchItem, result: citizens.Verification) -> schemas.BatchResult:
+def _batch_result(
+    index: int, item: schemas.BatchItem, result: citizens.Verification
+) -> schemas.BatchResult:
     rule = citizens.pin_rule_broken(item.pin) if result.verdict == "invalid_pin" else None
-    return schemas.BatchResult(index=index, pin=None if rule else result.pin,
-                               verdict=result.verdict, rule=rule,  # type: ignore[arg-type]
-                               status=result.status, fields=_fields(result))  # type: ignore[arg-type]
+    return schemas.BatchResult(
+        index=index,
+        pin=None if rule else result.pin,
+        verdict=result.verdict,
+        rule=rule,  # type: ignore[arg-type]
+        status=result.status,
+        fields=_fields(result),
+    )  # type: ignore[arg-type]
 
 
-@router.post("/verify/batch", response_model=schemas.BatchResponse,
-             response_model_exclude_none=True,
-             summary="Verify up to 1,000 PINs with claimed attributes in one request",
-             responses=_problems(413))
-def verify_batch(body: schemas.BatchRequest, caller: VerifyCaller, session: SessionDep,
-                 now: NowDep) -> Any:
-    items = [(None if citizens.pin_rule_broken(item.pin) else item.pin, _claims(item))
-             for item in body.items]
-    results = citizens.verify_batch(session, items, accent_insensitive=body.accent_insensitive,
-                                    access=_access(caller, now))
+@router.post(
+    "/verify/batch",
+    response_model=schemas.BatchResponse,
+    response_model_exclude_none=True,
+    summary="Verify up to 1,000 PINs with claimed attributes in one request",
+    responses=_problems(413),
+)
+def verify_batch(
+    body: schemas.BatchRequest, caller: VerifyCaller, session: SessionDep, now: NowDep
+) -> Any:
+    items = [
+        (None if citizens.pin_rule_broken(item.pin) else item.pin, _claims(item))
+        for item in body.items
+    ]
+    results = citizens.verify_batch(
+        session, items, accent_insensitive=body.accent_insensitive, access=_access(caller, now)
+    )
     return schemas.BatchResponse(
         name_matching=_mode(body.accent_insensitive),
         summary=dict(Counter(r.verdict for r in results)),
-        results=[_batch_result(i, item, r) for i, (item, r) in enumerate(zip(body.items, results, strict=True))])
+        results=[
+            _batch_result(i, item, r)
+            for i, (item, r) in enumerate(zip(body.items, results, strict=True))
+        ],
+    )
 
 
-@router.post("/resolve-cmnd", response_model=schemas.ResolvedPin,
-             summary="Resolve an old 9-digit CMND number to the PIN (number kept out of URLs)",
-             responses=_problems(404))
-def resolve_cmnd(body: schemas.ResolveCmndRequest, caller: ResolveCaller, session: SessionDep,
-                 now: NowDep, request: Request) -> Any:
+@router.post(
+    "/resolve-cmnd",
+    response_model=schemas.ResolvedPin,
+    summary="Resolve an old 9-digit CMND number to the PIN (number kept out of URLs)",
+    responses=_problems(404),
+)
+def resolve_cmnd(
+    body: schemas.ResolveCmndRequest,
+    caller: ResolveCaller,
+    session: SessionDep,
+    now: NowDep,
+    request: Request,
+) -> Any:
     found = citizens.resolve_cmnd(session, body.old_id_number, access=_access(caller, now))
     if found is None:
         return _not_found(request)
     return schemas.ResolvedPin(pin=found[0], status=found[1])  # type: ignore[arg-type]
 
 
-@router.get("", response_model=schemas.SearchPage,
-            summary="Search test data (sandbox clients and admin only), keyset-paginated by PIN",
-            responses=_problems())
-def search(caller: SearchCaller, session: SessionDep, now: NowDep,
-           name: Annotated[ClaimText | None, Query(description="Prefix of the full name, "
-                                                   "surname first, accent-insensitive")] = None,
-           birth_date: date | None = None,
-           province: Annotated[str | None, Query(pattern=r"^[0-9]{3}$",
-                                                 description="Province code of the permanent residence")] = None,
-           status: Literal["alive", "deceased", "missing"] | None = None,
-           cursor: Annotated[str | None, Query(max_length=200)] = None,
-           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Any:
+@router.get(
+    "",
+    response_model=schemas.SearchPage,
+    summary="Search test data (sandbox clients and admin only), keyset-paginated by PIN",
+    responses=_problems(),
+)
+def search(
+    caller: SearchCaller,
+    session: SessionDep,
+    now: NowDep,
+    name: Annotated[
+        ClaimText | None,
+        Query(description="Prefix of the full name, surname first, accent-insensitive"),
+    ] = None,
+    birth_date: date | None = None,
+    province: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{3}$", description="Province code of the permanent residence"),
+    ] = None,
+    status: Literal["alive", "deceased", "missing"] | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Any:
     if not (caller.admin or caller.sandbox):
         raise SandboxOnly()
     after = decode_cursor(cursor, kind="citizen", key_type=str) if cursor else None
     flt = citizens.SearchFilter(name=name, birth_date=birth_date, province=province, status=status)
     hits = citizens.search(session, flt, after_pin=after, limit=limit, access=_access(caller, now))
     next_cursor = encode_cursor("citizen", hits[-1]["pin"]) if len(hits) == limit else None
-    return schemas.SearchPage(items=[schemas.SearchHit(**hit) for hit in hits], next_cursor=next_cursor)
-
+    return schemas.SearchPage(
+        items=[schemas.SearchHit(**hit) for hit in hits], next_cursor=next_cursor
+    )

@@ -50,37 +50,77 @@ async def read_form(request: Request) -> ParsedForm:
 
 def error_response(error: oauth.OAuthError, *, used_basic: bool) -> JSONResponse:
     rendered = oauth.token_error_response(error, basic_realm=BASIC_REALM if used_basic else None)
-    return JSONResponse(dict(rendered.body), status_code=rendered.status, headers=dict(rendered.headers))
+    return JSONResponse(
+        dict(rendered.body), status_code=rendered.status, headers=dict(rendered.headers)
+    )
 
 
 _DOC = {
-    200: {"description": "Access token (RFC 6749 §5.1)", "content": {"application/json": {"example": {
-        "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6ImF0K2p3dCJ9...",
-        "token_type": "Bearer", "expires_in": 600, "scope": "citizen.basic citizen.verify"}}}},
-    400: {"description": "invalid_request, invalid_grant, invalid_scope, unauthorized_client, "
-                         "unsupported_grant_type (RFC 6749 §5.2)"},
-    401: {"description": "invalid_client (with WWW-Authenticate: Basic when the Authorization "
-                         "header was used)"},
+    200: {
+        "description": "Access token (RFC 6749 §5.1)",
+        "content": {
+            "application/json": {
+                "example": {
+                    "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6ImF0K2p3dCJ9...",
+                    "token_type": "Bearer",
+                    "expires_in": 600,
+                    "scope": "citizen.basic citizen.verify",
+                }
+            }
+        },
+    },
+    400: {
+        "description": "invalid_request, invalid_grant, invalid_scope, unauthorized_client, "
+        "unsupported_grant_type (RFC 6749 §5.2)"
+    },
+    401: {
+        "description": "invalid_client (with WWW-Authenticate: Basic when the Authorization "
+        "header was used)"
+    },
 }
 
 
-@router.post("/oauth2/token", summary="Token endpoint (client_credentials; form-encoded)",
-             responses=_DOC, response_class=JSONResponse,
-             openapi_extra={"requestBody": {"required": True, "content": {FORM_MEDIA_TYPE: {
-                 "schema": {"type": "object", "required": ["grant_type"], "properties": {
-                     "grant_type": {"type": "string", "example": "client_credentials"},
-                     "scope": {"type": "string", "example": "citizen.basic citizen.verify"},
-                     "client_id": {"type": "string"}, "client_secret": {"type": "string"},
-                     "client_assertion_type": {"type": "string"},
-                     "client_assertion": {"type": "string"}}}}}}})
-def token(form: Annotated[ParsedForm, Depends(read_form)], session: SessionDep,
-          settings: SettingsDep, now: NowDep, request: Request) -> Any:
+@router.post(
+    "/oauth2/token",
+    summary="Token endpoint (client_credentials; form-encoded)",
+    responses=_DOC,
+    response_class=JSONResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM_MEDIA_TYPE: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["grant_type"],
+                        "properties": {
+                            "grant_type": {"type": "string", "example": "client_credentials"},
+                            "scope": {"type": "string", "example": "citizen.basic citizen.verify"},
+                            "client_id": {"type": "string"},
+                            "client_secret": {"type": "string"},
+                            "client_assertion_type": {"type": "string"},
+                            "client_assertion": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+def token(
+    form: Annotated[ParsedForm, Depends(read_form)],
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    request: Request,
+) -> Any:
     if form.request is None:
         assert form.error is not None
         return error_response(form.error, used_basic=False)
     try:
-        body = tokens.token_response(session, form.request, settings=settings,
-                                     keys=key_store(request), now=now)
+        body = tokens.token_response(
+            session, form.request, settings=settings, keys=key_store(request), now=now
+        )
     except oauth.OAuthError as error:
         return error_response(error, used_basic=form.request.used_basic)
     return JSONResponse(body, headers=_NO_STORE)

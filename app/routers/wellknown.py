@@ -15,10 +15,15 @@ router = APIRouter(prefix="/.well-known", tags=["discovery"])
 _CACHE = {"Cache-Control": "public, max-age=300"}
 
 
-@router.get("/jwks.json", summary="Public signing keys (RFC 7517), retired keys until their tokens expire")
+@router.get(
+    "/jwks.json", summary="Public signing keys (RFC 7517), retired keys until their tokens expire"
+)
 def jwks(now: NowDep, request: Request) -> Any:
-    return JSONResponse(key_store(request).ring().jwks(now=now), headers=_CACHE,
-                        media_type="application/jwk-set+json")
+    return JSONResponse(
+        key_store(request).ring().jwks(now=now),
+        headers=_CACHE,
+        media_type="application/jwk-set+json",
+    )
 
 
 @router.get("/openid-configuration", summary="OpenID Provider / authorization-server metadata")

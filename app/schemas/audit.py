@@ -13,7 +13,9 @@ class AuditRecordOut(BaseModel):
     client_id: str
     purpose: str
     action: str
-    pin: str | None = Field(description="Masked (0790****5440); the full PIN stays in the database.")
+    pin: str | None = Field(
+        description="Masked (0790****5440); the full PIN stays in the database."
+    )
     fields: list[str]
     result: str
     request_id: str

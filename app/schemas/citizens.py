@@ -26,7 +26,9 @@ class Unit(BaseModel):
 
 class Address(Unit):
     address_line: str | None
-    text: str = Field(description="Rendered: line, commune, province (two-level units since 2025-07-01).")
+    text: str = Field(
+        description="Rendered: line, commune, province (two-level units since 2025-07-01)."
+    )
 
 
 class ResidenceAddress(Address):
@@ -97,10 +99,25 @@ class CitizenRecord(BaseModel):
     religion: Coded | None = None
     blood_group: str | None = None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "pin": PIN_EXAMPLE, "status": "alive", "full_name": "Nguyễn Văn An", "surname": "Nguyễn",
-        "middle_name": "Văn", "given_name": "An", "birth_date": "1993-04-12",
-        "birth_date_precision": "day", "sex": "M", "nationality": "VN", "status_date": None}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "pin": PIN_EXAMPLE,
+                    "status": "alive",
+                    "full_name": "Nguyễn Văn An",
+                    "surname": "Nguyễn",
+                    "middle_name": "Văn",
+                    "given_name": "An",
+                    "birth_date": "1993-04-12",
+                    "birth_date_precision": "day",
+                    "sex": "M",
+                    "nationality": "VN",
+                    "status_date": None,
+                }
+            ]
+        }
+    )
 
 
 class HouseholdMember(BaseModel):
@@ -138,12 +155,25 @@ class Attributes(Strict):
 
 class VerifyRequest(Attributes):
     pin: str = Field(max_length=64, examples=[PIN_EXAMPLE])
-    accent_insensitive: bool = Field(False, description="Also accept names that differ only in "
-                                     "diacritics; a match found that way is reported as such.")
+    accent_insensitive: bool = Field(
+        False,
+        description="Also accept names that differ only in "
+        "diacritics; a match found that way is reported as such.",
+    )
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": PIN_EXAMPLE, "full_name": "Nguyen Van An", "birth_date": "1993-04-12",
-        "accent_insensitive": True}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "pin": PIN_EXAMPLE,
+                    "full_name": "Nguyen Van An",
+                    "birth_date": "1993-04-12",
+                    "accent_insensitive": True,
+                }
+            ]
+        },
+    )
 
 
 class FieldResult(BaseModel):
@@ -161,8 +191,9 @@ Verdict = Literal["match", "no_match", "inconclusive"]
 class VerifyResponse(BaseModel):
     pin: str
     verdict: Verdict
-    status: Status = Field(description="The record's status: a deceased or missing citizen is "
-                           "reported, never hidden.")
+    status: Status = Field(
+        description="The record's status: a deceased or missing citizen is reported, never hidden."
+    )
     name_matching: NameMatching
     fields: dict[str, FieldResult]
 
@@ -192,8 +223,9 @@ class BatchResponse(BaseModel):
 
 
 class ResolveCmndRequest(Strict):
-    old_id_number: str = Field(pattern=r"^[0-9]{9}$", examples=["012345678"],
-                               description="The old 9-digit CMND number.")
+    old_id_number: str = Field(
+        pattern=r"^[0-9]{9}$", examples=["012345678"], description="The old 9-digit CMND number."
+    )
 
 
 class ResolvedPin(BaseModel):
@@ -211,4 +243,6 @@ class SearchHit(BaseModel):
 
 class SearchPage(BaseModel):
     items: list[SearchHit]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )

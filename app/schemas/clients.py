@@ -20,7 +20,9 @@ class ClientCreate(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     scopes: list[str] = Field(min_length=1, max_length=32)
     purposes: list[str] = Field(min_length=1, max_length=16)
-    legal_basis: str | None = Field(None, max_length=500, description="Required for citizen.sensitive.")
+    legal_basis: str | None = Field(
+        None, max_length=500, description="Required for citizen.sensitive."
+    )
     token_endpoint_auth_method: AuthMethod = "client_secret_basic"
     grant_types: list[GrantType] = Field(["client_credentials"], min_length=1, max_length=3)
     redirect_uris: list[str] = Field([], max_length=16)
@@ -50,7 +52,9 @@ class ClientOut(BaseModel):
 
 
 class ClientCreated(ClientOut):
-    client_secret: str | None = Field(description="Shown only now; null for private_key_jwt clients.")
+    client_secret: str | None = Field(
+        description="Shown only now; null for private_key_jwt clients."
+    )
 
 
 class ClientList(BaseModel):

@@ -24,7 +24,9 @@ def _checked_text(value: str) -> str:
     if any(unicodedata.category(ch) == "Cc" and not ch.isspace() for ch in value):
         raise TextRuleError("text.control_character", "Text must not contain control characters.")
     if len(unicodedata.normalize("NFC", value)) > MAX_CLAIM_LENGTH:
-        raise TextRuleError("text.length", f"Text is limited to {MAX_CLAIM_LENGTH} characters (NFC).")
+        raise TextRuleError(
+            "text.length", f"Text is limited to {MAX_CLAIM_LENGTH} characters (NFC)."
+        )
     return value
 
 

@@ -114,7 +114,8 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
         seq, prev_hash, checked = record.seq, record.hash, checked + 1
     head = session.get(AuditChainHead, HEAD_ID)
     if head is None or (head.seq, head.hash) != (seq, prev_hash):
-        return ChainReport(False, checked, broken_at=seq + 1, reason="records after this point are missing")
+        missing = "records after this point are missing"
+        return ChainReport(False, checked, broken_at=seq + 1, reason=missing)
     return ChainReport(True, checked)
 
 
@@ -123,8 +124,9 @@ def head(session: Session) -> AuditChainHead:
     return session.execute(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID)).scalar_one()
 
 
-def trail(session: Session, *, client_id: str | None, before_seq: int | None,
-          limit: int) -> list[AuditRecord]:
+def trail(
+    session: Session, *, client_id: str | None, before_seq: int | None, limit: int
+) -> list[AuditRecord]:
     """Newest first; ``client_id=None`` reads every client's records (oversight)."""
     query = select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(limit)
     if client_id is not None:

@@ -63,31 +63,50 @@ class Access:
     request_id: str
     now: datetime
 
-    def entry(self, action: str, pin: str | None, fields: Iterable[str], result: str) -> audit.AuditEntry:
-        return audit.AuditEntry(client_id=self.client_id, purpose=self.purpose, action=action,
-                                pin=pin, fields=tuple(fields), result=result,
-                                request_id=self.request_id)
+    def entry(
+        self, action: str, pin: str | None, fields: Iterable[str], result: str
+    ) -> audit.AuditEntry:
+        return audit.AuditEntry(
+            client_id=self.client_id,
+            purpose=self.purpose,
+            action=action,
+            pin=pin,
+            fields=tuple(fields),
+            result=result,
+            request_id=self.request_id,
+        )
 
 
 def full_name(citizen: Citizen) -> str:
-    return " ".join(part for part in (citizen.surname, citizen.middle_name, citizen.given_name) if part)
+    return " ".join(
+        part for part in (citizen.surname, citizen.middle_name, citizen.given_name) if part
+    )
 
 
 # --- rendering -----------------------------------------------------------------------------------
+
 
 def _unit(ref: Reference, commune_code: str | None) -> dict[str, Any] | None:
     commune = ref.commune(commune_code)
     if commune is None:
         return None
     province = ref.province(commune.province_code)
-    return {"commune_code": commune.code, "commune": commune.name,
-            "province_code": commune.province_code, "province": province.name if province else None}
+    return {
+        "commune_code": commune.code,
+        "commune": commune.name,
+        "province_code": commune.province_code,
+        "province": province.name if province else None,
+    }
 
 
 def address(ref: Reference, *, commune_code: str, line: str | None) -> dict[str, Any]:
     """Post-2025 two-level form: ``line, commune, province`` (no district)."""
-    unit = _unit(ref, commune_code) or {"commune_code": commune_code, "commune": None,
-                                        "province_code": None, "province": None}
+    unit = _unit(ref, commune_code) or {
+        "commune_code": commune_code,
+        "commune": None,
+        "province_code": None,
+        "province": None,
+    }
     parts = [line, unit["commune"], unit["province"]]
     return {**unit, "address_line": line, "text": ", ".join(p for p in parts if p)}
 
@@ -96,14 +115,21 @@ def _coded(ref: Reference, list_name: str, code: int | None) -> dict[str, Any] |
     if code is None:
         return None
     names = ref.code_name(list_name, code)
-    return {"code": code, "name": names[0] if names else None, "name_en": names[1] if names else None}
+    return {
+        "code": code,
+        "name": names[0] if names else None,
+        "name_en": names[1] if names else None,
+    }
 
 
 def _residence_view(ref: Reference, row: Residence | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {**address(ref, commune_code=row.commune_code, line=row.address_line),
-            "registered_on": row.registered_on, "valid_until": row.valid_until}
+    return {
+        **address(ref, commune_code=row.commune_code, line=row.address_line),
+        "registered_on": row.registered_on,
+        "valid_until": row.valid_until,
+    }
 
 
 def _person(citizen: Citizen | None) -> dict[str, Any] | None:
@@ -139,21 +165,30 @@ class _Context:
 
 def current_residences(session: Session, pin: str) -> dict[str, Residence]:
     """Registrations still in force, by kind (the latest registration wins)."""
-    query = (select(Residence).where(Residence.pin == pin, Residence.deregistered_on.is_(None))
-             .order_by(Residence.registered_on))
+    query = (
+        select(Residence)
+        .where(Residence.pin == pin, Residence.deregistered_on.is_(None))
+        .order_by(Residence.registered_on)
+    )
     return {row.kind: row for row in session.scalars(query)}
 
 
 def _relatives(session: Session, pin: str) -> dict[str, list[Citizen]]:
-    """father/mother/spouse/legal_representative of ``pin`` and its children (relations in force)."""
+    """Father, mother, spouse, legal representative and children of ``pin`` (relations in force)."""
     found: dict[str, list[Citizen]] = {}
-    outgoing = (select(FamilyRelation.kind, Citizen).join(Citizen, Citizen.pin == FamilyRelation.relative_pin)
-                .where(FamilyRelation.pin == pin, FamilyRelation.ended_on.is_(None)))
+    outgoing = (
+        select(FamilyRelation.kind, Citizen)
+        .join(Citizen, Citizen.pin == FamilyRelation.relative_pin)
+        .where(FamilyRelation.pin == pin, FamilyRelation.ended_on.is_(None))
+    )
     for kind, relative in session.execute(outgoing):
         found.setdefault(kind, []).append(relative)
-    children = (select(Citizen).join(FamilyRelation, FamilyRelation.pin == Citizen.pin)
-                .where(FamilyRelation.relative_pin == pin,
-                       FamilyRelation.kind.in_(("father", "mother"))).order_by(Citizen.birth_date))
+    children = (
+        select(Citizen)
+        .join(FamilyRelation, FamilyRelation.pin == Citizen.pin)
+        .where(FamilyRelation.relative_pin == pin, FamilyRelation.kind.in_(("father", "mother")))
+        .order_by(Citizen.birth_date)
+    )
     found["children"] = list(session.scalars(children))
     return found
 
@@ -163,17 +198,18 @@ def _household(ctx: _Context) -> dict[str, Any] | None:
     if citizen.household_id is None:
         return None
     household = ctx.session.get(Household, citizen.household_id)
-    return {"household_id": citizen.household_id,
-            "residence_file_number": household.residence_file_number if household else None,
-            "is_head": household is not None and household.head_pin == citizen.pin,
-            "relationship_to_head": _coded(ctx.ref, RELATIONSHIP, citizen.relationship_to_head)}
+    return {
+        "household_id": citizen.household_id,
+        "residence_file_number": household.residence_file_number if household else None,
+        "is_head": household is not None and household.head_pin == citizen.pin,
+        "relationship_to_head": _coded(ctx.ref, RELATIONSHIP, citizen.relationship_to_head),
+    }
 
 
 def _registration_place(ctx: _Context) -> dict[str, Any]:
     code = ctx.citizen.birth_registration_place
     province = ctx.ref.province(code)
-    return {"code": code, "name": province.name if province else None,
-            "abroad": province is None}
+    return {"code": code, "name": province.name if province else None, "abroad": province is None}
 
 
 def _address_of(ctx: _Context, commune_code: str | None) -> dict[str, Any] | None:
@@ -218,7 +254,10 @@ FIELD_VALUES: dict[str, Callable[[_Context], Any]] = {
 
 # --- lookup and residence ------------------------------------------------------------------------
 
-def lookup(session: Session, pin: str, *, fields: frozenset[str], access: Access) -> dict[str, Any] | None:
+
+def lookup(
+    session: Session, pin: str, *, fields: frozenset[str], access: Access
+) -> dict[str, Any] | None:
     """The record restricted to ``fields``; ``None`` (and an audited ``not_found``) when unknown."""
     citizen = session.get(Citizen, pin)
     if citizen is None:
@@ -230,8 +269,13 @@ def lookup(session: Session, pin: str, *, fields: frozenset[str], access: Access
     return record
 
 
-RESIDENCE_FIELDS = ("permanent_residence", "temporary_residence", "current_residence",
-                    "household", "household_members")
+RESIDENCE_FIELDS = (
+    "permanent_residence",
+    "temporary_residence",
+    "current_residence",
+    "household",
+    "household_members",
+)
 
 
 def _members(ctx: _Context) -> list[dict[str, Any]]:
@@ -240,10 +284,15 @@ def _members(ctx: _Context) -> list[dict[str, Any]]:
         return []
     head = ctx.session.get(Household, household_id)
     query = select(Citizen).where(Citizen.household_id == household_id).order_by(Citizen.birth_date)
-    return [{"pin": member.pin, "full_name": full_name(member),
-             "is_head": head is not None and head.head_pin == member.pin,
-             "relationship_to_head": _coded(ctx.ref, RELATIONSHIP, member.relationship_to_head)}
-            for member in ctx.session.scalars(query)]
+    return [
+        {
+            "pin": member.pin,
+            "full_name": full_name(member),
+            "is_head": head is not None and head.head_pin == member.pin,
+            "relationship_to_head": _coded(ctx.ref, RELATIONSHIP, member.relationship_to_head),
+        }
+        for member in ctx.session.scalars(query)
+    ]
 
 
 def residence_confirmation(session: Session, pin: str, *, access: Access) -> dict[str, Any] | None:
@@ -255,12 +304,14 @@ def residence_confirmation(session: Session, pin: str, *, access: Access) -> dic
     ctx = _Context(session, citizen, reference(session))
     view = {name: FIELD_VALUES[name](ctx) for name in ("pin", "status", *RESIDENCE_FIELDS[:4])}
     view["household_members"] = _members(ctx)
-    audit.append(session, [access.entry("residence", pin, RESIDENCE_FIELDS, "disclosed")],
-                 now=access.now)
+    audit.append(
+        session, [access.entry("residence", pin, RESIDENCE_FIELDS, "disclosed")], now=access.now
+    )
     return view
 
 
 # --- verification --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Claims:
@@ -273,8 +324,11 @@ class Claims:
     phone: str | None = None
 
     def claimed(self) -> tuple[str, ...]:
-        return tuple(name for name in ("full_name", "birth_date", "sex", "old_id_number", "phone")
-                     if getattr(self, name) is not None)
+        return tuple(
+            name
+            for name in ("full_name", "birth_date", "sex", "old_id_number", "phone")
+            if getattr(self, name) is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -299,24 +353,29 @@ def _plain(claimed: str, recorded: str | None, normalise: Callable[[str], str]) 
 
 def _name(claimed: str, citizen: Citizen, accent_insensitive: bool) -> FieldResult:
     found = matching.name_match(claimed, full_name(citizen), accent_insensitive=accent_insensitive)
-    return FieldResult("match" if found.matched else "no_match",
-                       found.level.value if found.matched else None)
+    return FieldResult(
+        "match" if found.matched else "no_match", found.level.value if found.matched else None
+    )
 
 
 def _birth(claimed: date, citizen: Citizen) -> FieldResult:
-    same = matching.birth_date_matches(claimed, citizen.birth_date,
-                                       precision=citizen.birth_date_precision)
+    same = matching.birth_date_matches(
+        claimed, citizen.birth_date, precision=citizen.birth_date_precision
+    )
     return FieldResult("match" if same else "no_match")
 
 
-def compare(claims: Claims, citizen: Citizen, *, accent_insensitive: bool) -> dict[str, FieldResult]:
+def compare(
+    claims: Claims, citizen: Citizen, *, accent_insensitive: bool
+) -> dict[str, FieldResult]:
     """Per claimed attribute: match / no_match / not_on_record (the stored value never leaves)."""
     checks: dict[str, Callable[[], FieldResult]] = {
         "full_name": lambda: _name(claims.full_name or "", citizen, accent_insensitive),
         "birth_date": lambda: _birth(claims.birth_date or date.min, citizen),
         "sex": lambda: FieldResult("match" if claims.sex == citizen.sex else "no_match"),
-        "old_id_number": lambda: _plain(claims.old_id_number or "", citizen.cmnd_number,
-                                        matching.clean_text),
+        "old_id_number": lambda: _plain(
+            claims.old_id_number or "", citizen.cmnd_number, matching.clean_text
+        ),
         "phone": lambda: _plain(claims.phone or "", citizen.phone, matching.canonical_phone),
     }
     return {name: checks[name]() for name in claims.claimed()}
@@ -329,42 +388,65 @@ def verdict(results: dict[str, FieldResult]) -> str:
     return "inconclusive" if "not_on_record" in outcomes else "match"
 
 
-def _verification(pin: str, citizen: Citizen | None, claims: Claims,
-                  accent_insensitive: bool) -> Verification:
+def _verification(
+    pin: str, citizen: Citizen | None, claims: Claims, accent_insensitive: bool
+) -> Verification:
     if citizen is None:
         return Verification(pin, "pin_not_found")
     results = compare(claims, citizen, accent_insensitive=accent_insensitive)
     return Verification(pin, verdict(results), citizen.status, results)
 
 
-def _audit_verifications(session: Session, items: Sequence[tuple[Claims, Verification]], *,
-                         action: str, access: Access) -> None:
-    entries = [access.entry(action, v.pin, (*claims.claimed(), "status") if v.status else (),
-                            v.verdict)
-               for claims, v in items if v.verdict != "invalid_pin"]
+def _audit_verifications(
+    session: Session, items: Sequence[tuple[Claims, Verification]], *, action: str, access: Access
+) -> None:
+    entries = [
+        access.entry(action, v.pin, (*claims.claimed(), "status") if v.status else (), v.verdict)
+        for claims, v in items
+        if v.verdict != "invalid_pin"
+    ]
     audit.append(session, entries, now=access.now)
 
 
-def verify(session: Session, pin: str, claims: Claims, *, accent_insensitive: bool,
-           access: Access) -> Verification:
+def verify(
+    session: Session, pin: str, claims: Claims, *, accent_insensitive: bool, access: Access
+) -> Verification:
     result = _verification(pin, session.get(Citizen, pin), claims, accent_insensitive)
     _audit_verifications(session, [(claims, result)], action="verify", access=access)
     return result
 
 
-def verify_batch(session: Session, items: Sequence[tuple[str | None, Claims]], *,
-                 accent_insensitive: bool, access: Access) -> list[Verification]:
+def verify_batch(
+    session: Session,
+    items: Sequence[tuple[str | None, Claims]],
+    *,
+    accent_insensitive: bool,
+    access: Access,
+) -> list[Verification]:
     """``items`` are (valid PIN or ``None`` for one that broke a PIN rule, claims)."""
     pins = {pin for pin, _ in items if pin}
-    found = {c.pin: c for c in session.scalars(select(Citizen).where(Citizen.pin.in_(pins)))} if pins else {}
-    results = [_verification(pin, found.get(pin), claims, accent_insensitive) if pin
-               else Verification("", "invalid_pin") for pin, claims in items]
-    _audit_verifications(session, list(zip((c for _, c in items), results, strict=True)),
-                         action="verify_batch", access=access)
+    found = (
+        {c.pin: c for c in session.scalars(select(Citizen).where(Citizen.pin.in_(pins)))}
+        if pins
+        else {}
+    )
+    results = [
+        _verification(pin, found.get(pin), claims, accent_insensitive)
+        if pin
+        else Verification("", "invalid_pin")
+        for pin, claims in items
+    ]
+    _audit_verifications(
+        session,
+        list(zip((c for _, c in items), results, strict=True)),
+        action="verify_batch",
+        access=access,
+    )
     return results
 
 
 # --- old CMND and search -------------------------------------------------------------------------
+
 
 def resolve_cmnd(session: Session, cmnd: str, *, access: Access) -> tuple[str, str] | None:
     """(PIN, status) of the citizen who held this 9-digit CMND, or ``None``."""
@@ -375,8 +457,9 @@ def resolve_cmnd(session: Session, cmnd: str, *, access: Access) -> tuple[str, s
         audit.append(session, [access.entry("resolve_cmnd", None, (), result)], now=access.now)
         return None
     pin, status = rows[0]
-    audit.append(session, [access.entry("resolve_cmnd", pin, ("pin", "status"), "disclosed")],
-                 now=access.now)
+    audit.append(
+        session, [access.entry("resolve_cmnd", pin, ("pin", "status"), "disclosed")], now=access.now
+    )
     return pin, status
 
 
@@ -395,28 +478,46 @@ def _search_query(flt: SearchFilter, *, after_pin: str | None, limit: int) -> An
     query = select(Citizen).order_by(Citizen.pin).limit(limit)
     if flt.name:
         prefix = matching.accent_fold(flt.name)
-        query = query.where(Citizen.name_folded >= prefix, Citizen.name_folded < prefix + "\U0010ffff")
+        query = query.where(
+            Citizen.name_folded >= prefix, Citizen.name_folded < prefix + "\U0010ffff"
+        )
     if flt.birth_date:
         query = query.where(Citizen.birth_date == flt.birth_date)
     if flt.status:
         query = query.where(Citizen.status == flt.status)
     if flt.province:
-        lives_there = (select(Residence.id).join(Commune, Commune.code == Residence.commune_code)
-                       .where(Residence.pin == Citizen.pin, Residence.kind == "permanent",
-                              Residence.deregistered_on.is_(None),
-                              Commune.province_code == flt.province))
+        lives_there = (
+            select(Residence.id)
+            .join(Commune, Commune.code == Residence.commune_code)
+            .where(
+                Residence.pin == Citizen.pin,
+                Residence.kind == "permanent",
+                Residence.deregistered_on.is_(None),
+                Commune.province_code == flt.province,
+            )
+        )
         query = query.where(exists(lives_there))
     if after_pin:
         query = query.where(Citizen.pin > after_pin)
     return query
 
 
-def search(session: Session, flt: SearchFilter, *, after_pin: str | None, limit: int,
-           access: Access) -> list[dict[str, Any]]:
+def search(
+    session: Session, flt: SearchFilter, *, after_pin: str | None, limit: int, access: Access
+) -> list[dict[str, Any]]:
     """One page of matches ordered by PIN (keyset: pass the last PIN as ``after_pin``)."""
     hits = list(session.scalars(_search_query(flt, after_pin=after_pin, limit=limit)))
-    entries = ([access.entry("search", c.pin, SEARCH_FIELDS, "disclosed") for c in hits]
-               or [access.entry("search", None, (), "no_hits")])
+    entries = [access.entry("search", c.pin, SEARCH_FIELDS, "disclosed") for c in hits] or [
+        access.entry("search", None, (), "no_hits")
+    ]
     audit.append(session, entries, now=access.now)
-    return [{"pin": c.pin, "full_name": full_name(c), "birth_date": c.birth_date, "sex": c.sex,
-             "status": c.status} for c in hits]
+    return [
+        {
+            "pin": c.pin,
+            "full_name": full_name(c),
+            "birth_date": c.birth_date,
+            "sex": c.sex,
+            "status": c.status,
+        }
+        for c in hits
+    ]

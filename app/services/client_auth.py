@@ -44,11 +44,16 @@ def _active(session: Session, client_id: str) -> Client | None:
     return client if client is not None and client.status == "active" else None
 
 
-def _remember_assertion(session: Session, authenticated: rules.AuthenticatedClient, now: datetime) -> None:
+def _remember_assertion(
+    session: Session, authenticated: rules.AuthenticatedClient, now: datetime
+) -> None:
     """Store the assertion's ``jti`` until it expires; a second use is ``invalid_client``."""
     session.execute(delete(UsedClientAssertion).where(UsedClientAssertion.expires_at < now))
-    used = UsedClientAssertion(client_id=authenticated.client_id, jti=authenticated.assertion_jti,
-                               expires_at=aware(authenticated.assertion_expires_at))
+    used = UsedClientAssertion(
+        client_id=authenticated.client_id,
+        jti=authenticated.assertion_jti,
+        expires_at=aware(authenticated.assertion_expires_at),
+    )
     try:
         with session.begin_nested():
             session.add(used)
@@ -57,17 +62,28 @@ def _remember_assertion(session: Session, authenticated: rules.AuthenticatedClie
         raise oauth.InvalidClient() from None
 
 
-def authenticate(session: Session, request: TokenRequest, *, settings: Settings, now: datetime,
-                 token_endpoint: str) -> Client:
+def authenticate(
+    session: Session,
+    request: TokenRequest,
+    *,
+    settings: Settings,
+    now: datetime,
+    token_endpoint: str,
+) -> Client:
     """The registered, active client that proved its identity; else ``invalid_client``
     (``invalid_request`` when several methods were used)."""
-    credentials = rules.parse_client_credentials(authorization=request.authorization,
-                                                 form=request.params)
+    credentials = rules.parse_client_credentials(
+        authorization=request.authorization, form=request.params
+    )
     client = _active(session, credentials.client_id)
     try:
         authenticated = rules.authenticate_client(
-            credentials, client=client_view(client) if client else None,
-            issuer=settings.issuer_url, token_endpoint=token_endpoint, now=now)
+            credentials,
+            client=client_view(client) if client else None,
+            issuer=settings.issuer_url,
+            token_endpoint=token_endpoint,
+            now=now,
+        )
     except oauth.InvalidClient:
         log.info("client authentication failed (method %s)", credentials.method)
         raise

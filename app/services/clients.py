@@ -120,19 +120,29 @@ def _validate(spec: ClientSpec) -> None:
 
 def register(session: Session, spec: ClientSpec, *, now: datetime,
              secret: str | None = None) -> tuple[Client, str | None]:
-    """Create a client; returns it and its secret in clear (shown once; ``None`` for key clients)."""
+    """Create a client; returns it and its secret in clear (shown once; ``None`` for key auth)."""
     _validate(spec)
     client_id = spec.client_id or f"client-{secrets.token_hex(8)}"
     if session.get(Client, client_id) is not None:
         raise ClientExists()
     secret_hash, secret = _initial_secret(spec, configured=secret)
     client = Client(
-        client_id=client_id, name=spec.name, secret_hash=secret_hash,
-        jwks=spec.jwks, token_endpoint_auth_method=spec.token_endpoint_auth_method,
-        scopes=sorted(set(spec.scopes)), purposes=list(dict.fromkeys(spec.purposes)),
-        legal_basis=spec.legal_basis, redirect_uris=list(spec.redirect_uris),
-        grant_types=list(spec.grant_types), status="active", sandbox=spec.sandbox,
-        signing_alg=spec.signing_alg, rate_limit=spec.rate_limit, created_at=now)
+        client_id=client_id,
+        name=spec.name,
+        secret_hash=secret_hash,
+        jwks=spec.jwks,
+        token_endpoint_auth_method=spec.token_endpoint_auth_method,
+        scopes=sorted(set(spec.scopes)),
+        purposes=list(dict.fromkeys(spec.purposes)),
+        legal_basis=spec.legal_basis,
+        redirect_uris=list(spec.redirect_uris),
+        grant_types=list(spec.grant_types),
+        status="active",
+        sandbox=spec.sandbox,
+        signing_alg=spec.signing_alg,
+        rate_limit=spec.rate_limit,
+        created_at=now,
+    )
     session.add(client)
     session.flush()
     return client, secret
@@ -162,7 +172,9 @@ def rotate_secret(session: Session, client_id: str, *, now: datetime) -> str:
     """Replace the secret (the old one stops working at once); returns the new one, shown once."""
     client = get(session, client_id)
     if client.token_endpoint_auth_method not in SECRET_METHODS:
-        raise InvalidClientRegistration(problems=["this client authenticates with a key, not a secret"])
+        raise InvalidClientRegistration(
+            problems=["this client authenticates with a key, not a secret"]
+        )
     secret = rules.new_client_secret()
     client.secret_hash, client.secret_rotated_at = rules.hash_client_secret(secret), now
     session.flush()
@@ -179,11 +191,17 @@ def set_status(session: Session, client_id: str, *, active: bool) -> Client:
 
 def demo_spec(settings: Settings) -> ClientSpec:
     return ClientSpec(
-        name="Demo relying party (sandbox)", client_id=settings.demo_client_id,
-        scopes=scope_catalogue.NON_ADMIN_SCOPES, purposes=DEMO_PURPOSES,
-        token_endpoint_auth_method="client_secret_basic", grant_types=GRANT_TYPES,
-        redirect_uris=DEMO_REDIRECT_URIS, sandbox=True, rate_limit=6000,
-        legal_basis=DEMO_LEGAL_BASIS)
+        name="Demo relying party (sandbox)",
+        client_id=settings.demo_client_id,
+        scopes=scope_catalogue.NON_ADMIN_SCOPES,
+        purposes=DEMO_PURPOSES,
+        token_endpoint_auth_method="client_secret_basic",
+        grant_types=GRANT_TYPES,
+        redirect_uris=DEMO_REDIRECT_URIS,
+        sandbox=True,
+        rate_limit=6000,
+        legal_basis=DEMO_LEGAL_BASIS,
+    )
 
 
 def ensure_demo_client(session: Session, *, settings: Settings, now: datetime) -> str:

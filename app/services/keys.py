@@ -106,11 +106,14 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def ring(self, *, kid: str | None = None) -> KeyRing:
-        """The cached ring; reloads when stale or when ``kid`` is not in it (at most once a second)."""
+        """The cached ring, reloaded when stale or when ``kid`` is unknown (at most once a s)."""
         age = time.monotonic() - self._loaded_at
         ring = self._ring
-        if ring is None or age > CACHE_SECONDS or (
-                kid is not None and age > _MIN_RELOAD_SECONDS and not _has(ring, kid)):
+        if (
+            ring is None
+            or age > CACHE_SECONDS
+            or (kid is not None and age > _MIN_RELOAD_SECONDS and not _has(ring, kid))
+        ):
             ring = self._reload()
         return ring
 

@@ -23,7 +23,9 @@ class Unit:
 class Reference:
     provinces: dict[str, Unit] = field(default_factory=dict)
     communes: dict[str, Unit] = field(default_factory=dict)
-    codes: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)  # -> (name, name_en)
+    codes: dict[tuple[str, int], tuple[str, str]] = field(
+        default_factory=dict
+    )  # -> (name, name_en)
 
     def commune(self, code: str | None) -> Unit | None:
         return self.communes.get(code) if code else None
@@ -41,8 +43,9 @@ _lock = threading.Lock()
 
 def _load(session: Session) -> Reference:
     provinces = {p.code: Unit(p.code, p.name) for p in session.scalars(select(Province))}
-    communes = {c.code: Unit(c.code, c.name, c.province_code)
-                for c in session.scalars(select(Commune))}
+    communes = {
+        c.code: Unit(c.code, c.name, c.province_code) for c in session.scalars(select(Commune))
+    }
     codes = {(i.list_name, i.code): (i.name, i.name_en) for i in session.scalars(select(CodeItem))}
     return Reference(provinces, communes, codes)
 

@@ -25,29 +25,69 @@ class Scope:
 
 
 CATALOGUE: tuple[Scope, ...] = (
-    Scope("citizen.basic", "Identity core: name, date of birth, sex, nationality, date of death.",
-          ("full_name", "surname", "middle_name", "given_name", "birth_date",
-           "birth_date_precision", "sex", "nationality", "status_date")),
-    Scope("citizen.identity", "Civil-status details: other names, place of birth and of birth "
-          "registration, place of origin, old 9-digit CMND number, identifying marks.",
-          ("other_names", "place_of_birth", "birth_registration_place", "place_of_origin",
-           "old_id_number", "identifying_marks")),
-    Scope("citizen.residence", "Permanent, temporary and current residence, household; "
-          "also GET /v1/citizens/{pin}/residence.",
-          ("permanent_residence", "temporary_residence", "current_residence", "household")),
-    Scope("citizen.family", "Marital status, parents, spouse, children, legal representative.",
-          ("marital_status", "father", "mother", "spouse", "children", "legal_representative")),
+    Scope(
+        "citizen.basic",
+        "Identity core: name, date of birth, sex, nationality, date of death.",
+        (
+            "full_name",
+            "surname",
+            "middle_name",
+            "given_name",
+            "birth_date",
+            "birth_date_precision",
+            "sex",
+            "nationality",
+            "status_date",
+        ),
+    ),
+    Scope(
+        "citizen.identity",
+        "Civil-status details: other names, place of birth and of birth "
+        "registration, place of origin, old 9-digit CMND number, identifying marks.",
+        (
+            "other_names",
+            "place_of_birth",
+            "birth_registration_place",
+            "place_of_origin",
+            "old_id_number",
+            "identifying_marks",
+        ),
+    ),
+    Scope(
+        "citizen.residence",
+        "Permanent, temporary and current residence, household; "
+        "also GET /v1/citizens/{pin}/residence.",
+        ("permanent_residence", "temporary_residence", "current_residence", "household"),
+    ),
+    Scope(
+        "citizen.family",
+        "Marital status, parents, spouse, children, legal representative.",
+        ("marital_status", "father", "mother", "spouse", "children", "legal_representative"),
+    ),
     Scope("citizen.contact", "Mobile number and e-mail address.", ("phone", "email")),
-    Scope("citizen.sensitive", "Ethnicity, religion, blood group (sensitive data: Law 91/2025, "
-          "Decree 356/2025); only for a client with a recorded legal basis.",
-          ("ethnicity", "religion", "blood_group"), needs_legal_basis=True),
-    Scope("citizen.verify", "Verification without disclosure: POST /v1/citizens/verify and "
-          "/v1/citizens/verify/batch answer match / no-match per claimed attribute."),
+    Scope(
+        "citizen.sensitive",
+        "Ethnicity, religion, blood group (sensitive data: Law 91/2025, "
+        "Decree 356/2025); only for a client with a recorded legal basis.",
+        ("ethnicity", "religion", "blood_group"),
+        needs_legal_basis=True,
+    ),
+    Scope(
+        "citizen.verify",
+        "Verification without disclosure: POST /v1/citizens/verify and "
+        "/v1/citizens/verify/batch answer match / no-match per claimed attribute.",
+    ),
     Scope("citizen.resolve", "Old 9-digit CMND number to PIN: POST /v1/citizens/resolve-cmnd."),
-    Scope("citizen.search", "Search synthetic test data: GET /v1/citizens (sandbox clients only).",
-          sandbox_only=True),
-    Scope("audit.all", "Read every client's audit trail (oversight); a client always reads its own.",
-          admin_only=True),
+    Scope(
+        "citizen.search",
+        "Search synthetic test data: GET /v1/citizens (sandbox clients only).",
+        sandbox_only=True,
+    ),
+    Scope(
+        "audit.all",
+        "Read every client's audit trail (oversight); a client always reads its own.",
+        admin_only=True,
+    ),
 )
 
 SCOPES: dict[str, Scope] = {scope.name: scope for scope in CATALOGUE}

@@ -75,13 +75,27 @@ def _signing_key(ctx: GrantContext) -> Any:
 def client_credentials_grant(ctx: GrantContext) -> dict[str, Any]:
     """RFC 6749 §4.4: an access token for the client itself, for scopes it is allowed."""
     requested = parse_scope(ctx.request.params.get("scope"))
-    scopes = require_subset(requested, granted=ctx.client.scopes) if requested else tuple(ctx.client.scopes)
+    scopes = (
+        require_subset(requested, granted=ctx.client.scopes)
+        if requested
+        else tuple(ctx.client.scopes)
+    )
     content = oidc_tokens.client_credentials_content(
-        ctx.client.client_id, audience=(api_audience(ctx.settings),), scope=scopes)
-    issued = oidc_tokens.issue_access_token(content, key=_signing_key(ctx), issuer=ctx.settings.issuer_url,
-                                            now=ctx.now, ttl=ACCESS_TOKEN_TTL)
-    return {"access_token": issued.value, "token_type": "Bearer",
-            "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()), "scope": format_scope(scopes)}
+        ctx.client.client_id, audience=(api_audience(ctx.settings),), scope=scopes
+    )
+    issued = oidc_tokens.issue_access_token(
+        content,
+        key=_signing_key(ctx),
+        issuer=ctx.settings.issuer_url,
+        now=ctx.now,
+        ttl=ACCESS_TOKEN_TTL,
+    )
+    return {
+        "access_token": issued.value,
+        "token_type": "Bearer",
+        "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
+        "scope": format_scope(scopes),
+    }
 
 
 GRANTS: dict[str, GrantHandler] = {"client_credentials": client_credentials_grant}
@@ -91,14 +105,16 @@ def register_grant(grant_type: str, handler: GrantHandler) -> None:
     GRANTS[grant_type] = handler
 
 
-def token_response(session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore,
-                   now: datetime) -> dict[str, Any]:
+def token_response(
+    session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore, now: datetime
+) -> dict[str, Any]:
     """Authenticate the client, then run the grant; raises ``OAuthError`` (RFC 6749 §5.2)."""
     grant_type = request.params.get("grant_type")
     if not grant_type:
         raise oauth.InvalidRequest("grant_type is required.")
-    client = client_auth.authenticate(session, request, settings=settings, now=now,
-                                      token_endpoint=token_endpoint(settings))
+    client = client_auth.authenticate(
+        session, request, settings=settings, now=now, token_endpoint=token_endpoint(settings)
+    )
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise oauth.UnsupportedGrantType()
@@ -107,15 +123,17 @@ def token_response(session: Session, request: TokenRequest, *, settings: Setting
     return handler(GrantContext(session, client, request, settings, keys, now))
 
 
-def verify_api_token(token: str, *, store: KeyStore, settings: Settings,
-                     now: datetime) -> oidc_tokens.AccessTokenClaims:
+def verify_api_token(
+    token: str, *, store: KeyStore, settings: Settings, now: datetime
+) -> oidc_tokens.AccessTokenClaims:
     """A data-API access token: RFC 9068, our issuer and keys, ``aud`` = the data API, and issued
     to a client for itself (client credentials). Raises ``TokenRejected``."""
     header, _ = read_unverified(token)
     kid = header.get("kid")
     ring = store.ring(kid=kid if isinstance(kid, str) else None)
-    claims = oidc_tokens.verify_access_token(token, keys=ring, issuer=settings.issuer_url,
-                                             audience=api_audience(settings), now=now)
+    claims = oidc_tokens.verify_access_token(
+        token, keys=ring, issuer=settings.issuer_url, audience=api_audience(settings), now=now
+    )
     if not claims.content.is_client_credentials:
         raise TokenRejected(RejectReason.INVALID_CLAIM)
     return claims

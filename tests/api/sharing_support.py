@@ -94,7 +94,9 @@ def token_for_scopes(client: TestClient, admin_headers: dict[str, str]):  # type
     """``token_for_scopes("citizen.basic")``: a fresh token of a dedicated sandbox client."""
     key = (str(client.app.state.database.url), "scoped-tester")
     if key not in _created:
-        _created[key] = new_client(client, admin_headers, client_id="scoped-tester", rate_limit=100000)
+        _created[key] = new_client(
+            client, admin_headers, client_id="scoped-tester", rate_limit=100000
+        )
     client_id, secret = _created[key]
 
     def token(*scopes: str) -> str:
@@ -139,75 +141,173 @@ def _commune(session: Any) -> tuple[str, str]:
     found = session.execute(select(Commune.code, Commune.province_code).limit(1)).first()
     if found:
         return found[0], found[1]
-    session.add(Province(code="079", name="Thành phố Hồ Chí Minh", legacy_name=None,
-                         division_type="thành phố trung ương", is_current=True, is_legacy=True,
-                         current_code="079", region="S"))
+    session.add(
+        Province(
+            code="079",
+            name="Thành phố Hồ Chí Minh",
+            legacy_name=None,
+            division_type="thành phố trung ương",
+            is_current=True,
+            is_legacy=True,
+            current_code="079",
+            region="S",
+        )
+    )
     session.flush()
-    session.add(Commune(code="26734", name="Phường Sài Gòn", division_type="phường",
-                        province_code="079"))
+    session.add(
+        Commune(code="26734", name="Phường Sài Gòn", division_type="phường", province_code="079")
+    )
     session.flush()
     return "26734", "079"
 
 
 def _code_items(session: Any) -> None:
-    for list_name, code, name, name_en in (("relationship", 1, "Chủ hộ", "Head"),
-                                           ("marital_status", 2, "Có vợ/chồng", "Married"),
-                                           ("ethnicity", 1, "Kinh", "Kinh"),
-                                           ("religion", 0, "Không", "None")):
+    for list_name, code, name, name_en in (
+        ("relationship", 1, "Chủ hộ", "Head"),
+        ("marital_status", 2, "Có vợ/chồng", "Married"),
+        ("ethnicity", 1, "Kinh", "Kinh"),
+        ("religion", 0, "Không", "None"),
+    ):
         if session.get(CodeItem, (list_name, code)) is None:
             session.add(CodeItem(list_name=list_name, code=code, name=name, name_en=name_en))
 
 
-def _citizen(pin: str, surname: str, middle: str, given: str, born: date, sex: str,
-             **extra: Any) -> Citizen:
+def _citizen(
+    pin: str, surname: str, middle: str, given: str, born: date, sex: str, **extra: Any
+) -> Citizen:
     from app.matching import accent_fold
 
-    values: dict[str, Any] = dict(
-        pin=pin, surname=surname, middle_name=middle, given_name=given,
-        name_folded=accent_fold(" ".join(p for p in (surname, middle, given) if p)),
-        birth_date=born, birth_date_precision="day", sex=sex, birth_place_commune=None,
-        birth_registration_place=pin[:3], origin_commune=None, ethnicity_code=1, religion_code=0,
-        nationality="VN", blood_group=None, cmnd_number=None, marital_status=1, phone=None,
-        email=None, status="alive", status_date=None, household_id=None,
-        relationship_to_head=None, identifying_marks=None)
+    values: dict[str, Any] = {
+        "pin": pin,
+        "surname": surname,
+        "middle_name": middle,
+        "given_name": given,
+        "name_folded": accent_fold(" ".join(p for p in (surname, middle, given) if p)),
+        "birth_date": born,
+        "birth_date_precision": "day",
+        "sex": sex,
+        "birth_place_commune": None,
+        "birth_registration_place": pin[:3],
+        "origin_commune": None,
+        "ethnicity_code": 1,
+        "religion_code": 0,
+        "nationality": "VN",
+        "blood_group": None,
+        "cmnd_number": None,
+        "marital_status": 1,
+        "phone": None,
+        "email": None,
+        "status": "alive",
+        "status_date": None,
+        "household_id": None,
+        "relationship_to_head": None,
+        "identifying_marks": None,
+    }
     values.update(extra)
     return Citizen(**values)
 
 
 def _family(session: Any, rng: random.Random, commune: str) -> dict[str, str]:
-    pins = {"mother": _unused_pin(session, rng, year=1990, sex="F"),
-            "father": _unused_pin(session, rng, year=1988, sex="M"),
-            "child": _unused_pin(session, rng, year=2015, sex="M"),
-            "baby": _unused_pin(session, rng, year=2021, sex="F")}
+    pins = {
+        "mother": _unused_pin(session, rng, year=1990, sex="F"),
+        "father": _unused_pin(session, rng, year=1988, sex="M"),
+        "child": _unused_pin(session, rng, year=2015, sex="M"),
+        "baby": _unused_pin(session, rng, year=2021, sex="F"),
+    }
     household_id = 9_000_000_000 + rng.randrange(10**8)
-    session.add(Household(id=household_id, head_pin=pins["mother"], residence_file_number="RF-TEST-1",
-                          commune_code=commune, address_line="12 Lê Lợi"))
+    session.add(
+        Household(
+            id=household_id,
+            head_pin=pins["mother"],
+            residence_file_number="RF-TEST-1",
+            commune_code=commune,
+            address_line="12 Lê Lợi",
+        )
+    )
     people = [
-        _citizen(pins["mother"], "Nguyễn", "Thị", "Thuỷ", date(1990, 5, 17), "F", cmnd_number="079090123",
-                 phone="0912345678", email="thuy@example.vn", marital_status=2, blood_group="O+",
-                 household_id=household_id, relationship_to_head=1, other_names="Thuỷ Tiên",
-                 birth_place_commune=commune, origin_commune=commune, identifying_marks="Nốt ruồi"),
-        _citizen(pins["father"], "Trần", "Văn", "Hòa", date(1988, 2, 3), "M", marital_status=2,
-                 household_id=household_id, relationship_to_head=2),
-        _citizen(pins["child"], "Trần", "Minh", "Khoa", date(2015, 9, 1), "M",
-                 household_id=household_id, relationship_to_head=3),
-        _citizen(pins["baby"], "Trần", "", "An", date(2021, 1, 2), "F",
-                 household_id=household_id, relationship_to_head=3),
+        _citizen(
+            pins["mother"],
+            "Nguyễn",
+            "Thị",
+            "Thuỷ",
+            date(1990, 5, 17),
+            "F",
+            cmnd_number="079090123",
+            phone="0912345678",
+            email="thuy@example.vn",
+            marital_status=2,
+            blood_group="O+",
+            household_id=household_id,
+            relationship_to_head=1,
+            other_names="Thuỷ Tiên",
+            birth_place_commune=commune,
+            origin_commune=commune,
+            identifying_marks="Nốt ruồi",
+        ),
+        _citizen(
+            pins["father"],
+            "Trần",
+            "Văn",
+            "Hòa",
+            date(1988, 2, 3),
+            "M",
+            marital_status=2,
+            household_id=household_id,
+            relationship_to_head=2,
+        ),
+        _citizen(
+            pins["child"],
+            "Trần",
+            "Minh",
+            "Khoa",
+            date(2015, 9, 1),
+            "M",
+            household_id=household_id,
+            relationship_to_head=3,
+        ),
+        _citizen(
+            pins["baby"],
+            "Trần",
+            "",
+            "An",
+            date(2021, 1, 2),
+            "F",
+            household_id=household_id,
+            relationship_to_head=3,
+        ),
     ]
     session.add_all(people)
-    relations = [(pins["mother"], "spouse", pins["father"]), (pins["father"], "spouse", pins["mother"]),
-                 (pins["child"], "father", pins["father"]), (pins["child"], "mother", pins["mother"]),
-                 (pins["baby"], "father", pins["father"]), (pins["baby"], "mother", pins["mother"])]
+    relations = [
+        (pins["mother"], "spouse", pins["father"]),
+        (pins["father"], "spouse", pins["mother"]),
+        (pins["child"], "father", pins["father"]),
+        (pins["child"], "mother", pins["mother"]),
+        (pins["baby"], "father", pins["father"]),
+        (pins["baby"], "mother", pins["mother"]),
+    ]
     # Explicit ids: independent of how the population migration declares the key.
-    session.add_all(FamilyRelation(id=household_id + i, pin=p, kind=k, relative_pin=r,
-                                   started_on=None, ended_on=None)
-                    for i, (p, k, r) in enumerate(relations))
-    for i, (kind, line) in enumerate((("permanent", "12 Lê Lợi"), ("temporary", "5 Hai Bà Trưng"),
-                                      ("current", "5 Hai Bà Trưng"))):
-        session.add(Residence(id=household_id + i, pin=pins["mother"], kind=kind, commune_code=commune, address_line=line,
-                              legacy_address=None, registered_on=date(2020, 1, 1),
-                              valid_until=date(2027, 1, 1) if kind == "temporary" else None,
-                              deregistered_on=None))
+    session.add_all(
+        FamilyRelation(
+            id=household_id + i, pin=p, kind=k, relative_pin=r, started_on=None, ended_on=None
+        )
+        for i, (p, k, r) in enumerate(relations)
+    )
+    for i, (kind, line) in enumerate(
+        (("permanent", "12 Lê Lợi"), ("temporary", "5 Hai Bà Trưng"), ("current", "5 Hai Bà Trưng"))
+    ):
+        session.add(
+            Residence(
+                id=household_id + i,
+                pin=pins["mother"],
+                kind=kind,
+                commune_code=commune,
+                address_line=line,
+                legacy_address=None,
+                registered_on=date(2020, 1, 1),
+                valid_until=date(2027, 1, 1) if kind == "temporary" else None,
+                deregistered_on=None,
+            )
+        )
     return pins
 
 
@@ -225,17 +325,50 @@ def _add_people(database: Database) -> People:
         commune, province = _commune(session)
         _code_items(session)
         pins = _family(session, rng, commune)
-        extra = {"deceased": _unused_pin(session, rng, year=1950, sex="M"),
-                 "missing": _unused_pin(session, rng, year=1970, sex="F"),
-                 "elderly": _unused_pin(session, rng, year=1932, sex="F")}
-        session.add_all([
-            _citizen(extra["deceased"], "Lê", "Văn", "Tám", date(1950, 3, 3), "M", status="deceased",
-                     status_date=date(2024, 8, 1)),
-            _citizen(extra["missing"], "Phạm", "Thị", "Lan", date(1970, 7, 7), "F", status="missing",
-                     status_date=date(2023, 1, 1)),
-            _citizen(extra["elderly"], "Võ", "Thị", "Hoa", date(1932, 1, 1), "F",
-                     birth_date_precision="year"),
-        ])
+        extra = {
+            "deceased": _unused_pin(session, rng, year=1950, sex="M"),
+            "missing": _unused_pin(session, rng, year=1970, sex="F"),
+            "elderly": _unused_pin(session, rng, year=1932, sex="F"),
+        }
+        session.add_all(
+            [
+                _citizen(
+                    extra["deceased"],
+                    "Lê",
+                    "Văn",
+                    "Tám",
+                    date(1950, 3, 3),
+                    "M",
+                    status="deceased",
+                    status_date=date(2024, 8, 1),
+                ),
+                _citizen(
+                    extra["missing"],
+                    "Phạm",
+                    "Thị",
+                    "Lan",
+                    date(1970, 7, 7),
+                    "F",
+                    status="missing",
+                    status_date=date(2023, 1, 1),
+                ),
+                _citizen(
+                    extra["elderly"],
+                    "Võ",
+                    "Thị",
+                    "Hoa",
+                    date(1932, 1, 1),
+                    "F",
+                    birth_date_precision="year",
+                ),
+            ]
+        )
     reference.forget()
-    return People(**pins, **extra, cmnd="079090123", phone="0912345678", commune_code=commune,
-                  province_code=province)
+    return People(
+        **pins,
+        **extra,
+        cmnd="079090123",
+        phone="0912345678",
+        commune_code=commune,
+        province_code=province,
+    )

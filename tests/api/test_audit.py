@@ -23,56 +23,92 @@ from tests.api.sharing_support import People, bearer, issue_token, new_client
 
 def _records_of(database: Database, request_id: str) -> list[AuditRecord]:
     with database.read() as session:
-        query = select(AuditRecord).where(AuditRecord.request_id == request_id).order_by(AuditRecord.seq)
+        query = (
+            select(AuditRecord)
+            .where(AuditRecord.request_id == request_id)
+            .order_by(AuditRecord.seq)
+        )
         return list(session.scalars(query))
 
 
 def test_lookup_appends_a_record_of_who_why_whose_which_fields_and_result(
-        client: TestClient, database: Database, people: People, token_for_scopes: Any) -> None:
-    response = client.get(f"/v1/citizens/{people.mother}", headers=bearer(token_for_scopes("citizen.contact")))
+    client: TestClient, database: Database, people: People, token_for_scopes: Any
+) -> None:
+    response = client.get(
+        f"/v1/citizens/{people.mother}", headers=bearer(token_for_scopes("citizen.contact"))
+    )
     [record] = _records_of(database, response.headers["x-request-id"])
-    assert (record.client_id, record.purpose, record.action) == ("scoped-tester", "testing", "lookup")
+    assert (record.client_id, record.purpose, record.action) == (
+        "scoped-tester",
+        "testing",
+        "lookup",
+    )
     assert record.pin == people.mother
     assert record.fields.split() == ["email", "phone", "pin", "status"]
     assert record.result == "disclosed"
 
 
-def test_failed_lookup_is_audited_too(client: TestClient, database: Database, demo_token: str) -> None:
+def test_failed_lookup_is_audited_too(
+    client: TestClient, database: Database, demo_token: str
+) -> None:
     response = client.get("/v1/citizens/001099999999", headers=bearer(demo_token))
     [record] = _records_of(database, response.headers["x-request-id"])
     assert (record.result, record.fields) == ("not_found", "")
 
 
 def test_batch_verification_appends_one_record_per_checked_pin(
-        client: TestClient, database: Database, people: People, demo_token: str) -> None:
-    response = client.post("/v1/citizens/verify/batch", headers=bearer(demo_token), json={"items": [
-        {"pin": people.mother, "sex": "F"}, {"pin": people.father, "sex": "F"},
-        {"pin": "bad", "sex": "F"}]})
+    client: TestClient, database: Database, people: People, demo_token: str
+) -> None:
+    response = client.post(
+        "/v1/citizens/verify/batch",
+        headers=bearer(demo_token),
+        json={
+            "items": [
+                {"pin": people.mother, "sex": "F"},
+                {"pin": people.father, "sex": "F"},
+                {"pin": "bad", "sex": "F"},
+            ]
+        },
+    )
     records = _records_of(database, response.headers["x-request-id"])
-    assert [(r.pin, r.result) for r in records] == [(people.mother, "match"), (people.father, "no_match")]
+    assert [(r.pin, r.result) for r in records] == [
+        (people.mother, "match"),
+        (people.father, "no_match"),
+    ]
     assert all(r.fields.split() == ["sex", "status"] for r in records)
 
 
-def test_pins_and_tokens_never_reach_the_logs(client: TestClient, people: People, demo_token: str,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_pins_and_tokens_never_reach_the_logs(
+    client: TestClient, people: People, demo_token: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
     client.get(f"/v1/citizens/{people.mother}", headers=bearer("forged." + demo_token))
-    client.post("/v1/citizens/verify", headers=bearer(demo_token),
-                json={"pin": people.mother, "full_name": "Nguyễn Thị Thuỷ"})
-    server_side = [r for r in caplog.records if not r.name.startswith("httpx")]  # not the test client
+    client.post(
+        "/v1/citizens/verify",
+        headers=bearer(demo_token),
+        json={"pin": people.mother, "full_name": "Nguyễn Thị Thuỷ"},
+    )
+    server_side = [
+        r for r in caplog.records if not r.name.startswith("httpx")
+    ]  # not the test client
     logged = "\n".join(r.getMessage() for r in server_side)
-    assert server_side and not re.search(r"\d{12}", logged) and "eyJ" not in logged and "Thuỷ" not in logged
+    assert server_side
+    assert not re.search(r"\d{12}", logged)
+    assert "eyJ" not in logged
+    assert "Thuỷ" not in logged
 
 
-def test_the_chain_verifies_after_appends(client: TestClient, database: Database, people: People,
-                                          demo_token: str) -> None:
+def test_the_chain_verifies_after_appends(
+    client: TestClient, database: Database, people: People, demo_token: str
+) -> None:
     for _ in range(3):
         client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
     with database.read() as session:
         report = audit.verify_chain(session)
         count = session.scalar(select(func.count()).select_from(AuditRecord))
-    assert report.ok and report.checked == count >= 3
+    assert report.ok
+    assert report.checked == count >= 3
 
 
 def _tampered(database: Database, change: Any) -> audit.ChainReport:
@@ -85,16 +121,33 @@ def _tampered(database: Database, change: Any) -> audit.ChainReport:
     return report, target
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    (lambda s, seq: s.execute(update(AuditRecord).where(AuditRecord.seq == seq).values(result="match")),
-     "content"),
-    (lambda s, seq: s.execute(update(AuditRecord).where(AuditRecord.seq == seq).values(pin=None)),
-     "content"),
-    (lambda s, seq: s.execute(delete(AuditRecord).where(AuditRecord.seq == seq)), "missing"),
-], ids=["edited result", "erased PIN", "deleted row"])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            lambda s, seq: s.execute(
+                update(AuditRecord).where(AuditRecord.seq == seq).values(result="match")
+            ),
+            "content",
+        ),
+        (
+            lambda s, seq: s.execute(
+                update(AuditRecord).where(AuditRecord.seq == seq).values(pin=None)
+            ),
+            "content",
+        ),
+        (lambda s, seq: s.execute(delete(AuditRecord).where(AuditRecord.seq == seq)), "missing"),
+    ],
+    ids=["edited result", "erased PIN", "deleted row"],
+)
 def test_editing_or_deleting_a_record_breaks_the_chain_at_that_record(
-        client: TestClient, database: Database, people: People, demo_token: str, change: Any,
-        reason: str) -> None:
+    client: TestClient,
+    database: Database,
+    people: People,
+    demo_token: str,
+    change: Any,
+    reason: str,
+) -> None:
     for _ in range(2):
         client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
     report, target = _tampered(database, change)
@@ -103,19 +156,25 @@ def test_editing_or_deleting_a_record_breaks_the_chain_at_that_record(
     assert reason in (report.reason or "")
 
 
-def test_deleting_the_newest_record_breaks_the_chain(client: TestClient, database: Database,
-                                                     people: People, demo_token: str) -> None:
+def test_deleting_the_newest_record_breaks_the_chain(
+    client: TestClient, database: Database, people: People, demo_token: str
+) -> None:
     client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
     with database.writer() as session:
-        session.execute(delete(AuditRecord).where(AuditRecord.seq == session.scalar(
-            select(func.max(AuditRecord.seq)))))
+        session.execute(
+            delete(AuditRecord).where(
+                AuditRecord.seq == session.scalar(select(func.max(AuditRecord.seq)))
+            )
+        )
         report = audit.verify_chain(session)
         session.rollback()
-    assert not report.ok and report.reason == "records after this point are missing"
+    assert not report.ok
+    assert report.reason == "records after this point are missing"
 
 
 def test_cli_audit_verify_exits_non_zero_naming_the_broken_record(
-        client: TestClient, database: Database, people: People, demo_token: str) -> None:
+    client: TestClient, database: Database, people: People, demo_token: str
+) -> None:
     client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
     runner, args = CliRunner(), ["audit", "verify", "--database-url", database.url]
     intact = runner.invoke(cli, args)
@@ -127,8 +186,11 @@ def test_cli_audit_verify_exits_non_zero_naming_the_broken_record(
         broken = runner.invoke(cli, args)
     finally:
         with database.write() as session:
-            session.execute(update(AuditRecord).where(AuditRecord.seq == seq).values(result=original))
-    assert intact.exit_code == 0 and "intact" in intact.output
+            session.execute(
+                update(AuditRecord).where(AuditRecord.seq == seq).values(result=original)
+            )
+    assert intact.exit_code == 0
+    assert "intact" in intact.output
     assert broken.exit_code == 1
     assert f"broken at record {seq}" in broken.output
 
@@ -141,7 +203,9 @@ def test_concurrent_appends_keep_one_unbroken_chain(database: Database) -> None:
         try:
             barrier.wait()
             with database.write() as session:
-                entry = audit.AuditEntry("concurrency", "testing", "lookup", None, (), f"r{n}", f"t{n}")
+                entry = audit.AuditEntry(
+                    "concurrency", "testing", "lookup", None, (), f"r{n}", f"t{n}"
+                )
                 audit.append(session, [entry], now=datetime.now(UTC))
         except Exception as error:  # collected: a failure in a thread must fail the test
             errors.append(error)
@@ -153,7 +217,8 @@ def test_concurrent_appends_keep_one_unbroken_chain(database: Database) -> None:
         thread.join()
     with database.read() as session:
         report = audit.verify_chain(session)
-    assert errors == [] and report.ok
+    assert errors == []
+    assert report.ok
     assert _head(database) == before + 8
 
 
@@ -162,8 +227,9 @@ def _head(database: Database) -> int:
         return session.get(AuditChainHead, 1).seq
 
 
-def test_a_client_reads_only_its_own_trail(client: TestClient, admin_headers: dict[str, str],
-                                           people: People, demo_token: str) -> None:
+def test_a_client_reads_only_its_own_trail(
+    client: TestClient, admin_headers: dict[str, str], people: People, demo_token: str
+) -> None:
     client_id, secret = new_client(client, admin_headers)
     token = issue_token(client, client_id, secret, "citizen.basic")
     client.get(f"/v1/citizens/{people.mother}", headers=bearer(token))
@@ -175,24 +241,30 @@ def test_a_client_reads_only_its_own_trail(client: TestClient, admin_headers: di
     assert other.status_code == 403
 
 
-def test_admin_reads_every_clients_trail(client: TestClient, admin_headers: dict[str, str],
-                                         people: People, demo_token: str) -> None:
+def test_admin_reads_every_clients_trail(
+    client: TestClient, admin_headers: dict[str, str], people: People, demo_token: str
+) -> None:
     client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
-    everyone = client.get("/v1/audit", params={"limit": 500}, headers=admin_headers).json()["records"]
+    everyone = client.get("/v1/audit", params={"limit": 500}, headers=admin_headers).json()[
+        "records"
+    ]
     only_demo = client.get("/v1/audit", params={"client_id": "demo"}, headers=admin_headers).json()
     assert len({r["client_id"] for r in everyone}) > 1
     assert {r["client_id"] for r in only_demo["records"]} == {"demo"}
 
 
-def test_audit_trail_pages_newest_first_with_a_cursor(client: TestClient, people: People,
-                                                      demo_token: str) -> None:
+def test_audit_trail_pages_newest_first_with_a_cursor(
+    client: TestClient, people: People, demo_token: str
+) -> None:
     for _ in range(3):
         client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
     first = client.get("/v1/audit", params={"limit": 2}, headers=bearer(demo_token)).json()
-    second = client.get("/v1/audit", params={"limit": 2, "cursor": first["next_cursor"]},
-                        headers=bearer(demo_token)).json()
+    second = client.get(
+        "/v1/audit", params={"limit": 2, "cursor": first["next_cursor"]}, headers=bearer(demo_token)
+    ).json()
     seqs = [r["seq"] for r in first["records"] + second["records"]]
-    assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == 4
+    assert seqs == sorted(seqs, reverse=True)
+    assert len(set(seqs)) == 4
     assert all(r["prev_hash"] and r["hash"] for r in first["records"])
 
 

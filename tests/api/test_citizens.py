@@ -42,8 +42,13 @@ def test_lookup_hides_sensitive_fields_without_the_sensitive_scope(
 def test_lookup_returns_the_recorded_values(client: TestClient, people: People,
                                             token_for_scopes: Any) -> None:
     body = _lookup(client, people.mother, token_for_scopes(*RECORD_SCOPES)).json()
-    assert (body["full_name"], body["birth_date"], body["sex"]) == ("Nguyễn Thị Thuỷ", "1990-05-17", "F")
-    assert body["old_id_number"] == people.cmnd and body["phone"] == people.phone
+    assert (body["full_name"], body["birth_date"], body["sex"]) == (
+        "Nguyễn Thị Thuỷ",
+        "1990-05-17",
+        "F",
+    )
+    assert body["old_id_number"] == people.cmnd
+    assert body["phone"] == people.phone
     assert body["spouse"]["pin"] == people.father
     assert [c["pin"] for c in body["children"]] == [people.child, people.baby]
     assert body["permanent_residence"]["address_line"] == "12 Lê Lợi"
@@ -53,7 +58,9 @@ def test_lookup_returns_the_recorded_values(client: TestClient, people: People,
     assert body["blood_group"] == "O+"
 
 
-def test_childs_parents_are_found(client: TestClient, people: People, token_for_scopes: Any) -> None:
+def test_childs_parents_are_found(
+    client: TestClient, people: People, token_for_scopes: Any
+) -> None:
     body = _lookup(client, people.child, token_for_scopes("citizen.family")).json()
     assert (body["father"]["pin"], body["mother"]["pin"]) == (people.father, people.mother)
     assert body["children"] == []
@@ -69,26 +76,34 @@ def test_unknown_pin_is_a_404_problem(client: TestClient, demo_token: str) -> No
 
 @pytest.mark.parametrize("who", ["deceased", "missing"])
 def test_deceased_and_missing_citizens_are_returned_with_their_status(
-        client: TestClient, people: People, token_for_scopes: Any, who: str) -> None:
+    client: TestClient, people: People, token_for_scopes: Any, who: str
+) -> None:
     body = _lookup(client, getattr(people, who), token_for_scopes("citizen.basic")).json()
-    assert body["status"] == who and body["status_date"] is not None
+    assert body["status"] == who
+    assert body["status_date"] is not None
 
 
 def test_status_is_reported_even_with_only_the_residence_scope(
-        client: TestClient, people: People, token_for_scopes: Any) -> None:
+    client: TestClient, people: People, token_for_scopes: Any
+) -> None:
     body = _lookup(client, people.deceased, token_for_scopes("citizen.residence")).json()
     assert body["status"] == "deceased"
 
 
-def test_lookup_needs_a_record_scope(client: TestClient, people: People, token_for_scopes: Any) -> None:
+def test_lookup_needs_a_record_scope(
+    client: TestClient, people: People, token_for_scopes: Any
+) -> None:
     response = _lookup(client, people.mother, token_for_scopes("citizen.verify"))
     assert response.status_code == 403
 
 
 def test_residence_confirmation_lists_residences_and_household_members(
-        client: TestClient, people: People, token_for_scopes: Any) -> None:
-    response = client.get(f"/v1/citizens/{people.mother}/residence",
-                          headers=bearer(token_for_scopes("citizen.residence")))
+    client: TestClient, people: People, token_for_scopes: Any
+) -> None:
+    response = client.get(
+        f"/v1/citizens/{people.mother}/residence",
+        headers=bearer(token_for_scopes("citizen.residence")),
+    )
     body = response.json()
     assert response.status_code == 200
     assert body["permanent_residence"]["address_line"] == "12 Lê Lợi"
@@ -96,40 +111,62 @@ def test_residence_confirmation_lists_residences_and_household_members(
     assert body["household"]["residence_file_number"] == "RF-TEST-1"
     members = {m["pin"]: m for m in body["household_members"]}
     assert set(members) == {people.mother, people.father, people.child, people.baby}
-    assert members[people.mother]["is_head"] and not members[people.child]["is_head"]
+    assert members[people.mother]["is_head"]
+    assert not members[people.child]["is_head"]
 
 
 def test_residence_confirmation_needs_the_residence_scope(
-        client: TestClient, people: People, token_for_scopes: Any) -> None:
-    response = client.get(f"/v1/citizens/{people.mother}/residence",
-                          headers=bearer(token_for_scopes("citizen.basic")))
+    client: TestClient, people: People, token_for_scopes: Any
+) -> None:
+    response = client.get(
+        f"/v1/citizens/{people.mother}/residence", headers=bearer(token_for_scopes("citizen.basic"))
+    )
     assert response.status_code == 403
 
 
 def test_residence_of_unknown_pin_is_404(client: TestClient, demo_token: str) -> None:
-    assert client.get("/v1/citizens/001099999999/residence", headers=bearer(demo_token)).status_code == 404
+    assert (
+        client.get("/v1/citizens/001099999999/residence", headers=bearer(demo_token)).status_code
+        == 404
+    )
 
 
-def test_old_cmnd_resolves_to_the_pin(client: TestClient, people: People, token_for_scopes: Any) -> None:
-    response = client.post("/v1/citizens/resolve-cmnd", json={"old_id_number": people.cmnd},
-                           headers=bearer(token_for_scopes("citizen.resolve")))
+def test_old_cmnd_resolves_to_the_pin(
+    client: TestClient, people: People, token_for_scopes: Any
+) -> None:
+    response = client.post(
+        "/v1/citizens/resolve-cmnd",
+        json={"old_id_number": people.cmnd},
+        headers=bearer(token_for_scopes("citizen.resolve")),
+    )
     assert response.status_code == 200
     assert response.json() == {"pin": people.mother, "status": "alive"}
 
 
-@pytest.mark.parametrize(("number", "status"), [("999999998", 404), ("12345", 422),
-                                                ("07909012A", 422), ("０７９０９０１２３", 422)])
+@pytest.mark.parametrize(
+    ("number", "status"),
+    [("999999998", 404), ("12345", 422), ("07909012A", 422), ("０７９０９０１２３", 422)],
+)
 def test_cmnd_resolution_of_unknown_or_malformed_numbers(
-        client: TestClient, token_for_scopes: Any, number: str, status: int) -> None:
-    response = client.post("/v1/citizens/resolve-cmnd", json={"old_id_number": number},
-                           headers=bearer(token_for_scopes("citizen.resolve")))
+    client: TestClient, token_for_scopes: Any, number: str, status: int
+) -> None:
+    response = client.post(
+        "/v1/citizens/resolve-cmnd",
+        json={"old_id_number": number},
+        headers=bearer(token_for_scopes("citizen.resolve")),
+    )
     assert response.status_code == status
     assert number not in response.text
 
 
-def test_cmnd_resolution_needs_its_scope(client: TestClient, people: People, token_for_scopes: Any) -> None:
-    response = client.post("/v1/citizens/resolve-cmnd", json={"old_id_number": people.cmnd},
-                           headers=bearer(token_for_scopes("citizen.basic")))
+def test_cmnd_resolution_needs_its_scope(
+    client: TestClient, people: People, token_for_scopes: Any
+) -> None:
+    response = client.post(
+        "/v1/citizens/resolve-cmnd",
+        json={"old_id_number": people.cmnd},
+        headers=bearer(token_for_scopes("citizen.basic")),
+    )
     assert response.status_code == 403
 
 
@@ -137,19 +174,26 @@ def _search(client: TestClient, token: str, **params: Any) -> Any:
     return client.get("/v1/citizens", params=params, headers=bearer(token))
 
 
-@pytest.mark.parametrize("name", ["nguyen thi thuy", "Nguyễn Thị Thuỷ", "NGUYEN THI", "nguyễn thị thủy"])
-def test_search_by_name_is_accent_insensitive(client: TestClient, people: People, demo_token: str,
-                                              name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["nguyen thi thuy", "Nguyễn Thị Thuỷ", "NGUYEN THI", "nguyễn thị thủy"]
+)
+def test_search_by_name_is_accent_insensitive(
+    client: TestClient, people: People, demo_token: str, name: str
+) -> None:
     response = _search(client, demo_token, name=name, birth_date="1990-05-17")
     assert response.status_code == 200
     assert people.mother in {hit["pin"] for hit in response.json()["items"]}
 
 
 def test_search_filters_by_status_birth_date_and_province(
-        client: TestClient, people: People, demo_token: str) -> None:
-    deceased = _search(client, demo_token, status="deceased", birth_date="1950-03-03").json()["items"]
-    in_province = _search(client, demo_token, province=people.province_code,
-                          name="nguyen thi thuy").json()["items"]
+    client: TestClient, people: People, demo_token: str
+) -> None:
+    deceased = _search(client, demo_token, status="deceased", birth_date="1950-03-03").json()[
+        "items"
+    ]
+    in_province = _search(
+        client, demo_token, province=people.province_code, name="nguyen thi thuy"
+    ).json()["items"]
     elsewhere = _search(client, demo_token, province="999", name="nguyen thi thuy").json()["items"]
     assert people.deceased in {h["pin"] for h in deceased}
     assert all(h["status"] == "deceased" for h in deceased)
@@ -168,7 +212,7 @@ def test_search_pages_with_a_keyset_cursor(client: TestClient, demo_token: str) 
         if cursor is None:
             break
     assert len(everyone) >= 7
-    assert seen == everyone[:len(seen)] == sorted(seen)
+    assert seen == everyone[: len(seen)] == sorted(seen)
     assert len(seen) == min(10, len(everyone))
 
 
@@ -183,13 +227,22 @@ def test_search_limit_is_bounded(client: TestClient, demo_token: str) -> None:
 
 
 def test_search_is_for_sandbox_clients_and_the_admin_only(
-        client: TestClient, admin_headers: dict[str, str]) -> None:
-    client_id, secret = new_client(client, admin_headers, sandbox=False, legal_basis=None,
-                                   scopes=["citizen.basic", "citizen.verify"])
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    client_id, secret = new_client(
+        client,
+        admin_headers,
+        sandbox=False,
+        legal_basis=None,
+        scopes=["citizen.basic", "citizen.verify"],
+    )
     agency = _search(client, issue_token(client, client_id, secret), name="nguyen")
     admin = client.get("/v1/citizens", params={"name": "nguyen"}, headers=admin_headers)
-    registration = client.post("/v1/admin/clients", headers=admin_headers, json={
-        "name": "agency", "scopes": ["citizen.search"], "purposes": ["x"], "sandbox": False})
+    registration = client.post(
+        "/v1/admin/clients",
+        headers=admin_headers,
+        json={"name": "agency", "scopes": ["citizen.search"], "purposes": ["x"], "sandbox": False},
+    )
     assert agency.status_code == 403
     assert admin.status_code == 200
     assert registration.status_code == 422

@@ -24,7 +24,8 @@ def test_all_claimed_attributes_match(client: TestClient, people: People, demo_t
                        phone="+84 912 345 678")
     body = response.json()
     assert response.status_code == 200
-    assert body["verdict"] == "match" and body["status"] == "alive"
+    assert body["verdict"] == "match"
+    assert body["status"] == "alive"
     assert {name: r["result"] for name, r in body["fields"].items()} == {
         "full_name": "match", "birth_date": "match", "sex": "match", "old_id_number": "match",
         "phone": "match"}
@@ -123,7 +124,8 @@ def test_batch_gives_one_result_per_item_in_order(client: TestClient, people: Pe
     assert [r["verdict"] for r in body["results"]] == [
         "match", "no_match", "pin_not_found", "invalid_pin", "match"]
     assert [r["index"] for r in body["results"]] == [0, 1, 2, 3, 4]
-    assert body["results"][3]["rule"] == "pin.format" and "pin" not in body["results"][3]
+    assert body["results"][3]["rule"] == "pin.format"
+    assert "pin" not in body["results"][3]
     assert "00109999999X" not in response.text
     assert body["results"][4]["status"] == "missing"
     assert body["summary"] == {"match": 2, "no_match": 1, "pin_not_found": 1, "invalid_pin": 1}
@@ -133,7 +135,8 @@ def test_batch_takes_up_to_1000_items(client: TestClient, people: People, demo_t
     items = [{"pin": people.mother, "sex": "F"}] * 1000
     accepted = _batch(client, demo_token, items)
     refused = _batch(client, demo_token, [*items, {"pin": people.mother, "sex": "F"}])
-    assert accepted.status_code == 200 and accepted.json()["summary"] == {"match": 1000}
+    assert accepted.status_code == 200
+    assert accepted.json()["summary"] == {"match": 1000}
     assert refused.status_code == 422
 
 
@@ -141,6 +144,10 @@ def test_empty_batch_is_refused(client: TestClient, demo_token: str) -> None:
     assert _batch(client, demo_token, []).status_code == 422
 
 
-def test_batch_needs_the_verify_scope(client: TestClient, people: People, token_for_scopes: Any) -> None:
-    response = _batch(client, token_for_scopes("citizen.basic"), [{"pin": people.mother, "sex": "F"}])
+def test_batch_needs_the_verify_scope(
+    client: TestClient, people: People, token_for_scopes: Any
+) -> None:
+    response = _batch(
+        client, token_for_scopes("citizen.basic"), [{"pin": people.mother, "sex": "F"}]
+    )
     assert response.status_code == 403

@@ -22,8 +22,11 @@ from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import basic, bearer, issue_token, new_client
 
 
-@pytest.mark.parametrize("headers", [{}, bearer("admin-secret-but-wrong"), {"Authorization": "Basic eDp5"}],
-                         ids=["no token", "wrong token", "basic auth"])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, bearer("admin-secret-but-wrong"), {"Authorization": "Basic eDp5"}],
+    ids=["no token", "wrong token", "basic auth"],
+)
 def test_admin_api_needs_the_admin_token(client: TestClient, headers: dict[str, str]) -> None:
     response = client.get("/v1/admin/clients", headers=headers)
     assert response.status_code == 401
@@ -33,99 +36,161 @@ def test_admin_api_needs_the_admin_token(client: TestClient, headers: dict[str, 
 
 def test_client_access_token_is_403_on_admin_routes(client: TestClient, demo_token: str) -> None:
     response = client.get("/v1/admin/clients", headers=bearer(demo_token))
-    assert response.status_code == 403 and response.json()["type"].endswith("/admin-only")
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/admin-only")
 
 
 def test_registering_a_client_shows_the_secret_once_and_stores_only_its_hash(
-        client: TestClient, admin_headers: dict[str, str], database: Database) -> None:
-    created = client.post("/v1/admin/clients", headers=admin_headers, json={
-        "client_id": "bank-a", "name": "Bank A", "scopes": ["citizen.basic", "citizen.verify"],
-        "purposes": ["account-opening"], "rate_limit": 1200})
+    client: TestClient, admin_headers: dict[str, str], database: Database
+) -> None:
+    created = client.post(
+        "/v1/admin/clients",
+        headers=admin_headers,
+        json={
+            "client_id": "bank-a",
+            "name": "Bank A",
+            "scopes": ["citizen.basic", "citizen.verify"],
+            "purposes": ["account-opening"],
+            "rate_limit": 1200,
+        },
+    )
     listed = client.get("/v1/admin/clients", headers=admin_headers).json()["clients"]
     one = client.get("/v1/admin/clients/bank-a", headers=admin_headers).json()
     secret = created.json()["client_secret"]
     with database.read() as session:
         stored = session.get(Client, "bank-a")
-    assert created.status_code == 201 and len(secret) >= 32
-    assert stored.secret_hash.startswith("sha256$") and secret not in stored.secret_hash
+    assert created.status_code == 201
+    assert len(secret) >= 32
+    assert stored.secret_hash.startswith("sha256$")
+    assert secret not in stored.secret_hash
     assert "bank-a" in {c["client_id"] for c in listed}
-    assert secret not in str(listed) and "client_secret" not in one and "secret_hash" not in one
-    assert one["scopes"] == ["citizen.basic", "citizen.verify"] and one["rate_limit"] == 1200
+    assert secret not in str(listed)
+    assert "client_secret" not in one
+    assert "secret_hash" not in one
+    assert one["scopes"] == ["citizen.basic", "citizen.verify"]
+    assert one["rate_limit"] == 1200
     assert issue_token(client, "bank-a", secret)
 
 
 def test_taken_client_id_is_409(client: TestClient, admin_headers: dict[str, str]) -> None:
     new_client(client, admin_headers, client_id="twice")
-    again = client.post("/v1/admin/clients", headers=admin_headers, json={
-        "client_id": "twice", "name": "x", "scopes": ["citizen.basic"], "purposes": ["kyc"]})
-    assert again.status_code == 409 and again.json()["type"].endswith("/client-exists")
+    again = client.post(
+        "/v1/admin/clients",
+        headers=admin_headers,
+        json={"client_id": "twice", "name": "x", "scopes": ["citizen.basic"], "purposes": ["kyc"]},
+    )
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/client-exists")
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    ({"scopes": ["citizen.everything"]}, "unknown scope"),
-    ({"scopes": ["citizen.sensitive"]}, "legal basis"),
-    ({"scopes": ["citizen.search"]}, "sandbox"),
-    ({"purposes": ["Has Spaces"]}, "purposes"),
-    ({"client_id": "bad id!"}, "client_id"),
-    ({"grant_types": ["authorization_code"]}, "redirect_uris"),
-    ({"grant_types": ["authorization_code"], "redirect_uris": ["http://evil.example/cb"]}, "https"),
-    ({"token_endpoint_auth_method": "private_key_jwt"}, "jwks"),
-    ({"jwks": {"keys": []}}, "jwks"),
-    ({"token_endpoint_auth_method": "private_key_jwt",
-      "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}}, "jwks"),
-], ids=["unknown scope", "sensitive without legal basis", "search outside sandbox", "purpose code",
-        "client id", "code grant without redirect", "http redirect", "key client without jwks",
-        "jwks for a secret client", "symmetric key"])
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"scopes": ["citizen.everything"]}, "unknown scope"),
+        ({"scopes": ["citizen.sensitive"]}, "legal basis"),
+        ({"scopes": ["citizen.search"]}, "sandbox"),
+        ({"purposes": ["Has Spaces"]}, "purposes"),
+        ({"client_id": "bad id!"}, "client_id"),
+        ({"grant_types": ["authorization_code"]}, "redirect_uris"),
+        (
+            {"grant_types": ["authorization_code"], "redirect_uris": ["http://evil.example/cb"]},
+            "https",
+        ),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "jwks"),
+        ({"jwks": {"keys": []}}, "jwks"),
+        (
+            {
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]},
+            },
+            "jwks",
+        ),
+    ],
+    ids=[
+        "unknown scope",
+        "sensitive without legal basis",
+        "search outside sandbox",
+        "purpose code",
+        "client id",
+        "code grant without redirect",
+        "http redirect",
+        "key client without jwks",
+        "jwks for a secret client",
+        "symmetric key",
+    ],
+)
 def test_invalid_registrations_are_422_listing_the_problems(
-        client: TestClient, admin_headers: dict[str, str], change: dict[str, Any], problem: str) -> None:
+    client: TestClient, admin_headers: dict[str, str], change: dict[str, Any], problem: str
+) -> None:
     body = {"name": "x", "scopes": ["citizen.basic"], "purposes": ["kyc"]} | change
     response = client.post("/v1/admin/clients", headers=admin_headers, json=body)
     assert response.status_code == 422
     assert any(problem in p for p in response.json()["problems"])
 
 
-def test_private_jwk_is_refused_in_a_registration(client: TestClient, admin_headers: dict[str, str]) -> None:
+def test_private_jwk_is_refused_in_a_registration(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
     from joserfc.jwk import ECKey
 
     key = ECKey.generate_key("P-256").as_dict(private=True)
-    response = client.post("/v1/admin/clients", headers=admin_headers, json={
-        "name": "x", "scopes": ["citizen.basic"], "purposes": ["kyc"],
-        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key]}})
-    assert response.status_code == 422 and "public keys only" in str(response.json()["problems"])
+    response = client.post(
+        "/v1/admin/clients",
+        headers=admin_headers,
+        json={
+            "name": "x",
+            "scopes": ["citizen.basic"],
+            "purposes": ["kyc"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key]},
+        },
+    )
+    assert response.status_code == 422
+    assert "public keys only" in str(response.json()["problems"])
 
 
 def test_rotating_the_secret_retires_the_old_one_at_once(
-        client: TestClient, admin_headers: dict[str, str]) -> None:
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
     client_id, old = new_client(client, admin_headers)
     rotated = client.post(f"/v1/admin/clients/{client_id}/rotate-secret", headers=admin_headers)
     new = rotated.json()["client_secret"]
-    with_old = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                           headers=basic(client_id, old))
-    assert rotated.status_code == 200 and new != old
+    with_old = client.post(
+        "/oauth2/token", data={"grant_type": "client_credentials"}, headers=basic(client_id, old)
+    )
+    assert rotated.status_code == 200
+    assert new != old
     assert with_old.status_code == 401
     assert issue_token(client, client_id, new)
 
 
-def test_unknown_client_is_404_on_admin_routes(client: TestClient, admin_headers: dict[str, str]) -> None:
+def test_unknown_client_is_404_on_admin_routes(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
     for path in ("/v1/admin/clients/nope", "/v1/admin/clients/nope/disable"):
         method = client.get if path.endswith("nope") else client.post
         response = method(path, headers=admin_headers)
-        assert response.status_code == 404 and response.json()["type"].endswith("/client-not-found")
+        assert response.status_code == 404
+        assert response.json()["type"].endswith("/client-not-found")
 
 
 def test_demo_client_exists_at_start_up_as_configured(
-        client: TestClient, admin_headers: dict[str, str], settings: Settings) -> None:
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
     demo = client.get(f"/v1/admin/clients/{settings.demo_client_id}", headers=admin_headers).json()
-    assert demo["sandbox"] is True and demo["status"] == "active"
-    assert set(demo["scopes"]) == set(NON_ADMIN_SCOPES) and "audit.all" not in demo["scopes"]
+    assert demo["sandbox"] is True
+    assert demo["status"] == "active"
+    assert set(demo["scopes"]) == set(NON_ADMIN_SCOPES)
+    assert "audit.all" not in demo["scopes"]
     assert set(demo["redirect_uris"]) == set(DEMO_REDIRECT_URIS)
     assert set(demo["grant_types"]) == {"client_credentials", "authorization_code", "refresh_token"}
     assert issue_token(client, settings.demo_client_id, settings.demo_client_secret)
 
 
 def _fresh(tmp_path: Path, **overrides: Any) -> tuple[Database, Settings]:
-    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'fresh.db'}", auto_seed=False,
-                             **overrides)
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'fresh.db'}", auto_seed=False, **overrides
+    )
     database = Database.connect(settings.database_url)
     migrations.upgrade(database.engine)
     return database, settings
@@ -142,8 +207,12 @@ def test_demo_client_is_created_once_with_its_settings(tmp_path: Path) -> None:
 
 
 def test_no_demo_client_outside_a_sandbox_deployment(tmp_path: Path) -> None:
-    database, settings = _fresh(tmp_path, sandbox=False, admin_token="a-real-admin-token",
-                                demo_client_secret="a-real-demo-secret")
+    database, settings = _fresh(
+        tmp_path,
+        sandbox=False,
+        admin_token="a-real-admin-token",
+        demo_client_secret="a-real-demo-secret",
+    )
     bootstrap(database=database, settings=settings, clock=SandboxClock())
     with database.read() as session:
         found = session.get(Client, settings.demo_client_id)
@@ -154,8 +223,13 @@ def test_no_demo_client_outside_a_sandbox_deployment(tmp_path: Path) -> None:
 def test_leaving_the_sandbox_disables_an_existing_demo_client(tmp_path: Path) -> None:
     database, sandbox = _fresh(tmp_path)
     bootstrap(database=database, settings=sandbox, clock=SandboxClock())
-    production = load_settings(database_url=sandbox.database_url, auto_seed=False, sandbox=False,
-                               admin_token="a-real-admin-token", demo_client_secret="another")
+    production = load_settings(
+        database_url=sandbox.database_url,
+        auto_seed=False,
+        sandbox=False,
+        admin_token="a-real-admin-token",
+        demo_client_secret="another",
+    )
     bootstrap(database=database, settings=production, clock=SandboxClock())
     with database.read() as session:
         status = session.get(Client, sandbox.demo_client_id).status
@@ -163,33 +237,70 @@ def test_leaving_the_sandbox_disables_an_existing_demo_client(tmp_path: Path) ->
     assert status == "disabled"
 
 
-def test_cli_adds_lists_rotates_disables_and_enables_clients(database: Database, client: TestClient) -> None:
+def test_cli_adds_lists_rotates_disables_and_enables_clients(
+    database: Database, client: TestClient
+) -> None:
     runner, db = CliRunner(), ["--database-url", database.url]
-    added = runner.invoke(cli, ["clients", "add", "--name", "CLI agency", "--client-id", "cli-agency",
-                                "--scope", "citizen.basic", "--purpose", "kyc", *db])
+    added = runner.invoke(
+        cli,
+        [
+            "clients",
+            "add",
+            "--name",
+            "CLI agency",
+            "--client-id",
+            "cli-agency",
+            "--scope",
+            "citizen.basic",
+            "--purpose",
+            "kyc",
+            *db,
+        ],
+    )
     secret = added.output.split("client_secret: ")[1].split()[0]
     listed = runner.invoke(cli, ["clients", "list", *db])
     rotated = runner.invoke(cli, ["clients", "rotate-secret", "cli-agency", *db])
     new_secret = rotated.output.split("client_secret: ")[1].split()[0]
     disabled = runner.invoke(cli, ["clients", "disable", "cli-agency", *db])
-    refused = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                          headers=basic("cli-agency", new_secret))
+    refused = client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic("cli-agency", new_secret),
+    )
     enabled = runner.invoke(cli, ["clients", "enable", "cli-agency", *db])
     assert added.exit_code == listed.exit_code == rotated.exit_code == 0
     assert disabled.exit_code == enabled.exit_code == 0
-    assert "cli-agency" in listed.output and secret not in listed.output and secret != new_secret
+    assert "cli-agency" in listed.output
+    assert secret not in listed.output
+    assert secret != new_secret
     assert refused.status_code == 401
     assert issue_token(client, "cli-agency", new_secret)
 
 
 def test_cli_reports_an_invalid_registration_in_one_line(database: Database) -> None:
-    result = CliRunner().invoke(cli, ["clients", "add", "--name", "x", "--scope", "citizen.sensitive",
-                                      "--purpose", "kyc", "--database-url", database.url])
-    assert result.exit_code == 1 and "legal basis" in result.output
+    result = CliRunner().invoke(
+        cli,
+        [
+            "clients",
+            "add",
+            "--name",
+            "x",
+            "--scope",
+            "citizen.sensitive",
+            "--purpose",
+            "kyc",
+            "--database-url",
+            database.url,
+        ],
+    )
+    assert result.exit_code == 1
+    assert "legal basis" in result.output
 
 
 def test_cli_rotates_the_signing_key(database: Database, client: TestClient) -> None:
-    result = CliRunner().invoke(cli, ["keys", "rotate", "--alg", "RS256", "--database-url", database.url])
+    result = CliRunner().invoke(
+        cli, ["keys", "rotate", "--alg", "RS256", "--database-url", database.url]
+    )
     kid = result.output.split("kid: ")[1].split()[0]
     assert result.exit_code == 0
     client.app.state.key_store.invalidate()  # another process would see it within seconds

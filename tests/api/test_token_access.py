@@ -33,7 +33,9 @@ def _lookup(client: TestClient, pin: str, headers: dict[str, str]) -> Any:
     return client.get(f"/v1/citizens/{pin}", headers=headers)
 
 
-def test_missing_token_is_401_with_a_bare_bearer_challenge(client: TestClient, people: People) -> None:
+def test_missing_token_is_401_with_a_bare_bearer_challenge(
+    client: TestClient, people: People
+) -> None:
     response = _lookup(client, people.mother, {})
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
@@ -48,8 +50,9 @@ def test_invalid_token_is_401_invalid_token(client: TestClient, people: People, 
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
-def test_expired_token_is_401_invalid_token(client: TestClient, people: People, demo_token: str,
-                                            clock_guard: Any) -> None:
+def test_expired_token_is_401_invalid_token(
+    client: TestClient, people: People, demo_token: str, clock_guard: Any
+) -> None:
     assert _lookup(client, people.mother, bearer(demo_token)).status_code == 200
     clock_guard.advance(tokens.ACCESS_TOKEN_TTL + timedelta(minutes=1))
     response = _lookup(client, people.mother, bearer(demo_token))
@@ -57,15 +60,24 @@ def test_expired_token_is_401_invalid_token(client: TestClient, people: People, 
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
-@pytest.mark.parametrize("content", [
-    {"audience": ("https://elsewhere.example/api",)},
-    {"issuer": "https://impostor.example"},
-    {"subject": "some-citizen-pseudonym"},  # a user's token (not client credentials)
-    {"client_id": "no-such-client", "subject": "no-such-client"},
-], ids=["wrong audience", "wrong issuer", "user token", "unknown client"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"audience": ("https://elsewhere.example/api",)},
+        {"issuer": "https://impostor.example"},
+        {"subject": "some-citizen-pseudonym"},  # a user's token (not client credentials)
+        {"client_id": "no-such-client", "subject": "no-such-client"},
+    ],
+    ids=["wrong audience", "wrong issuer", "user token", "unknown client"],
+)
 def test_token_for_another_audience_issuer_or_party_is_401(
-        client: TestClient, database: Database, settings: Settings, people: People, app: Any,
-        content: dict[str, Any]) -> None:
+    client: TestClient,
+    database: Database,
+    settings: Settings,
+    people: People,
+    app: Any,
+    content: dict[str, Any],
+) -> None:
     token = _forged(database, settings, app.state.clock.now(), **content)
     response = _lookup(client, people.mother, bearer(token))
     assert response.status_code == 401
@@ -79,30 +91,47 @@ def test_tampered_token_is_401(client: TestClient, people: People, demo_token: s
 
 
 def test_token_without_the_scope_is_403_insufficient_scope(
-        client: TestClient, people: People, token_for_scopes: Any) -> None:
-    response = client.post("/v1/citizens/verify", json={"pin": people.mother, "sex": "F"},
-                           headers=bearer(token_for_scopes("citizen.basic")))
+    client: TestClient, people: People, token_for_scopes: Any
+) -> None:
+    response = client.post(
+        "/v1/citizens/verify",
+        json={"pin": people.mother, "sex": "F"},
+        headers=bearer(token_for_scopes("citizen.basic")),
+    )
     assert response.status_code == 403
     assert response.json()["type"].endswith("/insufficient-scope")
     challenge = response.headers["www-authenticate"]
-    assert 'error="insufficient_scope"' in challenge and 'scope="citizen.verify"' in challenge
+    assert 'error="insufficient_scope"' in challenge
+    assert 'scope="citizen.verify"' in challenge
 
 
-def test_admin_token_is_not_a_client_token(client: TestClient, people: People,
-                                           admin_headers: dict[str, str]) -> None:
+def test_admin_token_is_not_a_client_token(
+    client: TestClient, people: People, admin_headers: dict[str, str]
+) -> None:
     assert _lookup(client, people.mother, admin_headers).status_code == 401
 
 
 def test_disabled_client_is_refused_at_once_and_again_served_when_enabled(
-        client: TestClient, admin_headers: dict[str, str], people: People) -> None:
+    client: TestClient, admin_headers: dict[str, str], people: People
+) -> None:
     client_id, secret = new_client(client, admin_headers)
     token = issue_token(client, client_id, secret, "citizen.basic")
-    assert client.post(f"/v1/admin/clients/{client_id}/disable", headers=admin_headers).status_code == 200
+    assert (
+        client.post(f"/v1/admin/clients/{client_id}/disable", headers=admin_headers).status_code
+        == 200
+    )
     refused = _lookup(client, people.mother, bearer(token))
-    no_token = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                           headers={"Authorization": f"Basic {_b64(client_id, secret)}"})
-    assert client.post(f"/v1/admin/clients/{client_id}/enable", headers=admin_headers).status_code == 200
-    assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+    no_token = client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {_b64(client_id, secret)}"},
+    )
+    assert (
+        client.post(f"/v1/admin/clients/{client_id}/enable", headers=admin_headers).status_code
+        == 200
+    )
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
     assert no_token.status_code == 401
     assert _lookup(client, people.mother, bearer(token)).status_code == 200
 
@@ -114,19 +143,23 @@ def _b64(client_id: str, secret: str) -> str:
 
 
 def test_unregistered_purpose_is_403_and_a_registered_one_is_audited(
-        client: TestClient, admin_headers: dict[str, str], people: People) -> None:
+    client: TestClient, admin_headers: dict[str, str], people: People
+) -> None:
     client_id, secret = new_client(client, admin_headers, purposes=["kyc", "fraud-check"])
     headers = bearer(issue_token(client, client_id, secret, "citizen.basic"))
     refused = _lookup(client, people.mother, {**headers, "X-Purpose": "marketing"})
     served = _lookup(client, people.mother, {**headers, "X-Purpose": "fraud-check"})
     trail = client.get("/v1/audit", headers=headers).json()["records"]
-    assert refused.status_code == 403 and refused.json()["type"].endswith("/purpose-not-registered")
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("/purpose-not-registered")
     assert served.status_code == 200
-    assert trail[0]["purpose"] == "fraud-check" and trail[0]["request_id"] == served.headers["x-request-id"]
+    assert trail[0]["purpose"] == "fraud-check"
+    assert trail[0]["request_id"] == served.headers["x-request-id"]
 
 
 def test_quota_exceeded_is_429_with_retry_after_until_the_window_ends(
-        client: TestClient, admin_headers: dict[str, str], people: People, clock_guard: Any) -> None:
+    client: TestClient, admin_headers: dict[str, str], people: People, clock_guard: Any
+) -> None:
     clock_guard.freeze()
     client_id, secret = new_client(client, admin_headers, rate_limit=3)
     headers = bearer(issue_token(client, client_id, secret, "citizen.basic"))
@@ -141,15 +174,23 @@ def test_quota_exceeded_is_429_with_retry_after_until_the_window_ends(
 
 
 def test_quota_is_shared_by_every_server_process(
-        client: TestClient, admin_headers: dict[str, str], people: People, settings: Settings,
-        database: Database, clock_guard: Any) -> None:
+    client: TestClient,
+    admin_headers: dict[str, str],
+    people: People,
+    settings: Settings,
+    database: Database,
+    clock_guard: Any,
+) -> None:
     clock_guard.freeze()
     client_id, secret = new_client(client, admin_headers, rate_limit=4)
     headers = bearer(issue_token(client, client_id, secret, "citizen.basic"))
     second = create_app(settings, database=database, migrate_on_start=False)
     second.state.clock = clock_guard
     with TestClient(second) as other:
-        statuses = [(client if i % 2 else other).get(f"/v1/citizens/{people.mother}",
-                                                     headers=headers).status_code
-                    for i in range(5)]
+        statuses = [
+            (client if i % 2 else other)
+            .get(f"/v1/citizens/{people.mother}", headers=headers)
+            .status_code
+            for i in range(5)
+        ]
     assert statuses == [200, 200, 200, 200, 429]
