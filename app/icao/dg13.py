@@ -119,14 +119,21 @@ def _texts(value: bytes) -> list[str]:
 def parse_dg13(data: bytes) -> PersonalDetails:
     """The personal details held in DG13."""
     texts = _texts(decode_tlv(data, expected_tag=DG13_TAG).value)
-    expiry = None if texts[11] == NO_EXPIRY_TEXT else _date(texts[11])
     return PersonalDetails(
-        texts[0],
-        texts[1],
-        _date(texts[2]),
-        _sex(texts[3]),
-        *texts[4:10],
-        _date(texts[10]),
-        expiry,
-        *texts[12:],
+        pin=texts[0],
+        full_name=texts[1],
+        date_of_birth=_date(texts[2]),
+        sex=_sex(texts[3]),
+        nationality=texts[4],
+        ethnicity=texts[5],
+        religion=texts[6],
+        place_of_origin=texts[7],
+        place_of_residence=texts[8],
+        identifying_marks=texts[9],
+        issue_date=_date(texts[10]),
+        expiry_date=None if texts[11] == NO_EXPIRY_TEXT else _date(texts[11]),
+        father_name=texts[12],
+        mother_name=texts[13],
+        spouse_name=texts[14],
+        old_id_number=texts[15],
     )

@@ -21,8 +21,9 @@ Error codes: ``lds.dg2`` plus the ``tlv.*`` codes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from app.icao.errors import ChipFormatError
 from app.icao.tlv import child_value, decode_children, decode_tlv, encode_children, encode_tlv
@@ -80,13 +81,13 @@ def encode_dg2(face: FacialImage) -> bytes:
     return encode_tlv(DG2_TAG, group)
 
 
-def _unpack(layout: struct.Struct, record: bytes, offset: int) -> tuple[int | bytes, ...]:
+def _unpack(layout: struct.Struct, record: bytes, offset: int) -> tuple[Any, ...]:
     if len(record) < offset + layout.size:
         raise ChipFormatError("lds.dg2", "facial record is truncated")
     return layout.unpack_from(record, offset)
 
 
-def _lookup(table: dict[int, str], value: int, what: str) -> str:
+def _lookup(table: Mapping[int, str], value: int, what: str) -> str:
     if value not in table:
         raise ChipFormatError("lds.dg2", f"unsupported {what} {value}")
     return table[value]

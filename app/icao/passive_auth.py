@@ -64,7 +64,7 @@ from typing import Literal
 from asn1crypto import crl as asn1_crl
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from app.icao.active_auth import verify_response
 from app.icao.algorithms import (
@@ -85,6 +85,7 @@ from app.icao.sod import Sod, parse_sod
 Status = Literal["pass", "fail", "skipped"]
 TrustAnchor = x509.Certificate | bytes
 VIETNAM_TIME = timezone(timedelta(hours=7))
+_CA_KEY_TYPES = (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)
 _REASON_BY_CODE = {
     "aa.challenge": "bad_challenge",
     "signature.invalid": "bad_signature",
@@ -352,11 +353,10 @@ def _load_crl(encoded: bytes) -> x509.CertificateRevocationList | None:
 def _crl_signed_by(encoded: bytes, csca: x509.Certificate) -> bool:
     crl = _load_crl(encoded)
     try:
-        return (
-            crl is not None
-            and crl.issuer == csca.subject
-            and crl.is_signature_valid(csca.public_key())
-        )
+        key = csca.public_key()
+        if crl is None or crl.issuer != csca.subject or not isinstance(key, _CA_KEY_TYPES):
+            return False
+        return crl.is_signature_valid(key)
     except (TypeError, ValueError, UnsupportedAlgorithm):
         return False
 

@@ -64,7 +64,7 @@ def sandbox_name(common_name: str, *, country: str = "VN") -> x509.Name:
     )
 
 
-def _signature_hash(key: PrivateKey) -> hashes.HashAlgorithm:
+def _signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
         return hashes.SHA384()
     return hashes.SHA256()
@@ -113,7 +113,7 @@ def _key_usage(*, digital_signature: bool = False, cert_sign: bool = False) -> x
 def _issued_by(
     builder: x509.CertificateBuilder, issuer: KeyedCertificate
 ) -> x509.CertificateBuilder:
-    identifier = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.certificate.public_key())
+    identifier = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.private_key.public_key())
     return builder.add_extension(identifier, critical=False)
 
 
@@ -210,7 +210,7 @@ def issue_crl(
         .next_update(utc(next_update))
         .add_extension(x509.CRLNumber(crl_number), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.certificate.public_key()),
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.private_key.public_key()),
             critical=False,
         )
     )
@@ -231,6 +231,13 @@ def certificate_der(certificate: x509.Certificate) -> bytes:
 def certificate_pem(certificate: x509.Certificate) -> bytes:
     """PEM encoding of a certificate."""
     return certificate.public_bytes(Encoding.PEM)
+
+
+def _usage_period(certificate: x509.Certificate) -> tuple[datetime, datetime]:
+    period = certificate.extensions.get_extension_for_class(x509.PrivateKeyUsagePeriod).value
+    if period.not_before is None or period.not_after is None:
+        raise IcaoError("pki.usage_period", "a sandbox document signer has a bounded usage period")
+    return utc(period.not_before), utc(period.not_after)
 
 
 @dataclass(frozen=True)
@@ -255,10 +262,8 @@ class SandboxPki:
     def signer_at(self, moment: datetime) -> KeyedCertificate:
         """The document signer whose private-key usage period contains ``moment``."""
         for signer in self.document_signers:
-            usage = signer.certificate.extensions.get_extension_for_class(
-                x509.PrivateKeyUsagePeriod
-            ).value
-            if usage.not_before <= utc(moment).replace(tzinfo=None) < usage.not_after:
+            start, end = _usage_period(signer.certificate)
+            if start <= utc(moment) < end:
                 return signer
         raise IcaoError("pki.no_signer", "no document signer covers this moment")
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from app.icao.algorithms import SignatureAlgorithm, sign, signature_algorithm_for
@@ -17,7 +18,7 @@ from app.icao.lds import encode_dg1
 from app.icao.mrz import build_td1
 from app.icao.passive_auth import VerificationReport, verify
 from app.icao.pki import build_sandbox_pki, issue_crl
-from app.icao.sod import build_sod
+from app.icao.sod import LdsSecurityObject, build_sod
 from app.icao.tlv import encode_tlv
 
 from .support import (
@@ -27,7 +28,6 @@ from .support import (
     ISSUED_AT,
     NOW,
     PKI_START,
-    SEED,
     aa_response,
     content_info,
     current_crl,
@@ -42,9 +42,20 @@ from .support import (
 )
 
 STEP_ORDER = [
-    "sod.parse", "dg.hash", "dg.hash", "dg.hash", "dg.hash", "dg.hash", "sod.signed_attrs",
-    "sod.signature", "dsc.chain", "dsc.validity", "dsc.revocation", "card.expiry", "chip.active_auth",
-]  # fmt: skip
+    "sod.parse",
+    "dg.hash",
+    "dg.hash",
+    "dg.hash",
+    "dg.hash",
+    "dg.hash",
+    "sod.signed_attrs",
+    "sod.signature",
+    "dsc.chain",
+    "dsc.validity",
+    "dsc.revocation",
+    "card.expiry",
+    "chip.active_auth",
+]
 
 
 def _only_failure(report: VerificationReport) -> tuple[str, str | None, str | None]:
@@ -211,7 +222,12 @@ def test_sod_without_its_signer_certificate_fails_and_skips_the_signer_checks():
 
 def test_unknown_signature_algorithm_is_reported_as_unsupported():
     unknown = SignatureAlgorithm("made-up", "1.2.3.4.5", "sha256", "ecdsa")
-    sod = build_sod(genuine_chip().data_groups, signer=pki().signer_at(ISSUED_AT), signature_algorithm=unknown, signing_time=ISSUED_AT)  # fmt: skip
+    sod = build_sod(
+        genuine_chip().data_groups,
+        signer=pki().signer_at(ISSUED_AT),
+        signature_algorithm=unknown,
+        signing_time=ISSUED_AT,
+    )
     assert _only_failure(verify_chip(genuine_chip(), sod=sod)) == (
         "sod.signature",
         None,
@@ -223,7 +239,12 @@ def test_unknown_signature_algorithm_is_reported_as_unsupported():
 def test_rsa_signed_chips_verify(scheme):
     signer = rsa_pki().signer_at(ISSUED_AT)
     chip = genuine_chip()
-    sod = build_sod(chip.data_groups, signer=signer, signature_algorithm=signature_algorithm_for(scheme), signing_time=ISSUED_AT)  # fmt: skip
+    sod = build_sod(
+        chip.data_groups,
+        signer=signer,
+        signature_algorithm=signature_algorithm_for(scheme),
+        signing_time=ISSUED_AT,
+    )
     crl = rsa_pki().crl(this_update=NOW - timedelta(days=1), next_update=NOW + timedelta(days=1))
     report = verify(
         sod, chip.data_groups, trust_anchors=[rsa_pki().csca.certificate], crl=crl, now=NOW
@@ -252,8 +273,6 @@ def test_a_dsc_is_never_trusted_because_the_sod_carries_its_csca():
     foreign = pki().personas
     info = content_info(issue(foreign.foreign_signer).sod)
     certificates = list(info["content"]["certificates"])
-    from asn1crypto import x509 as asn1_x509
-
     csca = asn1_x509.Certificate.load(foreign.foreign_csca.certificate.public_bytes(Encoding.DER))
     info["content"]["certificates"] = [*certificates, csca]
     report = verify_chip(genuine_chip(), sod=rewrapped(info))
@@ -311,7 +330,12 @@ def test_without_a_crl_revocation_is_skipped():
 
 
 def _crl_of(issuer: KeyedCertificate) -> bytes:
-    return issue_crl(issuer=issuer, revoked={}, this_update=NOW - timedelta(days=1), next_update=NOW + timedelta(days=1))  # fmt: skip
+    return issue_crl(
+        issuer=issuer,
+        revoked={},
+        this_update=NOW - timedelta(days=1),
+        next_update=NOW + timedelta(days=1),
+    )
 
 
 @pytest.mark.parametrize(
@@ -453,7 +477,7 @@ def test_active_authentication_failures_have_specific_reasons(files, challenge, 
         "truncated",
         "inner-overflow",
         "nesting",
-    ],  # fmt: skip
+    ],
 )
 def test_garbage_sod_fails_parsing_and_skips_the_dependent_steps(sod):
     report = verify_chip(genuine_chip(), sod=sod)
@@ -476,9 +500,15 @@ def test_wrong_econtent_type_is_unsupported_content_type():
 
 
 def test_unknown_data_group_hash_algorithm_is_unsupported():
-    from app.icao.sod import LdsSecurityObject
-
-    lds = LdsSecurityObject({"version": 0, "hash_algorithm": {"algorithm": "md5"}, "data_group_hash_values": [{"data_group_number": 1, "data_group_hash_value": bytes(16)}]})  # fmt: skip
+    lds = LdsSecurityObject(
+        {
+            "version": 0,
+            "hash_algorithm": {"algorithm": "md5"},
+            "data_group_hash_values": [
+                {"data_group_number": 1, "data_group_hash_value": bytes(16)}
+            ],
+        }
+    )
     sod = sod_with_econtent("2.23.136.1.1.1", lds.dump(), pki().signer_at(ISSUED_AT))
     assert verify_chip(genuine_chip(), sod=sod).step("sod.parse").reason == "unsupported_algorithm"
 
