@@ -6,10 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.errors import ServiceUnavailable
 from app.oidc.discovery import openid_configuration
 from app.services.scopes import NON_ADMIN_SCOPES
 from app.settings import Settings
 
 
+class IssuerMisconfigured(ServiceUnavailable):
+    code, title = "issuer-misconfigured", "The issuer is not an https URL (or http on loopback)"
+
+
 def metadata(settings: Settings) -> dict[str, Any]:
-    return openid_configuration(issuer=settings.issuer_url, extra_scopes=NON_ADMIN_SCOPES)
+    try:
+        return openid_configuration(issuer=settings.issuer_url, extra_scopes=NON_ADMIN_SCOPES)
+    except ValueError:  # e.g. listening on 0.0.0.0 without DANCU_ISSUER
+        raise IssuerMisconfigured("Set DANCU_ISSUER to the public https URL.") from None

@@ -367,3 +367,15 @@ def test_rotating_an_unknown_algorithm_is_refused(
     client: TestClient, admin_headers: dict[str, str]
 ) -> None:
     assert client.post("/v1/admin/keys/HS256/rotate", headers=admin_headers).status_code == 422
+
+
+def test_discovery_with_an_unusable_issuer_is_a_503_problem(tmp_path: Any) -> None:
+    from app.main import create_app
+    from app.settings import load_settings
+
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", auto_seed=False,
+                             host="0.0.0.0")
+    with TestClient(create_app(settings, migrate_on_start=False)) as fresh:
+        response = fresh.get("/.well-known/openid-configuration")
+    assert response.status_code == 503
+    assert response.json()["type"].endswith("/issuer-misconfigured")
