@@ -151,6 +151,21 @@ def _active_client_within_quota(request: Request, client_id: str) -> Client:
     return client
 
 
+def charge_more(request: Request, caller: Caller, *, cost: int) -> None:
+    """Count ``cost`` more requests against the caller's quota (a batch counts every item beyond
+    the first, already counted); 429 when that goes over it, and then nothing is counted."""
+    if caller.admin or cost <= 0:
+        return
+    database, now = get_database(request), get_clock(request).now()
+    with database.write() as session:
+        client = session.get(Client, caller.client_id)
+        limit = client.rate_limit if client is not None else 0
+        decision = rate_limit.charge(session, client_id=caller.client_id, limit=limit, now=now,
+                                     cost=cost)
+        if not decision.allowed:
+            raise _rate_limited(decision)
+
+
 def _rate_limited(decision: rate_limit.RateDecision) -> RateLimited:
     error = RateLimited(limit=decision.limit, window_seconds=rate_limit.WINDOW_SECONDS)
     error.headers["Retry-After"] = str(decision.retry_after)

@@ -13,7 +13,7 @@ from app.dependencies import NowDep, SessionDep
 from app.errors import Forbidden, problem_response
 from app.schemas import citizens as schemas
 from app.schemas.common import ClaimText
-from app.security import Caller, require_any_scope, require_scope
+from app.security import Caller, charge_more, require_any_scope, require_scope
 from app.services import citizens
 from app.services.pagination import decode_cursor, encode_cursor
 from app.services.scopes import RECORD_SCOPES, disclosed_fields
@@ -164,8 +164,13 @@ def _batch_result(
     responses=_problems(413),
 )
 def verify_batch(
-    body: schemas.BatchRequest, caller: VerifyCaller, session: SessionDep, now: NowDep
+    body: schemas.BatchRequest,
+    caller: VerifyCaller,
+    session: SessionDep,
+    now: NowDep,
+    request: Request,
 ) -> Any:
+    charge_more(request, caller, cost=len(body.items) - 1)  # every item counts (anti-enumeration)
     items = [
         (None if citizens.pin_rule_broken(item.pin) else item.pin, _claims(item))
         for item in body.items

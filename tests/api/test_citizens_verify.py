@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.sharing_support import *  # noqa: F403
-from tests.api.sharing_support import People, bearer
+from tests.api.sharing_support import People, bearer, issue_token, new_client
 
 STORED_VALUES = ("Nguyễn Thị Thuỷ", "1990-05-17", "0912345678", "079090123", "thuy@example.vn")
 
@@ -151,3 +151,16 @@ def test_batch_needs_the_verify_scope(
         client, token_for_scopes("citizen.basic"), [{"pin": people.mother, "sex": "F"}]
     )
     assert response.status_code == 403
+
+
+def test_every_batch_item_counts_against_the_quota(
+    client: TestClient, admin_headers: dict[str, str], people: People, clock_guard: Any
+) -> None:
+    clock_guard.freeze()
+    client_id, secret = new_client(client, admin_headers, rate_limit=5)
+    token = issue_token(client, client_id, secret, "citizen.verify")
+    four = _batch(client, token, [{"pin": people.mother, "sex": "F"}] * 4)
+    two_more = _batch(client, token, [{"pin": people.mother, "sex": "F"}] * 2)
+    assert four.status_code == 200
+    assert two_more.status_code == 429
+    assert "retry-after" in two_more.headers
