@@ -55,7 +55,8 @@ def test_requests_and_responses_carry_examples(openapi: dict[str, Any]) -> None:
     assert schemas["VerifyRequest"]["examples"]
     assert schemas["CitizenRecord"]["examples"]
     token = openapi["paths"]["/oauth2/token"]["post"]
-    assert token["responses"]["200"]["content"]["application/json"]["example"]["token_type"] == "Bearer"
+    example = token["responses"]["200"]["content"]["application/json"]["example"]
+    assert example["token_type"] == "Bearer"
     assert "application/x-www-form-urlencoded" in token["requestBody"]["content"]
 
 
