@@ -490,7 +490,7 @@ def verify(
     aa_challenge: bytes | None = None,
     aa_response: bytes | None = None,
 ) -> VerificationReport:
-    """Verify a chip read; see the module docstring for the steps. ``now`` must be timezone-aware.
+    """Verify a chip read (steps: see the module docstring); a naive ``now`` is read as UTC.
 
     ``trust_anchors`` are the configured CSCA certificates (objects, or DER/PEM bytes parsed once
     and cached); an anchor that cannot be parsed is a configuration error and raises ValueError.
