@@ -15,6 +15,7 @@ def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) ->
     """Run every start-up step in order (population first: the rest refers to it)."""
     _ensure_population(database=database, settings=settings)
     _ensure_sharing(database=database, settings=settings, clock=clock)
+    _ensure_accounts(database=database, settings=settings, clock=clock)
 
 
 def _ensure_population(*, database: Database, settings: Settings) -> None:
@@ -39,3 +40,14 @@ def _ensure_sharing(*, database: Database, settings: Settings, clock: SandboxClo
         return
     with database.write() as session:
         ensure_sharing(session, settings=settings, now=clock.now())
+
+
+def _ensure_accounts(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
+    """Generated VNeID accounts for the population, then the test personas (VNeID)."""
+    if not settings.auto_seed:
+        return
+    from app import migrations
+    from app.services.accounts_seed import ensure_accounts
+
+    if migrations.is_current(database.engine):
+        ensure_accounts(database, seed=settings.seed, now=clock.now())

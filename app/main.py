@@ -14,7 +14,15 @@ from app.clock import SandboxClock
 from app.db import Database
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.routers import admin_clients, audit, citizens, health, token, wellknown
+from app.routers import (
+    accounts_admin,
+    admin_clients,
+    audit,
+    citizens,
+    health,
+    token,
+    wellknown,
+)
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("dancu")
@@ -55,7 +63,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     for router in (token.router, wellknown.router, citizens.router, audit.router,
-                   admin_clients.router):
+                   admin_clients.router, accounts_admin.router):
         app.include_router(router)
     # Added last = outermost: every response, even a refused body, carries the request id.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

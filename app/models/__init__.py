@@ -1,8 +1,17 @@
 """ORM models. Importing this package registers every table on ``Base.metadata``."""
 
+from app.models.account import Account, AccountEvent, OneTimeCode, SmsMessage
 from app.models.audit import AuditChainHead, AuditRecord
 from app.models.base import Base
 from app.models.client import Client, RateWindow, UsedClientAssertion
+from app.models.consent import Consent
+from app.models.oidc import (
+    AuthorizationCode,
+    BrowserSession,
+    IssuedAccessToken,
+    LoginInteraction,
+    RefreshToken,
+)
 from app.models.population import (
     Citizen,
     CodeItem,
@@ -18,21 +27,31 @@ from app.models.population import (
 from app.models.signing_key import SigningKey
 
 __all__ = [
+    "Account",
+    "AccountEvent",
     "AuditChainHead",
     "AuditRecord",
+    "AuthorizationCode",
     "Base",
+    "BrowserSession",
     "Citizen",
     "Client",
     "CodeItem",
     "Commune",
+    "Consent",
     "FamilyRelation",
     "Household",
+    "IssuedAccessToken",
     "LegacyCommune",
+    "LoginInteraction",
+    "OneTimeCode",
     "PinHistory",
     "PopulationRun",
     "Province",
     "RateWindow",
+    "RefreshToken",
     "Residence",
     "SigningKey",
+    "SmsMessage",
     "UsedClientAssertion",
 ]

@@ -1,0 +1,134 @@
+"""``/v1/admin/accounts``: open, activate, upgrade, lock, unlock and close VNeID accounts;
+credentials, the bound device, the sandbox SMS inbox and the test personas.
+
+Protected by the admin token (``Authorization: Bearer <DANCU_ADMIN_TOKEN>``); problem+json errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, status
+
+from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
+from app.models.account import Account
+from app.schemas import accounts as schemas
+from app.security import require_admin
+from app.services import accounts, accounts_otp, accounts_seed
+from app.services.citizens import checked_pin
+
+router = APIRouter(prefix="/v1/admin/accounts", tags=["admin: VNeID accounts"],
+                   dependencies=[Depends(require_admin)])
+_ACTOR = "admin"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong admin token"},
+    404: {"description": "No such citizen or account"},
+    409: {"description": "account-state-conflict, account-not-eligible or account-exists"},
+    422: {"description": "Invalid PIN, weak password or invalid passcode"},
+}
+
+
+def account_out(account: Account) -> schemas.AccountOut:
+    device = None
+    if account.device_id is not None and account.device_token_hash is not None:
+        device = schemas.Device.model_validate(account)
+    return schemas.AccountOut.model_validate({
+        **{name: getattr(account, name) for name in schemas.AccountOut.model_fields
+           if hasattr(account, name) and name != "device"},
+        "has_password": account.password_hash is not None,
+        "has_passcode": account.passcode_hash is not None, "device": device})
+
+
+def _account(session: SessionDep | ReadSessionDep, pin: str) -> Account:
+    return accounts.get(session, checked_pin(pin))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.AccountOut,
+             summary="Open an account (active, or pending verification)", responses=_ERRORS)
+def create_account(body: schemas.AccountCreate, session: SessionDep, now: NowDep) -> Any:
+    spec = accounts.NewAccount(pin=checked_pin(body.pin), level=body.level, phone=body.phone,
+                               email=body.email, password=body.password, passcode=body.passcode,
+                               activate=body.activate)
+    return account_out(accounts.create(session, spec, now=now, actor=_ACTOR))
+
+
+@router.get("/personas", response_model=schemas.PersonaList,
+            summary="The test personas: one account in each state, with their sandbox secrets")
+def list_personas(session: ReadSessionDep, settings: SettingsDep) -> Any:
+    return schemas.PersonaList(personas=accounts_seed.persona_details(session, seed=settings.seed))
+
+
+@router.get("/{pin}", response_model=schemas.AccountOut, summary="One account", responses=_ERRORS)
+def get_account(pin: str, session: SessionDep, now: NowDep) -> Any:
+    return account_out(accounts.lapse_due_locks(session, _account(session, pin), now=now))
+
+
+@router.get("/{pin}/events", response_model=schemas.AccountEvents,
+            summary="The account's append-only event log, oldest first", responses=_ERRORS)
+def account_events(pin: str, session: ReadSessionDep) -> Any:
+    account = _account(session, pin)
+    return schemas.AccountEvents(pin=account.pin, events=[
+        schemas.AccountEventOut.model_validate(e) for e in accounts.events(session, account)])
+
+
+@router.post("/{pin}/activate", response_model=schemas.AccountOut,
+             summary="pending -> active (identity verified)", responses=_ERRORS)
+def activate(pin: str, session: SessionDep, now: NowDep) -> Any:
+    return account_out(accounts.activate(session, _account(session, pin), now=now, actor=_ACTOR))
+
+
+@router.post("/{pin}/upgrade", response_model=schemas.AccountOut,
+             summary="Level 1 -> level 2 (in-person verification)", responses=_ERRORS)
+def upgrade(pin: str, session: SessionDep, now: NowDep) -> Any:
+    return account_out(accounts.upgrade(session, _account(session, pin), now=now, actor=_ACTOR))
+
+
+@router.post("/{pin}/lock", response_model=schemas.AccountOut, summary="Add a lock ground",
+             responses=_ERRORS)
+def lock(pin: str, body: schemas.LockRequest, session: SessionDep, now: NowDep) -> Any:
+    return account_out(accounts.lock(session, _account(session, pin), reason=body.reason,
+                                     now=now, actor=_ACTOR, until=body.until))
+
+
+@router.post("/{pin}/unlock", response_model=schemas.AccountOut,
+             summary="Lift a lock ground (default: every manual one)", responses=_ERRORS)
+def unlock(pin: str, body: schemas.UnlockRequest, session: SessionDep, now: NowDep) -> Any:
+    reasons = (body.reason,) if body.reason else accounts.MANUAL_LOCK_REASONS
+    return account_out(accounts.unlock(session, _account(session, pin), now=now, actor=_ACTOR,
+                                       reasons=reasons))
+
+
+@router.post("/{pin}/close", response_model=schemas.AccountOut,
+             summary="Close the account for good (it is kept, never deleted)", responses=_ERRORS)
+def close(pin: str, body: schemas.CloseRequest, session: SessionDep, now: NowDep) -> Any:
+    return account_out(accounts.close(session, _account(session, pin), reason=body.reason,
+                                      now=now, actor=_ACTOR))
+
+
+@router.put("/{pin}/password", status_code=status.HTTP_204_NO_CONTENT,
+            summary="Set the password", responses=_ERRORS)
+def set_password(pin: str, body: schemas.PasswordSet, session: SessionDep, now: NowDep) -> None:
+    accounts.set_password(session, _account(session, pin), body.password, now=now, actor=_ACTOR)
+
+
+@router.put("/{pin}/passcode", status_code=status.HTTP_204_NO_CONTENT,
+            summary="Set the 6-digit passcode", responses=_ERRORS)
+def set_passcode(pin: str, body: schemas.PasscodeSet, session: SessionDep, now: NowDep) -> None:
+    accounts.set_passcode(session, _account(session, pin), body.passcode, now=now, actor=_ACTOR)
+
+
+@router.post("/{pin}/device", response_model=schemas.DeviceBound,
+             summary="Bind the app on a (new) device; the previous device stops working",
+             responses=_ERRORS)
+def bind_device(pin: str, body: schemas.DeviceBind, session: SessionDep, now: NowDep) -> Any:
+    account = _account(session, pin)
+    token = accounts.bind_device(session, account, name=body.name, now=now, actor=_ACTOR)
+    return schemas.DeviceBound(device_id=str(account.device_id), device_token=token)
+
+
+@router.get("/{pin}/sms", response_model=schemas.SmsInbox,
+            summary="Sandbox SMS inbox of the account's phone (one-time codes), newest first",
+            responses=_ERRORS)
+def sms_inbox(pin: str, session: ReadSessionDep) -> Any:
+    messages = accounts_otp.inbox(session, _account(session, pin))
+    return schemas.SmsInbox(messages=[schemas.SmsOut.model_validate(m) for m in messages])

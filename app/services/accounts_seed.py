@@ -1,0 +1,346 @@
+"""Generated VNeID accounts for the synthetic population, and the test personas.
+
+:func:`seed_accounts` gives a realistic share of citizens an account, by age band (table
+:data:`AGE_BANDS`; eligibility per Decree 69 Art. 7 through :func:`accounts.valid_card_holders`):
+most holders are at level 2, a few are still pending or locked at their own request; a deceased
+citizen's account is closed, a missing person's locked by the authority. Every choice is a hash of
+``(seed, PIN)``, so the same population and seed always give the same accounts. It is fast: one
+argon2 hash for the whole run -- every generated account has the password :data:`SANDBOX_PASSWORD`
+and the passcode :data:`SANDBOX_PASSCODE` (stored as the same hash), which the docs state.
+
+:func:`ensure_personas` then fixes one account in each state (:data:`PERSONAS`), picked
+deterministically from the population, so tests and the login page's persona picker always find a
+level-2 citizen, a level-1 citizen, a pending, locked and closed account.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.models.account import Account, AccountEvent
+from app.models.population import Citizen
+from app.services import accounts
+from app.services.accounts import age_on
+
+log = logging.getLogger("dancu.accounts")
+SANDBOX_PASSWORD = "Vneid@2025"
+SANDBOX_PASSCODE = "123456"
+BATCH = 5000
+# Decree 59/2022 (the first VNeID decree) took effect on this day: no account is older.
+FIRST_ACCOUNT_DAY = date(2022, 10, 20)
+
+
+@dataclass(frozen=True)
+class AgeBand:
+    """Citizens aged ``low`` to ``high`` (inclusive): share holding an account, share at level 2."""
+
+    low: int
+    high: int
+    with_account: float
+    level2: float
+
+
+AGE_BANDS: tuple[AgeBand, ...] = (
+    AgeBand(0, 5, 0.05, 0.0),
+    AgeBand(6, 13, 0.15, 0.30),
+    AgeBand(14, 17, 0.75, 0.80),
+    AgeBand(18, 24, 0.92, 0.90),
+    AgeBand(25, 59, 0.88, 0.90),
+    AgeBand(60, 74, 0.65, 0.85),
+    AgeBand(75, 200, 0.30, 0.80),
+)
+PENDING_SHARE = 0.015  # of account holders: registered in the app, not yet matched
+SELF_LOCKED_SHARE = 0.003  # of active holders: locked at their own request
+
+
+def draw(seed: int, label: str, pin: str) -> float:
+    """A uniform number in [0, 1) fixed by the seed, a purpose label and the PIN."""
+    digest = hashlib.sha256(f"dancu-sandbox/{seed}/{label}/{pin}".encode()).digest()
+    return int.from_bytes(digest[:8]) / 2**64
+
+
+def band(age: int) -> AgeBand:
+    """The band of ``age`` (a birth after the clock's day counts as age 0)."""
+    return next(b for b in AGE_BANDS if b.low <= max(age, 0) <= b.high)
+
+
+@dataclass(frozen=True)
+class _Person:
+    pin: str
+    birth_date: date
+    status: str
+    status_date: date | None
+    phone: str | None
+    email: str | None
+
+
+def _people(session: Session) -> Iterator[list[_Person]]:
+    """Citizens in PIN order, a batch at a time (keyset pagination: no long-lived cursor)."""
+    last = ""
+    columns = (Citizen.pin, Citizen.birth_date, Citizen.status, Citizen.status_date,
+               Citizen.phone, Citizen.email)
+    while True:
+        rows = session.execute(select(*columns).where(Citizen.pin > last)
+                               .order_by(Citizen.pin).limit(BATCH)).all()
+        if not rows:
+            return
+        yield [_Person(*row) for row in rows]
+        last = rows[-1][0]
+
+
+def _created_at(seed: int, pin: str, now: datetime) -> datetime:
+    span = max((now.date() - FIRST_ACCOUNT_DAY).days, 1)
+    day = FIRST_ACCOUNT_DAY + timedelta(days=int(draw(seed, "opened", pin) * span))
+    return min(datetime(day.year, day.month, day.day, 9, tzinfo=now.tzinfo), now)
+
+
+def _state(person: _Person, seed: int, *, has_card: bool, today: date) -> dict[str, Any] | None:
+    """The generated account of ``person`` (state, level, grounds), or ``None``."""
+    on_day = person.status_date if person.status != "alive" and person.status_date else today
+    age = age_on(person.birth_date, on_day)
+    holds = band(age)
+    if draw(seed, "account", person.pin) >= holds.with_account:
+        return None
+    level = 2 if age >= 6 and draw(seed, "level", person.pin) < holds.level2 else 1
+    if person.status == "deceased":
+        return {"state": accounts.CLOSED, "level": level, "closed_reason": "death"}
+    if person.status == "missing":
+        return {"state": accounts.LOCKED, "level": level, "lock_reasons": ["authority"]}
+    if not has_card or level not in accounts.allowed_levels(age=age, alive=True,
+                                                            has_valid_card=True):
+        return None
+    status = draw(seed, "state", person.pin)
+    if status < PENDING_SHARE:
+        return {"state": accounts.PENDING, "level": 1}
+    if status < PENDING_SHARE + SELF_LOCKED_SHARE:
+        return {"state": accounts.LOCKED, "level": level, "lock_reasons": ["self_request"]}
+    return {"state": accounts.ACTIVE, "level": level}
+
+
+@dataclass(frozen=True)
+class _Secrets:
+    password_hash: str
+    passcode_hash: str
+
+
+def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int,
+         now: datetime) -> dict[str, Any]:
+    opened = _created_at(seed, person.pin, now)
+    row = {"pin": person.pin, "lock_reasons": [], "phone": person.phone or
+           accounts.derived_phone(person.pin), "email": person.email,
+           "password_hash": secrets.password_hash, "passcode_hash": secrets.passcode_hash,
+           "failed_logins": 0, "created_at": opened, "updated_at": opened, **state}
+    if row["state"] == accounts.LOCKED:
+        row |= {"locked_at": opened, "locked_by": "generator"}
+    if row["state"] == accounts.CLOSED:
+        row["closed_at"] = opened
+    return row
+
+
+def _events(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = dict(session.execute(select(Account.pin, Account.id)
+                               .where(Account.pin.in_([r["pin"] for r in rows]))).all())
+    kinds = {accounts.CLOSED: "closed", accounts.LOCKED: "locked"}
+    return [{"account_id": ids[r["pin"]], "at": r["created_at"], "actor": "generator",
+             "kind": kinds.get(r["state"], "created"), "state": r["state"], "level": r["level"],
+             "reason": r.get("closed_reason") or ",".join(r["lock_reasons"]) or None}
+            for r in rows]
+
+
+def _insert_batch(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
+                  now: datetime) -> int:
+    holders = accounts.valid_card_holders(session, [p.pin for p in people], now=now)
+    rows = [_row(person, state, secrets, seed=seed, now=now) for person in people
+            if (state := _state(person, seed, has_card=person.pin in holders, today=now.date()))]
+    if rows:
+        session.execute(insert(Account), rows)
+        session.execute(insert(AccountEvent), _events(session, rows))
+    return len(rows)
+
+
+def has_accounts(session: Session) -> bool:
+    return session.scalar(select(Account.id).limit(1)) is not None
+
+
+def seed_accounts(database: Database, *, seed: int, now: datetime) -> int:
+    """Generate the population's accounts (once: does nothing if any account exists).
+
+    Call it after the population exists; returns the number of accounts created.
+    """
+    secrets = _Secrets(accounts.hash_password(SANDBOX_PASSWORD),
+                       accounts.hash_passcode(SANDBOX_PASSCODE))
+    created = 0
+    with database.write() as session:
+        if has_accounts(session):
+            return 0
+        for people in _people(session):
+            created += _insert_batch(session, people, secrets, seed=seed, now=now)
+    log.info("generated %d VNeID accounts", created)
+    return created
+
+
+# --- personas -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Persona:
+    """A test account in a known state (``key`` is what tests and the picker use)."""
+
+    key: str
+    title_en: str
+    title_vi: str
+    state: str
+    level: int
+    min_age: int = 25
+    max_age: int = 55
+    lock_reason: str | None = None
+    close_reason: str | None = None
+    device: bool = False
+
+    @property
+    def citizen_status(self) -> str:
+        return "deceased" if self.close_reason == "death" else "alive"
+
+
+PERSONAS: tuple[Persona, ...] = (
+    Persona("citizen-l2", "Active level-2 account, app on a bound device",
+            "Tài khoản mức 2 đang hoạt động, đã gắn thiết bị", accounts.ACTIVE, 2, device=True),
+    Persona("citizen-l1", "Active level-1 account", "Tài khoản mức 1 đang hoạt động",
+            accounts.ACTIVE, 1, min_age=18, max_age=40),
+    Persona("senior-l2", "Active level-2 account of a citizen over 60",
+            "Tài khoản mức 2 của người trên 60 tuổi", accounts.ACTIVE, 2, min_age=60, max_age=85),
+    Persona("pending", "Registered, identity not yet verified (cannot log in)",
+            "Đã đăng ký, chưa được xác thực", accounts.PENDING, 1),
+    Persona("locked-self", "Locked at the citizen's request", "Bị khóa theo yêu cầu của công dân",
+            accounts.LOCKED, 2, lock_reason="self_request"),
+    Persona("locked-card-expired", "Locked automatically: the card has expired",
+            "Bị khóa tự động: thẻ căn cước hết hạn", accounts.LOCKED, 2,
+            lock_reason="card_expired"),
+    Persona("closed-deceased", "Closed: the citizen has died", "Đã đóng: công dân đã mất",
+            accounts.CLOSED, 2, min_age=30, max_age=110, close_reason="death"),
+)
+PERSONA_KEYS = tuple(p.key for p in PERSONAS)
+
+
+def persona(key: str) -> Persona | None:
+    return next((p for p in PERSONAS if p.key == key), None)
+
+
+def persona_device_token(seed: int, key: str) -> str:
+    """The bound-device token of a persona: derived from the seed so it can be documented."""
+    digest = hashlib.sha256(f"dancu-sandbox/persona-device/{seed}/{key}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _candidate(session: Session, spec: Persona, *, seed: int, now: datetime) -> str | None:
+    today = now.date()
+    youngest = date(today.year - spec.min_age, today.month, min(today.day, 28))
+    oldest = date(today.year - spec.max_age - 1, today.month, min(today.day, 28))
+    taken = select(Account.pin).where(Account.persona.is_not(None))
+    query = (select(Citizen.pin).where(Citizen.status == spec.citizen_status,
+                                       Citizen.birth_date <= youngest,
+                                       Citizen.birth_date > oldest, Citizen.pin.not_in(taken))
+             .order_by(Citizen.pin).limit(500))
+    pins = list(session.scalars(query))
+    if spec.citizen_status == "alive":
+        pins = sorted(accounts.valid_card_holders(session, pins, now=now))
+    return min(pins, key=lambda pin: draw(seed, spec.key, pin), default=None)
+
+
+def _fresh_account(session: Session, pin: str, spec: Persona, *, now: datetime) -> Account:
+    citizen = session.get(Citizen, pin)
+    assert citizen is not None
+    account = accounts.find(session, pin) or Account(
+        pin=pin, phone=citizen.phone or accounts.derived_phone(pin), email=citizen.email,
+        created_at=now)
+    account.state, account.level, account.lock_reasons = accounts.ACTIVE, spec.level, []
+    account.failed_logins, account.persona, account.updated_at = 0, spec.key, now
+    account.locked_by = account.locked_at = account.unlock_due = account.login_locked_until = None
+    account.closed_reason, account.closed_at = None, None
+    account.password_hash = accounts.hash_password(SANDBOX_PASSWORD)
+    account.passcode_hash = accounts.hash_passcode(SANDBOX_PASSCODE)
+    session.add(account)
+    session.flush()
+    accounts.record_event(session, account, "persona", now=now, actor="generator")
+    return account
+
+
+def _apply(session: Session, account: Account, spec: Persona, *, seed: int,
+           now: datetime) -> None:
+    if spec.device:
+        accounts.bind_device(session, account, name="Sandbox phone", now=now, actor="generator",
+                             token=persona_device_token(seed, spec.key))
+    if spec.state == accounts.PENDING:
+        account.state = accounts.PENDING
+        accounts.record_event(session, account, "created", now=now, actor="generator")
+    elif spec.lock_reason:
+        accounts.lock(session, account, reason=spec.lock_reason, now=now, actor="generator")
+    elif spec.close_reason:
+        accounts.close(session, account, reason=spec.close_reason, now=now, actor="generator")
+
+
+def ensure_personas(session: Session, *, seed: int, now: datetime) -> list[str]:
+    """Make sure each persona exists (idempotent); returns the keys created now."""
+    present = set(session.scalars(select(Account.persona).where(Account.persona.is_not(None))))
+    created = []
+    for spec in PERSONAS:
+        if spec.key in present:
+            continue
+        pin = _candidate(session, spec, seed=seed, now=now)
+        if pin is None:
+            log.warning("no citizen fits persona %s", spec.key)
+            continue
+        _apply(session, _fresh_account(session, pin, spec, now=now), spec, seed=seed, now=now)
+        created.append(spec.key)
+    return created
+
+
+def personas(session: Session) -> list[Account]:
+    order = {key: i for i, key in enumerate(PERSONA_KEYS)}
+    found = session.scalars(select(Account).where(Account.persona.is_not(None)))
+    return sorted(found, key=lambda a: order.get(a.persona or "", len(order)))
+
+
+def account_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Account)) or 0)
+
+
+def ensure_accounts(database: Database, *, seed: int, now: datetime) -> None:
+    """Start-up step, after the population: generated accounts once, then the personas."""
+    with database.read() as session:
+        if session.scalar(select(Citizen.pin).limit(1)) is None:
+            return
+    seed_accounts(database, seed=seed, now=now)
+    with database.write() as session:
+        created = ensure_personas(session, seed=seed, now=now)
+    if created:
+        log.info("created test personas: %s", ", ".join(created))
+
+
+def persona_details(session: Session, *, seed: int) -> list[dict[str, Any]]:
+    """The personas with what a tester needs to log in as them (sandbox secrets included)."""
+    details = []
+    for account in personas(session):
+        spec = persona(account.persona or "")
+        citizen = session.get(Citizen, account.pin)
+        if spec is None or citizen is None:
+            continue
+        details.append({
+            "key": spec.key, "title": spec.title_en, "title_vi": spec.title_vi, "pin": account.pin,
+            "full_name": " ".join(p for p in (citizen.surname, citizen.middle_name,
+                                             citizen.given_name) if p),
+            "birth_date": citizen.birth_date.isoformat(), "state": account.state,
+            "level": account.level, "lock_reasons": list(account.lock_reasons),
+            "password": SANDBOX_PASSWORD, "passcode": SANDBOX_PASSCODE,
+            "device_token": persona_device_token(seed, spec.key) if spec.device else None})
+    return details

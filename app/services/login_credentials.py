@@ -1,0 +1,79 @@
+"""Checking what a citizen presents at login: PIN + password, the app's passcode, account state.
+
+Failures say as little as possible: an unknown PIN and a wrong password are the same
+``invalid_credentials`` (and cost the same argon2 work). Only after the right password does the
+answer tell that the account is pending, locked or closed. Five wrong passwords or passcodes in a
+row block the account's logins for :data:`app.services.accounts.LOGIN_BLOCK` (sandbox clock).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.models.account import Account
+from app.services import accounts
+from app.services.keys import aware
+
+INVALID = "invalid_credentials"
+THROTTLED = "throttled"
+
+
+class LoginRefused(Exception):
+    """``reason``: invalid_credentials, throttled, pending, locked or closed (for the page text)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def unavailable_reason(session: Session, account: Account, *, now: datetime) -> str | None:
+    """Why the account cannot log in now (``pending``, ``locked``, ``closed``), or ``None``."""
+    accounts.lapse_due_locks(session, account, now=now)
+    return None if account.state == accounts.ACTIVE else account.state
+
+
+def require_available(session: Session, account: Account, *, now: datetime) -> Account:
+    reason = unavailable_reason(session, account, now=now)
+    if reason is not None:
+        raise LoginRefused(reason)
+    return account
+
+
+def _blocked(account: Account, now: datetime) -> bool:
+    until = aware(account.login_locked_until)
+    return until is not None and now < until
+
+
+def _failed(session: Session, account: Account, now: datetime) -> None:
+    account.failed_logins += 1
+    if account.failed_logins >= accounts.MAX_FAILED_LOGINS:
+        account.failed_logins, account.login_locked_until = 0, now + accounts.LOGIN_BLOCK
+        accounts.record_event(session, account, "login_blocked", now=now, actor="system")
+    session.flush()
+
+
+def _check(session: Session, account: Account, stored_hash: str | None, candidate: str,
+           now: datetime) -> None:
+    if _blocked(account, now):
+        raise LoginRefused(THROTTLED)
+    if not accounts.verify_secret(stored_hash, candidate):
+        _failed(session, account, now)
+        raise LoginRefused(INVALID)
+    account.failed_logins = 0
+
+
+def password_login(session: Session, pin: str, password: str, *, now: datetime) -> Account:
+    """The active account whose password this is; raises :class:`LoginRefused`."""
+    account = accounts.find(session, pin) if len(pin) == 12 and pin.isdigit() else None
+    if account is None:
+        accounts.verify_secret(None, password)
+        raise LoginRefused(INVALID)
+    _check(session, account, account.password_hash, password, now)
+    return require_available(session, account, now=now)
+
+
+def passcode_check(session: Session, account: Account, passcode: str, *, now: datetime) -> None:
+    """The app's 6-digit passcode, before a sensitive action (approving a QR login)."""
+    _check(session, account, account.passcode_hash, passcode, now)
