@@ -1,7 +1,7 @@
 """VNeID accounts (event log, SMS inbox, one-time codes), OpenID provider state and consent
 
 Revision ID: 0004
-Revises: 0003 (temporarily 0002 until the chip-card migration 0003 lands)
+Revises: 0003
 Create Date: 2026-11-25 08:05:19.223583
 """
 
@@ -12,8 +12,7 @@ from alembic import op
 
 
 revision: str = '0004'
-# TODO(migration chain): '0003' once the chip-card migration exists.
-down_revision: str | None = '0002'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,6 +3,7 @@
 from app.models.account import Account, AccountEvent, OneTimeCode, SmsMessage
 from app.models.audit import AuditChainHead, AuditRecord
 from app.models.base import Base
+from app.models.card import Card, CardEvent, PkiKey
 from app.models.client import Client, RateWindow, UsedClientAssertion
 from app.models.consent import Consent
 from app.models.oidc import (
@@ -34,6 +35,8 @@ __all__ = [
     "AuthorizationCode",
     "Base",
     "BrowserSession",
+    "Card",
+    "CardEvent",
     "Citizen",
     "Client",
     "CodeItem",
@@ -46,6 +49,7 @@ __all__ = [
     "LoginInteraction",
     "OneTimeCode",
     "PinHistory",
+    "PkiKey",
     "PopulationRun",
     "Province",
     "RateWindow",
