@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from ipaddress import ip_address
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     demo_client_secret: str = _SANDBOX_DEFAULT_SECRETS["demo_client_secret"]
     log_level: str = "info"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Keys of the chip-card test PKI: "ec" (P-256, derived from the seed) or "rsa" (2048-bit,
+    # generated once and kept in the pki_key table). See docs/cards.md.
+    pki_key_type: Literal["ec", "rsa"] = "ec"
 
     @field_validator("database_url")
     @classmethod
