@@ -34,6 +34,7 @@ def upgrade() -> None:
     sa.Column('persona', sa.String(length=24), nullable=True),
     sa.CheckConstraint("generation IN ('cccd_2021', 'can_cuoc_2024')", name=op.f('ck_card_generation')),
     sa.CheckConstraint("status IN ('active', 'lost', 'revoked', 'replaced', 'held')", name=op.f('ck_card_status')),
+    sa.ForeignKeyConstraint(['pin'], ['citizen.pin'], name=op.f('fk_card_pin_citizen')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_card'))
     )
     with op.batch_alter_table('card', schema=None) as batch_op:

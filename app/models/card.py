@@ -8,6 +8,7 @@ demand from the population database (residence and spouse as of the issue date),
 ``status`` is the administrative state (``active``, ``lost``, ``revoked``, ``replaced``,
 ``held``); "expired" is not stored but read from ``expiry_date`` against the sandbox clock, so
 advancing the clock expires cards without touching a row. ``card_event`` is append-only.
+``card.pin`` references the citizen, so replacing the population clears the cards with it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Card(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    pin: Mapped[str] = mapped_column(String(12))  # the card number is the PIN
+    pin: Mapped[str] = mapped_column(ForeignKey("citizen.pin"))  # the card number is the PIN
     sequence: Mapped[int] = mapped_column(SmallInteger)
     generation: Mapped[str] = mapped_column(String(16))
     issue_date: Mapped[date] = mapped_column(Date)
@@ -74,7 +75,7 @@ class CardEvent(Base):
 
 
 class PkiKey(Base):
-    """A persisted private key of the test PKI: only RSA keys (EC keys are derived from the seed)."""
+    """A persisted private key of the test PKI: RSA only (EC keys are derived from the seed)."""
 
     __tablename__ = "pki_key"
 
