@@ -1,0 +1,203 @@
+"""``/v1/cards``: the printed card, its images, the virtual chip, verification for relying parties;
+``/v1/admin/cards``: issue, renew, report lost, revoke, hold, release; the persona listing."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi.responses import JSONResponse, Response
+
+from app.dependencies import NowDep, SessionDep, SettingsDep
+from app.errors import NotFound, problem_response
+from app.schemas import cards as schemas
+from app.security import Caller, any_caller, request_id, require_admin, require_scope
+from app.services import cards, cards_access, chip
+from app.services.cards import CardNotFound, Change
+from app.services.cards_access import CHIP_READER, NFC_PURPOSE, CardAccess
+from app.services.cards_verify import ChipRead
+from app.services.citizens import checked_pin
+from app.services.pki import CardPki, card_pki
+
+router = APIRouter(prefix="/v1/cards", tags=["cards"])
+admin_router = APIRouter(prefix="/v1/admin/cards", tags=["admin"],
+                         dependencies=[Depends(require_admin)])
+sandbox_router = APIRouter(prefix="/v1/sandbox/personas", tags=["sandbox"])
+
+ReadCaller = Annotated[Caller, Depends(require_scope("card.read"))]
+VerifyCaller = Annotated[Caller, Depends(require_scope("card.verify"))]
+AccessKey = Annotated[str | None, Header(alias="X-Chip-Access-Key", max_length=64,
+                                         description="Hex of the BAC key seed K_seed of the MRZ")]
+Sequence = Annotated[int | None, Query(ge=1, le=99, description="A card other than the latest")]
+SVG = "image/svg+xml"
+ZIP = "application/zip"
+
+
+def get_card_pki(request: Request, settings: SettingsDep, now: NowDep) -> CardPki:
+    return card_pki(request.app.state.database, seed=settings.seed,
+                    key_type=settings.pki_key_type, now=now)
+
+
+PkiDep = Annotated[CardPki, Depends(get_card_pki)]
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        401: "Missing or invalid access token; for the chip: missing or wrong X-Chip-Access-Key",
+        403: "The token lacks the scope, or the purpose is not registered",
+        404: "No card is recorded for this number",
+        409: "The card's status does not allow this change",
+        413: "Request body too large",
+        422: "Invalid input (a PIN rule, a field rule): names the rule, never the value",
+    }
+    return {code: {"description": text[code], "content": {"application/problem+json": {}}}
+            for code in codes}
+
+
+def _client_access(caller: Caller, now: Any) -> CardAccess:
+    return CardAccess(client_id=caller.client_id, purpose=caller.purpose,
+                      request_id=caller.request_id, now=now)
+
+
+def _reader_access(request: Request, now: Any) -> CardAccess:
+    return CardAccess(client_id=CHIP_READER, purpose=NFC_PURPOSE, request_id=request_id(request),
+                      now=now)
+
+
+def _card_not_found(request: Request) -> JSONResponse:
+    # Returned, not raised: the transaction must commit the audit record of the attempt.
+    return problem_response(CardNotFound(), request)
+
+
+def _chip_denied(request: Request) -> JSONResponse:
+    return problem_response(chip.ChipAccessDenied(), request)
+
+
+@router.get("/{pin}", response_model=schemas.Card, responses=_problems(401, 403, 404, 422),
+            summary="The printed card: fields of its generation, MRZ, QR payload, status, history")
+def get_card(pin: str, caller: ReadCaller, session: SessionDep, now: NowDep, request: Request,
+             sequence: Sequence = None) -> Any:
+    view = cards_access.card_view(session, checked_pin(pin), sequence=sequence,
+                                  access=_client_access(caller, now))
+    return _card_not_found(request) if view is None else view
+
+
+@router.get("/{pin}/image/{side}.svg", response_class=Response,
+            responses={200: {"content": {SVG: {}}}, **_problems(401, 403, 404, 422)},
+            summary="Front or back of the card as SVG (QR code, MRZ, synthetic photo)")
+def get_image(pin: str, side: Literal["front", "back"], caller: ReadCaller, session: SessionDep,
+              now: NowDep, settings: SettingsDep, request: Request,
+              sequence: Sequence = None) -> Response:
+    svg = cards_access.card_image(session, checked_pin(pin), side, sequence=sequence,
+                                  seed=settings.seed, access=_client_access(caller, now))
+    return _card_not_found(request) if svg is None else Response(svg, media_type=SVG)
+
+
+@router.get("/{pin}/chip", response_model=schemas.ChipFiles,
+            responses={200: {"content": {ZIP: {}}}, **_problems(401, 422)},
+            summary="The chip's files (JSON of base64, or a zip with Accept: application/zip); "
+                    "needs X-Chip-Access-Key, no token")
+def get_chip(pin: str, key: AccessKey, session: SessionDep, now: NowDep, settings: SettingsDep,
+             pki: PkiDep, request: Request) -> Any:
+    files = cards_access.read_chip(session, checked_pin(pin), key, seed=settings.seed, pki=pki,
+                                   access=_reader_access(request, now))
+    if files is None:
+        return _chip_denied(request)
+    if ZIP in request.headers.get("accept", ""):
+        return Response(chip.zipped(files), media_type=ZIP, headers={
+            "Content-Disposition": 'attachment; filename="chip.zip"'})
+    return {"files": {name: base64.b64encode(data).decode("ascii") for name, data in files.items()}}
+
+
+@router.post("/{pin}/chip/internal-authenticate", response_model=schemas.ChallengeResponse,
+             responses=_problems(401, 422),
+             summary="Active authentication: the chip signs an 8-byte challenge (needs "
+                     "X-Chip-Access-Key)")
+def internal_authenticate(pin: str, body: schemas.ChallengeRequest, key: AccessKey,
+                          session: SessionDep, now: NowDep, settings: SettingsDep,
+                          request: Request) -> Any:
+    challenge = cards_access.checked_challenge(body.challenge)
+    signature = cards_access.internal_authenticate(
+        session, checked_pin(pin), key, challenge, seed=settings.seed,
+        access=_reader_access(request, now))
+    if signature is None:
+        return _chip_denied(request)
+    return schemas.ChallengeResponse(challenge=challenge.hex(),
+                                     response=base64.b64encode(signature).decode("ascii"),
+                                     response_hex=signature.hex(), algorithm="ecdsa-plain-sha256")
+
+
+def _signer(result: Any) -> schemas.Signer | None:
+    certificate = result.report.document_signer
+    if certificate is None:
+        return None
+    return schemas.Signer(subject=certificate.subject.rfc4514_string(),
+                          serial_number=format(certificate.serial_number, "x"),
+                          not_before=certificate.not_valid_before_utc,
+                          not_after=certificate.not_valid_after_utc)
+
+
+@router.post("/verify", response_model=schemas.VerifyResponse,
+             responses=_problems(401, 403, 413, 422),
+             summary="Verify a chip read: every step with a stable code, then the population "
+                     "database cross-check")
+def verify(body: schemas.VerifyRequest, caller: VerifyCaller, session: SessionDep, now: NowDep,
+           pki: PkiDep) -> Any:
+    exchange = body.active_authentication
+    read = ChipRead(files=body.files, challenge=exchange.challenge if exchange else None,
+                    response=exchange.response if exchange else None)
+    result = cards_access.verify(session, read, pki=pki, access=_client_access(caller, now))
+    return schemas.VerifyResponse(
+        verdict=result.verdict, reasons=result.reasons, warnings=result.warnings,
+        steps=[schemas.Step.model_validate(vars(step)) for step in result.steps], pin=result.pin,
+        document_signer=_signer(result), signing_time=result.report.signing_time)
+
+
+# --- admin ----------------------------------------------------------------------------------------
+
+AdminAction = Literal["issue", "renew", "lost", "revoke", "hold", "release"]
+_ADMIN_PROBLEMS = {
+    401: {"description": "Missing or wrong admin token",
+          "content": {"application/problem+json": {}}},
+    403: {"description": "A client access token was used",
+          "content": {"application/problem+json": {}}},
+    **_problems(404, 409, 422),
+}
+
+
+def _change(session: Any, pin: str, action: str, change: Change, pki: CardPki) -> Any:
+    if action == "issue":
+        return cards.issue(session, pin, change=change, pki=pki)
+    if action == "renew":
+        return cards.renew(session, pin, change=change, pki=pki)
+    handlers = {"lost": cards.report_lost, "revoke": cards.revoke, "hold": cards.hold,
+                "release": cards.release}
+    return handlers[action](session, pin, change=change)
+
+
+@admin_router.post("/{pin}/{action}", response_model=schemas.CardChanged,
+                   status_code=status.HTTP_200_OK, responses=_ADMIN_PROBLEMS,
+                   summary="Issue, renew, report lost, revoke, hold or release a citizen's card")
+def change_card(pin: str, action: AdminAction, session: SessionDep, now: NowDep, pki: PkiDep,
+                body: schemas.CardChange | None = None) -> Any:
+    change = Change(now=now, actor="admin", reason=body.reason if body else None)
+    card = _change(session, checked_pin(pin), action, change, pki)
+    return {"pin": card.pin, "sequence": card.sequence, "generation": card.generation,
+            "issue_date": card.issue_date, "expiry_date": card.expiry_date,
+            "status": cards.effective_status(card, cards.local_date(now)),
+            "status_reason": card.status_reason}
+
+
+# --- sandbox --------------------------------------------------------------------------------------
+
+
+@sandbox_router.get("/cards", response_model=schemas.PersonaList,
+                    responses=_problems(401, 404),
+                    summary="Test cards that fail verification on purpose, with what each must "
+                            "produce (sandbox deployments; any client token or the admin token)")
+def list_personas(_: Annotated[Caller, Depends(any_caller)], session: SessionDep,
+                  settings: SettingsDep, now: NowDep) -> Any:
+    if not settings.sandbox:
+        raise NotFound("Personas exist only in a sandbox deployment.")
+    return {"personas": cards_access.personas(session, now=now)}
