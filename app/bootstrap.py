@@ -43,11 +43,14 @@ def _ensure_sharing(*, database: Database, settings: Settings, clock: SandboxClo
 
 
 def _ensure_accounts(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
-    """Generated VNeID accounts for the population, then the test personas (VNeID)."""
-    if not settings.auto_seed:
-        return
+    """VNeID: the demo client's sign-in scopes; generated accounts and the test personas."""
     from app import migrations
     from app.services.accounts_seed import ensure_accounts
+    from app.services.oidc_provider import ensure_demo_login_scopes
 
-    if migrations.is_current(database.engine):
+    if not migrations.is_current(database.engine):
+        return
+    with database.write() as session:
+        ensure_demo_login_scopes(session, settings=settings)
+    if settings.auto_seed:
         ensure_accounts(database, seed=settings.seed, now=clock.now())

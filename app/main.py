@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app import migrations
 from app.bootstrap import bootstrap
@@ -20,6 +21,9 @@ from app.routers import (
     audit,
     citizens,
     health,
+    html,
+    login,
+    oauth,
     token,
     wellknown,
 )
@@ -63,8 +67,10 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     for router in (token.router, wellknown.router, citizens.router, audit.router,
-                   admin_clients.router, accounts_admin.router):
+                   admin_clients.router, accounts_admin.router, accounts_admin.consents_router,
+                   oauth.router, oauth.app_router, oauth.sandbox_router, login.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     # Added last = outermost: every response, even a refused body, carries the request id.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -14,7 +14,7 @@ from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.models.account import Account
 from app.schemas import accounts as schemas
 from app.security import require_admin
-from app.services import accounts, accounts_otp, accounts_seed
+from app.services import accounts, accounts_otp, accounts_seed, consent
 from app.services.citizens import checked_pin
 
 router = APIRouter(prefix="/v1/admin/accounts", tags=["admin: VNeID accounts"],
@@ -132,3 +132,24 @@ def bind_device(pin: str, body: schemas.DeviceBind, session: SessionDep, now: No
 def sms_inbox(pin: str, session: ReadSessionDep) -> Any:
     messages = accounts_otp.inbox(session, _account(session, pin))
     return schemas.SmsInbox(messages=[schemas.SmsOut.model_validate(m) for m in messages])
+
+
+@router.get("/{pin}/consents", response_model=schemas.ConsentList,
+            summary="The citizen's consents (every purpose and status), newest first",
+            responses=_ERRORS)
+def citizen_consents(pin: str, session: ReadSessionDep) -> Any:
+    rows = consent.of_citizen(session, checked_pin(pin))
+    return schemas.ConsentList(consents=[schemas.ConsentOut.model_validate(r) for r in rows])
+
+
+consents_router = APIRouter(prefix="/v1/admin/consents", tags=["admin: VNeID accounts"],
+                            dependencies=[Depends(require_admin)])
+
+
+@consents_router.post("/{consent_id}/withdraw", response_model=schemas.ConsentOut,
+                      summary="Withdraw a consent (its tokens are revoked at once)",
+                      responses={404: {"description": "consent-not-found"},
+                                 409: {"description": "consent-not-active"}})
+def withdraw_consent(consent_id: int, session: SessionDep, now: NowDep) -> Any:
+    return schemas.ConsentOut.model_validate(
+        consent.withdraw(session, consent_id, by="admin", now=now))

@@ -131,6 +131,25 @@ class SmsInbox(BaseModel):
     messages: list[SmsOut] = Field(description="Newest first.")
 
 
+class ConsentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    client_id: str
+    purpose: str
+    scopes: list[str]
+    method: str
+    status: Literal["granted", "withdrawn", "superseded"]
+    granted_at: datetime
+    expires_at: datetime | None
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+
+
+class ConsentList(BaseModel):
+    consents: list[ConsentOut] = Field(description="Newest first.")
+
+
 class PersonaOut(BaseModel):
     key: str
     title: str

@@ -193,7 +193,7 @@ def demo_spec(settings: Settings) -> ClientSpec:
     return ClientSpec(
         name="Demo relying party (sandbox)",
         client_id=settings.demo_client_id,
-        scopes=scope_catalogue.NON_ADMIN_SCOPES,
+        scopes=(*scope_catalogue.NON_ADMIN_SCOPES, *scope_catalogue.LOGIN_SCOPES),
         purposes=DEMO_PURPOSES,
         token_endpoint_auth_method="client_secret_basic",
         grant_types=GRANT_TYPES,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from app.oidc import claims
+
 # Every lookup answers with the PIN asked about and the record's status (alive, deceased, missing):
 # a deceased or missing citizen is reported as such, never hidden.
 ALWAYS_FIELDS: tuple[str, ...] = ("pin", "status")
@@ -93,6 +95,9 @@ CATALOGUE: tuple[Scope, ...] = (
 SCOPES: dict[str, Scope] = {scope.name: scope for scope in CATALOGUE}
 RECORD_SCOPES: tuple[str, ...] = tuple(scope.name for scope in CATALOGUE if scope.fields)
 NON_ADMIN_SCOPES: tuple[str, ...] = tuple(scope.name for scope in CATALOGUE if not scope.admin_only)
+# OpenID Connect sign-in scopes (docs/vneid.md): a login client registers those it may request, the
+# citizen consents at login; they are never data-API scopes of a client-credentials token.
+LOGIN_SCOPES: tuple[str, ...] = claims.SUPPORTED_SCOPES
 
 
 def disclosed_fields(scopes: Iterable[str]) -> frozenset[str]:
@@ -107,6 +112,8 @@ def disclosed_fields(scopes: Iterable[str]) -> frozenset[str]:
 
 def refusal(name: str, *, sandbox: bool, has_legal_basis: bool) -> str | None:
     """Why ``name`` cannot be granted to such a client, or ``None`` when it can."""
+    if name in LOGIN_SCOPES:
+        return None
     scope = SCOPES.get(name)
     if scope is None:
         return "unknown scope"

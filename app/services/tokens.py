@@ -25,6 +25,7 @@ from app.oidc.jwt_policy import RejectReason, TokenRejected, read_unverified
 from app.oidc.scopes import format_scope, parse_scope, require_subset
 from app.services import client_auth
 from app.services.keys import KeyStore
+from app.services.scopes import LOGIN_SCOPES
 from app.settings import Settings
 
 ACCESS_TOKEN_TTL = timedelta(minutes=10)
@@ -75,11 +76,8 @@ def _signing_key(ctx: GrantContext) -> Any:
 def client_credentials_grant(ctx: GrantContext) -> dict[str, Any]:
     """RFC 6749 §4.4: an access token for the client itself, for scopes it is allowed."""
     requested = parse_scope(ctx.request.params.get("scope"))
-    scopes = (
-        require_subset(requested, granted=ctx.client.scopes)
-        if requested
-        else tuple(ctx.client.scopes)
-    )
+    api_scopes = tuple(s for s in ctx.client.scopes if s not in LOGIN_SCOPES)  # not sign-in ones
+    scopes = require_subset(requested, granted=api_scopes) if requested else api_scopes
     content = oidc_tokens.client_credentials_content(
         ctx.client.client_id, audience=(api_audience(ctx.settings),), scope=scopes
     )

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 
 from app.clock import SandboxClock
@@ -69,6 +74,24 @@ def citizen_without_account(database: Database, *, min_age: int, max_age: int,
     pytest.fail(f"no {status} citizen aged {min_age}-{max_age} without an account")
 
 
+def citizen_with_contact(database: Database, *, min_age: int = 20, max_age: int = 60) -> str:
+    """A living adult without account whose record has a mobile number and an e-mail address."""
+    today = date.today()
+    with database.read() as session:
+        query = (select(Citizen.pin)
+                 .where(Citizen.status == "alive", Citizen.email.is_not(None),
+                        Citizen.phone.is_not(None),
+                        Citizen.birth_date <= today - timedelta(days=365 * min_age + 30),
+                        Citizen.birth_date > today - timedelta(days=365 * max_age),
+                        Citizen.pin.not_in(select(Account.pin)))
+                 .order_by(Citizen.pin))
+        for pin in session.scalars(query):
+            if pin not in _taken:
+                _taken.add(pin)
+                return pin
+    pytest.fail("no adult with phone and e-mail without an account")
+
+
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode()).digest()
@@ -77,3 +100,177 @@ def pkce_pair() -> tuple[str, str]:
 
 def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+# --- relying parties and flows --------------------------------------------------------------------
+
+LOGIN_SCOPES = ["openid", "profile", "email", "phone", "address", "vneid.identity",
+                "offline_access"]
+
+
+@dataclass(frozen=True)
+class Rp:
+    """A registered relying party of the tests."""
+
+    client_id: str
+    secret: str | None
+    redirect_uri: str = DEMO_REDIRECT
+    method: str = "client_secret_basic"
+
+    def auth(self, form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """(headers, form) carrying this client's authentication."""
+        if self.method == "client_secret_post":
+            return {}, {**form, "client_id": self.client_id, "client_secret": self.secret or ""}
+        raw = f"{self.client_id}:{self.secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}, form
+
+
+def register_rp(client: TestClient, admin: dict[str, str], **spec: Any) -> Rp:
+    body = {"name": "Test RP", "scopes": LOGIN_SCOPES, "purposes": ["login-tests"],
+            "sandbox": True, "grant_types": ["authorization_code", "refresh_token"],
+            "redirect_uris": [DEMO_REDIRECT, "http://127.0.0.1:8765/logged-out"]} | spec
+    response = client.post("/v1/admin/clients", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    return Rp(created["client_id"], created.get("client_secret"),
+              method=created["token_endpoint_auth_method"])
+
+
+def browser(app: FastAPI) -> TestClient:
+    """A fresh user agent (own cookie jar) that does not follow redirects."""
+    return TestClient(app, follow_redirects=False)
+
+
+@dataclass
+class Authorization:
+    """One authorization request of a test, and where it led."""
+
+    params: dict[str, str]
+    verifier: str
+    response: Any = None
+
+    @property
+    def location(self) -> str:
+        return str(self.response.headers.get("location", ""))
+
+    @property
+    def result(self) -> dict[str, str]:
+        return query_of(self.location)
+
+
+def auth_params(rp: Rp, **extra: str) -> tuple[dict[str, str], str]:
+    verifier, challenge = pkce_pair()
+    params = {"client_id": rp.client_id, "redirect_uri": rp.redirect_uri, "response_type": "code",
+              "scope": "openid profile", "state": secrets.token_urlsafe(8),
+              "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
+              "code_challenge_method": "S256"}
+    return {**params, **extra}, verifier
+
+
+def authorize(agent: TestClient, rp: Rp, *, pin: str | None = None,
+              **extra: str) -> Authorization:
+    """GET /oauth2/authorize (with ``X-Sandbox-Login`` when ``pin`` is given)."""
+    params, verifier = auth_params(rp, **extra)
+    params = {k: v for k, v in params.items() if v != ""}
+    headers = {"X-Sandbox-Login": pin} if pin else {}
+    flow = Authorization(params, verifier)
+    flow.response = agent.get("/oauth2/authorize", params=params, headers=headers)
+    return flow
+
+
+def redeem(agent: TestClient, rp: Rp, flow: Authorization, **extra: str) -> Any:
+    form = {"grant_type": "authorization_code", "code": flow.result.get("code", ""),
+            "redirect_uri": flow.params["redirect_uri"], "code_verifier": flow.verifier} | extra
+    headers, form = rp.auth(form)
+    return agent.post("/oauth2/token", data=form, headers=headers)
+
+
+def tokens_for(agent: TestClient, rp: Rp, pin: str, **extra: str) -> dict[str, Any]:
+    """Headless login + code exchange; the token response body."""
+    flow = authorize(agent, rp, pin=pin, **extra)
+    assert "code" in flow.result, flow.location
+    response = redeem(agent, rp, flow)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def refresh(agent: TestClient, rp: Rp, token: str, **extra: str) -> Any:
+    headers, form = rp.auth({"grant_type": "refresh_token", "refresh_token": token} | extra)
+    return agent.post("/oauth2/token", data=form, headers=headers)
+
+
+def userinfo(agent: TestClient, access_token: str) -> Any:
+    return agent.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, "the page has a CSRF field"
+    return match.group(1)
+
+
+def sms_code(agent: TestClient, admin: dict[str, str], pin: str) -> str:
+    inbox = agent.get(f"/v1/admin/accounts/{pin}/sms", headers=admin).json()["messages"]
+    match = re.search(r"\b(\d{6})\b", inbox[0]["body"])
+    assert match
+    return match.group(1)
+
+
+def password_login(agent: TestClient, admin: dict[str, str], login_path: str, pin: str,
+                   password: str = "Vneid@2025") -> Any:
+    """Fill the login page (PIN + password), then the SMS code; the response after the code."""
+    page = agent.get(login_path)
+    assert page.status_code == 200, page.text
+    interaction = login_path.rsplit("/", 1)[-1].split("?")[0]
+    sent = agent.post(f"/oauth2/login/{interaction}/password",
+                      data={"csrf": csrf_of(page.text), "pin": pin, "password": password})
+    assert sent.status_code == 303, sent.text
+    otp_page = agent.get(sent.headers["location"])
+    return agent.post(f"/oauth2/login/{interaction}/otp",
+                      data={"csrf": csrf_of(otp_page.text),
+                            "code": sms_code(agent, admin, pin)})
+
+
+def approve_consent(agent: TestClient, consent_path: str, decision: str = "approve") -> Any:
+    page = agent.get(consent_path)
+    assert page.status_code == 200, page.text
+    return agent.post(consent_path, data={"csrf": csrf_of(page.text), "decision": decision})
+
+
+def interactive_login(agent: TestClient, admin: dict[str, str], rp: Rp, pin: str,
+                      **extra: str) -> Authorization:
+    """Authorize in a browser: password + SMS code, then consent if asked; ends at the RP."""
+    flow = authorize(agent, rp, **extra)
+    response = flow.response
+    if response.headers.get("location", "").startswith("/oauth2/login/"):
+        response = password_login(agent, admin, response.headers["location"], pin)
+    if response.headers.get("location", "").startswith("/oauth2/consent/"):
+        response = approve_consent(agent, response.headers["location"])
+    flow.response = response
+    return flow
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload, unverified (to look at; verification is the point of other helpers)."""
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def jwt_header(token: str) -> dict[str, Any]:
+    header = token.split(".")[0]
+    return dict(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))))
+
+
+def verify_with_jwks(token: str, jwks: dict[str, Any], *, issuer: str, audience: str,
+                     now: int | None = None) -> dict[str, Any]:
+    """Verify as a relying party would, with joserfc and the published JWK Set only."""
+    header = jwt_header(token)
+    key_set = KeySet.import_key_set(jwks)
+    key = key_set.get_by_kid(header["kid"])
+    decoded = jwt.decode(token, key, algorithms=[header["alg"]])
+    registry = jwt.JWTClaimsRegistry(iss={"essential": True, "value": issuer},
+                                     aud={"essential": True, "value": audience},
+                                     sub={"essential": True}, exp={"essential": True},
+                                     iat={"essential": True}, now=now, leeway=5)
+    registry.validate(decoded.claims)
+    return dict(decoded.claims)

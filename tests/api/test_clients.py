@@ -16,7 +16,7 @@ from app.clock import SandboxClock
 from app.db import Database
 from app.models.client import Client
 from app.services.clients import DEMO_REDIRECT_URIS
-from app.services.scopes import NON_ADMIN_SCOPES
+from app.services.scopes import LOGIN_SCOPES, NON_ADMIN_SCOPES
 from app.settings import Settings, load_settings
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import basic, bearer, issue_token, new_client
@@ -180,7 +180,7 @@ def test_demo_client_exists_at_start_up_as_configured(
     demo = client.get(f"/v1/admin/clients/{settings.demo_client_id}", headers=admin_headers).json()
     assert demo["sandbox"] is True
     assert demo["status"] == "active"
-    assert set(demo["scopes"]) == set(NON_ADMIN_SCOPES)
+    assert set(demo["scopes"]) == set(NON_ADMIN_SCOPES) | set(LOGIN_SCOPES)  # + VNeID sign-in
     assert "audit.all" not in demo["scopes"]
     assert set(demo["redirect_uris"]) == set(DEMO_REDIRECT_URIS)
     assert set(demo["grant_types"]) == {"client_credentials", "authorization_code", "refresh_token"}

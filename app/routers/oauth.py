@@ -1,0 +1,331 @@
+"""OpenID Connect endpoints: authorization, userinfo, introspection, revocation, RP-initiated
+logout, and the QR-login API of the citizen's app.
+
+OAuth endpoints answer in their RFC formats (RFC 6749 §4.1.2.1 redirects or an HTML error page at
+the authorization endpoint, RFC 6750 §3 at userinfo, RFC 6749 §5.2 JSON at introspection and
+revocation). The QR-login API is ours and answers problem+json. The token endpoint is
+``app.routers.token``; importing :mod:`app.services.oidc_grants` adds its grants.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
+from app.errors import NotFound
+from app.oidc import errors as oauth
+from app.oidc.authorize import UI_LOCALES_SUPPORTED
+from app.oidc.codes import new_opaque_value
+from app.routers import html
+from app.routers.token import ParsedForm, error_response, read_form
+from app.schemas.accounts import ConsentList, ConsentOut
+from app.security import key_store, require_admin
+from app.services import (
+    client_auth,
+    consent,
+    login,
+    oidc_authorize,
+    oidc_grants,  # noqa: F401  (registers the authorization_code and refresh_token grants)
+    oidc_logout,
+    oidc_revocation,
+    oidc_sessions,
+    oidc_userinfo,
+)
+from app.services.oidc_provider import SESSION_TTL
+from app.settings import Settings
+
+router = APIRouter(tags=["OpenID Connect"])
+sandbox_router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"],
+                           dependencies=[Depends(require_admin)])
+REALM = "dancu"
+SANDBOX_LOGIN_HEADER = "x-sandbox-login"
+BROWSER_MAX_AGE = 365 * 24 * 3600
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_pairs(request: Request) -> list[tuple[str, str]]:
+    """The request's parameters in order, repeats kept: the query (GET) or the form (POST)."""
+    if request.method == "GET":
+        return list(request.query_params.multi_items())
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != FORM_TYPE:
+        return []
+    form = await request.form()
+    return [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+
+
+PairsDep = Annotated[list[tuple[str, str]], Depends(read_pairs)]
+
+
+def _ctx(request: Request, settings: Settings, now: Any) -> oidc_authorize.Context:
+    return oidc_authorize.Context(settings=settings, keys=key_store(request), now=now)
+
+
+def _first(pairs: list[tuple[str, str]], name: str) -> str | None:
+    return next((value for key, value in pairs if key == name and value), None)
+
+
+def _page_language(pairs: list[tuple[str, str]]) -> str:
+    for tag in (_first(pairs, "ui_locales") or "").split():
+        if tag.split("-")[0].lower() in UI_LOCALES_SUPPORTED:
+            return tag.split("-")[0].lower()
+    return html.language(_first(pairs, "lang"))
+
+
+_AUTHORIZE_DOC = {
+    303: {"description": "To the client's redirect URI (code, state, iss; or error, "
+                         "error_description, state, iss), or to the login / consent page"},
+    400: {"description": "HTML error page: unknown client, missing or unregistered redirect URI "
+                         "(never redirected, RFC 6749 §4.1.2.1)", "content": {"text/html": {}}},
+}
+
+
+_AUTHORIZE = {"response_class": HTMLResponse, "responses": _AUTHORIZE_DOC, "status_code": 303}
+
+
+@router.get("/oauth2/authorize", operation_id="authorize_get", **_AUTHORIZE,
+            summary="Authorization endpoint (code flow, PKCE S256 required)")
+@router.post("/oauth2/authorize", operation_id="authorize_post", **_AUTHORIZE,
+             summary="Authorization endpoint, parameters as a form (OIDC Core §3.1.2.1)")
+def authorize(request: Request, pairs: PairsDep, session: SessionDep, settings: SettingsDep,
+              now: NowDep) -> Response:
+    """Send ``X-Sandbox-Login: <PIN>`` from a sandbox client to log in and consent at once."""
+    browser = request.cookies.get(oidc_sessions.BROWSER_COOKIE)
+    cookies = oidc_authorize.Cookies(browser=browser or new_opaque_value(),
+                                     session=request.cookies.get(oidc_sessions.SESSION_COOKIE))
+    outcome = oidc_authorize.authorize(session, pairs, cookies=cookies,
+                                       sandbox_pin=request.headers.get(SANDBOX_LOGIN_HEADER),
+                                       ctx=_ctx(request, settings, now))
+    if isinstance(outcome, oidc_authorize.ErrorPage):
+        lang = _page_language(pairs)
+        return html.error_page(request, lang=lang, message=html.text(lang, "error_title"),
+                               error_code=outcome.error.error,
+                               description=outcome.error.description)
+    response = html.see_other(outcome.location)
+    if browser is None:
+        html.set_cookie(response, oidc_sessions.BROWSER_COOKIE, cookies.browser,
+                        settings=settings, max_age=BROWSER_MAX_AGE)
+    if outcome.session_cookie:
+        html.set_cookie(response, oidc_sessions.SESSION_COOKIE, outcome.session_cookie,
+                        settings=settings, max_age=int(SESSION_TTL.total_seconds()))
+    return response
+
+
+# --- userinfo -------------------------------------------------------------------------------------
+
+
+def _bearer_error(error: oauth.OAuthError | None) -> JSONResponse:
+    rendered = oauth.bearer_error_response(error, realm=REALM)
+    return JSONResponse(dict(rendered.body) or None, status_code=rendered.status,
+                        headers=dict(rendered.headers))
+
+
+def _bearer_token(request: Request, pairs: list[tuple[str, str]]) -> str | None:
+    """RFC 6750 §2.1 header or §2.2 form body, never both; §2.3 query is refused."""
+    if "access_token" in request.query_params:
+        raise oauth.InvalidRequest("Send the access token in the Authorization header.")
+    header = request.headers.get("authorization")
+    body = [value for name, value in pairs if name == "access_token"] \
+        if request.method == "POST" else []
+    if (header is not None) + len(body) > 1:
+        raise oauth.InvalidRequest("Send the access token only once.")
+    if body:
+        return body[0]
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise oauth.InvalidToken()
+    return token.strip()
+
+
+_USERINFO = {"responses": {401: {"description": "invalid_token (RFC 6750 challenge)"},
+                          403: {"description": "insufficient_scope"}}}
+
+
+@router.get("/oauth2/userinfo", operation_id="userinfo_get", **_USERINFO,
+            summary="UserInfo endpoint (OIDC Core §5.3): claims by scope")
+@router.post("/oauth2/userinfo", operation_id="userinfo_post", **_USERINFO,
+             summary="UserInfo endpoint; the token in the header or the form body (RFC 6750 §2.2)")
+def userinfo(request: Request, pairs: PairsDep, session: ReadSessionDep, settings: SettingsDep,
+             now: NowDep) -> Any:
+    try:
+        token = _bearer_token(request, pairs)
+        if token is None:
+            return _bearer_error(None)
+        claims = oidc_userinfo.userinfo(session, token, keys=key_store(request),
+                                        settings=settings, now=now)
+    except oauth.OAuthError as error:
+        return _bearer_error(error)
+    return JSONResponse(claims, headers={"Cache-Control": "no-store"})
+
+
+# --- introspection and revocation -----------------------------------------------------------------
+
+
+def _authenticated(form: ParsedForm, session: SessionDep, settings: Settings, now: Any,
+                   path: str) -> str:
+    if form.request is None:
+        assert form.error is not None
+        raise form.error
+    client = client_auth.authenticate(session, form.request, settings=settings, now=now,
+                                      token_endpoint=settings.issuer_url + path)
+    return client.client_id
+
+
+def _token_param(form: ParsedForm) -> str:
+    token = form.request.params.get("token") if form.request else None
+    if not token:
+        raise oauth.InvalidRequest("The token parameter is required.")
+    return token
+
+
+@router.post("/oauth2/introspect", summary="Token introspection (RFC 7662), client-authenticated")
+def introspect(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
+               session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
+    try:
+        requester = _authenticated(form, session, settings, now, "/oauth2/introspect")
+        body = oidc_revocation.introspect(
+            session, _token_param(form), requester=requester, keys=key_store(request),
+            hint=form.request.params.get("token_type_hint") if form.request else None,
+            settings=settings, now=now)
+    except oauth.OAuthError as error:
+        return error_response(error, used_basic=bool(form.request and form.request.used_basic))
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/oauth2/revoke", summary="Token revocation (RFC 7009), client-authenticated")
+def revoke(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
+           session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
+    try:
+        requester = _authenticated(form, session, settings, now, "/oauth2/revoke")
+        oidc_revocation.revoke(session, _token_param(form), requester=requester,
+                               keys=key_store(request), settings=settings, now=now)
+    except oauth.OAuthError as error:
+        return error_response(error, used_basic=bool(form.request and form.request.used_basic))
+    return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+
+# --- RP-initiated logout --------------------------------------------------------------------------
+
+_CARRIED = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state")
+
+
+@router.get("/oauth2/logout", operation_id="logout_get", response_class=HTMLResponse,
+            summary="End-session endpoint (OpenID Connect RP-Initiated Logout 1.0)")
+@router.post("/oauth2/logout", operation_id="logout_post", response_class=HTMLResponse,
+             summary="End-session endpoint, parameters as a form")
+def logout(request: Request, pairs: PairsDep, session: SessionDep, settings: SettingsDep,
+           now: NowDep) -> Response:
+    lang = _page_language(pairs)
+    params = {name: value for name in _CARRIED if (value := _first(pairs, name))}
+    try:
+        checked = oidc_logout.validate(session, params, keys=key_store(request),
+                                       settings=settings, now=now)
+    except oidc_logout.LogoutRejected as rejected:
+        return html.error_page(request, lang=lang, message=rejected.message)
+    cookie = request.cookies.get(oidc_sessions.SESSION_COOKIE)
+    live = oidc_sessions.current(session, cookie, now=now)
+    if checked.hint is None and live is not None and not oidc_logout.confirmed(
+            cookie, _first(pairs, "confirm") if request.method == "POST" else None):
+        return html.render(request, "logout.html", lang=lang, done=False,
+                           confirm=oidc_logout.confirmation_token(cookie or ""),
+                           carried=sorted(params.items()))
+    target = oidc_logout.perform(session, checked, session_cookie=cookie, now=now)
+    response: Response = (html.see_other(target) if target else
+                          html.render(request, "logout.html", lang=lang, done=True))
+    html.clear_cookie(response, oidc_sessions.SESSION_COOKIE, settings=settings)  # type: ignore[arg-type]
+    return response
+
+
+# --- QR login: the citizen's app ------------------------------------------------------------------
+
+
+class QrApproval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    passcode: str = Field(pattern=r"^[0-9]{6}$", description="The app's 6-digit passcode.")
+
+
+class QrStatus(BaseModel):
+    status: str = Field(description="pending, approved, denied or expired")
+
+
+class SandboxQrApproval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pin: str | None = Field(None, max_length=12)
+    persona: str | None = Field(None, max_length=32)
+
+
+def _device_token(request: Request) -> str | None:
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@router.get("/oauth2/qr/{handle}", response_model=QrStatus,
+            summary="Status of a QR login (the login page polls it)")
+def qr_status(handle: str, session: ReadSessionDep, now: NowDep) -> Any:
+    return QrStatus(status=login.qr_status(session, handle, now=now))
+
+
+@router.post("/oauth2/qr/{handle}/approve", response_model=QrStatus,
+             summary="The citizen's app approves a QR login (bound-device token + passcode)",
+             responses={401: {"description": "device-token-required"},
+                        403: {"description": "qr-login-needs-level-2, app-login-refused"},
+                        404: {"description": "qr-session-not-found"}})
+def qr_approve(handle: str, body: QrApproval, request: Request, session: SessionDep,
+               now: NowDep) -> Any:
+    return QrStatus(status=login.qr_approve(session, handle, device_token=_device_token(request),
+                                            passcode=body.passcode, approve=True, now=now))
+
+
+@router.post("/oauth2/qr/{handle}/deny", response_model=QrStatus,
+             summary="The citizen's app declines a QR login")
+def qr_deny(handle: str, request: Request, session: SessionDep, now: NowDep) -> Any:
+    return QrStatus(status=login.qr_approve(session, handle, device_token=_device_token(request),
+                                            passcode="", approve=False, now=now))
+
+
+@sandbox_router.post("/qr/{handle}/approve", response_model=QrStatus,
+                     summary="Sandbox: approve a QR login as a citizen (PIN) or persona, "
+                             "without a device (admin token)")
+def sandbox_qr_approve(handle: str, body: SandboxQrApproval, session: SessionDep,
+                       settings: SettingsDep, now: NowDep) -> Any:
+    if not settings.sandbox:
+        raise NotFound("Sandbox helpers are off (DANCU_SANDBOX=false).")
+    pin = body.pin or login.persona_pin(session, body.persona or "")
+    return QrStatus(status=login.qr_approve_as(session, handle, pin=pin or "", now=now))
+
+
+# --- the citizen's app: consents ------------------------------------------------------------------
+
+app_router = APIRouter(prefix="/v1/me", tags=["VNeID app"])
+
+
+def _app_account(request: Request, session: SessionDep) -> Any:
+    return login.app_account(session, _device_token(request))
+
+
+@app_router.get("/consents", response_model=ConsentList,
+                summary="The citizen's consents in force (bound-device token)",
+                responses={401: {"description": "device-token-required"}})
+def my_consents(request: Request, session: SessionDep, now: NowDep) -> Any:
+    account = _app_account(request, session)
+    rows = consent.of_citizen(session, account.pin, in_force_at=now)
+    return ConsentList(consents=[ConsentOut.model_validate(r) for r in rows])
+
+
+@app_router.post("/consents/{consent_id}/withdraw", response_model=ConsentOut,
+                 summary="Withdraw one of the citizen's consents (its tokens are revoked)",
+                 responses={401: {"description": "device-token-required"},
+                            404: {"description": "consent-not-found"}})
+def withdraw_my_consent(consent_id: int, request: Request, session: SessionDep,
+                        now: NowDep) -> Any:
+    account = _app_account(request, session)
+    return ConsentOut.model_validate(
+        consent.withdraw(session, consent_id, by="citizen", now=now, pin=account.pin))

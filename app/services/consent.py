@@ -1,0 +1,92 @@
+"""Consents: a citizen lets a party receive their data for a purpose; recorded, listed, withdrawn.
+
+General on purpose: the OpenID provider uses the purpose ``login`` (the scopes a relying party may
+read at sign-in); other features record their own purposes in the same table. A grant for the same
+(citizen, party, purpose) supersedes the active one and keeps its scopes (approving more never
+withdraws what was approved before). Withdrawing runs the hooks registered for the purpose (the
+OpenID provider revokes the party's tokens), in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, NotFound
+from app.models.consent import Consent
+from app.services.keys import aware
+
+GRANTED, WITHDRAWN, SUPERSEDED = "granted", "withdrawn", "superseded"
+METHODS = ("web_form", "qr_app", "sandbox_header", "sandbox_persona", "admin")
+WithdrawHook = Callable[[Session, Consent, datetime], None]
+_ON_WITHDRAW: dict[str, list[WithdrawHook]] = {}
+
+
+class ConsentNotFound(NotFound):
+    code, title = "consent-not-found", "No such consent"
+
+
+class ConsentNotActive(Conflict):
+    code, title = "consent-not-active", "The consent is no longer active"
+
+
+def on_withdraw(purpose: str, hook: WithdrawHook) -> None:
+    """Run ``hook(session, consent, now)`` whenever a consent for ``purpose`` is withdrawn."""
+    hooks = _ON_WITHDRAW.setdefault(purpose, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def _live(now: datetime) -> object:
+    return (Consent.status == GRANTED) & or_(Consent.expires_at.is_(None), Consent.expires_at > now)
+
+
+def active(session: Session, *, pin: str, client_id: str, purpose: str,
+           now: datetime) -> Consent | None:
+    query = (select(Consent).where(Consent.pin == pin, Consent.client_id == client_id,
+                                   Consent.purpose == purpose, _live(now))
+             .order_by(Consent.id.desc()).limit(1))
+    return session.scalar(query)
+
+
+def grant(session: Session, *, pin: str, client_id: str, purpose: str, scopes: Iterable[str],
+          method: str, now: datetime, expires_at: datetime | None = None) -> Consent:
+    """Record an approval (superseding the active one, whose scopes are kept)."""
+    if method not in METHODS:
+        raise ValueError("unknown consent method")
+    previous = active(session, pin=pin, client_id=client_id, purpose=purpose, now=now)
+    merged = list(dict.fromkeys([*(previous.scopes if previous else []), *scopes]))
+    if previous is not None:
+        previous.status = SUPERSEDED
+    consent = Consent(pin=pin, client_id=client_id, purpose=purpose, scopes=merged, method=method,
+                      status=GRANTED, granted_at=now, expires_at=expires_at)
+    session.add(consent)
+    session.flush()
+    return consent
+
+
+def withdraw(session: Session, consent_id: int, *, by: str, now: datetime,
+             pin: str | None = None) -> Consent:
+    """Withdraw a consent (``pin``: only one of this citizen's); runs the purpose's hooks."""
+    consent = session.get(Consent, consent_id)
+    if consent is None or (pin is not None and consent.pin != pin):
+        raise ConsentNotFound()
+    expires = aware(consent.expires_at)
+    if consent.status != GRANTED or (expires is not None and expires <= now):
+        raise ConsentNotActive(status=consent.status)
+    consent.status, consent.withdrawn_at, consent.withdrawn_by = WITHDRAWN, now, by
+    session.flush()
+    for hook in _ON_WITHDRAW.get(consent.purpose, []):
+        hook(session, consent, now)
+    return consent
+
+
+def of_citizen(session: Session, pin: str, *, in_force_at: datetime | None = None) -> list[Consent]:
+    """The citizen's consents, newest first (with ``in_force_at``: only those in force then)."""
+    query = select(Consent).where(Consent.pin == pin)
+    if in_force_at is not None:
+        query = query.where(_live(in_force_at))
+    return list(session.scalars(query.order_by(Consent.id.desc())))

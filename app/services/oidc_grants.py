@@ -1,0 +1,217 @@
+"""Token-endpoint grants of the OpenID provider: ``authorization_code`` and ``refresh_token``.
+
+Registered on the shared token endpoint (``app.services.tokens.register_grant``) when this module
+is imported; the client is already authenticated when a handler runs.
+
+Single use is enforced by the database, not by a read: the code (or refresh token) is consumed with
+``UPDATE ... SET consumed_at = :now WHERE code_hash = :h AND consumed_at IS NULL`` and only the
+request whose update changed one row issues tokens. On PostgreSQL a concurrent update waits for
+the winner to commit and then matches nothing; on SQLite writers are serialised (``BEGIN
+IMMEDIATE``). A request that finds the code used -- before or at the update -- revokes every token
+issued from it (RFC 6749 §4.1.2); a rotated refresh token presented again revokes its family.
+
+Tokens: an RFC 9068 access token for the userinfo endpoint (``aud`` = its URL), an ID token with
+``acr``, ``amr``, ``auth_time``, ``nonce``, ``sid`` and ``at_hash``, and -- with ``offline_access``
+for a client allowed ``refresh_token`` -- a refresh token. Both JWTs are signed with the client's
+algorithm (ES256 by default, RS256 per client); ``sub`` is the pairwise subject.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from app.models.account import Account
+from app.models.oidc import AuthorizationCode, IssuedAccessToken, RefreshToken
+from app.oidc import errors as oauth
+from app.oidc.claims import OFFLINE_ACCESS
+from app.oidc.clients import REFRESH_TOKEN
+from app.oidc.codes import (
+    AuthorizationCodeGrant,
+    AuthorizationCodeReused,
+    RefreshTokenRecord,
+    RefreshTokenReused,
+    issue_refresh_token,
+    opaque_hash,
+    redeem_authorization_code,
+    rotate_refresh_token,
+)
+from app.oidc.scopes import format_scope, parse_scope
+from app.oidc.tokens import (
+    AccessTokenContent,
+    IdTokenContent,
+    issue_access_token,
+    issue_id_token,
+)
+from app.services import oidc_revocation
+from app.services.keys import aware
+from app.services.login_credentials import unavailable_reason
+from app.services.oidc_provider import (
+    ACCESS_TOKEN_TTL,
+    ID_TOKEN_TTL,
+    login_client,
+    subject,
+    userinfo_audience,
+)
+from app.services.tokens import GrantContext, register_grant
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the tokens of one issuance assert, whichever grant produced them."""
+
+    account: Account
+    scope: tuple[str, ...]
+    auth_time: datetime
+    acr: str
+    amr: tuple[str, ...]
+    session_id: str | None
+    code_hash: str | None
+    nonce: str | None = None
+
+
+def _code_grant(row: AuthorizationCode | None) -> AuthorizationCodeGrant | None:
+    if row is None:
+        return None
+    return AuthorizationCodeGrant(
+        code_hash=row.code_hash, client_id=row.client_id, redirect_uri=row.redirect_uri,
+        scope=tuple(row.scope), code_challenge=row.code_challenge, subject=str(row.account_id),
+        auth_time=aware(row.auth_time) or row.auth_time, acr=row.acr,
+        issued_at=aware(row.issued_at) or row.issued_at,
+        expires_at=aware(row.expires_at) or row.expires_at, amr=tuple(row.amr), nonce=row.nonce,
+        session_id=row.session_id, consumed_at=aware(row.consumed_at))
+
+
+def _consume_code(session: Session, code_hash: str, now: datetime) -> bool:
+    result = session.execute(update(AuthorizationCode)
+                             .where(AuthorizationCode.code_hash == code_hash,
+                                    AuthorizationCode.consumed_at.is_(None))
+                             .values(consumed_at=now))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _live_account(ctx: GrantContext, account_id: int) -> Account:
+    account = ctx.session.get(Account, account_id)
+    if account is None or unavailable_reason(ctx.session, account, now=ctx.now) is not None:
+        raise oauth.InvalidGrant("The account can no longer log in.")
+    return account
+
+
+def authorization_code_grant(ctx: GrantContext) -> dict[str, Any]:
+    """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): one code, one set of tokens."""
+    params = ctx.request.params
+    if not params.get("code"):
+        raise oauth.InvalidRequest("The code parameter is required.")
+    code_hash = opaque_hash(params["code"])
+    row = ctx.session.get(AuthorizationCode, code_hash)
+    try:
+        grant = redeem_authorization_code(
+            _code_grant(row), client_id=ctx.client.client_id,
+            redirect_uri=params.get("redirect_uri"), code_verifier=params.get("code_verifier"),
+            now=ctx.now)
+        if not _consume_code(ctx.session, code_hash, ctx.now):
+            raise AuthorizationCodeReused(grant)  # a concurrent request redeemed it first
+    except AuthorizationCodeReused:
+        oidc_revocation.revoke_from_code(ctx.session, code_hash, now=ctx.now)
+        raise
+    assert row is not None
+    return _issue(ctx, Grant(
+        account=_live_account(ctx, row.account_id), scope=grant.scope, auth_time=grant.auth_time,
+        acr=grant.acr, amr=grant.amr, session_id=grant.session_id, code_hash=code_hash,
+        nonce=grant.nonce), first_refresh=grant)
+
+
+def _mark_rotated(session: Session, token_hash: str, now: datetime) -> bool:
+    result = session.execute(update(RefreshToken)
+                             .where(RefreshToken.token_hash == token_hash,
+                                    RefreshToken.rotated_at.is_(None),
+                                    RefreshToken.revoked_at.is_(None))
+                             .values(rotated_at=now))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def refresh_token_grant(ctx: GrantContext) -> dict[str, Any]:
+    """RFC 6749 §6 with rotation: the presented token is spent, a new one is returned."""
+    params = ctx.request.params
+    if not params.get("refresh_token"):
+        raise oauth.InvalidRequest("The refresh_token parameter is required.")
+    token_hash = opaque_hash(params["refresh_token"])
+    row = ctx.session.get(RefreshToken, token_hash)
+    requested = parse_scope(params["scope"]) if params.get("scope") else None
+    try:
+        rotation = rotate_refresh_token(oidc_revocation.record_of(row),
+                                        client_id=ctx.client.client_id,
+                                        requested_scope=requested, now=ctx.now)
+    except RefreshTokenReused as reused:
+        oidc_revocation.revoke_family(ctx.session, reused.family_id, now=ctx.now)
+        raise
+    assert row is not None
+    if not _mark_rotated(ctx.session, token_hash, ctx.now):  # a concurrent request rotated it
+        oidc_revocation.revoke_family(ctx.session, row.family_id, now=ctx.now)
+        raise oauth.InvalidGrant("The refresh token has already been used.")
+    try:
+        account = _live_account(ctx, row.account_id)
+    except oauth.InvalidGrant:
+        oidc_revocation.revoke_family(ctx.session, row.family_id, now=ctx.now)
+        raise
+    _store_refresh(ctx.session, rotation.new_record, row.account_id, tuple(row.amr), row.code_hash)
+    return _issue(ctx, Grant(
+        account=account, scope=rotation.scope, auth_time=aware(row.auth_time) or row.auth_time,
+        acr=row.acr, amr=tuple(row.amr), session_id=row.session_id, code_hash=row.code_hash),
+        refresh=(rotation.token, rotation.new_record.family_id))
+
+
+def _store_refresh(session: Session, record: RefreshTokenRecord, account_id: int,
+                   amr: tuple[str, ...], code_hash: str | None) -> None:
+    session.add(RefreshToken(
+        token_hash=record.token_hash, family_id=record.family_id, client_id=record.client_id,
+        account_id=account_id, scope=list(record.scope), auth_time=record.auth_time,
+        acr=record.acr, amr=list(amr), session_id=record.session_id, code_hash=code_hash,
+        issued_at=record.issued_at, expires_at=record.expires_at,
+        family_expires_at=record.family_expires_at))
+
+
+def _wants_refresh(ctx: GrantContext, scope: tuple[str, ...]) -> bool:
+    return OFFLINE_ACCESS in scope and REFRESH_TOKEN in ctx.client.grant_types
+
+
+def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeGrant | None = None,
+           refresh: tuple[str, str] | None = None) -> dict[str, Any]:
+    if first_refresh is not None and _wants_refresh(ctx, grant.scope):
+        token, record = issue_refresh_token(first_refresh, now=ctx.now)
+        _store_refresh(ctx.session, record, grant.account.id, grant.amr, grant.code_hash)
+        refresh = (token, record.family_id)
+    found = login_client(ctx.session, ctx.client.client_id)
+    assert found is not None
+    sub = subject(grant.account.pin, found[1], ctx.settings)
+    key = ctx.keys.ring().signing_key(ctx.client.signing_alg, now=ctx.now)
+    access = issue_access_token(
+        AccessTokenContent(subject=sub, client_id=ctx.client.client_id,
+                           audience=(userinfo_audience(ctx.settings),), scope=grant.scope,
+                           auth_time=grant.auth_time, acr=grant.acr, session_id=grant.session_id),
+        key=key, issuer=ctx.settings.issuer_url, now=ctx.now, ttl=ACCESS_TOKEN_TTL)
+    ctx.session.add(IssuedAccessToken(
+        jti=access.jti, client_id=ctx.client.client_id, account_id=grant.account.id,
+        code_hash=grant.code_hash, family_id=refresh[1] if refresh else None,
+        session_id=grant.session_id, issued_at=ctx.now, expires_at=access.expires_at))
+    id_token = issue_id_token(
+        IdTokenContent(subject=sub, client_id=ctx.client.client_id, auth_time=grant.auth_time,
+                       acr=grant.acr, amr=grant.amr, nonce=grant.nonce,
+                       session_id=grant.session_id),
+        key=key, issuer=ctx.settings.issuer_url, now=ctx.now, ttl=ID_TOKEN_TTL,
+        access_token=access.value)
+    body = {"access_token": access.value, "token_type": "Bearer",
+            "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()), "scope": format_scope(grant.scope),
+            "id_token": id_token}
+    if refresh is not None:
+        body["refresh_token"] = refresh[0]
+    ctx.session.flush()
+    return body
+
+
+register_grant("authorization_code", authorization_code_grant)
+register_grant("refresh_token", refresh_token_grant)
