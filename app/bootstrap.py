@@ -14,6 +14,7 @@ log = logging.getLogger("dancu.bootstrap")
 def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
     """Run every start-up step in order (population first: the rest refers to it)."""
     _ensure_population(database=database, settings=settings)
+    _ensure_cards(database=database, settings=settings, clock=clock)
     _ensure_sharing(database=database, settings=settings, clock=clock)
     _ensure_accounts(database=database, settings=settings, clock=clock)
 
@@ -28,6 +29,16 @@ def _ensure_population(*, database: Database, settings: Settings) -> None:
     log.info("empty database: generating %d people from seed %d", settings.population_size,
              settings.seed)
     populate(database, size=settings.population_size, seed=settings.seed)
+
+
+def _ensure_cards(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
+    """Chip cards for the population, then the test cards that fail on purpose (before the
+    VNeID accounts: who may hold one depends on holding a valid card)."""
+    from app import migrations
+    from seed.cards import ensure_cards
+
+    if settings.auto_seed and migrations.is_current(database.engine):
+        ensure_cards(database, seed=settings.seed, now=clock.now())
 
 
 def _ensure_sharing(*, database: Database, settings: Settings, clock: SandboxClock) -> None:

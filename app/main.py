@@ -19,11 +19,13 @@ from app.routers import (
     accounts_admin,
     admin_clients,
     audit,
+    cards,
     citizens,
     health,
     html,
     login,
     oauth,
+    pki,
     token,
     wellknown,
 )
@@ -68,7 +70,8 @@ def create_app(
     app.include_router(health.router)
     for router in (token.router, wellknown.router, citizens.router, audit.router,
                    admin_clients.router, accounts_admin.router, accounts_admin.consents_router,
-                   oauth.router, oauth.app_router, oauth.sandbox_router, login.router):
+                   oauth.router, oauth.app_router, oauth.sandbox_router, login.router,
+                   cards.router, cards.admin_router, cards.sandbox_router, pki.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     # Added last = outermost: every response, even a refused body, carries the request id.

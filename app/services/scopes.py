@@ -86,6 +86,16 @@ CATALOGUE: tuple[Scope, ...] = (
         sandbox_only=True,
     ),
     Scope(
+        "card.read",
+        "Chip identity cards: GET /v1/cards/{pin} (printed fields, MRZ, QR payload, status, "
+        "history) and the card images.",
+    ),
+    Scope(
+        "card.verify",
+        "Verify a chip read (SOD, data groups, active authentication) against the test PKI and "
+        "the population database: POST /v1/cards/verify.",
+    ),
+    Scope(
         "audit.all",
         "Read every client's audit trail (oversight); a client always reads its own.",
         admin_only=True,
