@@ -11,7 +11,11 @@ A client's access token (RFC 9068, client credentials) is verified with ``app.oi
 signature with a published key, ``alg``, ``typ`` = ``at+jwt``, ``iss``, ``aud`` = the data API,
 ``exp``. Then the client must still exist and be active, the request is counted against the
 client's quota, and the purpose (header ``X-Purpose``, default the client's first) must be one the
-client registered. Failures are problem+json with the RFC 6750 challenge: 401 ``invalid-token``
+client registered. Verified tokens, clients (two seconds) and leased quota are cached per process
+(:mod:`app.services.runtime`), so a request usually needs no database round trip here; the
+dependencies are ``async`` and reach the database only on a cache miss.
+
+Failures are problem+json with the RFC 6750 challenge: 401 ``invalid-token``
 (``WWW-Authenticate: Bearer realm="dancu", error="invalid_token"``; no error code when the request
 carried no token, RFC 6750 §3.1), 403 ``insufficient-scope``, 403 ``purpose-not-registered``,
 429 ``rate-limited`` with ``Retry-After``.
@@ -22,8 +26,9 @@ from __future__ import annotations
 import hmac
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -34,8 +39,10 @@ from app.errors import Forbidden, RateLimited, Unauthorized
 from app.models.client import Client
 from app.oidc import errors as oauth
 from app.oidc.jwt_policy import TokenRejected
+from app.oidc.tokens import AccessTokenClaims
 from app.services import rate_limit, tokens
 from app.services.keys import KeyStore
+from app.services.runtime import ClientSnapshot, Runtime
 
 log = logging.getLogger("dancu.security")
 REALM = "dancu"
@@ -110,12 +117,25 @@ def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", None) or uuid.uuid4().hex
 
 
+def runtime(request: Request) -> Runtime:
+    """This process's caches and audit writer for the app, created on first use."""
+    state = request.app.state
+    found = getattr(state, "sharing_runtime", None)
+    if found is None:
+        found = state.sharing_runtime = Runtime(get_database(request))
+    return found
+
+
 def key_store(request: Request) -> KeyStore:
-    """The process's key cache, created on first use."""
-    store = getattr(request.app.state, "key_store", None)
-    if store is None:
-        store = request.app.state.key_store = KeyStore(get_database(request))
-    return store
+    return runtime(request).keys
+
+
+async def request_now(request: Request) -> datetime:
+    """The sandbox clock's now, without a thread hop (for async routes)."""
+    return get_clock(request).now()
+
+
+RequestNow = Annotated[datetime, Depends(request_now)]
 
 
 def _is_admin_token(request: Request, token: str) -> bool:
@@ -123,47 +143,81 @@ def _is_admin_token(request: Request, token: str) -> bool:
     return hmac.compare_digest(token.encode("utf-8", "replace"), expected)
 
 
-def _verified_client_id(request: Request, token: str) -> tuple[str, frozenset[str], str]:
-    """(client_id, token scopes, jti) of a valid client-credentials token, else 401."""
-    settings, now = get_settings_dep(request), get_clock(request).now()
+def _verify(request: Request, token: str, now: datetime) -> AccessTokenClaims:
+    """Verify (or recall a verified) client-credentials token for the data API; 401 otherwise."""
+    cache = runtime(request).tokens
+    claims = cache.get(token, now=now)
+    if claims is not None:
+        return claims
     try:
-        claims = tokens.verify_api_token(
-            token, store=key_store(request), settings=settings, now=now
-        )
+        claims = tokens.verify_api_token(token, store=key_store(request),
+                                         settings=get_settings_dep(request), now=now)
     except TokenRejected as rejected:
         log.info("access token rejected: %s", rejected.reason.value)
         raise _invalid_token(had_token=True) from None
-    return claims.content.client_id, frozenset(claims.content.scope), claims.jti
+    cache.put(token, claims)
+    return claims
 
 
-def _active_client_within_quota(request: Request, client_id: str) -> Client:
-    """The token's client, if still registered and active, with this request counted (one short
-    transaction, so the quota row is not locked for the rest of the request)."""
-    database, now = get_database(request), get_clock(request).now()
-    with database.write() as session:
-        client = session.get(Client, client_id)
-        if client is None or client.status != "active":
-            log.info("token of an unknown or disabled client refused")
-            raise _invalid_token(had_token=True)
-        decision = rate_limit.charge(session, client_id=client_id, limit=client.rate_limit, now=now)
-        if not decision.allowed:  # raised inside: the refused request is rolled back, not counted
-            raise _rate_limited(decision)
+async def _claims(request: Request, token: str, now: datetime) -> AccessTokenClaims:
+    cached = runtime(request).tokens.get(token, now=now)
+    if cached is not None:
+        return cached
+    return await runtime(request).run_blocking(lambda: _verify(request, token, now))
+
+
+def _load_client(request: Request, client_id: str) -> ClientSnapshot | None:
+    with get_database(request).read() as session:
+        return runtime(request).clients.load(session, client_id)
+
+
+async def _active_client(request: Request, client_id: str) -> ClientSnapshot:
+    """The token's client, if still registered and active (cached for at most two seconds)."""
+    client = runtime(request).clients.get(client_id)
+    if client is False:
+        client = await runtime(request).run_blocking(lambda: _load_client(request, client_id))
+    if client is None or client is False or not client.active:
+        log.info("token of an unknown or disabled client refused")
+        raise _invalid_token(had_token=True)
     return client
 
 
-def charge_more(request: Request, caller: Caller, *, cost: int) -> None:
+def _lease(request: Request, client: ClientSnapshot, now: datetime) -> rate_limit.RateDecision:
+    with get_database(request).write() as session:
+        decision = rate_limit.charge(session, client_id=client.client_id, limit=client.rate_limit,
+                                     now=now, cost=rate_limit.lease_size(client.rate_limit),
+                                     minimum=1)
+    if decision.allowed:
+        runtime(request).quotas.add(client.client_id, now=now, requests=decision.granted - 1)
+    return decision
+
+
+async def _count_request(request: Request, client: ClientSnapshot, now: datetime) -> None:
+    """Use a request this process leased for the client, or lease a block; 429 when none is left."""
+    if runtime(request).quotas.take(client.client_id, now=now):
+        return
+    decision = await runtime(request).run_blocking(lambda: _lease(request, client, now))
+    if not decision.allowed:
+        raise _rate_limited(decision)
+
+
+def _charge(request: Request, client_id: str, cost: int, now: datetime) -> rate_limit.RateDecision:
+    with get_database(request).write() as session:
+        client = session.get(Client, client_id)
+        limit = client.rate_limit if client is not None else 0
+        return rate_limit.charge(session, client_id=client_id, limit=limit, now=now, cost=cost)
+
+
+async def charge_more(request: Request, caller: Caller, *, cost: int) -> None:
     """Count ``cost`` more requests against the caller's quota (a batch counts every item beyond
     the first, already counted); 429 when that goes over it, and then nothing is counted."""
     if caller.admin or cost <= 0:
         return
-    database, now = get_database(request), get_clock(request).now()
-    with database.write() as session:
-        client = session.get(Client, caller.client_id)
-        limit = client.rate_limit if client is not None else 0
-        decision = rate_limit.charge(session, client_id=caller.client_id, limit=limit, now=now,
-                                     cost=cost)
-        if not decision.allowed:
-            raise _rate_limited(decision)
+    now = get_clock(request).now()
+    decision = await runtime(request).run_blocking(
+        lambda: _charge(request, caller.client_id, cost, now))
+    if not decision.allowed:
+        raise _rate_limited(decision)
 
 
 def _rate_limited(decision: rate_limit.RateDecision) -> RateLimited:
@@ -172,7 +226,7 @@ def _rate_limited(decision: rate_limit.RateDecision) -> RateLimited:
     return error
 
 
-def _purpose(request: Request, client: Client) -> str:
+def _purpose(request: Request, client: ClientSnapshot) -> str:
     wanted = request.headers.get(PURPOSE_HEADER)
     if wanted is None:
         return client.purposes[0]
@@ -182,43 +236,34 @@ def _purpose(request: Request, client: Client) -> str:
 
 
 def _admin_caller(request: Request) -> Caller:
-    return Caller(
-        client_id=ADMIN_CLIENT_ID,
-        scopes=frozenset(),
-        purposes=("oversight",),
-        purpose="oversight",
-        request_id=request_id(request),
-        admin=True,
-    )
+    return Caller(client_id=ADMIN_CLIENT_ID, scopes=frozenset(), purposes=("oversight",),
+                  purpose="oversight", request_id=request_id(request), admin=True)
 
 
-def authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None, *, allow_admin: bool = False
-) -> Caller:
+async def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None, *,
+                       allow_admin: bool = False) -> Caller:
     """The :class:`Caller` behind the bearer token, or a 401/403/429 problem."""
     if credentials is None:
         raise _invalid_token(had_token=False)
     token = credentials.credentials
     if allow_admin and _is_admin_token(request, token):
         return _admin_caller(request)
-    client_id, token_scopes, jti = _verified_client_id(request, token)
-    client = _active_client_within_quota(request, client_id)
-    return Caller(
-        client_id=client.client_id,
-        scopes=token_scopes & frozenset(client.scopes),
-        purposes=tuple(client.purposes),
-        purpose=_purpose(request, client),
-        request_id=request_id(request),
-        sandbox=client.sandbox,
-        token_id=jti,
-    )
+    now = get_clock(request).now()
+    claims = await _claims(request, token, now)
+    client = await _active_client(request, claims.content.client_id)
+    purpose = _purpose(request, client)
+    await _count_request(request, client, now)
+    scopes = frozenset(claims.content.scope) & client.scopes
+    return Caller(client_id=client.client_id, scopes=scopes, purposes=client.purposes,
+                  purpose=purpose, request_id=request_id(request), sandbox=client.sandbox,
+                  token_id=claims.jti)
 
 
-def require_scope(*names: str, allow_admin: bool = False) -> Callable[..., Caller]:
+def require_scope(*names: str, allow_admin: bool = False) -> Callable[..., Awaitable[Caller]]:
     """A dependency giving the caller when its token carries every scope in ``names``."""
 
-    def dependency(request: Request, credentials: BearerDep) -> Caller:
-        caller = authenticate(request, credentials, allow_admin=allow_admin)
+    async def dependency(request: Request, credentials: BearerDep) -> Caller:
+        caller = await authenticate(request, credentials, allow_admin=allow_admin)
         if not all(caller.has(name) for name in names):
             raise _insufficient(names)
         return caller
@@ -226,11 +271,11 @@ def require_scope(*names: str, allow_admin: bool = False) -> Callable[..., Calle
     return dependency
 
 
-def require_any_scope(*names: str) -> Callable[..., Caller]:
+def require_any_scope(*names: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency giving the caller when its token carries at least one scope in ``names``."""
 
-    def dependency(request: Request, credentials: BearerDep) -> Caller:
-        caller = authenticate(request, credentials)
+    async def dependency(request: Request, credentials: BearerDep) -> Caller:
+        caller = await authenticate(request, credentials)
         if not any(caller.has(name) for name in names):
             raise _insufficient(names)
         return caller
@@ -238,9 +283,9 @@ def require_any_scope(*names: str) -> Callable[..., Caller]:
     return dependency
 
 
-def any_caller(request: Request, credentials: BearerDep) -> Caller:
+async def any_caller(request: Request, credentials: BearerDep) -> Caller:
     """Any authenticated client (or the admin token), whatever its scopes."""
-    return authenticate(request, credentials, allow_admin=True)
+    return await authenticate(request, credentials, allow_admin=True)
 
 
 def require_admin(request: Request, credentials: BearerDep) -> Caller:
@@ -256,7 +301,7 @@ def require_admin(request: Request, credentials: BearerDep) -> Caller:
 
 def _is_client_token(request: Request, token: str) -> bool:
     try:
-        _verified_client_id(request, token)
+        _verify(request, token, get_clock(request).now())
     except InvalidToken:
         return False
     return True

@@ -109,13 +109,8 @@ def list_(database_url: str | None = DatabaseOption) -> None:
             )
             for c in clients.list_all(session)
         ]
-    out.print(
-        "\t".join(("client_id", "status", "sandbox", "auth", "rate", "scopes", "name")),
-        highlight=False,
-        soft_wrap=True,
-    )
-    for row in rows:
-        out.print("\t".join(row), highlight=False, soft_wrap=True, markup=False)
+    for row in [("client_id", "status", "sandbox", "auth", "rate", "scopes", "name"), *rows]:
+        typer.echo("\t".join(row))  # plain tabs, no rich layout: easy to cut and grep
 
 
 @clients_cli.command("rotate-secret")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.schemas import clients as schemas
-from app.security import key_store, require_admin
+from app.security import key_store, require_admin, runtime
 from app.services import clients, keys
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -102,8 +102,10 @@ def rotate_secret(client_id: str, session: SessionDep, now: NowDep) -> Any:
     summary="Disable a client: its tokens stop working at once",
     responses={**_ERRORS, **_NOT_FOUND},
 )
-def disable_client(client_id: str, session: SessionDep) -> Any:
-    return schemas.ClientOut.model_validate(clients.set_status(session, client_id, active=False))
+def disable_client(client_id: str, session: SessionDep, request: Request) -> Any:
+    client = clients.set_status(session, client_id, active=False)
+    runtime(request).client_changed(client_id)  # other processes follow within two seconds
+    return schemas.ClientOut.model_validate(client)
 
 
 @router.post(
@@ -112,8 +114,10 @@ def disable_client(client_id: str, session: SessionDep) -> Any:
     summary="Re-enable a disabled client",
     responses={**_ERRORS, **_NOT_FOUND},
 )
-def enable_client(client_id: str, session: SessionDep) -> Any:
-    return schemas.ClientOut.model_validate(clients.set_status(session, client_id, active=True))
+def enable_client(client_id: str, session: SessionDep, request: Request) -> Any:
+    client = clients.set_status(session, client_id, active=True)
+    runtime(request).client_changed(client_id)
+    return schemas.ClientOut.model_validate(client)
 
 
 @router.post(

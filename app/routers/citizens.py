@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.dependencies import NowDep, SessionDep
 from app.errors import Forbidden, problem_response
 from app.schemas import citizens as schemas
 from app.schemas.common import ClaimText
-from app.security import Caller, charge_more, require_any_scope, require_scope
+from app.security import (
+    Caller,
+    RequestNow,
+    charge_more,
+    require_any_scope,
+    require_scope,
+    runtime,
+)
 from app.services import citizens
 from app.services.pagination import decode_cursor, encode_cursor
 from app.services.scopes import RECORD_SCOPES, disclosed_fields
@@ -46,14 +52,19 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _access(caller: Caller, now: Any) -> citizens.Access:
+def _access(caller: Caller, now: datetime) -> citizens.Access:
     return citizens.Access(
         client_id=caller.client_id, purpose=caller.purpose, request_id=caller.request_id, now=now
     )
 
 
+async def _audited(request: Request, work: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a reading service function and commit its audit records (see citizens.audited)."""
+    return await citizens.audited(runtime(request), work, *args, **kwargs)
+
+
 def _not_found(request: Request) -> JSONResponse:
-    # Returned, not raised: the transaction must commit the audit record of the failed lookup.
+    # Returned, not raised: the failed lookup is audited like any other.
     return problem_response(citizens.CitizenNotFound(), request)
 
 
@@ -64,13 +75,10 @@ def _not_found(request: Request) -> JSONResponse:
     summary="Look up a citizen by PIN (fields filtered by the token's scopes)",
     responses=_problems(404),
 )
-def get_citizen(
-    pin: str, caller: LookupCaller, session: SessionDep, now: NowDep, request: Request
-) -> Any:
+async def get_citizen(pin: str, caller: LookupCaller, now: RequestNow, request: Request) -> Any:
     number = citizens.checked_pin(pin)
-    record = citizens.lookup(
-        session, number, fields=disclosed_fields(caller.scopes), access=_access(caller, now)
-    )
+    record = await _audited(request, citizens.lookup, number,
+                            fields=disclosed_fields(caller.scopes), access=_access(caller, now))
     return _not_found(request) if record is None else schemas.CitizenRecord.model_validate(record)
 
 
@@ -80,11 +88,12 @@ def get_citizen(
     summary="Residence confirmation: residences in force and household members",
     responses=_problems(404),
 )
-def get_residence(
-    pin: str, caller: ResidenceCaller, session: SessionDep, now: NowDep, request: Request
+async def get_residence(
+    pin: str, caller: ResidenceCaller, now: RequestNow, request: Request
 ) -> Any:
     number = citizens.checked_pin(pin)
-    view = citizens.residence_confirmation(session, number, access=_access(caller, now))
+    view = await _audited(request, citizens.residence_confirmation, number,
+                          access=_access(caller, now))
     return _not_found(request) if view is None else view
 
 
@@ -111,21 +120,18 @@ def _mode(accent_insensitive: bool) -> schemas.NameMatching:
 
 @router.post(
     "/verify",
-    response_model=schemas.VerifyResponse,
+    response_model=schemas.CitizenVerifyResponse,
     response_model_exclude_none=True,
     summary="Verify claimed attributes without disclosing the stored values",
     responses=_problems(404, 413),
 )
-def verify(
-    body: schemas.VerifyRequest,
-    caller: VerifyCaller,
-    session: SessionDep,
-    now: NowDep,
-    request: Request,
+async def verify(
+    body: schemas.CitizenVerifyRequest, caller: VerifyCaller, now: RequestNow, request: Request
 ) -> Any:
     number = citizens.checked_pin(body.pin)
-    result = citizens.verify(
-        session,
+    result = await _audited(
+        request,
+        citizens.verify,
         number,
         _claims(body),
         accent_insensitive=body.accent_insensitive,
@@ -133,7 +139,7 @@ def verify(
     )
     if result.verdict == "pin_not_found":
         return _not_found(request)
-    return schemas.VerifyResponse(
+    return schemas.CitizenVerifyResponse(
         pin=number,
         verdict=result.verdict,  # type: ignore[arg-type]
         status=result.status,  # type: ignore[arg-type]
@@ -163,21 +169,17 @@ def _batch_result(
     summary="Verify up to 1,000 PINs with claimed attributes in one request",
     responses=_problems(413),
 )
-def verify_batch(
-    body: schemas.BatchRequest,
-    caller: VerifyCaller,
-    session: SessionDep,
-    now: NowDep,
-    request: Request,
+async def verify_batch(
+    body: schemas.BatchRequest, caller: VerifyCaller, now: RequestNow, request: Request
 ) -> Any:
-    charge_more(request, caller, cost=len(body.items) - 1)  # every item counts (anti-enumeration)
+    await charge_more(request, caller, cost=len(body.items) - 1)  # every item counts
     items = [
         (None if citizens.pin_rule_broken(item.pin) else item.pin, _claims(item))
         for item in body.items
     ]
-    results = citizens.verify_batch(
-        session, items, accent_insensitive=body.accent_insensitive, access=_access(caller, now)
-    )
+    results = await _audited(request, citizens.verify_batch, items,
+                             accent_insensitive=body.accent_insensitive,
+                             access=_access(caller, now))
     return schemas.BatchResponse(
         name_matching=_mode(body.accent_insensitive),
         summary=dict(Counter(r.verdict for r in results)),
@@ -194,14 +196,11 @@ def verify_batch(
     summary="Resolve an old 9-digit CMND number to the PIN (number kept out of URLs)",
     responses=_problems(404),
 )
-def resolve_cmnd(
-    body: schemas.ResolveCmndRequest,
-    caller: ResolveCaller,
-    session: SessionDep,
-    now: NowDep,
-    request: Request,
+async def resolve_cmnd(
+    body: schemas.ResolveCmndRequest, caller: ResolveCaller, now: RequestNow, request: Request
 ) -> Any:
-    found = citizens.resolve_cmnd(session, body.old_id_number, access=_access(caller, now))
+    found = await _audited(request, citizens.resolve_cmnd, body.old_id_number,
+                           access=_access(caller, now))
     if found is None:
         return _not_found(request)
     return schemas.ResolvedPin(pin=found[0], status=found[1])  # type: ignore[arg-type]
@@ -213,10 +212,10 @@ def resolve_cmnd(
     summary="Search test data (sandbox clients and admin only), keyset-paginated by PIN",
     responses=_problems(),
 )
-def search(
+async def search(
     caller: SearchCaller,
-    session: SessionDep,
-    now: NowDep,
+    now: RequestNow,
+    request: Request,
     name: Annotated[
         ClaimText | None,
         Query(description="Prefix of the full name, surname first, accent-insensitive"),
@@ -234,7 +233,8 @@ def search(
         raise SandboxOnly()
     after = decode_cursor(cursor, kind="citizen", key_type=str) if cursor else None
     flt = citizens.SearchFilter(name=name, birth_date=birth_date, province=province, status=status)
-    hits = citizens.search(session, flt, after_pin=after, limit=limit, access=_access(caller, now))
+    hits = await _audited(request, citizens.search, flt, after_pin=after, limit=limit,
+                          access=_access(caller, now))
     next_cursor = encode_cursor("citizen", hits[-1]["pin"]) if len(hits) == limit else None
     return schemas.SearchPage(
         items=[schemas.SearchHit(**hit) for hit in hits], next_cursor=next_cursor

@@ -153,7 +153,7 @@ class Attributes(Strict):
         return self
 
 
-class VerifyRequest(Attributes):
+class CitizenVerifyRequest(Attributes):
     pin: str = Field(max_length=64, examples=[PIN_EXAMPLE])
     accent_insensitive: bool = Field(
         False,
@@ -188,7 +188,7 @@ class NameMatching(BaseModel):
 Verdict = Literal["match", "no_match", "inconclusive"]
 
 
-class VerifyResponse(BaseModel):
+class CitizenVerifyResponse(BaseModel):
     pin: str
     verdict: Verdict
     status: Status = Field(

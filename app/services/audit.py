@@ -6,18 +6,20 @@ Each record's ``hash`` is SHA-256 over its columns and ``prev_hash`` (the previo
 Appends are serialised through the single ``audit_chain_head`` row: locked with
 ``SELECT ... FOR UPDATE`` on PostgreSQL, and on SQLite by the writing transaction itself
 (``BEGIN IMMEDIATE`` holds the database write lock; SQLAlchemy drops ``FOR UPDATE`` there).
-Append as the last step of a request, so the lock is held only until the commit.
+Requests append through :class:`app.services.audit_writer.AuditWriter` (group commit); the CLI and
+tests may append directly in their own transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models.audit import AuditChainHead, AuditRecord
@@ -53,40 +55,67 @@ def utc_text(moment: datetime) -> str:
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record_hash(record: AuditRecord) -> str:
-    canonical = [record.seq, utc_text(record.created_at), record.client_id, record.purpose,
-                 record.action, record.pin, record.fields, record.result, record.request_id,
-                 record.prev_hash]
+HASHED_COLUMNS = ("seq", "created_at", "client_id", "purpose", "action", "pin", "fields", "result",
+                  "request_id", "prev_hash")
+
+
+def record_hash(values: Mapping[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of a record's columns (``hash`` itself excluded)."""
+    canonical = [utc_text(values[name]) if name == "created_at" else values[name]
+                 for name in HASHED_COLUMNS]
     encoded = json.dumps(canonical, ensure_ascii=False, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
 
 
-def _locked_head(session: Session) -> AuditChainHead:
-    query = select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()
-    return session.execute(query).scalar_one()
+def stored_hash_input(record: AuditRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in HASHED_COLUMNS}
 
 
-def _new_record(entry: AuditEntry, *, seq: int, prev_hash: str, now: datetime) -> AuditRecord:
-    record = AuditRecord(
-        seq=seq, created_at=now.astimezone(UTC), client_id=entry.client_id, purpose=entry.purpose,
-        action=entry.action, pin=entry.pin, fields=" ".join(sorted(entry.fields)),
-        result=entry.result, request_id=entry.request_id, prev_hash=prev_hash)
-    record.hash = record_hash(record)
-    return record
+# Statements built once (their compiled forms are cached with them): this runs for every disclosure.
+_LOCK_HEAD = (select(AuditChainHead.seq, AuditChainHead.hash)
+              .where(AuditChainHead.id == HEAD_ID).with_for_update())
+_INSERT_RECORDS = insert(AuditRecord)
+_MOVE_HEAD = (update(AuditChainHead).where(AuditChainHead.id == HEAD_ID)
+              .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+
+
+def _locked_head(session: Session) -> tuple[int, str]:
+    seq, head_hash = session.execute(_LOCK_HEAD).one()
+    return seq, head_hash
+
+
+def _new_row(entry: AuditEntry, *, seq: int, prev_hash: str, now: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "seq": seq, "created_at": now.astimezone(UTC), "client_id": entry.client_id,
+        "purpose": entry.purpose, "action": entry.action, "pin": entry.pin,
+        "fields": " ".join(sorted(entry.fields)), "result": entry.result,
+        "request_id": entry.request_id, "prev_hash": prev_hash}
+    row["hash"] = record_hash(row)
+    return row
 
 
 def append(session: Session, entries: Sequence[AuditEntry], *, now: datetime) -> None:
     """Chain ``entries`` after the current head, in this transaction (commit makes them durable)."""
-    if not entries:
+    append_groups(session, [(entries, now)])
+
+
+Group = tuple[Sequence[AuditEntry], datetime]
+
+
+def append_groups(session: Session, groups: Sequence[Group]) -> None:
+    """Chain several requests' entries (each group with its own time) under one head lock.
+    Core statements (one multi-row INSERT), not ORM objects: this runs for every disclosure."""
+    if not any(entries for entries, _ in groups):
         return
-    head = _locked_head(session)
-    records = []
-    for entry in entries:
-        record = _new_record(entry, seq=head.seq + 1, prev_hash=head.hash, now=now)
-        head.seq, head.hash = record.seq, record.hash
-        records.append(record)
-    session.add_all(records)
-    session.flush()
+    seq, head_hash = _locked_head(session)
+    rows = []
+    for entries, now in groups:
+        for entry in entries:
+            seq += 1
+            rows.append(_new_row(entry, seq=seq, prev_hash=head_hash, now=now))
+            head_hash = rows[-1]["hash"]
+    session.execute(_INSERT_RECORDS, rows)
+    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": head_hash})
 
 
 def _stream(session: Session, batch: int) -> Iterator[AuditRecord]:
@@ -99,7 +128,7 @@ def _check(record: AuditRecord, *, expected_seq: int, prev_hash: str) -> str | N
         return "missing record before this one"
     if record.prev_hash != prev_hash:
         return "link to the previous record does not match"
-    if record.hash != record_hash(record):
+    if record.hash != record_hash(stored_hash_input(record)):
         return "content does not match its hash"
     return None
 

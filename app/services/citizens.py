@@ -1,24 +1,31 @@
 """Population data for agencies: lookup by PIN, residence confirmation, verification without
-disclosure, old-CMND resolution and test-data search. Every access is audited in the caller's
-transaction (the audit row and the answer commit together, or neither does).
+disclosure, old-CMND resolution and test-data search.
+
+Each function reads through the :class:`~app.services.reading.ReadScope` it is given and records
+what it disclosed in its :class:`Access`; :func:`audited` runs it and then commits those audit
+records (group commit, :mod:`app.services.audit_writer`) before the answer may leave.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from app import matching
 from app import pin as pin_rules
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound, ServiceUnavailable, ValidationFailed
 from app.models.population import Citizen, Commune, FamilyRelation, Household, Residence
 from app.services import audit
+from app.services.audit_writer import AuditUnavailable
+from app.services.reading import ReadScope
 from app.services.reference import Reference, reference
+from app.services.runtime import Runtime
 
 # Code lists in ``code_item`` (list_name).
 ETHNICITY, RELIGION, MARITAL_STATUS, RELATIONSHIP = ("ethnicity", "religion", "marital_status",
@@ -56,12 +63,17 @@ def pin_rule_broken(value: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """Who asks, why, and the request it belongs to: what each audit record names."""
+    """Who asks, why, and the request it belongs to: what each audit record names. The reading
+    functions below :meth:`record` their disclosures here; :func:`audited` commits them."""
 
     client_id: str
     purpose: str
     request_id: str
     now: datetime
+    entries: list[audit.AuditEntry] = field(default_factory=list)
+
+    def record(self, entries: Iterable[audit.AuditEntry]) -> None:
+        self.entries.extend(entries)
 
     def entry(
         self, action: str, pin: str | None, fields: Iterable[str], result: str
@@ -81,6 +93,42 @@ def full_name(citizen: Citizen) -> str:
     return " ".join(
         part for part in (citizen.surname, citizen.middle_name, citizen.given_name) if part
     )
+
+
+class AuditFailed(ServiceUnavailable):
+    code, title = "audit-unavailable", "The access could not be audited, so nothing is disclosed"
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _in_read_scope(runtime: Runtime, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    scope = ReadScope(runtime.database, runtime.citizens)
+    try:
+        return work(scope, *args, **kwargs)
+    finally:
+        scope.close()
+
+
+async def audited(
+    runtime: Runtime,
+    work: Callable[Concatenate[ReadScope, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Run a reading function (its ``access=`` keyword collects the disclosures) with a
+    :class:`ReadScope`, then wait until its audit records are committed: no answer without its
+    record."""
+    access = kwargs["access"]
+    assert isinstance(access, Access)
+    result = await runtime.run_blocking(
+        functools.partial(_in_read_scope, runtime, work, *args, **kwargs))
+    try:
+        await runtime.audit.append(access.entries, now=access.now)
+    except AuditUnavailable:
+        raise AuditFailed() from None
+    return result
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -142,11 +190,18 @@ def _person(citizen: Citizen | None) -> dict[str, Any] | None:
 class _Context:
     """Loads related rows only when an allowed field needs them."""
 
-    session: Session
-    citizen: Citizen
-    ref: Reference
+    scope: ReadScope
+    citizen: Any  # a citizen row (attribute access)
     _residences: dict[str, Residence] | None = None
     _relatives: dict[str, list[Citizen]] | None = None
+
+    @property
+    def session(self) -> Session:
+        return self.scope.session
+
+    @property
+    def ref(self) -> Reference:
+        return reference(self.session)
 
     def residence(self, kind: str) -> Residence | None:
         if self._residences is None:
@@ -254,18 +309,17 @@ FIELD_VALUES: dict[str, Callable[[_Context], Any]] = {
 
 # --- lookup and residence ------------------------------------------------------------------------
 
-
 def lookup(
-    session: Session, pin: str, *, fields: frozenset[str], access: Access
+    scope: ReadScope, pin: str, *, fields: frozenset[str], access: Access
 ) -> dict[str, Any] | None:
     """The record restricted to ``fields``; ``None`` (and an audited ``not_found``) when unknown."""
-    citizen = session.get(Citizen, pin)
+    citizen = scope.citizen(pin)
     if citizen is None:
-        audit.append(session, [access.entry("lookup", pin, (), "not_found")], now=access.now)
+        access.record([access.entry("lookup", pin, (), "not_found")])
         return None
-    ctx = _Context(session, citizen, reference(session))
+    ctx = _Context(scope, citizen)
     record = {name: FIELD_VALUES[name](ctx) for name in sorted(fields)}
-    audit.append(session, [access.entry("lookup", pin, fields, "disclosed")], now=access.now)
+    access.record([access.entry("lookup", pin, fields, "disclosed")])
     return record
 
 
@@ -295,18 +349,16 @@ def _members(ctx: _Context) -> list[dict[str, Any]]:
     ]
 
 
-def residence_confirmation(session: Session, pin: str, *, access: Access) -> dict[str, Any] | None:
+def residence_confirmation(scope: ReadScope, pin: str, *, access: Access) -> dict[str, Any] | None:
     """What replaced the household book: residences in force and the household's members."""
-    citizen = session.get(Citizen, pin)
+    citizen = scope.citizen(pin)
     if citizen is None:
-        audit.append(session, [access.entry("residence", pin, (), "not_found")], now=access.now)
+        access.record([access.entry("residence", pin, (), "not_found")])
         return None
-    ctx = _Context(session, citizen, reference(session))
+    ctx = _Context(scope, citizen)
     view = {name: FIELD_VALUES[name](ctx) for name in ("pin", "status", *RESIDENCE_FIELDS[:4])}
     view["household_members"] = _members(ctx)
-    audit.append(
-        session, [access.entry("residence", pin, RESIDENCE_FIELDS, "disclosed")], now=access.now
-    )
+    access.record([access.entry("residence", pin, RESIDENCE_FIELDS, "disclosed")])
     return view
 
 
@@ -398,26 +450,26 @@ def _verification(
 
 
 def _audit_verifications(
-    session: Session, items: Sequence[tuple[Claims, Verification]], *, action: str, access: Access
+    items: Sequence[tuple[Claims, Verification]], *, action: str, access: Access
 ) -> None:
     entries = [
         access.entry(action, v.pin, (*claims.claimed(), "status") if v.status else (), v.verdict)
         for claims, v in items
         if v.verdict != "invalid_pin"
     ]
-    audit.append(session, entries, now=access.now)
+    access.record(entries)
 
 
 def verify(
-    session: Session, pin: str, claims: Claims, *, accent_insensitive: bool, access: Access
+    scope: ReadScope, pin: str, claims: Claims, *, accent_insensitive: bool, access: Access
 ) -> Verification:
-    result = _verification(pin, session.get(Citizen, pin), claims, accent_insensitive)
-    _audit_verifications(session, [(claims, result)], action="verify", access=access)
+    result = _verification(pin, scope.citizen(pin), claims, accent_insensitive)
+    _audit_verifications([(claims, result)], action="verify", access=access)
     return result
 
 
 def verify_batch(
-    session: Session,
+    scope: ReadScope,
     items: Sequence[tuple[str | None, Claims]],
     *,
     accent_insensitive: bool,
@@ -426,7 +478,7 @@ def verify_batch(
     """``items`` are (valid PIN or ``None`` for one that broke a PIN rule, claims)."""
     pins = {pin for pin, _ in items if pin}
     found = (
-        {c.pin: c for c in session.scalars(select(Citizen).where(Citizen.pin.in_(pins)))}
+        {c.pin: c for c in scope.session.scalars(select(Citizen).where(Citizen.pin.in_(pins)))}
         if pins
         else {}
     )
@@ -437,7 +489,6 @@ def verify_batch(
         for pin, claims in items
     ]
     _audit_verifications(
-        session,
         list(zip((c for _, c in items), results, strict=True)),
         action="verify_batch",
         access=access,
@@ -448,18 +499,16 @@ def verify_batch(
 # --- old CMND and search -------------------------------------------------------------------------
 
 
-def resolve_cmnd(session: Session, cmnd: str, *, access: Access) -> tuple[str, str] | None:
+def resolve_cmnd(scope: ReadScope, cmnd: str, *, access: Access) -> tuple[str, str] | None:
     """(PIN, status) of the citizen who held this 9-digit CMND, or ``None``."""
     query = select(Citizen.pin, Citizen.status).where(Citizen.cmnd_number == cmnd).limit(2)
-    rows = session.execute(query).all()
+    rows = scope.session.execute(query).all()
     if len(rows) != 1:
         result = "not_found" if not rows else "ambiguous"
-        audit.append(session, [access.entry("resolve_cmnd", None, (), result)], now=access.now)
+        access.record([access.entry("resolve_cmnd", None, (), result)])
         return None
     pin, status = rows[0]
-    audit.append(
-        session, [access.entry("resolve_cmnd", pin, ("pin", "status"), "disclosed")], now=access.now
-    )
+    access.record([access.entry("resolve_cmnd", pin, ("pin", "status"), "disclosed")])
     return pin, status
 
 
@@ -503,14 +552,14 @@ def _search_query(flt: SearchFilter, *, after_pin: str | None, limit: int) -> An
 
 
 def search(
-    session: Session, flt: SearchFilter, *, after_pin: str | None, limit: int, access: Access
+    scope: ReadScope, flt: SearchFilter, *, after_pin: str | None, limit: int, access: Access
 ) -> list[dict[str, Any]]:
     """One page of matches ordered by PIN (keyset: pass the last PIN as ``after_pin``)."""
-    hits = list(session.scalars(_search_query(flt, after_pin=after_pin, limit=limit)))
+    hits = list(scope.session.scalars(_search_query(flt, after_pin=after_pin, limit=limit)))
     entries = [access.entry("search", c.pin, SEARCH_FIELDS, "disclosed") for c in hits] or [
         access.entry("search", None, (), "no_hits")
     ]
-    audit.append(session, entries, now=access.now)
+    access.record(entries)
     return [
         {
             "pin": c.pin,

@@ -27,7 +27,6 @@ from app.models.population import (
     Commune,
     FamilyRelation,
     Household,
-    Province,
     Residence,
 )
 from app.services import reference
@@ -137,28 +136,9 @@ def _unused_pin(session: Any, rng: random.Random, *, year: int, sex: str) -> str
 
 
 def _commune(session: Any) -> tuple[str, str]:
-    """An existing commune (the generator's) or a test one in an empty reference table."""
-    found = session.execute(select(Commune.code, Commune.province_code).limit(1)).first()
-    if found:
-        return found[0], found[1]
-    session.add(
-        Province(
-            code="079",
-            name="Thành phố Hồ Chí Minh",
-            legacy_name=None,
-            division_type="thành phố trung ương",
-            is_current=True,
-            is_legacy=True,
-            current_code="079",
-            region="S",
-        )
-    )
-    session.flush()
-    session.add(
-        Commune(code="26734", name="Phường Sài Gòn", division_type="phường", province_code="079")
-    )
-    session.flush()
-    return "26734", "079"
+    """A commune of the generated reference data, and its province."""
+    found = session.execute(select(Commune.code, Commune.province_code).limit(1)).one()
+    return found[0], found[1]
 
 
 def _code_items(session: Any) -> None:

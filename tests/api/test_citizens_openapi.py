@@ -52,7 +52,7 @@ def test_protected_operations_document_their_error_responses(
 
 def test_requests_and_responses_carry_examples(openapi: dict[str, Any]) -> None:
     schemas = openapi["components"]["schemas"]
-    assert schemas["VerifyRequest"]["examples"]
+    assert schemas["CitizenVerifyRequest"]["examples"]
     assert schemas["CitizenRecord"]["examples"]
     token = openapi["paths"]["/oauth2/token"]["post"]
     example = token["responses"]["200"]["content"]["application/json"]["example"]

@@ -303,5 +303,5 @@ def test_cli_rotates_the_signing_key(database: Database, client: TestClient) -> 
     )
     kid = result.output.split("kid: ")[1].split()[0]
     assert result.exit_code == 0
-    client.app.state.key_store.invalidate()  # another process would see it within seconds
+    client.app.state.sharing_runtime.keys.invalidate()  # another process: within seconds
     assert kid in {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}

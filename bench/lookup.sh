@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Authenticated GET /v1/citizens/{pin} against a trivial endpoint (GET /healthz), same server and
+# settings, in one run: wrk, 32 connections, fixed duration. Prints one markdown table row.
+#
+#   bench/lookup.sh sqlite:///./bench-1m.db
+#   bench/lookup.sh postgresql+psycopg://postgres@127.0.0.1:5432/dancu_bench
+#
+# The database must be migrated and populated already (`dancu seed --size 1000000`, or a first
+# `dancu serve`). Environment: DURATION (default 30s), CONNECTIONS (32), THREADS (2), WORKERS
+# (uvicorn worker processes, 1), PORT (8123), PINS (how many random PINs the lookups cycle
+# through, 10000), SERVER_CPUS / WRK_CPUS (taskset lists, e.g. 0 and 1; empty = no pinning).
+set -euo pipefail
+
+DATABASE_URL=${1:?usage: bench/lookup.sh DATABASE_URL}
+DURATION=${DURATION:-30s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+WORKERS=${WORKERS:-1}
+PORT=${PORT:-8123}
+PINS=${PINS:-10000}
+SERVER_CPUS=${SERVER_CPUS:-}
+WRK_CPUS=${WRK_CPUS:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+PY=${PY:-$ROOT/.venv/bin/python}
+DANCU=${DANCU:-$ROOT/.venv/bin/dancu}
+WORK=$(mktemp -d)
+BASE=http://127.0.0.1:$PORT
+SERVER_PID=
+
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+pin_cpus() { if [ -n "$1" ]; then echo "taskset -c $1"; fi; }
+
+export DANCU_DATABASE_URL=$DATABASE_URL DANCU_AUTO_SEED=false DANCU_LOG_LEVEL=warning
+export DANCU_HOST=127.0.0.1 DANCU_PORT=$PORT
+
+# A dedicated client whose quota the benchmark cannot exhaust (created once, secret rotated).
+if ! "$DANCU" clients list | cut -f1 | grep -qx bench; then
+  "$DANCU" clients add --name "benchmark" --client-id bench --scope citizen.basic \
+    --purpose benchmark --rate-limit 100000000 > /dev/null
+fi
+SECRET=$("$DANCU" clients rotate-secret bench | sed -n 's/^client_secret: //p')
+
+# Random PINs of existing citizens, written as a Lua table for wrk.
+"$PY" - "$PINS" > "$WORK/pins.lua" <<'EOF'
+import sys
+from sqlalchemy import func, select
+from app.db import Database
+from app.models.population import Citizen
+from app.settings import get_settings
+
+database = Database.connect(get_settings().database_url)
+with database.read() as session:
+    pins = session.scalars(select(Citizen.pin).order_by(func.random()).limit(int(sys.argv[1]))).all()
+print("pins = {" + ",".join(f'"{p}"' for p in pins) + "}")
+EOF
+
+$(pin_cpus "$SERVER_CPUS") "$DANCU" serve --workers "$WORKERS" > "$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 600); do curl -fs "$BASE/readyz" > /dev/null 2>&1 && break; sleep 0.5; done
+curl -fs "$BASE/readyz" > /dev/null || { cat "$WORK/server.log"; exit 1; }
+
+TOKEN=$(curl -fs -u "bench:$SECRET" -d grant_type=client_credentials -d scope=citizen.basic \
+  "$BASE/oauth2/token" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+cat > "$WORK/lookup.lua" <<EOF
+dofile("$WORK/pins.lua")
+local i = 0
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/v1/citizens/" .. pins[(i % #pins) + 1])
+end
+EOF
+cat > "$WORK/status.lua" <<'EOF'
+local bad = 0
+response = function(status) if status ~= 200 then bad = bad + 1 end end
+done = function() io.write(string.format("non200 %d\n", bad)) end
+EOF
+cat "$WORK/status.lua" >> "$WORK/lookup.lua"
+
+run() {  # run NAME URL [script]: wrk output saved to $WORK/NAME.txt
+  local script=()
+  if [ -n "${3:-}" ]; then script=(-s "$3"); fi
+  $(pin_cpus "$WRK_CPUS") wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${script[@]}" "$2" > "$WORK/$1.txt"
+}
+
+# Warm up both paths (caches, connection pools), then measure each once.
+DURATION=5s run warm-noop "$BASE/healthz"
+DURATION=5s run warm-lookup "$BASE" "$WORK/lookup.lua"
+run noop "$BASE/healthz" "$WORK/status.lua"
+run lookup "$BASE" "$WORK/lookup.lua"
+
+rps() { awk '/^Requests\/sec/ {print $2}' "$WORK/$1.txt"; }
+p99() { awk '$1 == "99%" {print $2}' "$WORK/$1.txt"; }
+bad() { awk '/^non200/ {print $2}' "$WORK/$1.txt"; }
+errors() { awk '/Socket errors|Non-2xx/ {printf "%s ", $0}' "$WORK/$1.txt"; }
+people=$("$PY" -c "
+from sqlalchemy import func, select
+from app.db import Database
+from app.models.population import Citizen
+from app.settings import get_settings
+with Database.connect(get_settings().database_url).read() as s:
+    print(s.scalar(select(func.count()).select_from(Citizen)))")
+ratio=$("$PY" -c "print(f'{100 * $(rps lookup) / $(rps noop):.0f} %')")
+backend=${DATABASE_URL%%:*}
+echo "| $(date -u +%F) | ${backend%%+*} | $people | $WORKERS | $CONNECTIONS | $DURATION | $(rps noop) | $(p99 noop) | $(rps lookup) | $(p99 lookup) | $ratio | $(bad lookup) $(errors lookup)|"
