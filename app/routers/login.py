@@ -292,7 +292,7 @@ def my_consents(request: Request, session: SessionDep, now: NowDep) -> Response:
     account, cookie = found
     rows = consent.of_citizen(session, account.pin, in_force_at=now)
     names = dict(session.execute(select(Client.client_id, Client.name).where(
-        Client.client_id.in_([r.client_id for r in rows]))).tuples())
+        Client.client_id.in_([r.client_id for r in rows]))).all())
     listed = [{"id": r.id, "client_name": names.get(r.client_id, r.client_id),
                "scopes": r.scopes, "granted_at": f"{r.granted_at:%Y-%m-%d %H:%M}",
                "method": r.method} for r in rows if r.purpose == LOGIN_PURPOSE]

@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +29,7 @@ from app.clock import SandboxClock
 from app.db import Database
 from app.models.account import Account
 from app.models.population import Citizen
+from app.services import accounts
 from app.settings import Settings
 
 __all__ = ["admin", "clock", "personas"]  # fixtures, for `import *`
@@ -57,8 +58,9 @@ def personas(client: TestClient, admin: dict[str, str]) -> dict[str, dict[str, A
 
 
 def citizen_without_account(database: Database, *, min_age: int, max_age: int,
-                            status: str = "alive") -> str:
-    """A citizen of that age and status with no account, not handed out before in this run."""
+                            status: str = "alive", valid_card: bool | None = None) -> str:
+    """A citizen of that age and status with no account, not handed out before in this run
+    (``valid_card``: whose card validity, as the accounts service sees it, is this)."""
     today = date.today()
     youngest = today - timedelta(days=365 * min_age + 30)
     oldest = today - timedelta(days=365 * (max_age + 1) - 30)
@@ -67,11 +69,14 @@ def citizen_without_account(database: Database, *, min_age: int, max_age: int,
                  .where(Citizen.status == status, Citizen.birth_date <= youngest,
                         Citizen.birth_date > oldest, Citizen.pin.not_in(select(Account.pin)))
                  .order_by(Citizen.pin))
-        for pin in session.scalars(query):
-            if pin not in _taken:
-                _taken.add(pin)
-                return pin
-    pytest.fail(f"no {status} citizen aged {min_age}-{max_age} without an account")
+        pins = [pin for pin in session.scalars(query) if pin not in _taken]
+        if valid_card is not None:
+            holders = accounts.valid_card_holders(session, pins, now=datetime.now(UTC))
+            pins = [pin for pin in pins if (pin in holders) == valid_card]
+    if not pins:
+        pytest.fail(f"no {status} citizen aged {min_age}-{max_age} without an account")
+    _taken.add(pins[0])
+    return pins[0]
 
 
 def citizen_with_contact(database: Database, *, min_age: int = 20, max_age: int = 60) -> str:
@@ -133,6 +138,7 @@ def register_rp(client: TestClient, admin: dict[str, str], **spec: Any) -> Rp:
     assert response.status_code == 201, response.text
     created = response.json()
     return Rp(created["client_id"], created.get("client_secret"),
+              redirect_uri=created["redirect_uris"][0],
               method=created["token_endpoint_auth_method"])
 
 

@@ -76,13 +76,14 @@ def test_a_second_account_for_the_same_citizen_is_a_conflict(
 
 
 @pytest.mark.parametrize(("min_age", "max_age", "status"), [
-    (7, 12, "alive"),  # no card yet (placeholder rule: cards from 14 until the card table lands)
+    (7, 12, "alive"),  # a child without a card (cards under 14 only on request)
     (30, 80, "deceased"),
 ])
 def test_citizens_without_a_valid_card_or_alive_cannot_open_an_account(
         client: TestClient, admin: dict[str, str], database: Database, min_age: int,
         max_age: int, status: str) -> None:
-    pin = citizen_without_account(database, min_age=min_age, max_age=max_age, status=status)
+    pin = citizen_without_account(database, min_age=min_age, max_age=max_age, status=status,
+                                  valid_card=False)
     response = _create(client, admin, pin=pin, level=1)
     assert response.status_code == 409
     assert response.json()["type"].endswith("/account-not-eligible")
@@ -306,10 +307,20 @@ def test_generated_accounts_follow_the_age_bands(database: Database,
     assert 0.75 < len(with_account) / len(alive_adults) <= 1.0
     level2 = [r for r in with_account if r.level == 2]
     assert 0.75 < len(level2) / len(with_account) <= 1.0
-    young = [r for r in rows if r.status == "alive" and age_on(r.birth_date, today) < 14]
-    assert young
-    assert not [r for r in young if r.state is not None]
+    infants = [r for r in rows if r.state is not None and age_on(r.birth_date, today) < 6]
+    assert all(r.level == 1 for r in infants)  # under 6: level 1 only
     assert all(r.state == "closed" for r in rows if r.status == "deceased" and r.state)
+
+
+def test_generated_active_accounts_belong_to_card_holders(database: Database,
+                                                         clock: SandboxClock) -> None:
+    with database.read() as session:
+        pins = list(session.scalars(select(Account.pin).where(
+            Account.state == "active", Account.persona.is_(None), Account.id.in_(
+                select(AccountEvent.account_id).where(AccountEvent.actor == "generator")))))
+        holders = accounts.valid_card_holders(session, pins, now=clock.now())
+    assert pins
+    assert set(pins) <= holders
 
 
 def test_generated_accounts_are_deterministic_per_seed_and_pin() -> None:
