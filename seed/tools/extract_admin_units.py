@@ -5,10 +5,12 @@ Where the facts come from
 The official catalogue of administrative units (danhmuchanhchinh.nso.gov.vn, General Statistics
 Office / NSO), as scraped on 2026-09-20 and shipped inside the PyPI wheel ``vietnam-provinces``
 2026.9.0 (``__data_version__ = "2026-09-20"``). That package is GPL-3.0; we neither import nor copy
-its code. This script only *reads* its data files as text — the JSON of current units and, through
-``ast`` (nothing is executed), the literal tables of the pre-2025 units and of the 2025 ward
-conversion (source "BangChuyendoiĐVHCmoi_cu_khong_merge.csv") — and writes the names, codes and
-mappings in our own CSV format.
+its code. This script only *reads* its data files as text — through ``ast`` (nothing is executed)
+the literal tables of the current units, of the pre-2025 units and of the 2025 ward conversion
+(source "BangChuyendoiĐVHCmoi_cu_khong_merge.csv") — and writes the names, codes and mappings in
+our own CSV format. The package's JSON copy of the current units lags its tables for three
+provinces (it still says "Tỉnh" for Quảng Ninh, Bắc Ninh and Đồng Nai, which the 2026-09 tables
+list as centrally-run cities, rules document §7.1); we follow the tables and report the difference.
 
 The province-level merger mapping (63 -> 34, Resolution 202/2025/QH15) is NOT taken from the
 package: its conversion data tags legacy ward 27691 (Long An) as Tiền Giang, which makes Tiền Giang
@@ -87,22 +89,28 @@ def literal_calls(mapping: ast.expr) -> list[list[ast.expr]]:
     return [value.args for value in mapping.values if isinstance(value, ast.Call)]
 
 
-def legacy_units(package: Path) -> tuple[dict, dict, dict]:
-    kinds = enum_values(package / "legacy" / "base.py", "VietNamDivisionType")
-    tables = module_assignments(package / "legacy" / "_lookup.py")
+def unit_tables(directory: Path, names: tuple[str, ...]) -> tuple[dict[int, dict], ...]:
+    """``Province(...)``/``District(...)``/``Ward(...)`` literals of ``directory/_lookup.py``."""
+    kinds = enum_values(directory / "base.py", "VietNamDivisionType")
+    tables = module_assignments(directory / "_lookup.py")
 
     def rows(name: str) -> dict[int, dict[str, object]]:
         out = {}
         for args in literal_calls(tables[name]):
+            province = name == "PROVINCE_MAPPING"
             out[code_of(args[1])] = {
                 "name": nfc(ast.literal_eval(args[0])),
                 "division_type": kinds[args[2].attr],  # type: ignore[attr-defined]
-                "parent": code_of(args[4]) if name != "PROVINCE_MAPPING" else None,
-                "phone_code": ast.literal_eval(args[4]) if name == "PROVINCE_MAPPING" else None,
+                "parent": None if province else code_of(args[4]),
+                "phone_code": ast.literal_eval(args[4]) if province else None,
             }
         return out
 
-    return rows("PROVINCE_MAPPING"), rows("DISTRICT_MAPPING"), rows("WARD_MAPPING")
+    return tuple(rows(name) for name in names)
+
+
+def legacy_units(package: Path) -> tuple[dict, ...]:
+    return unit_tables(package / "legacy", ("PROVINCE_MAPPING", "DISTRICT_MAPPING", "WARD_MAPPING"))
 
 
 def ward_conversion(package: Path) -> dict[int, tuple[list[int], bool]]:
@@ -111,7 +119,8 @@ def ward_conversion(package: Path) -> dict[int, tuple[list[int], bool]]:
     out: dict[int, tuple[list[int], bool]] = {}
     for entry in literal_calls(table):
         old, new = entry
-        assert isinstance(old, ast.Call) and isinstance(new, ast.Tuple)
+        assert isinstance(old, ast.Call)
+        assert isinstance(new, ast.Tuple)
         old_code = ast.literal_eval(old.args[0])
         partly = ast.literal_eval(old.args[3])
         out[old_code] = ([ast.literal_eval(n.args[0]) for n in new.elts], partly)  # type: ignore[attr-defined]
@@ -124,7 +133,26 @@ def data_version(package: Path) -> str:
 
 
 def current_units(package: Path) -> list[dict]:
-    return json.loads((package / "data" / "nested-divisions.json").read_text(encoding="utf-8"))
+    """Current provinces with their wards (from the tables; the JSON copy only cross-checks)."""
+    provinces, wards = unit_tables(package, ("PROVINCE_MAPPING", "WARD_MAPPING"))
+    nested = [{"code": code, **p, "wards": []} for code, p in sorted(provinces.items())]
+    by_code = {p["code"]: p for p in nested}
+    for code, ward in sorted(wards.items()):
+        by_code[ward["parent"]]["wards"].append({"code": code, **ward})
+    _compare_with_json(package, nested)
+    return nested
+
+
+def _compare_with_json(package: Path, nested: list[dict]) -> None:
+    copy = json.loads((package / "data" / "nested-divisions.json").read_text(encoding="utf-8"))
+    ours = {p["code"]: p for p in nested}
+    for province in copy:
+        mine = ours[province["code"]]
+        if nfc(province["name"]) != mine["name"]:
+            print(f"note: JSON says {province['name']!r}, tables say {mine['name']!r}")
+        # same wards; the JSON writes some apostrophes as U+2019 (Ea H’Leo), the tables as '
+        wards = {w["code"]: nfc(w["name"]).replace("\u2019", "'") for w in province["wards"]}
+        assert wards == {w["code"]: w["name"] for w in mine["wards"]}, province["code"]
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -137,8 +165,11 @@ def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
 
 def province_rows(current: list[dict], legacy: dict[int, dict]) -> list[list[object]]:
     now = {p["code"]: p for p in current}
-    assert set(now) <= set(legacy) and len(now) == 34 and len(legacy) == 63
-    assert set(LEGACY_TO_CURRENT) == set(legacy) and set(LEGACY_TO_CURRENT.values()) == set(now)
+    assert set(now) <= set(legacy)
+    assert len(now) == 34
+    assert len(legacy) == 63
+    assert set(LEGACY_TO_CURRENT) == set(legacy)
+    assert set(LEGACY_TO_CURRENT.values()) == set(now)
     rows = []
     for code in sorted(legacy):
         old, cur = legacy[code], now.get(code)
