@@ -24,19 +24,31 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import Base, BigId
 
 
+def one_of(column: str, *values: str) -> str:
+    """``column = 'a' OR column = 'b'``: the same rule as ``IN (...)``, but SQLite evaluates an IN
+    list in a CHECK by building a temporary table for every inserted row (~4x slower bulk loads)."""
+    return " OR ".join(f"{column} = '{value}'" for value in values)
+
+
 class Province(Base):
-    """Provincial units: the 34 since 2025-07-01 and the 63 before (``is_current`` tells which)."""
+    """Provincial units by their PIN-style code: the 63 until 2025-06-30, of which 34 go on.
+
+    Since 2025-07-01 (Resolution 202/2025/QH15) there are 34 units; each kept the GSO code of one
+    of its constituents, so one code may name a legacy and a current unit (``024``: Bắc Giang until
+    2025-06-30, Bắc Ninh since): ``name`` is the current name, ``legacy_name`` the earlier one.
+    """
 
     __tablename__ = "province"
 
     code: Mapped[str] = mapped_column(String(3), primary_key=True)  # PIN-style, zero-padded: "001"
     name: Mapped[str] = mapped_column(String(80))
-    legacy_name: Mapped[str | None] = mapped_column(String(80))  # its name before 2025-07-01
     division_type: Mapped[str] = mapped_column(String(40))
+    phone_code: Mapped[int] = mapped_column(SmallInteger)  # landline area code
     is_current: Mapped[bool]
-    is_legacy: Mapped[bool]
-    current_code: Mapped[str] = mapped_column(String(3))  # the 34-unit province a legacy one merged into
-    region: Mapped[str] = mapped_column(String(1))  # N(orth), C(entre), S(outh): drives name variants
+    legacy_name: Mapped[str] = mapped_column(String(80))
+    legacy_division_type: Mapped[str] = mapped_column(String(40))
+    current_code: Mapped[str] = mapped_column(String(3))  # the current unit it is (part of)
+    region: Mapped[str] = mapped_column(String(2))  # N, NC, SC, S: drives name variants
 
 
 class Commune(Base):
@@ -51,15 +63,32 @@ class Commune(Base):
 
 
 class LegacyCommune(Base):
-    """Pre-2025 wards with their district, and the current commune each became."""
+    """Commune-level units until 2025-06-30 (with their district) and the commune each became.
+
+    ``current_commune_code`` is the (first) successor; a ward split between several communes
+    (``is_partly_merged``) lists all of them in ``legacy_commune_successor``.
+    """
 
     __tablename__ = "legacy_commune"
 
     code: Mapped[str] = mapped_column(String(5), primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
+    division_type: Mapped[str] = mapped_column(String(20))
+    district_code: Mapped[str] = mapped_column(String(3))
     district_name: Mapped[str] = mapped_column(String(80))
     province_code: Mapped[str] = mapped_column(ForeignKey("province.code"))
     current_commune_code: Mapped[str | None] = mapped_column(ForeignKey("commune.code"), index=True)
+    is_partly_merged: Mapped[bool]
+
+
+class LegacyCommuneSuccessor(Base):
+    """Every current commune a legacy ward went (partly) into on 2025-07-01."""
+
+    __tablename__ = "legacy_commune_successor"
+
+    legacy_code: Mapped[str] = mapped_column(ForeignKey("legacy_commune.code"), primary_key=True)
+    commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"), primary_key=True,
+                                              index=True)
 
 
 class CodeItem(Base):
@@ -74,25 +103,36 @@ class CodeItem(Base):
 
 
 class Household(Base):
-    """Hộ gia đình: one head, members by PIN, one residence file number."""
+    """Hộ gia đình (Art. 9 items 20, 22, 23): one head, members by PIN, one residence file.
+
+    Members point here through ``citizen.household_id``; the address is the household's permanent
+    residence, with the legacy ward it was registered under before 2025-07-01.
+    """
 
     __tablename__ = "household"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    head_pin: Mapped[str | None] = mapped_column(String(12))
+    head_pin: Mapped[str] = mapped_column(String(12))
     residence_file_number: Mapped[str] = mapped_column(String(20))
     commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"))
     address_line: Mapped[str] = mapped_column(String(120))
+    legacy_commune_code: Mapped[str | None] = mapped_column(ForeignKey("legacy_commune.code"))
+    registered_on: Mapped[date | None] = mapped_column(Date)  # at this address
 
 
 class Citizen(Base):
-    """One person in the population database, keyed by PIN."""
+    """One person in the population database, keyed by PIN (Law on Identification 2023 Art. 9).
+
+    No foreign keys on the large tables: they are bulk-loaded and, on distributed databases
+    (Citus), sharded by PIN; the generator's tests check the references instead.
+    """
 
     __tablename__ = "citizen"
     __table_args__ = (
-        CheckConstraint("sex IN ('M', 'F')", name="sex"),
-        CheckConstraint("status IN ('alive', 'deceased', 'missing')", name="status"),
-        CheckConstraint("birth_date_precision IN ('day', 'month', 'year')", name="birth_precision"),
+        CheckConstraint(one_of("sex", "M", "F"), name="sex"),
+        CheckConstraint(one_of("status", "alive", "deceased", "missing"), name="status"),
+        CheckConstraint(one_of("birth_date_precision", "day", "month", "year"),
+                        name="birth_precision"),
         Index("ix_citizen_name_folded", "name_folded"),
         Index("ix_citizen_birth_date", "birth_date"),
         Index("ix_citizen_household_id", "household_id"),
@@ -120,7 +160,7 @@ class Citizen(Base):
     phone: Mapped[str | None] = mapped_column(String(15))
     email: Mapped[str | None] = mapped_column(String(80))
     status: Mapped[str] = mapped_column(String(8), default="alive")
-    status_date: Mapped[date | None] = mapped_column(Date)  # date of death or of being declared missing
+    status_date: Mapped[date | None] = mapped_column(Date)  # of death, or declared missing
     household_id: Mapped[int | None] = mapped_column(BigInteger)
     relationship_to_head: Mapped[int | None] = mapped_column(SmallInteger)
     identifying_marks: Mapped[str | None] = mapped_column(String(120))
@@ -131,7 +171,7 @@ class Residence(Base):
 
     __tablename__ = "residence"
     __table_args__ = (
-        CheckConstraint("kind IN ('permanent', 'temporary', 'current')", name="kind"),
+        CheckConstraint(one_of("kind", "permanent", "temporary", "current"), name="kind"),
         Index("ix_residence_pin", "pin"),
     )
 
@@ -140,7 +180,7 @@ class Residence(Base):
     kind: Mapped[str] = mapped_column(String(10))
     commune_code: Mapped[str] = mapped_column(String(5))
     address_line: Mapped[str] = mapped_column(String(120))
-    legacy_address: Mapped[str | None] = mapped_column(String(200))  # as registered before 2025-07-01
+    legacy_address: Mapped[str | None] = mapped_column(String(200))  # as written before 2025-07
     registered_on: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date | None] = mapped_column(Date)
     deregistered_on: Mapped[date | None] = mapped_column(Date)
@@ -154,8 +194,8 @@ class FamilyRelation(Base):
 
     __tablename__ = "family_relation"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('father', 'mother', 'spouse', 'legal_representative')", name="kind"),
+        CheckConstraint(one_of("kind", "father", "mother", "spouse", "legal_representative"),
+                        name="kind"),
         Index("ix_family_relation_pin", "pin"),
         Index("ix_family_relation_relative_pin", "relative_pin"),
     )
