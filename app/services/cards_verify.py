@@ -28,13 +28,15 @@ import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from app.icao.chip import derive_chip_keys
 from app.icao.dg13 import PersonalDetails, parse_dg13
 from app.icao.errors import IcaoError
-from app.icao.lds import parse_dg1
+from app.icao.keys import public_key_der
+from app.icao.lds import parse_dg1, parse_dg15
 from app.icao.mrz import Td1, name_line
 from app.icao.passive_auth import StepResult, VerificationReport, verify
 from app.models.card import Card
@@ -42,7 +44,7 @@ from app.models.population import Citizen
 from app.services.cards import cards_of, effective_status, local_date
 from app.services.cards_holder import residence_on
 from app.services.citizens import full_name
-from app.services.pki import CardPki
+from app.services.pki import CardPki, pki_seed
 
 SOD_NAME = "EF.SOD"
 IGNORED_FILES = ("EF.COM",)  # not hashed into the SOD: nothing to verify
@@ -208,11 +210,51 @@ def _skipped_db(reason: str, detail: str) -> list[Step]:
             for code in ("db.card_status", "db.holder_alive", "db.data_current")]
 
 
-def _matching_card(session: Session, identity: _ReadIdentity) -> Card | None:
-    issued = identity.details.issue_date if identity.details else None
-    return next((card for card in cards_of(session, identity.td1.pin)
-                 if card.expiry_date == identity.td1.expiry
-                 and issued in (None, card.issue_date)), None)
+@dataclass(frozen=True)
+class _ReadChip:
+    """What identifies the physical card a read came from, beyond its printed data."""
+
+    identity: _ReadIdentity
+    active_auth_key: bytes | None  # DER of the DG15 key, when DG15 was read and vouched for
+    signing_time: datetime | None
+
+
+def _chip_key(seed: int, card: Card) -> bytes:
+    key = derive_chip_keys(pki_seed(seed), card.chip_key_ref).active_authentication
+    return public_key_der(key)
+
+
+def _matching_card(session: Session, read: _ReadChip, seed: int) -> Card | None:
+    """The card the chip belongs to: by its DG15 key when read (two cards of one day share
+    their printed data), else by expiry, issue date and signing time."""
+    issued = read.identity.details.issue_date if read.identity.details else None
+    signed = read.signing_time.replace(microsecond=0) if read.signing_time else None
+    for card in cards_of(session, read.identity.td1.pin):
+        if read.active_auth_key is not None:
+            if _chip_key(seed, card) == read.active_auth_key:
+                return card
+            continue
+        card_signed = _utc(card.signed_at).replace(microsecond=0)
+        if (card.expiry_date == read.identity.td1.expiry and issued in (None, card.issue_date)
+                and signed in (None, card_signed)):
+            return card
+    return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _read_chip(report: VerificationReport, groups: Mapping[str, bytes],
+               identity: _ReadIdentity) -> _ReadChip:
+    dg15 = _group(groups, 15)
+    key = None
+    if dg15 is not None and _passed(report, "dg.hash", "DG15"):
+        try:
+            key = public_key_der(parse_dg15(dg15))
+        except IcaoError:
+            key = None
+    return _ReadChip(identity, key, report.signing_time)
 
 
 def _card_step(card: Card | None, now: datetime) -> Step:
@@ -275,13 +317,13 @@ def _data_step(session: Session, identity: _ReadIdentity, card: Card | None,
 
 
 def _database_steps(session: Session, report: VerificationReport, groups: Mapping[str, bytes],
-                    now: datetime) -> tuple[list[Step], str | None]:
+                    *, seed: int, now: datetime) -> tuple[list[Step], str | None]:
     if not _trusted(report, groups):
         return _skipped_db("untrusted_data", "the chip data is not vouched for by the SOD"), None
     identity = _identity(groups)
     if identity is None:
         return _skipped_db("not_read", "DG1 could not be read"), None
-    card = _matching_card(session, identity)
+    card = _matching_card(session, _read_chip(report, groups, identity), seed)
     citizen = session.get(Citizen, identity.td1.pin)
     steps = [_card_step(card, now), _holder_step(citizen),
              _data_step(session, identity, card, citizen, now)]
@@ -294,7 +336,7 @@ def verify_read(session: Session, read: ChipRead, *, pki: CardPki, now: datetime
     report = verify(decoded.sod, decoded.groups, trust_anchors=pki.trust_anchors,
                     crl=pki.crl_der(now), now=now, aa_challenge=decoded.challenge,
                     aa_response=decoded.response)
-    database_steps, pin = _database_steps(session, report, decoded.groups, now)
+    database_steps, pin = _database_steps(session, report, decoded.groups, seed=pki.seed, now=now)
     steps = (*decoded.problems, *(Step.of(s) for s in report.steps), *database_steps)
     return Verification(steps=steps, report=report, pin=pin)
 

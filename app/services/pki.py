@@ -76,6 +76,7 @@ class CardPki:
     pki: SandboxPki
     forger_key: PrivateKey
     key_type: str
+    seed: int  # the sandbox seed it was built from (chip keys derive from it too)
     _crls: dict[date, bytes] = field(default_factory=dict)
 
     def signer(self, label: str) -> KeyedCertificate:
@@ -137,7 +138,7 @@ def _build(seed: int, key_for: Callable[[str], PrivateKey] | None, key_type: str
                               period_months=PERIOD_MONTHS, key_for=key_for)
     forger = (key_for or (lambda label: icao_keys.derive_ec_private_key(material, label)))(
         FORGER_LABEL)
-    return CardPki(pki=built, forger_key=forger, key_type=key_type)
+    return CardPki(pki=built, forger_key=forger, key_type=key_type, seed=seed)
 
 
 def _serialise(session: Session) -> None:
