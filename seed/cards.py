@@ -158,8 +158,9 @@ class Draws:
 class People:
     pins: list[str]
     births: Births
-    death: np.ndarray  # day of death, NEVER when alive
+    death: np.ndarray  # day of death, NEVER when alive (or when the day is not recorded)
     alive: np.ndarray
+    deceased: np.ndarray
 
 
 @dataclass
@@ -264,6 +265,7 @@ def simulate(people: People, draws: Draws, ref: np.int64) -> Simulated:
     """Every card of every person in the batch."""
     out = Simulated([], [], [], [], [], [], [], [])
     last_day = np.minimum(ref, people.death - 1)
+    death_day = np.where(people.deceased, np.minimum(people.death, ref), NEVER)
     issued, reason = first_issue(people, draws, ref)
     issued = np.where(issued <= last_day, issued, NEVER)
     index = np.arange(len(people.pins))
@@ -276,7 +278,7 @@ def simulate(people: People, draws: Draws, ref: np.int64) -> Simulated:
         if k == MAX_CARDS - 1:
             ends.next_issue[:] = NEVER
         final = has & (ends.next_issue >= NEVER)
-        status, when, why = _final_status(people, draws, ends, final)
+        status, when, why = _final_status(people, draws, ends, final & has, death_day)
         for target, values in zip(
                 (out.person, out.sequence, out.issued, out.expiry, out.status, out.ended,
                  out.issue_reason, out.end_reason),
@@ -287,14 +289,14 @@ def simulate(people: People, draws: Draws, ref: np.int64) -> Simulated:
     return out
 
 
-def _final_status(people: People, draws: Draws, ends: Ends,
-                  final: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The last card of a deceased person is revoked at death; a few living people's are held or
-    revoked by an authority."""
+def _final_status(people: People, draws: Draws, ends: Ends, final: np.ndarray,
+                  death_day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last card of a deceased person is revoked at death (the reference day when the day of
+    death is not recorded); a few living people's are held or revoked by an authority."""
     status, when, why = ends.status.copy(), ends.day.copy(), ends.reason.copy()
     open_card = final & (status == 0)
-    dead = open_card & ~people.alive
-    status[dead], when[dead], why[dead] = 2, people.death[dead], 2
+    dead = open_card & people.deceased
+    status[dead], when[dead], why[dead] = 2, death_day[dead], 2
     u = draws("authority")
     held = open_card & people.alive & (u < HELD_SHARE)
     revoked = open_card & people.alive & (u >= HELD_SHARE) & (u < HELD_SHARE +
@@ -372,7 +374,7 @@ def _events(ids: list[int], issued_at: list[str], ended_at: list[str], status: l
 # --- loading --------------------------------------------------------------------------------------
 
 
-def _people(connection: Connection) -> Iterator[People]:
+def people_batches(connection: Connection) -> Iterator[People]:
     """Citizens in PIN order, a batch at a time (keyset pagination)."""
     last = ""
     columns = (Citizen.pin, Citizen.birth_date, Citizen.status, Citizen.status_date)
@@ -387,7 +389,7 @@ def _people(connection: Connection) -> Iterator[People]:
                           for _, _, s, d in found], dtype=np.int64)
         alive = np.array([s == "alive" for _, _, s, _ in found])
         yield People(pins=[row[0] for row in found], births=Births.of([r[1] for r in found]),
-                     death=np.where(deceased, death, NEVER), alive=alive)
+                     death=death, alive=alive, deceased=deceased)
 
 
 def _write(connection: Connection, table: str, payload: tuple[tuple[str, ...], list]) -> None:
@@ -418,7 +420,7 @@ def seed_cards(database: Database, *, seed: int, reference_date: date) -> int:
         if has_cards(connection):
             return 0
         next_id = int(connection.execute(select(func.coalesce(func.max(Card.id), 0))).scalar_one())
-        for people in _people(connection):
+        for people in people_batches(connection):
             draws = Draws(seed, np.array([int(p) for p in people.pins], dtype=np.uint64))
             batch = rows(people, simulate(people, draws, day(reference_date)),
                          first_id=next_id + 1, dialect=connection.dialect.name)
