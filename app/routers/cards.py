@@ -27,7 +27,7 @@ sandbox_router = APIRouter(prefix="/v1/sandbox/personas", tags=["sandbox"])
 
 ReadCaller = Annotated[Caller, Depends(require_scope("card.read"))]
 VerifyCaller = Annotated[Caller, Depends(require_scope("card.verify"))]
-AccessKey = Annotated[str | None, Header(alias="X-Chip-Access-Key", max_length=64,
+AccessKey = Annotated[str | None, Header(alias="X-Chip-Access-Key",
                                          description="Hex of the BAC key seed K_seed of the MRZ")]
 Sequence = Annotated[int | None, Query(ge=1, le=99, description="A card other than the latest")]
 SVG = "image/svg+xml"
@@ -98,8 +98,8 @@ def get_image(pin: str, side: Literal["front", "back"], caller: ReadCaller, sess
             responses={200: {"content": {ZIP: {}}}, **_problems(401, 422)},
             summary="The chip's files (JSON of base64, or a zip with Accept: application/zip); "
                     "needs X-Chip-Access-Key, no token")
-def get_chip(pin: str, key: AccessKey, session: SessionDep, now: NowDep, settings: SettingsDep,
-             pki: PkiDep, request: Request) -> Any:
+def get_chip(pin: str, session: SessionDep, now: NowDep, settings: SettingsDep, pki: PkiDep,
+             request: Request, key: AccessKey = None) -> Any:
     files = cards_access.read_chip(session, checked_pin(pin), key, seed=settings.seed, pki=pki,
                                    access=_reader_access(request, now))
     if files is None:
@@ -114,9 +114,9 @@ def get_chip(pin: str, key: AccessKey, session: SessionDep, now: NowDep, setting
              responses=_problems(401, 422),
              summary="Active authentication: the chip signs an 8-byte challenge (needs "
                      "X-Chip-Access-Key)")
-def internal_authenticate(pin: str, body: schemas.ChallengeRequest, key: AccessKey,
-                          session: SessionDep, now: NowDep, settings: SettingsDep,
-                          request: Request) -> Any:
+def internal_authenticate(pin: str, body: schemas.ChallengeRequest, session: SessionDep,
+                          now: NowDep, settings: SettingsDep, request: Request,
+                          key: AccessKey = None) -> Any:
     challenge = cards_access.checked_challenge(body.challenge)
     signature = cards_access.internal_authenticate(
         session, checked_pin(pin), key, challenge, seed=settings.seed,
