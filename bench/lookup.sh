@@ -8,7 +8,9 @@
 # The database must be migrated and populated already (`dancu seed --size 1000000`, or a first
 # `dancu serve`). Environment: DURATION (default 30s), CONNECTIONS (32), THREADS (2), WORKERS
 # (uvicorn worker processes, 1), PORT (8123), PINS (how many random PINs the lookups cycle
-# through, 10000), SERVER_CPUS / WRK_CPUS (taskset lists, e.g. 0 and 1; empty = no pinning).
+# through, 10000), ROUNDS (alternating noop/lookup measurements, 3: the medians are reported, so a
+# burst of load elsewhere on the machine does not decide the ratio), SERVER_CPUS / WRK_CPUS
+# (taskset lists, e.g. 0 and 1; empty = no pinning).
 set -euo pipefail
 
 DATABASE_URL=${1:?usage: bench/lookup.sh DATABASE_URL}
@@ -18,6 +20,7 @@ THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-1}
 PORT=${PORT:-8123}
 PINS=${PINS:-10000}
+ROUNDS=${ROUNDS:-3}
 SERVER_CPUS=${SERVER_CPUS:-}
 WRK_CPUS=${WRK_CPUS:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -90,16 +93,25 @@ run() {  # run NAME URL [script]: wrk output saved to $WORK/NAME.txt
   $(pin_cpus "$WRK_CPUS") wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${script[@]}" "$2" > "$WORK/$1.txt"
 }
 
-# Warm up both paths (caches, connection pools), then measure each once.
+# Warm up both paths (caches, connection pools), then alternate the measurements.
 DURATION=5s run warm-noop "$BASE/healthz"
 DURATION=5s run warm-lookup "$BASE" "$WORK/lookup.lua"
-run noop "$BASE/healthz" "$WORK/status.lua"
-run lookup "$BASE" "$WORK/lookup.lua"
+for round in $(seq 1 "$ROUNDS"); do
+  run "noop-$round" "$BASE/healthz" "$WORK/status.lua"
+  run "lookup-$round" "$BASE" "$WORK/lookup.lua"
+done
 
 rps() { awk '/^Requests\/sec/ {print $2}' "$WORK/$1.txt"; }
 p99() { awk '$1 == "99%" {print $2}' "$WORK/$1.txt"; }
 bad() { awk '/^non200/ {print $2}' "$WORK/$1.txt"; }
 errors() { awk '/Socket errors|Non-2xx/ {printf "%s ", $0}' "$WORK/$1.txt"; }
+series() { for round in $(seq 1 "$ROUNDS"); do "$1" "$2-$round"; done; }
+median() { "$PY" -c "
+import re, statistics, sys
+def ms(v):  # wrk prints 950.00us, 12.34ms or 1.20s
+    number, unit = re.fullmatch(r'([0-9.]+)(us|ms|s)?', v).groups()
+    return float(number) * {'us': 0.001, 'ms': 1, 's': 1000, None: 1}[unit]
+print(f'{statistics.median(ms(v) for v in sys.argv[1:]):.2f}')" "$@"; }
 people=$("$PY" -c "
 from sqlalchemy import func, select
 from app.db import Database
@@ -107,6 +119,9 @@ from app.models.population import Citizen
 from app.settings import get_settings
 with Database.connect(get_settings().database_url).read() as s:
     print(s.scalar(select(func.count()).select_from(Citizen)))")
-ratio=$("$PY" -c "print(f'{100 * $(rps lookup) / $(rps noop):.0f} %')")
+noop_rps=$(median $(series rps noop)); lookup_rps=$(median $(series rps lookup))
+ratio=$("$PY" -c "print(f'{100 * $lookup_rps / $noop_rps:.0f} %')")
+failures=$(( $(series bad lookup | paste -sd+ | bc) ))
 backend=${DATABASE_URL%%:*}
-echo "| $(date -u +%F) | ${backend%%+*} | $people | $WORKERS | $CONNECTIONS | $DURATION | $(rps noop) | $(p99 noop) | $(rps lookup) | $(p99 lookup) | $ratio | $(bad lookup) $(errors lookup)|"
+echo "| $(date -u +%F) | ${backend%%+*} | $people | $WORKERS | $CONNECTIONS | $ROUNDS x $DURATION | $noop_rps | $(median $(series p99 noop)) ms | $lookup_rps | $(median $(series p99 lookup)) ms | $ratio | $failures $(errors lookup-1)|"
+echo "  noop rps: $(series rps noop | paste -sd' ')   lookup rps: $(series rps lookup | paste -sd' ')" >&2

@@ -23,8 +23,8 @@ from app.errors import NotFound, ServiceUnavailable, ValidationFailed
 from app.models.population import Citizen, Commune, FamilyRelation, Household, Residence
 from app.services import audit
 from app.services.audit_writer import AuditUnavailable
-from app.services.reading import ReadScope
-from app.services.reference import Reference, reference
+from app.services.reading import NeedsBlocking, ReadScope
+from app.services.reference import Reference
 from app.services.runtime import Runtime
 
 # Code lists in ``code_item`` (list_name).
@@ -103,12 +103,30 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _in_read_scope(runtime: Runtime, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    scope = ReadScope(runtime.database, runtime.citizens)
+def _in_read_scope(runtime: Runtime, work: Callable[..., T], *args: Any,
+                   prefetched: dict[str, Any] | None = None, inline_only: bool = False,
+                   **kwargs: Any) -> T:
+    scope = ReadScope(runtime.database, runtime.citizens, prefetched=prefetched,
+                      inline_only=inline_only)
     try:
         return work(scope, *args, **kwargs)
     finally:
         scope.close()
+
+
+async def _read(runtime: Runtime, work: Callable[..., T], args: tuple[Any, ...],
+                kwargs: dict[str, Any], prefetch: str | None) -> T:
+    if runtime.citizens_async is None or prefetch is None:  # SQLite: all inline
+        return await runtime.run_blocking(
+            functools.partial(_in_read_scope, runtime, work, *args, **kwargs))
+    prefetched = {prefetch: await runtime.citizens_async(prefetch)}
+    try:  # most lookups need that row only: answer from the event loop, no worker thread
+        return _in_read_scope(runtime, work, *args, prefetched=prefetched, inline_only=True,
+                              **kwargs)
+    except NeedsBlocking:
+        kwargs["access"].entries.clear()  # the work is re-run from the start
+        return await runtime.run_blocking(functools.partial(
+            _in_read_scope, runtime, work, *args, prefetched=prefetched, **kwargs))
 
 
 async def audited(
@@ -119,11 +137,13 @@ async def audited(
 ) -> T:
     """Run a reading function (its ``access=`` keyword collects the disclosures) with a
     :class:`ReadScope`, then wait until its audit records are committed: no answer without its
-    record."""
+    record. ``prefetch=<pin>`` reads that citizen row first, asynchronously where the database
+    allows it."""
     access = kwargs["access"]
     assert isinstance(access, Access)
-    result = await runtime.run_blocking(
-        functools.partial(_in_read_scope, runtime, work, *args, **kwargs))
+    prefetch = kwargs.pop("prefetch", None)
+    pin = prefetch if isinstance(prefetch, str) else None
+    result = await _read(runtime, work, args, kwargs, pin)
     try:
         await runtime.audit.append(access.entries, now=access.now)
     except AuditUnavailable:
@@ -201,7 +221,7 @@ class _Context:
 
     @property
     def ref(self) -> Reference:
-        return reference(self.session)
+        return self.scope.reference()
 
     def residence(self, kind: str) -> Residence | None:
         if self._residences is None:

@@ -12,6 +12,7 @@ an ordinary read session.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import namedtuple
 from collections.abc import Callable
@@ -19,17 +20,21 @@ from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any
 
+import psycopg
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models.population import Citizen
+from app.services.reference import Reference, cached_reference, reference
 
 CITIZEN_COLUMNS = tuple(column.name for column in Citizen.__table__.columns)
 _DATE_COLUMNS = tuple(c.name for c in Citizen.__table__.columns if c.type.python_type is date)
 CitizenRow = namedtuple("CitizenRow", CITIZEN_COLUMNS)  # type: ignore[misc]
 _BY_PIN = select(Citizen.__table__).where(Citizen.__table__.c.pin == bindparam("pin"))
 _SQLITE_BY_PIN = f"SELECT {', '.join(CITIZEN_COLUMNS)} FROM citizen WHERE pin = ?"
+_PG_BY_PIN = f"SELECT {', '.join(CITIZEN_COLUMNS)} FROM citizen WHERE pin = %s"
 
 
 class SqliteCitizens:
@@ -81,22 +86,77 @@ def citizen_reader(database: Database) -> Callable[[str], Any]:
     return SqliteCitizens(database) if database.is_sqlite else PostgresCitizens(database)
 
 
-class ReadScope:
-    """What a reading service function gets: :meth:`citizen` on the fast path, and a read
-    session (``get``, ``execute``, ``scalars``) opened on first use and closed with the scope."""
+class AsyncPostgresCitizens:
+    """Citizen rows read from the event loop with psycopg's async connections (autocommit,
+    prepared): on the hot path a PostgreSQL lookup then needs no worker thread at all. A small
+    pool per event loop; a broken connection is dropped and replaced on the next use."""
 
-    def __init__(self, database: Database, citizens: Callable[[str], Any]) -> None:
+    SIZE = 8
+
+    def __init__(self, database: Database) -> None:
+        url = make_url(database.url).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __call__(self, pin: str) -> CitizenRow | None:
+        self._bind_loop()
+        assert self._slots is not None
+        async with self._slots:
+            connection = self._idle.pop() if self._idle else await self._connect()
+            try:
+                cursor = await connection.execute(_PG_BY_PIN, (pin,), prepare=True)
+                found = await cursor.fetchone()
+            except BaseException:
+                await connection.close()
+                raise
+            self._idle.append(connection)
+        return None if found is None else CitizenRow(*found)
+
+    def _bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # connections belong to one loop (tests run several)
+            self._loop, self._idle, self._slots = loop, [], asyncio.Semaphore(self.SIZE)
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+
+
+class NeedsBlocking(Exception):
+    """Raised in an event-loop-only scope when the work needs a database session."""
+
+
+class ReadScope:
+    """What a reading service function gets: :meth:`citizen` on the fast path (or from rows
+    fetched beforehand), :meth:`reference` names, and a read session (``session.get``, ...)
+    opened on first use and closed with the scope. An ``inline_only`` scope runs on the event
+    loop and raises :class:`NeedsBlocking` instead of blocking it."""
+
+    def __init__(self, database: Database, citizens: Callable[[str], Any], *,
+                 prefetched: dict[str, Any] | None = None, inline_only: bool = False) -> None:
         self._database = database
         self._citizens = citizens
+        self._prefetched = prefetched or {}
+        self._inline_only = inline_only
         self._context: AbstractContextManager[Session] | None = None
         self._session: Session | None = None
 
     def citizen(self, pin: str) -> Any:
         """The citizen's columns (attribute access), or ``None``."""
+        if pin in self._prefetched:
+            return self._prefetched[pin]
+        if self._inline_only:
+            raise NeedsBlocking()
         return self._citizens(pin)
+
+    def reference(self) -> Reference:
+        return cached_reference(self._database.url) or reference(self.session)
 
     @property
     def session(self) -> Session:
+        if self._inline_only:
+            raise NeedsBlocking()
         if self._session is None:
             self._context = self._database.read()
             self._session = self._context.__enter__()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import URL, make_url, select
 from sqlalchemy.orm import Session
 
 from app.models.population import CodeItem, Commune, Province
@@ -50,9 +50,18 @@ def _load(session: Session) -> Reference:
     return Reference(provinces, communes, codes)
 
 
+def _key(url: str | URL) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cached_reference(url: str | URL) -> Reference | None:
+    """The reference data of the database at ``url`` if already loaded (no database access)."""
+    return _cache.get(_key(url))
+
+
 def reference(session: Session) -> Reference:
     """The cached reference data of this session's database (loaded once it is populated)."""
-    key = session.get_bind().url.render_as_string(hide_password=True)
+    key = _key(session.get_bind().url)
     cached = _cache.get(key)
     if cached is not None:
         return cached

@@ -24,7 +24,7 @@ from app.oidc.tokens import AccessTokenClaims
 from app.services.audit_writer import AuditWriter
 from app.services.keys import KeyStore
 from app.services.rate_limit import QuotaLeases
-from app.services.reading import citizen_reader
+from app.services.reading import AsyncPostgresCitizens, citizen_reader
 
 CLIENT_CACHE_SECONDS = 2.0
 MAX_CACHED_TOKENS = 10_000
@@ -116,6 +116,7 @@ class Runtime:
         self.quotas = QuotaLeases()
         self.audit = AuditWriter(database, self.run_blocking)
         self.citizens = citizen_reader(database)
+        self.citizens_async = None if database.is_sqlite else AsyncPostgresCitizens(database)
 
     async def run_blocking(self, work: Callable[[], T]) -> T:
         """Run database work from async code: in a worker thread for PostgreSQL (the thread waits
