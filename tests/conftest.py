@@ -63,8 +63,11 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture(scope="session")
 def database(settings: Settings) -> Iterator[Database]:
     """Migrated and populated once per session; tests that change data make their own rows."""
+    from seed.populate import populate
+
     db = Database.connect(settings.database_url)
     migrations.upgrade(db.engine)
+    populate(db, size=TEST_POPULATION, seed=TEST_SEED)
     yield db
     db.dispose()
 

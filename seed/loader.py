@@ -1,0 +1,162 @@
+"""Bulk loading through the raw DB-API, inside ONE transaction the caller commits or rolls back.
+
+SQLite: ``executemany`` with the secondary indexes dropped for the load and rebuilt at the end (DDL
+is transactional, so a failure restores them). PostgreSQL: ``COPY ... FROM STDIN`` (psycopg 3), same
+rule; the id sequences are moved past the loaded ids. Reference tables are small and go through
+SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, insert, select, text
+
+from app.models import Base
+from seed.columns import Packed
+from seed.reference import admin_units, code_lists
+
+POPULATION_TABLES = ("household", "citizen", "residence", "family_relation")
+REFERENCE_TABLES = ("province", "commune", "legacy_commune", "legacy_commune_successor",
+                    "code_item")
+RUN_TABLE = "population_run"
+SEQUENCED = ("residence", "family_relation")
+
+
+def table(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+def owned_tables() -> list[Table]:
+    """Our tables plus every table that (transitively) references them, children first.
+
+    Replacing the population must also clear rows that point at it (cards, accounts, ...);
+    tables that do not depend on the population (clients, signing keys) are left alone.
+    """
+    owned = {table(n) for n in (*POPULATION_TABLES, *REFERENCE_TABLES, RUN_TABLE, "pin_history")}
+    grew = True
+    while grew:
+        dependants = {t for t in Base.metadata.sorted_tables
+                      if any(fk.column.table in owned for fk in t.foreign_keys)}
+        grew = not dependants <= owned
+        owned |= dependants
+    return [t for t in reversed(Base.metadata.sorted_tables) if t in owned]
+
+
+class Writer:
+    """Writes one population into an open transaction on ``connection``."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dbapi = connection.connection.driver_connection
+
+    def clear(self) -> None:
+        for t in owned_tables():
+            self.connection.execute(delete(t))
+
+    def drop_indexes(self) -> None:
+        for name in POPULATION_TABLES:
+            for index in table(name).indexes:
+                index.drop(self.connection, checkfirst=True)
+
+    def create_indexes(self) -> None:
+        for name in POPULATION_TABLES:
+            for index in table(name).indexes:
+                index.create(self.connection)
+
+    def reference(self) -> None:
+        for name, rows in reference_rows().items():
+            self.connection.execute(insert(table(name)), rows)
+
+    def run(self, **values: Any) -> None:
+        self.connection.execute(insert(table(RUN_TABLE)), [{"id": 1, **values}])
+
+    def finish(self) -> None:
+        """After the rows: rebuild indexes and whatever the database needs."""
+        self.create_indexes()
+
+    def write(self, name: str, payload: Any) -> None:
+        raise NotImplementedError
+
+
+class SqliteWriter(Writer):
+    def prepare(self) -> None:
+        # a bigger page cache (KiB) keeps the random-order PIN primary key in memory while loading
+        self.connection.exec_driver_sql("PRAGMA cache_size = -262144")
+
+    def finish(self) -> None:
+        super().finish()
+        self.connection.exec_driver_sql("PRAGMA cache_size = -2000")  # the default again
+
+    def write(self, name: str, payload: Packed) -> None:
+        marks = ", ".join("?" * len(payload.columns))
+        sql = f"INSERT INTO {name} ({', '.join(payload.columns)}) VALUES ({marks})"
+        cursor = self.dbapi.cursor()
+        cursor.executemany(sql, payload.tuples())
+        cursor.close()
+
+
+class PostgresWriter(Writer):
+    def prepare(self) -> None:
+        self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+    def clear(self) -> None:
+        names = ", ".join(t.name for t in owned_tables())
+        self.connection.exec_driver_sql(f"TRUNCATE {names}")
+
+    def write(self, name: str, payload: tuple[tuple[str, ...], bytes]) -> None:
+        columns, data = payload
+        with self.dbapi.cursor() as cursor:
+            with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+                copy.write(data)
+
+    def finish(self) -> None:
+        super().finish()
+        for name in SEQUENCED:
+            self.connection.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {name}"))
+        for name in (*POPULATION_TABLES, *REFERENCE_TABLES):
+            self.connection.exec_driver_sql(f"ANALYZE {name}")
+
+
+def writer_for(connection: Connection) -> Writer:
+    if connection.dialect.name == "sqlite":
+        return SqliteWriter(connection)
+    return PostgresWriter(connection)
+
+
+def reference_rows() -> dict[str, list[dict[str, Any]]]:
+    units = admin_units()
+    return {
+        "province": [
+            {"code": p.code, "name": p.name, "division_type": p.division_type,
+             "phone_code": p.phone_code, "is_current": p.is_current, "legacy_name": p.legacy_name,
+             "legacy_division_type": p.legacy_division_type, "current_code": p.current_code,
+             "region": p.region}
+            for p in units.provinces.values()],
+        "commune": [{"code": c.code, "name": c.name, "division_type": c.division_type,
+                     "province_code": c.province_code} for c in units.communes.values()],
+        "legacy_commune": [
+            {"code": w.code, "name": w.name, "division_type": w.division_type,
+             "district_code": w.district_code, "district_name": w.district_name,
+             "province_code": w.province_code,
+             "current_commune_code": w.current_codes[0] if w.current_codes else None,
+             "is_partly_merged": w.is_partly_merged}
+            for w in units.legacy_wards.values()],
+        "legacy_commune_successor": [{"legacy_code": w.code, "commune_code": c}
+                                     for w in units.legacy_wards.values() for c in w.current_codes],
+        "code_item": [{"list_name": name, "code": code, "name": label, "name_en": label_en}
+                      for name, items in code_lists().items() for code, label, label_en in items],
+    }
+
+
+def count_people(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(table("citizen"))).scalar_one())
+
+
+def run_values(*, seed: int, size: int, reference_date: Any, version: str,
+               now: datetime) -> dict[str, Any]:
+    return {"seed": seed, "size": size, "generator_version": version,
+            "reference_date": reference_date, "created_at": now}
