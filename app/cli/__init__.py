@@ -1,6 +1,7 @@
 """``dancu``: each command group lives in its own module and registers on ``cli``."""
 
 from app.cli import accounts, audit, cards, clients, server  # noqa: F401  (registers commands)
+from app.cli import population  # noqa: F401  (registers dancu seed and dancu stats)
 from app.cli.base import cli
 
 app = cli

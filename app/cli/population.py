@@ -1,0 +1,109 @@
+"""``dancu seed`` and ``dancu stats``: generate the synthetic population, show its distributions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from app import migrations
+from app.cli.base import cli, console, fail, out, settings_from
+from app.db import Database
+
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="DANCU_DATABASE_URL")]
+
+
+def _connect(url: str) -> Database:
+    """A migrated database, or a one-line error when it cannot be reached."""
+    database = Database.connect(url)
+    try:
+        migrations.upgrade(database.engine)
+    except OperationalError:
+        database.dispose()
+        fail("cannot reach the database (check DANCU_DATABASE_URL)")
+    except SQLAlchemyError as exc:
+        database.dispose()
+        fail(f"cannot migrate the database: {type(exc).__name__}")
+    return database
+
+
+@cli.command()
+def seed(
+    size: Annotated[int | None, typer.Option(help="People (DANCU_POPULATION_SIZE).")] = None,
+    seed_value: Annotated[int | None, typer.Option("--seed", help="Seed (DANCU_SEED).")] = None,
+    database_url: DatabaseUrl = None,
+    replace: Annotated[bool, typer.Option(help="Replace an existing population.")] = False,
+) -> None:
+    """Generate a deterministic synthetic population (all or nothing, in one transaction)."""
+    from seed.pipeline import GeneratorFailed
+    from seed.populate import PopulationExists, populate
+
+    settings = settings_from(database_url=database_url, population_size=size, seed=seed_value)
+    database = _connect(settings.database_url)
+    try:
+        with _progress() as report:
+            summary = populate(database, size=settings.population_size, seed=settings.seed,
+                               replace=replace, progress=report)
+    except PopulationExists as exc:
+        fail(str(exc))
+    except GeneratorFailed as exc:
+        fail(f"the generator failed, nothing was written: {exc}")
+    except SQLAlchemyError as exc:
+        fail(f"the load failed and was rolled back: {type(exc).__name__}")
+    finally:
+        database.dispose()
+    out.print(_summary_table(summary, seed=settings.seed))
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on a terminal; otherwise (logs, CI) one plain line per batch."""
+    if not console.is_terminal:
+        yield lambda done, total: console.print(f"loaded {done:,} of {total:,} people",
+                                                highlight=False)
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("people"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("generating", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _summary_table(summary, *, seed: int) -> Table:  # type: ignore[no-untyped-def]
+    table = Table(title=f"Population generated (seed {seed})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("people", f"{summary.people:,}")
+    for name, label in (("household", "households"), ("residence", "residences"),
+                        ("family_relation", "family relations")):
+        table.add_row(label, f"{summary.rows.get(name, 0):,}")
+    table.add_row("time", f"{summary.seconds:.1f} s")
+    table.add_row("rate", f"{summary.rate:,.0f} people/s")
+    return table
+
+
+@cli.command()
+def stats(database_url: DatabaseUrl = None,
+          top: Annotated[int, typer.Option(min=1, help="Rows in the top-N tables.")] = 15) -> None:
+    """Print the population's distributions next to the reference shares."""
+    from seed.report import stats_tables
+    from seed.stats import collect
+
+    settings = settings_from(database_url=database_url)
+    database = _connect(settings.database_url)
+    try:
+        with database.engine.connect() as connection:
+            collected = collect(connection, top=top)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the population: {type(exc).__name__}")
+    finally:
+        database.dispose()
+    if not collected.people:
+        fail("the database holds no population (run `dancu seed`)")
+    for table in stats_tables(collected):
+        out.print(table)

@@ -1,0 +1,109 @@
+"""Distributions of a generated population, next to the reference shares it was drawn from.
+
+Portable SQL (SQLite and PostgreSQL): ages are bucketed with date comparisons against the
+population's fixed reference date, so the figures do not move with the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import Connection, case, func, select
+
+from app.models.population import Citizen, Commune, Household, PopulationRun
+from seed.reference import read_csv, read_json
+from seed.tables import build_tables
+
+BANDS = [b["band"] for b in read_json("demography.json")["age_pyramid"]]
+
+
+@dataclass
+class PopulationStats:
+    reference_date: date
+    seed: int
+    people: int  # all records
+    living: int  # alive or missing
+    pyramid: dict[tuple[int, str], int] = field(default_factory=dict)  # (band, sex) -> living
+    surnames: list[tuple[str, int]] = field(default_factory=list)
+    provinces: Counter = field(default_factory=Counter)  # living, by permanent residence
+    ethnicities: Counter = field(default_factory=Counter)
+    religions: Counter = field(default_factory=Counter)
+    marital: Counter = field(default_factory=Counter)  # living, aged 15 and over
+    status: Counter = field(default_factory=Counter)
+
+    def band_share(self, band: int) -> float:
+        return sum(self.pyramid.get((band, s), 0) for s in "MF") / max(self.living, 1)
+
+    def sex_ratio(self, band: int | None = None) -> float:
+        """Men per 100 women among the living (in one band, or overall)."""
+        bands = range(len(BANDS)) if band is None else [band]
+        men = sum(self.pyramid.get((b, "M"), 0) for b in bands)
+        women = sum(self.pyramid.get((b, "F"), 0) for b in bands)
+        return 100 * men / women if women else 0.0
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def _band(reference: date):
+    """0 for ages 0-4, 1 for 5-9, ... the last band open-ended."""
+    whens = [(Citizen.birth_date > _years_before(reference, 5 * (k + 1)), k)
+             for k in range(len(BANDS) - 1)]
+    return case(*whens, else_=len(BANDS) - 1)
+
+
+def collect(connection: Connection, *, top: int = 15) -> PopulationStats:
+    run = connection.execute(select(PopulationRun.reference_date, PopulationRun.seed)).first()
+    reference, seed = (run[0], run[1]) if run else (date.today(), -1)
+    living = Citizen.status != "deceased"
+    stats = PopulationStats(reference_date=reference, seed=seed, people=0, living=0)
+    stats.status = Counter(dict(connection.execute(
+        select(Citizen.status, func.count()).group_by(Citizen.status)).all()))
+    stats.people = sum(stats.status.values())
+    stats.living = stats.people - stats.status.get("deceased", 0)
+    band = _band(reference)
+    rows = connection.execute(select(band, Citizen.sex, func.count()).where(living)
+                              .group_by(band, Citizen.sex)).all()
+    stats.pyramid = {(int(b), s): n for b, s, n in rows}
+    stats.surnames = [tuple(r) for r in connection.execute(
+        select(Citizen.surname, func.count()).group_by(Citizen.surname)
+        .order_by(func.count().desc(), Citizen.surname).limit(top)).all()]
+    stats.provinces = Counter(dict(connection.execute(
+        select(Commune.province_code, func.count())
+        .select_from(Citizen).join(Household, Household.id == Citizen.household_id)
+        .join(Commune, Commune.code == Household.commune_code)
+        .where(living).group_by(Commune.province_code)).all()))
+    for attr, column in (("ethnicities", Citizen.ethnicity_code),
+                         ("religions", Citizen.religion_code)):
+        setattr(stats, attr, Counter(dict(connection.execute(
+            select(column, func.count()).where(living).group_by(column)).all())))
+    adult = Citizen.birth_date <= _years_before(reference, 15)
+    stats.marital = Counter(dict(connection.execute(
+        select(Citizen.marital_status, func.count()).where(living, adult)
+        .group_by(Citizen.marital_status)).all()))
+    return stats
+
+
+def reference_shares() -> dict[str, dict]:
+    """The shares the generator draws from, for side-by-side display and tests."""
+    demography = read_json("demography.json")
+    pyramid = demography["age_pyramid"]
+    total = sum(b["percent"] for b in pyramid)
+    tables = build_tables()
+    ethnic = {int(r["code"]): int(r["population_2019"]) for r in read_csv("ethnicities.csv")}
+    ethnic_total = sum(ethnic.values())
+    return {
+        "pyramid": {k: b["percent"] / total for k, b in enumerate(pyramid)},
+        "sex_ratio": {k: float(b["sex_ratio"]) for k, b in enumerate(pyramid)},
+        "provinces": {f"{code:03d}": float(share) for code, share
+                      in zip(tables.provinces.code, tables.provinces.share, strict=True)},
+        "ethnicities": {code: n / ethnic_total for code, n in ethnic.items()},
+        "religions": {int(r["code"]): float(r["percent_2019"]) / 100
+                      for r in read_csv("religions.csv")},
+    }
