@@ -140,6 +140,7 @@ async def verify(
         citizens.verify,
         number,
         _claims(body),
+        prefetch=number,
         accent_insensitive=body.accent_insensitive,
         access=_access(caller, now),
     )
