@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.schemas.common import UtcDatetime
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
 GrantType = Literal["client_credentials", "authorization_code", "refresh_token"]
@@ -47,8 +48,8 @@ class ClientOut(BaseModel):
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]
     rate_limit: int
-    created_at: datetime
-    secret_rotated_at: datetime | None
+    created_at: UtcDatetime
+    secret_rotated_at: UtcDatetime | None
 
 
 class ClientCreated(ClientOut):

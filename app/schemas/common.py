@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -33,3 +34,11 @@ def _checked_text(value: str) -> str:
 # Length is checked after NFC (the NFD form of a Vietnamese name is longer); the raw bound only
 # stops absurd inputs early.
 ClaimText = Annotated[str, Field(max_length=4 * MAX_CLAIM_LENGTH), AfterValidator(_checked_text)]
+
+
+def _assume_utc(value: datetime) -> datetime:
+    # SQLite gives stored instants back without their zone; they were stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
