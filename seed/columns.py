@@ -21,12 +21,10 @@ class Column:
         values[self.null] = None
         return values.tolist()
 
-    def copy_text(self) -> list[str]:
-        """Values in PostgreSQL COPY text format (``\\N`` for NULL)."""
+    def copy_text(self) -> np.ndarray:
+        """Values in PostgreSQL COPY text format (``\\N`` for NULL), as strings."""
         text = self.values.astype(StringDType(), copy=False)
-        if self.null is not None:
-            text = np.where(self.null, "\\N", text)
-        return text.tolist()
+        return text if self.null is None else np.where(self.null, "\\N", text)
 
 
 @dataclass
@@ -43,8 +41,14 @@ class Rows:
         return list(zip(*(c.python() for c in self.columns.values()), strict=True))
 
     def copy_payload(self) -> bytes:
-        lines = map("\t".join, zip(*(c.copy_text() for c in self.columns.values()), strict=True))
-        return ("\n".join(lines) + "\n").encode() if len(self) else b""
+        """COPY text: tab-separated lines, joined column by column in numpy (no per-row Python)."""
+        if not len(self):
+            return b""
+        columns = iter(self.columns.values())
+        lines = next(columns).copy_text()
+        for column in columns:
+            lines = np.strings.add(np.strings.add(lines, "\t"), column.copy_text())
+        return ("\n".join(lines.tolist()) + "\n").encode()
 
 
 def iso_dates(days: np.ndarray) -> np.ndarray:
@@ -57,41 +61,45 @@ def digits(values: np.ndarray, width: int) -> np.ndarray:
 
 
 SEPARATOR = "\x1f"  # never inside generated text
+NULL_TEXT, NULL_INT = "", -1  # stand-ins for NULL that SQLite turns back with NULLIF
 
 
 @dataclass
 class Packed:
-    """Rows in a compact, fast-to-pickle form for SQLite: text columns as one UTF-8 blob each."""
+    """Rows in a compact, fast-to-pickle form for SQLite: text columns as one UTF-8 blob each.
+
+    NULLs travel as stand-ins (never valid values of the nullable columns) that the INSERT
+    statement maps back with ``NULLIF``: cheaper than boxing Python lists to put None in them.
+    """
 
     columns: tuple[str, ...]
-    parts: list[tuple[bool, object, np.ndarray | None]]  # (is_text, data, null mask)
+    parts: list[tuple[bool, object]]  # (is_text, data)
+    placeholders: tuple[str, ...]
     length: int
 
     def tuples(self):
-        lists = [_unpack(is_text, data, null, self.length) for is_text, data, null in self.parts]
-        return zip(*lists, strict=True)
+        return zip(*(self._values(is_text, data) for is_text, data in self.parts), strict=True)
 
-
-def _unpack(is_text: bool, data: object, null: np.ndarray | None, length: int) -> list:
-    if is_text:
-        values = data.decode().split(SEPARATOR) if length else []  # type: ignore[attr-defined]
-    else:
-        values = data.tolist()  # type: ignore[attr-defined]
-    if null is not None and null.any():
-        boxed = np.array(values, dtype=object)
-        boxed[null] = None
-        values = boxed.tolist()
-    return values
+    def _values(self, is_text: bool, data: object) -> list:
+        if not is_text:
+            return data.tolist()  # type: ignore[attr-defined]
+        return data.decode().split(SEPARATOR) if self.length else []  # type: ignore[attr-defined]
 
 
 def pack(rows: Rows) -> Packed:
-    parts: list[tuple[bool, object, np.ndarray | None]] = []
+    parts: list[tuple[bool, object]] = []
+    marks = []
     for column in rows.columns.values():
-        if column.values.dtype == StringDType():
-            parts.append((True, SEPARATOR.join(column.values.tolist()).encode(), column.null))
-        else:
-            parts.append((False, column.values, column.null))
-    return Packed(columns=tuple(rows.columns), parts=parts, length=len(rows))
+        is_text = column.values.dtype == StringDType()
+        values = column.values
+        if column.null is not None:
+            values = np.where(column.null, NULL_TEXT if is_text else NULL_INT, values)
+        marks.append("?" if column.null is None else
+                     f"NULLIF(?, '{NULL_TEXT}')" if is_text else f"NULLIF(?, {NULL_INT})")
+        data = SEPARATOR.join(values.tolist()).encode() if is_text else values.astype(np.int64)
+        parts.append((is_text, data))
+    return Packed(columns=tuple(rows.columns), parts=parts, placeholders=tuple(marks),
+                  length=len(rows))
 
 
 def copy_data(rows: Rows) -> tuple[tuple[str, ...], bytes]:

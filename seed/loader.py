@@ -90,7 +90,7 @@ class SqliteWriter(Writer):
         self.connection.exec_driver_sql("PRAGMA cache_size = -2000")  # the default again
 
     def write(self, name: str, payload: Packed) -> None:
-        marks = ", ".join("?" * len(payload.columns))
+        marks = ", ".join(payload.placeholders)
         sql = f"INSERT INTO {name} ({', '.join(payload.columns)}) VALUES ({marks})"
         cursor = self.dbapi.cursor()
         cursor.executemany(sql, payload.tuples())
