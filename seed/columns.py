@@ -37,6 +37,22 @@ class Rows:
     def __len__(self) -> int:
         return len(next(iter(self.columns.values())).values) if self.columns else 0
 
+    def sorted_by(self, name: str, *, keep: str | None = None) -> Rows:
+        """The same rows in the order of one column; column ``keep`` (an id) keeps its order.
+
+        Rows in key order fill a B-tree, or let SQLite's sorter build an index, several times
+        faster than rows in random order.
+        """
+        order = np.argsort(self.columns[name].values, kind="stable")
+        out = Rows()
+        for key, column in self.columns.items():
+            if key == keep:
+                out.add(key, column.values, column.null)
+            else:
+                out.add(key, column.values[order],
+                        None if column.null is None else column.null[order])
+        return out
+
     def tuples(self) -> list[tuple]:
         return list(zip(*(c.python() for c in self.columns.values()), strict=True))
 

@@ -57,9 +57,9 @@ def batch_rows(ctx: Context, index: int, people: People) -> dict[str, Rows]:
     derived = Derived(pin=pin, home=home, home_of=home_of, lines=lines, registered=registered)
     return {
         "household": _households(ctx, people, derived),
-        "citizen": _citizens(ctx, index, people, derived, births, birth_year),
-        "residence": _residences(ctx, index, people, derived),
-        "family_relation": _relations(ctx, index, people, derived),
+        "citizen": _citizens(ctx, index, people, derived, births, birth_year).sorted_by("pin"),
+        "residence": _residences(ctx, index, people, derived).sorted_by("pin", keep="id"),
+        "family_relation": _relations(ctx, index, people, derived).sorted_by("pin", keep="id"),
     }
 
 
