@@ -42,7 +42,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_record', schema=None) as batch_op:
         batch_op.create_index('ix_audit_record_client_id_seq', ['client_id', 'seq'], unique=False)
-        batch_op.create_index('ix_audit_record_pin', ['pin'], unique=False)
 
     op.create_table('client',
     sa.Column('client_id', sa.String(length=64), nullable=False),
@@ -108,7 +107,6 @@ def downgrade() -> None:
     op.drop_table('rate_window')
     op.drop_table('client')
     with op.batch_alter_table('audit_record', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_record_pin')
         batch_op.drop_index('ix_audit_record_client_id_seq')
 
     op.drop_table('audit_record')

@@ -18,10 +18,9 @@ class AuditRecord(Base):
     """
 
     __tablename__ = "audit_record"
-    __table_args__ = (
-        Index("ix_audit_record_client_id_seq", "client_id", "seq"),
-        Index("ix_audit_record_pin", "pin"),
-    )
+    # Appends only touch the right edge of these indexes. No index on ``pin``: random PINs would
+    # scatter every group commit over many index pages (measured: half of a lookup's time).
+    __table_args__ = (Index("ix_audit_record_client_id_seq", "client_id", "seq"),)
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
