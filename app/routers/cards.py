@@ -4,21 +4,34 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 
 from app.dependencies import NowDep, SessionDep, SettingsDep
 from app.errors import NotFound, problem_response
 from app.schemas import cards as schemas
-from app.security import Caller, any_caller, request_id, require_admin, require_scope
+from app.security import (
+    Caller,
+    RequestNow,
+    any_caller,
+    request_id,
+    require_admin,
+    require_scope,
+    runtime,
+)
 from app.services import cards, cards_access, chip
+from app.services.audit_writer import AuditUnavailable
 from app.services.cards import CardNotFound, Change
 from app.services.cards_access import CHIP_READER, NFC_PURPOSE, CardAccess
 from app.services.cards_verify import ChipRead
-from app.services.citizens import checked_pin
+from app.services.citizens import AuditFailed, checked_pin
 from app.services.pki import CardPki, card_pki
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/v1/cards", tags=["cards"])
 admin_router = APIRouter(prefix="/v1/admin/cards", tags=["admin"],
@@ -34,9 +47,18 @@ SVG = "image/svg+xml"
 ZIP = "application/zip"
 
 
-def get_card_pki(request: Request, settings: SettingsDep, now: NowDep) -> CardPki:
+async def get_card_pki(request: Request) -> CardPki:
+    """The process's test PKI (built once, on first use: a few hundred ms for EC keys)."""
+    settings, clock = request.app.state.settings, request.app.state.clock
     return card_pki(request.app.state.database, seed=settings.seed,
-                    key_type=settings.pki_key_type, now=now)
+                    key_type=settings.pki_key_type, now=clock.now())
+
+
+async def get_seed(request: Request) -> int:
+    return int(request.app.state.settings.seed)
+
+
+SeedDep = Annotated[int, Depends(get_seed)]
 
 
 PkiDep = Annotated[CardPki, Depends(get_card_pki)]
@@ -65,8 +87,25 @@ def _reader_access(request: Request, now: Any) -> CardAccess:
                       now=now)
 
 
+async def _audited(request: Request, access: CardAccess, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in a read transaction, then wait until the audit entries it noted are
+    committed (the process's group-commit writer): no answer leaves without its record."""
+    shared = runtime(request)
+
+    def read() -> T:
+        with shared.database.read() as session:
+            return work(session)
+
+    result = await shared.run_blocking(read)
+    try:
+        await shared.audit.append(access.entries, now=access.now)
+    except AuditUnavailable:
+        raise AuditFailed() from None
+    return result
+
+
 def _card_not_found(request: Request) -> JSONResponse:
-    # Returned, not raised: the transaction must commit the audit record of the attempt.
+    # Returned, not raised: the attempt is audited like any other access.
     return problem_response(CardNotFound(), request)
 
 
@@ -76,21 +115,22 @@ def _chip_denied(request: Request) -> JSONResponse:
 
 @router.get("/{pin}", response_model=schemas.Card, responses=_problems(401, 403, 404, 422),
             summary="The printed card: fields of its generation, MRZ, QR payload, status, history")
-def get_card(pin: str, caller: ReadCaller, session: SessionDep, now: NowDep, request: Request,
-             sequence: Sequence = None) -> Any:
-    view = cards_access.card_view(session, checked_pin(pin), sequence=sequence,
-                                  access=_client_access(caller, now))
+async def get_card(pin: str, caller: ReadCaller, now: RequestNow, request: Request,
+                   sequence: Sequence = None) -> Any:
+    number, access = checked_pin(pin), _client_access(caller, now)
+    view = await _audited(request, access, lambda session: cards_access.card_view(
+        session, number, sequence=sequence, access=access))
     return _card_not_found(request) if view is None else view
 
 
 @router.get("/{pin}/image/{side}.svg", response_class=Response,
             responses={200: {"content": {SVG: {}}}, **_problems(401, 403, 404, 422)},
             summary="Front or back of the card as SVG (QR code, MRZ, synthetic photo)")
-def get_image(pin: str, side: Literal["front", "back"], caller: ReadCaller, session: SessionDep,
-              now: NowDep, settings: SettingsDep, request: Request,
-              sequence: Sequence = None) -> Response:
-    svg = cards_access.card_image(session, checked_pin(pin), side, sequence=sequence,
-                                  seed=settings.seed, access=_client_access(caller, now))
+async def get_image(pin: str, side: Literal["front", "back"], caller: ReadCaller, now: RequestNow,
+                    seed: SeedDep, request: Request, sequence: Sequence = None) -> Any:
+    number, access = checked_pin(pin), _client_access(caller, now)
+    svg = await _audited(request, access, lambda session: cards_access.card_image(
+        session, number, side, sequence=sequence, seed=seed, access=access))
     return _card_not_found(request) if svg is None else Response(svg, media_type=SVG)
 
 
@@ -98,10 +138,11 @@ def get_image(pin: str, side: Literal["front", "back"], caller: ReadCaller, sess
             responses={200: {"content": {ZIP: {}}}, **_problems(401, 422)},
             summary="The chip's files (JSON of base64, or a zip with Accept: application/zip); "
                     "needs X-Chip-Access-Key, no token")
-def get_chip(pin: str, session: SessionDep, now: NowDep, settings: SettingsDep, pki: PkiDep,
-             request: Request, key: AccessKey = None) -> Any:
-    files = cards_access.read_chip(session, checked_pin(pin), key, seed=settings.seed, pki=pki,
-                                   access=_reader_access(request, now))
+async def get_chip(pin: str, now: RequestNow, seed: SeedDep, pki: PkiDep, request: Request,
+                   key: AccessKey = None) -> Any:
+    number, access = checked_pin(pin), _reader_access(request, now)
+    files = await _audited(request, access, lambda session: cards_access.read_chip(
+        session, number, key, seed=seed, pki=pki, access=access))
     if files is None:
         return _chip_denied(request)
     if ZIP in request.headers.get("accept", ""):
@@ -114,13 +155,12 @@ def get_chip(pin: str, session: SessionDep, now: NowDep, settings: SettingsDep, 
              responses=_problems(401, 422),
              summary="Active authentication: the chip signs an 8-byte challenge (needs "
                      "X-Chip-Access-Key)")
-def internal_authenticate(pin: str, body: schemas.ChallengeRequest, session: SessionDep,
-                          now: NowDep, settings: SettingsDep, request: Request,
-                          key: AccessKey = None) -> Any:
+async def internal_authenticate(pin: str, body: schemas.ChallengeRequest, now: RequestNow,
+                                seed: SeedDep, request: Request, key: AccessKey = None) -> Any:
     challenge = cards_access.checked_challenge(body.challenge)
-    signature = cards_access.internal_authenticate(
-        session, checked_pin(pin), key, challenge, seed=settings.seed,
-        access=_reader_access(request, now))
+    number, access = checked_pin(pin), _reader_access(request, now)
+    signature = await _audited(request, access, lambda session: cards_access.internal_authenticate(
+        session, number, key, challenge, seed=seed, access=access))
     if signature is None:
         return _chip_denied(request)
     return schemas.ChallengeResponse(challenge=challenge.hex(),
@@ -142,12 +182,14 @@ def _signer(result: Any) -> schemas.Signer | None:
              responses=_problems(401, 403, 413, 422),
              summary="Verify a chip read: every step with a stable code, then the population "
                      "database cross-check")
-def verify(body: schemas.VerifyRequest, caller: VerifyCaller, session: SessionDep, now: NowDep,
-           pki: PkiDep) -> Any:
+async def verify(body: schemas.VerifyRequest, caller: VerifyCaller, now: RequestNow, pki: PkiDep,
+                 request: Request) -> Any:
     exchange = body.active_authentication
     read = ChipRead(files=body.files, challenge=exchange.challenge if exchange else None,
                     response=exchange.response if exchange else None)
-    result = cards_access.verify(session, read, pki=pki, access=_client_access(caller, now))
+    access = _client_access(caller, now)
+    result = await _audited(request, access, lambda session: cards_access.verify(
+        session, read, pki=pki, access=access))
     return schemas.VerifyResponse(
         verdict=result.verdict, reasons=result.reasons, warnings=result.warnings,
         steps=[schemas.Step.model_validate(vars(step)) for step in result.steps], pin=result.pin,
@@ -196,8 +238,9 @@ def change_card(pin: str, action: AdminAction, session: SessionDep, now: NowDep,
                     responses=_problems(401, 404),
                     summary="Test cards that fail verification on purpose, with what each must "
                             "produce (sandbox deployments; any client token or the admin token)")
-def list_personas(_: Annotated[Caller, Depends(any_caller)], session: SessionDep,
-                  settings: SettingsDep, now: NowDep) -> Any:
+def list_personas(_: Annotated[Caller, Depends(any_caller)], settings: SettingsDep, now: NowDep,
+                  request: Request) -> Any:
     if not settings.sandbox:
         raise NotFound("Personas exist only in a sandbox deployment.")
-    return {"personas": cards_access.personas(session, now=now)}
+    with runtime(request).database.read() as session:
+        return {"personas": cards_access.personas(session, now=now)}

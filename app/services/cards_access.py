@@ -1,16 +1,17 @@
-"""The card use cases behind the HTTP API: each reads what it needs, records the access in the
-audit trail (``app.services.audit``, in the caller's transaction) and returns plain values.
+"""The card use cases behind the HTTP API: each reads what it needs in the session it is given,
+notes the access on its :class:`CardAccess` and returns plain values; the caller then commits those
+audit entries (the router, through the process's group-commit audit writer) before answering.
 
-A refused or unknown access is audited too; the functions then return ``None`` instead of raising,
-so the transaction still commits the audit record (the router answers with the problem).
-Chip reads carry no access token (the printed MRZ is the credential, as for an NFC reader): they
-are recorded under the client id :data:`CHIP_READER`.
+A refused or unknown access is audited too: the functions return ``None`` instead of raising, so
+the entry is still committed (the router answers with the problem). Chip reads carry no access
+token (the printed MRZ is the credential, as for an NFC reader): they are recorded under the client
+id :data:`CHIP_READER`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -37,19 +38,20 @@ class InvalidChallenge(ValidationFailed):
 
 @dataclass(frozen=True, slots=True)
 class CardAccess:
-    """Who asks, why, in which request, when: what the audit record names."""
+    """Who asks, why, in which request, when (what the audit records name), and the entries
+    noted so far."""
 
     client_id: str
     purpose: str
     request_id: str
     now: datetime
+    entries: list[audit.AuditEntry] = field(default_factory=list)
 
-    def record(self, session: Session, action: str, pin: str | None, result: str,
+    def record(self, action: str, pin: str | None, result: str,
                fields: Iterable[str] = ()) -> None:
-        entry = audit.AuditEntry(client_id=self.client_id, purpose=self.purpose, action=action,
-                                 pin=pin, fields=tuple(fields), result=result,
-                                 request_id=self.request_id)
-        audit.append(session, [entry], now=self.now)
+        self.entries.append(audit.AuditEntry(
+            client_id=self.client_id, purpose=self.purpose, action=action, pin=pin,
+            fields=tuple(fields), result=result, request_id=self.request_id))
 
 
 def _card(session: Session, pin: str, sequence: int | None) -> Card | None:
@@ -100,11 +102,11 @@ def card_view(session: Session, pin: str, *, sequence: int | None,
     """The printed card with its status and history (the latest card, or ``sequence``)."""
     card = _card(session, pin, sequence)
     if card is None:
-        access.record(session, "card_read", pin, "not_found")
+        access.record("card_read", pin, "not_found")
         return None
     today = local_date(access.now)
     content = card_content(session, card)
-    access.record(session, "card_read", pin, "disclosed", ("card",))
+    access.record("card_read", pin, "disclosed", ("card",))
     return {"pin": card.pin, **_summary(card, today), **_printed(content),
             "status_reason": card.status_reason, "document_signer": card.document_signer,
             "history": _history(session, card, today),
@@ -116,11 +118,11 @@ def card_image(session: Session, pin: str, side: str, *, sequence: int | None, s
     """The ``front`` or ``back`` SVG of the card, or ``None`` (audited) when there is none."""
     card = _card(session, pin, sequence)
     if card is None:
-        access.record(session, "card_image", pin, "not_found")
+        access.record("card_image", pin, "not_found")
         return None
     content = card_content(session, card)
     portrait = chip.face(seed, card.chip_key_ref, content.details.sex).image
-    access.record(session, "card_image", pin, "disclosed", (f"image.{side}",))
+    access.record("card_image", pin, "disclosed", (f"image.{side}",))
     return card_svg(content, side, face=portrait)
 
 
@@ -132,9 +134,9 @@ def _opened(session: Session, pin: str, key: str | None, *, action: str,
     try:
         opened = chip.open_chip(session, pin, key)
     except chip.ChipAccessDenied:
-        access.record(session, action, pin, "denied")
+        access.record(action, pin, "denied")
         return None
-    access.record(session, action, pin, "disclosed", ("chip",))
+    access.record(action, pin, "disclosed", ("chip",))
     return opened
 
 
@@ -165,7 +167,7 @@ def internal_authenticate(session: Session, pin: str, key: str | None, challenge
 def verify(session: Session, read: ChipRead, *, pki: CardPki, access: CardAccess) -> Verification:
     """Verify a chip read (``cards_verify``); the PIN is audited when the chip vouches for it."""
     result = verify_read(session, read, pki=pki, now=access.now)
-    access.record(session, "card_verify", result.pin, result.verdict)
+    access.record("card_verify", result.pin, result.verdict)
     return result
 
 
