@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -64,7 +65,12 @@ def local_date(now: datetime) -> date:
     return now.astimezone(VIETNAM_TIME).date()
 
 
-def effective_status(card: Card, today: date) -> str:
+class CardState(Protocol):
+    status: str
+    expiry_date: date | None
+
+
+def effective_status(card: CardState, today: date) -> str:
     """The stored status, or ``expired`` for an active card past its expiry date."""
     if card.status == "active" and card.expiry_date is not None and card.expiry_date < today:
         return "expired"

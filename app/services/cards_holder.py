@@ -10,9 +10,11 @@ before the 2025-07-01 merger print the residence as registered then (three-level
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
+from typing import Protocol, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -93,10 +95,28 @@ def _relation_in_force(on: date) -> list[object]:
             or_(FamilyRelation.ended_on.is_(None), FamilyRelation.ended_on > on)]
 
 
+def residences_of(session: Session, pin: str) -> list[Residence]:
+    """Every registration of ``pin``, latest first."""
+    return list(session.scalars(select(Residence).where(Residence.pin == pin)
+                                .order_by(Residence.registered_on.desc())))
+
+
 def residence_on(session: Session, pin: str, on: date) -> Residence | None:
     """The registration in force on ``on`` (permanent first), else the latest one."""
-    rows = session.scalars(select(Residence).where(Residence.pin == pin)
-                           .order_by(Residence.registered_on.desc())).all()
+    return in_force(residences_of(session, pin), on)
+
+
+class Registration(Protocol):
+    kind: str
+    registered_on: date
+    deregistered_on: date | None
+
+
+R = TypeVar("R", bound=Registration)
+
+
+def in_force(rows: Sequence[R], on: date) -> R | None:
+    """Among ``rows`` (latest first), the one in force on ``on``, by kind, else the latest."""
     for kind in _RESIDENCE_ORDER:
         for row in rows:
             ended = row.deregistered_on

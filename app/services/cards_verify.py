@@ -26,10 +26,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.icao.chip import derive_chip_keys
@@ -40,9 +43,9 @@ from app.icao.lds import parse_dg1, parse_dg15
 from app.icao.mrz import Td1, name_line
 from app.icao.passive_auth import StepResult, VerificationReport, verify
 from app.models.card import Card
-from app.models.population import Citizen
-from app.services.cards import cards_of, effective_status, local_date
-from app.services.cards_holder import residence_on
+from app.models.population import Citizen, Residence
+from app.services.cards import effective_status, local_date
+from app.services.cards_holder import in_force
 from app.services.citizens import full_name
 from app.services.pki import CardPki, pki_seed
 
@@ -219,19 +222,46 @@ class _ReadChip:
     signing_time: datetime | None
 
 
-def _chip_key(seed: int, card: Card) -> bytes:
-    key = derive_chip_keys(pki_seed(seed), card.chip_key_ref).active_authentication
+@lru_cache(maxsize=4096)
+def _chip_key(seed: int, chip_key_ref: str) -> bytes:
+    """DER of the DG15 key of the chip ``chip_key_ref`` (a derivation: cached)."""
+    key = derive_chip_keys(pki_seed(seed), chip_key_ref).active_authentication
     return public_key_der(key)
 
 
-def _matching_card(session: Session, read: _ReadChip, seed: int) -> Card | None:
+# Only the columns the steps need (no ORM objects: this runs for every verification).
+_CARD_COLUMNS = (Card.sequence, Card.status, Card.expiry_date, Card.issue_date, Card.signed_at,
+                 Card.chip_key_ref)
+_HOLDER_COLUMNS = (Citizen.status, Citizen.surname, Citizen.middle_name, Citizen.given_name,
+                   Citizen.birth_date, Citizen.sex)
+_RESIDENCE_COLUMNS = (Residence.id, Residence.kind, Residence.registered_on,
+                      Residence.deregistered_on)
+
+
+# Built once: their compiled forms are cached with them.
+_CARDS = (select(*_CARD_COLUMNS).where(Card.pin == bindparam("pin"))
+          .order_by(Card.sequence.desc()))
+_HOLDER = select(*_HOLDER_COLUMNS).where(Citizen.pin == bindparam("pin"))
+_RESIDENCES = (select(*_RESIDENCE_COLUMNS).where(Residence.pin == bindparam("pin"))
+               .order_by(Residence.registered_on.desc()))
+
+
+def _cards(session: Session, pin: str) -> Sequence[Row[Any]]:
+    return session.execute(_CARDS, {"pin": pin}).all()
+
+
+def _holder(session: Session, pin: str) -> Row[Any] | None:
+    return session.execute(_HOLDER, {"pin": pin}).first()
+
+
+def _matching_card(session: Session, read: _ReadChip, seed: int) -> Row[Any] | None:
     """The card the chip belongs to: by its DG15 key when read (two cards of one day share
     their printed data), else by expiry, issue date and signing time."""
     issued = read.identity.details.issue_date if read.identity.details else None
     signed = read.signing_time.replace(microsecond=0) if read.signing_time else None
-    for card in cards_of(session, read.identity.td1.pin):
+    for card in _cards(session, read.identity.td1.pin):
         if read.active_auth_key is not None:
-            if _chip_key(seed, card) == read.active_auth_key:
+            if _chip_key(seed, card.chip_key_ref) == read.active_auth_key:
                 return card
             continue
         card_signed = _utc(card.signed_at).replace(microsecond=0)
@@ -257,7 +287,7 @@ def _read_chip(report: VerificationReport, groups: Mapping[str, bytes],
     return _ReadChip(identity, key, report.signing_time)
 
 
-def _card_step(card: Card | None, now: datetime) -> Step:
+def _card_step(card: Row[Any] | None, now: datetime) -> Step:
     code = "db.card_status"
     if card is None:
         return Step(code, "fail", "unknown_card", "no card on record matches this chip")
@@ -267,7 +297,7 @@ def _card_step(card: Card | None, now: datetime) -> Step:
     return Step(code, "fail", f"card_{status}", f"the card is {status}")
 
 
-def _holder_step(citizen: Citizen | None) -> Step:
+def _holder_step(citizen: Row[Any] | None) -> Step:
     code = "db.holder_alive"
     if citizen is None:
         return Step(code, "fail", "unknown_holder", "no citizen has this number")
@@ -276,10 +306,10 @@ def _holder_step(citizen: Citizen | None) -> Step:
     return Step(code, "fail", f"holder_{citizen.status}", f"the holder is {citizen.status}")
 
 
-def _changed_identity(identity: _ReadIdentity, citizen: Citizen) -> list[str]:
+def _changed_identity(identity: _ReadIdentity, citizen: Row[Any]) -> list[str]:
     changed = []
     if identity.details is not None:
-        if identity.details.full_name != full_name(citizen):
+        if identity.details.full_name != full_name(citizen):  # type: ignore[arg-type]
             changed.append("full_name")
     elif identity.td1.lines[2] != _name_line_of(citizen):
         changed.append("full_name")
@@ -290,28 +320,28 @@ def _changed_identity(identity: _ReadIdentity, citizen: Citizen) -> list[str]:
     return changed
 
 
-def _name_line_of(citizen: Citizen) -> str:
+def _name_line_of(citizen: Row[Any]) -> str:
     return name_line(surname=citizen.surname, middle_name=citizen.middle_name or "",
                      given_name=citizen.given_name)
 
 
-def _moved(session: Session, card: Card | None, citizen: Citizen, now: datetime) -> bool:
+def _moved(session: Session, card: Row[Any] | None, pin: str, now: datetime) -> bool:
     if card is None:
         return False
-    then = residence_on(session, citizen.pin, card.issue_date)
-    current = residence_on(session, citizen.pin, local_date(now))
+    rows = session.execute(_RESIDENCES, {"pin": pin}).all()
+    then, current = in_force(rows, card.issue_date), in_force(rows, local_date(now))
     return (then.id if then else None) != (current.id if current else None)
 
 
-def _data_step(session: Session, identity: _ReadIdentity, card: Card | None,
-               citizen: Citizen | None, now: datetime) -> Step:
+def _data_step(session: Session, identity: _ReadIdentity, card: Row[Any] | None,
+               citizen: Row[Any] | None, now: datetime) -> Step:
     code = "db.data_current"
     if citizen is None:
         return Step(code, "skipped", "previous_step_failed", "no citizen has this number")
     changed = _changed_identity(identity, citizen)
     if changed:
         return Step(code, "fail", "data_changed", "differs from the record: " + ", ".join(changed))
-    if identity.details is not None and _moved(session, card, citizen, now):
+    if identity.details is not None and _moved(session, card, identity.td1.pin, now):
         return Step(code, "warn", "residence_changed", "the holder has moved since the issue")
     return Step(code, "pass")
 
@@ -324,7 +354,7 @@ def _database_steps(session: Session, report: VerificationReport, groups: Mappin
     if identity is None:
         return _skipped_db("not_read", "DG1 could not be read"), None
     card = _matching_card(session, _read_chip(report, groups, identity), seed)
-    citizen = session.get(Citizen, identity.td1.pin)
+    citizen = _holder(session, identity.td1.pin)
     steps = [_card_step(card, now), _holder_step(citizen),
              _data_step(session, identity, card, citizen, now)]
     return steps, identity.td1.pin
