@@ -7,10 +7,9 @@ the batch with 503). What changes is the cost: one chain-head lock and one commi
 requests in flight, instead of one each.
 
 The batching runs on the event loop: a flush task collects what the requests in flight have
-added, then writes it -- in a worker thread for PostgreSQL (network and fsync waits), and inline for
-SQLite, whose commit is an in-process call that costs less than the thread hand-off and the GIL
-contention a second thread brings. This class owns its transactions (like the request-session
-dependency); the chain rules stay in :mod:`app.services.audit`.
+added, then commits it in a worker thread, so the loop keeps serving while the commit waits on the
+disk (one thread hand-off per batch, not per request). This class owns its transactions (like the
+request-session dependency); the chain rules stay in :mod:`app.services.audit`.
 """
 
 from __future__ import annotations

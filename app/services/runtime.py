@@ -114,9 +114,12 @@ class Runtime:
         self.tokens = TokenCache()
         self.clients = ClientCache()
         self.quotas = QuotaLeases()
-        self.audit = AuditWriter(database, self.run_blocking)
+        self.audit = AuditWriter(database, self.run_in_thread)
         self.citizens = citizen_reader(database)
         self.citizens_async = None if database.is_sqlite else AsyncPostgresCitizens(database)
+
+    async def run_in_thread(self, work: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(work, limiter=self.threads)
 
     async def run_blocking(self, work: Callable[[], T]) -> T:
         """Run database work from async code: in a worker thread for PostgreSQL (the thread waits
