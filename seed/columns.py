@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,42 +81,58 @@ SEPARATOR = "\x1f"  # never inside generated text
 NULL_TEXT, NULL_INT = "", -1  # stand-ins for NULL that SQLite turns back with NULLIF
 
 
+CHUNK = 20_000  # rows turned into Python objects at a time on the writing side
+
+
 @dataclass
 class Packed:
-    """Rows in a compact, fast-to-pickle form for SQLite: text columns as one UTF-8 blob each.
+    """Rows in a compact, fast-to-pickle form for SQLite: text columns as UTF-8 blobs.
 
     NULLs travel as stand-ins (never valid values of the nullable columns) that the INSERT
     statement maps back with ``NULLIF``: cheaper than boxing Python lists to put None in them.
+    Rows come in chunks so that only one chunk exists as Python objects at a time.
     """
 
     columns: tuple[str, ...]
-    parts: list[tuple[bool, object]]  # (is_text, data)
+    chunks: list[list[tuple[bool, object]]]  # per chunk, per column: (is_text, data)
     placeholders: tuple[str, ...]
-    length: int
 
-    def tuples(self):
-        return zip(*(self._values(is_text, data) for is_text, data in self.parts), strict=True)
-
-    def _values(self, is_text: bool, data: object) -> list:
-        if not is_text:
-            return data.tolist()  # type: ignore[attr-defined]
-        return data.decode().split(SEPARATOR) if self.length else []  # type: ignore[attr-defined]
+    def tuples(self) -> Iterator[tuple]:
+        for parts in self.chunks:
+            yield from zip(*(_values(is_text, data) for is_text, data in parts), strict=True)
 
 
-def pack(rows: Rows) -> Packed:
-    parts: list[tuple[bool, object]] = []
-    marks = []
-    for column in rows.columns.values():
-        is_text = column.values.dtype == StringDType()
-        values = column.values
-        if column.null is not None:
-            values = np.where(column.null, NULL_TEXT if is_text else NULL_INT, values)
-        marks.append("?" if column.null is None else
-                     f"NULLIF(?, '{NULL_TEXT}')" if is_text else f"NULLIF(?, {NULL_INT})")
-        data = SEPARATOR.join(values.tolist()).encode() if is_text else values.astype(np.int64)
-        parts.append((is_text, data))
-    return Packed(columns=tuple(rows.columns), parts=parts, placeholders=tuple(marks),
-                  length=len(rows))
+def _values(is_text: bool, data: object) -> list:
+    if not is_text:
+        return data.tolist()  # type: ignore[attr-defined]
+    return data.decode().split(SEPARATOR)  # type: ignore[attr-defined]
+
+
+def _placeholder(column: Column) -> str:
+    if column.null is None:
+        return "?"
+    return f"NULLIF(?, '{NULL_TEXT}')" if _is_text(column) else f"NULLIF(?, {NULL_INT})"
+
+
+def _is_text(column: Column) -> bool:
+    return column.values.dtype == StringDType()
+
+
+def _stand_in(column: Column) -> np.ndarray:
+    if column.null is None:
+        return column.values
+    return np.where(column.null, NULL_TEXT if _is_text(column) else NULL_INT, column.values)
+
+
+def pack(rows: Rows, chunk: int = CHUNK) -> Packed:
+    columns = [(_is_text(c), _stand_in(c)) for c in rows.columns.values()]
+    chunks = []
+    for start in range(0, len(rows), chunk):
+        chunks.append([(True, SEPARATOR.join(values[start:start + chunk].tolist()).encode())
+                       if is_text else (False, values[start:start + chunk].astype(np.int64))
+                       for is_text, values in columns])
+    return Packed(columns=tuple(rows.columns), chunks=chunks,
+                  placeholders=tuple(_placeholder(c) for c in rows.columns.values()))
 
 
 def copy_data(rows: Rows) -> tuple[tuple[str, ...], bytes]:

@@ -40,7 +40,13 @@ def inherit(values: np.ndarray, lineage: Lineage, rng: np.random.Generator, *,
 
 def ethnicity_codes(rng: np.random.Generator, tables: Tables, province: np.ndarray) -> np.ndarray:
     """Ethnicity code (1..56) drawn from each person's province mix."""
-    return pick_rows(tables.ethnicity_cum[province], rng.random(len(province))) + 1
+    u = rng.random(len(province))
+    codes = np.empty(len(province), dtype=np.int64)
+    for p in np.unique(province):  # per province: no (people x 56) matrix
+        rows = np.flatnonzero(province == p)
+        cum = tables.ethnicity_cum[p]
+        codes[rows] = np.searchsorted(cum, u[rows] * cum[-1], side="right").clip(0, len(cum) - 1)
+    return codes + 1
 
 
 def religion_codes(rng: np.random.Generator, tables: Tables, province: np.ndarray,

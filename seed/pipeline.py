@@ -49,9 +49,11 @@ def encoded_batches(*, seed: int, size: int, reference_date: date, dialect: str,
     encode = pack if dialect == "sqlite" else copy_data
     for index, people in enumerate(batch_sizes(size, batch_size)):
         batch = generate_batch(ctx, index, people)
-        yield Encoded(index=index, people=people,
-                      tables={name: encode(batch.tables[name]) for name in TABLES},
-                      rows={name: len(batch.tables[name]) for name in TABLES})
+        encoded = Encoded(index=index, people=people,
+                          tables={name: encode(batch.tables[name]) for name in TABLES},
+                          rows={name: len(batch.tables[name]) for name in TABLES})
+        del batch  # before the next batch is built: one batch in memory at a time
+        yield encoded
 
 
 def batches(*, seed: int, size: int, reference_date: date, dialect: str) -> Iterator[Encoded]:
@@ -93,6 +95,7 @@ def _produce(send: Connection, seed: int, size: int, reference_date: date, diale
         for encoded in encoded_batches(seed=seed, size=size, reference_date=reference_date,
                                        dialect=dialect):
             send.send_bytes(pickle.dumps(encoded, protocol=pickle.HIGHEST_PROTOCOL))
+            del encoded
         send.send_bytes(pickle.dumps(None))
     except (BrokenPipeError, ConnectionResetError):
         return  # the caller is gone: its transaction is rolled back, nothing to do
