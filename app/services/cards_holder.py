@@ -20,9 +20,17 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import card_rules
-from app.card_rules import CardGeneration, QrPayload, generation_for, printed_expiry
+from app.card_rules import (
+    CardGeneration,
+    CardRuleError,
+    QrPayload,
+    generation_for,
+    printed_expiry,
+)
+from app.errors import Conflict
 from app.icao.dates import add_years
 from app.icao.dg13 import SEX_LABELS, PersonalDetails
+from app.icao.errors import IcaoError
 from app.icao.mrz import MrzHolder, Td1, build_td1
 from app.models.card import Card
 from app.models.population import Citizen, FamilyRelation, Residence
@@ -30,6 +38,12 @@ from app.services.citizens import address, full_name
 from app.services.reference import Reference, reference
 
 MERGER = date(2025, 7, 1)
+
+
+class CardUnreadable(Conflict):
+    code, title = ("card-unreadable",
+                   "The card cannot be rendered from the record (PIN, birth date and sex disagree)")
+
 NATIONALITY = {"VN": "Việt Nam"}
 _DATE = "%d/%m/%Y"
 _RESIDENCE_ORDER = ("permanent", "current", "temporary")
@@ -183,10 +197,22 @@ def card_content(session: Session, card: Card, citizen: Citizen | None = None) -
         expiry_date=card.expiry_date, father_name=relatives.get("father", ""),
         mother_name=relatives.get("mother", ""), spouse_name=relatives.get("spouse", ""),
         old_id_number=citizen.cmnd_number or "")
-    return CardContent(card_id=card.id, sequence=card.sequence,
-                       generation=generation_for(card.issue_date), details=details,
-                       name=(citizen.surname, citizen.middle_name or "", citizen.given_name),
-                       place_of_birth_registration=_registration_place(ref, citizen))
+    content = CardContent(card_id=card.id, sequence=card.sequence,
+                          generation=generation_for(card.issue_date), details=details,
+                          name=(citizen.surname, citizen.middle_name or "", citizen.given_name),
+                          place_of_birth_registration=_registration_place(ref, citizen))
+    return _checked(content)
+
+
+def _checked(content: CardContent) -> CardContent:
+    """The content, once its MRZ and QR payload can be built: a record changed so that the PIN no
+    longer matches the birth year or sex (the PIN must then be re-established) cannot be."""
+    try:
+        content.td1  # noqa: B018  (built and cached now, so a failure surfaces here)
+        content.qr_payload  # noqa: B018
+    except (IcaoError, CardRuleError):
+        raise CardUnreadable() from None
+    return content
 
 
 # --- the printed sides ----------------------------------------------------------------------------

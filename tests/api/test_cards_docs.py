@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.errors import DomainError
 from app.routers import cards as cards_router
-from app.services import cards, cards_access, chip
+from app.services import cards, cards_access, cards_holder, chip
 from app.services.cards_personas import PERSONAS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -46,7 +46,7 @@ def test_verify_request_and_card_carry_examples(openapi: dict[str, Any]) -> None
 
 
 def _problems() -> list[type[DomainError]]:
-    found = {value for module in (cards, cards_access, chip, cards_router)
+    found = {value for module in (cards, cards_access, cards_holder, chip, cards_router)
              for value in vars(module).values()
              if isinstance(value, type) and issubclass(value, DomainError)}
     return sorted(found, key=lambda c: c.code)

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from app.cli import app as cli_app
 from app.db import Database
 from app.models.card import Card, CardEvent
+from app.models.population import Citizen
 from app.services import accounts, cards
 from tests.api.cards_support import *  # noqa: F403
 from tests.api.cards_support import (
@@ -271,3 +272,12 @@ def test_events_are_never_rewritten(client: TestClient, admin_headers: dict[str,
 def test_dates_follow_the_vietnam_calendar() -> None:
     # 23:30 UTC on 31 Dec is already 1 January in Vietnam.
     assert cards.local_date(datetime(2025, 12, 31, 23, 30, tzinfo=UTC)) == date(2026, 1, 1)
+
+
+def test_a_record_that_no_longer_matches_its_pin_is_a_409_not_a_crash(
+        client: TestClient, database: Database, card_token: str, holder: str) -> None:
+    with database.write() as session:
+        session.execute(update(Citizen).where(Citizen.pin == holder).values(sex="M"))
+    response = client.get(f"/v1/cards/{holder}", headers=bearer(card_token))
+    assert (response.status_code, response.json()["type"].rsplit("/", 1)[1]) == (
+        409, "card-unreadable")
