@@ -34,7 +34,7 @@ import numpy as np
 from sqlalchemy import Connection, func, select, text
 
 from app.db import Database
-from app.models.card import Card
+from app.models.card import Card, CardEvent
 from app.models.population import Citizen
 from app.services.pki import PERIOD_MONTHS
 
@@ -420,6 +420,7 @@ def seed_cards(database: Database, *, seed: int, reference_date: date) -> int:
         if has_cards(connection):
             return 0
         next_id = int(connection.execute(select(func.coalesce(func.max(Card.id), 0))).scalar_one())
+        _drop_indexes(connection)
         for people in people_batches(connection):
             draws = Draws(seed, np.array([int(p) for p in people.pins], dtype=np.uint64))
             batch = rows(people, simulate(people, draws, day(reference_date)),
@@ -433,7 +434,21 @@ def seed_cards(database: Database, *, seed: int, reference_date: date) -> int:
     return created
 
 
+LOADED_TABLES = (Card.__table__, CardEvent.__table__)
+
+
+def _drop_indexes(connection: Connection) -> None:
+    """Secondary indexes are rebuilt once at the end (faster than updating them row by row; DDL
+    is transactional, so a failed load restores them)."""
+    for table in LOADED_TABLES:
+        for index in table.indexes:
+            index.drop(connection, checkfirst=True)
+
+
 def _after_load(connection: Connection) -> None:
+    for table in LOADED_TABLES:
+        for index in table.indexes:
+            index.create(connection)
     if connection.dialect.name == "postgresql":
         for name in ("card", "card_event"):
             connection.execute(text(
