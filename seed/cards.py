@@ -29,9 +29,10 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Table, func, select, text
 
 from app.db import Database
 from app.models.card import Card, CardEvent
@@ -363,11 +364,13 @@ def rows(people: People, cards: Simulated, *, first_id: int, dialect: str) -> Ba
 def _events(ids: list[int], issued_at: list[str], ended_at: list[str], status: list[str],
             issue_reason: list[str], end_reason: list[str],
             action: list[str]) -> list[tuple[object, ...]]:
-    issued = [(i, at, "issued", "active", r, "generator")
-              for i, at, r in zip(ids, issued_at, issue_reason, strict=True)]
-    ended = [(i, at, a, s, r or None, "generator")
-             for i, at, a, s, r in zip(ids, ended_at, action, status, end_reason, strict=True)
-             if s != "active"]
+    issued: list[tuple[object, ...]] = [
+        (i, at, "issued", "active", r, "generator")
+        for i, at, r in zip(ids, issued_at, issue_reason, strict=True)]
+    ended: list[tuple[object, ...]] = [
+        (i, at, a, s, r or None, "generator")
+        for i, at, a, s, r in zip(ids, ended_at, action, status, end_reason, strict=True)
+        if s != "active"]
     return issued + ended
 
 
@@ -397,7 +400,7 @@ def _write(connection: Connection, table: str, payload: tuple[tuple[str, ...], l
     if not values:
         return
     names = ", ".join(columns)
-    raw = connection.connection.driver_connection
+    raw: Any = connection.connection.driver_connection
     if connection.dialect.name == "sqlite":
         marks = ", ".join("?" * len(columns))
         cursor = raw.cursor()
@@ -434,7 +437,7 @@ def seed_cards(database: Database, *, seed: int, reference_date: date) -> int:
     return created
 
 
-LOADED_TABLES = (Card.__table__, CardEvent.__table__)
+LOADED_TABLES: tuple[Table, ...] = (Card.__table__, CardEvent.__table__)  # type: ignore[assignment]
 
 
 def _drop_indexes(connection: Connection) -> None:

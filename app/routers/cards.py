@@ -191,7 +191,8 @@ async def verify(body: schemas.VerifyRequest, caller: VerifyCaller, now: Request
     result = await _audited(request, access, lambda session: cards_access.verify(
         session, read, pki=pki, access=access))
     return schemas.VerifyResponse(
-        verdict=result.verdict, reasons=result.reasons, warnings=result.warnings,
+        verdict="pass" if result.verdict == "pass" else "fail", reasons=result.reasons,
+        warnings=result.warnings,
         steps=[schemas.Step.model_validate(vars(step)) for step in result.steps], pin=result.pin,
         document_signer=_signer(result), signing_time=result.report.signing_time)
 

@@ -65,14 +65,18 @@ def _download(name: str, extension: str) -> Callable[..., Response]:
     return download
 
 
-for _name, (_, _media, _, _what) in RESOURCES.items():
-    for _extension in ("", "der", "pem"):
-        _path = f"/{_name}" + (f".{_extension}" if _extension else "")
-        router.add_api_route(
-            _path, _download(_name, _extension), methods=["GET"], response_class=Response,
-            summary=f"{_what}{' (' + _extension.upper() + ')' if _extension else ''}",
-            responses={200: {"content": {_media: {}, "application/x-pem-file": {}}}},
-            name=f"pki_{_name}_{_extension or 'negotiated'}")
+def _add_routes() -> None:
+    for name, (_, media_type, _, what) in RESOURCES.items():
+        for extension in ("", "der", "pem"):
+            router.add_api_route(
+                f"/{name}" + (f".{extension}" if extension else ""), _download(name, extension),
+                methods=["GET"], response_class=Response,
+                summary=what + (f" ({extension.upper()})" if extension else ""),
+                responses={200: {"content": {media_type: {}, "application/x-pem-file": {}}}},
+                name=f"pki_{name}_{extension or 'negotiated'}")
+
+
+_add_routes()
 
 
 @router.get("", summary="What the test PKI publishes, with links")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.card_rules import CardRuleError, card_expiry, generation_for
@@ -102,7 +102,7 @@ def history(session: Session, card: Card) -> list[CardEvent]:
                                 .order_by(CardEvent.id)))
 
 
-def _valid_condition(today: date) -> list[object]:
+def _valid_condition(today: date) -> list[ColumnElement[bool]]:
     return [Card.status == "active", or_(Card.expiry_date.is_(None), Card.expiry_date >= today)]
 
 

@@ -16,7 +16,7 @@ from datetime import date
 from functools import cached_property
 from typing import Protocol, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from app import card_rules
@@ -104,7 +104,7 @@ def _qr_safe(text: str) -> str:
 # --- holder data as of a day ----------------------------------------------------------------------
 
 
-def _relation_in_force(on: date) -> list[object]:
+def _relation_in_force(on: date) -> list[ColumnElement[bool]]:
     return [or_(FamilyRelation.started_on.is_(None), FamilyRelation.started_on <= on),
             or_(FamilyRelation.ended_on.is_(None), FamilyRelation.ended_on > on)]
 

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.models.card import Card
@@ -67,15 +67,11 @@ PERSONAS: tuple[CardPersona, ...] = (
 PERSONA_KEYS = tuple(p.key for p in PERSONAS)
 
 
-def persona(key: str) -> CardPersona | None:
-    return next((p for p in PERSONAS if p.key == key), None)
-
-
 def draw(seed: int, key: str, pin: str) -> bytes:
     return hashlib.sha256(f"dancu-sandbox/card-persona/{seed}/{key}/{pin}".encode()).digest()
 
 
-def _is_latest() -> object:
+def _is_latest() -> ColumnElement[bool]:
     """The card is its holder's latest (no card of the same PIN has a higher sequence)."""
     other = aliased(Card)
     return ~select(other.id).where(other.pin == Card.pin, other.sequence > Card.sequence).exists()

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.icao.chip import derive_chip_keys
@@ -51,6 +51,7 @@ from app.services.pki import CardPki, pki_seed
 
 SOD_NAME = "EF.SOD"
 IGNORED_FILES = ("EF.COM",)  # not hashed into the SOD: nothing to verify
+_URL_SAFE = str.maketrans("-_", "+/")  # URL-safe base64 read as standard
 _HEX_CHALLENGE = re.compile(r"[0-9a-fA-F]{16}")
 _TRUSTED_FIRST = ("sod.parse", "sod.signed_attrs", "sod.signature", "dsc.chain")
 
@@ -109,9 +110,8 @@ def decode_base64(text: str) -> bytes | None:
     """Standard or URL-safe base64, padding optional; ``None`` when it is not base64."""
     compact = text.strip()
     padded = compact + "=" * (-len(compact) % 4)
-    alphabet = {"-": "+", "_": "/"}
     try:
-        return base64.b64decode(padded.translate(str.maketrans(alphabet)), validate=True)
+        return base64.b64decode(padded.translate(_URL_SAFE), validate=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -246,15 +246,20 @@ _RESIDENCES = (select(*_RESIDENCE_COLUMNS).where(Residence.pin == bindparam("pin
                .order_by(Residence.registered_on.desc()))
 
 
-def _cards(session: Session, pin: str) -> Sequence[Row[Any]]:
+# Rows of the column-only queries (attribute access by column name).
+CardRow = Any
+HolderRow = Any
+
+
+def _cards(session: Session, pin: str) -> Sequence[CardRow]:
     return session.execute(_CARDS, {"pin": pin}).all()
 
 
-def _holder(session: Session, pin: str) -> Row[Any] | None:
+def _holder(session: Session, pin: str) -> HolderRow | None:
     return session.execute(_HOLDER, {"pin": pin}).first()
 
 
-def _matching_card(session: Session, read: _ReadChip, seed: int) -> Row[Any] | None:
+def _matching_card(session: Session, read: _ReadChip, seed: int) -> CardRow | None:
     """The card the chip belongs to: by its DG15 key when read (two cards of one day share
     their printed data), else by expiry, issue date and signing time."""
     issued = read.identity.details.issue_date if read.identity.details else None
@@ -287,7 +292,7 @@ def _read_chip(report: VerificationReport, groups: Mapping[str, bytes],
     return _ReadChip(identity, key, report.signing_time)
 
 
-def _card_step(card: Row[Any] | None, now: datetime) -> Step:
+def _card_step(card: CardRow | None, now: datetime) -> Step:
     code = "db.card_status"
     if card is None:
         return Step(code, "fail", "unknown_card", "no card on record matches this chip")
@@ -297,7 +302,7 @@ def _card_step(card: Row[Any] | None, now: datetime) -> Step:
     return Step(code, "fail", f"card_{status}", f"the card is {status}")
 
 
-def _holder_step(citizen: Row[Any] | None) -> Step:
+def _holder_step(citizen: HolderRow | None) -> Step:
     code = "db.holder_alive"
     if citizen is None:
         return Step(code, "fail", "unknown_holder", "no citizen has this number")
@@ -306,10 +311,10 @@ def _holder_step(citizen: Row[Any] | None) -> Step:
     return Step(code, "fail", f"holder_{citizen.status}", f"the holder is {citizen.status}")
 
 
-def _changed_identity(identity: _ReadIdentity, citizen: Row[Any]) -> list[str]:
+def _changed_identity(identity: _ReadIdentity, citizen: HolderRow) -> list[str]:
     changed = []
     if identity.details is not None:
-        if identity.details.full_name != full_name(citizen):  # type: ignore[arg-type]
+        if identity.details.full_name != full_name(citizen):
             changed.append("full_name")
     elif identity.td1.lines[2] != _name_line_of(citizen):
         changed.append("full_name")
@@ -320,12 +325,12 @@ def _changed_identity(identity: _ReadIdentity, citizen: Row[Any]) -> list[str]:
     return changed
 
 
-def _name_line_of(citizen: Row[Any]) -> str:
+def _name_line_of(citizen: HolderRow) -> str:
     return name_line(surname=citizen.surname, middle_name=citizen.middle_name or "",
                      given_name=citizen.given_name)
 
 
-def _moved(session: Session, card: Row[Any] | None, pin: str, now: datetime) -> bool:
+def _moved(session: Session, card: CardRow | None, pin: str, now: datetime) -> bool:
     if card is None:
         return False
     rows = session.execute(_RESIDENCES, {"pin": pin}).all()
@@ -333,8 +338,8 @@ def _moved(session: Session, card: Row[Any] | None, pin: str, now: datetime) -> 
     return (then.id if then else None) != (current.id if current else None)
 
 
-def _data_step(session: Session, identity: _ReadIdentity, card: Row[Any] | None,
-               citizen: Row[Any] | None, now: datetime) -> Step:
+def _data_step(session: Session, identity: _ReadIdentity, card: CardRow | None,
+               citizen: HolderRow | None, now: datetime) -> Step:
     code = "db.data_current"
     if citizen is None:
         return Step(code, "skipped", "previous_step_failed", "no citizen has this number")

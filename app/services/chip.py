@@ -133,7 +133,9 @@ class OpenedChip:
 
 def open_chip(session: Session, pin: str, presented: str | None) -> OpenedChip:
     """The card of ``pin`` whose MRZ gives the presented key; 401 otherwise (nothing disclosed)."""
-    for card in cards_of(session, pin) if presented else []:
+    if not presented:
+        raise ChipAccessDenied()
+    for card in cards_of(session, pin):
         content = card_content(session, card)
         if bac.key_seed_matches(bac.key_seed(content.td1), presented):
             return OpenedChip(card, content)
