@@ -72,6 +72,7 @@ class Derived:
     """Per-person values computed once and shared by several tables."""
 
     pin: np.ndarray  # 12-digit strings
+    pin_number: np.ndarray  # the same as int64 (sort key)
     home: places.HomePlaces  # households' homes, then the deceased's last homes
     home_of: np.ndarray  # home index per person
     lines: np.ndarray  # address line per home

@@ -1,4 +1,9 @@
-"""Column-oriented rows of one batch, for either loader (SQLite executemany, PostgreSQL COPY)."""
+"""Column-oriented rows of one batch, for either loader (SQLite executemany, PostgreSQL COPY).
+
+Rows can be emitted in a chosen order (``Rows.ordered_by``) without permuting the string
+columns themselves, which numpy does slowly: the order is applied where each encoder turns
+values into text anyway.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,25 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.dtypes import StringDType
 
+SEPARATOR = "\x1f"  # never inside generated text
+NULL_TEXT, NULL_INT = "", -1  # stand-ins for NULL that SQLite turns back with NULLIF
+CHUNK = 20_000  # rows turned into Python objects at a time on the writing side
+
 
 @dataclass
 class Column:
     values: np.ndarray  # int64 or StringDType
     null: np.ndarray | None = None  # True where the value is NULL
 
+    @property
+    def is_text(self) -> bool:
+        return self.values.dtype == StringDType()
+
     def python(self) -> list:
         """Values as Python objects (None for NULL), for the DB-API."""
-        if self.null is None or not self.null.any():
-            return self.values.tolist()
         values = self.values.astype(object)
-        values[self.null] = None
+        if self.null is not None:
+            values[self.null] = None
         return values.tolist()
 
     def copy_text(self) -> np.ndarray:
@@ -27,10 +39,23 @@ class Column:
         text = self.values.astype(StringDType(), copy=False)
         return text if self.null is None else np.where(self.null, "\\N", text)
 
+    def stand_in(self) -> np.ndarray:
+        """Values with NULLs replaced by the stand-in of the column's type."""
+        if self.null is None:
+            return self.values
+        return np.where(self.null, NULL_TEXT if self.is_text else NULL_INT, self.values)
+
+    def placeholder(self) -> str:
+        if self.null is None:
+            return "?"
+        return f"NULLIF(?, '{NULL_TEXT}')" if self.is_text else f"NULLIF(?, {NULL_INT})"
+
 
 @dataclass
 class Rows:
     columns: dict[str, Column] = field(default_factory=dict)
+    order: np.ndarray | None = None  # output order of the rows
+    fixed: str | None = None  # first column, emitted as is (sequential ids)
 
     def add(self, name: str, values: np.ndarray, null: np.ndarray | None = None) -> None:
         self.columns[name] = Column(values, null)
@@ -38,33 +63,41 @@ class Rows:
     def __len__(self) -> int:
         return len(next(iter(self.columns.values())).values) if self.columns else 0
 
-    def sorted_by(self, name: str, *, keep: str | None = None) -> Rows:
-        """The same rows in the order of one column; column ``keep`` (an id) keeps its order.
+    def ordered_by(self, key: np.ndarray, *, fixed: str | None = None) -> Rows:
+        """Emit the rows in the order of ``key``; the ``fixed`` first column (an id) stays put.
 
         Rows in key order fill a B-tree, or let SQLite's sorter build an index, several times
         faster than rows in random order.
         """
-        order = np.argsort(self.columns[name].values, kind="stable")
-        out = Rows()
-        for key, column in self.columns.items():
-            if key == keep:
-                out.add(key, column.values, column.null)
-            else:
-                out.add(key, column.values[order],
-                        None if column.null is None else column.null[order])
-        return out
+        assert fixed is None or next(iter(self.columns)) == fixed
+        self.order, self.fixed = np.argsort(key, kind="stable"), fixed
+        return self
+
+    def _position(self, name: str) -> np.ndarray:
+        keep = self.order is None or name == self.fixed
+        return np.arange(len(self)) if keep else self.order  # type: ignore[return-value]
 
     def tuples(self) -> list[tuple]:
-        return list(zip(*(c.python() for c in self.columns.values()), strict=True))
+        """Rows as Python tuples in output order (tests and small tables)."""
+        lists = []
+        for name, column in self.columns.items():
+            values = column.python()
+            lists.append([values[i] for i in self._position(name).tolist()])
+        return list(zip(*lists, strict=True))
 
     def copy_payload(self) -> bytes:
         """COPY text: tab-separated lines, joined column by column in numpy (no per-row Python)."""
         if not len(self):
             return b""
-        columns = iter(self.columns.values())
-        lines = next(columns).copy_text()
-        for column in columns:
-            lines = np.strings.add(np.strings.add(lines, "\t"), column.copy_text())
+        names = [n for n in self.columns if n != self.fixed]
+        lines = self.columns[names[0]].copy_text()
+        for name in names[1:]:
+            lines = np.strings.add(np.strings.add(lines, "\t"), self.columns[name].copy_text())
+        if self.order is not None:
+            lines = lines[self.order]
+        if self.fixed:
+            ids = self.columns[self.fixed].copy_text()
+            lines = np.strings.add(np.strings.add(ids, "\t"), lines)
         return ("\n".join(lines.tolist()) + "\n").encode()
 
 
@@ -75,13 +108,6 @@ def iso_dates(days: np.ndarray) -> np.ndarray:
 
 def digits(values: np.ndarray, width: int) -> np.ndarray:
     return np.strings.zfill(values.astype(StringDType()), width)
-
-
-SEPARATOR = "\x1f"  # never inside generated text
-NULL_TEXT, NULL_INT = "", -1  # stand-ins for NULL that SQLite turns back with NULLIF
-
-
-CHUNK = 20_000  # rows turned into Python objects at a time on the writing side
 
 
 @dataclass
@@ -108,31 +134,18 @@ def _values(is_text: bool, data: object) -> list:
     return data.decode().split(SEPARATOR)  # type: ignore[attr-defined]
 
 
-def _placeholder(column: Column) -> str:
-    if column.null is None:
-        return "?"
-    return f"NULLIF(?, '{NULL_TEXT}')" if _is_text(column) else f"NULLIF(?, {NULL_INT})"
-
-
-def _is_text(column: Column) -> bool:
-    return column.values.dtype == StringDType()
-
-
-def _stand_in(column: Column) -> np.ndarray:
-    if column.null is None:
-        return column.values
-    return np.where(column.null, NULL_TEXT if _is_text(column) else NULL_INT, column.values)
-
-
 def pack(rows: Rows, chunk: int = CHUNK) -> Packed:
-    columns = [(_is_text(c), _stand_in(c)) for c in rows.columns.values()]
-    chunks = []
-    for start in range(0, len(rows), chunk):
-        chunks.append([(True, SEPARATOR.join(values[start:start + chunk].tolist()).encode())
-                       if is_text else (False, values[start:start + chunk].astype(np.int64))
-                       for is_text, values in columns])
+    chunks: list[list[tuple[bool, object]]] = [[] for _ in range(0, len(rows), chunk)]
+    for name, column in rows.columns.items():
+        position, values = rows._position(name), column.stand_in()
+        if column.is_text:  # Python strings once; permuting an object array is cheap
+            values = values.astype(object)
+        for k, start in enumerate(range(0, len(rows), chunk)):
+            picked = values[position[start:start + chunk]]
+            chunks[k].append((True, SEPARATOR.join(picked.tolist()).encode()) if column.is_text
+                             else (False, picked.astype(np.int64)))
     return Packed(columns=tuple(rows.columns), chunks=chunks,
-                  placeholders=tuple(_placeholder(c) for c in rows.columns.values()))
+                  placeholders=tuple(c.placeholder() for c in rows.columns.values()))
 
 
 def copy_data(rows: Rows) -> tuple[tuple[str, ...], bytes]:

@@ -27,10 +27,10 @@ def relation_rows(ctx: Context, rng: np.random.Generator, people: People, d: Der
     years = (rng.random(len(ward)) * 6 * DAYS_PER_YEAR).astype(np.int64)
     since = np.maximum(v.birth[ward], ctx.clock.ref_day - years)
     parts.append((ward, "legal_representative", people.homes.guardian[ward], since, None))
-    return _rows(ctx, d.pin, parts)
+    return _rows(ctx, d, parts)
 
 
-def _rows(ctx: Context, pin: np.ndarray, parts: list) -> Rows:
+def _rows(ctx: Context, d: Derived, parts: list) -> Rows:
     person = np.concatenate([p[0] for p in parts]).astype(np.int64)
     relative = np.concatenate([p[2] for p in parts]).astype(np.int64)
     kind = np.concatenate([np.full(len(p[0]), p[1], dtype=StringDType()) for p in parts])
@@ -39,9 +39,9 @@ def _rows(ctx: Context, pin: np.ndarray, parts: list) -> Rows:
                             for p in parts]).astype(np.int64)
     rows = Rows()
     rows.add("id", ctx.relation_ids + np.arange(len(person), dtype=np.int64))
-    rows.add("pin", pin[person])
+    rows.add("pin", d.pin[person])
     rows.add("kind", kind)
-    rows.add("relative_pin", pin[relative])
+    rows.add("relative_pin", d.pin[relative])
     rows.add("started_on", iso_dates(started))
     rows.add("ended_on", iso_dates(np.maximum(ended, 0)), ended < 0)
-    return rows
+    return rows.ordered_by(d.pin_number[person], fixed="id")

@@ -26,7 +26,7 @@ def residence_rows(ctx: Context, rng: np.random.Generator, people: People, d: De
     legacy = (merged["registered"] < ctx.merger_day) & (ward >= 0)
     rows = Rows()
     rows.add("id", ctx.residence_ids + np.arange(len(ward), dtype=np.int64))
-    rows.add("pin", merged["pin"])
+    rows.add("pin", d.pin[merged["person"]])
     rows.add("kind", merged["kind"])
     rows.add("commune_code", digits(t.communes.code[merged["commune"]], 5))
     rows.add("address_line", merged["line"])
@@ -36,15 +36,15 @@ def residence_rows(ctx: Context, rng: np.random.Generator, people: People, d: De
     rows.add("valid_until", iso_dates(np.maximum(until, 0)), until < 0)
     rows.add("deregistered_on", iso_dates(np.maximum(merged["deregistered"], 0)),
              merged["deregistered"] < 0)
-    return rows
+    return rows.ordered_by(d.pin_number[merged["person"]], fixed="id")
 
 
-def _part(pin: np.ndarray, kind: str, commune: np.ndarray, line: np.ndarray, ward: np.ndarray,
+def _part(person: np.ndarray, kind: str, commune: np.ndarray, line: np.ndarray, ward: np.ndarray,
           registered: np.ndarray, valid_until: np.ndarray | None = None,
           deregistered: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    n = len(pin)
+    n = len(person)
     none = np.full(n, -1, dtype=np.int64)
-    return {"pin": pin, "kind": np.full(n, kind, dtype=StringDType()), "commune": commune,
+    return {"person": person, "kind": np.full(n, kind, dtype=StringDType()), "commune": commune,
             "line": line, "ward": ward, "registered": registered,
             "valid_until": none if valid_until is None else valid_until,
             "deregistered": none if deregistered is None else deregistered}
@@ -54,7 +54,7 @@ def _permanent_alive(people: People, d: Derived) -> dict[str, np.ndarray]:
     who = np.flatnonzero(people.vitals.alive)
     home = d.home_of[who]
     registered = np.maximum(people.vitals.birth[who], d.registered[people.homes.unit[who]])
-    return _part(d.pin[who], "permanent", d.home.commune[home], d.lines[home], d.home.ward[home],
+    return _part(who, "permanent", d.home.commune[home], d.lines[home], d.home.ward[home],
                  registered)
 
 
@@ -64,7 +64,7 @@ def _permanent_dead(rng: np.random.Generator, people: People, d: Derived) -> dic
     home = d.home_of[who]
     lived = np.minimum(v.death[who] - v.birth[who], int(20 * DAYS_PER_YEAR))
     registered = v.death[who] - 1 - (rng.random(len(who)) * (lived - 1)).astype(np.int64)
-    return _part(d.pin[who], "permanent", d.home.commune[home], d.lines[home], d.home.ward[home],
+    return _part(who, "permanent", d.home.commune[home], d.lines[home], d.home.ward[home],
                  np.maximum(registered, v.birth[who]), deregistered=v.death[who])
 
 
@@ -82,5 +82,5 @@ def _moved(rng: np.random.Generator, ctx: Context, people: People,
     line = address_lines(rng, t, commune)
     registered = ctx.clock.ref_day - rng.integers(1, params["max_days"] - 30, len(who))
     until = registered + params["max_days"]
-    return [_part(d.pin[who], "temporary", commune, line, ward, registered, valid_until=until),
-            _part(d.pin[who], "current", commune, line, ward, registered)]
+    return [_part(who, "temporary", commune, line, ward, registered, valid_until=until),
+            _part(who, "current", commune, line, ward, registered)]

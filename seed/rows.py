@@ -50,16 +50,18 @@ def batch_rows(ctx: Context, index: int, people: People) -> dict[str, Rows]:
     home, home_of, births = places_of(ctx, index, people)
     v = people.vitals
     birth_year = v.birth_year
-    pin = digits(ctx.ids.pins(place=births.place_code, birth_year=birth_year, sex=v.sex), 12)
+    number = ctx.ids.pins(place=births.place_code, birth_year=birth_year, sex=v.sex)
     rng = stream(ctx.seed, index, "homes")
     lines = address_lines(rng, ctx.tables, home.commune)
     registered = _household_registration(rng, ctx, people)
-    derived = Derived(pin=pin, home=home, home_of=home_of, lines=lines, registered=registered)
+    derived = Derived(pin=digits(number, 12), pin_number=number, home=home, home_of=home_of,
+                      lines=lines, registered=registered)
+    citizens = _citizens(ctx, index, people, derived, births, birth_year)
     return {
         "household": _households(ctx, people, derived),
-        "citizen": _citizens(ctx, index, people, derived, births, birth_year).sorted_by("pin"),
-        "residence": _residences(ctx, index, people, derived).sorted_by("pin", keep="id"),
-        "family_relation": _relations(ctx, index, people, derived).sorted_by("pin", keep="id"),
+        "citizen": citizens.ordered_by(number),  # in PIN order: see Rows.ordered_by
+        "residence": _residences(ctx, index, people, derived),
+        "family_relation": _relations(ctx, index, people, derived),
     }
 
 
