@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
+from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep, get_database
 from app.errors import NotFound
 from app.oidc import errors as oauth
 from app.oidc.authorize import UI_LOCALES_SUPPORTED
@@ -23,7 +23,7 @@ from app.oidc.codes import new_opaque_value
 from app.routers import html
 from app.routers.token import ParsedForm, error_response, read_form
 from app.schemas.accounts import ConsentList, ConsentOut
-from app.security import key_store, require_admin
+from app.security import RequestNow, key_store, require_admin, runtime
 from app.services import (
     client_auth,
     consent,
@@ -91,15 +91,20 @@ _AUTHORIZE = {"response_class": HTMLResponse, "responses": _AUTHORIZE_DOC, "stat
             summary="Authorization endpoint (code flow, PKCE S256 required)")
 @router.post("/oauth2/authorize", operation_id="authorize_post", **_AUTHORIZE,
              summary="Authorization endpoint, parameters as a form (OIDC Core §3.1.2.1)")
-def authorize(request: Request, pairs: PairsDep, session: SessionDep, settings: SettingsDep,
-              now: NowDep) -> Response:
+async def authorize(request: Request, pairs: PairsDep, now: RequestNow) -> Response:
     """Send ``X-Sandbox-Login: <PIN>`` from a sandbox client to log in and consent at once."""
+    settings: Settings = request.app.state.settings
     browser = request.cookies.get(oidc_sessions.BROWSER_COOKIE)
     cookies = oidc_authorize.Cookies(browser=browser or new_opaque_value(),
                                      session=request.cookies.get(oidc_sessions.SESSION_COOKIE))
-    outcome = oidc_authorize.authorize(session, pairs, cookies=cookies,
-                                       sandbox_pin=request.headers.get(SANDBOX_LOGIN_HEADER),
-                                       ctx=_ctx(request, settings, now))
+    ctx = _ctx(request, settings, now)
+
+    def unit_of_work() -> oidc_authorize.Outcome:
+        with get_database(request).write() as session:
+            return oidc_authorize.authorize(session, pairs, cookies=cookies, ctx=ctx,
+                                            sandbox_pin=request.headers.get(SANDBOX_LOGIN_HEADER))
+
+    outcome = await runtime(request).run_blocking(unit_of_work)
     if isinstance(outcome, oidc_authorize.ErrorPage):
         lang = _page_language(pairs)
         return html.error_page(request, lang=lang, message=html.text(lang, "error_title"),
@@ -151,14 +156,19 @@ _USERINFO = {"responses": {401: {"description": "invalid_token (RFC 6750 challen
             summary="UserInfo endpoint (OIDC Core §5.3): claims by scope")
 @router.post("/oauth2/userinfo", operation_id="userinfo_post", **_USERINFO,
              summary="UserInfo endpoint; the token in the header or the form body (RFC 6750 §2.2)")
-def userinfo(request: Request, pairs: PairsDep, session: ReadSessionDep, settings: SettingsDep,
-             now: NowDep) -> Any:
+async def userinfo(request: Request, pairs: PairsDep, now: RequestNow) -> Any:
+    settings: Settings = request.app.state.settings
+
+    def read(token: str) -> dict[str, Any]:
+        with get_database(request).read() as session:
+            return oidc_userinfo.userinfo(session, token, keys=key_store(request),
+                                          settings=settings, now=now)
+
     try:
         token = _bearer_token(request, pairs)
         if token is None:
             return _bearer_error(None)
-        claims = oidc_userinfo.userinfo(session, token, keys=key_store(request),
-                                        settings=settings, now=now)
+        claims = await runtime(request).run_blocking(lambda: read(token))
     except oauth.OAuthError as error:
         return _bearer_error(error)
     return JSONResponse(claims, headers={"Cache-Control": "no-store"})

@@ -8,9 +8,9 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from app.dependencies import NowDep, SessionDep, SettingsDep
+from app.dependencies import get_database
 from app.oidc import errors as oauth
-from app.security import key_store
+from app.security import RequestNow, key_store, runtime
 from app.services import tokens
 
 router = APIRouter(tags=["oauth2"])
@@ -107,20 +107,29 @@ _DOC = {
         }
     },
 )
-def token(
+async def token(
     form: Annotated[ParsedForm, Depends(read_form)],
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
+    now: RequestNow,
     request: Request,
 ) -> Any:
     if form.request is None:
         assert form.error is not None
         return error_response(form.error, used_basic=False)
-    try:
-        body = tokens.token_response(
-            session, form.request, settings=settings, keys=key_store(request), now=now
-        )
-    except oauth.OAuthError as error:
-        return error_response(error, used_basic=form.request.used_basic)
-    return JSONResponse(body, headers=_NO_STORE)
+    token_request, settings = form.request, request.app.state.settings
+
+    def unit_of_work() -> dict[str, Any] | oauth.OAuthError:
+        # A refusal commits too: a reused code's revocations and a spent assertion must persist.
+        with get_database(request).write() as session:
+            try:
+                return tokens.token_response(
+                    session, token_request, settings=settings, keys=key_store(request), now=now
+                )
+            except oauth.OAuthError as error:
+                return error
+
+    # Inline on SQLite (no thread hand-off, no competing writers in this process), a worker thread
+    # on PostgreSQL: app.services.runtime.Runtime.run_blocking.
+    outcome = await runtime(request).run_blocking(unit_of_work)
+    if isinstance(outcome, oauth.OAuthError):
+        return error_response(outcome, used_basic=token_request.used_basic)
+    return JSONResponse(outcome, headers=_NO_STORE)

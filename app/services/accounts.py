@@ -43,7 +43,7 @@ from datetime import date, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -138,8 +138,11 @@ def eligible_levels(session: Session, citizen: Citizen, *, now: datetime) -> tup
 # --- lookups and the event log --------------------------------------------------------------------
 
 
+_BY_PIN = select(Account).where(Account.pin == bindparam("pin"))  # built once: every login
+
+
 def find(session: Session, pin: str) -> Account | None:
-    return session.scalar(select(Account).where(Account.pin == pin))
+    return session.scalar(_BY_PIN, {"pin": pin})
 
 
 def get(session: Session, pin: str) -> Account:

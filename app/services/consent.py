@@ -10,9 +10,11 @@ OpenID provider revokes the party's tokens), in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
@@ -40,8 +42,30 @@ def on_withdraw(purpose: str, hook: WithdrawHook) -> None:
         hooks.append(hook)
 
 
-def _live(now: datetime) -> object:
+def _live(now: Any) -> Any:
     return (Consent.status == GRANTED) & or_(Consent.expires_at.is_(None), Consent.expires_at > now)
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The scopes of the consent in force and when it was given (without loading the row)."""
+
+    id: int
+    scopes: tuple[str, ...]
+    granted_at: datetime
+
+
+_IN_FORCE = (select(Consent.id, Consent.scopes, Consent.granted_at)
+             .where(Consent.pin == bindparam("pin"), Consent.client_id == bindparam("client_id"),
+                    Consent.purpose == bindparam("purpose"), _live(bindparam("now")))
+             .order_by(Consent.id.desc()).limit(1))  # built once: checked at every login
+
+
+def in_force(session: Session, *, pin: str, client_id: str, purpose: str,
+             now: datetime) -> InForce | None:
+    params = {"pin": pin, "client_id": client_id, "purpose": purpose, "now": now}
+    row = session.connection().execute(_IN_FORCE, params).first()
+    return InForce(row.id, tuple(row.scopes), row.granted_at) if row is not None else None
 
 
 def active(session: Session, *, pin: str, client_id: str, purpose: str,
@@ -55,9 +79,29 @@ def active(session: Session, *, pin: str, client_id: str, purpose: str,
 def grant(session: Session, *, pin: str, client_id: str, purpose: str, scopes: Iterable[str],
           method: str, now: datetime, expires_at: datetime | None = None) -> Consent:
     """Record an approval (superseding the active one, whose scopes are kept)."""
+    previous = active(session, pin=pin, client_id=client_id, purpose=purpose, now=now)
+    return _supersede(session, previous, pin=pin, client_id=client_id, purpose=purpose,
+                      scopes=scopes, method=method, now=now, expires_at=expires_at)
+
+
+def ensure(session: Session, *, pin: str, client_id: str, purpose: str, scopes: Iterable[str],
+           method: str, now: datetime) -> Consent | InForce:
+    """The active consent when it already covers ``scopes`` (nothing new to approve), else a new
+    grant: a shortcut that "completes consent" records only what it adds."""
+    wanted = list(scopes)
+    current = in_force(session, pin=pin, client_id=client_id, purpose=purpose, now=now)
+    if current is not None and set(wanted) <= set(current.scopes):
+        return current
+    previous = session.get(Consent, current.id) if current is not None else None
+    return _supersede(session, previous, pin=pin, client_id=client_id, purpose=purpose,
+                      scopes=wanted, method=method, now=now, expires_at=None)
+
+
+def _supersede(session: Session, previous: Consent | None, *, pin: str, client_id: str,
+               purpose: str, scopes: Iterable[str], method: str, now: datetime,
+               expires_at: datetime | None) -> Consent:
     if method not in METHODS:
         raise ValueError("unknown consent method")
-    previous = active(session, pin=pin, client_id=client_id, purpose=purpose, now=now)
     merged = list(dict.fromkeys([*(previous.scopes if previous else []), *scopes]))
     if previous is not None:
         previous.status = SUPERSEDED

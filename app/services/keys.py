@@ -8,6 +8,7 @@ RS256 keys (per-client opt-in) are random. A retired key stays published until `
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -92,8 +93,17 @@ def rotate(session: Session, alg: str, *, seed: int, now: datetime) -> str:
     return _add(session, alg, seed=seed, now=now).kid
 
 
-def load_ring(session: Session) -> KeyRing:
-    return KeyRing(tuple(_loaded(row) for row in session.scalars(select(StoredKey))))
+def load_ring(session: Session, *, parsed: dict[str, SigningKey] | None = None) -> KeyRing:
+    """All stored keys; ``parsed`` (kid -> key) spares re-parsing PEMs already loaded (an RSA key
+    takes tens of milliseconds), only their lifecycle dates are taken from the row again."""
+    known = parsed if parsed is not None else {}
+    return KeyRing(tuple(_reused(known[row.kid], row) if row.kid in known else _loaded(row)
+                         for row in session.scalars(select(StoredKey))))
+
+
+def _reused(key: SigningKey, row: StoredKey) -> SigningKey:
+    return dataclasses.replace(key, retired_at=aware(row.retired_at),
+                               not_after=aware(row.not_after))
 
 
 class KeyStore:
@@ -122,8 +132,9 @@ class KeyStore:
             self._ring = None
 
     def _reload(self) -> KeyRing:
+        parsed = {key.kid: key for key in self._ring.keys} if self._ring is not None else {}
         with self._database.read() as session:
-            ring = load_ring(session)
+            ring = load_ring(session, parsed=parsed)
         with self._lock:
             self._ring, self._loaded_at = ring, time.monotonic()
         return ring

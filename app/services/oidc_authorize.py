@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
@@ -125,8 +126,8 @@ def _live_account(session: Session, row: BrowserSession | None, now: datetime) -
 
 def _consent_view(session: Session, account: Account, client_id: str,
                   now: datetime) -> ConsentView | None:
-    found = consent.active(session, pin=account.pin, client_id=client_id, purpose=LOGIN_PURPOSE,
-                           now=now)
+    found = consent.in_force(session, pin=account.pin, client_id=client_id,
+                             purpose=LOGIN_PURPOSE, now=now)
     if found is None:
         return None
     return ConsentView(scopes=frozenset(found.scopes), granted_at=aware(found.granted_at) or now)
@@ -172,6 +173,9 @@ def _next(session: Session, request: AuthorizationRequest, view: ClientView, coo
     return Redirect(f"/oauth2/{stage}/{interaction.id}")
 
 
+_INSERT_CODE = insert(AuthorizationCode.__table__)  # Core, built once: no unit-of-work flush
+
+
 def issue_code(session: Session, request: AuthorizationRequest, *, account: Account,
                login: BrowserSession, ctx: Context) -> str:
     """Store a code for this login and return the relying party's success redirect."""
@@ -179,12 +183,13 @@ def issue_code(session: Session, request: AuthorizationRequest, *, account: Acco
         request, subject=str(account.id), auth_time=aware(login.auth_time) or login.auth_time,
         acr=select_acr(request.acr_values, level=login.level), now=ctx.now,
         amr=tuple(login.amr), session_id=login.id)
-    session.add(AuthorizationCode(
-        code_hash=grant.code_hash, client_id=grant.client_id, redirect_uri=grant.redirect_uri,
-        scope=list(grant.scope), code_challenge=grant.code_challenge, account_id=account.id,
-        auth_time=grant.auth_time, acr=grant.acr, amr=list(grant.amr), nonce=grant.nonce,
-        session_id=grant.session_id, issued_at=grant.issued_at, expires_at=grant.expires_at))
-    session.flush()
+    session.connection().execute(_INSERT_CODE, [{
+        "code_hash": grant.code_hash, "client_id": grant.client_id,
+        "redirect_uri": grant.redirect_uri, "scope": list(grant.scope),
+        "code_challenge": grant.code_challenge, "account_id": account.id,
+        "auth_time": grant.auth_time, "acr": grant.acr, "amr": list(grant.amr),
+        "nonce": grant.nonce, "session_id": grant.session_id, "issued_at": grant.issued_at,
+        "expires_at": grant.expires_at}])
     return success_redirect_url(request, code=code, issuer=ctx.settings.issuer_url)
 
 
@@ -254,7 +259,7 @@ def _sandbox_login(session: Session, request: AuthorizationRequest, client: Clie
     account = sandbox_account(session, pin.strip(), now=ctx.now)
     select_acr(request.acr_values, level=account.level)  # LoA2 from a level-1 account: refused
     row, cookie = oidc_sessions.start(session, account, amr=AMR_PASSWORD_OTP, now=ctx.now)
-    consent.grant(session, pin=account.pin, client_id=view.client_id, purpose=LOGIN_PURPOSE,
-                  scopes=request.scope, method="sandbox_header", now=ctx.now)
+    consent.ensure(session, pin=account.pin, client_id=view.client_id, purpose=LOGIN_PURPOSE,
+                   scopes=request.scope, method="sandbox_header", now=ctx.now)
     location = issue_code(session, request, account=account, login=row, ctx=ctx)
     return Redirect(location, session_cookie=cookie)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
@@ -53,9 +53,9 @@ from app.services.login_credentials import unavailable_reason
 from app.services.oidc_provider import (
     ACCESS_TOKEN_TTL,
     ID_TOKEN_TTL,
-    login_client,
     subject,
     userinfo_audience,
+    view_of,
 )
 from app.services.tokens import GrantContext, register_grant
 
@@ -74,7 +74,7 @@ class Grant:
     nonce: str | None = None
 
 
-def _code_grant(row: AuthorizationCode | None) -> AuthorizationCodeGrant | None:
+def _code_grant(row: Any) -> AuthorizationCodeGrant | None:
     if row is None:
         return None
     return AuthorizationCodeGrant(
@@ -86,11 +86,23 @@ def _code_grant(row: AuthorizationCode | None) -> AuthorizationCodeGrant | None:
         session_id=row.session_id, consumed_at=aware(row.consumed_at))
 
 
+# Statements built once (their compiled form is cached by SQLAlchemy per statement object).
+_CODE = select(AuthorizationCode.__table__).where(
+    AuthorizationCode.code_hash == bindparam("code_hash"))
+_CONSUME_CODE = (update(AuthorizationCode)
+                 .where(AuthorizationCode.code_hash == bindparam("hash"),
+                        AuthorizationCode.consumed_at.is_(None))
+                 .values(consumed_at=bindparam("at")))
+_INSERT_ACCESS = insert(IssuedAccessToken.__table__)
+_INSERT_REFRESH = insert(RefreshToken.__table__)
+_ROTATE = (update(RefreshToken)
+           .where(RefreshToken.token_hash == bindparam("hash"),
+                  RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+           .values(rotated_at=bindparam("at")))
+
+
 def _consume_code(session: Session, code_hash: str, now: datetime) -> bool:
-    result = session.execute(update(AuthorizationCode)
-                             .where(AuthorizationCode.code_hash == code_hash,
-                                    AuthorizationCode.consumed_at.is_(None))
-                             .values(consumed_at=now))
+    result = session.connection().execute(_CONSUME_CODE, {"hash": code_hash, "at": now})
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -107,7 +119,7 @@ def authorization_code_grant(ctx: GrantContext) -> dict[str, Any]:
     if not params.get("code"):
         raise oauth.InvalidRequest("The code parameter is required.")
     code_hash = opaque_hash(params["code"])
-    row = ctx.session.get(AuthorizationCode, code_hash)
+    row = ctx.session.connection().execute(_CODE, {"code_hash": code_hash}).first()
     try:
         grant = redeem_authorization_code(
             _code_grant(row), client_id=ctx.client.client_id,
@@ -126,11 +138,7 @@ def authorization_code_grant(ctx: GrantContext) -> dict[str, Any]:
 
 
 def _mark_rotated(session: Session, token_hash: str, now: datetime) -> bool:
-    result = session.execute(update(RefreshToken)
-                             .where(RefreshToken.token_hash == token_hash,
-                                    RefreshToken.rotated_at.is_(None),
-                                    RefreshToken.revoked_at.is_(None))
-                             .values(rotated_at=now))
+    result = session.connection().execute(_ROTATE, {"hash": token_hash, "at": now})
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -167,12 +175,12 @@ def refresh_token_grant(ctx: GrantContext) -> dict[str, Any]:
 
 def _store_refresh(session: Session, record: RefreshTokenRecord, account_id: int,
                    amr: tuple[str, ...], code_hash: str | None) -> None:
-    session.add(RefreshToken(
-        token_hash=record.token_hash, family_id=record.family_id, client_id=record.client_id,
-        account_id=account_id, scope=list(record.scope), auth_time=record.auth_time,
-        acr=record.acr, amr=list(amr), session_id=record.session_id, code_hash=code_hash,
-        issued_at=record.issued_at, expires_at=record.expires_at,
-        family_expires_at=record.family_expires_at))
+    session.connection().execute(_INSERT_REFRESH, [{
+        "token_hash": record.token_hash, "family_id": record.family_id,
+        "client_id": record.client_id, "account_id": account_id, "scope": list(record.scope),
+        "auth_time": record.auth_time, "acr": record.acr, "amr": list(amr),
+        "session_id": record.session_id, "code_hash": code_hash, "issued_at": record.issued_at,
+        "expires_at": record.expires_at, "family_expires_at": record.family_expires_at}])
 
 
 def _wants_refresh(ctx: GrantContext, scope: tuple[str, ...]) -> bool:
@@ -185,19 +193,17 @@ def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeG
         token, record = issue_refresh_token(first_refresh, now=ctx.now)
         _store_refresh(ctx.session, record, grant.account.id, grant.amr, grant.code_hash)
         refresh = (token, record.family_id)
-    found = login_client(ctx.session, ctx.client.client_id)
-    assert found is not None
-    sub = subject(grant.account.pin, found[1], ctx.settings)
+    sub = subject(grant.account.pin, view_of(ctx.client), ctx.settings)
     key = ctx.keys.ring().signing_key(ctx.client.signing_alg, now=ctx.now)
     access = issue_access_token(
         AccessTokenContent(subject=sub, client_id=ctx.client.client_id,
                            audience=(userinfo_audience(ctx.settings),), scope=grant.scope,
                            auth_time=grant.auth_time, acr=grant.acr, session_id=grant.session_id),
         key=key, issuer=ctx.settings.issuer_url, now=ctx.now, ttl=ACCESS_TOKEN_TTL)
-    ctx.session.add(IssuedAccessToken(
-        jti=access.jti, client_id=ctx.client.client_id, account_id=grant.account.id,
-        code_hash=grant.code_hash, family_id=refresh[1] if refresh else None,
-        session_id=grant.session_id, issued_at=ctx.now, expires_at=access.expires_at))
+    ctx.session.connection().execute(_INSERT_ACCESS, [{
+        "jti": access.jti, "client_id": ctx.client.client_id, "account_id": grant.account.id,
+        "code_hash": grant.code_hash, "family_id": refresh[1] if refresh else None,
+        "session_id": grant.session_id, "issued_at": ctx.now, "expires_at": access.expires_at}])
     id_token = issue_id_token(
         IdTokenContent(subject=sub, client_id=ctx.client.client_id, auth_time=grant.auth_time,
                        acr=grant.acr, amr=grant.amr, nonce=grant.nonce,

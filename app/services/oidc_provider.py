@@ -47,9 +47,13 @@ def login_client(session: Session, client_id: str) -> tuple[Client, ClientView] 
     client = session.get(Client, client_id)
     if client is None or client.status != "active":
         return None
-    view = dataclasses.replace(client_view(client),
+    return client, view_of(client)
+
+
+def view_of(client: Client) -> ClientView:
+    """The protocol view of a login client (post-logout URIs = its redirect URIs)."""
+    return dataclasses.replace(client_view(client),
                                post_logout_redirect_uris=tuple(client.redirect_uris))
-    return client, view
 
 
 def userinfo_audience(settings: Settings) -> str:

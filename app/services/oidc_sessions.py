@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
@@ -31,6 +31,7 @@ from app.services.oidc_provider import INTERACTION_TTL, SESSION_TTL
 BROWSER_COOKIE = "dancu_browser"
 SESSION_COOKIE = "dancu_session"
 LOGIN, OTP, CONSENT, DONE = "login", "otp", "consent", "done"
+_INSERT = insert(BrowserSession.__table__)
 
 
 # --- sessions -------------------------------------------------------------------------------------
@@ -40,12 +41,11 @@ def start(session: Session, account: Account, *, amr: tuple[str, ...],
           now: datetime) -> tuple[BrowserSession, str]:
     """A new login session for ``account``; returns it and the cookie value (shown once)."""
     cookie = new_opaque_value()
-    row = BrowserSession(id=new_opaque_value(), cookie_hash=opaque_hash(cookie),
-                         account_id=account.id, auth_time=now, amr=list(amr), level=account.level,
-                         created_at=now, expires_at=now + SESSION_TTL)
-    session.add(row)
-    session.flush()
-    return row, cookie
+    values = {"id": new_opaque_value(), "cookie_hash": opaque_hash(cookie),
+              "account_id": account.id, "auth_time": now, "amr": list(amr),
+              "level": account.level, "created_at": now, "expires_at": now + SESSION_TTL}
+    session.connection().execute(_INSERT, [values])  # Core: no unit-of-work flush (hot path)
+    return BrowserSession(**values), cookie
 
 
 def current(session: Session, cookie: str | None, *, now: datetime) -> BrowserSession | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
@@ -25,7 +26,6 @@ from app.oidc.claims import OPENID, ClaimSource, PostalAddress, userinfo_claims
 from app.oidc.jwt_policy import TokenRejected, read_unverified
 from app.oidc.tokens import AccessTokenClaims, verify_access_token
 from app.services import accounts
-from app.services.citizens import current_residences
 from app.services.keys import KeyStore
 from app.services.oidc_provider import userinfo_audience
 from app.services.reference import reference
@@ -49,10 +49,21 @@ def verify(token: str, *, keys: KeyStore, settings: Settings, now: datetime) -> 
     return claims
 
 
+_GRANT = (select(IssuedAccessToken.revoked_at, Account.state, Account.phone, Citizen.pin,
+                 Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
+                 Citizen.birth_date_precision, Citizen.sex, Citizen.email)
+          .join(Account, Account.id == IssuedAccessToken.account_id)
+          .join(Citizen, Citizen.pin == Account.pin)
+          .where(IssuedAccessToken.jti == bindparam("jti")))  # one round trip for the three
+_RESIDENCES = (select(Residence.kind, Residence.commune_code, Residence.address_line)
+               .where(Residence.pin == bindparam("pin"), Residence.deregistered_on.is_(None))
+               .order_by(Residence.registered_on))
+
+
 def _address(session: Session, pin: str) -> PostalAddress | None:
-    residences = current_residences(session, pin)
-    row: Residence | None = next((residences[k] for k in RESIDENCE_PREFERENCE if k in residences),
-                                 None)
+    rows = session.connection().execute(_RESIDENCES, {"pin": pin})
+    residences = {r.kind: r for r in rows}  # the latest registration of each kind wins
+    row = next((residences[k] for k in RESIDENCE_PREFERENCE if k in residences), None)
     if row is None:
         return None
     ref = reference(session)
@@ -66,14 +77,14 @@ def _address(session: Session, pin: str) -> PostalAddress | None:
                          region=province.name if province else None)
 
 
-def claim_source(session: Session, account: Account, citizen: Citizen) -> ClaimSource:
+def claim_source(session: Session, row: Any) -> ClaimSource:
+    """From a row with the citizen's columns and the account's ``phone``."""
     return ClaimSource(
-        pin=citizen.pin, surname=citizen.surname, middle_name=citizen.middle_name,
-        given_name=citizen.given_name, birth_date=citizen.birth_date,
-        birth_date_precision=citizen.birth_date_precision,  # type: ignore[arg-type]
-        sex=citizen.sex,  # type: ignore[arg-type]
-        email=citizen.email, email_verified=False, phone=account.phone, phone_verified=True,
-        address=_address(session, citizen.pin))
+        pin=row.pin, surname=row.surname, middle_name=row.middle_name,
+        given_name=row.given_name, birth_date=row.birth_date,
+        birth_date_precision=row.birth_date_precision, sex=row.sex,
+        email=row.email, email_verified=False, phone=row.phone, phone_verified=True,
+        address=_address(session, row.pin))
 
 
 def userinfo(session: Session, token: str, *, keys: KeyStore, settings: Settings,
@@ -81,12 +92,8 @@ def userinfo(session: Session, token: str, *, keys: KeyStore, settings: Settings
     claims = verify(token, keys=keys, settings=settings, now=now)
     if OPENID not in claims.content.scope:
         raise oauth.InsufficientScope()
-    record = session.get(IssuedAccessToken, claims.jti)
-    if record is None or record.revoked_at is not None or record.account_id is None:
+    found = session.connection().execute(_GRANT, {"jti": claims.jti}).first()
+    if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
         raise oauth.InvalidToken()
-    account = session.get(Account, record.account_id)
-    citizen = session.get(Citizen, account.pin) if account is not None else None
-    if account is None or citizen is None or account.state != accounts.ACTIVE:
-        raise oauth.InvalidToken()
-    return userinfo_claims(claim_source(session, account, citizen), scopes=claims.content.scope,
+    return userinfo_claims(claim_source(session, found), scopes=claims.content.scope,
                            subject=claims.content.subject)
