@@ -1,9 +1,4 @@
-"""Column-oriented rows of one batch, for either loader (SQLite executemany, PostgreSQL COPY).
-
-Rows can be emitted in a chosen order (``Rows.ordered_by``) without permuting the string
-columns themselves, which numpy does slowly: the order is applied where each encoder turns
-values into text anyway.
-"""
+"""Column-oriented rows of one batch, for either loader (SQLite executemany, PostgreSQL COPY)."""
 
 from __future__ import annotations
 
@@ -54,8 +49,6 @@ class Column:
 @dataclass
 class Rows:
     columns: dict[str, Column] = field(default_factory=dict)
-    order: np.ndarray | None = None  # output order of the rows
-    fixed: str | None = None  # first column, emitted as is (sequential ids)
 
     def add(self, name: str, values: np.ndarray, null: np.ndarray | None = None) -> None:
         self.columns[name] = Column(values, null)
@@ -63,41 +56,18 @@ class Rows:
     def __len__(self) -> int:
         return len(next(iter(self.columns.values())).values) if self.columns else 0
 
-    def ordered_by(self, key: np.ndarray, *, fixed: str | None = None) -> Rows:
-        """Emit the rows in the order of ``key``; the ``fixed`` first column (an id) stays put.
-
-        Rows in key order fill a B-tree, or let SQLite's sorter build an index, several times
-        faster than rows in random order.
-        """
-        assert fixed is None or next(iter(self.columns)) == fixed
-        self.order, self.fixed = np.argsort(key, kind="stable"), fixed
-        return self
-
-    def _position(self, name: str) -> np.ndarray:
-        keep = self.order is None or name == self.fixed
-        return np.arange(len(self)) if keep else self.order  # type: ignore[return-value]
-
     def tuples(self) -> list[tuple]:
-        """Rows as Python tuples in output order (tests and small tables)."""
-        lists = []
-        for name, column in self.columns.items():
-            values = column.python()
-            lists.append([values[i] for i in self._position(name).tolist()])
-        return list(zip(*lists, strict=True))
+        """Rows as Python tuples (tests and small tables)."""
+        return list(zip(*(c.python() for c in self.columns.values()), strict=True))
 
     def copy_payload(self) -> bytes:
         """COPY text: tab-separated lines, joined column by column in numpy (no per-row Python)."""
         if not len(self):
             return b""
-        names = [n for n in self.columns if n != self.fixed]
-        lines = self.columns[names[0]].copy_text()
-        for name in names[1:]:
-            lines = np.strings.add(np.strings.add(lines, "\t"), self.columns[name].copy_text())
-        if self.order is not None:
-            lines = lines[self.order]
-        if self.fixed:
-            ids = self.columns[self.fixed].copy_text()
-            lines = np.strings.add(np.strings.add(ids, "\t"), lines)
+        columns = iter(self.columns.values())
+        lines = next(columns).copy_text()
+        for column in columns:
+            lines = np.strings.add(np.strings.add(lines, "\t"), column.copy_text())
         return ("\n".join(lines.tolist()) + "\n").encode()
 
 
@@ -136,14 +106,12 @@ def _values(is_text: bool, data: object) -> list:
 
 def pack(rows: Rows, chunk: int = CHUNK) -> Packed:
     chunks: list[list[tuple[bool, object]]] = [[] for _ in range(0, len(rows), chunk)]
-    for name, column in rows.columns.items():
-        position, values = rows._position(name), column.stand_in()
-        if column.is_text:  # Python strings once; permuting an object array is cheap
-            values = values.astype(object)
+    for column in rows.columns.values():
+        values = column.stand_in()
         for k, start in enumerate(range(0, len(rows), chunk)):
-            picked = values[position[start:start + chunk]]
-            chunks[k].append((True, SEPARATOR.join(picked.tolist()).encode()) if column.is_text
-                             else (False, picked.astype(np.int64)))
+            part = values[start:start + chunk]
+            chunks[k].append((True, SEPARATOR.join(part.tolist()).encode()) if column.is_text
+                             else (False, part.astype(np.int64)))
     return Packed(columns=tuple(rows.columns), chunks=chunks,
                   placeholders=tuple(c.placeholder() for c in rows.columns.values()))
 

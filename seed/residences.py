@@ -16,36 +16,42 @@ from seed.batch import Context, Derived, People
 from seed.columns import Rows, digits, iso_dates
 from seed.rng import DAYS_PER_YEAR, choice
 
+KINDS = np.array(["permanent", "temporary", "current"])
+PERMANENT, TEMPORARY, CURRENT = range(3)
+
 
 def residence_rows(ctx: Context, rng: np.random.Generator, people: People, d: Derived) -> Rows:
-    parts = [_permanent_alive(people, d), _permanent_dead(rng, people, d)]
-    parts += _moved(rng, ctx, people, d)
+    """Residence rows in PIN order (sorted while still numbers; ids stay sequential)."""
+    moved_lines, moved = _moved(rng, ctx, people, d, line_offset=len(d.lines))
+    parts = [_permanent_alive(people, d), _permanent_dead(rng, people, d), *moved]
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    t = ctx.tables
+    order = np.argsort(d.pin_number[merged["person"]], kind="stable")
+    merged = {key: values[order] for key, values in merged.items()}
+    lines = np.concatenate([d.lines, moved_lines])[merged["line"]]
     ward = merged["ward"]
     legacy = (merged["registered"] < ctx.merger_day) & (ward >= 0)
     rows = Rows()
     rows.add("id", ctx.residence_ids + np.arange(len(ward), dtype=np.int64))
     rows.add("pin", d.pin[merged["person"]])
-    rows.add("kind", merged["kind"])
-    rows.add("commune_code", digits(t.communes.code[merged["commune"]], 5))
-    rows.add("address_line", merged["line"])
-    rows.add("legacy_address", legacy_text(merged["line"], ward), ~legacy)
+    rows.add("kind", KINDS[merged["kind"]].astype(StringDType()))
+    rows.add("commune_code", digits(ctx.tables.communes.code[merged["commune"]], 5))
+    rows.add("address_line", lines)
+    rows.add("legacy_address", legacy_text(lines, ward), ~legacy)
     rows.add("registered_on", iso_dates(merged["registered"]))
-    until = merged["valid_until"]
+    until, gone = merged["valid_until"], merged["deregistered"]
     rows.add("valid_until", iso_dates(np.maximum(until, 0)), until < 0)
-    rows.add("deregistered_on", iso_dates(np.maximum(merged["deregistered"], 0)),
-             merged["deregistered"] < 0)
-    return rows.ordered_by(d.pin_number[merged["person"]], fixed="id")
+    rows.add("deregistered_on", iso_dates(np.maximum(gone, 0)), gone < 0)
+    return rows
 
 
-def _part(person: np.ndarray, kind: str, commune: np.ndarray, line: np.ndarray, ward: np.ndarray,
+def _part(person: np.ndarray, kind: int, commune: np.ndarray, line: np.ndarray, ward: np.ndarray,
           registered: np.ndarray, valid_until: np.ndarray | None = None,
           deregistered: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """One kind of residence; ``line`` indexes the address lines (homes', then new ones)."""
     n = len(person)
     none = np.full(n, -1, dtype=np.int64)
-    return {"person": person, "kind": np.full(n, kind, dtype=StringDType()), "commune": commune,
-            "line": line, "ward": ward, "registered": registered,
+    return {"person": person, "kind": np.full(n, kind), "commune": commune, "line": line,
+            "ward": ward, "registered": registered,
             "valid_until": none if valid_until is None else valid_until,
             "deregistered": none if deregistered is None else deregistered}
 
@@ -54,8 +60,7 @@ def _permanent_alive(people: People, d: Derived) -> dict[str, np.ndarray]:
     who = np.flatnonzero(people.vitals.alive)
     home = d.home_of[who]
     registered = np.maximum(people.vitals.birth[who], d.registered[people.homes.unit[who]])
-    return _part(who, "permanent", d.home.commune[home], d.lines[home], d.home.ward[home],
-                 registered)
+    return _part(who, PERMANENT, d.home.commune[home], home, d.home.ward[home], registered)
 
 
 def _permanent_dead(rng: np.random.Generator, people: People, d: Derived) -> dict[str, np.ndarray]:
@@ -64,13 +69,13 @@ def _permanent_dead(rng: np.random.Generator, people: People, d: Derived) -> dic
     home = d.home_of[who]
     lived = np.minimum(v.death[who] - v.birth[who], int(20 * DAYS_PER_YEAR))
     registered = v.death[who] - 1 - (rng.random(len(who)) * (lived - 1)).astype(np.int64)
-    return _part(who, "permanent", d.home.commune[home], d.lines[home], d.home.ward[home],
+    return _part(who, PERMANENT, d.home.commune[home], home, d.home.ward[home],
                  np.maximum(registered, v.birth[who]), deregistered=v.death[who])
 
 
-def _moved(rng: np.random.Generator, ctx: Context, people: People,
-           d: Derived) -> list[dict[str, np.ndarray]]:
-    """Temporary residence and the matching current place of living."""
+def _moved(rng: np.random.Generator, ctx: Context, people: People, d: Derived, *,
+           line_offset: int) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+    """Temporary residence and the matching current place of living (and their address lines)."""
     v, t = people.vitals, ctx.tables
     params = ctx.demography["temporary_residence"]
     who = np.flatnonzero(v.alive & (people.age >= 18) & (people.age <= 45) &
@@ -79,8 +84,9 @@ def _moved(rng: np.random.Generator, ctx: Context, people: People,
     commune = t.sample_commune(province, rng.random(len(who)))
     wards = t.communes.legacy_wards
     ward = np.where(wards.count[commune] > 0, wards.pick(commune, rng.random(len(who))), -1)
-    line = address_lines(rng, t, commune)
+    lines = address_lines(rng, t, commune)
+    line = line_offset + np.arange(len(who))
     registered = ctx.clock.ref_day - rng.integers(1, params["max_days"] - 30, len(who))
     until = registered + params["max_days"]
-    return [_part(who, "temporary", commune, line, ward, registered, valid_until=until),
-            _part(who, "current", commune, line, ward, registered)]
+    return lines, [_part(who, TEMPORARY, commune, line, ward, registered, valid_until=until),
+                   _part(who, CURRENT, commune, line, ward, registered)]

@@ -59,7 +59,7 @@ def batch_rows(ctx: Context, index: int, people: People) -> dict[str, Rows]:
     citizens = _citizens(ctx, index, people, derived, births, birth_year)
     return {
         "household": _households(ctx, people, derived),
-        "citizen": citizens.ordered_by(number),  # in PIN order: see Rows.ordered_by
+        "citizen": citizens,
         "residence": _residences(ctx, index, people, derived),
         "family_relation": _relations(ctx, index, people, derived),
     }
@@ -92,78 +92,86 @@ def _households(ctx: Context, people: People, d: Derived) -> Rows:
 
 def _citizens(ctx: Context, index: int, people: People, d: Derived,
               births: places.BirthPlaces, birth_year: np.ndarray) -> Rows:
+    """Citizen rows in PIN order: per-person arrays are drawn in person order, then permuted
+    while still numbers (permuting numpy string arrays is slow), then turned into text."""
     rng = stream(ctx.seed, index, "citizen")
     t, v, homes = ctx.tables, people.vitals, people.homes
     ethnicity, religion = ethnicity_and_religion(ctx, index, people, births)
     tokens = names_of(ctx, index, people, births, ethnicity)
-    surname, middle, given, folded = naming.name_strings(name_model(), tokens)
     origin = culture.inherit(places.origin_communes(rng, t, births), lineage(people), rng,
                              spouse_share=0.0)
     status, status_day = _life_status(rng, ctx, people)
-    member = homes.unit >= 0
+    contact = _contact_columns(rng, ctx, people, births, birth_year, tokens)
+    o = np.argsort(d.pin_number, kind="stable")
+    names = naming.name_strings(name_model(), naming.NameTokens(
+        tokens.surname[o], tokens.middle1[o], tokens.middle2[o], tokens.given[o]))
+    member = homes.unit[o] >= 0
     rows = Rows()
-    rows.add("pin", d.pin)
-    rows.add("surname", surname)
-    rows.add("middle_name", middle)
-    rows.add("given_name", given)
-    rows.add("name_folded", folded)
-    rows.add("birth_date", iso_dates(v.birth))
-    rows.add("birth_date_precision", PRECISION_NAMES[v.precision].astype(StringDType()))
-    rows.add("sex", np.where(v.sex == FEMALE, "F", "M").astype(StringDType()))
-    rows.add("birth_place_commune", digits(t.communes.code[np.maximum(births.commune, 0)], 5),
-             births.commune < 0)
-    rows.add("birth_registration_place", digits(births.place_code, 3))
-    rows.add("origin_commune", digits(t.communes.code[origin], 5))
-    rows.add("ethnicity_code", ethnicity.astype(np.int64))
-    rows.add("religion_code", religion.astype(np.int64))
+    rows.add("pin", digits(d.pin_number[o], 12))
+    for name, values in zip(("surname", "middle_name", "given_name", "name_folded"), names,
+                            strict=True):
+        rows.add(name, values)
+    rows.add("birth_date", iso_dates(v.birth[o]))
+    rows.add("birth_date_precision", PRECISION_NAMES[v.precision[o]].astype(StringDType()))
+    rows.add("sex", np.where(v.sex[o] == FEMALE, "F", "M").astype(StringDType()))
+    place = births.commune[o]
+    rows.add("birth_place_commune", digits(t.communes.code[np.maximum(place, 0)], 5), place < 0)
+    rows.add("birth_registration_place", digits(births.place_code[o], 3))
+    rows.add("origin_commune", digits(t.communes.code[origin[o]], 5))
+    rows.add("ethnicity_code", ethnicity[o].astype(np.int64))
+    rows.add("religion_code", religion[o].astype(np.int64))
     rows.add("nationality", np.full(len(v), "VN", dtype=StringDType()))
-    _contact_columns(rows, rng, ctx, people, d, births, birth_year, tokens)
-    rows.add("marital_status", people.status.astype(np.int64))
-    rows.add("status", status)
-    rows.add("status_date", iso_dates(np.maximum(status_day, 0)), status_day < 0)
-    hh_id = ctx.household_ids + np.maximum(homes.unit, 0)
-    rows.add("household_id", hh_id.astype(np.int64), ~member)
-    rows.add("relationship_to_head", homes.relationship.astype(np.int64), ~member)
+    for name, (values, null) in contact.items():
+        rows.add(name, values[o], null[o])
+    rows.add("marital_status", people.status[o].astype(np.int64))
+    rows.add("status", STATUS_NAMES[status[o]].astype(StringDType()))
+    day = status_day[o]
+    rows.add("status_date", iso_dates(np.maximum(day, 0)), day < 0)
+    rows.add("household_id", ctx.household_ids + np.maximum(homes.unit[o], 0), ~member)
+    rows.add("relationship_to_head", homes.relationship[o].astype(np.int64), ~member)
     return rows
+
+
+STATUS_NAMES = np.array(["alive", "missing", "deceased"])
 
 
 def _life_status(rng: np.random.Generator, ctx: Context,
                  people: People) -> tuple[np.ndarray, np.ndarray]:
+    """(index into STATUS_NAMES, day of death or of being declared missing, else -1)."""
     v, age = people.vitals, people.age
     ref = ctx.clock.ref_day
     missing = rng.random(len(v)) < ctx.demography["missing_share"]
     missing &= v.alive & (age >= 18) & (age <= 70)
     since = np.maximum(v.birth + int(18 * DAYS_PER_YEAR) + 1, ref - int(5 * DAYS_PER_YEAR))
     declared = since + (rng.random(len(v)) * (ref - since)).astype(np.int64)
-    status = np.where(v.alive, np.where(missing, "missing", "alive"), "deceased")
-    status = status.astype(StringDType())
+    status = np.where(v.alive, missing.astype(np.int64), 2)
     day = np.where(~v.alive, v.death, np.where(missing, declared, -1))
     return status, day
 
 
-def _contact_columns(rows: Rows, rng: np.random.Generator, ctx: Context, people: People,
-                     d: Derived, births: places.BirthPlaces, birth_year: np.ndarray,
-                     tokens: naming.NameTokens) -> None:
-    """Blood group, old CMND number, mobile number and e-mail, in the citizen table's order."""
+def _contact_columns(rng: np.random.Generator, ctx: Context, people: People,
+                     births: places.BirthPlaces, birth_year: np.ndarray,
+                     tokens: naming.NameTokens) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Blood group, old CMND number, mobile number and e-mail: (values, NULL mask) each."""
     v, age, demo = people.vitals, people.age, ctx.demography
     n = len(v)
     blood = v.alive & (rng.random(n) < demo["blood_group_share"])
-    rows.add("blood_group", _blood_groups(rng, ctx, n), ~blood)
     cmnd = (birth_year <= demo["cmnd"]["born_until"]) & (rng.random(n) < demo["cmnd"]["share"])
     legacy = np.where(births.legacy_province >= 0, births.legacy_province,
                       ctx.tables.current_as_legacy[births.home_province])
     number = np.zeros(n, dtype=np.int64)
     number[cmnd] = ctx.ids.cmnd_numbers(ctx.tables.legacy.cmnd_prefix[legacy[cmnd]])
-    rows.add("cmnd_number", digits(number, 9), ~cmnd)
     share = np.select([age < demo["phone"]["min_age"], age < 15, age < 70], [0.0, 0.3, 0.88], 0.6)
     has_phone = v.alive & (rng.random(n) < share)
     phone = np.full(n, "", dtype=StringDType())
     phone[has_phone] = ctx.ids.phones(rng, ctx.phone_weights, int(has_phone.sum()))
-    rows.add("phone", phone, ~has_phone)
     email_share = np.select([age < 18, age <= 50], [0.0, demo["email"]["share_18_50"]],
                             demo["email"]["share_51_plus"])
     has_email = v.alive & (rng.random(n) < email_share)
-    rows.add("email", _emails(rng, ctx, tokens, has_email), ~has_email)
+    return {"blood_group": (_blood_groups(rng, ctx, n), ~blood),
+            "cmnd_number": (digits(number, 9), ~cmnd),
+            "phone": (phone, ~has_phone),
+            "email": (_emails(rng, ctx, tokens, has_email), ~has_email)}
 
 
 def _blood_groups(rng: np.random.Generator, ctx: Context, n: int) -> np.ndarray:

@@ -355,3 +355,11 @@ def test_unique_blocks_refuse_to_run_out() -> None:
     (5, [5]), (100_000, [100_000]), (250_000, [100_000, 100_000, 50_000])])
 def test_batches_split_the_size(size: int, expected: list[int]) -> None:
     assert batch_sizes(size) == expected
+
+
+def test_rows_come_in_pin_order_with_sequential_ids(population: Population) -> None:
+    """Sorted batches fill the PIN primary key and build the pin indexes much faster."""
+    assert [c["pin"] for c in population.citizens] == sorted(population.by_pin)
+    for table in (population.residences, population.relations):
+        assert [r["pin"] for r in table] == sorted(r["pin"] for r in table)
+        assert [r["id"] for r in table] == list(range(1, len(table) + 1))
