@@ -12,11 +12,32 @@ log = logging.getLogger("dancu.bootstrap")
 
 
 def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
-    """Run every start-up step in order (population first: the rest refers to it)."""
+    """Run every start-up step in order (population first: the rest refers to it).
+
+    A database that cannot be reached or is not migrated skips them all: the service still
+    starts, and ``/readyz`` says what is wrong.
+    """
+    if not _database_ready(database):
+        return
     _ensure_population(database=database, settings=settings)
     _ensure_cards(database=database, settings=settings, clock=clock)
     _ensure_sharing(database=database, settings=settings, clock=clock)
     _ensure_accounts(database=database, settings=settings, clock=clock)
+
+
+def _database_ready(database: Database) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    from app import migrations
+
+    try:
+        current = migrations.is_current(database.engine)
+    except OperationalError:
+        log.warning("database unreachable: start-up steps skipped")
+        return False
+    if not current:
+        log.warning("database not migrated: start-up steps skipped")
+    return current
 
 
 def _ensure_population(*, database: Database, settings: Settings) -> None:

@@ -20,7 +20,8 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
     if not url.startswith("sqlite"):
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
     event.listen(engine, "connect", _sqlite_pragmas)
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
