@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, text
+from sqlalchemy import (
+    Connection,
+    ForeignKeyConstraint,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from app.models import Base
 from seed.columns import Packed
@@ -100,16 +110,34 @@ class SqliteWriter(Writer):
 class PostgresWriter(Writer):
     def prepare(self) -> None:
         self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        self.connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+
+    def drop_indexes(self) -> None:
+        """Also the foreign keys: COPY checks them row by row through triggers, while adding a
+        constraint back checks all rows in one join."""
+        super().drop_indexes()
+        for constraint in self._foreign_keys():
+            self.connection.execute(DropConstraint(constraint))
+
+    def create_indexes(self) -> None:
+        super().create_indexes()
+        for constraint in self._foreign_keys():
+            self.connection.execute(AddConstraint(constraint))
+
+    @staticmethod
+    def _foreign_keys() -> list[ForeignKeyConstraint]:
+        return [c for name in POPULATION_TABLES for c in table(name).constraints
+                if isinstance(c, ForeignKeyConstraint)]
 
     def clear(self) -> None:
         names = ", ".join(t.name for t in owned_tables())
         self.connection.exec_driver_sql(f"TRUNCATE {names}")
 
-    def write(self, name: str, payload: tuple[tuple[str, ...], bytes]) -> None:
-        columns, data = payload
+    def write(self, name: str, payload: Packed) -> None:
         with self.dbapi.cursor() as cursor:
-            with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
-                copy.write(data)
+            with cursor.copy(f"COPY {name} ({', '.join(payload.columns)}) FROM STDIN") as copy:
+                for text in payload.copy_chunks():
+                    copy.write(text)
 
     def finish(self) -> None:
         super().finish()

@@ -254,14 +254,21 @@ def _vietnamese_given(rng: np.random.Generator, model: NameModel, sex: int, rows
                                  model.kinh.middle[sex].draw(rng, len(echo)))
 
 
-def name_strings(model: NameModel, tokens: NameTokens) -> tuple[np.ndarray, ...]:
-    """(surname, middle_name, given_name, name_folded) as string arrays."""
-    words, folded = model.words, model.folded
-    middle = _join(words[tokens.middle1], words[tokens.middle2])
-    full_folded = _join(_join(folded[tokens.surname], _join(folded[tokens.middle1],
-                                                            folded[tokens.middle2])),
-                        folded[tokens.given])
-    return words[tokens.surname], middle, words[tokens.given], full_folded
+def middle_key(tokens: NameTokens) -> np.ndarray:
+    """One integer per (first, second) middle-name pair."""
+    return tokens.middle1 * MAX_TOKENS + tokens.middle2
+
+
+def middle_strings(model: NameModel, keys: np.ndarray) -> np.ndarray:
+    words = model.words
+    return _join(words[keys // MAX_TOKENS], words[keys % MAX_TOKENS])
+
+
+def folded_names(model: NameModel, tokens: NameTokens) -> np.ndarray:
+    """``name_folded``: the whole name folded, words in written order."""
+    folded = model.folded
+    middle = _join(folded[tokens.middle1], folded[tokens.middle2])
+    return _join(_join(folded[tokens.surname], middle), folded[tokens.given])
 
 
 def _join(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -14,11 +14,12 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
 from seed.batch import Context
-from seed.columns import copy_data, pack
+from seed.columns import pack
 from seed.rows import TABLES, generate_batch
 
 BATCH_SIZE = 100_000
@@ -46,7 +47,7 @@ def encoded_batches(*, seed: int, size: int, reference_date: date, dialect: str,
                     batch_size: int = BATCH_SIZE) -> Iterator[Encoded]:
     """All batches, in order, encoded for ``dialect`` ("sqlite" or "postgresql")."""
     ctx = Context(seed=seed, reference_date=reference_date)
-    encode = pack if dialect == "sqlite" else copy_data
+    encode = partial(pack, for_copy=dialect != "sqlite")
     for index, people in enumerate(batch_sizes(size, batch_size)):
         batch = generate_batch(ctx, index, people)
         encoded = Encoded(index=index, people=people,

@@ -6,7 +6,6 @@ Marriages ended by a recorded death keep their row, with ``ended_on`` set to the
 from __future__ import annotations
 
 import numpy as np
-from numpy.dtypes import StringDType
 
 from seed.batch import Context, Derived, People
 from seed.columns import Rows, iso_dates
@@ -46,8 +45,8 @@ def _rows(ctx: Context, d: Derived, parts: list) -> Rows:
     rows = Rows()
     rows.add("id", ctx.relation_ids + np.arange(len(person), dtype=np.int64))
     rows.add("pin", d.pin[person])
-    rows.add("kind", KINDS[kind].astype(StringDType()))
+    rows.add_keyed("kind", kind, lambda u: KINDS[u])
     rows.add("relative_pin", d.pin[relative])
-    rows.add("started_on", iso_dates(started))
-    rows.add("ended_on", iso_dates(np.maximum(ended, 0)), ended < 0)
+    rows.add_keyed("started_on", started, iso_dates)
+    rows.add_keyed("ended_on", np.maximum(ended, 0), iso_dates, ended < 0)
     return rows

@@ -9,7 +9,6 @@ made before 2025-07-01 keep the address text as it was written then (ward, distr
 from __future__ import annotations
 
 import numpy as np
-from numpy.dtypes import StringDType
 
 from seed.addresses import address_lines, legacy_text
 from seed.batch import Context, Derived, People
@@ -27,20 +26,24 @@ def residence_rows(ctx: Context, rng: np.random.Generator, people: People, d: De
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     order = np.argsort(d.pin_number[merged["person"]], kind="stable")
     merged = {key: values[order] for key, values in merged.items()}
-    lines = np.concatenate([d.lines, moved_lines])[merged["line"]]
+    lines = np.concatenate([d.lines, moved_lines])
     ward = merged["ward"]
     legacy = (merged["registered"] < ctx.merger_day) & (ward >= 0)
+    line_ward = np.zeros(len(lines), dtype=np.int64)
+    line_ward[merged["line"]] = ward  # each address line belongs to one ward (or none)
     rows = Rows()
     rows.add("id", ctx.residence_ids + np.arange(len(ward), dtype=np.int64))
     rows.add("pin", d.pin[merged["person"]])
-    rows.add("kind", KINDS[merged["kind"]].astype(StringDType()))
-    rows.add("commune_code", digits(ctx.tables.communes.code[merged["commune"]], 5))
-    rows.add("address_line", lines)
-    rows.add("legacy_address", legacy_text(lines, ward), ~legacy)
-    rows.add("registered_on", iso_dates(merged["registered"]))
+    rows.add_keyed("kind", merged["kind"], lambda u: KINDS[u])
+    rows.add_keyed("commune_code", merged["commune"],
+                   lambda u: digits(ctx.tables.communes.code[u], 5))
+    rows.add_keyed("address_line", merged["line"], lambda u: lines[u])
+    rows.add_keyed("legacy_address", merged["line"],
+                   lambda u: legacy_text(lines[u], line_ward[u]), ~legacy)
+    rows.add_keyed("registered_on", merged["registered"], iso_dates)
     until, gone = merged["valid_until"], merged["deregistered"]
-    rows.add("valid_until", iso_dates(np.maximum(until, 0)), until < 0)
-    rows.add("deregistered_on", iso_dates(np.maximum(gone, 0)), gone < 0)
+    rows.add_keyed("valid_until", np.maximum(until, 0), iso_dates, until < 0)
+    rows.add_keyed("deregistered_on", np.maximum(gone, 0), iso_dates, gone < 0)
     return rows
 
 

@@ -77,16 +77,18 @@ def _household_registration(rng: np.random.Generator, ctx: Context, people: Peop
 def _households(ctx: Context, people: People, d: Derived) -> Rows:
     size = people.homes.size
     ids = ctx.household_ids + np.arange(size, dtype=np.int64)
-    commune = digits(ctx.tables.communes.code[d.home.commune[:size]], 5)
+    communes = d.home.commune[:size]
+    commune = digits(ctx.tables.communes.code[communes], 5)
     ward = d.home.ward[:size]
     rows = Rows()
     rows.add("id", ids)
     rows.add("head_pin", d.pin[people.homes.head])
     rows.add("residence_file_number", np.strings.add(np.strings.add(commune, "-"), digits(ids, 9)))
-    rows.add("commune_code", commune)
+    rows.add_keyed("commune_code", communes, lambda u: digits(ctx.tables.communes.code[u], 5))
     rows.add("address_line", d.lines[:size])
-    rows.add("legacy_commune_code", digits(ctx.tables.wards.code[np.maximum(ward, 0)], 5), ward < 0)
-    rows.add("registered_on", iso_dates(d.registered))
+    rows.add_keyed("legacy_commune_code", np.maximum(ward, 0),
+                   lambda u: digits(ctx.tables.wards.code[u], 5), ward < 0)
+    rows.add_keyed("registered_on", d.registered, iso_dates)
     return rows
 
 
@@ -103,30 +105,35 @@ def _citizens(ctx: Context, index: int, people: People, d: Derived,
     status, status_day = _life_status(rng, ctx, people)
     contact = _contact_columns(rng, ctx, people, births, birth_year, tokens)
     o = np.argsort(d.pin_number, kind="stable")
-    names = naming.name_strings(name_model(), naming.NameTokens(
-        tokens.surname[o], tokens.middle1[o], tokens.middle2[o], tokens.given[o]))
+    model = name_model()
+    names = naming.NameTokens(tokens.surname[o], tokens.middle1[o], tokens.middle2[o],
+                              tokens.given[o])
     member = homes.unit[o] >= 0
+    commune_codes = digits(t.communes.code, 5)
     rows = Rows()
     rows.add("pin", digits(d.pin_number[o], 12))
-    for name, values in zip(("surname", "middle_name", "given_name", "name_folded"), names,
-                            strict=True):
-        rows.add(name, values)
-    rows.add("birth_date", iso_dates(v.birth[o]))
-    rows.add("birth_date_precision", PRECISION_NAMES[v.precision[o]].astype(StringDType()))
-    rows.add("sex", np.where(v.sex[o] == FEMALE, "F", "M").astype(StringDType()))
+    rows.add_keyed("surname", names.surname, lambda u: model.words[u])
+    rows.add_keyed("middle_name", naming.middle_key(names),
+                   lambda u: naming.middle_strings(model, u))
+    rows.add_keyed("given_name", names.given, lambda u: model.words[u])
+    rows.add("name_folded", naming.folded_names(model, names))
+    rows.add_keyed("birth_date", v.birth[o], iso_dates)
+    rows.add_keyed("birth_date_precision", v.precision[o], lambda u: PRECISION_NAMES[u])
+    rows.add_keyed("sex", v.sex[o], lambda u: np.where(u == FEMALE, "F", "M"))
     place = births.commune[o]
-    rows.add("birth_place_commune", digits(t.communes.code[np.maximum(place, 0)], 5), place < 0)
-    rows.add("birth_registration_place", digits(births.place_code[o], 3))
-    rows.add("origin_commune", digits(t.communes.code[origin[o]], 5))
+    rows.add_keyed("birth_place_commune", np.maximum(place, 0), lambda u: commune_codes[u],
+                   place < 0)
+    rows.add_keyed("birth_registration_place", births.place_code[o], lambda u: digits(u, 3))
+    rows.add_keyed("origin_commune", origin[o], lambda u: commune_codes[u])
     rows.add("ethnicity_code", ethnicity[o].astype(np.int64))
     rows.add("religion_code", religion[o].astype(np.int64))
-    rows.add("nationality", np.full(len(v), "VN", dtype=StringDType()))
+    rows.add_keyed("nationality", np.zeros(len(v), dtype=np.int64), lambda u: np.array(["VN"]))
     for name, (values, null) in contact.items():
         rows.add(name, values[o], null[o])
     rows.add("marital_status", people.status[o].astype(np.int64))
-    rows.add("status", STATUS_NAMES[status[o]].astype(StringDType()))
+    rows.add_keyed("status", status[o], lambda u: STATUS_NAMES[u])
     day = status_day[o]
-    rows.add("status_date", iso_dates(np.maximum(day, 0)), day < 0)
+    rows.add_keyed("status_date", np.maximum(day, 0), iso_dates, day < 0)
     rows.add("household_id", ctx.household_ids + np.maximum(homes.unit[o], 0), ~member)
     rows.add("relationship_to_head", homes.relationship[o].astype(np.int64), ~member)
     return rows
