@@ -8,7 +8,9 @@ Each run is ``/usr/bin/time -v dancu seed --size N --seed S --database-url URL``
 database (a temporary SQLite file, or ``dancu_bench_<N>`` created on the PostgreSQL server). Peak
 memory is reported two ways: the largest single process (GNU time: the CLI or its generator worker)
 and the largest sum over the process tree, sampled every 100 ms from /proc. The load average at
-the start is recorded too: this machine is shared, and other work slows the run down.
+the start is recorded too: this machine is shared, and other work slows the run down; the CPU
+time (user + system, the CLI and its worker; the PostgreSQL server's own work is not included)
+moves less with the load than the wall time.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
 DANCU = Path(sys.executable).with_name("dancu")
 SECTION = "## Population seed (`bench/seed.py`)"
-HEADER = ("| date (UTC) | backend | people | wall | people/s | peak RSS, largest process | "
-          "peak RSS, process tree | database size | load avg at start | command |\n"
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+HEADER = ("| date (UTC) | code | backend | people | wall | people/s | CPU user+sys | "
+          "peak RSS, largest process | peak RSS, process tree | database size | "
+          "load avg at start | command |\n"
+          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 
 
 def tree_rss_kib(pid: int) -> int:
@@ -130,13 +133,26 @@ def run(backend: str, args: argparse.Namespace, work: Path) -> str:
         raise SystemExit(f"{backend}: dancu seed failed\n{stderr[-2000:]}")
     wall = wall_seconds(gnu_time(stderr, "Elapsed (wall clock) time (h:mm:ss or m:ss)"))
     largest = int(gnu_time(stderr, "Maximum resident set size (kbytes)"))
+    cpu = sum(float(gnu_time(stderr, f"{kind} time (seconds)")) for kind in ("User", "System"))
     size = database_size(backend, url, name)
     if not args.keep:
         drop(backend, url, name, args.pg_server)
-    shown = " ".join(["dancu", *command[3:-1], backend == "sqlite" and "sqlite:///…" or "postgresql+psycopg://…"])
-    return (f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {backend} | {args.size:,} | {wall:.1f} s | "
-            f"{args.size / wall:,.0f} | {largest / 1024:,.0f} MiB | {peak[0] / 1024:,.0f} MiB | "
+    target = "sqlite:///…" if backend == "sqlite" else "postgresql+psycopg://…"
+    shown = " ".join(["dancu", *command[3:-1], target])
+    return (f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {revision()} | {backend} | {args.size:,} | "
+            f"{wall:.1f} s | "
+            f"{args.size / wall:,.0f} | {cpu:.1f} s | {largest / 1024:,.0f} MiB | "
+            f"{peak[0] / 1024:,.0f} MiB | "
             f"{size / 2**20:,.0f} MiB | {load:.1f} | `{shown}` |\n")
+
+
+def revision() -> str:
+    """The commit measured (``+`` when the generator's files have uncommitted changes)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "seed", "app/models/population.py"],
+                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return head + ("+" if dirty else "")
 
 
 def record(rows: list[str]) -> None:
