@@ -74,7 +74,9 @@ def stored_hash_input(record: AuditRecord) -> dict[str, Any]:
 # Statements built once (their compiled forms are cached with them): this runs for every disclosure.
 _LOCK_HEAD = (select(AuditChainHead.seq, AuditChainHead.hash)
               .where(AuditChainHead.id == HEAD_ID).with_for_update())
-_INSERT_RECORDS = insert(AuditRecord.__table__)  # Core: no ORM bulk-persistence layer
+# Core (no ORM bulk layer); RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs
+# ("insertmanyvalues") instead of psycopg's executemany, which sends one statement per record.
+_INSERT_RECORDS = insert(AuditRecord.__table__).returning(AuditRecord.__table__.c.seq)
 _MOVE_HEAD = (update(AuditChainHead).where(AuditChainHead.id == HEAD_ID)
               .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 
