@@ -1,0 +1,100 @@
+"""Server CPU per request: authenticated GET /v1/citizens/{pin} against GET /healthz, in-process.
+
+Complements bench/lookup.sh on a shared machine: wall-clock throughput moves with whatever else
+runs, the CPU time the service process spends per request much less. The app is driven through
+ASGI (no sockets, no HTTP parsing: the same for both endpoints) by 32 concurrent clients, the
+database as for the wrk run (migrated, populated, with the ``bench`` client of bench/lookup.sh).
+PostgreSQL's own CPU is not counted (it is another process).
+
+    .venv/bin/python -P bench/lookup_cpu.py sqlite:///./bench-1m.db [requests]
+
+(``-P``: bench/seed.py must not shadow the ``seed`` package.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.db import Database
+from app.main import create_app
+from app.models.population import Citizen
+from app.settings import load_settings
+
+CLIENTS = 32
+DANCU = str(Path(sys.executable).with_name("dancu"))
+
+
+async def call(app: Any, path: str, headers: dict[str, str], method: str = "GET",
+               body: bytes = b"") -> tuple[int, bytes]:
+    scope = {"type": "http", "http_version": "1.1", "method": method, "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
+             "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def measure(app: Any, path: Callable[[int], str], headers: dict[str, str],
+                  requests: int) -> tuple[float, set[int]]:
+    """Process CPU seconds per request, and the statuses seen."""
+    numbers, statuses = iter(range(requests)), set()
+
+    async def client() -> None:
+        for n in numbers:
+            statuses.add((await call(app, path(n), headers))[0])
+
+    started = time.process_time()
+    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    return (time.process_time() - started) / requests, statuses
+
+
+async def bench_token(app: Any, url: str) -> str:
+    env = dict(os.environ, DANCU_DATABASE_URL=url)
+    rotated = subprocess.run([DANCU, "clients", "rotate-secret", "bench"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+    secret = rotated.split("client_secret: ")[1].strip()
+    auth = "Basic " + base64.b64encode(f"bench:{secret}".encode()).decode()
+    _, body = await call(app, "/oauth2/token", {
+        "authorization": auth, "content-type": "application/x-www-form-urlencoded"}, "POST",
+        b"grant_type=client_credentials&scope=citizen.basic")
+    return str(json.loads(body)["access_token"])
+
+
+async def main(url: str, requests: int) -> None:
+    app = create_app(load_settings(database_url=url, auto_seed=False))
+    with Database.connect(url).read() as session:
+        pins = session.scalars(select(Citizen.pin).order_by(func.random()).limit(2000)).all()
+    async with app.router.lifespan_context(app):
+        headers = {"authorization": "Bearer " + await bench_token(app, url)}
+        noop, lookup = (lambda n: "/healthz"), (lambda n: f"/v1/citizens/{pins[n % len(pins)]}")
+        await measure(app, noop, {}, 500)
+        await measure(app, lookup, headers, 500)
+        for _ in range(3):
+            noop_cpu, noop_status = await measure(app, noop, {}, requests)
+            lookup_cpu, lookup_status = await measure(app, lookup, headers, requests)
+            print(f"CPU per request: /healthz {noop_cpu * 1e6:.0f} us, lookup "
+                  f"{lookup_cpu * 1e6:.0f} us, ratio {100 * noop_cpu / lookup_cpu:.0f} % "
+                  f"(statuses {sorted(noop_status | lookup_status)})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5000))
