@@ -6,6 +6,15 @@ from app.models.base import Base
 from app.models.card import Card, CardEvent, PkiKey
 from app.models.client import Client, RateWindow, UsedClientAssertion
 from app.models.consent import Consent
+from app.models.events import (
+    Delivery,
+    DeliveryAttempt,
+    IdempotencyRecord,
+    LifeEvent,
+    LifeEventHead,
+    SandboxClockState,
+    Subscription,
+)
 from app.models.oidc import (
     AuthorizationCode,
     BrowserSession,
@@ -42,10 +51,15 @@ __all__ = [
     "CodeItem",
     "Commune",
     "Consent",
+    "Delivery",
+    "DeliveryAttempt",
     "FamilyRelation",
     "Household",
+    "IdempotencyRecord",
     "IssuedAccessToken",
     "LegacyCommune",
+    "LifeEvent",
+    "LifeEventHead",
     "LoginInteraction",
     "OneTimeCode",
     "PinHistory",
@@ -55,7 +69,9 @@ __all__ = [
     "RateWindow",
     "RefreshToken",
     "Residence",
+    "SandboxClockState",
     "SigningKey",
     "SmsMessage",
+    "Subscription",
     "UsedClientAssertion",
 ]

@@ -35,6 +35,10 @@ class Client(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     purposes: Mapped[list[str]] = mapped_column(JSON)
     legal_basis: Mapped[str | None] = mapped_column(Text)  # required for citizen.sensitive
+    # statutory_task (a state agency's task, Law 91/2025 Art. 19) or consent (a bank, a telecom:
+    # each citizen's data needs their consent in force; docs/life-events.md)
+    data_basis: Mapped[str] = mapped_column(String(16), default="statutory_task",
+                                            server_default="statutory_task")
     redirect_uris: Mapped[list[str]] = mapped_column(JSON)
     grant_types: Mapped[list[str]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(8), default="active")

@@ -130,7 +130,8 @@ class Citizen(Base):
     __tablename__ = "citizen"
     __table_args__ = (
         CheckConstraint(one_of("sex", "M", "F"), name="sex"),
-        CheckConstraint(one_of("status", "alive", "deceased", "missing"), name="status"),
+        CheckConstraint(one_of("status", "alive", "deceased", "missing", "replaced"),
+                        name="status"),
         CheckConstraint(one_of("birth_date_precision", "day", "month", "year"),
                         name="birth_precision"),
         Index("ix_citizen_name_folded", "name_folded"),
@@ -159,8 +160,9 @@ class Citizen(Base):
     marital_status: Mapped[int] = mapped_column(SmallInteger)
     phone: Mapped[str | None] = mapped_column(String(15))
     email: Mapped[str | None] = mapped_column(String(80))
+    # "replaced": the PIN was cancelled and re-established; pin_history names the new one
     status: Mapped[str] = mapped_column(String(8), default="alive")
-    status_date: Mapped[date | None] = mapped_column(Date)  # of death, or declared missing
+    status_date: Mapped[date | None] = mapped_column(Date)  # of death, declared missing, replaced
     household_id: Mapped[int | None] = mapped_column(BigInteger)
     relationship_to_head: Mapped[int | None] = mapped_column(SmallInteger)
     identifying_marks: Mapped[str | None] = mapped_column(String(120))
