@@ -68,6 +68,9 @@ class CitizenRecord(BaseModel):
 
     pin: str
     status: Status
+    superseded_pin: str | None = Field(
+        None, description="Present when the PIN asked about was cancelled and re-established: "
+                          "the record answered is the new PIN's (docs/life-events.md)")
     full_name: str | None = None
     surname: str | None = None
     middle_name: str | None = None
@@ -130,6 +133,8 @@ class HouseholdMember(BaseModel):
 class ResidenceConfirmation(BaseModel):
     pin: str
     status: Status
+    superseded_pin: str | None = Field(
+        None, description="The PIN asked about, when it was cancelled and re-established")
     permanent_residence: ResidenceAddress | None
     temporary_residence: ResidenceAddress | None
     current_residence: ResidenceAddress | None

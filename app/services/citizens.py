@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 from app import matching
 from app import pin as pin_rules
 from app.errors import NotFound, ServiceUnavailable, ValidationFailed
-from app.models.population import Citizen, Commune, FamilyRelation, Household, Residence
+from app.models.population import (
+    Citizen,
+    Commune,
+    FamilyRelation,
+    Household,
+    PinHistory,
+    Residence,
+)
 from app.services import audit
 from app.services.audit_writer import AuditUnavailable
 from app.services.reading import NeedsBlocking, ReadScope
@@ -329,18 +336,34 @@ FIELD_VALUES: dict[str, Callable[[_Context], Any]] = {
 
 # --- lookup and residence ------------------------------------------------------------------------
 
+def current(scope: ReadScope, citizen: Any) -> Any:
+    """The record to answer with: a citizen whose PIN was cancelled and re-established (status
+    ``replaced``) answers as the new PIN's record (``pin_history``)."""
+    if citizen is None or citizen.status != "replaced":
+        return citizen
+    newer = scope.session.scalar(select(PinHistory.new_pin)
+                                 .where(PinHistory.old_pin == citizen.pin))
+    return scope.citizen(newer) if newer else citizen
+
+
+def _superseded(record: dict[str, Any], asked: str) -> dict[str, Any]:
+    if record["pin"] != asked:
+        record["superseded_pin"] = asked
+    return record
+
+
 def lookup(
     scope: ReadScope, pin: str, *, fields: frozenset[str], access: Access
 ) -> dict[str, Any] | None:
     """The record restricted to ``fields``; ``None`` (and an audited ``not_found``) when unknown."""
-    citizen = scope.citizen(pin)
+    citizen = current(scope, scope.citizen(pin))
     if citizen is None:
         access.record([access.entry("lookup", pin, (), "not_found")])
         return None
     ctx = _Context(scope, citizen)
     record = {name: FIELD_VALUES[name](ctx) for name in sorted(fields)}
-    access.record([access.entry("lookup", pin, fields, "disclosed")])
-    return record
+    access.record([access.entry("lookup", citizen.pin, fields, "disclosed")])
+    return _superseded(record, pin)
 
 
 RESIDENCE_FIELDS = (
@@ -371,15 +394,15 @@ def _members(ctx: _Context) -> list[dict[str, Any]]:
 
 def residence_confirmation(scope: ReadScope, pin: str, *, access: Access) -> dict[str, Any] | None:
     """What replaced the household book: residences in force and the household's members."""
-    citizen = scope.citizen(pin)
+    citizen = current(scope, scope.citizen(pin))
     if citizen is None:
         access.record([access.entry("residence", pin, (), "not_found")])
         return None
     ctx = _Context(scope, citizen)
     view = {name: FIELD_VALUES[name](ctx) for name in ("pin", "status", *RESIDENCE_FIELDS[:4])}
     view["household_members"] = _members(ctx)
-    access.record([access.entry("residence", pin, RESIDENCE_FIELDS, "disclosed")])
-    return view
+    access.record([access.entry("residence", citizen.pin, RESIDENCE_FIELDS, "disclosed")])
+    return _superseded(view, pin)
 
 
 # --- verification --------------------------------------------------------------------------------
@@ -483,7 +506,7 @@ def _audit_verifications(
 def verify(
     scope: ReadScope, pin: str, claims: Claims, *, accent_insensitive: bool, access: Access
 ) -> Verification:
-    result = _verification(pin, scope.citizen(pin), claims, accent_insensitive)
+    result = _verification(pin, current(scope, scope.citizen(pin)), claims, accent_insensitive)
     _audit_verifications([(claims, result)], action="verify", access=access)
     return result
 
@@ -503,7 +526,7 @@ def verify_batch(
         else {}
     )
     results = [
-        _verification(pin, found.get(pin), claims, accent_insensitive)
+        _verification(pin, current(scope, found.get(pin)), claims, accent_insensitive)
         if pin
         else Verification("", "invalid_pin")
         for pin, claims in items
@@ -544,7 +567,8 @@ SEARCH_FIELDS = ("pin", "full_name", "birth_date", "sex", "status")
 
 
 def _search_query(flt: SearchFilter, *, after_pin: str | None, limit: int) -> Any:
-    query = select(Citizen).order_by(Citizen.pin).limit(limit)
+    # A replaced row is a cancelled number, not a person: the person is found under the new one.
+    query = select(Citizen).where(Citizen.status != "replaced").order_by(Citizen.pin).limit(limit)
     if flt.name:
         prefix = matching.accent_fold(flt.name)
         query = query.where(
