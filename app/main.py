@@ -68,9 +68,10 @@ def create_app(
     app.state.migrate_on_start = migrate_on_start
     install_error_handlers(app)
     app.include_router(health.router)
-    for router in (token.router, wellknown.router, citizens.router, audit.router,
+    # Routes are matched in order: the OAuth endpoints every login hits come first.
+    for router in (token.router, oauth.router, wellknown.router, citizens.router, audit.router,
                    admin_clients.router, accounts_admin.router, accounts_admin.consents_router,
-                   oauth.router, oauth.app_router, oauth.sandbox_router, login.router,
+                   oauth.app_router, oauth.sandbox_router, login.router,
                    cards.router, cards.admin_router, cards.sandbox_router, pki.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")

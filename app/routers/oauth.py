@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep, get_database
 from app.errors import NotFound
@@ -23,7 +24,7 @@ from app.oidc.codes import new_opaque_value
 from app.routers import html
 from app.routers.token import ParsedForm, error_response, read_form
 from app.schemas.accounts import ConsentList, ConsentOut
-from app.security import RequestNow, key_store, require_admin, runtime
+from app.security import key_store, require_admin, runtime
 from app.services import (
     client_auth,
     consent,
@@ -36,6 +37,7 @@ from app.services import (
     oidc_userinfo,
 )
 from app.services.oidc_provider import SESSION_TTL
+from app.services.oidc_writes import run_write
 from app.settings import Settings
 
 router = APIRouter(tags=["OpenID Connect"])
@@ -91,27 +93,28 @@ _AUTHORIZE = {"response_class": HTMLResponse, "responses": _AUTHORIZE_DOC, "stat
             summary="Authorization endpoint (code flow, PKCE S256 required)")
 @router.post("/oauth2/authorize", operation_id="authorize_post", **_AUTHORIZE,
              summary="Authorization endpoint, parameters as a form (OIDC Core §3.1.2.1)")
-async def authorize(request: Request, pairs: PairsDep, now: RequestNow) -> Response:
+async def authorize(request: Request) -> Response:
     """Send ``X-Sandbox-Login: <PIN>`` from a sandbox client to log in and consent at once."""
+    # No dependencies on this hot path: parameters, settings and clock are read directly.
+    pairs, now = await read_pairs(request), request.app.state.clock.now()
     settings: Settings = request.app.state.settings
     browser = request.cookies.get(oidc_sessions.BROWSER_COOKIE)
     cookies = oidc_authorize.Cookies(browser=browser or new_opaque_value(),
                                      session=request.cookies.get(oidc_sessions.SESSION_COOKIE))
     ctx = _ctx(request, settings, now)
 
-    def unit_of_work() -> oidc_authorize.Outcome:
-        with get_database(request).write() as session:
-            return oidc_authorize.authorize(session, pairs, cookies=cookies, ctx=ctx,
-                                            sandbox_pin=request.headers.get(SANDBOX_LOGIN_HEADER))
+    def unit_of_work(session: Session) -> oidc_authorize.Outcome:
+        return oidc_authorize.authorize(session, pairs, cookies=cookies, ctx=ctx,
+                                        sandbox_pin=request.headers.get(SANDBOX_LOGIN_HEADER))
 
-    outcome = await runtime(request).run_blocking(unit_of_work)
+    outcome = await run_write(request.app, runtime(request), unit_of_work)
     if isinstance(outcome, oidc_authorize.ErrorPage):
         lang = _page_language(pairs)
         return html.error_page(request, lang=lang, message=html.text(lang, "error_title"),
                                error_code=outcome.error.error,
                                description=outcome.error.description)
     response = html.see_other(outcome.location)
-    if browser is None:
+    if browser is None and outcome.location.startswith("/oauth2/"):  # an interaction began
         html.set_cookie(response, oidc_sessions.BROWSER_COOKIE, cookies.browser,
                         settings=settings, max_age=BROWSER_MAX_AGE)
     if outcome.session_cookie:
@@ -156,12 +159,13 @@ _USERINFO = {"responses": {401: {"description": "invalid_token (RFC 6750 challen
             summary="UserInfo endpoint (OIDC Core §5.3): claims by scope")
 @router.post("/oauth2/userinfo", operation_id="userinfo_post", **_USERINFO,
              summary="UserInfo endpoint; the token in the header or the form body (RFC 6750 §2.2)")
-async def userinfo(request: Request, pairs: PairsDep, now: RequestNow) -> Any:
+async def userinfo(request: Request) -> Any:
+    pairs, now = await read_pairs(request), request.app.state.clock.now()
     settings: Settings = request.app.state.settings
 
     def read(token: str) -> dict[str, Any]:
-        with get_database(request).read() as session:
-            return oidc_userinfo.userinfo(session, token, keys=key_store(request),
+        with oidc_userinfo.read_connection(get_database(request)) as conn:
+            return oidc_userinfo.userinfo(conn, token, keys=key_store(request),
                                           settings=settings, now=now)
 
     try:

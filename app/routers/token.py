@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
-from app.dependencies import get_database
 from app.oidc import errors as oauth
-from app.security import RequestNow, key_store, runtime
+from app.security import key_store, runtime
 from app.services import tokens
+from app.services.oidc_writes import run_write
 
 router = APIRouter(tags=["oauth2"])
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -107,29 +108,26 @@ _DOC = {
         }
     },
 )
-async def token(
-    form: Annotated[ParsedForm, Depends(read_form)],
-    now: RequestNow,
-    request: Request,
-) -> Any:
+async def token(request: Request) -> Any:
+    # No FastAPI dependencies on this hot path (their resolution costs more than the reads).
+    form, now = await read_form(request), request.app.state.clock.now()
     if form.request is None:
         assert form.error is not None
         return error_response(form.error, used_basic=False)
     token_request, settings = form.request, request.app.state.settings
 
-    def unit_of_work() -> dict[str, Any] | oauth.OAuthError:
+    def unit_of_work(session: Session) -> dict[str, Any] | oauth.OAuthError:
         # A refusal commits too: a reused code's revocations and a spent assertion must persist.
-        with get_database(request).write() as session:
-            try:
-                return tokens.token_response(
-                    session, token_request, settings=settings, keys=key_store(request), now=now
-                )
-            except oauth.OAuthError as error:
-                return error
+        try:
+            return tokens.token_response(
+                session, token_request, settings=settings, keys=key_store(request), now=now
+            )
+        except oauth.OAuthError as error:
+            return error
 
-    # Inline on SQLite (no thread hand-off, no competing writers in this process), a worker thread
-    # on PostgreSQL: app.services.runtime.Runtime.run_blocking.
-    outcome = await runtime(request).run_blocking(unit_of_work)
+    # Inline on SQLite, writers of every process queued on a lock file; a worker thread on
+    # PostgreSQL: app.services.oidc_writes.run_write.
+    outcome = await run_write(request.app, runtime(request), unit_of_work)
     if isinstance(outcome, oauth.OAuthError):
         return error_response(outcome, used_basic=token_request.used_basic)
     return JSONResponse(outcome, headers=_NO_STORE)

@@ -14,6 +14,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -93,12 +94,29 @@ def rotate(session: Session, alg: str, *, seed: int, now: datetime) -> str:
     return _add(session, alg, seed=seed, now=now).kid
 
 
+class CachingKeyRing(KeyRing):
+    """A key ring that builds the public ``KeySet`` for verification once per set of published
+    keys (importing each public JWK again on every verification is a visible cost per request)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "_public_sets", {})
+
+    def verification_keys(self, *, now: datetime) -> KeySet:
+        kids = tuple(key.kid for key in self.published(now=now))
+        sets: dict[tuple[str, ...], KeySet] = self._public_sets  # type: ignore[attr-defined]
+        found = sets.get(kids)
+        if found is None:
+            found = sets[kids] = super().verification_keys(now=now)
+        return found
+
+
 def load_ring(session: Session, *, parsed: dict[str, SigningKey] | None = None) -> KeyRing:
     """All stored keys; ``parsed`` (kid -> key) spares re-parsing PEMs already loaded (an RSA key
     takes tens of milliseconds), only their lifecycle dates are taken from the row again."""
     known = parsed if parsed is not None else {}
-    return KeyRing(tuple(_reused(known[row.kid], row) if row.kid in known else _loaded(row)
-                         for row in session.scalars(select(StoredKey))))
+    return CachingKeyRing(tuple(_reused(known[row.kid], row) if row.kid in known else
+                                _loaded(row) for row in session.scalars(select(StoredKey))))
 
 
 def _reused(key: SigningKey, row: StoredKey) -> SigningKey:

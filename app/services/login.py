@@ -191,9 +191,11 @@ def qr_approve(session: Session, handle: str, *, device_token: str | None, passc
 def qr_approve_as(session: Session, handle: str, *, pin: str, now: datetime) -> str:
     """Sandbox helper: approve as a citizen's app without a device (admin token)."""
     try:
-        account = sandbox_account(session, pin, now=now)
+        found = sandbox_account(session, pin, now=now)
     except oauth.AccessDenied as denied:
         raise AppLoginRefused(denied.description) from None
+    account = session.get(Account, found.id)
+    assert account is not None
     _approver(session, account, now=now)
     interaction = _pending(session, handle, now)
     interaction.qr_status, interaction.qr_account_id = QR_APPROVED, account.id

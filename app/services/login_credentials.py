@@ -8,8 +8,10 @@ row block the account's logins for :data:`app.services.accounts.LOGIN_BLOCK` (sa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
@@ -26,6 +28,38 @@ class LoginRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """What a login needs of an account that may log in (read without loading the ORM row)."""
+
+    id: int
+    pin: str
+    level: int
+
+
+_COLUMNS = (Account.id, Account.pin, Account.level, Account.state, Account.unlock_due)
+_BY_PIN = select(*_COLUMNS).where(Account.pin == bindparam("pin"))
+_BY_ID = select(*_COLUMNS).where(Account.id == bindparam("id"))
+
+
+def available(session: Session, *, now: datetime, pin: str | None = None,
+              account_id: int | None = None) -> AccountRef | str | None:
+    """The account if it may log in now, else why not (``pending``, ``locked``, ``closed``);
+    ``None`` when there is no such account. One indexed read on the usual (active) path."""
+    query, params = (_BY_PIN, {"pin": pin}) if pin is not None else (_BY_ID, {"id": account_id})
+    row = session.connection().execute(query, params).first()
+    if row is None:
+        return None
+    if row.state == accounts.LOCKED and row.unlock_due is not None:  # a lock may have lapsed
+        account = session.get(Account, row.id)
+        assert account is not None
+        reason = unavailable_reason(session, account, now=now)
+        return AccountRef(account.id, account.pin, account.level) if reason is None else reason
+    if row.state != accounts.ACTIVE:
+        return str(row.state)
+    return AccountRef(row.id, row.pin, row.level)
 
 
 def unavailable_reason(session: Session, account: Account, *, now: datetime) -> str | None:

@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
-from app.models.client import Client
 from app.models.oidc import AuthorizationCode, BrowserSession, LoginInteraction
 from app.oidc import errors as oauth
 from app.oidc.authorize import (
@@ -39,9 +39,9 @@ from app.oidc.codes import issue_authorization_code
 from app.oidc.interaction import ConsentView, Interaction, required_interaction, select_acr
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import verify_id_token_hint
-from app.services import accounts, consent, oidc_sessions
+from app.services import consent, oidc_sessions
 from app.services.keys import KeyStore, aware
-from app.services.login_credentials import unavailable_reason
+from app.services.login_credentials import AccountRef, available
 from app.services.oidc_provider import AMR_PASSWORD_OTP, LOGIN_PURPOSE, login_client, subject
 from app.settings import Settings
 
@@ -113,18 +113,19 @@ def error_redirect(request: AuthorizationRequest, error: oauth.OAuthError,
 # --- the session, the consent, and what is needed next --------------------------------------------
 
 
-def _live_account(session: Session, row: BrowserSession | None, now: datetime) -> Account | None:
+def _live_account(session: Session, row: BrowserSession | None,
+                  now: datetime) -> AccountRef | None:
     """The session's account if it may still log in; a session of a locked account ends."""
     if row is None:
         return None
-    account = session.get(Account, row.account_id)
-    if account is None or unavailable_reason(session, account, now=now) is not None:
+    account = available(session, account_id=row.account_id, now=now)
+    if not isinstance(account, AccountRef):
         oidc_sessions.end(session, row, now=now)
         return None
     return account
 
 
-def _consent_view(session: Session, account: Account, client_id: str,
+def _consent_view(session: Session, account: Account | AccountRef, client_id: str,
                   now: datetime) -> ConsentView | None:
     found = consent.in_force(session, pin=account.pin, client_id=client_id,
                              purpose=LOGIN_PURPOSE, now=now)
@@ -133,7 +134,8 @@ def _consent_view(session: Session, account: Account, client_id: str,
     return ConsentView(scopes=frozenset(found.scopes), granted_at=aware(found.granted_at) or now)
 
 
-def _hint_matches(request: AuthorizationRequest, view: ClientView, account: Account | None,
+def _hint_matches(request: AuthorizationRequest, view: ClientView,
+                  account: Account | AccountRef | None,
                   ctx: Context) -> bool:
     """False when ``id_token_hint`` names someone else than the session's citizen at this client."""
     if request.id_token_hint is None:
@@ -176,7 +178,8 @@ def _next(session: Session, request: AuthorizationRequest, view: ClientView, coo
 _INSERT_CODE = insert(AuthorizationCode.__table__)  # Core, built once: no unit-of-work flush
 
 
-def issue_code(session: Session, request: AuthorizationRequest, *, account: Account,
+def issue_code(session: Session, request: AuthorizationRequest, *,
+               account: Account | AccountRef,
                login: BrowserSession, ctx: Context) -> str:
     """Store a code for this login and return the relying party's success redirect."""
     code, grant = issue_authorization_code(
@@ -196,7 +199,8 @@ def issue_code(session: Session, request: AuthorizationRequest, *, account: Acco
 # --- after a login, and the consent decision -----------------------------------------------------
 
 
-def after_login(session: Session, interaction: LoginInteraction, account: Account, *,
+def after_login(session: Session, interaction: LoginInteraction,
+                account: Account | AccountRef, *,
                 amr: tuple[str, ...], ctx: Context) -> Redirect:
     """The citizen just authenticated in ``interaction``: start their session, then consent or
     code (or the error a fresh login still earns, such as an unmet LoA)."""
@@ -241,18 +245,17 @@ def consent_decision(session: Session, interaction: LoginInteraction, *, approve
 # --- sandbox login --------------------------------------------------------------------------------
 
 
-def sandbox_account(session: Session, pin: str, *, now: datetime) -> Account:
+def sandbox_account(session: Session, pin: str, *, now: datetime) -> AccountRef:
     """The account a sandbox shortcut logs in as, or ``access_denied`` saying why not."""
-    account = accounts.find(session, pin) if len(pin) == 12 and pin.isdigit() else None
-    if account is None:
+    found = available(session, pin=pin, now=now) if len(pin) == 12 and pin.isdigit() else None
+    if found is None:
         raise oauth.AccessDenied("No VNeID account has this PIN.")
-    reason = unavailable_reason(session, account, now=now)
-    if reason is not None:
-        raise oauth.AccessDenied(_UNAVAILABLE[reason])
-    return account
+    if isinstance(found, str):
+        raise oauth.AccessDenied(_UNAVAILABLE[found])
+    return found
 
 
-def _sandbox_login(session: Session, request: AuthorizationRequest, client: Client,
+def _sandbox_login(session: Session, request: AuthorizationRequest, client: Any,
                    view: ClientView, pin: str, ctx: Context) -> Redirect:
     if not (ctx.settings.sandbox and client.sandbox):
         raise oauth.AccessDenied("X-Sandbox-Login is accepted only from sandbox clients.")

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.models.account import Account
 from app.models.oidc import AuthorizationCode, IssuedAccessToken, RefreshToken
 from app.oidc import errors as oauth
 from app.oidc.claims import OFFLINE_ACCESS
@@ -49,7 +48,7 @@ from app.oidc.tokens import (
 )
 from app.services import oidc_revocation
 from app.services.keys import aware
-from app.services.login_credentials import unavailable_reason
+from app.services.login_credentials import AccountRef, available
 from app.services.oidc_provider import (
     ACCESS_TOKEN_TTL,
     ID_TOKEN_TTL,
@@ -64,7 +63,7 @@ from app.services.tokens import GrantContext, register_grant
 class Grant:
     """What the tokens of one issuance assert, whichever grant produced them."""
 
-    account: Account
+    account: AccountRef
     scope: tuple[str, ...]
     auth_time: datetime
     acr: str
@@ -106,9 +105,9 @@ def _consume_code(session: Session, code_hash: str, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _live_account(ctx: GrantContext, account_id: int) -> Account:
-    account = ctx.session.get(Account, account_id)
-    if account is None or unavailable_reason(ctx.session, account, now=ctx.now) is not None:
+def _live_account(ctx: GrantContext, account_id: int) -> AccountRef:
+    account = available(ctx.session, account_id=account_id, now=ctx.now)
+    if not isinstance(account, AccountRef):
         raise oauth.InvalidGrant("The account can no longer log in.")
     return account
 

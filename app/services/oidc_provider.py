@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models.client import Client
@@ -42,15 +44,19 @@ def ensure_demo_login_scopes(session: Session, *, settings: Settings) -> None:
         session.flush()
 
 
-def login_client(session: Session, client_id: str) -> tuple[Client, ClientView] | None:
-    """The active client and its protocol view, or ``None`` when unknown or disabled."""
-    client = session.get(Client, client_id)
+_CLIENT = select(Client.__table__).where(Client.client_id == bindparam("client_id"))
+
+
+def login_client(session: Session, client_id: str) -> tuple[Any, ClientView] | None:
+    """The active client (a row with the ``client`` columns) and its protocol view, or ``None``
+    when unknown or disabled. Read with Core: every authorization request does it."""
+    client = session.connection().execute(_CLIENT, {"client_id": client_id}).first()
     if client is None or client.status != "active":
         return None
     return client, view_of(client)
 
 
-def view_of(client: Client) -> ClientView:
+def view_of(client: Any) -> ClientView:
     """The protocol view of a login client (post-logout URIs = its redirect URIs)."""
     return dataclasses.replace(client_view(client),
                                post_logout_redirect_uris=tuple(client.redirect_uris))

@@ -26,6 +26,7 @@ from app.oidc.authorize import AuthorizationRequest
 from app.oidc.codes import new_opaque_value, opaque_hash
 from app.oidc.interaction import SessionView
 from app.services.keys import aware
+from app.services.login_credentials import AccountRef
 from app.services.oidc_provider import INTERACTION_TTL, SESSION_TTL
 
 BROWSER_COOKIE = "dancu_browser"
@@ -37,7 +38,7 @@ _INSERT = insert(BrowserSession.__table__)
 # --- sessions -------------------------------------------------------------------------------------
 
 
-def start(session: Session, account: Account, *, amr: tuple[str, ...],
+def start(session: Session, account: Account | AccountRef, *, amr: tuple[str, ...],
           now: datetime) -> tuple[BrowserSession, str]:
     """A new login session for ``account``; returns it and the cookie value (shown once)."""
     cookie = new_opaque_value()

@@ -12,12 +12,15 @@ current residence (current, else temporary, else permanent) as the OIDC ``addres
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.models.account import Account
 from app.models.oidc import IssuedAccessToken
 from app.models.population import Citizen, Residence
@@ -28,10 +31,17 @@ from app.oidc.tokens import AccessTokenClaims, verify_access_token
 from app.services import accounts
 from app.services.keys import KeyStore
 from app.services.oidc_provider import userinfo_audience
-from app.services.reference import reference
+from app.services.reference import Reference, cached_reference, reference
 from app.settings import Settings
 
 RESIDENCE_PREFERENCE = ("current", "temporary", "permanent")
+
+
+@contextmanager
+def read_connection(database: Database) -> Iterator[Connection]:
+    """A reading connection (the read engine: a plain ``BEGIN`` on SQLite), rolled back after."""
+    with database.reader.kw["bind"].connect() as conn:
+        yield conn
 
 
 def verify(token: str, *, keys: KeyStore, settings: Settings, now: datetime) -> AccessTokenClaims:
@@ -60,13 +70,18 @@ _RESIDENCES = (select(Residence.kind, Residence.commune_code, Residence.address_
                .order_by(Residence.registered_on))
 
 
-def _address(session: Session, pin: str) -> PostalAddress | None:
-    rows = session.connection().execute(_RESIDENCES, {"pin": pin})
+def _load_reference(conn: Connection) -> Reference:
+    with Session(conn.engine) as session:  # once per process: the names are then cached
+        return reference(session)
+
+
+def _address(conn: Connection, pin: str) -> PostalAddress | None:
+    rows = conn.execute(_RESIDENCES, {"pin": pin})
     residences = {r.kind: r for r in rows}  # the latest registration of each kind wins
     row = next((residences[k] for k in RESIDENCE_PREFERENCE if k in residences), None)
     if row is None:
         return None
-    ref = reference(session)
+    ref = cached_reference(conn.engine.url) or _load_reference(conn)
     commune = ref.commune(row.commune_code)
     province = ref.province(commune.province_code) if commune else None
     parts = [row.address_line, commune.name if commune else None,
@@ -77,23 +92,24 @@ def _address(session: Session, pin: str) -> PostalAddress | None:
                          region=province.name if province else None)
 
 
-def claim_source(session: Session, row: Any) -> ClaimSource:
+def claim_source(conn: Connection, row: Any) -> ClaimSource:
     """From a row with the citizen's columns and the account's ``phone``."""
     return ClaimSource(
         pin=row.pin, surname=row.surname, middle_name=row.middle_name,
         given_name=row.given_name, birth_date=row.birth_date,
         birth_date_precision=row.birth_date_precision, sex=row.sex,
         email=row.email, email_verified=False, phone=row.phone, phone_verified=True,
-        address=_address(session, row.pin))
+        address=_address(conn, row.pin))
 
 
-def userinfo(session: Session, token: str, *, keys: KeyStore, settings: Settings,
+def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings,
              now: datetime) -> dict[str, Any]:
+    """The claims for ``token``, read on a plain connection (no ORM session: a hot path)."""
     claims = verify(token, keys=keys, settings=settings, now=now)
     if OPENID not in claims.content.scope:
         raise oauth.InsufficientScope()
-    found = session.connection().execute(_GRANT, {"jti": claims.jti}).first()
+    found = conn.execute(_GRANT, {"jti": claims.jti}).first()
     if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
         raise oauth.InvalidToken()
-    return userinfo_claims(claim_source(session, found), scopes=claims.content.scope,
+    return userinfo_claims(claim_source(conn, found), scopes=claims.content.scope,
                            subject=claims.content.subject)

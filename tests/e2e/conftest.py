@@ -1,4 +1,6 @@
-"""A real ``uvicorn`` server process for the end-to-end tests (one per test session).
+"""A real ``uvicorn`` server for the end-to-end tests (one per test session), with two worker
+processes so that every flow may hop between processes (state lives in the database) and
+concurrent writers meet across processes.
 
 It serves the test database the in-process app has already migrated and seeded (so it starts
 with ``DANCU_AUTO_SEED=false``) on a free loopback port, with that address as its issuer. Clients
@@ -60,7 +62,7 @@ def server(client: TestClient, settings: Settings) -> Iterator[Server]:
            "DANCU_ADMIN_TOKEN": settings.admin_token}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--no-access-log"],
+         str(port), "--workers", "2", "--log-level", "warning", "--no-access-log"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_ready(base, process)
