@@ -3,7 +3,9 @@ automatic lock/unlock hooks, generated accounts and personas, the admin API and 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +16,10 @@ from typer.testing import CliRunner
 from app.cli import app as cli_app
 from app.clock import SandboxClock
 from app.db import Database
+from app.errors import DomainError
 from app.models.account import Account, AccountEvent
 from app.models.population import Citizen
-from app.services import accounts, accounts_seed, login_credentials
+from app.services import accounts, accounts_seed, consent, login, login_credentials
 from app.services.accounts import age_on
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import citizen_without_account
@@ -365,3 +368,32 @@ def test_cli_locks_unlocks_and_lists_personas(database: Database) -> None:
     listing = runner.invoke(cli_app, ["accounts", "personas", *db])
     assert "citizen-l2" in listing.output
     assert accounts_seed.SANDBOX_PASSWORD in listing.output
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _problem_classes() -> list[type[DomainError]]:
+    found = {value for module in (accounts, consent, login) for value in vars(module).values()
+             if isinstance(value, type) and issubclass(value, DomainError)
+             and value.__module__ == module.__name__}
+    return sorted(found, key=lambda cls: cls.code)
+
+
+@pytest.mark.parametrize("problem", _problem_classes(), ids=lambda cls: cls.code)
+def test_every_vneid_problem_type_is_in_docs_errors(problem: type[DomainError]) -> None:
+    table = (DOCS / "errors.md").read_text()
+    row = re.search(rf"^\| `{re.escape(problem.code)}` \| (\d+) \| (.+?) \|", table, re.M)
+    assert row is not None
+    assert row.group(1) == str(problem.status)
+    assert row.group(2) == problem.title
+
+
+@pytest.mark.parametrize("error", [
+    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "invalid_scope",
+    "unsupported_response_type", "unsupported_token_type", "access_denied", "login_required",
+    "consent_required", "unmet_authentication_requirements", "request_not_supported",
+    "request_uri_not_supported", "registration_not_supported", "invalid_token",
+    "insufficient_scope"])
+def test_every_oauth_error_the_provider_answers_is_in_docs_errors(error: str) -> None:
+    assert f"`{error}`" in (DOCS / "errors.md").read_text()
