@@ -24,6 +24,7 @@ from app.routers import (
     health,
     html,
     login,
+    me,
     oauth,
     pki,
     token,
@@ -72,7 +73,8 @@ def create_app(
     for router in (token.router, oauth.router, wellknown.router, citizens.router, audit.router,
                    admin_clients.router, accounts_admin.router, accounts_admin.consents_router,
                    oauth.app_router, oauth.sandbox_router, login.router,
-                   cards.router, cards.admin_router, cards.sandbox_router, pki.router):
+                   cards.router, cards.admin_router, cards.sandbox_router, pki.router,
+                   me.router, me.admin_router, me.pages_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     # Added last = outermost: every response, even a refused body, carries the request id.

@@ -69,9 +69,14 @@ class Caller:
     sandbox: bool = False
     admin: bool = False
     token_id: str | None = None
+    data_basis: str = "statutory_task"  # "consent": each citizen's consent is checked
 
     def has(self, scope: str) -> bool:
         return self.admin or scope in self.scopes
+
+    @property
+    def needs_consent(self) -> bool:
+        return self.data_basis == "consent"
 
 
 class InvalidToken(Unauthorized):
@@ -256,7 +261,7 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
     scopes = frozenset(claims.content.scope) & client.scopes
     return Caller(client_id=client.client_id, scopes=scopes, purposes=client.purposes,
                   purpose=purpose, request_id=request_id(request), sandbox=client.sandbox,
-                  token_id=claims.jti)
+                  token_id=claims.jti, data_basis=client.data_basis)
 
 
 def require_scope(*names: str, allow_admin: bool = False) -> Callable[..., Awaitable[Caller]]:

@@ -16,6 +16,11 @@ scope               claims released (UserInfo; the ID token carries only ``sub``
 ``offline_access``  no claims (refresh tokens, OIDC Core §11)
 ==================  =========================================================================
 
+Two scopes release no claims but authorise something else (docs/life-events.md): with
+``vneid.history`` the access token lets the citizen read who accessed their data and manage their
+data-sharing consents (``/v1/me``); approving ``vneid.data_sharing`` records the citizen's consent
+to the client looking them up in the population database for its purpose.
+
 Decisions:
 
 * The PIN is released only under ``vneid.identity`` (as ``SoDinhDanh``), a scope the registry must
@@ -51,6 +56,8 @@ PHONE = "phone"
 ADDRESS = "address"
 VNEID_IDENTITY = "vneid.identity"
 OFFLINE_ACCESS = "offline_access"
+VNEID_HISTORY = "vneid.history"
+VNEID_DATA_SHARING = "vneid.data_sharing"
 
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     OPENID: ("sub",),
@@ -60,6 +67,8 @@ SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     ADDRESS: ("address",),
     VNEID_IDENTITY: ("SoDinhDanh", "HoVaTen", "NgayThangNamSinh", "GioiTinh", "LoaiTaiKhoan"),
     OFFLINE_ACCESS: (),
+    VNEID_HISTORY: (),
+    VNEID_DATA_SHARING: (),
 }
 SUPPORTED_SCOPES: tuple[str, ...] = tuple(SCOPE_CLAIMS)
 #: claims_supported for discovery: the scope claims plus those of the ID token.

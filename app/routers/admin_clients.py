@@ -37,6 +37,7 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         scopes=tuple(body.scopes),
         purposes=tuple(body.purposes),
         legal_basis=body.legal_basis,
+        data_basis=body.data_basis,
         token_endpoint_auth_method=body.token_endpoint_auth_method,
         grant_types=tuple(body.grant_types),
         redirect_uris=tuple(body.redirect_uris),

@@ -21,7 +21,7 @@ from app.security import (
     require_scope,
     runtime,
 )
-from app.services import citizens
+from app.services import access_history, citizens
 from app.services.pagination import decode_cursor, encode_cursor
 from app.services.scopes import RECORD_SCOPES, disclosed_fields
 
@@ -41,7 +41,8 @@ class SandboxOnly(Forbidden):
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         401: "Missing, invalid or expired access token (WWW-Authenticate: Bearer)",
-        403: "The token lacks the scope, or the purpose is not registered",
+        403: "The token lacks the scope, the purpose is not registered, or (a consent-based "
+             "client) the citizen has not consented",
         404: "No citizen has this number",
         413: "Request body too large",
         422: "Invalid input (a PIN rule, an unknown field, ...): names the rule, never the value",
@@ -64,6 +65,18 @@ async def _audited(request: Request, work: Any, *args: Any, **kwargs: Any) -> An
     return await citizens.audited(runtime(request), work, *args, **kwargs)
 
 
+def _asker(caller: Caller, action: str) -> access_history.Asker:
+    return access_history.Asker(caller.client_id, caller.purpose, caller.request_id, action)
+
+
+async def _consented(request: Request, caller: Caller, pins: list[str | None], needed: Any,
+                     now: datetime, action: str) -> list[frozenset[str]]:
+    """For a consent-based client: per PIN, the ``needed`` scopes the citizen consented to; 403
+    ``consent-required`` (audited) without one (docs/life-events.md)."""
+    return await access_history.require_consent(runtime(request), _asker(caller, action), pins,
+                                                needed, now=now)
+
+
 def _not_found(request: Request) -> JSONResponse:
     # Returned, not raised: the failed lookup is audited like any other.
     return problem_response(citizens.CitizenNotFound(), request)
@@ -78,8 +91,12 @@ def _not_found(request: Request) -> JSONResponse:
 )
 async def get_citizen(pin: str, caller: LookupCaller, now: RequestNow, request: Request) -> Any:
     number = citizens.checked_pin(pin)
+    scopes: frozenset[str] = caller.scopes
+    if caller.needs_consent:
+        needed = scopes & frozenset(RECORD_SCOPES)
+        scopes = (await _consented(request, caller, [number], needed, now, "lookup"))[0]
     record = await _audited(request, citizens.lookup, number, prefetch=number,
-                            fields=disclosed_fields(caller.scopes), access=_access(caller, now))
+                            fields=disclosed_fields(scopes), access=_access(caller, now))
     if record is None:
         return _not_found(request)
     # Serialised straight from the record (which holds exactly the allowed fields, see
@@ -98,6 +115,8 @@ async def get_residence(
     pin: str, caller: ResidenceCaller, now: RequestNow, request: Request
 ) -> Any:
     number = citizens.checked_pin(pin)
+    if caller.needs_consent:
+        await _consented(request, caller, [number], {"citizen.residence"}, now, "residence")
     view = await _audited(request, citizens.residence_confirmation, number,
                           access=_access(caller, now))
     return _not_found(request) if view is None else view
@@ -135,6 +154,8 @@ async def verify(
     body: schemas.CitizenVerifyRequest, caller: VerifyCaller, now: RequestNow, request: Request
 ) -> Any:
     number = citizens.checked_pin(body.pin)
+    if caller.needs_consent:
+        await _consented(request, caller, [number], {"citizen.verify"}, now, "verify")
     result = await _audited(
         request,
         citizens.verify,
@@ -184,6 +205,9 @@ async def verify_batch(
         (None if citizens.pin_rule_broken(item.pin) else item.pin, _claims(item))
         for item in body.items
     ]
+    if caller.needs_consent:
+        await _consented(request, caller, [pin for pin, _ in items], {"citizen.verify"}, now,
+                         "verify_batch")
     results = await _audited(request, citizens.verify_batch, items,
                              accent_insensitive=body.accent_insensitive,
                              access=_access(caller, now))
@@ -206,6 +230,9 @@ async def verify_batch(
 async def resolve_cmnd(
     body: schemas.ResolveCmndRequest, caller: ResolveCaller, now: RequestNow, request: Request
 ) -> Any:
+    if caller.needs_consent:  # consent is given per PIN: nothing to check it against here
+        await access_history.refuse(runtime(request), _asker(caller, "resolve_cmnd"), [None],
+                                    now=now)
     found = await _audited(request, citizens.resolve_cmnd, body.old_id_number,
                            access=_access(caller, now))
     if found is None:

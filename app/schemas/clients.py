@@ -10,6 +10,7 @@ from app.schemas.common import UtcDatetime
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
 GrantType = Literal["client_credentials", "authorization_code", "refresh_token"]
+DataBasis = Literal["statutory_task", "consent"]
 
 
 class ClientCreate(BaseModel):
@@ -23,6 +24,10 @@ class ClientCreate(BaseModel):
     purposes: list[str] = Field(min_length=1, max_length=16)
     legal_basis: str | None = Field(
         None, max_length=500, description="Required for citizen.sensitive."
+    )
+    data_basis: DataBasis = Field(
+        "statutory_task", description="statutory_task (a state agency: no consent needed) or "
+        "consent (each citizen's consent is required; docs/life-events.md)."
     )
     token_endpoint_auth_method: AuthMethod = "client_secret_basic"
     grant_types: list[GrantType] = Field(["client_credentials"], min_length=1, max_length=3)
@@ -41,6 +46,7 @@ class ClientOut(BaseModel):
     scopes: list[str]
     purposes: list[str]
     legal_basis: str | None
+    data_basis: DataBasis
     token_endpoint_auth_method: AuthMethod
     grant_types: list[str]
     redirect_uris: list[str]

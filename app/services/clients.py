@@ -67,6 +67,7 @@ class ClientSpec:
     signing_alg: str = "ES256"
     rate_limit: int = 600
     legal_basis: str | None = None
+    data_basis: str = "statutory_task"  # or "consent" (docs/life-events.md)
 
 
 def _configured_secret_hash(secret: str) -> str:
@@ -103,6 +104,8 @@ def _problems(spec: ClientSpec) -> list[str]:
         problems.append("redirect_uris: required for authorization_code")
     if spec.signing_alg not in SIGNING_ALGS:
         problems.append("signing_alg: ES256 or RS256")
+    if spec.data_basis not in ("statutory_task", "consent"):
+        problems.append("data_basis: statutory_task or consent")
     if (spec.token_endpoint_auth_method == "private_key_jwt") != (spec.jwks is not None):
         problems.append("jwks: required for private_key_jwt, and only for it")
     problems += [f"redirect_uris: {reason}" for uri in spec.redirect_uris
@@ -141,6 +144,7 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         sandbox=spec.sandbox,
         signing_alg=spec.signing_alg,
         rate_limit=spec.rate_limit,
+        data_basis=spec.data_basis,
         created_at=now,
     )
     session.add(client)

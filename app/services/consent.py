@@ -4,7 +4,8 @@ General on purpose: the OpenID provider uses the purpose ``login`` (the scopes a
 read at sign-in); other features record their own purposes in the same table. A grant for the same
 (citizen, party, purpose) supersedes the active one and keeps its scopes (approving more never
 withdraws what was approved before). Withdrawing runs the hooks registered for the purpose (the
-OpenID provider revokes the party's tokens), in the same transaction.
+OpenID provider revokes the party's tokens), in the same transaction; so does granting (approving
+``vneid.data_sharing`` at sign-in records a data-sharing consent, docs/life-events.md).
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from app.models.consent import Consent
 from app.services.keys import aware
 
 GRANTED, WITHDRAWN, SUPERSEDED = "granted", "withdrawn", "superseded"
-METHODS = ("web_form", "qr_app", "sandbox_header", "sandbox_persona", "admin")
+# api: the citizen through /v1/me; written: on paper at a counter, recorded by an administrator
+METHODS = ("web_form", "qr_app", "sandbox_header", "sandbox_persona", "admin", "api", "written")
 WithdrawHook = Callable[[Session, Consent, datetime], None]
+# (session, the new grant, the scopes the citizen approved this time, now)
+GrantHook = Callable[[Session, Consent, tuple[str, ...], datetime], None]
 _ON_WITHDRAW: dict[str, list[WithdrawHook]] = {}
+_ON_GRANT: dict[str, list[GrantHook]] = {}
 
 
 class ConsentNotFound(NotFound):
@@ -38,6 +43,13 @@ class ConsentNotActive(Conflict):
 def on_withdraw(purpose: str, hook: WithdrawHook) -> None:
     """Run ``hook(session, consent, now)`` whenever a consent for ``purpose`` is withdrawn."""
     hooks = _ON_WITHDRAW.setdefault(purpose, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def on_grant(purpose: str, hook: GrantHook) -> None:
+    """Run ``hook`` whenever a consent for ``purpose`` is granted (in the same transaction)."""
+    hooks = _ON_GRANT.setdefault(purpose, [])
     if hook not in hooks:
         hooks.append(hook)
 
@@ -102,13 +114,16 @@ def _supersede(session: Session, previous: Consent | None, *, pin: str, client_i
                expires_at: datetime | None) -> Consent:
     if method not in METHODS:
         raise ValueError("unknown consent method")
-    merged = list(dict.fromkeys([*(previous.scopes if previous else []), *scopes]))
+    approved = tuple(scopes)
+    merged = list(dict.fromkeys([*(previous.scopes if previous else []), *approved]))
     if previous is not None:
         previous.status = SUPERSEDED
     consent = Consent(pin=pin, client_id=client_id, purpose=purpose, scopes=merged, method=method,
                       status=GRANTED, granted_at=now, expires_at=expires_at)
     session.add(consent)
     session.flush()
+    for hook in _ON_GRANT.get(purpose, []):
+        hook(session, consent, approved, now)
     return consent
 
 

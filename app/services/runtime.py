@@ -40,11 +40,12 @@ class ClientSnapshot:
     purposes: tuple[str, ...]
     sandbox: bool
     rate_limit: int
+    data_basis: str = "statutory_task"  # or "consent" (docs/life-events.md)
 
     @classmethod
     def of(cls, client: Client) -> ClientSnapshot:
         return cls(client.client_id, client.status == "active", frozenset(client.scopes),
-                   tuple(client.purposes), client.sandbox, client.rate_limit)
+                   tuple(client.purposes), client.sandbox, client.rate_limit, client.data_basis)
 
 
 class ClientCache:
