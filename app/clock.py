@@ -58,3 +58,12 @@ class SandboxClock:
         with self._lock:
             self.offset = timedelta(0)
             self.frozen_at = None
+
+    def state(self) -> tuple[timedelta, datetime | None]:
+        """(offset, frozen instant): what :meth:`restore` takes back, e.g. from the database."""
+        with self._lock:
+            return self.offset, self.frozen_at
+
+    def restore(self, *, offset: timedelta, frozen_at: datetime | None) -> None:
+        with self._lock:
+            self.offset, self.frozen_at = offset, frozen_at

@@ -21,15 +21,18 @@ from app.routers import (
     audit,
     cards,
     citizens,
+    events,
     health,
     html,
     login,
     me,
     oauth,
     pki,
+    subscriptions,
     token,
     wellknown,
 )
+from app.services import webhooks_worker
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("dancu")
@@ -46,7 +49,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.migrate_on_start:
         migrations.upgrade(database.engine)
     bootstrap(database=database, settings=app.state.settings, clock=app.state.clock)
+    app.state.clock_sync, worker = webhooks_worker.start(
+        database=database, clock=app.state.clock, enabled=app.state.settings.delivery_worker)
     yield
+    if worker is not None:
+        worker.stop()
     database.dispose()
 
 
@@ -74,6 +81,7 @@ def create_app(
                    admin_clients.router, accounts_admin.router, accounts_admin.consents_router,
                    oauth.app_router, oauth.sandbox_router, login.router,
                    cards.router, cards.admin_router, cards.sandbox_router, pki.router,
+                   events.router, events.feed_router, events.admin_router, subscriptions.router,
                    me.router, me.admin_router, me.pages_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Keys of the chip-card test PKI: "ec" (P-256, derived from the seed) or "rsa" (2048-bit,
     # generated once and kept in the pki_key table). See docs/cards.md.
     pki_key_type: Literal["ec", "rsa"] = "ec"
+    # Background thread of `dancu serve`: webhook deliveries every second and the stored sandbox
+    # clock every five (docs/life-events.md). Off: run `dancu events deliver` instead.
+    delivery_worker: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -25,9 +25,25 @@ def _name_part(value: str) -> str:
     return value
 
 
+def _required(value: str) -> str:
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+def _address_line(value: str) -> str:
+    value = unicodedata.normalize("NFC", " ".join(value.split()))
+    if not value or any(unicodedata.category(ch)[0] == "C" for ch in value):
+        raise ValueError("an address line is printable text")
+    return value
+
+
 NamePart = Annotated[str, Field(max_length=40), AfterValidator(_name_part)]
-RequiredName = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_name_part)]
-AddressLine = Annotated[str, Field(min_length=1, max_length=120)]
+RequiredName = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_name_part),
+                         AfterValidator(_required)]
+AddressLine = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_address_line)]
+BirthDate = Annotated[date, Field(ge=date(1900, 1, 1), description="From 1900 (PIN rule R2)")]
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class _Request(BaseModel):
@@ -45,7 +61,7 @@ class BirthRequest(_Request):
     middle_name: NamePart = ""
     given_name: RequiredName
     sex: Literal["M", "F"]
-    birth_date: date
+    birth_date: BirthDate
     birth_place_commune: CommuneCode | None = None
     registration_province: PlaceCode | None = Field(
         None, description="Province code of the registering authority; default: the province of "
@@ -53,8 +69,8 @@ class BirthRequest(_Request):
     registered_abroad_country: PlaceCode | None = Field(
         None, description="Foreign-registration country code (000, 101-295) for a birth "
                           "registered at a mission abroad; the PIN then starts with it.")
-    household_id: int | None = Field(None, ge=1, description="Default: the mother's household, "
-                                                             "else the father's.")
+    household_id: RowId | None = Field(None, description="Default: the mother's household, "
+                                                          "else the father's.")
 
     @model_validator(mode="after")
     def _one_parent_one_place(self) -> BirthRequest:
@@ -89,7 +105,7 @@ class ResidenceChangeRequest(_Request):
     household: Literal["new", "join", "move_household"] = Field(
         "new", description="Permanent residence only: head a new household at the address, join "
                            "household_id, or move the whole household (the citizen is its head)")
-    household_id: int | None = Field(None, ge=1)
+    household_id: RowId | None = None
     relationship_to_head: int | None = Field(None, ge=1, le=99)
 
 
@@ -140,7 +156,7 @@ class PinReestablishmentRequest(_Request):
     reason: Literal["sex_redetermined", "birth_year_corrected", "registration_place_corrected",
                     "data_entry_error"]
     sex: Literal["M", "F"] | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     registration_place: PlaceCode | None = None
 
 

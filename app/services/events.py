@@ -138,7 +138,9 @@ class Recorder:
         if self._subscriptions is None:
             query = (select(Subscription, Client.data_basis)
                      .join(Client, Client.client_id == Subscription.client_id)
-                     .where(Subscription.status == "active", Client.status == "active")
+                     # a paused subscription queues its deliveries until it is resumed
+                     .where(Subscription.status.in_(("active", "paused")),
+                            Client.status == "active")
                      .order_by(Subscription.id))
             self._subscriptions = [(s, basis) for s, basis in self.session.execute(query)]
         return self._subscriptions

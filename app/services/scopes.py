@@ -96,6 +96,17 @@ CATALOGUE: tuple[Scope, ...] = (
         "the population database: POST /v1/cards/verify.",
     ),
     Scope(
+        "events.read",
+        "Life-event feed: GET /v1/events and webhook subscriptions /v1/subscriptions; payloads "
+        "carry only the fields of the client's record scopes (docs/life-events.md).",
+    ),
+    Scope(
+        "events.write",
+        "Record life events (birth, death, residence, marriage, divorce, name, card, PIN "
+        "re-establishment): POST /v1/life-events/* (sandbox clients only).",
+        sandbox_only=True,
+    ),
+    Scope(
         "audit.all",
         "Read every client's audit trail (oversight); a client always reads its own.",
         admin_only=True,
