@@ -56,8 +56,9 @@ def is_postgres(database_url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
+    # No background delivery thread: webhook tests run their passes themselves (no timing).
     return load_settings(database_url=database_url, seed=TEST_SEED,
-                         population_size=TEST_POPULATION, auto_seed=True)
+                         population_size=TEST_POPULATION, auto_seed=True, delivery_worker=False)
 
 
 @pytest.fixture(scope="session")

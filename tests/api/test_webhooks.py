@@ -1,0 +1,266 @@
+"""Webhook deliveries seen from the subscriber's side, with a real HTTP receiver on a local port:
+signed (verified here with hmac, independently of the service), cut to the subscription's scopes,
+never blocking the event when the receiver is down, retried with exponential backoff on the
+sandbox clock, recorded attempt by attempt, failed after the last attempt and replayable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.clock import SandboxClock
+from app.db import Database
+from app.services import webhooks
+from app.services.simulation_clock import ClockSync
+from app.services.webhooks_worker import BackgroundWorker
+from app.settings import Settings
+from tests.api.events_support import (
+    Receiver,
+    admin,
+    free_port,
+    married_couple,
+    record,
+    running_receiver,
+    single,
+    verify_signature,
+)
+from tests.api.sharing_support import admin_headers, issue_token, new_client  # noqa: F401
+
+
+@dataclass
+class Subscriber:
+    client: TestClient
+    client_id: str
+    secret: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """A fresh token each time: tests move the sandbox clock past token lifetimes."""
+        return {"Authorization": f"Bearer {issue_token(self.client, self.client_id, self.secret)}"}
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[SandboxClock]:
+    app.state.clock.freeze()
+    yield app.state.clock
+    app.state.clock.reset()
+
+
+@pytest.fixture
+def subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Subscriber]:  # noqa: F811
+    client_id, secret = new_client(client, admin_headers, scopes=["citizen.basic", "events.read"],
+                                   purposes=["pension-office"])
+    found = Subscriber(client, client_id, secret)
+    yield found
+    headers = found.headers
+    for sub in client.get("/v1/subscriptions", headers=headers).json()["subscriptions"]:
+        client.delete(f"/v1/subscriptions/{sub['id']}", headers=headers)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from running_receiver(Receiver())
+
+
+def _subscribe(client: TestClient, who: Subscriber, url: str, **extra: Any) -> dict[str, Any]:
+    body = {"url": url, "event_types": ["death.registered"]} | extra
+    response = client.post("/v1/subscriptions", json=body, headers=who.headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _deliver(client: TestClient, settings: Settings) -> dict[str, int]:
+    response = client.post("/v1/admin/events/deliver", headers=admin(settings))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _deliveries(client: TestClient, who: Subscriber, sub: dict[str, Any]) -> list[Any]:
+    response = client.get(f"/v1/subscriptions/{sub['id']}/deliveries", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return list(response.json()["deliveries"])
+
+
+def _death(client: TestClient, database: Database, settings: Settings) -> str:
+    pin = married_couple(database).husband
+    assert record(client, admin(settings), "deaths", {"pin": pin}).status_code == 201
+    return pin
+
+
+def test_delivery_is_signed_and_carries_only_the_subscription_scopes(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        receiver: Receiver, clock: SandboxClock) -> None:
+    sub = _subscribe(client, subscriber, receiver.url, scopes=["citizen.basic"])
+    receiver.secret = sub["secret"]
+    pin = _death(client, database, settings)
+    assert _deliver(client, settings)["delivered"] >= 1
+    [body] = [b for b in receiver.verified() if b["pin"] == pin]
+    assert body["type"] == "death.registered"
+    assert set(body["data"]) == {"status", "status_date", "full_name"}  # no residence, spouse
+    message = next(m for m in receiver.received if m.json()["pin"] == pin)
+    assert message.headers["X-Dancu-Event-Type"] == "death.registered"
+    assert not verify_signature(message, "whsec_wrong")
+    tampered = type(message)(message.headers, message.body.replace(b"deceased", b"alive"))
+    assert not verify_signature(tampered, sub["secret"])
+    [delivery] = _deliveries(client, subscriber, sub)
+    assert delivery["status"] == "delivered"
+    assert [a["status_code"] for a in delivery["history"]] == [204]
+
+
+def test_a_receiver_that_is_down_never_blocks_the_event_and_is_retried_with_backoff(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        clock: SandboxClock) -> None:
+    port = free_port()
+    sub = _subscribe(client, subscriber, f"http://127.0.0.1:{port}/hooks")
+    pin = _death(client, database, settings)  # committed although nobody listens
+    assert _deliver(client, settings)["retrying"] >= 1
+    [first] = _deliveries(client, subscriber, sub)
+    assert (first["status"], first["attempts"], first["last_status_code"]) == ("pending", 1, None)
+    assert first["history"][0]["error"]
+    _deliver(client, settings)  # not due yet: 30 s of sandbox time must pass
+    assert _deliveries(client, subscriber, sub)[0]["attempts"] == 1
+    clock.advance(timedelta(seconds=31))
+    _deliver(client, settings)
+    [second] = _deliveries(client, subscriber, sub)
+    assert second["attempts"] == 2
+    receiver = Receiver(secret=sub["secret"])
+    for _ in running_receiver(receiver, port):
+        clock.advance(timedelta(seconds=59))
+        _deliver(client, settings)  # the second delay is 60 s
+        assert _deliveries(client, subscriber, sub)[0]["attempts"] == 2
+        clock.advance(timedelta(seconds=2))
+        _deliver(client, settings)
+    [done] = _deliveries(client, subscriber, sub)
+    assert done["status"] == "delivered"
+    assert [a["status_code"] for a in done["history"]] == [None, None, 204]
+    assert [b["pin"] for b in receiver.verified()] == [pin]
+
+
+def test_backoff_doubles_and_the_delivery_fails_after_the_last_attempt(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        receiver: Receiver, clock: SandboxClock) -> None:
+    assert [webhooks.backoff(n).total_seconds() for n in (1, 2, 3, 8, 20)] == [
+        30, 60, 120, 3600, 3600]
+    receiver.status = 503
+    sub = _subscribe(client, subscriber, receiver.url)
+    _death(client, database, settings)
+    for attempt in range(1, webhooks.MAX_ATTEMPTS + 1):
+        _deliver(client, settings)
+        clock.advance(webhooks.backoff(attempt) + timedelta(seconds=1))
+    [failed] = _deliveries(client, subscriber, sub)
+    assert (failed["status"], failed["attempts"]) == ("failed", webhooks.MAX_ATTEMPTS)
+    assert {a["status_code"] for a in failed["history"]} == {503}
+    _deliver(client, settings)
+    assert len(receiver.received) == webhooks.MAX_ATTEMPTS  # a failed delivery is left alone
+
+
+def test_failed_deliveries_can_be_replayed_one_or_all(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        receiver: Receiver, clock: SandboxClock) -> None:
+    receiver.status = 500
+    sub = _subscribe(client, subscriber, receiver.url)
+    receiver.secret = sub["secret"]
+    pins = [_death(client, database, settings) for _ in range(2)]
+    for attempt in range(1, webhooks.MAX_ATTEMPTS + 1):
+        _deliver(client, settings)
+        clock.advance(webhooks.backoff(attempt) + timedelta(seconds=1))
+    first, second = sorted(_deliveries(client, subscriber, sub), key=lambda d: d["id"])
+    assert {first["status"], second["status"]} == {"failed"}
+    receiver.status, refused = 200, len(receiver.received)
+    replayed = client.post(f"/v1/subscriptions/{sub['id']}/deliveries/{first['id']}/replay",
+                           headers=subscriber.headers)
+    assert replayed.status_code == 200, replayed.text
+    assert (replayed.json()["status"], replayed.json()["attempts"]) == ("pending", 0)
+    _deliver(client, settings)
+    statuses = {d["id"]: d["status"] for d in _deliveries(client, subscriber, sub)}
+    assert statuses == {first["id"]: "delivered", second["id"]: "failed"}
+    bulk = client.post(f"/v1/subscriptions/{sub['id']}/replay", headers=subscriber.headers)
+    assert bulk.json() == {"replayed": 1}
+    _deliver(client, settings)
+    assert {d["status"] for d in _deliveries(client, subscriber, sub)} == {"delivered"}
+    accepted = receiver.received[refused:]
+    assert all(verify_signature(m, sub["secret"]) for m in accepted)
+    assert sorted(m.json()["pin"] for m in accepted) == sorted(pins)
+
+
+def test_a_paused_subscription_keeps_its_deliveries_until_resumed(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        receiver: Receiver, clock: SandboxClock) -> None:
+    sub = _subscribe(client, subscriber, receiver.url)
+    paused = client.patch(f"/v1/subscriptions/{sub['id']}", json={"status": "paused"},
+                          headers=subscriber.headers)
+    assert paused.json()["status"] == "paused"
+    _death(client, database, settings)
+    _deliver(client, settings)
+    assert receiver.received == []
+    client.patch(f"/v1/subscriptions/{sub['id']}", json={"status": "active"},
+                 headers=subscriber.headers)
+    clock.advance(webhooks.LEASE + timedelta(seconds=1))
+    _deliver(client, settings)
+    assert len(receiver.received) == 1
+
+
+def test_only_subscribed_event_types_are_delivered(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        receiver: Receiver, clock: SandboxClock) -> None:
+    sub = _subscribe(client, subscriber, receiver.url, event_types=["name.changed"])
+    _death(client, database, settings)
+    pin = single(database, sex="F", born=date(1991, 1, 1))
+    assert record(client, admin(settings), "name-changes",
+                  {"pin": pin, "given_name": "Nga"}).status_code == 201
+    _deliver(client, settings)
+    assert [(m.json()["type"], m.json()["pin"]) for m in receiver.received] == [
+        ("name.changed", pin)]
+    assert len(_deliveries(client, subscriber, sub)) == 1
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"url": "http://rp.example/hooks"}, "url: must use https"),
+    ({"url": "http://[::1/hooks"}, "url: must be an absolute URI"),
+    ({"event_types": ["birth.happened"]}, "event_types: unknown type"),
+    ({"scopes": ["citizen.residence"]}, "scopes: 'citizen.residence' is not a payload scope"),
+    ({"scopes": []}, "scopes: at least one payload scope"),
+    ({"purpose": "marketing"}, "purpose: not one of the client's purposes"),
+])
+def test_subscription_rules_are_enforced(client: TestClient, subscriber: Subscriber,
+                                         change: dict[str, Any], problem: str) -> None:
+    body = {"url": "https://rp.example/hooks", "event_types": ["*"]} | change
+    response = client.post("/v1/subscriptions", json=body, headers=subscriber.headers)
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/invalid-subscription")
+    assert any(p.startswith(problem) for p in response.json()["problems"])
+
+
+def test_a_client_sees_only_its_own_subscriptions(
+        client: TestClient, subscriber: Subscriber, admin_headers: dict[str, str],  # noqa: F811
+        receiver: Receiver) -> None:
+    sub = _subscribe(client, subscriber, receiver.url)
+    other_id, secret = new_client(client, admin_headers, scopes=["citizen.basic", "events.read"])
+    other = {"Authorization": f"Bearer {issue_token(client, other_id, secret)}"}
+    assert client.get(f"/v1/subscriptions/{sub['id']}", headers=other).status_code == 404
+    assert client.get("/v1/subscriptions", headers=other).json() == {"subscriptions": []}
+    assert client.get("/v1/subscriptions").status_code == 401
+    listed = client.get(f"/v1/subscriptions/{sub['id']}", headers=subscriber.headers).json()
+    assert "secret" not in listed
+
+
+def test_the_background_worker_delivers_without_a_manual_pass(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        receiver: Receiver, app: FastAPI) -> None:
+    sub = _subscribe(client, subscriber, receiver.url)
+    receiver.secret = sub["secret"]
+    worker = BackgroundWorker(database, app.state.clock, ClockSync(app.state.clock),
+                              interval=0.05)
+    worker.start()
+    try:
+        pin = _death(client, database, settings)
+        assert receiver.arrived.wait(30)
+    finally:
+        worker.stop()
+    assert [b["pin"] for b in receiver.verified()] == [pin]
