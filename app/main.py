@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import migrations
+from app import migrations, openapi
 from app.bootstrap import bootstrap
 from app.clock import SandboxClock
 from app.db import Database
 from app.errors import install_error_handlers
-from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.middleware import BodyLimitMiddleware, JsonGuardMiddleware, RequestContextMiddleware
 from app.routers import (
     accounts_admin,
     admin_clients,
@@ -75,6 +75,7 @@ def create_app(
     app.state.clock = SandboxClock()
     app.state.migrate_on_start = migrate_on_start
     install_error_handlers(app)
+    openapi.install(app)
     app.include_router(health.router)
     # Routes are matched in order: the OAuth endpoints every login hits come first.
     for router in (token.router, oauth.router, wellknown.router, citizens.router, audit.router,
@@ -85,7 +86,9 @@ def create_app(
                    me.router, me.admin_router, me.pages_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
-    # Added last = outermost: every response, even a refused body, carries the request id.
+    # Added last = outermost: every response, even a refused body, carries the request id; the
+    # JSON guard reads only bodies the size limit has let through.
+    app.add_middleware(JsonGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids, response headers, and the request-body size limit.
+"""Pure ASGI middleware: request ids, response headers, the request-body size limit, and the
+JSON-body guard.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so a refused body is never buffered, and streaming and
 background tasks keep working.
@@ -9,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_MEDIA_TYPE, PayloadTooLarge
+from app.errors import PROBLEM_MEDIA_TYPE, DomainError, PayloadTooLarge, ValidationFailed
 
 REQUEST_ID_HEADER = "x-request-id"
 # A caller's id is echoed only when it is short and plain, so it cannot inject into logs or headers.
@@ -45,7 +47,7 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 async def send_problem(
-    send: Send, error: PayloadTooLarge, extra: list[tuple[bytes, bytes]]
+    send: Send, error: DomainError, extra: list[tuple[bytes, bytes]]
 ) -> None:
     body = json.dumps(error.to_problem()).encode()
     headers = [
@@ -143,3 +145,118 @@ def _with_headers(
     if no_store and b"cache-control" not in names:
         extra.append((b"cache-control", b"no-store"))
     return [(n, v) for n, v in headers if n.lower() != REQUEST_ID_HEADER.encode()] + extra
+
+
+# --- JSON bodies: one meaning per document --------------------------------------------------------
+
+MAX_JSON_DEPTH = 32
+
+
+class JsonBodyRejected(ValidationFailed):
+    """A JSON body the API refuses before any route sees it; ``rule`` says why, never where."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(errors=[{"loc": ["body"], "rule": rule, "message": message}])
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        # Parsers disagree on which duplicate wins (first, last, error): refuse the ambiguity.
+        raise JsonBodyRejected("json.duplicate_key", "An object repeats a member name.")
+    return dict(pairs)
+
+
+def _check_value(value: Any, depth: int = 1) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise JsonBodyRejected("json.depth", f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_value(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_value(item, depth + 1)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise JsonBodyRejected("json.surrogate", "Text must be valid Unicode.") from None
+    if _CONTROL.search(text):
+        raise JsonBodyRejected("json.control_character",
+                               "Text must not contain control characters.")
+
+
+# C0 controls but TAB, LF and CR; DEL; C1 controls (NEL U+0085 is whitespace to str.strip).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def check_json_body(body: bytes) -> None:
+    """Raise :class:`JsonBodyRejected` for a body that is not one unambiguous, plain JSON text."""
+    try:
+        document = json.loads(body, object_pairs_hook=_reject_duplicates)
+    except RecursionError:
+        raise JsonBodyRejected("json.depth", f"JSON nests deeper than {MAX_JSON_DEPTH} levels.") \
+            from None
+    except (ValueError, UnicodeDecodeError):
+        return  # not JSON at all: the route's own parser answers (422)
+    _check_value(document)
+
+
+def _is_json(scope: Scope) -> bool:
+    raw = _header(scope, b"content-type")
+    if raw is None:
+        return False
+    media = raw.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+class JsonGuardMiddleware:
+    """Read a JSON request body (already bounded by :class:`BodyLimitMiddleware`) and refuse with
+    422, before the route parses it, duplicate member names, nesting deeper than
+    ``MAX_JSON_DEPTH``, lone surrogates and control characters; the route then reads the same
+    bytes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        try:
+            check_json_body(body)
+        except JsonBodyRejected as error:
+            await send_problem(send, error, [])
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
