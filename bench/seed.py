@@ -146,13 +146,18 @@ def run(backend: str, args: argparse.Namespace, work: Path) -> str:
             f"{size / 2**20:,.0f} MiB | {load:.1f} | `{shown}` |\n")
 
 
+GENERATOR = ["seed", "app/models/population.py", "app/cli/population.py",
+             "alembic/versions/0001_population_database.py"]
+
+
 def revision() -> str:
-    """The commit measured (``+`` when the generator's files have uncommitted changes)."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "seed", "app/models/population.py"],
-                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return head + ("+" if dirty else "")
+    """The last commit of the generator's files (``+``: they have uncommitted changes)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", *GENERATOR)
+    return git("log", "-1", "--format=%h", "--", *GENERATOR) + ("+" if dirty else "")
 
 
 def record(rows: list[str]) -> None:
