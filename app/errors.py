@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_BASE = "https://dancu.sandbox/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_MEMBERS = ("type", "title", "status", "detail", "instance")
 log = logging.getLogger("dancu.errors")
 
 
@@ -40,7 +41,8 @@ class DomainError(Exception):
             body["detail"] = self.detail
         if instance:
             body["instance"] = instance
-        body.update(self.extensions)
+        # Extensions never replace the RFC 9457 members (a "status" extension once did).
+        body.update({k: v for k, v in self.extensions.items() if k not in _MEMBERS})
         return body
 
 
@@ -135,10 +137,18 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     return problem_response(ValidationFailed(errors=_validation_errors(exc)), request)
 
 
+# FastAPI's answer to a body it cannot decode (not UTF-8, nesting deeper than the parser's
+# recursion limit): an invalid request like any other, so the documented 422, not a bare 400.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     mapped: DomainError
-    if exc.status_code == 404:
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        mapped = ValidationFailed(errors=[{"loc": ["body"], "rule": "body_invalid",
+                                           "message": "The body is not valid JSON text."}])
+    elif exc.status_code == 404:
         mapped = NotFound("No such resource.")
     elif exc.status_code == 405:
         mapped = MethodNotAllowed()
@@ -155,7 +165,8 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # The route template, not the path: a path may carry a PIN.
+    log.exception("unhandled error on %s %s", request.method, _instance(request))
     return problem_response(InternalError(), request)
 
 

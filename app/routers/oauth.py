@@ -299,7 +299,9 @@ def qr_approve(handle: str, body: QrApproval, request: Request, session: Session
 
 
 @router.post("/oauth2/qr/{handle}/deny", response_model=QrStatus,
-             summary="The citizen's app declines a QR login")
+             summary="The citizen's app declines a QR login",
+             responses={401: {"description": "device-token-required"},
+                        404: {"description": "qr-session-not-found"}})
 def qr_deny(handle: str, request: Request, session: SessionDep, now: NowDep) -> Any:
     return QrStatus(status=login.qr_approve(session, handle, device_token=_device_token(request),
                                             passcode="", approve=False, now=now))

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.common import UtcDatetime
+
 State = Literal["pending", "active", "locked", "closed"]
 LockReason = Literal["self_request", "tos_violation", "authority", "pin_reestablished",
                      "card_expired", "card_revoked", "card_held"]
@@ -77,7 +79,7 @@ class Device(BaseModel):
 
     device_id: str
     device_name: str | None
-    device_bound_at: datetime | None
+    device_bound_at: UtcDatetime | None
 
 
 class AccountOut(BaseModel):
@@ -88,25 +90,25 @@ class AccountOut(BaseModel):
     level: Literal[1, 2]
     lock_reasons: list[str]
     locked_by: str | None
-    locked_at: datetime | None
-    unlock_due: datetime | None
+    locked_at: UtcDatetime | None
+    unlock_due: UtcDatetime | None
     closed_reason: str | None
-    closed_at: datetime | None
+    closed_at: UtcDatetime | None
     phone: str
     email: str | None
     has_password: bool
     has_passcode: bool
     device: Device | None
-    login_locked_until: datetime | None
+    login_locked_until: UtcDatetime | None
     persona: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class AccountEventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    at: datetime
+    at: UtcDatetime
     kind: str
     reason: str | None
     actor: str
@@ -124,7 +126,7 @@ class SmsOut(BaseModel):
 
     phone: str
     body: str
-    sent_at: datetime
+    sent_at: UtcDatetime
 
 
 class SmsInbox(BaseModel):
@@ -140,9 +142,9 @@ class ConsentOut(BaseModel):
     scopes: list[str]
     method: str
     status: Literal["granted", "withdrawn", "superseded"]
-    granted_at: datetime
-    expires_at: datetime | None
-    withdrawn_at: datetime | None
+    granted_at: UtcDatetime
+    expires_at: UtcDatetime | None
+    withdrawn_at: UtcDatetime | None
     withdrawn_by: str | None
 
 

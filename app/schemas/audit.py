@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
+
+from app.schemas.common import UtcDatetime
 
 
 class AuditRecordOut(BaseModel):
     seq: int
-    created_at: datetime
+    created_at: UtcDatetime
     client_id: str
     purpose: str
     action: str

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.schemas.common import UtcDatetime
 
 CardStatus = Literal["active", "expired", "lost", "revoked", "replaced", "held"]
 Generation = Literal["cccd_2021", "can_cuoc_2024"]
@@ -22,7 +24,7 @@ class PrintedField(BaseModel):
 
 
 class CardEvent(BaseModel):
-    at: datetime
+    at: UtcDatetime
     action: str = Field(description="issued, reported_lost, revoked, held, released, replaced, "
                                     "or expired (derived from the sandbox clock)")
     status: CardStatus = Field(description="The card's status after the event")
@@ -127,8 +129,8 @@ class Step(BaseModel):
 class Signer(BaseModel):
     subject: str
     serial_number: str = Field(description="Hex")
-    not_before: datetime
-    not_after: datetime
+    not_before: UtcDatetime
+    not_after: UtcDatetime
 
 
 class VerifyResponse(BaseModel):
@@ -138,7 +140,7 @@ class VerifyResponse(BaseModel):
     steps: list[Step]
     pin: str | None = Field(description="The PIN in DG1, when the SOD vouches for it")
     document_signer: Signer | None
-    signing_time: datetime | None
+    signing_time: UtcDatetime | None
 
 
 class CardChange(BaseModel):

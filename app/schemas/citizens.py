@@ -214,7 +214,8 @@ class BatchRequest(Strict):
 
 class BatchResult(BaseModel):
     index: int
-    pin: str | None = Field(description="The PIN of the item; omitted when it broke a PIN rule.")
+    pin: str | None = Field(None,
+                            description="The PIN of the item; omitted when it broke a PIN rule.")
     verdict: Literal["match", "no_match", "inconclusive", "pin_not_found", "invalid_pin"]
     rule: str | None = Field(None, description="For invalid_pin: the PIN rule broken.")
     status: Status | None = None

@@ -192,7 +192,7 @@ def _latest(session: Session, pin: str) -> Card | None:
 
 def _conflict(card: Card, today: date, action: str) -> CardStateConflict:
     return CardStateConflict(f"A card that is {effective_status(card, today)} cannot be {action}.",
-                             status=effective_status(card, today))
+                             card_status=effective_status(card, today))
 
 
 def issue(session: Session, pin: str, *, change: Change, pki: CardPki) -> Card:
