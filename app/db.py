@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
+    # A database error's message would otherwise carry the statement's values (PINs, names) into
+    # the logs.
+    kwargs.setdefault("hide_parameters", True)
     if not url.startswith("sqlite"):
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
