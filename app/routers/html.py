@@ -82,7 +82,5 @@ def clear_cookie(response: HTMLResponse | RedirectResponse, name: str, *,
 
 def see_other(location: str) -> RedirectResponse:
     """303 (never 307 after a form with credentials, RFC 9700 §4.12)."""
-    response = RedirectResponse(location, status_code=303)
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return RedirectResponse(location, status_code=303,
+                            headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
