@@ -194,7 +194,7 @@ def citizen(session: Session, pin: str) -> Citizen:
 def living(session: Session, pin: str) -> Citizen:
     found = citizen(session, pin)
     if found.status != "alive":
-        raise CitizenNotAlive(status=found.status)
+        raise CitizenNotAlive(citizen_status=found.status)
     return found
 
 

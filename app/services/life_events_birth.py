@@ -54,7 +54,7 @@ def _parent(session: Session, pin: str | None, *, sex: str, birth_date: date,
         return None
     parent = le.citizen(session, pin)
     if parent.status in ("missing", "replaced"):
-        raise le.CitizenNotAlive(status=parent.status)
+        raise le.CitizenNotAlive(citizen_status=parent.status)
     if parent.sex != sex:
         raise le.ParentSexMismatch()
     if le.age_on(parent.birth_date, birth_date) < MIN_PARENT_AGE:

@@ -23,7 +23,7 @@ def register_death(recorder: events.Recorder, body: DeathRequest, tools: le.Tool
     if deceased.status == "deceased":
         raise le.AlreadyDeceased()
     if deceased.status == "replaced":
-        raise le.CitizenNotAlive(status=deceased.status)
+        raise le.CitizenNotAlive(citizen_status=deceased.status)
     died = le.checked_date(body.date_of_death, recorder, not_before=deceased.birth_date)
     permanent = next(iter(le.residences_in_force(session, deceased.pin, "permanent")), None)
     residence = le.residence_view(session, permanent)

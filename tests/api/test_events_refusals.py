@@ -242,3 +242,13 @@ def test_recording_events_needs_events_write_from_a_sandbox_client(
         "sandbox": False})
     assert refused.status_code == 422
     assert record(client, {}, "deaths", {"pin": "001190000001"}).status_code == 401
+
+
+def test_a_refusal_about_a_citizen_who_is_not_alive_names_their_status(
+        client: TestClient, database: Database, settings: Settings) -> None:
+    pin = single(database, sex="F", born=date(1960, 1, 1), status="missing")
+    response = record(client, admin(settings), "marriages",
+                      {"husband_pin": single(database, sex="M", born=date(1960, 1, 1)),
+                       "wife_pin": pin})
+    assert response.json()["status"] == 409  # the RFC 9457 member stays the HTTP status
+    assert response.json()["citizen_status"] == "missing"
