@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,9 +29,17 @@ from app.db import Database
 from app.matching import accent_fold
 from app.models.events import LifeEvent
 from app.models.population import Citizen, Commune, FamilyRelation, Household, Residence
+from app.services.cards import local_date
 
 PROVINCE = "001"  # Hà Nội: a current code, so births registered there keep it
 _rng = random.Random("dancu-life-event-tests")
+
+
+@pytest.fixture(name="today")
+def frozen_today(app: FastAPI) -> Iterator[date]:
+    """The sandbox clock frozen at the current instant; its day in Vietnam (reset after)."""
+    yield local_date(app.state.clock.freeze())
+    app.state.clock.reset()
 
 
 def admin(settings: Any) -> dict[str, str]:

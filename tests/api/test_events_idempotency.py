@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
 from datetime import date
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -20,13 +17,13 @@ from app.services import life_events
 from app.services.cards import local_date
 from app.services.life_events_birth import register_birth
 from app.settings import Settings
-from tests.api.events_support import admin, event_count, married_couple, record
-
-
-@pytest.fixture
-def today(app: FastAPI) -> Iterator[date]:
-    yield local_date(app.state.clock.freeze())
-    app.state.clock.reset()
+from tests.api.events_support import (  # noqa: F401 - frozen_today: the today fixture
+    admin,
+    event_count,
+    frozen_today,
+    married_couple,
+    record,
+)
 
 
 def _birth(mother: str, today: date, name: str = "Hoa") -> dict[str, str]:
@@ -130,3 +127,4 @@ def test_concurrent_births_in_one_bucket_never_share_a_pin(database: Database) -
         assert len(seqs) == len(set(seqs)) == 48  # each birth and its insurance event
         assert session.scalar(select(func.count()).select_from(LifeEvent)
                               .where(LifeEvent.recorded_by == "concurrency-test")) == 48
+

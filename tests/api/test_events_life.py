@@ -3,7 +3,6 @@ and emits its events, including the linked ones (health insurance under 6, funer
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,24 +17,17 @@ from app.icao.dates import add_years
 from app.models.account import Account
 from app.models.card import Card
 from app.models.population import Citizen, FamilyRelation, Household, PinHistory, Residence
-from app.services.cards import local_date
 from app.settings import Settings
 from tests.api.events_support import (
     PROVINCE,
     admin,
+    frozen_today,  # noqa: F401 - the today fixture
     married_couple,
     other_commune,
     record,
     single,
 )
 from tests.api.sharing_support import admin_headers, token_for_scopes  # noqa: F401 - fixtures
-
-
-@pytest.fixture
-def today(app: FastAPI) -> Iterator[date]:
-    """The sandbox clock frozen at the current instant; its day in Vietnam."""
-    yield local_date(app.state.clock.freeze())
-    app.state.clock.reset()
 
 
 def _iso(day: date) -> str:

@@ -3,35 +3,27 @@ event is one transaction (a failure half-way leaves no trace); the API needs eve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.db import Database
 from app.errors import Conflict
 from app.icao.dates import add_years
 from app.services import accounts
-from app.services.cards import local_date
 from app.settings import Settings
 from tests.api.events_support import (
     admin,
     fingerprint,
+    frozen_today,  # noqa: F401 - the today fixture
     married_couple,
     record,
     single,
 )
 from tests.api.sharing_support import admin_headers, new_client  # noqa: F401 - fixture
-
-
-@pytest.fixture
-def today(app: FastAPI) -> Iterator[date]:
-    yield local_date(app.state.clock.freeze())
-    app.state.clock.reset()
-
 
 Case = Callable[[Database, date], tuple[str, dict[str, Any]]]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from app import migrations
@@ -32,27 +30,17 @@ from app.services.pki import card_pki
 from app.settings import load_settings
 from seed.cards import ensure_cards
 from seed.populate import populate
+from tests.conftest import _postgres_database
 
 SEED, PEOPLE, DAYS = 11, 3000, 730
 START = datetime(2027, 1, 1, 3, tzinfo=UTC)
 
 
 def _fresh_url(base: str, tmp: Any) -> Iterator[str]:
-    if not base.startswith("postgresql"):
+    if base.startswith("postgresql"):
+        yield from _postgres_database(base)  # a database of its own, dropped afterwards
+    else:
         yield f"sqlite:///{tmp.mktemp('sim') / 'sim.db'}"
-        return
-    import psycopg
-
-    url = make_url(base)
-    name = f"dancu_sim_{secrets.token_hex(4)}"
-    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
