@@ -1,17 +1,16 @@
-"""Writing units of work of the login endpoints, for several server processes on one SQLite file.
+"""Writing units of work of the login endpoints (authorize, token), on SQLite and PostgreSQL.
 
-SQLite lets one writer in at a time; a waiting writer sleeps in SQLite's busy handler (1 to 100 ms
-steps) and, since SQLite work runs inline on the event loop (``Runtime.run_blocking``), so would
-the whole process. Here the writers of every process queue instead on an advisory lock file beside
-the database (``<db>-writers.lock``): the process tries it without waiting, and when another
-process holds it, waits in a worker thread -- the event loop keeps serving other requests -- and
-then runs the unit inline, holding the lock until it commits. Within a process an ``asyncio.Lock``
-takes the turns. PostgreSQL needs none of this: its units run in worker threads, as elsewhere.
+SQLite lets one writer in at a time, and a waiting writer sleeps in SQLite's busy handler (1 to
+100 ms steps). So, on SQLite, each process runs these units in one writer thread, one after the
+other, and the writer threads of every process queue on an advisory lock file beside the database
+(``<db>-writers.lock``): a waiting writer wakes as soon as the lock is free. The event loop is never
+the one waiting -- were it, a synchronous route holding SQLite's lock could not get its commit
+scheduled, and both would wait for the busy timeout. PostgreSQL needs none of this: its units run
+in worker threads (``Runtime.run_blocking``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 from collections.abc import Callable
@@ -37,18 +36,10 @@ def _open(path: str) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
 
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _process_lock(app: FastAPI) -> asyncio.Lock:
-    found = getattr(app.state, "oidc_write_lock", None)
+def _writer(app: FastAPI) -> anyio.CapacityLimiter:
+    found = getattr(app.state, "oidc_writer", None)
     if found is None:
-        found = app.state.oidc_write_lock = asyncio.Lock()
+        found = app.state.oidc_writer = anyio.CapacityLimiter(1)
     return found
 
 
@@ -59,17 +50,20 @@ def _unit(database: Database, work: Callable[[Session], T]) -> Callable[[], T]:
     return run
 
 
+def _queued(path: str, unit: Callable[[], T]) -> T:
+    fd = _open(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # this process's writer thread waits for its turn
+        return unit()
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 async def run_write(app: FastAPI, runtime: Runtime, work: Callable[[Session], T]) -> T:
     """Run ``work(session)`` in one committed transaction (see the module docstring)."""
     database = runtime.database
     path = _lock_path(database) if database.is_sqlite else None
     if path is None:
         return await runtime.run_blocking(_unit(database, work))
-    async with _process_lock(app):
-        fd = _open(path)
-        try:
-            if not _try_lock(fd):
-                await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
-            return _unit(database, work)()
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
+    return await anyio.to_thread.run_sync(_queued, path, _unit(database, work),
+                                          limiter=_writer(app))
