@@ -125,8 +125,8 @@ async def token(request: Request) -> Any:
         except oauth.OAuthError as error:
             return error
 
-    # Inline on SQLite, writers of every process queued on a lock file; a worker thread on
-    # PostgreSQL: app.services.oidc_writes.run_write.
+    # SQLite: the process's writer thread, queued with other processes' writers on a lock file;
+    # PostgreSQL: a worker thread (app.services.oidc_writes.run_write).
     outcome = await run_write(request.app, runtime(request), unit_of_work)
     if isinstance(outcome, oauth.OAuthError):
         return error_response(outcome, used_basic=token_request.used_basic)
