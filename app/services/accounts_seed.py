@@ -23,14 +23,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.models.account import Account, AccountEvent
+from app.models.account import Account, AccountEvent, OneTimeCode, SmsMessage
+from app.models.consent import Consent
+from app.models.oidc import (
+    AuthorizationCode,
+    BrowserSession,
+    IssuedAccessToken,
+    LoginInteraction,
+    RefreshToken,
+)
 from app.models.population import Citizen
 from app.services import accounts
 from app.services.accounts import age_on
+from app.services.oidc_provider import LOGIN_PURPOSE
 
 log = logging.getLogger("dancu.accounts")
 SANDBOX_PASSWORD = "Vneid@2025"
@@ -315,11 +324,33 @@ def account_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Account)) or 0)
 
 
+def population_replaced(session: Session) -> bool:
+    """True when accounts exist for citizens that no longer do (``dancu seed --replace``)."""
+    orphan = select(Account.id).where(Account.persona.is_not(None),
+                                      Account.pin.not_in(select(Citizen.pin))).limit(1)
+    return session.scalar(orphan) is not None
+
+
+def forget_accounts(session: Session) -> None:
+    """Delete every VNeID account and the provider state that refers to accounts (sessions,
+    interactions, codes, tokens, sign-in consents): they belonged to a replaced population."""
+    for model in (AccountEvent, SmsMessage, OneTimeCode, LoginInteraction, BrowserSession,
+                  AuthorizationCode, RefreshToken, IssuedAccessToken, Account):
+        session.execute(delete(model))
+    session.execute(delete(Consent).where(Consent.purpose == LOGIN_PURPOSE))
+
+
 def ensure_accounts(database: Database, *, seed: int, now: datetime) -> None:
-    """Start-up step, after the population: generated accounts once, then the personas."""
+    """Start-up step, after the population: generated accounts once, then the personas. After the
+    population was replaced, the old accounts are dropped and generated again."""
     with database.read() as session:
         if session.scalar(select(Citizen.pin).limit(1)) is None:
             return
+        replaced = population_replaced(session)
+    if replaced:
+        log.warning("the population was replaced: VNeID accounts are generated again")
+        with database.write() as session:
+            forget_accounts(session)
     seed_accounts(database, seed=seed, now=now)
     with database.write() as session:
         created = ensure_personas(session, seed=seed, now=now)

@@ -397,3 +397,36 @@ def test_every_vneid_problem_type_is_in_docs_errors(problem: type[DomainError]) 
     "insufficient_scope"])
 def test_every_oauth_error_the_provider_answers_is_in_docs_errors(error: str) -> None:
     assert f"`{error}`" in (DOCS / "errors.md").read_text()
+
+
+def _citizens(database: Database, *, offset: int, count: int) -> list[dict[str, Any]]:
+    with database.read() as session:
+        rows = session.execute(select(Citizen.__table__).order_by(Citizen.pin)
+                               .offset(offset).limit(count)).mappings().all()
+    return [dict(row) for row in rows]
+
+
+def test_accounts_are_generated_again_after_the_population_is_replaced(
+        database: Database, tmp_path: Path, clock: SandboxClock) -> None:
+    from sqlalchemy import delete, insert
+
+    from app import migrations
+
+    fresh = Database.connect(f"sqlite:///{tmp_path / 'replaced.db'}")
+    migrations.upgrade(fresh.engine)
+    with fresh.write() as session:
+        session.execute(insert(Citizen), _citizens(database, offset=0, count=400))
+    accounts_seed.ensure_accounts(fresh, seed=6, now=clock.now())
+    with fresh.write() as session:  # `dancu seed --replace`: another population
+        session.execute(delete(Citizen))
+        session.execute(insert(Citizen), _citizens(database, offset=400, count=400))
+        assert accounts_seed.population_replaced(session)
+    accounts_seed.ensure_accounts(fresh, seed=6, now=clock.now())
+    with fresh.read() as session:
+        orphans = session.scalar(select(Account.id).where(
+            Account.pin.not_in(select(Citizen.pin))).limit(1))
+        personas = set(session.scalars(select(Account.persona).where(
+            Account.persona.is_not(None))))
+    fresh.dispose()
+    assert orphans is None
+    assert {"citizen-l2", "citizen-l1", "locked-self"} <= personas
