@@ -8,7 +8,6 @@ SQLAlchemy Core.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -182,9 +181,3 @@ def reference_rows() -> dict[str, list[dict[str, Any]]]:
 
 def count_people(connection: Connection) -> int:
     return int(connection.execute(select(func.count()).select_from(table("citizen"))).scalar_one())
-
-
-def run_values(*, seed: int, size: int, reference_date: Any, version: str,
-               now: datetime) -> dict[str, Any]:
-    return {"seed": seed, "size": size, "generator_version": version,
-            "reference_date": reference_date, "created_at": now}
