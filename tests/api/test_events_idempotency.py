@@ -128,3 +128,31 @@ def test_concurrent_births_in_one_bucket_never_share_a_pin(database: Database) -
         assert session.scalar(select(func.count()).select_from(LifeEvent)
                               .where(LifeEvent.recorded_by == "concurrency-test")) == 48
 
+
+
+def test_concurrent_requests_with_one_key_record_one_event(database: Database) -> None:
+    family = married_couple(database)
+    body = BirthRequest(mother_pin=family.wife, surname="Vũ", given_name="Lam", sex="M",
+                        birth_date=local_date(_now(date.today())))
+    answers: list[dict[str, object]] = []
+    start = threading.Barrier(6)
+
+    def work() -> None:
+        start.wait()
+        with database.write() as session:
+            result = life_events.record(
+                session, "births", body, handler=register_birth, now=_now(date.today()),
+                actor="same-key-test", idempotency_key="one-birth",
+                tools=life_events.Tools(rng=random.Random()))
+        answers.append(result.body)
+
+    workers = [threading.Thread(target=work) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(answers) == 6
+    assert all(answer == answers[0] for answer in answers)
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(LifeEvent)
+                              .where(LifeEvent.recorded_by == "same-key-test")) == 2
