@@ -33,4 +33,6 @@ def decode_cursor(cursor: str, *, kind: str, key_type: type[K]) -> K:
         raise InvalidCursor() from None
     if found_kind != kind or type(key) is not key_type:
         raise InvalidCursor()
+    if isinstance(key, int) and not 0 <= key < 2**63:  # beyond a BIGINT: PostgreSQL would fail
+        raise InvalidCursor()
     return key

@@ -143,3 +143,12 @@ def test_every_problem_type_of_life_events_feeds_and_consent_is_in_docs_errors()
         row = re.search(rf"^\| `{re.escape(problem.code)}` \| (\d+) \| (.+?) \|", table, re.M)
         assert row is not None, problem.code
         assert (int(row.group(1)), row.group(2)) == (problem.status, problem.title)
+
+
+@pytest.mark.parametrize("key", [2**63, -1])
+def test_a_cursor_beyond_the_id_range_is_invalid_not_a_server_error(
+        client: TestClient, reader: Any, key: int) -> None:
+    response = client.get("/v1/events", params={"cursor": encode_cursor("events", key)},
+                          headers=reader("citizen.basic"))
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/invalid-cursor")
