@@ -281,6 +281,15 @@ def _context(session: Session) -> tuple[list[tuple[str, str]], list[str]]:
     return communes, list(read_json("addresses.json")["streets"])
 
 
+def _advanced(clock: SandboxClock, delta: timedelta) -> SandboxClock:
+    """A copy of ``clock`` moved on by ``delta`` (the process's clock moves once, at the end)."""
+    copy = SandboxClock()
+    offset, frozen_at = clock.state()
+    copy.restore(offset=offset, frozen_at=frozen_at)
+    copy.advance(delta)
+    return copy
+
+
 def simulate(database: Database, *, days: int, seed: int, clock: SandboxClock,
              pki: Callable[[datetime], CardPki], progress: Progress | None = None) -> Report:
     """Simulate ``days`` days from the clock's now; then advance the clock by as much and store
@@ -299,12 +308,13 @@ def simulate(database: Database, *, days: int, seed: int, clock: SandboxClock,
                       rng, le.Tools(rng=rng, pki=lambda now=now: pki(now)), local_date(now),
                       names, communes, streets)
             done = simulate_day(day, population)
+            # The clock moves in the day's transaction: a run killed after this commit resumes
+            # from the next day instead of simulating the kept days again.
+            simulation_clock.save(session, _advanced(clock, timedelta(days=number)))
         population += done["births"] - done["deaths"]
         report.counts.update(done)
         if progress is not None:
             progress(number, done)
     clock.advance(timedelta(days=days))
-    with database.write() as session:
-        simulation_clock.save(session, clock)
     report.end, report.population = clock.now(), population
     return report
