@@ -23,6 +23,7 @@ def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) ->
     _ensure_cards(database=database, settings=settings, clock=clock)
     _ensure_sharing(database=database, settings=settings, clock=clock)
     _ensure_accounts(database=database, settings=settings, clock=clock)
+    _ensure_personas(database=database, settings=settings, clock=clock)
 
 
 def _database_ready(database: Database) -> bool:
@@ -86,3 +87,15 @@ def _ensure_accounts(*, database: Database, settings: Settings, clock: SandboxCl
         ensure_demo_login_scopes(session, settings=settings)
     if settings.auto_seed:
         ensure_accounts(database, seed=settings.seed, now=clock.now())
+
+
+def _ensure_personas(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
+    """The persona catalogue (after the card and account personas it builds on)."""
+    from app.services import personas
+
+    if settings.auto_seed:
+        with database.write() as session:
+            made = personas.ensure_personas(session, personas.context(database, settings,
+                                                                      now=clock.now()))
+        if made:
+            log.info("sandbox personas: %s", ", ".join(made))

@@ -26,13 +26,18 @@ from app.routers import (
     html,
     login,
     me,
+    metrics,
     oauth,
     pki,
+    sandbox,
     subscriptions,
     token,
     wellknown,
 )
 from app.services import webhooks_worker
+from app.services.faults_middleware import FaultMiddleware
+from app.services.sandbox_observe import ObserveMiddleware
+from app.services.tenants_dispatch import TenantMiddleware, tenant_apps
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("dancu")
@@ -54,6 +59,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if worker is not None:
         worker.stop()
+    tenant_apps(app).forget_all()
     database.dispose()
 
 
@@ -62,6 +68,7 @@ def create_app(
     *,
     database: Database | None = None,
     migrate_on_start: bool = True,
+    tenant: str | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -74,6 +81,7 @@ def create_app(
     app.state.database = database or Database.connect(settings.database_url)
     app.state.clock = SandboxClock()
     app.state.migrate_on_start = migrate_on_start
+    app.state.tenant = tenant  # an isolated tenant's app (docs/sandbox.md), else None
     install_error_handlers(app)
     openapi.install(app)
     app.include_router(health.router)
@@ -83,12 +91,17 @@ def create_app(
                    oauth.app_router, oauth.sandbox_router, login.router,
                    cards.router, cards.admin_router, cards.sandbox_router, pki.router,
                    events.router, events.feed_router, events.admin_router, subscriptions.router,
-                   me.router, me.admin_router, me.pages_router):
+                   me.router, me.admin_router, me.pages_router,
+                   sandbox.router, sandbox.tenants_router, metrics.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     # Added last = outermost: every response, even a refused body, carries the request id; the
     # JSON guard reads only bodies the size limit has let through.
     app.add_middleware(JsonGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(FaultMiddleware)
+    if tenant is None:  # a tenant's requests come through the deployment's outer layers
+        app.add_middleware(TenantMiddleware)
+        app.add_middleware(ObserveMiddleware)
+        app.add_middleware(RequestContextMiddleware)
     return app

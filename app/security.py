@@ -252,6 +252,7 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
         raise _invalid_token(had_token=False)
     token = credentials.credentials
     if allow_admin and _is_admin_token(request, token):
+        request.state.client_id = ADMIN_CLIENT_ID  # for the request log
         return _admin_caller(request)
     now = get_clock(request).now()
     claims = await _claims(request, token, now)
@@ -259,6 +260,7 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
     purpose = _purpose(request, client)
     await _count_request(request, client, now)
     scopes = frozenset(claims.content.scope) & client.scopes
+    request.state.client_id = client.client_id  # for the request log
     return Caller(client_id=client.client_id, scopes=scopes, purposes=client.purposes,
                   purpose=purpose, request_id=request_id(request), sandbox=client.sandbox,
                   token_id=claims.jti, data_basis=client.data_basis)
@@ -296,6 +298,7 @@ async def any_caller(request: Request, credentials: BearerDep) -> Caller:
 def require_admin(request: Request, credentials: BearerDep) -> Caller:
     """The admin token (``Authorization: Bearer <DANCU_ADMIN_TOKEN>``), constant-time compared."""
     if credentials is not None and _is_admin_token(request, credentials.credentials):
+        request.state.client_id = ADMIN_CLIENT_ID  # for the request log
         return _admin_caller(request)
     if credentials is not None and _is_client_token(request, credentials.credentials):
         raise AdminOnly()

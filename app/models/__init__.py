@@ -34,6 +34,7 @@ from app.models.population import (
     Province,
     Residence,
 )
+from app.models.sandbox import FaultCounter, FaultRule, SandboxPersona, Tenant
 from app.models.signing_key import SigningKey
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "FamilyRelation",
+    "FaultCounter",
+    "FaultRule",
     "Household",
     "IdempotencyRecord",
     "IssuedAccessToken",
@@ -70,8 +73,10 @@ __all__ = [
     "RefreshToken",
     "Residence",
     "SandboxClockState",
+    "SandboxPersona",
     "SigningKey",
     "SmsMessage",
     "Subscription",
+    "Tenant",
     "UsedClientAssertion",
 ]

@@ -1,0 +1,61 @@
+"""The recent requests of this server process, for the console and ``GET /v1/sandbox/requests``:
+a bounded ring buffer of method, route template, status, duration, client, request id, tenant and
+injected fault. Never a raw path, a query, a header or a body: nothing personal.
+
+Each worker process keeps its own (run one worker to see everything in one place).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+CAPACITY = 500
+
+
+@dataclass(frozen=True)
+class Seen:
+    at: datetime
+    request_id: str
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    client_id: str | None
+    tenant: str | None
+    fault: str | None
+
+
+class RecentRequests:
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self._items: deque[Seen] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+
+    def add(self, seen: Seen) -> None:
+        with self._lock:
+            self._items.append(seen)
+
+    def latest(self, *, client_id: str | None = None, limit: int = 200) -> list[Seen]:
+        with self._lock:
+            items = list(self._items)
+        if client_id is not None:
+            items = [item for item in items if item.client_id == client_id]
+        return items[::-1][:limit]
+
+
+def ring(app: Any) -> RecentRequests:
+    found = getattr(app.state, "recent_requests", None)
+    if found is None:
+        found = app.state.recent_requests = RecentRequests()
+    return found
+
+
+def recent(app: Any, *, client_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest first; in a tenant, only the tenant's (the deployment keeps the buffer)."""
+    host = getattr(app.state, "host_app", None) or app
+    tenant = getattr(app.state, "tenant", None)
+    items = ring(host).latest(client_id=client_id, limit=CAPACITY)
+    return [asdict(item) for item in items if tenant is None or item.tenant == tenant][:limit]

@@ -1,0 +1,160 @@
+"""Route a request to its tenant: ``X-Sandbox-Tenant: <id>`` (or the console's ``dancu_tenant``
+cookie) sends it to a complete app built on the tenant's database, cached per process.
+
+Every tenant request reads the registry row (is it ready, which generation) and polls the
+tenant's stored clock, so a reset or a clock change made through another process applies at once.
+The tenant apps have the fault middleware, the body limit and the routes; the request id, logs,
+metrics and recent-request list stay the deployment's (they wrap the dispatch).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.db import Database
+from app.errors import DomainError
+from app.models.sandbox import Tenant
+from app.services import simulation_clock, tenants
+from app.services.faults_middleware import send_error
+
+log = logging.getLogger("dancu.tenants")
+MAX_CACHED = 8
+# Served by the deployment itself, whatever tenant the request names.
+DEPLOYMENT_PATHS = ("/v1/sandbox/tenants", "/metrics", "/healthz", "/readyz", "/static/",
+                    "/console/tenant", "/openapi.json", "/docs", "/redoc")
+
+
+@dataclass
+class _Built:
+    generation: int
+    app: Any
+    database: Database
+    sync: simulation_clock.ClockSync
+
+
+class TenantApps:
+    """The tenant apps this process built (least recently used dropped past :data:`MAX_CACHED`)."""
+
+    def __init__(self) -> None:
+        self._apps: OrderedDict[str, _Built] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def forget(self, tenant_id: str) -> None:
+        with self._lock:
+            built = self._apps.pop(tenant_id, None)
+        if built is not None:
+            built.database.dispose()
+
+    def forget_all(self) -> None:
+        for tenant_id in list(self._apps):
+            self.forget(tenant_id)
+
+    def app_for(self, host: Any, tenant: Tenant) -> _Built:
+        """The app of ``tenant``'s current generation (built now if needed), its clock polled."""
+        with self._lock:
+            built = self._apps.get(tenant.id)
+            if built is not None and built.generation == tenant.generation:
+                self._apps.move_to_end(tenant.id)
+            else:
+                built = None
+        if built is None:
+            self.forget(tenant.id)
+            built = _build(host, tenant)
+            with self._lock:
+                self._apps[tenant.id] = built
+                while len(self._apps) > MAX_CACHED:
+                    _, dropped = self._apps.popitem(last=False)
+                    dropped.database.dispose()
+        built.sync.poll(built.database)
+        return built
+
+
+def _build(host: Any, tenant: Tenant) -> _Built:
+    from app.main import create_app
+
+    settings = tenants.tenant_settings(host.state.settings, tenant)
+    database = Database.connect(settings.database_url)
+    app = create_app(settings, database=database, migrate_on_start=False, tenant=tenant.id)
+    app.state.sandbox_sleep = getattr(host.state, "sandbox_sleep", None)
+    app.state.host_app = host
+    app.state.clock_sync = sync = simulation_clock.ClockSync(app.state.clock)
+    return _Built(tenant.generation, app, database, sync)
+
+
+def tenant_apps(host: Any) -> TenantApps:
+    found = getattr(host.state, "tenant_apps", None)
+    if found is None:
+        found = host.state.tenant_apps = TenantApps()
+    return found
+
+
+def requested_tenant(scope: Scope) -> str | None:
+    cookie = None
+    for name, value in scope.get("headers", ()):
+        if name == b"x-sandbox-tenant":
+            return value.decode("latin-1").strip()
+        if name == b"cookie":
+            cookie = value.decode("latin-1")
+    if cookie:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(cookie)
+        except Exception:  # a malformed Cookie header names no tenant
+            return None
+        if tenants.TENANT_COOKIE in jar:
+            return jar[tenants.TENANT_COOKIE].value
+    return None
+
+
+class TenantMiddleware:
+    """Send tenant requests to the tenant's app; the rest to the deployment's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tenant_id = requested_tenant(scope) if scope["type"] == "http" else None
+        if tenant_id is None or scope.get("path", "").startswith(DEPLOYMENT_PATHS):
+            await self.app(scope, receive, send)
+            return
+        host = scope["app"]
+        try:
+            built = await _resolve(host, tenant_id)
+        except DomainError as refused:
+            await send_error(send, refused, scope.get("path", ""))
+            return
+        scope.setdefault("state", {})["tenant"] = tenant_id
+        await built.app(scope, receive, send)
+
+
+async def _resolve(host: Any, tenant_id: str) -> _Built:
+    from app.security import runtime
+    from starlette.requests import Request
+
+    if not host.state.settings.sandbox or not tenants.valid_id(tenant_id):
+        raise tenants.TenantNotFound()
+    shared = runtime(Request({"type": "http", "app": host, "headers": []}))
+
+    def resolve() -> _Built:
+        with shared.database.read() as session:
+            tenant = session.get(Tenant, tenant_id)
+            if tenant is not None:
+                session.expunge(tenant)
+        if tenant is None:
+            tenant_apps(host).forget(tenant_id)
+            raise tenants.TenantNotFound()
+        if tenant.status != tenants.READY:
+            raise tenants.TenantBusy(tenant_status=tenant.status)
+        return tenant_apps(host).app_for(host, tenant)
+
+    return await shared.run_in_thread(resolve)
+
+
+__all__ = ["TenantApps", "TenantMiddleware", "requested_tenant", "tenant_apps"]
