@@ -37,7 +37,7 @@ from app.services import (
     oidc_userinfo,
 )
 from app.services.oidc_provider import SESSION_TTL
-from app.services.oidc_writes import run_write
+from app.services.oidc_writes import run_read, run_write
 from app.settings import Settings
 
 router = APIRouter(tags=["OpenID Connect"])
@@ -172,7 +172,7 @@ async def userinfo(request: Request) -> Any:
         token = _bearer_token(request, pairs)
         if token is None:
             return _bearer_error(None)
-        claims = await runtime(request).run_blocking(lambda: read(token))
+        claims = await run_read(request.app, runtime(request), lambda: read(token))
     except oauth.OAuthError as error:
         return _bearer_error(error)
     return JSONResponse(claims, headers={"Cache-Control": "no-store"})

@@ -1,12 +1,12 @@
-"""Writing units of work of the login endpoints (authorize, token), on SQLite and PostgreSQL.
+"""Where the login endpoints' database work runs (authorize, token, userinfo).
 
 SQLite lets one writer in at a time, and a waiting writer sleeps in SQLite's busy handler (1 to
-100 ms steps). So, on SQLite, each process runs these units in one writer thread, one after the
-other, and the writer threads of every process queue on an advisory lock file beside the database
-(``<db>-writers.lock``): a waiting writer wakes as soon as the lock is free. The event loop is never
-the one waiting -- were it, a synchronous route holding SQLite's lock could not get its commit
-scheduled, and both would wait for the busy timeout. PostgreSQL needs none of this: its units run
-in worker threads (``Runtime.run_blocking``).
+100 ms steps). So, on SQLite, each process runs this work in one database thread, one unit after
+the other, and the writing units of every process queue on an advisory lock file beside the
+database (``<db>-writers.lock``): a waiting writer wakes as soon as the lock is free. The event loop
+is never the one waiting -- were it, a synchronous route holding SQLite's lock could not get its
+commit scheduled, and both would wait for the busy timeout. PostgreSQL needs none of this: its
+units run in worker threads (``Runtime.run_blocking``).
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ def _open(path: str) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
 
-def _writer(app: FastAPI) -> anyio.CapacityLimiter:
-    found = getattr(app.state, "oidc_writer", None)
+def _database_thread(app: FastAPI) -> anyio.CapacityLimiter:
+    """One thread at a time runs this process's login database work (SQLite)."""
+    found = getattr(app.state, "oidc_database_thread", None)
     if found is None:
-        found = app.state.oidc_writer = anyio.CapacityLimiter(1)
+        found = app.state.oidc_database_thread = anyio.CapacityLimiter(1)
     return found
 
 
@@ -66,4 +67,13 @@ async def run_write(app: FastAPI, runtime: Runtime, work: Callable[[Session], T]
     if path is None:
         return await runtime.run_blocking(_unit(database, work))
     return await anyio.to_thread.run_sync(_queued, path, _unit(database, work),
-                                          limiter=_writer(app))
+                                          limiter=_database_thread(app))
+
+
+async def run_read(app: FastAPI, runtime: Runtime, work: Callable[[], T]) -> T:
+    """Run a reading ``work()`` (userinfo): on SQLite in the same thread as the writes -- one
+    thread doing all of a process's database work contends less for the GIL than two; on
+    PostgreSQL in a worker thread."""
+    if not runtime.database.is_sqlite:
+        return await runtime.run_blocking(work)
+    return await anyio.to_thread.run_sync(work, limiter=_database_thread(app))
