@@ -13,12 +13,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.cli.base import cli, fail, out, settings_from
-from app.clock import system_now
 from app.db import Database
 from app.errors import DomainError
 from app.models.account import Account
 from app.services import accounts, accounts_seed
 from app.services.citizens import checked_pin
+from app.services.sandbox_clock import session_now
 
 accounts_cli = typer.Typer(help="VNeID accounts and test personas.", no_args_is_help=True)
 cli.add_typer(accounts_cli, name="accounts")
@@ -67,7 +67,7 @@ def create(pin: str, level: int = typer.Option(1, min=1, max=2, help="1 or 2."),
     with _session(database_url) as session:
         spec = accounts.NewAccount(pin=checked_pin(pin), level=level, password=password,
                                    passcode=passcode, activate=not pending)
-        _show(accounts.create(session, spec, now=system_now(), actor=_ACTOR))
+        _show(accounts.create(session, spec, now=session_now(session), actor=_ACTOR))
 
 
 @accounts_cli.command("show")
@@ -84,14 +84,14 @@ def show(pin: str, database_url: str | None = DatabaseOption) -> None:
 @accounts_cli.command("activate")
 def activate(pin: str, database_url: str | None = DatabaseOption) -> None:
     """pending -> active."""
-    _change(pin, database_url, lambda s, a: accounts.activate(s, a, now=system_now(),
+    _change(pin, database_url, lambda s, a: accounts.activate(s, a, now=session_now(s),
                                                              actor=_ACTOR))
 
 
 @accounts_cli.command("upgrade")
 def upgrade(pin: str, database_url: str | None = DatabaseOption) -> None:
     """Level 1 -> level 2."""
-    _change(pin, database_url, lambda s, a: accounts.upgrade(s, a, now=system_now(),
+    _change(pin, database_url, lambda s, a: accounts.upgrade(s, a, now=session_now(s),
                                                             actor=_ACTOR))
 
 
@@ -101,7 +101,7 @@ def lock(pin: str, reason: str = typer.Option(..., help=", ".join(accounts.LOCK_
     """Add a lock ground."""
     if reason not in accounts.LOCK_REASONS:
         fail(f"--reason must be one of {', '.join(accounts.LOCK_REASONS)}")
-    _change(pin, database_url, lambda s, a: accounts.lock(s, a, reason=reason, now=system_now(),
+    _change(pin, database_url, lambda s, a: accounts.lock(s, a, reason=reason, now=session_now(s),
                                                          actor=_ACTOR))
 
 
@@ -110,7 +110,7 @@ def unlock(pin: str, reason: str | None = typer.Option(None, help="Default: ever
            database_url: str | None = DatabaseOption) -> None:
     """Lift a lock ground."""
     reasons = (reason,) if reason else accounts.MANUAL_LOCK_REASONS
-    _change(pin, database_url, lambda s, a: accounts.unlock(s, a, now=system_now(), actor=_ACTOR,
+    _change(pin, database_url, lambda s, a: accounts.unlock(s, a, now=session_now(s), actor=_ACTOR,
                                                            reasons=reasons))
 
 
@@ -120,7 +120,7 @@ def close(pin: str, reason: str = typer.Option(..., help=", ".join(accounts.CLOS
     """Close the account for good."""
     if reason not in accounts.CLOSE_REASONS:
         fail(f"--reason must be one of {', '.join(accounts.CLOSE_REASONS)}")
-    _change(pin, database_url, lambda s, a: accounts.close(s, a, reason=reason, now=system_now(),
+    _change(pin, database_url, lambda s, a: accounts.close(s, a, reason=reason, now=session_now(s),
                                                           actor=_ACTOR))
 
 

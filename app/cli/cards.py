@@ -3,6 +3,7 @@ card; list the persona cards."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -10,37 +11,38 @@ from rich.table import Table
 
 from app.cli.base import cli, out, settings_from
 from app.cli.clients import DatabaseOption, writing
-from app.clock import system_now
 from app.db import Database
 from app.models.card import Card
 from app.services import cards, cards_access
 from app.services.cards import Change, effective_status, local_date
 from app.services.citizens import checked_pin
 from app.services.pki import card_pki
+from app.services.sandbox_clock import session_now, stored_now
 
 cards_cli = typer.Typer(help="Chip identity cards.", no_args_is_help=True)
 cli.add_typer(cards_cli, name="cards")
 Reason = Annotated[str | None, typer.Option(help="Why (recorded in the card's history).")]
 
 
-def _show(card: Card) -> None:
+def _show(card: Card, now: datetime) -> None:
     expiry = card.expiry_date.isoformat() if card.expiry_date else "no expiry"
-    status = effective_status(card, local_date(system_now()))
+    status = effective_status(card, local_date(now))
     out.print(f"{card.pin} card {card.sequence} ({card.generation}): {status}, issued "
               f"{card.issue_date.isoformat()}, expires {expiry}", highlight=False)
 
 
 def _new_card(pin: str, reason: str | None, database_url: str | None, *, renew: bool) -> None:
-    settings, now = settings_from(database_url=database_url), system_now()
+    settings = settings_from(database_url=database_url)
     database = Database.connect(settings.database_url)
     try:
+        now = stored_now(database)
         pki = card_pki(database, seed=settings.seed, key_type=settings.pki_key_type, now=now)
     finally:
         database.dispose()
     with writing(database_url) as session:
         change = Change(now=now, actor="cli", reason=reason)
         action = cards.renew if renew else cards.issue
-        _show(action(session, checked_pin(pin), change=change, pki=pki))
+        _show(action(session, checked_pin(pin), change=change, pki=pki), now)
 
 
 @cards_cli.command("issue")
@@ -61,8 +63,9 @@ def _status_change(pin: str, reason: str | None, database_url: str | None, actio
     handlers = {"lost": cards.report_lost, "revoke": cards.revoke, "hold": cards.hold,
                 "release": cards.release}
     with writing(database_url) as session:
-        change = Change(now=system_now(), actor="cli", reason=reason)
-        _show(handlers[action](session, checked_pin(pin), change=change))
+        now = session_now(session)
+        change = Change(now=now, actor="cli", reason=reason)
+        _show(handlers[action](session, checked_pin(pin), change=change), now)
 
 
 @cards_cli.command("lost")
@@ -95,15 +98,16 @@ def release(pin: str, database_url: str | None = DatabaseOption) -> None:
 def show(pin: str, database_url: str | None = DatabaseOption) -> None:
     """The citizen's cards, latest first."""
     with writing(database_url) as session:
+        now = session_now(session)
         for card in cards.cards_of(session, checked_pin(pin)):
-            _show(card)
+            _show(card, now)
 
 
 @cards_cli.command("personas")
 def personas(database_url: str | None = DatabaseOption) -> None:
     """The test cards that fail on purpose, with their MRZ access keys."""
     with writing(database_url) as session:
-        rows = cards_access.personas(session, now=system_now())
+        rows = cards_access.personas(session, now=session_now(session))
     table = Table("persona", "PIN", "status", "X-Chip-Access-Key", "must fail with")
     for row in rows:
         failing = ", ".join(f"{f['code']}:{f['reason']}" for f in row["expected"]["failing"])

@@ -13,10 +13,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.cli.base import cli, console, fail, out, settings_from
-from app.clock import system_now
 from app.db import Database
 from app.errors import DomainError
 from app.services import clients, keys
+from app.services.sandbox_clock import session_now
 
 clients_cli = typer.Typer(help="Registered clients (relying parties).", no_args_is_help=True)
 keys_cli = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
@@ -86,7 +86,7 @@ def add(
         legal_basis=legal_basis,
     )
     with writing(database_url) as session:
-        client, secret = clients.register(session, spec, now=system_now())
+        client, secret = clients.register(session, spec, now=session_now(session))
         new_id = client.client_id
     out.print(f"client_id: {new_id}", highlight=False)
     if secret:
@@ -117,7 +117,7 @@ def list_(database_url: str | None = DatabaseOption) -> None:
 def rotate_secret(client_id: str, database_url: str | None = DatabaseOption) -> None:
     """Replace a client's secret; prints the new one (the old one stops working at once)."""
     with writing(database_url) as session:
-        secret = clients.rotate_secret(session, client_id, now=system_now())
+        secret = clients.rotate_secret(session, client_id, now=session_now(session))
     out.print(f"client_secret: {secret}", highlight=False)
 
 
@@ -148,5 +148,5 @@ def rotate(
         fail("--alg must be ES256 or RS256")
     seed = settings_from(database_url=database_url).seed
     with writing(database_url) as session:
-        kid = keys.rotate(session, alg, seed=seed, now=system_now())
+        kid = keys.rotate(session, alg, seed=seed, now=session_now(session))
     out.print(f"kid: {kid}", highlight=False)

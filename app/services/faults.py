@@ -160,7 +160,7 @@ def count_request(session: Session, *, client_id: str, key: str, now: datetime) 
     return int(session.execute(statement).scalar_one())
 
 
-# --- rules ------------------------------------------------------------------------------------------
+# --- rules ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

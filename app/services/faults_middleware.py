@@ -1,5 +1,6 @@
-"""The fault-injection middleware (pure ASGI): applies ``X-Sandbox-Fault``, the caller's rules and
-the fault personas to the requests of sandbox clients and the admin (see :mod:`app.services.faults`).
+"""The fault-injection middleware (pure ASGI): applies ``X-Sandbox-Fault``, the caller's rules
+and the fault personas to the requests of sandbox clients and the admin
+(see :mod:`app.services.faults`).
 
 It runs in every app (the deployment and each tenant) before the body limit and the routes. A
 request without the header, from a deployment without rules, that names no fault persona passes
@@ -138,7 +139,7 @@ def _mentioned_pins(scope: Scope, body: bytes) -> set[bytes]:
     return {match for place in places for match in _PIN.findall(place)}
 
 
-# --- who is calling --------------------------------------------------------------------------------
+# --- who is calling -------------------------------------------------------------------------------
 
 
 def _claimed_client(scope: Scope, body: bytes) -> tuple[str | None, str | None]:
@@ -207,7 +208,7 @@ async def _caller(request: Request, state: FaultState, body: bytes) -> _Caller |
     return _Caller(client_id, sandbox)
 
 
-# --- what the sandbox remembers --------------------------------------------------------------------
+# --- what the sandbox remembers -------------------------------------------------------------------
 
 
 def _load_personas(request: Request) -> dict[bytes, Fault]:
@@ -246,7 +247,7 @@ async def _refresh(request: Request, state: FaultState) -> None:
         log.warning("fault personas and rules not read: the database does not answer")
 
 
-# --- answering -------------------------------------------------------------------------------------
+# --- answering ------------------------------------------------------------------------------------
 
 
 def _error_of(fault: Fault) -> DomainError:
@@ -353,7 +354,7 @@ async def _rewriting(app: ASGIApp, fault: Fault, scope: Scope, receive: Receive,
     await send({"type": "http.response.body", "body": body})
 
 
-# --- the middleware --------------------------------------------------------------------------------
+# --- the middleware -------------------------------------------------------------------------------
 
 
 class FaultMiddleware:
@@ -376,7 +377,7 @@ class FaultMiddleware:
         state = fault_state(host)
         await _refresh(request, state)
         body = await _read(receive) if _scannable(scope) else b""
-        if body:
+        if _scannable(scope):  # an empty body was read too: replay it, or the route waits forever
             receive = _replay(body, receive)
         chosen = await self._choose(request, state, header, body)
         if isinstance(chosen, DomainError):

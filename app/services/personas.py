@@ -25,8 +25,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, aliased
 
 from app import pin as pin_rules
-from app.matching import accent_fold
 from app.errors import DomainError
+from app.matching import accent_fold
 from app.models.account import Account
 from app.models.card import Card
 from app.models.population import Citizen
@@ -41,7 +41,7 @@ EDE_NAMING = (12, 20, 16, 22, 28, 36, 32)  # Ê-đê and kin: personal name firs
 MINORITY_NAMING = (*EDE_NAMING, 8, 5, 3, 9)  # then Mông, Khơ-me, Thái, Dao
 
 
-# --- what a persona produces -----------------------------------------------------------------------
+# --- what a persona produces ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class Context:
         return local_date(self.now)
 
 
-# --- shaping a picked citizen ----------------------------------------------------------------------
+# --- shaping a picked citizen ---------------------------------------------------------------------
 
 RARE_NAMES = {"F": ("Thị Ỷ", "Lan"), "M": ("Văn Dữ", "Khẩn")}
 
@@ -154,7 +154,7 @@ def _minority() -> ColumnElement[bool]:
     return Citizen.ethnicity_code.in_(MINORITY_NAMING)
 
 
-# --- the catalogue -----------------------------------------------------------------------------------
+# --- the catalogue --------------------------------------------------------------------------------
 
 ACCESS_DENIED = "access_denied"
 SPECS: tuple[Spec, ...] = (
@@ -230,7 +230,7 @@ def spec_of(key: str) -> Spec | None:
     return next((spec for spec in SPECS if spec.key == key), None)
 
 
-# --- picking ---------------------------------------------------------------------------------------
+# --- picking --------------------------------------------------------------------------------------
 
 
 def _latest_card() -> Any:
@@ -287,7 +287,7 @@ def _alias_pin(session: Session, spec: Spec) -> str | None:
     return session.scalar(select(Account.pin).where(Account.persona == spec.account_persona))
 
 
-# --- making every channel agree ----------------------------------------------------------------------
+# --- making every channel agree -------------------------------------------------------------------
 
 
 def _open_login(session: Session, pin: str, ctx: Context) -> None:
@@ -371,7 +371,7 @@ def ensure_personas(session: Session, ctx: Context) -> list[str]:
 
 def recorded(session: Session) -> dict[str, str]:
     """Persona key -> PIN, in catalogue order."""
-    found = {key: pin for key, pin in session.execute(select(SandboxPersona.key, SandboxPersona.pin))}
+    found = dict(session.execute(select(SandboxPersona.key, SandboxPersona.pin)).all())
     return {key: found[key] for key in KEYS if key in found}
 
 
@@ -382,7 +382,7 @@ def fault_pins(session: Session) -> dict[str, str]:
             if key in pins and (spec := spec_of(key)) and spec.outcomes.fault}
 
 
-# --- the catalogue as the API gives it ----------------------------------------------------------------
+# --- the catalogue as the API gives it ------------------------------------------------------------
 
 REQUESTS = {
     "lookup": "GET /v1/citizens/{pin} (scope citizen.basic)",

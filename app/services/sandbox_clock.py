@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from app.clock import SandboxClock, system_now
+from app.clock import SandboxClock
 from app.db import Database
 from app.errors import ValidationFailed
 from app.models.signing_key import SigningKey
@@ -89,4 +90,13 @@ def stored_now(database: Database) -> datetime:
         state = simulation_clock.load(session)
         if state is not None:
             simulation_clock.apply(clock, state)
-    return clock.now() if state is not None else system_now()
+    return clock.now()
+
+
+def session_now(session: Session) -> datetime:
+    """The stored clock's now read in ``session`` (the command line's "now")."""
+    clock = SandboxClock()
+    state = simulation_clock.load(session)
+    if state is not None:
+        simulation_clock.apply(clock, state)
+    return clock.now()

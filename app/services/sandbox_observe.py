@@ -121,6 +121,6 @@ def _record(host: Any, watch: _Watch, seconds: float) -> None:
     if route in VERIFY_ROUTES and watch.status == 200:
         for verdict, count in _verdicts(bytes(watch.response_body)).items():
             metrics.VERIFICATIONS.labels(VERIFY_ROUTES[route], verdict).inc(count)
-    ring(host).add(Seen(at=system_now(), **fields))
+    ring(host).add(Seen(at=system_now(), **fields))  # real time: when it was answered
     if log.isEnabledFor(logging.INFO):
         logging_json.access(**fields)

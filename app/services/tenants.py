@@ -56,7 +56,7 @@ def new_id() -> str:
     return "t" + secrets.token_hex(8)
 
 
-# --- where a tenant's database lives ---------------------------------------------------------------
+# --- where a tenant's database lives --------------------------------------------------------------
 
 
 def database_url(main_url: str, tenant_id: str) -> str:
@@ -127,7 +127,7 @@ def build(settings: Settings, tenant: Tenant, *, now: datetime) -> None:
         database.dispose()
 
 
-# --- the registry ----------------------------------------------------------------------------------
+# --- the registry ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -135,8 +135,9 @@ class TenantMiddleware:
 
 
 async def _resolve(host: Any, tenant_id: str) -> _Built:
-    from app.security import runtime
     from starlette.requests import Request
+
+    from app.security import runtime
 
     if not host.state.settings.sandbox or not tenants.valid_id(tenant_id):
         raise tenants.TenantNotFound()

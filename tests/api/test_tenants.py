@@ -1,0 +1,148 @@
+"""Isolated tenants: each is a database of its own made from a seed; a change in one is invisible
+in the others and in the deployment; reset restores the seed's state; clocks are independent; the
+personas export as a fixture; a second server process follows a reset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from app.db import Database
+from app.main import create_app
+from app.services import tenants
+from app.settings import Settings
+from tests.api.sandbox_support import sandbox_client, token
+from tests.api.sharing_support import admin_headers, bearer
+
+__all__ = ["admin_headers"]
+SIZE = 300
+
+
+def _create(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/sandbox/tenants", json={"size": SIZE, **body}, headers=headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+@pytest.fixture(scope="module")
+def pair(client: TestClient, admin_headers: dict[str, str]) -> Iterator[tuple[str, str]]:
+    first, second = (_create(client, admin_headers)["id"] for _ in range(2))
+    yield first, second
+    for tenant_id in (first, second):
+        client.delete(f"/v1/sandbox/tenants/{tenant_id}", headers=admin_headers)
+
+
+def _in(tenant_id: str, headers: dict[str, str]) -> dict[str, str]:
+    return {**headers, "X-Sandbox-Tenant": tenant_id}
+
+
+def _someone(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    page = client.get("/v1/citizens", params={"limit": 5}, headers=headers)
+    assert page.status_code == 200, page.text
+    return next(p for p in page.json()["items"] if p["status"] == "alive")
+
+
+def _name(client: TestClient, headers: dict[str, str], pin: str) -> str:
+    """The full name a lookup answers, with the demo client's token of that tenant."""
+    demo = ("demo", "demo-secret")
+    inside = {"X-Sandbox-Tenant": headers["X-Sandbox-Tenant"]}
+    access = token(client, demo, scope="citizen.basic", headers=inside)
+    response = client.get(f"/v1/citizens/{pin}", headers={**bearer(access), **inside})
+    assert response.status_code == 200, response.text
+    return str(response.json()["full_name"])
+
+
+def test_a_change_in_one_tenant_is_invisible_in_the_other_and_reset_restores_it(
+        client: TestClient, admin_headers: dict[str, str], pair: tuple[str, str]) -> None:
+    first, second = (_in(tenant, admin_headers) for tenant in pair)
+    pin = _someone(client, first)["pin"]
+    before = _name(client, first, pin)
+    assert _name(client, second, pin) == before  # same seed, same people
+    renamed = client.post("/v1/life-events/name-changes", headers=first, json={
+        "pin": pin, "given_name": "Thử", "reason": "correction"})
+    assert renamed.status_code == 201, renamed.text
+    assert _name(client, first, pin) != before
+    assert _name(client, second, pin) == before
+    reset = client.post(f"/v1/sandbox/tenants/{pair[0]}/reset", headers=admin_headers)
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["generation"] == 2
+    assert _name(client, first, pin) == before
+
+
+def test_tenant_clocks_are_independent(client: TestClient, admin_headers: dict[str, str],
+                                       pair: tuple[str, str]) -> None:
+    first, second = (_in(tenant, admin_headers) for tenant in pair)
+    frozen = client.post("/v1/sandbox/clock/freeze", json={"at": "2031-01-01T00:00:00Z"},
+                         headers=first)
+    assert frozen.json()["tenant"] == pair[0]
+    assert client.get("/v1/sandbox/clock", headers=first).json()["now"] == "2031-01-01T00:00:00Z"
+    assert client.get("/v1/sandbox/clock", headers=second).json()["frozen"] is False
+    assert client.get("/v1/sandbox/clock", headers=admin_headers).json()["frozen"] is False
+    client.post("/v1/sandbox/clock/reset", headers=first)
+
+
+def test_a_tenant_has_its_own_clients_tokens_and_personas_exported_as_a_fixture(
+        client: TestClient, admin_headers: dict[str, str], pair: tuple[str, str],
+        settings: Settings) -> None:
+    inside = {"X-Sandbox-Tenant": pair[1]}
+    demo = (settings.demo_client_id, settings.demo_client_secret)
+    access = bearer(token(client, demo, scope="citizen.basic", headers=inside))
+    assert client.get("/v1/sandbox/clock", headers={**access, **inside}).status_code == 200
+    fixture = client.get("/v1/sandbox/personas/export", headers={**access, **inside})
+    assert fixture.status_code == 200
+    assert fixture.json()["tenant"] == pair[1]
+    assert "attachment" in fixture.headers["content-disposition"]
+    outside = client.get("/v1/sandbox/personas", headers=admin_headers).json()
+    assert outside["tenant"] is None
+
+
+def test_another_process_follows_a_reset(client: TestClient, admin_headers: dict[str, str],
+                                         pair: tuple[str, str], settings: Settings,
+                                         database: Database) -> None:
+    """A second app on the same main database stands for another worker process."""
+    inside = _in(pair[1], admin_headers)
+    pin = _someone(client, inside)["pin"]
+    with TestClient(create_app(settings, database=database, migrate_on_start=False)) as other:
+        before = _name(other, inside, pin)
+        client.post("/v1/life-events/name-changes", headers=inside,
+                    json={"pin": pin, "given_name": "Khác", "reason": "correction"})
+        assert _name(other, inside, pin) != before
+        client.post(f"/v1/sandbox/tenants/{pair[1]}/reset", headers=admin_headers)
+        assert _name(other, inside, pin) == before
+
+
+def test_deleting_a_tenant_removes_its_database(client: TestClient,
+                                               admin_headers: dict[str, str],
+                                               settings: Settings) -> None:
+    made = _create(client, admin_headers, seed=11)
+    assert made["seed"] == 11
+    assert made["header"] == {"X-Sandbox-Tenant": made["id"]}
+    url = tenants.database_url(settings.database_url, made["id"])
+    assert client.delete(f"/v1/sandbox/tenants/{made['id']}", headers=admin_headers
+                         ).status_code == 204
+    gone = client.get("/v1/sandbox/clock", headers=_in(made["id"], admin_headers))
+    assert (gone.status_code, gone.json()["type"].rsplit("/", 1)[-1]) == (404, "tenant-not-found")
+    if url.startswith("sqlite"):
+        assert not Path(make_url(url).database or "").exists()
+
+
+def test_tenants_are_listed_to_their_owner_only_and_refused_to_other_clients(
+        client: TestClient, admin_headers: dict[str, str], pair: tuple[str, str]) -> None:
+    mine = bearer(token(client, sandbox_client(client, admin_headers)))
+    assert client.get("/v1/sandbox/tenants", headers=mine).json() == {"tenants": []}
+    assert {t["id"] for t in client.get("/v1/sandbox/tenants", headers=admin_headers
+                                        ).json()["tenants"]} >= set(pair)
+    assert client.get(f"/v1/sandbox/tenants/{pair[0]}", headers=mine).status_code == 404
+    production = sandbox_client(client, admin_headers, sandbox=False)
+    refused = client.post("/v1/sandbox/tenants", json={"size": SIZE},
+                          headers=bearer(token(client, production, scope="citizen.basic")))
+    assert refused.status_code == 403
+    unknown = client.get("/healthz", headers={"X-Sandbox-Tenant": "nonsense"})
+    assert unknown.status_code == 200  # the deployment's own routes ignore the header
+    assert client.get("/v1/sandbox/clock", headers=_in("t0000000000000000", admin_headers)
+                      ).status_code == 404
