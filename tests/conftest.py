@@ -7,8 +7,10 @@ Without it the suite runs on a SQLite file in a temporary directory.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,26 @@ from app.settings import Settings, load_settings
 
 TEST_SEED = 6
 TEST_POPULATION = int(os.environ.get("DANCU_TEST_POPULATION", "3000"))
+# Every log line of the session (in-process, and servers and CLIs the tests start) lands in this
+# directory; tests/reliability/test_privacy.py, run last, scans it for personal data and tokens.
+LOG_DIR_ENV = "DANCU_TEST_LOG_DIR"
+PRIVACY_MODULE = "tests/reliability/test_privacy.py"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    directory = os.environ.get(LOG_DIR_ENV) or tempfile.mkdtemp(prefix="dancu-test-logs-")
+    os.environ[LOG_DIR_ENV] = directory
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(Path(directory) / f"pytest-{os.getpid()}.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.WARNING, logging.INFO))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The privacy scan reads the logs of everything else, so it runs last."""
+    items.sort(key=lambda item: item.nodeid.startswith(PRIVACY_MODULE))
 
 
 def _postgres_database(server_url: str) -> Iterator[str]:

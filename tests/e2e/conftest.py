@@ -60,10 +60,12 @@ def server(client: TestClient, settings: Settings) -> Iterator[Server]:
     env = {**os.environ, "DANCU_DATABASE_URL": settings.database_url,
            "DANCU_SEED": str(settings.seed), "DANCU_AUTO_SEED": "false", "DANCU_ISSUER": base,
            "DANCU_ADMIN_TOKEN": settings.admin_token}
+    # Its log goes where the session's logs go: the privacy scan reads it (tests/conftest.py).
+    log = open(Path(os.environ["DANCU_TEST_LOG_DIR"]) / f"e2e-server-{port}.log", "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", "2", "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         str(port), "--workers", "2", "--log-level", "info", "--no-access-log"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_ready(base, process)
         yield Server(base, {"Authorization": f"Bearer {settings.admin_token}"})
@@ -73,3 +75,4 @@ def server(client: TestClient, settings: Settings) -> Iterator[Server]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
