@@ -21,6 +21,7 @@ from app.routers import (
     audit,
     cards,
     citizens,
+    console,
     events,
     health,
     html,
@@ -92,7 +93,7 @@ def create_app(
                    cards.router, cards.admin_router, cards.sandbox_router, pki.router,
                    events.router, events.feed_router, events.admin_router, subscriptions.router,
                    me.router, me.admin_router, me.pages_router,
-                   sandbox.router, sandbox.tenants_router, metrics.router):
+                   sandbox.router, sandbox.tenants_router, metrics.router, console.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     # Added last = outermost: every response, even a refused body, carries the request id; the

@@ -29,8 +29,12 @@ MAX_KEPT = 65_536
 
 
 def route_of(scope: Scope) -> str:
+    """The route template; files under the static mount count as one route; anything the router
+    did not match as ``<unmatched>`` (a label per raw path would grow without bound)."""
     route = scope.get("route")
-    return str(getattr(route, "path", None) or "<unmatched>")
+    if getattr(route, "path", None):
+        return str(route.path)  # type: ignore[union-attr]
+    return "/static/{path}" if scope.get("path", "").startswith("/static/") else "<unmatched>"
 
 
 def _verdicts(body: bytes) -> Tally[str]:
