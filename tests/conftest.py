@@ -37,9 +37,16 @@ def pytest_configure(config: pytest.Config) -> None:
     Path(directory).mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(Path(directory) / f"pytest-{os.getpid()}.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(_service_records)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(min(root.level or logging.WARNING, logging.INFO))
+
+
+def _service_records(record: logging.LogRecord) -> bool:
+    """The service's records, not the test clients' own request lines (httpx logs each URL the
+    tests call, PINs in paths included: that is the test talking, not the service)."""
+    return not record.name.startswith(("httpx", "httpcore", "hpack"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
