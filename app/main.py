@@ -35,7 +35,7 @@ from app.routers import (
     token,
     wellknown,
 )
-from app.services import webhooks_worker
+from app.services import sandbox_openapi, webhooks_worker
 from app.services.faults_middleware import FaultMiddleware
 from app.services.sandbox_observe import ObserveMiddleware
 from app.services.tenants_dispatch import TenantMiddleware, tenant_apps
@@ -85,6 +85,7 @@ def create_app(
     app.state.tenant = tenant  # an isolated tenant's app (docs/sandbox.md), else None
     install_error_handlers(app)
     openapi.install(app)
+    sandbox_openapi.install(app)  # after: examples for the answers app.openapi documented
     app.include_router(health.router)
     # Routes are matched in order: the OAuth endpoints every login hits come first.
     for router in (token.router, oauth.router, wellknown.router, citizens.router, audit.router,

@@ -98,8 +98,8 @@ def tenant_apps(host: Any) -> TenantApps:
 def requested_tenant(scope: Scope) -> str | None:
     cookie = None
     for name, value in scope.get("headers", ()):
-        if name == b"x-sandbox-tenant":
-            return value.decode("latin-1").strip()
+        if name == b"x-sandbox-tenant":  # empty: no tenant (a collection's unset variable)
+            return value.decode("latin-1").strip() or None
         if name == b"cookie":
             cookie = value.decode("latin-1")
     if cookie:

@@ -34,10 +34,11 @@ from tests.reliability.support import Operation, record
 
 EXAMPLES = int(os.environ.get("DANCU_FUZZ_EXAMPLES", "12"))
 # The browser flow (redirects, cookies, PKCE state) is the OAuth family's, not a schema's.
-# Tenant creation and reset each build a whole database, and moving the sandbox clock changes
-# what every later request may answer: the sandbox tests cover them (tests/api/test_tenants*).
+# Tenant creation and reset each build a whole database, and moving the sandbox clock or adding
+# fault rules changes what every later request may answer (a rule's latency really waits): the
+# sandbox tests cover them (tests/api/test_tenants.py, test_sandbox_clock.py, test_faults.py).
 EXCLUDED = ("/oauth2/authorize", "/v1/sandbox/tenants", "/v1/sandbox/tenants/{tenant_id}/reset",
-            "/v1/sandbox/clock/freeze", "/v1/sandbox/clock/advance")
+            "/v1/sandbox/clock/freeze", "/v1/sandbox/clock/advance", "/v1/sandbox/faults")
 # A token lives for minutes: identities are renewed well before.
 RENEW_AFTER_S = 120
 
