@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from app import migrations
 from app.cli.base import cli, console, fail, settings_from
 from app.db import Database
+from app.services import logging_json, metrics
 
 
 @cli.command()
@@ -33,8 +34,21 @@ def serve(
                   f"{settings.population_size:,} people)\nAPI docs: {base}/docs", highlight=False)
     if open_docs:
         _open_when_ready(f"{base}/docs", health=f"{base}/healthz")
+    _metrics_across_workers(workers)
+    # One JSON object per line (app/services/logging_json.py); the access line is dancu.access.
     uvicorn.run("app.asgi:app", host=settings.host, port=settings.port, workers=workers,
-                log_level=settings.log_level, access_log=False)
+                log_level=settings.log_level, access_log=False,
+                log_config=logging_json.config(settings.log_level))
+
+
+def _metrics_across_workers(workers: int) -> None:
+    """Several workers: prometheus-client's multiprocess mode, in a fresh directory (set before
+    the workers import it), so /metrics adds up every worker's counters."""
+    import os
+    import tempfile
+
+    if workers > 1 and not os.environ.get(metrics.MULTIPROCESS_ENV):
+        os.environ[metrics.MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="dancu-metrics-")
 
 
 @cli.command()
