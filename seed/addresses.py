@@ -1,4 +1,4 @@
-"""House/street lines of addresses (the part before the commune), and legacy address text.
+"""House/street lines of addresses (the part before the commune).
 
 Urban communes (phường, đặc khu) get house numbers on streets, alleys (ngõ in the North, kiệt in the
 Centre, hẻm in the South) or residential groups; rural ones (xã) get hamlets: thôn/xóm/bản in the
@@ -13,7 +13,7 @@ from functools import cache
 import numpy as np
 from numpy.dtypes import StringDType
 
-from seed.reference import admin_units, read_json
+from seed.reference import read_json
 from seed.rng import choice
 from seed.tables import REGIONS, Tables
 
@@ -60,20 +60,3 @@ def address_lines(rng: np.random.Generator, tables: Tables, commune: np.ndarray)
     lines = [t.format(n=a, a=b, b=c, t=d, s=e, h=f) for t, a, b, c, d, e, f
              in zip(template.tolist(), number, alley, sub, group, street, hamlet, strict=True)]
     return np.array(lines, dtype=StringDType())
-
-
-@cache
-def ward_suffixes() -> np.ndarray:
-    """', Ward, District, Province' (names until 2025-06-30) per legacy ward index."""
-    units = admin_units()
-    out = []
-    for code in sorted(units.legacy_wards):
-        ward = units.legacy_wards[code]
-        province = units.provinces[ward.province_code].legacy_name
-        out.append(f", {ward.name}, {ward.district_name}, {province}")
-    return np.array(out, dtype=StringDType())
-
-
-def legacy_text(lines: np.ndarray, ward: np.ndarray) -> np.ndarray:
-    """The address as written before the merger; callers mask out rows without a ward."""
-    return np.strings.add(lines, ward_suffixes()[np.maximum(ward, 0)])

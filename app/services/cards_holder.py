@@ -143,8 +143,11 @@ def residence_text(ref: Reference, row: Residence | None, *, on: date) -> str:
     """A residence as printed on a card issued ``on`` (legacy wording before the merger)."""
     if row is None:
         return ""
-    if on < MERGER and row.legacy_address:
-        return row.legacy_address
+    if on < MERGER and row.legacy_commune_code:
+        legacy = ref.legacy_address(line=row.address_line,
+                                    legacy_commune_code=row.legacy_commune_code)
+        if legacy:
+            return legacy
     return str(address(ref, commune_code=row.commune_code, line=row.address_line)["text"])
 
 

@@ -156,7 +156,7 @@ def _join(session: Session, child: Citizen, household: Household | None, mother:
     child.household_id = household.id
     child.relationship_to_head = _relationship(household, mother, father)
     residence = Residence(pin=child.pin, kind="permanent", commune_code=household.commune_code,
-                          address_line=household.address_line, legacy_address=None,
+                          address_line=household.address_line, legacy_commune_code=None,
                           registered_on=registered_on, valid_until=None, deregistered_on=None)
     session.add(residence)
     session.flush()

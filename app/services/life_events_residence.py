@@ -65,7 +65,7 @@ def _register(session: Session, citizen: Citizen, kind: str, *, commune_code: st
     previous = le.residences_in_force(session, citizen.pin, kind)
     le.deregister(previous, day)
     row = Residence(pin=citizen.pin, kind=kind, commune_code=commune_code, address_line=line,
-                    legacy_address=None, registered_on=day, valid_until=valid_until,
+                    legacy_commune_code=None, registered_on=day, valid_until=valid_until,
                     deregistered_on=None)
     session.add(row)
     session.flush()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import URL, make_url, select
 from sqlalchemy.orm import Session
 
-from app.models.population import CodeItem, Commune, Province
+from app.models.population import CodeItem, Commune, LegacyCommune, Province
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class Reference:
     codes: dict[tuple[str, int], tuple[str, str]] = field(
         default_factory=dict
     )  # -> (name, name_en)
+    # legacy ward code -> ", ward, district, province" as written until 2025-06-30
+    legacy_suffixes: dict[str, str] = field(default_factory=dict)
 
     def commune(self, code: str | None) -> Unit | None:
         return self.communes.get(code) if code else None
@@ -36,18 +38,27 @@ class Reference:
     def code_name(self, list_name: str, code: int | None) -> tuple[str, str] | None:
         return None if code is None else self.codes.get((list_name, code))
 
+    def legacy_address(self, *, line: str, legacy_commune_code: str) -> str | None:
+        """``line, ward, district, province`` with the names before 2025-07-01."""
+        suffix = self.legacy_suffixes.get(legacy_commune_code)
+        return None if suffix is None else line + suffix
+
 
 _cache: dict[str, Reference] = {}
 _lock = threading.Lock()
 
 
 def _load(session: Session) -> Reference:
-    provinces = {p.code: Unit(p.code, p.name) for p in session.scalars(select(Province))}
+    rows = session.scalars(select(Province)).all()
+    provinces = {p.code: Unit(p.code, p.name) for p in rows}
     communes = {
         c.code: Unit(c.code, c.name, c.province_code) for c in session.scalars(select(Commune))
     }
     codes = {(i.list_name, i.code): (i.name, i.name_en) for i in session.scalars(select(CodeItem))}
-    return Reference(provinces, communes, codes)
+    legacy_names = {p.code: p.legacy_name for p in rows}
+    legacy = {w.code: f", {w.name}, {w.district_name}, {legacy_names[w.province_code]}"
+              for w in session.scalars(select(LegacyCommune))}
+    return Reference(provinces, communes, codes, legacy)
 
 
 def _key(url: str | URL) -> str:

@@ -81,7 +81,7 @@ def person(session: Session, *, sex: str, born: date, surname: str = "Lê",
     session.add(citizen)
     if household is not None:
         session.add(Residence(pin=pin, kind="permanent", commune_code=household.commune_code,
-                              address_line=household.address_line, legacy_address=None,
+                              address_line=household.address_line, legacy_commune_code=None,
                               registered_on=date(2020, 1, 1), valid_until=None,
                               deregistered_on=None))
     session.flush()

@@ -282,7 +282,7 @@ def _family(session: Any, rng: random.Random, commune: str) -> dict[str, str]:
                 kind=kind,
                 commune_code=commune,
                 address_line=line,
-                legacy_address=None,
+                legacy_commune_code=None,
                 registered_on=date(2020, 1, 1),
                 valid_until=date(2027, 1, 1) if kind == "temporary" else None,
                 deregistered_on=None,

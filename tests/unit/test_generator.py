@@ -311,14 +311,16 @@ def test_temporary_residence_lasts_at_most_two_years_and_is_the_current_place(
         assert (r["pin"], r["commune_code"]) in current
 
 
-def test_legacy_address_text_only_for_registrations_before_the_merger(
+def test_legacy_ward_only_for_registrations_before_the_merger_and_merged_into_the_commune(
         population: Population) -> None:
-    for r in population.residences:
-        if r["legacy_address"]:
-            assert r["registered_on"] < "2025-07-01"
-            assert r["legacy_address"].startswith(r["address_line"] + ", ")
-        elif r["registered_on"] >= "2025-07-01":
-            assert r["legacy_address"] is None
+    wards = admin_units().legacy_wards
+    with_ward = [r for r in population.residences if r["legacy_commune_code"]]
+    assert with_ward
+    for r in with_ward:
+        assert r["registered_on"] < "2025-07-01"
+        assert r["commune_code"] in wards[r["legacy_commune_code"]].current_codes
+    assert all(r["legacy_commune_code"] is None for r in population.residences
+               if r["registered_on"] >= "2025-07-01")
 
 
 def test_deceased_keep_a_deregistered_permanent_residence(population: Population) -> None:
