@@ -45,23 +45,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 @dataclass
 class Database:
-    """The engines and session factories of one database."""
+    """The engines and session factories of one database.
+
+    ``lookups`` serves the data-sharing API's reads of population rows by PIN
+    (:mod:`app.services.reading`): a read replica when ``lookup_url`` names one
+    (``DANCU_READ_DATABASE_URL``), else the same engine as ``reader``. Only those reads go there:
+    a replica lags its primary, and the population changes rarely (life events), while keys,
+    sessions, consents and the clock must be read where they were just written (docs/scale.md).
+    """
 
     url: str
     engine: Engine
     writer: sessionmaker[Session]
     reader: sessionmaker[Session]
+    lookup_url: str = ""
+    lookups: sessionmaker[Session] | None = None
 
     @classmethod
-    def connect(cls, url: str, **kwargs: Any) -> Database:
+    def connect(cls, url: str, *, lookup_url: str | None = None, **kwargs: Any) -> Database:
         engine = make_engine(url, immediate=True, **kwargs)
         read_engine = make_engine(url, **kwargs) if url.startswith("sqlite") else engine
+        lookup_engine = make_engine(lookup_url, **kwargs) if lookup_url else read_engine
         return cls(
             url=url,
             engine=engine,
             writer=sessionmaker(engine, expire_on_commit=False, autoflush=False),
             reader=sessionmaker(read_engine, expire_on_commit=False, autoflush=False),
+            lookup_url=lookup_url or url,
+            lookups=sessionmaker(lookup_engine, expire_on_commit=False, autoflush=False),
         )
+
+    @property
+    def lookup_engine(self) -> Engine:
+        return (self.lookups or self.reader).kw["bind"]
 
     @property
     def is_sqlite(self) -> bool:
@@ -81,3 +97,4 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.reader.kw["bind"].dispose()
+        self.lookup_engine.dispose()

@@ -79,7 +79,8 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.database = database or Database.connect(settings.database_url)
+    app.state.database = database or Database.connect(
+        settings.database_url, lookup_url=settings.read_database_url)
     app.state.clock = SandboxClock()
     app.state.migrate_on_start = migrate_on_start
     app.state.tenant = tenant  # an isolated tenant's app (docs/sandbox.md), else None

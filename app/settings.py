@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DANCU_", extra="ignore", frozen=True)
 
     database_url: str = DEFAULT_DATABASE_URL
+    # A read replica for the data-sharing API's lookups by PIN (docs/scale.md); unset: the primary.
+    read_database_url: str | None = None
     seed: int = Field(default=6, ge=0, le=2**63 - 1)
     population_size: int = Field(default=10_000, ge=100, le=120_000_000)
     auto_seed: bool = True
@@ -40,9 +42,11 @@ class Settings(BaseSettings):
     # clock every five (docs/life-events.md). Off: run `dancu events deliver` instead.
     delivery_worker: bool = True
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
-    def _known_database(cls, value: str) -> str:
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("sqlite://", "postgresql")):
             raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
         if value.startswith("postgresql://") or value.startswith("postgresql+psycopg2"):

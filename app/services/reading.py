@@ -45,7 +45,7 @@ class SqliteCitizens:
     """Citizen rows through one dedicated driver connection (event-loop thread only)."""
 
     def __init__(self, database: Database) -> None:
-        self._engine = database.reader.kw["bind"]
+        self._engine = database.lookup_engine
         self._connection: Any = None
         self._owner: int | None = None
 
@@ -88,7 +88,7 @@ class PostgresCitizens:
     """Citizen rows through autocommit connections from the pool (one round trip each)."""
 
     def __init__(self, database: Database) -> None:
-        self._engine = database.reader.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
+        self._engine = database.lookup_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def __call__(self, pin: str) -> Any:
         with self._engine.connect() as connection:
@@ -109,7 +109,7 @@ class AsyncPostgresCitizens:
     SIZE = 4
 
     def __init__(self, database: Database) -> None:
-        url = make_url(database.url).set(drivername="postgresql")
+        url = make_url(database.lookup_url or database.url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[psycopg.AsyncConnection[Any]] = []
