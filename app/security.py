@@ -201,7 +201,10 @@ async def _count_request(request: Request, client: ClientSnapshot, now: datetime
     """Use a request this process leased for the client, or lease a block; 429 when none is left."""
     if runtime(request).quotas.take(client.client_id, now=now):
         return
-    decision = await runtime(request).run_blocking(lambda: _lease(request, client, now))
+    # A write: always from a worker thread. Inline on SQLite it blocked the event loop on the
+    # database lock while a sync route holding that lock waited for the loop to commit (both
+    # stalled for the 30 s busy timeout, then a 500; found by the reliability suite's races).
+    decision = await runtime(request).run_in_thread(lambda: _lease(request, client, now))
     if not decision.allowed:
         raise _rate_limited(decision)
 
@@ -219,7 +222,7 @@ async def charge_more(request: Request, caller: Caller, *, cost: int) -> None:
     if caller.admin or cost <= 0:
         return
     now = get_clock(request).now()
-    decision = await runtime(request).run_blocking(
+    decision = await runtime(request).run_in_thread(  # a write: see _count_request
         lambda: _charge(request, caller.client_id, cost, now))
     if not decision.allowed:
         raise _rate_limited(decision)
