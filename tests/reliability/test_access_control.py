@@ -25,10 +25,11 @@ from tests.reliability.conftest import Isolated
 from tests.reliability.support import Operation, document_operations, example_path, record
 
 ALL_OPERATIONS = document_operations()
-# Public by design: discovery, the test PKI, health, the event-type list, the QR status poll.
+# Public by design: discovery, the test PKI, health, the event-type list, the QR status poll,
+# the Prometheus scrape (aggregate counts only).
 PUBLIC = {"GET /healthz", "GET /readyz", "GET /.well-known/jwks.json",
           "GET /.well-known/openid-configuration", "GET /v1/events/types",
-          "GET /oauth2/qr/{handle}"}
+          "GET /oauth2/qr/{handle}", "GET /metrics"}
 # Guarded by something other than a dependency: the chip's MRZ-derived access key, the app's
 # device token read in the handler, client authentication of the OAuth endpoints, the login flow.
 IN_HANDLER = {"GET /v1/cards/{pin}/chip", "POST /v1/cards/{pin}/chip/internal-authenticate",
@@ -50,7 +51,8 @@ def _calls(dependant: Any) -> Iterator[Any]:
 
 
 def _guard_of(dependant: Any) -> tuple[str, frozenset[str]] | None:
-    """('admin'|'scope'|'any-client'|'citizen', scopes) from the route's dependencies."""
+    """('admin'|'scope'|'any-client'|'sandbox'|'citizen', scopes) from the route's
+    dependencies."""
     for call in _calls(dependant):
         name = getattr(call, "__qualname__", "")
         if name == "require_admin":
@@ -60,6 +62,8 @@ def _guard_of(dependant: Any) -> tuple[str, frozenset[str]] | None:
             return "scope", frozenset(scopes)
         if name == "any_caller":
             return "any-client", frozenset()
+        if name == "sandbox_caller":
+            return "sandbox", frozenset()
         if name == "citizen":
             return "citizen", frozenset()
     return None
@@ -86,7 +90,9 @@ GUARDS = _table()
 GUARDED = [op for op in ALL_OPERATIONS if GUARDS.get(op.id)]
 SCOPED = [op for op in GUARDED if GUARDS[op.id][0] == "scope"]  # type: ignore[index]
 ADMIN = [op for op in GUARDED if GUARDS[op.id][0] == "admin"]  # type: ignore[index]
-CLIENT = [op for op in GUARDED if GUARDS[op.id][0] in ("scope", "any-client")]  # type: ignore[index]
+CLIENT = [op for op in GUARDED  # type: ignore[index]
+          if GUARDS[op.id][0] in ("scope", "any-client", "sandbox")]  # type: ignore[index]
+SANDBOX = [op for op in GUARDED if GUARDS[op.id][0] == "sandbox"]  # type: ignore[index]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -160,6 +166,22 @@ def test_a_client_token_with_every_scope_is_refused_on_admin_routes(
     response = _call(isolated, operation, bearer(scoped_token(frozenset(NON_ADMIN_SCOPES))))
     assert _refused(response, 403)
     assert response.json()["type"].endswith("/admin-only")
+
+
+@pytest.fixture(scope="module")
+def production_token(isolated: Isolated) -> str:
+    """A client that is not a sandbox client (a production integration)."""
+    admin = bearer(isolated.settings.admin_token)
+    client_id, secret = new_client(isolated.client, admin, sandbox=False, rate_limit=100_000,
+                                   scopes=["citizen.basic"])
+    return issue_token(isolated.client, client_id, secret)
+
+
+@pytest.mark.parametrize("operation", SANDBOX, ids=lambda op: op.id)
+def test_a_non_sandbox_clients_token_is_refused_on_sandbox_controls(
+        isolated: Isolated, production_token: str, operation: Operation) -> None:
+    response = _call(isolated, operation, bearer(production_token))
+    assert _refused(response, 403), response.text[:200]
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,8 +30,9 @@ from app.settings import Settings
 from tests.api.events_support import married_couple
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import Rp, authorize, browser, register_rp, tokens_for
-from tests.api.sharing_support import bearer, issue_token
+from tests.api.sharing_support import bearer, issue_token, new_client
 from tests.reliability.conftest import Isolated
+from tests.reliability.processes import running_server
 from tests.reliability.support import record
 from tests.reliability.test_access_control import citizen_with_account
 
@@ -124,6 +126,32 @@ def test_concurrent_births_through_http_never_share_a_pin(isolated: Isolated) ->
     TALLY["births"] += len(pins)
     TALLY["duplicate pins"] += len(pins) - len(set(pins))
     assert len(set(pins)) == THREADS
+
+
+def test_concurrent_births_and_lookups_on_a_real_server_all_succeed(isolated: Isolated) -> None:
+    """One event loop for every request, as deployed: a client's births (sync routes whose
+    transaction commits from a worker thread) meet other clients' quota leases (writes too)."""
+    admin = bearer(isolated.settings.admin_token)
+    writer = new_client(isolated.client, admin, scopes=["events.write", "citizen.basic"],
+                        rate_limit=100)
+    mother = married_couple(isolated.database).wife
+    with running_server(isolated.settings.database_url, name="races", DANCU_AUTO_SEED="false",
+                        DANCU_ADMIN_TOKEN=isolated.settings.admin_token,
+                        DANCU_DELIVERY_WORKER="false") as server, \
+            httpx.Client(base_url=server.base, timeout=60) as http:
+        token = http.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                          auth=writer).json()["access_token"]
+
+        def work(index: int) -> int:
+            if index % 2:
+                return http.get(f"/v1/citizens/{mother}", headers=bearer(token)).status_code
+            return http.post("/v1/life-events/births", headers=bearer(token), json={
+                "mother_pin": mother, "surname": "Vũ", "given_name": GIVEN[index % len(GIVEN)],
+                "sex": "F", "birth_date": date.today().isoformat()}).status_code
+
+        statuses = in_threads(THREADS, work)
+    TALLY["births"] += THREADS // 2
+    assert statuses == [201 if i % 2 == 0 else 200 for i in range(THREADS)]
 
 
 def test_no_access_succeeds_once_a_consent_withdrawal_has_answered(isolated: Isolated) -> None:
