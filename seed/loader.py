@@ -109,8 +109,11 @@ class SqliteWriter(Writer):
 class PostgresWriter(Writer):
     def prepare(self) -> None:
         self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        # the sorts of the index builds (the citizen key at 105M people is ~2.5 GB)
-        self.connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
+        # The sorts of the index builds (the citizen key at 105M people is ~3 GB): at least 1 GB,
+        # more if the server is configured with more for a bulk load (docs/scale.md).
+        self.connection.exec_driver_sql(
+            "SELECT set_config('maintenance_work_mem', '1GB', true) "
+            "WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < 1024 * 1024 * 1024")
 
     def drop_indexes(self) -> None:
         """Also the foreign keys: COPY checks them row by row through triggers, while adding a
@@ -147,8 +150,12 @@ class PostgresWriter(Writer):
         self.connection.exec_driver_sql(f"TRUNCATE {names}")
 
     def write(self, name: str, payload: Packed) -> None:
+        # FREEZE: the tables were truncated in this transaction, so the rows can be written
+        # frozen and all-visible: no vacuum of the whole population after the load, and no page
+        # rewritten later just to set hint bits when a lookup first reads it.
+        sql = f"COPY {name} ({', '.join(payload.columns)}) FROM STDIN WITH (FREEZE)"
         with self.dbapi.cursor() as cursor:
-            with cursor.copy(f"COPY {name} ({', '.join(payload.columns)}) FROM STDIN") as copy:
+            with cursor.copy(sql) as copy:
                 for text in payload.copy_chunks():
                     copy.write(text)
 
