@@ -280,7 +280,9 @@ def unlock(session: Session, account: Account, *, now: datetime, actor: str,
         account.unlock_due = None
     if not account.lock_reasons:
         account.state, account.locked_at, account.locked_by = ACTIVE, None, None
-    record_event(session, account, "unlocked", now=now, actor=actor, reason=",".join(lifted))
+    for reason in lifted:  # one event per ground, as locking records them (a joined list
+        # overflowed the 32-character reason column on PostgreSQL: a 500)
+        record_event(session, account, "unlocked", now=now, actor=actor, reason=reason)
     return account
 
 
