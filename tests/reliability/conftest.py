@@ -66,14 +66,19 @@ def identities(isolated: Isolated) -> dict[str, dict[str, str]]:
     settings, client = isolated.settings, isolated.client
     admin = bearer(settings.admin_token)
     personas = client.get("/v1/admin/accounts/personas", headers=admin).json()["personas"]
-    pin = next(p["pin"] for p in personas if p["key"] == "citizen-l2")
+    by_key = {p["key"]: p["pin"] for p in personas}
+    pin = by_key["citizen-l2"]
     rp = register_rp(client, admin, name="Reliability RP")
     user = tokens_for(browser(isolated.app), rp, pin, scope="openid profile")
     demo = issue_token(client, settings.demo_client_id, settings.demo_client_secret)
     return {"admin": admin, "user": bearer(user["access_token"]), "client": bearer(demo),
             "basic": basic(settings.demo_client_id, settings.demo_client_secret), "none": {},
-            # Real identifiers for path parameters, so generated requests reach existing rows.
-            "values": {"pin": pin, "client_id": rp.client_id}}
+            # Real identifiers for path parameters, so generated requests reach existing rows;
+            # admin routes get other ones (they may close the account or disable the client
+            # the other identities need).
+            "values": {"pin": pin, "client_id": rp.client_id},
+            "admin values": {"pin": by_key["locked-self"],
+                             "client_id": register_rp(client, admin, name="Fuzz target").client_id}}
 
 
 def as_dict(headers: Any) -> dict[str, str]:
