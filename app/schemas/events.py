@@ -18,10 +18,15 @@ CommuneCode = Annotated[str, Field(pattern=r"^[0-9]{5}$", description="Commune (
 PlaceCode = Annotated[str, Field(pattern=r"^[0-9]{3}$")]
 
 
+MAX_NAME_PART = 40
+
+
 def _name_part(value: str) -> str:
     value = unicodedata.normalize("NFC", " ".join(value.split()))
     if any(unicodedata.category(ch)[0] in ("C", "N", "S") for ch in value):
         raise ValueError("names hold letters, spaces, apostrophes and hyphens only")
+    if len(value) > MAX_NAME_PART:  # counted in NFC: the decomposed form of a name is longer
+        raise ValueError(f"a name part has at most {MAX_NAME_PART} characters")
     return value
 
 
@@ -38,9 +43,10 @@ def _address_line(value: str) -> str:
     return value
 
 
-NamePart = Annotated[str, Field(max_length=40), AfterValidator(_name_part)]
-RequiredName = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_name_part),
-                         AfterValidator(_required)]
+# The raw bound only stops absurd input early; the limit is checked after NFC (_name_part).
+NamePart = Annotated[str, Field(max_length=4 * MAX_NAME_PART), AfterValidator(_name_part)]
+RequiredName = Annotated[str, Field(min_length=1, max_length=4 * MAX_NAME_PART),
+                         AfterValidator(_name_part), AfterValidator(_required)]
 AddressLine = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_address_line)]
 BirthDate = Annotated[date, Field(ge=date(1900, 1, 1), description="From 1900 (PIN rule R2)")]
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
