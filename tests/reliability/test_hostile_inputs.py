@@ -6,7 +6,9 @@ Full-width digits in every ``{pin}`` path are refused without echo."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -14,8 +16,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.models.population import Citizen
 from app.settings import Settings
+from tests.api.events_support import married_couple
 from tests.api.sharing_support import basic, bearer, issue_token
+from tests.reliability.conftest import Isolated
 from tests.reliability.support import (
     Operation,
     document_operations,
@@ -147,3 +152,26 @@ def test_every_json_operation_is_in_the_matrix(app: FastAPI) -> None:
     """A new body-taking route is covered without anyone adding it here."""
     live = {op.id for op in operations(app) if op.json_body}
     assert live == {op.id for op in JSON_OPERATIONS}
+
+
+# --- NFC and NFD: the same name, whichever form it is typed in ----------------------------------
+
+LONG_GIVEN = " ".join(["Thuỷ"] * 8)  # 39 characters in NFC, 47 in NFD
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_a_name_is_the_same_in_nfc_and_nfd_and_measured_after_nfc(
+        isolated: Isolated, form: str) -> None:
+    """A birth registered with a decomposed name is stored composed, and the 40-character
+    limit counts the composed form (NFD is longer: it must not be refused for that)."""
+    admin = bearer(isolated.settings.admin_token)
+    mother = married_couple(isolated.database).wife
+    born = isolated.client.post("/v1/life-events/births", headers=admin, json={
+        "mother_pin": mother, "surname": unicodedata.normalize(form, "Nguyễn"),
+        "given_name": unicodedata.normalize(form, LONG_GIVEN), "sex": "F",
+        "birth_date": date.today().isoformat()})
+    assert born.status_code == 201, born.text
+    with isolated.database.read() as session:
+        child = session.get(Citizen, born.json()["pin"])
+        assert child is not None
+        assert (child.surname, child.given_name) == ("Nguyễn", LONG_GIVEN)
