@@ -28,6 +28,7 @@ from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     Rp,
+    auth_params,
     authorize,
     browser,
     jwt_claims,
@@ -518,3 +519,28 @@ def test_logout_without_a_hint_asks_the_citizen_to_confirm(agent: TestClient, rp
     done = agent.post("/oauth2/logout", data={"confirm": confirm, "ui_locales": "en"})
     assert "You are logged out" in done.text
     assert authorize(agent, rp, prompt="none").result["error"] == "login_required"
+
+
+def test_a_login_waiting_for_sqlites_write_lock_does_not_stall_the_event_loop(
+        client: TestClient, rp: Rp, pin: str, database: Database, is_postgres: bool) -> None:
+    """Another connection holds SQLite's write lock: the authorization waits for its turn in a
+    worker thread, and the same event loop still answers other requests meanwhile."""
+    if is_postgres:
+        pytest.skip("SQLite's single writer lock")
+    blocker = database.engine.connect()
+    blocker.begin()  # BEGIN IMMEDIATE: holds the write lock
+    outcome: list[Any] = []
+    params, _ = auth_params(rp)
+    waiting = threading.Thread(target=lambda: outcome.append(client.get(
+        "/oauth2/authorize", params=params, headers={"X-Sandbox-Login": pin},
+        follow_redirects=False)))  # the app's own event loop (the session's client)
+    waiting.start()
+    try:
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive()  # it waits for the lock ...
+        assert client.get("/healthz").status_code == 200  # ... the loop does not
+    finally:
+        blocker.rollback()
+        blocker.close()
+    waiting.join(timeout=30)
+    assert "code=" in outcome[0].headers["location"]
