@@ -18,7 +18,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -92,6 +92,7 @@ class Context:
     seed: int
     now: datetime
     pki: Callable[[], CardPki]
+    issue_at: datetime | None = None  # cards a persona needs are issued then (the population's day)
 
     @property
     def today(self) -> date:
@@ -318,13 +319,14 @@ def _valid_card(session: Session, pin: str, ctx: Context) -> None:
     if cards.card_is_valid(session, pin, ctx.now):
         return
     latest = next(iter(cards.cards_of(session, pin)), None)
+    at = min(ctx.issue_at or ctx.now, ctx.now)  # like the generated cards: by the population's day
     try:
         if latest is not None and cards.effective_status(latest, ctx.today) == "expired":
             cards.renew(session, pin, pki=ctx.pki(), change=cards.Change(
-                now=ctx.now, actor="generator", reason="renewal_age"))
+                now=at, actor="generator", reason="renewal_age"))
         else:
             cards.issue(session, pin, pki=ctx.pki(), change=cards.Change(
-                now=ctx.now, actor="generator", reason="first_issue"))
+                now=at, actor="generator", reason="first_issue"))
     except DomainError as refused:
         log.warning("no card could be issued for a persona: %s", refused.code)
 
@@ -480,10 +482,14 @@ def catalogue(session: Session, *, now: datetime, seed: int) -> list[dict[str, A
 
 
 def context(database: Any, settings: Any, *, now: datetime) -> Context:
-    """The :class:`Context` of a deployment (its seed, the card PKI built only if needed)."""
+    """The :class:`Context` of a deployment: its seed, the card PKI (built only if needed) and the
+    population's reference day, when the cards a persona needs are issued."""
     from app.services.pki import card_pki
+    from seed.cards import reference_date_of
 
-    return Context(seed=settings.seed, now=now, pki=lambda: card_pki(
+    day = reference_date_of(database, local_date(now))
+    issue_at = datetime(day.year, day.month, day.day, 3, tzinfo=UTC)  # 10:00 in Vietnam
+    return Context(seed=settings.seed, now=now, issue_at=issue_at, pki=lambda: card_pki(
         database, seed=settings.seed, key_type=settings.pki_key_type, now=now))
 
 
