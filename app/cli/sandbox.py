@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from app.cli.base import cli, console, fail, out, settings_from
@@ -139,8 +140,14 @@ def create_tenant(size: Annotated[int, typer.Option(min=100, max=20_000)] = 2000
         with database.write() as session:
             tenant = tenants.register(session, spec, now=now)
             session.expunge(tenant)
-        with console.status(f"generating {size:,} people, their cards and accounts…"):
-            tenants.build(settings, tenant, now=now)  # type: ignore[arg-type]
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            people = bar.add_task("people", total=size)
+            tenants.build(settings, tenant, now=now,  # type: ignore[arg-type]
+                          progress=lambda done, _: bar.update(
+                              people, completed=done,
+                              description="people" if done < size else
+                              "cards, accounts, personas"))
         with database.write() as session:
             tenants.finish(session, tenant.id, ok=True, now=now)
     except DomainError as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -108,8 +109,10 @@ def tenant_settings(settings: Settings, tenant: Tenant) -> Settings:
         "population_size": tenant.size, "auto_seed": True, "delivery_worker": False})
 
 
-def build(settings: Settings, tenant: Tenant, *, now: datetime) -> None:
-    """Create, migrate, populate and bootstrap the tenant's database (a fresh one)."""
+def build(settings: Settings, tenant: Tenant, *, now: datetime,
+          progress: Callable[[int, int], None] | None = None) -> None:
+    """Create, migrate, populate and bootstrap the tenant's database (a fresh one);
+    ``progress(done, size)`` follows the population batches."""
     from app import migrations
     from app.bootstrap import bootstrap
     from app.clock import SandboxClock
@@ -121,7 +124,7 @@ def build(settings: Settings, tenant: Tenant, *, now: datetime) -> None:
     database = Database.connect(own.database_url)
     try:
         migrations.upgrade(database.engine)
-        populate(database, size=tenant.size, seed=tenant.seed, now=now)
+        populate(database, size=tenant.size, seed=tenant.seed, now=now, progress=progress)
         bootstrap(database=database, settings=own, clock=SandboxClock())  # own time: real
     finally:
         database.dispose()
