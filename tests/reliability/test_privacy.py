@@ -48,7 +48,7 @@ def test_no_pin_name_token_or_secret_appears_in_any_log(database: Database,
     }
     record("privacy", "log files", len(files))
     record("privacy", "log lines scanned", text.count("\n") + 1 if text else 0)
-    record("privacy", "names and PINs searched", len(names))
+    record("privacy", "citizen names searched", len(names))
     record("privacy", "leaks found", sum(len(found) for found in leaks.values()))
     assert files, "no log was written: the session's logging is not configured"
     # Masked before reporting: the report itself must not become a leak.
