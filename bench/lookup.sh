@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Authenticated GET /v1/citizens/{pin} against a trivial endpoint (GET /healthz), same server and
-# settings, in one run: wrk, 32 connections, fixed duration. Prints one markdown table row.
+# Authenticated GET /v1/citizens/{pin} and POST /v1/citizens/verify (the full name of the same
+# person, verdict "match") against a trivial endpoint (GET /healthz), same server and settings, in
+# one run: wrk, 32 connections, fixed duration. Prints one markdown table row per endpoint (the
+# ratio is its median throughput over healthz's). VERIFY=0 measures the lookup only.
 #
 #   bench/lookup.sh sqlite:///./bench-1m.db
 #   bench/lookup.sh postgresql+psycopg://postgres@127.0.0.1:5432/dancu_bench
@@ -21,6 +23,7 @@ WORKERS=${WORKERS:-1}
 PORT=${PORT:-8123}
 PINS=${PINS:-10000}
 ROUNDS=${ROUNDS:-3}
+VERIFY=${VERIFY:-1}
 SERVER_CPUS=${SERVER_CPUS:-}
 WRK_CPUS=${WRK_CPUS:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -48,9 +51,17 @@ if ! "$DANCU" clients list | cut -f1 | grep -qx bench; then
     --purpose benchmark --rate-limit 100000000 > /dev/null
 fi
 SECRET=$("$DANCU" clients rotate-secret bench | sed -n 's/^client_secret: //p')
+if [ "$VERIFY" = 1 ]; then
+  if ! "$DANCU" clients list | cut -f1 | grep -qx bench-verify; then
+    "$DANCU" clients add --name "benchmark (verification)" --client-id bench-verify \
+      --scope citizen.verify --purpose benchmark --rate-limit 100000000 > /dev/null
+  fi
+  VERIFY_SECRET=$("$DANCU" clients rotate-secret bench-verify | sed -n 's/^client_secret: //p')
+fi
 
 # Random PINs of existing citizens, written as a Lua table for wrk.
 "$PY" - "$PINS" > "$WORK/pins.lua" <<'EOF'
+import json
 import sys
 from sqlalchemy import func, select
 from app.db import Database
@@ -59,8 +70,12 @@ from app.settings import get_settings
 
 database = Database.connect(get_settings().database_url)
 with database.read() as session:
-    pins = session.scalars(select(Citizen.pin).order_by(func.random()).limit(int(sys.argv[1]))).all()
-print("pins = {" + ",".join(f'"{p}"' for p in pins) + "}")
+    rows = session.execute(select(Citizen.pin, Citizen.surname, Citizen.middle_name,
+                                  Citizen.given_name)
+                           .order_by(func.random()).limit(int(sys.argv[1]))).all()
+names = [" ".join(part for part in row[1:] if part) for row in rows]
+print("pins = {" + ",".join(f'"{row[0]}"' for row in rows) + "}")
+print("names = {" + ",".join(json.dumps(name, ensure_ascii=False) for name in names) + "}")
 EOF
 
 $(pin_cpus "$SERVER_CPUS") "$DANCU" serve --workers "$WORKERS" > "$WORK/server.log" 2>&1 &
@@ -68,8 +83,11 @@ SERVER_PID=$!
 for _ in $(seq 1 600); do curl -fs "$BASE/readyz" > /dev/null 2>&1 && break; sleep 0.5; done
 curl -fs "$BASE/readyz" > /dev/null || { cat "$WORK/server.log"; exit 1; }
 
-TOKEN=$(curl -fs -u "bench:$SECRET" -d grant_type=client_credentials -d scope=citizen.basic \
-  "$BASE/oauth2/token" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+token_of() {  # token_of CLIENT SECRET SCOPE
+  curl -fs -u "$1:$2" -d grant_type=client_credentials -d scope="$3" "$BASE/oauth2/token" |
+    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+TOKEN=$(token_of bench "$SECRET" citizen.basic)
 
 cat > "$WORK/lookup.lua" <<EOF
 dofile("$WORK/pins.lua")
@@ -86,6 +104,25 @@ response = function(status) if status ~= 200 then bad = bad + 1 end end
 done = function() io.write(string.format("non200 %d\n", bad)) end
 EOF
 cat "$WORK/status.lua" >> "$WORK/lookup.lua"
+ENDPOINTS=lookup
+if [ "$VERIFY" = 1 ]; then
+  ENDPOINTS="lookup verify"
+  VERIFY_TOKEN=$(token_of bench-verify "$VERIFY_SECRET" citizen.verify)
+  cat > "$WORK/verify.lua" <<EOF
+dofile("$WORK/pins.lua")
+local i = 0
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $VERIFY_TOKEN"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + 1
+  local k = (i % #pins) + 1
+  return wrk.format(nil, "/v1/citizens/verify", nil,
+    '{"pin": "' .. pins[k] .. '", "full_name": "' .. names[k] .. '"}')
+end
+EOF
+  cat "$WORK/status.lua" >> "$WORK/verify.lua"
+fi
 
 run() {  # run NAME URL [script]: wrk output saved to $WORK/NAME.txt
   local script=()
@@ -95,10 +132,10 @@ run() {  # run NAME URL [script]: wrk output saved to $WORK/NAME.txt
 
 # Warm up both paths (caches, connection pools), then alternate the measurements.
 DURATION=5s run warm-noop "$BASE/healthz"
-DURATION=5s run warm-lookup "$BASE" "$WORK/lookup.lua"
+for endpoint in $ENDPOINTS; do DURATION=5s run "warm-$endpoint" "$BASE" "$WORK/$endpoint.lua"; done
 for round in $(seq 1 "$ROUNDS"); do
   run "noop-$round" "$BASE/healthz" "$WORK/status.lua"
-  run "lookup-$round" "$BASE" "$WORK/lookup.lua"
+  for endpoint in $ENDPOINTS; do run "$endpoint-$round" "$BASE" "$WORK/$endpoint.lua"; done
 done
 
 rps() { awk '/^Requests\/sec/ {print $2}' "$WORK/$1.txt"; }
@@ -119,9 +156,13 @@ from app.models.population import Citizen
 from app.settings import get_settings
 with Database.connect(get_settings().database_url).read() as s:
     print(s.scalar(select(func.count()).select_from(Citizen)))")
-noop_rps=$(median $(series rps noop)); lookup_rps=$(median $(series rps lookup))
-ratio=$("$PY" -c "print(f'{100 * $lookup_rps / $noop_rps:.0f} %')")
-failures=$(( $(series bad lookup | paste -sd+ | bc) ))
+noop_rps=$(median $(series rps noop))
 backend=${DATABASE_URL%%:*}
-echo "| $(date -u +%F) | ${backend%%+*} | $people | $WORKERS | $CONNECTIONS | $ROUNDS x $DURATION | $noop_rps | $(median $(series p99 noop)) ms | $lookup_rps | $(median $(series p99 lookup)) ms | $ratio | $failures $(errors lookup-1)|"
-echo "  noop rps: $(series rps noop | paste -sd' ')   lookup rps: $(series rps lookup | paste -sd' ')" >&2
+for endpoint in $ENDPOINTS; do
+  rate=$(median $(series rps "$endpoint"))
+  ratio=$("$PY" -c "print(f'{100 * $rate / $noop_rps:.0f} %')")
+  failures=$(( $(series bad "$endpoint" | paste -sd+ | bc) ))
+  echo "| $(date -u +%F) | ${backend%%+*} | $people | $WORKERS | $CONNECTIONS | $ROUNDS x $DURATION | $noop_rps | $(median $(series p99 noop)) ms | $rate | $(median $(series p99 "$endpoint")) ms | $ratio | $failures $(errors "$endpoint-1")| $endpoint |"
+  echo "  $endpoint rps: $(series rps "$endpoint" | paste -sd' ')" >&2
+done
+echo "  noop rps: $(series rps noop | paste -sd' ')" >&2
