@@ -160,3 +160,38 @@ def test_every_route_that_refuses_a_missing_token_is_in_the_matrix(isolated: Iso
                 and _call(isolated, op, {}).status_code == 401}
     assert refusing <= {op.id for op in TOKEN_OPERATIONS}
     assert {op.id for op in TOKEN_OPERATIONS if op.identity != "none"} <= refusing
+
+
+# RFC 7662 answers for a token of any audience (the resource server checks ``aud``): a token the
+# provider's own key signed for another audience is live there, so those two cases are left out.
+@pytest.mark.parametrize("case", [c for c in CASES
+                                  if c not in ("wrong_audience", "audience_array_without_us")])
+def test_jwt_attacks_are_inactive_at_introspection(isolated: Isolated, tokens: Tokens,
+                                                   case: str) -> None:
+    """The token parameter of RFC 7662 is a token-taking endpoint too."""
+    settings = isolated.settings
+    auth = (settings.demo_client_id, settings.demo_client_secret)
+    forged = attack(case, tokens.client)
+    response = isolated.client.post("/oauth2/introspect", data={"token": forged}, auth=auth)
+    TALLY["sent"] += 1
+    TALLY["accepted"] += response.json() != {"active": False}
+    assert response.status_code == 200
+    assert response.json() == {"active": False}
+
+
+# An expired ID token is a valid hint (OIDC RP-Initiated Logout §2), an ID token's typ is JWT,
+# and the ID token itself is the genuine hint: those three cases do not apply.
+@pytest.mark.parametrize("case", [c for c in CASES if c not in (
+    "id_token_as_access_token", "expired", "wrong_typ_jwt")])
+def test_forged_id_token_hints_are_refused_at_logout(isolated: Isolated, tokens: Tokens,
+                                                     case: str) -> None:
+    """RP-initiated logout takes an ID token as ``id_token_hint``: the corpus built from one."""
+    id_token = tokens.user.id_token
+    material = Material(token=id_token, other_token=tokens.user.other_token, id_token=id_token,
+                        ec_key=tokens.user.ec_key, rsa_key=tokens.user.rsa_key,
+                        issuer=tokens.user.issuer)
+    forged = attack(case, material)
+    response = browser(isolated.app).post("/oauth2/logout", data={"id_token_hint": forged})
+    TALLY["sent"] += 1
+    TALLY["accepted"] += response.status_code != 400
+    assert response.status_code == 400
