@@ -1,8 +1,7 @@
 """Crash safety with real processes killed by SIGKILL (nothing of theirs runs after the signal):
 
-- ``dancu seed`` killed after its 1st, 2nd or 3rd loaded batch leaves an empty database (the
-  population engineer's ``tests/test_seed_cli.py`` kills it after the first batch and during a
-  replacement; here the kill point moves);
+- ``dancu seed`` killed after its 2nd loaded batch leaves an empty database (the population
+  engineer's ``tests/test_seed_cli.py`` kills it after the first batch and during a replacement);
 - ``dancu simulate`` (a batch of life events, one transaction per simulated day) killed mid-way
   keeps whole days only, exactly the days an uninterrupted run makes, and the stored sandbox
   clock stands at the last kept day, so a new run goes on from there instead of repeating them;
@@ -34,8 +33,8 @@ from tests.reliability.support import record
 
 __all__ = ["fresh_database"]
 TALLY: Counter[str] = Counter()
-SIMULATED_PEOPLE = 20_000
-SIMULATED_DAYS = 150
+SIMULATED_PEOPLE = 10_000
+SIMULATED_DAYS = 120
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -66,7 +65,7 @@ def _kill_after(args: list[str], marker: str, count: int, database_url: str) -> 
     TALLY["killed"] += 1
 
 
-@pytest.mark.parametrize("batches", [2, 3])
+@pytest.mark.parametrize("batches", [2])
 def test_a_seed_killed_after_some_batches_leaves_an_empty_database(
         fresh_database: Callable[..., Database], batches: int) -> None:
     database = fresh_database()
@@ -116,7 +115,7 @@ def test_a_simulation_killed_mid_way_keeps_whole_days_and_its_clock(
         populate(database, size=SIMULATED_PEOPLE, seed=6)
         _frozen_start(database, "2026-01-01T03:00:00+00:00")
     # The CLI prints a line every 30 simulated days when it is not on a terminal.
-    _kill_after(["simulate", "--days", str(SIMULATED_DAYS), "--seed", "6"], "day ", 2,
+    _kill_after(["simulate", "--days", str(SIMULATED_DAYS), "--seed", "6"], "day ", 1,
                 killed.url)
     kept = _events(killed)
     assert kept, "the killed run kept no day at all: kill it later"
