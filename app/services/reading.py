@@ -4,7 +4,7 @@ transaction opened only if a request needs it.
 A lookup by PIN is one statement on the primary key, so it is consistent on its own and needs no
 transaction. The fast path skips what a session costs per request (checkout, ``BEGIN``,
 ``ROLLBACK``; three round trips on PostgreSQL): on PostgreSQL an autocommit connection (one round
-trip); on SQLite a connection of its own used from the event-loop thread only (SQLite work runs
+trip); on SQLite a connection per thread (in a server, the event-loop thread: SQLite work runs
 inline there, see :meth:`app.services.runtime.Runtime.run_blocking`), reading the row with the
 driver directly. Scopes that need more rows (residence, family, reference names on first use) open
 an ordinary read session.
@@ -42,27 +42,35 @@ CACHE_KIB = 64 * 1024
 
 
 class SqliteCitizens:
-    """Citizen rows through one dedicated driver connection (event-loop thread only)."""
+    """Citizen rows through a driver connection of the calling thread's own.
+
+    In a deployed server that is the one event-loop thread; tests drive the app from many
+    threads at once (a TestClient per thread, each with its own event loop). A SQLite connection
+    must never be closed or used by one thread while another is using it (the driver crashes the
+    process), so each thread keeps its own, detached from the pool so idle threads hold no pool
+    slot; it closes when its thread ends and the connection is garbage-collected.
+    """
 
     def __init__(self, database: Database) -> None:
         self._engine = database.lookup_engine
-        self._connection: Any = None
-        self._owner: int | None = None
+        self._local = threading.local()
 
     def __call__(self, pin: str) -> CitizenRow | None:
-        cursor = self._cursor()
+        cursor = self._connection().cursor()
         try:
             found = cursor.execute(_SQLITE_BY_PIN, (pin,)).fetchone()
         finally:
             cursor.close()
         return None if found is None else _with_dates(CitizenRow(*found))
 
-    def _cursor(self) -> Any:
-        if self._owner != threading.get_ident():  # a new event loop thread (tests): reconnect
-            self.close()
-            self._connection, self._owner = self._engine.raw_connection(), threading.get_ident()
-            self._tune(self._connection.cursor())
-        return self._connection.cursor()
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._engine.raw_connection()
+            connection.detach()
+            self._tune(connection.cursor())
+            self._local.connection = connection
+        return connection
 
     @staticmethod
     def _tune(cursor: Any) -> None:
@@ -71,11 +79,6 @@ class SqliteCitizens:
         cursor.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         cursor.close()
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
 
 
 def _with_dates(row: CitizenRow) -> CitizenRow:
