@@ -221,6 +221,19 @@ def ensure_demo_client(session: Session, *, settings: Settings, now: datetime) -
             return "disabled"
         return "absent"
     if existing is not None:
-        return "present"
+        return "updated" if _add_new_demo_grants(existing, demo_spec(settings)) else "present"
     register(session, demo_spec(settings), now=now, secret=settings.demo_client_secret)
     return "created"
+
+
+def _add_new_demo_grants(client: Client, spec: ClientSpec) -> bool:
+    """A database made by an earlier version keeps its demo client: give it the scopes, purposes,
+    grant types and redirect URIs added since (never removing what an admin changed)."""
+    changed = False
+    for field in ("scopes", "purposes", "grant_types", "redirect_uris"):
+        current, wanted = list(getattr(client, field)), list(getattr(spec, field))
+        missing = [value for value in wanted if value not in current]
+        if missing:
+            setattr(client, field, current + missing)
+            changed = True
+    return changed

@@ -31,5 +31,5 @@ def ensure_sharing(session: Session, *, settings: Settings, now: datetime) -> No
     if created:
         log.info("created %d signing key(s)", len(created))
     outcome = clients.ensure_demo_client(session, settings=settings, now=now)
-    if outcome in ("created", "disabled"):
+    if outcome in ("created", "disabled", "updated"):
         log.info("demo client %s", outcome)

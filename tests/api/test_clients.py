@@ -220,6 +220,22 @@ def test_no_demo_client_outside_a_sandbox_deployment(tmp_path: Path) -> None:
     assert found is None
 
 
+def test_a_demo_client_from_an_earlier_version_gains_the_grants_added_since(
+        tmp_path: Path) -> None:
+    database, settings = _fresh(tmp_path)
+    bootstrap(database=database, settings=settings, clock=SandboxClock())
+    with database.write() as session:  # as an earlier version left it, plus an admin's own URI
+        demo = session.get(Client, settings.demo_client_id)
+        demo.scopes = [s for s in demo.scopes if not s.startswith("card.")]
+        demo.redirect_uris = [*demo.redirect_uris[1:], "https://rp.example/cb"]
+    bootstrap(database=database, settings=settings, clock=SandboxClock())
+    with database.read() as session:
+        demo = session.get(Client, settings.demo_client_id)
+    database.dispose()
+    assert set(demo.scopes) == set(NON_ADMIN_SCOPES) | set(LOGIN_SCOPES)
+    assert set(demo.redirect_uris) == {*DEMO_REDIRECT_URIS, "https://rp.example/cb"}
+
+
 def test_leaving_the_sandbox_disables_an_existing_demo_client(tmp_path: Path) -> None:
     database, sandbox = _fresh(tmp_path)
     bootstrap(database=database, settings=sandbox, clock=SandboxClock())
