@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models.signing_key import SigningKey as StoredKey
 from app.oidc import keys as oidc_keys
+from app.oidc.jwt_policy import TokenRejected, read_unverified
 from app.oidc.keys import ES256, RS256, KeyRing, SigningKey
 
 KEY_LABEL = "dancu-op"
@@ -144,6 +145,15 @@ class KeyStore:
         ):
             ring = self._reload()
         return ring
+
+    def ring_for(self, token: str) -> KeyRing:
+        """The ring to verify ``token`` with: reloaded first when the token names a ``kid`` this
+        process does not know yet (another process has just rotated the keys)."""
+        try:
+            kid = read_unverified(token)[0].get("kid")
+        except TokenRejected:  # not even a JWS: the verification rejects it with its reason
+            kid = None
+        return self.ring(kid=kid if isinstance(kid, str) else None)
 
     def invalidate(self) -> None:
         with self._lock:

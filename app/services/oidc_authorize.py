@@ -141,7 +141,8 @@ def _hint_matches(request: AuthorizationRequest, view: ClientView,
     if request.id_token_hint is None:
         return True
     try:
-        hint = verify_id_token_hint(request.id_token_hint, keys=ctx.keys.ring(),
+        hint = verify_id_token_hint(request.id_token_hint,
+                                    keys=ctx.keys.ring_for(request.id_token_hint),
                                     issuer=ctx.settings.issuer_url, now=ctx.now)
     except TokenRejected:
         raise oauth.InvalidRequest(

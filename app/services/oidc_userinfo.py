@@ -47,10 +47,7 @@ def read_connection(database: Database) -> Iterator[Connection]:
 def verify(token: str, *, keys: KeyStore, settings: Settings, now: datetime) -> AccessTokenClaims:
     """A relying party's access token for userinfo, else ``invalid_token``."""
     try:
-        header, _ = read_unverified(token)
-        kid = header.get("kid")
-        ring = keys.ring(kid=kid if isinstance(kid, str) else None)
-        claims = verify_access_token(token, keys=ring, issuer=settings.issuer_url,
+        claims = verify_access_token(token, keys=keys.ring_for(token), issuer=settings.issuer_url,
                                      audience=userinfo_audience(settings), now=now)
     except TokenRejected:
         raise oauth.InvalidToken() from None

@@ -126,11 +126,8 @@ def verify_api_token(
 ) -> oidc_tokens.AccessTokenClaims:
     """A data-API access token: RFC 9068, our issuer and keys, ``aud`` = the data API, and issued
     to a client for itself (client credentials). Raises ``TokenRejected``."""
-    header, _ = read_unverified(token)
-    kid = header.get("kid")
-    ring = store.ring(kid=kid if isinstance(kid, str) else None)
     claims = oidc_tokens.verify_access_token(
-        token, keys=ring, issuer=settings.issuer_url, audience=api_audience(settings), now=now
+        token, keys=store.ring_for(token), issuer=settings.issuer_url, audience=api_audience(settings), now=now
     )
     if not claims.content.is_client_credentials:
         raise TokenRejected(RejectReason.INVALID_CLAIM)
