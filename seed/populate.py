@@ -65,7 +65,8 @@ def populate(database: Database, *, size: int, seed: int, replace: bool = False,
     """Generate ``size`` people from ``seed`` into ``database``; see the module docstring."""
     started = time.perf_counter()
     summary = Summary(people=size, rows=dict.fromkeys(loader.POPULATION_TABLES, 0))
-    with database.engine.connect() as connection, connection.begin():
+    with database.engine.connect() as connection, loader.bulk_journal(connection), \
+            connection.begin():
         existing = loader.count_people(connection)
         if existing and not replace:
             raise PopulationExists(existing)
