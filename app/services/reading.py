@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections import namedtuple
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -102,6 +104,13 @@ def citizen_reader(database: Database) -> Callable[[str], Any]:
     return SqliteCitizens(database) if database.is_sqlite else PostgresCitizens(database)
 
 
+@dataclass
+class _LoopState:
+    slots: asyncio.Semaphore
+    idle: list[psycopg.AsyncConnection[Any]] = field(default_factory=list)
+    waiting: dict[str, list[asyncio.Future[Any]]] = field(default_factory=dict)
+
+
 class AsyncPostgresCitizens:
     """Citizen rows read from the event loop with psycopg's async connections (autocommit,
     prepared), so a PostgreSQL lookup needs no worker thread. The PINs asked for while a query is
@@ -114,24 +123,28 @@ class AsyncPostgresCitizens:
     def __init__(self, database: Database) -> None:
         url = make_url(database.lookup_url or database.url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
-        self._slots: asyncio.Semaphore | None = None
-        self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
+        # Connections, slots and waiting requests belong to one event loop. A server has one;
+        # tests run several at once from different threads, and a loop must never be handed
+        # another loop's futures or connections, so each keeps its own.
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary())
 
     async def __call__(self, pin: str) -> CitizenRow | None:
-        loop = self._bind_loop()
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = _LoopState(asyncio.Semaphore(self.SIZE))
         found: asyncio.Future[Any] = loop.create_future()
-        if not self._waiting:
-            loop.create_task(self._read_batch())
-        self._waiting.setdefault(pin, []).append(found)
+        if not state.waiting:
+            loop.create_task(self._read_batch(state))
+        state.waiting.setdefault(pin, []).append(found)
         return await found
 
-    async def _read_batch(self) -> None:
+    async def _read_batch(self, state: _LoopState) -> None:
         await asyncio.sleep(0)  # let the requests in flight add their PINs
-        waiting, self._waiting = self._waiting, {}
+        waiting, state.waiting = state.waiting, {}
         try:
-            rows = await self._query(list(waiting))
+            rows = await self._query(state, list(waiting))
         except Exception as error:
             for futures in waiting.values():
                 for future in futures:
@@ -141,25 +154,17 @@ class AsyncPostgresCitizens:
             for future in futures:
                 future.set_result(rows.get(pin))
 
-    async def _query(self, pins: list[str]) -> dict[str, CitizenRow]:
-        assert self._slots is not None
-        async with self._slots:
-            connection = self._idle.pop() if self._idle else await self._connect()
+    async def _query(self, state: _LoopState, pins: list[str]) -> dict[str, CitizenRow]:
+        async with state.slots:
+            connection = state.idle.pop() if state.idle else await self._connect()
             try:
                 cursor = await connection.execute(_PG_BY_PINS, (pins,), prepare=True)
                 rows = [CitizenRow(*found) for found in await cursor.fetchall()]
             except BaseException:
                 await connection.close()
                 raise
-            self._idle.append(connection)
+            state.idle.append(connection)
         return {row.pin: row for row in rows}
-
-    def _bind_loop(self) -> asyncio.AbstractEventLoop:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # connections belong to one loop (tests run several)
-            self._loop, self._idle, self._waiting = loop, [], {}
-            self._slots = asyncio.Semaphore(self.SIZE)
-        return loop
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)

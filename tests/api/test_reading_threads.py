@@ -57,3 +57,38 @@ def test_lookups_from_many_threads_beside_pooled_sessions_never_crash_and_find_e
                            text=True, timeout=300)
     assert child.returncode == 0, child.stderr[-2000:]
     assert int(child.stdout) == THREADS * LOOKUPS
+
+
+def test_async_lookups_from_many_event_loops_at_once_all_answer(database: Database) -> None:
+    """PostgreSQL's async fast path: each thread runs its own event loop (as tests do with a
+    TestClient per thread); no loop may be handed another loop's futures or connections."""
+    if database.is_sqlite:
+        pytest.skip("SQLite has no async fast path")
+    import asyncio
+    import threading
+
+    from sqlalchemy import text
+
+    from app.services.reading import AsyncPostgresCitizens
+
+    with database.read() as session:
+        pins = list(session.scalars(text("SELECT pin FROM citizen ORDER BY pin LIMIT 40")))
+    lookup, found, lock = AsyncPostgresCitizens(database), [], threading.Lock()
+
+    async def many() -> int:
+        rows = []
+        for _ in range(10):
+            rows += await asyncio.gather(*(lookup(pin) for pin in pins))
+        return sum(row is not None for row in rows)
+
+    def work() -> None:
+        hits = asyncio.run(many())
+        with lock:
+            found.append(hits)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert found == [10 * len(pins)] * THREADS
