@@ -29,7 +29,7 @@ KEY_LABEL = "dancu-op"
 # (access tokens 10 min, ID tokens at most 1 h).
 RETIRE_AFTER = timedelta(hours=1)
 CACHE_SECONDS = 5.0
-_MIN_RELOAD_SECONDS = 1.0
+KID_MAX_LENGTH = 64  # signing_key.kid
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -135,13 +135,16 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def ring(self, *, kid: str | None = None) -> KeyRing:
-        """The cached ring, reloaded when stale or when ``kid`` is unknown (at most once a s)."""
+        """The cached ring, reloaded when stale, or when ``kid`` is unknown here but stored (a key
+        another process has just made). Checking the one ``kid`` by its primary key first keeps
+        tokens with made-up ``kid`` values from reloading the ring, without a window in which a
+        genuine new key is refused."""
         age = time.monotonic() - self._loaded_at
         ring = self._ring
         if (
             ring is None
             or age > CACHE_SECONDS
-            or (kid is not None and age > _MIN_RELOAD_SECONDS and not _has(ring, kid))
+            or (kid is not None and not _has(ring, kid) and self._stored(kid))
         ):
             ring = self._reload()
         return ring
@@ -158,6 +161,12 @@ class KeyStore:
     def invalidate(self) -> None:
         with self._lock:
             self._ring = None
+
+    def _stored(self, kid: str) -> bool:
+        if len(kid) > KID_MAX_LENGTH:  # cannot be one of ours: no query for it
+            return False
+        with self._database.read() as session:
+            return session.get(StoredKey, kid) is not None
 
     def _reload(self) -> KeyRing:
         parsed = {key.kid: key for key in self._ring.keys} if self._ring is not None else {}
