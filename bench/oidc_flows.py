@@ -18,9 +18,9 @@ one worker process per core (``--workers 2``), against MockPass as shipped (one 
 codes live in that process's memory, so it cannot run several). ``--workers 1`` compares one
 process with one process; ``--server-cpus``/``--driver-cpus`` pin them with ``taskset``.
 
-Install MockPass once, outside the repository (not committed)::
+Install MockPass once, into bench/.node (ignored by git)::
 
-    npm install --prefix bench/.node @opengovsg/mockpass     # or --prefix /tmp/mockpass
+    npm install --prefix bench/.node @opengovsg/mockpass
 
 Run::
 

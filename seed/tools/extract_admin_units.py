@@ -20,7 +20,7 @@ document (§1.3) and check every legacy ward's conversion against it.
 Usage (the wheel unpacked, e.g. ``pip download --no-deps --python-version 3.12
 --only-binary=:all: vietnam-provinces==2026.9.0`` then ``unzip``)::
 
-    python seed/tools/extract_admin_units.py /tmp/dl/x/vietnam_provinces
+    python seed/tools/extract_admin_units.py UNPACKED_WHEEL/vietnam_provinces
 """
 
 from __future__ import annotations
