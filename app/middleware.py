@@ -228,16 +228,17 @@ class JsonGuardMiddleware:
         if scope["type"] != "http" or not _is_json(scope):
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         try:
             check_json_body(body)
         except JsonBodyRejected as error:
             await send_problem(send, error, [])
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (what a middleware reads before the route, see :func:`replay`)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -249,7 +250,8 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the route the body a middleware has already read."""
     sent = False
 
     async def replay() -> Message:

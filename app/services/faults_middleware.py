@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PROBLEM_MEDIA_TYPE, DomainError, InternalError, RateLimited
 from app.errors import ServiceUnavailable as Unavailable
+from app.middleware import read_body, replay
 from app.services import faults
 from app.services.faults import Fault, InjectedTimeout, InvalidFault, SandboxClientRequired
 
@@ -106,31 +107,6 @@ def _scannable(scope: Scope) -> bool:
     media = _media_type(scope)
     return (length is not None and length.isdigit() and int(length) <= MAX_SCANNED_BODY
             and (media == b"application/x-www-form-urlencoded" or media.endswith(b"json")))
-
-
-async def _read(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 def _mentioned_pins(scope: Scope, body: bytes) -> set[bytes]:
@@ -374,9 +350,9 @@ class FaultMiddleware:
         request = Request(scope)
         state = fault_state(host)
         await _refresh(request, state)
-        body = await _read(receive) if _scannable(scope) else b""
+        body = await read_body(receive) if _scannable(scope) else b""
         if _scannable(scope):  # an empty body was read too: replay it, or the route waits forever
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         chosen = await self._choose(request, state, header, body)
         if isinstance(chosen, DomainError):
             await send_error(send, chosen, scope.get("path", ""))
