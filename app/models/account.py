@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId
+from app.models.base import Base, BigId, CodeString
 
 
 class Account(Base):
@@ -43,7 +43,7 @@ class Account(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    pin: Mapped[str] = mapped_column(String(12))
+    pin: Mapped[str] = mapped_column(CodeString(12))
     state: Mapped[str] = mapped_column(String(8))
     level: Mapped[int] = mapped_column(SmallInteger)
     lock_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)

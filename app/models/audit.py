@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId
+from app.models.base import Base, BigId, CodeString
 
 
 class AuditRecord(Base):
@@ -27,7 +27,7 @@ class AuditRecord(Base):
     client_id: Mapped[str] = mapped_column(String(64))
     purpose: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
-    pin: Mapped[str | None] = mapped_column(String(12))
+    pin: Mapped[str | None] = mapped_column(CodeString(12))
     fields: Mapped[str] = mapped_column(String(500))  # space-separated, sorted
     result: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str] = mapped_column(String(64))

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId
+from app.models.base import Base, BigId, CodeString
 
 
 class Card(Base):
@@ -45,7 +45,7 @@ class Card(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    pin: Mapped[str] = mapped_column(ForeignKey("citizen.pin"))  # the card number is the PIN
+    pin: Mapped[str] = mapped_column(CodeString(12), ForeignKey("citizen.pin"))  # the card number is the PIN
     sequence: Mapped[int] = mapped_column(SmallInteger)
     generation: Mapped[str] = mapped_column(String(16))
     issue_date: Mapped[date] = mapped_column(Date)

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, DateTime, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId
+from app.models.base import Base, BigId, CodeString
 
 
 class Consent(Base):
@@ -24,7 +24,7 @@ class Consent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    pin: Mapped[str] = mapped_column(String(12))  # the data subject
+    pin: Mapped[str] = mapped_column(CodeString(12))  # the data subject
     client_id: Mapped[str] = mapped_column(String(64))  # the party receiving the data
     purpose: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[str]] = mapped_column(JSON)

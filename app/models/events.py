@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId
+from app.models.base import Base, BigId, CodeString
 
 
 class LifeEvent(Base):
@@ -37,7 +37,7 @@ class LifeEvent(Base):
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     type: Mapped[str] = mapped_column(String(48))
-    pin: Mapped[str] = mapped_column(String(12))  # the citizen the event is about
+    pin: Mapped[str] = mapped_column(CodeString(12))  # the citizen the event is about
     occurred_on: Mapped[date] = mapped_column(Date)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId
+from app.models.base import Base, BigId, CodeString
 
 # The large tables' indexes are built once after a bulk load and then change little: full pages
 # (PostgreSQL's default leaves 10% free for later inserts) are 10% smaller; see docs/scale.md.
@@ -117,7 +117,7 @@ class Household(Base):
     __tablename__ = "household"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    head_pin: Mapped[str] = mapped_column(String(12))
+    head_pin: Mapped[str] = mapped_column(CodeString(12))
     residence_file_number: Mapped[str] = mapped_column(String(20))
     commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"))
     address_line: Mapped[str] = mapped_column(String(120))
@@ -148,11 +148,11 @@ class Citizen(Base):
               postgresql_where=text("cmnd_number IS NOT NULL")),
     )
 
-    pin: Mapped[str] = mapped_column(String(12), primary_key=True)
+    pin: Mapped[str] = mapped_column(CodeString(12), primary_key=True)
     surname: Mapped[str] = mapped_column(String(40))
     middle_name: Mapped[str] = mapped_column(String(60))  # may be empty; may hold two words
     given_name: Mapped[str] = mapped_column(String(40))
-    name_folded: Mapped[str] = mapped_column(String(140))  # lower-case, no diacritics: for search
+    name_folded: Mapped[str] = mapped_column(CodeString(140))  # lower-case, no diacritics: for search
     other_names: Mapped[str | None] = mapped_column(String(140))
     birth_date: Mapped[date] = mapped_column(Date)
     birth_date_precision: Mapped[str] = mapped_column(String(5), default="day")
@@ -164,7 +164,7 @@ class Citizen(Base):
     religion_code: Mapped[int] = mapped_column(SmallInteger)
     nationality: Mapped[str] = mapped_column(String(2), default="VN")
     blood_group: Mapped[str | None] = mapped_column(String(3))
-    cmnd_number: Mapped[str | None] = mapped_column(String(9))
+    cmnd_number: Mapped[str | None] = mapped_column(CodeString(9))
     marital_status: Mapped[int] = mapped_column(SmallInteger)
     phone: Mapped[str | None] = mapped_column(String(15))
     email: Mapped[str | None] = mapped_column(String(80))
@@ -186,7 +186,7 @@ class Residence(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    pin: Mapped[str] = mapped_column(String(12))
+    pin: Mapped[str] = mapped_column(CodeString(12))
     kind: Mapped[str] = mapped_column(String(10))
     commune_code: Mapped[str] = mapped_column(String(5))
     address_line: Mapped[str] = mapped_column(String(120))
@@ -213,9 +213,9 @@ class FamilyRelation(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    pin: Mapped[str] = mapped_column(String(12))
+    pin: Mapped[str] = mapped_column(CodeString(12))
     kind: Mapped[str] = mapped_column(String(24))
-    relative_pin: Mapped[str] = mapped_column(String(12))
+    relative_pin: Mapped[str] = mapped_column(CodeString(12))
     started_on: Mapped[date | None] = mapped_column(Date)
     ended_on: Mapped[date | None] = mapped_column(Date)
 
@@ -225,8 +225,8 @@ class PinHistory(Base):
 
     __tablename__ = "pin_history"
 
-    old_pin: Mapped[str] = mapped_column(String(12), primary_key=True)
-    new_pin: Mapped[str] = mapped_column(String(12), index=True)
+    old_pin: Mapped[str] = mapped_column(CodeString(12), primary_key=True)
+    new_pin: Mapped[str] = mapped_column(CodeString(12), index=True)
     reason: Mapped[str] = mapped_column(Text)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base
+from app.models.base import Base, CodeString
 
 
 class SandboxPersona(Base):
@@ -20,7 +20,7 @@ class SandboxPersona(Base):
     __tablename__ = "sandbox_persona"
 
     key: Mapped[str] = mapped_column(String(48), primary_key=True)
-    pin: Mapped[str] = mapped_column(String(12))
+    pin: Mapped[str] = mapped_column(CodeString(12))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -1,0 +1,50 @@
+"""PINs, CMND numbers and folded names are compared byte by byte on PostgreSQL (COLLATE "C"), in
+every table, so their indexes build fast and joins between PIN columns keep using them."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from app.db import Database
+from app.models import Base
+from app.models.base import CodeString
+
+CODE_TYPE = type(CodeString(12))
+
+
+def _code_columns() -> set[tuple[str, str]]:
+    return {(table.name, column.name) for table in Base.metadata.sorted_tables
+            for column in table.columns
+            if column.name.endswith("pin") or column.name in ("cmnd_number", "name_folded")}
+
+
+def test_every_pin_column_of_the_models_is_a_code_string() -> None:
+    plain = [(t, c) for t, c in _code_columns()
+             if "postgresql" not in Base.metadata.tables[t].c[c].type._variant_mapping]
+    assert plain == []
+
+
+def test_every_pin_column_of_the_database_collates_as_c(database: Database) -> None:
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite compares text byte by byte already (BINARY)")
+    with database.engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() "
+            "AND (column_name LIKE '%pin' OR column_name IN ('cmnd_number', 'name_folded'))"))
+        collations = {(table, column): collation for table, column, collation in rows}
+    assert set(collations) == _code_columns()
+    assert set(collations.values()) == {"C"}
+
+
+def test_a_join_between_pin_columns_uses_the_index(database: Database) -> None:
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("the collation only changes on PostgreSQL")
+    with database.engine.connect() as connection:
+        connection.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(connection.execute(text(
+            "EXPLAIN SELECT c.given_name FROM family_relation f "
+            "JOIN citizen c ON c.pin = f.relative_pin WHERE f.pin = '001234567890'")).scalars())
+    assert "ix_family_relation_pin" in plan
+    assert "pk_citizen" in plan
