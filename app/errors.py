@@ -1,7 +1,7 @@
 """Domain errors rendered as RFC 9457 ``application/problem+json``.
 
-Every problem has a stable ``type`` URI ``https://dancu.sandbox/problems/<code>``; the table of codes is
-``docs/errors.md``. A problem never contains the caller's input or personal data.
+Every problem has a stable ``type`` URI ``https://dancu.sandbox/problems/<code>``; the table of
+codes is ``docs/errors.md``. A problem never contains the caller's input or personal data.
 OAuth/OIDC endpoints do not use this family (they answer in RFC 6749 / RFC 6750 formats).
 """
 

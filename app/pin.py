@@ -4,9 +4,10 @@ Structure (Decree 137/2015/NĐ-CP Art. 13; Circular 07/2016/TT-BCA Art. 7, Circu
 Law on Identification 26/2023/QH15 Art. 12): twelve ASCII digits
 
     PPP G YY NNNNNN
-    PPP     place where the birth was registered: a province code (the 63 pre-2025 GSO codes; births
-            registered from 2025-07-01 carry one of the 34 post-merger codes, a subset of the 63) or a
-            foreign-registration country code (000, 101-295, Circular 59/2021 Appendix II)
+    PPP     place where the birth was registered: a province code (the 63 pre-2025 GSO codes;
+            births registered from 2025-07-01 carry one of the 34 post-merger codes, a subset of
+            the 63) or a foreign-registration country code (000, 101-295, Circular 59/2021
+            Appendix II)
     G       century and sex: 1900s M=0 F=1, 2000s 2/3, 2100s 4/5, 2200s 6/7, 2300s 8/9
     YY      last two digits of the birth year
     NNNNNN  random block; there is NO check digit
@@ -172,7 +173,8 @@ def birth_century_sex_digit(*, birth_year: int, sex: str) -> str:
 
 def prefix(*, place_code: str, birth_year: int, sex: str) -> str:
     """The first six digits, which fix the uniqueness bucket of a PIN."""
-    return f"{place_code}{birth_century_sex_digit(birth_year=birth_year, sex=sex)}{birth_year % 100:02d}"
+    digit = birth_century_sex_digit(birth_year=birth_year, sex=sex)
+    return f"{place_code}{digit}{birth_year % 100:02d}"
 
 
 def check_consistent(number: str, *, birth_date: date, sex: str) -> None:
@@ -195,7 +197,8 @@ def generate(*, place_code: str, birth_year: int, sex: str, rng: random.Random) 
     """A syntactically valid PIN; uniqueness is the caller's (the database's) job."""
     if place_code not in LEGACY_PROVINCE_CODES and place_code not in FOREIGN_CODES:
         raise InvalidPlace()
-    return prefix(place_code=place_code, birth_year=birth_year, sex=sex) + f"{rng.randrange(10**6):06d}"
+    serial = f"{rng.randrange(10**6):06d}"
+    return prefix(place_code=place_code, birth_year=birth_year, sex=sex) + serial
 
 
 def mask(number: str) -> str:

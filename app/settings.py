@@ -74,7 +74,8 @@ class Settings(BaseSettings):
         if not self.sandbox:
             for name, default in _SANDBOX_DEFAULT_SECRETS.items():
                 if getattr(self, name) == default:
-                    raise ValueError(f"DANCU_{name.upper()} must be changed when DANCU_SANDBOX=false")
+                    raise ValueError(
+                        f"DANCU_{name.upper()} must be changed when DANCU_SANDBOX=false")
         return self
 
     @property

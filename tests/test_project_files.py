@@ -36,7 +36,8 @@ def test_readme_documents_the_images_install_command() -> None:
 
 def test_image_runs_as_non_root_with_a_data_volume() -> None:
     users = re.findall(r"^USER (\S+)$", DOCKERFILE, re.MULTILINE)
-    assert users and not users[-1].startswith(("root", "0"))
+    assert users
+    assert not users[-1].startswith(("root", "0"))
     assert 'VOLUME ["/data"]' in DOCKERFILE
     assert "sqlite:////data/" in DOCKERFILE
 

@@ -10,7 +10,6 @@ Create Date: 2026-11-25 09:30:00.000000
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = '0005'

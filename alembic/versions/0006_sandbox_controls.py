@@ -8,7 +8,6 @@ Create Date: 2026-12-02 09:00:00.000000
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = '0006'

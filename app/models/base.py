@@ -22,7 +22,7 @@ class Base(DeclarativeBase):
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def CodeString(length: int) -> String:  # noqa: N802 - used like a column type
+def CodeString(length: int) -> String:  # a column type, named like one
     """Text of codes (PINs, CMND numbers, folded names) compared byte by byte: on PostgreSQL the
     column gets ``COLLATE "C"``, which orders digits and ASCII exactly like the usual UTF-8
     collations but lets index builds and lookups compare with memcmp instead of the C library's

@@ -45,7 +45,8 @@ class Card(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    pin: Mapped[str] = mapped_column(CodeString(12), ForeignKey("citizen.pin"))  # the card number is the PIN
+    # the card number is the PIN
+    pin: Mapped[str] = mapped_column(CodeString(12), ForeignKey("citizen.pin"))
     sequence: Mapped[int] = mapped_column(SmallInteger)
     generation: Mapped[str] = mapped_column(String(16))
     issue_date: Mapped[date] = mapped_column(Date)

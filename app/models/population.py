@@ -152,7 +152,8 @@ class Citizen(Base):
     surname: Mapped[str] = mapped_column(String(40))
     middle_name: Mapped[str] = mapped_column(String(60))  # may be empty; may hold two words
     given_name: Mapped[str] = mapped_column(String(40))
-    name_folded: Mapped[str] = mapped_column(CodeString(140))  # lower-case, no diacritics: for search
+    # lower-case, no diacritics: for search
+    name_folded: Mapped[str] = mapped_column(CodeString(140))
     other_names: Mapped[str | None] = mapped_column(String(140))
     birth_date: Mapped[date] = mapped_column(Date)
     birth_date_precision: Mapped[str] = mapped_column(String(5), default="day")

@@ -50,7 +50,8 @@ def _hint(params: Mapping[str, str], keys: KeyStore, settings: Settings,
     if not token:
         return None
     try:
-        return verify_id_token_hint(token, keys=keys.ring_for(token), issuer=settings.issuer_url, now=now)
+        return verify_id_token_hint(token, keys=keys.ring_for(token), issuer=settings.issuer_url,
+                                    now=now)
     except TokenRejected:
         raise LogoutRejected(
             "The id_token_hint is not a valid ID token of this provider.") from None

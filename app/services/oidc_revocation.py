@@ -84,7 +84,8 @@ def _access_claims(token: str, *, keys: KeyStore, settings: Settings,
     if token.count(".") != 2:
         return None
     try:
-        return inspect_access_token(token, keys=keys.ring_for(token), issuer=settings.issuer_url, now=now)
+        return inspect_access_token(token, keys=keys.ring_for(token), issuer=settings.issuer_url,
+                                    now=now)
     except TokenRejected:
         return None
 

@@ -26,7 +26,7 @@ from app.models.oidc import IssuedAccessToken
 from app.models.population import Citizen, Residence
 from app.oidc import errors as oauth
 from app.oidc.claims import OPENID, ClaimSource, PostalAddress, userinfo_claims
-from app.oidc.jwt_policy import TokenRejected, read_unverified
+from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import AccessTokenClaims, verify_access_token
 from app.services import accounts
 from app.services.keys import KeyStore

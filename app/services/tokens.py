@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.models.client import Client
 from app.oidc import errors as oauth
 from app.oidc import tokens as oidc_tokens
-from app.oidc.jwt_policy import RejectReason, TokenRejected, read_unverified
+from app.oidc.jwt_policy import RejectReason, TokenRejected
 from app.oidc.scopes import format_scope, parse_scope, require_subset
 from app.services import client_auth
 from app.services.keys import KeyStore
@@ -127,7 +127,8 @@ def verify_api_token(
     """A data-API access token: RFC 9068, our issuer and keys, ``aud`` = the data API, and issued
     to a client for itself (client credentials). Raises ``TokenRejected``."""
     claims = oidc_tokens.verify_access_token(
-        token, keys=store.ring_for(token), issuer=settings.issuer_url, audience=api_audience(settings), now=now
+        token, keys=store.ring_for(token), issuer=settings.issuer_url,
+        audience=api_audience(settings), now=now
     )
     if not claims.content.is_client_credentials:
         raise TokenRejected(RejectReason.INVALID_CLAIM)

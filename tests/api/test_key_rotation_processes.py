@@ -50,8 +50,9 @@ def test_the_ring_for_a_malformed_token_is_the_cached_ring(
 
 
 def test_every_verification_site_reloads_the_ring_for_an_unknown_kid() -> None:
-    """A site verifying with ``.ring()`` (any use but signing and publishing) would refuse, for up to 5 s, tokens another process
-    signed with a newly rotated key (seen at RP-initiated logout behind two workers)."""
+    """A site verifying with ``.ring()`` (any use but signing and publishing) would refuse, for
+    up to 5 s, tokens another process signed with a newly rotated key (seen at RP-initiated
+    logout behind two workers)."""
     from pathlib import Path
 
     app = Path(__file__).resolve().parents[2] / "app"

@@ -110,7 +110,8 @@ def test_there_are_63_legacy_and_34_current_codes_and_current_is_a_subset() -> N
 def test_births_registered_after_the_merger_use_current_codes(
     place: str, registered_on: date, allowed: bool
 ) -> None:
-    assert pin.registration_place_is_allowed(place_code=place, registered_on=registered_on) is allowed
+    answer = pin.registration_place_is_allowed(place_code=place, registered_on=registered_on)
+    assert answer is allowed
 
 
 def test_generate_gives_valid_consistent_pins() -> None:
