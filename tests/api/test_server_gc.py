@@ -1,0 +1,42 @@
+"""A server process freezes what its start-up built, so the collector's full collections stop
+walking it (they were the tail of every endpoint's latency, bench/RESULTS.md); the tests' many
+in-process apps do not (frozen objects are never collected)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.db import Database
+from app.main import create_app
+from app.settings import Settings
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_the_served_app_freezes_its_start_up_objects(
+        settings: Settings, database: Database, unfrozen: None) -> None:
+    app = create_app(settings, database=database, migrate_on_start=False, settle_gc=True)
+    with TestClient(app):
+        assert gc.get_freeze_count() > 10_000
+
+
+def test_an_app_built_by_the_factory_leaves_the_collector_alone(
+        settings: Settings, database: Database, unfrozen: None) -> None:
+    app = create_app(settings, database=database, migrate_on_start=False)
+    with TestClient(app):
+        assert gc.get_freeze_count() == 0
+
+
+def test_uvicorn_serves_the_settling_app() -> None:
+    from app import asgi
+
+    assert asgi.app.state.settle_gc is True
