@@ -26,37 +26,15 @@ ROUNDS=${ROUNDS:-3}
 VERIFY=${VERIFY:-1}
 SERVER_CPUS=${SERVER_CPUS:-}
 WRK_CPUS=${WRK_CPUS:-}
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-PY=${PY:-$ROOT/.venv/bin/python}
-DANCU=${DANCU:-$ROOT/.venv/bin/dancu}
-WORK=$(mktemp -d)
-BASE=http://127.0.0.1:$PORT
-SERVER_PID=
-
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-pin_cpus() { if [ -n "$1" ]; then echo "taskset -c $1"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 export DANCU_DATABASE_URL=$DATABASE_URL DANCU_AUTO_SEED=false DANCU_LOG_LEVEL=warning
 export DANCU_HOST=127.0.0.1 DANCU_PORT=$PORT
 
-# A dedicated client whose quota the benchmark cannot exhaust (created once, secret rotated).
-if ! "$DANCU" clients list | cut -f1 | grep -qx bench; then
-  "$DANCU" clients add --name "benchmark" --client-id bench --scope citizen.basic \
-    --purpose benchmark --rate-limit 100000000 > /dev/null
-fi
-SECRET=$("$DANCU" clients rotate-secret bench | sed -n 's/^client_secret: //p')
+# Dedicated clients whose quota the benchmark cannot exhaust (created once, secret rotated).
+SECRET=$(bench_client bench citizen.basic "benchmark")
 if [ "$VERIFY" = 1 ]; then
-  if ! "$DANCU" clients list | cut -f1 | grep -qx bench-verify; then
-    "$DANCU" clients add --name "benchmark (verification)" --client-id bench-verify \
-      --scope citizen.verify --purpose benchmark --rate-limit 100000000 > /dev/null
-  fi
-  VERIFY_SECRET=$("$DANCU" clients rotate-secret bench-verify | sed -n 's/^client_secret: //p')
+  VERIFY_SECRET=$(bench_client bench-verify citizen.verify "benchmark (verification)")
 fi
 
 # Random PINs of existing citizens, written as a Lua table for wrk.
@@ -78,15 +56,8 @@ print("pins = {" + ",".join(f'"{row[0]}"' for row in rows) + "}")
 print("names = {" + ",".join(json.dumps(name, ensure_ascii=False) for name in names) + "}")
 EOF
 
-$(pin_cpus "$SERVER_CPUS") "$DANCU" serve --workers "$WORKERS" > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 600); do curl -fs "$BASE/readyz" > /dev/null 2>&1 && break; sleep 0.5; done
-curl -fs "$BASE/readyz" > /dev/null || { cat "$WORK/server.log"; exit 1; }
+start_server "$WORKERS"
 
-token_of() {  # token_of CLIENT SECRET SCOPE
-  curl -fs -u "$1:$2" -d grant_type=client_credentials -d scope="$3" "$BASE/oauth2/token" |
-    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
-}
 TOKEN=$(token_of bench "$SECRET" citizen.basic)
 
 cat > "$WORK/lookup.lua" <<EOF

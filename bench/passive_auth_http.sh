@@ -17,35 +17,16 @@ PORT=${PORT:-8124}
 ROUNDS=${ROUNDS:-3}
 SERVER_CPUS=${SERVER_CPUS:-}
 WRK_CPUS=${WRK_CPUS:-}
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-PY=${PY:-$ROOT/.venv/bin/python}
-DANCU=${DANCU:-$ROOT/.venv/bin/dancu}
-WORK=$(mktemp -d)
-BASE=http://127.0.0.1:$PORT
-SERVER_PID=
-
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-pin_cpus() { if [ -n "$1" ]; then echo "taskset -c $1"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 export DANCU_DATABASE_URL=sqlite:///$WORK/bench.db DANCU_POPULATION_SIZE=1000
 export DANCU_LOG_LEVEL=warning DANCU_HOST=127.0.0.1 DANCU_PORT=$PORT
 cd "$WORK"  # bench/seed.py must not shadow the seed package
 
-$(pin_cpus "$SERVER_CPUS") "$DANCU" serve --workers "$WORKERS" > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 600); do curl -fs "$BASE/readyz" > /dev/null 2>&1 && break; sleep 0.5; done
-curl -fs "$BASE/readyz" > /dev/null || { cat "$WORK/server.log"; exit 1; }
+start_server "$WORKERS"
 
-"$DANCU" clients add --name "benchmark" --client-id bench-verify --scope card.verify \
-  --purpose benchmark --rate-limit 100000000 > /dev/null
-SECRET=$("$DANCU" clients rotate-secret bench-verify | sed -n 's/^client_secret: //p')
-TOKEN=$(curl -fs -u "bench-verify:$SECRET" -d grant_type=client_credentials -d scope=card.verify \
-  "$BASE/oauth2/token" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+SECRET=$(bench_client bench-verify card.verify "benchmark")
+TOKEN=$(token_of bench-verify "$SECRET" card.verify)
 
 # A genuine chip read with an active-authentication answer, as the verify body.
 "$PY" - "$BASE" > "$WORK/body.json" <<'EOF'

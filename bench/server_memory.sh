@@ -19,28 +19,12 @@ CONNECTIONS=${CONNECTIONS:-32}
 WORKERS=${WORKERS:-1}
 PORT=${PORT:-8125}
 PINS=${PINS:-10000}
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-PY=${PY:-$ROOT/.venv/bin/python}
-DANCU=${DANCU:-$ROOT/.venv/bin/dancu}
-WORK=$(mktemp -d)
-BASE=http://127.0.0.1:$PORT
-SERVER_PID=
-
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 
 export DANCU_DATABASE_URL=$DATABASE_URL DANCU_AUTO_SEED=false DANCU_LOG_LEVEL=warning
 export DANCU_HOST=127.0.0.1 DANCU_PORT=$PORT
 
-if ! "$DANCU" clients list | cut -f1 | grep -qx bench; then
-  "$DANCU" clients add --name "benchmark" --client-id bench --scope citizen.basic \
-    --purpose benchmark --rate-limit 100000000 > /dev/null
-fi
-SECRET=$("$DANCU" clients rotate-secret bench | sed -n 's/^client_secret: //p')
+SECRET=$(bench_client bench citizen.basic "benchmark")
 
 # PINs of existing citizens (the stored run's size tells how many there are without a count).
 "$PY" - "$PINS" > "$WORK/pins.lua" <<'EOF'
@@ -59,10 +43,7 @@ print("pins = {" + ",".join(f'"{p}"' for p in pins) + "}")
 EOF
 people=$(sed -n 's/^-- people //p' "$WORK/pins.lua")
 
-"$DANCU" serve --workers "$WORKERS" > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 600); do curl -fs "$BASE/readyz" > /dev/null 2>&1 && break; sleep 0.5; done
-curl -fs "$BASE/readyz" > /dev/null || { cat "$WORK/server.log"; exit 1; }
+start_server "$WORKERS"
 
 tree_kib() {  # field ($1: VmRSS or VmHWM) summed over the server's process tree
   local total=0 todo=("$SERVER_PID") pid
@@ -77,8 +58,7 @@ tree_kib() {  # field ($1: VmRSS or VmHWM) summed over the server's process tree
 mib() { echo $(( $1 / 1024 )); }
 
 started=$(tree_kib VmRSS)
-TOKEN=$(curl -fs -u "bench:$SECRET" -d grant_type=client_credentials -d scope=citizen.basic \
-  "$BASE/oauth2/token" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+TOKEN=$(token_of bench "$SECRET" citizen.basic)
 cat > "$WORK/lookup.lua" <<EOF
 dofile("$WORK/pins.lua")
 local i = 0
