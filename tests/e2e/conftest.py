@@ -15,8 +15,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,40 +41,61 @@ class Server:
     admin: dict[str, str]
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
+def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(600):
         if process.poll() is not None:
-            raise RuntimeError("the server process exited during start-up")
+            raise RuntimeError("a server process exited during start-up")
         try:
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise RuntimeError("the server did not become ready")
+    raise RuntimeError("a server did not become ready")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def server_env(settings: Settings, issuer: str, **extra: str) -> dict[str, str]:
+    """A server on the test database the in-process app has already migrated and seeded."""
+    return {**os.environ, "DANCU_DATABASE_URL": settings.database_url,
+            "DANCU_SEED": str(settings.seed), "DANCU_AUTO_SEED": "false", "DANCU_ISSUER": issuer,
+            "DANCU_ADMIN_TOKEN": settings.admin_token, **extra}
+
+
+def server_log(name: str) -> Any:
+    """Where the session's logs go: the privacy scan reads them (tests/conftest.py)."""
+    return open(Path(os.environ["DANCU_TEST_LOG_DIR"]) / name, "ab")
+
+
+@contextmanager
+def uvicorn_server(settings: Settings, *, workers: int, log_name: str,
+                   **extra_env: str) -> Iterator[str]:
+    """``uvicorn app.asgi:app`` on a free loopback port, that address as its issuer; yields it."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = server_log(f"{log_name}-{port}.log")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", str(workers), "--log-level", "info", "--no-access-log"],
+        cwd=ROOT, env=server_env(settings, base, **extra_env), stdout=log,
+        stderr=subprocess.STDOUT)
+    try:
+        wait_ready(base, process)
+        yield base
+    finally:
+        stop(process)
+        log.close()
 
 
 @pytest.fixture(scope="session")
 def server(client: TestClient, settings: Settings) -> Iterator[Server]:
     """``client`` first: the in-process app has bootstrapped the shared test database."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DANCU_DATABASE_URL": settings.database_url,
-           "DANCU_SEED": str(settings.seed), "DANCU_AUTO_SEED": "false", "DANCU_ISSUER": base,
-           "DANCU_ADMIN_TOKEN": settings.admin_token}
-    # Its log goes where the session's logs go: the privacy scan reads it (tests/conftest.py).
-    log = open(Path(os.environ["DANCU_TEST_LOG_DIR"]) / f"e2e-server-{port}.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", "2", "--log-level", "info", "--no-access-log"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(base, process)
+    with uvicorn_server(settings, workers=2, log_name="e2e-server") as base:
         yield Server(base, {"Authorization": f"Bearer {settings.admin_token}"})
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()

@@ -7,9 +7,6 @@ expected size, not blank, the expected text on the page (tests/e2e/screenshots/,
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.settings import Settings
-from tests.e2e.conftest import ROOT, Server, _wait_ready, free_port
+from tests.e2e.conftest import Server, uvicorn_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -33,24 +30,9 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 
 @pytest.fixture(scope="module")
 def one_worker(client: TestClient, settings: Settings) -> Iterator[Server]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DANCU_DATABASE_URL": settings.database_url,
-           "DANCU_SEED": str(settings.seed), "DANCU_AUTO_SEED": "false", "DANCU_ISSUER": base,
-           "DANCU_ADMIN_TOKEN": settings.admin_token, "DANCU_DELIVERY_WORKER": "false"}
-    log_dir = Path(os.environ.get("DANCU_TEST_LOG_DIR", "/tmp"))
-    log = open(log_dir / f"console-server-{port}.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(base, process)
+    with uvicorn_server(settings, workers=1, log_name="console-server",
+                        DANCU_DELIVERY_WORKER="false") as base:
         yield Server(base, {"Authorization": f"Bearer {settings.admin_token}"})
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
 
 
 @pytest.fixture(scope="module")

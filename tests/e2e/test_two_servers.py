@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 import subprocess
 import sys
@@ -24,23 +23,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
-from tests.e2e.conftest import ROOT, free_port
+from tests.e2e.conftest import ROOT, free_port, server_env, server_log, stop, wait_ready
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 DANCU = Path(sys.executable).with_name("dancu")
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise RuntimeError("a server process exited during start-up")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("a server did not become ready")
 
 
 @pytest.fixture(scope="module")
@@ -52,24 +38,15 @@ def servers(client: TestClient, settings: Settings) -> Iterator[tuple[str, str]]
     processes, logs = [], []
     try:
         for port in ports:
-            env = {**os.environ, "DANCU_DATABASE_URL": settings.database_url,
-                   "DANCU_SEED": str(settings.seed), "DANCU_AUTO_SEED": "false",
-                   "DANCU_ISSUER": issuer, "DANCU_ADMIN_TOKEN": settings.admin_token,
-                   "DANCU_HOST": "127.0.0.1", "DANCU_PORT": str(port)}
-            log = open(Path(os.environ["DANCU_TEST_LOG_DIR"]) / f"two-servers-{port}.log", "ab")
-            logs.append(log)
+            env = server_env(settings, issuer, DANCU_HOST="127.0.0.1", DANCU_PORT=str(port))
+            logs.append(server_log(f"two-servers-{port}.log"))
             processes.append(subprocess.Popen([str(DANCU), "serve"], cwd=ROOT, env=env,
-                                              stdout=log, stderr=subprocess.STDOUT))
-            _wait_ready(f"http://127.0.0.1:{port}", processes[-1])
+                                              stdout=logs[-1], stderr=subprocess.STDOUT))
+            wait_ready(f"http://127.0.0.1:{port}", processes[-1])
         yield f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}"
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         for log in logs:
             log.close()
 
