@@ -3,12 +3,18 @@ every table, so their indexes build fast and joins between PIN columns keep usin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import text
 
+from app import migrations
 from app.db import Database
 from app.models import Base
 from app.models.base import CodeString
+from tests.api.population_support import fresh_database
+
+__all__ = ["fresh_database"]  # a fixture
 
 CODE_TYPE = type(CodeString(12))
 
@@ -25,17 +31,37 @@ def test_every_pin_column_of_the_models_is_a_code_string() -> None:
     assert plain == []
 
 
-def test_every_pin_column_of_the_database_collates_as_c(database: Database) -> None:
-    if database.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite compares text byte by byte already (BINARY)")
+def _collations(database: Database) -> dict[tuple[str, str], str | None]:
     with database.engine.connect() as connection:
         rows = connection.execute(text(
             "SELECT table_name, column_name, collation_name FROM information_schema.columns "
             "WHERE table_schema = current_schema() "
             "AND (column_name LIKE '%pin' OR column_name IN ('cmnd_number', 'name_folded'))"))
-        collations = {(table, column): collation for table, column, collation in rows}
+        return {(table, column): collation for table, column, collation in rows}
+
+
+def test_every_pin_column_of_the_database_collates_as_c(database: Database) -> None:
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite compares text byte by byte already (BINARY)")
+    collations = _collations(database)
     assert set(collations) == _code_columns()
     assert set(collations.values()) == {"C"}
+
+
+def test_the_collation_migration_goes_down_to_the_default_and_up_again(
+        fresh_database: Callable[..., Database]) -> None:
+    database = fresh_database()
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("the collation only changes on PostgreSQL")
+    from alembic import command
+
+    config = migrations.alembic_config(database.engine.url.render_as_string(hide_password=False))
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+    assert set(_collations(database).values()) == {None}  # the database's default
+    migrations.upgrade(database.engine)
+    assert set(_collations(database).values()) == {"C"}
 
 
 def test_a_join_between_pin_columns_uses_the_index(database: Database) -> None:
