@@ -50,6 +50,7 @@ population database (CSDL quốc gia về dân cư), chip identity cards (căn c
 electronic identity. All people are synthetic, generated deterministically from a seed.
 """
 
+
 def _settle_garbage_collector() -> None:
     """Freeze what start-up built (modules, routes, schemas, compiled statements: ~200,000
     objects) so that the collector's full collections stop walking it again and again. Those

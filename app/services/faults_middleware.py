@@ -350,8 +350,9 @@ class FaultMiddleware:
         request = Request(scope)
         state = fault_state(host)
         await _refresh(request, state)
-        body = await read_body(receive) if _scannable(scope) else b""
-        if _scannable(scope):  # an empty body was read too: replay it, or the route waits forever
+        body = b""
+        if _scannable(scope):  # an empty body is read too: replay it, or the route waits forever
+            body = await read_body(receive)
             receive = replay(body, receive)
         chosen = await self._choose(request, state, header, body)
         if isinstance(chosen, DomainError):

@@ -11,13 +11,9 @@ from sqlalchemy import text
 from app import migrations
 from app.db import Database
 from app.models import Base
-from app.models.base import CodeString
 from tests.api.population_support import fresh_database
 
 __all__ = ["fresh_database"]  # a fixture
-
-CODE_TYPE = type(CodeString(12))
-
 
 def _code_columns() -> set[tuple[str, str]]:
     return {(table.name, column.name) for table in Base.metadata.sorted_tables
@@ -26,8 +22,11 @@ def _code_columns() -> set[tuple[str, str]]:
 
 
 def test_every_pin_column_of_the_models_is_a_code_string() -> None:
-    plain = [(t, c) for t, c in _code_columns()
-             if "postgresql" not in Base.metadata.tables[t].c[c].type._variant_mapping]
+    def postgresql_collation(table: str, column: str) -> str | None:
+        variant = Base.metadata.tables[table].c[column].type._variant_mapping.get("postgresql")
+        return getattr(variant, "collation", None)
+
+    plain = [(t, c) for t, c in _code_columns() if postgresql_collation(t, c) != "C"]
     assert plain == []
 
 

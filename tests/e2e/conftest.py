@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -69,7 +69,7 @@ def server_env(settings: Settings, issuer: str, **extra: str) -> dict[str, str]:
             "DANCU_ADMIN_TOKEN": settings.admin_token, **extra}
 
 
-def server_log(name: str) -> Any:
+def server_log(name: str) -> BinaryIO:
     """Where the session's logs go: the privacy scan reads them (tests/conftest.py)."""
     return open(Path(os.environ["DANCU_TEST_LOG_DIR"]) / name, "ab")
 
