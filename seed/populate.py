@@ -38,6 +38,7 @@ class PopulationExists(RuntimeError):
 class Summary:
     people: int = 0
     seconds: float = 0.0
+    finish_seconds: float = 0.0  # of ``seconds``: indexes, keys and statistics after the rows
     rows: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -78,7 +79,9 @@ def populate(database: Database, *, size: int, seed: int, replace: bool = False,
         _load_batches(writer, summary, seed=seed, size=size, progress=progress)
         writer.run(seed=seed, size=size, generator_version=GENERATOR_VERSION,
                    reference_date=reference_date(), created_at=now or SandboxClock().now())
+        rows_done = time.perf_counter()
         writer.finish()
+        summary.finish_seconds = time.perf_counter() - rows_done
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -45,6 +45,7 @@ def test_seed_loads_and_summarises(runner: CliRunner,
     assert result.exit_code == 0, result.output
     assert "1,500" in result.stdout
     assert "households" in result.stdout
+    assert "of which indexes and keys" in result.stdout
     assert is_populated(database)
 
 

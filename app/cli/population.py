@@ -83,6 +83,7 @@ def _summary_table(summary, *, seed: int) -> Table:  # type: ignore[no-untyped-d
                         ("family_relation", "family relations")):
         table.add_row(label, f"{summary.rows.get(name, 0):,}")
     table.add_row("time", f"{summary.seconds:.1f} s")
+    table.add_row("of which indexes and keys", f"{summary.finish_seconds:.1f} s")
     table.add_row("rate", f"{summary.rate:,.0f} people/s")
     return table
 

@@ -44,6 +44,12 @@ def test_the_session_database_is_populated(database: Database) -> None:
     assert tuple(run) == (TEST_SEED, TEST_POPULATION)
 
 
+def test_the_summary_times_the_index_builds_apart(
+        fresh_database: Callable[..., Database]) -> None:
+    summary = populate(fresh_database(), size=500, seed=9)
+    assert 0 < summary.finish_seconds < summary.seconds
+
+
 def test_an_empty_database_is_not_populated(fresh_database: Callable[..., Database]) -> None:
     assert not is_populated(fresh_database())
     assert not is_populated(fresh_database(migrate=False))
