@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import hashlib
 import json
 import os
@@ -132,6 +133,7 @@ def dancu_server(args: argparse.Namespace) -> Iterator[str]:
     try:
         _wait(f"{base}/readyz", process)
         _checkpoint(args.database_url)
+        args.dancu_pid = process.pid  # for --profile
         yield base
     finally:
         process.terminate()
@@ -189,6 +191,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--server-cpus", default="", help="taskset list for each server ('': off)")
     parser.add_argument("--driver-cpus", default="", help="taskset list for wrk ('': off)")
+    parser.add_argument("--profile", default=None, metavar="FILE",
+                        help="then one more dancu round under py-spy (pip install py-spy): raw "
+                             "samples into FILE, the shares of the endpoints and packages printed")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="dancu-bench-")
     args.database_url = args.database_url or f"sqlite:///{scratch}/bench.db"
@@ -202,9 +207,39 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, (base, env) in targets.items():
                     runs[name].append(wrk(base, env, args, args.duration))
+            if args.profile:
+                _profile(args, *targets["dancu"])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     _report(runs, args)
+
+
+ENDPOINTS = {"authorize": "authorize (app/routers/oauth.py", "token": "token (app/routers/token.py",
+             "userinfo": "userinfo (app/routers/oauth.py"}
+
+
+def _profile(args: argparse.Namespace, base: str, env: dict[str, str]) -> None:
+    """A dancu round sampled by py-spy (every worker), then where the samples were."""
+    seconds = str(max(1, round(args.duration)))
+    beside = Path(sys.executable).with_name("py-spy")  # installed in this venv, else on PATH
+    command = [str(beside) if beside.exists() else "py-spy", "record", "--subprocesses",
+               "--nonblocking", "--format", "raw", "-r", "200", "-d", seconds,
+               "-p", str(args.dancu_pid), "-o", args.profile]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wrk(base, env, args, args.duration)
+    spy.wait()
+    shares: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in Path(args.profile).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames, samples = stack.split(";"), int(count)
+        total += samples
+        for name, frame in ENDPOINTS.items():
+            shares[f"endpoint {name}"] += samples * any(f.startswith(frame) for f in frames)
+        package = frames[-1].partition("(")[2].split("/")[0].split(".py")[0] or "(native)"
+        shares[f"package {package}"] += samples
+    for name, samples in shares.most_common(15):
+        print(f"profile: {100 * samples / max(total, 1):5.1f} % {name}")
 
 
 def _report(runs: dict[str, list[Run]], args: argparse.Namespace) -> None:
