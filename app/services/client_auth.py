@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("dancu.client_auth")
 
 
-def client_view(client: Client) -> ClientView:
-    """The registry row as the protocol rules see it."""
+def client_view(client: Client | Any) -> ClientView:
+    """The registry row (an ORM object or a Core row of the ``client`` table) as the protocol
+    rules see it."""
     return ClientView(
         client_id=client.client_id, redirect_uris=tuple(client.redirect_uris),
         scopes=frozenset(client.scopes), grant_types=frozenset(client.grant_types),
@@ -39,8 +40,13 @@ def client_view(client: Client) -> ClientView:
         id_token_signed_response_alg=client.signing_alg)
 
 
-def _active(session: Session, client_id: str) -> Client | None:
-    client = session.get(Client, client_id)
+_CLIENT = select(Client.__table__).where(Client.client_id == bindparam("client_id"))
+
+
+def active_client(session: Session, client_id: str) -> Any | None:
+    """The client's row if registered and active. Read with a Core statement built once, not
+    the ORM: every token request does it (an ORM load cost ~8 % of a login flow's CPU)."""
+    client = session.connection().execute(_CLIENT, {"client_id": client_id}).first()
     return client if client is not None and client.status == "active" else None
 
 
@@ -69,13 +75,13 @@ def authenticate(
     settings: Settings,
     now: datetime,
     token_endpoint: str,
-) -> Client:
-    """The registered, active client that proved its identity; else ``invalid_client``
-    (``invalid_request`` when several methods were used)."""
+) -> Any:
+    """The registered, active client (a row of the ``client`` table) that proved its identity;
+    else ``invalid_client`` (``invalid_request`` when several methods were used)."""
     credentials = rules.parse_client_credentials(
         authorization=request.authorization, form=request.params
     )
-    client = _active(session, credentials.client_id)
+    client = active_client(session, credentials.client_id)
     try:
         authenticated = rules.authenticate_client(
             credentials,

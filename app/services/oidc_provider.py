@@ -13,13 +13,12 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models.client import Client
 from app.oidc.claims import pairwise_subject
 from app.oidc.clients import ClientView
-from app.services.client_auth import client_view
+from app.services.client_auth import active_client, client_view
 from app.services.scopes import LOGIN_SCOPES
 from app.settings import Settings
 
@@ -44,16 +43,11 @@ def ensure_demo_login_scopes(session: Session, *, settings: Settings) -> None:
         session.flush()
 
 
-_CLIENT = select(Client.__table__).where(Client.client_id == bindparam("client_id"))
-
-
 def login_client(session: Session, client_id: str) -> tuple[Any, ClientView] | None:
     """The active client (a row with the ``client`` columns) and its protocol view, or ``None``
     when unknown or disabled. Read with Core: every authorization request does it."""
-    client = session.connection().execute(_CLIENT, {"client_id": client_id}).first()
-    if client is None or client.status != "active":
-        return None
-    return client, view_of(client)
+    client = active_client(session, client_id)
+    return None if client is None else (client, view_of(client))
 
 
 def view_of(client: Any) -> ClientView:

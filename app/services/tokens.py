@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.models.client import Client
 from app.oidc import errors as oauth
 from app.oidc import tokens as oidc_tokens
 from app.oidc.jwt_policy import RejectReason, TokenRejected
@@ -59,7 +58,7 @@ class GrantContext:
     """What a grant handler receives: the authenticated client and the request."""
 
     session: Session
-    client: Client
+    client: Any  # the authenticated client's row of the ``client`` table
     request: TokenRequest
     settings: Settings
     keys: KeyStore
