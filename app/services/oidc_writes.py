@@ -7,10 +7,11 @@ SQLite lets one writer in at a time, and a waiting writer sleeps in SQLite's bus
   process queue on an advisory lock file beside the database (``<db>-writers.lock``), so a waiting
   writer wakes as soon as the lock is free instead of sleeping;
 * the unit runs inline on the event loop when it can start at once: the lock file is free and
-  ``BEGIN IMMEDIATE`` succeeds with a zero busy timeout. Otherwise it runs in a worker thread that
-  waits for its turn. The event loop itself never waits on a lock: were it to, a synchronous route
-  holding SQLite's lock could not get its commit scheduled, and both would wait for the busy
-  timeout;
+  ``BEGIN IMMEDIATE`` succeeds with a zero busy timeout (on a connection of the event-loop
+  thread's own, kept with that timeout: no pool checkout and no timeout set and reset per unit).
+  Otherwise it runs in a worker thread that waits for its turn. The event loop itself never
+  waits on a lock: were it to, a synchronous route holding SQLite's lock could not get its commit
+  scheduled, and both would wait for the busy timeout;
 * reads (userinfo) run inline: WAL readers do not wait for writers.
 
 PostgreSQL needs none of this: its units run in worker threads (``Runtime.run_blocking``).
@@ -21,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio.to_thread
 from fastapi import FastAPI
-from sqlalchemy import make_url
+from sqlalchemy import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -35,7 +38,6 @@ from app.db import Database
 from app.services.runtime import Runtime
 
 T = TypeVar("T")
-BUSY_TIMEOUT_MS = 30_000  # as app.db sets it on every SQLite connection
 
 
 class _Busy(Exception):
@@ -67,38 +69,50 @@ def _file_turn(path: str, *, wait: bool) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _set_busy_timeout(connection: Any, milliseconds: int) -> None:
-    connection.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={milliseconds}")
-
-
-def _in_transaction(database: Database, work: Callable[[Session], T], *, wait: bool) -> T:
-    """``work`` in one committed transaction; without ``wait``, ``_Busy`` if it cannot begin."""
-    with database.engine.connect() as connection:
-        if not wait:
-            _set_busy_timeout(connection, 0)
+def _commit_unit(connection: Connection, work: Callable[[Session], T]) -> T:
+    """``work`` in one transaction on ``connection``, committed; ``_Busy`` if it cannot begin."""
+    with Session(connection, autoflush=False, expire_on_commit=False) as session:
         try:
-            with Session(connection, autoflush=False, expire_on_commit=False) as session:
-                try:
-                    connection.begin()  # BEGIN IMMEDIATE (app.db)
-                except OperationalError:
-                    raise _Busy() from None
-                result = work(session)
-                session.commit()
-                connection.commit()
-                return result
-        finally:
-            if not wait:
-                _set_busy_timeout(connection, BUSY_TIMEOUT_MS)
+            connection.begin()  # BEGIN IMMEDIATE (app.db)
+        except OperationalError:
+            connection.rollback()  # leave the kept connection as it was
+            raise _Busy() from None
+        try:
+            result = work(session)
+            session.commit()
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        return result
+
+
+_inline: weakref.WeakKeyDictionary[Engine, threading.local] = weakref.WeakKeyDictionary()
+
+
+def _inline_connection(engine: Engine) -> Connection:
+    """This thread's connection for units run inline, with a zero busy timeout. Detached from the
+    pool (an event loop would otherwise hold a pool slot for good); a SQLite connection is never
+    shared between threads."""
+    local = _inline.setdefault(engine, threading.local())
+    connection = getattr(local, "connection", None)
+    if connection is None or connection.closed or connection.invalidated:
+        connection = engine.connect()
+        connection.detach()
+        # On the driver's connection: through SQLAlchemy the PRAGMA would begin a transaction.
+        connection.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+        local.connection = connection
+    return connection
 
 
 def _waiting(database: Database, path: str, work: Callable[[Session], T]) -> T:
-    with _file_turn(path, wait=True):
-        return _in_transaction(database, work, wait=True)
+    with _file_turn(path, wait=True), database.engine.connect() as connection:
+        return _commit_unit(connection, work)
 
 
 def _at_once(database: Database, path: str, work: Callable[[Session], T]) -> T:
     with _file_turn(path, wait=False):
-        return _in_transaction(database, work, wait=False)
+        return _commit_unit(_inline_connection(database.engine), work)
 
 
 def _unit(database: Database, work: Callable[[Session], T]) -> Callable[[], T]:
