@@ -34,7 +34,7 @@ CONFINED = {
     r"pg_advisory_xact_lock": {"app/services/setup.py", "app/services/pki.py"},
     r"WITH \(FORCE\)": {"app/services/tenants.py"},
     r"\bTRUNCATE\b": {"seed/loader.py"},
-    r"\bCOPY\b .*FROM STDIN": {"seed/loader.py", "seed/cards.py"},
+    r"\bCOPY\b .*FROM STDIN": {"seed/loader.py", "seed/cards.py", "app/services/audit.py"},
     r"pg_get_serial_sequence|\bsetval\(": {"seed/loader.py", "seed/cards.py"},
     r"skip_locked": {"app/services/webhooks.py"},
     r"REINDEX|fillfactor": {"alembic/versions/0007_population_footprint.py", "seed/loader.py",
