@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -98,3 +98,8 @@ class Database:
         self.engine.dispose()
         self.reader.kw["bind"].dispose()
         self.lookup_engine.dispose()
+
+
+def libpq_dsn(url: str) -> str:
+    """A PostgreSQL SQLAlchemy URL as the connection string psycopg's own connections take."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

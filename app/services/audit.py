@@ -81,7 +81,9 @@ _INSERT_RECORDS = insert(AuditRecord.__table__).returning(AuditRecord.__table__.
 # C. A multi-row VALUES list of a 32-record group is longer than psycopg's query cache takes, and
 # parsing it again on every commit was two thirds of the audit writer's CPU.
 _RECORD_COLUMNS = tuple(column.name for column in AuditRecord.__table__.columns)
-_PG_COPY_RECORDS = f"COPY audit_record ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
+PG_COPY_RECORDS = f"COPY audit_record ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
+PG_LOCK_HEAD = f"SELECT seq, hash FROM audit_chain_head WHERE id = {HEAD_ID} FOR UPDATE"
+PG_MOVE_HEAD = f"UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = {HEAD_ID}"
 _MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == HEAD_ID)
               .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 
@@ -109,28 +111,41 @@ def append(session: Session, entries: Sequence[AuditEntry], *, now: datetime) ->
 Group = tuple[Sequence[AuditEntry], datetime]
 
 
-def append_groups(session: Session, groups: Sequence[Group]) -> None:
-    """Chain several requests' entries (each group with its own time) under one head lock.
-    Core statements (one multi-row INSERT), not ORM objects: this runs for every disclosure."""
-    if not any(entries for entries, _ in groups):
-        return
-    seq, head_hash = _locked_head(session)
-    rows = []
+def chained_rows(groups: Sequence[Group], *, seq: int, head_hash: str) -> list[dict[str, Any]]:
+    """The records of ``groups`` (each request's entries with its own time) chained after the
+    head ``(seq, head_hash)``: the last row is the new head."""
+    rows: list[dict[str, Any]] = []
     for entries, now in groups:
         for entry in entries:
             seq += 1
             rows.append(_new_row(entry, seq=seq, prev_hash=head_hash, now=now))
             head_hash = rows[-1]["hash"]
+    return rows
+
+
+def copy_values(row: Mapping[str, Any]) -> list[Any]:
+    """A record's values in the column order of :data:`PG_COPY_RECORDS`."""
+    return [row[name] for name in _RECORD_COLUMNS]
+
+
+def append_groups(session: Session, groups: Sequence[Group]) -> None:
+    """Chain several requests' entries (each group with its own time) under one head lock.
+    Core statements, not ORM objects: this runs for every disclosure. (Requests on PostgreSQL
+    take :class:`app.services.audit_writer.PostgresAppends`, the same steps on the event loop.)"""
+    if not any(entries for entries, _ in groups):
+        return
+    seq, head_hash = _locked_head(session)
+    rows = chained_rows(groups, seq=seq, head_hash=head_hash)
     _insert_records(session, rows)
-    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": head_hash})
+    session.execute(_MOVE_HEAD, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
 
 
 def _insert_records(session: Session, rows: list[dict[str, Any]]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         cursor = session.connection().connection.driver_connection.cursor()
-        with cursor.copy(_PG_COPY_RECORDS) as copy:
+        with cursor.copy(PG_COPY_RECORDS) as copy:
             for row in rows:
-                copy.write_row([row[name] for name in _RECORD_COLUMNS])
+                copy.write_row(copy_values(row))
     else:
         session.execute(_INSERT_RECORDS, rows)
 

@@ -24,10 +24,9 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import bindparam, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from app.db import Database
+from app.db import Database, libpq_dsn
 from app.models.population import Citizen
 from app.services.reference import Reference, cached_reference, reference
 
@@ -121,8 +120,7 @@ class AsyncPostgresCitizens:
     SIZE = 4
 
     def __init__(self, database: Database) -> None:
-        url = make_url(database.lookup_url or database.url).set(drivername="postgresql")
-        self._dsn = url.render_as_string(hide_password=False)
+        self._dsn = libpq_dsn(database.lookup_url or database.url)
         # Connections, slots and waiting requests belong to one event loop. A server has one;
         # tests run several at once from different threads, and a loop must never be handed
         # another loop's futures or connections, so each keeps its own.
