@@ -31,6 +31,7 @@ from app.services import audit
 
 log = logging.getLogger("dancu.audit")
 
+APPLICATION_NAME = "dancu-audit"  # how the writer's connections show in pg_stat_activity
 RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
@@ -52,7 +53,7 @@ class PostgresAppends:
     ``COPY``, head moved, one transaction) without a worker thread, whose hand-off and the GIL it
     then took from the loop, with the pool checkout's liveness ping, cost more than the commit
     (lookup/healthz on PostgreSQL 51 -> 59-63 %). Connections belong to one event loop (tests run
-    several); one that failed is closed, and the next commit opens a new one."""
+    several) and are kept between commits; one that fails is closed."""
 
     def __init__(self, url: str) -> None:
         self._dsn = libpq_dsn(url)
@@ -64,30 +65,52 @@ class PostgresAppends:
         if not any(entries for entries, _ in groups):
             return
         idle = self._idle.setdefault(asyncio.get_running_loop(), [])
-        connection = idle.pop() if idle else await psycopg.AsyncConnection.connect(
-            self._dsn, autocommit=True)
+        connection, (seq, head_hash) = await self._locked(idle)
         try:
-            await self._append(connection, groups)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await connection.close()
-            raise
-        idle.append(connection)
-
-    @staticmethod
-    async def _append(connection: psycopg.AsyncConnection[Any],
-                      groups: Sequence[audit.Group]) -> None:
-        async with connection.transaction():
+            rows = audit.chained_rows(groups, seq=seq, head_hash=head_hash)
             cursor = connection.cursor()
-            await cursor.execute(audit.PG_LOCK_HEAD, prepare=True)
-            head = await cursor.fetchone()
-            assert head is not None
-            rows = audit.chained_rows(groups, seq=head[0], head_hash=head[1])
             async with cursor.copy(audit.PG_COPY_RECORDS) as copy:
                 for row in rows:
                     await copy.write_row(audit.copy_values(row))
             await cursor.execute(audit.PG_MOVE_HEAD, (rows[-1]["seq"], rows[-1]["hash"]),
                                  prepare=True)
+            await connection.commit()
+        except BaseException:
+            await _close(connection)
+            raise
+        idle.append(connection)
+
+    async def _locked(self, idle: list[psycopg.AsyncConnection[Any]]) -> tuple[
+            psycopg.AsyncConnection[Any], tuple[int, str]]:
+        """A connection whose transaction holds the chain head's lock, and the head. A kept
+        connection the server has dropped since (a restart, a killed backend) fails here, before
+        anything was written: it is closed and the next one, or a new one, takes its place."""
+        while idle:
+            connection = idle.pop()
+            try:
+                return connection, await _lock_head(connection)
+            except psycopg.OperationalError:
+                await _close(connection)
+        connection = await psycopg.AsyncConnection.connect(
+            self._dsn, application_name=APPLICATION_NAME)
+        try:
+            return connection, await _lock_head(connection)
+        except BaseException:
+            await _close(connection)
+            raise
+
+
+async def _lock_head(connection: psycopg.AsyncConnection[Any]) -> tuple[int, str]:
+    cursor = await connection.execute(audit.PG_LOCK_HEAD, prepare=True)  # begins the transaction
+    head = await cursor.fetchone()
+    if head is None:
+        raise LookupError("the audit chain head row is missing")
+    return head[0], head[1]
+
+
+async def _close(connection: psycopg.AsyncConnection[Any]) -> None:
+    with contextlib.suppress(Exception):
+        await connection.close()
 
 
 class AuditWriter:

@@ -270,3 +270,51 @@ def test_audit_trail_pages_newest_first_with_a_cursor(
 
 def test_audit_needs_a_token(client: TestClient) -> None:
     assert client.get("/v1/audit").status_code == 401
+
+
+def test_a_lookup_after_the_audit_connection_was_lost_commits_on_a_new_one(
+    client: TestClient, database: Database, people: People, demo_token: str, is_postgres: bool
+) -> None:
+    """PostgreSQL: the writer's kept connection dies (a server restart, a killed backend). The
+    next lookup's records still commit, on a new connection, in one unbroken chain."""
+    if not is_postgres:
+        pytest.skip("the event-loop appends of PostgreSQL")
+    from sqlalchemy import text
+
+    from app.services.audit_writer import APPLICATION_NAME
+
+    headers = bearer(demo_token)
+    assert client.get(f"/v1/citizens/{people.mother}", headers=headers).status_code == 200
+    with database.engine.connect() as connection:
+        killed = connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = :name AND datname = current_database()"),
+            {"name": APPLICATION_NAME}).scalar()
+    assert killed == 1
+    again = client.get(f"/v1/citizens/{people.mother}", headers=headers)
+    assert again.status_code == 200
+    assert len(_records_of(database, again.headers["x-request-id"])) == 1
+    with database.read() as session:
+        assert audit.verify_chain(session).ok
+
+
+def test_an_audit_commit_that_fails_discloses_nothing(
+    client: TestClient, database: Database, people: People, demo_token: str
+) -> None:
+    """Whatever the backend: when the records cannot be committed, the answer is 503
+    audit-unavailable without the citizen's data, and nothing of the batch is stored."""
+    with database.write() as session:  # the chain head gone: no append can find where to chain
+        session.execute(delete(AuditChainHead))
+    try:
+        lost = client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
+        assert lost.status_code == 503
+        assert lost.json()["type"].endswith("audit-unavailable")
+        assert people.mother not in lost.text
+        assert _records_of(database, lost.headers["x-request-id"]) == []
+    finally:
+        with database.write() as session:
+            last = session.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc())).first()
+            session.add(AuditChainHead(id=audit.HEAD_ID, seq=last.seq if last else 0,
+                                       hash=last.hash if last else audit.GENESIS_HASH))
+    again = client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
+    assert again.status_code == 200
