@@ -90,7 +90,10 @@ class PostgresAppends:
             try:
                 return connection, await _lock_head(connection)
             except psycopg.OperationalError:
+                await _close(connection)  # dropped by the server since: the next one
+            except BaseException:
                 await _close(connection)
+                raise
         connection = await psycopg.AsyncConnection.connect(
             self._dsn, application_name=APPLICATION_NAME)
         try:
