@@ -31,7 +31,7 @@ from app.services import audit
 
 log = logging.getLogger("dancu.audit")
 
-APPLICATION_NAME = "dancu-audit"  # how the writer's connections show in pg_stat_activity
+APPLICATION_NAME = "dancu-audit"  # the writer's connections, by name, on the server
 RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
