@@ -116,6 +116,11 @@ def new_jti() -> str:
     return secrets.token_urlsafe(24)
 
 
+def token_expiry(now: datetime, ttl: timedelta) -> datetime:
+    """When a token issued at ``now`` for ``ttl`` expires (its ``exp``, whole seconds)."""
+    return from_epoch(epoch_seconds(now) + int(ttl.total_seconds()))
+
+
 def token_hash(value: str, *, alg: str) -> str:
     """``at_hash`` / ``c_hash``: left half of the SHA-256 of the ASCII value (OIDC Core §3.1.3.6).
 
@@ -185,7 +190,7 @@ def issue_access_token(
         raise ValueError("an access token needs an audience (RFC 9068 §3)")
     token_id = jti or new_jti()
     iat = epoch_seconds(now)
-    exp = iat + int(ttl.total_seconds())
+    exp = epoch_seconds(token_expiry(now, ttl))
     auth_time = epoch_seconds(content.auth_time) if content.auth_time else None
     claims = {
         "iss": issuer,

@@ -116,7 +116,7 @@ async def token(request: Request) -> Any:
         return error_response(form.error, used_basic=False)
     token_request, settings = form.request, request.app.state.settings
 
-    def unit_of_work(session: Session) -> dict[str, Any] | oauth.OAuthError:
+    def unit_of_work(session: Session) -> tokens.TokenBody | oauth.OAuthError:
         # A refusal commits too: a reused code's revocations and a spent assertion must persist.
         try:
             return tokens.token_response(
@@ -130,4 +130,4 @@ async def token(request: Request) -> Any:
     outcome = await run_write(request.app, runtime(request), unit_of_work)
     if isinstance(outcome, oauth.OAuthError):
         return error_response(outcome, used_basic=token_request.used_basic)
-    return JSONResponse(outcome, headers=_NO_STORE)
+    return JSONResponse(outcome(), headers=_NO_STORE)  # signed now, the writer lock released

@@ -13,7 +13,9 @@ issued from it (RFC 6749 §4.1.2); a rotated refresh token presented again revok
 Tokens: an RFC 9068 access token for the userinfo endpoint (``aud`` = its URL), an ID token with
 ``acr``, ``amr``, ``auth_time``, ``nonce``, ``sid`` and ``at_hash``, and -- with ``offline_access``
 for a client allowed ``refresh_token`` -- a refresh token. Both JWTs are signed with the client's
-algorithm (ES256 by default, RS256 per client); ``sub`` is the pairwise subject.
+algorithm (ES256 by default, RS256 per client); ``sub`` is the pairwise subject. The access token's
+record (its ``jti``, for revocation) is written in the grant's transaction; the JWTs are signed
+after it commits (:data:`app.services.tokens.TokenBody`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from app.oidc.tokens import (
     IdTokenContent,
     issue_access_token,
     issue_id_token,
+    new_jti,
+    token_expiry,
 )
 from app.services import oidc_revocation
 from app.services.keys import aware
@@ -56,7 +60,7 @@ from app.services.oidc_provider import (
     userinfo_audience,
     view_of,
 )
-from app.services.tokens import GrantContext, register_grant
+from app.services.tokens import GrantContext, TokenBody, register_grant
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ def _live_account(ctx: GrantContext, account_id: int) -> AccountRef:
     return account
 
 
-def authorization_code_grant(ctx: GrantContext) -> dict[str, Any]:
+def authorization_code_grant(ctx: GrantContext) -> TokenBody:
     """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): one code, one set of tokens."""
     params = ctx.request.params
     if not params.get("code"):
@@ -141,7 +145,7 @@ def _mark_rotated(session: Session, token_hash: str, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def refresh_token_grant(ctx: GrantContext) -> dict[str, Any]:
+def refresh_token_grant(ctx: GrantContext) -> TokenBody:
     """RFC 6749 §6 with rotation: the presented token is spent, a new one is returned."""
     params = ctx.request.params
     if not params.get("refresh_token"):
@@ -187,34 +191,40 @@ def _wants_refresh(ctx: GrantContext, scope: tuple[str, ...]) -> bool:
 
 
 def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeGrant | None = None,
-           refresh: tuple[str, str] | None = None) -> dict[str, Any]:
+           refresh: tuple[str, str] | None = None) -> TokenBody:
+    """Record the access token (and a first refresh token); sign both JWTs after the commit."""
     if first_refresh is not None and _wants_refresh(ctx, grant.scope):
         token, record = issue_refresh_token(first_refresh, now=ctx.now)
         _store_refresh(ctx.session, record, grant.account.id, grant.amr, grant.code_hash)
         refresh = (token, record.family_id)
+    jti = new_jti()
+    ctx.session.connection().execute(_INSERT_ACCESS, [{
+        "jti": jti, "client_id": ctx.client.client_id, "account_id": grant.account.id,
+        "code_hash": grant.code_hash, "family_id": refresh[1] if refresh else None,
+        "session_id": grant.session_id, "issued_at": ctx.now,
+        "expires_at": token_expiry(ctx.now, ACCESS_TOKEN_TTL)}])
+    ctx.session.flush()
     sub = subject(grant.account.pin, view_of(ctx.client), ctx.settings)
     key = ctx.keys.ring().signing_key(ctx.client.signing_alg, now=ctx.now)
-    access = issue_access_token(
-        AccessTokenContent(subject=sub, client_id=ctx.client.client_id,
-                           audience=(userinfo_audience(ctx.settings),), scope=grant.scope,
-                           auth_time=grant.auth_time, acr=grant.acr, session_id=grant.session_id),
-        key=key, issuer=ctx.settings.issuer_url, now=ctx.now, ttl=ACCESS_TOKEN_TTL)
-    ctx.session.connection().execute(_INSERT_ACCESS, [{
-        "jti": access.jti, "client_id": ctx.client.client_id, "account_id": grant.account.id,
-        "code_hash": grant.code_hash, "family_id": refresh[1] if refresh else None,
-        "session_id": grant.session_id, "issued_at": ctx.now, "expires_at": access.expires_at}])
-    id_token = issue_id_token(
-        IdTokenContent(subject=sub, client_id=ctx.client.client_id, auth_time=grant.auth_time,
-                       acr=grant.acr, amr=grant.amr, nonce=grant.nonce,
-                       session_id=grant.session_id),
-        key=key, issuer=ctx.settings.issuer_url, now=ctx.now, ttl=ID_TOKEN_TTL,
-        access_token=access.value)
-    body = {"access_token": access.value, "token_type": "Bearer",
-            "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()), "scope": format_scope(grant.scope),
-            "id_token": id_token}
-    if refresh is not None:
-        body["refresh_token"] = refresh[0]
-    ctx.session.flush()
+    client_id, issuer, now = ctx.client.client_id, ctx.settings.issuer_url, ctx.now
+
+    def body() -> dict[str, Any]:
+        access = issue_access_token(
+            AccessTokenContent(subject=sub, client_id=client_id,
+                               audience=(userinfo_audience(ctx.settings),), scope=grant.scope,
+                               auth_time=grant.auth_time, acr=grant.acr,
+                               session_id=grant.session_id),
+            key=key, issuer=issuer, now=now, ttl=ACCESS_TOKEN_TTL, jti=jti)
+        id_token = issue_id_token(
+            IdTokenContent(subject=sub, client_id=client_id, auth_time=grant.auth_time,
+                           acr=grant.acr, amr=grant.amr, nonce=grant.nonce,
+                           session_id=grant.session_id),
+            key=key, issuer=issuer, now=now, ttl=ID_TOKEN_TTL, access_token=access.value)
+        tokens = {"access_token": access.value, "token_type": "Bearer",
+                  "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
+                  "scope": format_scope(grant.scope), "id_token": id_token}
+        return tokens | ({"refresh_token": refresh[0]} if refresh is not None else {})
+
     return body
 
 

@@ -3,10 +3,13 @@
 ``POST /oauth2/token`` -> :func:`token_response`: the parameters are parsed once, the client is
 authenticated (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``), then the
 request is dispatched by ``grant_type`` to a handler in :data:`GRANTS`. A handler takes a
-:class:`GrantContext` and returns the RFC 6749 §5.1 JSON body, or raises an
-``app.oidc.errors.OAuthError``. To add a grant (``authorization_code``, ``refresh_token``), write
-``def my_grant(ctx: GrantContext) -> dict[str, Any]`` in its own service module and register it
-with :func:`register_grant` (or add it to :data:`GRANTS`); the client must also list the grant type.
+:class:`GrantContext`, does its database work (or raises an ``app.oidc.errors.OAuthError``) and
+returns a :data:`TokenBody`: the function that signs the tokens and gives the RFC 6749 §5.1 JSON
+body, called once the transaction has committed, so the signatures are made outside it (on
+SQLite, outside the one writer's lock that every login's writes queue for). To add a grant
+(``authorization_code``, ``refresh_token``), write ``def my_grant(ctx: GrantContext) ->
+TokenBody`` in its own service module and register it with :func:`register_grant` (or add it to
+:data:`GRANTS`); the client must also list the grant type.
 """
 
 from __future__ import annotations
@@ -65,14 +68,15 @@ class GrantContext:
     now: datetime
 
 
-GrantHandler = Callable[[GrantContext], dict[str, Any]]
+TokenBody = Callable[[], dict[str, Any]]
+GrantHandler = Callable[[GrantContext], TokenBody]
 
 
 def _signing_key(ctx: GrantContext) -> Any:
     return ctx.keys.ring().signing_key(ctx.client.signing_alg, now=ctx.now)
 
 
-def client_credentials_grant(ctx: GrantContext) -> dict[str, Any]:
+def client_credentials_grant(ctx: GrantContext) -> TokenBody:
     """RFC 6749 §4.4: an access token for the client itself, for scopes it is allowed."""
     requested = parse_scope(ctx.request.params.get("scope"))
     api_scopes = tuple(s for s in ctx.client.scopes if s not in LOGIN_SCOPES)  # not sign-in ones
@@ -80,19 +84,19 @@ def client_credentials_grant(ctx: GrantContext) -> dict[str, Any]:
     content = oidc_tokens.client_credentials_content(
         ctx.client.client_id, audience=(api_audience(ctx.settings),), scope=scopes
     )
-    issued = oidc_tokens.issue_access_token(
-        content,
-        key=_signing_key(ctx),
-        issuer=ctx.settings.issuer_url,
-        now=ctx.now,
-        ttl=ACCESS_TOKEN_TTL,
-    )
-    return {
-        "access_token": issued.value,
-        "token_type": "Bearer",
-        "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
-        "scope": format_scope(scopes),
-    }
+    key, issuer, now = _signing_key(ctx), ctx.settings.issuer_url, ctx.now
+
+    def body() -> dict[str, Any]:
+        issued = oidc_tokens.issue_access_token(
+            content, key=key, issuer=issuer, now=now, ttl=ACCESS_TOKEN_TTL)
+        return {
+            "access_token": issued.value,
+            "token_type": "Bearer",
+            "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
+            "scope": format_scope(scopes),
+        }
+
+    return body
 
 
 GRANTS: dict[str, GrantHandler] = {"client_credentials": client_credentials_grant}
@@ -104,8 +108,9 @@ def register_grant(grant_type: str, handler: GrantHandler) -> None:
 
 def token_response(
     session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore, now: datetime
-) -> dict[str, Any]:
-    """Authenticate the client, then run the grant; raises ``OAuthError`` (RFC 6749 §5.2)."""
+) -> TokenBody:
+    """Authenticate the client, then run the grant; raises ``OAuthError`` (RFC 6749 §5.2). Call
+    the returned function for the body once ``session``'s transaction has committed."""
     grant_type = request.params.get("grant_type")
     if not grant_type:
         raise oauth.InvalidRequest("grant_type is required.")

@@ -294,9 +294,9 @@ def test_grants_are_dispatched_by_grant_type_to_registered_handlers(
 ) -> None:
     seen: list[str] = []
 
-    def refresh_grant(ctx: tokens.GrantContext) -> dict[str, Any]:
+    def refresh_grant(ctx: tokens.GrantContext) -> tokens.TokenBody:
         seen.append(ctx.client.client_id)
-        return {"access_token": "x", "token_type": "Bearer"}
+        return lambda: {"access_token": "x", "token_type": "Bearer"}
 
     monkeypatch.setitem(tokens.GRANTS, "refresh_token", refresh_grant)
     allowed_id, allowed_secret = new_client(
