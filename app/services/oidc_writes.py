@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import os
 import threading
 import weakref
@@ -45,7 +46,12 @@ class _Busy(Exception):
 
 
 def _lock_path(database: Database) -> str | None:
-    name = make_url(database.url).database
+    return _lock_path_of(database.url)
+
+
+@functools.lru_cache(maxsize=64)  # every login write asks: parsing each time was ~1 % of a flow
+def _lock_path_of(url: str) -> str | None:
+    name = make_url(url).database
     return f"{name}-writers.lock" if name and name != ":memory:" else None
 
 
