@@ -7,12 +7,13 @@ busy timeout instead of failing when they upgrade a read lock; reading transacti
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -60,6 +61,7 @@ class Database:
     reader: sessionmaker[Session]
     lookup_url: str = ""
     lookups: sessionmaker[Session] | None = None
+    _own: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     @classmethod
     def connect(cls, url: str, *, lookup_url: str | None = None, **kwargs: Any) -> Database:
@@ -93,6 +95,20 @@ class Database:
     def read(self) -> Iterator[Session]:
         with self.reader.begin() as session:
             yield session
+
+    def unwaiting_connection(self) -> Connection:
+        """This thread's own SQLite connection with a zero busy timeout, for a write that starts
+        at once or not at all. Kept for the thread (and this object), outside the pool: an event
+        loop would otherwise hold a pool slot for good, and a SQLite connection is never shared
+        between threads."""
+        connection: Connection | None = getattr(self._own, "connection", None)
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self.engine.connect()
+            connection.detach()
+            # On the driver's connection: through SQLAlchemy the PRAGMA would begin a transaction.
+            connection.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+            self._own.connection = connection
+        return connection
 
     def dispose(self) -> None:
         self.engine.dispose()

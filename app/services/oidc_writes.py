@@ -23,15 +23,13 @@ import asyncio
 import fcntl
 import functools
 import os
-import threading
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 import anyio.to_thread
 from fastapi import FastAPI
-from sqlalchemy import Connection, Engine, make_url
+from sqlalchemy import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -93,24 +91,6 @@ def _commit_unit(connection: Connection, work: Callable[[Session], T]) -> T:
         return result
 
 
-_inline: weakref.WeakKeyDictionary[Engine, threading.local] = weakref.WeakKeyDictionary()
-
-
-def _inline_connection(engine: Engine) -> Connection:
-    """This thread's connection for units run inline, with a zero busy timeout. Detached from the
-    pool (an event loop would otherwise hold a pool slot for good); a SQLite connection is never
-    shared between threads."""
-    local = _inline.setdefault(engine, threading.local())
-    connection = getattr(local, "connection", None)
-    if connection is None or connection.closed or connection.invalidated:
-        connection = engine.connect()
-        connection.detach()
-        # On the driver's connection: through SQLAlchemy the PRAGMA would begin a transaction.
-        connection.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
-        local.connection = connection
-    return connection
-
-
 def _waiting(database: Database, path: str, work: Callable[[Session], T]) -> T:
     with _file_turn(path, wait=True), database.engine.connect() as connection:
         return _commit_unit(connection, work)
@@ -118,7 +98,7 @@ def _waiting(database: Database, path: str, work: Callable[[Session], T]) -> T:
 
 def _at_once(database: Database, path: str, work: Callable[[Session], T]) -> T:
     with _file_turn(path, wait=False):
-        return _commit_unit(_inline_connection(database.engine), work)
+        return _commit_unit(database.unwaiting_connection(), work)
 
 
 def _unit(database: Database, work: Callable[[Session], T]) -> Callable[[], T]:

@@ -1,0 +1,56 @@
+"""SQLite's kept connections for writes that must not wait (app.db.Database.unwaiting_connection,
+used by the login endpoints' writes that run on the event loop)."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import weakref
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from app import migrations
+from app.db import Database
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> Database:
+    database = Database.connect(f"sqlite:///{tmp_path}/kept.db")
+    migrations.upgrade(database.engine)
+    return database
+
+
+def test_a_thread_keeps_one_unwaiting_connection_per_database(sqlite_database: Database) -> None:
+    first = sqlite_database.unwaiting_connection()
+    assert sqlite_database.unwaiting_connection() is first
+    assert first.connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone() == (0,)
+
+
+def test_an_unwaiting_connection_fails_at_once_while_another_writer_holds_the_lock(
+        sqlite_database: Database, tmp_path: Path) -> None:
+    other = sqlite3.connect(tmp_path / "kept.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    connection = sqlite_database.unwaiting_connection()
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            connection.begin()
+        connection.rollback()
+    finally:
+        other.execute("COMMIT")
+    with connection.begin():
+        assert connection.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_a_kept_connection_goes_with_its_database(tmp_path: Path) -> None:
+    """Tenants' databases come and go in a long-running server: nothing of one stays behind."""
+    database = Database.connect(f"sqlite:///{tmp_path}/gone.db")
+    engine, connection = (weakref.ref(database.engine),
+                          weakref.ref(database.unwaiting_connection()))
+    database.dispose()
+    del database
+    gc.collect()
+    assert engine() is None
+    assert connection() is None
