@@ -75,11 +75,12 @@ def stored_hash_input(record: AuditRecord) -> dict[str, Any]:
 # Core on the tables, not the ORM entities: the ORM's bulk-update layer cost more than the UPDATE.
 _HEAD = AuditChainHead.__table__
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
-# SQLite: RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
+# RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
 _INSERT_RECORDS = insert(AuditRecord.__table__).returning(AuditRecord.__table__.c.seq)
-# PostgreSQL: COPY, whose text is the same for any number of rows and whose rows psycopg encodes in
-# C. A multi-row VALUES list of a 32-record group is longer than psycopg's query cache takes, and
-# parsing it again on every commit was two thirds of the audit writer's CPU.
+# The requests' appends on PostgreSQL (app.services.audit_writer.PostgresAppends) use these: COPY,
+# whose text is the same for any number of rows and whose rows psycopg encodes in C. A multi-row
+# VALUES list of a 32-record group is longer than psycopg's query cache takes, and parsing it again
+# on every commit was two thirds of the audit writer's CPU (bench/audit_append.py).
 _RECORD_COLUMNS = tuple(column.name for column in AuditRecord.__table__.columns)
 PG_COPY_RECORDS = f"COPY audit_record ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
 PG_LOCK_HEAD = f"SELECT seq, hash FROM audit_chain_head WHERE id = {HEAD_ID} FOR UPDATE"
@@ -130,24 +131,17 @@ def copy_values(row: Mapping[str, Any]) -> list[Any]:
 
 def append_groups(session: Session, groups: Sequence[Group]) -> None:
     """Chain several requests' entries (each group with its own time) under one head lock.
-    Core statements, not ORM objects: this runs for every disclosure. (Requests on PostgreSQL
-    take :class:`app.services.audit_writer.PostgresAppends`, the same steps on the event loop.)"""
+    Core statements, not ORM objects. Requests on SQLite append here (in the writer's thread);
+    on PostgreSQL they take :class:`app.services.audit_writer.PostgresAppends`, the same steps on
+    the event loop with the ``PG_*`` statements; the CLI and tests may append here directly."""
     if not any(entries for entries, _ in groups):
         return
     seq, head_hash = _locked_head(session)
     rows = chained_rows(groups, seq=seq, head_hash=head_hash)
-    _insert_records(session, rows)
+    session.execute(_INSERT_RECORDS, rows)
     session.execute(_MOVE_HEAD, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
 
 
-def _insert_records(session: Session, rows: list[dict[str, Any]]) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        cursor = session.connection().connection.driver_connection.cursor()
-        with cursor.copy(PG_COPY_RECORDS) as copy:
-            for row in rows:
-                copy.write_row(copy_values(row))
-    else:
-        session.execute(_INSERT_RECORDS, rows)
 
 
 def _stream(session: Session, batch: int) -> Iterator[AuditRecord]:
