@@ -37,7 +37,8 @@ from app.services import (
     oidc_userinfo,
 )
 from app.services.oidc_provider import SESSION_TTL
-from app.services.oidc_writes import run_read, run_write
+from app.services.oidc_writes import run_phases, run_read
+from app.services.phases import Pending
 from app.settings import Settings
 
 router = APIRouter(tags=["OpenID Connect"])
@@ -103,11 +104,11 @@ async def authorize(request: Request) -> Response:
                                      session=request.cookies.get(oidc_sessions.SESSION_COOKIE))
     ctx = _ctx(request, settings, now)
 
-    def unit_of_work(session: Session) -> oidc_authorize.Outcome:
+    def decide(session: Session) -> oidc_authorize.Outcome | Pending[oidc_authorize.Outcome]:
         return oidc_authorize.authorize(session, pairs, cookies=cookies, ctx=ctx,
                                         sandbox_pin=request.headers.get(SANDBOX_LOGIN_HEADER))
 
-    outcome = await run_write(request.app, runtime(request), unit_of_work)
+    outcome = await run_phases(request.app, runtime(request), decide)
     if isinstance(outcome, oidc_authorize.ErrorPage):
         lang = _page_language(pairs)
         return html.error_page(request, lang=lang, message=html.text(lang, "error_title"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -12,7 +13,8 @@ from sqlalchemy.orm import Session
 from app.oidc import errors as oauth
 from app.security import key_store, runtime
 from app.services import tokens
-from app.services.oidc_writes import run_write
+from app.services.oidc_writes import run_phases
+from app.services.phases import Pending
 
 router = APIRouter(tags=["oauth2"])
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -54,6 +56,19 @@ def error_response(error: oauth.OAuthError, *, used_basic: bool) -> JSONResponse
     return JSONResponse(
         dict(rendered.body), status_code=rendered.status, headers=dict(rendered.headers)
     )
+
+
+Answer = tokens.TokenBody | oauth.OAuthError
+
+
+def _refusal_commits(step: Pending[tokens.TokenBody]) -> Callable[[Session], Answer]:
+    """A refusal commits too: a reused code's revocations and a spent assertion must persist."""
+    def write(session: Session) -> Answer:
+        try:
+            return step.write(session)
+        except oauth.OAuthError as error:
+            return error
+    return write
 
 
 _DOC = {
@@ -116,18 +131,18 @@ async def token(request: Request) -> Any:
         return error_response(form.error, used_basic=False)
     token_request, settings = form.request, request.app.state.settings
 
-    def unit_of_work(session: Session) -> tokens.TokenBody | oauth.OAuthError:
-        # A refusal commits too: a reused code's revocations and a spent assertion must persist.
+    def decide(session: Session) -> Answer | Pending[Answer]:
         try:
-            return tokens.token_response(
+            step = tokens.prepare_token(
                 session, token_request, settings=settings, keys=key_store(request), now=now
             )
         except oauth.OAuthError as error:
             return error
+        return step if not isinstance(step, Pending) else Pending(_refusal_commits(step))
 
-    # SQLite: the process's writer thread, queued with other processes' writers on a lock file;
-    # PostgreSQL: a worker thread (app.services.oidc_writes.run_write).
-    outcome = await run_write(request.app, runtime(request), unit_of_work)
+    # SQLite: checks on a reader inline, the writes queued with other processes' writers on a
+    # lock file; PostgreSQL: one transaction in a worker thread (oidc_writes.run_phases).
+    outcome = await run_phases(request.app, runtime(request), decide)
     if isinstance(outcome, oauth.OAuthError):
         return error_response(outcome, used_basic=token_request.used_basic)
     return JSONResponse(outcome(), headers=_NO_STORE)  # signed now, the writer lock released

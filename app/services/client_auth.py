@@ -9,6 +9,7 @@ registered client as a ``ClientView``, and the single-use record of assertion ``
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +78,25 @@ def authenticate(
     token_endpoint: str,
 ) -> Any:
     """The registered, active client (a row of the ``client`` table) that proved its identity;
-    else ``invalid_client`` (``invalid_request`` when several methods were used)."""
+    else ``invalid_client`` (``invalid_request`` when several methods were used). A
+    ``private_key_jwt`` assertion is spent on ``session``."""
+    client, spend = identify(session, request, settings=settings, now=now,
+                             token_endpoint=token_endpoint)
+    if spend is not None:
+        spend(session)
+    return client
+
+
+def identify(
+    session: Session,
+    request: TokenRequest,
+    *,
+    settings: Settings,
+    now: datetime,
+    token_endpoint: str,
+) -> tuple[Any, Callable[[Session], None] | None]:
+    """:func:`authenticate` with reads only: the client, and the write that spends its
+    ``private_key_jwt`` assertion (``None`` for a secret), to be made before anything is issued."""
     credentials = rules.parse_client_credentials(
         authorization=request.authorization, form=request.params
     )
@@ -93,7 +112,7 @@ def authenticate(
     except oauth.InvalidClient:
         log.info("client authentication failed (method %s)", credentials.method)
         raise
-    if authenticated.assertion_jti is not None:
-        _remember_assertion(session, authenticated, now)
     assert client is not None
-    return client
+    if authenticated.assertion_jti is None:
+        return client, None
+    return client, lambda writing: _remember_assertion(writing, authenticated, now)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.models.account import Account
 from app.services import accounts
 from app.services.keys import aware
+from app.services.phases import MustWrite, reading_only
 
 INVALID = "invalid_credentials"
 THROTTLED = "throttled"
@@ -53,6 +54,8 @@ def available(session: Session, *, now: datetime, pin: str | None = None,
     if row is None:
         return None
     if row.state == accounts.LOCKED and row.unlock_due is not None:  # a lock may have lapsed
+        if reading_only(session) and now >= (aware(row.unlock_due) or now):
+            raise MustWrite()  # lifting it is a write
         account = session.get(Account, row.id)
         assert account is not None
         reason = unavailable_reason(session, account, now=now)

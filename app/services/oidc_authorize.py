@@ -43,6 +43,7 @@ from app.services import consent, oidc_sessions
 from app.services.keys import KeyStore, aware
 from app.services.login_credentials import AccountRef, available
 from app.services.oidc_provider import AMR_PASSWORD_OTP, LOGIN_PURPOSE, login_client, subject
+from app.services.phases import Pending
 from app.settings import Settings
 
 
@@ -84,8 +85,10 @@ _UNAVAILABLE = {"pending": "The account is not yet activated.", "locked": "The a
 
 
 def authorize(session: Session, pairs: Sequence[tuple[str, str]], *, cookies: Cookies,
-              sandbox_pin: str | None, ctx: Context) -> Outcome:
-    """Handle one authorization request (GET query or POST form, as ordered pairs)."""
+              sandbox_pin: str | None, ctx: Context) -> Outcome | Pending[Outcome]:
+    """Handle one authorization request (GET query or POST form, as ordered pairs): decide on
+    ``session`` (reads only), leaving the writes -- session, consent, code, interaction -- as a
+    :class:`Pending` (``app.services.phases``). A refused request writes nothing."""
     try:
         found = login_client(session, requested_client_id(pairs))
         request = validate_authorization_request(
@@ -98,10 +101,24 @@ def authorize(session: Session, pairs: Sequence[tuple[str, str]], *, cookies: Co
     client, view = found
     try:
         if sandbox_pin is not None:
-            return _sandbox_login(session, request, client, view, sandbox_pin, ctx)
-        return _next(session, request, view, cookies, ctx)
+            return _redirecting_errors(
+                request, ctx, _sandbox_login(session, request, client, view, sandbox_pin, ctx))
     except oauth.OAuthError as error:
         return error_redirect(request, error, ctx)
+    return _redirecting_errors(
+        request, ctx, Pending(lambda writing: _next(writing, request, view, cookies, ctx)))
+
+
+def _redirecting_errors(request: AuthorizationRequest, ctx: Context,
+                        step: Pending[Redirect]) -> Pending[Outcome]:
+    """``step``'s writes; a protocol error they raise becomes the error redirect (what was written
+    before it is kept, as when a locked account's session is ended)."""
+    def write(session: Session) -> Outcome:
+        try:
+            return step.write(session)
+        except oauth.OAuthError as error:
+            return error_redirect(request, error, ctx)
+    return Pending(write)
 
 
 def error_redirect(request: AuthorizationRequest, error: oauth.OAuthError,
@@ -257,13 +274,23 @@ def sandbox_account(session: Session, pin: str, *, now: datetime) -> AccountRef:
 
 
 def _sandbox_login(session: Session, request: AuthorizationRequest, client: Any,
-                   view: ClientView, pin: str, ctx: Context) -> Redirect:
+                   view: ClientView, pin: str, ctx: Context) -> Pending[Redirect]:
+    """Checks on ``session``; the login session, any consent it adds and the code are left as
+    writes."""
     if not (ctx.settings.sandbox and client.sandbox):
         raise oauth.AccessDenied("X-Sandbox-Login is accepted only from sandbox clients.")
     account = sandbox_account(session, pin.strip(), now=ctx.now)
     select_acr(request.acr_values, level=account.level)  # LoA2 from a level-1 account: refused
-    row, cookie = oidc_sessions.start(session, account, amr=AMR_PASSWORD_OTP, now=ctx.now)
-    consent.ensure(session, pin=account.pin, client_id=view.client_id, purpose=LOGIN_PURPOSE,
-                   scopes=request.scope, method="sandbox_header", now=ctx.now)
-    location = issue_code(session, request, account=account, login=row, ctx=ctx)
-    return Redirect(location, session_cookie=cookie)
+    given = _consent_view(session, account, view.client_id, ctx.now)
+    consented = given is not None and set(request.scope) <= given.scopes
+
+    def write(writing: Session) -> Redirect:
+        row, cookie = oidc_sessions.start(writing, account, amr=AMR_PASSWORD_OTP, now=ctx.now)
+        if not consented:
+            consent.ensure(writing, pin=account.pin, client_id=view.client_id,
+                           purpose=LOGIN_PURPOSE, scopes=request.scope, method="sandbox_header",
+                           now=ctx.now)
+        location = issue_code(writing, request, account=account, login=row, ctx=ctx)
+        return Redirect(location, session_cookie=cookie)
+
+    return Pending(write)

@@ -16,6 +16,10 @@ for a client allowed ``refresh_token`` -- a refresh token. Both JWTs are signed 
 algorithm (ES256 by default, RS256 per client); ``sub`` is the pairwise subject. The access token's
 record (its ``jti``, for revocation) is written in the grant's transaction; the JWTs are signed
 after it commits (:data:`app.services.tokens.TokenBody`).
+
+Each handler checks on a read (the code or token, PKCE, the client, the account) and leaves its
+writes -- the conditional update, the records, or a refusal's revocations -- as a ``Pending``
+(:mod:`app.services.phases`), so on SQLite the writer lock is held for those statements only.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from app.services.oidc_provider import (
     userinfo_audience,
     view_of,
 )
+from app.services.phases import Pending
 from app.services.tokens import GrantContext, TokenBody, register_grant
 
 
@@ -109,15 +114,24 @@ def _consume_code(session: Session, code_hash: str, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _live_account(ctx: GrantContext, account_id: int) -> AccountRef:
+def _live_account(ctx: GrantContext, account_id: int) -> AccountRef | oauth.InvalidGrant:
     account = available(ctx.session, account_id=account_id, now=ctx.now)
     if not isinstance(account, AccountRef):
-        raise oauth.InvalidGrant("The account can no longer log in.")
+        return oauth.InvalidGrant("The account can no longer log in.")
     return account
 
 
-def authorization_code_grant(ctx: GrantContext) -> TokenBody:
-    """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): one code, one set of tokens."""
+def _revoking_code(code_hash: str, reused: AuthorizationCodeReused,
+                   now: datetime) -> Pending[TokenBody]:
+    def write(session: Session) -> TokenBody:
+        oidc_revocation.revoke_from_code(session, code_hash, now=now)
+        raise reused
+    return Pending(write)
+
+
+def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
+    """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): one code, one set of tokens. The code is
+    consumed by the write phase's conditional update, which only one request can win."""
     params = ctx.request.params
     if not params.get("code"):
         raise oauth.InvalidRequest("The code parameter is required.")
@@ -128,16 +142,23 @@ def authorization_code_grant(ctx: GrantContext) -> TokenBody:
             _code_grant(row), client_id=ctx.client.client_id,
             redirect_uri=params.get("redirect_uri"), code_verifier=params.get("code_verifier"),
             now=ctx.now)
-        if not _consume_code(ctx.session, code_hash, ctx.now):
-            raise AuthorizationCodeReused(grant)  # a concurrent request redeemed it first
-    except AuthorizationCodeReused:
-        oidc_revocation.revoke_from_code(ctx.session, code_hash, now=ctx.now)
-        raise
+    except AuthorizationCodeReused as reused:
+        return _revoking_code(code_hash, reused, ctx.now)
     assert row is not None
-    return _issue(ctx, Grant(
-        account=_live_account(ctx, row.account_id), scope=grant.scope, auth_time=grant.auth_time,
-        acr=grant.acr, amr=grant.amr, session_id=grant.session_id, code_hash=code_hash,
-        nonce=grant.nonce), first_refresh=grant)
+    account = _live_account(ctx, row.account_id)
+    issue = None if isinstance(account, oauth.InvalidGrant) else _issue(ctx, Grant(
+        account=account, scope=grant.scope, auth_time=grant.auth_time, acr=grant.acr,
+        amr=grant.amr, session_id=grant.session_id, code_hash=code_hash, nonce=grant.nonce),
+        first_refresh=grant)
+
+    def write(session: Session) -> TokenBody:
+        if not _consume_code(session, code_hash, ctx.now):  # a concurrent request redeemed it
+            return _revoking_code(code_hash, AuthorizationCodeReused(grant), ctx.now).write(session)
+        if issue is None:
+            raise account  # the code is spent all the same
+        return issue.write(session)
+
+    return Pending(write)
 
 
 def _mark_rotated(session: Session, token_hash: str, now: datetime) -> bool:
@@ -145,7 +166,15 @@ def _mark_rotated(session: Session, token_hash: str, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def refresh_token_grant(ctx: GrantContext) -> TokenBody:
+def _revoking_family(family_id: str, error: oauth.OAuthError,
+                     now: datetime) -> Pending[TokenBody]:
+    def write(session: Session) -> TokenBody:
+        oidc_revocation.revoke_family(session, family_id, now=now)
+        raise error
+    return Pending(write)
+
+
+def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
     """RFC 6749 §6 with rotation: the presented token is spent, a new one is returned."""
     params = ctx.request.params
     if not params.get("refresh_token"):
@@ -158,22 +187,26 @@ def refresh_token_grant(ctx: GrantContext) -> TokenBody:
                                         client_id=ctx.client.client_id,
                                         requested_scope=requested, now=ctx.now)
     except RefreshTokenReused as reused:
-        oidc_revocation.revoke_family(ctx.session, reused.family_id, now=ctx.now)
-        raise
+        return _revoking_family(reused.family_id, reused, ctx.now)
     assert row is not None
-    if not _mark_rotated(ctx.session, token_hash, ctx.now):  # a concurrent request rotated it
-        oidc_revocation.revoke_family(ctx.session, row.family_id, now=ctx.now)
-        raise oauth.InvalidGrant("The refresh token has already been used.")
-    try:
-        account = _live_account(ctx, row.account_id)
-    except oauth.InvalidGrant:
-        oidc_revocation.revoke_family(ctx.session, row.family_id, now=ctx.now)
-        raise
-    _store_refresh(ctx.session, rotation.new_record, row.account_id, tuple(row.amr), row.code_hash)
-    return _issue(ctx, Grant(
+    family_id, account_id, amr, code_hash = row.family_id, row.account_id, tuple(row.amr), \
+        row.code_hash
+    account = _live_account(ctx, account_id)
+    issue = None if isinstance(account, oauth.InvalidGrant) else _issue(ctx, Grant(
         account=account, scope=rotation.scope, auth_time=aware(row.auth_time) or row.auth_time,
-        acr=row.acr, amr=tuple(row.amr), session_id=row.session_id, code_hash=row.code_hash),
+        acr=row.acr, amr=amr, session_id=row.session_id, code_hash=code_hash),
         refresh=(rotation.token, rotation.new_record.family_id))
+
+    def write(session: Session) -> TokenBody:
+        if not _mark_rotated(session, token_hash, ctx.now):  # a concurrent request rotated it
+            return _revoking_family(family_id, oauth.InvalidGrant(
+                "The refresh token has already been used."), ctx.now).write(session)
+        if issue is None:
+            return _revoking_family(family_id, account, ctx.now).write(session)
+        _store_refresh(session, rotation.new_record, account_id, amr, code_hash)
+        return issue.write(session)
+
+    return Pending(write)
 
 
 def _store_refresh(session: Session, record: RefreshTokenRecord, account_id: int,
@@ -191,19 +224,18 @@ def _wants_refresh(ctx: GrantContext, scope: tuple[str, ...]) -> bool:
 
 
 def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeGrant | None = None,
-           refresh: tuple[str, str] | None = None) -> TokenBody:
-    """Record the access token (and a first refresh token); sign both JWTs after the commit."""
+           refresh: tuple[str, str] | None = None) -> Pending[TokenBody]:
+    """The writes that record the access token (and a first refresh token); the body they return
+    signs both JWTs, once they have committed."""
+    first: RefreshTokenRecord | None = None
     if first_refresh is not None and _wants_refresh(ctx, grant.scope):
-        token, record = issue_refresh_token(first_refresh, now=ctx.now)
-        _store_refresh(ctx.session, record, grant.account.id, grant.amr, grant.code_hash)
-        refresh = (token, record.family_id)
+        token, first = issue_refresh_token(first_refresh, now=ctx.now)
+        refresh = (token, first.family_id)
     jti = new_jti()
-    ctx.session.connection().execute(_INSERT_ACCESS, [{
-        "jti": jti, "client_id": ctx.client.client_id, "account_id": grant.account.id,
-        "code_hash": grant.code_hash, "family_id": refresh[1] if refresh else None,
-        "session_id": grant.session_id, "issued_at": ctx.now,
-        "expires_at": token_expiry(ctx.now, ACCESS_TOKEN_TTL)}])
-    ctx.session.flush()
+    record = {"jti": jti, "client_id": ctx.client.client_id, "account_id": grant.account.id,
+              "code_hash": grant.code_hash, "family_id": refresh[1] if refresh else None,
+              "session_id": grant.session_id, "issued_at": ctx.now,
+              "expires_at": token_expiry(ctx.now, ACCESS_TOKEN_TTL)}
     sub = subject(grant.account.pin, view_of(ctx.client), ctx.settings)
     key = ctx.keys.ring().signing_key(ctx.client.signing_alg, now=ctx.now)
     client_id, issuer, now = ctx.client.client_id, ctx.settings.issuer_url, ctx.now
@@ -225,7 +257,13 @@ def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeG
                   "scope": format_scope(grant.scope), "id_token": id_token}
         return tokens | ({"refresh_token": refresh[0]} if refresh is not None else {})
 
-    return body
+    def write(session: Session) -> TokenBody:
+        if first is not None:
+            _store_refresh(session, first, grant.account.id, grant.amr, grant.code_hash)
+        session.connection().execute(_INSERT_ACCESS, [record])
+        return body
+
+    return Pending(write)
 
 
 register_grant("authorization_code", authorization_code_grant)

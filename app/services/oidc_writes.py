@@ -12,9 +12,14 @@ SQLite lets one writer in at a time, and a waiting writer sleeps in SQLite's bus
   Otherwise it runs in a worker thread that waits for its turn. The event loop itself never
   waits on a lock: were it to, a synchronous route holding SQLite's lock could not get its commit
   scheduled, and both would wait for the busy timeout;
-* reads (userinfo) run inline: WAL readers do not wait for writers.
+* reads (userinfo) run inline: WAL readers do not wait for writers;
+* a use case split in two phases (:mod:`app.services.phases`: authorize, token) decides on a
+  reading transaction inline and takes the writer lock only for the writes it leaves (the inserts
+  and the conditional updates), not for its reads, rule checks and hashing: with several worker
+  processes the lock, not the CPU, was what limited the logins per second.
 
-PostgreSQL needs none of this: its units run in worker threads (``Runtime.run_blocking``).
+PostgreSQL needs none of this: its units run in worker threads (``Runtime.run_blocking``), a
+two-phase use case in one transaction of one thread.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.services.phases import READ_ONLY, MustWrite, Pending, settle
 from app.services.runtime import Runtime
 
 T = TypeVar("T")
@@ -44,7 +50,8 @@ class _Busy(Exception):
 
 
 def _lock_path(database: Database) -> str | None:
-    return _lock_path_of(database.url)
+    """The writers' lock file of a SQLite file; ``None`` where writes need no queue."""
+    return _lock_path_of(database.url) if database.is_sqlite else None
 
 
 @functools.lru_cache(maxsize=64)  # every login write asks: parsing each time was ~1 % of a flow
@@ -111,7 +118,7 @@ def _unit(database: Database, work: Callable[[Session], T]) -> Callable[[], T]:
 async def run_write(app: FastAPI, runtime: Runtime, work: Callable[[Session], T]) -> T:
     """Run ``work(session)`` in one committed transaction (see the module docstring)."""
     database = runtime.database
-    path = _lock_path(database) if database.is_sqlite else None
+    path = _lock_path(database)
     if path is None:
         return await runtime.run_blocking(_unit(database, work))
     async with _process_lock(app):
@@ -119,6 +126,26 @@ async def run_write(app: FastAPI, runtime: Runtime, work: Callable[[Session], T]
             return _at_once(database, path, work)
         except _Busy:
             return await anyio.to_thread.run_sync(_waiting, database, path, work)
+
+
+async def run_phases(app: FastAPI, runtime: Runtime,
+                     decide: Callable[[Session], T | Pending[T]]) -> T:
+    """``decide(session)`` on a reading transaction, then the writes it leaves (a
+    :class:`~app.services.phases.Pending`) in one writing transaction (see the module docstring).
+    Where there is no writer lock (PostgreSQL, an in-memory SQLite) both run in one transaction."""
+    database = runtime.database
+    if _lock_path(database) is None:
+        return await runtime.run_blocking(_unit(database, lambda session: settle(
+            decide(session), session)))
+    try:
+        with database.read() as session:
+            session.info[READ_ONLY] = True
+            step = decide(session)
+    except MustWrite:
+        return await run_write(app, runtime, lambda writing: settle(decide(writing), writing))
+    if not isinstance(step, Pending):
+        return step
+    return await run_write(app, runtime, step.write)
 
 
 async def run_read(app: FastAPI, runtime: Runtime, work: Callable[[], T]) -> T:

@@ -3,12 +3,15 @@
 ``POST /oauth2/token`` -> :func:`token_response`: the parameters are parsed once, the client is
 authenticated (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``), then the
 request is dispatched by ``grant_type`` to a handler in :data:`GRANTS`. A handler takes a
-:class:`GrantContext`, does its database work (or raises an ``app.oidc.errors.OAuthError``) and
-returns a :data:`TokenBody`: the function that signs the tokens and gives the RFC 6749 §5.1 JSON
-body, called once the transaction has committed, so the signatures are made outside it (on
-SQLite, outside the one writer's lock that every login's writes queue for). To add a grant
-(``authorization_code``, ``refresh_token``), write ``def my_grant(ctx: GrantContext) ->
-TokenBody`` in its own service module and register it with :func:`register_grant` (or add it to
+:class:`GrantContext` whose session it only reads, checks the grant (or raises an
+``app.oidc.errors.OAuthError``) and returns a :data:`TokenBody` -- the function that signs the
+tokens and gives the RFC 6749 §5.1 JSON body, called once every write has committed, so the
+signatures are made outside the transaction -- or, when the grant must write (a code consumed, a
+token recorded, a refusal's revocations), a :class:`~app.services.phases.Pending` that makes the
+writes and returns the body (:func:`prepare_token`; on SQLite only those writes hold the one
+writer's lock that every login's writes queue for). To add a grant (``authorization_code``,
+``refresh_token``), write ``def my_grant(ctx: GrantContext) -> TokenBody | Pending[TokenBody]``
+in its own service module and register it with :func:`register_grant` (or add it to
 :data:`GRANTS`); the client must also list the grant type.
 """
 
@@ -27,6 +30,7 @@ from app.oidc.jwt_policy import RejectReason, TokenRejected
 from app.oidc.scopes import format_scope, parse_scope, require_subset
 from app.services import client_auth
 from app.services.keys import KeyStore
+from app.services.phases import Pending, failing, settle, then
 from app.services.scopes import LOGIN_SCOPES
 from app.settings import Settings
 
@@ -58,7 +62,8 @@ class TokenRequest:
 
 @dataclass(frozen=True)
 class GrantContext:
-    """What a grant handler receives: the authenticated client and the request."""
+    """What a grant handler receives: the authenticated client and the request; ``session`` is
+    for reads (writes go in the handler's ``Pending``)."""
 
     session: Session
     client: Any  # the authenticated client's row of the ``client`` table
@@ -69,7 +74,7 @@ class GrantContext:
 
 
 TokenBody = Callable[[], dict[str, Any]]
-GrantHandler = Callable[[GrantContext], TokenBody]
+GrantHandler = Callable[[GrantContext], TokenBody | Pending[TokenBody]]
 
 
 def _signing_key(ctx: GrantContext) -> Any:
@@ -106,23 +111,39 @@ def register_grant(grant_type: str, handler: GrantHandler) -> None:
     GRANTS[grant_type] = handler
 
 
-def token_response(
+def prepare_token(
     session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore, now: datetime
-) -> TokenBody:
-    """Authenticate the client, then run the grant; raises ``OAuthError`` (RFC 6749 §5.2). Call
-    the returned function for the body once ``session``'s transaction has committed."""
+) -> TokenBody | Pending[TokenBody]:
+    """Authenticate the client and check the grant, reading ``session`` only; raises
+    ``OAuthError`` (RFC 6749 §5.2), or leaves the writes as a ``Pending`` (whose ``write`` may
+    raise one too, after writing what a refusal must keep). A spent ``private_key_jwt`` assertion
+    is recorded first, whatever the grant says."""
     grant_type = request.params.get("grant_type")
     if not grant_type:
         raise oauth.InvalidRequest("grant_type is required.")
-    client = client_auth.authenticate(
+    client, spend = client_auth.identify(
         session, request, settings=settings, now=now, token_endpoint=token_endpoint(settings)
     )
-    handler = GRANTS.get(grant_type)
-    if handler is None:
-        raise oauth.UnsupportedGrantType()
-    if grant_type not in client.grant_types:
-        raise oauth.UnauthorizedClient()
-    return handler(GrantContext(session, client, request, settings, keys, now))
+    try:
+        handler = GRANTS.get(grant_type)
+        if handler is None:
+            raise oauth.UnsupportedGrantType()
+        if grant_type not in client.grant_types:
+            raise oauth.UnauthorizedClient()
+        step = handler(GrantContext(session, client, request, settings, keys, now))
+    except oauth.OAuthError as error:
+        if spend is None:
+            raise
+        step = failing(error)
+    return step if spend is None else then(spend, step)
+
+
+def token_response(
+    session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore, now: datetime
+) -> TokenBody:
+    """:func:`prepare_token` and its writes in ``session``'s one transaction. Call the returned
+    function for the body once that transaction has committed."""
+    return settle(prepare_token(session, request, settings=settings, keys=keys, now=now), session)
 
 
 def verify_api_token(

@@ -31,8 +31,10 @@ from tests.api.oidc_support import (
     auth_params,
     authorize,
     browser,
+    citizen_without_account,
     jwt_claims,
     jwt_header,
+    pkce_pair,
     redeem,
     refresh,
     register_rp,
@@ -544,3 +546,103 @@ def test_a_login_waiting_for_sqlites_write_lock_does_not_stall_the_event_loop(
         blocker.close()
     waiting.join(timeout=30)
     assert "code=" in outcome[0].headers["location"]
+
+
+# --- only the writes queue for SQLite's writer lock (app.services.phases) ----------------------
+
+
+def _holding_sqlites_write_lock(database: Database, is_postgres: bool) -> Any:
+    if is_postgres:
+        pytest.skip("SQLite's single writer lock")
+    blocker = database.engine.connect()
+    blocker.begin()  # BEGIN IMMEDIATE: holds the write lock
+    return blocker
+
+
+def _answered_while(blocker: Any, request: Callable[[], Any]) -> Any:
+    """``request`` run in a thread while ``blocker`` holds the lock; its answer, which must come
+    before the lock is released."""
+    outcome: list[Any] = []
+    asking = threading.Thread(target=lambda: outcome.append(request()))
+    asking.start()
+    try:
+        asking.join(timeout=20)
+        answered_under_lock = not asking.is_alive()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    asking.join(timeout=30)
+    assert answered_under_lock, "the request waited for the writer lock"
+    return outcome[0]
+
+
+def test_token_requests_refused_on_their_checks_do_not_wait_for_sqlites_writer_lock(
+        agent: TestClient, rp: Rp, pin: str, database: Database, is_postgres: bool) -> None:
+    flow = authorize(agent, rp, pin=pin)
+    blocker = _holding_sqlites_write_lock(database, is_postgres)
+    other_verifier = pkce_pair()[0]
+    wrong = _answered_while(blocker, lambda: redeem(agent, rp, flow, code_verifier=other_verifier))
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
+    assert redeem(agent, rp, flow).status_code == 200  # the refusal spent nothing
+
+
+def test_a_refused_authorization_request_does_not_wait_for_sqlites_writer_lock(
+        agent: TestClient, rp: Rp, pin: str, database: Database, is_postgres: bool) -> None:
+    blocker = _holding_sqlites_write_lock(database, is_postgres)
+    refused = _answered_while(blocker, lambda: authorize(
+        agent, rp, pin=pin, code_challenge_method="plain"))
+    assert refused.result["error"] == "invalid_request"
+
+
+def test_client_credentials_tokens_do_not_wait_for_sqlites_writer_lock(
+        client: TestClient, issued: dict[str, Any], database: Database, settings: Settings,
+        is_postgres: bool) -> None:
+    raw = f"{settings.demo_client_id}:{settings.demo_client_secret}".encode()
+    headers = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+    blocker = _holding_sqlites_write_lock(database, is_postgres)
+    answer = _answered_while(blocker, lambda: client.post(
+        "/oauth2/token", data={"grant_type": "client_credentials"}, headers=headers))
+    assert answer.status_code == 200, answer.text
+
+
+def _fresh_account(client: TestClient, admin: dict[str, str], database: Database) -> str:
+    adult = citizen_without_account(database, min_age=25, max_age=60, valid_card=True)
+    opened = client.post("/v1/admin/accounts", json={"pin": adult, "level": 2}, headers=admin)
+    assert opened.status_code == 201, opened.text
+    return adult
+
+
+def test_a_sandbox_login_after_a_lock_lapsed_lifts_the_lock_and_issues_a_code(
+        client: TestClient, agent: TestClient, admin: dict[str, str], rp: Rp,
+        database: Database, clock: SandboxClock) -> None:
+    """The read phase meets a lock whose term has passed (lifting it is a write): the login runs
+    in one writing transaction instead, and succeeds."""
+    adult = _fresh_account(client, admin, database)
+    clock.freeze()
+    until = (clock.now() + timedelta(days=1)).isoformat()
+    locked = client.post(f"/v1/admin/accounts/{adult}/lock", headers=admin,
+                         json={"reason": "authority", "until": until})
+    assert locked.status_code == 200, locked.text
+    assert authorize(agent, rp, pin=adult).result["error"] == "access_denied"
+    clock.advance(timedelta(days=1, seconds=1))
+    assert "code" in authorize(agent, rp, pin=adult).result
+    account = client.get(f"/v1/admin/accounts/{adult}", headers=admin).json()
+    assert account["state"] == "active"
+
+
+def test_a_code_whose_account_was_locked_after_login_is_refused_and_spent(
+        client: TestClient, agent: TestClient, admin: dict[str, str], rp: Rp,
+        database: Database) -> None:
+    adult = _fresh_account(client, admin, database)
+    flow = authorize(agent, rp, pin=adult)
+    assert "code" in flow.result
+    lock = client.post(f"/v1/admin/accounts/{adult}/lock", headers=admin,
+                       json={"reason": "authority"})
+    assert lock.status_code == 200, lock.text
+    refused = redeem(agent, rp, flow)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    assert "no longer log in" in refused.json()["error_description"]
+    assert client.post(f"/v1/admin/accounts/{adult}/unlock", headers=admin,
+                       json={}).status_code == 200
+    again = redeem(agent, rp, flow)
+    assert again.json()["error_description"] == "The authorization code has already been used."
