@@ -39,9 +39,17 @@ RESIDENCE_PREFERENCE = ("current", "temporary", "permanent")
 
 @contextmanager
 def read_connection(database: Database) -> Iterator[Connection]:
-    """A reading connection (the read engine: a plain ``BEGIN`` on SQLite), rolled back after."""
-    with database.reader.kw["bind"].connect() as conn:
+    """A reading connection (the read engine: a plain ``BEGIN`` on SQLite), rolled back after.
+    SQLite reads run on the event loop, on its thread's kept reader (no pool checkout)."""
+    if not database.is_sqlite:
+        with database.reader.kw["bind"].connect() as conn:
+            yield conn
+        return
+    conn = database.reading_connection()
+    try:
         yield conn
+    finally:
+        conn.rollback()
 
 
 def verify(token: str, *, keys: KeyStore, settings: Settings, now: datetime) -> AccessTokenClaims:

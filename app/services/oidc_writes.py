@@ -128,6 +128,18 @@ async def run_write(app: FastAPI, runtime: Runtime, work: Callable[[Session], T]
             return await anyio.to_thread.run_sync(_waiting, database, path, work)
 
 
+@contextmanager
+def _reading_session(database: Database) -> Iterator[Session]:
+    """A read phase's session, on the event-loop thread's kept reader; rolled back after."""
+    connection = database.reading_connection()
+    try:
+        with Session(connection, autoflush=False, expire_on_commit=False) as session:
+            session.info[READ_ONLY] = True
+            yield session
+    finally:
+        connection.rollback()
+
+
 async def run_phases(app: FastAPI, runtime: Runtime,
                      decide: Callable[[Session], T | Pending[T]]) -> T:
     """``decide(session)`` on a reading transaction, then the writes it leaves (a
@@ -138,8 +150,7 @@ async def run_phases(app: FastAPI, runtime: Runtime,
         return await runtime.run_blocking(_unit(database, lambda session: settle(
             decide(session), session)))
     try:
-        with database.read() as session:
-            session.info[READ_ONLY] = True
+        with _reading_session(database) as session:
             step = decide(session)
     except MustWrite:
         return await run_write(app, runtime, lambda writing: settle(decide(writing), writing))

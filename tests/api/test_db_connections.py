@@ -1,5 +1,6 @@
-"""SQLite's kept connections for writes that must not wait (app.db.Database.unwaiting_connection,
-used by the login endpoints' writes that run on the event loop)."""
+"""SQLite's kept connections of the event-loop thread: for writes that must not wait
+(app.db.Database.unwaiting_connection) and for the login endpoints' read phases
+(Database.reading_connection); and SQLite's BEGIN, issued on the driver's connection."""
 
 from __future__ import annotations
 
@@ -44,11 +45,37 @@ def test_an_unwaiting_connection_fails_at_once_while_another_writer_holds_the_lo
         assert connection.execute(text("SELECT 1")).scalar() == 1
 
 
-def test_a_kept_connection_goes_with_its_database(tmp_path: Path) -> None:
+def test_a_thread_keeps_one_reading_connection_per_database_that_does_not_take_the_write_lock(
+        sqlite_database: Database, tmp_path: Path) -> None:
+    reading = sqlite_database.reading_connection()
+    assert sqlite_database.reading_connection() is reading
+    other = sqlite3.connect(tmp_path / "kept.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a writer holds the lock: a reader still reads (WAL)
+    try:
+        with reading.begin():
+            assert reading.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        other.execute("COMMIT")
+
+
+def test_sqlite_transactions_begin_as_their_engine_says(sqlite_database: Database,
+                                                        tmp_path: Path) -> None:
+    """Writers BEGIN IMMEDIATE (they hold the write lock from the start), readers a plain BEGIN."""
+    with sqlite_database.engine.connect() as writer, writer.begin():
+        other = sqlite3.connect(tmp_path / "kept.db", isolation_level=None, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+    with sqlite_database.reader.kw["bind"].connect() as reader, reader.begin():
+        other.execute("BEGIN IMMEDIATE")  # the reader holds no write lock
+        other.execute("COMMIT")
+
+
+@pytest.mark.parametrize("kept", ["unwaiting_connection", "reading_connection"])
+def test_a_kept_connection_goes_with_its_database(tmp_path: Path, kept: str) -> None:
     """Tenants' databases come and go in a long-running server: nothing of one stays behind."""
     database = Database.connect(f"sqlite:///{tmp_path}/gone.db")
     engine, connection = (weakref.ref(database.engine),
-                          weakref.ref(database.unwaiting_connection()))
+                          weakref.ref(getattr(database, kept)()))
     database.dispose()
     del database
     gc.collect()
