@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
 from app.models.consent import Consent
+from app.prepared import Prepared
 from app.services.keys import aware
 
 GRANTED, WITHDRAWN, SUPERSEDED = "granted", "withdrawn", "superseded"
@@ -67,16 +68,17 @@ class InForce:
     granted_at: datetime
 
 
-_IN_FORCE = (select(Consent.id, Consent.scopes, Consent.granted_at)
-             .where(Consent.pin == bindparam("pin"), Consent.client_id == bindparam("client_id"),
-                    Consent.purpose == bindparam("purpose"), _live(bindparam("now")))
-             .order_by(Consent.id.desc()).limit(1))  # built once: checked at every login
+_IN_FORCE = Prepared(select(Consent.id, Consent.scopes, Consent.granted_at)
+                     .where(Consent.pin == bindparam("pin"),
+                            Consent.client_id == bindparam("client_id"),
+                            Consent.purpose == bindparam("purpose"), _live(bindparam("now")))
+                     .order_by(Consent.id.desc()).limit(1))  # checked at every login
 
 
 def in_force(session: Session, *, pin: str, client_id: str, purpose: str,
              now: datetime) -> InForce | None:
     params = {"pin": pin, "client_id": client_id, "purpose": purpose, "now": now}
-    row = session.connection().execute(_IN_FORCE, params).first()
+    row = _IN_FORCE.first(session.connection(), params)
     return InForce(row.id, tuple(row.scopes), row.granted_at) if row is not None else None
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
+from app.prepared import Prepared
 from app.services import accounts
 from app.services.keys import aware
 from app.services.phases import MustWrite, reading_only
@@ -41,8 +42,8 @@ class AccountRef:
 
 
 _COLUMNS = (Account.id, Account.pin, Account.level, Account.state, Account.unlock_due)
-_BY_PIN = select(*_COLUMNS).where(Account.pin == bindparam("pin"))
-_BY_ID = select(*_COLUMNS).where(Account.id == bindparam("id"))
+_BY_PIN = Prepared(select(*_COLUMNS).where(Account.pin == bindparam("pin")))
+_BY_ID = Prepared(select(*_COLUMNS).where(Account.id == bindparam("id")))
 
 
 def available(session: Session, *, now: datetime, pin: str | None = None,
@@ -50,7 +51,7 @@ def available(session: Session, *, now: datetime, pin: str | None = None,
     """The account if it may log in now, else why not (``pending``, ``locked``, ``closed``);
     ``None`` when there is no such account. One indexed read on the usual (active) path."""
     query, params = (_BY_PIN, {"pin": pin}) if pin is not None else (_BY_ID, {"id": account_id})
-    row = session.connection().execute(query, params).first()
+    row = query.first(session.connection(), params)
     if row is None:
         return None
     if row.state == accounts.LOCKED and row.unlock_due is not None:  # a lock may have lapsed

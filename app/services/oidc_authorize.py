@@ -39,6 +39,7 @@ from app.oidc.codes import issue_authorization_code
 from app.oidc.interaction import ConsentView, Interaction, required_interaction, select_acr
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import verify_id_token_hint
+from app.prepared import Prepared
 from app.services import consent, oidc_sessions
 from app.services.keys import KeyStore, aware
 from app.services.login_credentials import AccountRef, available
@@ -193,7 +194,7 @@ def _next(session: Session, request: AuthorizationRequest, view: ClientView, coo
     return Redirect(f"/oauth2/{stage}/{interaction.id}")
 
 
-_INSERT_CODE = insert(AuthorizationCode.__table__)  # Core, built once: no unit-of-work flush
+_INSERT_CODE = Prepared(insert(AuthorizationCode.__table__))  # no unit-of-work flush
 
 
 def issue_code(session: Session, request: AuthorizationRequest, *,
@@ -204,13 +205,13 @@ def issue_code(session: Session, request: AuthorizationRequest, *,
         request, subject=str(account.id), auth_time=aware(login.auth_time) or login.auth_time,
         acr=select_acr(request.acr_values, level=login.level), now=ctx.now,
         amr=tuple(login.amr), session_id=login.id)
-    session.connection().execute(_INSERT_CODE, [{
+    _INSERT_CODE.run(session.connection(), {
         "code_hash": grant.code_hash, "client_id": grant.client_id,
         "redirect_uri": grant.redirect_uri, "scope": list(grant.scope),
         "code_challenge": grant.code_challenge, "account_id": account.id,
         "auth_time": grant.auth_time, "acr": grant.acr, "amr": list(grant.amr),
         "nonce": grant.nonce, "session_id": grant.session_id, "issued_at": grant.issued_at,
-        "expires_at": grant.expires_at}])
+        "expires_at": grant.expires_at})
     return success_redirect_url(request, code=code, issuer=ctx.settings.issuer_url)
 
 

@@ -54,6 +54,7 @@ from app.oidc.tokens import (
     new_jti,
     token_expiry,
 )
+from app.prepared import Prepared
 from app.services import oidc_revocation
 from app.services.keys import aware
 from app.services.login_credentials import AccountRef, available
@@ -94,24 +95,23 @@ def _code_grant(row: Any) -> AuthorizationCodeGrant | None:
         session_id=row.session_id, consumed_at=aware(row.consumed_at))
 
 
-# Statements built once (their compiled form is cached by SQLAlchemy per statement object).
-_CODE = select(AuthorizationCode.__table__).where(
-    AuthorizationCode.code_hash == bindparam("code_hash"))
-_CONSUME_CODE = (update(AuthorizationCode)
-                 .where(AuthorizationCode.code_hash == bindparam("hash"),
-                        AuthorizationCode.consumed_at.is_(None))
-                 .values(consumed_at=bindparam("at")))
-_INSERT_ACCESS = insert(IssuedAccessToken.__table__)
-_INSERT_REFRESH = insert(RefreshToken.__table__)
-_ROTATE = (update(RefreshToken)
-           .where(RefreshToken.token_hash == bindparam("hash"),
-                  RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
-           .values(rotated_at=bindparam("at")))
+# Statements compiled once per dialect and run on the driver's cursor (app.prepared).
+_CODE = Prepared(select(AuthorizationCode.__table__).where(
+    AuthorizationCode.code_hash == bindparam("code_hash")))
+_CONSUME_CODE = Prepared(update(AuthorizationCode)
+                         .where(AuthorizationCode.code_hash == bindparam("hash"),
+                                AuthorizationCode.consumed_at.is_(None))
+                         .values(consumed_at=bindparam("at")))
+_INSERT_ACCESS = Prepared(insert(IssuedAccessToken.__table__))
+_INSERT_REFRESH = Prepared(insert(RefreshToken.__table__))
+_ROTATE = Prepared(update(RefreshToken)
+                   .where(RefreshToken.token_hash == bindparam("hash"),
+                          RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+                   .values(rotated_at=bindparam("at")))
 
 
 def _consume_code(session: Session, code_hash: str, now: datetime) -> bool:
-    result = session.connection().execute(_CONSUME_CODE, {"hash": code_hash, "at": now})
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return _CONSUME_CODE.run(session.connection(), {"hash": code_hash, "at": now}) == 1
 
 
 def _live_account(ctx: GrantContext, account_id: int) -> AccountRef | oauth.InvalidGrant:
@@ -136,7 +136,7 @@ def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
     if not params.get("code"):
         raise oauth.InvalidRequest("The code parameter is required.")
     code_hash = opaque_hash(params["code"])
-    row = ctx.session.connection().execute(_CODE, {"code_hash": code_hash}).first()
+    row = _CODE.first(ctx.session.connection(), {"code_hash": code_hash})
     try:
         grant = redeem_authorization_code(
             _code_grant(row), client_id=ctx.client.client_id,
@@ -162,8 +162,7 @@ def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
 
 
 def _mark_rotated(session: Session, token_hash: str, now: datetime) -> bool:
-    result = session.connection().execute(_ROTATE, {"hash": token_hash, "at": now})
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return _ROTATE.run(session.connection(), {"hash": token_hash, "at": now}) == 1
 
 
 def _revoking_family(family_id: str, error: oauth.OAuthError,
@@ -211,12 +210,12 @@ def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
 
 def _store_refresh(session: Session, record: RefreshTokenRecord, account_id: int,
                    amr: tuple[str, ...], code_hash: str | None) -> None:
-    session.connection().execute(_INSERT_REFRESH, [{
+    _INSERT_REFRESH.run(session.connection(), {
         "token_hash": record.token_hash, "family_id": record.family_id,
         "client_id": record.client_id, "account_id": account_id, "scope": list(record.scope),
         "auth_time": record.auth_time, "acr": record.acr, "amr": list(amr),
         "session_id": record.session_id, "code_hash": code_hash, "issued_at": record.issued_at,
-        "expires_at": record.expires_at, "family_expires_at": record.family_expires_at}])
+        "expires_at": record.expires_at, "family_expires_at": record.family_expires_at})
 
 
 def _wants_refresh(ctx: GrantContext, scope: tuple[str, ...]) -> bool:
@@ -260,7 +259,7 @@ def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeG
     def write(session: Session) -> TokenBody:
         if first is not None:
             _store_refresh(session, first, grant.account.id, grant.amr, grant.code_hash)
-        session.connection().execute(_INSERT_ACCESS, [record])
+        _INSERT_ACCESS.run(session.connection(), record)
         return body
 
     return Pending(write)

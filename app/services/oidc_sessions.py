@@ -25,6 +25,7 @@ from app.models.oidc import BrowserSession, LoginInteraction
 from app.oidc.authorize import AuthorizationRequest
 from app.oidc.codes import new_opaque_value, opaque_hash
 from app.oidc.interaction import SessionView
+from app.prepared import Prepared
 from app.services.keys import aware
 from app.services.login_credentials import AccountRef
 from app.services.oidc_provider import INTERACTION_TTL, SESSION_TTL
@@ -32,7 +33,7 @@ from app.services.oidc_provider import INTERACTION_TTL, SESSION_TTL
 BROWSER_COOKIE = "dancu_browser"
 SESSION_COOKIE = "dancu_session"
 LOGIN, OTP, CONSENT, DONE = "login", "otp", "consent", "done"
-_INSERT = insert(BrowserSession.__table__)
+_INSERT = Prepared(insert(BrowserSession.__table__))
 
 
 # --- sessions -------------------------------------------------------------------------------------
@@ -45,7 +46,7 @@ def start(session: Session, account: Account | AccountRef, *, amr: tuple[str, ..
     values = {"id": new_opaque_value(), "cookie_hash": opaque_hash(cookie),
               "account_id": account.id, "auth_time": now, "amr": list(amr),
               "level": account.level, "created_at": now, "expires_at": now + SESSION_TTL}
-    session.connection().execute(_INSERT, [values])  # Core: no unit-of-work flush (hot path)
+    _INSERT.run(session.connection(), values)  # no unit-of-work flush (hot path)
     return BrowserSession(**values), cookie
 
 

@@ -28,6 +28,7 @@ from app.oidc import errors as oauth
 from app.oidc.claims import OPENID, ClaimSource, PostalAddress, userinfo_claims
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import AccessTokenClaims, verify_access_token
+from app.prepared import Prepared
 from app.services import accounts
 from app.services.keys import KeyStore
 from app.services.oidc_provider import userinfo_audience
@@ -64,15 +65,17 @@ def verify(token: str, *, keys: KeyStore, settings: Settings, now: datetime) -> 
     return claims
 
 
-_GRANT = (select(IssuedAccessToken.revoked_at, Account.state, Account.phone, Citizen.pin,
-                 Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
-                 Citizen.birth_date_precision, Citizen.sex, Citizen.email)
-          .join(Account, Account.id == IssuedAccessToken.account_id)
-          .join(Citizen, Citizen.pin == Account.pin)
-          .where(IssuedAccessToken.jti == bindparam("jti")))  # one round trip for the three
-_RESIDENCES = (select(Residence.kind, Residence.commune_code, Residence.address_line)
-               .where(Residence.pin == bindparam("pin"), Residence.deregistered_on.is_(None))
-               .order_by(Residence.registered_on))
+_GRANT = Prepared(
+    select(IssuedAccessToken.revoked_at, Account.state, Account.phone, Citizen.pin,
+           Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
+           Citizen.birth_date_precision, Citizen.sex, Citizen.email)
+    .join(Account, Account.id == IssuedAccessToken.account_id)
+    .join(Citizen, Citizen.pin == Account.pin)
+    .where(IssuedAccessToken.jti == bindparam("jti")))  # one round trip for the three
+_RESIDENCES = Prepared(
+    select(Residence.kind, Residence.commune_code, Residence.address_line)
+    .where(Residence.pin == bindparam("pin"), Residence.deregistered_on.is_(None))
+    .order_by(Residence.registered_on))
 
 
 def _load_reference(conn: Connection) -> Reference:
@@ -81,7 +84,7 @@ def _load_reference(conn: Connection) -> Reference:
 
 
 def _address(conn: Connection, pin: str) -> PostalAddress | None:
-    rows = conn.execute(_RESIDENCES, {"pin": pin})
+    rows = _RESIDENCES.all(conn, {"pin": pin})
     residences = {r.kind: r for r in rows}  # the latest registration of each kind wins
     row = next((residences[k] for k in RESIDENCE_PREFERENCE if k in residences), None)
     if row is None:
@@ -113,7 +116,7 @@ def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings
     claims = verify(token, keys=keys, settings=settings, now=now)
     if OPENID not in claims.content.scope:
         raise oauth.InsufficientScope()
-    found = conn.execute(_GRANT, {"jti": claims.jti}).first()
+    found = _GRANT.first(conn, {"jti": claims.jti})
     if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
         raise oauth.InvalidToken()
     return userinfo_claims(claim_source(conn, found), scopes=claims.content.scope,

@@ -229,7 +229,7 @@ def test_the_history_page_lists_accesses_for_the_signed_in_citizen(
         "scopes": ["citizen.basic"]})
     assert bank.lookup(citizen).status_code == 200
     with browser(app) as page_agent:
-        assert client.get("/oauth2/account/history").status_code == 401
+        assert page_agent.get("/oauth2/account/history").status_code == 401  # not signed in
         authorize(page_agent, bank.rp, pin=citizen)  # signs in: the session cookie is set
         page = page_agent.get("/oauth2/account/history?lang=en")
     assert page.status_code == 200, page.text

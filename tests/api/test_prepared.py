@@ -1,0 +1,142 @@
+"""app.prepared: statements run on the driver's cursor read and write exactly what SQLAlchemy's own
+execution does, on SQLite and PostgreSQL, for every column type of the login statements."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from app.db import Database
+from app.models.oidc import BrowserSession
+from app.prepared import Prepared
+from app.services import client_auth, consent, login_credentials, oidc_grants, oidc_userinfo
+from app.services.keys import aware
+from tests.api.oidc_support import *  # noqa: F403
+from tests.api.oidc_support import Rp, browser, jwt_claims, register_rp, tokens_for
+
+
+@pytest.fixture(scope="module")
+def rp(client: TestClient, admin: dict[str, str]) -> Rp:
+    return register_rp(client, admin, name="Prepared statements RP")
+
+
+@pytest.fixture(scope="module")
+def login(app: FastAPI, rp: Rp, personas: dict[str, Any], database: Database) -> dict[str, Any]:
+    """A finished login: its code, access token, account and citizen are in the database."""
+    pin = personas["citizen-l2"]["pin"]
+    body = tokens_for(browser(app), rp, pin, scope="openid profile vneid.identity")
+    with database.engine.connect() as connection:
+        code = connection.execute(select(oidc_grants.AuthorizationCode.code_hash)
+                                  .order_by(oidc_grants.AuthorizationCode.issued_at.desc())
+                                  .limit(1)).scalar_one()
+    return {"pin": pin, "client_id": rp.client_id, "code_hash": code,
+            "jti": jwt_claims(body["access_token"])["jti"]}
+
+
+def _cases(login: dict[str, Any]) -> dict[str, tuple[Prepared, dict[str, Any]]]:
+    now = datetime.now(UTC)
+    return {
+        "client (JSON, booleans, datetimes)": (client_auth._CLIENT,
+                                               {"client_id": login["client_id"]}),
+        "account by PIN": (login_credentials._BY_PIN, {"pin": login["pin"]}),
+        "consent in force (LIMIT bound in the statement)": (consent._IN_FORCE, {
+            "pin": login["pin"], "client_id": login["client_id"], "purpose": "login",
+            "now": now}),
+        "authorization code (JSON lists, datetimes, NULLs)": (oidc_grants._CODE,
+                                                              {"code_hash": login["code_hash"]}),
+        "userinfo grant (a join; dates)": (oidc_userinfo._GRANT, {"jti": login["jti"]}),
+        "residences (several rows, ordered)": (oidc_userinfo._RESIDENCES, {"pin": login["pin"]}),
+    }
+
+
+CASES = ["client (JSON, booleans, datetimes)", "account by PIN",
+         "consent in force (LIMIT bound in the statement)",
+         "authorization code (JSON lists, datetimes, NULLs)", "userinfo grant (a join; dates)",
+         "residences (several rows, ordered)"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_prepared_reads_give_the_rows_sqlalchemy_gives(login: dict[str, Any], database: Database,
+                                                        case: str) -> None:
+    prepared, params = _cases(login)[case]
+    with database.engine.connect() as connection:
+        expected = connection.execute(prepared.statement, params).all()
+        got = prepared.all(connection, params)
+        first = prepared.first(connection, params)
+    assert expected, "the case must read something"
+    assert [tuple(row) for row in got] == [tuple(row) for row in expected]
+    assert [row._fields for row in got] == [tuple(row._fields) for row in expected]
+    assert first == got[0]
+
+
+def test_prepared_writes_store_what_sqlalchemy_stores(database: Database) -> None:
+    now = datetime.now(UTC).replace(microsecond=123456)
+    values = {"account_id": 1, "auth_time": now, "amr": ["pwd", "sms"],
+              "level": 2, "created_at": now, "expires_at": now + timedelta(hours=8)}
+    ours, theirs = secrets.token_hex(8), secrets.token_hex(8)
+    table = BrowserSession.__table__
+    with database.engine.connect() as connection:
+        Prepared(insert(table)).run(connection, {"id": ours, "cookie_hash": ours, **values})
+        connection.execute(insert(table), {"id": theirs, "cookie_hash": theirs, **values})
+        rows = {row.id: row for row in connection.execute(
+            select(table).where(table.c.id.in_([ours, theirs])))}
+        connection.rollback()
+    def stored(row: Any) -> dict[str, Any]:
+        return {k: v for k, v in row._mapping.items() if k not in ("id", "cookie_hash")}
+    assert stored(rows[ours]) == stored(rows[theirs])
+    assert aware(rows[ours].auth_time) == now
+    assert rows[ours].amr == ["pwd", "sms"]
+
+
+def test_a_prepared_update_reports_the_rows_it_matched(database: Database) -> None:
+    table = BrowserSession.__table__
+    end = Prepared(update(table).where(table.c.id == bindparam("sid"), table.c.ended_at.is_(None))
+                   .values(ended_at=bindparam("at")))
+    now, sid = datetime.now(UTC), secrets.token_hex(8)
+    with database.engine.connect() as connection:
+        Prepared(insert(table)).run(connection, {
+            "id": sid, "cookie_hash": sid, "account_id": 1, "auth_time": now, "amr": [],
+            "level": 1, "created_at": now, "expires_at": now})
+        assert end.run(connection, {"sid": sid, "at": now}) == 1
+        assert end.run(connection, {"sid": sid, "at": now}) == 0  # already ended: no match
+        connection.rollback()
+
+
+def test_prepared_errors_are_sqlalchemys_and_list_no_parameters(database: Database) -> None:
+    table = BrowserSession.__table__
+    now, sid = datetime.now(UTC), "duplicate-" + secrets.token_hex(4)
+    row = {"id": sid, "cookie_hash": "SECRET-COOKIE-HASH-" + sid, "account_id": 1, "auth_time": now,
+           "amr": [], "level": 1, "created_at": now, "expires_at": now}
+    with database.engine.connect() as connection:
+        Prepared(insert(table)).run(connection, row)
+        with pytest.raises(IntegrityError) as raised:
+            Prepared(insert(table)).run(connection, row)
+        connection.rollback()
+    assert "SECRET-COOKIE-HASH" not in str(raised.value)  # the driver's own message, no values
+
+
+def test_prepared_refuses_statements_sqlalchemy_would_complete_itself() -> None:
+    table = Table("defaults", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("kind", String, default="plain"))
+    engine = create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    with engine.connect() as connection, pytest.raises(ValueError, match="complete"):
+        Prepared(insert(table)).run(connection, {"id": 1})  # "kind" would get its default
