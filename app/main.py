@@ -25,6 +25,7 @@ from app.routers import (
     console,
     events,
     health,
+    hot,
     html,
     login,
     me,
@@ -113,6 +114,7 @@ def create_app(
                    sandbox.router, sandbox.tenants_router, metrics.router, console.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
+    hot.serve_first(app)  # the login flow's endpoints, without FastAPI's per-request handling
     # Added last = outermost: every response, even a refused body, carries the request id; the
     # JSON guard reads only bodies the size limit has let through.
     app.add_middleware(JsonGuardMiddleware)
