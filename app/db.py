@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,11 +50,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit BEGIN is deferred).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _write_ahead_log(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+WAL_PATIENCE_SECONDS = 30.0  # as long as the busy timeout
+
+
+def _write_ahead_log(cursor: Any) -> None:
+    """Switch to WAL, waiting while another connection writes. Switching needs an exclusive lock,
+    and SQLite does not wait for one here: while a writer holds its lock on a database still in
+    rollback mode (a new file that the first worker of ``--workers 2`` is migrating), the switch
+    fails at once with "database is locked", whatever the busy timeout."""
+    deadline = time.monotonic() + WAL_PATIENCE_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 @dataclass

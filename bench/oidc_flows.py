@@ -77,8 +77,11 @@ def wrk(base: str, env: dict[str, str], args: argparse.Namespace, duration: floa
     command = [*_taskset(args.driver_cpus), "wrk", "-t", str(args.connections), "-c",
                str(args.connections), "-d", f"{max(1, round(duration))}s", "--latency", "-s",
                str(ROOT / "bench" / "oidc_flows.lua"), base]
-    output = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True,
-                            check=True).stdout
+    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[-2000:]}"
+                           f" {done.stdout.strip()[-2000:]}")
+    output = done.stdout
     line = next(row for row in output.splitlines() if row.startswith("FLOWS "))
     values = line.split()
     return Run(int(values[1]), int(values[3]), float(values[5]), float(values[7]),
@@ -128,16 +131,21 @@ def dancu_server(args: argparse.Namespace) -> Iterator[str]:
     command = [*_taskset(args.server_cpus), sys.executable, "-m", "uvicorn", "app.asgi:app",
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
                "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    log = tempfile.TemporaryFile()  # the server's output, shown if the run fails
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait(f"{base}/readyz", process)
         _checkpoint(args.database_url)
         args.dancu_pid = process.pid  # for --profile
         yield base
+    except BaseException:
+        log.seek(0)
+        sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
+        raise
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
 
 
 def _checkpoint(database_url: str) -> None:

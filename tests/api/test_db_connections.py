@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import sqlite3
+import threading
 import weakref
 from pathlib import Path
 
@@ -81,3 +82,21 @@ def test_a_kept_connection_goes_with_its_database(tmp_path: Path, kept: str) -> 
     gc.collect()
     assert engine() is None
     assert connection() is None
+
+
+def test_a_new_connection_waits_to_switch_to_wal_while_a_writer_holds_a_rollback_database(
+        tmp_path: Path) -> None:
+    """Two workers starting on a new file: the first migrates (a write lock on a database not yet
+    in WAL), the second's connection must wait to switch to WAL instead of failing at start-up."""
+    path = tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")  # rollback journal mode, as a new file is
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    releasing = threading.Timer(0.5, lambda: writer.execute("COMMIT"))
+    releasing.start()
+    try:
+        with Database.connect(f"sqlite:///{path}").engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        releasing.join()
