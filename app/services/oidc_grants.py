@@ -65,7 +65,7 @@ from app.services.oidc_provider import (
     userinfo_audience,
     view_of,
 )
-from app.services.phases import Pending
+from app.services.phases import Pending, failing, then
 from app.services.tokens import GrantContext, TokenBody, register_grant
 
 
@@ -123,10 +123,9 @@ def _live_account(ctx: GrantContext, account_id: int) -> AccountRef | oauth.Inva
 
 def _revoking_code(code_hash: str, reused: AuthorizationCodeReused,
                    now: datetime) -> Pending[TokenBody]:
-    def write(session: Session) -> TokenBody:
-        oidc_revocation.revoke_from_code(session, code_hash, now=now)
-        raise reused
-    return Pending(write)
+    """Revoke what the code produced, then refuse (the revocations are kept)."""
+    return then(lambda session: oidc_revocation.revoke_from_code(session, code_hash, now=now),
+                failing(reused))
 
 
 def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
@@ -167,10 +166,9 @@ def _mark_rotated(session: Session, token_hash: str, now: datetime) -> bool:
 
 def _revoking_family(family_id: str, error: oauth.OAuthError,
                      now: datetime) -> Pending[TokenBody]:
-    def write(session: Session) -> TokenBody:
-        oidc_revocation.revoke_family(session, family_id, now=now)
-        raise error
-    return Pending(write)
+    """Revoke the refresh token's family, then refuse (the revocations are kept)."""
+    return then(lambda session: oidc_revocation.revoke_family(session, family_id, now=now),
+                failing(error))
 
 
 def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
