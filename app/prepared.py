@@ -6,7 +6,8 @@ events, result object) against ~10 us for SQLite's own work, and a login flow ru
 order of the parameters, PostgreSQL's bind casts and every value conversion (dates, JSON, booleans)
 are SQLAlchemy's own for the connection's dialect -- and skips only the per-execution machinery.
 
-For the login endpoints' statements (bench/oidc_cpu.py measures what it saves). Refused when
+For the login endpoints' statements (measured in isolation; the flows' instructions before and
+after: bench/RESULTS.md, ``bench/oidc_instructions.sh``). Refused when
 compiled: statements whose execution SQLAlchemy would complete itself (Python-side column
 defaults, expanding ``IN``, post-compile parameters). Errors are raised as SQLAlchemy's
 (``sqlalchemy.exc.IntegrityError``...), without the parameters. The connection is begun first if

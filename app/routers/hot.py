@@ -2,10 +2,10 @@
 
 FastAPI's handling of a request -- walking the included routers, solving the dependencies even of
 an endpoint that has none, the per-request exit stack -- cost ~0.5 ms of a login flow's ~3.9 ms of
-CPU (authorize -> token -> userinfo, ``bench/oidc_cpu.py``). These endpoints take only the
-``Request`` and return a ``Response``, so FastAPI does nothing for them that is lost here; their
-FastAPI routes stay registered, for the OpenAPI description. The same exception handlers and
-middleware apply to both kinds of route.
+CPU (authorize -> token -> userinfo; paired in-process runs, bench/RESULTS.md). These endpoints
+take only the ``Request`` and return a ``Response``, so FastAPI does nothing for them that is lost
+here; their FastAPI routes stay registered, for the OpenAPI description. The same exception
+handlers and middleware apply to both kinds of route.
 """
 
 from __future__ import annotations
