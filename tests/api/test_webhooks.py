@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.clock import SandboxClock
 from app.db import Database
-from app.services import webhooks
+from app.services import webhook_sender, webhooks
 from app.services.simulation_clock import ClockSync
 from app.services.webhooks_worker import BackgroundWorker
 from app.settings import Settings
@@ -256,7 +256,7 @@ def test_the_background_worker_delivers_without_a_manual_pass(
     sub = _subscribe(client, subscriber, receiver.url)
     receiver.secret = sub["secret"]
     worker = BackgroundWorker(database, app.state.clock, ClockSync(app.state.clock),
-                              interval=0.05)
+                              sender=webhook_sender.for_settings(settings), interval=0.05)
     worker.start()
     try:
         pin = _death(client, database, settings)
