@@ -141,7 +141,7 @@ def host_refusal(host: str, port: int, policy: TargetPolicy) -> str | None:
     if literal is not None:
         return address_refusal(literal, policy)
     if _NUMERIC_HOST.match(host):
-        return "an IP address must be written as four decimal numbers"
+        return "an IP address not written as four decimal numbers"
     if _LOOPBACK_NAMES.match(host) and not policy.allow_loopback:
         return _LOOPBACK
     return None

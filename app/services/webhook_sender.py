@@ -109,6 +109,8 @@ class HttpSender:
         return Result(job.delivery_id, status, error, int((time.monotonic() - started) * 1000))
 
     async def _post(self, client: httpx.AsyncClient, job: Job) -> int:
+        if self._refused_as_written(job.url):
+            raise AddressRefused()
         url = httpx.URL(job.url)
         address = await self._checked_address(url)
         timestamp = int(system_now().timestamp())
@@ -123,16 +125,23 @@ class HttpSender:
 
     async def _checked_address(self, url: httpx.URL) -> IPAddress:
         """The address to connect to: the first the host resolves to, all of them allowed."""
-        host = url.raw_host.decode("ascii")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        if url.scheme not in ("http", "https") or host_refusal(host, port, self.policy):
-            raise AddressRefused()
+        port = url.port or _default_port(url.scheme)
         loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(_RESOLVERS, lookup, host, port)
+        found = await loop.run_in_executor(_RESOLVERS, lookup, url.raw_host.decode("ascii"), port)
         addresses = [canonical(ip_address(a.split("%", 1)[0])) for a in found]
         if not addresses or _any_refused(addresses, port, self.policy):
             raise AddressRefused()
         return addresses[0]
+
+    def _refused_as_written(self, url: str) -> bool:
+        parts = urlsplit(url)
+        port = parts.port or _default_port(parts.scheme)
+        return (parts.scheme not in ("http", "https")
+                or host_refusal(parts.hostname or "", port, self.policy) is not None)
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
 
 
 def _any_refused(addresses: Iterable[IPAddress], port: int, policy: TargetPolicy) -> bool:

@@ -5,7 +5,7 @@ sandbox clock, recorded attempt by attempt, failed after the last attempt and re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -61,6 +61,17 @@ def subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Su
     headers = found.headers
     for sub in client.get("/v1/subscriptions", headers=headers).json()["subscriptions"]:
         client.delete(f"/v1/subscriptions/{sub['id']}", headers=headers)
+
+
+@pytest.fixture
+def change_settings(app: FastAPI, settings: Settings) -> Iterator[Callable[..., None]]:
+    """Run the app with some settings changed (restored after the test)."""
+
+    def change(**values: Any) -> None:
+        app.state.settings = settings.model_copy(update=values)
+
+    yield change
+    app.state.settings = settings
 
 
 @pytest.fixture
@@ -122,7 +133,7 @@ def test_a_receiver_that_is_down_never_blocks_the_event_and_is_retried_with_back
     assert _deliver(client, settings)["retrying"] >= 1
     [first] = _deliveries(client, subscriber, sub)
     assert (first["status"], first["attempts"], first["last_status_code"]) == ("pending", 1, None)
-    assert first["history"][0]["error"]
+    assert first["history"][0]["error"] == "delivery failed: no acceptable HTTP response"
     _deliver(client, settings)  # not due yet: 30 s of sandbox time must pass
     assert _deliveries(client, subscriber, sub)[0]["attempts"] == 1
     clock.advance(timedelta(seconds=31))
@@ -223,6 +234,8 @@ def test_only_subscribed_event_types_are_delivered(
 @pytest.mark.parametrize(("change", "problem"), [
     ({"url": "http://rp.example/hooks"}, "url: must use https"),
     ({"url": "http://[::1/hooks"}, "url: must be an absolute URI"),
+    ({"url": "https://rp.example/ho oks"},
+     "url: must not contain whitespace or control characters"),
     ({"event_types": ["birth.happened"]}, "event_types: unknown type"),
     ({"scopes": ["citizen.residence"]}, "scopes: 'citizen.residence' is not a payload scope"),
     ({"scopes": []}, "scopes: at least one payload scope"),
@@ -264,3 +277,75 @@ def test_the_background_worker_delivers_without_a_manual_pass(
     finally:
         worker.stop()
     assert [b["pin"] for b in receiver.verified()] == [pin]
+
+
+@pytest.mark.parametrize("url", [
+    "https://rp.example/hooks\r\nX-Injected: 1", "https://rp.example/hooks\n", "https://rp.example/\t",
+    "https://rp.example/\u0085hooks", "https://rp.example/\x00", "https://rp.example/\u2028"])
+def test_urls_with_control_characters_are_refused(client: TestClient,
+                                                  subscriber: Subscriber, url: str) -> None:
+    """Refused with a 422 problem (here or at the service's edge), never stored."""
+    response = client.post("/v1/subscriptions", json={"url": url, "event_types": ["*"]},
+                           headers=subscriber.headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/v1/subscriptions", headers=subscriber.headers).json() == {
+        "subscriptions": []}
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("https://169.254.169.254/latest/meta-data/", "url: a cloud metadata address is not allowed"),
+    ("https://[::ffff:169.254.169.254]/latest", "url: a cloud metadata address is not allowed"),
+    ("https://10.0.0.1/hooks", "url: a private address is not allowed"),
+    ("https://[fc00::1]/hooks", "url: a private address is not allowed"),
+    ("https://100.64.0.1/hooks", "url: a shared (CGNAT) address is not allowed"),
+    ("https://[fe80::1]/hooks", "url: a link-local address is not allowed"),
+    ("https://0.0.0.0/hooks", "url: an unspecified address is not allowed"),
+    ("https://224.0.0.1/hooks", "url: a multicast address is not allowed"),
+    ("https://2130706433/hooks",
+     "url: an IP address not written as four decimal numbers is not allowed"),
+    ("https://0x7f.1/hooks",
+     "url: an IP address not written as four decimal numbers is not allowed"),
+    ("http://127.0.0.1:8000/v1/admin/clients", "url: the service's own address is not allowed"),
+])
+def test_subscriptions_to_addresses_webhooks_may_not_reach_are_refused(
+        client: TestClient, subscriber: Subscriber, url: str, problem: str) -> None:
+    body = {"url": url, "event_types": ["*"]}
+    response = client.post("/v1/subscriptions", json=body, headers=subscriber.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/webhook-address-refused")
+    assert response.json()["problems"] == [problem]
+
+
+def test_loopback_subscriptions_follow_the_setting(
+        client: TestClient, subscriber: Subscriber,
+        change_settings: Callable[..., None]) -> None:
+    urls = ["http://127.0.0.1:9/hooks", "http://localhost:9/hooks", "http://[::1]:9/hooks"]
+    for url in urls:
+        _subscribe(client, subscriber, url)  # allowed in the sandbox by default
+    change_settings(webhook_allow_loopback=False)
+    for url in urls:
+        response = client.post("/v1/subscriptions", json={"url": url, "event_types": ["*"]},
+                               headers=subscriber.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["problems"] == ["url: a loopback address is not allowed"]
+    [sub, *_] = client.get("/v1/subscriptions", headers=subscriber.headers).json()["subscriptions"]
+    moved = client.patch(f"/v1/subscriptions/{sub['id']}", json={"url": "http://127.0.0.1:7/"},
+                         headers=subscriber.headers)
+    assert moved.json()["type"].endswith("/webhook-address-refused")
+
+
+def test_a_name_that_resolves_to_a_refused_address_fails_at_delivery(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        receiver: Receiver, clock: SandboxClock, monkeypatch: pytest.MonkeyPatch,
+        change_settings: Callable[..., None]) -> None:
+    port = receiver.url.split(":")[2].split("/")[0]
+    sub = _subscribe(client, subscriber, f"https://hooks.rebind.test:{port}/hooks")
+    monkeypatch.setattr(webhook_sender, "lookup", lambda host, port: ["127.0.0.1"])
+    change_settings(webhook_allow_loopback=False)
+    _death(client, database, settings)
+    _deliver(client, settings)
+    [delivery] = _deliveries(client, subscriber, sub)
+    assert [(a["status_code"], a["error"]) for a in delivery["history"]] == [
+        (None, "delivery refused: address not allowed")]
+    assert receiver.received == []

@@ -73,11 +73,11 @@ def test_public_addresses_are_allowed(address: str) -> None:
 
 
 @pytest.mark.parametrize(("host", "loopback_on", "loopback_off"), [
-    ("2130706433", "an IP address must be written as four decimal numbers", None),
-    ("0x7f.1", "an IP address must be written as four decimal numbers", None),
-    ("0177.0.0.1", "an IP address must be written as four decimal numbers", None),
-    ("127.1", "an IP address must be written as four decimal numbers", None),
-    ("0x7f000001", "an IP address must be written as four decimal numbers", None),
+    ("2130706433", "an IP address not written as four decimal numbers", None),
+    ("0x7f.1", "an IP address not written as four decimal numbers", None),
+    ("0177.0.0.1", "an IP address not written as four decimal numbers", None),
+    ("127.1", "an IP address not written as four decimal numbers", None),
+    ("0x7f000001", "an IP address not written as four decimal numbers", None),
     ("localhost", None, "a loopback address"),
     ("api.localhost", None, "a loopback address"),
     ("127.0.0.1", None, "a loopback address"),
