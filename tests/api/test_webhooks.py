@@ -5,17 +5,22 @@ sandbox clock, recorded attempt by attempt, failed after the last attempt and re
 
 from __future__ import annotations
 
+import select
+import socket
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select as select_rows
 
 from app.clock import SandboxClock
 from app.db import Database
+from app.models.events import Delivery
 from app.services import webhook_sender, webhooks
 from app.services.simulation_clock import ClockSync
 from app.services.webhooks_worker import BackgroundWorker
@@ -52,8 +57,7 @@ def clock(app: FastAPI) -> Iterator[SandboxClock]:
     app.state.clock.reset()
 
 
-@pytest.fixture
-def subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Subscriber]:  # noqa: F811
+def _new_subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Subscriber]:  # noqa: F811
     client_id, secret = new_client(client, admin_headers, scopes=["citizen.basic", "events.read"],
                                    purposes=["pension-office"])
     found = Subscriber(client, client_id, secret)
@@ -61,6 +65,17 @@ def subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Su
     headers = found.headers
     for sub in client.get("/v1/subscriptions", headers=headers).json()["subscriptions"]:
         client.delete(f"/v1/subscriptions/{sub['id']}", headers=headers)
+
+
+@pytest.fixture
+def subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Subscriber]:  # noqa: F811
+    yield from _new_subscriber(client, admin_headers)
+
+
+@pytest.fixture
+def other_subscriber(client: TestClient,
+                     admin_headers: dict[str, str]) -> Iterator[Subscriber]:  # noqa: F811
+    yield from _new_subscriber(client, admin_headers)
 
 
 @pytest.fixture
@@ -349,3 +364,105 @@ def test_a_name_that_resolves_to_a_refused_address_fails_at_delivery(
     assert [(a["status_code"], a["error"]) for a in delivery["history"]] == [
         (None, "delivery refused: address not allowed")]
     assert receiver.received == []
+
+
+# --- a slow subscriber ----------------------------------------------------------------------------
+
+TRICKLED_REPLY = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+
+
+@dataclass
+class Trickler:
+    """A receiver that answers one byte every 0.5 s and notes how its answer ended, and how many
+    deliveries the other (fast) receiver had received by then."""
+
+    url: str
+    fast: Receiver
+    ended: str = ""
+    fast_received_by_then: int = -1
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def end(self, how: str) -> None:
+        self.ended, self.fast_received_by_then = how, len(self.fast.received)
+        self.done.set()
+
+
+def _read_request(connection: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(65536) or b"\r\n\r\n"
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        body += connection.recv(65536) or b" " * length
+
+
+def _trickle(connection: socket.socket) -> str:
+    _read_request(connection)
+    for byte in TRICKLED_REPLY:
+        closed, _, _ = select.select([connection], [], [], 0.5)
+        try:
+            if closed and not connection.recv(1):
+                return "cut off"
+            connection.sendall(bytes([byte]))
+        except OSError:
+            return "cut off"
+    return "finished"
+
+
+def _trickling(fast: Receiver) -> Iterator[Trickler]:
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(60)
+    trickler = Trickler(f"http://127.0.0.1:{server.getsockname()[1]}/hooks", fast)
+
+    def serve() -> None:
+        with server:
+            connection = server.accept()[0]
+            with connection:
+                trickler.end(_trickle(connection))
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield trickler
+
+
+def _claimed_first(database: Database, sub: dict[str, Any]) -> None:
+    """Make the subscription's delivery due a second before the others (claimed first)."""
+    with database.write() as session:
+        delivery = session.scalars(select_rows(Delivery).where(
+            Delivery.subscription_id == sub["id"])).one()
+        delivery.next_attempt_at -= timedelta(seconds=1)
+
+
+def test_a_slow_subscriber_neither_delays_another_nor_outlasts_the_deadline(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        other_subscriber: Subscriber, receiver: Receiver, clock: SandboxClock,
+        change_settings: Callable[..., None]) -> None:
+    change_settings(webhook_deadline_seconds=2.0)
+    for trickler in _trickling(receiver):
+        slow = _subscribe(client, subscriber, trickler.url)
+        fast = _subscribe(client, other_subscriber, receiver.url)
+        _death(client, database, settings)
+        _claimed_first(database, slow)
+        _deliver(client, settings)
+        assert trickler.done.wait(60)
+    assert trickler.ended == "cut off"  # the attempt ended at its deadline, not after the trickle
+    assert trickler.fast_received_by_then == 1  # the other client was served meanwhile
+    [slow_delivery] = _deliveries(client, subscriber, slow)
+    assert [(a["status_code"], a["error"]) for a in slow_delivery["history"]] == [
+        (None, "delivery failed: no acceptable HTTP response")]
+    assert _deliveries(client, other_subscriber, fast)[0]["status"] == "delivered"
+
+
+def test_after_an_attempt_without_answer_a_subscription_waits_for_the_next_pass(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        clock: SandboxClock) -> None:
+    sub = _subscribe(client, subscriber, f"http://127.0.0.1:{free_port()}/hooks")
+    _death(client, database, settings)
+    _death(client, database, settings)
+    _deliver(client, settings)
+    first, second = sorted(_deliveries(client, subscriber, sub), key=lambda d: d["id"])
+    assert (first["attempts"], second["attempts"], second["status"]) == (1, 0, "pending")
+    _deliver(client, settings)  # the second is due at once, the first only after 30 s
+    first, second = sorted(_deliveries(client, subscriber, sub), key=lambda d: d["id"])
+    assert (first["attempts"], second["attempts"]) == (1, 1)
