@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,7 @@ class HttpSender:
 
     policy: TargetPolicy
     deadline: float
+    trust: ssl.SSLContext | None = None  # None: the system's certificate authorities
 
     def __call__(self, jobs: list[Job]) -> list[Result]:
         return asyncio.run(self._send_all(jobs))
@@ -88,7 +90,7 @@ class HttpSender:
     async def _group(self, jobs: list[Job], slots: asyncio.Semaphore,
                      budget_end: float) -> list[Result]:
         results: list[Result] = []
-        async with slots, _client(self.deadline) as client:
+        async with slots, _client(self.deadline, self.trust) as client:
             for job in jobs:
                 if (results and not results[-1].answered) or time.monotonic() >= budget_end:
                     results.append(Result.deferred(job.delivery_id))
@@ -149,7 +151,8 @@ def _any_refused(addresses: Iterable[IPAddress], port: int, policy: TargetPolicy
                for a in addresses)
 
 
-def _client(deadline: float) -> httpx.AsyncClient:
+def _client(deadline: float, trust: ssl.SSLContext | None) -> httpx.AsyncClient:
     # One client per subscription: pooled connections are keyed by IP, so a connection made for one
     # name is never reused for a request to another name on the same address.
-    return httpx.AsyncClient(timeout=deadline, follow_redirects=False, trust_env=False)
+    return httpx.AsyncClient(timeout=deadline, follow_redirects=False, trust_env=False,
+                             verify=trust if trust is not None else True)

@@ -7,12 +7,19 @@ delivery history)."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from app.services import webhook_sender
 from app.services.webhook_sender import ADDRESS_REFUSED, NO_ACCEPTABLE_RESPONSE, HttpSender
@@ -20,6 +27,7 @@ from app.services.webhooks import Job, Result
 from app.settings import Settings
 from app.webhook_address import TargetPolicy
 from tests.api.events_support import Receiver, free_port, running_receiver
+from tests.api.events_support import _handler as receiver_handler
 
 OWN = frozenset({("127.0.0.1", 8000)})
 NAMES = {  # what the monkeypatched resolver answers; other names go to the system resolver
@@ -196,3 +204,58 @@ def test_the_policy_names_the_service_itself(settings: Settings) -> None:
     policy = webhook_sender.target_policy(settings.model_copy(
         update={"host": "0.0.0.0", "port": 8443, "issuer": "https://id.example"}))
     assert policy.own == {("0.0.0.0", 8443), ("id.example", 443)}
+
+
+def _certificate(name: str) -> tuple[bytes, bytes]:
+    """A self-signed certificate for ``name`` and its key, PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now, day = datetime.now(UTC), timedelta(days=1)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - day).not_valid_after(now + day)
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[tuple[Receiver, ssl.SSLContext]]:
+    """A receiver speaking TLS with a certificate for ``hooks.test``, and a context trusting it."""
+    certificate, key = _certificate("hooks.test")
+    (tmp_path / "cert.pem").write_bytes(certificate)
+    (tmp_path / "key.pem").write_bytes(key)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    receiver = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), receiver_handler(receiver))
+    server.socket = server_side.wrap_socket(server.socket, server_side=True)
+    receiver.server = server
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    trust = ssl.create_default_context(cadata=certificate.decode())
+    try:
+        yield receiver, trust
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("name", "delivered"), [("hooks.test", True), ("impostor.test", False)])
+def test_https_goes_to_the_checked_address_under_the_name_and_its_certificate(
+        name: str, delivered: bool, names: list[str],
+        tls_receiver: tuple[Receiver, ssl.SSLContext], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TLS server name and the certificate check use the URL's name while the connection goes
+    to the address checked for it; a certificate for another name is a failed attempt."""
+    receiver, trust = tls_receiver
+    monkeypatch.setitem(NAMES, "impostor.test", ["127.0.0.1"])
+    sender = HttpSender(TargetPolicy(allow_loopback=True, own=OWN), 5.0, trust=trust)
+    [result] = sender([_job(f"https://{name}:{_port(receiver)}/hooks")])
+    if delivered:
+        assert (result.status_code, result.error) == (204, None)
+        assert receiver.received[0].headers["Host"] == f"hooks.test:{_port(receiver)}"
+    else:
+        assert (result.status_code, result.error) == (None, NO_ACCEPTABLE_RESPONSE)
+        assert receiver.received == []
