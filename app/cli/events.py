@@ -23,14 +23,7 @@ from app.cli.base import cli, console, fail, out, settings_from
 from app.cli.clients import DatabaseOption, writing
 from app.clock import SandboxClock
 from app.db import Database
-from app.services import (
-    events,
-    life_events,
-    simulation,
-    simulation_clock,
-    webhook_sender,
-    webhooks,
-)
+from app.services import events, life_events, simulation, simulation_clock, webhook_sender, webhooks
 from app.services.life_events_kinds import KINDS
 from app.services.pki import card_pki
 from app.settings import Settings

@@ -14,14 +14,7 @@ from pydantic import BaseModel
 from app.dependencies import NowDep, ReadSessionDep, SessionDep
 from app.schemas import events as schemas
 from app.security import Caller, InsufficientScope, require_admin, require_scope
-from app.services import (
-    events,
-    life_events,
-    simulation,
-    simulation_clock,
-    webhook_sender,
-    webhooks,
-)
+from app.services import events, life_events, simulation, simulation_clock, webhook_sender, webhooks
 from app.services.events import EVENT_TYPES, PAYLOAD_SCOPES
 from app.services.life_events_kinds import KINDS
 from app.services.pagination import decode_cursor, encode_cursor
