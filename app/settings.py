@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     # only in a sandbox deployment. Every other non-public address is always refused.
     webhook_allow_loopback: bool | None = None
     # Total time of one delivery attempt: resolve, connect, send, read the status (not per read).
+    # At most 30 s: a pass lasts about two deadlines and must end within a delivery's 2 min lease.
     webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=30)
 
     @field_validator("database_url", "read_database_url")
