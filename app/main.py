@@ -37,7 +37,7 @@ from app.routers import (
     token,
     wellknown,
 )
-from app.services import sandbox_openapi, webhooks_worker
+from app.services import sandbox_openapi, webhook_sender, webhooks_worker
 from app.services.faults_middleware import FaultMiddleware
 from app.services.sandbox_observe import ObserveMiddleware
 from app.services.tenants_dispatch import TenantMiddleware, tenant_apps
@@ -68,7 +68,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrations.upgrade(database.engine)
     bootstrap(database=database, settings=app.state.settings, clock=app.state.clock)
     app.state.clock_sync, worker = webhooks_worker.start(
-        database=database, clock=app.state.clock, enabled=app.state.settings.delivery_worker)
+        database=database, clock=app.state.clock,
+        sender=webhook_sender.for_settings(app.state.settings),
+        enabled=app.state.settings.delivery_worker)
     if app.state.settle_gc:
         _settle_garbage_collector()
     yield

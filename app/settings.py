@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     # Background thread of `dancu serve`: webhook deliveries every second and the stored sandbox
     # clock every five (docs/life-events.md). Off: run `dancu events deliver` instead.
     delivery_worker: bool = True
+    # Webhooks to loopback addresses (a receiver on the developer's own machine); unset: allowed
+    # only in a sandbox deployment. Every other non-public address is always refused.
+    webhook_allow_loopback: bool | None = None
+    # Total time of one delivery attempt: resolve, connect, send, read the status (not per read).
+    # At most 30 s: a pass lasts about two deadlines and must end within a delivery's 2 min lease.
+    webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=30)
 
     @field_validator("database_url", "read_database_url")
     @classmethod
@@ -82,6 +88,10 @@ class Settings(BaseSettings):
     def issuer_url(self) -> str:
         """The OIDC issuer: the setting, or the address ``dancu serve`` listens on."""
         return self.issuer or f"http://{self.host}:{self.port}"
+
+    @property
+    def webhook_loopback_allowed(self) -> bool:
+        return self.sandbox if self.webhook_allow_loopback is None else self.webhook_allow_loopback
 
     @property
     def is_sqlite(self) -> bool:

@@ -496,6 +496,9 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "invalid-subscription": lambda c: c.client.post("/v1/subscriptions", headers=_subscriber(c),
                                                     json={"url": "http://rp.example/hook",
                                                           "event_types": ["death.registered"]}),
+    "webhook-address-refused": lambda c: c.client.post(
+        "/v1/subscriptions", headers=_subscriber(c),
+        json={"url": "https://169.254.169.254/latest/meta-data/", "event_types": ["*"]}),
     "consent-required": _bank_lookup,
     "invalid-consent": _invalid_consent,
     "citizen-token-required": lambda c: c.client.get("/v1/me/access-history"),

@@ -23,7 +23,7 @@ from app.cli.base import cli, console, fail, out, settings_from
 from app.cli.clients import DatabaseOption, writing
 from app.clock import SandboxClock
 from app.db import Database
-from app.services import events, life_events, simulation, simulation_clock, webhooks
+from app.services import events, life_events, simulation, simulation_clock, webhook_sender, webhooks
 from app.services.life_events_kinds import KINDS
 from app.services.pki import card_pki
 from app.settings import Settings
@@ -106,9 +106,11 @@ def list_events(after: Annotated[int, typer.Option(help="Events after this id")]
 @events_cli.command("deliver")
 def deliver(database_url: str | None = DatabaseOption) -> None:
     """Run one webhook delivery pass now (what the server's worker does every second)."""
-    database = Database.connect(settings_from(database_url=database_url).database_url)
+    settings = settings_from(database_url=database_url)
+    database = Database.connect(settings.database_url)
     try:
-        report = webhooks.run_pass(database, now=_clock(database).now())
+        report = webhooks.run_pass(database, now=_clock(database).now(),
+                                   send=webhook_sender.for_settings(settings))
     except SQLAlchemyError as error:
         fail(f"delivery pass failed: {type(error).__name__}")
     finally:
