@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,3 +62,42 @@ def test_dockerfile_passes_hadolint() -> None:
     binary = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     result = subprocess.run([binary, str(ROOT / "Dockerfile")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def _third_party_imports() -> dict[str, str]:
+    """Top-level modules imported anywhere in app/ and seed/ (at module level or inside
+    functions) that are neither the standard library nor the project, each with one file."""
+    found: dict[str, str] = {}
+    for root in ("app", "seed"):
+        for path in sorted((ROOT / root).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    found.setdefault(name.split(".")[0], str(path.relative_to(ROOT)))
+    return {module: path for module, path in found.items()
+            if module not in sys.stdlib_module_names and module not in {"app", "seed"}}
+
+
+def _runtime_distributions() -> set[str]:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    return {_normalise(re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0])
+            for spec in declared["dependencies"]}
+
+
+def _normalise(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def test_every_module_the_service_imports_is_a_runtime_dependency() -> None:
+    """``pip install .`` (the README's quick start, the Docker image) installs only
+    [project.dependencies]; a module that only the [test] extra brings breaks ``dancu``."""
+    owners = importlib.metadata.packages_distributions()
+    declared = _runtime_distributions()
+    missing = {module: path for module, path in _third_party_imports().items()
+               if not declared & {_normalise(d) for d in owners.get(module, [module])}}
+    assert not missing, f"imported but not in [project.dependencies]: {missing}"
