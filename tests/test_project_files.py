@@ -101,3 +101,13 @@ def test_every_module_the_service_imports_is_a_runtime_dependency() -> None:
     missing = {module: path for module, path in _third_party_imports().items()
                if not declared & {_normalise(d) for d in owners.get(module, [module])}}
     assert not missing, f"imported but not in [project.dependencies]: {missing}"
+
+
+def test_ci_proves_a_users_fresh_install_before_the_suite() -> None:
+    """CI installs .[test] for the suite; a separate stage installs what a user gets."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    fresh = (ROOT / ".ci" / "fresh_install.sh").read_text(encoding="utf-8")
+    assert "bash .ci/fresh_install.sh" in ci
+    assert ci.index("bash .ci/fresh_install.sh") < ci.index(".venv/bin/pytest")
+    assert 'pip" install -q .' in fresh
+    assert "quick-start: tested" in fresh, "the block is read from README.md at run time"
