@@ -11,6 +11,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
@@ -111,3 +113,12 @@ def test_ci_proves_a_users_fresh_install_before_the_suite() -> None:
     assert ci.index("bash .ci/fresh_install.sh") < ci.index(".venv/bin/pytest")
     assert 'pip" install -q .' in fresh
     assert "quick-start: tested" in fresh, "the block is read from README.md at run time"
+
+
+@pytest.mark.parametrize("pattern", [
+    ".git", ".venv", "*.db", "*.db-wal", "*.db-shm", "**/__pycache__", ".pytest_cache",
+    ".ruff_cache", ".hypothesis", ".ci/out", "bench/.node", "tests/e2e/screenshots",
+])
+def test_dockerignore_keeps_local_state_out_of_the_build_context(pattern: str) -> None:
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert pattern in lines
