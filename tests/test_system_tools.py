@@ -50,3 +50,13 @@ def test_readme_lists_the_system_packages_the_tests_require() -> None:
     install = re.search(r"apt-get install -y ([^\n`]+)", readme)
     assert install, "the README's Tests section has the apt-get line"
     assert used - {"dash", "dancu-tools"} <= set(install[1].split())
+
+
+def test_ci_installs_the_system_packages_the_readme_lists() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    ci = (ROOT / ".ci" / "run").read_text("utf-8")
+    install = re.search(r"apt-get install -y ([^\n`]+)", readme)
+    loop = re.search(r"for tool in ([^;\n]+); do", ci)
+    assert install
+    assert loop, ".ci/run installs the system tools in one loop"
+    assert set(install[1].split()) <= set(loop[1].split())
