@@ -122,6 +122,7 @@ def test_the_persona_page_lists_every_persona_with_its_outcomes(
     for key in ("valid-adult-level2", "card-lost", "cloned-chip", "pin-reestablished"):
         assert key in text
     assert "db.card_status:card_lost" in text
+    assert "`" not in text, "plain words, not Markdown code spans"
     shoot(page, "personas")
 
 
