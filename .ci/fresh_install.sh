@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 started=$(date +%s)
-work=$(mktemp -d "${TMPDIR:-/tmp}/dancu-fresh.XXXXXX")
+work=$(mktemp -d)
 server=""
 
 cleanup() {
