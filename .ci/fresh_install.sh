@@ -44,6 +44,12 @@ cd "$work/src"
 where=$("$work/venv/bin/python" -I -c 'import app; print(app.__file__)')
 case "$where" in "$work/venv/"*) ;; *) fail "app imported from $where, not the venv";; esac
 
+echo "== every file of app/ and seed/ is installed (package data included)"
+site=$(dirname "$(dirname "$where")")
+missing=$(cd "$work/src" && find app seed -type f ! -name '*.pyc' | while read -r file; do
+    [ -f "$site/$file" ] || echo "$file"; done)
+[ -z "$missing" ] || fail "pip install . left out: $missing (pyproject.toml package-data)"
+
 echo "== dancu --help"
 "$work/venv/bin/dancu" --help >"$work/help.txt" 2>&1 || { cat "$work/help.txt" >&2; fail "dancu --help failed"; }
 grep -q serve "$work/help.txt" || fail "dancu --help does not list serve"

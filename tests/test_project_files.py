@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import importlib.metadata
 import re
 import shutil
@@ -122,3 +123,16 @@ def test_ci_proves_a_users_fresh_install_before_the_suite() -> None:
 def test_dockerignore_keeps_local_state_out_of_the_build_context(pattern: str) -> None:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert pattern in lines
+
+
+def test_package_data_patterns_cover_every_file_of_the_packages() -> None:
+    """``pip install .`` (the Docker image) ships only what these patterns match: a file left
+    out (a script, a template) is missing from the image but present in an editable install."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    patterns = project["tool"]["setuptools"]["package-data"]["*"]
+    listed = subprocess.run(["git", "ls-files", "app", "seed"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split()
+    left_out = [path for path in listed if not path.endswith(".py")
+                and not any(fnmatch.fnmatch(Path(path).name, p) for p in patterns)]
+    assert listed
+    assert not left_out
