@@ -19,9 +19,19 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS_URL = "/static/docs"
+# The pages load nothing from another host: ReDoc's bundle shows its vendor's logo from a CDN
+# (and hides it when it does not load); the browser is told not to try.
+POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' blob:; "
+          "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+          "worker-src 'self' blob:; connect-src 'self'")
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 
 router = APIRouter(include_in_schema=False)
+
+
+def _self_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = POLICY
+    return page
 
 
 def _asset(request: Request, name: str) -> str:
@@ -31,7 +41,7 @@ def _asset(request: Request, name: str) -> str:
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
     app: FastAPI = request.app
-    return get_swagger_ui_html(
+    return _self_only(get_swagger_ui_html(
         openapi_url=f"{request.scope.get('root_path', '')}{app.openapi_url}",
         title=f"{app.title} - Swagger UI",
         oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
@@ -39,7 +49,7 @@ def swagger_ui(request: Request) -> HTMLResponse:
         swagger_css_url=_asset(request, "swagger-ui.css"),
         swagger_favicon_url=_asset(request, "favicon.png"),
         swagger_ui_parameters=app.swagger_ui_parameters,
-    )
+    ))
 
 
 @router.get("/docs/oauth2-redirect")
@@ -50,13 +60,13 @@ def swagger_ui_oauth2_redirect() -> HTMLResponse:
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
     app: FastAPI = request.app
-    return get_redoc_html(
+    return _self_only(get_redoc_html(
         openapi_url=f"{request.scope.get('root_path', '')}{app.openapi_url}",
         title=f"{app.title} - ReDoc",
         redoc_js_url=_asset(request, "redoc.standalone.js"),
         redoc_favicon_url=_asset(request, "favicon.png"),
         with_google_fonts=False,
-    )
+    ))
 
 
 def install(app: FastAPI) -> None:

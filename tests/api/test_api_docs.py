@@ -37,3 +37,13 @@ def test_swagger_ui_oauth2_redirect_page_is_served(client: TestClient) -> None:
     response = client.get("/docs/oauth2-redirect")
     assert response.status_code == 200
     assert "oauth2" in response.text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_tell_the_browser_to_load_nothing_from_another_host(
+        client: TestClient, page: str) -> None:
+    policy = client.get(page).headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["img-src"] == "'self' data:"
+    assert "http" not in policy
