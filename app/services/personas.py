@@ -212,7 +212,7 @@ SPECS: tuple[Spec, ...] = (
          Outcomes(chip=("db.card_status:card_revoked", "db.holder_alive:holder_replaced"),
                   login=ACCESS_DENIED),
          wants=(Want(min_age=25, max_age=50, where=(_kinh,)),), shape=_reestablish,
-         notes="`pin` is the cancelled number; `current_pin` the new one"),
+         notes="pin is the cancelled number, current_pin the new one"),
     # Fault personas: any channel's request naming them answers the fault (sandbox clients).
     Spec("fault-slow", "Every request about this citizen is delayed by 2 s (sandbox clients)",
          Outcomes(fault="latency=2s"), wants=(Want(where=(_kinh,)),)),

@@ -103,6 +103,9 @@ def test_errors_on_an_empty_database_name_the_command_without_backticks(
 
 
 def test_persona_outcomes_are_plain_words_outside_the_docs() -> None:
+    """The CLI, the console and the API's catalogue print them; only docs/personas.md is
+    Markdown (``outcome_text(..., markdown=True)``)."""
     for spec in personas.SPECS:
+        assert "`" not in spec.title + spec.notes, spec.key
         for channel, expected in personas.expectations(spec.outcomes).items():
             assert "`" not in personas.outcome_text(channel, expected)
