@@ -67,7 +67,7 @@ until curl -sf -o /dev/null "$base/readyz"; do
     [ $(( $(date +%s) - t0 )) -lt 600 ] || fail "not ready after 600 s"
     sleep 1
 done
-echo "ready after $(( $(date +%s) - t0 )) s (first start: migrations and 10,000 people)"
+echo "ready after $(( $(date +%s) - t0 )) s (first start: migrations and the default population)"
 
 echo "== the README's quick start"
 awk '/^<!-- quick-start: tested -->$/ {on = 1; next}
