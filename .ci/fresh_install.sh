@@ -4,7 +4,7 @@
 # `dancu --help`, `dancu serve --open` on an empty SQLite file with the default population,
 # the README's quick-start block (read from README.md now, never copied) and the offline API
 # docs' assets. A runtime dependency missing from pyproject.toml, or a file missing from the
-# package data, fails here. Run alone: `bash .ci/fresh_install.sh` (about two minutes).
+# package data, fails here. Run alone: `bash .ci/fresh_install.sh` (35-70 s here, most of it pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
