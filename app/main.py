@@ -19,6 +19,7 @@ from app.middleware import BodyLimitMiddleware, JsonGuardMiddleware, RequestCont
 from app.routers import (
     accounts_admin,
     admin_clients,
+    api_docs,
     audit,
     cards,
     citizens,
@@ -94,6 +95,8 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
+        docs_url=None,  # served offline by app.routers.api_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database or Database.connect(
@@ -115,6 +118,7 @@ def create_app(
                    me.router, me.admin_router, me.pages_router,
                    sandbox.router, sandbox.tenants_router, metrics.router, console.router):
         app.include_router(router)
+    api_docs.install(app)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     hot.serve_first(app)  # the login flow's endpoints, without FastAPI's per-request handling
     # Added last = outermost: every response, even a refused body, carries the request id; the

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.cli.base import cli, console, fail, out, settings_from
+from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.db import Database
 from app.errors import DomainError
 from app.services import clients, keys
@@ -36,7 +37,7 @@ def writing(database_url: str | None) -> Iterator[Session]:
         details = "; ".join(error.extensions.get("problems", [])) or error.detail or ""
         fail(f"{error.title}{': ' + details if details else ''}")
     except SQLAlchemyError as error:
-        fail(f"database error: {type(error).__name__} (is the database migrated? `dancu migrate`)")
+        fail(f"database error: {type(error).__name__} (not migrated? run: dancu migrate)")
     finally:
         database.dispose()
 
@@ -95,7 +96,7 @@ def add(
 
 @clients_cli.command("list")
 def list_(database_url: str | None = DatabaseOption) -> None:
-    """List registered clients, one per line, tab-separated (never their secrets)."""
+    """List registered clients (never their secrets); piped, one tab-separated line each."""
     with writing(database_url) as session:
         rows = [
             (
@@ -109,8 +110,10 @@ def list_(database_url: str | None = DatabaseOption) -> None:
             )
             for c in clients.list_all(session)
         ]
-    for row in [("client_id", "status", "sandbox", "auth", "rate", "scopes", "name"), *rows]:
-        typer.echo("\t".join(row))  # plain tabs, no rich layout: easy to cut and grep
+    table = Table("client_id", "status", "sandbox", "auth", "rate", "scopes", "name")
+    for row in rows:
+        table.add_row(*row)
+    print_table(table)
 
 
 @clients_cli.command("rotate-secret")
