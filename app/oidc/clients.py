@@ -7,7 +7,8 @@ Redirect URIs (RFC 6749 §3.1.2, RFC 9700 §2.1, §2.6, RFC 8252 §7.3, §8.3):
 * registration: absolute ``https`` URI, no fragment, no user-info, no wildcard. ``http`` only for
   loopback IP literals (native apps) and, for sandbox clients, ``localhost``;
 * at the authorization endpoint: **exact string match** with a registered URI. The one exception
-  is RFC 8252 §7.3: for a registered ``http`` loopback IP literal, any port is accepted.
+  is RFC 8252 §7.3: for a ``native`` client's registered ``http`` loopback IP literal, any port is
+  accepted (a ``web`` client's URIs always match exactly).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ CLIENT_SECRET_POST = "client_secret_post"
 PRIVATE_KEY_JWT = "private_key_jwt"
 NONE = "none"
 TOKEN_ENDPOINT_AUTH_METHODS = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, PRIVATE_KEY_JWT)
+WEB = "web"
+NATIVE = "native"
+APPLICATION_TYPES = (WEB, NATIVE)
 
 AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"
@@ -48,6 +52,8 @@ class ClientView:
     id_token_signed_response_alg: str = "ES256"
     sector_identifier: str | None = None
     post_logout_redirect_uris: tuple[str, ...] = ()
+    require_pkce: bool = True
+    application_type: str = WEB
 
     def __post_init__(self) -> None:
         if self.token_endpoint_auth_method not in (*TOKEN_ENDPOINT_AUTH_METHODS, NONE):
@@ -56,6 +62,10 @@ class ClientView:
             raise ValueError("id_token_signed_response_alg must be ES256 or RS256")
         if not set(self.grant_types) <= set(GRANT_TYPES):
             raise ValueError("unknown grant type")
+        if self.is_public and not self.require_pkce:
+            raise ValueError("a public client always needs PKCE")
+        if self.application_type not in APPLICATION_TYPES:
+            raise ValueError("application_type must be web or native")
 
     @property
     def is_public(self) -> bool:
@@ -118,4 +128,7 @@ def _has_valid_port(uri: str) -> bool:
 
 
 def is_registered_redirect_uri(client: ClientView, requested: str) -> bool:
+    """Exact match; the RFC 8252 §7.3 loopback port rule only for ``native`` clients."""
+    if client.application_type != NATIVE:
+        return requested in client.redirect_uris
     return any(redirect_uri_matches(requested, registered) for registered in client.redirect_uris)

@@ -39,7 +39,8 @@ def client_view(client: Client | Any) -> ClientView:
         scopes=frozenset(client.scopes), grant_types=frozenset(client.grant_types),
         token_endpoint_auth_method=client.token_endpoint_auth_method,
         secret_hash=client.secret_hash, jwks=client.jwks, sandbox=client.sandbox,
-        id_token_signed_response_alg=client.signing_alg)
+        id_token_signed_response_alg=client.signing_alg, require_pkce=client.require_pkce,
+        application_type=client.application_type)
 
 
 _CLIENT = Prepared(select(Client.__table__).where(Client.client_id == bindparam("client_id")))

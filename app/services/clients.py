@@ -29,7 +29,8 @@ from app.services import scopes as scope_catalogue
 from app.settings import Settings
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
-AUTH_METHODS = (*SECRET_METHODS, "private_key_jwt")
+AUTH_METHODS = (*SECRET_METHODS, "private_key_jwt", "none")
+APPLICATION_TYPES = ("web", "native")
 GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
 SIGNING_ALGS = ("ES256", "RS256")
 DEMO_REDIRECT_URIS = ("http://127.0.0.1:8765/callback", "http://localhost:8765/callback")
@@ -68,6 +69,9 @@ class ClientSpec:
     rate_limit: int = 600
     legal_basis: str | None = None
     data_basis: str = "statutory_task"  # or "consent" (docs/life-events.md)
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    application_type: str = "web"
+    require_pkce: bool = True
 
 
 def _configured_secret_hash(secret: str) -> str:
@@ -108,10 +112,26 @@ def _problems(spec: ClientSpec) -> list[str]:
         problems.append("data_basis: statutory_task or consent")
     if (spec.token_endpoint_auth_method == "private_key_jwt") != (spec.jwks is not None):
         problems.append("jwks: required for private_key_jwt, and only for it")
-    problems += [f"redirect_uris: {reason}" for uri in spec.redirect_uris
+    problems += [f"{field}: {reason}" for field in ("redirect_uris", "post_logout_redirect_uris")
+                 for uri in getattr(spec, field)
                  if (reason := redirect_uri_problem(uri, sandbox=spec.sandbox))]
+    problems += _policy_problems(spec)
     if (jwks_problem := _jwks_problem(spec.jwks)) is not None:
         problems.append(jwks_problem)
+    return problems
+
+
+def _policy_problems(spec: ClientSpec) -> list[str]:
+    problems = []
+    if spec.application_type not in APPLICATION_TYPES:
+        problems.append("application_type: web or native")
+    if spec.token_endpoint_auth_method == "none":
+        if not spec.require_pkce:
+            problems.append("require_pkce: always true for a public client (none)")
+        if "client_credentials" in spec.grant_types:
+            problems.append("grant_types: client_credentials needs client authentication")
+    if not spec.require_pkce and "authorization_code" not in spec.grant_types:
+        problems.append("require_pkce: false only makes sense with authorization_code")
     return problems
 
 
@@ -139,6 +159,9 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         purposes=list(dict.fromkeys(spec.purposes)),
         legal_basis=spec.legal_basis,
         redirect_uris=list(spec.redirect_uris),
+        post_logout_redirect_uris=list(spec.post_logout_redirect_uris),
+        application_type=spec.application_type,
+        require_pkce=spec.require_pkce,
         grant_types=list(spec.grant_types),
         status="active",
         sandbox=spec.sandbox,
