@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from app.services.tokens import TokenRequest
 
 log = logging.getLogger("dancu.client_auth")
+TOKEN_PATH = "/oauth2/token"
 
 
 def client_view(client: Client | Any) -> ClientView:
@@ -98,7 +99,9 @@ def identify(
     token_endpoint: str,
 ) -> tuple[Any, Callable[[Session], None] | None]:
     """:func:`authenticate` with reads only: the client, and the write that spends its
-    ``private_key_jwt`` assertion (``None`` for a secret), to be made before anything is issued."""
+    ``private_key_jwt`` assertion (``None`` for a secret), to be made before anything is issued.
+    ``token_endpoint`` is the URL the request was sent to (token, introspection or revocation
+    endpoint); an assertion may name it, the issuer or the token endpoint as its audience."""
     credentials = rules.parse_client_credentials(
         authorization=request.authorization, form=request.params
     )
@@ -108,7 +111,8 @@ def identify(
             credentials,
             client=client_view(client) if client else None,
             issuer=settings.issuer_url,
-            token_endpoint=token_endpoint,
+            token_endpoint=settings.issuer_url + TOKEN_PATH,
+            endpoint=token_endpoint,
             now=now,
         )
     except oauth.InvalidClient:

@@ -2,14 +2,13 @@
 
 Client secrets are generated (256 random bits), shown once and stored as a SHA-256 digest, with the
 rules of ``app.oidc.client_auth`` (which explains why no slow password hash). The one exception is
-the demo client's configured secret (``DANCU_DEMO_CLIENT_SECRET``, default ``demo-secret``): short,
-so that curl examples work, and only ever registered in a sandbox deployment.
+the demo client's configured secret (``DANCU_DEMO_CLIENT_SECRET``, default
+``demo-secret-for-the-sandbox-only``): known, so that curl examples work, at least 32 characters
+like every secret, and only ever registered in a sandbox deployment.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -72,12 +71,6 @@ class ClientSpec:
     post_logout_redirect_uris: tuple[str, ...] = ()
     application_type: str = "web"
     require_pkce: bool = True
-
-
-def _configured_secret_hash(secret: str) -> str:
-    # Same stored form as rules.hash_client_secret, without its minimum length: sandbox demo only.
-    digest = hashlib.sha256(secret.encode("utf-8")).digest()
-    return rules.SECRET_HASH_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _jwks_problem(jwks: dict[str, Any] | None) -> str | None:
@@ -179,7 +172,7 @@ def _initial_secret(spec: ClientSpec, *, configured: str | None) -> tuple[str | 
     if spec.token_endpoint_auth_method not in SECRET_METHODS:
         return None, None
     if configured is not None:
-        return _configured_secret_hash(configured), configured
+        return rules.hash_client_secret(configured), configured
     secret = rules.new_client_secret()
     return rules.hash_client_secret(secret), secret
 
@@ -244,9 +237,21 @@ def ensure_demo_client(session: Session, *, settings: Settings, now: datetime) -
             return "disabled"
         return "absent"
     if existing is not None:
-        return "updated" if _add_new_demo_grants(existing, demo_spec(settings)) else "present"
+        changed = _follow_configured_secret(existing, settings.demo_client_secret)
+        changed = _add_new_demo_grants(existing, demo_spec(settings)) or changed
+        return "updated" if changed else "present"
     register(session, demo_spec(settings), now=now, secret=settings.demo_client_secret)
     return "created"
+
+
+def _follow_configured_secret(client: Client, secret: str) -> bool:
+    """A demo client whose secret was never rotated through the API takes the configured one (a
+    database made when the default was the short ``demo-secret`` gets the new default)."""
+    if client.secret_rotated_at is not None or client.token_endpoint_auth_method not in \
+            SECRET_METHODS or rules.verify_client_secret(secret, client.secret_hash):
+        return False
+    client.secret_hash = rules.hash_client_secret(secret)
+    return True
 
 
 def _add_new_demo_grants(client: Client, spec: ClientSpec) -> bool:
