@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from app.oidc.authorize import ACR_VALUES_SUPPORTED, PROMPT_VALUES, UI_LOCALES_SUPPORTED
 from app.oidc.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
 from app.oidc.client_auth import CLIENT_ASSERTION_ALGORITHMS
-from app.oidc.clients import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
+from app.oidc.clients import GRANT_TYPES, NONE, TOKEN_ENDPOINT_AUTH_METHODS
 from app.oidc.keys import SIGNING_ALGORITHMS
 from app.oidc.pkce import SUPPORTED_METHODS
 
@@ -72,14 +72,16 @@ def _endpoint_urls(issuer: str, endpoints: Endpoints) -> dict[str, str]:
 
 
 def _client_auth_metadata() -> dict[str, list[str]]:
+    """Public clients (``none``) at the token and revocation endpoints (RFC 7009 §2.1), not at
+    introspection (it is for clients that authenticate)."""
     methods = list(TOKEN_ENDPOINT_AUTH_METHODS)
     algorithms = list(CLIENT_ASSERTION_ALGORITHMS)
     return {
-        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_methods_supported": [*methods, NONE],
         "token_endpoint_auth_signing_alg_values_supported": algorithms,
         "introspection_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_signing_alg_values_supported": algorithms,
-        "revocation_endpoint_auth_methods_supported": methods,
+        "revocation_endpoint_auth_methods_supported": [*methods, NONE],
         "revocation_endpoint_auth_signing_alg_values_supported": algorithms,
     }
 

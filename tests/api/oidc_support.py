@@ -125,6 +125,8 @@ class Rp:
 
     def auth(self, form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         """(headers, form) carrying this client's authentication."""
+        if self.method == "none":  # a public client: only its client_id
+            return {}, {**form, "client_id": self.client_id}
         if self.method == "client_secret_post":
             return {}, {**form, "client_id": self.client_id, "client_secret": self.secret or ""}
         raw = f"{self.client_id}:{self.secret}".encode()

@@ -139,3 +139,51 @@ def test_logout_returns_only_to_a_registered_post_logout_uri(
         "id_token_hint": tokens_for(agent, rp, pin)["id_token"],
         "post_logout_redirect_uri": "https://rp.example/bye"})
     assert listed.headers["location"] == "https://rp.example/bye"
+
+
+# --- public clients (token_endpoint_auth_method none) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def public_rp(client: TestClient, admin: dict[str, str]) -> Rp:
+    rp = register_rp(client, admin, name="Native app", token_endpoint_auth_method="none",
+                     application_type="native", redirect_uris=["http://127.0.0.1/callback"])
+    assert (rp.method, rp.secret, rp.pkce) == ("none", None, True)
+    return rp
+
+
+def test_a_public_client_logs_in_refreshes_and_revokes_without_a_secret(
+        agent: TestClient, public_rp: Rp, pin: str) -> None:
+    body = tokens_for(agent, public_rp, pin, scope="openid profile offline_access",
+                      prompt="consent", redirect_uri="http://127.0.0.1:50123/callback")
+    refreshed = agent.post("/oauth2/token", data={
+        "grant_type": "refresh_token", "refresh_token": body["refresh_token"],
+        "client_id": public_rp.client_id})
+    assert refreshed.status_code == 200, refreshed.text
+    revoked = agent.post("/oauth2/revoke", data={
+        "token": refreshed.json()["refresh_token"], "client_id": public_rp.client_id})
+    assert revoked.status_code == 200
+
+
+def test_a_public_client_cannot_skip_pkce(agent: TestClient, public_rp: Rp, pin: str) -> None:
+    flow = authorize(agent, public_rp, pin=pin, code_challenge="", code_challenge_method="")
+    assert flow.result["error"] == "invalid_request"
+
+
+def test_a_public_client_has_no_client_credentials_grant_and_no_introspection(
+        agent: TestClient, public_rp: Rp, pin: str) -> None:
+    credentials = agent.post("/oauth2/token", data={"grant_type": "client_credentials",
+                                                    "client_id": public_rp.client_id})
+    assert credentials.json()["error"] == "unauthorized_client"
+    token = tokens_for(agent, public_rp, pin)["access_token"]
+    introspected = agent.post("/oauth2/introspect", data={"token": token,
+                                                          "client_id": public_rp.client_id})
+    assert (introspected.status_code, introspected.json()["error"]) == (401, "invalid_client")
+
+
+def test_a_confidential_client_cannot_pass_as_a_public_one(
+        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str) -> None:
+    rp = register_rp(client, admin)
+    flow = authorize(agent, rp, pin=pin)
+    response = redeem(agent, Rp(rp.client_id, None, method="none"), flow)
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_client")

@@ -29,6 +29,18 @@ EXPECTED = {
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
+        "none",
+    ],
+    "introspection_endpoint_auth_methods_supported": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ],
+    "revocation_endpoint_auth_methods_supported": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
     ],
     "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
     "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
