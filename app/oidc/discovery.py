@@ -42,6 +42,27 @@ class Endpoints:
     end_session: str = "/oauth2/logout"
 
 
+#: RFC 8414 §2 metadata (and RFC 9207 §3, registered for authorization servers too).
+RFC8414_FIELDS = (
+    "issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint",
+    "scopes_supported", "response_types_supported", "response_modes_supported",
+    "grant_types_supported", "token_endpoint_auth_methods_supported",
+    "token_endpoint_auth_signing_alg_values_supported", "service_documentation",
+    "ui_locales_supported", "op_policy_uri", "op_tos_uri", "revocation_endpoint",
+    "revocation_endpoint_auth_methods_supported",
+    "revocation_endpoint_auth_signing_alg_values_supported", "introspection_endpoint",
+    "introspection_endpoint_auth_methods_supported",
+    "introspection_endpoint_auth_signing_alg_values_supported",
+    "code_challenge_methods_supported", "authorization_response_iss_parameter_supported",
+)
+
+
+def authorization_server_metadata(openid_document: dict[str, Any]) -> dict[str, Any]:
+    """``/.well-known/oauth-authorization-server`` (RFC 8414 §3): the OpenID Provider metadata
+    restricted to the members RFC 8414 §2 defines, with the same values."""
+    return {name: openid_document[name] for name in RFC8414_FIELDS if name in openid_document}
+
+
 def check_issuer(issuer: str) -> None:
     """RFC 8414 §2 / OIDC Discovery §3: https, a host, no query, no fragment."""
     parts = urlsplit(issuer)
