@@ -4,12 +4,19 @@ admin API and enforced at the authorization, token and logout endpoints."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
+from app import migrations
+from app.db import Database
+from app.models.client import Client
+from app.services import clients
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     DEMO_REDIRECT,
@@ -22,6 +29,9 @@ from tests.api.oidc_support import (
     register_rp,
     tokens_for,
 )
+from tests.api.population_support import fresh_database
+
+__all__ = ["fresh_database"]  # a fixture
 
 
 @pytest.fixture
@@ -187,3 +197,34 @@ def test_a_confidential_client_cannot_pass_as_a_public_one(
     flow = authorize(agent, rp, pin=pin)
     response = redeem(agent, Rp(rp.client_id, None, method="none"), flow)
     assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
+
+
+# --- the migration --------------------------------------------------------------------------------
+
+
+def test_the_client_policy_migration_goes_down_and_up_keeping_clients_usable(
+        fresh_database: Callable[..., Database]) -> None:
+    """Down: a public client cannot exist in the older schema, so it is disabled; up: every client
+    gets the defaults (PKCE required, web, no post-logout URIs)."""
+    from alembic import command
+
+    database = fresh_database()
+    now = datetime.now(UTC)
+    with database.write() as session:
+        clients.register(session, clients.ClientSpec(
+            name="app", client_id="public-app", scopes=("openid",), purposes=("login",),
+            token_endpoint_auth_method="none", grant_types=("authorization_code",),
+            redirect_uris=("http://127.0.0.1/cb",), application_type="native"), now=now)
+    config = migrations.alembic_config(database.engine.url.render_as_string(hide_password=False))
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+    with database.engine.connect() as connection:
+        row = connection.execute(text("SELECT status, token_endpoint_auth_method FROM client "
+                                      "WHERE client_id = 'public-app'")).one()
+    assert tuple(row) == ("disabled", "client_secret_basic")
+    migrations.upgrade(database.engine)
+    with database.read() as session:
+        client = session.get(Client, "public-app")
+        assert (client.require_pkce, client.application_type,
+                client.post_logout_redirect_uris) == (True, "web", [])
