@@ -318,6 +318,22 @@ def test_cli_adds_lists_rotates_disables_and_enables_clients(
     assert issue_token(client, "cli-agency", new_secret)
 
 
+def test_cli_registers_a_client_policy(database: Database, client: TestClient,
+                                       admin_headers: dict[str, str]) -> None:
+    added = CliRunner().invoke(cli, [
+        "clients", "add", "--name", "CLI app", "--client-id", "cli-native-app",
+        "--scope", "openid", "--purpose", "login", "--auth-method", "none",
+        "--grant-type", "authorization_code", "--redirect-uri", "http://127.0.0.1/cb",
+        "--application-type", "native", "--post-logout-redirect-uri", "https://app.example/out",
+        "--database-url", database.url])
+    assert added.exit_code == 0, added.output
+    assert "client_secret" not in added.output
+    shown = client.get("/v1/admin/clients/cli-native-app", headers=admin_headers).json()
+    assert (shown["token_endpoint_auth_method"], shown["application_type"], shown["require_pkce"],
+            shown["post_logout_redirect_uris"]) == ("none", "native", True,
+                                                    ["https://app.example/out"])
+
+
 def test_cli_reports_an_invalid_registration_in_one_line(database: Database) -> None:
     result = CliRunner().invoke(
         cli,
