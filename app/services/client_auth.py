@@ -21,6 +21,7 @@ from app.models.client import Client, UsedClientAssertion
 from app.oidc import client_auth as rules
 from app.oidc import errors as oauth
 from app.oidc.clients import ClientView
+from app.oidc.discovery import Endpoints, endpoint_url
 from app.prepared import Prepared
 from app.services.keys import aware
 from app.settings import Settings
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from app.services.tokens import TokenRequest
 
 log = logging.getLogger("dancu.client_auth")
-TOKEN_PATH = "/oauth2/token"
 
 
 def client_view(client: Client | Any) -> ClientView:
@@ -111,7 +111,7 @@ def identify(
             credentials,
             client=client_view(client) if client else None,
             issuer=settings.issuer_url,
-            token_endpoint=settings.issuer_url + TOKEN_PATH,
+            token_endpoint=endpoint_url(settings.issuer_url, Endpoints.token),
             endpoint=token_endpoint,
             now=now,
         )
