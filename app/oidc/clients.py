@@ -5,7 +5,8 @@
 Redirect URIs (RFC 6749 §3.1.2, RFC 9700 §2.1, §2.6, RFC 8252 §7.3, §8.3):
 
 * registration: absolute ``https`` URI, no fragment, no user-info, no wildcard. ``http`` only for
-  loopback IP literals (native apps) and, for sandbox clients, ``localhost``;
+  loopback IP literals (native apps) and, for sandbox clients, ``localhost``; a ``native`` client
+  may also register a private-use scheme in reverse domain-name form (RFC 8252 §7.1);
 * at the authorization endpoint: **exact string match** with a registered URI. The one exception
   is RFC 8252 §7.3: for a ``native`` client's registered ``http`` loopback IP literal, any port is
   accepted (a ``web`` client's URIs always match exactly).
@@ -13,6 +14,7 @@ Redirect URIs (RFC 6749 §3.1.2, RFC 9700 §2.1, §2.6, RFC 8252 §7.3, §8.3):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,7 @@ CLIENT_CREDENTIALS = "client_credentials"
 GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS)
 
 _LOOPBACK_IPS = ("127.0.0.1", "::1")
+_PRIVATE_USE_SCHEME = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)+")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,20 @@ def redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
     ):
         return None
     return "must use https (http only for loopback)"
+
+
+def native_redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
+    """:func:`redirect_uri_problem` for a ``native`` client, which may also register a
+    private-use URI scheme in reverse domain-name form (RFC 8252 §7.1, §8.4:
+    ``com.example.app:/cb``; a scheme without a dot could be claimed by any app)."""
+    parts = urlsplit(uri)
+    if "." not in parts.scheme or parts.scheme in ("http", "https"):
+        return redirect_uri_problem(uri, sandbox=sandbox)
+    if not _PRIVATE_USE_SCHEME.fullmatch(parts.scheme) or parts.netloc or not parts.path:
+        return "a private-use scheme needs reverse domain-name form and a path (com.app:/cb)"
+    if parts.fragment or "#" in uri or "*" in uri:
+        return "must not contain a fragment or wildcards"
+    return None
 
 
 def _without_port(uri: str) -> tuple[str, str | None, str, str]:

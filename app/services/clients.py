@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models.client import Client
 from app.oidc import client_auth as rules
-from app.oidc.clients import redirect_uri_problem
+from app.oidc.clients import native_redirect_uri_problem, redirect_uri_problem
 from app.services import scopes as scope_catalogue
 from app.settings import Settings
 
@@ -105,9 +105,11 @@ def _problems(spec: ClientSpec) -> list[str]:
         problems.append("data_basis: statutory_task or consent")
     if (spec.token_endpoint_auth_method == "private_key_jwt") != (spec.jwks is not None):
         problems.append("jwks: required for private_key_jwt, and only for it")
+    check = native_redirect_uri_problem if spec.application_type == "native" else \
+        redirect_uri_problem
     problems += [f"{field}: {reason}" for field in ("redirect_uris", "post_logout_redirect_uris")
                  for uri in getattr(spec, field)
-                 if (reason := redirect_uri_problem(uri, sandbox=spec.sandbox))]
+                 if (reason := check(uri, sandbox=spec.sandbox))]
     problems += _policy_problems(spec)
     if (jwks_problem := _jwks_problem(spec.jwks)) is not None:
         problems.append(jwks_problem)

@@ -228,3 +228,16 @@ def test_the_client_policy_migration_goes_down_and_up_keeping_clients_usable(
         client = session.get(Client, "public-app")
         assert (client.require_pkce, client.application_type,
                 client.post_logout_redirect_uris) == (True, "web", [])
+
+
+def test_a_native_app_logs_in_with_its_private_use_scheme(
+        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str) -> None:
+    """RFC 8252 §7.1: the code comes back to ``com.example.app:/cb``; a web client may not
+    register such a URI."""
+    rp = register_rp(client, admin, token_endpoint_auth_method="none",
+                     application_type="native", redirect_uris=["com.example.app:/cb"])
+    flow = authorize(agent, rp, pin=pin)
+    assert flow.location.startswith("com.example.app:/cb?code=")
+    assert redeem(agent, rp, flow).status_code == 200
+    web = _register(client, admin, redirect_uris=["com.example.app:/cb"])
+    assert web.status_code == 422
