@@ -10,7 +10,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./dancu.db"
-_SANDBOX_DEFAULT_SECRETS = {"admin_token": "admin-secret", "demo_client_secret": "demo-secret"}
+_SANDBOX_DEFAULT_SECRETS = {"admin_token": "admin-secret",
+                            "demo_client_secret": "demo-secret-for-the-sandbox-only"}
 
 
 class SettingsError(RuntimeError):
@@ -32,7 +33,10 @@ class Settings(BaseSettings):
     sandbox: bool = True
     admin_token: str = _SANDBOX_DEFAULT_SECRETS["admin_token"]
     demo_client_id: str = "demo"
-    demo_client_secret: str = _SANDBOX_DEFAULT_SECRETS["demo_client_secret"]
+    # At least 32 characters, like every client secret (libraries such as idpyoidc refuse shorter
+    # HMAC keys).
+    demo_client_secret: str = Field(default=_SANDBOX_DEFAULT_SECRETS["demo_client_secret"],
+                                    min_length=32)
     log_level: str = "info"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Keys of the chip-card test PKI: "ec" (P-256, derived from the seed) or "rsa" (2048-bit,
