@@ -110,9 +110,10 @@ def _scannable(scope: Scope) -> bool:
 
 
 def _mentioned_pins(scope: Scope, body: bytes) -> set[bytes]:
-    places = [scope.get("path", "").encode(), scope.get("query_string", b""),
-              _header(scope, b"x-sandbox-login") or b"", body]
-    return {match for place in places for match in _PIN.findall(place)}
+    """The PINs a request names, and the persona key ``X-Sandbox-Login`` may name instead."""
+    login = (_header(scope, b"x-sandbox-login") or b"").strip()
+    places = [scope.get("path", "").encode(), scope.get("query_string", b""), login, body]
+    return {match for place in places for match in _PIN.findall(place)} | {login}
 
 
 # --- who is calling -------------------------------------------------------------------------------
