@@ -28,6 +28,9 @@ VARIABLES: dict[str, str] = {
     # key its card's chip opens with (tests/test_docs_collection.py checks both exist).
     "pin": "001099992012",
     "access_key": "34eff54769068d50e80bde2b3164f2e8",
+    # The account the admin account requests act on: the one their file's first request opens
+    # (so that locking and closing it leaves the personas as they are).
+    "account_pin": "001084640871",
     "tenant": "",
     # Ids made by a request earlier in the same file (REST Client request variables).
     "new_client_id": "{{add_client_v1_admin_clients_post.response.body.$.client_id}}",
@@ -47,7 +50,7 @@ TOKEN_REQUEST = "client_token"
 # What a request answers, as given, when the collection runs top to bottom against a default
 # deployment, where that is not the operation's first documented success (operationId -> status).
 EXPECTED: dict[str, int] = {
-    # The persona's account is active and level 2 already; the consent id is made in another file.
+    # The account the file opens is active and level 2 already; the consent id is another file's.
     "activate_v1_admin_accounts__pin__activate_post": 409,
     "upgrade_v1_admin_accounts__pin__upgrade_post": 409,
     "bind_device_v1_admin_accounts__pin__device_post": 409,
@@ -132,8 +135,11 @@ def _query(operation: dict[str, Any]) -> str:
 
 
 def _url(path: str, operation: dict[str, Any]) -> str:
+    aliases = {**PATH_ALIASES, **({"pin": "account_pin"}
+                                  if path.startswith("/v1/admin/accounts/") else {})}
+
     def variable(match: re.Match[str]) -> str:
-        name = PATH_ALIASES.get(match[1], match[1])
+        name = aliases.get(match[1], match[1])
         return PATH_DEFAULTS.get(name, "{{" + name + "}}")
 
     return "{{base}}" + _PARAM.sub(variable, path) + _query(operation)
