@@ -463,6 +463,9 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "qr-session-not-found": _qr_twice,
     "qr-login-needs-level-2": _qr_level1,
     "app-login-refused": _qr_wrong_passcode,
+    "unknown-persona": lambda c: c.client.post(
+        f"/v1/sandbox/qr/{_qr_handle(c, c.agent())}/approve", json={"persona": "no-such-persona"},
+        headers=c.admin),
     "already-deceased": _life_event_case("already-deceased"),
     "citizen-not-alive": _life_event_case("citizen-not-alive"),
     "parent-too-young": _life_event_case("parent-too-young"),

@@ -195,10 +195,11 @@ def authenticate_client(
     ``endpoint``: the URL the request was sent to when it is not the token endpoint
     (introspection, revocation), also accepted as an assertion's audience."""
     method = credentials.method
-    if method in (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST):
+    secret_proven = method in (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST)
+    if secret_proven:
         _check_secret(credentials.secret or "", client)
     if client is None or client.token_endpoint_auth_method != method:
-        raise InvalidClient(_FAILED)
+        raise InvalidClient(_wrong_method(client, method) if secret_proven else _FAILED)
     if method == PRIVATE_KEY_JWT:
         return _authenticate_assertion(
             credentials,
@@ -210,6 +211,12 @@ def authenticate_client(
             max_lifetime=max_lifetime,
         )
     return AuthenticatedClient(client_id=client.client_id, method=method)
+
+
+def _wrong_method(client: ClientView | None, method: str) -> str:
+    """Once the secret is proven right, the caller may learn how the client must send it."""
+    registered = client.token_endpoint_auth_method if client else "another method"
+    return f"The client is registered for {registered}; the secret was sent by {method}."
 
 
 def _check_secret(secret: str, client: ClientView | None) -> None:

@@ -36,6 +36,7 @@ from app.services import (
     oidc_revocation,
     oidc_sessions,
     oidc_userinfo,
+    persona_names,
 )
 from app.services.oidc_provider import SESSION_TTL
 from app.services.oidc_writes import run_phases, run_read
@@ -321,7 +322,7 @@ def sandbox_qr_approve(handle: str, body: SandboxQrApproval, session: SessionDep
                        settings: SettingsDep, now: NowDep) -> Any:
     if not settings.sandbox:
         raise NotFound("Sandbox helpers are off (DANCU_SANDBOX=false).")
-    pin = body.pin or login.persona_pin(session, body.persona or "")
+    pin = body.pin or persona_names.require_persona_pin(session, body.persona or "")
     return QrStatus(status=login.qr_approve_as(session, handle, pin=pin or "", now=now))
 
 

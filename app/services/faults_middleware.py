@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_MEDIA_TYPE, DomainError, InternalError, RateLimited
+from app.errors import PROBLEM_MEDIA_TYPE, DomainError, InternalError, RateLimited, route_template
 from app.errors import ServiceUnavailable as Unavailable
 from app.middleware import read_body, replay
 from app.services import faults
@@ -110,9 +110,10 @@ def _scannable(scope: Scope) -> bool:
 
 
 def _mentioned_pins(scope: Scope, body: bytes) -> set[bytes]:
-    places = [scope.get("path", "").encode(), scope.get("query_string", b""),
-              _header(scope, b"x-sandbox-login") or b"", body]
-    return {match for place in places for match in _PIN.findall(place)}
+    """The PINs a request names, and the persona key ``X-Sandbox-Login`` may name instead."""
+    login = (_header(scope, b"x-sandbox-login") or b"").strip()
+    places = [scope.get("path", "").encode(), scope.get("query_string", b""), login, body]
+    return {match for place in places for match in _PIN.findall(place)} | {login}
 
 
 # --- who is calling -------------------------------------------------------------------------------
@@ -248,15 +249,17 @@ def _page_body(error: DomainError) -> bytes:
             f"<h1>{error.title}</h1><p>{error.detail}</p></html>").encode()
 
 
-async def send_error(send: Send, error: DomainError, path: str) -> None:
+async def send_error(send: Send, error: DomainError, scope: Scope) -> None:
     """The error in the format the endpoint answers in: RFC 6749 JSON, an HTML page, or
-    problem+json."""
+    problem+json (its ``instance`` the route template, never the path)."""
+    path = scope.get("path", "")
     if path in OAUTH_JSON_PATHS:
         body, media = _oauth_body(error), b"application/json"
     elif path.startswith(PAGE_PREFIXES):
         body, media = _page_body(error), b"text/html; charset=utf-8"
     else:
-        body, media = json.dumps(error.to_problem(path)).encode(), PROBLEM_MEDIA_TYPE.encode()
+        body = json.dumps(error.to_problem(route_template(scope))).encode()
+        media = PROBLEM_MEDIA_TYPE.encode()
     headers = [(b"content-type", media), (b"content-length", str(len(body)).encode()),
                (b"cache-control", b"no-store"),
                *((k.lower().encode(), v.encode()) for k, v in error.headers.items())]
@@ -356,7 +359,7 @@ class FaultMiddleware:
             receive = replay(body, receive)
         chosen = await self._choose(request, state, header, body)
         if isinstance(chosen, DomainError):
-            await send_error(send, chosen, scope.get("path", ""))
+            await send_error(send, chosen, scope)
         elif chosen is None:
             await self.app(scope, receive, send)
         else:
@@ -403,7 +406,7 @@ class FaultMiddleware:
         if fault.timeout_ms is not None:
             await sleep(fault.timeout_ms / 1000)
         if fault.answers_instead:
-            await send_error(send, _error_of(fault), scope.get("path", ""))
+            await send_error(send, _error_of(fault), scope)
         elif fault.rewrites_body:
             await _rewriting(self.app, fault, scope, receive, send)
         else:

@@ -378,10 +378,12 @@ def recorded(session: Session) -> dict[str, str]:
 
 
 def fault_pins(session: Session) -> dict[str, str]:
-    """PIN -> fault, for the fault personas (what the fault middleware watches for)."""
+    """PIN -> fault, and persona key -> fault (a key named in ``X-Sandbox-Login``), for the
+    fault personas (what the fault middleware watches for)."""
     pins = recorded(session)
-    return {pins[key]: spec.outcomes.fault for key in FAULT_KEYS
-            if key in pins and (spec := spec_of(key)) and spec.outcomes.fault}
+    faults_of = {key: spec.outcomes.fault for key in FAULT_KEYS
+                 if key in pins and (spec := spec_of(key)) and spec.outcomes.fault}
+    return {**{pins[key]: fault for key, fault in faults_of.items()}, **faults_of}
 
 
 # --- the catalogue as the API gives it ------------------------------------------------------------

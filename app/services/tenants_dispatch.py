@@ -128,7 +128,7 @@ class TenantMiddleware:
         try:
             built = await _resolve(host, tenant_id)
         except DomainError as refused:
-            await send_error(send, refused, scope.get("path", ""))
+            await send_error(send, refused, scope)
             return
         scope.setdefault("state", {})["tenant"] = tenant_id
         await built.app(scope, receive, send)

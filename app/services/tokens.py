@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 from app.oidc import errors as oauth
 from app.oidc import tokens as oidc_tokens
 from app.oidc.jwt_policy import RejectReason, TokenRejected
-from app.oidc.scopes import format_scope, parse_scope, require_subset
+from app.oidc.scopes import format_scope, parse_scope
 from app.services import client_auth
 from app.services.keys import KeyStore
 from app.services.phases import Pending, failing, settle, then
-from app.services.scopes import LOGIN_SCOPES
+from app.services.scopes import LOGIN_SCOPES, client_credentials_scopes
 from app.settings import Settings
 
 ACCESS_TOKEN_TTL = timedelta(minutes=10)
@@ -85,7 +85,7 @@ def client_credentials_grant(ctx: GrantContext) -> TokenBody:
     """RFC 6749 §4.4: an access token for the client itself, for scopes it is allowed."""
     requested = parse_scope(ctx.request.params.get("scope"))
     api_scopes = tuple(s for s in ctx.client.scopes if s not in LOGIN_SCOPES)  # not sign-in ones
-    scopes = require_subset(requested, granted=api_scopes) if requested else api_scopes
+    scopes = client_credentials_scopes(requested, registered=api_scopes)
     content = oidc_tokens.client_credentials_content(
         ctx.client.client_id, audience=(api_audience(ctx.settings),), scope=scopes
     )

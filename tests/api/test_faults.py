@@ -70,6 +70,14 @@ def test_status_answers_the_problem_of_that_status_instead_of_the_route(
     assert ("retry-after" in response.headers) == (status in (429, 503))
 
 
+def test_a_fault_problem_names_the_route_template_never_the_pin(
+        client: TestClient, access: dict[str, str], pin: str) -> None:
+    response = client.get(f"/v1/citizens/{pin}", headers={**access, FAULT: "status=503"})
+    assert response.status_code == 503
+    assert response.json()["instance"] == "/v1/citizens/{pin}"
+    assert pin not in response.text
+
+
 def test_retry_after_is_the_faults_own(client: TestClient, access: dict[str, str],
                                         pin: str) -> None:
     response = client.get(f"/v1/citizens/{pin}",

@@ -185,6 +185,15 @@ def test_jwt_attacks_are_refused_at_userinfo(agent: TestClient, issued: dict[str
     assert response.headers["www-authenticate"].startswith(REALM_CHALLENGE)
 
 
+def test_a_client_credentials_token_at_userinfo_is_told_it_is_not_a_users_token(
+        agent: TestClient, issued: dict[str, Any]) -> None:
+    response = userinfo(agent, issued["cc_token"])
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
+    assert "not a user's token" in response.json()["error_description"]
+    forged = userinfo(agent, issued["cc_token"][:-4] + "AAAA")
+    assert "not a user's token" not in forged.json()["error_description"]
+
+
 # A token genuinely signed by the provider for another audience is still a live token: RFC 7662
 # answers for any audience (the resource server checks ``aud``), so that case is left out here.
 @pytest.mark.parametrize("attack", [a for a in ATTACKS

@@ -131,6 +131,16 @@ def test_deleting_a_tenant_removes_its_database(client: TestClient,
         assert not Path(make_url(url).database or "").exists()
 
 
+def test_a_tenant_problem_names_the_route_template_never_the_pin(
+        client: TestClient, admin_headers: dict[str, str]) -> None:
+    pin = "001186185248"
+    response = client.get(f"/v1/citizens/{pin}", headers=_in("no-such-tenant", admin_headers))
+    assert (response.status_code, response.json()["type"].rsplit("/", 1)[-1]) == (
+        404, "tenant-not-found")
+    assert response.json()["instance"] == "/v1/citizens/{pin}"
+    assert pin not in response.text
+
+
 def test_tenants_are_listed_to_their_owner_only_and_refused_to_other_clients(
         client: TestClient, admin_headers: dict[str, str], pair: tuple[str, str]) -> None:
     mine = bearer(token(client, sandbox_client(client, admin_headers)))

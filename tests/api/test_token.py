@@ -239,18 +239,29 @@ def test_secret_method_must_be_the_registered_one(client: TestClient, settings: 
         },
     )
     assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
+    assert response.json()["error_description"] == (
+        "The client is registered for client_secret_basic; the secret was sent by "
+        "client_secret_post.")
 
 
-def test_scope_outside_the_allowed_set_is_invalid_scope(
-    client: TestClient, admin_headers: dict[str, str]
+@pytest.mark.parametrize(("scope", "description"), [
+    ("citizen.verify citizen.basic", "The client is not registered for the scope citizen.basic."),
+    ("citizen.nosuch", "The scope citizen.nosuch is unknown (docs/scopes.md lists the scopes)."),
+    ("openid", "The scope openid is a sign-in scope; a client-credentials token carries "
+               "data-API scopes only."),
+    ("x" * 65, "A requested scope is unknown or not registered for this client."),
+])
+def test_scope_outside_the_allowed_set_is_invalid_scope_naming_it(
+    client: TestClient, admin_headers: dict[str, str], scope: str, description: str
 ) -> None:
     client_id, secret = new_client(client, admin_headers, scopes=["citizen.verify"])
     response = client.post(
         "/oauth2/token",
-        data={"grant_type": "client_credentials", "scope": "citizen.verify citizen.basic"},
+        data={"grant_type": "client_credentials", "scope": scope},
         headers=basic(client_id, secret),
     )
     assert (response.status_code, response.json()["error"]) == (400, "invalid_scope")
+    assert response.json()["error_description"] == description
 
 
 @pytest.mark.parametrize(

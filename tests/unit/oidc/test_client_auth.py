@@ -221,16 +221,12 @@ def test_registered_method_with_right_credentials_authenticates(authorization, f
     [
         (_basic("rp:1", "wrong-" + "x" * 40), {}, SECRET_CLIENT),
         (_basic("rp:1", SECRET), {}, None),
-        (None, {"client_id": "rp:1", "client_secret": SECRET}, SECRET_CLIENT),
-        (_basic("rp:1", SECRET), {}, POST_CLIENT),
         (None, {"client_id": "rp:1"}, SECRET_CLIENT),
         (None, {"client_id": "agency-7"}, JWT_CLIENT),
     ],
     ids=[
         "wrong_secret",
         "unknown_client",
-        "post_for_basic_client",
-        "basic_for_post_client",
         "no_secret",
         "no_assertion",
     ],
@@ -240,6 +236,28 @@ def test_wrong_or_unregistered_credentials_are_invalid_client(authorization, for
     with pytest.raises(InvalidClient) as caught:
         _authenticate(credentials, client)
     assert caught.value.description == "Client authentication failed."
+
+
+@pytest.mark.parametrize(
+    ("authorization", "form", "client", "description"),
+    [
+        (None, {"client_id": "rp:1", "client_secret": SECRET}, SECRET_CLIENT,
+         "The client is registered for client_secret_basic; the secret was sent by "
+         "client_secret_post."),
+        (_basic("rp:1", SECRET), {}, POST_CLIENT,
+         "The client is registered for client_secret_post; the secret was sent by "
+         "client_secret_basic."),
+        (None, {"client_id": "rp:1", "client_secret": "wrong-" + "x" * 40}, SECRET_CLIENT,
+         "Client authentication failed."),
+    ],
+    ids=["post_for_basic_client", "basic_for_post_client", "wrong_secret_by_another_method"],
+)
+def test_a_right_secret_sent_by_another_method_names_the_registered_method(
+        authorization, form, client, description):
+    credentials = parse_client_credentials(authorization=authorization, form=form)
+    with pytest.raises(InvalidClient) as caught:
+        _authenticate(credentials, client)
+    assert caught.value.description == description
 
 
 # --- private_key_jwt -----------------------------------------------------------------------------
