@@ -299,6 +299,15 @@ def _history_without_scope(ctx: Ctx) -> Any:
     return ctx.client.get("/v1/me/access-history", headers=bearer(access))
 
 
+def _consent_by_relying_party(ctx: Ctx) -> Any:
+    pin, agent = _with_account(ctx), ctx.agent()
+    rp = register_rp(ctx.client, ctx.admin, name="History RP", scopes=["openid", "vneid.history"])
+    access = redeem(agent, rp, authorize(agent, rp, pin=pin, scope="openid vneid.history"))
+    return ctx.client.post("/v1/me/data-consents", headers=bearer(access.json()["access_token"]),
+                           json={
+        "client_id": _bank(ctx)[0], "purpose": "kyc", "scopes": ["citizen.basic"]})
+
+
 def _subscriber(ctx: Ctx) -> dict[str, str]:
     made = new_client(ctx.client, ctx.admin, scopes=["citizen.basic", "events.read"],
                       purposes=["pension-office"])
@@ -500,6 +509,7 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "invalid-consent": _invalid_consent,
     "citizen-token-required": lambda c: c.client.get("/v1/me/access-history"),
     "history-scope-required": _history_without_scope,
+    "citizen-interaction-required": _consent_by_relying_party,
     "sandbox-client-required": lambda c: c.client.get("/v1/sandbox/personas",
                                                       headers=_non_sandbox(c)),
     "invalid-fault": lambda c: _fault(c, "status=404"),

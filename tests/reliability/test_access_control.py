@@ -279,11 +279,21 @@ def citizen_token(isolated: Isolated, rp: Any, pin: str) -> dict[str, str]:
     return bearer(body["access_token"])
 
 
+def citizen_app(isolated: Isolated, pin: str) -> dict[str, str]:
+    """The citizen's own VNeID app (bound-device token): the one that may give consent."""
+    bound = isolated.client.post(f"/v1/admin/accounts/{pin}/device", json={"name": "Phone"},
+                                 headers=bearer(isolated.settings.admin_token))
+    assert bound.status_code == 200, bound.text
+    return bearer(bound.json()["device_token"])
+
+
 def test_a_citizen_cannot_withdraw_or_see_another_citizens_consent(
         isolated: Isolated, consent_bank: Any) -> None:
-    alice = citizen_token(isolated, consent_bank, citizen_with_account(isolated, date(1990, 1, 2)))
+    alice_pin = citizen_with_account(isolated, date(1990, 1, 2))
+    alice = citizen_token(isolated, consent_bank, alice_pin)
     bob = citizen_token(isolated, consent_bank, citizen_with_account(isolated, date(1991, 3, 4)))
-    given = isolated.client.post("/v1/me/data-consents", headers=alice, json={
+    given = isolated.client.post("/v1/me/data-consents", headers=citizen_app(isolated, alice_pin),
+                                 json={
         "client_id": consent_bank.client_id, "purpose": "account-opening",
         "scopes": ["citizen.basic"]})
     assert given.status_code == 201, given.text
