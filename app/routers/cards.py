@@ -23,10 +23,10 @@ from app.security import (
     require_scope,
     runtime,
 )
-from app.services import cards, cards_access, chip
+from app.services import access_history, cards, cards_access, chip
 from app.services.audit_writer import AuditUnavailable
 from app.services.cards import CardNotFound, Change
-from app.services.cards_access import CHIP_READER, NFC_PURPOSE, CardAccess
+from app.services.cards_access import CARD_SCOPES, CHIP_READER, NFC_PURPOSE, CardAccess
 from app.services.cards_verify import ChipRead
 from app.services.citizens import AuditFailed, checked_pin
 from app.services.pki import CardPki, card_pki
@@ -67,7 +67,8 @@ PkiDep = Annotated[CardPki, Depends(get_card_pki)]
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         401: "Missing or invalid access token; for the chip: missing or wrong X-Chip-Access-Key",
-        403: "The token lacks the scope, or the purpose is not registered",
+        403: "The token lacks the scope, the purpose is not registered, or (a consent-based "
+             "client) the citizen has not consented to every scope the card shows",
         404: "No card is recorded for this number",
         409: "The card's status does not allow this change",
         413: "Request body too large",
@@ -104,6 +105,16 @@ async def _audited(request: Request, access: CardAccess, work: Callable[[Session
     return result
 
 
+async def _consented(request: Request, caller: Caller, pin: str, action: str,
+                     now: Any) -> None:
+    """A consent-based client sees a card only with the citizen's consent to every scope the card
+    shows (the lookup's check, access_history.require_consent; the refusal is audited)."""
+    if caller.needs_consent:
+        asker = access_history.Asker(caller.client_id, caller.purpose, caller.request_id, action)
+        await access_history.require_consent(runtime(request), asker, [pin], CARD_SCOPES,
+                                             now=now, every=True)
+
+
 def _card_not_found(request: Request) -> JSONResponse:
     # Returned, not raised: the attempt is audited like any other access.
     return problem_response(CardNotFound(), request)
@@ -118,6 +129,7 @@ def _chip_denied(request: Request) -> JSONResponse:
 async def get_card(pin: str, caller: ReadCaller, now: RequestNow, request: Request,
                    sequence: Sequence = None) -> Any:
     number, access = checked_pin(pin), _client_access(caller, now)
+    await _consented(request, caller, number, "card_read", now)
     view = await _audited(request, access, lambda session: cards_access.card_view(
         session, number, sequence=sequence, access=access))
     return _card_not_found(request) if view is None else view
@@ -129,6 +141,7 @@ async def get_card(pin: str, caller: ReadCaller, now: RequestNow, request: Reque
 async def get_image(pin: str, side: Literal["front", "back"], caller: ReadCaller, now: RequestNow,
                     seed: SeedDep, request: Request, sequence: Sequence = None) -> Any:
     number, access = checked_pin(pin), _client_access(caller, now)
+    await _consented(request, caller, number, "card_image", now)
     svg = await _audited(request, access, lambda session: cards_access.card_image(
         session, number, side, sequence=sequence, seed=seed, access=access))
     return _card_not_found(request) if svg is None else Response(svg, media_type=SVG)

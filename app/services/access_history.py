@@ -86,12 +86,15 @@ def _covered(runtime: Runtime, asker: Asker, pins: Sequence[str | None], needed:
 
 
 async def require_consent(runtime: Runtime, asker: Asker, pins: Sequence[str | None],
-                          needed: Iterable[str], *, now: datetime) -> list[frozenset[str]]:
+                          needed: Iterable[str], *, now: datetime,
+                          every: bool = False) -> list[frozenset[str]]:
     """Per PIN, the ``needed`` scopes the citizen's consent covers (``None``: no citizen to ask,
-    e.g. an invalid PIN in a batch); 403 ``consent-required`` when one covers none of them."""
+    e.g. an invalid PIN in a batch); 403 ``consent-required`` when one covers none of them
+    (``every``: when one does not cover them all, for an answer that cannot be cut, a card)."""
     wanted = frozenset(needed)
     covered = await runtime.run_blocking(lambda: _covered(runtime, asker, pins, wanted, now))
-    missing = [i for i, scopes in enumerate(covered) if not scopes]
+    missing = [i for i, scopes in enumerate(covered)
+               if not scopes or (every and scopes != wanted)]
     if missing:
         await refuse(runtime, asker, [pins[i] for i in missing], now=now,
                      missing_items=missing if len(pins) > 1 else None)

@@ -30,6 +30,9 @@ from app.services.pki import CardPki
 
 CHIP_READER = "chip-reader"
 NFC_PURPOSE = "nfc-read"
+# What a printed card shows (name, birth, sex, nationality; origin, birth place, marks; residence;
+# in the MRZ and the QR code too): a consent-based client needs the citizen's consent to them all.
+CARD_SCOPES = frozenset({"citizen.basic", "citizen.identity", "citizen.residence"})
 
 
 class InvalidChallenge(ValidationFailed):
