@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # Background thread of `dancu serve`: webhook deliveries every second and the stored sandbox
     # clock every five (docs/life-events.md). Off: run `dancu events deliver` instead.
     delivery_worker: bool = True
+    # Failure throttles (docs/reliability.md, "Authorisation and throttles"; 0 turns one off):
+    # wrong client credentials, admin or console tokens per source address and per client in a
+    # minute; wrong chip access keys per card and per client in 15 minutes.
+    failures_per_source: int = Field(default=10, ge=0)
+    failures_per_client: int = Field(default=20, ge=0)
+    chip_failures_per_card: int = Field(default=5, ge=0)
+    chip_failures_per_client: int = Field(default=20, ge=0)
 
     @field_validator("database_url", "read_database_url")
     @classmethod

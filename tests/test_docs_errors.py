@@ -308,6 +308,27 @@ def _consent_by_relying_party(ctx: Ctx) -> Any:
         "client_id": _bank(ctx)[0], "purpose": "kyc", "scopes": ["citizen.basic"]})
 
 
+def _throttled(ctx: Ctx) -> TestClient:
+    """An app of its own with the default limits (the session's app has them out of the way)."""
+    limits = {name: Settings.model_fields[name].default for name in (
+        "failures_per_source", "failures_per_client", "chip_failures_per_card",
+        "chip_failures_per_client")}
+    return TestClient(create_app(ctx.settings.model_copy(update=limits), database=ctx.database,
+                                 migrate_on_start=False))
+
+
+def _chip_locked(ctx: Ctx) -> Any:
+    pin, http = _with_card(ctx), _throttled(ctx)
+    wrong = ctx.bearer("card.read") | {"X-Chip-Access-Key": "00" * 16}
+    return [http.get(f"/v1/cards/{pin}/chip", headers=wrong) for _ in range(6)][-1]
+
+
+def _token_quota(ctx: Ctx) -> Any:
+    limited, http = new_client(ctx.client, ctx.admin, rate_limit=3), _throttled(ctx)
+    return [http.post("/oauth2/token", auth=limited, data={"grant_type": "client_credentials"})
+            for _ in range(4)][-1]
+
+
 def _subscriber(ctx: Ctx) -> dict[str, str]:
     made = new_client(ctx.client, ctx.admin, scopes=["citizen.basic", "events.read"],
                       purposes=["pension-office"])
@@ -443,10 +464,12 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "card-not-found": lambda c: c.client.get(f"/v1/cards/{_adult(c)}",
                                              headers=c.bearer("card.read")),
     "chip-access-denied": lambda c: c.client.get(
-        f"/v1/cards/{c.pin('valid-adult-level2')}/chip"),
+        f"/v1/cards/{c.pin('valid-adult-level2')}/chip", headers=c.bearer("card.read")),
+    "too-many-failures": _chip_locked,
     "invalid-challenge": lambda c: c.client.post(
         f"/v1/cards/{c.pin('valid-adult-level2')}/chip/internal-authenticate",
         json={"challenge": "0011"}, headers={
+            **c.bearer("card.read"),
             "X-Chip-Access-Key": c.personas["valid-adult-level2"]["card"]["access_key"]}),
     "card-state-conflict": lambda c: c.client.post(f"/v1/admin/cards/{_with_card(c)}/issue",
                                                    headers=c.admin),
@@ -558,6 +581,7 @@ TOKEN: dict[str, Callable[[Ctx], Any]] = {
     "invalid_scope": lambda c: c.client.post("/oauth2/token", auth=("demo", "demo-secret"), data={
         "grant_type": "client_credentials", "scope": "not.a.scope"}),
     "invalid_grant": _redeemed_twice,
+    "slow_down": _token_quota,
     "unsupported_token_type": lambda c: c.client.post(
         "/oauth2/revoke", auth=("demo", "demo-secret"),
         data={"token": token(c.client, ("demo", "demo-secret"), scope="citizen.basic")}),

@@ -210,19 +210,35 @@ async def _bearer_client(request: Request, state: FaultState, token: str) -> str
     return remembered[0] if remembered[1] > now else None
 
 
-async def _caller(request: Request, state: FaultState, body: bytes) -> _Caller | None:
+async def _admin(request: Request, token: str, *, asks: bool) -> _Caller | None:
+    """The admin, if ``token`` is the admin token; throttled like the admin routes (a wrong token
+    is counted when it ``asks`` for a fault, or the header would tell a guesser when a guess is
+    right; other opaque tokens, the VNeID app's, are no guesses)."""
+    from app.security import checked_secret, runtime
+
+    settings = request.app.state.settings
+    right = hmac.compare_digest(token.encode("utf-8", "replace"), settings.admin_token.encode())
+    if right or asks:
+        await runtime(request).run_in_thread(
+            lambda: checked_secret(request, matches=right, count=asks))
+    return _Caller("admin", bool(settings.sandbox)) if right else None
+
+
+async def _caller(request: Request, state: FaultState, body: bytes, *,
+                  asks: bool) -> _Caller | None:
     """The authenticated caller only: a claimed, unproven client id would let anyone set off (and
     use up the ``fail-first`` counters of) another client's faults."""
     from app.security import runtime
 
-    settings = request.app.state.settings
     presented = _presented(request.scope, body)
     if presented is None:
         return None
     token = presented.token
-    if token is not None and hmac.compare_digest(token.encode("utf-8", "replace"),
-                                                 settings.admin_token.encode()):
-        return _Caller("admin", bool(settings.sandbox))
+    settings = request.app.state.settings
+    if token is not None and (not _JWT.fullmatch(token) or hmac.compare_digest(
+            token.encode("utf-8", "replace"), settings.admin_token.encode())):
+        # not a JWT: the admin token, or nobody
+        return await _admin(request, token, asks=asks)
     if token is not None:
         client_id = await _bearer_client(request, state, token)
     else:
@@ -431,7 +447,10 @@ class FaultMiddleware:
                         if pin in state.personas), None)
         if header is None and persona is None and not state.rules:
             return None
-        caller = await _caller(request, state, body)
+        try:
+            caller = await _caller(request, state, body, asks=header is not None)
+        except DomainError as refused:  # a source locked out after wrong admin tokens
+            return refused
         if caller is not None:
             request.scope.setdefault("state", {})["sandbox_fault_client"] = caller.client_id
         if header is not None:

@@ -30,10 +30,10 @@ ALL_OPERATIONS = document_operations()
 PUBLIC = {"GET /healthz", "GET /readyz", "GET /.well-known/jwks.json",
           "GET /.well-known/openid-configuration", "GET /v1/events/types",
           "GET /oauth2/qr/{handle}", "GET /metrics"}
-# Guarded by something other than a dependency: the chip's MRZ-derived access key, the app's
-# device token read in the handler, client authentication of the OAuth endpoints, the login flow.
-IN_HANDLER = {"GET /v1/cards/{pin}/chip", "POST /v1/cards/{pin}/chip/internal-authenticate",
-              "GET /v1/me/consents", "POST /v1/me/consents/{consent_id}/withdraw",
+# Guarded by something other than a dependency: the app's device token read in the handler,
+# client authentication of the OAuth endpoints, the login flow. (The chip's routes need a
+# card.read token, a dependency, as well as the MRZ-derived access key.)
+IN_HANDLER = {"GET /v1/me/consents", "POST /v1/me/consents/{consent_id}/withdraw",
               "POST /oauth2/qr/{handle}/approve", "POST /oauth2/qr/{handle}/deny"}
 TALLY: Counter[str] = Counter()
 
@@ -64,7 +64,7 @@ def _guard_of(dependant: Any) -> tuple[str, frozenset[str]] | None:
             return "any-client", frozenset()
         if name == "sandbox_caller":
             return "sandbox", frozenset()
-        if name == "citizen":
+        if name in ("citizen", "citizen_caller", "first_party_citizen"):
             return "citizen", frozenset()
     return None
 
