@@ -18,6 +18,7 @@ from app.security import (
     Caller,
     RequestNow,
     any_caller,
+    off_loop,
     require_admin,
     require_scope,
     runtime,
@@ -134,7 +135,7 @@ async def _chip(request: Request, caller: Caller, pin: str, now: Any, action: st
     if isinstance(done, cards_access.ChipLocked):
         return problem_response(throttle.too_many(done.retry_after), request)
     if done is None:
-        await runtime(request).run_in_thread(lambda: _count_wrong_key(request, checks, now))
+        await off_loop(lambda: _count_wrong_key(request, checks, now))
         return problem_response(chip.ChipAccessDenied(), request)
     return done
 

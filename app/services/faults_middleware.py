@@ -214,13 +214,12 @@ async def _admin(request: Request, token: str, *, asks: bool) -> _Caller | None:
     """The admin, if ``token`` is the admin token; throttled like the admin routes (a wrong token
     is counted when it ``asks`` for a fault, or the header would tell a guesser when a guess is
     right; other opaque tokens, the VNeID app's, are no guesses)."""
-    from app.security import checked_secret, runtime
+    from app.security import checked_secret, off_loop
 
     settings = request.app.state.settings
     right = hmac.compare_digest(token.encode("utf-8", "replace"), settings.admin_token.encode())
     if right or asks:
-        await runtime(request).run_in_thread(
-            lambda: checked_secret(request, matches=right, count=asks))
+        await off_loop(lambda: checked_secret(request, matches=right, count=asks))
     return _Caller("admin", bool(settings.sandbox)) if right else None
 
 
