@@ -113,7 +113,7 @@ _DOC = {
     },
     429: {
         "description": "slow_down with Retry-After: the source or the client failed client "
-        "authentication too often, or the client is over its quota of token requests"
+        "authentication too often, or the client is over its quota of client-credentials tokens"
     },
 }
 
@@ -155,6 +155,10 @@ async def token(request: Request) -> Any:
     checks = _failure_checks(request, token_request)
 
     def admit(client: Any) -> Callable[[Session], None] | None:
+        # Data-API tokens a client mints at will count against its quota; a login's tokens
+        # follow a citizen's sign-in (and cost the login's hot path nothing more).
+        if token_request.params.get("grant_type") != "client_credentials":
+            return None
         return throttle.token_quota(shared.quotas, client_id=client.client_id,
                                     limit=client.rate_limit, now=now)
 

@@ -10,9 +10,9 @@ worker process shares one count). A subject whose count reached its limit is ref
 the right secret through would still tell a guesser which guess was right. A success costs one
 read of the counters and no write; only a failure writes.
 
-The token endpoint also counts a client's token requests against its quota (``client.rate_limit``
-per minute) with the leases of :class:`app.services.rate_limit.QuotaLeases`, in a count of their
-own so that fetching tokens never eats the quota of the calls they authorise.
+The token endpoint also counts a client's ``client_credentials`` requests against its quota
+(``client.rate_limit`` per minute) with the leases of :class:`app.services.rate_limit.QuotaLeases`,
+in a count of their own so that fetching tokens never eats the quota of the calls they authorise.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def token_quota(leases: rate_limit.QuotaLeases, *, client_id: str, limit: int,
         decision = rate_limit.charge(session, client_id=key, limit=limit, now=now,
                                      cost=rate_limit.lease_size(limit), minimum=1)
         if not decision.allowed:
-            raise oauth.SlowDown("The client is over its quota of token requests.",
+            raise oauth.SlowDown("The client is over its quota of client-credentials tokens.",
                                  retry_after=decision.retry_after)
         leases.add(key, now=now, requests=decision.granted - 1)
 

@@ -22,6 +22,7 @@ from app.main import create_app
 from app.models.audit import AuditRecord
 from app.settings import Settings
 from tests.api.cards_support import access_key, admin, new_citizen
+from tests.api.oidc_support import authorize, browser, redeem, register_rp
 from tests.api.sharing_support import admin_headers, basic, bearer, issue_token, new_client
 
 __all__ = ["admin_headers"]
@@ -238,3 +239,14 @@ def test_the_token_endpoint_keeps_to_the_clients_quota(
     assert lookup.status_code == 404  # the calls' quota is a count of its own
     throttled.state.clock.advance(timedelta(seconds=int(answers[3].headers["retry-after"])))
     assert _token(http, *bank).status_code == 200
+
+
+def test_a_logins_tokens_are_not_held_to_the_data_api_quota(
+        throttled: FastAPI, client: TestClient, admin_headers: dict[str, str]) -> None:
+    rp = register_rp(client, admin_headers, name="Quota RP", rate_limit=1)
+    listed = client.get("/v1/admin/accounts/personas", headers=admin_headers).json()["personas"]
+    citizen = next(p["pin"] for p in listed if p["key"] == "citizen-l2")
+    agent = browser(throttled)
+    answers = [redeem(agent, rp, authorize(agent, rp, pin=citizen)).status_code
+               for _ in range(3)]
+    assert answers == [200] * 3
