@@ -22,7 +22,7 @@ from app.oidc import errors as oauth
 from app.oidc.authorize import UI_LOCALES_SUPPORTED
 from app.oidc.codes import new_opaque_value
 from app.routers import html
-from app.routers.token import ParsedForm, error_response, read_form
+from app.routers.token import ParsedForm, error_response, failure_checks, read_form
 from app.schemas.accounts import ConsentList, ConsentOut
 from app.security import key_store, require_admin, runtime
 from app.services import (
@@ -35,6 +35,7 @@ from app.services import (
     oidc_revocation,
     oidc_sessions,
     oidc_userinfo,
+    throttle,
 )
 from app.services.oidc_provider import SESSION_TTL
 from app.services.oidc_writes import run_phases, run_read
@@ -182,13 +183,23 @@ async def userinfo(request: Request) -> Any:
 # --- introspection and revocation -----------------------------------------------------------------
 
 
-def _authenticated(form: ParsedForm, session: SessionDep, settings: Settings, now: Any,
-                   path: str) -> str:
+def _authenticated(request: Request, form: ParsedForm, session: SessionDep, settings: Settings,
+                   now: Any, path: str) -> str:
+    """The client, authenticated as at the token endpoint and throttled alike (a failure is
+    counted in this request's transaction, which commits with the error answer)."""
     if form.request is None:
         assert form.error is not None
         raise form.error
-    client = client_auth.authenticate(session, form.request, settings=settings, now=now,
-                                      token_endpoint=settings.issuer_url + path)
+    checks = failure_checks(request, form.request)
+    wait = throttle.locked(session, checks, now=now)
+    if wait:
+        raise oauth.SlowDown(retry_after=wait)
+    try:
+        client = client_auth.authenticate(session, form.request, settings=settings, now=now,
+                                          token_endpoint=settings.issuer_url + path)
+    except oauth.InvalidClient:
+        throttle.count_failure(session, checks, now=now)
+        raise
     return client.client_id
 
 
@@ -203,7 +214,7 @@ def _token_param(form: ParsedForm) -> str:
 def introspect(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
                session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
     try:
-        requester = _authenticated(form, session, settings, now, "/oauth2/introspect")
+        requester = _authenticated(request, form, session, settings, now, "/oauth2/introspect")
         body = oidc_revocation.introspect(
             session, _token_param(form), requester=requester, keys=key_store(request),
             hint=form.request.params.get("token_type_hint") if form.request else None,
@@ -217,7 +228,7 @@ def introspect(request: Request, form: Annotated[ParsedForm, Depends(read_form)]
 def revoke(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
            session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
     try:
-        requester = _authenticated(form, session, settings, now, "/oauth2/revoke")
+        requester = _authenticated(request, form, session, settings, now, "/oauth2/revoke")
         oidc_revocation.revoke(session, _token_param(form), requester=requester,
                                keys=key_store(request), settings=settings, now=now)
     except oauth.OAuthError as error:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.oidc import client_auth
 from app.oidc import errors as oauth
-from app.security import key_store, runtime
+from app.security import key_store, runtime, source_address
 from app.services import throttle, tokens
 from app.services.oidc_writes import run_phases
 from app.services.phases import Pending
@@ -73,12 +73,12 @@ def _refusal_commits(step: Pending[tokens.TokenBody]) -> Callable[[Session], Ans
     return write
 
 
-def _failure_checks(request: Request, asked: tokens.TokenRequest) -> list[throttle.Check]:
-    """Failed client authentication is counted per source address and per client named."""
+def failure_checks(request: Request, asked: tokens.TokenRequest) -> list[throttle.Check]:
+    """Failed client authentication (here, at introspection and revocation) is counted per
+    source address and per client named."""
     per_source, per_client = throttle.credential_limits(request.app.state.settings)
     claimed = client_auth.claimed_client_id(authorization=asked.authorization, form=asked.params)
-    return [(per_source, request.client.host if request.client else "unknown"),
-            (per_client, claimed or "")]
+    return [(per_source, source_address(request)), (per_client, claimed or "")]
 
 
 def _counted(checks: list[throttle.Check], now: datetime,
@@ -152,7 +152,7 @@ async def token(request: Request) -> Any:
         assert form.error is not None
         return error_response(form.error, used_basic=False)
     token_request, settings, shared = form.request, request.app.state.settings, runtime(request)
-    checks = _failure_checks(request, token_request)
+    checks = failure_checks(request, token_request)
 
     def admit(client: Any) -> Callable[[Session], None] | None:
         # Data-API tokens a client mints at will count against its quota; a login's tokens

@@ -250,3 +250,15 @@ def test_a_logins_tokens_are_not_held_to_the_data_api_quota(
     answers = [redeem(agent, rp, authorize(agent, rp, pin=citizen)).status_code
                for _ in range(3)]
     assert answers == [200] * 3
+
+
+@pytest.mark.parametrize("path", ["/oauth2/introspect", "/oauth2/revoke"])
+def test_introspection_and_revocation_count_wrong_secrets_like_the_token_endpoint(
+        throttled: FastAPI, admin_headers: dict[str, str], path: str) -> None:
+    bank = new_client(TestClient(throttled), admin_headers, scopes=["citizen.basic"])
+    guesser = _from(throttled, f"10.6.0.{len(path)}")
+    wrong = [guesser.post(path, data={"token": "x"}, headers=basic(bank[0], f"guess-{i}"))
+             for i in range(3)]
+    assert [w.status_code for w in wrong] == [401] * 3
+    assert _locked(guesser.post(path, data={"token": "x"}, headers=basic(*bank)), kind="oauth")
+    assert _locked(_token(_from(throttled, "10.6.0.99"), *bank), kind="oauth")  # one count
