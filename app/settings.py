@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     # Total time of one delivery attempt: resolve, connect, send, read the status (not per read).
     # At most 30 s: a pass lasts about two deadlines and must end within a delivery's 2 min lease.
     webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=30)
+    # Failure throttles (docs/reliability.md, "Authorisation and throttles"; 0 turns one off):
+    # wrong client credentials, admin or console tokens per source address and per client in a
+    # minute; wrong chip access keys per card and per client in 15 minutes.
+    failures_per_source: int = Field(default=10, ge=0)
+    failures_per_client: int = Field(default=20, ge=0)
+    chip_failures_per_card: int = Field(default=5, ge=0)
+    chip_failures_per_client: int = Field(default=20, ge=0)
 
     @field_validator("database_url", "read_database_url")
     @classmethod

@@ -24,6 +24,11 @@ from app.main import create_app
 from app.settings import Settings, load_settings
 
 TEST_SEED = 6
+# Every test calls from one address ("testclient") and many fail authentication on purpose: the
+# failure throttles stay out of their way here, and tests/api/test_throttles.py sets its own.
+for _throttle in ("FAILURES_PER_SOURCE", "FAILURES_PER_CLIENT", "CHIP_FAILURES_PER_CARD",
+                  "CHIP_FAILURES_PER_CLIENT"):
+    os.environ.setdefault(f"DANCU_{_throttle}", "1000000")
 TEST_POPULATION = int(os.environ.get("DANCU_TEST_POPULATION", "3000"))
 # Every log line of the session (in-process, and servers and CLIs the tests start) lands in this
 # directory; tests/reliability/test_privacy.py, run last, scans it for personal data and tokens.

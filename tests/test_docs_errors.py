@@ -299,6 +299,36 @@ def _history_without_scope(ctx: Ctx) -> Any:
     return ctx.client.get("/v1/me/access-history", headers=bearer(access))
 
 
+def _consent_by_relying_party(ctx: Ctx) -> Any:
+    pin, agent = _with_account(ctx), ctx.agent()
+    rp = register_rp(ctx.client, ctx.admin, name="History RP", scopes=["openid", "vneid.history"])
+    access = redeem(agent, rp, authorize(agent, rp, pin=pin, scope="openid vneid.history"))
+    return ctx.client.post("/v1/me/data-consents", headers=bearer(access.json()["access_token"]),
+                           json={
+        "client_id": _bank(ctx)[0], "purpose": "kyc", "scopes": ["citizen.basic"]})
+
+
+def _throttled(ctx: Ctx) -> TestClient:
+    """An app of its own with the default limits (the session's app has them out of the way)."""
+    limits = {name: Settings.model_fields[name].default for name in (
+        "failures_per_source", "failures_per_client", "chip_failures_per_card",
+        "chip_failures_per_client")}
+    return TestClient(create_app(ctx.settings.model_copy(update=limits), database=ctx.database,
+                                 migrate_on_start=False))
+
+
+def _chip_locked(ctx: Ctx) -> Any:
+    pin, http = _with_card(ctx), _throttled(ctx)
+    wrong = ctx.bearer("card.read") | {"X-Chip-Access-Key": "00" * 16}
+    return [http.get(f"/v1/cards/{pin}/chip", headers=wrong) for _ in range(6)][-1]
+
+
+def _token_quota(ctx: Ctx) -> Any:
+    limited, http = new_client(ctx.client, ctx.admin, rate_limit=3), _throttled(ctx)
+    return [http.post("/oauth2/token", auth=limited, data={"grant_type": "client_credentials"})
+            for _ in range(4)][-1]
+
+
 def _subscriber(ctx: Ctx) -> dict[str, str]:
     made = new_client(ctx.client, ctx.admin, scopes=["citizen.basic", "events.read"],
                       purposes=["pension-office"])
@@ -434,10 +464,12 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "card-not-found": lambda c: c.client.get(f"/v1/cards/{_adult(c)}",
                                              headers=c.bearer("card.read")),
     "chip-access-denied": lambda c: c.client.get(
-        f"/v1/cards/{c.pin('valid-adult-level2')}/chip"),
+        f"/v1/cards/{c.pin('valid-adult-level2')}/chip", headers=c.bearer("card.read")),
+    "too-many-failures": _chip_locked,
     "invalid-challenge": lambda c: c.client.post(
         f"/v1/cards/{c.pin('valid-adult-level2')}/chip/internal-authenticate",
         json={"challenge": "0011"}, headers={
+            **c.bearer("card.read"),
             "X-Chip-Access-Key": c.personas["valid-adult-level2"]["card"]["access_key"]}),
     "card-state-conflict": lambda c: c.client.post(f"/v1/admin/cards/{_with_card(c)}/issue",
                                                    headers=c.admin),
@@ -506,6 +538,7 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "invalid-consent": _invalid_consent,
     "citizen-token-required": lambda c: c.client.get("/v1/me/access-history"),
     "history-scope-required": _history_without_scope,
+    "citizen-interaction-required": _consent_by_relying_party,
     "sandbox-client-required": lambda c: c.client.get("/v1/sandbox/personas",
                                                       headers=_non_sandbox(c)),
     "invalid-fault": lambda c: _fault(c, "status=404"),
@@ -554,6 +587,7 @@ TOKEN: dict[str, Callable[[Ctx], Any]] = {
     "invalid_scope": lambda c: c.client.post("/oauth2/token", auth=DEMO, data={
         "grant_type": "client_credentials", "scope": "not.a.scope"}),
     "invalid_grant": _redeemed_twice,
+    "slow_down": _token_quota,
     "unsupported_token_type": lambda c: c.client.post(
         "/oauth2/revoke", auth=DEMO,
         data={"token": token(c.client, DEMO, scope="citizen.basic")}),

@@ -53,7 +53,7 @@ from app.oidc.clients import (
     PRIVATE_KEY_JWT,
     ClientView,
 )
-from app.oidc.errors import InvalidClient, InvalidRequest
+from app.oidc.errors import InvalidClient, InvalidRequest, OAuthError
 from app.oidc.jwt_policy import DEFAULT_LEEWAY, TokenRejected, read_unverified, verify_jwt
 from app.oidc.keys import import_public_jwks
 
@@ -160,6 +160,14 @@ def parse_client_credentials(
     if form_client_id is not None and form_client_id != credentials.client_id:
         raise InvalidRequest("The client_id does not match the client credentials.")
     return credentials
+
+
+def claimed_client_id(*, authorization: str | None, form: Mapping[str, str]) -> str | None:
+    """The client a token request says it is (unverified): what a failure is counted against."""
+    try:
+        return parse_client_credentials(authorization=authorization, form=form).client_id
+    except OAuthError:
+        return form.get("client_id") or None
 
 
 def _credentials(

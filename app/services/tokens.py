@@ -111,13 +111,18 @@ def register_grant(grant_type: str, handler: GrantHandler) -> None:
     GRANTS[grant_type] = handler
 
 
+Admission = Callable[[Any], Callable[[Session], None] | None]
+
+
 def prepare_token(
-    session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore, now: datetime
+    session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore, now: datetime,
+    admit: Admission | None = None,
 ) -> TokenBody | Pending[TokenBody]:
     """Authenticate the client and check the grant, reading ``session`` only; raises
     ``OAuthError`` (RFC 6749 §5.2), or leaves the writes as a ``Pending`` (whose ``write`` may
     raise one too, after writing what a refusal must keep). A spent ``private_key_jwt`` assertion
-    is recorded first, whatever the grant says."""
+    is recorded first, whatever the grant says. ``admit(client)``, after a grant checks out, may
+    add a write made before the grant's (a quota lease that may refuse)."""
     grant_type = request.params.get("grant_type")
     if not grant_type:
         raise oauth.InvalidRequest("grant_type is required.")
@@ -134,7 +139,9 @@ def prepare_token(
     except oauth.OAuthError as error:
         if spend is None:
             raise
-        step = failing(error)
+        return then(spend, failing(error))
+    lease = admit(client) if admit is not None else None
+    step = step if lease is None else then(lease, step)
     return step if spend is None else then(spend, step)
 
 
