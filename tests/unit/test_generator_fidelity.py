@@ -1,0 +1,86 @@
+"""The generated population obeys the rules it documents (docs/population.md), on 100,000 people.
+
+Checked on generated rows (pure: no database). Tolerances are stated per test.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import pytest
+
+from seed.batch import Context
+from seed.columns import Rows
+from seed.rows import generate_batch
+
+REFERENCE = date(2026, 7, 1)
+SIZE = 100_000
+GIA_RAI_CLANS = {"Ksor", "Siu", "Nay", "Rơ Châm", "Kpă", "Rcom", "Rơ Mah", "Puih", "Kpuih"}
+NAMED_GROUPS = {13: "Ba Na", 14: "Xơ-đăng", 19: "Hrê", 23: "Bru-Vân Kiều", 26: "Cơ-tu", 31: "Tà-ôi"}
+
+
+def records(rows: Rows) -> list[dict[str, Any]]:
+    names = list(rows.columns)
+    return [dict(zip(names, values, strict=True)) for values in rows.tuples()]
+
+
+@pytest.fixture(scope="module")
+def citizens() -> list[dict[str, Any]]:
+    batch = generate_batch(Context(seed=7, reference_date=REFERENCE), 0, SIZE)
+    return records(batch.tables["citizen"])
+
+
+def middle_words(person: dict[str, Any]) -> list[str]:
+    return person["middle_name"].split() if person["middle_name"] else []
+
+
+def test_kinh_have_no_one_or_two_middle_names_in_the_documented_shares(
+        citizens: list[dict[str, Any]]) -> None:
+    """Rules §6.8: none 3-5%, two 5-22% by cohort (names.json), the rest one."""
+    kinh = [c for c in citizens if c["ethnicity_code"] == 1]
+    counts = Counter(min(len(middle_words(c)), 2) for c in kinh)
+    assert 0.02 < counts[0] / len(kinh) < 0.06
+    assert 0.10 < counts[2] / len(kinh) < 0.22
+    assert counts[1] > counts[2] + counts[0]
+
+
+@pytest.mark.parametrize(("sex", "word", "low", "high"), [
+    ("M", "Văn", 0.5, 0.7), ("F", "Thị", 0.78, 0.95)])
+def test_most_kinh_born_before_1960_carry_van_or_thi(citizens: list[dict[str, Any]], sex: str,
+                                                     word: str, low: float, high: float) -> None:
+    old = [c for c in citizens if c["ethnicity_code"] == 1 and c["sex"] == sex
+           and c["birth_date"] < "1960"]
+    share = sum(middle_words(c)[-1:] == [word] for c in old) / len(old)
+    assert low < share < high
+
+
+@pytest.mark.parametrize("ethnicity", sorted(NAMED_GROUPS))
+def test_central_highland_and_central_groups_do_not_carry_gia_rai_clan_names(
+        citizens: list[dict[str, Any]], ethnicity: int) -> None:
+    group = [c for c in citizens if c["ethnicity_code"] == ethnicity]
+    assert group, NAMED_GROUPS[ethnicity]
+    assert not [c["surname"] for c in group if c["surname"] in GIA_RAI_CLANS]
+
+
+def test_gia_rai_carry_their_clan_names(citizens: list[dict[str, Any]]) -> None:
+    jarai = [c for c in citizens if c["ethnicity_code"] == 10]
+    assert sum(c["surname"] in GIA_RAI_CLANS for c in jarai) > 0.8 * len(jarai)
+
+
+def test_sex_markers_belong_to_the_given_name_never_the_family_name(
+        citizens: list[dict[str, Any]]) -> None:
+    """Ê-đê "Y Moan" / "H'Hen", Ba Na and Xơ-đăng "A Thút" / "Y Hoa": the clan or surname is the
+    family name (``family_name`` in the login claims)."""
+    markers = {"Y", "H", "A", "H'"}
+    assert not [c["surname"] for c in citizens
+                if c["surname"] in markers or c["surname"].startswith("H'")]
+    ede = [c for c in citizens if c["ethnicity_code"] == 12]
+    assert ede
+    for c in ede:
+        assert c["given_name"].startswith("Y " if c["sex"] == "M" else "H'")
+        assert c["middle_name"] == ""
+    marked = [c for c in citizens if c["ethnicity_code"] in (13, 14)
+              and c["given_name"].split()[0] in ("A", "Y")]
+    assert marked
