@@ -15,6 +15,7 @@ import pytest
 from seed.batch import Context
 from seed.columns import Rows
 from seed.identifiers import Identifiers
+from seed.reference import current_province_code, read_csv
 from seed.rows import generate_batch
 
 REFERENCE = date(2026, 7, 1)
@@ -29,9 +30,14 @@ def records(rows: Rows) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def citizens() -> list[dict[str, Any]]:
+def tables() -> dict[str, list[dict[str, Any]]]:
     batch = generate_batch(Context(seed=7, reference_date=REFERENCE), 0, SIZE)
-    return records(batch.tables["citizen"])
+    return {name: records(rows) for name, rows in batch.tables.items()}
+
+
+@pytest.fixture(scope="module")
+def citizens(tables: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return tables["citizen"]
 
 
 def middle_words(person: dict[str, Any]) -> list[str]:
@@ -117,3 +123,40 @@ def test_pin_serials_depend_on_the_seed_and_repeat_with_it() -> None:
 
     assert serials(3) == serials(3)
     assert serials(3) != serials(4)
+
+
+def test_births_inside_merged_provinces_follow_the_2019_census(
+        citizens: list[dict[str, Any]]) -> None:
+    """Within each merged province, the legacy provinces' shares of birth registrations (before
+    2025-07-01) match their 2019 census populations, not their numbers of communes (Đà Nẵng had
+    0.62% of people against 1.18% in the census). Tolerance: 4 standard errors, with a design
+    effect of 3.5 because households share their place."""
+    rows = read_csv("legacy_provinces_profile.csv")
+    census = {r["code"]: int(r["population_2019"]) for r in rows}
+    registered: dict[str, Counter] = {}
+    for c in citizens:
+        place = c["birth_registration_place"]
+        if place in census and c["birth_date"] < "2025-07-01":
+            registered.setdefault(current_province_code(place), Counter())[place] += 1
+    merged = 0
+    for current, counts in registered.items():
+        members = [code for code in census if current_province_code(code) == current]
+        if len(members) < 2:
+            continue
+        merged += 1
+        total, population = sum(counts.values()), sum(census[code] for code in members)
+        for code in members:
+            expected = census[code] / population
+            error = (expected * (1 - expected) * 3.5 / total) ** 0.5
+            assert abs(counts[code] / total - expected) < 4 * error, (current, code)
+    assert merged == 23
+
+
+@pytest.mark.parametrize("table", ["residence", "household"])
+def test_every_registration_before_the_merger_names_its_legacy_ward(
+        tables: dict[str, list[dict[str, Any]]], table: str) -> None:
+    """Pre-2025 addresses are rendered from the legacy ward; the island đặc khu that had no
+    commune-level units (no legacy ward) are not drawn as homes (51 residences had none)."""
+    before = [r for r in tables[table] if r["registered_on"] < "2025-07-01"]
+    assert before
+    assert [r for r in before if not r["legacy_commune_code"]] == []
