@@ -15,8 +15,9 @@ import pytest
 from seed.batch import Context
 from seed.columns import Rows
 from seed.identifiers import Identifiers
-from seed.reference import current_province_code, read_csv
+from seed.reference import current_province_code, read_csv, read_json
 from seed.rows import generate_batch
+from seed.vitals import MALE, AgeClock, sample_vitals
 
 REFERENCE = date(2026, 7, 1)
 SIZE = 100_000
@@ -160,3 +161,15 @@ def test_every_registration_before_the_merger_names_its_legacy_ward(
     before = [r for r in tables[table] if r["registered_on"] < "2025-07-01"]
     assert before
     assert [r for r in before if not r["legacy_commune_code"]] == []
+
+
+def test_sex_ratio_of_those_born_since_2010_is_111_to_113() -> None:
+    """Census 2019: 111.5 boys per 100 girls, 111-112 in the 2010s (rules §6.5); 1,000,000
+    birth dates so the ratio's standard error is about 0.45."""
+    demography = read_json("demography.json")
+    vitals = sample_vitals(np.random.default_rng(3), 1_000_000, clock=AgeClock(REFERENCE),
+                           demography=demography)
+    year = vitals.birth_year
+    cohort = (year >= 2010) & (year <= 2024)
+    boys = int((vitals.sex[cohort] == MALE).sum())
+    assert 110.8 <= 100 * boys / (int(cohort.sum()) - boys) <= 113.2
