@@ -29,6 +29,8 @@ def _overview(stats: PopulationStats) -> Table:
     table.add_row("people (records)", f"{stats.people:,}")
     table.add_row("living", f"{stats.living:,}")
     table.add_row("sex ratio (men per 100 women)", f"{stats.sex_ratio():.1f}")
+    table.add_row("people per household (2019 census 3.58)",
+                  f"{stats.household_members / max(stats.households, 1):.2f}")
     table.add_row("reference date", stats.reference_date.isoformat())
     table.add_row("seed", str(stats.seed))
     return table

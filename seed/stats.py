@@ -34,6 +34,8 @@ class PopulationStats:
     religions: Counter = field(default_factory=Counter)
     marital: Counter = field(default_factory=Counter)  # living, aged 15 and over
     status: Counter = field(default_factory=Counter)
+    households: int = 0
+    household_members: int = 0
     # Kinh, all records: (name cohort, sex) -> people, and of them with Văn (men) / Thị (women)
     # as the last middle name
     classic_middle: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
@@ -89,6 +91,9 @@ def collect(connection: Connection, *, top: int = 15) -> PopulationStats:
         setattr(stats, attr, Counter(dict(connection.execute(
             select(column, func.count()).where(living).group_by(column)).all())))
     stats.classic_middle = _classic_middle(connection)
+    stats.households = connection.execute(select(func.count()).select_from(Household)).scalar_one()
+    stats.household_members = connection.execute(
+        select(func.count()).where(Citizen.household_id.is_not(None))).scalar_one()
     adult = Citizen.birth_date <= _years_before(reference, 15)
     stats.marital = Counter(dict(connection.execute(
         select(Citizen.marital_status, func.count()).where(living, adult)

@@ -91,3 +91,8 @@ def test_van_and_thi_follow_the_birth_cohort_within_6_points(stats: PopulationSt
     (since 2010) (rules §6.8, names.json); the region factor moves the national share a little."""
     people, classic = stats.classic_middle[(cohort, sex)]
     assert abs(classic / people - REFERENCE["classic_middle"][(cohort, sex)]) < 0.06
+
+
+def test_households_average_3_4_to_3_7_people(stats: PopulationStats) -> None:
+    """2019 census 3.58, 2024 survey 3.59 people per household (rules §6.5)."""
+    assert 3.4 < stats.household_members / stats.households < 3.7
