@@ -119,6 +119,12 @@ def _adult(ctx: Ctx, *, born: date = date(1990, 5, 5), sex: str = "F") -> str:
     return single(ctx.database, sex=sex, born=born)
 
 
+def _deceased_without_account(ctx: Ctx) -> str:
+    """Made here: the deceased persona may hold a (closed) account, which answers first."""
+    return single(ctx.database, sex="M", born=date(1950, 3, 3), with_household=False,
+                  status="deceased", died=date(2020, 3, 3))
+
+
 def _with_card(ctx: Ctx, born: date = date(1990, 5, 5)) -> str:
     pin = _adult(ctx, born=born)
     issued = ctx.client.post(f"/v1/admin/cards/{pin}/issue", headers=ctx.admin)
@@ -482,7 +488,7 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "account-exists": lambda c: c.client.post("/v1/admin/accounts", json={
         "pin": _with_account(c)}, headers=c.admin),
     "account-not-eligible": lambda c: c.client.post("/v1/admin/accounts", json={
-        "pin": c.pin("deceased")}, headers=c.admin),
+        "pin": _deceased_without_account(c)}, headers=c.admin),
     "account-state-conflict": lambda c: c.client.post(
         f"/v1/admin/accounts/{_with_account(c)}/unlock", json={}, headers=c.admin),
     "weak-password": lambda c: c.client.put(f"/v1/admin/accounts/{_with_account(c)}/password",

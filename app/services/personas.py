@@ -37,7 +37,7 @@ from app.services.pki import CardPki
 
 log = logging.getLogger("dancu.personas")
 CANDIDATES = 400
-EDE_NAMING = (12, 20, 16, 22, 28, 36, 32)  # Ê-đê and kin: personal name first, clan name last
+EDE_NAMING = (12, 20, 16, 22, 28, 36, 32)  # Ê-đê and kin: clan name, Y/H' opening the given name
 MINORITY_NAMING = (*EDE_NAMING, 8, 5, 3, 9)  # then Mông, Khơ-me, Thái, Dao
 
 
@@ -204,7 +204,7 @@ SPECS: tuple[Spec, ...] = (
          "Two middle names and rare letters (Ỷ, ữ, ẩ): NFC everywhere, MRZ transliterated",
          Outcomes(), wants=(Want(where=(_kinh,)),), shape=_rename),
     Spec("ethnic-minority-name", "Ethnic-minority naming (Ê-đê where the population has one: "
-         "H'/Y before the personal name, clan name last)", Outcomes(),
+         "the clan is the family name, H'/Y opens the given name)", Outcomes(),
          wants=(Want(min_age=18, max_age=70, where=(_ede,)),
                 Want(min_age=18, max_age=70, where=(_minority,)))),
     Spec("pin-reestablished", "PIN cancelled and re-established: the old PIN answers the new "

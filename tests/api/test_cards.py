@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app.card_rules import CAN_CUOC_2024, CCCD_2021, card_expiry, parse_qr_payload
 from app.db import Database
 from app.models.audit import AuditRecord
+from app.models.card import Card
 from app.models.population import Citizen
 from app.services.citizens import full_name
 from tests.api.cards_support import *  # noqa: F403
@@ -217,3 +218,17 @@ def test_a_consent_based_client_sees_a_card_only_with_consent_to_all_it_shows(
         results = set(session.scalars(select(AuditRecord.result).where(
             AuditRecord.pin == pin, AuditRecord.client_id == bank)))
     assert results == {"consent_required" if status == 403 else "disclosed"}
+
+
+def test_2021_cards_print_an_identifying_mark(client: TestClient, database: Database,
+                                              card_token: str) -> None:
+    """Đặc điểm nhân dạng, e.g. 'Nốt ruồi C:3cm trên sau mép trái' (rules §2.2), on the back."""
+    with database.read() as session:
+        pins = session.scalars(select(Card.pin).where(
+            Card.persona.is_(None), Card.status == "active", Card.generation == "cccd_2021")
+            .order_by(Card.pin).limit(20)).all()
+    assert pins
+    marks = [next(f["value"] for f in printed(client, card_token, pin)["back"]
+                  if f["field"] == "identifying_marks") for pin in pins]
+    assert all(re.fullmatch(r"[^\d]+ C:\d(,5)?cm (trên|dưới) (trước|sau) [^\d]+ (trái|phải)", m)
+               for m in marks), marks

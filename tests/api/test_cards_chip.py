@@ -159,6 +159,21 @@ def test_active_authentication_answer_verifies_with_the_dg15_key(
     public_key.verify(der, bytes.fromhex(CHALLENGE), ec.ECDSA(hashes.SHA256()))
 
 
+def test_dg14_declares_the_plain_signature_the_chip_returns(genuine: dict[str, Any]) -> None:
+    """The answer above is r‖s: DG14 must say ecdsa-plain-SHA256 (BSI TR-03111), not
+    ecdsa-with-SHA256 (a DER signature), or ICAO readers reject active authentication."""
+    class SecurityInfo(core.Sequence):
+        _fields = [("protocol", core.ObjectIdentifier), ("required", core.Any),
+                   ("optional", core.ObjectIdentifier, {"optional": True})]
+
+    class SecurityInfos(core.SetOf):
+        _child_spec = SecurityInfo
+
+    infos = SecurityInfos.load(_tlv_value(genuine["files"]["DG14"]))
+    declared = [i["optional"].dotted for i in infos if i["protocol"].dotted == "2.23.136.1.1.5"]
+    assert declared == ["0.4.0.127.0.7.1.1.4.1.3"]
+
+
 def test_the_same_card_gives_the_same_chip_bytes(client: TestClient,
                                                  genuine: dict[str, Any]) -> None:
     again = raw(read_chip(client, genuine["pin"], access_key(genuine["view"]["mrz"])))
