@@ -66,7 +66,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     database: Database = app.state.database
     if app.state.migrate_on_start:
         migrations.upgrade(database.engine)
-    bootstrap(database=database, settings=app.state.settings, clock=app.state.clock)
+    app.state.settings = bootstrap(database=database, settings=app.state.settings,
+                                   clock=app.state.clock)
     app.state.clock_sync, worker = webhooks_worker.start(
         database=database, clock=app.state.clock, enabled=app.state.settings.delivery_worker)
     if app.state.settle_gc:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from ipaddress import ip_address
 from typing import Literal, Self
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./dancu.db"
@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     admin_token: str = _SANDBOX_DEFAULT_SECRETS["admin_token"]
     demo_client_id: str = "demo"
     demo_client_secret: str = _SANDBOX_DEFAULT_SECRETS["demo_client_secret"]
+    # Every secret of the deployment (token-signing keys, pairwise subjects, persona device
+    # tokens, tenant keys) is derived from it; unset: a random one made on first start and kept
+    # in the database (app.services.secret). Never derived from the public seed.
+    secret_key: SecretStr | None = Field(default=None, min_length=16)
     log_level: str = "info"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Keys of the chip-card test PKI: "ec" (P-256, derived from the seed) or "rsa" (2048-bit,
