@@ -100,7 +100,7 @@ def seed_derived_kids(seed: int, generations: int) -> set[str]:
 def withdraw_seed_derived(session: Session, *, seed: int, now: datetime) -> list[str]:
     """Unpublish at once every key still published that the public seed alone gives."""
     published = [row for row in session.scalars(select(StoredKey).where(StoredKey.alg == ES256))
-                 if row.not_after is None or aware(row.not_after) > now]  # type: ignore[operator]
+                 if (until := aware(row.not_after)) is None or until > now]
     derivable = seed_derived_kids(seed, _generation(session, ES256) - 1) if published else set()
     withdrawn = [row for row in published if row.kid in derivable]
     for row in withdrawn:
