@@ -138,6 +138,8 @@ def personas(database_url: str | None = DatabaseOption) -> None:
         table.add_row(row["key"], row["pin"], row["full_name"], state, str(row["level"]),
                       row["device_token"] or "")
     out.print(table)
+    if not settings.sandbox:
+        return
     out.print(f"password: {accounts_seed.SANDBOX_PASSWORD}  passcode: "
               f"{accounts_seed.SANDBOX_PASSCODE} (every persona and generated account)",
               highlight=False)

@@ -372,8 +372,11 @@ def ensure_accounts(database: Database, *, settings: Settings, now: datetime) ->
 
 
 def persona_details(session: Session, *, settings: Settings) -> list[dict[str, Any]]:
-    """The personas with what a tester needs to log in as them (sandbox secrets included)."""
-    details = []
+    """The personas with what a tester needs to log in as them (sandbox secrets included); none
+    outside a sandbox, where their documented secrets no longer work."""
+    details: list[dict[str, Any]] = []
+    if not settings.sandbox:
+        return details
     for account in personas(session):
         spec = persona(account.persona or "")
         citizen = session.get(Citizen, account.pin)

@@ -25,9 +25,14 @@ def _settings(settings: Settings, *, sandbox: bool) -> Settings:
         "demo_client_secret": "a-real-demo-secret"})
 
 
-def _start(database: Database, settings: Settings) -> None:
-    with TestClient(create_app(settings, database=database, migrate_on_start=False)):
-        pass
+def _start(database: Database, settings: Settings) -> list[dict[str, str]]:
+    """Start a server process on ``database``: the personas its admin API lists."""
+    app = create_app(settings, database=database, migrate_on_start=False)
+    with TestClient(app) as client:
+        listed = client.get("/v1/admin/accounts/personas", headers={
+            "Authorization": f"Bearer {settings.admin_token}"})
+        assert listed.status_code == 200, listed.text
+        return list(listed.json()["personas"])
 
 
 def _documented_credentials(database: Database, settings: Settings) -> dict[str, int]:
@@ -54,7 +59,7 @@ NONE = {"password": 0, "passcode": 0, "device": 0}
 def test_a_non_sandbox_deployment_generates_accounts_without_documented_credentials(
         fresh_database: Callable[..., Database], settings: Settings) -> None:  # noqa: F811
     database, production = fresh_database(), _settings(settings, sandbox=False)
-    _start(database, production)
+    assert _start(database, production) == []
     with database.read() as session:
         assert accounts_seed.account_count(session) > 0
         assert not accounts_seed.personas(session)
@@ -64,10 +69,10 @@ def test_a_non_sandbox_deployment_generates_accounts_without_documented_credenti
 def test_a_sandbox_database_started_as_non_sandbox_loses_its_documented_credentials(
         fresh_database: Callable[..., Database], settings: Settings) -> None:  # noqa: F811
     database = fresh_database()
-    _start(database, _settings(settings, sandbox=True))
+    assert _start(database, _settings(settings, sandbox=True))
     before = _documented_credentials(database, settings)
     assert before["password"]
     assert before["passcode"]
     assert before["device"]
-    _start(database, _settings(settings, sandbox=False))
+    assert _start(database, _settings(settings, sandbox=False)) == []
     assert _documented_credentials(database, settings) == NONE
