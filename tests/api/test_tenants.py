@@ -210,3 +210,12 @@ def test_the_demo_client_whose_credentials_are_public_owns_no_tenant(
                                  json={"size": SIZE} if method == "POST" else None)
         assert refused.status_code == 403, (method, path)
         assert refused.json()["type"].endswith("/own-client-required")
+
+
+def test_a_browser_entering_a_tenant_by_its_issuer_path_stays_in_the_tenant(
+        client: TestClient, pair: tuple[str, str]) -> None:
+    browser = TestClient(client.app, follow_redirects=False)  # a cookie jar of its own
+    entered = browser.get(f"/t/{pair[0]}/oauth2/authorize", params={"client_id": "demo"})
+    assert f"{tenants.TENANT_COOKIE}={pair[0]}" in entered.headers["set-cookie"]
+    discovery = browser.get(f"/t/{pair[1]}/.well-known/openid-configuration")
+    assert "set-cookie" not in discovery.headers  # API requests by path leave no cookie
