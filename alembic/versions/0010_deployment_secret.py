@@ -4,8 +4,8 @@ Every secret of the deployment (token-signing keys, the pairwise-subject key, pe
 tokens, tenant keys) is derived from it, so none can be rebuilt from the public seed
 (``app.services.secret``). One row, ``id`` 1.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 08:00:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
