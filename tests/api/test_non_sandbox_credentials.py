@@ -22,7 +22,7 @@ SIZE = 200
 def _settings(settings: Settings, *, sandbox: bool) -> Settings:
     return settings.model_copy(update={
         "sandbox": sandbox, "population_size": SIZE, "admin_token": "a-real-admin-token",
-        "demo_client_secret": "a-real-demo-secret"})
+        "demo_client_secret": "a-real-demo-secret-of-32-characters"})
 
 
 def _start(database: Database, settings: Settings) -> list[dict[str, str]]:
