@@ -6,7 +6,7 @@ from functools import lru_cache
 from ipaddress import ip_address
 from typing import Literal, Self
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./dancu.db"
@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # HMAC keys).
     demo_client_secret: str = Field(default=_SANDBOX_DEFAULT_SECRETS["demo_client_secret"],
                                     min_length=32)
+    # Every secret of the deployment (token-signing keys, pairwise subjects, persona device
+    # tokens, tenant keys) is derived from it; unset: a random one made on first start and kept
+    # in the database (app.services.secret). Never derived from the public seed.
+    secret_key: SecretStr | None = Field(default=None, min_length=16)
     log_level: str = "info"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Keys of the chip-card test PKI: "ec" (P-256, derived from the seed) or "rsa" (2048-bit,

@@ -557,6 +557,10 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
         "X-Sandbox-Tenant": "t0000000000000000"}),
     "tenant-busy": _tenant_busy,
     "tenant-limit": _tenant_limit,
+    "own-client-required": lambda c: c.client.post("/v1/sandbox/tenants", json={"size": 100},
+                                                   headers=bearer(token(c.client, (
+                                                       c.settings.demo_client_id,
+                                                       c.settings.demo_client_secret)))),
 }
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.db import Database
 from app.errors import DomainError
-from app.services import clients, keys
+from app.services import clients, keys, secret
 from app.services.sandbox_clock import session_now
 
 clients_cli = typer.Typer(help="Registered clients (relying parties).", no_args_is_help=True)
@@ -162,7 +162,9 @@ def rotate(
     Running servers pick the new key up within seconds."""
     if alg not in ("ES256", "RS256"):
         fail("--alg must be ES256 or RS256")
-    seed = settings_from(database_url=database_url).seed
+    settings = settings_from(database_url=database_url)
     with writing(database_url) as session:
-        kid = keys.rotate(session, alg, seed=seed, now=session_now(session))
+        now = session_now(session)
+        kid = keys.rotate(session, alg, settings=secret.with_secret(session, settings, now=now),
+                          now=now)
     out.print(f"kid: {kid}", highlight=False)

@@ -138,6 +138,6 @@ def rotate_key(
     now: NowDep,
     request: Request,
 ) -> Any:
-    kid = keys.rotate(session, alg, seed=settings.seed, now=now)
+    kid = keys.rotate(session, alg, settings=settings, now=now)
     key_store(request).invalidate()
     return schemas.KeyRotated(alg=alg, kid=kid)

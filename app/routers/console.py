@@ -121,7 +121,7 @@ def persona_page(request: Request) -> Response:
         return _to_login()
     settings, clock = request.app.state.settings, request.app.state.clock
     with runtime(request).database.read() as session:
-        listed = personas.catalogue(session, now=clock.now(), seed=settings.seed)
+        listed = personas.catalogue(session, now=clock.now(), settings=settings)
     return _page(request, "personas.html", personas=listed, describe=personas.outcome_text)
 
 

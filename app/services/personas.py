@@ -34,6 +34,7 @@ from app.models.sandbox import SandboxPersona
 from app.services import accounts, accounts_seed, cards, cards_personas, faults
 from app.services.cards import local_date
 from app.services.pki import CardPki
+from app.settings import Settings
 
 log = logging.getLogger("dancu.personas")
 CANDIDATES = 400
@@ -441,11 +442,11 @@ def _card_details(session: Session, pin: str, today: date) -> dict[str, Any] | N
             "card_persona": card.persona}
 
 
-def _login_details(session: Session, pin: str, seed: int) -> dict[str, Any] | None:
+def _login_details(session: Session, pin: str, settings: Settings) -> dict[str, Any] | None:
     account = accounts.find(session, pin)
     if account is None:
         return None
-    device = (accounts_seed.persona_device_token(seed, account.persona)
+    device = (accounts_seed.persona_device_token(settings, account.persona)
               if account.persona and (spec := accounts_seed.persona(account.persona))
               and spec.device else None)
     return {"state": account.state, "level": account.level, "lock_reasons": account.lock_reasons,
@@ -455,7 +456,7 @@ def _login_details(session: Session, pin: str, seed: int) -> dict[str, Any] | No
 
 
 def describe(session: Session, spec: Spec, pin: str, *, now: datetime,
-             seed: int) -> dict[str, Any]:
+             settings: Settings) -> dict[str, Any]:
     """One persona as ``GET /v1/sandbox/personas`` lists it."""
     from app.services.life_events_identity import successor
 
@@ -472,14 +473,14 @@ def describe(session: Session, spec: Spec, pin: str, *, now: datetime,
         "birth_date": citizen and citizen.birth_date, "sex": citizen and citizen.sex,
         "status": citizen and citizen.status,
         "card": _card_details(session, pin, today),
-        "vneid": _login_details(session, current, seed),
+        "vneid": _login_details(session, current, settings),
         "expected": {channel: {"request": REQUESTS[channel], **expected}
                      for channel, expected in expectations(spec.outcomes).items()},
     }
 
 
-def catalogue(session: Session, *, now: datetime, seed: int) -> list[dict[str, Any]]:
-    return [describe(session, spec, pin, now=now, seed=seed)
+def catalogue(session: Session, *, now: datetime, settings: Settings) -> list[dict[str, Any]]:
+    return [describe(session, spec, pin, now=now, settings=settings)
             for key, pin in recorded(session).items() if (spec := spec_of(key))]
 
 

@@ -355,13 +355,14 @@ def test_rs256_client_gets_rs256_tokens(client: TestClient, admin_headers: dict[
     assert jwt.decode(token, key_set, algorithms=["RS256"]).claims["client_id"] == client_id
 
 
-def test_es256_keys_are_derived_from_the_seed(database: Database, settings: Settings) -> None:
+def test_es256_keys_are_derived_from_the_deployment_secret(database: Database,
+                                                           settings: Settings) -> None:
     with database.read() as session:
         ring = keys.load_ring(session)
     stored = {key.kid for key in ring.keys if key.alg == "ES256"}
     derived = {
         oidc_keys.derive_ec_key(
-            keys.seed_material(settings.seed),
+            keys.key_material(settings),
             label=keys.KEY_LABEL,
             generation=n,
             active_from=ring.keys[0].active_from,
