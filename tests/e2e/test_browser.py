@@ -51,7 +51,8 @@ class _Callback(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def callback() -> Iterator[str]:
-    """A loopback redirect URI on a free port (loopback IPs match any port, RFC 8252 §7.3)."""
+    """A loopback redirect URI on a free port, registered as it is (the RFC 8252 §7.3 any-port
+    rule is for native clients only)."""
     httpd = HTTPServer(("127.0.0.1", free_port()), _Callback)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -71,11 +72,10 @@ def browser(chromium: str) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def rp(server: Server) -> tuple[str, str]:
+def rp(server: Server, callback: str) -> tuple[str, str]:
     created = httpx.post(f"{server.base}/v1/admin/clients", headers=server.admin, json={
         "name": "Browser RP", "scopes": ["openid", "profile", "phone"], "purposes": ["e2e"],
-        "sandbox": True, "grant_types": ["authorization_code"],
-        "redirect_uris": ["http://127.0.0.1:8765/callback"]})
+        "sandbox": True, "grant_types": ["authorization_code"], "redirect_uris": [callback]})
     assert created.status_code == 201, created.text
     return created.json()["client_id"], created.json()["client_secret"]
 
