@@ -230,8 +230,10 @@ def otp_resend(interaction_id: str, request: Request, fields: FieldsDep, session
         return failed or _expired(request, lang)
     try:
         login.resend_code(session, interaction, now=now)
-    except LoginRefused:
-        return _expired(request, lang)
+    except LoginRefused as refused:
+        if refused.reason != login.TOO_MANY_CODES:
+            return _expired(request, lang)
+        return _otp_page(request, session, interaction, lang=lang, error=refused.reason)
     return html.see_other(f"/oauth2/otp/{interaction.id}?lang={lang}")
 
 
