@@ -262,3 +262,89 @@ def replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+# --- control characters in the URL and in form bodies ---------------------------------------------
+
+# In a path or query (percent-decoded): any C0 control, DEL or C1 control. In a form body the
+# same but TAB, LF and CR (a text area may send them). Matched on the raw bytes, encoded or not,
+# so the common request (no such byte) costs one regular-expression scan.
+_URL_CONTROL = re.compile(rb"[\x00-\x1f\x7f]|%(?:[01][0-9A-Fa-f]|7[Ff])|%[Cc]2%[89][0-9A-Fa-f]"
+                          rb"|\xc2[\x80-\x9f]")
+_FORM_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+                           rb"|%(?:0[0-8BbCcEeFf]|1[0-9A-Fa-f]|7[Ff])|%[Cc]2%[89][0-9A-Fa-f]"
+                           rb"|\xc2[\x80-\x9f]")
+_ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # a decoded path
+_FORM_MEDIA = b"application/x-www-form-urlencoded"
+# Pages a browser shows (an HTML error page); the other /oauth2/ endpoints answer RFC 6749 JSON.
+_OAUTH_PAGES = ("/oauth2/authorize", "/oauth2/logout", "/oauth2/login/", "/oauth2/otp/",
+                "/oauth2/consent/", "/oauth2/account/")
+_CONTROL_DESCRIPTION = "The request contains control characters."
+
+
+def _url_has_control(scope: Scope) -> str | None:
+    """``path`` or ``query`` when that part of the URL holds a control character."""
+    if _ANY_CONTROL.search(scope.get("path", "")):
+        return "path"
+    if _URL_CONTROL.search(scope.get("query_string", b"")):
+        return "query"
+    return None
+
+
+def _is_form(scope: Scope) -> bool:
+    raw = _header(scope, b"content-type")
+    return raw is not None and raw.split(b";", 1)[0].strip().lower() == _FORM_MEDIA
+
+
+async def _refuse_control(scope: Scope, receive: Receive, send: Send, part: str) -> None:
+    """The endpoint's own 4xx: an HTML error page, an RFC 6749 error, or a problem (422)."""
+    path = scope.get("path", "")
+    if path.startswith(_OAUTH_PAGES):
+        from starlette.requests import Request
+
+        from app.routers import html
+
+        response = html.error_page(Request(scope, receive), lang="vi",
+                                   message=html.text("vi", "error_title"),
+                                   error_code="invalid_request",
+                                   description=_CONTROL_DESCRIPTION)
+        await response(scope, receive, send)
+    elif path.startswith("/oauth2/"):
+        body = json.dumps({"error": "invalid_request",
+                           "error_description": _CONTROL_DESCRIPTION}).encode()
+        await send({"type": "http.response.start", "status": 400, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body})
+    else:
+        await send_problem(send, ValidationFailed(errors=[{
+            "loc": [part], "rule": "control_character",
+            "message": "Text must not contain control characters."}]), [])
+
+
+class ControlCharacterGuardMiddleware:
+    """Refuse, before any route, a path, a query or a form body holding a control character (a
+    NUL made PostgreSQL fail with 500 on ids and parameters): HTML pages with an error page,
+    other OAuth endpoints with ``invalid_request`` (RFC 6749 §5.2), the API with a
+    ``validation-error`` problem whose rule is ``control_character``. JSON bodies are checked by
+    :class:`JsonGuardMiddleware`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        part = _url_has_control(scope)
+        if part is not None:
+            await _refuse_control(scope, receive, send, part)
+            return
+        if not _is_form(scope):
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(receive)
+        if _FORM_CONTROL.search(body):
+            await _refuse_control(scope, replay(body, receive), send, "body")
+            return
+        await self.app(scope, replay(body, receive), send)
