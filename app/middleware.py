@@ -276,9 +276,11 @@ _FORM_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
                            rb"|\xc2[\x80-\x9f]")
 _ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # a decoded path
 _FORM_MEDIA = b"application/x-www-form-urlencoded"
-# Pages a browser shows (an HTML error page); the other /oauth2/ endpoints answer RFC 6749 JSON.
+# Pages a browser shows (an HTML error page), and the endpoints answering RFC 6749 §5.2 JSON;
+# the rest (the app's QR approval too) answer problem+json.
 _OAUTH_PAGES = ("/oauth2/authorize", "/oauth2/logout", "/oauth2/login/", "/oauth2/otp/",
                 "/oauth2/consent/", "/oauth2/account/")
+_OAUTH_JSON = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/userinfo")
 _CONTROL_DESCRIPTION = "The request contains control characters."
 
 
@@ -309,7 +311,7 @@ async def _refuse_control(scope: Scope, receive: Receive, send: Send, part: str)
                                    error_code="invalid_request",
                                    description=_CONTROL_DESCRIPTION)
         await response(scope, receive, send)
-    elif path.startswith("/oauth2/"):
+    elif path in _OAUTH_JSON:
         body = json.dumps({"error": "invalid_request",
                            "error_description": _CONTROL_DESCRIPTION}).encode()
         await send({"type": "http.response.start", "status": 400, "headers": [
