@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from app import pin as pin_rules
-from app.dependencies import NowDep, SessionDep, SettingsDep
+from app.dependencies import NowDep, RowIdPath, SessionDep, SettingsDep
 from app.models.account import Account
 from app.models.client import Client
 from app.models.oidc import LoginInteraction
@@ -303,8 +303,8 @@ def my_consents(request: Request, session: SessionDep, now: NowDep) -> Response:
 
 
 @router.post("/oauth2/account/consents/{consent_id}/withdraw")
-def withdraw_consent(consent_id: int, request: Request, fields: FieldsDep, session: SessionDep,
-                     now: NowDep) -> Response:
+def withdraw_consent(consent_id: RowIdPath, request: Request, fields: FieldsDep,
+                     session: SessionDep, now: NowDep) -> Response:
     lang = html.language(fields.get("lang"))
     found = _citizen(request, session, now)
     if found is None:

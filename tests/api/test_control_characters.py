@@ -101,3 +101,12 @@ def test_unknown_json_member_names_are_not_echoed(client: TestClient, settings: 
     assert [error["loc"] for error in errors if error["rule"] == "extra_forbidden"] == [
         ["body", UNKNOWN_MEMBER]]
     assert name not in response.text
+
+
+@pytest.mark.parametrize("consent_id", ["523182708331957714944", str(2**63)])
+def test_a_row_id_outside_64_bits_is_a_validation_error(client: TestClient, settings: Settings,
+                                                         consent_id: str) -> None:
+    response = client.post(f"/v1/admin/consents/{consent_id}/withdraw",
+                           headers={"Authorization": f"Bearer {settings.admin_token}"})
+    assert response.status_code == 422
+    assert consent_id not in response.text
