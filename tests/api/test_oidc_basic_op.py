@@ -461,8 +461,10 @@ def test_oidcc_refresh_token(agent: TestClient, rp: Rp, rp2: Rp, citizen: str,
 
 def test_oidcc_ensure_request_with_valid_pkce_succeeds(
         agent: TestClient, rp: Rp, citizen: str, settings: Settings) -> None:
+    wrong = authorize(agent, rp, pin=citizen)
+    _code_redirect(wrong, settings)
+    assert redeem(agent, rp, wrong, code_verifier=wrong.verifier + "x").json()["error"] == \
+        "invalid_grant"  # and that code is spent (RFC 9700 §4.5)
     flow = authorize(agent, rp, pin=citizen)
     _code_redirect(flow, settings)
-    assert redeem(agent, rp, flow, code_verifier=flow.verifier + "x").json()["error"] == \
-        "invalid_grant"
     assert redeem(agent, rp, flow).status_code == 200
