@@ -267,13 +267,23 @@ def replay(body: bytes, receive: Receive) -> Receive:
 # --- control characters in the URL and in form bodies ---------------------------------------------
 
 # In a path or query (percent-decoded): any C0 control, DEL or C1 control. In a form body the
-# same but TAB, LF and CR (a text area may send them). Matched on the raw bytes, encoded or not,
-# so the common request (no such byte) costs one regular-expression scan.
-_URL_CONTROL = re.compile(rb"[\x00-\x1f\x7f]|%(?:[01][0-9A-Fa-f]|7[Ff])|%[Cc]2%[89][0-9A-Fa-f]"
-                          rb"|\xc2[\x80-\x9f]")
-_FORM_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-                           rb"|%(?:0[0-8BbCcEeFf]|1[0-9A-Fa-f]|7[Ff])|%[Cc]2%[89][0-9A-Fa-f]"
-                           rb"|\xc2[\x80-\x9f]")
+# same but TAB, LF and CR (a text area may send them). Raw bytes are found with bytes.translate,
+# escapes by an expression on the lowered bytes: a few microseconds for an authorization
+# request's query, a third to a half of what one expression for both took (measured in isolation).
+_RAW_URL = bytes(range(0x20)) + b"\x7f"
+_RAW_FORM = bytes(set(_RAW_URL) - set(b"\t\n\r"))
+_URL_CONTROL = re.compile(rb"%(?:[01][0-9a-f]|7f|c2%[89][0-9a-f])|\xc2[\x80-\x9f]")
+_FORM_CONTROL = re.compile(rb"%(?:0[0-8bcef]|1[0-9a-f]|7f|c2%[89][0-9a-f])|\xc2[\x80-\x9f]")
+
+
+def _has_control(data: bytes, *, raw: bytes, encoded: re.Pattern[bytes]) -> bool:
+    if len(data.translate(None, raw)) != len(data):
+        return True
+    if b"%" not in data and b"\xc2" not in data:
+        return False
+    return encoded.search(data.lower()) is not None
+
+
 _ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # a decoded path
 _FORM_MEDIA = b"application/x-www-form-urlencoded"
 # Pages a browser shows (an HTML error page), and the endpoints answering RFC 6749 §5.2 JSON;
@@ -288,7 +298,7 @@ def _url_has_control(scope: Scope) -> str | None:
     """``path`` or ``query`` when that part of the URL holds a control character."""
     if _ANY_CONTROL.search(scope.get("path", "")):
         return "path"
-    if _URL_CONTROL.search(scope.get("query_string", b"")):
+    if _has_control(scope.get("query_string", b""), raw=_RAW_URL, encoded=_URL_CONTROL):
         return "query"
     return None
 
@@ -346,7 +356,7 @@ class ControlCharacterGuardMiddleware:
             await self.app(scope, receive, send)
             return
         body = await read_body(receive)
-        if _FORM_CONTROL.search(body):
+        if _has_control(body, raw=_RAW_FORM, encoded=_FORM_CONTROL):
             await _refuse_control(scope, replay(body, receive), send, "body")
             return
         await self.app(scope, replay(body, receive), send)
