@@ -1,5 +1,5 @@
 """Pure ASGI middleware: request ids, response headers, the request-body size limit, and the
-JSON-body guard.
+input guard (control characters in the URL and form bodies, unambiguous plain JSON bodies).
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so a refused body is never buffered, and streaming and
 background tasks keep working.
@@ -215,28 +215,6 @@ def _is_json(scope: Scope) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
-class JsonGuardMiddleware:
-    """Read a JSON request body (already bounded by :class:`BodyLimitMiddleware`) and refuse with
-    422, before the route parses it, duplicate member names, nesting deeper than
-    ``MAX_JSON_DEPTH``, lone surrogates and control characters; the route then reads the same
-    bytes."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_json(scope):
-            await self.app(scope, receive, send)
-            return
-        body = await read_body(receive)
-        try:
-            check_json_body(body)
-        except JsonBodyRejected as error:
-            await send_problem(send, error, [])
-            return
-        await self.app(scope, replay(body, receive), send)
-
-
 async def read_body(receive: Receive) -> bytes:
     """The whole request body (what a middleware reads before the route, see :func:`replay`)."""
     chunks: list[bytes] = []
@@ -334,12 +312,14 @@ async def _refuse_control(scope: Scope, receive: Receive, send: Send, part: str)
             "message": "Text must not contain control characters."}]), [])
 
 
-class ControlCharacterGuardMiddleware:
-    """Refuse, before any route, a path, a query or a form body holding a control character (a
-    NUL made PostgreSQL fail with 500 on ids and parameters): HTML pages with an error page,
-    other OAuth endpoints with ``invalid_request`` (RFC 6749 §5.2), the API with a
-    ``validation-error`` problem whose rule is ``control_character``. JSON bodies are checked by
-    :class:`JsonGuardMiddleware`."""
+class InputGuardMiddleware:
+    """Refuse, before any route: a path, a query or a form body holding a control character (a
+    NUL made PostgreSQL fail with 500 on ids and parameters) -- HTML pages with an error page,
+    the RFC 6749 endpoints with ``invalid_request``, the rest with a ``validation-error`` problem
+    whose rule is ``control_character``; and a JSON body (read whole, already bounded by
+    :class:`BodyLimitMiddleware`) with duplicate member names, nesting deeper than
+    ``MAX_JSON_DEPTH``, lone surrogates or control characters (422). The route then reads the
+    same bytes. One middleware for both, so a request pays for one layer."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -352,9 +332,23 @@ class ControlCharacterGuardMiddleware:
         if part is not None:
             await _refuse_control(scope, receive, send, part)
             return
-        if not _is_form(scope):
+        if _is_json(scope):
+            await self._json(scope, receive, send)
+        elif _is_form(scope):
+            await self._form(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
+
+    async def _json(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await read_body(receive)
+        try:
+            check_json_body(body)
+        except JsonBodyRejected as error:
+            await send_problem(send, error, [])
             return
+        await self.app(scope, replay(body, receive), send)
+
+    async def _form(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(receive)
         if _has_control(body, raw=_RAW_FORM, encoded=_FORM_CONTROL):
             await _refuse_control(scope, replay(body, receive), send, "body")
