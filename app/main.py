@@ -23,6 +23,7 @@ from app.middleware import (
 from app.routers import (
     accounts_admin,
     admin_clients,
+    api_docs,
     audit,
     cards,
     citizens,
@@ -41,7 +42,7 @@ from app.routers import (
     token,
     wellknown,
 )
-from app.services import sandbox_openapi, webhooks_worker
+from app.services import sandbox_openapi, webhook_sender, webhooks_worker
 from app.services.faults_middleware import FaultMiddleware
 from app.services.sandbox_observe import ObserveMiddleware
 from app.services.tenants_dispatch import TenantMiddleware, tenant_apps
@@ -72,7 +73,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrations.upgrade(database.engine)
     bootstrap(database=database, settings=app.state.settings, clock=app.state.clock)
     app.state.clock_sync, worker = webhooks_worker.start(
-        database=database, clock=app.state.clock, enabled=app.state.settings.delivery_worker)
+        database=database, clock=app.state.clock,
+        sender=webhook_sender.for_settings(app.state.settings),
+        enabled=app.state.settings.delivery_worker)
     if app.state.settle_gc:
         _settle_garbage_collector()
     yield
@@ -96,6 +99,8 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
+        docs_url=None,  # served offline by app.routers.api_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database or Database.connect(
@@ -117,6 +122,7 @@ def create_app(
                    me.router, me.admin_router, me.pages_router,
                    sandbox.router, sandbox.tenants_router, metrics.router, console.router):
         app.include_router(router)
+    api_docs.install(app)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     hot.serve_first(app)  # the login flow's endpoints, without FastAPI's per-request handling
     # Added last = outermost: every response, even a refused body, carries the request id; the

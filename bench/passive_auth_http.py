@@ -61,7 +61,8 @@ async def _genuine_read(client: httpx.AsyncClient, database: Database) -> dict[s
 async def _http_rate(app: Any, database: Database, seconds: float) -> tuple[float, dict[str, Any]]:
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
-        token = (await client.post("/oauth2/token", auth=("demo", "demo-secret"), data={
+        demo = ("demo", "demo-secret-for-the-sandbox-only")
+        token = (await client.post("/oauth2/token", auth=demo, data={
             "grant_type": "client_credentials", "scope": "card.verify"})).json()["access_token"]
         body = await _genuine_read(client, database)
         headers = {"Authorization": f"Bearer {token}"}

@@ -496,6 +496,9 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "invalid-subscription": lambda c: c.client.post("/v1/subscriptions", headers=_subscriber(c),
                                                     json={"url": "http://rp.example/hook",
                                                           "event_types": ["death.registered"]}),
+    "webhook-address-refused": lambda c: c.client.post(
+        "/v1/subscriptions", headers=_subscriber(c),
+        json={"url": "https://169.254.169.254/latest/meta-data/", "event_types": ["*"]}),
     "consent-required": _bank_lookup,
     "invalid-consent": _invalid_consent,
     "citizen-token-required": lambda c: c.client.get("/v1/me/access-history"),
@@ -535,22 +538,22 @@ def _redeemed_twice(ctx: Ctx) -> Any:
     return redeem(agent, ctx.rp, flow)
 
 
+DEMO = ("demo", "demo-secret-for-the-sandbox-only")
 TOKEN: dict[str, Callable[[Ctx], Any]] = {
     "invalid_request": lambda c: c.client.post(
         "/oauth2/token", content="grant_type=client_credentials&grant_type=client_credentials",
-        headers={"Content-Type": "application/x-www-form-urlencoded"}, auth=("demo",
-                                                                            "demo-secret")),
+        headers={"Content-Type": "application/x-www-form-urlencoded"}, auth=DEMO),
     "invalid_client": lambda c: c.client.post("/oauth2/token", auth=("demo", "wrong"),
                                               data={"grant_type": "client_credentials"}),
     "unsupported_grant_type": lambda c: _form(c, {"grant_type": "password"}),
     "unauthorized_client": lambda c: _form(c, {"grant_type": "client_credentials"},
                                            _code_only_client(c)),
-    "invalid_scope": lambda c: c.client.post("/oauth2/token", auth=("demo", "demo-secret"), data={
+    "invalid_scope": lambda c: c.client.post("/oauth2/token", auth=DEMO, data={
         "grant_type": "client_credentials", "scope": "not.a.scope"}),
     "invalid_grant": _redeemed_twice,
     "unsupported_token_type": lambda c: c.client.post(
-        "/oauth2/revoke", auth=("demo", "demo-secret"),
-        data={"token": token(c.client, ("demo", "demo-secret"), scope="citizen.basic")}),
+        "/oauth2/revoke", auth=DEMO,
+        data={"token": token(c.client, DEMO, scope="citizen.basic")}),
 }
 
 

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from app.settings import Settings
 from tests.e2e.conftest import free_port
+from tests.system_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -74,6 +75,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tour(served: Served, folder: Path) -> str:
+    require_tool("curl", debian="curl")  # the block's prerequisites (python3 runs the tests)
+    require_tool("openssl", debian="openssl")
     done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", quick_start()], cwd=folder,
                           env={**os.environ, "BASE": served.base}, capture_output=True,
                           text=True, timeout=120)

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.cli.base import cli, fail, out, settings_from
+from app.cli.base import cli, fail, out, print_table, settings_from
 from app.db import Database
 from app.errors import DomainError
 from app.models.account import Account
@@ -36,7 +36,7 @@ def _session(database_url: str | None) -> Iterator[Session]:
     except DomainError as error:
         fail(f"{error.title}{': ' + error.detail if error.detail else ''}")
     except SQLAlchemyError as error:
-        fail(f"database error: {type(error).__name__} (is the database migrated? `dancu migrate`)")
+        fail(f"database error: {type(error).__name__} (not migrated? run: dancu migrate)")
     finally:
         database.dispose()
 
@@ -136,7 +136,7 @@ def personas(database_url: str | None = DatabaseOption) -> None:
                                 else "")
         table.add_row(row["key"], row["pin"], row["full_name"], state, str(row["level"]),
                       row["device_token"] or "")
-    out.print(table)
+    print_table(table)
     out.print(f"password: {accounts_seed.SANDBOX_PASSWORD}  passcode: "
               f"{accounts_seed.SANDBOX_PASSCODE} (every persona and generated account)",
               highlight=False)

@@ -6,6 +6,8 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from app.settings import Settings, SettingsError, load_settings
 
@@ -16,8 +18,28 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
+# soft_wrap: a line piped to a file or a program is never cut or wrapped at 80 columns.
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+def print_table(table: Table) -> None:
+    """A rich table on a terminal. Piped or redirected, plain tab-separated lines that no width
+    cuts: the title as a ``# `` line, the header line (when the table has one), one line per row."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    if table.title:
+        typer.echo(f"# {_plain(table.title)}")
+    if table.show_header:
+        typer.echo("\t".join(_plain(column.header) for column in table.columns))
+    for row in zip(*(column.cells for column in table.columns), strict=True):
+        typer.echo("\t".join(_plain(cell) for cell in row))
+
+
+def _plain(cell: object) -> str:
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return " ".join(text.split("\t")).replace("\n", " ")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

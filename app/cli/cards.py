@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from app.cli.base import cli, out, settings_from
+from app.cli.base import cli, out, print_table, settings_from
 from app.cli.clients import DatabaseOption, writing
 from app.db import Database
 from app.models.card import Card
@@ -99,7 +99,10 @@ def show(pin: str, database_url: str | None = DatabaseOption) -> None:
     """The citizen's cards, latest first."""
     with writing(database_url) as session:
         now = session_now(session)
-        for card in cards.cards_of(session, checked_pin(pin)):
+        found = cards.cards_of(session, checked_pin(pin))
+        if not found:  # exit 1 with the reason, as every other command taking a PIN does
+            raise cards.CardNotFound()
+        for card in found:
             _show(card, now)
 
 
@@ -112,4 +115,4 @@ def personas(database_url: str | None = DatabaseOption) -> None:
     for row in rows:
         failing = ", ".join(f"{f['code']}:{f['reason']}" for f in row["expected"]["failing"])
         table.add_row(row["key"], row["pin"], row["status"], row["access_key"], failing)
-    out.print(table)
+    print_table(table)

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.cli.base import cli, console, fail, out, settings_from
+from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.db import Database
 from app.errors import DomainError
 from app.services import clients, keys
@@ -36,7 +37,7 @@ def writing(database_url: str | None) -> Iterator[Session]:
         details = "; ".join(error.extensions.get("problems", [])) or error.detail or ""
         fail(f"{error.title}{': ' + details if details else ''}")
     except SQLAlchemyError as error:
-        fail(f"database error: {type(error).__name__} (is the database migrated? `dancu migrate`)")
+        fail(f"database error: {type(error).__name__} (not migrated? run: dancu migrate)")
     finally:
         database.dispose()
 
@@ -57,7 +58,8 @@ def add(
     purpose: Annotated[list[str], typer.Option("--purpose", help="Purpose code (repeat).")],
     client_id: Annotated[str | None, typer.Option(help="Generated when absent.")] = None,
     auth_method: Annotated[
-        str, typer.Option(help="client_secret_basic, client_secret_post or private_key_jwt.")
+        str, typer.Option(help="client_secret_basic, client_secret_post, private_key_jwt or none "
+                          "(a public client).")
     ] = "client_secret_basic",
     grant_type: Annotated[list[str] | None, typer.Option("--grant-type")] = None,
     redirect_uri: Annotated[list[str] | None, typer.Option("--redirect-uri")] = None,
@@ -68,6 +70,15 @@ def add(
     alg: Annotated[str, typer.Option(help="Token signing algorithm: ES256 or RS256.")] = "ES256",
     rate_limit: Annotated[int, typer.Option(min=1, help="Requests per minute.")] = 600,
     legal_basis: Annotated[str | None, typer.Option(help="Needed for citizen.sensitive.")] = None,
+    application_type: Annotated[
+        str, typer.Option(help="web, or native (a loopback redirect URI matches on any port).")
+    ] = "web",
+    require_pkce: Annotated[
+        bool, typer.Option(help="--no-require-pkce: a confidential client that sends no PKCE.")
+    ] = True,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None, typer.Option("--post-logout-redirect-uri")
+    ] = None,
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Register a client; prints its id and secret (the secret is shown only now)."""
@@ -84,6 +95,9 @@ def add(
         signing_alg=alg,
         rate_limit=rate_limit,
         legal_basis=legal_basis,
+        application_type=application_type,
+        require_pkce=require_pkce,
+        post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
     )
     with writing(database_url) as session:
         client, secret = clients.register(session, spec, now=session_now(session))
@@ -95,7 +109,7 @@ def add(
 
 @clients_cli.command("list")
 def list_(database_url: str | None = DatabaseOption) -> None:
-    """List registered clients, one per line, tab-separated (never their secrets)."""
+    """List registered clients (never their secrets); piped, one tab-separated line each."""
     with writing(database_url) as session:
         rows = [
             (
@@ -109,8 +123,10 @@ def list_(database_url: str | None = DatabaseOption) -> None:
             )
             for c in clients.list_all(session)
         ]
-    for row in [("client_id", "status", "sandbox", "auth", "rate", "scopes", "name"), *rows]:
-        typer.echo("\t".join(row))  # plain tabs, no rich layout: easy to cut and grep
+    table = Table("client_id", "status", "sandbox", "auth", "rate", "scopes", "name")
+    for row in rows:
+        table.add_row(*row)
+    print_table(table)
 
 
 @clients_cli.command("rotate-secret")

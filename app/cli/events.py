@@ -19,11 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.cli.base import cli, console, fail, out, settings_from
+from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.cli.clients import DatabaseOption, writing
 from app.clock import SandboxClock
 from app.db import Database
-from app.services import events, life_events, simulation, simulation_clock, webhooks
+from app.services import events, life_events, simulation, simulation_clock, webhook_sender, webhooks
 from app.services.life_events_kinds import KINDS
 from app.services.pki import card_pki
 from app.settings import Settings
@@ -87,7 +87,7 @@ def _pki(settings: Settings, now: object):  # type: ignore[no-untyped-def]
 def list_events(after: Annotated[int, typer.Option(help="Events after this id")] = 0,
                 limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
                 database_url: str | None = DatabaseOption) -> None:
-    """The feed from ``--after``, oldest first (every field: this is the operator's view)."""
+    """The feed from --after, oldest first (every field: this is the operator's view)."""
     database = Database.connect(settings_from(database_url=database_url).database_url)
     try:
         with database.read() as session:
@@ -100,15 +100,17 @@ def list_events(after: Annotated[int, typer.Option(help="Events after this id")]
     for row in rows:
         table.add_row(str(row["id"]), row["type"], row["pin"], row["occurred_on"],
                       str(row["cause_id"] or ""))
-    out.print(table)
+    print_table(table)
 
 
 @events_cli.command("deliver")
 def deliver(database_url: str | None = DatabaseOption) -> None:
     """Run one webhook delivery pass now (what the server's worker does every second)."""
-    database = Database.connect(settings_from(database_url=database_url).database_url)
+    settings = settings_from(database_url=database_url)
+    database = Database.connect(settings.database_url)
     try:
-        report = webhooks.run_pass(database, now=_clock(database).now())
+        report = webhooks.run_pass(database, now=_clock(database).now(),
+                                   send=webhook_sender.for_settings(settings))
     except SQLAlchemyError as error:
         fail(f"delivery pass failed: {type(error).__name__}")
     finally:
@@ -161,7 +163,7 @@ def simulate(days: Annotated[int, typer.Option(min=1, max=3660, help="Days to si
         fail(f"simulation stopped (the days done are kept): {type(error).__name__}")
     finally:
         database.dispose()
-    out.print(_report_table(report))
+    print_table(_report_table(report))
 
 
 def _report_table(report: simulation.Report) -> Table:

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app import migrations
-from app.cli.base import cli, console, fail, out, settings_from
+from app.cli.base import cli, console, fail, print_table, settings_from
 from app.db import Database
 
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="DANCU_DATABASE_URL")]
@@ -57,7 +57,7 @@ def seed(
         fail(f"the load failed and was rolled back: {type(exc).__name__}")
     finally:
         database.dispose()
-    out.print(_summary_table(summary, seed=settings.seed))
+    print_table(_summary_table(summary, seed=settings.seed))
 
 
 @contextmanager
@@ -105,6 +105,6 @@ def stats(database_url: DatabaseUrl = None,
     finally:
         database.dispose()
     if not collected.people:
-        fail("the database holds no population (run `dancu seed`)")
+        fail("the database holds no population (run: dancu seed)")
     for table in stats_tables(collected):
-        out.print(table)
+        print_table(table)

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.cli.base import cli, console, fail, out, settings_from
+from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.clock import SandboxClock
 from app.db import Database
 from app.errors import DomainError
@@ -54,7 +54,7 @@ def list_personas(as_json: Annotated[bool, typer.Option("--json", help="The fixt
         table.add_row(persona["key"], persona["pin"], persona["full_name"], *(
             personas.outcome_text(c, persona["expected"][c])
             for c in ("lookup", "verification", "chip", "login")))
-    out.print(table)
+    print_table(table)
 
 
 # --- the clock ------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def list_tenants(database_url: str | None = DatabaseOption) -> None:
     for row in rows:
         table.add_row(row["id"], str(row["seed"]), str(row["size"]), row["status"],
                       str(row["generation"]), row["owner"])
-    out.print(table)
+    print_table(table)
 
 
 @tenants_cli.command("create")

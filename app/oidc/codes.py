@@ -64,7 +64,7 @@ class AuthorizationCodeGrant:
     client_id: str
     redirect_uri: str
     scope: tuple[str, ...]
-    code_challenge: str
+    code_challenge: str | None  # None: the client's policy let it omit PKCE
     subject: str
     auth_time: datetime
     acr: str
@@ -139,7 +139,7 @@ def redeem_authorization_code(
     if redirect_uri != grant.redirect_uri:
         raise InvalidGrant("The redirect_uri does not match the authorization request.")
     try:
-        pkce.verify_code_verifier(code_verifier, challenge=grant.code_challenge)
+        pkce.check_verifier(code_verifier, challenge=grant.code_challenge)
     except InvalidGrant as failed:
         raise CodeVerifierFailed(failed.description) from None
     return dataclasses.replace(grant, consumed_at=now)

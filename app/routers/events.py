@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from app.dependencies import NowDep, ReadSessionDep, SessionDep
 from app.schemas import events as schemas
 from app.security import Caller, InsufficientScope, require_admin, require_scope
-from app.services import events, life_events, simulation, simulation_clock, webhooks
+from app.services import events, life_events, simulation, simulation_clock, webhook_sender, webhooks
 from app.services.events import EVENT_TYPES, PAYLOAD_SCOPES
 from app.services.life_events_kinds import KINDS
 from app.services.pagination import decode_cursor, encode_cursor
@@ -173,5 +173,6 @@ def _clock_sync(request: Request) -> simulation_clock.ClockSync:
                    summary="Run one webhook delivery pass now (the background worker runs one "
                            "every second)")
 def deliver(request: Request, now: NowDep) -> Any:
-    report = webhooks.run_pass(request.app.state.database, now=now)
+    report = webhooks.run_pass(request.app.state.database, now=now,
+                               send=webhook_sender.for_settings(request.app.state.settings))
     return schemas.DeliveryPass(**vars(report))

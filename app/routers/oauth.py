@@ -27,6 +27,7 @@ from app.dependencies import (
 from app.errors import NotFound
 from app.oidc import errors as oauth
 from app.oidc.authorize import UI_LOCALES_SUPPORTED
+from app.oidc.clients import NONE
 from app.oidc.codes import new_opaque_value
 from app.routers import html
 from app.routers.token import ParsedForm, error_response, read_form
@@ -190,13 +191,17 @@ async def userinfo(request: Request) -> Any:
 
 
 def _authenticated(form: ParsedForm, session: SessionDep, settings: Settings, now: Any,
-                   path: str) -> str:
+                   path: str, *, public: bool = True) -> str:
+    """The authenticated client's id; a public client (``none``) only where ``public`` (RFC 7009
+    §2.1 lets it revoke its tokens; introspection is for clients that can authenticate)."""
     if form.request is None:
         assert form.error is not None
         raise form.error
     client = client_auth.authenticate(session, form.request, settings=settings, now=now,
                                       token_endpoint=settings.issuer_url + path)
-    return client.client_id
+    if not public and client.token_endpoint_auth_method == NONE:
+        raise oauth.InvalidClient()
+    return str(client.client_id)
 
 
 def _token_param(form: ParsedForm) -> str:
@@ -210,7 +215,8 @@ def _token_param(form: ParsedForm) -> str:
 def introspect(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
                session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
     try:
-        requester = _authenticated(form, session, settings, now, "/oauth2/introspect")
+        requester = _authenticated(form, session, settings, now, "/oauth2/introspect",
+                                   public=False)
         body = oidc_revocation.introspect(
             session, _token_param(form), requester=requester, keys=key_store(request),
             hint=form.request.params.get("token_type_hint") if form.request else None,

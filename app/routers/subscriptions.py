@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from app.dependencies import NowDep, ReadSessionDep, SessionDep
+from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.models.events import Delivery
 from app.schemas import events as schemas
 from app.security import Caller, require_scope
-from app.services import subscriptions, webhooks
+from app.services import subscriptions, webhook_sender, webhooks
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["event subscriptions"])
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -19,7 +19,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid access token"},
     403: {"description": "The token lacks events.read"},
     404: {"description": "subscription-not-found, delivery-not-found"},
-    422: {"description": "invalid-subscription: problems lists each broken rule"},
+    422: {"description": "invalid-subscription: problems lists each broken rule; "
+                         "webhook-address-refused: the URL's host is an address webhooks may "
+                         "not reach"},
 }
 
 
@@ -33,8 +35,9 @@ def _owner(caller: Caller) -> subscriptions.Owner:
              summary="Subscribe a webhook URL to event types (the secret is shown once)",
              responses=_ERRORS)
 def create(body: schemas.SubscriptionCreate, caller: SubscriberDep, session: SessionDep,
-           now: NowDep) -> Any:
-    created = subscriptions.create(session, _owner(caller), body, now=now)
+           settings: SettingsDep, now: NowDep) -> Any:
+    created = subscriptions.create(session, _owner(caller), body, now=now,
+                                   targets=webhook_sender.target_policy(settings))
     return schemas.SubscriptionCreated.model_validate(
         {**schemas.SubscriptionOut.model_validate(created).model_dump(), "secret": created.secret})
 
@@ -57,9 +60,10 @@ def get_one(subscription_id: str, caller: SubscriberDep, session: ReadSessionDep
               summary="Change the URL, event types or scopes; pause or resume",
               responses=_ERRORS)
 def update(subscription_id: str, body: schemas.SubscriptionUpdate, caller: SubscriberDep,
-           session: SessionDep, now: NowDep) -> Any:
+           session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
     found = subscriptions.get(session, caller.client_id, subscription_id)
-    return subscriptions.update(session, _owner(caller), found, body, now=now)
+    return subscriptions.update(session, _owner(caller), found, body, now=now,
+                                targets=webhook_sender.target_policy(settings))
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT,

@@ -159,7 +159,7 @@ class FaultRuleOut(BaseModel):
     fault: str
     method: str | None
     path: str | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class FaultRuleList(BaseModel):
@@ -193,7 +193,7 @@ class TenantOut(BaseModel):
     status: str
     generation: int
     owner: str
-    created_at: datetime
+    created_at: UtcDatetime
     header: dict[str, str] = Field(description="Send it with every request meant for the tenant")
 
 
@@ -205,7 +205,7 @@ class TenantList(BaseModel):
 
 
 class RecentRequest(BaseModel):
-    at: datetime
+    at: UtcDatetime
     request_id: str
     method: str
     path: str = Field(description="The route template, never the raw path")

@@ -51,9 +51,10 @@ def login_client(session: Session, client_id: str) -> tuple[Any, ClientView] | N
 
 
 def view_of(client: Any) -> ClientView:
-    """The protocol view of a login client (post-logout URIs = its redirect URIs)."""
-    return dataclasses.replace(client_view(client),
-                               post_logout_redirect_uris=tuple(client.redirect_uris))
+    """The protocol view of a login client (post-logout URIs: those registered, else -- a client
+    registered without any -- its redirect URIs)."""
+    post_logout = client.post_logout_redirect_uris or client.redirect_uris
+    return dataclasses.replace(client_view(client), post_logout_redirect_uris=tuple(post_logout))
 
 
 def userinfo_audience(settings: Settings) -> str:

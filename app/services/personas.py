@@ -212,7 +212,7 @@ SPECS: tuple[Spec, ...] = (
          Outcomes(chip=("db.card_status:card_revoked", "db.holder_alive:holder_replaced"),
                   login=ACCESS_DENIED),
          wants=(Want(min_age=25, max_age=50, where=(_kinh,)),), shape=_reestablish,
-         notes="`pin` is the cancelled number; `current_pin` the new one"),
+         notes="pin is the cancelled number, current_pin the new one"),
     # Fault personas: any channel's request naming them answers the fault (sandbox clients).
     Spec("fault-slow", "Every request about this citizen is delayed by 2 s (sandbox clients)",
          Outcomes(fault="latency=2s"), wants=(Want(where=(_kinh,)),)),
@@ -493,21 +493,25 @@ def context(database: Any, settings: Any, *, now: datetime) -> Context:
         database, seed=settings.seed, key_type=settings.pki_key_type, now=now))
 
 
-def outcome_text(channel: str, expected: dict[str, Any]) -> str:
-    """One channel's expected outcome in words, as docs/personas.md prints it."""
+def outcome_text(channel: str, expected: dict[str, Any], *, markdown: bool = False) -> str:
+    """One channel's expected outcome in words: plain for the CLI and the console, with code
+    spans (``markdown=True``) as docs/personas.md prints it."""
+    def code(name: object) -> str:
+        return f"`{name}`" if markdown else str(name)
+
     if "problem" in expected:
-        text = f"{expected['http_status']} `{expected['problem']}`"
+        text = f"{expected['http_status']} {code(expected['problem'])}"
     elif channel == "login":
-        text = {"code": f"code, acr `{expected.get('acr')}`",
-                "error": f"`{expected.get('error')}`",
+        text = {"code": f"code, acr {code(expected.get('acr'))}",
+                "error": code(expected.get("error")),
                 "http": f"HTTP {expected.get('http_status')}"}[expected["result"]]
     elif channel == "chip":
         text = "pass" if expected["verdict"] == "pass" else "fail: " + ", ".join(
-            f"`{step}`" for step in expected["failing"])
+            code(step) for step in expected["failing"])
     elif channel == "verification":
-        text = f"`{expected['verdict']}` ({expected['status']})"
+        text = f"{code(expected['verdict'])} ({expected['status']})"
     else:
-        text = f"200 `{expected['status']}`"
+        text = f"200 {code(expected['status'])}"
     return text + (f" after {expected['delay_ms']} ms" if expected.get("delay_ms") else "")
 
 
@@ -516,7 +520,7 @@ def markdown_table() -> str:
     lines = ["| persona | case | lookup | verification | chip | login |",
              "|---|---|---|---|---|---|"]
     for spec in SPECS:
-        cells = [outcome_text(channel, expected)
+        cells = [outcome_text(channel, expected, markdown=True)
                  for channel, expected in expectations(spec.outcomes).items()]
         lines.append(f"| `{spec.key}` | {spec.title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

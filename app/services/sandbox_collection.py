@@ -18,7 +18,7 @@ VARIABLES: dict[str, str] = {
     "base": "http://127.0.0.1:8000",
     "admin_token": "admin-secret",
     "client_id": "demo",
-    "client_secret": "demo-secret",
+    "client_secret": "demo-secret-for-the-sandbox-only",
     "token": "paste the access_token of POST /oauth2/token here",
     "pin": "001186185248",
     "tenant": "",

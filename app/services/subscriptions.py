@@ -1,8 +1,10 @@
 """Webhook subscriptions of a client: which event types, which payload scopes (a subset of the
 client's), which purpose, and where to; their deliveries and replays. A client sees only its own.
 
-Rules: the URL is ``https`` (``http`` only on a loopback address, as for redirect URIs); every
-event type is known (or ``*``); the payload scopes are scopes the client holds among those that
+Rules: the URL is ``https`` (``http`` only on a loopback address, as for redirect URIs), without
+whitespace or control characters; a host written as an address must be one webhooks may reach
+(:mod:`app.webhook_address`; a name is checked at each delivery, where it counts); every event type
+is known (or ``*``); the payload scopes are scopes the client holds among those that
 put fields in payloads (:data:`app.services.events.PAYLOAD_SCOPES`), at least one; the purpose is
 one the client registered. The secret is random, shown once at creation.
 """
@@ -13,6 +15,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +25,7 @@ from app.models.events import Delivery, Subscription
 from app.oidc.clients import redirect_uri_problem
 from app.schemas.events import SubscriptionCreate, SubscriptionUpdate
 from app.services.events import EVENT_TYPES, PAYLOAD_SCOPES
+from app.webhook_address import TargetPolicy, host_refusal, url_text_problem
 
 MAX_SUBSCRIPTIONS = 20
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
@@ -39,6 +43,10 @@ class InvalidSubscription(ValidationFailed):
     code, title = "invalid-subscription", "The subscription is not valid"
 
 
+class WebhookAddressRefused(ValidationFailed):
+    code, title = "webhook-address-refused", "Webhooks may not be sent to this address"
+
+
 @dataclass(frozen=True)
 class Owner:
     """The client a subscription belongs to, as its token shows it."""
@@ -52,9 +60,23 @@ class Owner:
 
 def _url_problem(url: str, *, sandbox: bool) -> str | None:
     try:
-        return redirect_uri_problem(url, sandbox=sandbox)
+        return url_text_problem(url) or redirect_uri_problem(url, sandbox=sandbox) or _port(url)
     except ValueError:  # urlsplit: a malformed host such as "[::1"
         return "must be an absolute URI"
+
+
+def _port(url: str) -> None:
+    """Raise ``ValueError`` for a port that is not a number from 0 to 65535."""
+    urlsplit(url).port  # noqa: B018 (the property parses the port)
+
+
+def _refuse_address(url: str, targets: TargetPolicy) -> None:
+    """Refuse a URL whose host, as written, is an address webhooks may not reach."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    reason = host_refusal(parts.hostname or "", port, targets)
+    if reason is not None:
+        raise WebhookAddressRefused(problems=[f"url: {reason} is not allowed"])
 
 
 def _problems(owner: Owner, *, url: str | None, types: Iterable[str] | None,
@@ -74,21 +96,23 @@ def _problems(owner: Owner, *, url: str | None, types: Iterable[str] | None,
     return problems
 
 
-def _check(owner: Owner, **values: object) -> None:
+def _check(owner: Owner, targets: TargetPolicy, **values: object) -> None:
     problems = _problems(owner, **values)  # type: ignore[arg-type]
     if problems:
         raise InvalidSubscription(problems=problems)
+    if values["url"] is not None:
+        _refuse_address(str(values["url"]), targets)
 
 
 def default_scopes(owner: Owner) -> list[str]:
     return [s for s in PAYLOAD_SCOPES if s in owner.scopes]
 
 
-def create(session: Session, owner: Owner, body: SubscriptionCreate, *,
+def create(session: Session, owner: Owner, body: SubscriptionCreate, *, targets: TargetPolicy,
            now: datetime) -> Subscription:
     scopes = body.scopes if body.scopes is not None else default_scopes(owner)
     purpose = body.purpose or owner.purpose
-    _check(owner, url=body.url, types=body.event_types, scopes=scopes, purpose=purpose)
+    _check(owner, targets, url=body.url, types=body.event_types, scopes=scopes, purpose=purpose)
     if len(of_client(session, owner.client_id)) >= MAX_SUBSCRIPTIONS:
         raise InvalidSubscription(problems=[f"at most {MAX_SUBSCRIPTIONS} subscriptions"])
     subscription = Subscription(
@@ -116,8 +140,8 @@ def get(session: Session, client_id: str, subscription_id: str) -> Subscription:
 
 
 def update(session: Session, owner: Owner, subscription: Subscription, body: SubscriptionUpdate,
-           *, now: datetime) -> Subscription:
-    _check(owner, url=body.url, types=body.event_types, scopes=body.scopes, purpose=None)
+           *, targets: TargetPolicy, now: datetime) -> Subscription:
+    _check(owner, targets, url=body.url, types=body.event_types, scopes=body.scopes, purpose=None)
     for name in ("url", "event_types", "scopes", "status"):
         value = getattr(body, name)
         if value is not None:

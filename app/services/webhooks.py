@@ -2,9 +2,10 @@
 
 Deliveries wait in the outbox (``event_delivery``, written in the event's own transaction). A pass
 (:func:`run_pass`: the server's background worker every second, or ``dancu events deliver``)
-claims the due ones in a short transaction, sends them with no transaction open, then records
-each attempt in another. A subscriber that is down therefore never blocks an event; it only
-delays its own deliveries.
+claims the due ones in a short transaction, sends them with no transaction open (the sender:
+:mod:`app.services.webhook_sender`, which decides where a webhook may go and how long an attempt
+may take), then records each attempt in another. A subscriber that is down therefore never blocks
+an event; it only delays its own deliveries.
 
 Signature (Stripe-like): header ``X-Dancu-Signature: t=<unix seconds>,v1=<hex>`` where
 ``hex = HMAC-SHA256(secret, f"{t}." + body)`` over the exact body bytes; ``t`` is real time (the
@@ -20,16 +21,13 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.clock import system_now
 from app.db import Database
 from app.models.client import Client
 from app.models.events import Delivery, DeliveryAttempt, LifeEvent, Subscription
@@ -42,7 +40,6 @@ MAX_ATTEMPTS = 8
 BASE_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(hours=1)
 LEASE = timedelta(minutes=2)  # a claimed delivery is not claimed again meanwhile
-TIMEOUT_SECONDS = 5.0
 PASS_SIZE = 100
 
 
@@ -64,6 +61,7 @@ class Job:
     """One delivery to send: where, what, signed with which secret."""
 
     delivery_id: int
+    subscription_id: str
     url: str
     secret: str
     body: bytes
@@ -76,6 +74,15 @@ class Result:
     status_code: int | None
     error: str | None
     duration_ms: int
+    attempted: bool = True  # False: not sent in this pass, due again at the next
+
+    @classmethod
+    def deferred(cls, delivery_id: int) -> Result:
+        return cls(delivery_id, None, None, 0, attempted=False)
+
+    @property
+    def answered(self) -> bool:
+        return self.status_code is not None
 
     @property
     def ok(self) -> bool:
@@ -134,7 +141,7 @@ def _job(session: Session, delivery: Delivery, now: datetime) -> Job | str | Non
     headers = {"Content-Type": "application/json", "X-Dancu-Event-Id": str(event.seq),
                "X-Dancu-Event-Type": event.type, "X-Dancu-Delivery-Id": str(delivery.id),
                "X-Dancu-Subscription-Id": subscription.id, "User-Agent": "dancu-sandbox-webhooks"}
-    return Job(delivery.id, subscription.url, subscription.secret, body, headers)
+    return Job(delivery.id, subscription.id, subscription.url, subscription.secret, body, headers)
 
 
 def claim(session: Session, *, now: datetime, limit: int = PASS_SIZE) -> list[Job]:
@@ -152,28 +159,7 @@ def claim(session: Session, *, now: datetime, limit: int = PASS_SIZE) -> list[Jo
     return jobs
 
 
-# --- sending and recording ------------------------------------------------------------------------
-
-
-def http_sender(jobs: list[Job]) -> list[Result]:
-    """POST each job's body with its signature; never raises."""
-    results = []
-    with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-        for job in jobs:
-            results.append(_send(client, job))
-    return results
-
-
-def _send(client: httpx.Client, job: Job) -> Result:
-    timestamp = int(system_now().timestamp())
-    headers = {**job.headers, SIGNATURE_HEADER: signature_header(job.secret, timestamp, job.body)}
-    started = time.monotonic()
-    try:
-        response = client.post(job.url, content=job.body, headers=headers)
-        status, error = response.status_code, None
-    except httpx.HTTPError as exc:
-        status, error = None, type(exc).__name__
-    return Result(job.delivery_id, status, error, int((time.monotonic() - started) * 1000))
+# --- recording ------------------------------------------------------------------------------------
 
 
 def record(session: Session, results: list[Result], *, now: datetime,
@@ -181,6 +167,9 @@ def record(session: Session, results: list[Result], *, now: datetime,
     for result in results:
         delivery = session.get(Delivery, result.delivery_id)
         if delivery is None:
+            continue
+        if not result.attempted:
+            delivery.next_attempt_at = now  # only leased for this pass: due again at the next
             continue
         session.add(DeliveryAttempt(delivery_id=delivery.id, attempted_at=now,
                                     status_code=result.status_code, error=result.error,
@@ -204,7 +193,7 @@ def _outcome(delivery: Delivery, result: Result, now: datetime, report: PassRepo
         report.retrying += 1
 
 
-def run_pass(database: Database, *, now: datetime, send: Sender = http_sender,
+def run_pass(database: Database, *, now: datetime, send: Sender,
              limit: int = PASS_SIZE) -> PassReport:
     """Claim, send and record one batch of due deliveries (owns its two short transactions)."""
     with database.write() as session:

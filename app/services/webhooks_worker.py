@@ -24,10 +24,9 @@ CLOCK_INTERVAL = 5.0
 
 class BackgroundWorker:
     def __init__(self, database: Database, clock: SandboxClock, sync: ClockSync, *,
-                 interval: float = DELIVERY_INTERVAL,
-                 sender: webhooks.Sender | None = None) -> None:
+                 sender: webhooks.Sender, interval: float = DELIVERY_INTERVAL) -> None:
         self.database, self.clock, self.sync, self.interval = database, clock, sync, interval
-        self.sender = sender or webhooks.http_sender
+        self.sender = sender
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clock_checked = 0.0
@@ -59,7 +58,7 @@ class BackgroundWorker:
 
 
 
-def start(*, database: Database, clock: SandboxClock,
+def start(*, database: Database, clock: SandboxClock, sender: webhooks.Sender,
           enabled: bool) -> tuple[ClockSync, BackgroundWorker | None]:
     """At server start: restore the stored sandbox clock, then start the worker (``enabled``:
     ``DANCU_DELIVERY_WORKER``). The clock's sync object goes with it (the simulation route uses
@@ -71,6 +70,6 @@ def start(*, database: Database, clock: SandboxClock,
         log.warning("stored sandbox clock not read: %s", type(error).__name__)
     if not enabled:
         return sync, None
-    worker = BackgroundWorker(database, clock, sync)
+    worker = BackgroundWorker(database, clock, sync, sender=sender)
     worker.start()
     return sync, worker

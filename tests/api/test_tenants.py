@@ -49,7 +49,7 @@ def _someone(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
 
 def _name(client: TestClient, headers: dict[str, str], pin: str) -> str:
     """The full name a lookup answers, with the demo client's token of that tenant."""
-    demo = ("demo", "demo-secret")
+    demo = ("demo", "demo-secret-for-the-sandbox-only")
     inside = {"X-Sandbox-Tenant": headers["X-Sandbox-Tenant"]}
     access = token(client, demo, scope="citizen.basic", headers=inside)
     response = client.get(f"/v1/citizens/{pin}", headers={**bearer(access), **inside})

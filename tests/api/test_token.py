@@ -82,6 +82,26 @@ def test_discovery_announces_issuer_token_endpoint_and_jwks(
     }
 
 
+def test_rfc8414_metadata_is_the_openid_configuration_restricted_to_rfc8414_members(
+    client: TestClient,
+) -> None:
+    openid = client.get("/.well-known/openid-configuration").json()
+    response = client.get("/.well-known/oauth-authorization-server")
+    assert response.status_code == 200
+    oauth = response.json()
+    assert oauth == {name: openid[name] for name in oauth}
+    assert {"issuer", "authorization_endpoint", "token_endpoint", "jwks_uri",
+            "response_types_supported", "code_challenge_methods_supported",
+            "introspection_endpoint", "revocation_endpoint"} <= oauth.keys()
+    assert not {"userinfo_endpoint", "id_token_signing_alg_values_supported",
+                "subject_types_supported", "claims_supported"} & oauth.keys()
+    assert response.headers["cache-control"] == openid_cache(client)
+
+
+def openid_cache(client: TestClient) -> str:
+    return str(client.get("/.well-known/openid-configuration").headers["cache-control"])
+
+
 def test_omitted_scope_grants_every_allowed_scope(client: TestClient, settings: Settings) -> None:
     token = issue_token(client, settings.demo_client_id, settings.demo_client_secret)
     assert set(_claims(token)["scope"].split()) == set(NON_ADMIN_SCOPES)

@@ -5,18 +5,23 @@ sandbox clock, recorded attempt by attempt, failed after the last attempt and re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import select
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select as select_rows
 
 from app.clock import SandboxClock
 from app.db import Database
-from app.services import webhooks
+from app.models.events import Delivery
+from app.services import webhook_sender, webhooks
 from app.services.simulation_clock import ClockSync
 from app.services.webhooks_worker import BackgroundWorker
 from app.settings import Settings
@@ -52,8 +57,7 @@ def clock(app: FastAPI) -> Iterator[SandboxClock]:
     app.state.clock.reset()
 
 
-@pytest.fixture
-def subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Subscriber]:  # noqa: F811
+def _new_subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Subscriber]:  # noqa: F811
     client_id, secret = new_client(client, admin_headers, scopes=["citizen.basic", "events.read"],
                                    purposes=["pension-office"])
     found = Subscriber(client, client_id, secret)
@@ -61,6 +65,28 @@ def subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Su
     headers = found.headers
     for sub in client.get("/v1/subscriptions", headers=headers).json()["subscriptions"]:
         client.delete(f"/v1/subscriptions/{sub['id']}", headers=headers)
+
+
+@pytest.fixture
+def subscriber(client: TestClient, admin_headers: dict[str, str]) -> Iterator[Subscriber]:  # noqa: F811
+    yield from _new_subscriber(client, admin_headers)
+
+
+@pytest.fixture
+def other_subscriber(client: TestClient,
+                     admin_headers: dict[str, str]) -> Iterator[Subscriber]:  # noqa: F811
+    yield from _new_subscriber(client, admin_headers)
+
+
+@pytest.fixture
+def change_settings(app: FastAPI, settings: Settings) -> Iterator[Callable[..., None]]:
+    """Run the app with some settings changed (restored after the test)."""
+
+    def change(**values: Any) -> None:
+        app.state.settings = settings.model_copy(update=values)
+
+    yield change
+    app.state.settings = settings
 
 
 @pytest.fixture
@@ -122,7 +148,7 @@ def test_a_receiver_that_is_down_never_blocks_the_event_and_is_retried_with_back
     assert _deliver(client, settings)["retrying"] >= 1
     [first] = _deliveries(client, subscriber, sub)
     assert (first["status"], first["attempts"], first["last_status_code"]) == ("pending", 1, None)
-    assert first["history"][0]["error"]
+    assert first["history"][0]["error"] == "delivery failed: no acceptable HTTP response"
     _deliver(client, settings)  # not due yet: 30 s of sandbox time must pass
     assert _deliveries(client, subscriber, sub)[0]["attempts"] == 1
     clock.advance(timedelta(seconds=31))
@@ -223,6 +249,8 @@ def test_only_subscribed_event_types_are_delivered(
 @pytest.mark.parametrize(("change", "problem"), [
     ({"url": "http://rp.example/hooks"}, "url: must use https"),
     ({"url": "http://[::1/hooks"}, "url: must be an absolute URI"),
+    ({"url": "https://rp.example/ho oks"},
+     "url: must not contain whitespace or control characters"),
     ({"event_types": ["birth.happened"]}, "event_types: unknown type"),
     ({"scopes": ["citizen.residence"]}, "scopes: 'citizen.residence' is not a payload scope"),
     ({"scopes": []}, "scopes: at least one payload scope"),
@@ -256,7 +284,7 @@ def test_the_background_worker_delivers_without_a_manual_pass(
     sub = _subscribe(client, subscriber, receiver.url)
     receiver.secret = sub["secret"]
     worker = BackgroundWorker(database, app.state.clock, ClockSync(app.state.clock),
-                              interval=0.05)
+                              sender=webhook_sender.for_settings(settings), interval=0.05)
     worker.start()
     try:
         pin = _death(client, database, settings)
@@ -264,3 +292,177 @@ def test_the_background_worker_delivers_without_a_manual_pass(
     finally:
         worker.stop()
     assert [b["pin"] for b in receiver.verified()] == [pin]
+
+
+@pytest.mark.parametrize("url", [
+    "https://rp.example/hooks\r\nX-Injected: 1", "https://rp.example/hooks\n", "https://rp.example/\t",
+    "https://rp.example/\u0085hooks", "https://rp.example/\x00", "https://rp.example/\u2028"])
+def test_urls_with_control_characters_are_refused(client: TestClient,
+                                                  subscriber: Subscriber, url: str) -> None:
+    """Refused with a 422 problem (here or at the service's edge), never stored."""
+    response = client.post("/v1/subscriptions", json={"url": url, "event_types": ["*"]},
+                           headers=subscriber.headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/v1/subscriptions", headers=subscriber.headers).json() == {
+        "subscriptions": []}
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("https://169.254.169.254/latest/meta-data/", "url: a cloud metadata address is not allowed"),
+    ("https://[::ffff:169.254.169.254]/latest", "url: a cloud metadata address is not allowed"),
+    ("https://10.0.0.1/hooks", "url: a private address is not allowed"),
+    ("https://[fc00::1]/hooks", "url: a private address is not allowed"),
+    ("https://100.64.0.1/hooks", "url: a shared (CGNAT) address is not allowed"),
+    ("https://[fe80::1]/hooks", "url: a link-local address is not allowed"),
+    ("https://0.0.0.0/hooks", "url: an unspecified address is not allowed"),
+    ("https://224.0.0.1/hooks", "url: a multicast address is not allowed"),
+    ("https://2130706433/hooks",
+     "url: an IP address not written as four decimal numbers is not allowed"),
+    ("https://0x7f.1/hooks",
+     "url: an IP address not written as four decimal numbers is not allowed"),
+    ("http://127.0.0.1:8000/v1/admin/clients", "url: the service's own address is not allowed"),
+])
+def test_subscriptions_to_addresses_webhooks_may_not_reach_are_refused(
+        client: TestClient, subscriber: Subscriber, url: str, problem: str) -> None:
+    body = {"url": url, "event_types": ["*"]}
+    response = client.post("/v1/subscriptions", json=body, headers=subscriber.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/webhook-address-refused")
+    assert response.json()["problems"] == [problem]
+
+
+def test_loopback_subscriptions_follow_the_setting(
+        client: TestClient, subscriber: Subscriber,
+        change_settings: Callable[..., None]) -> None:
+    urls = ["http://127.0.0.1:9/hooks", "http://localhost:9/hooks", "http://[::1]:9/hooks"]
+    for url in urls:
+        _subscribe(client, subscriber, url)  # allowed in the sandbox by default
+    change_settings(webhook_allow_loopback=False)
+    for url in urls:
+        response = client.post("/v1/subscriptions", json={"url": url, "event_types": ["*"]},
+                               headers=subscriber.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["problems"] == ["url: a loopback address is not allowed"]
+    [sub, *_] = client.get("/v1/subscriptions", headers=subscriber.headers).json()["subscriptions"]
+    moved = client.patch(f"/v1/subscriptions/{sub['id']}", json={"url": "http://127.0.0.1:7/"},
+                         headers=subscriber.headers)
+    assert moved.json()["type"].endswith("/webhook-address-refused")
+
+
+def test_a_name_that_resolves_to_a_refused_address_fails_at_delivery(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        receiver: Receiver, clock: SandboxClock, monkeypatch: pytest.MonkeyPatch,
+        change_settings: Callable[..., None]) -> None:
+    port = receiver.url.split(":")[2].split("/")[0]
+    sub = _subscribe(client, subscriber, f"https://hooks.rebind.test:{port}/hooks")
+    monkeypatch.setattr(webhook_sender, "lookup", lambda host, port: ["127.0.0.1"])
+    change_settings(webhook_allow_loopback=False)
+    _death(client, database, settings)
+    _deliver(client, settings)
+    [delivery] = _deliveries(client, subscriber, sub)
+    assert [(a["status_code"], a["error"]) for a in delivery["history"]] == [
+        (None, "delivery refused: address not allowed")]
+    assert receiver.received == []
+
+
+# --- a slow subscriber ----------------------------------------------------------------------------
+
+TRICKLED_REPLY = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+
+
+@dataclass
+class Trickler:
+    """A receiver that answers one byte every 0.5 s and notes how its answer ended, and how many
+    deliveries the other (fast) receiver had received by then."""
+
+    url: str
+    fast: Receiver
+    ended: str = ""
+    fast_received_by_then: int = -1
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def end(self, how: str) -> None:
+        self.ended, self.fast_received_by_then = how, len(self.fast.received)
+        self.done.set()
+
+
+def _read_request(connection: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(65536) or b"\r\n\r\n"
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        body += connection.recv(65536) or b" " * length
+
+
+def _trickle(connection: socket.socket) -> str:
+    _read_request(connection)
+    for byte in TRICKLED_REPLY:
+        closed, _, _ = select.select([connection], [], [], 0.5)
+        try:
+            if closed and not connection.recv(1):
+                return "cut off"
+            connection.sendall(bytes([byte]))
+        except OSError:
+            return "cut off"
+    return "finished"
+
+
+def _trickling(fast: Receiver) -> Iterator[Trickler]:
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(60)
+    trickler = Trickler(f"http://127.0.0.1:{server.getsockname()[1]}/hooks", fast)
+
+    def serve() -> None:
+        with server:
+            connection = server.accept()[0]
+            with connection:
+                trickler.end(_trickle(connection))
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield trickler
+
+
+def _claimed_first(database: Database, sub: dict[str, Any]) -> None:
+    """Make the subscription's delivery due a second before the others (claimed first)."""
+    with database.write() as session:
+        delivery = session.scalars(select_rows(Delivery).where(
+            Delivery.subscription_id == sub["id"])).one()
+        delivery.next_attempt_at -= timedelta(seconds=1)
+
+
+def test_a_slow_subscriber_neither_delays_another_nor_outlasts_the_deadline(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        other_subscriber: Subscriber, receiver: Receiver, clock: SandboxClock,
+        change_settings: Callable[..., None]) -> None:
+    change_settings(webhook_deadline_seconds=2.0)
+    for trickler in _trickling(receiver):
+        slow = _subscribe(client, subscriber, trickler.url)
+        fast = _subscribe(client, other_subscriber, receiver.url)
+        _death(client, database, settings)
+        _claimed_first(database, slow)
+        _deliver(client, settings)
+        assert trickler.done.wait(60)
+    assert trickler.ended == "cut off"  # the attempt ended at its deadline, not after the trickle
+    assert trickler.fast_received_by_then == 1  # the other client was served meanwhile
+    [slow_delivery] = _deliveries(client, subscriber, slow)
+    assert [(a["status_code"], a["error"]) for a in slow_delivery["history"]] == [
+        (None, "delivery failed: no acceptable HTTP response")]
+    assert _deliveries(client, other_subscriber, fast)[0]["status"] == "delivered"
+
+
+def test_after_an_attempt_without_answer_a_subscription_waits_for_the_next_pass(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        clock: SandboxClock) -> None:
+    sub = _subscribe(client, subscriber, f"http://127.0.0.1:{free_port()}/hooks")
+    _death(client, database, settings)
+    _death(client, database, settings)
+    _deliver(client, settings)
+    first, second = sorted(_deliveries(client, subscriber, sub), key=lambda d: d["id"])
+    assert (first["attempts"], second["attempts"], second["status"]) == (1, 0, "pending")
+    _deliver(client, settings)  # the second is due at once, the first only after 30 s
+    first, second = sorted(_deliveries(client, subscriber, sub), key=lambda d: d["id"])
+    assert (first["attempts"], second["attempts"]) == (1, 1)

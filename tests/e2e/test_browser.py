@@ -2,8 +2,8 @@
 PIN and password, the SMS code read from the sandbox inbox -- and the consent page, against a real
 server process; a second run logs in by QR code, the page's script polling until the app approves.
 
-Skipped only when Chromium is not installed; CI (``.ci/run``) installs it. Playwright never
-downloads a browser here: it launches ``/usr/bin/chromium``.
+Skipped only when Chromium is not installed (``apt-get install chromium``), a failure under CI
+(``.ci/run`` installs it). Playwright never downloads a browser here: it launches Debian's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import secrets
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -25,12 +24,16 @@ import pytest
 from app.db import Database
 from tests.api.oidc_support import citizen_without_account
 from tests.e2e.conftest import Server, free_port
+from tests.system_tools import require_tool
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="chromium is not installed (apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium() -> str:
+    """First: a missing Chromium skips (or under CI fails) before any server starts."""
+    return require_tool("chromium", debian="chromium")
 
 
 class _Callback(BaseHTTPRequestHandler):
@@ -57,14 +60,14 @@ def callback() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+        launched = playwright.chromium.launch(executable_path=chromium, headless=True,
                                               args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,18 @@ from PIL import Image
 
 from app.settings import Settings
 from tests.e2e.conftest import Server, uvicorn_server
+from tests.system_tools import require_tool
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 SHOTS = Path(__file__).parent / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="chromium is not installed (apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium() -> str:
+    """First: a missing Chromium skips (or under CI fails) before any server starts."""
+    return require_tool("chromium", debian="chromium")
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +40,12 @@ def one_worker(client: TestClient, settings: Settings) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def page(one_worker: Server, settings: Settings) -> Iterator[Any]:
+def page(one_worker: Server, settings: Settings, chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
                                              args=CHROMIUM_ARGS)
         context = browser.new_context(viewport=VIEWPORT)
         tab = context.new_page()
@@ -118,6 +122,7 @@ def test_the_persona_page_lists_every_persona_with_its_outcomes(
     for key in ("valid-adult-level2", "card-lost", "cloned-chip", "pin-reestablished"):
         assert key in text
     assert "db.card_status:card_lost" in text
+    assert "`" not in text, "plain words, not Markdown code spans"
     shoot(page, "personas")
 
 

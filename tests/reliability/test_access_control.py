@@ -28,7 +28,8 @@ ALL_OPERATIONS = document_operations()
 # Public by design: discovery, the test PKI, health, the event-type list, the QR status poll,
 # the Prometheus scrape (aggregate counts only).
 PUBLIC = {"GET /healthz", "GET /readyz", "GET /.well-known/jwks.json",
-          "GET /.well-known/openid-configuration", "GET /v1/events/types",
+          "GET /.well-known/openid-configuration", "GET /.well-known/oauth-authorization-server",
+          "GET /v1/events/types",
           "GET /oauth2/qr/{handle}", "GET /metrics"}
 # Guarded by something other than a dependency: the chip's MRZ-derived access key, the app's
 # device token read in the handler, client authentication of the OAuth endpoints, the login flow.

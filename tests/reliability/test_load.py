@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ from fastapi.testclient import TestClient
 from app.settings import Settings
 from tests.reliability.processes import ROOT, running_server
 from tests.reliability.support import record
+from tests.system_tools import require_tool
 
 DURATION = os.environ.get("DANCU_LOAD_DURATION", "8s")
 CONNECTIONS = int(os.environ.get("DANCU_LOAD_CONNECTIONS", "8"))
@@ -24,7 +24,7 @@ CONNECTIONS = int(os.environ.get("DANCU_LOAD_CONNECTIONS", "8"))
 
 def test_a_mixed_load_is_served_without_errors(client: TestClient, settings: Settings) -> None:
     """``client`` first: the in-process app has bootstrapped the shared test database."""
-    assert shutil.which("wrk"), "wrk is needed (.ci/run installs it: apt-get install wrk)"
+    require_tool("wrk", debian="wrk")
     with running_server(settings.database_url, name="load", DANCU_AUTO_SEED="false",
                         DANCU_SEED=str(settings.seed), DANCU_ADMIN_TOKEN=settings.admin_token,
                         DANCU_DELIVERY_WORKER="false") as server:

@@ -1,0 +1,27 @@
+"""System tools some tests drive (not Python packages: pip cannot install them).
+
+``require_tool("wrk", debian="wrk")`` returns the tool's path. When it is missing, the test is
+skipped with the ``apt-get install`` line that brings it; under CI (``CI=true``, as ``.ci/run``
+runs) a missing tool fails the test instead, so a green CI never hides a test that did not run.
+The README's Tests section lists the same packages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1"}
+
+
+def require_tool(name: str, *, debian: str) -> str:
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    reason = f"{name} is not installed (apt-get install {debian})"
+    if in_ci():
+        pytest.fail(f"{reason}; CI needs every test to run", pytrace=False)
+    pytest.skip(reason)
