@@ -74,8 +74,8 @@ def browser(chromium: str) -> Iterator[Any]:
 def rp(server: Server) -> tuple[str, str]:
     created = httpx.post(f"{server.base}/v1/admin/clients", headers=server.admin, json={
         "name": "Browser RP", "scopes": ["openid", "profile", "phone"], "purposes": ["e2e"],
-        "sandbox": True, "grant_types": ["authorization_code"],
-        "redirect_uris": ["http://127.0.0.1:8765/callback"]})
+        "sandbox": True, "grant_types": ["authorization_code"], "application_type": "native",
+        "redirect_uris": ["http://127.0.0.1:8765/callback"]})  # native: the loopback port varies
     assert created.status_code == 201, created.text
     return created.json()["client_id"], created.json()["client_secret"]
 
