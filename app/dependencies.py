@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from app.clock import SandboxClock
@@ -48,3 +48,5 @@ NowDep = Annotated[datetime, Depends(get_now)]
 # can never follow a 2xx already on the wire.
 SessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
+# A numeric row id in a path: a 64-bit key, so a larger number is a 422, not PostgreSQL's error.
+RowIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -132,11 +132,26 @@ def problem_response(error: DomainError, request: Request | None = None) -> JSON
     return response
 
 
+UNKNOWN_MEMBER = "(unknown member)"
+CALLER_KEY = "(key)"
+# A location step the API names itself: a field name, an index, pydantic's own tags.
+_OWN_STEP = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def _loc(err: dict[str, Any]) -> list[str]:
+    """Where, in the API's words: an unknown member's name and a caller-chosen key (a mapping's)
+    are the caller's text, so they are named by the rule, not repeated."""
+    steps = [str(p) for p in err.get("loc", ())]
+    if err.get("type") == "extra_forbidden" and len(steps) > 1:
+        steps[-1] = UNKNOWN_MEMBER
+    return [step if step == UNKNOWN_MEMBER or _OWN_STEP.fullmatch(step) else CALLER_KEY
+            for step in steps][:8]
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Where and which rule, never the rejected value (it may be personal data or huge)."""
     return [
-        {"loc": [str(p) for p in err.get("loc", ())][:8], "rule": err.get("type", "invalid"),
-         "message": _safe_message(err)}
+        {"loc": _loc(err), "rule": err.get("type", "invalid"), "message": _safe_message(err)}
         for err in exc.errors()[:20]
     ]
 

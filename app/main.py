@@ -15,7 +15,11 @@ from app.bootstrap import bootstrap
 from app.clock import SandboxClock
 from app.db import Database
 from app.errors import install_error_handlers
-from app.middleware import BodyLimitMiddleware, JsonGuardMiddleware, RequestContextMiddleware
+from app.middleware import (
+    BodyLimitMiddleware,
+    InputGuardMiddleware,
+    RequestContextMiddleware,
+)
 from app.routers import (
     accounts_admin,
     admin_clients,
@@ -123,8 +127,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     hot.serve_first(app)  # the login flow's endpoints, without FastAPI's per-request handling
     # Added last = outermost: every response, even a refused body, carries the request id; the
-    # JSON guard reads only bodies the size limit has let through.
-    app.add_middleware(JsonGuardMiddleware)
+    # input guard reads only bodies the size limit has let through.
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(FaultMiddleware)
     if tenant is None:  # a tenant's requests come through the deployment's outer layers

@@ -130,7 +130,8 @@ def dancu_server(args: argparse.Namespace) -> Iterator[str]:
            "DANCU_PORT": str(port), "DANCU_POPULATION_SIZE": str(args.population)}
     command = [*_taskset(args.server_cpus), sys.executable, "-m", "uvicorn", "app.asgi:app",
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-               "--log-level", "warning", "--no-access-log"]
+               "--log-level", "warning", "--no-access-log",
+               "--http", "app.http_protocol:BoundedHead"]
     log = tempfile.TemporaryFile()  # the server's output, shown if the run fails
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

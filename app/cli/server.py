@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from app import migrations
+from app import http_protocol, migrations
 from app.cli.base import cli, console, fail, settings_from
 from app.db import Database
 from app.services import logging_json, metrics
@@ -36,8 +36,9 @@ def serve(
         _open_when_ready(f"{base}/docs", health=f"{base}/healthz")
     _metrics_across_workers(workers)
     # One JSON object per line (app/services/logging_json.py); the access line is dancu.access.
+    # The request head is bounded (app/http_protocol.py): httptools alone has no limit.
     uvicorn.run("app.asgi:app", host=settings.host, port=settings.port, workers=workers,
-                log_level=settings.log_level, access_log=False,
+                http=http_protocol.PROTOCOL, log_level=settings.log_level, access_log=False,
                 log_config=logging_json.config(settings.log_level))
 
 

@@ -34,7 +34,7 @@ from app.models.population import (
     Province,
     Residence,
 )
-from app.models.sandbox import FaultCounter, FaultRule, SandboxPersona, Tenant
+from app.models.sandbox import ConsoleSession, FaultCounter, FaultRule, SandboxPersona, Tenant
 from app.models.signing_key import DeploymentSecret, SigningKey
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "CodeItem",
     "Commune",
     "Consent",
+    "ConsoleSession",
     "Delivery",
     "DeliveryAttempt",
     "DeploymentSecret",

@@ -1,4 +1,5 @@
-"""Sandbox controls: the persona registry, fault rules and their counters, isolated tenants."""
+"""Sandbox controls: the persona registry, fault rules and their counters, isolated tenants, web
+console sign-ins."""
 
 from __future__ import annotations
 
@@ -64,3 +65,17 @@ class Tenant(Base):
     generation: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleSession(Base):
+    """A sign-in to the web console: the cookie value is only stored as ``cookie_hash``; the
+    session is bound to the admin token it was opened with (``token_mark``), lives until
+    ``expires_at`` (sandbox clock) and ends at sign-out (``ended_at``)."""
+
+    __tablename__ = "console_session"
+
+    cookie_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_mark: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -120,7 +120,7 @@ def _basic_credentials(authorization: str) -> tuple[str, str]:
         raise InvalidClient(_FAILED) from None
     raw_id, colon, raw_secret = decoded.partition(":")
     client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
-    if not colon or not client_id or not secret:
+    if not colon or not client_id or not secret or _has_control(client_id):
         raise InvalidClient(_FAILED)
     return client_id, secret
 
@@ -132,9 +132,14 @@ def _assertion_client_id(assertion: str) -> str:
         subject = json.loads(payload).get("sub")
     except (TokenRejected, ValueError, AttributeError):
         raise InvalidClient(_FAILED) from None
-    if not isinstance(subject, str) or not subject:
+    if not isinstance(subject, str) or not subject or _has_control(subject):
         raise InvalidClient(_FAILED)
     return subject
+
+
+def _has_control(client_id: str) -> bool:
+    """A control character (C0, DEL, C1): no client has one, and a database may refuse it (NUL)."""
+    return any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in client_id)
 
 
 def _methods(authorization: str | None, form: Mapping[str, str]) -> list[str]:

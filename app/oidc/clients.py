@@ -7,9 +7,11 @@ Redirect URIs (RFC 6749 §3.1.2, RFC 9700 §2.1, §2.6, RFC 8252 §7.3, §8.3):
 * registration: absolute ``https`` URI, no fragment, no user-info, no wildcard. ``http`` only for
   loopback IP literals (native apps) and, for sandbox clients, ``localhost``; a ``native`` client
   may also register a private-use scheme in reverse domain-name form (RFC 8252 §7.1);
-* at the authorization endpoint: **exact string match** with a registered URI. The one exception
-  is RFC 8252 §7.3: for a ``native`` client's registered ``http`` loopback IP literal, any port is
-  accepted (a ``web`` client's URIs always match exactly).
+* at the authorization endpoint: **exact string match** with a registered URI (scheme and host
+  case included, no trailing ``?``, no percent-decoding, no dropped tabs). The one exception is
+  RFC 8252 §7.3: for a ``native`` client's registered ``http`` loopback IP literal
+  (``http://127.0.0.1``, ``http://[::1]``), any port is accepted, everything after the port still
+  compared exactly (a ``web`` client's URIs always match exactly).
 """
 
 from __future__ import annotations
@@ -105,6 +107,25 @@ def redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
     return "must use https (http only for loopback)"
 
 
+_LOOPBACK_PREFIXES = ("http://127.0.0.1", "http://[::1]")
+_PORT = re.compile(r":([0-9]{1,5})")
+
+
+def _loopback_parts(uri: str) -> tuple[str, str] | None:
+    """``(scheme and host, what follows the port)`` of an ``http`` loopback IP literal URI, as
+    written (no parsing that would lower-case, decode or drop characters); else ``None``."""
+    for prefix in _LOOPBACK_PREFIXES:
+        if uri.startswith(prefix):
+            rest = uri[len(prefix):]
+            port = _PORT.match(rest)
+            if port is not None:
+                if not 0 < int(port.group(1)) <= 65535:
+                    return None
+                rest = rest[port.end():]
+            return (prefix, rest) if rest[:1] in ("", "/", "?") else None
+    return None
+
+
 def native_redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
     """:func:`redirect_uri_problem` for a ``native`` client, which may also register a
     private-use URI scheme in reverse domain-name form (RFC 8252 §7.1, §8.4:
@@ -119,29 +140,13 @@ def native_redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
     return None
 
 
-def _without_port(uri: str) -> tuple[str, str | None, str, str]:
-    parts = urlsplit(uri)
-    return parts.scheme, parts.hostname, parts.path, parts.query
-
-
 def redirect_uri_matches(requested: str, registered: str) -> bool:
-    """Exact string match; any port for an ``http`` loopback IP literal (RFC 8252 §7.3)."""
+    """Exact string match; any port for an ``http`` loopback IP literal (RFC 8252 §7.3), the rest
+    of the URI still compared character for character."""
     if requested == registered:
         return True
-    reg = urlsplit(registered)
-    if reg.scheme != "http" or not _is_loopback_ip(reg.hostname):
-        return False
-    if "#" in requested or "@" in urlsplit(requested).netloc or not _has_valid_port(requested):
-        return False
-    return _without_port(requested) == _without_port(registered)
-
-
-def _has_valid_port(uri: str) -> bool:
-    try:
-        port = urlsplit(uri).port
-    except ValueError:  # out of range or not a number
-        return False
-    return port is None or port > 0
+    loopback = _loopback_parts(registered)
+    return loopback is not None and _loopback_parts(requested) == loopback
 
 
 def is_registered_redirect_uri(client: ClientView, requested: str) -> bool:

@@ -8,6 +8,9 @@
   A second redemption raises :class:`AuthorizationCodeReused` (an ``invalid_grant``): the caller
   SHOULD then revoke every token issued from that code (§4.1.2; conformance
   ``oidcc-codereuse-30seconds``).
+  A failed PKCE verification raises :class:`CodeVerifierFailed`: the caller spends the code all
+  the same (whoever holds a code without its verifier may be an attacker who intercepted it;
+  RFC 9700 §2.1.1, §4.5), so a later request with the right verifier gets ``invalid_grant``.
 * Refresh token (RFC 6749 §6, RFC 9700 §4.14.2): bound to the client; rotated on every use (the new
   token keeps the original scope; the access token may ask for less); presenting a rotated token
   again raises :class:`RefreshTokenReused`: the caller revokes the whole family. Each token has an
@@ -81,6 +84,10 @@ class AuthorizationCodeReused(InvalidGrant):
         self.grant = grant
 
 
+class CodeVerifierFailed(InvalidGrant):
+    """PKCE verification failed: answer ``invalid_grant`` and spend the code."""
+
+
 def issue_authorization_code(
     request: AuthorizationRequest,
     *,
@@ -131,7 +138,10 @@ def redeem_authorization_code(
         raise InvalidGrant("The authorization code has expired.")
     if redirect_uri != grant.redirect_uri:
         raise InvalidGrant("The redirect_uri does not match the authorization request.")
-    pkce.check_verifier(code_verifier, challenge=grant.code_challenge)
+    try:
+        pkce.check_verifier(code_verifier, challenge=grant.code_challenge)
+    except InvalidGrant as failed:
+        raise CodeVerifierFailed(failed.description) from None
     return dataclasses.replace(grant, consumed_at=now)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, status
 
-from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
+from app.dependencies import NowDep, ReadSessionDep, RowIdPath, SessionDep, SettingsDep
 from app.models.account import Account
 from app.schemas import accounts as schemas
 from app.security import require_admin
@@ -150,6 +150,6 @@ consents_router = APIRouter(prefix="/v1/admin/consents", tags=["admin: VNeID acc
                       summary="Withdraw a consent (its tokens are revoked at once)",
                       responses={404: {"description": "consent-not-found"},
                                  409: {"description": "consent-not-active"}})
-def withdraw_consent(consent_id: int, session: SessionDep, now: NowDep) -> Any:
+def withdraw_consent(consent_id: RowIdPath, session: SessionDep, now: NowDep) -> Any:
     return schemas.ConsentOut.model_validate(
         consent.withdraw(session, consent_id, by="admin", now=now))

@@ -1,6 +1,8 @@
 """``/console``: a small server-rendered web console for people who would rather look than read.
 
-Signed in with the admin token (a form; the cookie holds a MAC under the token, never the token).
+Signed in with the admin token (a form): each sign-in opens a server-side session
+(``app.services.console``: a random cookie value, 8 hours of sandbox time, ended by signing out;
+the cookie is ``HttpOnly``, ``SameSite=Strict``, and ``Secure`` over https).
 Pages: search the population, one citizen (record, household, family, cards with their images,
 VNeID account, consents, access history), the persona catalogue, the recent requests, and a
 tenant switch (the ``dancu_tenant`` cookie sends the console and the browser's other requests to
@@ -15,7 +17,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.errors import NotFound
-from app.routers.html import PAGE_HEADERS, TEMPLATES
+from app.routers.html import PAGE_HEADERS, TEMPLATES, secure_cookies
 from app.security import checked_secret, request_id, runtime
 from app.services import console, personas, sandbox_requests, tenants
 from app.services.citizens import checked_pin
@@ -36,12 +38,25 @@ def _page(request: Request, template: str, status: int = 200, **context: Any) ->
 
 
 def _signed_in(request: Request) -> bool:
-    return console.signed_in(request.cookies.get(console.COOKIE),
-                             request.app.state.settings.admin_token)
+    """A live console session (a database read: sync routes run it in their worker thread)."""
+    with runtime(request).database.read() as session:
+        return console.signed_in(session, request.cookies.get(console.COOKIE),
+                                 request.app.state.settings.admin_token,
+                                 now=request.app.state.clock.now())
+
+
+async def _signed_in_async(request: Request) -> bool:
+    return await runtime(request).run_in_thread(lambda: _signed_in(request))
 
 
 def _to_login() -> RedirectResponse:
     return RedirectResponse("/console/login", status_code=303)
+
+
+def _secure(request: Request) -> bool:
+    """``Secure`` when the request came over https or the issuer is https; on plain
+    ``http://127.0.0.1`` a browser would not send a ``Secure`` cookie back."""
+    return request.url.scheme == "https" or secure_cookies(request.app.state.settings)
 
 
 @router.get("/login")
@@ -52,7 +67,7 @@ def login_page(request: Request) -> HTMLResponse:
 @router.post("/login")
 def login(request: Request, token: Annotated[str, Form(max_length=500)]) -> Response:
     expected = request.app.state.settings.admin_token
-    right = console.signed_in(console.session_value(token), expected)
+    right = console.token_matches(token, expected)
     try:
         accepted = checked_secret(request, matches=right)  # guesses throttled per source
     except TooManyFailures as locked:
@@ -61,23 +76,32 @@ def login(request: Request, token: Annotated[str, Form(max_length=500)]) -> Resp
         return page
     if not accepted:
         return _page(request, "login.html", status=401, error="That is not the admin token.")
+    with runtime(request).database.write() as session:
+        console.sign_out(session, request.cookies.get(console.COOKIE),
+                         now=request.app.state.clock.now())
+        cookie = console.sign_in(session, expected, now=request.app.state.clock.now())
     response = RedirectResponse("/console", status_code=303)
-    response.set_cookie(console.COOKIE, console.session_value(expected), httponly=True,
-                        samesite="strict", path="/")
+    response.set_cookie(console.COOKIE, cookie, httponly=True, samesite="strict", path="/",
+                        secure=_secure(request),
+                        max_age=int(console.SESSION_TTL.total_seconds()))
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    with runtime(request).database.write() as session:
+        console.sign_out(session, request.cookies.get(console.COOKIE),
+                         now=request.app.state.clock.now())
     response = _to_login()
-    response.delete_cookie(console.COOKIE, path="/")
+    response.delete_cookie(console.COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=_secure(request))
     return response
 
 
 @router.get("")
 async def home(request: Request, q: Annotated[str | None, Query(max_length=100)] = None
                ) -> Response:
-    if not _signed_in(request):
+    if not await _signed_in_async(request):
         return _to_login()
     query = (q or "").strip()
     if len(query) == _PIN_LIKE and query.isdigit():
@@ -90,7 +114,7 @@ async def home(request: Request, q: Annotated[str | None, Query(max_length=100)]
 
 @router.get("/citizens/{pin}")
 async def citizen(request: Request, pin: str) -> Response:
-    if not _signed_in(request):
+    if not await _signed_in_async(request):
         return _to_login()
     page = await console.citizen_page(runtime(request), checked_pin(pin),
                                       request_id=request_id(request),
@@ -102,7 +126,7 @@ async def citizen(request: Request, pin: str) -> Response:
 
 @router.get("/citizens/{pin}/card/{side}.svg")
 async def card_image(request: Request, pin: str, side: str) -> Response:
-    if not _signed_in(request):
+    if not await _signed_in_async(request):
         return _to_login()
     if side not in ("front", "back"):
         raise NotFound("A card has a front and a back.")

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from app import pin as pin_rules
-from app.dependencies import NowDep, SessionDep, SettingsDep
+from app.dependencies import NowDep, RowIdPath, SessionDep, SettingsDep
 from app.models.account import Account
 from app.models.client import Client
 from app.models.oidc import LoginInteraction
@@ -230,8 +230,10 @@ def otp_resend(interaction_id: str, request: Request, fields: FieldsDep, session
         return failed or _expired(request, lang)
     try:
         login.resend_code(session, interaction, now=now)
-    except LoginRefused:
-        return _expired(request, lang)
+    except LoginRefused as refused:
+        if refused.reason != login.TOO_MANY_CODES:
+            return _expired(request, lang)
+        return _otp_page(request, session, interaction, lang=lang, error=refused.reason)
     return html.see_other(f"/oauth2/otp/{interaction.id}?lang={lang}")
 
 
@@ -301,8 +303,8 @@ def my_consents(request: Request, session: SessionDep, now: NowDep) -> Response:
 
 
 @router.post("/oauth2/account/consents/{consent_id}/withdraw")
-def withdraw_consent(consent_id: int, request: Request, fields: FieldsDep, session: SessionDep,
-                     now: NowDep) -> Response:
+def withdraw_consent(consent_id: RowIdPath, request: Request, fields: FieldsDep,
+                     session: SessionDep, now: NowDep) -> Response:
     lang = html.language(fields.get("lang"))
     found = _citizen(request, session, now)
     if found is None:

@@ -16,7 +16,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep, get_database
+from app.dependencies import (
+    NowDep,
+    ReadSessionDep,
+    RowIdPath,
+    SessionDep,
+    SettingsDep,
+    get_database,
+)
 from app.errors import NotFound
 from app.oidc import errors as oauth
 from app.oidc.authorize import UI_LOCALES_SUPPORTED
@@ -359,7 +366,7 @@ def my_consents(request: Request, session: SessionDep, now: NowDep) -> Any:
                  summary="Withdraw one of the citizen's consents (its tokens are revoked)",
                  responses={401: {"description": "device-token-required"},
                             404: {"description": "consent-not-found"}})
-def withdraw_my_consent(consent_id: int, request: Request, session: SessionDep,
+def withdraw_my_consent(consent_id: RowIdPath, request: Request, session: SessionDep,
                         now: NowDep) -> Any:
     account = _app_account(request, session)
     return ConsentOut.model_validate(

@@ -2,6 +2,11 @@
 account, consents, access history), read through the same audited services as the API, under the
 client id ``console`` with the purpose ``oversight`` (so a citizen's access history shows it), and
 the admin token that opens it.
+
+Signing in with the admin token opens a session: a fresh random cookie value each time (only its
+SHA-256 is stored), valid for :data:`SESSION_TTL` of sandbox time, ended by signing out, and
+bound to the admin token (a new token signs everyone out). Sessions live in the database of the
+app that serves the console, so a tenant's console (``dancu_tenant`` cookie) asks to sign in again.
 """
 
 from __future__ import annotations
@@ -9,16 +14,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models.consent import Consent
 from app.models.population import Citizen
+from app.models.sandbox import ConsoleSession
+from app.oidc.codes import new_opaque_value
 from app.services import access_history, accounts, cards_access, citizens
 from app.services.cards_access import CardAccess
+from app.services.keys import aware
 from app.services.runtime import Runtime
 from app.services.scopes import RECORD_SCOPES, disclosed_fields
 
@@ -27,14 +35,47 @@ PURPOSE = "oversight"
 COOKIE = "dancu_console"
 
 
-def session_value(admin_token: str) -> str:
-    """The console cookie: a MAC of a fixed label under the admin token (a new token signs
-    everyone out; the token itself never sits in a cookie)."""
-    return hmac.new(admin_token.encode(), b"dancu-console/v1", hashlib.sha256).hexdigest()
+SESSION_TTL = timedelta(hours=8)
 
 
-def signed_in(cookie: str | None, admin_token: str) -> bool:
-    return cookie is not None and hmac.compare_digest(cookie, session_value(admin_token))
+def _token_mark(admin_token: str) -> str:
+    """Binds a session to the admin token it was opened with: a new token signs everyone out."""
+    return hmac.new(admin_token.encode(), b"dancu-console/v2", hashlib.sha256).hexdigest()
+
+
+def _cookie_hash(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest()
+
+
+def token_matches(candidate: str, admin_token: str) -> bool:
+    return hmac.compare_digest(_token_mark(candidate), _token_mark(admin_token))
+
+
+def sign_in(session: Session, admin_token: str, *, now: datetime) -> str:
+    """A new session (a fresh random cookie value each sign-in); only its hash is stored."""
+    cookie = new_opaque_value()
+    session.add(ConsoleSession(cookie_hash=_cookie_hash(cookie),
+                               token_mark=_token_mark(admin_token), created_at=now,
+                               expires_at=now + SESSION_TTL))
+    session.flush()
+    return cookie
+
+
+def signed_in(session: Session, cookie: str | None, admin_token: str, *, now: datetime) -> bool:
+    """The cookie names a session opened with this admin token, not ended and not expired."""
+    if not cookie or len(cookie) > 100:
+        return False
+    found = session.get(ConsoleSession, _cookie_hash(cookie))
+    return (found is not None and found.ended_at is None and now < (aware(found.expires_at) or now)
+            and hmac.compare_digest(found.token_mark, _token_mark(admin_token)))
+
+
+def sign_out(session: Session, cookie: str | None, *, now: datetime) -> None:
+    if cookie and len(cookie) <= 100:
+        session.execute(update(ConsoleSession)
+                        .where(ConsoleSession.cookie_hash == _cookie_hash(cookie),
+                               ConsoleSession.ended_at.is_(None))
+                        .values(ended_at=now))
 
 
 @dataclass

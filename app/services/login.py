@@ -35,6 +35,7 @@ from app.services.oidc_authorize import Context, Redirect, after_login, sandbox_
 from app.services.oidc_provider import AMR_APP, AMR_PASSWORD_OTP
 
 QR_TTL = timedelta(minutes=2)
+TOO_MANY_CODES = "too_many_codes"
 QR_PENDING, QR_APPROVED, QR_DENIED, QR_EXPIRED = "pending", "approved", "denied", "expired"
 
 
@@ -61,13 +62,22 @@ def password_step(session: Session, interaction: LoginInteraction, *, pin: str, 
                   now: datetime) -> None:
     """Check PIN and password, then "send" the SMS code; raises ``LoginRefused``."""
     account = password_login(session, pin, password, now=now)
+    _send_code(session, account, interaction, now)
     interaction.account_id, interaction.stage = account.id, oidc_sessions.OTP
-    accounts_otp.send_login_code(session, account, interaction_id=interaction.id, now=now)
 
 
 def resend_code(session: Session, interaction: LoginInteraction, *, now: datetime) -> None:
+    """Another code for this login; ``LoginRefused("too_many_codes")`` past the limits."""
     account = _otp_account(session, interaction)
-    accounts_otp.send_login_code(session, account, interaction_id=interaction.id, now=now)
+    _send_code(session, account, interaction, now)
+
+
+def _send_code(session: Session, account: Account, interaction: LoginInteraction,
+               now: datetime) -> None:
+    try:
+        accounts_otp.send_login_code(session, account, interaction_id=interaction.id, now=now)
+    except accounts_otp.TooManyCodes:
+        raise LoginRefused(TOO_MANY_CODES) from None
 
 
 def _otp_account(session: Session, interaction: LoginInteraction) -> Account:

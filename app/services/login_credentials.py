@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.models.account import Account
 from app.prepared import Prepared
@@ -84,12 +85,36 @@ def _blocked(account: Account, now: datetime) -> bool:
     return until is not None and now < until
 
 
-def _failed(session: Session, account: Account, now: datetime) -> None:
-    account.failed_logins += 1
-    if account.failed_logins >= accounts.MAX_FAILED_LOGINS:
-        account.failed_logins, account.login_locked_until = 0, now + accounts.LOGIN_BLOCK
+_ACCOUNTS = Account.__table__
+# Counted only while the account is not blocked: a blocked account's failures change nothing.
+_COUNT_FAILURE = (update(_ACCOUNTS)
+                  .where(_ACCOUNTS.c.id == bindparam("account_id"),
+                         or_(_ACCOUNTS.c.login_locked_until.is_(None),
+                             _ACCOUNTS.c.login_locked_until <= bindparam("now")))
+                  .values(failed_logins=_ACCOUNTS.c.failed_logins + 1)
+                  .returning(_ACCOUNTS.c.failed_logins))
+_BLOCK = (update(_ACCOUNTS)
+          .where(_ACCOUNTS.c.id == bindparam("account_id"),
+                 _ACCOUNTS.c.failed_logins >= accounts.MAX_FAILED_LOGINS)
+          .values(failed_logins=0, login_locked_until=bindparam("until")))
+
+
+def _failed(session: Session, account: Account, now: datetime) -> str:
+    """Count one failure in the database; the refusal reason (``throttled`` once blocked)."""
+    session.flush()  # the statements below must not be overwritten by pending ORM changes
+    count = session.execute(_COUNT_FAILURE, {"account_id": account.id, "now": now}).scalar()
+    if count is None:  # blocked meanwhile, by a concurrent failure
+        return THROTTLED
+    set_committed_value(account, "failed_logins", count)
+    if count < accounts.MAX_FAILED_LOGINS:
+        return INVALID
+    until = now + accounts.LOGIN_BLOCK
+    if session.execute(_BLOCK, {"account_id": account.id, "until": until}).rowcount == 1:
+        set_committed_value(account, "failed_logins", 0)
+        set_committed_value(account, "login_locked_until", until)
         accounts.record_event(session, account, "login_blocked", now=now, actor="system")
-    session.flush()
+        session.flush()
+    return INVALID
 
 
 def _check(session: Session, account: Account, stored_hash: str | None, candidate: str,
@@ -97,8 +122,7 @@ def _check(session: Session, account: Account, stored_hash: str | None, candidat
     if _blocked(account, now):
         raise LoginRefused(THROTTLED)
     if not accounts.verify_secret(stored_hash, candidate):
-        _failed(session, account, now)
-        raise LoginRefused(INVALID)
+        raise LoginRefused(_failed(session, account, now))
     account.failed_logins = 0
 
 

@@ -9,6 +9,8 @@ request whose update changed one row issues tokens. On PostgreSQL a concurrent u
 the winner to commit and then matches nothing; on SQLite writers are serialised (``BEGIN
 IMMEDIATE``). A request that finds the code used -- before or at the update -- revokes every token
 issued from it (RFC 6749 §4.1.2); a rotated refresh token presented again revokes its family.
+A failed PKCE verification spends the code too (the same conditional update; RFC 9700 §4.5):
+the right verifier afterwards finds it used.
 
 Tokens: an RFC 9068 access token for the userinfo endpoint (``aud`` = its URL), an ID token with
 ``acr``, ``amr``, ``auth_time``, ``nonce``, ``sid`` and ``at_hash``, and -- with ``offline_access``
@@ -38,6 +40,7 @@ from app.oidc.clients import REFRESH_TOKEN
 from app.oidc.codes import (
     AuthorizationCodeGrant,
     AuthorizationCodeReused,
+    CodeVerifierFailed,
     RefreshTokenRecord,
     RefreshTokenReused,
     issue_refresh_token,
@@ -128,6 +131,16 @@ def _revoking_code(code_hash: str, reused: AuthorizationCodeReused,
                 failing(reused))
 
 
+def _spending_code(code_hash: str, failed: CodeVerifierFailed,
+                   now: datetime) -> Pending[TokenBody]:
+    """Spend the code, then refuse; if another request spent it first, revoke what it produced."""
+    def write(session: Session) -> TokenBody:
+        if not _consume_code(session, code_hash, now):
+            oidc_revocation.revoke_from_code(session, code_hash, now=now)
+        raise failed
+    return Pending(write)
+
+
 def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
     """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): one code, one set of tokens. The code is
     consumed by the write phase's conditional update, which only one request can win."""
@@ -143,6 +156,8 @@ def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
             now=ctx.now)
     except AuthorizationCodeReused as reused:
         return _revoking_code(code_hash, reused, ctx.now)
+    except CodeVerifierFailed as failed:
+        return _spending_code(code_hash, failed, ctx.now)
     assert row is not None
     account = _live_account(ctx, row.account_id)
     issue = None if isinstance(account, oauth.InvalidGrant) else _issue(ctx, Grant(

@@ -52,6 +52,11 @@ def test_malformed_pin_in_the_path_is_422_naming_the_rule_without_echo(
     client: TestClient, demo_token: str, value: str, rule: str, case: str
 ) -> None:
     response = client.get(f"/v1/citizens/{quote(value)}", headers=bearer(demo_token))
+    if "\t" in value:  # refused at the edge, like any control character in a path
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["rule"] == "control_character"
+        assert quote(value) not in response.text
+        return
     _assert_invalid_pin(response, rule, value)
 
 

@@ -389,8 +389,27 @@ def test_a_code_is_bound_to_its_client_and_redirect_uri(agent: TestClient, rp: R
     assert redeem(agent, other_rp, flow).json()["error"] == "invalid_grant"
     assert redeem(agent, rp, flow, redirect_uri="http://localhost:8765/callback").json()[
         "error"] == "invalid_grant"
-    assert redeem(agent, rp, flow, code_verifier="").json()["error"] == "invalid_grant"
     assert redeem(agent, rp, flow).status_code == 200
+
+
+@pytest.mark.parametrize("verifier", ["", "short", pkce_pair()[0]],
+                         ids=["missing", "malformed", "another"])
+def test_a_failed_pkce_verification_spends_the_code(agent: TestClient, rp: Rp, pin: str,
+                                                    verifier: str) -> None:
+    """RFC 9700 §4.5: whoever sends a code without its verifier may have intercepted it."""
+    flow = authorize(agent, rp, pin=pin)
+    assert redeem(agent, rp, flow, code_verifier=verifier).json()["error"] == "invalid_grant"
+    late = redeem(agent, rp, flow)
+    assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
+
+
+def test_a_failed_pkce_verification_of_a_used_code_revokes_its_tokens(
+        agent: TestClient, rp: Rp, pin: str) -> None:
+    flow = authorize(agent, rp, pin=pin)
+    issued = redeem(agent, rp, flow).json()
+    assert userinfo(agent, issued["access_token"]).status_code == 200
+    assert redeem(agent, rp, flow, code_verifier=pkce_pair()[0]).status_code == 400
+    assert userinfo(agent, issued["access_token"]).status_code == 401
 
 
 def _race(database: Database, settings: Settings, form: dict[str, str], rp: Rp,
@@ -589,8 +608,8 @@ def test_token_requests_refused_on_their_checks_do_not_wait_for_sqlites_writer_l
         agent: TestClient, rp: Rp, pin: str, database: Database, is_postgres: bool) -> None:
     flow = authorize(agent, rp, pin=pin)
     blocker = _holding_sqlites_write_lock(database, is_postgres)
-    other_verifier = pkce_pair()[0]
-    wrong = _answered_while(blocker, lambda: redeem(agent, rp, flow, code_verifier=other_verifier))
+    elsewhere = "http://127.0.0.1:8765/elsewhere"
+    wrong = _answered_while(blocker, lambda: redeem(agent, rp, flow, redirect_uri=elsewhere))
     assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
     assert redeem(agent, rp, flow).status_code == 200  # the refusal spent nothing
 

@@ -269,7 +269,9 @@ def test_scope_outside_the_allowed_set_is_invalid_scope_naming_it(
     [
         ({}, "invalid_request"),
         ({"grant_type": "password"}, "unsupported_grant_type"),
-        ({"grant_type": "client_credentials", "scope": "citizen.basic\x01"}, "invalid_scope"),
+        ({"grant_type": "client_credentials", "scope": 'citizen.basic"'}, "invalid_scope"),
+        # a control character is refused at the edge, before the scope is read
+        ({"grant_type": "client_credentials", "scope": "citizen.basic\x01"}, "invalid_request"),
     ],
 )
 def test_malformed_token_requests_get_rfc6749_errors(

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.http_protocol import PROTOCOL
 from app.settings import Settings
 from tests.conftest import TEST_SECRET_KEY
 
@@ -85,7 +86,8 @@ def uvicorn_server(settings: Settings, *, workers: int, log_name: str,
     log = server_log(f"{log_name}-{port}.log")
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", str(workers), "--log-level", "info", "--no-access-log"],
+         str(port), "--workers", str(workers), "--log-level", "info", "--no-access-log",
+         "--http", PROTOCOL],
         cwd=ROOT, env=server_env(settings, base, **extra_env), stdout=log,
         stderr=subprocess.STDOUT)
     try:

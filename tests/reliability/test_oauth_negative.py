@@ -187,7 +187,8 @@ def test_a_code_is_redeemed_only_with_its_verifier(agent: TestClient, rp: Rp, pi
     TALLY["cases"] += 1
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
-    assert redeem(agent, rp, flow).status_code == 200  # a failed attempt does not burn the code
+    late = redeem(agent, rp, flow)  # a failed verification spends the code (RFC 9700 §4.5)
+    assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
 
 
 # --- codes ----------------------------------------------------------------------------------------

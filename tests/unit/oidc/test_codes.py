@@ -11,6 +11,7 @@ from app.oidc.authorize import AuthorizationRequest
 from app.oidc.codes import (
     CODE_TTL,
     AuthorizationCodeReused,
+    CodeVerifierFailed,
     RefreshTokenReused,
     issue_authorization_code,
     issue_refresh_token,
@@ -110,21 +111,22 @@ def test_oidcc_codereuse_second_redemption_is_invalid_grant_naming_the_grant_to_
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("changes", "message", "spends_code"),
     [
-        ({"client_id": "rp-2"}, "another client"),
-        ({"now": T0 + CODE_TTL}, "expired"),
-        ({"redirect_uri": "https://rp.example/cb/"}, "redirect_uri"),
-        ({"redirect_uri": None}, "redirect_uri"),
-        ({"code_verifier": None}, "code_verifier is required"),
-        ({"code_verifier": "a" * 43}, "PKCE verification failed"),
-        ({"code_verifier": "short"}, "malformed"),
+        ({"client_id": "rp-2"}, "another client", False),
+        ({"now": T0 + CODE_TTL}, "expired", False),
+        ({"redirect_uri": "https://rp.example/cb/"}, "redirect_uri", False),
+        ({"redirect_uri": None}, "redirect_uri", False),
+        ({"code_verifier": None}, "code_verifier is required", True),
+        ({"code_verifier": "a" * 43}, "PKCE verification failed", True),
+        ({"code_verifier": "short"}, "malformed", True),
     ],
 )
-def test_redemption_is_refused(changes, message):
+def test_redemption_is_refused_and_a_pkce_failure_spends_the_code(changes, message, spends_code):
     _, grant = _issue()
-    with pytest.raises(InvalidGrant, match=message):
+    with pytest.raises(InvalidGrant, match=message) as refused:
         _redeem(grant, **changes)
+    assert isinstance(refused.value, CodeVerifierFailed) is spends_code
 
 
 def test_unknown_code_is_invalid_grant():
