@@ -134,9 +134,10 @@ def _persona(session: Session, key: str, ctx: personas.Context) -> dict[str, Any
     return personas.describe(session, spec, pin, now=ctx.now, seed=ctx.seed)
 
 
-def _commune_of(session: Session, pin: str) -> str:
+def _commune_of(session: Session, pin: str) -> str | None:
+    """The commune of the citizen's permanent residence in force, if any."""
     rows = life_events.residences_in_force(session, pin, "permanent")
-    return rows[-1].commune_code
+    return rows[-1].commune_code if rows else None
 
 
 def pick(session: Session, ctx: personas.Context) -> dict[str, str]:
@@ -155,7 +156,10 @@ def pick(session: Session, ctx: personas.Context) -> dict[str, str]:
         "surname": citizen.surname, "middle_name": citizen.middle_name,
         "given_name": citizen.given_name, "birth_date": citizen.birth_date.isoformat(),
         "sex": citizen.sex, "phone": citizen.phone or accounts.derived_phone(citizen.pin),
-        "email": citizen.email or "", "commune_code": _commune_of(session, citizen.pin),
+        "email": citizen.email or (accounts.find(session, citizen.pin) or citizen).email
+        or "someone@example.vn",
+        "commune_code": _commune_of(session, citizen.pin)
+        or str(session.scalar(select(Commune.code).order_by(Commune.code))),
         "old_pin": reestablished["pin"], "new_pin": reestablished["current_pin"],
     }
     table["old_id_number"] = citizen.cmnd_number or picker.first(
@@ -210,7 +214,8 @@ def _life_events(picker: _Picker, table: dict[str, str]) -> None:
 
 def _nearby_commune(session: Session, pin: str) -> str | None:
     """Another commune of the province of the citizen's permanent residence (the first by code)."""
-    here = session.get(Commune, _commune_of(session, pin))
+    code = _commune_of(session, pin)
+    here = None if code is None else session.get(Commune, code)
     if here is None:
         return None
     return session.scalar(select(Commune.code).where(
