@@ -175,6 +175,19 @@ def test_the_example_table_is_what_a_fresh_default_deployment_gives(
         f"the examples are out of step with the population: run {REFRESH_COMMAND}")
 
 
+def test_the_verification_and_cmnd_examples_name_the_persona_as_recorded(
+        default_deployment: Deployment) -> None:
+    """Not only answered: the accent-free name and the birth date match, the CMND resolves to
+    the persona's PIN."""
+    variables, requests = parse_http((COLLECTION / "http" / "citizens.http").read_text("utf-8"))
+    runner = Runner(default_deployment.client, variables)
+    answers = {request.name: runner.send(request).json() for request in requests}
+    assert answers["verify_v1_citizens_verify_post"]["verdict"] == "match"
+    batch = answers["verify_batch_v1_citizens_verify_batch_post"]["results"]
+    assert [result["verdict"] for result in batch] == ["match"]
+    assert answers["resolve_cmnd_v1_citizens_resolve_cmnd_post"]["pin"] == EXAMPLES["pin"]
+
+
 def test_the_collections_persona_is_valid_adult_level2_of_the_default_deployment(
         default_deployment: Deployment) -> None:
     admin = {"Authorization": f"Bearer {sandbox_collection.VARIABLES['admin_token']}"}
