@@ -18,12 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from app import migrations
 from app.cli import app as cli_app
 from app.cli.sandbox import openapi_document
-from app.db import Database
 from app.main import create_app
-from app.services import sandbox_collection, sandbox_openapi
+from app.schemas.examples import EXAMPLES
+from app.services import personas, sandbox_collection, sandbox_examples, sandbox_openapi
+from app.services.sandbox_examples import DEFAULT_POPULATION, DEFAULT_SEED, REFRESH_COMMAND
 from app.settings import load_settings
 
 COLLECTION = Path(__file__).parents[1] / "docs" / "collection"
@@ -59,7 +59,6 @@ def test_every_operation_is_one_request_of_the_collection() -> None:
 
 # --- every request works as given against a default deployment --------------------------------
 
-DEFAULT_SEED, DEFAULT_POPULATION = 6, 10_000  # app.settings defaults: what the docs describe
 _VARIABLE = re.compile(r"\{\{([^{}]+)\}\}")
 
 
@@ -119,21 +118,23 @@ class Runner:
         return response
 
 
-@pytest.fixture(scope="module")
-def default_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """A deployment as ``dancu serve`` starts by default: seed 6, 10,000 people (SQLite)."""
-    from seed.populate import populate
+@dataclass
+class Deployment:
+    client: TestClient
+    picked: dict[str, str]  # the example table picked from it before any request ran
 
+
+@pytest.fixture(scope="module")
+def default_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A deployment as ``dancu serve`` starts by default: seed 6, 10,000 people (SQLite)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('default') / 'dancu.db'}"
-    settings = load_settings(database_url=url, seed=DEFAULT_SEED,
-                             population_size=DEFAULT_POPULATION, auto_seed=True,
-                             delivery_worker=False)
-    database = Database.connect(url)
-    migrations.upgrade(database.engine)
-    populate(database, size=DEFAULT_POPULATION, seed=DEFAULT_SEED)
-    with TestClient(create_app(settings, database=database),
-                    raise_server_exceptions=False) as client:
-        yield client
+    settings, database = sandbox_examples.default_deployment(url)
+    app = create_app(settings, database=database)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        with database.write() as session:
+            picked = sandbox_examples.pick(session, personas.context(
+                database, settings, now=app.state.clock.now()))
+        yield Deployment(client, picked)
     database.dispose()
 
 
@@ -143,11 +144,11 @@ def test_the_defaults_are_the_documented_deployment() -> None:
 
 
 def test_every_request_of_the_collection_answers_its_documented_status(
-        default_deployment: TestClient) -> None:
+        default_deployment: Deployment) -> None:
     answered = {}
     for path in sorted((COLLECTION / "http").glob("*.http")):
         variables, requests = parse_http(path.read_text("utf-8"))
-        runner = Runner(default_deployment, variables)
+        runner = Runner(default_deployment.client, variables)
         for request in requests:
             status = runner.send(request).status_code
             answered[f"{path.stem}: {request.name}"] = (status, request.expect)
@@ -166,10 +167,32 @@ def test_the_postman_requests_expect_what_the_http_files_expect() -> None:
     assert sorted(postman) == sorted(http)
 
 
+def test_the_example_table_is_what_a_fresh_default_deployment_gives(
+        default_deployment: Deployment) -> None:
+    """A change to the population generator changes who fits each example: the table (and the
+    collection made from it) must be picked again."""
+    assert default_deployment.picked == EXAMPLES, (
+        f"the examples are out of step with the population: run {REFRESH_COMMAND}")
+
+
+def test_the_verification_and_cmnd_examples_name_the_persona_as_recorded(
+        default_deployment: Deployment) -> None:
+    """Not only answered: the accent-free name and the birth date match, the CMND resolves to
+    the persona's PIN."""
+    variables, requests = parse_http((COLLECTION / "http" / "citizens.http").read_text("utf-8"))
+    runner = Runner(default_deployment.client, variables)
+    answers = {request.name: runner.send(request).json() for request in requests}
+    assert answers["verify_v1_citizens_verify_post"]["verdict"] == "match"
+    batch = answers["verify_batch_v1_citizens_verify_batch_post"]["results"]
+    assert [result["verdict"] for result in batch] == ["match"]
+    assert answers["resolve_cmnd_v1_citizens_resolve_cmnd_post"]["pin"] == EXAMPLES["pin"]
+
+
 def test_the_collections_persona_is_valid_adult_level2_of_the_default_deployment(
-        default_deployment: TestClient) -> None:
+        default_deployment: Deployment) -> None:
     admin = {"Authorization": f"Bearer {sandbox_collection.VARIABLES['admin_token']}"}
-    listed = default_deployment.get("/v1/sandbox/personas", headers=admin).json()["personas"]
+    listed = default_deployment.client.get("/v1/sandbox/personas",
+                                           headers=admin).json()["personas"]
     persona = next(p for p in listed if p["key"] == "valid-adult-level2")
     assert persona["pin"] == sandbox_collection.VARIABLES["pin"]
     assert persona["card"]["access_key"] == sandbox_collection.VARIABLES["access_key"]

@@ -185,6 +185,24 @@ def delete_tenant(tenant_id: str, database_url: str | None = DatabaseOption) -> 
 # --- the HTTP collection --------------------------------------------------------------------------
 
 
+def _refresh_examples(out_dir: Path) -> None:
+    """Pick the examples into a scratch database, save them, then export both formats in a new
+    interpreter (this one's OpenAPI document was built from the examples it started with)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from app.services import sandbox_examples
+
+    with tempfile.TemporaryDirectory() as scratch:
+        table = sandbox_examples.refresh(f"sqlite:///{Path(scratch) / 'dancu.db'}")
+    sandbox_examples.save(table)
+    out.print(f"picked {len(table)} example values", highlight=False)
+    for kind in ("http", "postman"):
+        subprocess.run([sys.executable, "-c", "from app.cli import app; app()",
+                        "export-collection", "--format", kind, "--out", str(out_dir)], check=True)
+
+
 def openapi_document() -> dict[str, object]:
     """The service's OpenAPI document (no database needed to build it)."""
     from app.main import create_app
@@ -200,10 +218,17 @@ def export_collection(
     "http",
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to")] =
     Path("docs/collection"),
+    refresh_examples: Annotated[bool, typer.Option(
+        "--refresh-examples", help="Maintainers, after a population generator change: pick the "
+        "example PINs, names, ... again from a fresh default deployment (seed 6, 10,000 people) "
+        "into app/schemas/examples.json, then write both formats")] = False,
 ) -> None:
     """Write an HTTP collection of every endpoint, generated from the OpenAPI document."""
     if kind not in ("http", "postman"):
         fail("--format must be http or postman")
+    if refresh_examples:
+        _refresh_examples(out_dir)
+        return
     target = out_dir / "http" if kind == "http" else out_dir
     target.mkdir(parents=True, exist_ok=True)
     written = sandbox_collection.files(openapi_document(), kind)

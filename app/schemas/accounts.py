@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import UtcDatetime
+from app.schemas.examples import EXAMPLES
 
 State = Literal["pending", "active", "locked", "closed"]
 LockReason = Literal["self_request", "tos_violation", "authority", "pin_reestablished",
@@ -18,7 +19,8 @@ Pin = str  # checked by app.services.citizens.checked_pin (never echoed)
 
 class AccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "001084640871", "level": 2, "password": "Vneid@2025", "passcode": "123456"}]})
+        "pin": EXAMPLES["account_pin"], "level": 2, "password": "Vneid@2025",
+        "passcode": "123456"}]})
 
     pin: Pin = Field(max_length=32)
     level: Literal[1, 2] = 1

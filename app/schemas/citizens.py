@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas.common import ClaimText
+from app.schemas.examples import EXAMPLES
 
 # The persona valid-adult-level2 of the default deployment (seed 6, 10,000 people): examples
-# that work as given (tests/test_docs_collection.py sends them).
-PIN_EXAMPLE = "001099992012"
+# that work as given (tests/test_docs_collection.py sends them; app/schemas/examples.json).
+PIN_EXAMPLE = EXAMPLES["pin"]
 Status = Literal["alive", "deceased", "missing"]
 
 
@@ -110,13 +111,13 @@ class CitizenRecord(BaseModel):
                 {
                     "pin": PIN_EXAMPLE,
                     "status": "alive",
-                    "full_name": "Trương Ngọc Hoàng",
-                    "surname": "Trương",
-                    "middle_name": "Ngọc",
-                    "given_name": "Hoàng",
-                    "birth_date": "1999-04-14",
+                    "full_name": EXAMPLES["full_name"],
+                    "surname": EXAMPLES["surname"],
+                    "middle_name": EXAMPLES["middle_name"],
+                    "given_name": EXAMPLES["given_name"],
+                    "birth_date": EXAMPLES["birth_date"],
                     "birth_date_precision": "day",
-                    "sex": "M",
+                    "sex": EXAMPLES["sex"],
                     "nationality": "VN",
                     "status_date": None,
                 }
@@ -147,11 +148,11 @@ class ResidenceConfirmation(BaseModel):
 class Attributes(Strict):
     """Claimed attributes; give at least one. Values are compared, never returned."""
 
-    full_name: ClaimText | None = Field(None, examples=["Trương Ngọc Hoàng"])
-    birth_date: date | None = Field(None, examples=["1999-04-14"])
+    full_name: ClaimText | None = Field(None, examples=[EXAMPLES["full_name"]])
+    birth_date: date | None = Field(None, examples=[EXAMPLES["birth_date"]])
     sex: Literal["M", "F"] | None = None
     old_id_number: str | None = Field(None, pattern=r"^[0-9]{9}$", description="Old 9-digit CMND.")
-    phone: ClaimText | None = Field(None, examples=["0332736392"])
+    phone: ClaimText | None = Field(None, examples=[EXAMPLES["phone"]])
 
     @model_validator(mode="after")
     def _something_claimed(self) -> Attributes:
@@ -174,8 +175,8 @@ class CitizenVerifyRequest(Attributes):
             "examples": [
                 {
                     "pin": PIN_EXAMPLE,
-                    "full_name": "Truong Ngoc Hoang",
-                    "birth_date": "1999-04-14",
+                    "full_name": EXAMPLES["full_name_unaccented"],
+                    "birth_date": EXAMPLES["birth_date"],
                     "accent_insensitive": True,
                 }
             ]
@@ -214,8 +215,8 @@ class BatchRequest(Strict):
     accent_insensitive: bool = False
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "items": [{"pin": PIN_EXAMPLE, "full_name": "Trương Ngọc Hoàng",
-                   "birth_date": "1999-04-14"}], "accent_insensitive": False}]})
+        "items": [{"pin": PIN_EXAMPLE, "full_name": EXAMPLES["full_name"],
+                   "birth_date": EXAMPLES["birth_date"]}], "accent_insensitive": False}]})
 
 
 class BatchResult(BaseModel):
@@ -236,7 +237,8 @@ class BatchResponse(BaseModel):
 
 class ResolveCmndRequest(Strict):
     old_id_number: str = Field(
-        pattern=r"^[0-9]{9}$", examples=["012282977"], description="The old 9-digit CMND number."
+        pattern=r"^[0-9]{9}$", examples=[EXAMPLES["old_id_number"]],
+        description="The old 9-digit CMND number."
     )
 
 

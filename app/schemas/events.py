@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas.common import UtcDatetime
+from app.schemas.examples import EXAMPLES
 
 Pin = Annotated[str, Field(min_length=12, max_length=12, pattern=r"^[0-9]{12}$",
                            description="12-digit PIN")]
@@ -58,7 +59,8 @@ class _Request(BaseModel):
 
 class BirthRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "mother_pin": "001193184606", "father_pin": "001088037658", "surname": "Trần",
+        "mother_pin": EXAMPLES["birth_mother_pin"], "father_pin": EXAMPLES["birth_father_pin"],
+        "surname": EXAMPLES["birth_surname"],
         "middle_name": "Gia", "given_name": "Bảo", "sex": "M", "birth_date": "2026-11-20"}]})
 
     mother_pin: Pin | None = None
@@ -90,7 +92,7 @@ class BirthRequest(_Request):
 
 class DeathRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "001036216829", "date_of_death": "2026-11-20"}]})
+        "pin": EXAMPLES["death_pin"], "date_of_death": "2026-11-20"}]})
 
     pin: Pin
     date_of_death: date | None = Field(None, description="Default: the sandbox day")
@@ -98,7 +100,8 @@ class DeathRequest(_Request):
 
 class ResidenceChangeRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "001090022295", "kind": "temporary", "commune_code": "25747",
+        "pin": EXAMPLES["residence_pin"], "kind": "temporary",
+        "commune_code": EXAMPLES["residence_commune_code"],
         "address_line": "15 Nguyễn Trãi", "valid_until": "2028-11-19"}]})
 
     pin: Pin
@@ -117,7 +120,8 @@ class ResidenceChangeRequest(_Request):
 
 class MarriageRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "husband_pin": "001095608407", "wife_pin": "001195881179"}]})
+        "husband_pin": EXAMPLES["marriage_husband_pin"],
+        "wife_pin": EXAMPLES["marriage_wife_pin"]}]})
 
     husband_pin: Pin
     wife_pin: Pin
@@ -126,7 +130,7 @@ class MarriageRequest(_Request):
 
 class DivorceRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "001088190489", "spouse_pin": "077193650463"}]})
+        "pin": EXAMPLES["divorce_pin"], "spouse_pin": EXAMPLES["divorce_spouse_pin"]}]})
     pin: Pin
     spouse_pin: Pin
     divorced_on: date | None = Field(None, description="Default: the sandbox day")
@@ -134,7 +138,8 @@ class DivorceRequest(_Request):
 
 class NameChangeRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "001090108814", "given_name": "Minh", "reason": "civil_status_decision"}]})
+        "pin": EXAMPLES["name_change_pin"], "given_name": "Minh",
+        "reason": "civil_status_decision"}]})
 
     pin: Pin
     surname: RequiredName | None = None
@@ -151,7 +156,7 @@ class NameChangeRequest(_Request):
 
 class CardChangeRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "001085196737", "action": "lost"}]})
+        "pin": EXAMPLES["card_change_pin"], "action": "lost"}]})
     pin: Pin
     action: Literal["lost", "revoked", "renewed", "issued"]
     reason: str | None = Field(None, max_length=32, description="Card reason code "
@@ -160,7 +165,8 @@ class CardChangeRequest(_Request):
 
 class PinReestablishmentRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "001090195333", "reason": "birth_year_corrected", "birth_date": "1991-05-17"}]})
+        "pin": EXAMPLES["pin_reestablishment_pin"], "reason": "birth_year_corrected",
+        "birth_date": EXAMPLES["pin_reestablishment_birth_date"]}]})
 
     pin: Pin
     reason: Literal["sex_redetermined", "birth_year_corrected", "registration_place_corrected",

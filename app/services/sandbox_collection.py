@@ -6,9 +6,10 @@ Every operation becomes one request with the document's example body and the sta
 default deployment (seed 6, 10,000 people): ``tests/test_docs_collection.py`` runs every request
 and checks it. Path parameters and credentials are variables (``{{base}}``, ``{{token}}``,
 ``{{admin_token}}``, ``{{pin}}``, ...) set once at the top, with the default deployment's values
-(``{{pin}}`` is the persona ``valid-adult-level2``); ``{{token}}`` comes from the sign-in request
-that opens every file. ``dancu export-collection`` writes them; docs/collection/ holds the
-generated files, kept in step with the document by a test.
+(``{{pin}}`` is the persona ``valid-adult-level2``; the population-dependent ones come from
+app/schemas/examples.json, ``dancu export-collection --refresh-examples``); ``{{token}}`` comes
+from the sign-in request that opens every file. ``dancu export-collection`` writes them;
+docs/collection/ holds the generated files, kept in step with the document by a test.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import json
 import re
 from typing import Any
 
+from app.schemas.examples import EXAMPLES
+
 VARIABLES: dict[str, str] = {
     "base": "http://127.0.0.1:8000",
     "admin_token": "admin-secret",
@@ -25,12 +28,12 @@ VARIABLES: dict[str, str] = {
     "client_secret": "demo-secret-for-the-sandbox-only",
     "token": "{{client_token.response.body.$.access_token}}",
     # The persona valid-adult-level2 of the default deployment (seed 6, 10,000 people) and the
-    # key its card's chip opens with (tests/test_docs_collection.py checks both exist).
-    "pin": "001099992012",
-    "access_key": "34eff54769068d50e80bde2b3164f2e8",
-    # The account the admin account requests act on: the one their file's first request opens
-    # (so that locking and closing it leaves the personas as they are).
-    "account_pin": "001084640871",
+    # key its card's chip opens with; the account the admin account requests act on: the one
+    # their file's first request opens (so that locking and closing it leaves the personas as
+    # they are). From app/schemas/examples.json (`dancu export-collection --refresh-examples`).
+    "pin": EXAMPLES["pin"],
+    "access_key": EXAMPLES["access_key"],
+    "account_pin": EXAMPLES["account_pin"],
     "tenant": "",
     # Ids made by a request earlier in the same file (REST Client request variables).
     "new_client_id": "{{add_client_v1_admin_clients_post.response.body.$.client_id}}",

@@ -19,21 +19,25 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.schemas.examples import EXAMPLES
+
 PROBLEM = "https://dancu.sandbox/problems/"
 PROBLEM_MEDIA = "application/problem+json"
 OAUTH_JSON_PATHS = {"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/userinfo"}
 MAX_DEPTH = 6
 # What the sandbox answers a field of this name with: the persona valid-adult-level2 of the default
-# deployment (seed 6, 10,000 people; tests/test_docs_collection.py checks they exist there).
+# deployment (seed 6, 10,000 people), the pin-reestablished persona's old and new PIN, the birth
+# example's parents (app/schemas/examples.json, refreshed by `dancu export-collection
+# --refresh-examples`; tests/test_docs_collection.py checks it is in step with the population).
 KNOWN: dict[str, Any] = {
-    "pin": "001099992012", "current_pin": "001099992012", "new_pin": "040077523825",
-    "old_pin": "040076821664", "mother_pin": "001186185248", "father_pin": "092090727617",
-    "full_name": "Trương Ngọc Hoàng", "surname": "Trương", "middle_name": "Ngọc",
-    "given_name": "Hoàng", "birth_date": "1999-04-14", "sex": "M", "client_id": "demo",
+    **{name: EXAMPLES[name] for name in (
+        "pin", "current_pin", "new_pin", "old_pin", "full_name", "surname", "middle_name",
+        "given_name", "birth_date", "sex", "commune_code", "old_id_number", "phone", "email")},
+    "mother_pin": EXAMPLES["birth_mother_pin"], "father_pin": EXAMPLES["birth_father_pin"],
+    "client_id": "demo",
     "client_secret": "demo-secret-for-the-sandbox-only", "purpose": "kyc",
     "scope": "citizen.basic citizen.verify",
-    "commune_code": "00004", "province_code": "001", "registration_province": "001",
-    "old_id_number": "012282977", "phone": "0332736392", "email": "hoang.truong@example.com",
+    "province_code": "001", "registration_province": "001",
     "redirect_uri": "http://127.0.0.1:8765/callback", "url": "https://rp.example/hooks/dancu",
     "challenge": "0011223344556677", "passcode": "123456", "password": "Vneid@2025",
     "request_id": "5df8ced08f6346a2938b208539c62c7c", "kid": "k1",
