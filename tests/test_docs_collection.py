@@ -133,7 +133,7 @@ def default_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dep
     with TestClient(app, raise_server_exceptions=False) as client:
         with database.write() as session:
             picked = sandbox_examples.pick(session, personas.context(
-                database, settings, now=app.state.clock.now()))
+                database, settings, now=app.state.clock.now()), app.state.settings)
         yield Deployment(client, picked)
     database.dispose()
 

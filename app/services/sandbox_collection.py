@@ -44,6 +44,9 @@ VARIABLES: dict[str, str] = {
 }
 # Path parameters whose variable has another name (``client_id`` is the demo client's).
 PATH_ALIASES = {"client_id": "new_client_id"}
+# The admin token: admin routes, moving the deployment's clock (everyone's) and tenants (the demo
+# client, whose credentials are public, owns none; a team's own sandbox client would).
+ADMIN_PATHS = ("/v1/admin", "/v1/sandbox/clock/", "/v1/sandbox/tenants")
 BASIC_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
 # RS256: rotating the demo client's ES256 key while the clock runs a day ahead (after
 # /v1/admin/simulate) would leave no key valid once the clock is reset.
@@ -105,7 +108,7 @@ def _credentials(path: str, operation: dict[str, Any]) -> dict[str, str]:
     chip = {"X-Chip-Access-Key": "{{access_key}}"} if "/chip" in path else {}
     if not operation.get("security") and not chip:
         return {}
-    if path.startswith("/v1/admin"):
+    if path.startswith(ADMIN_PATHS):
         return {"Authorization": "Bearer {{admin_token}}"}
     return {"Authorization": "Bearer {{token}}", **chip}
 

@@ -127,11 +127,12 @@ class _Picker:
         return found
 
 
-def _persona(session: Session, key: str, ctx: personas.Context) -> dict[str, Any]:
+def _persona(session: Session, key: str, ctx: personas.Context,
+             settings: Settings) -> dict[str, Any]:
     pin = personas.recorded(session)[key]
     spec = personas.spec_of(key)
     assert spec is not None
-    return personas.describe(session, spec, pin, now=ctx.now, seed=ctx.seed)
+    return personas.describe(session, spec, pin, now=ctx.now, settings=settings)
 
 
 def _commune_of(session: Session, pin: str) -> str | None:
@@ -140,14 +141,15 @@ def _commune_of(session: Session, pin: str) -> str | None:
     return rows[-1].commune_code if rows else None
 
 
-def pick(session: Session, ctx: personas.Context) -> dict[str, str]:
-    """The example table for this population (changes nothing: every trial is rolled back)."""
+def pick(session: Session, ctx: personas.Context, settings: Settings) -> dict[str, str]:
+    """The example table for this population (changes nothing: every trial is rolled back);
+    ``settings`` as the app runs with them (the deployment secret resolved)."""
     picker = _Picker(session, ctx)
-    persona = _persona(session, "valid-adult-level2", ctx)
+    persona = _persona(session, "valid-adult-level2", ctx, settings)
     citizen = session.get(Citizen, persona["pin"])
     assert citizen is not None
     assert persona["card"] is not None
-    reestablished = _persona(session, "pin-reestablished", ctx)
+    reestablished = _persona(session, "pin-reestablished", ctx, settings)
     picker.used.add(reestablished["current_pin"])
     table = {
         "pin": citizen.pin, "current_pin": persona["current_pin"],
@@ -241,8 +243,9 @@ def refresh(url: str, *, now: datetime | None = None) -> dict[str, str]:
     settings, database = default_deployment(url)
     try:
         clock = SandboxClock()
-        bootstrap(database=database, settings=settings, clock=clock)
+        settings = bootstrap(database=database, settings=settings, clock=clock)
         with database.write() as session:
-            return pick(session, personas.context(database, settings, now=now or clock.now()))
+            return pick(session, personas.context(database, settings, now=now or clock.now()),
+                        settings)
     finally:
         database.dispose()
