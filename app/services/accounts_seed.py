@@ -37,7 +37,7 @@ from app.models.oidc import (
     RefreshToken,
 )
 from app.models.population import Citizen
-from app.services import accounts
+from app.services import accounts, cards
 from app.services.accounts import age_on
 from app.services.oidc_provider import LOGIN_PURPOSE
 
@@ -113,8 +113,16 @@ def _created_at(seed: int, pin: str, now: datetime) -> datetime:
     return min(datetime(day.year, day.month, day.day, 9, tzinfo=now.tzinfo), now)
 
 
-def _state(person: _Person, seed: int, *, has_card: bool, today: date) -> dict[str, Any] | None:
-    """The generated account of ``person`` (state, level, grounds), or ``None``."""
+# The account locks with the card (Law 2023 Art. 34(1), Decree 69 Art. 15): the latest card's
+# status at the clock's time -> the lock ground of a generated account.
+CARD_GROUNDS = {"expired": "card_expired", "revoked": "card_revoked", "held": "card_held"}
+
+
+def _state(person: _Person, seed: int, *, card: str | None, today: date) -> dict[str, Any] | None:
+    """The generated account of ``person`` (state, level, grounds), or ``None``. ``card`` is the
+    effective status of the person's latest card (``None``: never had one). An account needs a
+    card (Decree 69 Art. 7): none without one, and locked while the card is expired, revoked or
+    held (a lost card does not lock it)."""
     on_day = person.status_date if person.status != "alive" and person.status_date else today
     age = age_on(person.birth_date, on_day)
     holds = band(age)
@@ -122,11 +130,15 @@ def _state(person: _Person, seed: int, *, has_card: bool, today: date) -> dict[s
         return None
     level = 2 if age >= 6 and draw(seed, "level", person.pin) < holds.level2 else 1
     if person.status == "deceased":
-        return {"state": accounts.CLOSED, "level": level, "closed_reason": "death"}
+        return {"state": accounts.CLOSED, "level": level, "closed_reason": "death"} \
+            if card is not None else None
+    if card is None:
+        return None
     if person.status == "missing":
         return {"state": accounts.LOCKED, "level": level, "lock_reasons": ["authority"]}
-    if not has_card or level not in accounts.allowed_levels(age=age, alive=True,
-                                                            has_valid_card=True):
+    if card in CARD_GROUNDS:
+        return {"state": accounts.LOCKED, "level": level, "lock_reasons": [CARD_GROUNDS[card]]}
+    if level not in accounts.allowed_levels(age=age, alive=True, has_valid_card=True):
         return None
     status = draw(seed, "state", person.pin)
     if status < PENDING_SHARE:
@@ -168,9 +180,9 @@ def _events(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, 
 
 def _insert_batch(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
                   now: datetime) -> int:
-    holders = accounts.valid_card_holders(session, [p.pin for p in people], now=now)
+    latest = cards.latest_statuses(session, [p.pin for p in people], now=now)
     rows = [_row(person, state, secrets, seed=seed, now=now) for person in people
-            if (state := _state(person, seed, has_card=person.pin in holders, today=now.date()))]
+            if (state := _state(person, seed, card=latest.get(person.pin), today=now.date()))]
     if rows:
         session.execute(insert(Account), rows)
         session.execute(insert(AccountEvent), _events(session, rows))

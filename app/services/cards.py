@@ -120,6 +120,20 @@ def valid_card_holders(session: Session, pins: Iterable[str], *, now: datetime) 
     return found
 
 
+def latest_statuses(session: Session, pins: Iterable[str], *, now: datetime) -> dict[str, str]:
+    """The effective status at ``now`` of each citizen's latest card (the one in use), by PIN;
+    citizens without a card are left out."""
+    wanted, today = list(dict.fromkeys(pins)), local_date(now)
+    latest: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(wanted), 900):
+        query = select(Card.pin, Card.sequence, Card.status, Card.expiry_date).where(
+            Card.pin.in_(wanted[start:start + 900]))
+        for row in session.execute(query):
+            if row.pin not in latest or row.sequence > latest[row.pin][0]:
+                latest[row.pin] = (row.sequence, effective_status(row, today))
+    return {pin: status for pin, (_, status) in latest.items()}
+
+
 def card_is_valid(session: Session, pin: str, now: datetime) -> bool:
     """SEAM (VNeID): does the citizen hold a valid card at ``now``?"""
     return pin in valid_card_holders(session, [pin], now=now)

@@ -80,7 +80,8 @@ def citizen_without_account(database: Database, *, min_age: int, max_age: int,
 
 
 def citizen_with_contact(database: Database, *, min_age: int = 20, max_age: int = 60) -> str:
-    """A living adult without account whose record has a mobile number and an e-mail address."""
+    """A living adult without account, holding a valid card, whose record has a mobile number
+    and an e-mail address."""
     today = date.today()
     with database.read() as session:
         query = (select(Citizen.pin)
@@ -90,8 +91,10 @@ def citizen_with_contact(database: Database, *, min_age: int = 20, max_age: int 
                         Citizen.birth_date > today - timedelta(days=365 * max_age),
                         Citizen.pin.not_in(select(Account.pin)))
                  .order_by(Citizen.pin))
-        for pin in session.scalars(query):
-            if pin not in _taken:
+        pins = list(session.scalars(query))
+        holders = accounts.valid_card_holders(session, pins, now=datetime.now(UTC))
+        for pin in pins:
+            if pin not in _taken and pin in holders:
                 _taken.add(pin)
                 return pin
     pytest.fail("no adult with phone and e-mail without an account")
