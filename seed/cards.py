@@ -279,7 +279,8 @@ def simulate(people: People, draws: Draws, ref: np.int64) -> Simulated:
         if k == MAX_CARDS - 1:
             ends.next_issue[:] = NEVER
         final = has & (ends.next_issue >= NEVER)
-        status, when, why = _final_status(people, draws, ends, final & has, death_day)
+        status, when, why = _final_status(people, draws, ends, final & has)
+        status, when, why = _revoked_at_death(people, status, when, why, death_day)
         for target, values in zip(
                 (out.person, out.sequence, out.issued, out.expiry, out.status, out.ended,
                  out.issue_reason, out.end_reason),
@@ -290,14 +291,21 @@ def simulate(people: People, draws: Draws, ref: np.int64) -> Simulated:
     return out
 
 
-def _final_status(people: People, draws: Draws, ends: Ends, final: np.ndarray,
-                  death_day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The last card of a deceased person is revoked at death (the reference day when the day of
-    death is not recorded); a few living people's are held or revoked by an authority."""
+def _revoked_at_death(people: People, status: np.ndarray, when: np.ndarray, why: np.ndarray,
+                     death_day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A death revokes every card of the deceased not already revoked or replaced -- active,
+    lost or held, as ``app.services.cards.revoke_cards_for_death`` does (at the reference day
+    when the day of death is not recorded)."""
+    dead = people.deceased & np.isin(status, (0, 1, 4))
+    return (np.where(dead, 2, status), np.where(dead, death_day, when), np.where(dead, 2, why))
+
+
+def _final_status(people: People, draws: Draws, ends: Ends,
+                  final: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A few living people's last cards are held or revoked by an authority (a deceased person's
+    cards are revoked at death: :func:`_revoked_at_death`)."""
     status, when, why = ends.status.copy(), ends.day.copy(), ends.reason.copy()
     open_card = final & (status == 0)
-    dead = open_card & people.deceased
-    status[dead], when[dead], why[dead] = 2, death_day[dead], 2
     u = draws("authority")
     held = open_card & people.alive & (u < HELD_SHARE)
     revoked = open_card & people.alive & (u >= HELD_SHARE) & (u < HELD_SHARE +
