@@ -36,9 +36,10 @@ from app.models.oidc import (
     LoginInteraction,
     RefreshToken,
 )
-from app.models.population import Citizen
+from app.models.population import Citizen, FamilyRelation
 from app.services import accounts, cards
 from app.services.accounts import age_on
+from app.services.keys import aware
 from app.services.oidc_provider import LOGIN_PURPOSE
 
 log = logging.getLogger("dancu.accounts")
@@ -59,15 +60,19 @@ class AgeBand:
     level2: float
 
 
+# Under 14 the share is of the children holding a card (issued on request, seed/cards.py
+# UNDER_14_SHARE) whose guardian has an active level-2 account: the guardian registers them.
 AGE_BANDS: tuple[AgeBand, ...] = (
-    AgeBand(0, 5, 0.05, 0.0),
-    AgeBand(6, 13, 0.15, 0.30),
+    AgeBand(0, 5, 0.60, 0.0),
+    AgeBand(6, 13, 0.60, 0.30),
     AgeBand(14, 17, 0.75, 0.80),
     AgeBand(18, 24, 0.92, 0.90),
     AgeBand(25, 59, 0.88, 0.90),
     AgeBand(60, 74, 0.65, 0.85),
     AgeBand(75, 200, 0.30, 0.80),
 )
+ADULT_AGE = 14  # younger: registered by a parent or guardian with their own level-2 account
+GUARDIAN_KINDS = ("mother", "father", "legal_representative")  # the first one with an account
 PENDING_SHARE = 0.015  # of account holders: registered in the app, not yet matched
 SELF_LOCKED_SHARE = 0.003  # of active holders: locked at their own request
 
@@ -116,6 +121,10 @@ def _created_at(seed: int, pin: str, now: datetime) -> datetime:
 # The account locks with the card (Law 2023 Art. 34(1), Decree 69 Art. 15): the latest card's
 # status at the clock's time -> the lock ground of a generated account.
 CARD_GROUNDS = {"expired": "card_expired", "revoked": "card_revoked", "held": "card_held"}
+
+
+def _is_child(person: _Person, today: date) -> bool:
+    return person.status == "alive" and age_on(person.birth_date, today) < ADULT_AGE
 
 
 def _state(person: _Person, seed: int, *, card: str | None, today: date) -> dict[str, Any] | None:
@@ -168,24 +177,74 @@ def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int
     return row
 
 
-def _events(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _events(session: Session, rows: Sequence[dict[str, Any]],
+            guardians: dict[str, str] | None = None) -> list[dict[str, Any]]:
     ids = dict(session.execute(select(Account.pin, Account.id)
                                .where(Account.pin.in_([r["pin"] for r in rows]))).all())
     kinds = {accounts.CLOSED: "closed", accounts.LOCKED: "locked"}
+    by = {pin: f"guardian {guardian}" for pin, guardian in (guardians or {}).items()}
     return [{"account_id": ids[r["pin"]], "at": r["created_at"], "actor": "generator",
              "kind": kinds.get(r["state"], "created"), "state": r["state"], "level": r["level"],
-             "reason": r.get("closed_reason") or ",".join(r["lock_reasons"]) or None}
-            for r in rows]
+             "reason": r.get("closed_reason") or ",".join(r["lock_reasons"]) or
+             by.get(r["pin"])} for r in rows]
 
 
 def _insert_batch(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
                   now: datetime) -> int:
+    """The accounts of everyone but living children (registered later, by their guardian)."""
+    today = now.date()
+    people = [person for person in people if not _is_child(person, today)]
     latest = cards.latest_statuses(session, [p.pin for p in people], now=now)
     rows = [_row(person, state, secrets, seed=seed, now=now) for person in people
-            if (state := _state(person, seed, card=latest.get(person.pin), today=now.date()))]
+            if (state := _state(person, seed, card=latest.get(person.pin), today=today))]
     if rows:
         session.execute(insert(Account), rows)
         session.execute(insert(AccountEvent), _events(session, rows))
+    return len(rows)
+
+
+def guardians_with_level_2(session: Session, pins: Sequence[str]) -> dict[str, Account]:
+    """For each child among ``pins``: the first parent or legal representative in force (mother,
+    father, legal representative) holding an active level-2 account."""
+    order = {kind: i for i, kind in enumerate(GUARDIAN_KINDS)}
+    query = (select(FamilyRelation.pin, FamilyRelation.kind, Account)
+             .join(Account, Account.pin == FamilyRelation.relative_pin)
+             .where(FamilyRelation.pin.in_(pins), FamilyRelation.kind.in_(GUARDIAN_KINDS),
+                    FamilyRelation.ended_on.is_(None), Account.state == accounts.ACTIVE,
+                    Account.level == 2))
+    found: dict[str, tuple[int, str, Account]] = {}
+    for child, kind, account in session.execute(query):
+        rank = (order[kind], account.pin)
+        if child not in found or rank < found[child][:2]:
+            found[child] = (*rank, account)
+    return {child: account for child, (_, _, account) in found.items()}
+
+
+def _insert_children(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
+                     now: datetime) -> int:
+    """Living children's accounts: only with a card (Decree 69 Art. 7) and registered by a
+    guardian's active level-2 account with the guardian's phone (rules §3.2); the event log
+    names the guardian (``created``, reason ``guardian <PIN>``)."""
+    today = now.date()
+    children = [person for person in people if _is_child(person, today)]
+    latest = cards.latest_statuses(session, [p.pin for p in children], now=now)
+    children = [person for person in children if person.pin in latest]
+    guardians = guardians_with_level_2(session, [p.pin for p in children])
+    rows, by = [], {}
+    for person in children:
+        guardian = guardians.get(person.pin)
+        state = _state(person, seed, card=latest[person.pin], today=today) if guardian else None
+        if guardian is None or state is None:
+            continue
+        row = _row(person, state, secrets, seed=seed, now=now)
+        row["phone"], row["email"] = guardian.phone, guardian.email
+        row["created_at"] = row["updated_at"] = max(row["created_at"],
+                                                    aware(guardian.created_at) or now)
+        rows.append(row)
+        by[person.pin] = guardian.pin
+    if rows:
+        session.execute(insert(Account), rows)
+        session.execute(insert(AccountEvent), _events(session, rows, by))
     return len(rows)
 
 
@@ -206,6 +265,8 @@ def seed_accounts(database: Database, *, seed: int, now: datetime) -> int:
             return 0
         for people in _people(session):
             created += _insert_batch(session, people, secrets, seed=seed, now=now)
+        for people in _people(session):  # children after every possible guardian
+            created += _insert_children(session, people, secrets, seed=seed, now=now)
     log.info("generated %d VNeID accounts", created)
     return created
 

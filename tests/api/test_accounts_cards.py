@@ -16,7 +16,8 @@ from sqlalchemy import select
 from app.clock import SandboxClock
 from app.db import Database
 from app.models.account import Account
-from app.services import cards
+from app.models.population import Citizen, FamilyRelation
+from app.services import accounts, cards
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import Rp, authorize, browser, citizen_without_account, register_rp
 
@@ -111,3 +112,55 @@ def test_an_account_whose_card_is_revoked_or_held_cannot_log_in(
     assert changed.status_code == 200, changed.text
     refused = authorize(agent, rp, pin=pin, acr_values="LoA2").result
     assert refused["error"] == "access_denied"
+
+
+# --- children's accounts (Decree 69 Art. 7; a guardian's level-2 account registers them) ----------
+
+
+def _children(client: TestClient, database: Database, now: datetime) -> list[dict[str, Any]]:
+    """Generated accounts of living children under 14, with the guardian their log names."""
+    assert client.get("/healthz").status_code == 200
+    found = []
+    with database.read() as session:
+        rows = session.execute(select(Account, Citizen).join(Citizen, Citizen.pin == Account.pin)
+                               .where(Citizen.status == "alive", Account.persona.is_(None)))
+        for account, citizen in rows:
+            age = accounts.age_on(citizen.birth_date, now.date())
+            if age >= 14:
+                continue
+            first = accounts.events(session, account)[0]
+            guardian_pin = (first.reason or "").removeprefix("guardian ")
+            guardian = accounts.find(session, guardian_pin)
+            holder = session.get(Citizen, guardian_pin)
+            if holder is not None and holder.status == "replaced":
+                continue  # the pin-reestablished persona: the account moved to the new PIN
+            kinds = set(session.scalars(select(FamilyRelation.kind).where(
+                FamilyRelation.pin == citizen.pin, FamilyRelation.relative_pin == guardian_pin)))
+            found.append({"pin": account.pin, "age": age, "level": account.level,
+                          "state": account.state, "phone": account.phone, "kinds": kinds,
+                          "guardian": None if guardian is None else
+                          (guardian.state, guardian.level, guardian.phone)})
+    return found
+
+
+def test_living_children_hold_accounts_registered_by_a_guardian_with_a_level_2_account(
+        client: TestClient, database: Database, clock: SandboxClock) -> None:
+    children = _children(client, database, clock.now())
+    assert children
+    for child in children:
+        assert child["guardian"] is not None, child
+        state, level, phone = child["guardian"]
+        assert (state, level) == ("active", 2), child
+        assert child["kinds"] & {"mother", "father", "legal_representative"}, child
+        assert child["phone"] == phone  # the codes go to the guardian's phone
+        assert child["level"] == 1 or child["age"] >= 6  # level 2 from age 6 only
+
+
+def test_a_childs_account_logs_in_at_its_own_level(
+        agent: TestClient, client: TestClient, rp: Rp, database: Database,
+        clock: SandboxClock) -> None:
+    child = next(c for c in _children(client, database, clock.now()) if c["state"] == "active")
+    granted = authorize(agent, rp, pin=child["pin"], acr_values="LoA1").result
+    assert "code" in granted
+    at_two = authorize(agent, rp, pin=child["pin"], acr_values="LoA2").result
+    assert ("code" in at_two) == (child["level"] == 2)
