@@ -48,16 +48,18 @@ RENEWAL_AGES = (14, 25, 40, 60)
 GRACE_YEARS = 2
 SIGNING_HOUR_UTC = 2  # 09:00 in Vietnam (UTC+7)
 
-# First chip card of people aged 14+ on 2021-01-01: (window start, window end, share).
+# First chip card of people aged 14+ on 2021-01-01: (window start, window end, share). Tuned to
+# the national milestones scaled to the population (seed/timeline.py, docs/population.md): more
+# than 67 M cards by 2022-07-31, more than 76 M by 2022-12-25, 86.3 M by 2024-07-11.
 FIRST_WAVES: tuple[tuple[date, date, float], ...] = (
-    (date(2021, 1, 1), date(2021, 7, 1), 0.45),
-    (date(2021, 7, 1), date(2022, 1, 1), 0.22),
-    (date(2022, 1, 1), date(2023, 1, 1), 0.14),
-    (date(2023, 1, 1), date(2024, 1, 1), 0.07),
-    (date(2024, 1, 1), date(2024, 7, 1), 0.04),
-    (date(2024, 7, 1), date(2026, 12, 31), 0.04),
+    (date(2021, 1, 1), date(2021, 7, 1), 0.55),
+    (date(2021, 7, 1), date(2022, 1, 1), 0.28),
+    (date(2022, 1, 1), date(2023, 1, 1), 0.135),
+    (date(2023, 1, 1), date(2024, 1, 1), 0.02),
+    (date(2024, 1, 1), date(2024, 7, 1), 0.01),
+    (date(2024, 7, 1), date(2026, 12, 31), 0.005),
 )
-NEVER_IF_OLD = 0.15  # aged 75+ in 2021: still on a barcode CCCD
+NEVER_IF_OLD = 0.05  # aged 75+ in 2021: still on a barcode CCCD
 NEW_ADULT_LATE = 0.06  # turned 14 after 2021-01-01: not yet applied
 UNDER_14_SHARE = (0.02, 0.07)  # children under 6 / aged 6-13 with a card on request
 LOST_SHARE = 0.03  # of cards: reported lost during their life

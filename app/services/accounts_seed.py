@@ -46,8 +46,17 @@ log = logging.getLogger("dancu.accounts")
 SANDBOX_PASSWORD = "Vneid@2025"
 SANDBOX_PASSCODE = "123456"
 BATCH = 5000
-# Decree 59/2022 (the first VNeID decree) took effect on this day: no account is older.
-FIRST_ACCOUNT_DAY = date(2022, 10, 20)
+# The first accounts: "Đến cuối tháng 7 [2022] ... cấp hơn 7.800 tài khoản định danh điện tử"
+# (the identification system went live in July 2022, before Decree 59/2022 of 2022-10-20).
+FIRST_ACCOUNT_DAY = date(2022, 7, 1)
+# Share of the generated accounts opened by each day, from the national milestones scaled to the
+# population (seed/timeline.py, docs/population.md): nearly 2.6 M activated by 2022-12-25, the
+# 40 M goal for mid-2023, more than 75.7 M by 2024-07-11; the rest until the clock's day.
+OPENED_BY: tuple[tuple[date, float], ...] = (
+    (date(2022, 12, 25), 0.032),
+    (date(2023, 6, 30), 0.50),
+    (date(2024, 7, 11), 0.975),
+)
 
 
 @dataclass(frozen=True)
@@ -65,11 +74,11 @@ class AgeBand:
 AGE_BANDS: tuple[AgeBand, ...] = (
     AgeBand(0, 5, 0.60, 0.0),
     AgeBand(6, 13, 0.60, 0.30),
-    AgeBand(14, 17, 0.75, 0.80),
-    AgeBand(18, 24, 0.92, 0.90),
-    AgeBand(25, 59, 0.88, 0.90),
-    AgeBand(60, 74, 0.65, 0.85),
-    AgeBand(75, 200, 0.30, 0.80),
+    AgeBand(14, 17, 0.90, 0.80),
+    AgeBand(18, 24, 0.98, 0.90),
+    AgeBand(25, 59, 0.98, 0.90),
+    AgeBand(60, 74, 0.92, 0.85),
+    AgeBand(75, 200, 0.70, 0.80),
 )
 ADULT_AGE = 14  # younger: registered by a parent or guardian with their own level-2 account
 GUARDIAN_KINDS = ("mother", "father", "legal_representative")  # the first one with an account
@@ -112,9 +121,28 @@ def _people(session: Session) -> Iterator[list[_Person]]:
         last = rows[-1][0]
 
 
-def _created_at(seed: int, pin: str, now: datetime) -> datetime:
-    span = max((now.date() - FIRST_ACCOUNT_DAY).days, 1)
-    day = FIRST_ACCOUNT_DAY + timedelta(days=int(draw(seed, "opened", pin) * span))
+def opening_day(u: float, today: date) -> date:
+    """The day an account opened, for a uniform ``u``: the inverse of :data:`OPENED_BY`
+    (linear between its days, then evenly to ``today``), never after ``today``."""
+    knots = [*((d, share) for d, share in OPENED_BY if d < today), (today, 1.0)]
+    previous_day, previous_share = FIRST_ACCOUNT_DAY, 0.0
+    for day, share in knots:
+        if u < share or day == today:
+            span = share - previous_share
+            part = (u - previous_share) / span if span > 0 else 0.0
+            moved = previous_day + timedelta(days=int(part * (day - previous_day).days))
+            return min(max(moved, previous_day), today)
+        previous_day, previous_share = day, share
+    return today
+
+
+def _created_at(seed: int, pin: str, now: datetime, *, not_before: date | None = None,
+                not_after: date | None = None) -> datetime:
+    """The opening time: :func:`opening_day`, but not before the holder's first card nor after
+    their death (``not_before``, ``not_after``)."""
+    day = opening_day(draw(seed, "opened", pin), now.date())
+    day = max(day, not_before) if not_before else day
+    day = min(day, not_after) if not_after else day
     return min(datetime(day.year, day.month, day.day, 9, tzinfo=now.tzinfo), now)
 
 
@@ -138,9 +166,10 @@ def _state(person: _Person, seed: int, *, card: str | None, today: date) -> dict
     if draw(seed, "account", person.pin) >= holds.with_account:
         return None
     level = 2 if age >= 6 and draw(seed, "level", person.pin) < holds.level2 else 1
-    if person.status == "deceased":
+    if person.status == "deceased":  # an account only if they lived to see VNeID
+        opened = person.status_date is None or person.status_date >= FIRST_ACCOUNT_DAY
         return {"state": accounts.CLOSED, "level": level, "closed_reason": "death"} \
-            if card is not None else None
+            if card is not None and opened else None
     if card is None:
         return None
     if person.status == "missing":
@@ -164,8 +193,9 @@ class _Secrets:
 
 
 def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int,
-         now: datetime) -> dict[str, Any]:
-    opened = _created_at(seed, person.pin, now)
+         now: datetime, first_card: date | None = None) -> dict[str, Any]:
+    died = person.status_date if person.status == "deceased" else None
+    opened = _created_at(seed, person.pin, now, not_before=first_card, not_after=died)
     row = {"pin": person.pin, "lock_reasons": [], "phone": person.phone or
            accounts.derived_phone(person.pin), "email": person.email,
            "password_hash": secrets.password_hash, "passcode_hash": secrets.passcode_hash,
@@ -195,7 +225,9 @@ def _insert_batch(session: Session, people: list[_Person], secrets: _Secrets, *,
     today = now.date()
     people = [person for person in people if not _is_child(person, today)]
     latest = cards.latest_statuses(session, [p.pin for p in people], now=now)
-    rows = [_row(person, state, secrets, seed=seed, now=now) for person in people
+    first = cards.first_issued(session, [p.pin for p in people])
+    rows = [_row(person, state, secrets, seed=seed, now=now, first_card=first.get(person.pin))
+            for person in people
             if (state := _state(person, seed, card=latest.get(person.pin), today=today))]
     if rows:
         session.execute(insert(Account), rows)
@@ -236,7 +268,8 @@ def _insert_children(session: Session, people: list[_Person], secrets: _Secrets,
         state = _state(person, seed, card=latest[person.pin], today=today) if guardian else None
         if guardian is None or state is None:
             continue
-        row = _row(person, state, secrets, seed=seed, now=now)
+        row = _row(person, state, secrets, seed=seed, now=now,
+                   first_card=cards.first_issued(session, [person.pin]).get(person.pin))
         row["phone"], row["email"] = guardian.phone, guardian.email
         row["created_at"] = row["updated_at"] = max(row["created_at"],
                                                     aware(guardian.created_at) or now)

@@ -134,6 +134,16 @@ def latest_statuses(session: Session, pins: Iterable[str], *, now: datetime) -> 
     return {pin: status for pin, (_, status) in latest.items()}
 
 
+def first_issued(session: Session, pins: Iterable[str]) -> dict[str, date]:
+    """The issue date of each citizen's first card, by PIN (citizens without one left out)."""
+    wanted, found = list(dict.fromkeys(pins)), {}
+    for start in range(0, len(wanted), 900):
+        query = select(Card.pin, func.min(Card.issue_date)).where(
+            Card.pin.in_(wanted[start:start + 900])).group_by(Card.pin)
+        found.update((pin, first) for pin, first in session.execute(query))
+    return found
+
+
 def card_is_valid(session: Session, pin: str, now: datetime) -> bool:
     """SEAM (VNeID): does the citizen hold a valid card at ``now``?"""
     return pin in valid_card_holders(session, [pin], now=now)

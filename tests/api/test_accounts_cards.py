@@ -78,7 +78,7 @@ def _account_with_card(client: TestClient, admin: dict[str, str], database: Data
                        now: datetime) -> tuple[str, Any]:
     pin = citizen_without_account(database, min_age=20, max_age=45, valid_card=True)
     with database.read() as session:
-        card = cards.cards_of(session, pin)[-1]
+        card = cards.find_card(session, pin)  # the latest
         assert cards.effective_status(card, cards.local_date(now)) == "active"
     response = client.post("/v1/admin/accounts", headers=admin,
                            json={"pin": pin, "level": 2, "password": "Vneid@2025",
