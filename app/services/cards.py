@@ -13,7 +13,7 @@ A citizen's cards are numbered by ``sequence`` from 1; the latest is the one in 
 card needs the latest to be lost, revoked or expired (an expired one becomes ``replaced``);
 renewing (cấp đổi) needs it active or expired. Every change appends a ``card_event`` row; when a
 card is revoked or held the holder's VNeID account is locked through
-``app.services.accounts.lock_for_card`` (and unlocked on release).
+``app.services.accounts.lock_for_card`` (and unlocked on release, issue or renewal).
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def issue(session: Session, pin: str, *, change: Change, pki: CardPki) -> Card:
             raise _conflict(latest, today, "replaced by a new issue (renew it instead)")
         if status == "expired":
             _set_status(session, latest, "replaced", "replaced", change)
-    return _new_card(session, citizen, change, pki)
+    return _unlocking(session, _new_card(session, citizen, change, pki), change)
 
 
 def renew(session: Session, pin: str, *, change: Change, pki: CardPki) -> Card:
@@ -241,7 +241,16 @@ def renew(session: Session, pin: str, *, change: Change, pki: CardPki) -> Card:
         raise _conflict(latest, today, "renewed")
     _check_eligible(citizen, today)
     _set_status(session, latest, "replaced", "replaced", change)
-    return _new_card(session, citizen, change, pki)
+    return _unlocking(session, _new_card(session, citizen, change, pki), change)
+
+
+def _unlocking(session: Session, card: Card, change: Change) -> Card:
+    """A valid card again: the card grounds of the holder's account end (Decree 69 Art. 15:
+    the account unlocks when the ground ends)."""
+    from app.services import accounts  # imported here: accounts may use this module's seams
+
+    accounts.unlock_for_card(session, card.pin, now=change.now)
+    return card
 
 
 def _change_latest(session: Session, pin: str, *, allowed: tuple[str, ...], status: str,

@@ -164,3 +164,16 @@ def test_a_childs_account_logs_in_at_its_own_level(
     assert "code" in granted
     at_two = authorize(agent, rp, pin=child["pin"], acr_values="LoA2").result
     assert ("code" in at_two) == (child["level"] == 2)
+
+
+def test_a_new_card_after_a_revocation_unlocks_the_account(
+        agent: TestClient, client: TestClient, admin: dict[str, str], rp: Rp,
+        database: Database, clock: SandboxClock) -> None:
+    pin, _ = _account_with_card(client, admin, database, clock.now())
+    assert client.post(f"/v1/admin/cards/{pin}/revoke", headers=admin,
+                       json={"reason": "authority"}).status_code == 200
+    assert authorize(agent, rp, pin=pin).result["error"] == "access_denied"
+    issued = client.post(f"/v1/admin/cards/{pin}/issue", headers=admin,
+                         json={"reason": "reissue"})
+    assert issued.status_code == 200, issued.text
+    assert "code" in authorize(agent, rp, pin=pin, acr_values="LoA2").result
