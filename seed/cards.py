@@ -48,16 +48,18 @@ RENEWAL_AGES = (14, 25, 40, 60)
 GRACE_YEARS = 2
 SIGNING_HOUR_UTC = 2  # 09:00 in Vietnam (UTC+7)
 
-# First chip card of people aged 14+ on 2021-01-01: (window start, window end, share).
+# First chip card of people aged 14+ on 2021-01-01: (window start, window end, share). Tuned to
+# the national milestones scaled to the population (seed/timeline.py, docs/population.md): more
+# than 67 M cards by 2022-07-31, more than 76 M by 2022-12-25, 86.3 M by 2024-07-11.
 FIRST_WAVES: tuple[tuple[date, date, float], ...] = (
-    (date(2021, 1, 1), date(2021, 7, 1), 0.45),
-    (date(2021, 7, 1), date(2022, 1, 1), 0.22),
-    (date(2022, 1, 1), date(2023, 1, 1), 0.14),
-    (date(2023, 1, 1), date(2024, 1, 1), 0.07),
-    (date(2024, 1, 1), date(2024, 7, 1), 0.04),
-    (date(2024, 7, 1), date(2026, 12, 31), 0.04),
+    (date(2021, 1, 1), date(2021, 7, 1), 0.55),
+    (date(2021, 7, 1), date(2022, 1, 1), 0.28),
+    (date(2022, 1, 1), date(2023, 1, 1), 0.135),
+    (date(2023, 1, 1), date(2024, 1, 1), 0.02),
+    (date(2024, 1, 1), date(2024, 7, 1), 0.01),
+    (date(2024, 7, 1), date(2026, 12, 31), 0.005),
 )
-NEVER_IF_OLD = 0.15  # aged 75+ in 2021: still on a barcode CCCD
+NEVER_IF_OLD = 0.05  # aged 75+ in 2021: still on a barcode CCCD
 NEW_ADULT_LATE = 0.06  # turned 14 after 2021-01-01: not yet applied
 UNDER_14_SHARE = (0.02, 0.07)  # children under 6 / aged 6-13 with a card on request
 LOST_SHARE = 0.03  # of cards: reported lost during their life
@@ -279,7 +281,8 @@ def simulate(people: People, draws: Draws, ref: np.int64) -> Simulated:
         if k == MAX_CARDS - 1:
             ends.next_issue[:] = NEVER
         final = has & (ends.next_issue >= NEVER)
-        status, when, why = _final_status(people, draws, ends, final & has, death_day)
+        status, when, why = _final_status(people, draws, ends, final & has)
+        status, when, why = _revoked_at_death(people, status, when, why, death_day)
         for target, values in zip(
                 (out.person, out.sequence, out.issued, out.expiry, out.status, out.ended,
                  out.issue_reason, out.end_reason),
@@ -290,14 +293,21 @@ def simulate(people: People, draws: Draws, ref: np.int64) -> Simulated:
     return out
 
 
-def _final_status(people: People, draws: Draws, ends: Ends, final: np.ndarray,
-                  death_day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The last card of a deceased person is revoked at death (the reference day when the day of
-    death is not recorded); a few living people's are held or revoked by an authority."""
+def _revoked_at_death(people: People, status: np.ndarray, when: np.ndarray, why: np.ndarray,
+                     death_day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A death revokes every card of the deceased not already revoked or replaced -- active,
+    lost or held, as ``app.services.cards.revoke_cards_for_death`` does (at the reference day
+    when the day of death is not recorded)."""
+    dead = people.deceased & np.isin(status, (0, 1, 4))
+    return (np.where(dead, 2, status), np.where(dead, death_day, when), np.where(dead, 2, why))
+
+
+def _final_status(people: People, draws: Draws, ends: Ends,
+                  final: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A few living people's last cards are held or revoked by an authority (a deceased person's
+    cards are revoked at death: :func:`_revoked_at_death`)."""
     status, when, why = ends.status.copy(), ends.day.copy(), ends.reason.copy()
     open_card = final & (status == 0)
-    dead = open_card & people.deceased
-    status[dead], when[dead], why[dead] = 2, death_day[dead], 2
     u = draws("authority")
     held = open_card & people.alive & (u < HELD_SHARE)
     revoked = open_card & people.alive & (u >= HELD_SHARE) & (u < HELD_SHARE +

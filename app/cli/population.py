@@ -90,16 +90,22 @@ def _summary_table(summary, *, seed: int) -> Table:  # type: ignore[no-untyped-d
 
 @cli.command()
 def stats(database_url: DatabaseUrl = None,
-          top: Annotated[int, typer.Option(min=1, help="Rows in the top-N tables.")] = 15) -> None:
+          top: Annotated[int, typer.Option(min=1, help="Rows in the top-N tables.")] = 15,
+          timeline: Annotated[bool, typer.Option(
+              help="Also print chip cards and VNeID accounts by date, scaled to the nation, "
+                   "against the national milestones (docs/population.md).")] = False) -> None:
     """Print the population's distributions next to the reference shares."""
     from seed.report import stats_tables
     from seed.stats import collect
+    from seed.timeline import collect as collect_timeline
+    from seed.timeline import timeline_table
 
     settings = settings_from(database_url=database_url)
     database = _connect(settings.database_url)
     try:
         with database.engine.connect() as connection:
             collected = collect(connection, top=top)
+            history = collect_timeline(connection) if timeline and collected.people else None
     except SQLAlchemyError as exc:
         fail(f"cannot read the population: {type(exc).__name__}")
     finally:
@@ -108,3 +114,5 @@ def stats(database_url: DatabaseUrl = None,
         fail("the database holds no population (run: dancu seed)")
     for table in stats_tables(collected):
         print_table(table)
+    if history is not None:
+        print_table(timeline_table(history))

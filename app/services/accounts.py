@@ -61,7 +61,6 @@ ACTORS = ("admin", "citizen", "card", "population", "system", "generator")
 MAX_FAILED_LOGINS = 5
 LOGIN_BLOCK = timedelta(minutes=15)
 MIN_PASSWORD, MAX_PASSWORD = 8, 20
-FULL_AGE_FOR_CARD = 14  # placeholder card rule (see card_is_valid)
 
 # OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): memory-hard, ~20 ms per check.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
@@ -107,25 +106,28 @@ def allowed_levels(*, age: int, alive: bool, has_valid_card: bool) -> tuple[int,
     return (1,) if age < 6 else (1, 2)
 
 
-def valid_card_holders(session: Session, pins: Iterable[str], *, now: datetime) -> set[str]:
-    """SEAM for the chip-card feature: the PINs among ``pins`` whose holder has a valid card now.
+# The latest card's statuses an account stands on: the rules lock the account while the card is
+# expired, revoked or held (Law 2023 Art. 34(1), Decree 69 Art. 15), not after a loss is reported.
+ACCOUNT_CARD_STATUSES = ("active", "lost")
 
-    Until the card table exists this is a placeholder derived from the population: every living
-    citizen aged 14 or more is taken to hold a valid card (the card is compulsory from 14), nobody
-    younger (cards under 14 are issued only on request). The chip-card feature replaces the body
-    with a query on its cards (not expired, not revoked or held); callers do not change.
-    """
-    wanted = list(dict.fromkeys(pins))
-    if not wanted:
-        return set()
-    query = select(Citizen.pin, Citizen.birth_date, Citizen.status).where(Citizen.pin.in_(wanted))
-    today = now.date()
-    return {pin for pin, born, status in session.execute(query)
-            if status == "alive" and age_on(born, today) >= FULL_AGE_FOR_CARD}
+
+def valid_card_holders(session: Session, pins: Iterable[str], *, now: datetime) -> set[str]:
+    """The living citizens among ``pins`` whose latest card carries an account at ``now``: active
+    and not past its expiry date by the sandbox clock, or reported lost (see
+    :data:`ACCOUNT_CARD_STATUSES`). Nobody without a card."""
+    from app.services import cards  # imported here: cards calls back into this module
+
+    latest = cards.latest_statuses(session, pins, now=now)
+    bearing = [pin for pin, status in latest.items() if status in ACCOUNT_CARD_STATUSES]
+    alive: set[str] = set()
+    for start in range(0, len(bearing), 900):
+        alive.update(session.scalars(select(Citizen.pin).where(
+            Citizen.pin.in_(bearing[start:start + 900]), Citizen.status == "alive")))
+    return alive
 
 
 def card_is_valid(session: Session, pin: str, now: datetime) -> bool:
-    """SEAM: does the citizen hold a valid card at ``now``? (see :func:`valid_card_holders`)"""
+    """Does the citizen hold a valid card at ``now``? (see :func:`valid_card_holders`)"""
     return pin in valid_card_holders(session, [pin], now=now)
 
 

@@ -39,10 +39,11 @@ from app.models.oidc import (
     LoginInteraction,
     RefreshToken,
 )
-from app.models.population import Citizen
+from app.models.population import Citizen, FamilyRelation
 from app.models.sandbox import SandboxPersona
-from app.services import accounts, secret
+from app.services import accounts, cards, secret
 from app.services.accounts import age_on
+from app.services.keys import aware
 from app.services.oidc_provider import LOGIN_PURPOSE
 from app.settings import Settings
 
@@ -50,8 +51,17 @@ log = logging.getLogger("dancu.accounts")
 SANDBOX_PASSWORD = "Vneid@2025"
 SANDBOX_PASSCODE = "123456"
 BATCH = 5000
-# Decree 59/2022 (the first VNeID decree) took effect on this day: no account is older.
-FIRST_ACCOUNT_DAY = date(2022, 10, 20)
+# The first accounts: "Đến cuối tháng 7 [2022] ... cấp hơn 7.800 tài khoản định danh điện tử"
+# (the identification system went live in July 2022, before Decree 59/2022 of 2022-10-20).
+FIRST_ACCOUNT_DAY = date(2022, 7, 1)
+# Share of the generated accounts opened by each day, from the national milestones scaled to the
+# population (seed/timeline.py, docs/population.md): nearly 2.6 M activated by 2022-12-25, the
+# 40 M goal for mid-2023, more than 75.7 M by 2024-07-11; the rest until the clock's day.
+OPENED_BY: tuple[tuple[date, float], ...] = (
+    (date(2022, 12, 25), 0.032),
+    (date(2023, 6, 30), 0.50),
+    (date(2024, 7, 11), 0.975),
+)
 
 
 @dataclass(frozen=True)
@@ -64,15 +74,19 @@ class AgeBand:
     level2: float
 
 
+# Under 14 the share is of the children holding a card (issued on request, seed/cards.py
+# UNDER_14_SHARE) whose guardian has an active level-2 account: the guardian registers them.
 AGE_BANDS: tuple[AgeBand, ...] = (
-    AgeBand(0, 5, 0.05, 0.0),
-    AgeBand(6, 13, 0.15, 0.30),
-    AgeBand(14, 17, 0.75, 0.80),
-    AgeBand(18, 24, 0.92, 0.90),
-    AgeBand(25, 59, 0.88, 0.90),
-    AgeBand(60, 74, 0.65, 0.85),
-    AgeBand(75, 200, 0.30, 0.80),
+    AgeBand(0, 5, 0.60, 0.0),
+    AgeBand(6, 13, 0.60, 0.30),
+    AgeBand(14, 17, 0.90, 0.80),
+    AgeBand(18, 24, 0.98, 0.90),
+    AgeBand(25, 59, 0.98, 0.90),
+    AgeBand(60, 74, 0.92, 0.85),
+    AgeBand(75, 200, 0.70, 0.80),
 )
+ADULT_AGE = 14  # younger: registered by a parent or guardian with their own level-2 account
+GUARDIAN_KINDS = ("mother", "father", "legal_representative")  # the first one with an account
 PENDING_SHARE = 0.015  # of account holders: registered in the app, not yet matched
 SELF_LOCKED_SHARE = 0.003  # of active holders: locked at their own request
 
@@ -112,26 +126,62 @@ def _people(session: Session) -> Iterator[list[_Person]]:
         last = rows[-1][0]
 
 
-def _created_at(seed: int, pin: str, now: datetime) -> datetime:
-    span = max((now.date() - FIRST_ACCOUNT_DAY).days, 1)
-    day = FIRST_ACCOUNT_DAY + timedelta(days=int(draw(seed, "opened", pin) * span))
+def opening_day(u: float, today: date) -> date:
+    """The day an account opened, for a uniform ``u``: the inverse of :data:`OPENED_BY`
+    (linear between its days, then evenly to ``today``), never after ``today``."""
+    knots = [*((d, share) for d, share in OPENED_BY if d < today), (today, 1.0)]
+    previous_day, previous_share = FIRST_ACCOUNT_DAY, 0.0
+    for day, share in knots:
+        if u < share or day == today:
+            span = share - previous_share
+            part = (u - previous_share) / span if span > 0 else 0.0
+            moved = previous_day + timedelta(days=int(part * (day - previous_day).days))
+            return min(max(moved, previous_day), today)
+        previous_day, previous_share = day, share
+    return today
+
+
+def _created_at(seed: int, pin: str, now: datetime, *, not_before: date | None = None,
+                not_after: date | None = None) -> datetime:
+    """The opening time: :func:`opening_day`, but not before the holder's first card nor after
+    their death (``not_before``, ``not_after``)."""
+    day = opening_day(draw(seed, "opened", pin), now.date())
+    day = max(day, not_before) if not_before else day
+    day = min(day, not_after) if not_after else day
     return min(datetime(day.year, day.month, day.day, 9, tzinfo=now.tzinfo), now)
 
 
-def _state(person: _Person, seed: int, *, has_card: bool, today: date) -> dict[str, Any] | None:
-    """The generated account of ``person`` (state, level, grounds), or ``None``."""
+# The account locks with the card (Law 2023 Art. 34(1), Decree 69 Art. 15): the latest card's
+# status at the clock's time -> the lock ground of a generated account.
+CARD_GROUNDS = {"expired": "card_expired", "revoked": "card_revoked", "held": "card_held"}
+
+
+def _is_child(person: _Person, today: date) -> bool:
+    return person.status == "alive" and age_on(person.birth_date, today) < ADULT_AGE
+
+
+def _state(person: _Person, seed: int, *, card: str | None, today: date) -> dict[str, Any] | None:
+    """The generated account of ``person`` (state, level, grounds), or ``None``. ``card`` is the
+    effective status of the person's latest card (``None``: never had one). An account needs a
+    card (Decree 69 Art. 7): none without one, and locked while the card is expired, revoked or
+    held (a lost card does not lock it)."""
     on_day = person.status_date if person.status != "alive" and person.status_date else today
     age = age_on(person.birth_date, on_day)
     holds = band(age)
     if draw(seed, "account", person.pin) >= holds.with_account:
         return None
     level = 2 if age >= 6 and draw(seed, "level", person.pin) < holds.level2 else 1
-    if person.status == "deceased":
-        return {"state": accounts.CLOSED, "level": level, "closed_reason": "death"}
+    if person.status == "deceased":  # an account only if they lived to see VNeID
+        opened = person.status_date is None or person.status_date >= FIRST_ACCOUNT_DAY
+        return {"state": accounts.CLOSED, "level": level, "closed_reason": "death"} \
+            if card is not None and opened else None
+    if card is None:
+        return None
     if person.status == "missing":
         return {"state": accounts.LOCKED, "level": level, "lock_reasons": ["authority"]}
-    if not has_card or level not in accounts.allowed_levels(age=age, alive=True,
-                                                            has_valid_card=True):
+    if card in CARD_GROUNDS:
+        return {"state": accounts.LOCKED, "level": level, "lock_reasons": [CARD_GROUNDS[card]]}
+    if level not in accounts.allowed_levels(age=age, alive=True, has_valid_card=True):
         return None
     status = draw(seed, "state", person.pin)
     if status < PENDING_SHARE:
@@ -148,8 +198,9 @@ class _Secrets:
 
 
 def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int,
-         now: datetime) -> dict[str, Any]:
-    opened = _created_at(seed, person.pin, now)
+         now: datetime, first_card: date | None = None) -> dict[str, Any]:
+    died = person.status_date if person.status == "deceased" else None
+    opened = _created_at(seed, person.pin, now, not_before=first_card, not_after=died)
     row = {"pin": person.pin, "lock_reasons": [], "phone": person.phone or
            accounts.derived_phone(person.pin), "email": person.email,
            "password_hash": secrets.password_hash, "passcode_hash": secrets.passcode_hash,
@@ -161,24 +212,77 @@ def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int
     return row
 
 
-def _events(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _events(session: Session, rows: Sequence[dict[str, Any]],
+            guardians: dict[str, str] | None = None) -> list[dict[str, Any]]:
     ids = dict(session.execute(select(Account.pin, Account.id)
                                .where(Account.pin.in_([r["pin"] for r in rows]))).all())
     kinds = {accounts.CLOSED: "closed", accounts.LOCKED: "locked"}
+    by = {pin: f"guardian {guardian}" for pin, guardian in (guardians or {}).items()}
     return [{"account_id": ids[r["pin"]], "at": r["created_at"], "actor": "generator",
              "kind": kinds.get(r["state"], "created"), "state": r["state"], "level": r["level"],
-             "reason": r.get("closed_reason") or ",".join(r["lock_reasons"]) or None}
-            for r in rows]
+             "reason": r.get("closed_reason") or ",".join(r["lock_reasons"]) or
+             by.get(r["pin"])} for r in rows]
 
 
 def _insert_batch(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
                   now: datetime) -> int:
-    holders = accounts.valid_card_holders(session, [p.pin for p in people], now=now)
-    rows = [_row(person, state, secrets, seed=seed, now=now) for person in people
-            if (state := _state(person, seed, has_card=person.pin in holders, today=now.date()))]
+    """The accounts of everyone but living children (registered later, by their guardian)."""
+    today = now.date()
+    people = [person for person in people if not _is_child(person, today)]
+    latest = cards.latest_statuses(session, [p.pin for p in people], now=now)
+    first = cards.first_issued(session, [p.pin for p in people])
+    rows = [_row(person, state, secrets, seed=seed, now=now, first_card=first.get(person.pin))
+            for person in people
+            if (state := _state(person, seed, card=latest.get(person.pin), today=today))]
     if rows:
         session.execute(insert(Account), rows)
         session.execute(insert(AccountEvent), _events(session, rows))
+    return len(rows)
+
+
+def guardians_with_level_2(session: Session, pins: Sequence[str]) -> dict[str, Account]:
+    """For each child among ``pins``: the first parent or legal representative in force (mother,
+    father, legal representative) holding an active level-2 account."""
+    order = {kind: i for i, kind in enumerate(GUARDIAN_KINDS)}
+    query = (select(FamilyRelation.pin, FamilyRelation.kind, Account)
+             .join(Account, Account.pin == FamilyRelation.relative_pin)
+             .where(FamilyRelation.pin.in_(pins), FamilyRelation.kind.in_(GUARDIAN_KINDS),
+                    FamilyRelation.ended_on.is_(None), Account.state == accounts.ACTIVE,
+                    Account.level == 2))
+    found: dict[str, tuple[int, str, Account]] = {}
+    for child, kind, account in session.execute(query):
+        rank = (order[kind], account.pin)
+        if child not in found or rank < found[child][:2]:
+            found[child] = (*rank, account)
+    return {child: account for child, (_, _, account) in found.items()}
+
+
+def _insert_children(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
+                     now: datetime) -> int:
+    """Living children's accounts: only with a card (Decree 69 Art. 7) and registered by a
+    guardian's active level-2 account with the guardian's phone (rules §3.2); the event log
+    names the guardian (``created``, reason ``guardian <PIN>``)."""
+    today = now.date()
+    children = [person for person in people if _is_child(person, today)]
+    latest = cards.latest_statuses(session, [p.pin for p in children], now=now)
+    children = [person for person in children if person.pin in latest]
+    guardians = guardians_with_level_2(session, [p.pin for p in children])
+    rows, by = [], {}
+    for person in children:
+        guardian = guardians.get(person.pin)
+        state = _state(person, seed, card=latest[person.pin], today=today) if guardian else None
+        if guardian is None or state is None:
+            continue
+        row = _row(person, state, secrets, seed=seed, now=now,
+                   first_card=cards.first_issued(session, [person.pin]).get(person.pin))
+        row["phone"], row["email"] = guardian.phone, guardian.email
+        row["created_at"] = row["updated_at"] = max(row["created_at"],
+                                                    aware(guardian.created_at) or now)
+        rows.append(row)
+        by[person.pin] = guardian.pin
+    if rows:
+        session.execute(insert(Account), rows)
+        session.execute(insert(AccountEvent), _events(session, rows, by))
     return len(rows)
 
 
@@ -201,6 +305,8 @@ def seed_accounts(database: Database, *, seed: int, now: datetime, sandbox: bool
             return 0
         for people in _people(session):
             created += _insert_batch(session, people, secrets, seed=seed, now=now)
+        for people in _people(session):  # children after every possible guardian
+            created += _insert_children(session, people, secrets, seed=seed, now=now)
     log.info("generated %d VNeID accounts", created)
     return created
 

@@ -13,7 +13,7 @@ A citizen's cards are numbered by ``sequence`` from 1; the latest is the one in 
 card needs the latest to be lost, revoked or expired (an expired one becomes ``replaced``);
 renewing (cấp đổi) needs it active or expired. Every change appends a ``card_event`` row; when a
 card is revoked or held the holder's VNeID account is locked through
-``app.services.accounts.lock_for_card`` (and unlocked on release).
+``app.services.accounts.lock_for_card`` (and unlocked on release, issue or renewal).
 """
 
 from __future__ import annotations
@@ -120,6 +120,30 @@ def valid_card_holders(session: Session, pins: Iterable[str], *, now: datetime) 
     return found
 
 
+def latest_statuses(session: Session, pins: Iterable[str], *, now: datetime) -> dict[str, str]:
+    """The effective status at ``now`` of each citizen's latest card (the one in use), by PIN;
+    citizens without a card are left out."""
+    wanted, today = list(dict.fromkeys(pins)), local_date(now)
+    latest: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(wanted), 900):
+        query = select(Card.pin, Card.sequence, Card.status, Card.expiry_date).where(
+            Card.pin.in_(wanted[start:start + 900]))
+        for row in session.execute(query):
+            if row.pin not in latest or row.sequence > latest[row.pin][0]:
+                latest[row.pin] = (row.sequence, effective_status(row, today))
+    return {pin: status for pin, (_, status) in latest.items()}
+
+
+def first_issued(session: Session, pins: Iterable[str]) -> dict[str, date]:
+    """The issue date of each citizen's first card, by PIN (citizens without one left out)."""
+    wanted, found = list(dict.fromkeys(pins)), {}
+    for start in range(0, len(wanted), 900):
+        query = select(Card.pin, func.min(Card.issue_date)).where(
+            Card.pin.in_(wanted[start:start + 900])).group_by(Card.pin)
+        found.update((pin, first) for pin, first in session.execute(query))
+    return found
+
+
 def card_is_valid(session: Session, pin: str, now: datetime) -> bool:
     """SEAM (VNeID): does the citizen hold a valid card at ``now``?"""
     return pin in valid_card_holders(session, [pin], now=now)
@@ -206,7 +230,7 @@ def issue(session: Session, pin: str, *, change: Change, pki: CardPki) -> Card:
             raise _conflict(latest, today, "replaced by a new issue (renew it instead)")
         if status == "expired":
             _set_status(session, latest, "replaced", "replaced", change)
-    return _new_card(session, citizen, change, pki)
+    return _unlocking(session, _new_card(session, citizen, change, pki), change)
 
 
 def renew(session: Session, pin: str, *, change: Change, pki: CardPki) -> Card:
@@ -217,7 +241,16 @@ def renew(session: Session, pin: str, *, change: Change, pki: CardPki) -> Card:
         raise _conflict(latest, today, "renewed")
     _check_eligible(citizen, today)
     _set_status(session, latest, "replaced", "replaced", change)
-    return _new_card(session, citizen, change, pki)
+    return _unlocking(session, _new_card(session, citizen, change, pki), change)
+
+
+def _unlocking(session: Session, card: Card, change: Change) -> Card:
+    """A valid card again: the card grounds of the holder's account end (Decree 69 Art. 15:
+    the account unlocks when the ground ends)."""
+    from app.services import accounts  # imported here: accounts may use this module's seams
+
+    accounts.unlock_for_card(session, card.pin, now=change.now)
+    return card
 
 
 def _change_latest(session: Session, pin: str, *, allowed: tuple[str, ...], status: str,

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.models.account import Account
+from app.models.card import Card
 from app.prepared import Prepared
 from app.services import accounts
+from app.services.cards import effective_status, local_date
 from app.services.keys import aware
 from app.services.phases import MustWrite, reading_only
 
@@ -45,6 +47,18 @@ class AccountRef:
 _COLUMNS = (Account.id, Account.pin, Account.level, Account.state, Account.unlock_due)
 _BY_PIN = Prepared(select(*_COLUMNS).where(Account.pin == bindparam("pin")))
 _BY_ID = Prepared(select(*_COLUMNS).where(Account.id == bindparam("id")))
+_LATEST_CARD = Prepared(select(Card.status, Card.expiry_date).where(Card.pin == bindparam("pin"))
+                        .order_by(Card.sequence.desc()).limit(1))
+# Law 2023 Art. 34(1), Decree 69 Art. 15: the account locks with the card (revoked, held, expired).
+_CARD_GROUNDS = {"expired": "card_expired", "revoked": "card_revoked", "held": "card_held"}
+
+
+def card_ground(session: Session, pin: str, *, now: datetime) -> str | None:
+    """Why the citizen's latest card locks the account at ``now`` (``card_expired``,
+    ``card_revoked``, ``card_held``), or ``None``. Expiry is read against the sandbox clock, so
+    moving the clock past the expiry date locks the account without any write. One indexed read."""
+    row = _LATEST_CARD.first(session.connection(), {"pin": pin})
+    return None if row is None else _CARD_GROUNDS.get(effective_status(row, local_date(now)))
 
 
 def available(session: Session, *, now: datetime, pin: str | None = None,
@@ -64,13 +78,19 @@ def available(session: Session, *, now: datetime, pin: str | None = None,
         return AccountRef(account.id, account.pin, account.level) if reason is None else reason
     if row.state != accounts.ACTIVE:
         return str(row.state)
+    if card_ground(session, row.pin, now=now) is not None:
+        return accounts.LOCKED
     return AccountRef(row.id, row.pin, row.level)
 
 
 def unavailable_reason(session: Session, account: Account, *, now: datetime) -> str | None:
-    """Why the account cannot log in now (``pending``, ``locked``, ``closed``), or ``None``."""
+    """Why the account cannot log in now (``pending``, ``locked``, ``closed``), or ``None``.
+    An active account whose card is expired, revoked or held counts as locked (the rules lock
+    the account with the card: no login at LoA1 or LoA2)."""
     accounts.lapse_due_locks(session, account, now=now)
-    return None if account.state == accounts.ACTIVE else account.state
+    if account.state != accounts.ACTIVE:
+        return account.state
+    return accounts.LOCKED if card_ground(session, account.pin, now=now) is not None else None
 
 
 def require_available(session: Session, account: Account, *, now: datetime) -> Account:

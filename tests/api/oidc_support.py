@@ -23,12 +23,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from app.clock import SandboxClock
 from app.db import Database
-from app.models.account import Account
+from app.models.account import Account, AccountEvent
+from app.models.card import Card
 from app.models.population import Citizen
+from app.models.sandbox import SandboxPersona
 from app.services import accounts
 from app.settings import Settings
 
@@ -57,6 +60,26 @@ def personas(client: TestClient, admin: dict[str, str]) -> dict[str, dict[str, A
     return {p["key"]: p for p in response.json()["personas"]}
 
 
+def _personas(session: Session) -> set[str]:
+    """Citizens some persona stands for: tests never hand them out."""
+    marked = [select(SandboxPersona.pin), select(Card.pin).where(Card.persona.is_not(None)),
+              select(Account.pin).where(Account.persona.is_not(None))]
+    return {pin for query in marked for pin in session.scalars(query)}
+
+
+def _free(database: Database, pins: list[str]) -> str | None:
+    """Most card-holding adults hold a generated account (the national timeline): the first of
+    ``pins`` with a generated one has it removed, as if they had never opened it."""
+    with database.write() as session:
+        account = session.scalar(select(Account).where(
+            Account.pin.in_(pins), Account.persona.is_(None)).order_by(Account.pin).limit(1))
+        if account is None:
+            return None
+        session.execute(delete(AccountEvent).where(AccountEvent.account_id == account.id))
+        session.execute(delete(Account).where(Account.id == account.id))
+        return account.pin
+
+
 def citizen_without_account(database: Database, *, min_age: int, max_age: int,
                             status: str = "alive", valid_card: bool | None = None) -> str:
     """A citizen of that age and status with no account, not handed out before in this run
@@ -65,22 +88,27 @@ def citizen_without_account(database: Database, *, min_age: int, max_age: int,
     youngest = today - timedelta(days=365 * min_age + 30)
     oldest = today - timedelta(days=365 * (max_age + 1) - 30)
     with database.read() as session:
-        query = (select(Citizen.pin)
+        query = (select(Citizen.pin, Citizen.pin.in_(select(Account.pin)))
                  .where(Citizen.status == status, Citizen.birth_date <= youngest,
-                        Citizen.birth_date > oldest, Citizen.pin.not_in(select(Account.pin)))
+                        Citizen.birth_date > oldest)
                  .order_by(Citizen.pin))
-        pins = [pin for pin in session.scalars(query) if pin not in _taken]
+        skip = _taken | _personas(session)
+        rows = [(pin, has) for pin, has in session.execute(query) if pin not in skip]
         if valid_card is not None:
-            holders = accounts.valid_card_holders(session, pins, now=datetime.now(UTC))
-            pins = [pin for pin in pins if (pin in holders) == valid_card]
-    if not pins:
+            holders = accounts.valid_card_holders(session, [p for p, _ in rows],
+                                                  now=datetime.now(UTC))
+            rows = [(pin, has) for pin, has in rows if (pin in holders) == valid_card]
+    pins = [pin for pin, has in rows if not has]
+    pin = pins[0] if pins else _free(database, [pin for pin, _ in rows])
+    if pin is None:
         pytest.fail(f"no {status} citizen aged {min_age}-{max_age} without an account")
-    _taken.add(pins[0])
-    return pins[0]
+    _taken.add(pin)
+    return pin
 
 
 def citizen_with_contact(database: Database, *, min_age: int = 20, max_age: int = 60) -> str:
-    """A living adult without account whose record has a mobile number and an e-mail address."""
+    """A living adult without account, holding a valid card, whose record has a mobile number
+    and an e-mail address."""
     today = date.today()
     with database.read() as session:
         query = (select(Citizen.pin)
@@ -88,13 +116,18 @@ def citizen_with_contact(database: Database, *, min_age: int = 20, max_age: int 
                         Citizen.phone.is_not(None),
                         Citizen.birth_date <= today - timedelta(days=365 * min_age + 30),
                         Citizen.birth_date > today - timedelta(days=365 * max_age),
-                        Citizen.pin.not_in(select(Account.pin)))
+                        Citizen.pin.not_in(sorted(_personas(session) | _taken)))
                  .order_by(Citizen.pin))
-        for pin in session.scalars(query):
-            if pin not in _taken:
-                _taken.add(pin)
-                return pin
-    pytest.fail("no adult with phone and e-mail without an account")
+        pins = list(session.scalars(query))
+        holders = accounts.valid_card_holders(session, pins, now=datetime.now(UTC))
+        pins = [pin for pin in pins if pin in holders]
+        without = set(pins) - set(session.scalars(select(Account.pin).where(
+            Account.pin.in_(pins))))
+    pin = min(without, default=None) or _free(database, pins)
+    if pin is None:
+        pytest.fail("no adult with phone and e-mail without an account")
+    _taken.add(pin)
+    return pin
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -25,7 +25,7 @@ from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import citizen_without_account
 
-ADULT = {"min_age": 20, "max_age": 50}
+ADULT: dict[str, Any] = {"min_age": 20, "max_age": 50, "valid_card": True}
 
 
 def _create(client: TestClient, admin: dict[str, str], **body: Any) -> Any:
@@ -331,9 +331,9 @@ def test_generated_accounts_are_deterministic_per_seed_and_pin() -> None:
     person = accounts_seed._Person("079190123456", accounts_seed.date(1990, 5, 1), "alive", None,
                                    None, None)
     today = accounts_seed.date(2026, 1, 1)
-    first = accounts_seed._state(person, 6, has_card=True, today=today)
-    assert first == accounts_seed._state(person, 6, has_card=True, today=today)
-    outcomes = {str(accounts_seed._state(person, seed, has_card=True, today=today))
+    first = accounts_seed._state(person, 6, card="active", today=today)
+    assert first == accounts_seed._state(person, 6, card="active", today=today)
+    outcomes = {str(accounts_seed._state(person, seed, card="active", today=today))
                 for seed in range(40)}
     assert len(outcomes) > 1  # the seed matters
 
@@ -412,16 +412,21 @@ def test_accounts_are_generated_again_after_the_population_is_replaced(
     from sqlalchemy import delete, insert
 
     from app import migrations
+    from app.models.card import Card, CardEvent
+    from seed.cards import ensure_cards
 
     fresh = Database.connect(f"sqlite:///{tmp_path / 'replaced.db'}")
     migrations.upgrade(fresh.engine)
     with fresh.write() as session:
         session.execute(insert(Citizen), _citizens(database, offset=0, count=400))
+    ensure_cards(fresh, seed=6, now=clock.now())  # an account stands on a card
     accounts_seed.ensure_accounts(fresh, settings=settings, now=clock.now())
     with fresh.write() as session:  # `dancu seed --replace`: another population
-        session.execute(delete(Citizen))
+        for model in (CardEvent, Card, Citizen):
+            session.execute(delete(model))
         session.execute(insert(Citizen), _citizens(database, offset=400, count=400))
         assert accounts_seed.population_replaced(session)
+    ensure_cards(fresh, seed=6, now=clock.now())
     accounts_seed.ensure_accounts(fresh, settings=settings, now=clock.now())
     with fresh.read() as session:
         orphans = session.scalar(select(Account.id).where(

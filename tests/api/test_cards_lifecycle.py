@@ -178,7 +178,7 @@ def test_revoke_cards_for_death_is_idempotent(database: Database, holder: str) -
         assert cards.revoke_cards_for_death(session, holder, now) == []
     with database.read() as session:
         actions = list(session.scalars(select(CardEvent.action).join(Card).where(
-            Card.pin == holder)))
+            Card.pin == holder).order_by(CardEvent.id)))
     assert actions == ["issued", "revoked"]
 
 

@@ -134,10 +134,12 @@ def test_a_realistic_share_of_cards_ended_or_expired(generated: list[tuple[Card,
     assert 0 < expired / total < 0.05
 
 
-def test_deceased_holders_have_no_card_in_use(generated: list[tuple[Card, Citizen]]) -> None:
-    in_use = [c.pin for c, holder in generated if holder.status == "deceased"
-              and c.status in ("active", "held")]
-    assert in_use == []
+def test_a_death_revokes_every_card_of_the_deceased_lost_ones_too(
+        generated: list[tuple[Card, Citizen]]) -> None:
+    of_dead = [c for c, holder in generated if holder.status == "deceased"]
+    assert [c for c in of_dead if c.status == "revoked" and c.status_reason == "death"]
+    assert [(c.pin, c.sequence, c.status) for c in of_dead
+            if c.status in ("active", "held", "lost")] == []
 
 
 def test_seeding_twice_adds_nothing(database: Database, reference_date: date) -> None:

@@ -171,6 +171,19 @@ def test_death_deregisters_revokes_closes_widows_and_emits_funeral_allowance(
     assert result["linked_events"][0]["pin"] == family.wife
 
 
+def test_a_death_revokes_a_card_reported_lost_too(
+        client: TestClient, database: Database, headers: dict[str, str]) -> None:
+    family = married_couple(database)
+    for action, reason in (("issued", "first_issue"), ("lost", None)):
+        _ok(record(client, headers, "card-changes", {"pin": family.wife, "action": action,
+                                                      "reason": reason}))
+    _ok(record(client, headers, "deaths", {"pin": family.wife}))
+    with database.read() as session:
+        statuses = list(session.scalars(select(Card.status).where(Card.pin == family.wife)))
+    assert statuses
+    assert set(statuses) == {"revoked"}
+
+
 def test_death_of_a_household_head_hands_the_household_to_the_eldest_member(
         client: TestClient, database: Database, headers: dict[str, str], today: date) -> None:
     family = married_couple(database)  # the wife heads it
