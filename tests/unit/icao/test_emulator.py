@@ -1,0 +1,332 @@
+"""The APDU-level chip (``app.icao.emulator``): ICAO Doc 9303 Part 11's worked examples replayed
+byte for byte, every file read back through BAC and PACE by the test reader, the status words of
+a real chip, active authentication and the failure personas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from app.icao import apdu, bac, pace, sm
+from app.icao.active_auth import verify_response
+from app.icao.apdu import Command
+from app.icao.chip import derive_chip_keys
+from app.icao.emulator import CardProfile, CardState, Faults, files_by_id, process
+from app.icao.lds import parse_dg15
+from app.icao.mrz import build_td1
+
+from .reader import CardError, Reader
+from .support import HOLDER, SEED, genuine_chip
+
+# ICAO Doc 9303 Part 11, Appendix D (BAC and secure messaging worked example).
+ICAO_MRZ_INFORMATION = "L898902C<369080619406236"
+RND_ICC, RND_IFD = bytes.fromhex("4608F91988702212"), bytes.fromhex("781723860C06C226")
+K_IFD = bytes.fromhex("0B795240CB7049B01C19B33E32804F0B")
+K_ICC = bytes.fromhex("0B4F80323EB3191CB04970CB4052790B")
+ICAO_COM = bytes.fromhex("60145F0104303130365F36063034303030305C026175")
+
+
+def _hex(text: str) -> bytes:
+    return bytes.fromhex(text.replace(" ", ""))
+
+
+@pytest.mark.parametrize(("name", "actual", "expected"), [
+    ("K_seed", lambda: bac.key_seed_for(ICAO_MRZ_INFORMATION), "239AB9CB282DAF66231DC5A4DF6BFBAE"),
+    ("K_enc", lambda: bac.document_keys(bac.key_seed_for(ICAO_MRZ_INFORMATION)).k_enc,
+     "AB94FDECF2674FDFB9B391F85D7F76F2"),
+    ("K_mac", lambda: bac.document_keys(bac.key_seed_for(ICAO_MRZ_INFORMATION)).k_mac,
+     "7962D9ECE03D1ACD4C76089DCE131543"),
+    ("KS_enc", lambda: _session().k_enc, "979EC13B1CBFE9DCD01AB0FED307EAE5"),
+    ("KS_mac", lambda: _session().k_mac, "F1CB1F1FB5ADF208806B89DC579DC1F8"),
+    ("SSC", lambda: _session().ssc.to_bytes(8, "big"), "887022120C06C226"),
+    ("E.IFD ‖ M.IFD", lambda: bac.cryptogram(
+        bac.document_keys(bac.key_seed_for(ICAO_MRZ_INFORMATION)), RND_IFD + RND_ICC + K_IFD),
+     "72C29C2371CC9BDB65B779B8E8D37B29ECC154AA56A8799FAE2F498F76ED92F25F1448EEA8AD90A7"),
+])
+def test_bac_key_derivation_reproduces_the_icao_worked_example(name, actual, expected):
+    assert actual().hex().upper() == expected, name
+
+
+def _session() -> sm.SecureChannel:
+    return bac.session_channel(k_ifd=K_IFD, k_icc=K_ICC, rnd_icc=RND_ICC, rnd_ifd=RND_IFD)
+
+
+def _sequence(*chunks: bytes):
+    queue = list(chunks)
+
+    def random(length: int) -> bytes:
+        chunk = queue.pop(0)
+        assert len(chunk) == length
+        return chunk
+    return random
+
+
+# (command APDU, the chip's response APDU) of Appendix D, after SELECT of the application.
+ICAO_CONVERSATION = [
+    ("0084000008", "4608F91988702212 9000"),
+    ("0082000028 72C29C2371CC9BDB65B779B8E8D37B29ECC154AA56A8799FAE2F498F76ED92F2"
+     "5F1448EEA8AD90A7 28",
+     "46B9342A41396CD7386BF5803104D7CEDC122B9132139BAF2EEDC94EE178534F2F2D235D074D7449 9000"),
+    ("0CA4020C15 8709016375432908C044F6 8E08BF8B92D635FF24F8 00",
+     "990290008E08FA855A5D4C50A8ED 9000"),
+    ("0CB000000D 970104 8E08ED6705417E96BA55 00",
+     "8709019FF0EC34F9922651 99029000 8E08AD55CC17140B2DED 9000"),
+    ("0CB000040D 970112 8E082EA28A70F3C7B535 00",
+     "871901FB9235F4E4037F2327DCC8964F1F9B8C30F42C8E2FFF224A 99029000 8E08C8B2787EAEA07D74 9000"),
+]
+
+
+def test_the_chip_answers_the_icao_worked_example_byte_for_byte():
+    profile = CardProfile(files={0x011E: ICAO_COM},
+                          key_seed=bac.key_seed_for(ICAO_MRZ_INFORMATION))
+    state, random = CardState(), _sequence(RND_ICC, K_ICC)
+    assert process(profile, state, _hex("00A4040C07A0000002471001")) == _hex("9000")
+    for command, expected in ICAO_CONVERSATION:
+        assert process(profile, state, _hex(command), random=random).hex().upper() == \
+            expected.replace(" ", ""), command
+
+
+def test_the_reader_side_of_secure_messaging_reproduces_the_icao_worked_example():
+    channel = _session()
+    protected = apdu.encode_command(channel.wrap_command(Command(0, 0xA4, 2, 0x0C, b"\x01\x1e")))
+    assert protected == _hex(ICAO_CONVERSATION[2][0])
+    assert channel.unwrap_response(_hex("990290008E08FA855A5D4C50A8ED")) == (b"", 0x9000)
+    channel.wrap_command(Command(0, 0xB0, 0, 0, le=4))
+    assert channel.unwrap_response(_hex("8709019FF0EC34F992265199029000 8E08AD55CC17140B2DED")) \
+        == (ICAO_COM[:4], 0x9000)
+
+
+# --- a card of this sandbox ---------------------------------------------------------------------
+
+
+def _files(*, card_access: bool = True) -> dict[str, bytes]:
+    chip = genuine_chip()
+    files = {"EF.COM": chip.com, "EF.SOD": chip.sod}
+    files |= {f"DG{number}": data for number, data in chip.data_groups.items()}
+    if card_access:
+        files["EF.CardAccess"] = pace.encode_card_access(13)
+    return files
+
+
+NO_FAULTS = Faults()
+
+
+def _profile(*, faults: Faults = NO_FAULTS, bac_enabled: bool = True, card_access: bool = True,
+             parameter_id: int = 13) -> CardProfile:
+    files = _files(card_access=card_access)
+    if card_access:
+        files["EF.CardAccess"] = pace.encode_card_access(parameter_id)
+    return CardProfile(files=files_by_id(files), key_seed=bac.key_seed(build_td1(HOLDER)),
+                       aa_key=derive_chip_keys(SEED, "card-1").active_authentication,
+                       bac=bac_enabled, faults=faults)
+
+
+def _connect(profile: CardProfile) -> tuple[Reader, CardState]:
+    state = CardState()
+    return Reader(lambda raw: process(profile, state, raw)), state
+
+
+KEY_SEED = bac.key_seed(build_td1(HOLDER))
+FIDS = {"EF.COM": 0x011E, "EF.SOD": 0x011D, "DG1": 0x0101, "DG2": 0x0102, "DG13": 0x010D,
+        "DG14": 0x010E, "DG15": 0x010F}
+
+
+def _read_everything(reader: Reader) -> dict[str, bytes]:
+    return {name: reader.read_file(fid) for name, fid in FIDS.items()}
+
+
+def test_a_reader_reads_every_file_after_bac_byte_for_byte():
+    reader, _ = _connect(_profile())
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    files = _files()
+    assert _read_everything(reader) == {name: files[name] for name in FIDS}
+
+
+@pytest.mark.parametrize("parameter_id", [12, 13])
+def test_a_reader_reads_every_file_after_pace_on_either_curve(parameter_id):
+    profile = _profile(parameter_id=parameter_id)
+    reader, _ = _connect(profile)
+    card_access = reader.read_file(0x011C)
+    reader.pace(KEY_SEED, card_access)
+    reader.select_application()
+    assert reader.channel is not None
+    assert reader.channel.suite == sm.AES128
+    files = _files()
+    assert _read_everything(reader) == {name: files[name] for name in FIDS}
+
+
+def test_pace_with_the_wrong_mrz_fails_the_token_check():
+    reader, _ = _connect(_profile())
+    with pytest.raises(CardError) as failure:
+        reader.pace(bac.key_seed_for("L898902C<369080619406236"), reader.read_file(0x011C))
+    assert failure.value.sw == 0x6300
+
+
+def test_internal_authenticate_signs_with_the_dg15_key():
+    reader, _ = _connect(_profile())
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    challenge = bytes.fromhex("0011223344556677")
+    signature = reader.internal_authenticate(challenge)
+    verify_response(parse_dg15(_files()["DG15"]), challenge, signature)
+
+
+# --- status words ---------------------------------------------------------------------------------
+
+
+def _plain(profile: CardProfile, *commands: str) -> Iterator[str]:
+    state = CardState()
+    for command in commands:
+        yield process(profile, state, _hex(command)).hex().upper()
+
+
+@pytest.mark.parametrize(("commands", "expected"), [
+    (["00A4040C07A0000002471001", "00A4020C020101"], "6982"),  # DG1 before access control
+    (["00A4040C07A0000002471001", "00B0810004"], "6982"),  # short EF id of DG1
+    (["00A4020C02011C", "00B0000002"], "31149000"),  # EF.CardAccess is open
+    (["00A4040C07A0000002471001", "00A4020C020110"], "6A82"),  # DG16 absent
+    (["00A4040C07A0000002471002"], "6A82"),  # another application
+    (["00A4020C02011C", "00B0100000"], "6B00"),  # offset beyond the file
+    (["00B0000002"], "6986"),  # no file selected
+    (["00CA000000"], "6D00"),  # GET DATA is not supported
+    (["00B00000"], "6700"),  # READ BINARY without Le
+    (["00B0000001020304"], "6700"),  # READ BINARY with data
+    (["0084000004"], "6700"),  # a challenge is 8 bytes
+    (["0082000028" + "00" * 40 + "28"], "6985"),  # MUTUAL AUTHENTICATE before GET CHALLENGE
+    (["0084000008", "0082000028" + "00" * 40 + "28"], "6300"),  # wrong cryptogram
+    (["0CB000000D9701048E08ED6705417E96BA5500"], "6982"),  # SM without a session
+    (["00880000080011223344556677 00"], "6982"),  # AA before access control
+    (["80A4040C07A0000002471001"], "6E00"),  # proprietary class
+    (["00A4"], "6700"),  # not an APDU
+])
+def test_the_chip_answers_the_status_words_of_a_real_chip(commands, expected):
+    answers = list(_plain(_profile(), *[c.replace(" ", "") for c in commands]))
+    assert answers[-1] == expected
+
+
+def test_a_wrong_mac_ends_the_secure_channel():
+    profile = _profile()
+    reader, state = _connect(profile)
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    reader.channel.k_mac = bytes(16)  # the reader now MACs with the wrong key
+    with pytest.raises(CardError) as failure:
+        reader.select_file(0x0101)
+    assert failure.value.sw == 0x6988
+    assert state.channel is None
+    follow_up = process(profile, state, _hex("0CB000000D9701048E08ED6705417E96BA5500"))
+    assert follow_up == _hex("6982")
+
+
+def test_a_plain_command_ends_the_secure_channel():
+    profile = _profile()
+    reader, state = _connect(profile)
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    assert process(profile, state, _hex("00A4020C020101")) == _hex("6982")
+    assert state.channel is None
+
+
+def test_extended_length_read_binary_returns_more_than_256_bytes():
+    reader, _ = _connect(_profile())
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    reader.select_file(0x0102)
+    data = reader.send(Command(0x00, 0xB0, 0x00, 0x00, le=1000, extended=True))
+    assert data == _files()["DG2"][:1000]
+
+
+def test_odd_read_binary_reads_at_an_offset_in_do53():
+    reader, _ = _connect(_profile())
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    reader.select_file(0x0101)
+    answer = reader.send(Command(0x00, 0xB1, 0x00, 0x00, b"\x54\x01\x05", le=20))
+    assert answer == b"\x53\x10" + _files()["DG1"][5:21]
+
+
+def test_state_survives_a_round_trip_through_plain_data():
+    profile = _profile()
+    state = CardState()
+    reader = Reader(lambda raw: _via_dict(profile, state, raw))
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    assert reader.read_file(0x0101) == _files()["DG1"]
+
+
+def _via_dict(profile: CardProfile, holder: CardState, raw: bytes) -> bytes:
+    state = CardState.from_dict(holder.to_dict())
+    answer = process(profile, state, raw)
+    holder.__dict__.update(CardState.from_dict(state.to_dict()).__dict__)
+    return answer
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("00B0000004", Command(0, 0xB0, 0, 0, le=4)),
+    ("00B0000000", Command(0, 0xB0, 0, 0, le=256)),
+    ("00B00000000400", Command(0, 0xB0, 0, 0, le=1024, extended=True)),
+    ("00B00000000000", Command(0, 0xB0, 0, 0, le=65536, extended=True)),
+    ("00A4020C02011E", Command(0, 0xA4, 2, 0x0C, b"\x01\x1e")),
+    ("0088000008000102030405060700", Command(0, 0x88, 0, 0, bytes(range(8)), le=256)),
+    ("0088000000000800010203040506070000",
+     Command(0, 0x88, 0, 0, bytes(range(8)), le=65536, extended=True)),
+])
+def test_command_apdus_parse_in_short_and_extended_length(raw, expected):
+    assert apdu.parse_command(_hex(raw)) == expected
+
+
+# --- failure personas -----------------------------------------------------------------------------
+
+
+def test_a_torn_read_returns_fewer_bytes_once_and_a_resuming_reader_gets_every_byte():
+    reader, state = _connect(_profile(faults=Faults(tear=True)))
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    assert reader.read_file(0x0102) == _files()["DG2"]
+    assert state.torn
+
+
+def test_a_torn_read_really_is_short():
+    reader, _ = _connect(_profile(faults=Faults(tear=True)))
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    reader.select_file(0x0102)
+    assert len(reader.read_binary(4, 200)) == 100
+    assert len(reader.read_binary(104, 200)) == 200
+
+
+def test_a_broken_mac_persona_sends_responses_a_reader_must_reject():
+    reader, _ = _connect(_profile(faults=Faults(broken_mac=True)))
+    reader.select_application()
+    reader.bac(KEY_SEED)
+    with pytest.raises(sm.SmError) as failure:
+        reader.select_file(0x0101)
+    assert failure.value.code == "sm.mac"
+
+
+def test_a_pace_only_chip_refuses_bac():
+    reader, _ = _connect(_profile(bac_enabled=False))
+    reader.select_application()
+    with pytest.raises(CardError) as failure:
+        reader.bac(KEY_SEED)
+    assert failure.value.sw == 0x6D00
+
+
+def test_a_bac_only_chip_has_no_card_access_and_refuses_pace():
+    profile = _profile(card_access=False)
+    answers = list(_plain(profile, "00A4020C02011C",
+                          "0022C1A40F800A04007F00070202040202830101"))
+    assert answers == ["6A82", "6A80"]
+
+
+@pytest.mark.parametrize(("parameter_id", "curve"), [(12, "SECP256R1"), (13, "BrainpoolP256R1")])
+def test_pace_curve_arithmetic_agrees_with_cryptography(parameter_id, curve):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.derive_private_key(0x1234567890ABCDEF << 100, getattr(ec, curve)())
+    numbers = key.public_key().public_numbers()
+    ours = pace.multiply(pace.CURVES[parameter_id], key.private_numbers().private_value,
+                         pace.generator(pace.CURVES[parameter_id]))
+    assert ours == (numbers.x, numbers.y)
