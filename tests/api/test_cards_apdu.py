@@ -1,0 +1,196 @@
+"""The chip over APDUs through HTTP: a session per card, raw APDUs in and out, the test reader of
+``tests/unit/icao/reader.py`` reading every file through BAC and PACE and getting the very bytes
+of the JSON chip read; authentication, expiry by the sandbox clock, audit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.db import Database
+from app.models.audit import AuditRecord
+from tests.api.cards_support import *  # noqa: F403
+from tests.api.cards_support import access_key, card_of, printed, raw, read_chip
+from tests.api.sharing_support import bearer, demo_token  # noqa: F401 (a fixture)
+from tests.unit.icao.reader import CardError, Reader
+
+FIDS = {"EF.COM": 0x011E, "EF.SOD": 0x011D, "DG1": 0x0101, "DG2": 0x0102, "DG13": 0x010D,
+        "DG14": 0x010E, "DG15": 0x010F}
+
+
+@pytest.fixture(scope="module")
+def genuine(client: TestClient, database: Database, card_token: str) -> dict[str, Any]:
+    card = card_of(database, status="active", generation="cccd_2021")
+    view = printed(client, card_token, card.pin)
+    key = access_key(view["mrz"])
+    return {"pin": card.pin, "key": bytes.fromhex(key),
+            "files": raw(read_chip(client, card.pin, key))}
+
+
+def _open(client: TestClient, token: str, pin: str) -> Any:
+    return client.post(f"/v1/cards/{pin}/chip/sessions", headers=bearer(token))
+
+
+class HttpCard:
+    """``transmit`` over ``POST /v1/cards/{pin}/chip/apdu`` (one APDU per request)."""
+
+    def __init__(self, client: TestClient, token: str, pin: str) -> None:
+        opened = _open(client, token, pin)
+        assert opened.status_code == 201, opened.text
+        self.client, self.token, self.pin = client, token, pin
+        self.session_id = opened.json()["session_id"]
+        self.request_ids: list[str] = []
+
+    def send(self, *apdus: str) -> Any:
+        return self.client.post(f"/v1/cards/{self.pin}/chip/apdu", headers=bearer(self.token),
+                                json={"session_id": self.session_id, "apdus": list(apdus)})
+
+    def transmit(self, command: bytes) -> bytes:
+        response = self.send(command.hex())
+        assert response.status_code == 200, response.text
+        self.request_ids.append(response.headers["x-request-id"])
+        return bytes.fromhex(response.json()["responses"][0])
+
+
+def _records(database: Database, request_ids: list[str]) -> list[tuple[str, str, str | None]]:
+    with database.read() as session:
+        rows = session.scalars(select(AuditRecord).where(AuditRecord.request_id.in_(request_ids))
+                               .order_by(AuditRecord.seq))
+        return [(r.action, r.result, r.pin) for r in rows]
+
+
+def test_a_reader_reads_every_file_over_bac_as_the_json_chip_read_gives_them(
+        client: TestClient, card_token: str, genuine: dict[str, Any]) -> None:
+    card = HttpCard(client, card_token, genuine["pin"])
+    reader = Reader(card.transmit)
+    reader.select_application()
+    reader.bac(genuine["key"])
+    assert {name: reader.read_file(fid) for name, fid in FIDS.items()} == {
+        name: data for name, data in genuine["files"].items() if name in FIDS}
+
+
+def test_a_reader_reads_the_chip_over_pace_and_gets_the_json_read_bytes(
+        client: TestClient, card_token: str, genuine: dict[str, Any]) -> None:
+    reader = Reader(HttpCard(client, card_token, genuine["pin"]).transmit)
+    reader.pace(genuine["key"], reader.read_file(0x011C))
+    reader.select_application()
+    assert reader.read_file(0x0101) == genuine["files"]["DG1"]
+    assert reader.read_file(0x011D) == genuine["files"]["EF.SOD"]
+
+
+def test_several_apdus_in_one_request_are_answered_in_order(
+        client: TestClient, card_token: str, genuine: dict[str, Any]) -> None:
+    card = HttpCard(client, card_token, genuine["pin"])
+    response = card.send("00A4040C07A0000002471001", "00A4020C020101", "00B0000004", "00CA0000")
+    assert response.json()["responses"] == ["9000", "6982", "6986", "6D00"]
+    assert response.json()["delay_ms"] == 0
+
+
+def test_a_successful_access_control_is_audited_as_a_chip_read(
+        client: TestClient, database: Database, card_token: str,
+        genuine: dict[str, Any]) -> None:
+    card = HttpCard(client, card_token, genuine["pin"])
+    reader = Reader(card.transmit)
+    reader.select_application()
+    reader.bac(genuine["key"])
+    assert ("chip_read", "disclosed", genuine["pin"]) in _records(database, card.request_ids)
+
+
+def test_a_wrong_mrz_key_is_refused_and_audited_as_denied(
+        client: TestClient, database: Database, card_token: str,
+        genuine: dict[str, Any]) -> None:
+    card = HttpCard(client, card_token, genuine["pin"])
+    reader = Reader(card.transmit)
+    reader.select_application()
+    with pytest.raises(CardError) as failure:
+        reader.bac(bytes(16))
+    assert failure.value.sw == 0x6300
+    assert _records(database, card.request_ids[-1:]) == [
+        ("chip_read", "denied", genuine["pin"])]
+
+
+def test_opening_a_session_is_audited(client: TestClient, database: Database, card_token: str,
+                                      genuine: dict[str, Any]) -> None:
+    response = _open(client, card_token, genuine["pin"])
+    assert _records(database, [response.headers["x-request-id"]]) == [
+        ("chip_session", "opened", genuine["pin"])]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}])
+def test_a_chip_session_needs_an_access_token(client: TestClient, genuine: dict[str, Any],
+                                              headers: dict[str, str]) -> None:
+    response = client.post(f"/v1/cards/{genuine['pin']}/chip/sessions", headers=headers)
+    assert response.status_code == 401
+
+
+def test_a_chip_session_needs_the_card_read_scope(
+        client: TestClient, token_for_scopes: Any, genuine: dict[str, Any]) -> None:
+    response = _open(client, token_for_scopes("card.verify"), genuine["pin"])
+    assert response.status_code == 403
+
+
+def test_apdus_need_an_access_token(client: TestClient, card_token: str,
+                                    genuine: dict[str, Any]) -> None:
+    session_id = _open(client, card_token, genuine["pin"]).json()["session_id"]
+    response = client.post(f"/v1/cards/{genuine['pin']}/chip/apdu",
+                           json={"session_id": session_id, "apdus": ["0084000008"]})
+    assert response.status_code == 401
+
+
+def test_a_number_without_a_card_gets_card_not_found(client: TestClient, card_token: str) -> None:
+    response = _open(client, card_token, "001099999999")
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("/card-not-found")
+
+
+@pytest.mark.parametrize("session_id", ["no-such-session", "x" * 43])
+def test_an_unknown_session_is_not_found(client: TestClient, card_token: str,
+                                         genuine: dict[str, Any], session_id: str) -> None:
+    response = client.post(f"/v1/cards/{genuine['pin']}/chip/apdu", headers=bearer(card_token),
+                           json={"session_id": session_id, "apdus": ["0084000008"]})
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("/chip-session-not-found")
+
+
+def test_a_session_is_bound_to_its_client(client: TestClient, card_token: str,
+                                          genuine: dict[str, Any],
+                                          demo_token: str) -> None:  # noqa: F811
+    session_id = _open(client, card_token, genuine["pin"]).json()["session_id"]
+    response = client.post(f"/v1/cards/{genuine['pin']}/chip/apdu", headers=bearer(demo_token),
+                           json={"session_id": session_id, "apdus": ["0084000008"]})
+    assert response.status_code == 404
+
+
+def test_a_session_expires_five_minutes_after_its_last_exchange_by_the_sandbox_clock(
+        client: TestClient, token_for_scopes: Any, genuine: dict[str, Any],
+        clock_guard: Any) -> None:
+    card = HttpCard(client, token_for_scopes("card.read"), genuine["pin"])
+    clock_guard.advance(timedelta(minutes=4))
+    assert card.send("0084000008").status_code == 200
+    clock_guard.advance(timedelta(minutes=4))
+    assert card.send("0084000008").status_code == 200
+    clock_guard.advance(timedelta(minutes=5, seconds=1))
+    card.token = token_for_scopes("card.read")  # the same client; its first token has expired
+    response = card.send("0084000008")
+    assert response.status_code == 404
+
+
+def test_a_closed_session_answers_no_more(client: TestClient, card_token: str,
+                                          genuine: dict[str, Any]) -> None:
+    card = HttpCard(client, card_token, genuine["pin"])
+    closed = client.delete(f"/v1/cards/{genuine['pin']}/chip/sessions/{card.session_id}",
+                           headers=bearer(card_token))
+    assert closed.status_code == 204
+    assert card.send("0084000008").status_code == 404
+
+
+@pytest.mark.parametrize("apdu", ["zz", "00A4", "00" * 70000])
+def test_an_apdu_that_is_not_hex_of_4_bytes_or_more_is_invalid(
+        client: TestClient, card_token: str, genuine: dict[str, Any], apdu: str) -> None:
+    response = HttpCard(client, card_token, genuine["pin"]).send(apdu)
+    assert response.status_code == 422
+    assert response.json()["type"].endswith(("/invalid-apdu", "/validation-error"))
