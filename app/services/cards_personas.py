@@ -65,6 +65,16 @@ PERSONAS: tuple[CardPersona, ...] = (
                 holder="deceased"),
 )
 PERSONA_KEYS = tuple(p.key for p in PERSONAS)
+# Chips that verify but answer APDUs (``/v1/cards/{pin}/chip/apdu``) the way a difficult real chip
+# does (``app.services.chip_apdu.profile_of``); the persona catalogue lists them.
+CHIP_PERSONAS: tuple[CardPersona, ...] = (
+    CardPersona("chip-slow", "Chip answering each APDU 250 ms late", ()),
+    CardPersona("chip-torn-read", "Chip tearing once: a READ BINARY returns half the bytes", ()),
+    CardPersona("chip-broken-sm-mac", "Chip whose secure-messaging responses carry a wrong MAC",
+                ()),
+    CardPersona("chip-bac-only", "Chip without EF.CardAccess: BAC only, no PACE", ()),
+    CardPersona("chip-pace-only", "Chip refusing BAC: PACE only", ()),
+)
 
 
 def draw(seed: int, key: str, pin: str) -> bytes:
@@ -115,7 +125,7 @@ def ensure_personas(session: Session, *, seed: int, now: datetime) -> list[str]:
     """Mark one card per persona (idempotent); returns the keys marked now."""
     present = set(session.scalars(select(Card.persona).where(Card.persona.is_not(None))))
     made = []
-    for spec in PERSONAS:
+    for spec in (*PERSONAS, *CHIP_PERSONAS):
         if spec.key in present:
             continue
         card = _pick(session, spec, seed=seed, today=local_date(now))
@@ -128,6 +138,6 @@ def ensure_personas(session: Session, *, seed: int, now: datetime) -> list[str]:
 
 
 def persona_cards(session: Session) -> list[tuple[CardPersona, Card]]:
-    """The marked persona cards, in :data:`PERSONAS` order."""
+    """The marked persona cards, in :data:`PERSONAS` then :data:`CHIP_PERSONAS` order."""
     found = {c.persona: c for c in session.scalars(select(Card).where(Card.persona.is_not(None)))}
-    return [(spec, found[spec.key]) for spec in PERSONAS if spec.key in found]
+    return [(spec, found[spec.key]) for spec in (*PERSONAS, *CHIP_PERSONAS) if spec.key in found]

@@ -213,6 +213,20 @@ SPECS: tuple[Spec, ...] = (
                   login=ACCESS_DENIED),
          wants=(Want(min_age=25, max_age=50, where=(_kinh,)),), shape=_reestablish,
          notes="pin is the cancelled number, current_pin the new one"),
+    # Chip personas: every channel passes; the chip over APDUs answers as a difficult chip does.
+    Spec("chip-slow", "Chip answering each APDU 250 ms late (over APDUs; the JSON read is "
+         "not delayed)", Outcomes(), card_persona="chip-slow",
+         notes="POST /v1/cards/{pin}/chip/apdu reports delay_ms 250 per APDU and waits that long"),
+    Spec("chip-torn-read", "Chip tearing once: the first protected READ BINARY at an offset "
+         "returns half the bytes asked", Outcomes(), card_persona="chip-torn-read",
+         notes="a reader must resume at the offset it reached"),
+    Spec("chip-broken-sm-mac", "Chip whose secure-messaging responses carry a wrong MAC (DO'8E)",
+         Outcomes(), card_persona="chip-broken-sm-mac",
+         notes="a reader must reject every protected response"),
+    Spec("chip-bac-only", "Chip without EF.CardAccess: BAC only, PACE refused", Outcomes(),
+         card_persona="chip-bac-only", notes="SELECT 011C answers 6A82, MSE:Set AT 6A80"),
+    Spec("chip-pace-only", "Chip refusing BAC (MUTUAL AUTHENTICATE answers 6D00): PACE only",
+         Outcomes(), card_persona="chip-pace-only"),
     # Fault personas: any channel's request naming them answers the fault (sandbox clients).
     Spec("fault-slow", "Every request about this citizen is delayed by 2 s (sandbox clients)",
          Outcomes(fault="latency=2s"), wants=(Want(where=(_kinh,)),)),

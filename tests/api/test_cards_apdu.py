@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.db import Database
+from app.icao.sm import SmError
 from app.models.audit import AuditRecord
+from app.routers import cards_apdu
 from tests.api.cards_support import *  # noqa: F403
 from tests.api.cards_support import access_key, card_of, printed, raw, read_chip
 from tests.api.sharing_support import bearer, demo_token  # noqa: F401 (a fixture)
@@ -194,3 +196,69 @@ def test_an_apdu_that_is_not_hex_of_4_bytes_or_more_is_invalid(
     response = HttpCard(client, card_token, genuine["pin"]).send(apdu)
     assert response.status_code == 422
     assert response.json()["type"].endswith(("/invalid-apdu", "/validation-error"))
+
+
+# --- the chip personas ----------------------------------------------------------------------------
+
+
+def _persona(client: TestClient, token: str, key: str) -> tuple[str, bytes]:
+    """PIN and K_seed of a chip persona, as the persona catalogue lists them."""
+    response = client.get("/v1/sandbox/personas", headers=bearer(token))
+    persona = next(p for p in response.json()["personas"] if p["key"] == key)
+    return persona["pin"], bytes.fromhex(persona["card"]["access_key"])
+
+
+def test_the_slow_persona_is_held_for_its_delay(
+        client: TestClient, card_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    waited: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waited.append(seconds)
+    monkeypatch.setattr(cards_apdu, "pause", record)
+    pin, _ = _persona(client, card_token, "chip-slow")
+    response = HttpCard(client, card_token, pin).send("00A4040C07A0000002471001", "0084000008")
+    assert response.json()["delay_ms"] == 500
+    assert waited == [0.5]
+
+
+def test_the_torn_read_persona_still_gives_every_byte_to_a_resuming_reader(
+        client: TestClient, card_token: str) -> None:
+    pin, key = _persona(client, card_token, "chip-torn-read")
+    card = HttpCard(client, card_token, pin)
+    reader = Reader(card.transmit)
+    reader.select_application()
+    reader.bac(key)
+    reader.select_file(0x0102)
+    head = reader.read_binary(0, 4)
+    assert len(reader.read_binary(4, 200)) == 100  # torn
+    assert len(reader.read_binary(104, 200)) == 200  # once
+    assert head[0] == 0x75
+
+
+def test_the_broken_mac_persona_answers_protected_responses_a_reader_rejects(
+        client: TestClient, card_token: str) -> None:
+    pin, key = _persona(client, card_token, "chip-broken-sm-mac")
+    reader = Reader(HttpCard(client, card_token, pin).transmit)
+    reader.select_application()
+    reader.bac(key)
+    with pytest.raises(SmError):
+        reader.select_file(0x0101)
+
+
+def test_the_bac_only_persona_has_no_card_access(client: TestClient, card_token: str) -> None:
+    pin, _ = _persona(client, card_token, "chip-bac-only")
+    response = HttpCard(client, card_token, pin).send("00A4020C02011C")
+    assert response.json()["responses"] == ["6A82"]
+
+
+def test_the_pace_only_persona_refuses_bac_and_opens_with_pace(
+        client: TestClient, card_token: str) -> None:
+    pin, key = _persona(client, card_token, "chip-pace-only")
+    reader = Reader(HttpCard(client, card_token, pin).transmit)
+    reader.select_application()
+    with pytest.raises(CardError) as failure:
+        reader.bac(key)
+    assert failure.value.sw == 0x6D00
+    reader.pace(key, reader.read_file(0x011C))
+    reader.select_application()
+    assert reader.read_file(0x0101) == raw(read_chip(client, pin, key.hex()))["DG1"]
