@@ -23,7 +23,7 @@ class SessionRequest(BaseModel):
 class SessionOpened(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "session_id": "q3Zy0eXQk1hVw8m2lYQv7H0mD9bq0E9e7Sx4bR5cT1U", "sequence": 1,
-        "expires_at": "2026-12-07T08:05:00Z", "atr": "3B8880014D52544400000000C4"}]})
+        "expires_at": "2026-12-07T08:05:00Z", "atr": "3B8880014D5254440000000006"}]})
 
     session_id: str = Field(description="Send it with each APDU exchange")
     sequence: int = Field(description="Which of the PIN's cards is in the field")

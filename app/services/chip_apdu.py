@@ -42,7 +42,7 @@ IDLE = timedelta(minutes=5)
 MAX_APDUS = 64
 SLOW_DELAY_MS = 250
 CARD_ACCESS_PARAMETER = 13  # brainpoolP256r1
-ATR = bytes.fromhex("3B8880014D52544400000000C4")  # ISO 14443-4 card through PC/SC (PC/SC part 3)
+ATR = bytes.fromhex("3B8880014D5254440000000006")  # PC/SC part 3: contactless, "MRTD"
 APDU_PERSONAS: dict[str, Faults] = {
     "chip-slow": Faults(delay_ms=SLOW_DELAY_MS),
     "chip-torn-read": Faults(tear=True),

@@ -4,17 +4,23 @@ of the JSON chip read; authentication, expiry by the sandbox clock, audit."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from app.cli import app as cli_app
 from app.db import Database
+from app.icao import vpcd
 from app.icao.sm import SmError
 from app.models.audit import AuditRecord
 from app.routers import cards_apdu
+from app.services.chip_apdu import ATR
 from tests.api.cards_support import *  # noqa: F403
 from tests.api.cards_support import access_key, card_of, printed, raw, read_chip
 from tests.api.sharing_support import bearer, demo_token  # noqa: F401 (a fixture)
@@ -262,3 +268,44 @@ def test_the_pace_only_persona_refuses_bac_and_opens_with_pace(
     reader.pace(key, reader.read_file(0x011C))
     reader.select_application()
     assert reader.read_file(0x0101) == raw(read_chip(client, pin, key.hex()))["DG1"]
+
+
+# --- dancu chip serve -----------------------------------------------------------------------------
+
+
+def _fake_vpcd(listener: socket.socket, exchange: list[bytes], answers: list[bytes]) -> None:
+    """vpcd's side: ask the ATR, send the APDUs, keep the answers, then close."""
+    connection, _ = listener.accept()
+    with connection:
+        for message in exchange:
+            vpcd.send(connection, message)
+            if len(message) != 1 or message[0] == vpcd.GET_ATR:
+                answers.append(vpcd.receive(connection) or b"")
+
+
+def test_chip_serve_puts_the_card_in_a_vpcd_reader(database: Database,
+                                                   genuine: dict[str, Any]) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    answers: list[bytes] = []
+    messages = [b"\x04", b"\x01", bytes.fromhex("00A4020C02011C"), bytes.fromhex("00B0000004")]
+    worker = threading.Thread(target=_fake_vpcd, args=(listener, messages, answers))
+    worker.start()
+    result = CliRunner().invoke(cli_app, ["chip", "serve", genuine["pin"], "--port",
+                                          str(listener.getsockname()[1]),
+                                          "--database-url", database.url])
+    worker.join(timeout=30)
+    listener.close()
+    assert result.exit_code == 0, result.output
+    assert answers == [ATR, bytes.fromhex("9000"), bytes.fromhex("31143012") + b"\x90\x00"]
+    assert "after 2 APDUs" in result.output
+
+
+def test_chip_serve_without_a_virtual_reader_says_so(database: Database,
+                                                     genuine: dict[str, Any]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(cli_app, ["chip", "serve", genuine["pin"], "--port", str(port),
+                                          "--database-url", database.url])
+    assert result.exit_code == 1
+    assert "no virtual reader" in result.output
