@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asn1crypto import core
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.icao import sm
 from app.icao.errors import IcaoError
@@ -92,7 +93,14 @@ def add(curve: Curve, first: Point, second: Point) -> Point:
     return x3, (slope * (x1 - x3) - y1) % p
 
 
+_CRYPTOGRAPHY_CURVES = {"secp256r1": ec.SECP256R1, "brainpoolP256r1": ec.BrainpoolP256R1}
+
+
 def multiply(curve: Curve, scalar: int, point: Point) -> Point:
+    """``scalar · point``; on the curve's own generator through ``cryptography`` (faster)."""
+    if point == generator(curve) and 0 < scalar < curve.n:
+        numbers = ec.derive_private_key(scalar, _CRYPTOGRAPHY_CURVES[curve.name]()).public_key()
+        return numbers.public_numbers().x, numbers.public_numbers().y
     result: Point = None
     addend = point
     while scalar:

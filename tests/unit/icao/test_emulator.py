@@ -323,10 +323,12 @@ def test_a_bac_only_chip_has_no_card_access_and_refuses_pace():
 
 @pytest.mark.parametrize(("parameter_id", "curve"), [(12, "SECP256R1"), (13, "BrainpoolP256R1")])
 def test_pace_curve_arithmetic_agrees_with_cryptography(parameter_id, curve):
+    """``k · (2G)`` by this module's affine arithmetic equals ``cryptography``'s ``(2k) · G``."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    key = ec.derive_private_key(0x1234567890ABCDEF << 100, getattr(ec, curve)())
+    params = pace.CURVES[parameter_id]
+    double = pace.add(params, pace.generator(params), pace.generator(params))
+    scalar = 0x1234567890ABCDEF << 100
+    key = ec.derive_private_key(2 * scalar % params.n, getattr(ec, curve)())
     numbers = key.public_key().public_numbers()
-    ours = pace.multiply(pace.CURVES[parameter_id], key.private_numbers().private_value,
-                         pace.generator(pace.CURVES[parameter_id]))
-    assert ours == (numbers.x, numbers.y)
+    assert pace.multiply(params, scalar, double) == (numbers.x, numbers.y)
