@@ -27,6 +27,7 @@ from app.icao.active_auth import sign_challenge
 from app.icao.algorithms import PrivateKey
 from app.icao.apdu import Command
 from app.icao.errors import IcaoError
+from app.icao.tlv import encode_tlv
 
 EMRTD_AID = bytes.fromhex("A0000002471001")
 MF = 0x3F00
@@ -274,11 +275,7 @@ def _read_binary_odd(context: _Context, command: Command) -> bytes:
 
 
 def _do53(data: bytes) -> bytes:
-    length = len(data)
-    if length < 0x80:
-        return bytes([0x53, length]) + data
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x53, 0x80 | len(octets)]) + octets + data
+    return encode_tlv(0x53, data)
 
 
 # --- access control and authentication ------------------------------------------------------------

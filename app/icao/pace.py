@@ -24,7 +24,9 @@ from asn1crypto import core
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.icao import sm
+from app.icao.dg14 import _SecurityInfo, _SecurityInfos  # EF.CardAccess: the same SET
 from app.icao.errors import IcaoError
+from app.icao.tlv import encode_tlv
 
 ID_PACE_ECDH_GM_AES_128 = "0.4.0.127.0.7.2.2.4.2.2"
 PACE_PREFIX = "0.4.0.127.0.7.2.2.4."
@@ -160,24 +162,12 @@ def _der_oid(oid: str) -> bytes:
 
 def authentication_token(k_mac: bytes, oid: str, public_key: bytes) -> bytes:
     """``T = MAC(KS_mac, 7F49 { 06 oid, 86 public point })`` (§4.4.3.4)."""
-    inner = _der_oid(oid) + _tlv(0x86, public_key)
-    return sm.aes_cmac(k_mac, b"\x7f\x49" + _length(len(inner)) + inner)
-
-
-def _length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(octets)]) + octets
-
-
-def _tlv(tag: int, value: bytes) -> bytes:
-    return bytes([tag]) + _length(len(value)) + value
+    return sm.aes_cmac(k_mac, encode_tlv(0x7F49, _der_oid(oid) + encode_tlv(0x86, public_key)))
 
 
 def dynamic_data(tag: int, value: bytes) -> bytes:
     """A GENERAL AUTHENTICATE data field: ``7C { tag value }``."""
-    return _tlv(0x7C, _tlv(tag, value) if tag else b"")
+    return encode_tlv(0x7C, encode_tlv(tag, value) if tag else b"")
 
 
 def parse_dynamic(data: bytes, tag: int | None) -> bytes:
@@ -213,15 +203,6 @@ def _value(data: bytes, at: int) -> tuple[bytes, int]:
 
 
 # --- EF.CardAccess --------------------------------------------------------------------------------
-
-
-class _SecurityInfo(core.Sequence):
-    _fields = [("protocol", core.ObjectIdentifier), ("required_data", core.Any),
-               ("optional_data", core.Any, {"optional": True})]
-
-
-class _SecurityInfos(core.SetOf):
-    _child_spec = _SecurityInfo
 
 
 @dataclass(frozen=True)
@@ -267,7 +248,7 @@ def _mse_objects(data: bytes) -> dict[int, bytes]:
 
 def _oid(content: bytes) -> str | None:
     try:
-        return core.ObjectIdentifier.load(b"\x06" + _length(len(content)) + content).dotted
+        return core.ObjectIdentifier.load(encode_tlv(0x06, content)).dotted
     except ValueError:
         return None
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from app.icao.apdu import SHORT_MAX, Command
 from app.icao.errors import IcaoError
+from app.icao.tlv import encode_tlv
 
 ENC, MAC, PACE_PASSWORD = 1, 2, 3  # key derivation counters (§9.7.1)
 DES3, AES128 = "3des", "aes128"
@@ -110,14 +111,6 @@ def aes_cmac(key: bytes, data: bytes) -> bytes:
 # --- data objects ---------------------------------------------------------------------------------
 
 
-def _tlv(tag: int, value: bytes) -> bytes:
-    length = len(value)
-    if length < 0x80:
-        return bytes([tag, length]) + value
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + value
-
-
 def _parse_dos(data: bytes) -> list[tuple[int, bytes, bytes]]:
     """The data objects of an SM body: (tag, value, encoded)."""
     objects, at = [], 0
@@ -191,7 +184,9 @@ class SecureChannel:
     def _data_object(self, data: bytes, *, odd: bool) -> bytes:
         if not data:
             return b""
-        return _tlv(0x85, self.encrypt(data)) if odd else _tlv(0x87, b"\x01" + self.encrypt(data))
+        if odd:
+            return encode_tlv(0x85, self.encrypt(data))
+        return encode_tlv(0x87, b"\x01" + self.encrypt(data))
 
     # reader side
 
@@ -204,8 +199,8 @@ class SecureChannel:
         if command.le is not None:
             wide = command.le > SHORT_MAX or command.extended
             modulus = 65536 if wide else SHORT_MAX
-            body += _tlv(0x97, (command.le % modulus).to_bytes(2 if wide else 1, "big"))
-        body += _tlv(0x8E, self.mac(pad(header, self.block) + body))
+            body += encode_tlv(0x97, (command.le % modulus).to_bytes(2 if wide else 1, "big"))
+        body += encode_tlv(0x8E, self.mac(pad(header, self.block) + body))
         return Command(cla, command.ins, command.p1, command.p2, body,
                        le=65536 if command.extended else SHORT_MAX, extended=command.extended)
 
@@ -251,8 +246,8 @@ class SecureChannel:
                       corrupt_mac: bool = False) -> bytes:
         """The protected response body (without the trailing status word)."""
         self.ssc += 1
-        body = self._data_object(data, odd=odd) + _tlv(0x99, sw.to_bytes(2, "big"))
+        body = self._data_object(data, odd=odd) + encode_tlv(0x99, sw.to_bytes(2, "big"))
         mac = self.mac(body)
         if corrupt_mac:
             mac = bytes([mac[0] ^ 0xFF]) + mac[1:]
-        return body + _tlv(0x8E, mac)
+        return body + encode_tlv(0x8E, mac)
