@@ -29,4 +29,5 @@ Modules, bottom-up:
 * ``pace``          PACE generic mapping on ECDH, EF.CardAccess (Part 11 §4.4)
 * ``emulator``      the chip as a reader sees it: SELECT, READ BINARY, BAC, PACE, active
                     authentication over APDUs
+* ``vpcd``          the card side of vsmartcard's virtual PC/SC reader (TCP, length-prefixed)
 """
