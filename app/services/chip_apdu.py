@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound, ValidationFailed
 from app.icao import apdu, bac, pace
+from app.icao.algorithms import resolve_signature_algorithm
+from app.icao.dg14 import parse_dg14
 from app.icao.emulator import CardProfile, CardState, Faults, files_by_id, process
 from app.models.card import Card, ChipSession
 from app.services import cards, chip
@@ -97,8 +99,15 @@ def profile_of(session: Session, card: Card, *, seed: int, pki: CardPki) -> Card
         files["EF.CardAccess"] = pace.encode_card_access(CARD_ACCESS_PARAMETER)
     return CardProfile(files=files_by_id(files), key_seed=bac.key_seed(content.td1),
                        aa_key=chip.active_authentication_key(card, seed=seed),
+                       aa_hash=_active_authentication_hash(files["DG14"]),
                        bac=card.persona != PACE_ONLY,
                        faults=APDU_PERSONAS.get(card.persona or "", Faults()))
+
+
+def _active_authentication_hash(dg14: bytes) -> str:
+    """The hash DG14's ActiveAuthenticationInfo names (what a reader verifies with)."""
+    oid = parse_dg14(dg14).active_authentication_algorithm
+    return resolve_signature_algorithm(oid).hash_name if oid else "sha256"
 
 
 def _aware(moment: datetime) -> datetime:

@@ -4,6 +4,7 @@ of the JSON chip read; authentication, expiry by the sandbox clock, audit."""
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 from datetime import timedelta
@@ -22,7 +23,15 @@ from app.models.audit import AuditRecord
 from app.routers import cards_apdu
 from app.services.chip_apdu import ATR
 from tests.api.cards_support import *  # noqa: F403
-from tests.api.cards_support import access_key, card_of, printed, raw, read_chip
+from tests.api.cards_support import (
+    CHALLENGE,
+    access_key,
+    answer,
+    card_of,
+    printed,
+    raw,
+    read_chip,
+)
 from tests.api.sharing_support import bearer, demo_token  # noqa: F401 (a fixture)
 from tests.unit.icao.reader import CardError, Reader
 
@@ -309,3 +318,14 @@ def test_chip_serve_without_a_virtual_reader_says_so(database: Database,
                                           "--database-url", database.url])
     assert result.exit_code == 1
     assert "no virtual reader" in result.output
+
+
+def test_internal_authenticate_over_apdus_signs_as_the_json_endpoint_does(
+        client: TestClient, card_token: str, genuine: dict[str, Any]) -> None:
+    """Deterministic ECDSA: the same key, hash and challenge give the very same signature."""
+    reader = Reader(HttpCard(client, card_token, genuine["pin"]).transmit)
+    reader.select_application()
+    reader.bac(genuine["key"])
+    over_apdus = reader.internal_authenticate(bytes.fromhex(CHALLENGE))
+    over_json = answer(client, genuine["pin"], genuine["key"].hex())
+    assert over_apdus == base64.b64decode(over_json)
