@@ -200,6 +200,12 @@ def _plain(profile: CardProfile, *commands: str) -> Iterator[str]:
     (["00880000080011223344556677 00"], "6982"),  # AA before access control
     (["80A4040C07A0000002471001"], "6E00"),  # proprietary class
     (["00A4"], "6700"),  # not an APDU
+    (["10860000027C0000"], "6985"),  # GENERAL AUTHENTICATE before MSE:Set AT
+    (["0022C1A40F800A04007F00070202040202830102"], "6A88"),  # the CAN: not available
+    (["0022C1A40F800A04007F00070202040201830101"], "6A80"),  # a protocol not offered
+    (["0022C1A412800A04007F00070202040202830101840112"], "6A88"),  # parameters not offered
+    (["0022C1A40F800A04007F00070202040202830101", "10860000027C0000",
+      "10860000057C03810104"], "6A80"),  # a mapping key that is not a point
 ])
 def test_the_chip_answers_the_status_words_of_a_real_chip(commands, expected):
     answers = list(_plain(_profile(), *[c.replace(" ", "") for c in commands]))
@@ -332,3 +338,20 @@ def test_pace_curve_arithmetic_agrees_with_cryptography(parameter_id, curve):
     key = ec.derive_private_key(2 * scalar % params.n, getattr(ec, curve)())
     numbers = key.public_key().public_numbers()
     assert pace.multiply(params, scalar, double) == (numbers.x, numbers.y)
+
+
+@pytest.mark.parametrize(("indicator", "expected"), [(b"\x02", "6987"), (b"\x01", "9000")])
+def test_a_do87_without_its_padding_indicator_is_refused_with_6987(indicator, expected):
+    """The command MAC checks; only the DO'87's padding-content indicator differs."""
+    profile = CardProfile(files={0x011E: ICAO_COM},
+                          key_seed=bac.key_seed_for(ICAO_MRZ_INFORMATION))
+    state, random = CardState(), _sequence(RND_ICC, K_ICC)
+    process(profile, state, _hex("00A4040C07A0000002471001"))
+    for command, _ in ICAO_CONVERSATION[:2]:
+        process(profile, state, _hex(command), random=random)
+    reader = _session()
+    reader.ssc += 1
+    do87 = b"\x87\x09" + indicator + reader.encrypt(b"\x01\x1e")
+    body = do87 + b"\x8e\x08" + reader.mac(sm.pad(b"\x0c\xa4\x02\x0c") + do87)
+    answer = process(profile, state, b"\x0c\xa4\x02\x0c" + bytes([len(body)]) + body + b"\x00")
+    assert answer.hex().upper()[-4:] == expected
