@@ -30,7 +30,7 @@ def _profile() -> CardProfile:
     chip = genuine_chip()
     files = {"EF.COM": chip.com, "EF.SOD": chip.sod, "EF.CardAccess": pace.encode_card_access(13)}
     files |= {f"DG{number}": data for number, data in chip.data_groups.items()}
-    return CardProfile(files=files_by_id(files), key_seed=bac.key_seed(build_td1(HOLDER)),
+    return CardProfile(files=files_by_id(files), mrz_hash=bac.mrz_hash(build_td1(HOLDER)),
                        aa_key=derive_chip_keys(SEED, "card-1").active_authentication)
 
 
@@ -44,7 +44,7 @@ def _read(profile: CardProfile, *, use_pace: bool, counter: list[int]) -> int:
     reader = Reader(transmit)
     key = bac.key_seed(build_td1(HOLDER))
     if use_pace:
-        reader.pace(key, reader.read_file(0x011C))
+        reader.pace(bac.mrz_hash(build_td1(HOLDER)), reader.read_file(0x011C))
         reader.select_application()
     else:
         reader.select_application()

@@ -26,9 +26,19 @@ def mrz_information(td1: Td1) -> str:
     return line1[5:15] + line2[0:7] + line2[8:15]
 
 
+def mrz_hash_for(information: str) -> bytes:
+    """SHA-1 of an MRZ information string: PACE's MRZ password π (Part 11 §9.7.3), whole."""
+    return hashlib.sha1(information.encode("ascii")).digest()
+
+
 def key_seed_for(information: str) -> bytes:
     """``K_seed`` of an MRZ information string (any document type)."""
-    return hashlib.sha1(information.encode("ascii")).digest()[:KEY_SEED_LENGTH]
+    return mrz_hash_for(information)[:KEY_SEED_LENGTH]
+
+
+def mrz_hash(td1: Td1) -> bytes:
+    """PACE's MRZ password π of the card whose MRZ is ``td1``."""
+    return mrz_hash_for(mrz_information(td1))
 
 
 def key_seed(td1: Td1) -> bytes:

@@ -1,18 +1,18 @@
-"""The chip as a reader sees it: an ISO/IEC 7816-4 card running the eMRTD application (ICAO Doc
-9303 Part 10 §3 and Part 11).
+"""The chip as a reader sees it: an ISO/IEC 7816-4 card running the eMRTD application (ICAO Doc 9303
+Part 10 §3 and Part 11).
 
 ``process(profile, state, apdu)`` answers one command APDU. The :class:`CardProfile` is what the
-card is (its files by file identifier, ``K_seed`` of its MRZ, its active-authentication key, which
-protocols it offers and its failure personas); the :class:`CardState` is what the conversation has
-done so far (selected application and file, the pending challenge, the secure channel, PACE's
-progress). The state is plain data (``to_dict`` / ``from_dict``), so a transport may keep it
-anywhere between two APDUs.
+card is (its files by file identifier, the SHA-1 of its MRZ information, its active-authentication
+key, which protocols it offers and its failure personas); the :class:`CardState` is what the
+conversation has done so far (selected application and file, the pending challenge, the secure
+channel, PACE's progress). The state is plain data (``to_dict`` / ``from_dict``), so a transport
+may keep it anywhere between two APDUs.
 
 Commands: SELECT (``A4``: the application ``A0000002471001`` by name, the MF, an EF by file
 identifier), READ BINARY (``B0`` with an offset or a short EF identifier; ``B1`` with DO'54
-offsets), GET CHALLENGE (``84``), MUTUAL AUTHENTICATE (``82``, BAC), INTERNAL AUTHENTICATE
-(``88``, active authentication), MSE:Set AT (``22``) and GENERAL AUTHENTICATE (``86``, PACE).
-Before access control only EF.CardAccess (``011C``) and EF.ATR/INFO (``2F01``) may be read.
+offsets), GET CHALLENGE (``84``), MUTUAL AUTHENTICATE (``82``, BAC), INTERNAL AUTHENTICATE (``88``,
+active authentication), MSE:Set AT (``22``) and GENERAL AUTHENTICATE (``86``, PACE). Before access
+control only EF.CardAccess (``011C``) and EF.ATR/INFO (``2F01``) may be read.
 """
 
 from __future__ import annotations
@@ -64,12 +64,19 @@ class Faults:
 
 @dataclass(frozen=True)
 class CardProfile:
+    """``mrz_hash``: SHA-1 of the MRZ information, PACE's password π; BAC's ``K_seed`` is its
+    first 16 bytes."""
+
     files: Mapping[int, bytes]
-    key_seed: bytes
+    mrz_hash: bytes
     aa_key: PrivateKey | None = None
     aa_hash: str = "sha256"
     bac: bool = True
     faults: Faults = Faults()
+
+    @property
+    def key_seed(self) -> bytes:
+        return self.mrz_hash[:bac.KEY_SEED_LENGTH]
 
     @property
     def pace_infos(self) -> tuple[pace.PaceInfo, ...]:
@@ -332,7 +339,7 @@ def _general_authenticate(context: _Context, command: Command) -> bytes:
     if state.pace is None:
         raise _Status(apdu.SW_CONDITIONS)
     try:
-        data, channel = pace.chip_step(state.pace, command.data, key_seed=context.profile.key_seed,
+        data, channel = pace.chip_step(state.pace, command.data, mrz_hash=context.profile.mrz_hash,
                                        random=context.random)
     except pace.PaceRefused as refused:
         state.pace = None

@@ -4,13 +4,13 @@ AUTHENTICATE steps, and the arithmetic a reader shares with it.
 
 One protocol is offered: ``id-PACE-ECDH-GM-AES-CBC-CMAC-128`` (``0.4.0.127.0.7.2.2.4.2.2``),
 version 2, on the standardized domain parameters 12 (NIST P-256) or 13 (brainpoolP256r1), with the
-MRZ as password (``K_π = KDF(K_seed, 3)``). The generic mapping needs scalar multiplication on a
-generator other than the curve's (``G' = s·G + H``), which ``cryptography`` does not offer, so the
-curve arithmetic is done here in affine coordinates (public values only ever leave this module as
-points checked to lie on the curve).
+MRZ as password (``K_π = KDF(SHA-1(MRZ information), 3)``). The generic mapping needs scalar
+multiplication on a generator other than the curve's (``G' = s·G + H``), which ``cryptography``
+does not offer, so the curve arithmetic is done here in affine coordinates (public values only ever
+leave this module as points checked to lie on the curve).
 
-The chip's progress between two commands is a plain dict (JSON-safe), kept by the emulator's
-state. ``PaceRefused(sw)`` carries the status word a refused command gets.
+The chip's progress between two commands is a plain dict (JSON-safe), kept by the emulator's state.
+``PaceRefused(sw)`` carries the status word a refused command gets.
 """
 
 from __future__ import annotations
@@ -146,9 +146,10 @@ def mapped_generator(curve: Curve, nonce: bytes, shared: Point) -> Point:
 # --- keys and tokens ------------------------------------------------------------------------------
 
 
-def password_key(key_seed: bytes) -> bytes:
-    """``K_π`` for AES-128 from the MRZ's ``K_seed``."""
-    return sm.derive_key(key_seed, sm.PACE_PASSWORD, suite=sm.AES128)
+def password_key(mrz_hash: bytes) -> bytes:
+    """``K_π = KDF_π(π)`` for AES-128; with the MRZ, π is the whole SHA-1 of the MRZ information
+    (20 bytes, not BAC's 16-byte ``K_seed``: Part 11 §9.7.3)."""
+    return sm.derive_key(mrz_hash, sm.PACE_PASSWORD, suite=sm.AES128)
 
 
 def session(shared_x: bytes) -> sm.SecureChannel:
@@ -282,27 +283,27 @@ def _point_of(values: list[str]) -> tuple[int, int]:
     return int(values[0], 16), int(values[1], 16)
 
 
-def chip_step(progress: dict[str, Any], data: bytes, *, key_seed: bytes,
+def chip_step(progress: dict[str, Any], data: bytes, *, mrz_hash: bytes,
               random: Callable[[int], bytes]) -> tuple[bytes, sm.SecureChannel | None]:
     """One GENERAL AUTHENTICATE step; the last one returns the AES secure channel."""
     step = progress["step"]
     steps = {1: _encrypted_nonce, 2: _map_nonce, 3: _key_agreement}
     if step in steps:
-        answer = steps[step](progress, data, key_seed=key_seed, random=random)
+        answer = steps[step](progress, data, mrz_hash=mrz_hash, random=random)
         progress["step"] = step + 1
         return answer, None
     return _mutual_authentication(progress, data)
 
 
-def _encrypted_nonce(progress: dict[str, Any], data: bytes, *, key_seed: bytes,
+def _encrypted_nonce(progress: dict[str, Any], data: bytes, *, mrz_hash: bytes,
                      random: Callable[[int], bytes]) -> bytes:
     parse_dynamic(data, None)
     nonce = random(NONCE_LENGTH)
     progress["nonce"] = nonce.hex()
-    return dynamic_data(0x80, sm.aes_encrypt(password_key(key_seed), nonce))
+    return dynamic_data(0x80, sm.aes_encrypt(password_key(mrz_hash), nonce))
 
 
-def _map_nonce(progress: dict[str, Any], data: bytes, *, key_seed: bytes,
+def _map_nonce(progress: dict[str, Any], data: bytes, *, mrz_hash: bytes,
                random: Callable[[int], bytes]) -> bytes:
     curve = _curve(progress)
     reader_key = decode_point(curve, parse_dynamic(data, 0x81))
@@ -314,7 +315,7 @@ def _map_nonce(progress: dict[str, Any], data: bytes, *, key_seed: bytes,
     return dynamic_data(0x82, encode_point(curve, multiply(curve, secret, generator(curve))))
 
 
-def _key_agreement(progress: dict[str, Any], data: bytes, *, key_seed: bytes,
+def _key_agreement(progress: dict[str, Any], data: bytes, *, mrz_hash: bytes,
                    random: Callable[[int], bytes]) -> bytes:
     curve = _curve(progress)
     raw = parse_dynamic(data, 0x83)

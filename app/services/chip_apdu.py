@@ -97,7 +97,7 @@ def profile_of(session: Session, card: Card, *, seed: int, pki: CardPki) -> Card
     files = dict(chip.read_files(chip.OpenedChip(card, content), seed=seed, pki=pki))
     if card.persona != BAC_ONLY:
         files["EF.CardAccess"] = pace.encode_card_access(CARD_ACCESS_PARAMETER)
-    return CardProfile(files=files_by_id(files), key_seed=bac.key_seed(content.td1),
+    return CardProfile(files=files_by_id(files), mrz_hash=bac.mrz_hash(content.td1),
                        aa_key=chip.active_authentication_key(card, seed=seed),
                        aa_hash=_active_authentication_hash(files["DG14"]),
                        bac=card.persona != PACE_ONLY,

@@ -5,6 +5,7 @@ of the JSON chip read; authentication, expiry by the sandbox clock, audit."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import socket
 import threading
 from datetime import timedelta
@@ -44,8 +45,14 @@ def genuine(client: TestClient, database: Database, card_token: str) -> dict[str
     card = card_of(database, status="active", generation="cccd_2021")
     view = printed(client, card_token, card.pin)
     key = access_key(view["mrz"])
-    return {"pin": card.pin, "key": bytes.fromhex(key),
+    return {"pin": card.pin, "key": bytes.fromhex(key), "mrz_hash": _mrz_hash(view["mrz"]),
             "files": raw(read_chip(client, card.pin, key))}
+
+
+def _mrz_hash(mrz: list[str]) -> bytes:
+    """PACE's MRZ password: the whole SHA-1 of the MRZ information (BAC's key is its first 16
+    bytes), computed here from the printed lines."""
+    return hashlib.sha1((mrz[0][5:15] + mrz[1][0:7] + mrz[1][8:15]).encode("ascii")).digest()
 
 
 def _open(client: TestClient, token: str, pin: str) -> Any:
@@ -93,7 +100,7 @@ def test_a_reader_reads_every_file_over_bac_as_the_json_chip_read_gives_them(
 def test_a_reader_reads_the_chip_over_pace_and_gets_the_json_read_bytes(
         client: TestClient, card_token: str, genuine: dict[str, Any]) -> None:
     reader = Reader(HttpCard(client, card_token, genuine["pin"]).transmit)
-    reader.pace(genuine["key"], reader.read_file(0x011C))
+    reader.pace(genuine["mrz_hash"], reader.read_file(0x011C))
     reader.select_application()
     assert reader.read_file(0x0101) == genuine["files"]["DG1"]
     assert reader.read_file(0x011D) == genuine["files"]["EF.SOD"]
@@ -218,9 +225,16 @@ def test_an_apdu_that_is_not_hex_of_4_bytes_or_more_is_invalid(
 
 def _persona(client: TestClient, token: str, key: str) -> tuple[str, bytes]:
     """PIN and K_seed of a chip persona, as the persona catalogue lists them."""
+    pin, key_seed, _ = _persona_keys(client, token, key)
+    return pin, key_seed
+
+
+def _persona_keys(client: TestClient, token: str, key: str) -> tuple[str, bytes, bytes]:
+    """PIN, K_seed and PACE's MRZ password of a chip persona (the catalogue's card)."""
     response = client.get("/v1/sandbox/personas", headers=bearer(token))
     persona = next(p for p in response.json()["personas"] if p["key"] == key)
-    return persona["pin"], bytes.fromhex(persona["card"]["access_key"])
+    return (persona["pin"], bytes.fromhex(persona["card"]["access_key"]),
+            _mrz_hash(persona["card"]["mrz"]))
 
 
 def test_the_slow_persona_is_held_for_its_delay(
@@ -268,13 +282,13 @@ def test_the_bac_only_persona_has_no_card_access(client: TestClient, card_token:
 
 def test_the_pace_only_persona_refuses_bac_and_opens_with_pace(
         client: TestClient, card_token: str) -> None:
-    pin, key = _persona(client, card_token, "chip-pace-only")
+    pin, key, mrz_hash = _persona_keys(client, card_token, "chip-pace-only")
     reader = Reader(HttpCard(client, card_token, pin).transmit)
     reader.select_application()
     with pytest.raises(CardError) as failure:
         reader.bac(key)
     assert failure.value.sw == 0x6D00
-    reader.pace(key, reader.read_file(0x011C))
+    reader.pace(mrz_hash, reader.read_file(0x011C))
     reader.select_application()
     assert reader.read_file(0x0101) == raw(read_chip(client, pin, key.hex()))["DG1"]
 

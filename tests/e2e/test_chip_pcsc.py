@@ -93,7 +93,7 @@ def pcsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     env = dict(os.environ)
     daemon = subprocess.Popen([pcscd, "--foreground", "-c", str(conf)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    profile = CardProfile(files=files_by_id(_files()), key_seed=bac.key_seed(build_td1(HOLDER)),
+    profile = CardProfile(files=files_by_id(_files()), mrz_hash=bac.mrz_hash(build_td1(HOLDER)),
                           aa_key=derive_chip_keys(SEED, "card-1").active_authentication)
     card = vpcd.VirtualCard(profile, ATR)
     try:
@@ -183,7 +183,7 @@ def test_a_pcsc_client_reads_every_file_through_bac(scriptor: Scriptor) -> None:
 
 def test_a_pcsc_client_opens_the_chip_with_pace(scriptor: Scriptor) -> None:
     reader = Reader(scriptor.transmit)
-    reader.pace(KEY_SEED, reader.read_file(0x011C))
+    reader.pace(bac.mrz_hash(build_td1(HOLDER)), reader.read_file(0x011C))
     reader.select_application()
     assert reader.read_file(0x0101) == _files()["DG1"]
 

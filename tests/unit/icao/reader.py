@@ -76,7 +76,7 @@ class Reader:
         self.channel = bac.session_channel(k_ifd=k_ifd, k_icc=plain[16:32], rnd_icc=rnd_icc,
                                            rnd_ifd=rnd_ifd)
 
-    def pace(self, key_seed: bytes, card_access: bytes) -> None:
+    def pace(self, mrz_hash: bytes, card_access: bytes) -> None:
         info = pace.parse_card_access(card_access)[0]
         curve = pace.CURVES[info.parameter_id]
         oid = pace._der_oid(info.protocol)[2:]
@@ -84,7 +84,7 @@ class Reader:
         general = lambda tag, value, cla=0x10: self.send(  # noqa: E731
             Command(cla, 0x86, 0x00, 0x00, pace.dynamic_data(tag, value), le=256))
         encrypted = pace.parse_dynamic(general(0, b""), 0x80)
-        nonce = sm.aes_decrypt(pace.password_key(key_seed), encrypted)
+        nonce = sm.aes_decrypt(pace.password_key(mrz_hash), encrypted)
         map_secret = pace.private_scalar(curve, self.random)
         answer = general(0x81, pace.encode_point(
             curve, pace.multiply(curve, map_secret, pace.generator(curve))))

@@ -79,7 +79,7 @@ ICAO_CONVERSATION = [
 
 def test_the_chip_answers_the_icao_worked_example_byte_for_byte():
     profile = CardProfile(files={0x011E: ICAO_COM},
-                          key_seed=bac.key_seed_for(ICAO_MRZ_INFORMATION))
+                          mrz_hash=bac.mrz_hash_for(ICAO_MRZ_INFORMATION))
     state, random = CardState(), _sequence(RND_ICC, K_ICC)
     assert process(profile, state, _hex("00A4040C07A0000002471001")) == _hex("9000")
     for command, expected in ICAO_CONVERSATION:
@@ -117,7 +117,7 @@ def _profile(*, faults: Faults = NO_FAULTS, bac_enabled: bool = True, card_acces
     files = _files(card_access=card_access)
     if card_access:
         files["EF.CardAccess"] = pace.encode_card_access(parameter_id)
-    return CardProfile(files=files_by_id(files), key_seed=bac.key_seed(build_td1(HOLDER)),
+    return CardProfile(files=files_by_id(files), mrz_hash=bac.mrz_hash(build_td1(HOLDER)),
                        aa_key=derive_chip_keys(SEED, "card-1").active_authentication,
                        bac=bac_enabled, faults=faults)
 
@@ -128,6 +128,7 @@ def _connect(profile: CardProfile) -> tuple[Reader, CardState]:
 
 
 KEY_SEED = bac.key_seed(build_td1(HOLDER))
+MRZ_HASH = bac.mrz_hash(build_td1(HOLDER))
 FIDS = {"EF.COM": 0x011E, "EF.SOD": 0x011D, "DG1": 0x0101, "DG2": 0x0102, "DG13": 0x010D,
         "DG14": 0x010E, "DG15": 0x010F}
 
@@ -149,7 +150,7 @@ def test_a_reader_reads_every_file_after_pace_on_either_curve(parameter_id):
     profile = _profile(parameter_id=parameter_id)
     reader, _ = _connect(profile)
     card_access = reader.read_file(0x011C)
-    reader.pace(KEY_SEED, card_access)
+    reader.pace(MRZ_HASH, card_access)
     reader.select_application()
     assert reader.channel is not None
     assert reader.channel.suite == sm.AES128
@@ -160,7 +161,7 @@ def test_a_reader_reads_every_file_after_pace_on_either_curve(parameter_id):
 def test_pace_with_the_wrong_mrz_fails_the_token_check():
     reader, _ = _connect(_profile())
     with pytest.raises(CardError) as failure:
-        reader.pace(bac.key_seed_for("L898902C<369080619406236"), reader.read_file(0x011C))
+        reader.pace(bac.mrz_hash_for("L898902C<369080619406236"), reader.read_file(0x011C))
     assert failure.value.sw == 0x6300
 
 
@@ -344,7 +345,7 @@ def test_pace_curve_arithmetic_agrees_with_cryptography(parameter_id, curve):
 def test_a_do87_without_its_padding_indicator_is_refused_with_6987(indicator, expected):
     """The command MAC checks; only the DO'87's padding-content indicator differs."""
     profile = CardProfile(files={0x011E: ICAO_COM},
-                          key_seed=bac.key_seed_for(ICAO_MRZ_INFORMATION))
+                          mrz_hash=bac.mrz_hash_for(ICAO_MRZ_INFORMATION))
     state, random = CardState(), _sequence(RND_ICC, K_ICC)
     process(profile, state, _hex("00A4040C07A0000002471001"))
     for command, _ in ICAO_CONVERSATION[:2]:
@@ -355,3 +356,55 @@ def test_a_do87_without_its_padding_indicator_is_refused_with_6987(indicator, ex
     body = do87 + b"\x8e\x08" + reader.mac(sm.pad(b"\x0c\xa4\x02\x0c") + do87)
     answer = process(profile, state, b"\x0c\xa4\x02\x0c" + bytes([len(body)]) + body + b"\x00")
     assert answer.hex().upper()[-4:] == expected
+
+
+# ICAO Doc 9303 Part 11, Appendix G.1 (PACE ECDH generic mapping, brainpoolP256r1, AES-128):
+# document T22000129, born 1964-08-12, expires 2010-10-31.
+ICAO_PACE_MRZ_INFORMATION = "T220001293" + "6408125" + "1010318"
+ICAO_CARD_ACCESS = "31143012060A04007F0007020204020202010202010D"
+ICAO_PACE_CHIP_RANDOM = (
+    "3F00C4D39D153F2B2A214A078D899B22",  # the nonce s
+    "498FF49756F2DC1587840041839A85982BE7761D14715FB091EFA7BCE9058560",  # SK_map,IC
+    "107CF58696EF6155053340FD633392BA81909DF7B9706F226F32086C7AFF974A",  # SK_DH,IC
+)
+ICAO_PACE_CONVERSATION = [
+    ("0022C1A40F800A04007F00070202040202830101", "9000"),
+    ("10860000027C0000", "7C12801095A3A016522EE98D01E76CB6B98B42C39000"),
+    ("10860000457C438141047ACF3EFC982EC45565A4B155129EFBC74650DCBFA6362D896FC70262E0C2CC5E"
+     "544552DCB6725218799115B55C9BAA6D9F6BC3A9618E70C25AF71777A9C4922D00",
+     "7C43824104824FBA91C9CBE26BEF53A0EBE7342A3BF178CEA9F45DE0B70AA601651FBA3F5730D8C879AA"
+     "A9C9F73991E61B58F4D52EB87A0A0C709A49DC63719363CCD13C549000"),
+    ("10860000457C438341042DB7A64C0355044EC9DF190514C625CBA2CEA48754887122F3A5EF0D5EDD301C"
+     "3556F3B3B186DF10B857B58F6A7EB80F20BA5DC7BE1D43D9BF850149FBB3646200",
+     "7C438441049E880F842905B8B3181F7AF7CAA9F0EFB743847F44A306D2D28C1D9EC65DF6DB7764B22277"
+     "A2EDDC3C265A9F018F9CB852E111B768B326904B59A0193776F0949000"),
+    ("008600000C7C0A8508C2B0BD78D94BA86600", "7C0A86083ABB9674BCE93C089000"),
+]
+
+
+def _scalar_source(*scalars: str):
+    """The chip's random draws giving these exact values (``pace.private_scalar`` reduces mod
+    n - 1 and adds 1)."""
+    chunks = [bytes.fromhex(scalars[0])] + [
+        (int(value, 16) - 1).to_bytes(40, "big") for value in scalars[1:]]
+    return _sequence(*chunks)
+
+
+def test_ef_card_access_is_the_icao_worked_example_byte_for_byte():
+    assert pace.encode_card_access(13).hex().upper() == ICAO_CARD_ACCESS
+
+
+def test_the_pace_password_key_reproduces_the_icao_worked_example():
+    mrz_hash = bac.mrz_hash_for(ICAO_PACE_MRZ_INFORMATION)
+    assert pace.password_key(mrz_hash).hex().upper() == "89DED1B26624EC1E634C1989302849DD"
+
+
+def test_the_chip_answers_the_icao_pace_worked_example_byte_for_byte():
+    profile = CardProfile(files={0x011C: _hex(ICAO_CARD_ACCESS)},
+                          mrz_hash=bac.mrz_hash_for(ICAO_PACE_MRZ_INFORMATION))
+    state, random = CardState(), _scalar_source(*ICAO_PACE_CHIP_RANDOM)
+    for command, expected in ICAO_PACE_CONVERSATION:
+        assert process(profile, state, _hex(command), random=random).hex().upper() == expected
+    assert state.channel is not None
+    assert (state.channel.k_enc.hex().upper(), state.channel.k_mac.hex().upper()) == (
+        "F5F0E35C0D7161EE6724EE513A0D9A7F", "FE251C7858B356B24514B3BD5F4297D1")

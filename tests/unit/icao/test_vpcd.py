@@ -15,7 +15,7 @@ ATR = bytes.fromhex("3B8880014D5254440000000006")
 
 
 def _card(**faults: int) -> VirtualCard:
-    profile = CardProfile(files={0x011C: b"\x31\x00"}, key_seed=bac.key_seed_for("x"),
+    profile = CardProfile(files={0x011C: b"\x31\x00"}, mrz_hash=bac.mrz_hash_for("x"),
                           faults=Faults(**faults))
     return VirtualCard(profile, ATR, sleep=lambda seconds: slept.append(seconds))
 
