@@ -408,3 +408,42 @@ def test_the_chip_answers_the_icao_pace_worked_example_byte_for_byte():
     assert state.channel is not None
     assert (state.channel.k_enc.hex().upper(), state.channel.k_mac.hex().upper()) == (
         "F5F0E35C0D7161EE6724EE513A0D9A7F", "FE251C7858B356B24514B3BD5F4297D1")
+
+
+# AES secure messaging as real PACE chips do it (the vectors of the gmrtd reader's tests: a
+# protected MSE:Set AT, and a protected READ BINARY answer of 225 bytes).
+AES_COMMAND = ("cc86415f2ed7e8fd663b754265695ae1", "581e84b8ee06c4d3eee30461498d7fb3", 0xBA,
+               Command(0x00, 0x22, 0x41, 0xA4, _hex("800a04007f000702020302028401c3")),
+               "0c2241a41d871101980953d37f67558690045d78a853b18a8e08929767a2cef172e200")
+AES_RESPONSE = (
+    "a8e85e938514ec67ae33cda3d43d3c48", "27f1adeb705a049a305b0c619b14b9b3", 0x0B,
+    "8781e1012fabf9e0655d7e987fd28a8aeb19c9cadd990d49399799ed1fe465bcea56da9ba3024291d40d23d7f1e0"
+    "0485d71faddc6d8c1382e8028dd22efdcc72ed47663d56d20dd6c4b867956fe0507313083ae7fc54fb46133f184f"
+    "ebbe13ad6fd3e2616a1f4a829e75ada1a0e443ca738288f6014be8a7745d8259b089e6bee35bcc4bf5b63db5fdd8"
+    "4244f67eca099213b70a861b4487225aa68af684278fceb4cb809de42be3ee95b0e0d72bcdb0ed47cb56efc264e0"
+    "4a9397a90e81ad1d81efa2d14b2ca8ec7bd997f4b1c1fd344d5dee8589c38b227ca4cb35810060a7cc76403e9902"
+    "90008e083eb47ef4fa82afc9",
+    "a729901d1a71874700133107ec53306404307bc382c63d8c150c3c72080ace05afa0c2bea28e4fb22787139165efb"
+    "a91f90f8aa5814a503ad4eb04a8c7dd22ce2826043004a8c7dd22ce28268b39b55416f0447c2fb77de107dcd2a62e"
+    "880ea53eeb62d57cb4390295dbc9943ab78696fa504c110461041d1c64f068cf45ffa2a63a81b7c13f6b8847a3e77"
+    "ef14fe3db7fcafe0cbd10e8e826e03436d646aaef87b2e247d4af1e8abe1d7520f9c2a45cb1eb8e95cfd55262b70b"
+    "29feec5864e19c054ff99129280e4646217791811142820341263c53150231008cb91e82a3")
+
+
+def test_aes_secure_messaging_protects_a_command_as_a_real_reader_does():
+    k_enc, k_mac, ssc, command, expected = AES_COMMAND
+    channel = sm.SecureChannel(suite=sm.AES128, k_enc=_hex(k_enc), k_mac=_hex(k_mac), ssc=ssc)
+    assert apdu.encode_command(channel.wrap_command(command)).hex() == expected
+    assert channel.ssc == ssc + 1
+
+
+def test_aes_secure_messaging_opens_a_real_chips_response():
+    k_enc, k_mac, ssc, body, expected = AES_RESPONSE
+    channel = sm.SecureChannel(suite=sm.AES128, k_enc=_hex(k_enc), k_mac=_hex(k_mac), ssc=ssc)
+    assert channel.unwrap_response(_hex(body)) == (_hex(expected), 0x9000)
+
+
+def test_the_chip_side_of_aes_secure_messaging_opens_a_real_readers_command():
+    k_enc, k_mac, ssc, command, protected = AES_COMMAND
+    chip = sm.SecureChannel(suite=sm.AES128, k_enc=_hex(k_enc), k_mac=_hex(k_mac), ssc=ssc)
+    assert chip.unwrap_command(apdu.parse_command(_hex(protected))).data == command.data
