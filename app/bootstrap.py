@@ -11,19 +11,24 @@ from app.settings import Settings
 log = logging.getLogger("dancu.bootstrap")
 
 
-def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
-    """Run every start-up step in order (population first: the rest refers to it).
+def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) -> Settings:
+    """Run every start-up step in order (population first: the rest refers to it); returns the
+    settings carrying the deployment secret (``app.services.secret``), for the app to use.
 
     A database that cannot be reached or is not migrated skips them all: the service still
     starts, and ``/readyz`` says what is wrong.
     """
     if not _database_ready(database):
-        return
+        return settings
+    from app.services import secret
+
+    settings = secret.resolved(database, settings, now=clock.now())
     _ensure_population(database=database, settings=settings)
     _ensure_cards(database=database, settings=settings, clock=clock)
     _ensure_sharing(database=database, settings=settings, clock=clock)
     _ensure_accounts(database=database, settings=settings, clock=clock)
     _ensure_personas(database=database, settings=settings, clock=clock)
+    return settings
 
 
 def _database_ready(database: Database) -> bool:
@@ -86,14 +91,14 @@ def _ensure_accounts(*, database: Database, settings: Settings, clock: SandboxCl
     with database.write() as session:
         ensure_demo_login_scopes(session, settings=settings)
     if settings.auto_seed:
-        ensure_accounts(database, seed=settings.seed, now=clock.now())
+        ensure_accounts(database, settings=settings, now=clock.now())
 
 
 def _ensure_personas(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
     """The persona catalogue (after the card and account personas it builds on)."""
     from app.services import personas
 
-    if settings.auto_seed:
+    if settings.auto_seed and settings.sandbox:  # personas log in with documented secrets
         with database.write() as session:
             made = personas.ensure_personas(session, personas.context(database, settings,
                                                                       now=clock.now()))

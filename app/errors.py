@@ -8,12 +8,15 @@ OAuth/OIDC endpoints do not use this family (they answer in RFC 6749 / RFC 6750 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
+from starlette.types import Scope
 
 PROBLEM_BASE = "https://dancu.sandbox/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -96,10 +99,29 @@ class HttpProblem(DomainError):
         self.status = status  # type: ignore[misc]
 
 
-def _instance(request: Request) -> str:
-    """The route template (``/v1/citizens/{pin}``), not the path: a path may carry personal data."""
-    route = request.scope.get("route")
-    return getattr(route, "path", None) or request.url.path
+def route_template(scope: Scope) -> str | None:
+    """The route template (``/v1/citizens/{pin}``), never the path: a path may carry personal
+    data. Before routing (a middleware answering), the template of the route the path would
+    reach; ``None`` when no route matches."""
+    route = getattr(scope.get("route"), "path", None)
+    if route is not None or not isinstance(scope.get("app"), FastAPI):
+        return route
+    path = scope.get("path", "")
+    return next((template for template, pattern in _templates(scope["app"])
+                 if pattern.fullmatch(path)), None)
+
+
+def _templates(app: FastAPI) -> list[tuple[str, re.Pattern[str]]]:
+    """The documented route templates of ``app`` and their patterns, built once per app."""
+    made = getattr(app.state, "route_templates", None)
+    if made is None:
+        made = [(template, compile_path(template)[0]) for template in app.openapi()["paths"]]
+        app.state.route_templates = made
+    return made
+
+
+def _instance(request: Request) -> str | None:
+    return route_template(request.scope)
 
 
 def problem_response(error: DomainError, request: Request | None = None) -> JSONResponse:

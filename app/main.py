@@ -68,7 +68,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     database: Database = app.state.database
     if app.state.migrate_on_start:
         migrations.upgrade(database.engine)
-    bootstrap(database=database, settings=app.state.settings, clock=app.state.clock)
+    app.state.settings = bootstrap(database=database, settings=app.state.settings,
+                                   clock=app.state.clock)
     app.state.clock_sync, worker = webhooks_worker.start(
         database=database, clock=app.state.clock,
         sender=webhook_sender.for_settings(app.state.settings),

@@ -18,7 +18,8 @@ dependencies are ``async`` and reach the database only on a cache miss.
 Failures are problem+json with the RFC 6750 challenge: 401 ``invalid-token``
 (``WWW-Authenticate: Bearer realm="dancu", error="invalid_token"``; no error code when the request
 carried no token, RFC 6750 §3.1), 403 ``insufficient-scope``, 403 ``purpose-not-registered``,
-429 ``rate-limited`` with ``Retry-After``.
+429 ``rate-limited`` with ``Retry-After``; wrong admin tokens are throttled per source address
+(429 ``too-many-failures``, :func:`checked_secret`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -40,10 +42,11 @@ from app.models.client import Client
 from app.oidc import errors as oauth
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import AccessTokenClaims
-from app.services import rate_limit, tokens
+from app.services import rate_limit, throttle, tokens
 from app.services.keys import KeyStore
 from app.services.runtime import ClientSnapshot, Runtime
 
+T = TypeVar("T")
 log = logging.getLogger("dancu.security")
 REALM = "dancu"
 ADMIN_REALM = "dancu-admin"
@@ -146,6 +149,38 @@ RequestNow = Annotated[datetime, Depends(request_now)]
 def _is_admin_token(request: Request, token: str) -> bool:
     expected = get_settings_dep(request).admin_token.encode()
     return hmac.compare_digest(token.encode("utf-8", "replace"), expected)
+
+
+def source_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def checked_secret(request: Request, *, matches: bool, count: bool = True) -> bool:
+    """Whether a presented secret (the admin token, the console's) ``matches``, guesses throttled
+    per source address (app.services.throttle): while the source is locked out, 429
+    ``too-many-failures`` whatever it presents; a wrong guess is counted (``count``)."""
+    per_source, _ = throttle.credential_limits(get_settings_dep(request))
+    checks, now = [(per_source, source_address(request))], get_clock(request).now()
+    with get_database(request).read() as session:
+        wait = throttle.locked(session, checks, now=now)
+    if wait:
+        raise throttle.too_many(wait)
+    if not matches and count:
+        with get_database(request).write() as session:
+            throttle.count_failure(session, checks, now=now)
+    return matches
+
+
+def _admin_attempt(request: Request, token: str) -> bool:
+    return checked_secret(request, matches=_is_admin_token(request, token))
+
+
+async def off_loop(work: Callable[[], T]) -> T:
+    """``work()`` in a worker thread on anyio's own limiter, which belongs to the running event
+    loop: the runtime's limiter is bound to the loop that first waited on it, and an app driven
+    from several loops at once (test clients in threads) then waits on it forever. For the
+    throttles' few statements, so they never hold the loop (SQLite's lock, see _count_request)."""
+    return await anyio.to_thread.run_sync(work)
 
 
 def _verify(request: Request, token: str, now: datetime) -> AccessTokenClaims:
@@ -254,7 +289,10 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
     if credentials is None:
         raise _invalid_token(had_token=False)
     token = credentials.credentials
-    if allow_admin and _is_admin_token(request, token):
+    if allow_admin and (token.count(".") != 2 or _is_admin_token(request, token)):
+        # not a JWT: a try at the admin token
+        if not await off_loop(lambda: _admin_attempt(request, token)):
+            raise _invalid_token(had_token=True)
         request.state.client_id = ADMIN_CLIENT_ID  # for the request log
         return _admin_caller(request)
     now = get_clock(request).now()
@@ -299,12 +337,13 @@ async def any_caller(request: Request, credentials: BearerDep) -> Caller:
 
 
 def require_admin(request: Request, credentials: BearerDep) -> Caller:
-    """The admin token (``Authorization: Bearer <DANCU_ADMIN_TOKEN>``), constant-time compared."""
-    if credentials is not None and _is_admin_token(request, credentials.credentials):
-        request.state.client_id = ADMIN_CLIENT_ID  # for the request log
-        return _admin_caller(request)
+    """The admin token (``Authorization: Bearer <DANCU_ADMIN_TOKEN>``), constant-time compared;
+    wrong ones are throttled per source address (:func:`checked_secret`)."""
     if credentials is not None and _is_client_token(request, credentials.credentials):
         raise AdminOnly()
+    if credentials is not None and _admin_attempt(request, credentials.credentials):
+        request.state.client_id = ADMIN_CLIENT_ID  # for the request log
+        return _admin_caller(request)
     error = AdminTokenRequired()
     error.headers["WWW-Authenticate"] = f'Bearer realm="{ADMIN_REALM}"'
     raise error

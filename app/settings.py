@@ -6,11 +6,12 @@ from functools import lru_cache
 from ipaddress import ip_address
 from typing import Literal, Self
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./dancu.db"
-_SANDBOX_DEFAULT_SECRETS = {"admin_token": "admin-secret", "demo_client_secret": "demo-secret"}
+_SANDBOX_DEFAULT_SECRETS = {"admin_token": "admin-secret",
+                            "demo_client_secret": "demo-secret-for-the-sandbox-only"}
 
 
 class SettingsError(RuntimeError):
@@ -32,7 +33,14 @@ class Settings(BaseSettings):
     sandbox: bool = True
     admin_token: str = _SANDBOX_DEFAULT_SECRETS["admin_token"]
     demo_client_id: str = "demo"
-    demo_client_secret: str = _SANDBOX_DEFAULT_SECRETS["demo_client_secret"]
+    # At least 32 characters, like every client secret (libraries such as idpyoidc refuse shorter
+    # HMAC keys).
+    demo_client_secret: str = Field(default=_SANDBOX_DEFAULT_SECRETS["demo_client_secret"],
+                                    min_length=32)
+    # Every secret of the deployment (token-signing keys, pairwise subjects, persona device
+    # tokens, tenant keys) is derived from it; unset: a random one made on first start and kept
+    # in the database (app.services.secret). Never derived from the public seed.
+    secret_key: SecretStr | None = Field(default=None, min_length=16)
     log_level: str = "info"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Keys of the chip-card test PKI: "ec" (P-256, derived from the seed) or "rsa" (2048-bit,
@@ -47,6 +55,13 @@ class Settings(BaseSettings):
     # Total time of one delivery attempt: resolve, connect, send, read the status (not per read).
     # At most 30 s: a pass lasts about two deadlines and must end within a delivery's 2 min lease.
     webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=30)
+    # Failure throttles (docs/reliability.md, "Authorisation and throttles"; 0 turns one off):
+    # wrong client credentials, admin or console tokens per source address and per client in a
+    # minute; wrong chip access keys per card and per client in 15 minutes.
+    failures_per_source: int = Field(default=10, ge=0)
+    failures_per_client: int = Field(default=20, ge=0)
+    chip_failures_per_card: int = Field(default=5, ge=0)
+    chip_failures_per_client: int = Field(default=20, ge=0)
 
     @field_validator("database_url", "read_database_url")
     @classmethod

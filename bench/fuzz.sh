@@ -17,7 +17,7 @@ if [ "${1:-}" != cli ]; then
         "$ROOT/tests/reliability/test_fuzz_schema.py"
 fi
 URL=${2:?usage: bench/fuzz.sh cli http://127.0.0.1:8000}
-TOKEN=${TOKEN:-$(curl -s -u "${CLIENT:-demo}:${SECRET:-demo-secret}" -d grant_type=client_credentials \
+TOKEN=${TOKEN:-$(curl -s -u "${CLIENT:-demo}:${SECRET:-demo-secret-for-the-sandbox-only}" -d grant_type=client_credentials \
     "$URL/oauth2/token" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')}
 filter=(--exclude-path-regex '^/v1/admin|^/oauth2/authorize')
 if [ "${ADMIN:-0}" = 1 ]; then TOKEN=${ADMIN_TOKEN:-admin-secret}; filter=(--include-path-regex '^/v1/admin'); fi

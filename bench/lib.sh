@@ -25,9 +25,11 @@ start_server() {  # start_server WORKERS: `dancu serve` in the background, until
   curl -fs "$BASE/readyz" > /dev/null || { cat "$WORK/server.log"; exit 1; }
 }
 
-bench_client() {  # bench_client ID SCOPE NAME: create once (quota the run cannot exhaust); prints a new secret
+bench_client() {  # bench_client ID "SCOPE ..." NAME: create once (quota the run cannot exhaust); prints a new secret
+  local scopes=() scope
+  for scope in $2; do scopes+=(--scope "$scope"); done
   if ! "$DANCU" clients list | cut -f1 | grep -qx "$1"; then
-    "$DANCU" clients add --name "$3" --client-id "$1" --scope "$2" --purpose benchmark \
+    "$DANCU" clients add --name "$3" --client-id "$1" "${scopes[@]}" --purpose benchmark \
       --rate-limit 100000000 > /dev/null
   fi
   "$DANCU" clients rotate-secret "$1" | sed -n 's/^client_secret: //p'

@@ -74,7 +74,8 @@ def _chip_body(http: httpx.Client, token: str, pin: str, directory: Path) -> Pat
     mrz = card.json()["mrz"]
     information = mrz[0][5:15] + mrz[1][0:7] + mrz[1][8:15]  # ICAO 9303 BAC key seed
     key = hashlib.sha1(information.encode("ascii")).digest()[:16].hex()
-    files = http.get(f"/v1/cards/{pin}/chip", headers={"X-Chip-Access-Key": key})
+    files = http.get(f"/v1/cards/{pin}/chip", headers={"Authorization": f"Bearer {token}",
+                                                       "X-Chip-Access-Key": key})
     files.raise_for_status()
     path = directory / "chip.json"
     path.write_text(json.dumps({"files": files.json()["files"]}), encoding="utf-8")

@@ -181,7 +181,7 @@ def _dancu_env(base: str, pkce_file: str) -> dict[str, str]:
     admin = {"Authorization": "Bearer " + os.environ.get("DANCU_ADMIN_TOKEN", "admin-secret")}
     personas = httpx.get(f"{base}/v1/admin/accounts/personas", headers=admin).json()["personas"]
     client_id = os.environ.get("DANCU_DEMO_CLIENT_ID", "demo")
-    secret = os.environ.get("DANCU_DEMO_CLIENT_SECRET", "demo-secret")
+    secret = os.environ.get("DANCU_DEMO_CLIENT_SECRET", "demo-secret-for-the-sandbox-only")
     return {"FLOW_KIND": "dancu", "PKCE_FILE": pkce_file, "CLIENT_ID": client_id,
             "LOGIN_PIN": next(p["pin"] for p in personas if p["key"] == "citizen-l2"),
             "CLIENT_BASIC": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}

@@ -46,12 +46,13 @@ def _rate(call: Callable[[], Any], seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
-async def _genuine_read(client: httpx.AsyncClient, database: Database) -> dict[str, Any]:
+async def _genuine_read(client: httpx.AsyncClient, database: Database,
+                        token: str) -> dict[str, Any]:
     with database.read() as session:
         card = session.scalars(select(Card).where(Card.status == "active", Card.persona.is_(None))
                                .order_by(Card.pin).limit(1)).one()
         key = chip.access_key(card_content(session, card))
-    headers = {"X-Chip-Access-Key": key}
+    headers = {"Authorization": f"Bearer {token}", "X-Chip-Access-Key": key}
     files = (await client.get(f"/v1/cards/{card.pin}/chip", headers=headers)).json()["files"]
     answer = (await client.post(f"/v1/cards/{card.pin}/chip/internal-authenticate",
                                 headers=headers, json={"challenge": CHALLENGE})).json()["response"]
@@ -61,9 +62,11 @@ async def _genuine_read(client: httpx.AsyncClient, database: Database) -> dict[s
 async def _http_rate(app: Any, database: Database, seconds: float) -> tuple[float, dict[str, Any]]:
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
-        token = (await client.post("/oauth2/token", auth=("demo", "demo-secret"), data={
-            "grant_type": "client_credentials", "scope": "card.verify"})).json()["access_token"]
-        body = await _genuine_read(client, database)
+        demo = ("demo", "demo-secret-for-the-sandbox-only")
+        token = (await client.post("/oauth2/token", auth=demo, data={
+            "grant_type": "client_credentials", "scope": "card.read card.verify"}
+        )).json()["access_token"]
+        body = await _genuine_read(client, database, token)
         headers = {"Authorization": f"Bearer {token}"}
         first = (await client.post("/v1/cards/verify", json=body, headers=headers)).json()
         assert first["verdict"] == "pass", first["reasons"]

@@ -25,11 +25,11 @@ cd "$WORK"  # bench/seed.py must not shadow the seed package
 
 start_server "$WORKERS"
 
-SECRET=$(bench_client bench-verify card.verify "benchmark")
-TOKEN=$(token_of bench-verify "$SECRET" card.verify)
+SECRET=$(bench_client bench-verify "card.read card.verify" "benchmark")
+TOKEN=$(token_of bench-verify "$SECRET" "card.read card.verify")
 
 # A genuine chip read with an active-authentication answer, as the verify body.
-"$PY" - "$BASE" > "$WORK/body.json" <<'EOF'
+"$PY" - "$BASE" "$TOKEN" > "$WORK/body.json" <<'EOF'
 import json, sys
 import httpx
 from sqlalchemy import select
@@ -43,7 +43,8 @@ base = sys.argv[1]
 with Database.connect(get_settings().database_url).read() as session:
     card = session.scalars(select(Card).where(Card.status == "active", Card.persona.is_(None))
                            .order_by(Card.pin).limit(1)).one()
-    headers = {"X-Chip-Access-Key": chip.access_key(card_content(session, card))}
+    headers = {"Authorization": f"Bearer {sys.argv[2]}",
+               "X-Chip-Access-Key": chip.access_key(card_content(session, card))}
 files = httpx.get(f"{base}/v1/cards/{card.pin}/chip", headers=headers).json()["files"]
 answer = httpx.post(f"{base}/v1/cards/{card.pin}/chip/internal-authenticate", headers=headers,
                     json={"challenge": "0011223344556677"}).json()["response"]

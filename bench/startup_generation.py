@@ -48,9 +48,12 @@ def run_step(name: str, database: Database, seed: int) -> None:
 
         ensure_cards(database, seed=seed, now=now)
     else:
+        from app.services import secret
         from app.services.accounts_seed import ensure_accounts
+        from app.settings import load_settings
 
-        ensure_accounts(database, seed=seed, now=now)
+        settings = secret.resolved(database, load_settings(seed=seed), now=now)
+        ensure_accounts(database, settings=settings, now=now)
 
 
 def main() -> int:

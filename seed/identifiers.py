@@ -1,7 +1,8 @@
 """Identifiers that must be unique across the whole population: PIN, 9-digit CMND, mobile number.
 
-None of them keeps a set of numbers already given: each has a counter per bucket and a seeded affine
-permutation of the bucket's number space (``seed.rng.UniqueBlocks``).
+None of them keeps a set of numbers already given: each has a counter per bucket and a seed-keyed
+Feistel permutation of the bucket's number space (``seed.rng.UniqueBlocks``), so consecutive numbers
+of a bucket do not form a sequence.
 
 * PIN (rules §1.1): bucket = (place of birth registration, century/sex digit, 2-digit year); the six
   random digits are the bucket's n-th permuted block. The primary key enforces uniqueness.

@@ -4,7 +4,8 @@ Names are built from a token vocabulary (``seed/data/names.json``) as integer ar
 strings once per batch. Surnames follow the national frequencies with the Hoàng/Huỳnh and Vũ/Võ
 switch by region of birth registration; middle and given names depend on sex and birth cohort
 (Văn/Thị fading in younger cohorts); ethnic minorities follow their own patterns (rules §6.7-6.8).
-The family token (surname, or clan for Ê-đê-style names written clan-last) is inherited.
+The family token (surname, or clan) is inherited. A sex marker that opens a personal name (Ê-đê
+"Y"/"H'", Ba Na and Xơ-đăng "A"/"Y") is part of the given name, never the family name.
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ class Pattern:
     surnames: Weighted
     middle: dict[int, Weighted | None]  # None: the Vietnamese cohort rules
     given: dict[int, Weighted | None]
-    prefix: dict[int, int] = field(default_factory=dict)
-    clan_last: bool = False
 
 
 @dataclass
@@ -71,6 +70,7 @@ class NameModel:
     variant_second: np.ndarray  # token -> its southern form (or itself)
     variant_share: np.ndarray  # (token, region) -> share keeping the northern form
     given: dict[tuple[int, str], Weighted]
+    middle_pool: dict[int, Weighted]  # middle names other than Văn/Thị, by sex
     compounds: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # middle, given, weights
     van_thi: dict[int, int]
     structure: dict
@@ -99,9 +99,8 @@ def _kinh(vocab: Vocabulary, data: dict) -> tuple[Pattern, np.ndarray, np.ndarra
         if south:
             second[vocab.token(north)] = vocab.token(south)
             share[vocab.token(north)] = [data["surname_variants"][entry][r] for r in REGIONS]
-    middle = {MALE: vocab.weighted(data["middle"]["M"]),
-              FEMALE: vocab.weighted(data["middle"]["F"])}
-    pattern = Pattern(surnames=vocab.weighted(surnames), middle=middle,
+    # Kinh middle and given names follow the Vietnamese cohort rules (None), not a fixed list.
+    pattern = Pattern(surnames=vocab.weighted(surnames), middle={MALE: None, FEMALE: None},
                       given={MALE: None, FEMALE: None})
     return pattern, second, share
 
@@ -114,15 +113,22 @@ def _minority(vocab: Vocabulary, spec: dict) -> Pattern:
                 for sex, key in ((MALE, "M"), (FEMALE, "F"))}
 
     given = per_sex(spec["given"])
-    prefix: dict[int, int] = {}
     for sex, key in ((MALE, "M"), (FEMALE, "F")):
         marker = spec.get("prefix", {}).get(key)
-        if marker and marker.endswith("'"):  # H'Hen: the marker is part of the word
-            given[sex] = vocab.weighted({marker + w: x for w, x in spec["given"][key].items()})
-        elif marker:
-            prefix[sex] = vocab.token(marker)
+        if marker:
+            given[sex] = vocab.weighted(_marked(spec["given"][key], marker,
+                                                spec.get("prefix_share", 1.0)))
     return Pattern(surnames=vocab.weighted(spec["surnames"]), middle=per_sex(spec.get("middle")),
-                   given=given, prefix=prefix, clan_last=spec.get("order") == "clan_last")
+                   given=given)
+
+
+def _marked(names: dict[str, float], marker: str, share: float) -> dict[str, float]:
+    """Given names opened by a sex marker in ``share`` of cases: "Y Moan", "H'Hen" (joined)."""
+    joiner = "" if marker.endswith("'") else " "
+    marked = {marker + joiner + w: x * share for w, x in names.items()}
+    if share < 1:
+        marked |= {w: x * (1 - share) for w, x in names.items()}
+    return marked
 
 
 @cache
@@ -148,6 +154,8 @@ def name_model() -> NameModel:
         vocab=vocab, kinh=kinh, patterns=patterns, pattern_of_ethnicity=pattern_of,
         variant_second=second[: len(vocab.words)], variant_share=share[: len(vocab.words)],
         given=given, compounds=compounds,
+        middle_pool={MALE: vocab.weighted(data["middle"]["M"]),
+                     FEMALE: vocab.weighted(data["middle"]["F"])},
         van_thi={MALE: vocab.token("Văn"), FEMALE: vocab.token("Thị")},
         structure=data["structure"], compound_share=data["given"]["compound_share_new"],
         matrilineal=frozenset(data.get("matrilineal", [])),
@@ -208,13 +216,6 @@ def _fill(rng: np.random.Generator, model: NameModel, spec: Pattern, sex: int, r
         _vietnamese_given(rng, model, sex, rows, out, birth_year)
     else:
         out.given[rows] = spec.given[sex].draw(rng, len(rows))
-    if spec.clan_last:
-        personal = out.given[rows]
-        out.given[rows] = out.surname[rows]
-        if sex in spec.prefix:  # Y Moan Êban
-            out.surname[rows], out.middle1[rows], out.middle2[rows] = spec.prefix[sex], 0, personal
-        else:  # H'Hen Niê
-            out.surname[rows], out.middle1[rows], out.middle2[rows] = personal, 0, 0
 
 
 def _vietnamese_middle(rng: np.random.Generator, model: NameModel, sex: int, rows: np.ndarray,
@@ -226,8 +227,10 @@ def _vietnamese_middle(rng: np.random.Generator, model: NameModel, sex: int, row
     none = u < np.array(st["no_middle"])[cohort]
     two = ~none & (u < np.array(st["no_middle"])[cohort] + np.array(st["two_middle"])[cohort])
     factor = np.array([st["region_factor"][r] for r in REGIONS])[region[rows]]
-    classic = np.array(st["van" if sex == MALE else "thi"])[cohort] * factor
-    pool = model.kinh.middle[sex]
+    # the reference shares are of everyone in the cohort, so drawn among those with a middle name
+    share_of_all = np.array(st["van" if sex == MALE else "thi"])[cohort]
+    classic = share_of_all * factor / (1 - np.array(st["no_middle"])[cohort])
+    pool = model.middle_pool[sex]
     last = np.where(rng.random(len(rows)) < np.minimum(classic, 0.95), model.van_thi[sex],
                     pool.draw(rng, len(rows)))
     first = pool.draw(rng, len(rows))
@@ -245,13 +248,14 @@ def _vietnamese_given(rng: np.random.Generator, model: NameModel, sex: int, rows
         pick = rows[(birth_year[rows] >= start) & (out.given[rows] == 0)]
         out.given[pick] = model.given[(sex, cohort)].draw(rng, len(pick))
     middle, given, weights = model.compounds[sex]
-    recent = rows[(birth_year[rows] >= 2000) & (out.middle1[rows] == 0) & (out.middle2[rows] > 0)]
+    recent = rows[(birth_year[rows] >= 2000) & (out.middle1[rows] == 0) & (out.middle2[rows] > 0)
+                  & (out.middle2[rows] != model.van_thi[sex])]  # compounds do not replace Văn/Thị
     recent = recent[rng.random(len(recent)) < model.compound_share]
     pair = choice(rng, weights, len(recent))
     out.middle2[recent], out.given[recent] = middle[pair], given[pair]
     echo = rows[out.middle2[rows] == out.given[rows]]  # "Hà Hà": draw the middle name again
     out.middle2[echo] = np.where(out.middle2[echo] == model.van_thi[sex], out.middle2[echo],
-                                 model.kinh.middle[sex].draw(rng, len(echo)))
+                                 model.middle_pool[sex].draw(rng, len(echo)))
 
 
 def middle_key(tokens: NameTokens) -> np.ndarray:

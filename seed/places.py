@@ -1,8 +1,9 @@
 """Where households live and where people's births were registered.
 
-A household lives in a current commune, drawn by province population share (rules §6.6) and, within
-the province, by commune type. It also gets one of the legacy wards that merged into that commune:
-its pre-2025 address and the legacy province whose code locally born members carry in their PIN.
+A household lives in a current province drawn by population share (rules §6.6); within it, in a
+legacy province drawn by its 2019 census population, a legacy ward of it drawn by commune type, and
+a current commune that ward merged into. The ward is the pre-2025 address, its province the code
+that locally born members carry in their PIN.
 Births registered from 2025-07-01 carry the current province's code (rules §1.5); a share of adults
 were registered in another province (internal migration) and ~0.2% abroad (codes 101-295, §1.4).
 """
@@ -24,7 +25,7 @@ FOREIGN_CODES = (101, 295)
 class HomePlaces:
     province: np.ndarray  # current province index
     commune: np.ndarray  # commune index
-    ward: np.ndarray  # legacy ward index, -1 for the few communes without one
+    ward: np.ndarray  # legacy ward index
     legacy_province: np.ndarray  # legacy province index of the ward
 
 
@@ -38,12 +39,7 @@ class BirthPlaces:
 
 def home_places(rng: np.random.Generator, tables: Tables, n: int) -> HomePlaces:
     province = choice(rng, tables.provinces.share, n)
-    commune = tables.sample_commune(province, rng.random(n))
-    wards = tables.communes.legacy_wards
-    has_ward = wards.count[commune] > 0
-    ward = np.where(has_ward, wards.pick(commune, rng.random(n)), -1)
-    legacy = np.where(has_ward, tables.wards.province[np.maximum(ward, 0)],
-                      tables.current_as_legacy[province])
+    legacy, ward, commune = tables.sample_home(rng, province)
     return HomePlaces(province=province, commune=commune, ward=ward, legacy_province=legacy)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from rich.table import Table
 
 from seed.reference import code_name, province_name
-from seed.stats import BANDS, PopulationStats, reference_shares
+from seed.stats import BANDS, NAME_COHORTS, PopulationStats, reference_shares
 
 
 def stats_tables(stats: PopulationStats) -> list[Table]:
     ref = reference_shares()
-    return [_overview(stats), _pyramid(stats, ref), _surnames(stats),
+    return [_overview(stats), _pyramid(stats, ref), _surnames(stats), _classic_middle(stats, ref),
             _shares("Provinces (permanent residence, living)", stats.provinces, stats.living,
                     ref["provinces"], province_name),
             _shares("Ethnicities (living)", stats.ethnicities, stats.living, ref["ethnicities"],
@@ -29,6 +29,8 @@ def _overview(stats: PopulationStats) -> Table:
     table.add_row("people (records)", f"{stats.people:,}")
     table.add_row("living", f"{stats.living:,}")
     table.add_row("sex ratio (men per 100 women)", f"{stats.sex_ratio():.1f}")
+    table.add_row("people per household (2019 census 3.58)",
+                  f"{stats.household_members / max(stats.households, 1):.2f}")
     table.add_row("reference date", stats.reference_date.isoformat())
     table.add_row("seed", str(stats.seed))
     return table
@@ -53,6 +55,22 @@ def _surnames(stats: PopulationStats) -> Table:
     table.add_column("share", justify="right")
     for surname, count in stats.surnames:
         table.add_row(surname, f"{count:,}", f"{100 * count / max(stats.people, 1):.1f}%")
+    return table
+
+
+def _classic_middle(stats: PopulationStats, ref: dict) -> Table:
+    table = Table(title="Văn (men) / Thị (women) as the middle name, Kinh, by year of birth")
+    for heading in ("born", "men", "Văn", "reference", "women", "Thị", "reference"):
+        table.add_column(heading, justify="right")
+    ends = [*NAME_COHORTS[1:], None]
+    for k, (start, end) in enumerate(zip(NAME_COHORTS, ends, strict=True)):
+        label = f"before {end}" if k == 0 else f"{start}-{end - 1}" if end else f"{start} on"
+        row = [label]
+        for sex in "MF":
+            people, classic = stats.classic_middle.get((k, sex), (0, 0))
+            row += [f"{people:,}", f"{100 * classic / max(people, 1):.0f}%",
+                    f"{100 * ref['classic_middle'][(k, sex)]:.0f}%"]
+        table.add_row(*row)
     return table
 
 

@@ -84,9 +84,7 @@ def _moved(rng: np.random.Generator, ctx: Context, people: People, d: Derived, *
     who = np.flatnonzero(v.alive & (people.age >= 18) & (people.age <= 45) &
                          (rng.random(len(v)) < params["share_18_45"]))
     province = choice(rng, t.provinces.migration_pull, len(who))
-    commune = t.sample_commune(province, rng.random(len(who)))
-    wards = t.communes.legacy_wards
-    ward = np.where(wards.count[commune] > 0, wards.pick(commune, rng.random(len(who))), -1)
+    _, ward, commune = t.sample_home(rng, province)
     lines = address_lines(rng, t, commune)
     line = line_offset + np.arange(len(who))
     registered = ctx.clock.ref_day - rng.integers(1, params["max_days"] - 30, len(who))

@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 from numpy.dtypes import StringDType
 
-from seed import culture, naming, places
+from seed import culture, marks, naming, places
 from seed.addresses import address_lines
 from seed.batch import (
     Context,
@@ -136,6 +136,8 @@ def _citizens(ctx: Context, index: int, people: People, d: Derived,
     rows.add_keyed("status_date", np.maximum(day, 0), iso_dates, day < 0)
     rows.add("household_id", ctx.household_ids + np.maximum(homes.unit[o], 0), ~member)
     rows.add("relationship_to_head", homes.relationship[o].astype(np.int64), ~member)
+    mark, no_mark = marks.draw_marks(stream(ctx.seed, index, "marks"), age=people.age)
+    rows.add_keyed("identifying_marks", mark[o], marks.mark_texts, no_mark[o])
     return rows
 
 

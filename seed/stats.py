@@ -17,6 +17,8 @@ from seed.reference import read_csv, read_json
 from seed.tables import build_tables
 
 BANDS = [b["band"] for b in read_json("demography.json")["age_pyramid"]]
+NAME_COHORTS = read_json("names.json")["structure"]["cohorts"]  # first birth year of each cohort
+CLASSIC_MIDDLE = {"M": "Văn", "F": "Thị"}
 
 
 @dataclass
@@ -32,6 +34,11 @@ class PopulationStats:
     religions: Counter = field(default_factory=Counter)
     marital: Counter = field(default_factory=Counter)  # living, aged 15 and over
     status: Counter = field(default_factory=Counter)
+    households: int = 0
+    household_members: int = 0
+    # Kinh, all records: (name cohort, sex) -> people, and of them with Văn (men) / Thị (women)
+    # as the last middle name
+    classic_middle: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
 
     def band_share(self, band: int) -> float:
         return sum(self.pyramid.get((band, s), 0) for s in "MF") / max(self.living, 1)
@@ -83,11 +90,28 @@ def collect(connection: Connection, *, top: int = 15) -> PopulationStats:
                          ("religions", Citizen.religion_code)):
         setattr(stats, attr, Counter(dict(connection.execute(
             select(column, func.count()).where(living).group_by(column)).all())))
+    stats.classic_middle = _classic_middle(connection)
+    stats.households = connection.execute(select(func.count()).select_from(Household)).scalar_one()
+    stats.household_members = connection.execute(
+        select(func.count()).where(Citizen.household_id.is_not(None))).scalar_one()
     adult = Citizen.birth_date <= _years_before(reference, 15)
     stats.marital = Counter(dict(connection.execute(
         select(Citizen.marital_status, func.count()).where(living, adult)
         .group_by(Citizen.marital_status)).all()))
     return stats
+
+
+def _classic_middle(connection: Connection) -> dict[tuple[int, str], tuple[int, int]]:
+    cohort = case(*[(Citizen.birth_date < date(year, 1, 1), k - 1)
+                    for k, year in enumerate(NAME_COHORTS) if k], else_=len(NAME_COHORTS) - 1)
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    for sex, word in CLASSIC_MIDDLE.items():
+        classic = (Citizen.middle_name == word) | Citizen.middle_name.like(f"% {word}")
+        rows = connection.execute(
+            select(cohort, func.count(), func.sum(case((classic, 1), else_=0)))
+            .where(Citizen.ethnicity_code == 1, Citizen.sex == sex).group_by(cohort)).all()
+        out |= {(int(k), sex): (int(n), int(with_word or 0)) for k, n, with_word in rows}
+    return out
 
 
 def reference_shares() -> dict[str, dict]:
@@ -98,6 +122,7 @@ def reference_shares() -> dict[str, dict]:
     tables = build_tables()
     ethnic = {int(r["code"]): int(r["population_2019"]) for r in read_csv("ethnicities.csv")}
     ethnic_total = sum(ethnic.values())
+    structure = read_json("names.json")["structure"]
     return {
         "pyramid": {k: b["percent"] / total for k, b in enumerate(pyramid)},
         "sex_ratio": {k: float(b["sex_ratio"]) for k, b in enumerate(pyramid)},
@@ -106,4 +131,6 @@ def reference_shares() -> dict[str, dict]:
         "ethnicities": {code: n / ethnic_total for code, n in ethnic.items()},
         "religions": {int(r["code"]): float(r["percent_2019"]) / 100
                       for r in read_csv("religions.csv")},
+        "classic_middle": {(k, sex): share for sex, key in (("M", "van"), ("F", "thi"))
+                           for k, share in enumerate(structure[key])},
     }

@@ -31,6 +31,37 @@ class Grouped:
         return self.flat[self.start[group] + (u * self.count[group]).astype(np.int64)]
 
 
+@dataclass(frozen=True)
+class WeightedGroups:
+    """Like ``Grouped``, members drawn by weight: group g is flat[start[g]:start[g] + count[g]]."""
+
+    flat: np.ndarray
+    cum: np.ndarray  # cumulative weight over flat
+    start: np.ndarray
+    count: np.ndarray
+    base: np.ndarray  # cum before the group's first member
+    total: np.ndarray
+
+    def pick(self, group: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """One member of each requested group, by weight (``u`` in [0, 1))."""
+        target = self.base[group] + u * self.total[group]
+        i = np.searchsorted(self.cum, target, side="right")
+        i = np.clip(i, self.start[group], self.start[group] + self.count[group] - 1)
+        return self.flat[i]
+
+
+def weighted_group(keys: np.ndarray, values: np.ndarray, weights: np.ndarray,
+                   n_groups: int) -> WeightedGroups:
+    order = np.argsort(keys, kind="stable")
+    count = np.bincount(keys, minlength=n_groups)
+    total = np.bincount(keys, weights=weights, minlength=n_groups)
+    if np.any((count > 0) & (total <= 0)):
+        raise ValueError("a group has members but no weight")
+    return WeightedGroups(flat=values[order], cum=np.cumsum(weights[order]),
+                          start=np.concatenate(([0], np.cumsum(count)[:-1])), count=count,
+                          base=np.concatenate(([0.0], np.cumsum(total)[:-1])), total=total)
+
+
 def group(keys: np.ndarray, values: np.ndarray, n_groups: int) -> Grouped:
     order = np.argsort(keys, kind="stable")
     count = np.bincount(keys, minlength=n_groups)
@@ -53,7 +84,8 @@ class LegacyProvinces:
     region: np.ndarray
     cmnd_prefix: np.ndarray
     current: np.ndarray  # index of the current province
-    weight: np.ndarray  # share of the national population, from ward counts within provinces
+    weight: np.ndarray  # share of the national population at the 2019 census
+    of_province: WeightedGroups  # legacy provinces of each current one, by 2019 population
 
 
 @dataclass(frozen=True)
@@ -73,6 +105,8 @@ class LegacyWards:
     code: np.ndarray
     province: np.ndarray  # legacy province index
     communes_of_province: Grouped  # communes holding wards of each legacy province
+    of_legacy_province: WeightedGroups  # wards of each legacy province, by commune type
+    communes: Grouped  # the current communes each ward merged into
 
 
 @dataclass(frozen=True)
@@ -85,6 +119,21 @@ class Tables:
     religion_codes: np.ndarray
     religion_cum: np.ndarray  # (province, ethnicity, religion) cumulative probabilities
     current_as_legacy: np.ndarray  # legacy index of each current province's (shared) code
+
+    def sample_home(self, rng: np.random.Generator,
+                    province: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(legacy province, legacy ward, commune) of homes in current ``province``s.
+
+        The legacy province by its 2019 census population within the current one (not by its
+        number of communes), then a ward by commune type, then a commune it merged into. The
+        đặc khu that had no commune-level units before 2025 (Bạch Long Vĩ, Cồn Cỏ, Hoàng Sa,
+        Lý Sơn, Côn Đảo) are never drawn: a registration there would have no legacy ward.
+        """
+        n = len(province)
+        legacy = self.legacy.of_province.pick(province, rng.random(n))
+        ward = self.wards.of_legacy_province.pick(legacy, rng.random(n))
+        commune = self.wards.communes.pick(ward, rng.random(n))
+        return legacy, ward, commune
 
     def sample_commune(self, province: np.ndarray, u: np.ndarray) -> np.ndarray:
         c = self.communes
@@ -112,19 +161,18 @@ def _provinces() -> tuple[Provinces, dict[str, int]]:
     ), index
 
 
-def _legacy(province_index: dict[str, int], ward_counts: dict[str, int],
-            current_share: np.ndarray) -> tuple[LegacyProvinces, dict[str, int]]:
+def _legacy(province_index: dict[str, int]) -> tuple[LegacyProvinces, dict[str, int]]:
     units = admin_units().provinces
     rows = read_csv("legacy_provinces_profile.csv")
     current = np.array([province_index[units[r["code"]].current_code] for r in rows])
-    wards = np.array([ward_counts.get(r["code"], 1) for r in rows], dtype=float)
-    within = wards / np.bincount(current, weights=wards)[current]
+    census = np.array([float(r["population_2019"]) for r in rows])
     return LegacyProvinces(
         code=np.array([int(r["code"]) for r in rows]),
         region=np.array([REGIONS.index(r["region"]) for r in rows]),
         cmnd_prefix=np.array([int(r["cmnd_prefix"]) for r in rows]),
         current=current,
-        weight=within * current_share[current],
+        weight=census / census.sum(),
+        of_province=weighted_group(current, np.arange(len(rows)), census, len(province_index)),
     ), {r["code"]: i for i, r in enumerate(rows)}
 
 
@@ -188,6 +236,21 @@ def _religion_by_ethnicity() -> dict[int, dict[int, float]]:
     return out
 
 
+def _legacy_wards(ward_codes: list[str], ward_province: np.ndarray, ward_of: list[tuple[int, int]],
+                  pairs: np.ndarray, communes: Communes, n_legacy: int) -> LegacyWards:
+    """Wards weigh as the type of the commune they merged into (the mean if split)."""
+    merged = np.array(ward_of, dtype=np.int64).reshape(-1, 2)  # (commune, ward)
+    n = len(ward_codes)
+    kind_weight = np.diff(np.concatenate(([0.0], communes.cum_weight)))[merged[:, 0]]
+    splits = np.bincount(merged[:, 1], minlength=n)
+    weight = np.bincount(merged[:, 1], weights=kind_weight, minlength=n) / np.maximum(splits, 1)
+    return LegacyWards(
+        code=np.array([int(w) for w in ward_codes]), province=ward_province,
+        communes_of_province=group(pairs[:, 0], pairs[:, 1], n_legacy),
+        of_legacy_province=weighted_group(ward_province, np.arange(n), weight, n_legacy),
+        communes=group(merged[:, 1], merged[:, 0], n))
+
+
 @cache
 def build_tables() -> Tables:
     units = admin_units()
@@ -198,21 +261,18 @@ def build_tables() -> Tables:
     ward_index = {code: i for i, code in enumerate(ward_codes)}
     ward_of = [(commune_index[c], ward_index[w]) for w in ward_codes
                for c in units.legacy_wards[w].current_codes]
-    ward_counts: dict[str, int] = {}
-    for ward in units.legacy_wards.values():
-        ward_counts[ward.province_code] = ward_counts.get(ward.province_code, 0) + 1
-    legacy, legacy_index = _legacy(province_index, ward_counts, provinces.share)
+    legacy, legacy_index = _legacy(province_index)
     ward_province = np.array([legacy_index[units.legacy_wards[w].province_code]
                               for w in ward_codes])
     pairs = np.array([(ward_province[wi], ci) for ci, wi in ward_of], dtype=np.int64)
     pairs = np.unique(pairs, axis=0)
     religion_codes, religion_cum = _religion_cum(province_index)
+    communes = _communes(province_index, ward_of)
     return Tables(
         provinces=provinces,
         legacy=legacy,
-        communes=_communes(province_index, ward_of),
-        wards=LegacyWards(code=np.array([int(w) for w in ward_codes]), province=ward_province,
-                          communes_of_province=group(pairs[:, 0], pairs[:, 1], len(legacy.code))),
+        communes=communes,
+        wards=_legacy_wards(ward_codes, ward_province, ward_of, pairs, communes, len(legacy.code)),
         ethnicity_cum=_ethnicity_cum(province_index),
         religion_codes=religion_codes,
         religion_cum=religion_cum,

@@ -24,6 +24,12 @@ from app.main import create_app
 from app.settings import Settings, load_settings
 
 TEST_SEED = 6
+TEST_SECRET_KEY = "test-deployment-secret-not-for-production"
+# Every test calls from one address ("testclient") and many fail authentication on purpose: the
+# failure throttles stay out of their way here, and tests/api/test_throttles.py sets its own.
+for _throttle in ("FAILURES_PER_SOURCE", "FAILURES_PER_CLIENT", "CHIP_FAILURES_PER_CARD",
+                  "CHIP_FAILURES_PER_CLIENT"):
+    os.environ.setdefault(f"DANCU_{_throttle}", "1000000")
 TEST_POPULATION = int(os.environ.get("DANCU_TEST_POPULATION", "3000"))
 # Every log line of the session (in-process, and servers and CLIs the tests start) lands in this
 # directory; tests/reliability/test_privacy.py, run last, scans it for personal data and tokens.
@@ -86,8 +92,10 @@ def is_postgres(database_url: str) -> bool:
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     # No background delivery thread: webhook tests run their passes themselves (no timing).
+    # A pinned deployment secret: the keys and pairwise subjects repeat from run to run.
     return load_settings(database_url=database_url, seed=TEST_SEED,
-                         population_size=TEST_POPULATION, auto_seed=True, delivery_worker=False)
+                         population_size=TEST_POPULATION, auto_seed=True, delivery_worker=False,
+                         secret_key=TEST_SECRET_KEY)
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,30 @@
 """The HTTP collection in docs/collection/ is what ``dancu export-collection`` makes from the
-current OpenAPI document (regenerate it after changing an endpoint), and it covers every
-operation once."""
+current OpenAPI document (regenerate it after changing an endpoint), it covers every operation
+once, and every request -- so every request example of the OpenAPI document, which is the
+request's body -- answers the status it states (``# expect:``) when the collection runs top to
+bottom against a fresh default deployment (seed 6, 10,000 people: seeding it takes about ten
+seconds, so the module builds it once)."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from app import migrations
 from app.cli import app as cli_app
 from app.cli.sandbox import openapi_document
-from app.services import sandbox_collection
+from app.db import Database
+from app.main import create_app
+from app.services import sandbox_collection, sandbox_openapi
+from app.settings import load_settings
 
 COLLECTION = Path(__file__).parents[1] / "docs" / "collection"
 
@@ -33,8 +45,134 @@ def test_the_committed_collection_is_in_step_with_the_openapi_document(
 def test_every_operation_is_one_request_of_the_collection() -> None:
     document = openapi_document()
     operations = sum(len(item) for item in document["paths"].values())
-    http = "".join(sandbox_collection.http_files(document).values())
-    assert http.count("\n### ") + http.startswith("### ") == operations
+    files = sandbox_collection.http_files(document)
+    http = "".join(files.values())
+    signs_in = http.count("# @name " + sandbox_collection.TOKEN_REQUEST + "\n")
+    assert signs_in == len(files)  # each file opens with the request that makes {{token}}
+    assert http.count("\n### ") + http.startswith("### ") == operations + signs_in
     postman = sandbox_collection.postman(document)
-    assert sum(len(folder["item"]) for folder in postman["item"]) == operations
+    sign_in, *folders = postman["item"]
+    assert "request" in sign_in
+    assert sum(len(folder["item"]) for folder in folders) == operations
     assert json.loads(json.dumps(postman))["info"]["schema"].endswith("v2.1.0/collection.json")
+
+
+# --- every request works as given against a default deployment --------------------------------
+
+DEFAULT_SEED, DEFAULT_POPULATION = 6, 10_000  # app.settings defaults: what the docs describe
+_VARIABLE = re.compile(r"\{\{([^{}]+)\}\}")
+
+
+@dataclass
+class Request:
+    name: str
+    expect: int
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str
+
+
+def parse_http(text: str) -> tuple[dict[str, str], list[Request]]:
+    """The file variables and the requests of one ``.http`` file (the REST Client format)."""
+    head, *blocks = re.split(r"^### .*$", text, flags=re.M)
+    variables = dict(re.findall(r"^@(\w+) = (.*)$", head, flags=re.M))
+    return variables, [_request(block) for block in blocks]
+
+
+def _request(block: str) -> Request:
+    lines = block.strip("\n").split("\n")
+    notes = dict(re.findall(r"^# (@name|expect:) (.*)$", "\n".join(lines), flags=re.M))
+    lines = [line for line in lines if not line.startswith("#")]
+    method, url = lines[0].split(" ", 1)
+    blank = lines.index("") if "" in lines else len(lines)
+    headers = dict(line.split(": ", 1) for line in lines[1:blank])
+    return Request(notes["@name"], int(notes["expect:"]), method, url, headers,
+                   "\n".join(lines[blank + 1:]).strip())
+
+
+class Runner:
+    """Sends requests the way the REST Client does: file variables, then named responses."""
+
+    def __init__(self, client: TestClient, variables: dict[str, str]) -> None:
+        self.client, self.variables, self.responses = client, variables, {}
+
+    def resolve(self, text: str) -> str:
+        for _ in range(3):  # a variable may name another ({{token}} -> a named response)
+            text = _VARIABLE.sub(lambda m: self._value(m[1]), text)
+        return text
+
+    def _value(self, name: str) -> str:
+        if name in self.variables:
+            return self.variables[name]
+        request, _, field = name.partition(".response.body.$.")
+        if request not in self.responses:  # not sent yet: the REST Client sends it as written
+            return "{{" + name + "}}"
+        return str(self.responses[request].json().get(field, "{{" + name + "}}"))
+
+    def send(self, request: Request) -> Any:
+        headers = {k: self.resolve(v) for k, v in request.headers.items()}
+        url = self.resolve(request.url).removeprefix(self.resolve("{{base}}"))
+        response = self.client.request(request.method, url, headers=headers,
+                                       content=self.resolve(request.body).encode() or None)
+        self.responses[request.name] = response
+        return response
+
+
+@pytest.fixture(scope="module")
+def default_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """A deployment as ``dancu serve`` starts by default: seed 6, 10,000 people (SQLite)."""
+    from seed.populate import populate
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('default') / 'dancu.db'}"
+    settings = load_settings(database_url=url, seed=DEFAULT_SEED,
+                             population_size=DEFAULT_POPULATION, auto_seed=True,
+                             delivery_worker=False)
+    database = Database.connect(url)
+    migrations.upgrade(database.engine)
+    populate(database, size=DEFAULT_POPULATION, seed=DEFAULT_SEED)
+    with TestClient(create_app(settings, database=database),
+                    raise_server_exceptions=False) as client:
+        yield client
+    database.dispose()
+
+
+def test_the_defaults_are_the_documented_deployment() -> None:
+    settings = load_settings(database_url="sqlite:///:memory:")
+    assert (settings.seed, settings.population_size) == (DEFAULT_SEED, DEFAULT_POPULATION)
+
+
+def test_every_request_of_the_collection_answers_its_documented_status(
+        default_deployment: TestClient) -> None:
+    answered = {}
+    for path in sorted((COLLECTION / "http").glob("*.http")):
+        variables, requests = parse_http(path.read_text("utf-8"))
+        runner = Runner(default_deployment, variables)
+        for request in requests:
+            status = runner.send(request).status_code
+            answered[f"{path.stem}: {request.name}"] = (status, request.expect)
+    wrong = {name: got for name, got in answered.items() if got[0] != got[1]}
+    assert wrong == {}, "\n".join(f"{name}: {got}" for name, got in wrong.items())
+
+
+def test_the_postman_requests_expect_what_the_http_files_expect() -> None:
+    document = openapi_document()
+    http = [(r.method, r.url, r.expect) for text in sandbox_collection.http_files(document).values()
+            for r in parse_http(text)[1] if r.name != sandbox_collection.TOKEN_REQUEST]
+    postman = [(item["request"]["method"], item["request"]["url"]["raw"],
+                int(re.findall(r"have\.status\((\d+)\)", item["event"][0]["script"]["exec"][0])[0]))
+               for folder in sandbox_collection.postman(document)["item"][1:]
+               for item in folder["item"]]
+    assert sorted(postman) == sorted(http)
+
+
+def test_the_collections_persona_is_valid_adult_level2_of_the_default_deployment(
+        default_deployment: TestClient) -> None:
+    admin = {"Authorization": f"Bearer {sandbox_collection.VARIABLES['admin_token']}"}
+    listed = default_deployment.get("/v1/sandbox/personas", headers=admin).json()["personas"]
+    persona = next(p for p in listed if p["key"] == "valid-adult-level2")
+    assert persona["pin"] == sandbox_collection.VARIABLES["pin"]
+    assert persona["card"]["access_key"] == sandbox_collection.VARIABLES["access_key"]
+    known = sandbox_openapi.KNOWN
+    assert (persona["pin"], persona["full_name"], str(persona["birth_date"])) == (
+        known["pin"], known["full_name"], known["birth_date"])

@@ -119,6 +119,12 @@ def _adult(ctx: Ctx, *, born: date = date(1990, 5, 5), sex: str = "F") -> str:
     return single(ctx.database, sex=sex, born=born)
 
 
+def _deceased_without_account(ctx: Ctx) -> str:
+    """Made here: the deceased persona may hold a (closed) account, which answers first."""
+    return single(ctx.database, sex="M", born=date(1950, 3, 3), with_household=False,
+                  status="deceased", died=date(2020, 3, 3))
+
+
 def _with_card(ctx: Ctx, born: date = date(1990, 5, 5)) -> str:
     pin = _adult(ctx, born=born)
     issued = ctx.client.post(f"/v1/admin/cards/{pin}/issue", headers=ctx.admin)
@@ -299,6 +305,36 @@ def _history_without_scope(ctx: Ctx) -> Any:
     return ctx.client.get("/v1/me/access-history", headers=bearer(access))
 
 
+def _consent_by_relying_party(ctx: Ctx) -> Any:
+    pin, agent = _with_account(ctx), ctx.agent()
+    rp = register_rp(ctx.client, ctx.admin, name="History RP", scopes=["openid", "vneid.history"])
+    access = redeem(agent, rp, authorize(agent, rp, pin=pin, scope="openid vneid.history"))
+    return ctx.client.post("/v1/me/data-consents", headers=bearer(access.json()["access_token"]),
+                           json={
+        "client_id": _bank(ctx)[0], "purpose": "kyc", "scopes": ["citizen.basic"]})
+
+
+def _throttled(ctx: Ctx) -> TestClient:
+    """An app of its own with the default limits (the session's app has them out of the way)."""
+    limits = {name: Settings.model_fields[name].default for name in (
+        "failures_per_source", "failures_per_client", "chip_failures_per_card",
+        "chip_failures_per_client")}
+    return TestClient(create_app(ctx.settings.model_copy(update=limits), database=ctx.database,
+                                 migrate_on_start=False))
+
+
+def _chip_locked(ctx: Ctx) -> Any:
+    pin, http = _with_card(ctx), _throttled(ctx)
+    wrong = ctx.bearer("card.read") | {"X-Chip-Access-Key": "00" * 16}
+    return [http.get(f"/v1/cards/{pin}/chip", headers=wrong) for _ in range(6)][-1]
+
+
+def _token_quota(ctx: Ctx) -> Any:
+    limited, http = new_client(ctx.client, ctx.admin, rate_limit=3), _throttled(ctx)
+    return [http.post("/oauth2/token", auth=limited, data={"grant_type": "client_credentials"})
+            for _ in range(4)][-1]
+
+
 def _subscriber(ctx: Ctx) -> dict[str, str]:
     made = new_client(ctx.client, ctx.admin, scopes=["citizen.basic", "events.read"],
                       purposes=["pension-office"])
@@ -434,10 +470,12 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "card-not-found": lambda c: c.client.get(f"/v1/cards/{_adult(c)}",
                                              headers=c.bearer("card.read")),
     "chip-access-denied": lambda c: c.client.get(
-        f"/v1/cards/{c.pin('valid-adult-level2')}/chip"),
+        f"/v1/cards/{c.pin('valid-adult-level2')}/chip", headers=c.bearer("card.read")),
+    "too-many-failures": _chip_locked,
     "invalid-challenge": lambda c: c.client.post(
         f"/v1/cards/{c.pin('valid-adult-level2')}/chip/internal-authenticate",
         json={"challenge": "0011"}, headers={
+            **c.bearer("card.read"),
             "X-Chip-Access-Key": c.personas["valid-adult-level2"]["card"]["access_key"]}),
     "chip-session-not-found": lambda c: c.client.post(
         f"/v1/cards/{c.pin('valid-adult-level2')}/chip/apdu", headers=c.bearer("card.read"),
@@ -456,7 +494,7 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "account-exists": lambda c: c.client.post("/v1/admin/accounts", json={
         "pin": _with_account(c)}, headers=c.admin),
     "account-not-eligible": lambda c: c.client.post("/v1/admin/accounts", json={
-        "pin": c.pin("deceased")}, headers=c.admin),
+        "pin": _deceased_without_account(c)}, headers=c.admin),
     "account-state-conflict": lambda c: c.client.post(
         f"/v1/admin/accounts/{_with_account(c)}/unlock", json={}, headers=c.admin),
     "weak-password": lambda c: c.client.put(f"/v1/admin/accounts/{_with_account(c)}/password",
@@ -469,6 +507,9 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "qr-session-not-found": _qr_twice,
     "qr-login-needs-level-2": _qr_level1,
     "app-login-refused": _qr_wrong_passcode,
+    "unknown-persona": lambda c: c.client.post(
+        f"/v1/sandbox/qr/{_qr_handle(c, c.agent())}/approve", json={"persona": "no-such-persona"},
+        headers=c.admin),
     "already-deceased": _life_event_case("already-deceased"),
     "citizen-not-alive": _life_event_case("citizen-not-alive"),
     "parent-too-young": _life_event_case("parent-too-young"),
@@ -509,6 +550,7 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "invalid-consent": _invalid_consent,
     "citizen-token-required": lambda c: c.client.get("/v1/me/access-history"),
     "history-scope-required": _history_without_scope,
+    "citizen-interaction-required": _consent_by_relying_party,
     "sandbox-client-required": lambda c: c.client.get("/v1/sandbox/personas",
                                                       headers=_non_sandbox(c)),
     "invalid-fault": lambda c: _fault(c, "status=404"),
@@ -521,6 +563,10 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
         "X-Sandbox-Tenant": "t0000000000000000"}),
     "tenant-busy": _tenant_busy,
     "tenant-limit": _tenant_limit,
+    "own-client-required": lambda c: c.client.post("/v1/sandbox/tenants", json={"size": 100},
+                                                   headers=bearer(token(c.client, (
+                                                       c.settings.demo_client_id,
+                                                       c.settings.demo_client_secret)))),
 }
 
 
@@ -544,22 +590,23 @@ def _redeemed_twice(ctx: Ctx) -> Any:
     return redeem(agent, ctx.rp, flow)
 
 
+DEMO = ("demo", "demo-secret-for-the-sandbox-only")
 TOKEN: dict[str, Callable[[Ctx], Any]] = {
     "invalid_request": lambda c: c.client.post(
         "/oauth2/token", content="grant_type=client_credentials&grant_type=client_credentials",
-        headers={"Content-Type": "application/x-www-form-urlencoded"}, auth=("demo",
-                                                                            "demo-secret")),
+        headers={"Content-Type": "application/x-www-form-urlencoded"}, auth=DEMO),
     "invalid_client": lambda c: c.client.post("/oauth2/token", auth=("demo", "wrong"),
                                               data={"grant_type": "client_credentials"}),
     "unsupported_grant_type": lambda c: _form(c, {"grant_type": "password"}),
     "unauthorized_client": lambda c: _form(c, {"grant_type": "client_credentials"},
                                            _code_only_client(c)),
-    "invalid_scope": lambda c: c.client.post("/oauth2/token", auth=("demo", "demo-secret"), data={
+    "invalid_scope": lambda c: c.client.post("/oauth2/token", auth=DEMO, data={
         "grant_type": "client_credentials", "scope": "not.a.scope"}),
     "invalid_grant": _redeemed_twice,
+    "slow_down": _token_quota,
     "unsupported_token_type": lambda c: c.client.post(
-        "/oauth2/revoke", auth=("demo", "demo-secret"),
-        data={"token": token(c.client, ("demo", "demo-secret"), scope="citizen.basic")}),
+        "/oauth2/revoke", auth=DEMO,
+        data={"token": token(c.client, DEMO, scope="citizen.basic")}),
 }
 
 

@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
+from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.conftest import free_port
 from tests.system_tools import require_tool
 
@@ -47,7 +48,7 @@ def served(client: TestClient, settings: Settings, tmp_path_factory: pytest.Temp
     log = folder / f"readme-serve-{port}.log"
     env = {**os.environ, "DANCU_DATABASE_URL": settings.database_url, "DANCU_PORT": str(port),
            "DANCU_SEED": str(settings.seed), "DANCU_AUTO_SEED": "false",
-           "DANCU_ADMIN_TOKEN": settings.admin_token}
+           "DANCU_ADMIN_TOKEN": settings.admin_token, "DANCU_SECRET_KEY": TEST_SECRET_KEY}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with open(log, "ab") as sink:
         dancu = str(Path(sys.executable).parent / "dancu")

@@ -96,7 +96,8 @@ def test_stats_prints_the_distributions(runner: CliRunner, database: Database) -
     result = runner.invoke(cli, ["stats", "--database-url", database.url])
     assert result.exit_code == 0, result.output
     for heading in ("Age pyramid", "Top surnames", "Provinces", "Ethnicities", "Religions",
-                    "Marital status", "Nguyễn", "Kinh"):
+                    "Marital status", "Nguyễn", "Kinh", "Văn (men) / Thị (women)",
+                    "people per household"):
         assert heading in result.stdout
 
 

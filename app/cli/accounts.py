@@ -16,7 +16,7 @@ from app.cli.base import cli, fail, out, print_table, settings_from
 from app.db import Database
 from app.errors import DomainError
 from app.models.account import Account
-from app.services import accounts, accounts_seed
+from app.services import accounts, accounts_seed, secret
 from app.services.citizens import checked_pin
 from app.services.sandbox_clock import session_now
 
@@ -127,9 +127,10 @@ def close(pin: str, reason: str = typer.Option(..., help=", ".join(accounts.CLOS
 @accounts_cli.command("personas")
 def personas(database_url: str | None = DatabaseOption) -> None:
     """List the test personas with their sandbox secrets."""
-    seed = settings_from(database_url=database_url).seed
+    settings = settings_from(database_url=database_url)
     with _session(database_url) as session:
-        rows = accounts_seed.persona_details(session, seed=seed)
+        settings = secret.with_secret(session, settings, now=session_now(session))
+        rows = accounts_seed.persona_details(session, settings=settings)
     table = Table("persona", "PIN", "name", "state", "level", "device token")
     for row in rows:
         state = row["state"] + (f" ({', '.join(row['lock_reasons'])})" if row["lock_reasons"]
@@ -137,6 +138,8 @@ def personas(database_url: str | None = DatabaseOption) -> None:
         table.add_row(row["key"], row["pin"], row["full_name"], state, str(row["level"]),
                       row["device_token"] or "")
     print_table(table)
+    if not settings.sandbox:
+        return
     out.print(f"password: {accounts_seed.SANDBOX_PASSWORD}  passcode: "
               f"{accounts_seed.SANDBOX_PASSCODE} (every persona and generated account)",
               highlight=False)

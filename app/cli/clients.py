@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.db import Database
 from app.errors import DomainError
-from app.services import clients, keys
+from app.services import clients, keys, secret
 from app.services.sandbox_clock import session_now
 
 clients_cli = typer.Typer(help="Registered clients (relying parties).", no_args_is_help=True)
@@ -58,7 +58,8 @@ def add(
     purpose: Annotated[list[str], typer.Option("--purpose", help="Purpose code (repeat).")],
     client_id: Annotated[str | None, typer.Option(help="Generated when absent.")] = None,
     auth_method: Annotated[
-        str, typer.Option(help="client_secret_basic, client_secret_post or private_key_jwt.")
+        str, typer.Option(help="client_secret_basic, client_secret_post, private_key_jwt or none "
+                          "(a public client).")
     ] = "client_secret_basic",
     grant_type: Annotated[list[str] | None, typer.Option("--grant-type")] = None,
     redirect_uri: Annotated[list[str] | None, typer.Option("--redirect-uri")] = None,
@@ -69,6 +70,15 @@ def add(
     alg: Annotated[str, typer.Option(help="Token signing algorithm: ES256 or RS256.")] = "ES256",
     rate_limit: Annotated[int, typer.Option(min=1, help="Requests per minute.")] = 600,
     legal_basis: Annotated[str | None, typer.Option(help="Needed for citizen.sensitive.")] = None,
+    application_type: Annotated[
+        str, typer.Option(help="web, or native (a loopback redirect URI matches on any port).")
+    ] = "web",
+    require_pkce: Annotated[
+        bool, typer.Option(help="--no-require-pkce: a confidential client that sends no PKCE.")
+    ] = True,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None, typer.Option("--post-logout-redirect-uri")
+    ] = None,
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Register a client; prints its id and secret (the secret is shown only now)."""
@@ -85,6 +95,9 @@ def add(
         signing_alg=alg,
         rate_limit=rate_limit,
         legal_basis=legal_basis,
+        application_type=application_type,
+        require_pkce=require_pkce,
+        post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
     )
     with writing(database_url) as session:
         client, secret = clients.register(session, spec, now=session_now(session))
@@ -149,7 +162,9 @@ def rotate(
     Running servers pick the new key up within seconds."""
     if alg not in ("ES256", "RS256"):
         fail("--alg must be ES256 or RS256")
-    seed = settings_from(database_url=database_url).seed
+    settings = settings_from(database_url=database_url)
     with writing(database_url) as session:
-        kid = keys.rotate(session, alg, seed=seed, now=session_now(session))
+        now = session_now(session)
+        kid = keys.rotate(session, alg, settings=secret.with_secret(session, settings, now=now),
+                          now=now)
     out.print(f"kid: {kid}", highlight=False)

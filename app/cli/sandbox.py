@@ -15,7 +15,15 @@ from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.clock import SandboxClock
 from app.db import Database
 from app.errors import DomainError
-from app.services import personas, sandbox_clock, sandbox_collection, simulation_clock, tenants
+from app.services import (
+    personas,
+    sandbox_clock,
+    sandbox_collection,
+    secret,
+    simulation_clock,
+    tenants,
+)
+from app.settings import Settings
 
 sandbox_cli = typer.Typer(help="Sandbox controls: personas, the clock, tenants.",
                           no_args_is_help=True)
@@ -29,7 +37,7 @@ sandbox_cli.add_typer(tenants_cli, name="tenants")
 DatabaseOption = typer.Option(None, "--database-url", help="DANCU_DATABASE_URL")
 
 
-def _database(database_url: str | None) -> tuple[Database, object]:
+def _database(database_url: str | None) -> tuple[Database, Settings]:
     settings = settings_from(database_url=database_url)
     return Database.connect(settings.database_url), settings
 
@@ -40,9 +48,10 @@ def list_personas(as_json: Annotated[bool, typer.Option("--json", help="The fixt
     """The persona catalogue: PIN, name and the outcome on each channel."""
     database, settings = _database(database_url)
     try:
-        with database.read() as session:
-            listed = personas.catalogue(session, now=sandbox_clock.session_now(session),
-                                        seed=settings.seed)  # type: ignore[attr-defined]
+        with database.write() as session:
+            now = sandbox_clock.session_now(session)
+            listed = personas.catalogue(session, now=now, settings=secret.with_secret(
+                session, settings, now=now))
     finally:
         database.dispose()
     if as_json:
@@ -134,6 +143,7 @@ def create_tenant(size: Annotated[int, typer.Option(min=100, max=20_000)] = 2000
     """Create a tenant (its population is generated now); prints its id."""
     database, settings = _database(database_url)
     now = sandbox_clock.stored_now(database)
+    settings = secret.resolved(database, settings, now=now)  # a tenant's keys derive from it
     spec = tenants.Registration(owner="admin", size=size,
                                 seed=settings.seed if seed is None else seed)  # type: ignore
     try:

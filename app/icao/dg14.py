@@ -11,8 +11,9 @@ The sandbox writes up to three entries:
 * ChipAuthenticationInfo (§9.2.6): id-CA-ECDH-AES-CBC-CMAC-128 ``0.4.0.127.0.7.2.2.3.2.2``,
   version 1.
 * ActiveAuthenticationInfo (§9.2.7): protocol ``2.23.136.1.1.5``, version 1, signatureAlgorithm
-  naming the
-  ECDSA hash for active authentication (e.g. ecdsa-with-SHA256 ``1.2.840.10045.4.3.2``).
+  naming the ECDSA hash and response encoding of active authentication: ecdsa-plain-SHA256
+  ``0.4.0.127.0.7.1.1.4.1.3`` (BSI TR-03111), since the chip answers with a plain ``r ‖ s``
+  (``app.icao.active_auth``).
 
 Error codes: ``lds.dg14`` plus the ``tlv.*`` codes.
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from asn1crypto import core, keys
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.icao.algorithms import signature_algorithm_for
+from app.icao.active_auth import PLAIN, aa_algorithm_oid
 from app.icao.errors import ChipFormatError
 from app.icao.keys import public_key_der
 from app.icao.tlv import decode_tlv, encode_tlv
@@ -69,6 +70,7 @@ def encode_dg14(
     *,
     chip_authentication_key: ec.EllipticCurvePublicKey | None,
     active_authentication_hash: str | None = "sha256",
+    active_authentication_encoding: str = PLAIN,
 ) -> bytes:
     """DG14 announcing chip authentication (given a key) and ECDSA active authentication."""
     entries = []
@@ -76,7 +78,7 @@ def encode_dg14(
         spki = keys.PublicKeyInfo.load(public_key_der(chip_authentication_key))
         entries += [_entry(ID_PK_ECDH, spki), _entry(ID_CA_ECDH_AES_CBC_CMAC_128, core.Integer(1))]
     if active_authentication_hash is not None:
-        oid = signature_algorithm_for("ecdsa", hash_name=active_authentication_hash).oid
+        oid = aa_algorithm_oid(active_authentication_hash, encoding=active_authentication_encoding)
         entries.append(
             _entry(ID_ACTIVE_AUTHENTICATION, core.Integer(1), core.ObjectIdentifier(oid))
         )

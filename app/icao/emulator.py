@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.icao import apdu, bac, pace, sm
-from app.icao.active_auth import sign_challenge
+from app.icao.active_auth import PLAIN, sign_challenge
 from app.icao.algorithms import PrivateKey
 from app.icao.apdu import Command
 from app.icao.errors import IcaoError
@@ -70,7 +70,7 @@ class CardProfile:
     files: Mapping[int, bytes]
     mrz_hash: bytes
     aa_key: PrivateKey | None = None
-    aa_hash: str = "sha256"
+    aa_algorithm: tuple[str, str] = ("sha256", PLAIN)  # hash, response encoding (DG14)
     bac: bool = True
     faults: Faults = Faults()
 
@@ -321,7 +321,9 @@ def _internal_authenticate(context: _Context, command: Command) -> bytes:
         raise _Status(apdu.SW_INS_NOT_SUPPORTED)
     if len(command.data) != 8:
         raise _Status(apdu.SW_WRONG_LENGTH)
-    return sign_challenge(context.profile.aa_key, command.data, hash_name=context.profile.aa_hash)
+    hash_name, encoding = context.profile.aa_algorithm
+    return sign_challenge(context.profile.aa_key, command.data, hash_name=hash_name,
+                          encoding=encoding)
 
 
 def _mse_set_at(context: _Context, command: Command) -> bytes:

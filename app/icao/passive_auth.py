@@ -66,7 +66,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.icao.active_auth import verify_response
+from app.icao.active_auth import PLAIN, aa_algorithm, verify_response
 from app.icao.algorithms import (
     digest,
     hash_name,
@@ -399,7 +399,7 @@ def _expiry_step(files: dict[int, bytes], now: datetime) -> StepResult:
     return _passed(code)
 
 
-def _active_auth_hash(files: dict[int, bytes]) -> str:
+def _active_auth_algorithm(files: dict[int, bytes]) -> tuple[str, str]:
     if 14 not in files:
         raise IcaoError(
             "aa.dg14", "DG14 (ActiveAuthenticationInfo) is needed for ECDSA active authentication"
@@ -407,7 +407,7 @@ def _active_auth_hash(files: dict[int, bytes]) -> str:
     oid = parse_dg14(files[14]).active_authentication_algorithm
     if oid is None:
         raise ChipFormatError("lds.dg14", "DG14 has no ActiveAuthenticationInfo")
-    return resolve_signature_algorithm(oid).hash_name
+    return aa_algorithm(oid)
 
 
 def _active_auth_step(
@@ -422,10 +422,12 @@ def _active_auth_step(
         return _failed(code, "missing_data_group", "DG15 (the chip's public key) was not supplied")
     try:
         key = parse_dg15(files[15])
-        hash_to_use = (
-            _active_auth_hash(files) if isinstance(key, ec.EllipticCurvePublicKey) else "sha256"
+        hash_to_use, encoding = (
+            _active_auth_algorithm(files)
+            if isinstance(key, ec.EllipticCurvePublicKey)
+            else ("sha256", PLAIN)
         )
-        verify_response(key, challenge, response, hash_name=hash_to_use)
+        verify_response(key, challenge, response, hash_name=hash_to_use, encoding=encoding)
     except IcaoError as error:
         return _from_error(code, error)
     return _passed(code)

@@ -35,7 +35,7 @@ from app.models.population import (
     Residence,
 )
 from app.models.sandbox import FaultCounter, FaultRule, SandboxPersona, Tenant
-from app.models.signing_key import SigningKey
+from app.models.signing_key import DeploymentSecret, SigningKey
 
 __all__ = [
     "Account",
@@ -55,6 +55,7 @@ __all__ = [
     "Consent",
     "Delivery",
     "DeliveryAttempt",
+    "DeploymentSecret",
     "FamilyRelation",
     "FaultCounter",
     "FaultRule",

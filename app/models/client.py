@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -22,8 +32,10 @@ class Client(Base):
         CheckConstraint("status IN ('active', 'disabled')", name="status"),
         CheckConstraint("signing_alg IN ('ES256', 'RS256')", name="signing_alg"),
         CheckConstraint("token_endpoint_auth_method IN "
-                        "('client_secret_basic', 'client_secret_post', 'private_key_jwt')",
+                        "('client_secret_basic', 'client_secret_post', 'client_secret_jwt', "
+                        "'private_key_jwt', 'none')",
                         name="auth_method"),
+        CheckConstraint("application_type IN ('web', 'native')", name="application_type"),
         CheckConstraint("rate_limit > 0", name="rate_limit"),
     )
 
@@ -47,6 +59,15 @@ class Client(Base):
     rate_limit: Mapped[int] = mapped_column(Integer, default=600)  # requests per minute
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Per-client policy (docs/vneid.md "Client policy"). PKCE may be switched off only for a
+    # confidential client (e.g. one registered for OpenID certification); a public client
+    # ("none") always needs it.
+    require_pkce: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # OIDC Registration §2: "native" clients get RFC 8252 §7.3 (any port on a loopback IP literal).
+    application_type: Mapped[str] = mapped_column(String(8), default="web", server_default="web")
+    # RP-Initiated Logout §3.1; empty: the client's redirect URIs (clients registered before).
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list,
+                                                                 server_default="[]")
 
 
 class RateWindow(Base):

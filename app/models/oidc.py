@@ -73,7 +73,7 @@ class AuthorizationCode(Base):
     client_id: Mapped[str] = mapped_column(String(64))
     redirect_uri: Mapped[str] = mapped_column(String(2000))
     scope: Mapped[list[str]] = mapped_column(JSON)
-    code_challenge: Mapped[str] = mapped_column(String(64))
+    code_challenge: Mapped[str | None] = mapped_column(String(64))  # None: no PKCE (policy)
     account_id: Mapped[int] = mapped_column(BigInteger)
     auth_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     acr: Mapped[str] = mapped_column(String(8))

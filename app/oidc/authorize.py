@@ -22,7 +22,9 @@ Decisions (each allowed by the specs; see the tests):
   supports and the client may hold (``openid`` is implied for every code-flow client);
   ``offline_access`` is kept only with ``prompt=consent`` and a client allowed refresh tokens
   (OIDC Core §11).
-* PKCE S256 is mandatory for every client (:mod:`app.oidc.pkce`).
+* PKCE S256 (:mod:`app.oidc.pkce`) is mandatory unless the client's policy says otherwise
+  (``require_pkce`` false: a confidential client registered e.g. for OpenID certification); a
+  challenge that is sent is always checked, and remembered with the code.
 * ``prompt`` values: none, login, consent, select_account; unknown values, or ``none`` with another
   value, are ``invalid_request`` (OIDC Core §3.1.2.1).
 * ``max_age``: a non-negative integer of at most 10 digits.
@@ -110,7 +112,7 @@ class AuthorizationRequest:
     client_id: str
     redirect_uri: str
     scope: tuple[str, ...]
-    code_challenge: str
+    code_challenge: str | None
     received_at: datetime
     state: str | None = None
     nonce: str | None = None
@@ -221,9 +223,7 @@ def _validate(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
         scope=_scope(_single(params, "scope"), client, prompt),
-        code_challenge=pkce.validate_challenge(
-            _single(params, "code_challenge"), _single(params, "code_challenge_method")
-        ),
+        code_challenge=_code_challenge(params, client),
         received_at=now,
         state=_single(params, "state"),
         nonce=_nonce(_single(params, "nonce")),
@@ -234,6 +234,13 @@ def _validate(
         login_hint=_login_hint(_single(params, "login_hint")),
         id_token_hint=_single(params, "id_token_hint"),
     )
+
+
+def _code_challenge(params: Params, client: ClientView) -> str | None:
+    challenge, method = _single(params, "code_challenge"), _single(params, "code_challenge_method")
+    if challenge is None and method is None and not client.require_pkce:
+        return None
+    return pkce.validate_challenge(challenge, method)
 
 
 def _check_response_type(params: Params, client: ClientView) -> None:

@@ -8,12 +8,15 @@ Methods (OIDC Core §9, RFC 6749 §2.3, RFC 7521 §4.2, RFC 7523 §2.2, §3):
 * ``client_secret_post`` -- ``client_id`` and ``client_secret`` in the form body.
 * ``private_key_jwt`` -- ``client_assertion_type`` =
   ``urn:ietf:params:oauth:client-assertion-type:jwt-bearer`` and ``client_assertion``: a JWT signed
-  with a key of the client's registered public JWK Set, with ``iss`` = ``sub`` = client_id, ``aud``
-  the issuer or the token endpoint as a single string (an array is refused: the 2025
-  audience-injection advisory and FAPI 2.0 5.3.3.1-5), ``exp`` at most ``max_lifetime`` ahead, and
-  a ``jti`` the caller records until ``exp`` and refuses to see twice.
+  with a key of the client's registered public JWK Set (RS256, PS256 or ES256), with ``iss`` =
+  ``sub`` = client_id, ``aud`` a string or an array that names this server: the issuer, the token
+  endpoint, or the endpoint the assertion is presented to (RFC 7523 §3 point 3, OIDC Core §9: "The
+  Audience SHOULD be the URL of the Authorization Server's Token Endpoint"), ``exp`` at most
+  :data:`MAX_ASSERTION_LIFETIME` ahead (and at most that after ``iat`` when ``iat`` is sent:
+  Authlib's default lifetime is 3,600 s), and a ``jti`` the caller records until ``exp`` and
+  refuses to see twice.
   ``typ`` may be absent, ``JWT`` or ``client-authentication+jwt``; our own token types are refused.
-  ``kid`` may be omitted only when the client registered a single key.
+  ``kid`` may be omitted: the client's keys that fit the ``alg`` are tried in turn.
 * ``none`` -- a public client sends only ``client_id``.
 
 Using more than one method in a request is ``invalid_request`` (RFC 6749 §2.3). Every other
@@ -50,14 +53,15 @@ from app.oidc.clients import (
     PRIVATE_KEY_JWT,
     ClientView,
 )
-from app.oidc.errors import InvalidClient, InvalidRequest
+from app.oidc.errors import InvalidClient, InvalidRequest, OAuthError
 from app.oidc.jwt_policy import DEFAULT_LEEWAY, TokenRejected, read_unverified, verify_jwt
 from app.oidc.keys import import_public_jwks
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-CLIENT_ASSERTION_ALGORITHMS = ("ES256", "PS256")
+CLIENT_ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
 CLIENT_ASSERTION_TYPS = (None, "JWT", "client-authentication+jwt")
-MAX_ASSERTION_LIFETIME = timedelta(minutes=10)
+#: exp - now (and exp - iat) at most: Authlib's 3,600 s default plus five minutes of clock skew.
+MAX_ASSERTION_LIFETIME = timedelta(seconds=3900)
 SECRET_HASH_PREFIX = "sha256$"
 MIN_SECRET_LENGTH = 32
 _DUMMY_HASH = SECRET_HASH_PREFIX + b64url(hashlib.sha256(b"no such client").digest())
@@ -158,6 +162,14 @@ def parse_client_credentials(
     return credentials
 
 
+def claimed_client_id(*, authorization: str | None, form: Mapping[str, str]) -> str | None:
+    """The client a token request says it is (unverified): what a failure is counted against."""
+    try:
+        return parse_client_credentials(authorization=authorization, form=form).client_id
+    except OAuthError:
+        return form.get("client_id") or None
+
+
 def _credentials(
     method: str, authorization: str | None, form: Mapping[str, str], client_id: str | None
 ) -> ClientCredentials:
@@ -184,24 +196,35 @@ def authenticate_client(
     leeway: timedelta = DEFAULT_LEEWAY,
     algorithms: Collection[str] = CLIENT_ASSERTION_ALGORITHMS,
     max_lifetime: timedelta = MAX_ASSERTION_LIFETIME,
+    endpoint: str | None = None,
 ) -> AuthenticatedClient:
-    """Check ``credentials`` against the registered ``client`` (``None`` = unknown client_id)."""
+    """Check ``credentials`` against the registered ``client`` (``None`` = unknown client_id).
+
+    ``endpoint``: the URL the request was sent to when it is not the token endpoint
+    (introspection, revocation), also accepted as an assertion's audience."""
     method = credentials.method
-    if method in (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST):
+    secret_proven = method in (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST)
+    if secret_proven:
         _check_secret(credentials.secret or "", client)
     if client is None or client.token_endpoint_auth_method != method:
-        raise InvalidClient(_FAILED)
+        raise InvalidClient(_wrong_method(client, method) if secret_proven else _FAILED)
     if method == PRIVATE_KEY_JWT:
         return _authenticate_assertion(
             credentials,
             client=client,
-            audiences=(issuer, token_endpoint),
+            audiences=(issuer, token_endpoint, endpoint or token_endpoint),
             now=now,
             leeway=leeway,
             algorithms=algorithms,
             max_lifetime=max_lifetime,
         )
     return AuthenticatedClient(client_id=client.client_id, method=method)
+
+
+def _wrong_method(client: ClientView | None, method: str) -> str:
+    """Once the secret is proven right, the caller may learn how the client must send it."""
+    registered = client.token_endpoint_auth_method if client else "another method"
+    return f"The client is registered for {registered}; the secret was sent by {method}."
 
 
 def _check_secret(secret: str, client: ClientView | None) -> None:
@@ -220,7 +243,7 @@ def _authenticate_assertion(
     credentials: ClientCredentials,
     *,
     client: ClientView,
-    audiences: tuple[str, str],
+    audiences: tuple[str, ...],
     now: datetime,
     leeway: timedelta,
     algorithms: Collection[str],
@@ -241,9 +264,8 @@ def _authenticate_assertion(
         )
     except TokenRejected:
         raise InvalidClient(_FAILED) from None
-    _check_assertion_claims(
-        verified.claims, client.client_id, audiences, now + max_lifetime + leeway
-    )
+    _check_assertion_claims(verified.claims, client.client_id, audiences,
+                            latest_exp=now + max_lifetime + leeway, max_lifetime=max_lifetime)
     return AuthenticatedClient(
         client_id=client.client_id,
         method=PRIVATE_KEY_JWT,
@@ -253,11 +275,23 @@ def _authenticate_assertion(
 
 
 def _check_assertion_claims(
-    claims: Mapping[str, Any], client_id: str, audiences: tuple[str, str], latest_exp: datetime
+    claims: Mapping[str, Any], client_id: str, audiences: tuple[str, ...], *,
+    latest_exp: datetime, max_lifetime: timedelta,
 ) -> None:
     if claims["sub"] != client_id:
         raise InvalidClient(_FAILED)
-    if not isinstance(claims["aud"], str) or claims["aud"] not in audiences:
+    if not _names_us(claims["aud"], audiences):
         raise InvalidClient(_FAILED)
     if claims["exp"] > epoch_seconds(latest_exp):
         raise InvalidClient(_FAILED)
+    issued = claims.get("iat")
+    if issued is not None and claims["exp"] - issued > max_lifetime.total_seconds():
+        raise InvalidClient(_FAILED)
+
+
+def _names_us(audience: Any, audiences: tuple[str, ...]) -> bool:
+    """``aud`` is one string or an array of strings (RFC 7519 §4.1.3) naming this server."""
+    values = [audience] if isinstance(audience, str) else audience
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        return False
+    return any(value in audiences for value in values)

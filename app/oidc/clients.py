@@ -5,13 +5,16 @@
 Redirect URIs (RFC 6749 §3.1.2, RFC 9700 §2.1, §2.6, RFC 8252 §7.3, §8.3):
 
 * registration: absolute ``https`` URI, no fragment, no user-info, no wildcard. ``http`` only for
-  loopback IP literals (native apps) and, for sandbox clients, ``localhost``;
+  loopback IP literals (native apps) and, for sandbox clients, ``localhost``; a ``native`` client
+  may also register a private-use scheme in reverse domain-name form (RFC 8252 §7.1);
 * at the authorization endpoint: **exact string match** with a registered URI. The one exception
-  is RFC 8252 §7.3: for a registered ``http`` loopback IP literal, any port is accepted.
+  is RFC 8252 §7.3: for a ``native`` client's registered ``http`` loopback IP literal, any port is
+  accepted (a ``web`` client's URIs always match exactly).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +27,9 @@ CLIENT_SECRET_POST = "client_secret_post"
 PRIVATE_KEY_JWT = "private_key_jwt"
 NONE = "none"
 TOKEN_ENDPOINT_AUTH_METHODS = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, PRIVATE_KEY_JWT)
+WEB = "web"
+NATIVE = "native"
+APPLICATION_TYPES = (WEB, NATIVE)
 
 AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"
@@ -31,6 +37,7 @@ CLIENT_CREDENTIALS = "client_credentials"
 GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS)
 
 _LOOPBACK_IPS = ("127.0.0.1", "::1")
+_PRIVATE_USE_SCHEME = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)+")
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class ClientView:
     id_token_signed_response_alg: str = "ES256"
     sector_identifier: str | None = None
     post_logout_redirect_uris: tuple[str, ...] = ()
+    require_pkce: bool = True
+    application_type: str = WEB
 
     def __post_init__(self) -> None:
         if self.token_endpoint_auth_method not in (*TOKEN_ENDPOINT_AUTH_METHODS, NONE):
@@ -56,6 +65,10 @@ class ClientView:
             raise ValueError("id_token_signed_response_alg must be ES256 or RS256")
         if not set(self.grant_types) <= set(GRANT_TYPES):
             raise ValueError("unknown grant type")
+        if self.is_public and not self.require_pkce:
+            raise ValueError("a public client always needs PKCE")
+        if self.application_type not in APPLICATION_TYPES:
+            raise ValueError("application_type must be web or native")
 
     @property
     def is_public(self) -> bool:
@@ -92,6 +105,20 @@ def redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
     return "must use https (http only for loopback)"
 
 
+def native_redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
+    """:func:`redirect_uri_problem` for a ``native`` client, which may also register a
+    private-use URI scheme in reverse domain-name form (RFC 8252 §7.1, §8.4:
+    ``com.example.app:/cb``; a scheme without a dot could be claimed by any app)."""
+    parts = urlsplit(uri)
+    if "." not in parts.scheme or parts.scheme in ("http", "https"):
+        return redirect_uri_problem(uri, sandbox=sandbox)
+    if not _PRIVATE_USE_SCHEME.fullmatch(parts.scheme) or parts.netloc or not parts.path:
+        return "a private-use scheme needs reverse domain-name form and a path (com.app:/cb)"
+    if parts.fragment or "#" in uri or "*" in uri:
+        return "must not contain a fragment or wildcards"
+    return None
+
+
 def _without_port(uri: str) -> tuple[str, str | None, str, str]:
     parts = urlsplit(uri)
     return parts.scheme, parts.hostname, parts.path, parts.query
@@ -118,4 +145,7 @@ def _has_valid_port(uri: str) -> bool:
 
 
 def is_registered_redirect_uri(client: ClientView, requested: str) -> bool:
+    """Exact match; the RFC 8252 §7.3 loopback port rule only for ``native`` clients."""
+    if client.application_type != NATIVE:
+        return requested in client.redirect_uris
     return any(redirect_uri_matches(requested, registered) for registered in client.redirect_uris)

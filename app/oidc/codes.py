@@ -61,7 +61,7 @@ class AuthorizationCodeGrant:
     client_id: str
     redirect_uri: str
     scope: tuple[str, ...]
-    code_challenge: str
+    code_challenge: str | None  # None: the client's policy let it omit PKCE
     subject: str
     auth_time: datetime
     acr: str
@@ -131,7 +131,7 @@ def redeem_authorization_code(
         raise InvalidGrant("The authorization code has expired.")
     if redirect_uri != grant.redirect_uri:
         raise InvalidGrant("The redirect_uri does not match the authorization request.")
-    pkce.verify_code_verifier(code_verifier, challenge=grant.code_challenge)
+    pkce.check_verifier(code_verifier, challenge=grant.code_challenge)
     return dataclasses.replace(grant, consumed_at=now)
 
 

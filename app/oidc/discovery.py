@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from app.oidc.authorize import ACR_VALUES_SUPPORTED, PROMPT_VALUES, UI_LOCALES_SUPPORTED
 from app.oidc.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
 from app.oidc.client_auth import CLIENT_ASSERTION_ALGORITHMS
-from app.oidc.clients import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
+from app.oidc.clients import GRANT_TYPES, NONE, TOKEN_ENDPOINT_AUTH_METHODS
 from app.oidc.keys import SIGNING_ALGORITHMS
 from app.oidc.pkce import SUPPORTED_METHODS
 
@@ -40,6 +40,27 @@ class Endpoints:
     introspection: str = "/oauth2/introspect"
     revocation: str = "/oauth2/revoke"
     end_session: str = "/oauth2/logout"
+
+
+#: RFC 8414 §2 metadata (and RFC 9207 §3, registered for authorization servers too).
+RFC8414_FIELDS = (
+    "issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint",
+    "scopes_supported", "response_types_supported", "response_modes_supported",
+    "grant_types_supported", "token_endpoint_auth_methods_supported",
+    "token_endpoint_auth_signing_alg_values_supported", "service_documentation",
+    "ui_locales_supported", "op_policy_uri", "op_tos_uri", "revocation_endpoint",
+    "revocation_endpoint_auth_methods_supported",
+    "revocation_endpoint_auth_signing_alg_values_supported", "introspection_endpoint",
+    "introspection_endpoint_auth_methods_supported",
+    "introspection_endpoint_auth_signing_alg_values_supported",
+    "code_challenge_methods_supported", "authorization_response_iss_parameter_supported",
+)
+
+
+def authorization_server_metadata(openid_document: dict[str, Any]) -> dict[str, Any]:
+    """``/.well-known/oauth-authorization-server`` (RFC 8414 §3): the OpenID Provider metadata
+    restricted to the members RFC 8414 §2 defines, with the same values."""
+    return {name: openid_document[name] for name in RFC8414_FIELDS if name in openid_document}
 
 
 def check_issuer(issuer: str) -> None:
@@ -72,14 +93,16 @@ def _endpoint_urls(issuer: str, endpoints: Endpoints) -> dict[str, str]:
 
 
 def _client_auth_metadata() -> dict[str, list[str]]:
+    """Public clients (``none``) at the token and revocation endpoints (RFC 7009 §2.1), not at
+    introspection (it is for clients that authenticate)."""
     methods = list(TOKEN_ENDPOINT_AUTH_METHODS)
     algorithms = list(CLIENT_ASSERTION_ALGORITHMS)
     return {
-        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_methods_supported": [*methods, NONE],
         "token_endpoint_auth_signing_alg_values_supported": algorithms,
         "introspection_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_signing_alg_values_supported": algorithms,
-        "revocation_endpoint_auth_methods_supported": methods,
+        "revocation_endpoint_auth_methods_supported": [*methods, NONE],
         "revocation_endpoint_auth_signing_alg_values_supported": algorithms,
     }
 

@@ -14,6 +14,7 @@ Sources:
   request_uri_not_supported, registration_not_supported.
 * OpenID Connect Core Unmet Authentication Requirements 1.0: unmet_authentication_requirements.
 * RFC 7009 §2.2.1: unsupported_token_type.
+* RFC 8628 §3.5: slow_down (here: 429 with ``Retry-After`` from the token endpoint).
 
 Descriptions are fixed strings chosen by the server, never the caller's input (CONTRIBUTING:
 no personal data in errors). RFC 6749 §5.2 limits ``error_description`` to %x20-21 / %x23-5B /
@@ -194,6 +195,19 @@ class UnsupportedTokenType(OAuthError):
     default_description = "Revocation of this token type is not supported."
 
 
+class SlowDown(OAuthError):
+    """RFC 8628 §3.5's code, answered here with 429 and ``Retry-After`` by the token endpoint to a
+    source or client locked out after too many failures, or over its quota."""
+
+    error = "slow_down"
+    status = 429
+    default_description = "Too many requests or failed attempts; retry after Retry-After seconds."
+
+    def __init__(self, description: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+
 def _all_error_classes() -> dict[str, type[OAuthError]]:
     classes: list[type[OAuthError]] = [OAuthError, *OAuthError.__subclasses__()]
     return {cls.error: cls for cls in classes}
@@ -236,6 +250,8 @@ def token_error_response(error: OAuthError, *, basic_realm: str | None = None) -
     headers = dict(_NO_STORE)
     if isinstance(error, InvalidClient) and basic_realm is not None:
         headers["WWW-Authenticate"] = basic_challenge(realm=basic_realm)
+    if isinstance(error, SlowDown):
+        headers["Retry-After"] = str(error.retry_after)
     return ErrorResponse(status=error.status, body=error.as_dict(), headers=headers)
 
 

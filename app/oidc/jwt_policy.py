@@ -13,10 +13,12 @@ joserfc does the JWS work; this module decides what is acceptable, following RFC
    * ``typ`` must be one of the expected values (§3.11 explicit typing; compared without an
      ``application/`` prefix, case-insensitively, RFC 7515 §4.1.9); other unknown parameters are
      ignored (RFC 7515 §4);
-   * ``kid`` is required (unless the caller waives it for a single-key set) and must name a key of
-     the set; that key's own ``alg`` (when it has one) must equal the header ``alg`` (§3.1: one
-     algorithm per key);
-3. the signature, with joserfc and exactly that key and algorithm;
+   * ``kid`` is required (unless the caller waives it) and must name a key of the set; that key's
+     own ``alg`` (when it has one) must equal the header ``alg`` (§3.1: one algorithm per key).
+     Without ``kid`` (waived), the candidates are the set's signing keys that fit the ``alg``
+     (key type and curve, and the key's own ``alg`` when it has one);
+3. the signature, with joserfc and exactly that algorithm: with the named key, or with each
+   candidate in turn until one verifies;
 4. the payload must be a JSON object without duplicate names or NaN/Infinity (RFC 7519 §4,
    RFC 8259 §6); the registered claims are checked with joserfc's ``JWTClaimsRegistry`` at the
    caller's ``now`` with ``leeway``: ``iss`` exact (§3.8), ``aud`` contains the audience (§3.9),
@@ -158,11 +160,29 @@ def _check_typ(value: Any, accepted: Collection[str | None]) -> None:
         raise TokenRejected(RejectReason.WRONG_TYP)
 
 
-def _select_key(keys: KeySet, *, kid: str | None, alg: str) -> Key:
-    if kid is None and len(keys.keys) != 1:
+_KEY_TYPES = {"ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"), "ES512": ("EC", "P-521"),
+              "RS256": ("RSA", None), "PS256": ("RSA", None), "EdDSA": ("OKP", None)}
+
+
+def _fits(key: Key, alg: str) -> bool:
+    kty, crv = _KEY_TYPES[alg]
+    return (key.key_type == kty and (crv is None or key.get("crv") == crv)
+            and key.alg in (None, alg) and key.get("use") in (None, "sig"))
+
+
+def _candidate_keys(keys: KeySet, *, kid: str | None, alg: str) -> list[Key]:
+    """The named key, or without ``kid`` every signing key of the set that fits ``alg``."""
+    if kid is not None:
+        return [_select_key(keys, kid=kid, alg=alg)]
+    fitting = [key for key in keys.keys if _fits(key, alg)]
+    if not fitting:
         raise TokenRejected(RejectReason.MISSING_KID)
+    return fitting
+
+
+def _select_key(keys: KeySet, *, kid: str, alg: str) -> Key:
     try:
-        key = keys.keys[0] if kid is None else keys.get_by_kid(kid)
+        key = keys.get_by_kid(kid)
     except InvalidKeyIdError as error:
         raise TokenRejected(RejectReason.UNKNOWN_KID) from error
     if key.alg is not None and key.alg != alg:
@@ -200,6 +220,16 @@ def _verify_signature(token: str, key: Key, alg: str) -> dict[str, Any]:
     except (JoseError, ValueError, TypeError) as error:
         raise TokenRejected(RejectReason.MALFORMED) from error
     return dict(decoded.claims)
+
+
+def _verify_with_any(token: str, candidates: list[Key], alg: str) -> dict[str, Any]:
+    for key in candidates[:-1]:
+        try:
+            return _verify_signature(token, key, alg)
+        except TokenRejected as rejected:
+            if rejected.reason is not RejectReason.BAD_SIGNATURE:
+                raise
+    return _verify_signature(token, candidates[-1], alg)
 
 
 def _check_time_types(claims: Mapping[str, Any]) -> None:
@@ -264,13 +294,13 @@ def verify_jwt(
 
     ``typ`` lists the accepted header values (``None`` = header absent). ``check_expiry=False``
     still requires ``exp`` but accepts it in the past (OIDC ``id_token_hint`` only).
-    ``require_kid=False`` lets a token without ``kid`` use the key of a single-key set (client
-    assertions, RFC 7523 does not require ``kid``).
+    ``require_kid=False`` lets a token without ``kid`` be verified with the set's keys that fit
+    its ``alg`` (client assertions: RFC 7523 does not require ``kid``).
     """
     check_allow_list(algorithms)
     header, _ = read_unverified(token)
     alg, kid = _check_header(header, algorithms=algorithms, typ=typ, require_kid=require_kid)
-    claims = _verify_signature(token, _select_key(keys, kid=kid, alg=alg), alg)
+    claims = _verify_with_any(token, _candidate_keys(keys, kid=kid, alg=alg), alg)
     _check_time_types(claims)
     if "exp" not in claims:
         raise TokenRejected(RejectReason.MISSING_CLAIM)

@@ -3,8 +3,9 @@
 * RFC 7517 (JWK) / RFC 7518 §3.3-3.4 (RS256, ES256). Every key is bound to exactly one ``alg`` and
   ``use: sig`` (RFC 8725 §3.1), so a verifier can never be talked into another algorithm.
 * ``kid`` is the RFC 7638 JWK thumbprint (SHA-256): stable, never reused for a different key.
-* EC P-256 keys are derived from the sandbox seed (CONTRIBUTING: reproducible): HKDF-SHA256
-  (RFC 5869) over the seed with salt ``dancu-sandbox/oidc/signing-key`` and info
+* EC P-256 keys are derived from secret key material the caller passes (the service passes
+  material derived from its deployment secret, never the public seed): HKDF-SHA256
+  (RFC 5869) over it with salt ``dancu-sandbox/oidc/signing-key`` and info
   ``<label>/<generation>`` gives 64 bytes; reduced modulo the group order they are the private
   scalar (joserfc ``ECKey.derive_key``, salt and info pinned here so the keys survive library
   upgrades). RSA 2048 keys (RS256, per-client opt-in) are generated; the caller persists them

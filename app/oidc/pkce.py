@@ -9,6 +9,9 @@
   without ``code_challenge_method`` (RFC 7636 §4.3 would default it to ``plain``).
 * §4.6 the comparison is constant-time (``hmac.compare_digest``).
 
+A code issued without a challenge (a client whose policy does not require PKCE) refuses any
+``code_verifier`` (RFC 9700 §2.1.1: otherwise a PKCE downgrade goes unnoticed).
+
 Errors: problems with the challenge are ``invalid_request`` (authorization endpoint, §4.4.1);
 problems with the verifier are ``invalid_grant`` (token endpoint, §4.6).
 
@@ -55,6 +58,15 @@ def validate_challenge(challenge: str | None, method: str | None) -> str:
     if _S256_CHALLENGE.fullmatch(challenge) is None:
         raise InvalidRequest("code_challenge is not a valid S256 challenge.")
     return challenge
+
+
+def check_verifier(verifier: str | None, *, challenge: str | None) -> None:
+    """:func:`verify_code_verifier`, or for a code issued without a challenge, no verifier."""
+    if challenge is not None:
+        verify_code_verifier(verifier, challenge=challenge)
+    elif verifier:  # an empty parameter counts as omitted (RFC 6749 §3.2)
+        raise InvalidGrant("code_verifier sent, but the authorization request had no "
+                           "code_challenge.")
 
 
 def verify_code_verifier(verifier: str | None, *, challenge: str) -> None:

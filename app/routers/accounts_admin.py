@@ -55,7 +55,7 @@ def create_account(body: schemas.AccountCreate, session: SessionDep, now: NowDep
 @router.get("/personas", response_model=schemas.PersonaList,
             summary="The test personas: one account in each state, with their sandbox secrets")
 def list_personas(session: ReadSessionDep, settings: SettingsDep) -> Any:
-    return schemas.PersonaList(personas=accounts_seed.persona_details(session, seed=settings.seed))
+    return schemas.PersonaList(personas=accounts_seed.persona_details(session, settings=settings))
 
 
 @router.get("/{pin}", response_model=schemas.AccountOut, summary="One account", responses=_ERRORS)

@@ -41,6 +41,9 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         token_endpoint_auth_method=body.token_endpoint_auth_method,
         grant_types=tuple(body.grant_types),
         redirect_uris=tuple(body.redirect_uris),
+        post_logout_redirect_uris=tuple(body.post_logout_redirect_uris),
+        application_type=body.application_type,
+        require_pkce=body.require_pkce,
         jwks=body.jwks,
         sandbox=body.sandbox,
         signing_alg=body.signing_alg,
@@ -135,6 +138,6 @@ def rotate_key(
     now: NowDep,
     request: Request,
 ) -> Any:
-    kid = keys.rotate(session, alg, seed=settings.seed, now=now)
+    kid = keys.rotate(session, alg, settings=settings, now=now)
     key_store(request).invalidate()
     return schemas.KeyRotated(alg=alg, kid=kid)

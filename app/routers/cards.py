@@ -18,15 +18,15 @@ from app.security import (
     Caller,
     RequestNow,
     any_caller,
-    request_id,
+    off_loop,
     require_admin,
     require_scope,
     runtime,
 )
-from app.services import cards, cards_access, chip
+from app.services import access_history, cards, cards_access, chip, throttle
 from app.services.audit_writer import AuditUnavailable
 from app.services.cards import CardNotFound, Change
-from app.services.cards_access import CHIP_READER, NFC_PURPOSE, CardAccess
+from app.services.cards_access import CARD_SCOPES, CardAccess
 from app.services.cards_verify import ChipRead
 from app.services.citizens import AuditFailed, checked_pin
 from app.services.pki import CardPki, card_pki
@@ -67,7 +67,10 @@ PkiDep = Annotated[CardPki, Depends(get_card_pki)]
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         401: "Missing or invalid access token; for the chip: missing or wrong X-Chip-Access-Key",
-        403: "The token lacks the scope, or the purpose is not registered",
+        429: "Too many wrong access keys for this card or from this client: too-many-failures "
+             "with Retry-After",
+        403: "The token lacks the scope, the purpose is not registered, or (a consent-based "
+             "client) the citizen has not consented to every scope the card shows",
         404: "No card is recorded for this number",
         409: "The card's status does not allow this change",
         413: "Request body too large",
@@ -80,11 +83,6 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 def _client_access(caller: Caller, now: Any) -> CardAccess:
     return CardAccess(client_id=caller.client_id, purpose=caller.purpose,
                       request_id=caller.request_id, now=now)
-
-
-def _reader_access(request: Request, now: Any) -> CardAccess:
-    return CardAccess(client_id=CHIP_READER, purpose=NFC_PURPOSE, request_id=request_id(request),
-                      now=now)
 
 
 async def _audited(request: Request, access: CardAccess, work: Callable[[Session], T]) -> T:
@@ -104,13 +102,42 @@ async def _audited(request: Request, access: CardAccess, work: Callable[[Session
     return result
 
 
+async def _consented(request: Request, caller: Caller, pin: str, action: str,
+                     now: Any) -> None:
+    """A consent-based client sees a card only with the citizen's consent to every scope the card
+    shows (the lookup's check, access_history.require_consent; the refusal is audited)."""
+    if caller.needs_consent:
+        asker = access_history.Asker(caller.client_id, caller.purpose, caller.request_id, action)
+        await access_history.require_consent(runtime(request), asker, [pin], CARD_SCOPES,
+                                             now=now, every=True)
+
+
 def _card_not_found(request: Request) -> JSONResponse:
     # Returned, not raised: the attempt is audited like any other access.
     return problem_response(CardNotFound(), request)
 
 
-def _chip_denied(request: Request) -> JSONResponse:
-    return problem_response(chip.ChipAccessDenied(), request)
+def _count_wrong_key(request: Request, checks: list[throttle.Check], now: Any) -> None:
+    with runtime(request).database.write() as session:
+        throttle.count_failure(session, checks, now=now)
+
+
+async def _chip(request: Request, caller: Caller, pin: str, now: Any, action: str,
+                work: Callable[[Session, str, CardAccess], T | None]) -> T | JSONResponse:
+    """A chip operation behind the access key: refused while the card or the client is locked
+    out; a wrong key counted (per card, per client); every attempt audited under the client."""
+    number, access = checked_pin(pin), _client_access(caller, now)
+    checks = cards_access.chip_checks(request.app.state.settings, pin=number,
+                                      client_id=caller.client_id)
+    done = await _audited(request, access, lambda session: cards_access.unless_locked(
+        session, checks, action=action, pin=number, access=access,
+        work=lambda reading: work(reading, number, access)))
+    if isinstance(done, cards_access.ChipLocked):
+        return problem_response(throttle.too_many(done.retry_after), request)
+    if done is None:
+        await off_loop(lambda: _count_wrong_key(request, checks, now))
+        return problem_response(chip.ChipAccessDenied(), request)
+    return done
 
 
 @router.get("/{pin}", response_model=schemas.Card, responses=_problems(401, 403, 404, 422),
@@ -118,6 +145,7 @@ def _chip_denied(request: Request) -> JSONResponse:
 async def get_card(pin: str, caller: ReadCaller, now: RequestNow, request: Request,
                    sequence: Sequence = None) -> Any:
     number, access = checked_pin(pin), _client_access(caller, now)
+    await _consented(request, caller, number, "card_read", now)
     view = await _audited(request, access, lambda session: cards_access.card_view(
         session, number, sequence=sequence, access=access))
     return _card_not_found(request) if view is None else view
@@ -129,22 +157,23 @@ async def get_card(pin: str, caller: ReadCaller, now: RequestNow, request: Reque
 async def get_image(pin: str, side: Literal["front", "back"], caller: ReadCaller, now: RequestNow,
                     seed: SeedDep, request: Request, sequence: Sequence = None) -> Any:
     number, access = checked_pin(pin), _client_access(caller, now)
+    await _consented(request, caller, number, "card_image", now)
     svg = await _audited(request, access, lambda session: cards_access.card_image(
         session, number, side, sequence=sequence, seed=seed, access=access))
     return _card_not_found(request) if svg is None else Response(svg, media_type=SVG)
 
 
 @router.get("/{pin}/chip", response_model=schemas.ChipFiles,
-            responses={200: {"content": {ZIP: {}}}, **_problems(401, 422)},
+            responses={200: {"content": {ZIP: {}}}, **_problems(401, 403, 422, 429)},
             summary="The chip's files (JSON of base64, or a zip with Accept: application/zip); "
-                    "needs X-Chip-Access-Key, no token")
-async def get_chip(pin: str, now: RequestNow, seed: SeedDep, pki: PkiDep, request: Request,
-                   key: AccessKey = None) -> Any:
-    number, access = checked_pin(pin), _reader_access(request, now)
-    files = await _audited(request, access, lambda session: cards_access.read_chip(
-        session, number, key, seed=seed, pki=pki, access=access))
-    if files is None:
-        return _chip_denied(request)
+                    "needs a token with card.read and X-Chip-Access-Key")
+async def get_chip(pin: str, caller: ReadCaller, now: RequestNow, seed: SeedDep, pki: PkiDep,
+                   request: Request, key: AccessKey = None) -> Any:
+    files = await _chip(request, caller, pin, now, "chip_read", lambda session, number, access:
+                        cards_access.read_chip(session, number, key, seed=seed, pki=pki,
+                                               access=access))
+    if not isinstance(files, dict):
+        return files
     if ZIP in request.headers.get("accept", ""):
         return Response(chip.zipped(files), media_type=ZIP, headers={
             "Content-Disposition": 'attachment; filename="chip.zip"'})
@@ -152,17 +181,18 @@ async def get_chip(pin: str, now: RequestNow, seed: SeedDep, pki: PkiDep, reques
 
 
 @router.post("/{pin}/chip/internal-authenticate", response_model=schemas.ChallengeResponse,
-             responses=_problems(401, 422),
-             summary="Active authentication: the chip signs an 8-byte challenge (needs "
-                     "X-Chip-Access-Key)")
-async def internal_authenticate(pin: str, body: schemas.ChallengeRequest, now: RequestNow,
-                                seed: SeedDep, request: Request, key: AccessKey = None) -> Any:
+             responses=_problems(401, 403, 422, 429),
+             summary="Active authentication: the chip signs an 8-byte challenge (needs a token "
+                     "with card.read and X-Chip-Access-Key)")
+async def internal_authenticate(pin: str, body: schemas.ChallengeRequest, caller: ReadCaller,
+                                now: RequestNow, seed: SeedDep, request: Request,
+                                key: AccessKey = None) -> Any:
     challenge = cards_access.checked_challenge(body.challenge)
-    number, access = checked_pin(pin), _reader_access(request, now)
-    signature = await _audited(request, access, lambda session: cards_access.internal_authenticate(
-        session, number, key, challenge, seed=seed, access=access))
-    if signature is None:
-        return _chip_denied(request)
+    signature = await _chip(request, caller, pin, now, "chip_authenticate",
+                            lambda session, number, access: cards_access.internal_authenticate(
+                                session, number, key, challenge, seed=seed, access=access))
+    if not isinstance(signature, bytes):
+        return signature
     return schemas.ChallengeResponse(challenge=challenge.hex(),
                                      response=base64.b64encode(signature).decode("ascii"),
                                      response_hex=signature.hex(), algorithm="ecdsa-plain-sha256")

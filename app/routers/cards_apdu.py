@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session
 
 from app.errors import problem_response
-from app.routers.cards import PkiDep, SeedDep, _problems
+from app.routers.cards import PkiDep, SeedDep, _client_access, _problems
 from app.schemas import chip_apdu as schemas
-from app.security import Caller, RequestNow, request_id, require_scope, runtime
+from app.security import Caller, RequestNow, require_scope, runtime
 from app.services import chip_apdu
 from app.services.audit_writer import AuditUnavailable
 from app.services.cards import CardNotFound
-from app.services.cards_access import NFC_PURPOSE, CardAccess
+from app.services.cards_access import CardAccess
 from app.services.citizens import AuditFailed, checked_pin
 
 T = TypeVar("T")
@@ -27,8 +27,8 @@ pause = asyncio.sleep  # the chip-slow persona's delay (tests replace it)
 
 
 def _access(caller: Caller, now: Any, request: Request) -> CardAccess:
-    return CardAccess(client_id=caller.client_id, purpose=NFC_PURPOSE,
-                      request_id=request_id(request), now=now)
+    """Audited under the client and its purpose, as the JSON chip read is."""
+    return _client_access(caller, now)
 
 
 async def _audited_write(request: Request, access: CardAccess,

@@ -16,9 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.errors import NotFound
 from app.routers.html import PAGE_HEADERS, TEMPLATES
-from app.security import request_id, runtime
+from app.security import checked_secret, request_id, runtime
 from app.services import console, personas, sandbox_requests, tenants
 from app.services.citizens import checked_pin
+from app.services.throttle import TooManyFailures
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _PIN_LIKE = 12
@@ -51,7 +52,14 @@ def login_page(request: Request) -> HTMLResponse:
 @router.post("/login")
 def login(request: Request, token: Annotated[str, Form(max_length=500)]) -> Response:
     expected = request.app.state.settings.admin_token
-    if not console.signed_in(console.session_value(token), expected):
+    right = console.signed_in(console.session_value(token), expected)
+    try:
+        accepted = checked_secret(request, matches=right)  # guesses throttled per source
+    except TooManyFailures as locked:
+        page = _page(request, "login.html", status=429, error="Too many wrong tokens: wait.")
+        page.headers.update(locked.headers)
+        return page
+    if not accepted:
         return _page(request, "login.html", status=401, error="That is not the admin token.")
     response = RedirectResponse("/console", status_code=303)
     response.set_cookie(console.COOKIE, console.session_value(expected), httponly=True,
@@ -113,7 +121,7 @@ def persona_page(request: Request) -> Response:
         return _to_login()
     settings, clock = request.app.state.settings, request.app.state.clock
     with runtime(request).database.read() as session:
-        listed = personas.catalogue(session, now=clock.now(), seed=settings.seed)
+        listed = personas.catalogue(session, now=clock.now(), settings=settings)
     return _page(request, "personas.html", personas=listed, describe=personas.outcome_text)
 
 

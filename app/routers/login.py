@@ -93,7 +93,7 @@ def _personas(session: SessionDep, interaction: LoginInteraction,
     if not login.picker_allowed(session, interaction, sandbox=settings.sandbox):
         return []
     return [{**p, "masked_pin": pin_rules.mask(p["pin"])}
-            for p in accounts_seed.persona_details(session, seed=settings.seed)]
+            for p in accounts_seed.persona_details(session, settings=settings)]
 
 
 def _level_required(interaction: LoginInteraction) -> int | None:

@@ -4,11 +4,16 @@ page of the VNeID account pages (``/oauth2/account/history``), and consents reco
 administrator (``POST /v1/admin/consents``: given in writing at a counter).
 
 A citizen authenticates with a VNeID access token carrying ``vneid.history`` (OpenID flow of a
-relying party the citizen signed in to) or with the VNeID app's bound-device token.
+relying party the citizen signed in to) or with the VNeID app's bound-device token. Reading and
+withdrawing (narrowing) accept both; giving a consent accepts only the device token: a relying
+party holds the access token, and consent must be the citizen's own act (on the VNeID consent
+page or in the app), never something a party grants itself. The history shows the PIN in full
+only to the app or to a token that carries ``vneid.identity`` (masked otherwise).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -32,48 +37,64 @@ admin_router = APIRouter(prefix="/v1/admin/consents", tags=["admin: VNeID accoun
 pages_router = APIRouter(include_in_schema=False)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "citizen-token-required (WWW-Authenticate: Bearer realm=\"vneid\")"},
-    403: {"description": "history-scope-required: the access token lacks vneid.history"},
+    403: {"description": "history-scope-required: the access token lacks vneid.history; "
+                         "citizen-interaction-required: giving consent with a relying party's "
+                         "token"},
     404: {"description": "consent-not-found"},
     409: {"description": "consent-not-active"},
     422: {"description": "invalid-consent, invalid-cursor"},
 }
 
 
-def citizen(request: Request, credentials: BearerDep, session: ReadSessionDep,
-            now: NowDep) -> Account:
+def citizen_caller(request: Request, credentials: BearerDep, session: ReadSessionDep,
+                   now: NowDep) -> access_history.CitizenCaller:
     token = credentials.credentials if isinstance(credentials, HTTPAuthorizationCredentials) \
         else None
-    return access_history.citizen_account(session, token, keys=key_store(request),
-                                          settings=request.app.state.settings, now=now)
+    return access_history.citizen_caller(session, token, keys=key_store(request),
+                                         settings=request.app.state.settings, now=now)
+
+
+CallerDep = Annotated[access_history.CitizenCaller, Depends(citizen_caller)]
+
+
+def citizen(caller: CallerDep) -> Account:
+    return caller.account
+
+
+def first_party_citizen(caller: CallerDep) -> Account:
+    return access_history.require_first_party(caller)
 
 
 CitizenDep = Annotated[Account, Depends(citizen)]
+FirstPartyDep = Annotated[Account, Depends(first_party_citizen)]
 ConsentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def _access(item: access_history.Access) -> schemas.AccessOut:
+def _access(item: access_history.Access, shown_pin: Callable[[str], str]) -> schemas.AccessOut:
     record = item.record
     return schemas.AccessOut(at=audit.utc_text(record.created_at), client_id=record.client_id,
                              client_name=item.client_name, purpose=record.purpose,
                              action=record.action, fields=record.fields.split(),
-                             result=record.result, pin=record.pin or "")
+                             result=record.result, pin=shown_pin(record.pin or ""))
 
 
-def _history(session: Any, pin: str, cursor: str | None, limit: int) -> schemas.AccessHistory:
+def _history(session: Any, pin: str, cursor: str | None, limit: int,
+             shown_pin: Callable[[str], str]) -> schemas.AccessHistory:
     before = decode_cursor(cursor, kind="access", key_type=int) if cursor else None
     rows = access_history.history(session, access_history.numbers_of(session, pin),
                                   before_seq=before, limit=limit)
     next_cursor = encode_cursor("access", rows[-1].record.seq) if len(rows) == limit else None
-    return schemas.AccessHistory(items=[_access(r) for r in rows], next_cursor=next_cursor)
+    return schemas.AccessHistory(items=[_access(r, shown_pin) for r in rows],
+                                 next_cursor=next_cursor)
 
 
 @router.get("/access-history", response_model=schemas.AccessHistory,
             summary="Who accessed which of my data, when and for what purpose (newest first)",
             responses=_ERRORS)
-def access_history_api(account: CitizenDep, session: ReadSessionDep,
+def access_history_api(caller: CallerDep, session: ReadSessionDep,
                        cursor: Annotated[str | None, Query(max_length=200)] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:
-    return _history(session, account.pin, cursor, limit)
+    return _history(session, caller.account.pin, cursor, limit, caller.shown_pin)
 
 
 def _consent(row: Consent, now: datetime) -> schemas.DataConsentOut:
@@ -91,9 +112,10 @@ def my_consents(account: CitizenDep, session: ReadSessionDep, now: NowDep) -> An
 
 @router.post("/data-consents", status_code=status.HTTP_201_CREATED,
              response_model=schemas.DataConsentOut,
-             summary="Consent to a client receiving my data for one of its purposes",
+             summary="Consent to a client receiving my data for one of its purposes (the VNeID "
+                     "app's device token only: never a relying party's token)",
              responses=_ERRORS)
-def give_consent(body: schemas.DataConsentCreate, account: CitizenDep, session: SessionDep,
+def give_consent(body: schemas.DataConsentCreate, account: FirstPartyDep, session: SessionDep,
                  now: NowDep) -> Any:
     row = access_history.give(session, pin=account.pin, client_id=body.client_id,
                               purpose=body.purpose, scopes=body.scopes, method="api", now=now,
@@ -135,7 +157,7 @@ def history_page(request: Request, session: ReadSessionDep, now: NowDep,
     if account is None:
         return html.error_page(request, lang=lang, status=401,
                                message=html.text(lang, "login_required_for_page"))
-    history = _history(session, account.pin, cursor, 50)
+    history = _history(session, account.pin, cursor, 50, str)  # the citizen's own session
     listed = [_consent(r, now) for r in access_history.sharing_consents(session, account.pin)]
     return html.render(request, "access_history.html", lang=lang, items=history.items,
                        next_cursor=history.next_cursor,

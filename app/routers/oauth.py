@@ -20,9 +20,10 @@ from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep, ge
 from app.errors import NotFound
 from app.oidc import errors as oauth
 from app.oidc.authorize import UI_LOCALES_SUPPORTED
+from app.oidc.clients import NONE
 from app.oidc.codes import new_opaque_value
 from app.routers import html
-from app.routers.token import ParsedForm, error_response, read_form
+from app.routers.token import ParsedForm, error_response, failure_checks, read_form
 from app.schemas.accounts import ConsentList, ConsentOut
 from app.security import key_store, require_admin, runtime
 from app.services import (
@@ -35,6 +36,8 @@ from app.services import (
     oidc_revocation,
     oidc_sessions,
     oidc_userinfo,
+    persona_names,
+    throttle,
 )
 from app.services.oidc_provider import SESSION_TTL
 from app.services.oidc_writes import run_phases, run_read
@@ -182,14 +185,28 @@ async def userinfo(request: Request) -> Any:
 # --- introspection and revocation -----------------------------------------------------------------
 
 
-def _authenticated(form: ParsedForm, session: SessionDep, settings: Settings, now: Any,
-                   path: str) -> str:
+def _authenticated(request: Request, form: ParsedForm, session: SessionDep, settings: Settings,
+                   now: Any, path: str, *, public: bool = True) -> str:
+    """The client, authenticated as at the token endpoint and throttled alike (a failure is
+    counted in this request's transaction, which commits with the error answer); a public client
+    (``none``) only where ``public`` (RFC 7009 §2.1 lets it revoke its tokens; introspection is
+    for clients that can authenticate)."""
     if form.request is None:
         assert form.error is not None
         raise form.error
-    client = client_auth.authenticate(session, form.request, settings=settings, now=now,
-                                      token_endpoint=settings.issuer_url + path)
-    return client.client_id
+    checks = failure_checks(request, form.request)
+    wait = throttle.locked(session, checks, now=now)
+    if wait:
+        raise oauth.SlowDown(retry_after=wait)
+    try:
+        client = client_auth.authenticate(session, form.request, settings=settings, now=now,
+                                          token_endpoint=settings.issuer_url + path)
+    except oauth.InvalidClient:
+        throttle.count_failure(session, checks, now=now)
+        raise
+    if not public and client.token_endpoint_auth_method == NONE:
+        raise oauth.InvalidClient()
+    return str(client.client_id)
 
 
 def _token_param(form: ParsedForm) -> str:
@@ -203,7 +220,8 @@ def _token_param(form: ParsedForm) -> str:
 def introspect(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
                session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
     try:
-        requester = _authenticated(form, session, settings, now, "/oauth2/introspect")
+        requester = _authenticated(request, form, session, settings, now, "/oauth2/introspect",
+                                   public=False)
         body = oidc_revocation.introspect(
             session, _token_param(form), requester=requester, keys=key_store(request),
             hint=form.request.params.get("token_type_hint") if form.request else None,
@@ -217,7 +235,7 @@ def introspect(request: Request, form: Annotated[ParsedForm, Depends(read_form)]
 def revoke(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
            session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
     try:
-        requester = _authenticated(form, session, settings, now, "/oauth2/revoke")
+        requester = _authenticated(request, form, session, settings, now, "/oauth2/revoke")
         oidc_revocation.revoke(session, _token_param(form), requester=requester,
                                keys=key_store(request), settings=settings, now=now)
     except oauth.OAuthError as error:
@@ -315,7 +333,7 @@ def sandbox_qr_approve(handle: str, body: SandboxQrApproval, session: SessionDep
                        settings: SettingsDep, now: NowDep) -> Any:
     if not settings.sandbox:
         raise NotFound("Sandbox helpers are off (DANCU_SANDBOX=false).")
-    pin = body.pin or login.persona_pin(session, body.persona or "")
+    pin = body.pin or persona_names.require_persona_pin(session, body.persona or "")
     return QrStatus(status=login.qr_approve_as(session, handle, pin=pin or "", now=now))
 
 

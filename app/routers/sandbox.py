@@ -2,7 +2,9 @@
 recent requests. Sandbox clients (any scope) and the admin token only, in a sandbox deployment.
 
 Inside a tenant (``X-Sandbox-Tenant``) the personas, rules and clock are the tenant's own; the
-tenant routes themselves are always the deployment's.
+tenant routes themselves are always the deployment's. The deployment's clock is shared by every
+client, so only the admin token moves it; a sandbox client moves the clocks of tenants. Tenants
+belong to the client that made them, and the demo client (public credentials) may not own one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from app.dependencies import DatabaseDep, SettingsDep
 from app.schemas import sandbox as schemas
-from app.security import BearerDep, Caller, authenticate, runtime
+from app.security import AdminOnly, BearerDep, Caller, authenticate, runtime
 from app.services import faults, personas, sandbox_clock, sandbox_requests, tenants
 from app.services.faults import SandboxClientRequired
 from app.services.faults_middleware import fault_state
@@ -41,6 +43,17 @@ async def sandbox_caller(request: Request, credentials: BearerDep) -> Caller:
 SandboxCaller = Annotated[Caller, Depends(sandbox_caller)]
 
 
+async def clock_mover(request: Request, caller: SandboxCaller) -> Caller:
+    """The admin, or in a tenant any sandbox client of it: the deployment's clock is everyone's."""
+    if not caller.admin and _tenant(request) is None:
+        raise AdminOnly("The deployment's clock is shared by every client: moving it needs the "
+                        "admin token. Move the clock of a tenant of your own instead.")
+    return caller
+
+
+ClockMover = Annotated[Caller, Depends(clock_mover)]
+
+
 def _tenant(request: Request) -> str | None:
     return getattr(request.app.state, "tenant", None)
 
@@ -51,7 +64,7 @@ def _tenant(request: Request) -> str | None:
 def _catalogue(request: Request) -> dict[str, Any]:
     settings, clock = request.app.state.settings, request.app.state.clock
     with runtime(request).database.read() as session:
-        listed = personas.catalogue(session, now=clock.now(), seed=settings.seed)
+        listed = personas.catalogue(session, now=clock.now(), settings=settings)
     return {"tenant": _tenant(request), "seed": settings.seed, "personas": listed,
             "channel_personas": {"cards": "/v1/sandbox/personas/cards",
                                  "accounts": "/v1/admin/accounts/personas"}}
@@ -140,6 +153,9 @@ def _clock_view(request: Request, version: int | None = None) -> dict[str, Any]:
 
 
 _CLOCK = {"response_model": schemas.ClockState, "responses": _ERRORS}
+_MOVE = {"response_model": schemas.ClockState, "responses": {
+    **_ERRORS, 403: {"description": "admin-only: a client moving the deployment's clock (only "
+                                    "the admin token does); sandbox-client-required", **_PROBLEM}}}
 
 
 @router.get("/clock", summary="The sandbox clock (of the tenant, or of the deployment)", **_CLOCK)
@@ -147,29 +163,29 @@ def get_clock(_: SandboxCaller, request: Request) -> Any:
     return _clock_view(request)
 
 
-@router.post("/clock/freeze", summary="Stop the clock (at `at`, default now)", **_CLOCK)
-def freeze_clock(body: schemas.ClockFreeze, _: SandboxCaller, request: Request) -> Any:
+@router.post("/clock/freeze", summary="Stop the clock (at `at`, default now)", **_MOVE)
+def freeze_clock(body: schemas.ClockFreeze, _: ClockMover, request: Request) -> Any:
     database, clock = runtime(request).database, request.app.state.clock
     return _clock_view(request, sandbox_clock.freeze(database, clock, body.at))
 
 
 @router.post("/clock/advance", summary="Move the clock forward (or back) by seconds and days",
-             **_CLOCK)
-def advance_clock(body: schemas.ClockAdvance, _: SandboxCaller, request: Request) -> Any:
+             **_MOVE)
+def advance_clock(body: schemas.ClockAdvance, _: ClockMover, request: Request) -> Any:
     delta = timedelta(days=body.days, seconds=body.seconds)
     database, clock = runtime(request).database, request.app.state.clock
     return _clock_view(request, sandbox_clock.advance(database, clock, delta))
 
 
 @router.post("/clock/unfreeze", summary="Let a frozen clock run again from where it stopped",
-             **_CLOCK)
-def unfreeze_clock(_: SandboxCaller, request: Request) -> Any:
+             **_MOVE)
+def unfreeze_clock(_: ClockMover, request: Request) -> Any:
     database, clock = runtime(request).database, request.app.state.clock
     return _clock_view(request, sandbox_clock.unfreeze(database, clock))
 
 
-@router.post("/clock/reset", summary="Back to real time", **_CLOCK)
-def reset_clock(_: SandboxCaller, request: Request) -> Any:
+@router.post("/clock/reset", summary="Back to real time", **_MOVE)
+def reset_clock(_: ClockMover, request: Request) -> Any:
     database, clock = runtime(request).database, request.app.state.clock
     return _clock_view(request, sandbox_clock.reset(database, clock))
 
@@ -189,8 +205,23 @@ def recent_requests(caller: SandboxCaller, request: Request) -> Any:
 
 tenants_router = APIRouter(prefix="/v1/sandbox/tenants", tags=["sandbox"])
 _TENANT_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS, 404: {"description": "tenant-not-found", **_PROBLEM},
+    **_ERRORS, 403: {"description": "own-client-required: the demo client (public credentials); "
+                                    "sandbox-client-required", **_PROBLEM},
+    404: {"description": "tenant-not-found", **_PROBLEM},
     409: {"description": "tenant-busy (being created or reset), tenant-limit", **_PROBLEM}}
+
+
+async def tenant_owner(caller: SandboxCaller, settings: SettingsDep) -> Caller:
+    """A sandbox client of one's own (or the admin): the demo client is everyone's."""
+    if not caller.admin and caller.client_id == settings.demo_client_id:
+        raise tenants.OwnClientRequired(
+            "The demo client's credentials are public, so whatever it owned would be everyone's. "
+            "Create tenants with a sandbox client registered for you (POST /v1/admin/clients "
+            "with sandbox: true).")
+    return caller
+
+
+TenantOwner = Annotated[Caller, Depends(tenant_owner)]
 
 
 def _owner(caller: Caller) -> str | None:
@@ -213,7 +244,7 @@ def _built(database: Any, settings: Any, tenant: Any, now: Any) -> None:
                      responses=_TENANT_ERRORS,
                      summary="Create an isolated tenant from a seed (a few seconds: the "
                              "population is generated now)")
-def create_tenant(body: schemas.TenantCreate, caller: SandboxCaller, request: Request,
+def create_tenant(body: schemas.TenantCreate, caller: TenantOwner, request: Request,
                   database: DatabaseDep, settings: SettingsDep) -> Any:
     now = request.app.state.clock.now()
     spec = tenants.Registration(owner=caller.client_id, size=body.size,
@@ -225,9 +256,9 @@ def create_tenant(body: schemas.TenantCreate, caller: SandboxCaller, request: Re
     return tenants.view(tenant)
 
 
-@tenants_router.get("", response_model=schemas.TenantList, responses=_ERRORS,
+@tenants_router.get("", response_model=schemas.TenantList, responses=_TENANT_ERRORS,
                     summary="The caller's tenants (every tenant for the admin)")
-def list_tenants(caller: SandboxCaller, database: DatabaseDep) -> Any:
+def list_tenants(caller: TenantOwner, database: DatabaseDep) -> Any:
     with database.read() as session:
         return {"tenants": [tenants.view(t) for t in tenants.listed(session,
                                                                     owner=_owner(caller))]}
@@ -235,7 +266,7 @@ def list_tenants(caller: SandboxCaller, database: DatabaseDep) -> Any:
 
 @tenants_router.get("/{tenant_id}", response_model=schemas.TenantOut, responses=_TENANT_ERRORS,
                     summary="One tenant")
-def get_tenant(tenant_id: str, caller: SandboxCaller, database: DatabaseDep) -> Any:
+def get_tenant(tenant_id: str, caller: TenantOwner, database: DatabaseDep) -> Any:
     with database.read() as session:
         return tenants.view(tenants.find(session, tenant_id, owner=_owner(caller)))
 
@@ -243,7 +274,7 @@ def get_tenant(tenant_id: str, caller: SandboxCaller, database: DatabaseDep) -> 
 @tenants_router.post("/{tenant_id}/reset", response_model=schemas.TenantOut,
                      responses=_TENANT_ERRORS,
                      summary="Rebuild the tenant from its seed: every change made in it is gone")
-def reset_tenant(tenant_id: str, caller: SandboxCaller, request: Request, database: DatabaseDep,
+def reset_tenant(tenant_id: str, caller: TenantOwner, request: Request, database: DatabaseDep,
                  settings: SettingsDep) -> Any:
     now = request.app.state.clock.now()
     with database.write() as session:
@@ -257,7 +288,7 @@ def reset_tenant(tenant_id: str, caller: SandboxCaller, request: Request, databa
 
 @tenants_router.delete("/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT,
                        responses=_TENANT_ERRORS, summary="Delete the tenant and its database")
-def delete_tenant(tenant_id: str, caller: SandboxCaller, request: Request,
+def delete_tenant(tenant_id: str, caller: TenantOwner, request: Request,
                   database: DatabaseDep, settings: SettingsDep) -> Response:
     with database.write() as session:
         tenant = tenants.find(session, tenant_id, owner=_owner(caller))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -10,9 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from app.oidc import client_auth
 from app.oidc import errors as oauth
-from app.security import key_store, runtime
-from app.services import tokens
+from app.security import key_store, runtime, source_address
+from app.services import throttle, tokens
 from app.services.oidc_writes import run_phases
 from app.services.phases import Pending
 
@@ -71,6 +73,22 @@ def _refusal_commits(step: Pending[tokens.TokenBody]) -> Callable[[Session], Ans
     return write
 
 
+def failure_checks(request: Request, asked: tokens.TokenRequest) -> list[throttle.Check]:
+    """Failed client authentication (here, at introspection and revocation) is counted per
+    source address and per client named."""
+    per_source, per_client = throttle.credential_limits(request.app.state.settings)
+    claimed = client_auth.claimed_client_id(authorization=asked.authorization, form=asked.params)
+    return [(per_source, source_address(request)), (per_client, claimed or "")]
+
+
+def _counted(checks: list[throttle.Check], now: datetime,
+             error: oauth.OAuthError) -> Callable[[Session], Answer]:
+    def write(session: Session) -> Answer:
+        throttle.count_failure(session, checks, now=now)
+        return error
+    return write
+
+
 _DOC = {
     200: {
         "description": "Access token (RFC 6749 §5.1)",
@@ -92,6 +110,10 @@ _DOC = {
     401: {
         "description": "invalid_client (with WWW-Authenticate: Basic when the Authorization "
         "header was used)"
+    },
+    429: {
+        "description": "slow_down with Retry-After: the source or the client failed client "
+        "authentication too often, or the client is over its quota of client-credentials tokens"
     },
 }
 
@@ -129,20 +151,33 @@ async def token(request: Request) -> Any:
     if form.request is None:
         assert form.error is not None
         return error_response(form.error, used_basic=False)
-    token_request, settings = form.request, request.app.state.settings
+    token_request, settings, shared = form.request, request.app.state.settings, runtime(request)
+    checks = failure_checks(request, token_request)
+
+    def admit(client: Any) -> Callable[[Session], None] | None:
+        # Data-API tokens a client mints at will count against its quota; a login's tokens
+        # follow a citizen's sign-in (and cost the login's hot path nothing more).
+        if token_request.params.get("grant_type") != "client_credentials":
+            return None
+        return throttle.token_quota(shared.quotas, client_id=client.client_id,
+                                    limit=client.rate_limit, now=now)
 
     def decide(session: Session) -> Answer | Pending[Answer]:
+        wait = throttle.locked(session, checks, now=now)  # one read; a failure writes, not this
+        if wait:
+            return oauth.SlowDown(retry_after=wait)
         try:
-            step = tokens.prepare_token(
-                session, token_request, settings=settings, keys=key_store(request), now=now
-            )
+            step = tokens.prepare_token(session, token_request, settings=settings,
+                                        keys=key_store(request), now=now, admit=admit)
+        except oauth.InvalidClient as error:
+            return Pending(_counted(checks, now, error))
         except oauth.OAuthError as error:
             return error
         return step if not isinstance(step, Pending) else Pending(_refusal_commits(step))
 
     # SQLite: checks on a reader inline, the writes queued with other processes' writers on a
     # lock file; PostgreSQL: one transaction in a worker thread (oidc_writes.run_phases).
-    outcome = await run_phases(request.app, runtime(request), decide)
+    outcome = await run_phases(request.app, shared, decide)
     if isinstance(outcome, oauth.OAuthError):
         return error_response(outcome, used_basic=token_request.used_basic)
     return JSONResponse(outcome(), headers=_NO_STORE)  # signed now, the writer lock released

@@ -1,4 +1,5 @@
-"""``/.well-known``: the JWK Set and the OpenID Provider metadata."""
+"""``/.well-known``: the JWK Set, the OpenID Provider metadata and the RFC 8414
+authorization-server metadata."""
 
 from __future__ import annotations
 
@@ -29,3 +30,10 @@ def jwks(now: NowDep, request: Request) -> Any:
 @router.get("/openid-configuration", summary="OpenID Provider / authorization-server metadata")
 def openid_configuration(settings: SettingsDep) -> Any:
     return JSONResponse(discovery.metadata(settings), headers=_CACHE)
+
+
+@router.get("/oauth-authorization-server",
+            summary="OAuth 2.0 authorization-server metadata (RFC 8414): the members of the "
+            "OpenID configuration that RFC 8414 defines")
+def oauth_authorization_server(settings: SettingsDep) -> Any:
+    return JSONResponse(discovery.oauth_metadata(settings), headers=_CACHE)

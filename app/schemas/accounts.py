@@ -18,7 +18,7 @@ Pin = str  # checked by app.services.citizens.checked_pin (never echoed)
 
 class AccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "079203001234", "level": 2, "password": "Vneid@2025", "passcode": "123456"}]})
+        "pin": "001084640871", "level": 2, "password": "Vneid@2025", "passcode": "123456"}]})
 
     pin: Pin = Field(max_length=32)
     level: Literal[1, 2] = 1

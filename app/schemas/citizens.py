@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas.common import ClaimText
 
-PIN_EXAMPLE = "001093047064"
+# The persona valid-adult-level2 of the default deployment (seed 6, 10,000 people): examples
+# that work as given (tests/test_docs_collection.py sends them).
+PIN_EXAMPLE = "001099992012"
 Status = Literal["alive", "deceased", "missing"]
 
 
@@ -108,11 +110,11 @@ class CitizenRecord(BaseModel):
                 {
                     "pin": PIN_EXAMPLE,
                     "status": "alive",
-                    "full_name": "Nguyễn Văn An",
-                    "surname": "Nguyễn",
-                    "middle_name": "Văn",
-                    "given_name": "An",
-                    "birth_date": "1993-04-12",
+                    "full_name": "Trương Ngọc Hoàng",
+                    "surname": "Trương",
+                    "middle_name": "Ngọc",
+                    "given_name": "Hoàng",
+                    "birth_date": "1999-04-14",
                     "birth_date_precision": "day",
                     "sex": "M",
                     "nationality": "VN",
@@ -145,11 +147,11 @@ class ResidenceConfirmation(BaseModel):
 class Attributes(Strict):
     """Claimed attributes; give at least one. Values are compared, never returned."""
 
-    full_name: ClaimText | None = Field(None, examples=["Nguyễn Văn An"])
-    birth_date: date | None = Field(None, examples=["1993-04-12"])
+    full_name: ClaimText | None = Field(None, examples=["Trương Ngọc Hoàng"])
+    birth_date: date | None = Field(None, examples=["1999-04-14"])
     sex: Literal["M", "F"] | None = None
     old_id_number: str | None = Field(None, pattern=r"^[0-9]{9}$", description="Old 9-digit CMND.")
-    phone: ClaimText | None = Field(None, examples=["0912345678"])
+    phone: ClaimText | None = Field(None, examples=["0332736392"])
 
     @model_validator(mode="after")
     def _something_claimed(self) -> Attributes:
@@ -172,8 +174,8 @@ class CitizenVerifyRequest(Attributes):
             "examples": [
                 {
                     "pin": PIN_EXAMPLE,
-                    "full_name": "Nguyen Van An",
-                    "birth_date": "1993-04-12",
+                    "full_name": "Truong Ngoc Hoang",
+                    "birth_date": "1999-04-14",
                     "accent_insensitive": True,
                 }
             ]
@@ -211,6 +213,10 @@ class BatchRequest(Strict):
     items: list[BatchItem] = Field(min_length=1, max_length=1000)
     accent_insensitive: bool = False
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "items": [{"pin": PIN_EXAMPLE, "full_name": "Trương Ngọc Hoàng",
+                   "birth_date": "1999-04-14"}], "accent_insensitive": False}]})
+
 
 class BatchResult(BaseModel):
     index: int
@@ -230,7 +236,7 @@ class BatchResponse(BaseModel):
 
 class ResolveCmndRequest(Strict):
     old_id_number: str = Field(
-        pattern=r"^[0-9]{9}$", examples=["012345678"], description="The old 9-digit CMND number."
+        pattern=r"^[0-9]{9}$", examples=["012282977"], description="The old 9-digit CMND number."
     )
 
 

@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import UtcDatetime
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+ApplicationType = Literal["web", "native"]
 GrantType = Literal["client_credentials", "authorization_code", "refresh_token"]
 DataBasis = Literal["statutory_task", "consent"]
 
@@ -29,9 +30,20 @@ class ClientCreate(BaseModel):
         "statutory_task", description="statutory_task (a state agency: no consent needed) or "
         "consent (each citizen's consent is required; docs/life-events.md)."
     )
-    token_endpoint_auth_method: AuthMethod = "client_secret_basic"
+    token_endpoint_auth_method: AuthMethod = Field(
+        "client_secret_basic", description="none: a public client (a native app or a "
+        "single-page application): no secret, PKCE always required, no client_credentials.")
     grant_types: list[GrantType] = Field(["client_credentials"], min_length=1, max_length=3)
     redirect_uris: list[str] = Field([], max_length=16)
+    post_logout_redirect_uris: list[str] = Field(
+        [], max_length=16, description="Where RP-initiated logout may return; empty: the "
+        "redirect_uris.")
+    application_type: ApplicationType = Field(
+        "web", description="native: a loopback redirect URI (http://127.0.0.1 or [::1]) matches "
+        "on any port (RFC 8252 §7.3); web: every redirect URI matches exactly.")
+    require_pkce: bool = Field(
+        True, description="false only for a confidential client that cannot send PKCE (e.g. "
+        "one registered for OpenID certification); a sent challenge is still checked.")
     jwks: dict[str, Any] | None = Field(None, description="Public JWK Set, for private_key_jwt.")
     sandbox: bool = False
     signing_alg: Literal["ES256", "RS256"] = "ES256"
@@ -50,6 +62,9 @@ class ClientOut(BaseModel):
     token_endpoint_auth_method: AuthMethod
     grant_types: list[str]
     redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    application_type: ApplicationType
+    require_pkce: bool
     status: Literal["active", "disabled"]
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]
@@ -60,7 +75,7 @@ class ClientOut(BaseModel):
 
 class ClientCreated(ClientOut):
     client_secret: str | None = Field(
-        description="Shown only now; null for private_key_jwt clients."
+        description="Shown only now; null for private_key_jwt and public (none) clients."
     )
 
 

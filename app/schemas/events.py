@@ -58,7 +58,7 @@ class _Request(BaseModel):
 
 class BirthRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "mother_pin": "079190000123", "father_pin": "079088000456", "surname": "Trần",
+        "mother_pin": "001193184606", "father_pin": "001088037658", "surname": "Trần",
         "middle_name": "Gia", "given_name": "Bảo", "sex": "M", "birth_date": "2026-11-20"}]})
 
     mother_pin: Pin | None = None
@@ -90,7 +90,7 @@ class BirthRequest(_Request):
 
 class DeathRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "079050000789", "date_of_death": "2026-11-20"}]})
+        "pin": "001036216829", "date_of_death": "2026-11-20"}]})
 
     pin: Pin
     date_of_death: date | None = Field(None, description="Default: the sandbox day")
@@ -98,7 +98,7 @@ class DeathRequest(_Request):
 
 class ResidenceChangeRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "079190000123", "kind": "temporary", "commune_code": "26734",
+        "pin": "001090022295", "kind": "temporary", "commune_code": "25747",
         "address_line": "15 Nguyễn Trãi", "valid_until": "2028-11-19"}]})
 
     pin: Pin
@@ -117,7 +117,7 @@ class ResidenceChangeRequest(_Request):
 
 class MarriageRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "husband_pin": "079095000111", "wife_pin": "079198000222"}]})
+        "husband_pin": "001095608407", "wife_pin": "001195881179"}]})
 
     husband_pin: Pin
     wife_pin: Pin
@@ -125,6 +125,8 @@ class MarriageRequest(_Request):
 
 
 class DivorceRequest(_Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "pin": "001088190489", "spouse_pin": "077193650463"}]})
     pin: Pin
     spouse_pin: Pin
     divorced_on: date | None = Field(None, description="Default: the sandbox day")
@@ -132,7 +134,7 @@ class DivorceRequest(_Request):
 
 class NameChangeRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "079190000123", "given_name": "Thư", "reason": "civil_status_decision"}]})
+        "pin": "001090108814", "given_name": "Minh", "reason": "civil_status_decision"}]})
 
     pin: Pin
     surname: RequiredName | None = None
@@ -148,6 +150,8 @@ class NameChangeRequest(_Request):
 
 
 class CardChangeRequest(_Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "pin": "001085196737", "action": "lost"}]})
     pin: Pin
     action: Literal["lost", "revoked", "renewed", "issued"]
     reason: str | None = Field(None, max_length=32, description="Card reason code "
@@ -156,7 +160,7 @@ class CardChangeRequest(_Request):
 
 class PinReestablishmentRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "pin": "079190000123", "reason": "birth_year_corrected", "birth_date": "1991-05-17"}]})
+        "pin": "001090195333", "reason": "birth_year_corrected", "birth_date": "1991-05-17"}]})
 
     pin: Pin
     reason: Literal["sex_redetermined", "birth_year_corrected", "registration_place_corrected",
@@ -317,7 +321,7 @@ class AccessHistory(BaseModel):
 
 class DataConsentCreate(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "client_id": "bank-a", "purpose": "account-opening",
+        "client_id": "demo", "purpose": "sandbox-testing",
         "scopes": ["citizen.basic", "citizen.residence"], "expires_at": "2027-11-25T00:00:00Z"}]})
 
     client_id: str = Field(min_length=1, max_length=64)

@@ -116,14 +116,14 @@ class ClockState(BaseModel):
 
 class ClockFreeze(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"at": "2030-01-01T00:00:00Z"}, {}]})
+        "examples": [{}, {"at": "2030-01-01T00:00:00Z"}]})
 
     at: UtcDatetime | None = Field(None, description="The instant to stop at (default: now)")
 
 
 class ClockAdvance(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"days": 365}, {"seconds": 601}]})
+        "examples": [{"seconds": 60}, {"days": 365}, {"seconds": 601}]})
 
     seconds: int = Field(0, ge=-10 * 366 * 86400, le=100 * 366 * 86400)
     days: int = Field(0, ge=-3660, le=36600)

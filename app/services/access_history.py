@@ -34,7 +34,8 @@ from app.models.consent import Consent
 from app.models.oidc import IssuedAccessToken
 from app.models.population import PinHistory
 from app.oidc import errors as oauth
-from app.oidc.claims import VNEID_DATA_SHARING, VNEID_HISTORY
+from app.oidc.claims import VNEID_DATA_SHARING, VNEID_HISTORY, VNEID_IDENTITY
+from app.pin import mask
 from app.services import accounts, audit, oidc_userinfo
 from app.services import consent as consents
 from app.services.keys import KeyStore, aware
@@ -85,12 +86,15 @@ def _covered(runtime: Runtime, asker: Asker, pins: Sequence[str | None], needed:
 
 
 async def require_consent(runtime: Runtime, asker: Asker, pins: Sequence[str | None],
-                          needed: Iterable[str], *, now: datetime) -> list[frozenset[str]]:
+                          needed: Iterable[str], *, now: datetime,
+                          every: bool = False) -> list[frozenset[str]]:
     """Per PIN, the ``needed`` scopes the citizen's consent covers (``None``: no citizen to ask,
-    e.g. an invalid PIN in a batch); 403 ``consent-required`` when one covers none of them."""
+    e.g. an invalid PIN in a batch); 403 ``consent-required`` when one covers none of them
+    (``every``: when one does not cover them all, for an answer that cannot be cut, a card)."""
     wanted = frozenset(needed)
     covered = await runtime.run_blocking(lambda: _covered(runtime, asker, pins, wanted, now))
-    missing = [i for i, scopes in enumerate(covered) if not scopes]
+    missing = [i for i, scopes in enumerate(covered)
+               if not scopes or (every and scopes != wanted)]
     if missing:
         await refuse(runtime, asker, [pins[i] for i in missing], now=now,
                      missing_items=missing if len(pins) > 1 else None)
@@ -216,8 +220,32 @@ def _refused() -> CitizenTokenRequired:
     return error
 
 
+class CitizenInteractionRequired(Forbidden):
+    code, title = ("citizen-interaction-required",
+                   "Only the citizen can give consent: in the VNeID app or on the VNeID consent "
+                   "page, not with a relying party's access token")
+
+
+@dataclass(frozen=True)
+class CitizenCaller:
+    """The citizen behind a ``/v1/me`` request and how they came: ``scopes`` of a relying
+    party's access token, or ``None`` for the VNeID app's device token (first party)."""
+
+    account: Account
+    scopes: frozenset[str] | None
+
+    @property
+    def first_party(self) -> bool:
+        return self.scopes is None
+
+    def shown_pin(self, pin: str) -> str:
+        """A PIN as this caller may see it: whole for the citizen's own app or a token that
+        carries ``vneid.identity`` (the scope that releases the PIN), masked otherwise."""
+        return pin if self.scopes is None or VNEID_IDENTITY in self.scopes else mask(pin)
+
+
 def _by_access_token(session: Session, token: str, *, keys: KeyStore, settings: Settings,
-                     now: datetime) -> Account | None:
+                     now: datetime) -> CitizenCaller | None:
     try:
         claims = oidc_userinfo.verify(token, keys=keys, settings=settings, now=now)
     except oauth.OAuthError:
@@ -227,17 +255,33 @@ def _by_access_token(session: Session, token: str, *, keys: KeyStore, settings: 
     issued = session.get(IssuedAccessToken, claims.jti)
     if issued is None or issued.revoked_at is not None or issued.account_id is None:
         return None
-    return session.get(Account, issued.account_id)
+    account = session.get(Account, issued.account_id)
+    return CitizenCaller(account, frozenset(claims.content.scope)) if account else None
 
 
-def citizen_account(session: Session, token: str | None, *, keys: KeyStore, settings: Settings,
-                    now: datetime) -> Account:
-    """The account behind a VNeID access token with ``vneid.history`` (from the OpenID flow) or
-    the app's bound-device token; it must be active. 401 ``citizen-token-required`` otherwise."""
-    account = None
+def _by_device(session: Session, token: str) -> CitizenCaller | None:
+    account = accounts.account_for_device(session, token)
+    return CitizenCaller(account, None) if account is not None else None
+
+
+def citizen_caller(session: Session, token: str | None, *, keys: KeyStore, settings: Settings,
+                   now: datetime) -> CitizenCaller:
+    """The account behind a VNeID access token with ``vneid.history`` (from a relying party's
+    OpenID flow) or the app's bound-device token; it must be active. 401
+    ``citizen-token-required`` otherwise."""
+    found = None
     if token:
-        account = (_by_access_token(session, token, keys=keys, settings=settings, now=now)
-                   if token.count(".") == 2 else accounts.account_for_device(session, token))
-    if account is None or account.state != accounts.ACTIVE:
+        found = (_by_access_token(session, token, keys=keys, settings=settings, now=now)
+                 if token.count(".") == 2 else _by_device(session, token))
+    if found is None or found.account.state != accounts.ACTIVE:
         raise _refused()
-    return account
+    return found
+
+
+def require_first_party(caller: CitizenCaller) -> Account:
+    """Giving or widening consent is the citizen's own act: only their VNeID app (device token)
+    may do it through the API; a relying party's token (even with ``vneid.history``) is refused
+    with 403 ``citizen-interaction-required``, or a party could grant itself consent."""
+    if not caller.first_party:
+        raise CitizenInteractionRequired()
+    return caller.account

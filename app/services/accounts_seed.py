@@ -5,8 +5,12 @@
 most holders are at level 2, a few are still pending or locked at their own request; a deceased
 citizen's account is closed, a missing person's locked by the authority. Every choice is a hash of
 ``(seed, PIN)``, so the same population and seed always give the same accounts. It is fast: one
-argon2 hash for the whole run -- every generated account has the password :data:`SANDBOX_PASSWORD`
-and the passcode :data:`SANDBOX_PASSCODE` (stored as the same hash), which the docs state.
+argon2 hash for the whole run -- in a sandbox deployment every generated account has the
+password :data:`SANDBOX_PASSWORD` and the passcode :data:`SANDBOX_PASSCODE` (stored as the same
+hash), which the docs state. Outside a sandbox (``DANCU_SANDBOX=false``) generated accounts have no
+password and no passcode (nobody can log in as them until an admin sets them), there are no
+personas, and :func:`withdraw_sandbox_credentials` removes the documented ones a database made
+as a sandbox still holds.
 
 :func:`ensure_personas` then fixes one account in each state (:data:`PERSONAS`), picked
 deterministically from the population, so tests and the login page's persona picker always find a
@@ -15,7 +19,6 @@ level-2 citizen, a level-1 citizen, a pending, locked and closed account.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
@@ -37,9 +40,11 @@ from app.models.oidc import (
     RefreshToken,
 )
 from app.models.population import Citizen
-from app.services import accounts
+from app.models.sandbox import SandboxPersona
+from app.services import accounts, secret
 from app.services.accounts import age_on
 from app.services.oidc_provider import LOGIN_PURPOSE
+from app.settings import Settings
 
 log = logging.getLogger("dancu.accounts")
 SANDBOX_PASSWORD = "Vneid@2025"
@@ -138,8 +143,8 @@ def _state(person: _Person, seed: int, *, has_card: bool, today: date) -> dict[s
 
 @dataclass(frozen=True)
 class _Secrets:
-    password_hash: str
-    passcode_hash: str
+    password_hash: str | None
+    passcode_hash: str | None
 
 
 def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int,
@@ -181,13 +186,15 @@ def has_accounts(session: Session) -> bool:
     return session.scalar(select(Account.id).limit(1)) is not None
 
 
-def seed_accounts(database: Database, *, seed: int, now: datetime) -> int:
-    """Generate the population's accounts (once: does nothing if any account exists).
+def seed_accounts(database: Database, *, seed: int, now: datetime, sandbox: bool = True) -> int:
+    """Generate the population's accounts (once: does nothing if any account exists); outside a
+    sandbox without password or passcode.
 
     Call it after the population exists; returns the number of accounts created.
     """
-    secrets = _Secrets(accounts.hash_password(SANDBOX_PASSWORD),
-                       accounts.hash_passcode(SANDBOX_PASSCODE))
+    secrets = (_Secrets(accounts.hash_password(SANDBOX_PASSWORD),
+                        accounts.hash_passcode(SANDBOX_PASSCODE)) if sandbox
+               else _Secrets(None, None))
     created = 0
     with database.write() as session:
         if has_accounts(session):
@@ -245,10 +252,10 @@ def persona(key: str) -> Persona | None:
     return next((p for p in PERSONAS if p.key == key), None)
 
 
-def persona_device_token(seed: int, key: str) -> str:
-    """The bound-device token of a persona: derived from the seed so it can be documented."""
-    digest = hashlib.sha256(f"dancu-sandbox/persona-device/{seed}/{key}".encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+def persona_device_token(settings: Settings, key: str) -> str:
+    """The bound-device token of a persona: derived from the deployment secret, never from the
+    public seed (``GET /v1/admin/accounts/personas`` and the persona catalogue show it)."""
+    return secret.token(settings, f"vneid/persona-device/{key}")
 
 
 def _candidate(session: Session, spec: Persona, *, seed: int, now: datetime) -> str | None:
@@ -284,11 +291,11 @@ def _fresh_account(session: Session, pin: str, spec: Persona, *, now: datetime) 
     return account
 
 
-def _apply(session: Session, account: Account, spec: Persona, *, seed: int,
+def _apply(session: Session, account: Account, spec: Persona, *, settings: Settings,
            now: datetime) -> None:
     if spec.device:
         accounts.bind_device(session, account, name="Sandbox phone", now=now, actor="generator",
-                             token=persona_device_token(seed, spec.key))
+                             token=persona_device_token(settings, spec.key))
     if spec.state == accounts.PENDING:
         account.state = accounts.PENDING
         accounts.record_event(session, account, "created", now=now, actor="generator")
@@ -298,8 +305,9 @@ def _apply(session: Session, account: Account, spec: Persona, *, seed: int,
         accounts.close(session, account, reason=spec.close_reason, now=now, actor="generator")
 
 
-def ensure_personas(session: Session, *, seed: int, now: datetime) -> list[str]:
+def ensure_personas(session: Session, *, settings: Settings, now: datetime) -> list[str]:
     """Make sure each persona exists (idempotent); returns the keys created now."""
+    seed = settings.seed
     present = set(session.scalars(select(Account.persona).where(Account.persona.is_not(None))))
     created = []
     for spec in PERSONAS:
@@ -309,7 +317,8 @@ def ensure_personas(session: Session, *, seed: int, now: datetime) -> list[str]:
         if pin is None:
             log.warning("no citizen fits persona %s", spec.key)
             continue
-        _apply(session, _fresh_account(session, pin, spec, now=now), spec, seed=seed, now=now)
+        _apply(session, _fresh_account(session, pin, spec, now=now), spec, settings=settings,
+               now=now)
         created.append(spec.key)
     return created
 
@@ -340,9 +349,9 @@ def forget_accounts(session: Session) -> None:
     session.execute(delete(Consent).where(Consent.purpose == LOGIN_PURPOSE))
 
 
-def ensure_accounts(database: Database, *, seed: int, now: datetime) -> None:
-    """Start-up step, after the population: generated accounts once, then the personas. After the
-    population was replaced, the old accounts are dropped and generated again."""
+def ensure_accounts(database: Database, *, settings: Settings, now: datetime) -> None:
+    """Start-up step, after the population: generated accounts once, then the personas (sandbox
+    only). After the population was replaced, the old accounts are dropped and generated again."""
     with database.read() as session:
         if session.scalar(select(Citizen.pin).limit(1)) is None:
             return
@@ -351,16 +360,23 @@ def ensure_accounts(database: Database, *, seed: int, now: datetime) -> None:
         log.warning("the population was replaced: VNeID accounts are generated again")
         with database.write() as session:
             forget_accounts(session)
-    seed_accounts(database, seed=seed, now=now)
+    seed_accounts(database, seed=settings.seed, now=now, sandbox=settings.sandbox)
+    if not settings.sandbox:
+        with database.write() as session:
+            withdraw_sandbox_credentials(session, now=now)
+        return
     with database.write() as session:
-        created = ensure_personas(session, seed=seed, now=now)
+        created = ensure_personas(session, settings=settings, now=now)
     if created:
         log.info("created test personas: %s", ", ".join(created))
 
 
-def persona_details(session: Session, *, seed: int) -> list[dict[str, Any]]:
-    """The personas with what a tester needs to log in as them (sandbox secrets included)."""
-    details = []
+def persona_details(session: Session, *, settings: Settings) -> list[dict[str, Any]]:
+    """The personas with what a tester needs to log in as them (sandbox secrets included); none
+    outside a sandbox, where their documented secrets no longer work."""
+    details: list[dict[str, Any]] = []
+    if not settings.sandbox:
+        return details
     for account in personas(session):
         spec = persona(account.persona or "")
         citizen = session.get(Citizen, account.pin)
@@ -373,5 +389,47 @@ def persona_details(session: Session, *, seed: int) -> list[dict[str, Any]]:
             "birth_date": citizen.birth_date.isoformat(), "state": account.state,
             "level": account.level, "lock_reasons": list(account.lock_reasons),
             "password": SANDBOX_PASSWORD, "passcode": SANDBOX_PASSCODE,
-            "device_token": persona_device_token(seed, spec.key) if spec.device else None})
+            "device_token": persona_device_token(settings, spec.key) if spec.device else None})
     return details
+
+
+def _documented(stored_hash: str | None, value: str) -> bool:
+    return stored_hash is not None and accounts.verify_secret(stored_hash, value)
+
+
+def withdraw_sandbox_credentials(session: Session, *, now: datetime) -> int:
+    """Outside a sandbox: remove the documented password, passcode and persona devices from the
+    accounts of a database made as a sandbox (generated accounts share one hash; personas have
+    theirs). Returns the number of accounts changed."""
+    shared = select(Account.password_hash).group_by(Account.password_hash).having(
+        func.count() > 1)
+    suspects = session.scalars(select(Account).where(
+        Account.persona.is_not(None) | Account.password_hash.in_(shared) |
+        Account.pin.in_(select(SandboxPersona.pin))))
+    checked: dict[tuple[str | None, str], bool] = {}
+    changed = 0
+    for account in suspects:
+        password = checked.setdefault((account.password_hash, SANDBOX_PASSWORD), _documented(
+            account.password_hash, SANDBOX_PASSWORD))
+        passcode = checked.setdefault((account.passcode_hash, SANDBOX_PASSCODE), _documented(
+            account.passcode_hash, SANDBOX_PASSCODE))
+        device = account.persona is not None and account.device_token_hash is not None
+        if password or passcode or device:
+            _withdraw(account, password=password, passcode=passcode, device=device, now=now)
+            changed += 1
+    session.flush()
+    if changed:
+        log.warning("not a sandbox: documented credentials removed from %d accounts", changed)
+    return changed
+
+
+def _withdraw(account: Account, *, password: bool, passcode: bool, device: bool,
+              now: datetime) -> None:
+    if password:
+        account.password_hash = None
+    if passcode:
+        account.passcode_hash = None
+    if device:
+        account.device_id = account.device_token_hash = None
+        account.device_name = account.device_bound_at = None
+    account.updated_at = now

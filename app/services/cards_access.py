@@ -3,33 +3,39 @@ notes the access on its :class:`CardAccess` and returns plain values; the caller
 audit entries (the router, through the process's group-commit audit writer) before answering.
 
 A refused or unknown access is audited too: the functions return ``None`` instead of raising, so
-the entry is still committed (the router answers with the problem). Chip reads carry no access
-token (the printed MRZ is the credential, as for an NFC reader): they are recorded under the client
-id :data:`CHIP_READER`.
+the entry is still committed (the router answers with the problem). A chip read needs both a
+client's token (scope ``card.read``) and the card's access key (the printed MRZ, as for an NFC
+reader), and is recorded under that client: the key alone is a few hundred guesses away from a PIN,
+so wrong keys are counted per card and per client (:mod:`app.services.throttle`) and a locked-out
+read is refused, and audited, without trying the key (:func:`unless_locked`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
 from app.errors import ValidationFailed
 from app.icao.active_auth import CHALLENGE_LENGTH
 from app.models.card import Card
-from app.services import audit, cards, chip
+from app.services import audit, cards, chip, throttle
 from app.services.cards import CardNotFound, effective_status, local_date
 from app.services.cards_holder import CardContent, card_content, printed_side
 from app.services.cards_images import card_svg
 from app.services.cards_personas import persona_cards
 from app.services.cards_verify import ChipRead, Verification, decode_challenge, verify_read
 from app.services.pki import CardPki
+from app.settings import Settings
 
-CHIP_READER = "chip-reader"
-NFC_PURPOSE = "nfc-read"
+T = TypeVar("T")
+
+# What a printed card shows (name, birth, sex, nationality; origin, birth place, marks; residence;
+# in the MRZ and the QR code too): a consent-based client needs the citizen's consent to them all.
+CARD_SCOPES = frozenset({"citizen.basic", "citizen.identity", "citizen.residence"})
 
 
 class InvalidChallenge(ValidationFailed):
@@ -138,6 +144,28 @@ def _opened(session: Session, pin: str, key: str | None, *, action: str,
         return None
     access.record(action, pin, "disclosed", ("chip",))
     return opened
+
+
+@dataclass(frozen=True, slots=True)
+class ChipLocked:
+    """The card or the client is locked out after wrong access keys, for ``retry_after`` s."""
+
+    retry_after: int
+
+
+def chip_checks(settings: Settings, *, pin: str, client_id: str) -> list[throttle.Check]:
+    per_card, per_client = throttle.chip_limits(settings)
+    return [(per_card, pin), (per_client, client_id)]
+
+
+def unless_locked(session: Session, checks: Sequence[throttle.Check], *, action: str, pin: str,
+                  access: CardAccess, work: Callable[[Session], T]) -> T | ChipLocked:
+    """``work(session)``, unless the card or the client is locked out (audited as ``locked``)."""
+    wait = throttle.locked(session, checks, now=access.now)
+    if wait:
+        access.record(action, pin, "locked")
+        return ChipLocked(wait)
+    return work(session)
 
 
 def read_chip(session: Session, pin: str, key: str | None, *, seed: int, pki: CardPki,

@@ -102,8 +102,9 @@ def _candidates(session: Session, spec: CardPersona, today: date) -> list[Card]:
     return list(session.scalars(query.order_by(Card.pin).limit(CANDIDATES)))
 
 
-def _pick(session: Session, spec: CardPersona, *, seed: int, today: date) -> Card | None:
-    taken = set(session.scalars(select(Card.pin).where(Card.persona.is_not(None))))
+def _pick(session: Session, spec: CardPersona, *, seed: int, today: date,
+          also_taken: frozenset[str] = frozenset()) -> Card | None:
+    taken = set(session.scalars(select(Card.pin).where(Card.persona.is_not(None)))) | also_taken
     found = [c for c in _candidates(session, spec, today) if c.pin not in taken]
     return min(found, key=lambda c: draw(seed, spec.key, c.pin), default=None)
 
@@ -125,7 +126,7 @@ def ensure_personas(session: Session, *, seed: int, now: datetime) -> list[str]:
     """Mark one card per persona (idempotent); returns the keys marked now."""
     present = set(session.scalars(select(Card.persona).where(Card.persona.is_not(None))))
     made = []
-    for spec in (*PERSONAS, *CHIP_PERSONAS):
+    for spec in PERSONAS:
         if spec.key in present:
             continue
         card = _pick(session, spec, seed=seed, today=local_date(now))
@@ -135,6 +136,24 @@ def ensure_personas(session: Session, *, seed: int, now: datetime) -> list[str]:
         _apply(session, card, spec, now=now)
         made.append(spec.key)
     return made
+
+
+def ensure_chip_persona(session: Session, key: str, *, seed: int, now: datetime,
+                        taken: frozenset[str]) -> str | None:
+    """Mark the card of a chip persona (idempotent) among holders not in ``taken``; its PIN.
+
+    Marked by the persona catalogue after every other persona it picks (``personas.SPECS`` lists
+    them last), so that adding them changed no other persona's citizen."""
+    present = session.scalar(select(Card.pin).where(Card.persona == key))
+    if present is not None:
+        return present
+    spec = next(p for p in CHIP_PERSONAS if p.key == key)
+    card = _pick(session, spec, seed=seed, today=local_date(now), also_taken=taken)
+    if card is None:
+        log.warning("no card fits the %s persona in this population", spec.key)
+        return None
+    _apply(session, card, spec, now=now)
+    return card.pin
 
 
 def persona_cards(session: Session) -> list[tuple[CardPersona, Card]]:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound, ValidationFailed
 from app.icao import apdu, bac, pace
-from app.icao.algorithms import resolve_signature_algorithm
+from app.icao.active_auth import PLAIN, aa_algorithm
 from app.icao.dg14 import parse_dg14
 from app.icao.emulator import CardProfile, CardState, Faults, files_by_id, process
 from app.models.card import Card, ChipSession
@@ -99,15 +99,16 @@ def profile_of(session: Session, card: Card, *, seed: int, pki: CardPki) -> Card
         files["EF.CardAccess"] = pace.encode_card_access(CARD_ACCESS_PARAMETER)
     return CardProfile(files=files_by_id(files), mrz_hash=bac.mrz_hash(content.td1),
                        aa_key=chip.active_authentication_key(card, seed=seed),
-                       aa_hash=_active_authentication_hash(files["DG14"]),
+                       aa_algorithm=_active_authentication_algorithm(files["DG14"]),
                        bac=card.persona != PACE_ONLY,
                        faults=APDU_PERSONAS.get(card.persona or "", Faults()))
 
 
-def _active_authentication_hash(dg14: bytes) -> str:
-    """The hash DG14's ActiveAuthenticationInfo names (what a reader verifies with)."""
+def _active_authentication_algorithm(dg14: bytes) -> tuple[str, str]:
+    """Hash and signature encoding DG14's ActiveAuthenticationInfo names (what a reader
+    verifies with)."""
     oid = parse_dg14(dg14).active_authentication_algorithm
-    return resolve_signature_algorithm(oid).hash_name if oid else "sha256"
+    return aa_algorithm(oid) if oid else ("sha256", PLAIN)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -21,6 +21,7 @@ from app.models.client import Client, UsedClientAssertion
 from app.oidc import client_auth as rules
 from app.oidc import errors as oauth
 from app.oidc.clients import ClientView
+from app.oidc.discovery import Endpoints, endpoint_url
 from app.prepared import Prepared
 from app.services.keys import aware
 from app.settings import Settings
@@ -39,7 +40,8 @@ def client_view(client: Client | Any) -> ClientView:
         scopes=frozenset(client.scopes), grant_types=frozenset(client.grant_types),
         token_endpoint_auth_method=client.token_endpoint_auth_method,
         secret_hash=client.secret_hash, jwks=client.jwks, sandbox=client.sandbox,
-        id_token_signed_response_alg=client.signing_alg)
+        id_token_signed_response_alg=client.signing_alg, require_pkce=client.require_pkce,
+        application_type=client.application_type)
 
 
 _CLIENT = Prepared(select(Client.__table__).where(Client.client_id == bindparam("client_id")))
@@ -97,7 +99,9 @@ def identify(
     token_endpoint: str,
 ) -> tuple[Any, Callable[[Session], None] | None]:
     """:func:`authenticate` with reads only: the client, and the write that spends its
-    ``private_key_jwt`` assertion (``None`` for a secret), to be made before anything is issued."""
+    ``private_key_jwt`` assertion (``None`` for a secret), to be made before anything is issued.
+    ``token_endpoint`` is the URL the request was sent to (token, introspection or revocation
+    endpoint); an assertion may name it, the issuer or the token endpoint as its audience."""
     credentials = rules.parse_client_credentials(
         authorization=request.authorization, form=request.params
     )
@@ -107,7 +111,8 @@ def identify(
             credentials,
             client=client_view(client) if client else None,
             issuer=settings.issuer_url,
-            token_endpoint=token_endpoint,
+            token_endpoint=endpoint_url(settings.issuer_url, Endpoints.token),
+            endpoint=token_endpoint,
             now=now,
         )
     except oauth.InvalidClient:

@@ -2,14 +2,13 @@
 
 Client secrets are generated (256 random bits), shown once and stored as a SHA-256 digest, with the
 rules of ``app.oidc.client_auth`` (which explains why no slow password hash). The one exception is
-the demo client's configured secret (``DANCU_DEMO_CLIENT_SECRET``, default ``demo-secret``): short,
-so that curl examples work, and only ever registered in a sandbox deployment.
+the demo client's configured secret (``DANCU_DEMO_CLIENT_SECRET``, default
+``demo-secret-for-the-sandbox-only``): known, so that curl examples work, at least 32 characters
+like every secret, and only ever registered in a sandbox deployment.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -24,12 +23,13 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models.client import Client
 from app.oidc import client_auth as rules
-from app.oidc.clients import redirect_uri_problem
+from app.oidc.clients import native_redirect_uri_problem, redirect_uri_problem
 from app.services import scopes as scope_catalogue
 from app.settings import Settings
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
-AUTH_METHODS = (*SECRET_METHODS, "private_key_jwt")
+AUTH_METHODS = (*SECRET_METHODS, "private_key_jwt", "none")
+APPLICATION_TYPES = ("web", "native")
 GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
 SIGNING_ALGS = ("ES256", "RS256")
 DEMO_REDIRECT_URIS = ("http://127.0.0.1:8765/callback", "http://localhost:8765/callback")
@@ -68,12 +68,9 @@ class ClientSpec:
     rate_limit: int = 600
     legal_basis: str | None = None
     data_basis: str = "statutory_task"  # or "consent" (docs/life-events.md)
-
-
-def _configured_secret_hash(secret: str) -> str:
-    # Same stored form as rules.hash_client_secret, without its minimum length: sandbox demo only.
-    digest = hashlib.sha256(secret.encode("utf-8")).digest()
-    return rules.SECRET_HASH_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    application_type: str = "web"
+    require_pkce: bool = True
 
 
 def _jwks_problem(jwks: dict[str, Any] | None) -> str | None:
@@ -108,10 +105,28 @@ def _problems(spec: ClientSpec) -> list[str]:
         problems.append("data_basis: statutory_task or consent")
     if (spec.token_endpoint_auth_method == "private_key_jwt") != (spec.jwks is not None):
         problems.append("jwks: required for private_key_jwt, and only for it")
-    problems += [f"redirect_uris: {reason}" for uri in spec.redirect_uris
-                 if (reason := redirect_uri_problem(uri, sandbox=spec.sandbox))]
+    check = native_redirect_uri_problem if spec.application_type == "native" else \
+        redirect_uri_problem
+    problems += [f"{field}: {reason}" for field in ("redirect_uris", "post_logout_redirect_uris")
+                 for uri in getattr(spec, field)
+                 if (reason := check(uri, sandbox=spec.sandbox))]
+    problems += _policy_problems(spec)
     if (jwks_problem := _jwks_problem(spec.jwks)) is not None:
         problems.append(jwks_problem)
+    return problems
+
+
+def _policy_problems(spec: ClientSpec) -> list[str]:
+    problems = []
+    if spec.application_type not in APPLICATION_TYPES:
+        problems.append("application_type: web or native")
+    if spec.token_endpoint_auth_method == "none":
+        if not spec.require_pkce:
+            problems.append("require_pkce: always true for a public client (none)")
+        if "client_credentials" in spec.grant_types:
+            problems.append("grant_types: client_credentials needs client authentication")
+    if not spec.require_pkce and "authorization_code" not in spec.grant_types:
+        problems.append("require_pkce: false only makes sense with authorization_code")
     return problems
 
 
@@ -139,6 +154,9 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         purposes=list(dict.fromkeys(spec.purposes)),
         legal_basis=spec.legal_basis,
         redirect_uris=list(spec.redirect_uris),
+        post_logout_redirect_uris=list(spec.post_logout_redirect_uris),
+        application_type=spec.application_type,
+        require_pkce=spec.require_pkce,
         grant_types=list(spec.grant_types),
         status="active",
         sandbox=spec.sandbox,
@@ -156,7 +174,7 @@ def _initial_secret(spec: ClientSpec, *, configured: str | None) -> tuple[str | 
     if spec.token_endpoint_auth_method not in SECRET_METHODS:
         return None, None
     if configured is not None:
-        return _configured_secret_hash(configured), configured
+        return rules.hash_client_secret(configured), configured
     secret = rules.new_client_secret()
     return rules.hash_client_secret(secret), secret
 
@@ -221,9 +239,21 @@ def ensure_demo_client(session: Session, *, settings: Settings, now: datetime) -
             return "disabled"
         return "absent"
     if existing is not None:
-        return "updated" if _add_new_demo_grants(existing, demo_spec(settings)) else "present"
+        changed = _follow_configured_secret(existing, settings.demo_client_secret)
+        changed = _add_new_demo_grants(existing, demo_spec(settings)) or changed
+        return "updated" if changed else "present"
     register(session, demo_spec(settings), now=now, secret=settings.demo_client_secret)
     return "created"
+
+
+def _follow_configured_secret(client: Client, secret: str) -> bool:
+    """A demo client whose secret was never rotated through the API takes the configured one (a
+    database made when the default was the short ``demo-secret`` gets the new default)."""
+    if client.secret_rotated_at is not None or client.token_endpoint_auth_method not in \
+            SECRET_METHODS or rules.verify_client_secret(secret, client.secret_hash):
+        return False
+    client.secret_hash = rules.hash_client_secret(secret)
+    return True
 
 
 def _add_new_demo_grants(client: Client, spec: ClientSpec) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import ServiceUnavailable
-from app.oidc.discovery import openid_configuration
+from app.oidc.discovery import authorization_server_metadata, openid_configuration
 from app.services.scopes import NON_ADMIN_SCOPES
 from app.settings import Settings
 
@@ -21,3 +21,8 @@ def metadata(settings: Settings) -> dict[str, Any]:
         return openid_configuration(issuer=settings.issuer_url, extra_scopes=NON_ADMIN_SCOPES)
     except ValueError:  # e.g. listening on 0.0.0.0 without DANCU_ISSUER
         raise IssuerMisconfigured("Set DANCU_ISSUER to the public https URL.") from None
+
+
+def oauth_metadata(settings: Settings) -> dict[str, Any]:
+    """RFC 8414 authorization-server metadata: the members of :func:`metadata` it defines."""
+    return authorization_server_metadata(metadata(settings))

@@ -6,10 +6,12 @@ It runs in every app (the deployment and each tenant) before the body limit and 
 request without the header, from a deployment without rules, that names no fault persona passes
 through without any work beyond a header look-up and a scan of the path for a known PIN.
 
-Who is calling is read from the credentials the request carries: the admin token; a JWT signed by
-the provider (its ``client_id``, ``azp`` or ``aud``); HTTP Basic; a ``client_id`` form or query
-parameter. A fault only changes the answer to the request that carries it, so a claimed (not yet
-authenticated) client id is enough to choose; the route still authenticates as usual.
+Who is calling is the client the request's credentials prove, checked here (only when a fault
+could apply: the header, a rule, a persona): the admin token; an unexpired JWT signed by the
+provider (its ``client_id``, ``azp`` or ``aud``); client credentials (HTTP Basic, or a
+``client_secret``/``client_assertion`` form) checked by the token endpoint's rules. A ``client_id``
+that is only claimed (a query or form parameter) names nobody: otherwise an anonymous request could
+set off another client's rules and use up its ``fail-first`` counters.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_MEDIA_TYPE, DomainError, InternalError, RateLimited
+from app.errors import PROBLEM_MEDIA_TYPE, DomainError, InternalError, RateLimited, route_template
 from app.errors import ServiceUnavailable as Unavailable
 from app.middleware import read_body, replay
 from app.services import faults
@@ -68,7 +70,7 @@ class FaultState:
     personas_at: float = -1e9
     rules: dict[str, list[tuple[Any, Fault]]] = field(default_factory=dict)
     rules_at: float = -1e9
-    token_clients: dict[str, str | None] = field(default_factory=dict)
+    token_clients: dict[str, tuple[str | None, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rules_changed(self) -> None:
@@ -110,68 +112,145 @@ def _scannable(scope: Scope) -> bool:
 
 
 def _mentioned_pins(scope: Scope, body: bytes) -> set[bytes]:
-    places = [scope.get("path", "").encode(), scope.get("query_string", b""),
-              _header(scope, b"x-sandbox-login") or b"", body]
-    return {match for place in places for match in _PIN.findall(place)}
+    """The PINs a request names, and the persona key ``X-Sandbox-Login`` may name instead."""
+    login = (_header(scope, b"x-sandbox-login") or b"").strip()
+    places = [scope.get("path", "").encode(), scope.get("query_string", b""), login, body]
+    return {match for place in places for match in _PIN.findall(place)} | {login}
 
 
 # --- who is calling -------------------------------------------------------------------------------
 
 
-def _claimed_client(scope: Scope, body: bytes) -> tuple[str | None, str | None]:
-    """(bearer token, client id) as the request presents them."""
+@dataclass(frozen=True)
+class _Presented:
+    """The credentials a request carries: a bearer token, or client credentials (HTTP Basic, or
+    ``client_secret``/``client_assertion`` in a form body) as the token endpoint reads them."""
+
+    token: str | None = None
+    authorization: str | None = None
+    form: dict[str, str] = field(default_factory=dict)
+
+
+def _presented(scope: Scope, body: bytes) -> _Presented | None:
     authorization = (_header(scope, b"authorization") or b"").decode("latin-1")
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value:
-        return value.strip(), None
+        return _Presented(token=value.strip())
+    form = dict(parse_qsl(body.decode("latin-1"))) \
+        if _media_type(scope).startswith(b"application/x-www") else {}
+    if scheme.lower() == "basic" or form.get("client_secret") or form.get("client_assertion"):
+        return _Presented(authorization=authorization or None, form=form)
+    return None  # a client_id alone (the authorization endpoint) proves nothing
+
+
+def claimed_client_id(scope: Scope, body: bytes) -> str | None:
+    """The client id a request names (HTTP Basic, a ``client_id`` form or query parameter): for
+    the request log only (who tried), never to decide anything, since it proves nothing."""
+    scheme, _, value = (_header(scope, b"authorization") or b"").decode("latin-1").partition(" ")
     if scheme.lower() == "basic" and value:
         try:
-            return None, base64.b64decode(value.strip(), validate=True).decode().split(":")[0]
+            return base64.b64decode(value.strip(), validate=True).decode().split(":")[0]
         except (ValueError, UnicodeDecodeError):
-            return None, None
+            return None
     for source in (body if _media_type(scope).startswith(b"application/x-www") else b"",
                    scope.get("query_string", b"")):
-        for name, found in parse_qsl(source.decode("latin-1")):
-            if name == "client_id":
-                return None, found
-    return None, None
+        found = dict(parse_qsl(source.decode("latin-1"))).get("client_id")
+        if found:
+            return found
+    return None
 
 
-def _token_client(request: Request, token: str) -> str | None:
+def _token_client(request: Request, token: str) -> tuple[str | None, int]:
+    """(client, expiry) of a token the provider signed and that has not expired; else None."""
     from app.security import key_store
 
     if not _JWT.fullmatch(token):
-        return None
+        return None, 0
     now = request.app.state.clock.now()
     try:
         keys = key_store(request).ring_for(token).verification_keys(now=now)
         claims = jwt.decode(token, keys).claims
+        jwt.JWTClaimsRegistry(now=int(now.timestamp()), leeway=0,
+                              exp={"essential": True}).validate(claims)
     except (JoseError, ValueError, TypeError, KeyError):
-        return None
+        return None, 0
     audience = claims.get("aud")
     found = claims.get("client_id") or claims.get("azp") or (
         audience if isinstance(audience, str) else None)
-    return str(found) if found else None
+    return (str(found) if found else None), int(claims["exp"])
 
 
-async def _caller(request: Request, state: FaultState, body: bytes) -> _Caller | None:
+def _credentials_client(request: Request, presented: _Presented) -> str | None:
+    """The client whose credentials check out by the token endpoint's own rules, else None."""
+    from app.oidc import errors as oauth
+    from app.security import runtime
+    from app.services import client_auth, tokens
+
+    settings, now = request.app.state.settings, request.app.state.clock.now()
+    asked = tokens.TokenRequest(presented.form, presented.authorization)
+    try:
+        with runtime(request).database.read() as session:
+            client, _ = client_auth.identify(session, asked, settings=settings, now=now,
+                                             token_endpoint=tokens.token_endpoint(settings))
+    except oauth.OAuthError:
+        return None
+    return str(client.client_id)
+
+
+async def _bearer_client(request: Request, state: FaultState, token: str) -> str | None:
+    from app.security import runtime
+
+    now = int(request.app.state.clock.now().timestamp())
+    remembered = state.token_clients.get(token)
+    if remembered is None or remembered[1] <= now:
+        remembered = await runtime(request).run_blocking(lambda: _token_client(request, token))
+        with state.lock:
+            if len(state.token_clients) > 4096:
+                state.token_clients.clear()
+            state.token_clients[token] = remembered
+    return remembered[0] if remembered[1] > now else None
+
+
+async def _admin(request: Request, token: str, *, asks: bool) -> _Caller | None:
+    """The admin, if ``token`` is the admin token; throttled like the admin routes (a wrong token
+    is counted when it ``asks`` for a fault, or the header would tell a guesser when a guess is
+    right; other opaque tokens, the VNeID app's, are no guesses)."""
+    from app.security import checked_secret, off_loop
+
+    settings = request.app.state.settings
+    right = hmac.compare_digest(token.encode("utf-8", "replace"), settings.admin_token.encode())
+    if right or asks:
+        await off_loop(lambda: checked_secret(request, matches=right, count=asks))
+    return _Caller("admin", bool(settings.sandbox)) if right else None
+
+
+async def _caller(request: Request, state: FaultState, body: bytes, *,
+                  asks: bool) -> _Caller | None:
+    """The authenticated caller only: a claimed, unproven client id would let anyone set off (and
+    use up the ``fail-first`` counters of) another client's faults."""
+    from app.security import runtime
+
+    presented = _presented(request.scope, body)
+    if presented is None:
+        return None
+    token = presented.token
+    settings = request.app.state.settings
+    if token is not None and (not _JWT.fullmatch(token) or hmac.compare_digest(
+            token.encode("utf-8", "replace"), settings.admin_token.encode())):
+        # not a JWT: the admin token, or nobody
+        return await _admin(request, token, asks=asks)
+    if token is not None:
+        client_id = await _bearer_client(request, state, token)
+    else:
+        client_id = await runtime(request).run_blocking(
+            lambda: _credentials_client(request, presented))
+    return await _known(request, client_id) if client_id else None
+
+
+async def _known(request: Request, client_id: str) -> _Caller:
     from app.security import runtime
 
     settings = request.app.state.settings
-    token, client_id = _claimed_client(request.scope, body)
-    if token is not None and hmac.compare_digest(token.encode("utf-8", "replace"),
-                                                 settings.admin_token.encode()):
-        return _Caller("admin", bool(settings.sandbox))
-    if token is not None:
-        if token not in state.token_clients:
-            client = await runtime(request).run_blocking(lambda: _token_client(request, token))
-            with state.lock:
-                if len(state.token_clients) > 4096:
-                    state.token_clients.clear()
-                state.token_clients[token] = client
-        client_id = state.token_clients[token]
-    if not client_id:
-        return None
     shared = runtime(request)
     snapshot = shared.clients.get(client_id)
     if snapshot is False:
@@ -248,15 +327,17 @@ def _page_body(error: DomainError) -> bytes:
             f"<h1>{error.title}</h1><p>{error.detail}</p></html>").encode()
 
 
-async def send_error(send: Send, error: DomainError, path: str) -> None:
+async def send_error(send: Send, error: DomainError, scope: Scope) -> None:
     """The error in the format the endpoint answers in: RFC 6749 JSON, an HTML page, or
-    problem+json."""
+    problem+json (its ``instance`` the route template, never the path)."""
+    path = scope.get("path", "")
     if path in OAUTH_JSON_PATHS:
         body, media = _oauth_body(error), b"application/json"
     elif path.startswith(PAGE_PREFIXES):
         body, media = _page_body(error), b"text/html; charset=utf-8"
     else:
-        body, media = json.dumps(error.to_problem(path)).encode(), PROBLEM_MEDIA_TYPE.encode()
+        body = json.dumps(error.to_problem(route_template(scope))).encode()
+        media = PROBLEM_MEDIA_TYPE.encode()
     headers = [(b"content-type", media), (b"content-length", str(len(body)).encode()),
                (b"cache-control", b"no-store"),
                *((k.lower().encode(), v.encode()) for k, v in error.headers.items())]
@@ -356,7 +437,7 @@ class FaultMiddleware:
             receive = replay(body, receive)
         chosen = await self._choose(request, state, header, body)
         if isinstance(chosen, DomainError):
-            await send_error(send, chosen, scope.get("path", ""))
+            await send_error(send, chosen, scope)
         elif chosen is None:
             await self.app(scope, receive, send)
         else:
@@ -368,7 +449,10 @@ class FaultMiddleware:
                         if pin in state.personas), None)
         if header is None and persona is None and not state.rules:
             return None
-        caller = await _caller(request, state, body)
+        try:
+            caller = await _caller(request, state, body, asks=header is not None)
+        except DomainError as refused:  # a source locked out after wrong admin tokens
+            return refused
         if caller is not None:
             request.scope.setdefault("state", {})["sandbox_fault_client"] = caller.client_id
         if header is not None:
@@ -379,9 +463,16 @@ class FaultMiddleware:
                 return faults.parse(header.decode("latin-1"))
             except InvalidFault as invalid:
                 return invalid
-        if caller is None or not caller.allowed:
-            return None
-        return self._rule(request, state, caller) or persona
+        rule = self._rule(request, state, caller) if caller and caller.allowed else None
+        if rule is not None or persona is None:
+            return rule
+        if caller is None and request.url.path.startswith(PAGE_PREFIXES):
+            # A browser on the login pages carries no client credentials: the client the
+            # authorization request names chooses a persona's fault (the persona's, not the
+            # client's: it changes this one answer and counts nothing).
+            claimed = claimed_client_id(request.scope, body)
+            caller = await _known(request, claimed) if claimed else None
+        return persona if caller is not None and caller.allowed else None
 
     @staticmethod
     def _rule(request: Request, state: FaultState, caller: _Caller) -> Fault | None:
@@ -403,7 +494,7 @@ class FaultMiddleware:
         if fault.timeout_ms is not None:
             await sleep(fault.timeout_ms / 1000)
         if fault.answers_instead:
-            await send_error(send, _error_of(fault), scope.get("path", ""))
+            await send_error(send, _error_of(fault), scope)
         elif fault.rewrites_body:
             await _rewriting(self.app, fault, scope, receive, send)
         else:

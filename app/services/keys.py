@@ -1,9 +1,12 @@
 """Signing keys in the database: created on first start, rotated on demand, cached per process.
 
 Every server process reads the same ``signing_key`` rows, so tokens signed by one process verify in
-any other. ES256 keys are derived from the sandbox seed (``app.oidc.keys.derive_ec_key``, one
-generation per rotation), so a fresh database with the same seed publishes the same ES256 keys;
-RS256 keys (per-client opt-in) are random. A retired key stays published until ``not_after``.
+any other. ES256 keys are derived from the deployment secret (``app.services.secret``; HKDF with
+``app.oidc.keys.derive_ec_key``, one generation per rotation), never from the public seed: a fresh
+database with the same ``DANCU_SECRET_KEY`` publishes the same ES256 keys, and nobody without it
+can rebuild them. RS256 keys (per-client opt-in) are random. A retired key stays published until
+``not_after``. Earlier versions derived the ES256 key from the seed alone; :func:`ensure_keys`
+withdraws such a key at once (anyone could sign with it).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from app.models.signing_key import SigningKey as StoredKey
 from app.oidc import keys as oidc_keys
 from app.oidc.jwt_policy import TokenRejected, read_unverified
 from app.oidc.keys import ES256, RS256, KeyRing, SigningKey
+from app.services import secret
+from app.settings import Settings
 
 KEY_LABEL = "dancu-op"
 # A retired key stays published this long: longer than any token it signed can live
@@ -40,12 +45,18 @@ def aware(moment: datetime | None) -> datetime | None:
 
 
 def seed_material(seed: int) -> bytes:
+    """The key material of earlier versions: the public seed alone (kept to recognise and
+    withdraw the keys made from it, see :func:`withdraw_seed_derived`)."""
     return hashlib.sha256(f"dancu-sandbox/signing-keys/{seed}".encode()).digest()
 
 
-def _new_key(alg: str, *, seed: int, generation: int, now: datetime) -> SigningKey:
+def key_material(settings: Settings) -> bytes:
+    return secret.derive(settings, "oidc/signing-keys")
+
+
+def _new_key(alg: str, *, settings: Settings, generation: int, now: datetime) -> SigningKey:
     if alg == ES256:
-        return oidc_keys.derive_ec_key(seed_material(seed), label=KEY_LABEL,
+        return oidc_keys.derive_ec_key(key_material(settings), label=KEY_LABEL,
                                        generation=generation, active_from=now)
     return oidc_keys.generate_rsa_key(active_from=now)
 
@@ -70,21 +81,43 @@ def _generation(session: Session, alg: str) -> int:
     return int(session.scalar(select(func.count()).where(StoredKey.alg == alg)) or 0) + 1
 
 
-def _add(session: Session, alg: str, *, seed: int, now: datetime) -> StoredKey:
-    key = _new_key(alg, seed=seed, generation=_generation(session, alg), now=now)
+def _add(session: Session, alg: str, *, settings: Settings, now: datetime) -> StoredKey:
+    key = _new_key(alg, settings=settings, generation=_generation(session, alg), now=now)
     row = _stored(key, now=now)
     session.add(row)
     session.flush()
     return row
 
 
-def ensure_keys(session: Session, *, seed: int, now: datetime) -> list[str]:
-    """Make sure each algorithm has an active key; returns the kids created."""
-    return [_add(session, alg, seed=seed, now=now).kid
+def seed_derived_kids(seed: int, generations: int) -> set[str]:
+    """The kids an earlier version derived from ``seed`` alone, generations 1..``generations``."""
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    return {oidc_keys.derive_ec_key(seed_material(seed), label=KEY_LABEL, generation=generation,
+                                    active_from=epoch).kid
+            for generation in range(1, generations + 1)}
+
+
+def withdraw_seed_derived(session: Session, *, seed: int, now: datetime) -> list[str]:
+    """Unpublish at once every key still published that the public seed alone gives."""
+    published = [row for row in session.scalars(select(StoredKey).where(StoredKey.alg == ES256))
+                 if (until := aware(row.not_after)) is None or until > now]
+    derivable = seed_derived_kids(seed, _generation(session, ES256) - 1) if published else set()
+    withdrawn = [row for row in published if row.kid in derivable]
+    for row in withdrawn:
+        row.retired_at, row.not_after = row.retired_at or now, now
+    session.flush()
+    return [row.kid for row in withdrawn]
+
+
+def ensure_keys(session: Session, *, settings: Settings, now: datetime) -> list[str]:
+    """Make sure each algorithm has an active key, none made from the seed alone; returns the
+    kids created."""
+    withdraw_seed_derived(session, seed=settings.seed, now=now)
+    return [_add(session, alg, settings=settings, now=now).kid
             for alg in (ES256, RS256) if not _active_rows(session, alg)]
 
 
-def rotate(session: Session, alg: str, *, seed: int, now: datetime) -> str:
+def rotate(session: Session, alg: str, *, settings: Settings, now: datetime) -> str:
     """A new signer for ``alg``; the previous one stays published for :data:`RETIRE_AFTER`."""
     if alg not in (ES256, RS256):
         raise ValueError("alg must be ES256 or RS256")
@@ -92,7 +125,7 @@ def rotate(session: Session, alg: str, *, seed: int, now: datetime) -> str:
         row.retired_at, row.not_after = now, now + RETIRE_AFTER
     # Rows are kept after not_after (unpublished, a few hundred bytes each): the generation number
     # of the next derived key is the row count, so deleting rows would derive a used key again.
-    return _add(session, alg, seed=seed, now=now).kid
+    return _add(session, alg, settings=settings, now=now).kid
 
 
 class CachingKeyRing(KeyRing):

@@ -23,7 +23,7 @@ from app.models.client import Client
 from app.models.oidc import LoginInteraction
 from app.oidc import errors as oauth
 from app.oidc.codes import new_opaque_value, opaque_hash
-from app.services import accounts, accounts_otp, accounts_seed, oidc_sessions
+from app.services import accounts, accounts_otp, oidc_sessions, persona_names
 from app.services.keys import aware
 from app.services.login_credentials import (
     LoginRefused,
@@ -96,25 +96,18 @@ def picker_allowed(session: Session, interaction: LoginInteraction, *, sandbox: 
     return sandbox and client is not None and client.sandbox
 
 
-def persona_account(session: Session, key: str) -> Account | None:
-    if key not in accounts_seed.PERSONA_KEYS:
-        return None
-    return session.scalar(select(Account).where(Account.persona == key))
-
-
-def persona_pin(session: Session, key: str) -> str | None:
-    found = persona_account(session, key)
-    return found.pin if found is not None else None
-
-
 def persona_step(session: Session, interaction: LoginInteraction, *, key: str,
                  ctx: Context) -> Redirect:
-    """Log in as a persona (sandbox clients only); the consent step still follows."""
+    """Log in as a persona (sandbox clients only); the consent step still follows. Any persona
+    key is accepted (:mod:`app.services.persona_names`)."""
     if not picker_allowed(session, interaction, sandbox=ctx.settings.sandbox):
         raise LoginRefused("not_sandbox")
-    found = persona_account(session, key)
+    pin = persona_names.persona_pin(session, key)
+    if pin is None:
+        raise LoginRefused("unknown_persona")
+    found = session.scalar(select(Account).where(Account.pin == pin))
     if found is None:
-        raise LoginRefused("invalid_credentials")
+        raise LoginRefused("no_account")
     require_available(session, found, now=ctx.now)
     return after_login(session, interaction, found, amr=AMR_PASSWORD_OTP, ctx=ctx)
 

@@ -40,7 +40,7 @@ from app.oidc.interaction import ConsentView, Interaction, required_interaction,
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import verify_id_token_hint
 from app.prepared import Prepared
-from app.services import consent, oidc_sessions
+from app.services import consent, oidc_sessions, persona_names
 from app.services.keys import KeyStore, aware
 from app.services.login_credentials import AccountRef, available
 from app.services.oidc_provider import AMR_PASSWORD_OTP, LOGIN_PURPOSE, login_client, subject
@@ -264,9 +264,18 @@ def consent_decision(session: Session, interaction: LoginInteraction, *, approve
 # --- sandbox login --------------------------------------------------------------------------------
 
 
+UNKNOWN_PERSONA = ("No persona has this key (GET /v1/sandbox/personas lists them), "
+                   "and it is not a PIN.")
+
+
 def sandbox_account(session: Session, pin: str, *, now: datetime) -> AccountRef:
-    """The account a sandbox shortcut logs in as, or ``access_denied`` saying why not."""
-    found = available(session, pin=pin, now=now) if len(pin) == 12 and pin.isdigit() else None
+    """The account a sandbox shortcut logs in as (``pin``: a PIN or a persona key), or
+    ``access_denied`` saying why not."""
+    if not (len(pin) == 12 and pin.isdigit()):
+        pin = persona_names.persona_pin(session, pin) or ""
+        if not pin:
+            raise oauth.AccessDenied(UNKNOWN_PERSONA)
+    found = available(session, pin=pin, now=now)
     if found is None:
         raise oauth.AccessDenied("No VNeID account has this PIN.")
     if isinstance(found, str):

@@ -9,7 +9,6 @@ can land the user back on any URI it registered, matched exactly.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.models.client import Client
 from app.oidc.claims import pairwise_subject
 from app.oidc.clients import ClientView
+from app.services import secret
 from app.services.client_auth import active_client, client_view
 from app.services.scopes import LOGIN_SCOPES
 from app.settings import Settings
@@ -51,9 +51,10 @@ def login_client(session: Session, client_id: str) -> tuple[Any, ClientView] | N
 
 
 def view_of(client: Any) -> ClientView:
-    """The protocol view of a login client (post-logout URIs = its redirect URIs)."""
-    return dataclasses.replace(client_view(client),
-                               post_logout_redirect_uris=tuple(client.redirect_uris))
+    """The protocol view of a login client (post-logout URIs: those registered, else -- a client
+    registered without any -- its redirect URIs)."""
+    post_logout = client.post_logout_redirect_uris or client.redirect_uris
+    return dataclasses.replace(client_view(client), post_logout_redirect_uris=tuple(post_logout))
 
 
 def userinfo_audience(settings: Settings) -> str:
@@ -62,9 +63,10 @@ def userinfo_audience(settings: Settings) -> str:
 
 
 def pairwise_secret(settings: Settings) -> bytes:
-    """The HMAC key of pairwise subjects: derived from the seed, so a database rebuilt from the same
-    seed gives every relying party the same ``sub`` values (sandbox reproducibility)."""
-    return hashlib.sha256(f"dancu-sandbox/pairwise-subject/{settings.seed}".encode()).digest()
+    """The HMAC key of pairwise subjects: derived from the deployment secret (never the public
+    seed, which would make every ``sub`` reversible to its PIN by trying the population); the
+    same ``DANCU_SECRET_KEY`` gives every relying party the same ``sub`` values again."""
+    return secret.derive(settings, "oidc/pairwise-subject")
 
 
 def subject(pin: str, view: ClientView, settings: Settings) -> str:

@@ -33,6 +33,7 @@ from app.services import accounts
 from app.services.keys import KeyStore
 from app.services.oidc_provider import userinfo_audience
 from app.services.reference import Reference, cached_reference, reference
+from app.services.tokens import api_audience
 from app.settings import Settings
 
 RESIDENCE_PREFERENCE = ("current", "temporary", "permanent")
@@ -59,10 +60,27 @@ def verify(token: str, *, keys: KeyStore, settings: Settings, now: datetime) -> 
         claims = verify_access_token(token, keys=keys.ring_for(token), issuer=settings.issuer_url,
                                      audience=userinfo_audience(settings), now=now)
     except TokenRejected:
+        if _is_client_credentials(token, keys=keys, settings=settings, now=now):
+            raise oauth.InvalidToken(NOT_A_USERS_TOKEN) from None
         raise oauth.InvalidToken() from None
     if claims.content.is_client_credentials:
-        raise oauth.InvalidToken()
+        raise oauth.InvalidToken(NOT_A_USERS_TOKEN)
     return claims
+
+
+NOT_A_USERS_TOKEN = ("This is a client-credentials token, not a user's token: userinfo answers "
+                     "for the token a relying party received when a citizen signed in.")
+
+
+def _is_client_credentials(token: str, *, keys: KeyStore, settings: Settings,
+                           now: datetime) -> bool:
+    """A valid data-API token (issued to the client itself, for ``/v1``)."""
+    try:
+        claims = verify_access_token(token, keys=keys.ring_for(token), issuer=settings.issuer_url,
+                                     audience=api_audience(settings), now=now)
+    except TokenRejected:
+        return False
+    return claims.content.is_client_credentials
 
 
 _GRANT = Prepared(

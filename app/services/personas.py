@@ -34,10 +34,11 @@ from app.models.sandbox import SandboxPersona
 from app.services import accounts, accounts_seed, cards, cards_personas, faults
 from app.services.cards import local_date
 from app.services.pki import CardPki
+from app.settings import Settings
 
 log = logging.getLogger("dancu.personas")
 CANDIDATES = 400
-EDE_NAMING = (12, 20, 16, 22, 28, 36, 32)  # Ê-đê and kin: personal name first, clan name last
+EDE_NAMING = (12, 20, 16, 22, 28, 36, 32)  # Ê-đê and kin: clan name, Y/H' opening the given name
 MINORITY_NAMING = (*EDE_NAMING, 8, 5, 3, 9)  # then Mông, Khơ-me, Thái, Dao
 
 
@@ -204,7 +205,7 @@ SPECS: tuple[Spec, ...] = (
          "Two middle names and rare letters (Ỷ, ữ, ẩ): NFC everywhere, MRZ transliterated",
          Outcomes(), wants=(Want(where=(_kinh,)),), shape=_rename),
     Spec("ethnic-minority-name", "Ethnic-minority naming (Ê-đê where the population has one: "
-         "H'/Y before the personal name, clan name last)", Outcomes(),
+         "the clan is the family name, H'/Y opens the given name)", Outcomes(),
          wants=(Want(min_age=18, max_age=70, where=(_ede,)),
                 Want(min_age=18, max_age=70, where=(_minority,)))),
     Spec("pin-reestablished", "PIN cancelled and re-established: the old PIN answers the new "
@@ -213,7 +214,17 @@ SPECS: tuple[Spec, ...] = (
                   login=ACCESS_DENIED),
          wants=(Want(min_age=25, max_age=50, where=(_kinh,)),), shape=_reestablish,
          notes="pin is the cancelled number, current_pin the new one"),
-    # Chip personas: every channel passes; the chip over APDUs answers as a difficult chip does.
+    # Fault personas: any channel's request naming them answers the fault (sandbox clients).
+    Spec("fault-slow", "Every request about this citizen is delayed by 2 s (sandbox clients)",
+         Outcomes(fault="latency=2s"), wants=(Want(where=(_kinh,)),)),
+    Spec("fault-timeout", "Every request about this citizen times out (504 after 30 s)",
+         Outcomes(fault="timeout"), wants=(Want(where=(_kinh,)),)),
+    Spec("fault-unavailable", "Every request about this citizen answers 503 service-unavailable",
+         Outcomes(fault="status=503"), wants=(Want(where=(_kinh,)),)),
+    Spec("fault-rate-limited", "Every request about this citizen answers 429 with Retry-After",
+         Outcomes(fault="status=429"), wants=(Want(where=(_kinh,)),)),
+    # Chip personas, picked last (adding them moved no other persona): every channel passes;
+    # the chip over APDUs answers as a difficult chip does.
     Spec("chip-slow", "Chip answering each APDU 250 ms late (over APDUs; the JSON read is "
          "not delayed)", Outcomes(), card_persona="chip-slow",
          notes="POST /v1/cards/{pin}/chip/apdu reports delay_ms 250 per APDU and waits that long"),
@@ -227,17 +238,9 @@ SPECS: tuple[Spec, ...] = (
          card_persona="chip-bac-only", notes="SELECT 011C answers 6A82, MSE:Set AT 6A80"),
     Spec("chip-pace-only", "Chip refusing BAC (MUTUAL AUTHENTICATE answers 6D00): PACE only",
          Outcomes(), card_persona="chip-pace-only"),
-    # Fault personas: any channel's request naming them answers the fault (sandbox clients).
-    Spec("fault-slow", "Every request about this citizen is delayed by 2 s (sandbox clients)",
-         Outcomes(fault="latency=2s"), wants=(Want(where=(_kinh,)),)),
-    Spec("fault-timeout", "Every request about this citizen times out (504 after 30 s)",
-         Outcomes(fault="timeout"), wants=(Want(where=(_kinh,)),)),
-    Spec("fault-unavailable", "Every request about this citizen answers 503 service-unavailable",
-         Outcomes(fault="status=503"), wants=(Want(where=(_kinh,)),)),
-    Spec("fault-rate-limited", "Every request about this citizen answers 429 with Retry-After",
-         Outcomes(fault="status=429"), wants=(Want(where=(_kinh,)),)),
 )
 KEYS = tuple(spec.key for spec in SPECS)
+CHIP_PERSONA_KEYS = frozenset(p.key for p in cards_personas.CHIP_PERSONAS)
 FAULT_KEYS = tuple(spec.key for spec in SPECS if spec.outcomes.fault)
 
 
@@ -296,7 +299,10 @@ def _pick(session: Session, spec: Spec, ctx: Context) -> Citizen | None:
     return None
 
 
-def _alias_pin(session: Session, spec: Spec) -> str | None:
+def _alias_pin(session: Session, spec: Spec, ctx: Context) -> str | None:
+    if spec.card_persona in CHIP_PERSONA_KEYS:
+        return cards_personas.ensure_chip_persona(session, spec.card_persona, seed=ctx.seed,
+                                                  now=ctx.now, taken=frozenset(_taken(session)))
     if spec.card_persona:
         return session.scalar(select(Card.pin).where(Card.persona == spec.card_persona))
     return session.scalar(select(Account.pin).where(Account.persona == spec.account_persona))
@@ -358,7 +364,7 @@ def _agree(session: Session, spec: Spec, pin: str, ctx: Context) -> None:
 
 def _make(session: Session, spec: Spec, ctx: Context) -> str | None:
     if spec.card_persona or spec.account_persona:
-        pin = _alias_pin(session, spec)
+        pin = _alias_pin(session, spec, ctx)
     else:
         citizen = _pick(session, spec, ctx)
         pin = None if citizen is None else (
@@ -392,10 +398,12 @@ def recorded(session: Session) -> dict[str, str]:
 
 
 def fault_pins(session: Session) -> dict[str, str]:
-    """PIN -> fault, for the fault personas (what the fault middleware watches for)."""
+    """PIN -> fault, and persona key -> fault (a key named in ``X-Sandbox-Login``), for the
+    fault personas (what the fault middleware watches for)."""
     pins = recorded(session)
-    return {pins[key]: spec.outcomes.fault for key in FAULT_KEYS
-            if key in pins and (spec := spec_of(key)) and spec.outcomes.fault}
+    faults_of = {key: spec.outcomes.fault for key in FAULT_KEYS
+                 if key in pins and (spec := spec_of(key)) and spec.outcomes.fault}
+    return {**{pins[key]: fault for key, fault in faults_of.items()}, **faults_of}
 
 
 # --- the catalogue as the API gives it ------------------------------------------------------------
@@ -453,11 +461,11 @@ def _card_details(session: Session, pin: str, today: date) -> dict[str, Any] | N
             "card_persona": card.persona}
 
 
-def _login_details(session: Session, pin: str, seed: int) -> dict[str, Any] | None:
+def _login_details(session: Session, pin: str, settings: Settings) -> dict[str, Any] | None:
     account = accounts.find(session, pin)
     if account is None:
         return None
-    device = (accounts_seed.persona_device_token(seed, account.persona)
+    device = (accounts_seed.persona_device_token(settings, account.persona)
               if account.persona and (spec := accounts_seed.persona(account.persona))
               and spec.device else None)
     return {"state": account.state, "level": account.level, "lock_reasons": account.lock_reasons,
@@ -467,7 +475,7 @@ def _login_details(session: Session, pin: str, seed: int) -> dict[str, Any] | No
 
 
 def describe(session: Session, spec: Spec, pin: str, *, now: datetime,
-             seed: int) -> dict[str, Any]:
+             settings: Settings) -> dict[str, Any]:
     """One persona as ``GET /v1/sandbox/personas`` lists it."""
     from app.services.life_events_identity import successor
 
@@ -484,14 +492,14 @@ def describe(session: Session, spec: Spec, pin: str, *, now: datetime,
         "birth_date": citizen and citizen.birth_date, "sex": citizen and citizen.sex,
         "status": citizen and citizen.status,
         "card": _card_details(session, pin, today),
-        "vneid": _login_details(session, current, seed),
+        "vneid": _login_details(session, current, settings),
         "expected": {channel: {"request": REQUESTS[channel], **expected}
                      for channel, expected in expectations(spec.outcomes).items()},
     }
 
 
-def catalogue(session: Session, *, now: datetime, seed: int) -> list[dict[str, Any]]:
-    return [describe(session, spec, pin, now=now, seed=seed)
+def catalogue(session: Session, *, now: datetime, settings: Settings) -> list[dict[str, Any]]:
+    return [describe(session, spec, pin, now=now, settings=settings)
             for key, pin in recorded(session).items() if (spec := spec_of(key))]
 
 

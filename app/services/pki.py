@@ -5,7 +5,8 @@ process from the seed (``app.icao.pki.build_sandbox_pki``).
   (:data:`PERIODS` of them, up to the CSCA's end), each signing the cards issued in its half year.
 * The CRL of the day: thisUpdate = 00:00 UTC of the sandbox clock's day, nextUpdate 30 days later,
   CRL number = days since the PKI start + 1. It lists the revoked persona signer.
-* The master list: the CSCA certificate, signed by the master-list signer at the PKI start.
+* The master list: the CSCA certificate, signed by the master-list signer a day after its
+  certificate's notBefore (strict verifiers want the signing time strictly inside the validity).
 * Keys: EC P-256 derived from the seed (default), or RSA 2048 with ``DANCU_PKI_KEY_TYPE=rsa``. RSA
   keys cannot be derived from a seed, so the first process generates them and stores them in the
   ``pki_key`` table (PKCS#8 PEM); every process loads them from there, so all of them build the
@@ -39,6 +40,7 @@ PKI_START = datetime(2021, 1, 1, tzinfo=UTC)
 PERIOD_MONTHS = 6
 PERIODS = 30  # 15 years: document signers never outlive the CSCA's signing life
 CRL_VALIDITY = timedelta(days=30)
+MASTER_LIST_SIGNED_AFTER = timedelta(days=1, hours=9)  # after the signer's notBefore
 FORGER_LABEL = "persona/forger"  # the key a forger signs a SOD with (keeps the genuine DSC)
 PERSONA_SIGNERS = ("persona/foreign-dsc", "persona/expired-dsc", "persona/revoked-dsc")
 _ADVISORY_LOCK_ID = 0x646E6370  # "dncp": one process generates the RSA keys
@@ -114,7 +116,9 @@ class CardPki:
 
     @cached_property
     def master_list_der(self) -> bytes:
-        return self.pki.master_list(signing_time=PKI_START)
+        signer = self.pki.master_list_signer.certificate
+        return self.pki.master_list(
+            signing_time=signer.not_valid_before_utc + MASTER_LIST_SIGNED_AFTER)
 
     def crl_der(self, now: datetime) -> bytes:
         """The CRL current at ``now`` (one per UTC day, byte-identical in every process)."""

@@ -36,12 +36,12 @@ class RateDecision:
     retry_after: int  # seconds until the window resets (0 when allowed)
 
 
-def window_of(now: datetime) -> int:
-    return int(now.timestamp() // WINDOW_SECONDS) * WINDOW_SECONDS
+def window_of(now: datetime, seconds: int = WINDOW_SECONDS) -> int:
+    return int(now.timestamp() // seconds) * seconds
 
 
-def retry_after(now: datetime) -> int:
-    return max(1, math.ceil(window_of(now) + WINDOW_SECONDS - now.timestamp()))
+def retry_after(now: datetime, seconds: int = WINDOW_SECONDS) -> int:
+    return max(1, math.ceil(window_of(now, seconds) + seconds - now.timestamp()))
 
 
 def lease_size(limit: int) -> int:
@@ -78,11 +78,13 @@ def _give_back(session: Session, *, client_id: str, window_start: int, amount: i
 
 
 def charge(session: Session, *, client_id: str, limit: int, now: datetime,
-           cost: int = 1, minimum: int | None = None) -> RateDecision:
+           cost: int = 1, minimum: int | None = None,
+           window_seconds: int = WINDOW_SECONDS) -> RateDecision:
     """Take up to ``cost`` requests from the client's window, at least ``minimum`` (default: all
-    of ``cost``), without ever passing ``limit``; refused (nothing taken) below ``minimum``."""
+    of ``cost``), without ever passing ``limit``; refused (nothing taken) below ``minimum``.
+    ``client_id`` is any counter's key (``app.services.throttle`` counts failures here too)."""
     _relax_durability(session)
-    window_start = window_of(now)
+    window_start = window_of(now, window_seconds)
     used = _add(session, client_id=client_id, window_start=window_start, amount=cost)
     if used == cost:  # first requests of a new window: forget the client's stale windows
         session.execute(delete(RateWindow).where(RateWindow.client_id == client_id,
@@ -93,7 +95,7 @@ def charge(session: Session, *, client_id: str, limit: int, now: datetime,
     if granted < (cost if minimum is None else minimum):
         if granted:
             _give_back(session, client_id=client_id, window_start=window_start, amount=granted)
-        return RateDecision(False, limit, 0, retry_after(now))
+        return RateDecision(False, limit, 0, retry_after(now, window_seconds))
     return RateDecision(True, limit, granted, 0)
 
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.clock import system_now
 from app.services import faults, logging_json, metrics
-from app.services.faults_middleware import _claimed_client
+from app.services.faults_middleware import claimed_client_id
 from app.services.sandbox_requests import Seen, ring
 
 log = logging.getLogger("dancu.access")
@@ -87,7 +87,7 @@ class _Watch:
         found = noted.get("client_id") or noted.get("sandbox_fault_client")
         if found or not self.keep_request:
             return found
-        return _claimed_client(self.scope, bytes(self.request_body))[1]
+        return claimed_client_id(self.scope, bytes(self.request_body))
 
     def grant_type(self) -> str:
         fields = dict(parse_qsl(bytes(self.request_body).decode("latin-1")))

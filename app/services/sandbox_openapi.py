@@ -23,15 +23,17 @@ PROBLEM = "https://dancu.sandbox/problems/"
 PROBLEM_MEDIA = "application/problem+json"
 OAUTH_JSON_PATHS = {"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/userinfo"}
 MAX_DEPTH = 6
-# What the sandbox answers a field of this name with (the default seed's valid adult persona).
+# What the sandbox answers a field of this name with: the persona valid-adult-level2 of the default
+# deployment (seed 6, 10,000 people; tests/test_docs_collection.py checks they exist there).
 KNOWN: dict[str, Any] = {
-    "pin": "001186185248", "current_pin": "001186185248", "new_pin": "040077523825",
+    "pin": "001099992012", "current_pin": "001099992012", "new_pin": "040077523825",
     "old_pin": "040076821664", "mother_pin": "001186185248", "father_pin": "092090727617",
-    "full_name": "Nguyễn Bích Trang", "surname": "Nguyễn", "middle_name": "Bích",
-    "given_name": "Trang", "birth_date": "1986-11-07", "sex": "F", "client_id": "demo",
-    "client_secret": "demo-secret", "purpose": "kyc", "scope": "citizen.basic citizen.verify",
+    "full_name": "Trương Ngọc Hoàng", "surname": "Trương", "middle_name": "Ngọc",
+    "given_name": "Hoàng", "birth_date": "1999-04-14", "sex": "M", "client_id": "demo",
+    "client_secret": "demo-secret-for-the-sandbox-only", "purpose": "kyc",
+    "scope": "citizen.basic citizen.verify",
     "commune_code": "00004", "province_code": "001", "registration_province": "001",
-    "old_id_number": "019747527", "phone": "0707346849", "email": "trang.nguyen@example.vn",
+    "old_id_number": "012282977", "phone": "0332736392", "email": "hoang.truong@example.com",
     "redirect_uri": "http://127.0.0.1:8765/callback", "url": "https://rp.example/hooks/dancu",
     "challenge": "0011223344556677", "passcode": "123456", "password": "Vneid@2025",
     "request_id": "5df8ced08f6346a2938b208539c62c7c", "kid": "k1",

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.oidc import claims
+from app.oidc.errors import InvalidScope
 
 # Every lookup answers with the PIN asked about and the record's status (alive, deceased, missing):
 # a deceased or missing citizen is reported as such, never hidden.
@@ -143,3 +144,27 @@ def refusal(name: str, *, sandbox: bool, has_legal_basis: bool) -> str | None:
     if scope.needs_legal_basis and not has_legal_basis:
         return "this scope needs a recorded legal basis"
     return None
+
+
+NAMED_SCOPE_MAX = 64  # longer scope tokens are not echoed in an error description
+
+
+def client_credentials_scopes(requested: tuple[str, ...], *,
+                              registered: tuple[str, ...]) -> tuple[str, ...]:
+    """The scopes of a client-credentials token: those asked for (all registered ones when none
+    is asked for); ``invalid_scope`` naming the first one the client may not have."""
+    refused = next((name for name in requested if name not in registered), None)
+    if refused is not None:
+        raise InvalidScope(_why_refused(refused))
+    return requested or registered
+
+
+def _why_refused(name: str) -> str:
+    if len(name) > NAMED_SCOPE_MAX:
+        return "A requested scope is unknown or not registered for this client."
+    if name in LOGIN_SCOPES:
+        return (f"The scope {name} is a sign-in scope; a client-credentials token carries "
+                "data-API scopes only.")
+    if name not in SCOPES:
+        return f"The scope {name} is unknown (docs/scopes.md lists the scopes)."
+    return f"The client is not registered for the scope {name}."

@@ -27,7 +27,7 @@ def _serialise(session: Session) -> None:
 
 def ensure_sharing(session: Session, *, settings: Settings, now: datetime) -> None:
     _serialise(session)
-    created = keys.ensure_keys(session, seed=settings.seed, now=now)
+    created = keys.ensure_keys(session, settings=settings, now=now)
     if created:
         log.info("created %d signing key(s)", len(created))
     outcome = clients.ensure_demo_client(session, settings=settings, now=now)

@@ -4,7 +4,10 @@ A tenant is its own database beside the deployment's: a SQLite file in ``<db>.te
 the main file, or a PostgreSQL database ``<main>_<tenant id>`` on the same server. It is
 migrated, populated from ``seed`` (``size`` people) and bootstrapped like a fresh deployment (cards,
 signing keys, the demo client, accounts, personas), so it has its own population, clients, tokens,
-consents, events, fault rules and sandbox clock. The registry (``sandbox_tenant``) lives in the
+consents, events, fault rules and sandbox clock; its own issuer (``<issuer>/t/<id>``) and secret
+(:func:`tenant_settings`), so a token of one tenant is refused in every other and in the
+deployment. A tenant belongs to the client that made it; the demo client, whose credentials are
+public, may not own one. The registry (``sandbox_tenant``) lives in the
 main database; ``generation`` grows at each reset so every process drops what it built from the
 previous database. Requests reach a tenant through :mod:`app.services.tenants_dispatch`.
 """
@@ -20,18 +23,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, Forbidden, NotFound
 from app.models.sandbox import Tenant
+from app.services import secret
 from app.settings import Settings
 
 log = logging.getLogger("dancu.tenants")
 TENANT_HEADER = "X-Sandbox-Tenant"
 TENANT_COOKIE = "dancu_tenant"
+PATH_PREFIX = "/t/"  # /t/<id>/... is the tenant's, like X-Sandbox-Tenant: <id>
 MAX_TENANTS = 20  # per deployment: each is a database
 _ID = re.compile(r"t[0-9a-f]{16}")
 CREATING, READY, FAILED = "creating", "ready", "failed"
@@ -43,6 +49,11 @@ class TenantNotFound(NotFound):
 
 class TenantBusy(Conflict):
     code, title = "tenant-busy", "The tenant is being created or reset"
+
+
+class OwnClientRequired(Forbidden):
+    code, title = ("own-client-required",
+                   "Tenants belong to a client of your own, not to the shared demo client")
 
 
 class TenantLimit(Conflict):
@@ -103,10 +114,20 @@ def drop_database(url: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def issuer(settings: Settings, tenant_id: str) -> str:
+    """The tenant's own issuer: its requests are also served under this path."""
+    return f"{settings.issuer_url}{PATH_PREFIX}{tenant_id}"
+
+
 def tenant_settings(settings: Settings, tenant: Tenant) -> Settings:
+    """The tenant's settings: its database, seed, issuer and its own deployment secret (derived
+    from the deployment's and the tenant id), so its signing keys, pairwise subjects and device
+    tokens are its own even when its seed is the deployment's."""
+    own_secret = secret.derive(settings, f"tenant/{tenant.id}").hex()
     return settings.model_copy(update={
         "database_url": database_url(settings.database_url, tenant.id), "seed": tenant.seed,
-        "population_size": tenant.size, "auto_seed": True, "delivery_worker": False})
+        "population_size": tenant.size, "auto_seed": True, "delivery_worker": False,
+        "issuer": issuer(settings, tenant.id), "secret_key": SecretStr(own_secret)})
 
 
 def build(settings: Settings, tenant: Tenant, *, now: datetime,

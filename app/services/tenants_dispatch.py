@@ -1,5 +1,6 @@
-"""Route a request to its tenant: ``X-Sandbox-Tenant: <id>`` (or the console's ``dancu_tenant``
-cookie) sends it to a complete app built on the tenant's database, cached per process.
+"""Route a request to its tenant: ``X-Sandbox-Tenant: <id>``, the path prefix ``/t/<id>`` (the
+tenant's issuer) or the console's ``dancu_tenant`` cookie sends it to a complete app built on the
+tenant's database, cached per process.
 
 Every tenant request reads the registry row (is it ready, which generation) and polls the
 tenant's stored clock, so a reset or a clock change made through another process applies at once.
@@ -29,6 +30,8 @@ MAX_CACHED = 8
 # Served by the deployment itself, whatever tenant the request names.
 DEPLOYMENT_PATHS = ("/v1/sandbox/tenants", "/metrics", "/healthz", "/readyz", "/static/",
                     "/console/tenant", "/openapi.json", "/docs", "/redoc")
+# Where a browser enters a tenant through its issuer path (``/t/<id>/oauth2/authorize``).
+BROWSER_ENTRY_PATHS = ("/oauth2/authorize", "/oauth2/logout")
 
 
 @dataclass
@@ -113,6 +116,34 @@ def requested_tenant(scope: Scope) -> str | None:
     return None
 
 
+def path_tenant(scope: Scope) -> tuple[str, Scope] | None:
+    """``/t/<id>/rest``: the tenant id and the scope of ``/rest`` (``root_path`` keeps the
+    prefix), so the tenant's issuer ``<issuer>/t/<id>`` serves its discovery and endpoints."""
+    path = scope.get("path", "")
+    if not path.startswith(tenants.PATH_PREFIX):
+        return None
+    tenant_id, _, rest = path[len(tenants.PATH_PREFIX):].partition("/")
+    prefix = tenants.PATH_PREFIX + tenant_id
+    raw = scope.get("raw_path") or path.encode()
+    inner = {**scope, "path": "/" + rest, "raw_path": raw[len(prefix.encode()):] or b"/",
+             "root_path": scope.get("root_path", "") + prefix}
+    return tenant_id, inner
+
+
+def _remembering(send: Send, tenant_id: str) -> Send:
+    """The browser's next requests (the login form posts to ``/oauth2/login/...``) stay in the
+    tenant: the ``dancu_tenant`` cookie, as the console's tenant switch sets it."""
+    cookie = (f"{tenants.TENANT_COOKIE}={tenant_id}; Path=/; HttpOnly; SameSite=Lax").encode()
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []),
+                                              (b"set-cookie", cookie)]}
+        await send(message)
+
+    return sending
+
+
 class TenantMiddleware:
     """Send tenant requests to the tenant's app; the rest to the deployment's."""
 
@@ -120,7 +151,13 @@ class TenantMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        tenant_id = requested_tenant(scope) if scope["type"] == "http" else None
+        by_path = path_tenant(scope) if scope["type"] == "http" else None
+        if by_path is not None:
+            tenant_id, scope = by_path
+            if scope["path"] in BROWSER_ENTRY_PATHS:
+                send = _remembering(send, tenant_id)
+        else:
+            tenant_id = requested_tenant(scope) if scope["type"] == "http" else None
         if tenant_id is None or scope.get("path", "").startswith(DEPLOYMENT_PATHS):
             await self.app(scope, receive, send)
             return
@@ -128,7 +165,7 @@ class TenantMiddleware:
         try:
             built = await _resolve(host, tenant_id)
         except DomainError as refused:
-            await send_error(send, refused, scope.get("path", ""))
+            await send_error(send, refused, scope)
             return
         scope.setdefault("state", {})["tenant"] = tenant_id
         await built.app(scope, receive, send)
@@ -158,4 +195,4 @@ async def _resolve(host: Any, tenant_id: str) -> _Built:
     return await shared.run_in_thread(resolve)
 
 
-__all__ = ["TenantApps", "TenantMiddleware", "requested_tenant", "tenant_apps"]
+__all__ = ["TenantApps", "TenantMiddleware", "path_tenant", "requested_tenant", "tenant_apps"]

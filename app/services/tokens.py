@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 from app.oidc import errors as oauth
 from app.oidc import tokens as oidc_tokens
 from app.oidc.jwt_policy import RejectReason, TokenRejected
-from app.oidc.scopes import format_scope, parse_scope, require_subset
+from app.oidc.scopes import format_scope, parse_scope
 from app.services import client_auth
 from app.services.keys import KeyStore
 from app.services.phases import Pending, failing, settle, then
-from app.services.scopes import LOGIN_SCOPES
+from app.services.scopes import LOGIN_SCOPES, client_credentials_scopes
 from app.settings import Settings
 
 ACCESS_TOKEN_TTL = timedelta(minutes=10)
@@ -85,7 +85,7 @@ def client_credentials_grant(ctx: GrantContext) -> TokenBody:
     """RFC 6749 §4.4: an access token for the client itself, for scopes it is allowed."""
     requested = parse_scope(ctx.request.params.get("scope"))
     api_scopes = tuple(s for s in ctx.client.scopes if s not in LOGIN_SCOPES)  # not sign-in ones
-    scopes = require_subset(requested, granted=api_scopes) if requested else api_scopes
+    scopes = client_credentials_scopes(requested, registered=api_scopes)
     content = oidc_tokens.client_credentials_content(
         ctx.client.client_id, audience=(api_audience(ctx.settings),), scope=scopes
     )
@@ -111,13 +111,18 @@ def register_grant(grant_type: str, handler: GrantHandler) -> None:
     GRANTS[grant_type] = handler
 
 
+Admission = Callable[[Any], Callable[[Session], None] | None]
+
+
 def prepare_token(
-    session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore, now: datetime
+    session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore, now: datetime,
+    admit: Admission | None = None,
 ) -> TokenBody | Pending[TokenBody]:
     """Authenticate the client and check the grant, reading ``session`` only; raises
     ``OAuthError`` (RFC 6749 §5.2), or leaves the writes as a ``Pending`` (whose ``write`` may
     raise one too, after writing what a refusal must keep). A spent ``private_key_jwt`` assertion
-    is recorded first, whatever the grant says."""
+    is recorded first, whatever the grant says. ``admit(client)``, after a grant checks out, may
+    add a write made before the grant's (a quota lease that may refuse)."""
     grant_type = request.params.get("grant_type")
     if not grant_type:
         raise oauth.InvalidRequest("grant_type is required.")
@@ -134,7 +139,9 @@ def prepare_token(
     except oauth.OAuthError as error:
         if spend is None:
             raise
-        step = failing(error)
+        return then(spend, failing(error))
+    lease = admit(client) if admit is not None else None
+    step = step if lease is None else then(lease, step)
     return step if spend is None else then(spend, step)
 
 

@@ -186,9 +186,14 @@ def province_rows(current: list[dict], legacy: dict[int, dict]) -> list[list[obj
     return rows
 
 
+def capitalised(name: str) -> str:
+    """The catalogue spells commune 06325 "xã Bắc Sơn": names start with a capital letter."""
+    return name[:1].upper() + name[1:]
+
+
 def commune_rows(current: list[dict]) -> list[list[object]]:
     rows = [
-        [f"{w['code']:05d}", nfc(w["name"]), w["division_type"], f"{p['code']:03d}"]
+        [f"{w['code']:05d}", capitalised(nfc(w["name"])), w["division_type"], f"{p['code']:03d}"]
         for p in current
         for w in p["wards"]
     ]

@@ -24,6 +24,7 @@ from tests.api.sharing_support import (
     _unused_pin,
     admin_headers,
     bearer,
+    chip_headers,
     clock_guard,
     token_for_scopes,
 )
@@ -84,7 +85,7 @@ def printed(client: TestClient, token: str, pin: str) -> dict[str, Any]:
 
 
 def read_chip(client: TestClient, pin: str, key: str) -> dict[str, str]:
-    response = client.get(f"/v1/cards/{pin}/chip", headers={"X-Chip-Access-Key": key})
+    response = client.get(f"/v1/cards/{pin}/chip", headers=chip_headers(client, key))
     assert response.status_code == 200, response.text
     return dict(response.json()["files"])
 
@@ -95,7 +96,7 @@ def raw(files: dict[str, str]) -> dict[str, bytes]:
 
 def answer(client: TestClient, pin: str, key: str, challenge: str = CHALLENGE) -> str:
     response = client.post(f"/v1/cards/{pin}/chip/internal-authenticate",
-                           json={"challenge": challenge}, headers={"X-Chip-Access-Key": key})
+                           json={"challenge": challenge}, headers=chip_headers(client, key))
     assert response.status_code == 200, response.text
     return str(response.json()["response"])
 

@@ -121,9 +121,12 @@ class Rp:
     secret: str | None
     redirect_uri: str = DEMO_REDIRECT
     method: str = "client_secret_basic"
+    pkce: bool = True  # send PKCE (a client registered with require_pkce false does not)
 
     def auth(self, form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         """(headers, form) carrying this client's authentication."""
+        if self.method == "none":  # a public client: only its client_id
+            return {}, {**form, "client_id": self.client_id}
         if self.method == "client_secret_post":
             return {}, {**form, "client_id": self.client_id, "client_secret": self.secret or ""}
         raw = f"{self.client_id}:{self.secret}".encode()
@@ -139,7 +142,7 @@ def register_rp(client: TestClient, admin: dict[str, str], **spec: Any) -> Rp:
     created = response.json()
     return Rp(created["client_id"], created.get("client_secret"),
               redirect_uri=created["redirect_uris"][0],
-              method=created["token_endpoint_auth_method"])
+              method=created["token_endpoint_auth_method"], pkce=created["require_pkce"])
 
 
 def browser(app: FastAPI) -> TestClient:
@@ -165,11 +168,14 @@ class Authorization:
 
 
 def auth_params(rp: Rp, **extra: str) -> tuple[dict[str, str], str]:
-    verifier, challenge = pkce_pair()
+    """The request parameters, and the PKCE verifier ("" when ``rp`` sends no PKCE)."""
     params = {"client_id": rp.client_id, "redirect_uri": rp.redirect_uri, "response_type": "code",
               "scope": "openid profile", "state": secrets.token_urlsafe(8),
-              "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
-              "code_challenge_method": "S256"}
+              "nonce": secrets.token_urlsafe(8)}
+    if not rp.pkce:
+        return {**params, **extra}, ""
+    verifier, challenge = pkce_pair()
+    params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
     return {**params, **extra}, verifier
 
 
@@ -186,8 +192,10 @@ def authorize(agent: TestClient, rp: Rp, *, pin: str | None = None,
 
 def redeem(agent: TestClient, rp: Rp, flow: Authorization, **extra: str) -> Any:
     form = {"grant_type": "authorization_code", "code": flow.result.get("code", ""),
-            "redirect_uri": flow.params["redirect_uri"], "code_verifier": flow.verifier} | extra
-    headers, form = rp.auth(form)
+            "redirect_uri": flow.params["redirect_uri"]}
+    if flow.verifier:
+        form["code_verifier"] = flow.verifier
+    headers, form = rp.auth(form | extra)
     return agent.post("/oauth2/token", data=form, headers=headers)
 
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.cards_support import CHALLENGE, access_key
 from tests.api.oidc_support import Rp, authorize, jwt_claims, redeem, register_rp
-from tests.api.sharing_support import bearer, new_client
+from tests.api.sharing_support import bearer, chip_headers, new_client
 
 SCOPES = "citizen.basic citizen.verify card.read card.verify"
 
@@ -101,7 +101,7 @@ def chip(client: TestClient, persona: dict[str, Any], tokens: str) -> dict[str, 
     card = client.get(f"/v1/cards/{persona['pin']}", headers=bearer(tokens))
     if card.status_code != 200:
         return _problem(card)
-    key = {"X-Chip-Access-Key": access_key(card.json()["mrz"])}
+    key = chip_headers(client, access_key(card.json()["mrz"]))
     files = client.get(f"/v1/cards/{persona['pin']}/chip", headers=key).json()["files"]
     signed = client.post(f"/v1/cards/{persona['pin']}/chip/internal-authenticate",
                          json={"challenge": CHALLENGE}, headers=key).json()["response"]

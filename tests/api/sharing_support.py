@@ -73,6 +73,19 @@ def issue_token(client: TestClient, client_id: str, secret: str, scope: str | No
     return str(response.json()["access_token"])
 
 
+def chip_headers(client: TestClient, key: str | None) -> dict[str, str]:
+    """A chip read's headers: a fresh ``card.read`` token of the tests' card reader (a client of
+    its own, so its failure counters and quota are nobody else's) and the access key."""
+    app = client.app
+    spot = (str(app.state.database.url), "chip-reader-tester")  # type: ignore[attr-defined]
+    if spot not in _created:
+        admin = bearer(app.state.settings.admin_token)  # type: ignore[attr-defined]
+        _created[spot] = new_client(client, admin, client_id="chip-reader-tester",
+                                    scopes=["card.read"], rate_limit=1_000_000)
+    headers = bearer(issue_token(client, *_created[spot], "card.read"))
+    return headers | ({} if key is None else {"X-Chip-Access-Key": key})
+
+
 def new_client(client: TestClient, admin_headers: dict[str, str], **spec: Any) -> tuple[str, str]:
     """Register a client through the admin API; returns (client_id, secret)."""
     body = {"name": "test client", "scopes": list(NON_ADMIN_SCOPES), "purposes": ["testing"],

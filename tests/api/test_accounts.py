@@ -21,6 +21,7 @@ from app.models.account import Account, AccountEvent
 from app.models.population import Citizen
 from app.services import accounts, accounts_seed, consent, login, login_credentials
 from app.services.accounts import age_on
+from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import citizen_without_account
 
@@ -407,7 +408,7 @@ def _citizens(database: Database, *, offset: int, count: int) -> list[dict[str, 
 
 
 def test_accounts_are_generated_again_after_the_population_is_replaced(
-        database: Database, tmp_path: Path, clock: SandboxClock) -> None:
+        database: Database, tmp_path: Path, clock: SandboxClock, settings: Settings) -> None:
     from sqlalchemy import delete, insert
 
     from app import migrations
@@ -416,12 +417,12 @@ def test_accounts_are_generated_again_after_the_population_is_replaced(
     migrations.upgrade(fresh.engine)
     with fresh.write() as session:
         session.execute(insert(Citizen), _citizens(database, offset=0, count=400))
-    accounts_seed.ensure_accounts(fresh, seed=6, now=clock.now())
+    accounts_seed.ensure_accounts(fresh, settings=settings, now=clock.now())
     with fresh.write() as session:  # `dancu seed --replace`: another population
         session.execute(delete(Citizen))
         session.execute(insert(Citizen), _citizens(database, offset=400, count=400))
         assert accounts_seed.population_replaced(session)
-    accounts_seed.ensure_accounts(fresh, seed=6, now=clock.now())
+    accounts_seed.ensure_accounts(fresh, settings=settings, now=clock.now())
     with fresh.read() as session:
         orphans = session.scalar(select(Account.id).where(
             Account.pin.not_in(select(Citizen.pin))).limit(1))

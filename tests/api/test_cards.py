@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app.card_rules import CAN_CUOC_2024, CCCD_2021, card_expiry, parse_qr_payload
 from app.db import Database
 from app.models.audit import AuditRecord
+from app.models.card import Card
 from app.models.population import Citizen
 from app.services.citizens import full_name
 from tests.api.cards_support import *  # noqa: F403
@@ -186,3 +187,48 @@ def test_images_need_the_card_read_scope(client: TestClient, token_for_scopes: A
 def test_unknown_side_is_422(client: TestClient, card_token: str, view: dict[str, Any]) -> None:
     response = client.get(f"/v1/cards/{view['pin']}/image/inside.svg", headers=bearer(card_token))
     assert response.status_code == 422
+
+
+CARD_CONSENT = ["citizen.basic", "citizen.identity", "citizen.residence"]
+
+
+@pytest.mark.parametrize(("consented", "status"), [
+    (None, 403), (["citizen.basic"], 403), (["citizen.basic", "citizen.residence"], 403),
+    (CARD_CONSENT, 200)])
+def test_a_consent_based_client_sees_a_card_only_with_consent_to_all_it_shows(
+        client: TestClient, database: Database, admin_headers: dict[str, str],
+        consented: list[str] | None, status: int) -> None:
+    from tests.api.sharing_support import issue_token, new_client
+
+    pin = new_citizen(database, born=date(1985, 5, 5))
+    assert admin(client, admin_headers, pin, "issue").status_code == 200
+    bank, secret = new_client(client, admin_headers, scopes=["card.read", *CARD_CONSENT],
+                              purposes=["kyc"], data_basis="consent")
+    if consented is not None:
+        assert client.post("/v1/admin/consents", headers=admin_headers, json={
+            "pin": pin, "client_id": bank, "purpose": "kyc", "scopes": consented,
+            "method": "written"}).status_code == 201
+    token = bearer(issue_token(client, bank, secret, "card.read"))
+    for path in (f"/v1/cards/{pin}", f"/v1/cards/{pin}/image/front.svg"):
+        response = client.get(path, headers=token)
+        assert response.status_code == status, path
+        if status == 403:
+            assert response.json()["type"].endswith("/consent-required")
+    with database.read() as session:
+        results = set(session.scalars(select(AuditRecord.result).where(
+            AuditRecord.pin == pin, AuditRecord.client_id == bank)))
+    assert results == {"consent_required" if status == 403 else "disclosed"}
+
+
+def test_2021_cards_print_an_identifying_mark(client: TestClient, database: Database,
+                                              card_token: str) -> None:
+    """Đặc điểm nhân dạng, e.g. 'Nốt ruồi C:3cm trên sau mép trái' (rules §2.2), on the back."""
+    with database.read() as session:
+        pins = session.scalars(select(Card.pin).where(
+            Card.persona.is_(None), Card.status == "active", Card.generation == "cccd_2021")
+            .order_by(Card.pin).limit(20)).all()
+    assert pins
+    marks = [next(f["value"] for f in printed(client, card_token, pin)["back"]
+                  if f["field"] == "identifying_marks") for pin in pins]
+    assert all(re.fullmatch(r"[^\d]+ C:\d(,5)?cm (trên|dưới) (trước|sau) [^\d]+ (trái|phải)", m)
+               for m in marks), marks

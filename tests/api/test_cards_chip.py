@@ -26,6 +26,7 @@ from tests.api.cards_support import (
     access_key,
     admin,
     card_of,
+    chip_headers,
     new_citizen,
     printed,
     raw,
@@ -149,13 +150,28 @@ def test_active_authentication_answer_verifies_with_the_dg15_key(
         client: TestClient, genuine: dict[str, Any]) -> None:
     key = access_key(genuine["view"]["mrz"])
     response = client.post(f"/v1/cards/{genuine['pin']}/chip/internal-authenticate",
-                           json={"challenge": CHALLENGE}, headers={"X-Chip-Access-Key": key})
+                           json={"challenge": CHALLENGE}, headers=chip_headers(client, key))
     signature = bytes.fromhex(response.json()["response_hex"])
     public_key = load_der_public_key(_tlv_value(genuine["files"]["DG15"]))
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
     der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
                                int.from_bytes(signature[32:], "big"))
     public_key.verify(der, bytes.fromhex(CHALLENGE), ec.ECDSA(hashes.SHA256()))
+
+
+def test_dg14_declares_the_plain_signature_the_chip_returns(genuine: dict[str, Any]) -> None:
+    """The answer above is r‖s: DG14 must say ecdsa-plain-SHA256 (BSI TR-03111), not
+    ecdsa-with-SHA256 (a DER signature), or ICAO readers reject active authentication."""
+    class SecurityInfo(core.Sequence):
+        _fields = [("protocol", core.ObjectIdentifier), ("required", core.Any),
+                   ("optional", core.ObjectIdentifier, {"optional": True})]
+
+    class SecurityInfos(core.SetOf):
+        _child_spec = SecurityInfo
+
+    infos = SecurityInfos.load(_tlv_value(genuine["files"]["DG14"]))
+    declared = [i["optional"].dotted for i in infos if i["protocol"].dotted == "2.23.136.1.1.5"]
+    assert declared == ["0.4.0.127.0.7.1.1.4.1.3"]
 
 
 def test_the_same_card_gives_the_same_chip_bytes(client: TestClient,
@@ -166,7 +182,7 @@ def test_the_same_card_gives_the_same_chip_bytes(client: TestClient,
 
 def test_chip_comes_as_a_zip_of_raw_files(client: TestClient, genuine: dict[str, Any]) -> None:
     response = client.get(f"/v1/cards/{genuine['pin']}/chip", headers={
-        "X-Chip-Access-Key": access_key(genuine["view"]["mrz"]), "Accept": "application/zip"})
+        **chip_headers(client, access_key(genuine["view"]["mrz"])), "Accept": "application/zip"})
     assert response.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert {name: archive.read(name) for name in archive.namelist()} == genuine["files"]
@@ -176,7 +192,7 @@ def test_chip_comes_as_a_zip_of_raw_files(client: TestClient, genuine: dict[str,
                          ids=["missing", "empty", "wrong", "not-hex", "short", "long"])
 def test_chip_without_the_right_key_is_401_and_discloses_nothing(
         client: TestClient, genuine: dict[str, Any], key: str | None) -> None:
-    headers = {} if key is None else {"X-Chip-Access-Key": key}
+    headers = chip_headers(client, key)
     response = client.get(f"/v1/cards/{genuine['pin']}/chip", headers=headers)
     assert response.status_code == 401
     assert set(response.json()) == {"type", "title", "status", "instance"}
@@ -185,15 +201,15 @@ def test_chip_without_the_right_key_is_401_and_discloses_nothing(
 def test_unknown_card_and_wrong_key_are_refused_alike(client: TestClient,
                                                       genuine: dict[str, Any]) -> None:
     key = access_key(genuine["view"]["mrz"])
-    unknown = client.get("/v1/cards/001099999999/chip", headers={"X-Chip-Access-Key": key})
-    wrong = client.get(f"/v1/cards/{genuine['pin']}/chip", headers={"X-Chip-Access-Key": "0" * 32})
+    unknown = client.get("/v1/cards/001099999999/chip", headers=chip_headers(client, key))
+    wrong = client.get(f"/v1/cards/{genuine['pin']}/chip", headers=chip_headers(client, "0" * 32))
     assert unknown.json() == wrong.json()
 
 
 def test_internal_authenticate_needs_the_access_key(client: TestClient,
                                                     genuine: dict[str, Any]) -> None:
     response = client.post(f"/v1/cards/{genuine['pin']}/chip/internal-authenticate",
-                           json={"challenge": CHALLENGE}, headers={"X-Chip-Access-Key": "0" * 32})
+                           json={"challenge": CHALLENGE}, headers=chip_headers(client, "0" * 32))
     assert response.status_code == 401
 
 
@@ -202,14 +218,14 @@ def test_internal_authenticate_refuses_a_challenge_that_is_not_8_bytes(
         client: TestClient, genuine: dict[str, Any], challenge: str) -> None:
     response = client.post(f"/v1/cards/{genuine['pin']}/chip/internal-authenticate",
                            json={"challenge": challenge},
-                           headers={"X-Chip-Access-Key": access_key(genuine["view"]["mrz"])})
+                           headers=chip_headers(client, access_key(genuine["view"]["mrz"])))
     assert response.status_code == 422
 
 
 def test_challenge_may_be_base64(client: TestClient, genuine: dict[str, Any]) -> None:
     response = client.post(f"/v1/cards/{genuine['pin']}/chip/internal-authenticate",
                            json={"challenge": "ABEiM0RVZnc="},
-                           headers={"X-Chip-Access-Key": access_key(genuine["view"]["mrz"])})
+                           headers=chip_headers(client, access_key(genuine["view"]["mrz"])))
     assert response.json()["challenge"] == CHALLENGE
 
 
@@ -219,7 +235,7 @@ def test_chip_reads_are_audited_granted_or_refused(client: TestClient, database:
 
     from app.models.audit import AuditRecord
 
-    client.get(f"/v1/cards/{genuine['pin']}/chip", headers={"X-Chip-Access-Key": "1" * 32})
+    client.get(f"/v1/cards/{genuine['pin']}/chip", headers=chip_headers(client, "1" * 32))
     with database.read() as session:
         results = set(session.scalars(select(AuditRecord.result).where(
             AuditRecord.pin == genuine["pin"], AuditRecord.action == "chip_read")))

@@ -26,6 +26,7 @@ OPERATIONS = [
     ("post", "/v1/admin/clients/{client_id}/rotate-secret"),
     ("post", "/v1/admin/clients/{client_id}/disable"), ("post", "/oauth2/token"),
     ("get", "/.well-known/jwks.json"), ("get", "/.well-known/openid-configuration"),
+    ("get", "/.well-known/oauth-authorization-server"),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,10 @@ from app.cli import cli
 from app.clock import SandboxClock
 from app.db import Database
 from app.models.client import Client
+from app.oidc.client_auth import verify_client_secret
 from app.services.clients import DEMO_REDIRECT_URIS
 from app.services.scopes import LOGIN_SCOPES, NON_ADMIN_SCOPES
-from app.settings import Settings, load_settings
+from app.settings import Settings, SettingsError, load_settings
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import basic, bearer, issue_token, new_client
 
@@ -197,7 +200,8 @@ def _fresh(tmp_path: Path, **overrides: Any) -> tuple[Database, Settings]:
 
 
 def test_demo_client_is_created_once_with_its_settings(tmp_path: Path) -> None:
-    database, settings = _fresh(tmp_path, demo_client_id="demo-x", demo_client_secret="s3cret")
+    database, settings = _fresh(tmp_path, demo_client_id="demo-x",
+                                demo_client_secret="s3cret-" + "x" * 32)
     for _ in range(2):
         bootstrap(database=database, settings=settings, clock=SandboxClock())
     with database.read() as session:
@@ -211,7 +215,7 @@ def test_no_demo_client_outside_a_sandbox_deployment(tmp_path: Path) -> None:
         tmp_path,
         sandbox=False,
         admin_token="a-real-admin-token",
-        demo_client_secret="a-real-demo-secret",
+        demo_client_secret="a-real-demo-secret-for-the-sandbox-only",
     )
     bootstrap(database=database, settings=settings, clock=SandboxClock())
     with database.read() as session:
@@ -236,6 +240,27 @@ def test_a_demo_client_from_an_earlier_version_gains_the_grants_added_since(
     assert set(demo.redirect_uris) == {*DEMO_REDIRECT_URIS, "https://rp.example/cb"}
 
 
+def test_the_demo_secret_is_at_least_32_characters() -> None:
+    """idpyoidc refuses HMAC keys shorter than 16 characters; every secret here has 32 or more."""
+    assert len(load_settings().demo_client_secret) >= 32
+    with pytest.raises(SettingsError, match="DANCU_DEMO_CLIENT_SECRET"):
+        load_settings(demo_client_secret="demo-secret")
+
+
+def test_a_demo_client_from_an_earlier_version_takes_the_configured_secret(
+        tmp_path: Path) -> None:
+    database, settings = _fresh(tmp_path)
+    bootstrap(database=database, settings=settings, clock=SandboxClock())
+    with database.write() as session:  # the short secret of earlier versions
+        digest = base64.urlsafe_b64encode(hashlib.sha256(b"demo-secret").digest()).rstrip(b"=")
+        session.get(Client, settings.demo_client_id).secret_hash = "sha256$" + digest.decode()
+    bootstrap(database=database, settings=settings, clock=SandboxClock())
+    with database.read() as session:
+        stored = session.get(Client, settings.demo_client_id).secret_hash
+    database.dispose()
+    assert verify_client_secret(settings.demo_client_secret, stored)
+
+
 def test_leaving_the_sandbox_disables_an_existing_demo_client(tmp_path: Path) -> None:
     database, sandbox = _fresh(tmp_path)
     bootstrap(database=database, settings=sandbox, clock=SandboxClock())
@@ -244,7 +269,7 @@ def test_leaving_the_sandbox_disables_an_existing_demo_client(tmp_path: Path) ->
         auto_seed=False,
         sandbox=False,
         admin_token="a-real-admin-token",
-        demo_client_secret="another",
+        demo_client_secret="another-demo-secret-of-32-characters",
     )
     bootstrap(database=database, settings=production, clock=SandboxClock())
     with database.read() as session:
@@ -291,6 +316,22 @@ def test_cli_adds_lists_rotates_disables_and_enables_clients(
     assert secret != new_secret
     assert refused.status_code == 401
     assert issue_token(client, "cli-agency", new_secret)
+
+
+def test_cli_registers_a_client_policy(database: Database, client: TestClient,
+                                       admin_headers: dict[str, str]) -> None:
+    added = CliRunner().invoke(cli, [
+        "clients", "add", "--name", "CLI app", "--client-id", "cli-native-app",
+        "--scope", "openid", "--purpose", "login", "--auth-method", "none",
+        "--grant-type", "authorization_code", "--redirect-uri", "http://127.0.0.1/cb",
+        "--application-type", "native", "--post-logout-redirect-uri", "https://app.example/out",
+        "--database-url", database.url])
+    assert added.exit_code == 0, added.output
+    assert "client_secret" not in added.output
+    shown = client.get("/v1/admin/clients/cli-native-app", headers=admin_headers).json()
+    assert (shown["token_endpoint_auth_method"], shown["application_type"], shown["require_pkce"],
+            shown["post_logout_redirect_uris"]) == ("none", "native", True,
+                                                    ["https://app.example/out"])
 
 
 def test_cli_reports_an_invalid_registration_in_one_line(database: Database) -> None:

@@ -24,7 +24,7 @@ from tests.api.sharing_support import admin_headers, issue_token  # noqa: F401 -
 
 PURPOSE = "account-opening"
 BANK_SCOPES = ["citizen.basic", "citizen.residence", "citizen.verify", "events.read", "openid",
-               "profile", "vneid.history", "vneid.data_sharing"]
+               "profile", "vneid.history", "vneid.data_sharing", "vneid.identity"]
 
 
 @dataclass
@@ -74,16 +74,25 @@ def _vneid(agent: TestClient, bank: Bank, pin: str, scope: str = "openid vneid.h
     return {"Authorization": f"Bearer {token}"}
 
 
+def _app(client: TestClient, settings: Settings, pin: str) -> dict[str, str]:
+    """The citizen's own VNeID app: the bound-device token's bearer header."""
+    bound = client.post(f"/v1/admin/accounts/{pin}/device", json={"name": "Test phone"},
+                        headers=admin(settings))
+    assert bound.status_code == 200, bound.text
+    return {"Authorization": f"Bearer {bound.json()['device_token']}"}
+
+
 def _problem(response: Any) -> str:
     return str(response.json()["type"]).rsplit("/", 1)[-1]
 
 
 def test_end_to_end_consent_given_used_seen_and_withdrawn(
-        client: TestClient, bank: Bank, citizen: str, agent: TestClient) -> None:
+        client: TestClient, bank: Bank, citizen: str, agent: TestClient,
+        settings: Settings) -> None:
     refused = bank.lookup(citizen)
     assert (refused.status_code, _problem(refused)) == (403, "consent-required")
     me = _vneid(agent, bank, citizen)
-    given = client.post("/v1/me/data-consents", headers=me, json={
+    given = client.post("/v1/me/data-consents", headers=_app(client, settings, citizen), json={
         "client_id": bank.rp.client_id, "purpose": PURPOSE, "scopes": ["citizen.basic"]})
     assert given.status_code == 201, given.text
     assert (given.json()["method"], given.json()["in_force"]) == ("api", True)
@@ -111,9 +120,8 @@ def test_end_to_end_consent_given_used_seen_and_withdrawn(
 
 
 def test_consent_covers_one_purpose_only(client: TestClient, bank: Bank, citizen: str,
-                                         agent: TestClient) -> None:
-    me = _vneid(agent, bank, citizen)
-    assert client.post("/v1/me/data-consents", headers=me, json={
+                                         settings: Settings) -> None:
+    assert client.post("/v1/me/data-consents", headers=_app(client, settings, citizen), json={
         "client_id": bank.rp.client_id, "purpose": PURPOSE,
         "scopes": ["citizen.basic"]}).status_code == 201
     other_purpose = client.get(f"/v1/citizens/{citizen}",
@@ -156,8 +164,7 @@ def test_the_consent_gates_the_feed_of_a_consent_based_client(
     with database.read() as session:
         cursor = encode_cursor("events", events.last_seq(session))
     stranger = single(database, sex="M", born=date(1980, 1, 1))
-    me = _vneid(agent, bank, citizen)
-    client.post("/v1/me/data-consents", headers=me, json={
+    client.post("/v1/me/data-consents", headers=_app(client, settings, citizen), json={
         "client_id": bank.rp.client_id, "purpose": PURPOSE, "scopes": ["citizen.basic"]})
     for pin in (citizen, stranger):
         assert record(client, admin(settings), "name-changes",
@@ -180,11 +187,55 @@ def test_the_history_needs_a_citizen_token_with_vneid_history(
 
 def test_the_vneid_app_device_token_opens_the_history_too(
         client: TestClient, citizen: str, settings: Settings) -> None:
-    bound = client.post(f"/v1/admin/accounts/{citizen}/device", json={"name": "Test phone"},
-                        headers=admin(settings))
-    assert bound.status_code == 200, bound.text
-    device = {"Authorization": f"Bearer {bound.json()['device_token']}"}
-    assert client.get("/v1/me/access-history", headers=device).status_code == 200
+    assert client.get("/v1/me/access-history",
+                      headers=_app(client, settings, citizen)).status_code == 200
+
+
+@pytest.mark.parametrize("scopes", [["citizen.basic"], ["citizen.basic", "citizen.sensitive"]])
+def test_a_relying_party_token_cannot_give_consent_to_itself_or_another_client(
+        client: TestClient, bank: Bank, citizen: str, agent: TestClient,
+        admin_headers: dict[str, str], scopes: list[str]) -> None:  # noqa: F811
+    other = register_rp(client, admin_headers, name="Other", purposes=[PURPOSE],
+                        scopes=[*BANK_SCOPES, "citizen.sensitive"], data_basis="consent",
+                        legal_basis="Decree 356/2025, test",
+                        grant_types=["client_credentials", "authorization_code"])
+    me = _vneid(agent, bank, citizen)
+    for target in (bank.rp.client_id, other.client_id):
+        given = client.post("/v1/me/data-consents", headers=me, json={
+            "client_id": target, "purpose": PURPOSE, "scopes": scopes})
+        assert (given.status_code, _problem(given)) == (403, "citizen-interaction-required")
+    assert client.get("/v1/me/data-consents", headers=me).json()["consents"] == []
+    assert _problem(bank.lookup(citizen)) == "consent-required"
+
+
+def test_a_relying_party_token_may_still_withdraw_a_consent(
+        client: TestClient, bank: Bank, citizen: str, agent: TestClient,
+        settings: Settings) -> None:
+    given = client.post("/v1/me/data-consents", headers=_app(client, settings, citizen), json={
+        "client_id": bank.rp.client_id, "purpose": PURPOSE, "scopes": ["citizen.basic"]})
+    assert given.status_code == 201, given.text
+    withdrawn = client.post(f"/v1/me/data-consents/{given.json()['id']}/withdraw",
+                            headers=_vneid(agent, bank, citizen))
+    assert (withdrawn.status_code, withdrawn.json()["in_force"]) == (200, False)
+
+
+@pytest.mark.parametrize(("scope", "whole"), [("openid vneid.history", False),
+                                              ("openid vneid.history vneid.identity", True)])
+def test_the_history_shows_the_pin_only_under_vneid_identity(
+        client: TestClient, bank: Bank, citizen: str, agent: TestClient, settings: Settings,
+        scope: str, whole: bool) -> None:
+    client.post("/v1/admin/consents", headers=admin(settings), json={
+        "pin": citizen, "client_id": bank.rp.client_id, "purpose": PURPOSE,
+        "scopes": ["citizen.basic"]})
+    assert bank.lookup(citizen).status_code == 200
+    items = client.get("/v1/me/access-history",
+                       headers=_vneid(agent, bank, citizen, scope=scope)).json()["items"]
+    assert items
+    expected = citizen if whole else f"{citizen[:4]}****{citizen[8:]}"
+    assert {i["pin"] for i in items} == {expected}
+    app_items = client.get("/v1/me/access-history",
+                           headers=_app(client, settings, citizen)).json()["items"]
+    assert {i["pin"] for i in app_items} == {citizen}
 
 
 @pytest.mark.parametrize(("change", "problem"), [
@@ -194,10 +245,10 @@ def test_the_vneid_app_device_token_opens_the_history_too(
     ({"expires_at": "2001-01-01T00:00:00Z"}, "expires_at:"),
 ])
 def test_invalid_consents_are_refused(client: TestClient, bank: Bank, citizen: str,
-                                      agent: TestClient, change: dict[str, Any],
+                                      settings: Settings, change: dict[str, Any],
                                       problem: str) -> None:
     body = {"client_id": bank.rp.client_id, "purpose": PURPOSE, "scopes": ["citizen.basic"]}
-    response = client.post("/v1/me/data-consents", headers=_vneid(agent, bank, citizen),
+    response = client.post("/v1/me/data-consents", headers=_app(client, settings, citizen),
                            json=body | change)
     assert (response.status_code, _problem(response)) == (422, "invalid-consent")
     assert any(p.startswith(problem) for p in response.json()["problems"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,9 +18,9 @@ from joserfc.jwk import KeySet
 from app.main import create_app
 from app.settings import Settings
 from tests.api.sandbox_support import Sleeps, catalogue, sandbox_client, sleeps, token
-from tests.api.sharing_support import admin_headers, bearer
+from tests.api.sharing_support import admin_headers, bearer, clock_guard
 
-__all__ = ["admin_headers", "sleeps"]
+__all__ = ["admin_headers", "clock_guard", "sleeps"]
 FAULT = "X-Sandbox-Fault"
 
 
@@ -70,6 +71,14 @@ def test_status_answers_the_problem_of_that_status_instead_of_the_route(
     assert ("retry-after" in response.headers) == (status in (429, 503))
 
 
+def test_a_fault_problem_names_the_route_template_never_the_pin(
+        client: TestClient, access: dict[str, str], pin: str) -> None:
+    response = client.get(f"/v1/citizens/{pin}", headers={**access, FAULT: "status=503"})
+    assert response.status_code == 503
+    assert response.json()["instance"] == "/v1/citizens/{pin}"
+    assert pin not in response.text
+
+
 def test_retry_after_is_the_faults_own(client: TestClient, access: dict[str, str],
                                         pin: str) -> None:
     response = client.get(f"/v1/citizens/{pin}",
@@ -87,7 +96,7 @@ def test_oauth_endpoints_answer_faults_in_their_rfc_format_and_pages_as_pages(
                          auth=tester, headers={FAULT: "status=500"})
     assert broken.json()["error"] == "server_error"
     page = client.get("/oauth2/authorize", params={"client_id": tester[0]},
-                      headers={FAULT: "status=503"})
+                      headers={**bearer(token(client, tester)), FAULT: "status=503"})
     assert page.status_code == 503
     assert page.headers["content-type"].startswith("text/html")
 
@@ -208,3 +217,26 @@ def test_the_admin_sets_rules_for_a_client_and_an_invalid_rule_is_refused(
     other = client.post("/v1/sandbox/faults", headers=access,
                         json={"fault": "status=500", "client_id": "demo"})
     assert other.status_code == 403
+
+
+def test_rules_and_counters_of_a_client_are_not_set_off_by_an_unproven_client_id(
+        client: TestClient, access: dict[str, str], tester: tuple[str, str], pin: str,
+        clock_guard: Any) -> None:
+    """Only the client a request authenticates as has faults: a client id claimed in a query or
+    form, a wrong secret, an expired token set off nothing and use up no ``fail-first``."""
+    client.post("/v1/sandbox/faults", headers=access, json={
+        "fault": "fail-first=1; status=503", "path": "/v1/citizens/*"})
+    expired = token(client, tester)
+    clock_guard.advance(timedelta(hours=1))
+    wrong = base64.b64encode(f"{tester[0]}:wrong-secret".encode()).decode()
+    strangers = [client.get(f"/v1/citizens/{pin}", params={"client_id": tester[0]}),
+                 client.get(f"/v1/citizens/{pin}", headers={"Authorization": f"Basic {wrong}"}),
+                 client.get(f"/v1/citizens/{pin}", headers=bearer(expired))]
+    assert [r.status_code for r in strangers] == [401, 401, 401]
+    fresh = bearer(token(client, tester))
+    assert client.get(f"/v1/citizens/{pin}", headers=fresh).status_code == 503
+    assert client.get(f"/v1/citizens/{pin}", headers=fresh).status_code == 200
+    client.delete("/v1/sandbox/faults", headers=fresh)
+    anonymous = client.get("/.well-known/jwks.json", params={"client_id": tester[0]},
+                           headers={FAULT: "status=503"})
+    assert anonymous.status_code == 403

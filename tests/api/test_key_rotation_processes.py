@@ -14,10 +14,12 @@ from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import IdTokenContent, issue_id_token, verify_id_token_hint
 from app.services import keys as key_service
 from app.services.keys import KeyStore
+from app.settings import load_settings
 from tests.api.population_support import fresh_database  # noqa: F401  (fixture)
-from tests.conftest import TEST_SEED
+from tests.conftest import TEST_SECRET_KEY, TEST_SEED
 
 ISSUER = "http://127.0.0.1:8000"
+KEY_SETTINGS = load_settings(seed=TEST_SEED, secret_key=TEST_SECRET_KEY)
 # What may use the cached ring as it is: signing, and publishing the JWK Set.
 SIGNING_USES = (".ring().signing_key(", ".ring().jwks(")
 
@@ -26,11 +28,11 @@ def test_an_id_token_signed_with_a_key_another_process_just_made_verifies_at_onc
         fresh_database: Callable[..., Database]) -> None:  # noqa: F811
     database, now = fresh_database(), system_now()
     with database.write() as session:
-        key_service.ensure_keys(session, seed=TEST_SEED, now=now)
+        key_service.ensure_keys(session, settings=KEY_SETTINGS, now=now)
     here, there = KeyStore(database), KeyStore(database)
     here.ring()  # this process has just loaded its ring
     with database.write() as session:  # the other process rotates
-        key_service.rotate(session, "ES256", seed=TEST_SEED, now=now)
+        key_service.rotate(session, "ES256", settings=KEY_SETTINGS, now=now)
     token = issue_id_token(
         IdTokenContent(subject="sub-1", client_id="rp-1", auth_time=now, acr="LoA2"),
         key=there.ring().signing_key("ES256", now=now), issuer=ISSUER, now=now,

@@ -6,6 +6,12 @@ The conformance suite drives a browser; here the "user" logs in either headlessl
 jar when the module is about the login session (prompt, max_age, id_token_hint). Every ID token goes
 through the suite's standard checks (``check_id_token``). Modules about features we do not offer
 (request objects) assert the refusal the plan accepts.
+
+The clients are registered as the suite's configuration describes them: ``client_secret_basic``
+(``client_secret_post`` in its own module), and ``require_pkce`` false -- the suite sends PKCE only
+in ``oidcc-ensure-request-with-valid-pkce-succeeds``, so every other module sends none, exactly as
+the suite does, and no header the suite would not send (``X-Sandbox-Login`` stands for the user in
+the browser).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from tests.api.oidc_support import (
     interactive_login,
     jwt_claims,
     jwt_header,
+    pkce_pair,
     redeem,
     refresh,
     register_rp,
@@ -42,12 +49,19 @@ from tests.api.oidc_support import (
 
 @pytest.fixture(scope="module")
 def rp(client: TestClient, admin: dict[str, str]) -> Rp:
-    return register_rp(client, admin, name="Basic OP client 1")
+    return certification_client(client, admin, name="Basic OP client 1")
 
 
 @pytest.fixture(scope="module")
 def rp2(client: TestClient, admin: dict[str, str]) -> Rp:
-    return register_rp(client, admin, name="Basic OP client 2")
+    return certification_client(client, admin, name="Basic OP client 2")
+
+
+def certification_client(client: TestClient, admin: dict[str, str], **spec: Any) -> Rp:
+    """A client as the suite's configuration registers it: no PKCE unless a module sends it."""
+    registered = register_rp(client, admin, require_pkce=False, **spec)
+    assert registered.pkce is False
+    return registered
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +150,8 @@ def test_oidcc_response_type_missing(agent: TestClient, rp: Rp, citizen: str,
 
 def test_oidcc_idtoken_signature(agent: TestClient, client: TestClient, admin: dict[str, str],
                                  citizen: str, jwks: dict[str, Any], settings: Settings) -> None:
-    rs256 = register_rp(client, admin, name="RS256 client", signing_alg="RS256")
-    for relying_party, alg in ((rs256, "RS256"), (register_rp(client, admin), "ES256")):
+    rs256 = certification_client(client, admin, name="RS256 client", signing_alg="RS256")
+    for relying_party, alg in ((rs256, "RS256"), (certification_client(client, admin), "ES256")):
         body = tokens_for(agent, relying_party, citizen)
         assert jwt_header(body["id_token"])["alg"] == alg
         check_id_token(body["id_token"], dict(client.get("/.well-known/jwks.json").json()),
@@ -388,7 +402,7 @@ def test_oidcc_ensure_post_request_succeeds(agent: TestClient, rp: Rp, citizen: 
 def test_oidcc_server_client_secret_post(agent: TestClient, client: TestClient,
                                          admin: dict[str, str], citizen: str,
                                          jwks: dict[str, Any], settings: Settings) -> None:
-    post_rp = register_rp(client, admin, token_endpoint_auth_method="client_secret_post")
+    post_rp = certification_client(client, admin, token_endpoint_auth_method="client_secret_post")
     assert post_rp.method == "client_secret_post"
     flow = authorize(agent, post_rp, pin=citizen)
     body = redeem(agent, post_rp, flow).json()
@@ -461,8 +475,18 @@ def test_oidcc_refresh_token(agent: TestClient, rp: Rp, rp2: Rp, citizen: str,
 
 def test_oidcc_ensure_request_with_valid_pkce_succeeds(
         agent: TestClient, rp: Rp, citizen: str, settings: Settings) -> None:
-    flow = authorize(agent, rp, pin=citizen)
+    """The one module that sends PKCE (S256), to a client registered without requiring it."""
+    flow = _pkce_flow(agent, rp, citizen)
     _code_redirect(flow, settings)
-    assert redeem(agent, rp, flow, code_verifier=flow.verifier + "x").json()["error"] == \
-        "invalid_grant"
     assert redeem(agent, rp, flow).status_code == 200
+    unchecked = _pkce_flow(agent, rp, citizen)  # the challenge is kept with the code
+    assert redeem(agent, rp, unchecked, code_verifier=pkce_pair()[0]).json()["error"] == \
+        "invalid_grant"
+
+
+def _pkce_flow(agent: TestClient, rp: Rp, citizen: str) -> Authorization:
+    verifier, challenge = pkce_pair()
+    flow = authorize(agent, rp, pin=citizen, code_challenge=challenge,
+                     code_challenge_method="S256")
+    flow.verifier = verifier
+    return flow

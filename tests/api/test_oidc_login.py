@@ -172,7 +172,7 @@ def test_sandbox_login_header_is_refused_outside_a_sandbox_deployment(
         settings: Settings, database: Database, rp: Rp, personas: dict[str, Any]) -> None:
     production = load_settings(database_url=settings.database_url, seed=settings.seed,
                                sandbox=False, admin_token="a-real-admin-token",
-                               demo_client_secret="a-real-demo-secret")
+                               demo_client_secret="a-real-demo-secret-for-the-sandbox-only")
     app = create_app(production, database=database, migrate_on_start=False)
     flow = authorize(browser(app), rp, pin=_pin(personas, "citizen-l2"))
     assert flow.result["error"] == "access_denied"

@@ -185,6 +185,15 @@ def test_jwt_attacks_are_refused_at_userinfo(agent: TestClient, issued: dict[str
     assert response.headers["www-authenticate"].startswith(REALM_CHALLENGE)
 
 
+def test_a_client_credentials_token_at_userinfo_is_told_it_is_not_a_users_token(
+        agent: TestClient, issued: dict[str, Any]) -> None:
+    response = userinfo(agent, issued["cc_token"])
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
+    assert "not a user's token" in response.json()["error_description"]
+    forged = userinfo(agent, issued["cc_token"][:-4] + "AAAA")
+    assert "not a user's token" not in forged.json()["error_description"]
+
+
 # A token genuinely signed by the provider for another audience is still a live token: RFC 7662
 # answers for any audience (the resource server checks ``aud``), so that case is left out here.
 @pytest.mark.parametrize("attack", [a for a in ATTACKS
@@ -596,9 +605,15 @@ def test_a_refused_authorization_request_does_not_wait_for_sqlites_writer_lock(
 
 def test_client_credentials_tokens_do_not_wait_for_sqlites_writer_lock(
         client: TestClient, issued: dict[str, Any], database: Database, settings: Settings,
-        is_postgres: bool) -> None:
+        is_postgres: bool, clock: SandboxClock) -> None:
+    """Once the process holds a lease of the client's quota (a write every 1 % of the limit, the
+    first one here, before the lock is taken), a token is issued on reads alone."""
+    clock.freeze()  # one quota window for both requests
     raw = f"{settings.demo_client_id}:{settings.demo_client_secret}".encode()
     headers = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+    leased = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                         headers=headers)
+    assert leased.status_code == 200, leased.text
     blocker = _holding_sqlites_write_lock(database, is_postgres)
     answer = _answered_while(blocker, lambda: client.post(
         "/oauth2/token", data={"grant_type": "client_credentials"}, headers=headers))

@@ -91,6 +91,17 @@ def test_master_list_carries_the_csca_signed_by_a_csca_issued_signer(
     assert csca.public_bytes(Encoding.DER) in content
 
 
+def test_master_list_is_signed_strictly_inside_its_signers_validity(client: TestClient) -> None:
+    """A signing time equal to the signer's notBefore is refused by strict verifiers."""
+    signed = cms.ContentInfo.load(client.get("/v1/pki/masterlist.der").content)["content"]
+    signer = x509.load_der_x509_certificate(signed["certificates"][0].chosen.dump())
+    attributes = {a["type"].native: a["values"][0].native
+                  for a in signed["signer_infos"][0]["signed_attrs"]}
+    signed_at = attributes["signing_time"]
+    assert signer.not_valid_before_utc < signed_at < signer.not_valid_after_utc
+    assert signed_at - signer.not_valid_before_utc >= timedelta(hours=1)
+
+
 def test_master_list_pem_is_the_der_one(client: TestClient) -> None:
     text = client.get("/v1/pki/masterlist.pem").text
     body = "".join(text.strip().splitlines()[1:-1])

@@ -81,3 +81,18 @@ def test_most_adults_are_married(stats: PopulationStats) -> None:
     """2019 census: 69.2% of people aged 15+ currently married (rules §6.4)."""
     adults = sum(stats.marital.values())
     assert 0.60 < stats.marital[2] / adults < 0.75
+
+
+@pytest.mark.parametrize("sex", ["M", "F"])
+@pytest.mark.parametrize("cohort", range(6))
+def test_van_and_thi_follow_the_birth_cohort_within_6_points(stats: PopulationStats, cohort: int,
+                                                             sex: str) -> None:
+    """Kinh: Văn for men / Thị for women, fading from 60%/88% (born before 1960) to 12%/25%
+    (since 2010) (rules §6.8, names.json); the region factor moves the national share a little."""
+    people, classic = stats.classic_middle[(cohort, sex)]
+    assert abs(classic / people - REFERENCE["classic_middle"][(cohort, sex)]) < 0.06
+
+
+def test_households_average_3_4_to_3_7_people(stats: PopulationStats) -> None:
+    """2019 census 3.58, 2024 survey 3.59 people per household (rules §6.5)."""
+    assert 3.4 < stats.household_members / stats.households < 3.7

@@ -74,13 +74,29 @@ def test_the_clock_cannot_go_where_no_key_can_sign(client: TestClient,
         assert response.json()["type"].endswith("/clock-out-of-range")
 
 
-def test_only_sandbox_clients_and_the_admin_move_the_clock(
-        client: TestClient, admin_headers: dict[str, str]) -> None:
+def _problem(response: Any) -> tuple[int, str]:
+    return response.status_code, response.json()["type"].rsplit("/", 1)[-1]
+
+
+MOVES: dict[str, dict[str, Any]] = {"freeze": {}, "advance": {"seconds": 60}, "unfreeze": {},
+                                    "reset": {}}
+
+
+@pytest.mark.parametrize("action", list(MOVES))
+def test_only_the_admin_moves_the_deployment_clock_that_every_client_shares(
+        client: TestClient, admin_headers: dict[str, str], settings: Any, action: str) -> None:
     production = sandbox_client(client, admin_headers, sandbox=False)
     access = bearer(token(client, production, scope="citizen.basic"))
-    assert client.post("/v1/sandbox/clock/reset", headers=access).status_code == 403
+    refused = client.post(f"/v1/sandbox/clock/{action}", json=MOVES[action], headers=access)
+    assert _problem(refused) == (403, "sandbox-client-required")
+    demo = bearer(token(client, (settings.demo_client_id, settings.demo_client_secret)))
     mine = bearer(token(client, sandbox_client(client, admin_headers)))
-    assert client.post("/v1/sandbox/clock/reset", headers=mine).status_code == 200
+    for caller in (demo, mine):
+        moved = client.post(f"/v1/sandbox/clock/{action}", json=MOVES[action], headers=caller)
+        assert _problem(moved) == (403, "admin-only")
+        assert client.get("/v1/sandbox/clock", headers=caller).status_code == 200
+    assert client.post(f"/v1/sandbox/clock/{action}", json=MOVES[action],
+                       headers=admin_headers).status_code == 200
 
 
 def test_access_tokens_expire_on_the_sandbox_clock(client: TestClient,

@@ -17,7 +17,7 @@ from app.main import create_app
 from app.services import tenants
 from app.settings import Settings
 from tests.api.sandbox_support import sandbox_client, token
-from tests.api.sharing_support import admin_headers, bearer
+from tests.api.sharing_support import admin_headers, bearer, new_client
 
 __all__ = ["admin_headers"]
 SIZE = 300
@@ -49,7 +49,7 @@ def _someone(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
 
 def _name(client: TestClient, headers: dict[str, str], pin: str) -> str:
     """The full name a lookup answers, with the demo client's token of that tenant."""
-    demo = ("demo", "demo-secret")
+    demo = ("demo", "demo-secret-for-the-sandbox-only")
     inside = {"X-Sandbox-Tenant": headers["X-Sandbox-Tenant"]}
     access = token(client, demo, scope="citizen.basic", headers=inside)
     response = client.get(f"/v1/citizens/{pin}", headers={**bearer(access), **inside})
@@ -74,11 +74,13 @@ def test_a_change_in_one_tenant_is_invisible_in_the_other_and_reset_restores_it(
     assert _name(client, first, pin) == before
 
 
-def test_tenant_clocks_are_independent(client: TestClient, admin_headers: dict[str, str],
-                                       pair: tuple[str, str]) -> None:
+def test_tenant_clocks_are_independent_and_moved_by_the_tenants_clients(
+        client: TestClient, admin_headers: dict[str, str], pair: tuple[str, str],
+        settings: Settings) -> None:
     first, second = (_in(tenant, admin_headers) for tenant in pair)
+    inside = {**_demo_token(client, settings, pair[0]), "X-Sandbox-Tenant": pair[0]}
     frozen = client.post("/v1/sandbox/clock/freeze", json={"at": "2031-01-01T00:00:00Z"},
-                         headers=first)
+                         headers=inside)
     assert frozen.json()["tenant"] == pair[0]
     assert client.get("/v1/sandbox/clock", headers=first).json()["now"] == "2031-01-01T00:00:00Z"
     assert client.get("/v1/sandbox/clock", headers=second).json()["frozen"] is False
@@ -131,6 +133,16 @@ def test_deleting_a_tenant_removes_its_database(client: TestClient,
         assert not Path(make_url(url).database or "").exists()
 
 
+def test_a_tenant_problem_names_the_route_template_never_the_pin(
+        client: TestClient, admin_headers: dict[str, str]) -> None:
+    pin = "001186185248"
+    response = client.get(f"/v1/citizens/{pin}", headers=_in("no-such-tenant", admin_headers))
+    assert (response.status_code, response.json()["type"].rsplit("/", 1)[-1]) == (
+        404, "tenant-not-found")
+    assert response.json()["instance"] == "/v1/citizens/{pin}"
+    assert pin not in response.text
+
+
 def test_tenants_are_listed_to_their_owner_only_and_refused_to_other_clients(
         client: TestClient, admin_headers: dict[str, str], pair: tuple[str, str]) -> None:
     mine = bearer(token(client, sandbox_client(client, admin_headers)))
@@ -146,3 +158,74 @@ def test_tenants_are_listed_to_their_owner_only_and_refused_to_other_clients(
     assert unknown.status_code == 200  # the deployment's own routes ignore the header
     assert client.get("/v1/sandbox/clock", headers=_in("t0000000000000000", admin_headers)
                       ).status_code == 404
+
+
+def _demo_token(client: TestClient, settings: Settings, tenant_id: str | None) -> dict[str, str]:
+    inside = {"X-Sandbox-Tenant": tenant_id} if tenant_id else {}
+    demo = (settings.demo_client_id, settings.demo_client_secret)
+    return bearer(token(client, demo, scope="citizen.basic", headers=inside))
+
+
+def test_a_token_of_one_tenant_is_refused_in_every_other_tenant_and_in_the_deployment(
+        client: TestClient, pair: tuple[str, str], settings: Settings) -> None:
+    places: list[str | None] = [*pair, None]  # same seed everywhere: only the secret differs
+    tokens = {place: _demo_token(client, settings, place) for place in places}
+    for issued_in, access in tokens.items():
+        for used_in in places:
+            inside = {"X-Sandbox-Tenant": used_in} if used_in else {}
+            answer = client.get("/v1/sandbox/clock", headers={**access, **inside})
+            assert answer.status_code == (200 if used_in == issued_in else 401), (issued_in,
+                                                                                  used_in)
+
+
+def test_each_tenant_has_its_own_issuer_and_signing_keys_served_under_its_path(
+        client: TestClient, pair: tuple[str, str], settings: Settings) -> None:
+    deployment = client.get("/.well-known/openid-configuration").json()
+    kids = {None: {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}}
+    for tenant_id in pair:
+        found = client.get(f"/t/{tenant_id}/.well-known/openid-configuration").json()
+        assert found["issuer"] == f"{deployment['issuer']}/t/{tenant_id}"
+        assert found["token_endpoint"] == f"{found['issuer']}/oauth2/token"
+        kids[tenant_id] = {k["kid"] for k in client.get(f"/t/{tenant_id}/.well-known/jwks.json"
+                                                        ).json()["keys"]}
+    assert len(set().union(*kids.values())) == sum(len(k) for k in kids.values())
+    by_path = client.post(f"/t/{pair[0]}/oauth2/token", auth=(
+        settings.demo_client_id, settings.demo_client_secret),
+        data={"grant_type": "client_credentials", "scope": "citizen.basic"})
+    assert by_path.status_code == 200
+    inside = {"X-Sandbox-Tenant": pair[0], **bearer(by_path.json()["access_token"])}
+    assert client.get("/v1/sandbox/clock", headers=inside).json()["tenant"] == pair[0]
+
+
+def test_a_client_cannot_see_reset_or_delete_another_clients_tenant(
+        client: TestClient, admin_headers: dict[str, str], settings: Settings) -> None:
+    owner, other = (bearer(token(client, new_client(
+        client, admin_headers, client_id=f"partner-{name}", sandbox=True, rate_limit=100000)))
+        for name in ("x", "y"))
+    made = _create(client, owner)["id"]
+    assert [t["id"] for t in client.get("/v1/sandbox/tenants", headers=owner
+                                        ).json()["tenants"]] == [made]
+    assert client.get("/v1/sandbox/tenants", headers=other).json() == {"tenants": []}
+    for method, path in (("GET", ""), ("POST", "/reset"), ("DELETE", "")):
+        refused = client.request(method, f"/v1/sandbox/tenants/{made}{path}", headers=other)
+        assert refused.status_code == 404, (method, path)
+    assert client.delete(f"/v1/sandbox/tenants/{made}", headers=owner).status_code == 204
+
+
+def test_the_demo_client_whose_credentials_are_public_owns_no_tenant(
+        client: TestClient, settings: Settings) -> None:
+    demo = _demo_token(client, settings, None)
+    for method, path in (("POST", ""), ("GET", ""), ("GET", "/t0000000000000000")):
+        refused = client.request(method, f"/v1/sandbox/tenants{path}", headers=demo,
+                                 json={"size": SIZE} if method == "POST" else None)
+        assert refused.status_code == 403, (method, path)
+        assert refused.json()["type"].endswith("/own-client-required")
+
+
+def test_a_browser_entering_a_tenant_by_its_issuer_path_stays_in_the_tenant(
+        client: TestClient, pair: tuple[str, str]) -> None:
+    browser = TestClient(client.app, follow_redirects=False)  # a cookie jar of its own
+    entered = browser.get(f"/t/{pair[0]}/oauth2/authorize", params={"client_id": "demo"})
+    assert f"{tenants.TENANT_COOKIE}={pair[0]}" in entered.headers["set-cookie"]
+    discovery = browser.get(f"/t/{pair[1]}/.well-known/openid-configuration")
+    assert "set-cookie" not in discovery.headers  # API requests by path leave no cookie

@@ -82,6 +82,26 @@ def test_discovery_announces_issuer_token_endpoint_and_jwks(
     }
 
 
+def test_rfc8414_metadata_is_the_openid_configuration_restricted_to_rfc8414_members(
+    client: TestClient,
+) -> None:
+    openid = client.get("/.well-known/openid-configuration").json()
+    response = client.get("/.well-known/oauth-authorization-server")
+    assert response.status_code == 200
+    oauth = response.json()
+    assert oauth == {name: openid[name] for name in oauth}
+    assert {"issuer", "authorization_endpoint", "token_endpoint", "jwks_uri",
+            "response_types_supported", "code_challenge_methods_supported",
+            "introspection_endpoint", "revocation_endpoint"} <= oauth.keys()
+    assert not {"userinfo_endpoint", "id_token_signing_alg_values_supported",
+                "subject_types_supported", "claims_supported"} & oauth.keys()
+    assert response.headers["cache-control"] == openid_cache(client)
+
+
+def openid_cache(client: TestClient) -> str:
+    return str(client.get("/.well-known/openid-configuration").headers["cache-control"])
+
+
 def test_omitted_scope_grants_every_allowed_scope(client: TestClient, settings: Settings) -> None:
     token = issue_token(client, settings.demo_client_id, settings.demo_client_secret)
     assert set(_claims(token)["scope"].split()) == set(NON_ADMIN_SCOPES)
@@ -219,18 +239,29 @@ def test_secret_method_must_be_the_registered_one(client: TestClient, settings: 
         },
     )
     assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
+    assert response.json()["error_description"] == (
+        "The client is registered for client_secret_basic; the secret was sent by "
+        "client_secret_post.")
 
 
-def test_scope_outside_the_allowed_set_is_invalid_scope(
-    client: TestClient, admin_headers: dict[str, str]
+@pytest.mark.parametrize(("scope", "description"), [
+    ("citizen.verify citizen.basic", "The client is not registered for the scope citizen.basic."),
+    ("citizen.nosuch", "The scope citizen.nosuch is unknown (docs/scopes.md lists the scopes)."),
+    ("openid", "The scope openid is a sign-in scope; a client-credentials token carries "
+               "data-API scopes only."),
+    ("x" * 65, "A requested scope is unknown or not registered for this client."),
+])
+def test_scope_outside_the_allowed_set_is_invalid_scope_naming_it(
+    client: TestClient, admin_headers: dict[str, str], scope: str, description: str
 ) -> None:
     client_id, secret = new_client(client, admin_headers, scopes=["citizen.verify"])
     response = client.post(
         "/oauth2/token",
-        data={"grant_type": "client_credentials", "scope": "citizen.verify citizen.basic"},
+        data={"grant_type": "client_credentials", "scope": scope},
         headers=basic(client_id, secret),
     )
     assert (response.status_code, response.json()["error"]) == (400, "invalid_scope")
+    assert response.json()["error_description"] == description
 
 
 @pytest.mark.parametrize(
@@ -324,13 +355,14 @@ def test_rs256_client_gets_rs256_tokens(client: TestClient, admin_headers: dict[
     assert jwt.decode(token, key_set, algorithms=["RS256"]).claims["client_id"] == client_id
 
 
-def test_es256_keys_are_derived_from_the_seed(database: Database, settings: Settings) -> None:
+def test_es256_keys_are_derived_from_the_deployment_secret(database: Database,
+                                                           settings: Settings) -> None:
     with database.read() as session:
         ring = keys.load_ring(session)
     stored = {key.kid for key in ring.keys if key.alg == "ES256"}
     derived = {
         oidc_keys.derive_ec_key(
-            keys.seed_material(settings.seed),
+            keys.key_material(settings),
             label=keys.KEY_LABEL,
             generation=n,
             active_from=ring.keys[0].active_from,

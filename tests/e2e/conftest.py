@@ -25,6 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
+from tests.conftest import TEST_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +67,8 @@ def server_env(settings: Settings, issuer: str, **extra: str) -> dict[str, str]:
     """A server on the test database the in-process app has already migrated and seeded."""
     return {**os.environ, "DANCU_DATABASE_URL": settings.database_url,
             "DANCU_SEED": str(settings.seed), "DANCU_AUTO_SEED": "false", "DANCU_ISSUER": issuer,
-            "DANCU_ADMIN_TOKEN": settings.admin_token, **extra}
+            "DANCU_ADMIN_TOKEN": settings.admin_token,
+            "DANCU_SECRET_KEY": TEST_SECRET_KEY, **extra}
 
 
 def server_log(name: str) -> BinaryIO:

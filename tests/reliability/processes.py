@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import TEST_SECRET_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 DANCU = str(Path(sys.executable).with_name("dancu"))
 LOG_DIR_ENV = "DANCU_TEST_LOG_DIR"
@@ -36,7 +38,8 @@ def free_port() -> int:
 
 
 def environment(database_url: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "DANCU_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", **extra}
+    return {**os.environ, "DANCU_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1",
+            "DANCU_SECRET_KEY": TEST_SECRET_KEY, **extra}
 
 
 @dataclass

@@ -28,12 +28,13 @@ ALL_OPERATIONS = document_operations()
 # Public by design: discovery, the test PKI, health, the event-type list, the QR status poll,
 # the Prometheus scrape (aggregate counts only).
 PUBLIC = {"GET /healthz", "GET /readyz", "GET /.well-known/jwks.json",
-          "GET /.well-known/openid-configuration", "GET /v1/events/types",
+          "GET /.well-known/openid-configuration", "GET /.well-known/oauth-authorization-server",
+          "GET /v1/events/types",
           "GET /oauth2/qr/{handle}", "GET /metrics"}
-# Guarded by something other than a dependency: the chip's MRZ-derived access key, the app's
-# device token read in the handler, client authentication of the OAuth endpoints, the login flow.
-IN_HANDLER = {"GET /v1/cards/{pin}/chip", "POST /v1/cards/{pin}/chip/internal-authenticate",
-              "GET /v1/me/consents", "POST /v1/me/consents/{consent_id}/withdraw",
+# Guarded by something other than a dependency: the app's device token read in the handler,
+# client authentication of the OAuth endpoints, the login flow. (The chip's routes need a
+# card.read token, a dependency, as well as the MRZ-derived access key.)
+IN_HANDLER = {"GET /v1/me/consents", "POST /v1/me/consents/{consent_id}/withdraw",
               "POST /oauth2/qr/{handle}/approve", "POST /oauth2/qr/{handle}/deny"}
 TALLY: Counter[str] = Counter()
 
@@ -64,7 +65,7 @@ def _guard_of(dependant: Any) -> tuple[str, frozenset[str]] | None:
             return "any-client", frozenset()
         if name == "sandbox_caller":
             return "sandbox", frozenset()
-        if name == "citizen":
+        if name in ("citizen", "citizen_caller", "first_party_citizen"):
             return "citizen", frozenset()
     return None
 
@@ -279,11 +280,21 @@ def citizen_token(isolated: Isolated, rp: Any, pin: str) -> dict[str, str]:
     return bearer(body["access_token"])
 
 
+def citizen_app(isolated: Isolated, pin: str) -> dict[str, str]:
+    """The citizen's own VNeID app (bound-device token): the one that may give consent."""
+    bound = isolated.client.post(f"/v1/admin/accounts/{pin}/device", json={"name": "Phone"},
+                                 headers=bearer(isolated.settings.admin_token))
+    assert bound.status_code == 200, bound.text
+    return bearer(bound.json()["device_token"])
+
+
 def test_a_citizen_cannot_withdraw_or_see_another_citizens_consent(
         isolated: Isolated, consent_bank: Any) -> None:
-    alice = citizen_token(isolated, consent_bank, citizen_with_account(isolated, date(1990, 1, 2)))
+    alice_pin = citizen_with_account(isolated, date(1990, 1, 2))
+    alice = citizen_token(isolated, consent_bank, alice_pin)
     bob = citizen_token(isolated, consent_bank, citizen_with_account(isolated, date(1991, 3, 4)))
-    given = isolated.client.post("/v1/me/data-consents", headers=alice, json={
+    given = isolated.client.post("/v1/me/data-consents", headers=citizen_app(isolated, alice_pin),
+                                 json={
         "client_id": consent_bank.client_id, "purpose": "account-opening",
         "scopes": ["citizen.basic"]})
     assert given.status_code == 201, given.text

@@ -135,7 +135,7 @@ def _audited_traffic(base: str, settings_pin: str, count: int) -> int:
     answered = 0
     with httpx.Client(base_url=base, timeout=30) as http:
         token = http.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                          auth=("demo", "demo-secret")).json()["access_token"]
+                          auth=("demo", "demo-secret-for-the-sandbox-only")).json()["access_token"]
         for _ in range(count):
             response = http.get(f"/v1/citizens/{settings_pin}",
                                 headers={"Authorization": f"Bearer {token}"})

@@ -109,8 +109,8 @@ def web_rp(client: TestClient, admin: dict[str, str]) -> Rp:
                                  "https://rp.example:8443/cb/", "https://RP.example:8443/cb.x"])
 def test_only_loopback_redirect_uris_may_change_port(agent: TestClient, web_rp: Rp, pin: str,
                                                      uri: str) -> None:
-    """RFC 8252 §7.3 lets a native app's loopback URI take any port (so ``127.0.0.1:8766`` is
-    accepted for the loopback RP above); a web client's URI must match exactly."""
+    """RFC 8252 §7.3 lets a native app's loopback URI take any port (a ``native`` client's, see
+    tests/api/test_oidc_client_policy.py); a web client's URI must match exactly."""
     _no_redirect(authorize(agent, web_rp, pin=pin, redirect_uri=uri).response)
 
 

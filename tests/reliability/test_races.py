@@ -162,8 +162,9 @@ def test_no_access_succeeds_once_a_consent_withdrawal_has_answered(isolated: Iso
     pin = citizen_with_account(isolated, date(1988, 8, 8))
     me = bearer(tokens_for(browser(isolated.app), bank, pin,
                            scope="openid vneid.history")["access_token"])
-    given = client.post("/v1/me/data-consents", headers=me, json={
-        "client_id": bank.client_id, "purpose": "account-opening", "scopes": ["citizen.basic"]})
+    given = client.post("/v1/admin/consents", headers=admin, json={  # given in writing
+        "pin": pin, "client_id": bank.client_id, "purpose": "account-opening",
+        "scopes": ["citizen.basic"], "method": "written"})
     assert given.status_code == 201, given.text
     bank_token = bearer(issue_token(client, bank.client_id, bank.secret or "", "citizen.basic"))
     assert client.get(f"/v1/citizens/{pin}", headers=bank_token).status_code == 200

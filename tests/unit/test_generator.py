@@ -286,6 +286,21 @@ def test_emails_are_unique(population: Population) -> None:
     assert len(emails) == len(set(emails)) > 0
 
 
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org")  # RFC 2606 section 3
+RESERVED_TLDS = (".example", ".invalid", ".test", ".localhost")  # RFC 2606 section 2, RFC 6761
+
+
+def is_reserved_domain(domain: str) -> bool:
+    suffixes = tuple("." + reserved for reserved in RESERVED_DOMAINS) + RESERVED_TLDS
+    return domain in RESERVED_DOMAINS or domain.endswith(suffixes)
+
+
+def test_emails_never_point_at_a_real_mailbox(population: Population) -> None:
+    domains = Counter(c["email"].rpartition("@")[2] for c in population.citizens if c["email"])
+    assert domains
+    assert [domain for domain in domains if not is_reserved_domain(domain)] == []
+
+
 def test_year_only_birth_dates_fall_on_the_first_of_january(population: Population) -> None:
     coarse = [c for c in population.citizens if c["birth_date_precision"] == "year"]
     assert coarse

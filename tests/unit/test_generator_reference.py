@@ -85,3 +85,10 @@ def test_name_folding_is_the_services_search_key_for_every_name_token() -> None:
     words = name_model().vocab.words
     assert all(fold(w) == accent_fold(w) for w in words)
     assert fold("Đặng Thị Ánh") == "dang thi anh"
+
+
+def test_every_commune_name_opens_with_its_capitalised_division_type() -> None:
+    """The catalogue spelt commune 06325 "xã Bắc Sơn"; addresses print "Xã Bắc Sơn"."""
+    wrong = [c.code for c in admin_units().communes.values()
+             if not c.name.startswith(c.division_type[:1].upper() + c.division_type[1:] + " ")]
+    assert wrong == []

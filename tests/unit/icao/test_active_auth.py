@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from app.icao.active_auth import sign_challenge, verify_response
+from app.icao.active_auth import aa_algorithm, sign_challenge, verify_response
 from app.icao.errors import IcaoError, SignatureError, UnsupportedAlgorithmError
 from app.icao.keys import derive_ec_private_key, generate_rsa_private_key
 
@@ -69,3 +69,31 @@ def test_rsa_active_authentication_is_reported_as_unsupported():
         sign_challenge(key, CHALLENGE)
     with pytest.raises(UnsupportedAlgorithmError):
         verify_response(key.public_key(), CHALLENGE, bytes(256))
+
+
+@pytest.mark.parametrize(
+    ("oid", "hash_name", "encoding"),
+    [
+        ("0.4.0.127.0.7.1.1.4.1.3", "sha256", "plain"),
+        ("0.4.0.127.0.7.1.1.4.1.4", "sha384", "plain"),
+        ("1.2.840.10045.4.3.2", "sha256", "der"),
+        ("1.2.840.10045.4.3.4", "sha512", "der"),
+    ],
+)
+def test_the_declared_algorithm_fixes_hash_and_encoding(oid, hash_name, encoding):
+    assert aa_algorithm(oid) == (hash_name, encoding)
+    response = sign_challenge(CHIP_KEY, CHALLENGE, hash_name=hash_name, encoding=encoding)
+    verify_response(CHIP_KEY.public_key(), CHALLENGE, response, hash_name=hash_name,
+                    encoding=encoding)
+
+
+@pytest.mark.parametrize(("signed", "declared"), [("plain", "der"), ("der", "plain")])
+def test_a_response_in_the_other_encoding_fails(signed, declared):
+    response = sign_challenge(CHIP_KEY, CHALLENGE, encoding=signed)
+    with pytest.raises(SignatureError):
+        verify_response(CHIP_KEY.public_key(), CHALLENGE, response, encoding=declared)
+
+
+def test_an_unknown_declared_algorithm_is_unsupported():
+    with pytest.raises(UnsupportedAlgorithmError):
+        aa_algorithm("1.2.840.113549.1.1.11")

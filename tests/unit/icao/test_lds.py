@@ -242,13 +242,25 @@ def test_dg14_round_trips_the_key_and_the_active_authentication_algorithm():
     )
     assert infos.chip_authentication_public_key == public_key_der(key)
     assert keys.PublicKeyInfo.load(infos.chip_authentication_public_key).algorithm == "ec"
-    assert infos.active_authentication_algorithm == "1.2.840.10045.4.3.3"
+    assert infos.active_authentication_algorithm == "0.4.0.127.0.7.1.1.4.1.4"  # ecdsa-plain-SHA384
 
 
 def test_dg14_without_chip_authentication_still_names_the_aa_algorithm():
     infos = parse_dg14(encode_dg14(chip_authentication_key=None))
     assert infos.chip_authentication_public_key is None
-    assert infos.active_authentication_algorithm == "1.2.840.10045.4.3.2"
+    assert infos.active_authentication_algorithm == "0.4.0.127.0.7.1.1.4.1.3"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "oid"),
+    [("plain", "0.4.0.127.0.7.1.1.4.1.3"), ("der", "1.2.840.10045.4.3.2")],
+    ids=["ecdsa-plain-SHA256", "ecdsa-with-SHA256"],
+)
+def test_dg14_declares_the_encoding_of_the_active_authentication_response(encoding, oid):
+    """The chip answers r‖s, which BSI TR-03111 calls ecdsa-plain; ecdsa-with-SHA256 means DER."""
+    infos = parse_dg14(encode_dg14(chip_authentication_key=None,
+                                   active_authentication_encoding=encoding))
+    assert infos.active_authentication_algorithm == oid
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,11 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from app.icao.active_auth import sign_challenge
 from app.icao.algorithms import SignatureAlgorithm, sign, signature_algorithm_for
+from app.icao.chip import derive_chip_keys
 from app.icao.dg13 import encode_dg13
+from app.icao.dg14 import encode_dg14
 from app.icao.keys import KeyedCertificate, derive_ec_private_key
 from app.icao.lds import encode_dg1
 from app.icao.mrz import build_td1
@@ -28,6 +31,7 @@ from .support import (
     ISSUED_AT,
     NOW,
     PKI_START,
+    SEED,
     aa_response,
     content_info,
     current_crl,
@@ -447,6 +451,33 @@ def test_active_authentication_failures_have_specific_reasons(files, challenge, 
         genuine_chip(), data_groups=data_groups, aa_challenge=challenge, aa_response=response
     )
     assert report.step("chip.active_auth").reason == reason
+
+
+def chip_declaring(encoding: str) -> tuple[dict, bytes]:
+    """A genuine chip whose DG14 declares ECDSA-SHA256 with ``encoding`` responses, and its SOD."""
+    data_groups = dict(genuine_chip().data_groups)
+    key = derive_chip_keys(SEED, "card-1").chip_authentication.public_key()
+    data_groups[14] = encode_dg14(chip_authentication_key=key,
+                                  active_authentication_encoding=encoding)
+    return data_groups, build_sod(data_groups, signer=pki().signer_at(ISSUED_AT),
+                                  signing_time=ISSUED_AT)
+
+
+@pytest.mark.parametrize(
+    ("declared", "returned", "status"),
+    [("plain", "plain", "pass"), ("der", "der", "pass"),
+     ("plain", "der", "fail"), ("der", "plain", "fail")],
+)
+def test_active_authentication_reads_the_response_in_the_encoding_dg14_declares(
+        declared, returned, status):
+    """ecdsa-plain-SHA256 (BSI TR-03111): r‖s; ecdsa-with-SHA256: DER; never the other one."""
+    data_groups, sod = chip_declaring(declared)
+    response = sign_challenge(derive_chip_keys(SEED, "card-1").active_authentication, CHALLENGE,
+                              encoding=returned)
+    report = verify_chip(genuine_chip(), sod=sod, data_groups=data_groups,
+                         aa_challenge=CHALLENGE, aa_response=response)
+    assert report.step("dg.hash").status == "pass"
+    assert report.step("chip.active_auth").status == status
 
 
 # --- hostile input --------------------------------------------------------------------------------

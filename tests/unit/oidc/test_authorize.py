@@ -3,6 +3,7 @@
 Test names quote the OpenID conformance module they port where there is one.
 """
 
+import dataclasses
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -341,3 +342,28 @@ def test_success_redirect_without_state_has_no_state():
     assert "state" not in parse_qs(
         urlsplit(success_redirect_url(request, code="c", issuer=ISSUER)).query
     )
+
+
+NO_PKCE_CLIENT = dataclasses.replace(CLIENT, require_pkce=False)
+
+
+def test_a_client_whose_policy_needs_no_pkce_may_omit_the_challenge():
+    request = _validate(_pairs(code_challenge=None, code_challenge_method=None), NO_PKCE_CLIENT)
+    assert request.code_challenge is None
+
+
+def test_a_client_that_requires_pkce_must_send_a_challenge():
+    error, _, query = _redirect_error(_pairs(code_challenge=None, code_challenge_method=None))
+    assert (error, query["error_description"]) == ("invalid_request",
+                                                   ["code_challenge is required (PKCE S256)."])
+
+
+@pytest.mark.parametrize("changes", [{"code_challenge_method": "plain"},
+                                     {"code_challenge": "short"},
+                                     {"code_challenge_method": None}])
+def test_a_challenge_sent_without_a_pkce_requirement_is_still_checked(changes):
+    assert _redirect_error(_pairs(**changes), NO_PKCE_CLIENT)[0] == "invalid_request"
+
+
+def test_a_challenge_sent_without_a_pkce_requirement_is_kept():
+    assert _validate(_pairs(), NO_PKCE_CLIENT).code_challenge == CHALLENGE

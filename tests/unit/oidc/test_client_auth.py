@@ -221,16 +221,12 @@ def test_registered_method_with_right_credentials_authenticates(authorization, f
     [
         (_basic("rp:1", "wrong-" + "x" * 40), {}, SECRET_CLIENT),
         (_basic("rp:1", SECRET), {}, None),
-        (None, {"client_id": "rp:1", "client_secret": SECRET}, SECRET_CLIENT),
-        (_basic("rp:1", SECRET), {}, POST_CLIENT),
         (None, {"client_id": "rp:1"}, SECRET_CLIENT),
         (None, {"client_id": "agency-7"}, JWT_CLIENT),
     ],
     ids=[
         "wrong_secret",
         "unknown_client",
-        "post_for_basic_client",
-        "basic_for_post_client",
         "no_secret",
         "no_assertion",
     ],
@@ -240,6 +236,28 @@ def test_wrong_or_unregistered_credentials_are_invalid_client(authorization, for
     with pytest.raises(InvalidClient) as caught:
         _authenticate(credentials, client)
     assert caught.value.description == "Client authentication failed."
+
+
+@pytest.mark.parametrize(
+    ("authorization", "form", "client", "description"),
+    [
+        (None, {"client_id": "rp:1", "client_secret": SECRET}, SECRET_CLIENT,
+         "The client is registered for client_secret_basic; the secret was sent by "
+         "client_secret_post."),
+        (_basic("rp:1", SECRET), {}, POST_CLIENT,
+         "The client is registered for client_secret_post; the secret was sent by "
+         "client_secret_basic."),
+        (None, {"client_id": "rp:1", "client_secret": "wrong-" + "x" * 40}, SECRET_CLIENT,
+         "Client authentication failed."),
+    ],
+    ids=["post_for_basic_client", "basic_for_post_client", "wrong_secret_by_another_method"],
+)
+def test_a_right_secret_sent_by_another_method_names_the_registered_method(
+        authorization, form, client, description):
+    credentials = parse_client_credentials(authorization=authorization, form=form)
+    with pytest.raises(InvalidClient) as caught:
+        _authenticate(credentials, client)
+    assert caught.value.description == description
 
 
 # --- private_key_jwt -----------------------------------------------------------------------------
@@ -261,6 +279,11 @@ def _jwt_auth(assertion, client=JWT_CLIENT):
         _assertion(header={"typ": "client-authentication+jwt"}),
         _assertion(nbf=IAT + 8),
         _assertion(exp=IAT + 600),
+        _assertion(key=RSA_CLIENT_KEY, alg="RS256"),
+        _assertion(aud=[ISSUER]),
+        _assertion(aud=["https://other.example", TOKEN_ENDPOINT]),
+        _assertion(exp=IAT + 3600),
+        _assertion(exp=IAT + 3900, iat=None),
     ],
     ids=[
         "aud_issuer",
@@ -270,6 +293,11 @@ def _jwt_auth(assertion, client=JWT_CLIENT):
         "typ_client_authentication",
         "nbf_8s_ahead",
         "exp_10_min",
+        "rs256",
+        "aud_array_with_issuer",
+        "aud_array_with_token_endpoint",
+        "exp_one_hour_ahead_authlib_default",
+        "exp_3900_s_ahead_without_iat",
     ],
 )
 def test_valid_client_assertion_authenticates_and_returns_jti_for_replay_check(assertion):
@@ -282,34 +310,56 @@ def test_valid_client_assertion_authenticates_and_returns_jti_for_replay_check(a
     assert result.assertion_expires_at is not None
 
 
-def test_assertion_without_kid_uses_the_only_registered_key():
-    single = ClientView(
-        client_id="agency-7",
-        token_endpoint_auth_method="private_key_jwt",
-        jwks={"keys": [CLIENT_KEY.as_dict(private=False)]},
-    )
-    token = jwt.encode(
-        {"alg": "ES256"},
-        {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60},
-        CLIENT_KEY,
-    )
-    assert _jwt_auth(token, single).assertion_jti == "j"
+NO_KID_CLAIMS = {"iss": "agency-7", "sub": "agency-7", "aud": ISSUER, "jti": "j", "exp": IAT + 60}
+SECOND_RSA_KEY = RSAKey.generate_key(2048, auto_kid=True)
+
+
+@pytest.mark.parametrize(
+    ("key", "alg"),
+    [(CLIENT_KEY, "ES256"), (RSA_CLIENT_KEY, "RS256"), (RSA_CLIENT_KEY, "PS256"),
+     (SECOND_RSA_KEY, "RS256")],
+)
+def test_assertion_without_kid_is_verified_with_the_client_keys_of_its_alg(key, alg):
+    """Authlib's PrivateKeyJWT sends no kid unless told; the keys that fit the alg are tried."""
+    several = ClientView(client_id="agency-7", token_endpoint_auth_method="private_key_jwt",
+                         jwks={"keys": [*JWKS["keys"], SECOND_RSA_KEY.as_dict(private=False)]})
+    token = jwt.encode({"alg": alg}, NO_KID_CLAIMS, key, algorithms=[alg])
+    assert _jwt_auth(token, several).assertion_jti == "j"
+
+
+@pytest.mark.parametrize(("key", "alg"), [(OTHER_KEY, "ES256"),
+                                          (RSAKey.generate_key(2048), "RS256")])
+def test_assertion_without_kid_signed_by_an_unregistered_key_is_refused(key, alg):
     with pytest.raises(InvalidClient):
-        _jwt_auth(token)
+        _jwt_auth(jwt.encode({"alg": alg}, NO_KID_CLAIMS, key, algorithms=[alg]))
+
+
+def test_assertion_naming_the_endpoint_it_is_sent_to_authenticates_there_only():
+    introspection = f"{ISSUER}/oauth2/introspect"
+    credentials = parse_client_credentials(
+        authorization=None, form=_jwt_form(_assertion(aud=introspection)))
+    found = authenticate_client(credentials, client=JWT_CLIENT, issuer=ISSUER,
+                                token_endpoint=TOKEN_ENDPOINT, endpoint=introspection, now=T0)
+    assert found.client_id == "agency-7"
+    with pytest.raises(InvalidClient):
+        _authenticate(credentials, JWT_CLIENT)
 
 
 ASSERTION_ATTACKS = [
-    ("aud_array_with_issuer", lambda: _assertion(aud=[ISSUER])),
+    ("aud_array_without_us", lambda: _assertion(aud=["https://other.example"])),
+    ("aud_array_not_strings", lambda: _assertion(aud=[ISSUER, 7])),
+    ("aud_object", lambda: _assertion(aud={"aud": ISSUER})),
     ("aud_other_server", lambda: _assertion(aud="https://other.example")),
     ("aud_par_endpoint", lambda: _assertion(aud=f"{ISSUER}/oauth2/par")),
     ("iss_differs_from_sub", lambda: _assertion(iss="rp:1")),
     ("sub_missing", lambda: _assertion(sub=None, iss="agency-7")),
     ("exp_5_min_in_past", lambda: _assertion(exp=IAT - 300)),
     ("exp_missing", lambda: _assertion(exp=None)),
-    ("exp_one_hour_ahead", lambda: _assertion(exp=IAT + 3600)),
+    ("exp_3901_s_ahead", lambda: _assertion(exp=IAT + 3901 + 30, iat=None)),
+    ("exp_3901_s_after_iat", lambda: _assertion(iat=IAT - 20, exp=IAT + 3881)),
     ("jti_missing", lambda: _assertion(jti=None)),
     ("nbf_61s_ahead", lambda: _assertion(nbf=IAT + 61)),
-    ("rs256_not_allowed", lambda: _assertion(key=RSA_CLIENT_KEY, alg="RS256")),
+    ("rs384_not_allowed", lambda: _assertion(key=RSA_CLIENT_KEY, alg="RS384")),
     ("signed_by_unregistered_key", lambda: _assertion(key=OTHER_KEY)),
     (
         "unregistered_key_with_registered_kid",

@@ -2,7 +2,13 @@
 
 import pytest
 
-from app.oidc.clients import ClientView, redirect_uri_matches, redirect_uri_problem
+from app.oidc.clients import (
+    ClientView,
+    is_registered_redirect_uri,
+    native_redirect_uri_problem,
+    redirect_uri_matches,
+    redirect_uri_problem,
+)
 
 REGISTERED = "https://rp.example/cb"
 
@@ -86,3 +92,54 @@ def test_sector_defaults_to_client_id():
     assert ClientView(client_id="rp").sector == "rp"
     assert ClientView(client_id="rp", sector_identifier="rp.example").sector == "rp.example"
     assert ClientView(client_id="rp", token_endpoint_auth_method="none").is_public
+
+
+@pytest.mark.parametrize(
+    ("application_type", "requested", "registered"),
+    [
+        ("native", "http://127.0.0.1:51004/cb", True),
+        ("native", "http://127.0.0.1/cb", True),
+        ("web", "http://127.0.0.1:51004/cb", False),
+        ("web", "http://127.0.0.1/cb", True),
+    ],
+)
+def test_loopback_port_rule_applies_only_to_native_clients(application_type, requested,
+                                                           registered):
+    client = ClientView(client_id="rp", redirect_uris=("http://127.0.0.1/cb",),
+                        application_type=application_type)
+    assert is_registered_redirect_uri(client, requested) is registered
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"token_endpoint_auth_method": "none", "require_pkce": False}, "PKCE"),
+        ({"application_type": "desktop"}, "web or native"),
+    ],
+)
+def test_client_view_refuses_an_impossible_policy(change, message):
+    with pytest.raises(ValueError, match=message):
+        ClientView(client_id="rp", **change)
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("com.example.app:/oauth2redirect", None),
+        ("vn.gov.dichvucong.app:/cb", None),
+        ("https://rp.example/cb", None),
+        ("http://127.0.0.1/cb", None),
+        ("myapp:/cb", "absolute"),  # no dot: any app could claim it
+        ("com.example.app://host/cb", "reverse domain-name"),
+        ("com.example.app:", "reverse domain-name"),
+        ("com.example.app:/cb#x", "fragment"),
+        ("http://rp.example/cb", "https"),
+    ],
+)
+def test_a_native_client_may_register_a_private_use_scheme(uri, problem):
+    found = native_redirect_uri_problem(uri, sandbox=False)
+    assert (found is None) if problem is None else (problem in found)
+
+
+def test_a_web_client_may_not_register_a_private_use_scheme():
+    assert redirect_uri_problem("com.example.app:/cb", sandbox=False) is not None

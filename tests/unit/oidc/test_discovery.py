@@ -29,8 +29,22 @@ EXPECTED = {
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
+        "none",
     ],
-    "token_endpoint_auth_signing_alg_values_supported": ["ES256", "PS256"],
+    "introspection_endpoint_auth_methods_supported": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ],
+    "revocation_endpoint_auth_methods_supported": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ],
+    "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+    "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+    "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
     "code_challenge_methods_supported": ["S256"],
     "acr_values_supported": ["LoA1", "LoA2"],
     "ui_locales_supported": ["vi", "en"],
@@ -116,3 +130,12 @@ def test_data_sharing_scopes_can_be_listed_after_the_oidc_ones():
     doc = openid_configuration(issuer=ISSUER, extra_scopes=("citizen.basic", "openid"))
     assert doc["scopes_supported"][-1] == "citizen.basic"
     assert doc["scopes_supported"].count("openid") == 1
+
+
+def test_rfc8414_metadata_keeps_only_the_members_rfc8414_defines():
+    from app.oidc.discovery import RFC8414_FIELDS, authorization_server_metadata
+
+    oauth = authorization_server_metadata(DOC)
+    assert oauth["issuer"] == ISSUER
+    assert set(oauth) == set(RFC8414_FIELDS) & set(DOC)
+    assert "userinfo_endpoint" not in oauth

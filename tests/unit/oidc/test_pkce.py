@@ -128,3 +128,21 @@ def test_matching_verifier_is_accepted():
 def test_missing_malformed_or_wrong_verifier_is_invalid_grant(verifier, message):
     with pytest.raises(InvalidGrant, match=message):
         pkce.verify_code_verifier(verifier, challenge=RFC7636_CHALLENGE)
+
+
+@pytest.mark.parametrize(
+    ("verifier", "challenge", "refused"),
+    [
+        (None, None, False),
+        ("", None, False),
+        (RFC7636_VERIFIER, None, True),  # a downgrade: no challenge was sent (RFC 9700 §2.1.1)
+        (RFC7636_VERIFIER, RFC7636_CHALLENGE, False),
+        (None, RFC7636_CHALLENGE, True),
+    ],
+)
+def test_a_verifier_is_needed_exactly_when_the_code_has_a_challenge(verifier, challenge, refused):
+    if refused:
+        with pytest.raises(InvalidGrant):
+            pkce.check_verifier(verifier, challenge=challenge)
+    else:
+        pkce.check_verifier(verifier, challenge=challenge)

@@ -1,0 +1,264 @@
+"""Guessing is throttled and chip reads need a client: wrong chip access keys are counted per card
+and per client, wrong client secrets, admin and console tokens per source address (and client),
+in counts every server process shares (the database); a locked-out subject is refused with 429 and
+Retry-After whatever it presents; the token endpoint keeps to the client's quota.
+
+These tests run apps of their own with small limits (the session's app has the throttles out of
+the way, tests/conftest.py), on the session's database, with a frozen sandbox clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.db import Database
+from app.main import create_app
+from app.models.audit import AuditRecord
+from app.settings import Settings
+from tests.api.cards_support import access_key, admin, new_citizen
+from tests.api.oidc_support import authorize, browser, redeem, register_rp
+from tests.api.sharing_support import admin_headers, basic, bearer, issue_token, new_client
+
+__all__ = ["admin_headers"]
+
+LIMITS = {"failures_per_source": 4, "failures_per_client": 3, "chip_failures_per_card": 3,
+          "chip_failures_per_client": 5}
+WRONG_KEY = "00" * 16
+
+
+@pytest.fixture
+def throttled(settings: Settings, database: Database) -> Iterator[FastAPI]:
+    app = create_app(settings.model_copy(update=LIMITS), database=database,
+                     migrate_on_start=False)
+    with TestClient(app):
+        app.state.clock.freeze()
+        yield app
+
+
+def _from(app: FastAPI, address: str) -> TestClient:
+    return TestClient(app, client=(address, 40000))
+
+
+def _problem(response: Any) -> str:
+    return str(response.json()["type"]).rsplit("/", 1)[-1]
+
+
+def _locked(response: Any, kind: str = "problem") -> bool:
+    code = _problem(response) if kind == "problem" else response.json()["error"]
+    expected = "too-many-failures" if kind == "problem" else "slow_down"
+    return (response.status_code == 429 and code == expected
+            and int(response.headers["retry-after"]) >= 1)
+
+
+# --- the chip ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reader(client: TestClient, admin_headers: dict[str, str]) -> tuple[str, str]:
+    return new_client(client, admin_headers, scopes=["card.read"], rate_limit=100_000)
+
+
+def _chip(http: TestClient, reader: tuple[str, str], pin: str, key: str | None) -> Any:
+    headers = bearer(issue_token(http, *reader, "card.read"))
+    return http.get(f"/v1/cards/{pin}/chip",
+                    headers=headers | ({"X-Chip-Access-Key": key} if key else {}))
+
+
+def _card(http: TestClient, database: Database, admin_headers: dict[str, str]) -> tuple[str, str]:
+    """A new card of a new citizen (its counters are this test's): PIN and access key."""
+    pin = new_citizen(database, born=date(1990, 9, 9))
+    assert admin(http, admin_headers, pin, "issue").status_code == 200
+    view = http.get(f"/v1/cards/{pin}", headers=bearer(issue_token(
+        http, *new_client(http, admin_headers, scopes=["card.read"]), "card.read")))
+    return pin, access_key(view.json()["mrz"])
+
+
+def test_a_chip_read_needs_a_card_read_token_as_well_as_the_key(
+        client: TestClient, database: Database, admin_headers: dict[str, str]) -> None:
+    pin, key = _card(client, database, admin_headers)
+    anonymous = client.get(f"/v1/cards/{pin}/chip", headers={"X-Chip-Access-Key": key})
+    assert (anonymous.status_code, _problem(anonymous)) == (401, "invalid-token")
+    signing = client.post(f"/v1/cards/{pin}/chip/internal-authenticate",
+                          json={"challenge": "0011223344556677"},
+                          headers={"X-Chip-Access-Key": key})
+    assert signing.status_code == 401
+    other = new_client(client, admin_headers, scopes=["citizen.basic"])
+    scoped = client.get(f"/v1/cards/{pin}/chip", headers={
+        "X-Chip-Access-Key": key, **bearer(issue_token(client, *other, "citizen.basic"))})
+    assert (scoped.status_code, _problem(scoped)) == (403, "insufficient-scope")
+
+
+def test_wrong_keys_lock_the_card_out_even_for_the_right_key_until_the_window_ends(
+        throttled: FastAPI, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    http = TestClient(throttled)
+    pin, key = _card(http, database, admin_headers)
+    assert [_chip(http, reader, pin, WRONG_KEY).status_code for _ in range(3)] == [401] * 3
+    refused = _chip(http, reader, pin, key)
+    assert _locked(refused)
+    other_reader = new_client(http, admin_headers, scopes=["card.read"])
+    assert _locked(_chip(http, other_reader, pin, key))  # the card, whoever asks
+    throttled.state.clock.advance(timedelta(seconds=int(refused.headers["retry-after"])))
+    assert _chip(http, reader, pin, key).status_code == 200
+
+
+def test_wrong_keys_from_one_client_lock_that_client_out_on_every_card(
+        throttled: FastAPI, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    http = TestClient(throttled)
+    pin, key = _card(http, database, admin_headers)
+    others = [_card(http, database, admin_headers)[0] for _ in range(2)]
+    statuses = [_chip(http, reader, card, WRONG_KEY).status_code
+                for card in [*others, *others, "001099999999"]]  # at most 2 a card
+    assert statuses == [401] * 5
+    assert _locked(_chip(http, reader, pin, key))
+    fresh = new_client(http, admin_headers, scopes=["card.read"])
+    assert _chip(http, fresh, pin, key).status_code == 200
+
+
+def test_the_count_of_wrong_keys_is_shared_by_every_server_process(
+        throttled: FastAPI, settings: Settings, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    second = create_app(settings.model_copy(update=LIMITS), database=database,
+                        migrate_on_start=False)
+    with TestClient(second) as other:
+        second.state.clock = throttled.state.clock
+        http = TestClient(throttled)
+        pin, key = _card(http, database, admin_headers)
+        answers = [_chip(http if i % 2 else other, reader, pin, WRONG_KEY).status_code
+                   for i in range(3)]
+        assert answers == [401] * 3
+        assert _locked(_chip(other, reader, pin, key))
+        assert _locked(_chip(http, reader, pin, key))
+
+
+def test_every_chip_read_is_audited_under_the_client_granted_refused_or_locked(
+        throttled: FastAPI, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    http = TestClient(throttled)
+    pin, key = _card(http, database, admin_headers)
+    answers = [_chip(http, reader, pin, k).status_code
+               for k in (key, WRONG_KEY, WRONG_KEY, WRONG_KEY, key)]
+    assert answers == [200, 401, 401, 401, 429]
+    with database.read() as session:
+        results = list(session.scalars(select(AuditRecord.result).where(
+            AuditRecord.pin == pin, AuditRecord.action == "chip_read",
+            AuditRecord.client_id == reader[0]).order_by(AuditRecord.seq)))
+    assert results == ["disclosed", "denied", "denied", "denied", "locked"]
+
+
+# --- secrets: the token endpoint, the admin token, the console -----------------------------------
+
+
+def _token(http: TestClient, client_id: str, secret: str) -> Any:
+    return http.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                     headers=basic(client_id, secret))
+
+
+def test_wrong_client_secrets_lock_the_client_out_in_the_oauth_format(
+        throttled: FastAPI, admin_headers: dict[str, str]) -> None:
+    bank = new_client(TestClient(throttled), admin_headers, scopes=["citizen.basic"])
+    wrong = [_token(_from(throttled, f"10.1.0.{i}"), bank[0], "wrong").status_code
+             for i in range(3)]  # three addresses: the client's count, not a source's
+    assert wrong == [401] * 3
+    refused = _token(_from(throttled, "10.1.0.9"), *bank)
+    assert _locked(refused, kind="oauth")
+    assert refused.headers["content-type"].startswith("application/json")
+    other = new_client(TestClient(throttled), admin_headers, scopes=["citizen.basic"])
+    assert _token(_from(throttled, "10.1.0.9"), *other).status_code == 200
+
+
+def test_wrong_secrets_from_one_source_lock_that_source_out(
+        throttled: FastAPI, admin_headers: dict[str, str]) -> None:
+    bank = new_client(TestClient(throttled), admin_headers, scopes=["citizen.basic"])
+    guesser = _from(throttled, "10.2.0.1")
+    answers = [_token(guesser, f"nobody-{i}", "wrong").status_code for i in range(4)]
+    assert answers == [401] * 4
+    assert _locked(_token(guesser, *bank), kind="oauth")
+    assert _token(_from(throttled, "10.2.0.2"), *bank).status_code == 200
+    throttled.state.clock.advance(timedelta(seconds=60))
+    assert _token(guesser, *bank).status_code == 200
+
+
+def test_wrong_admin_tokens_lock_the_source_out_of_the_admin_routes(
+        throttled: FastAPI, settings: Settings) -> None:
+    guesser = _from(throttled, "10.3.0.1")
+    answers = [guesser.get("/v1/admin/clients", headers=bearer(f"guess-{i}")).status_code
+               for i in range(4)]
+    assert answers == [401] * 4
+    refused = guesser.get("/v1/admin/clients", headers=bearer(settings.admin_token))
+    assert _locked(refused)
+    search = guesser.get("/v1/citizens", params={"surname": "Lê"},
+                         headers=bearer(settings.admin_token))  # a route open to the admin too
+    assert _locked(search)
+    fault = guesser.get("/v1/sandbox/personas", headers={
+        **bearer(settings.admin_token), "X-Sandbox-Fault": "status=500"})
+    assert _locked(fault)
+    elsewhere = _from(throttled, "10.3.0.2")
+    assert elsewhere.get("/v1/admin/clients", headers=bearer(settings.admin_token)).status_code \
+        == 200
+
+
+def test_wrong_admin_tokens_with_a_fault_header_are_guesses_too(
+        throttled: FastAPI, settings: Settings) -> None:
+    guesser = _from(throttled, "10.4.0.1")
+    answers = [guesser.get("/.well-known/jwks.json", headers={
+        **bearer(f"guess-{i}"), "X-Sandbox-Fault": "status=500"}).status_code for i in range(4)]
+    assert answers == [403] * 4
+    assert _locked(guesser.get("/.well-known/jwks.json", headers={
+        **bearer(settings.admin_token), "X-Sandbox-Fault": "status=500"}))
+
+
+def test_wrong_console_tokens_lock_the_source_out_of_the_console(
+        throttled: FastAPI, settings: Settings) -> None:
+    guesser = TestClient(throttled, client=("10.5.0.1", 40000), follow_redirects=False)
+    answers = [guesser.post("/console/login", data={"token": f"guess-{i}"}).status_code
+               for i in range(4)]
+    assert answers == [401] * 4
+    refused = guesser.post("/console/login", data={"token": settings.admin_token})
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert "dancu_console" not in refused.cookies
+
+
+def test_the_token_endpoint_keeps_to_the_clients_quota(
+        throttled: FastAPI, admin_headers: dict[str, str]) -> None:
+    http = TestClient(throttled)
+    bank = new_client(http, admin_headers, scopes=["citizen.basic"], rate_limit=3)
+    answers = [_token(http, *bank) for _ in range(4)]
+    assert [a.status_code for a in answers[:3]] == [200] * 3
+    assert _locked(answers[3], kind="oauth")
+    lookup = http.get("/v1/citizens/001099999999", headers=bearer(
+        answers[0].json()["access_token"]))
+    assert lookup.status_code == 404  # the calls' quota is a count of its own
+    throttled.state.clock.advance(timedelta(seconds=int(answers[3].headers["retry-after"])))
+    assert _token(http, *bank).status_code == 200
+
+
+def test_a_logins_tokens_are_not_held_to_the_data_api_quota(
+        throttled: FastAPI, client: TestClient, admin_headers: dict[str, str]) -> None:
+    rp = register_rp(client, admin_headers, name="Quota RP", rate_limit=1)
+    listed = client.get("/v1/admin/accounts/personas", headers=admin_headers).json()["personas"]
+    citizen = next(p["pin"] for p in listed if p["key"] == "citizen-l2")
+    agent = browser(throttled)
+    answers = [redeem(agent, rp, authorize(agent, rp, pin=citizen)).status_code
+               for _ in range(3)]
+    assert answers == [200] * 3
+
+
+@pytest.mark.parametrize("path", ["/oauth2/introspect", "/oauth2/revoke"])
+def test_introspection_and_revocation_count_wrong_secrets_like_the_token_endpoint(
+        throttled: FastAPI, admin_headers: dict[str, str], path: str) -> None:
+    bank = new_client(TestClient(throttled), admin_headers, scopes=["citizen.basic"])
+    guesser = _from(throttled, f"10.6.0.{len(path)}")
+    wrong = [guesser.post(path, data={"token": "x"}, headers=basic(bank[0], f"guess-{i}"))
+             for i in range(3)]
+    assert [w.status_code for w in wrong] == [401] * 3
+    assert _locked(guesser.post(path, data={"token": "x"}, headers=basic(*bank)), kind="oauth")
+    assert _locked(_token(_from(throttled, "10.6.0.99"), *bank), kind="oauth")  # one count
