@@ -26,6 +26,7 @@ from app.routers import (
     api_docs,
     audit,
     cards,
+    cards_apdu,
     citizens,
     console,
     events,
@@ -118,7 +119,8 @@ def create_app(
     for router in (token.router, oauth.router, wellknown.router, citizens.router, audit.router,
                    admin_clients.router, accounts_admin.router, accounts_admin.consents_router,
                    oauth.app_router, oauth.sandbox_router, login.router,
-                   cards.router, cards.admin_router, cards.sandbox_router, pki.router,
+                   cards.router, cards_apdu.router, cards.admin_router, cards.sandbox_router,
+                   pki.router,
                    events.router, events.feed_router, events.admin_router, subscriptions.router,
                    me.router, me.admin_router, me.pages_router,
                    sandbox.router, sandbox.tenants_router, metrics.router, console.router):

@@ -477,6 +477,12 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
         json={"challenge": "0011"}, headers={
             **c.bearer("card.read"),
             "X-Chip-Access-Key": c.personas["valid-adult-level2"]["card"]["access_key"]}),
+    "chip-session-not-found": lambda c: c.client.post(
+        f"/v1/cards/{c.pin('valid-adult-level2')}/chip/apdu", headers=c.bearer("card.read"),
+        json={"session_id": "never-opened", "apdus": ["0084000008"]}),
+    "invalid-apdu": lambda c: c.client.post(
+        f"/v1/cards/{c.pin('valid-adult-level2')}/chip/apdu", headers=c.bearer("card.read"),
+        json={"session_id": "never-opened", "apdus": ["00A4"]}),
     "card-state-conflict": lambda c: c.client.post(f"/v1/admin/cards/{_with_card(c)}/issue",
                                                    headers=c.admin),
     "card-holder-ineligible": lambda c: c.client.post(

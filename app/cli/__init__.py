@@ -4,6 +4,7 @@ from app.cli import (  # noqa: F401  (registers commands)
     accounts,
     audit,
     cards,
+    chip,
     clients,
     events,
     population,

@@ -24,4 +24,10 @@ Modules, bottom-up:
 * ``active_auth``   active authentication, ECDSA plain signatures (Part 11 §6.1)
 * ``passive_auth``  passive authentication report with stable step and reason codes (Part 11 §5.1)
 * ``chip``          assembles the files of one card's chip
+* ``apdu``          ISO/IEC 7816-4 command and response APDUs, status words
+* ``sm``            secure messaging (3DES and AES) and the key derivation (Part 11 §9.7–9.8)
+* ``pace``          PACE generic mapping on ECDH, EF.CardAccess (Part 11 §4.4)
+* ``emulator``      the chip as a reader sees it: SELECT, READ BINARY, BAC, PACE, active
+                    authentication over APDUs
+* ``vpcd``          the card side of vsmartcard's virtual PC/SC reader (TCP, length-prefixed)
 """

@@ -3,7 +3,7 @@
 from app.models.account import Account, AccountEvent, OneTimeCode, SmsMessage
 from app.models.audit import AuditChainHead, AuditRecord
 from app.models.base import Base
-from app.models.card import Card, CardEvent, PkiKey
+from app.models.card import Card, CardEvent, ChipSession, PkiKey
 from app.models.client import Client, RateWindow, UsedClientAssertion
 from app.models.consent import Consent
 from app.models.events import (
@@ -47,6 +47,7 @@ __all__ = [
     "BrowserSession",
     "Card",
     "CardEvent",
+    "ChipSession",
     "Citizen",
     "Client",
     "CodeItem",

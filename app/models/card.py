@@ -84,3 +84,22 @@ class PkiKey(Base):
     key_type: Mapped[str] = mapped_column(String(8))
     private_pem: Mapped[str] = mapped_column(Text)  # PKCS#8, unencrypted (sandbox keys)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChipSession(Base):
+    """A reader's conversation with a card's chip over APDUs (``/v1/cards/{pin}/chip/sessions``).
+
+    ``state`` is the emulator's :class:`app.icao.emulator.CardState` as JSON (selected file,
+    pending challenge, session keys and counter); kept in the database so that any worker of the
+    service answers the next APDU. It expires ``expires_at`` by the sandbox clock, renewed by
+    each exchange."""
+
+    __tablename__ = "chip_session"
+    __table_args__ = (Index("ix_chip_session_expires_at", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(43), primary_key=True)
+    card_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("card.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -267,7 +267,8 @@ def change_card(pin: str, action: AdminAction, session: SessionDep, now: NowDep,
 
 @sandbox_router.get("/cards", response_model=schemas.PersonaList,
                     responses=_problems(401, 404),
-                    summary="Test cards that fail verification on purpose, with what each must "
+                    summary="Test cards that fail verification on purpose, and chips that "
+                            "verify but answer APDUs as difficult chips do, with what each must "
                             "produce (sandbox deployments; any client token or the admin token)")
 def list_personas(_: Annotated[Caller, Depends(any_caller)], settings: SettingsDep, now: NowDep,
                   request: Request) -> Any:

@@ -65,6 +65,16 @@ PERSONAS: tuple[CardPersona, ...] = (
                 holder="deceased"),
 )
 PERSONA_KEYS = tuple(p.key for p in PERSONAS)
+# Chips that verify but answer APDUs (``/v1/cards/{pin}/chip/apdu``) the way a difficult real chip
+# does (``app.services.chip_apdu.profile_of``); the persona catalogue lists them.
+CHIP_PERSONAS: tuple[CardPersona, ...] = (
+    CardPersona("chip-slow", "Chip answering each APDU 250 ms late", ()),
+    CardPersona("chip-torn-read", "Chip tearing once: a READ BINARY returns half the bytes", ()),
+    CardPersona("chip-broken-sm-mac", "Chip whose secure-messaging responses carry a wrong MAC",
+                ()),
+    CardPersona("chip-bac-only", "Chip without EF.CardAccess: BAC only, no PACE", ()),
+    CardPersona("chip-pace-only", "Chip refusing BAC: PACE only", ()),
+)
 
 
 def draw(seed: int, key: str, pin: str) -> bytes:
@@ -92,8 +102,9 @@ def _candidates(session: Session, spec: CardPersona, today: date) -> list[Card]:
     return list(session.scalars(query.order_by(Card.pin).limit(CANDIDATES)))
 
 
-def _pick(session: Session, spec: CardPersona, *, seed: int, today: date) -> Card | None:
-    taken = set(session.scalars(select(Card.pin).where(Card.persona.is_not(None))))
+def _pick(session: Session, spec: CardPersona, *, seed: int, today: date,
+          also_taken: frozenset[str] = frozenset()) -> Card | None:
+    taken = set(session.scalars(select(Card.pin).where(Card.persona.is_not(None)))) | also_taken
     found = [c for c in _candidates(session, spec, today) if c.pin not in taken]
     return min(found, key=lambda c: draw(seed, spec.key, c.pin), default=None)
 
@@ -127,7 +138,25 @@ def ensure_personas(session: Session, *, seed: int, now: datetime) -> list[str]:
     return made
 
 
+def ensure_chip_persona(session: Session, key: str, *, seed: int, now: datetime,
+                        taken: frozenset[str]) -> str | None:
+    """Mark the card of a chip persona (idempotent) among holders not in ``taken``; its PIN.
+
+    Marked by the persona catalogue after every other persona it picks (``personas.SPECS`` lists
+    them last), so that adding them changed no other persona's citizen."""
+    present = session.scalar(select(Card.pin).where(Card.persona == key))
+    if present is not None:
+        return present
+    spec = next(p for p in CHIP_PERSONAS if p.key == key)
+    card = _pick(session, spec, seed=seed, today=local_date(now), also_taken=taken)
+    if card is None:
+        log.warning("no card fits the %s persona in this population", spec.key)
+        return None
+    _apply(session, card, spec, now=now)
+    return card.pin
+
+
 def persona_cards(session: Session) -> list[tuple[CardPersona, Card]]:
-    """The marked persona cards, in :data:`PERSONAS` order."""
+    """The marked persona cards, in :data:`PERSONAS` then :data:`CHIP_PERSONAS` order."""
     found = {c.persona: c for c in session.scalars(select(Card).where(Card.persona.is_not(None)))}
-    return [(spec, found[spec.key]) for spec in PERSONAS if spec.key in found]
+    return [(spec, found[spec.key]) for spec in (*PERSONAS, *CHIP_PERSONAS) if spec.key in found]

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from app.errors import Unauthorized
 from app.icao import bac
 from app.icao.active_auth import sign_challenge
+from app.icao.algorithms import PrivateKey
 from app.icao.chip import derive_chip_keys, encode_data_groups
 from app.icao.dg2 import FacialImage
 from app.icao.dg13 import PersonalDetails
@@ -146,10 +147,15 @@ def read_files(opened: OpenedChip, *, seed: int, pki: CardPki) -> dict[str, byte
     return chip_files(spec_for(opened.card, opened.content, seed=seed), pki)
 
 
+def active_authentication_key(card: Card, *, seed: int) -> PrivateKey:
+    """The key the chip signs challenges with (not DG15's for the cloned-chip persona)."""
+    ref = card.chip_key_ref
+    if card.persona == "cloned-chip":
+        ref += CLONE_SUFFIX
+    return derive_chip_keys(pki_seed(seed), ref).active_authentication
+
+
 def internal_authenticate(opened: OpenedChip, challenge: bytes, *, seed: int) -> bytes:
     """The chip's INTERNAL AUTHENTICATE response (plain ECDSA r‖s over the 8-byte challenge)."""
-    ref = opened.card.chip_key_ref
-    if opened.card.persona == "cloned-chip":
-        ref += CLONE_SUFFIX
-    return sign_challenge(derive_chip_keys(pki_seed(seed), ref).active_authentication, challenge)
+    return sign_challenge(active_authentication_key(opened.card, seed=seed), challenge)
 

@@ -223,8 +223,24 @@ SPECS: tuple[Spec, ...] = (
          Outcomes(fault="status=503"), wants=(Want(where=(_kinh,)),)),
     Spec("fault-rate-limited", "Every request about this citizen answers 429 with Retry-After",
          Outcomes(fault="status=429"), wants=(Want(where=(_kinh,)),)),
+    # Chip personas, picked last (adding them moved no other persona): every channel passes;
+    # the chip over APDUs answers as a difficult chip does.
+    Spec("chip-slow", "Chip answering each APDU 250 ms late (over APDUs; the JSON read is "
+         "not delayed)", Outcomes(), card_persona="chip-slow",
+         notes="POST /v1/cards/{pin}/chip/apdu reports delay_ms 250 per APDU and waits that long"),
+    Spec("chip-torn-read", "Chip tearing once: the first protected READ BINARY at an offset "
+         "returns half the bytes asked", Outcomes(), card_persona="chip-torn-read",
+         notes="a reader must resume at the offset it reached"),
+    Spec("chip-broken-sm-mac", "Chip whose secure-messaging responses carry a wrong MAC (DO'8E)",
+         Outcomes(), card_persona="chip-broken-sm-mac",
+         notes="a reader must reject every protected response"),
+    Spec("chip-bac-only", "Chip without EF.CardAccess: BAC only, PACE refused", Outcomes(),
+         card_persona="chip-bac-only", notes="SELECT 011C answers 6A82, MSE:Set AT 6A80"),
+    Spec("chip-pace-only", "Chip refusing BAC (MUTUAL AUTHENTICATE answers 6D00): PACE only",
+         Outcomes(), card_persona="chip-pace-only"),
 )
 KEYS = tuple(spec.key for spec in SPECS)
+CHIP_PERSONA_KEYS = frozenset(p.key for p in cards_personas.CHIP_PERSONAS)
 FAULT_KEYS = tuple(spec.key for spec in SPECS if spec.outcomes.fault)
 
 
@@ -283,7 +299,10 @@ def _pick(session: Session, spec: Spec, ctx: Context) -> Citizen | None:
     return None
 
 
-def _alias_pin(session: Session, spec: Spec) -> str | None:
+def _alias_pin(session: Session, spec: Spec, ctx: Context) -> str | None:
+    if spec.card_persona in CHIP_PERSONA_KEYS:
+        return cards_personas.ensure_chip_persona(session, spec.card_persona, seed=ctx.seed,
+                                                  now=ctx.now, taken=frozenset(_taken(session)))
     if spec.card_persona:
         return session.scalar(select(Card.pin).where(Card.persona == spec.card_persona))
     return session.scalar(select(Account.pin).where(Account.persona == spec.account_persona))
@@ -345,7 +364,7 @@ def _agree(session: Session, spec: Spec, pin: str, ctx: Context) -> None:
 
 def _make(session: Session, spec: Spec, ctx: Context) -> str | None:
     if spec.card_persona or spec.account_persona:
-        pin = _alias_pin(session, spec)
+        pin = _alias_pin(session, spec, ctx)
     else:
         citizen = _pick(session, spec, ctx)
         pin = None if citizen is None else (

@@ -3,7 +3,8 @@ but the database (the session's, PostgreSQL when ``DANCU_TEST_DATABASE_URL`` is 
 instances behind a load balancer would. Every step of a flow goes to the other server: a login
 started on one is finished on the other, its tokens work on both, a one-time code used on one is
 spent on the other, a revocation on one holds on the other, a data-sharing token issued by one is
-accepted by the other, and a client's quota is one count across both (docs/scale.md)."""
+accepted by the other, a client's quota is one count across both (docs/scale.md), and a chip
+session's APDUs may alternate between them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from itertools import cycle
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +26,7 @@ from fastapi.testclient import TestClient
 
 from app.settings import Settings
 from tests.e2e.conftest import ROOT, free_port, server_env, server_log, stop, wait_ready
+from tests.unit.icao.reader import Reader
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 DANCU = Path(sys.executable).with_name("dancu")
@@ -194,3 +197,33 @@ def test_a_client_quota_is_one_count_across_servers(
     if granted is None:  # two runs in a row cannot both straddle a boundary
         granted = _quota_run(servers, admin, limit)
     assert granted == limit
+
+
+def test_a_chip_session_opened_on_one_server_answers_apdus_on_the_other(
+        servers: tuple[str, str], admin: dict[str, str]) -> None:
+    """The emulator's state is the session's database row: each APDU may go to either server."""
+    a, b = servers
+    reader_client = _register(a, admin, scopes=["card.read"])
+    token = httpx.post(f"{a}/oauth2/token", headers=_basic(*reader_client), data={
+        "grant_type": "client_credentials", "scope": "card.read"}).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    personas = httpx.get(f"{a}/v1/sandbox/personas", headers=admin).json()["personas"]
+    persona = next(p for p in personas if p["key"] == "valid-adult-level2")
+    pin, key = persona["pin"], persona["card"]["access_key"]
+    opened = httpx.post(f"{a}/v1/cards/{pin}/chip/sessions", headers=bearer)
+    assert opened.status_code == 201, opened.text
+    bases = cycle((b, a))
+
+    def transmit(command: bytes) -> bytes:
+        answer = httpx.post(f"{next(bases)}/v1/cards/{pin}/chip/apdu", headers=bearer, json={
+            "session_id": opened.json()["session_id"], "apdus": [command.hex()]})
+        assert answer.status_code == 200, answer.text
+        return bytes.fromhex(answer.json()["responses"][0])
+
+    reader = Reader(transmit)
+    reader.select_application()
+    reader.bac(bytes.fromhex(key))
+    files = httpx.get(f"{b}/v1/cards/{pin}/chip",
+                      headers={"X-Chip-Access-Key": key, **bearer}).json()["files"]
+    assert reader.read_file(0x0101) == base64.b64decode(files["DG1"])
+    assert reader.read_file(0x010F) == base64.b64decode(files["DG15"])
