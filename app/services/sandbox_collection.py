@@ -41,7 +41,10 @@ VARIABLES: dict[str, str] = {
     "rule_id": "{{add_fault_v1_sandbox_faults_post.response.body.$.id}}",
     "tenant_id": "{{create_tenant_v1_sandbox_tenants_post.response.body.$.id}}",
     "consent_id": "{{give_consent_v1_me_data_consents_post.response.body.$.id}}",
+    "session_id": "{{open_session_v1_cards__pin__chip_sessions_post.response.body.$.session_id}}",
 }
+# Body members that name an id made earlier in the file: the example's value gives way to it.
+BODY_VARIABLES = ("session_id",)
 # Path parameters whose variable has another name (``client_id`` is the demo client's).
 PATH_ALIASES = {"client_id": "new_client_id"}
 # The admin token: admin routes, moving the deployment's clock (everyone's) and tenants (the demo
@@ -125,10 +128,18 @@ def _body(operation: dict[str, Any]) -> tuple[str, Any] | None:
     content = (operation.get("requestBody") or {}).get("content", {})
     for media_type, media in content.items():
         if "example" in media:
-            return media_type, media["example"]
+            return media_type, _with_variables(media["example"])
         if media.get("examples"):
-            return media_type, next(iter(media["examples"].values())).get("value")
+            return media_type, _with_variables(
+                next(iter(media["examples"].values())).get("value"))
     return None
+
+
+def _with_variables(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    return {key: "{{" + key + "}}" if key in BODY_VARIABLES else item
+            for key, item in value.items()}
 
 
 def _query(operation: dict[str, Any]) -> str:
