@@ -19,7 +19,7 @@ ISO_WITH_ZONE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\
 def test_unlocking_every_manual_ground_at_once_records_each_ground(
         client: TestClient, admin: dict[str, str], database: Database) -> None:
     """Their joined names overflowed the 32-character reason column: a 500 on PostgreSQL."""
-    pin = citizen_without_account(database, min_age=30, max_age=50)
+    pin = citizen_without_account(database, min_age=30, max_age=50, valid_card=True)
     assert client.post("/v1/admin/accounts", json={"pin": pin, "level": 2},
                        headers=admin).status_code == 201
     for reason in ("self_request", "tos_violation", "authority"):
