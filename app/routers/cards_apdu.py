@@ -14,7 +14,7 @@ from app.errors import problem_response
 from app.routers.cards import PkiDep, SeedDep, _client_access, _problems
 from app.schemas import chip_apdu as schemas
 from app.security import Caller, RequestNow, require_scope, runtime
-from app.services import chip_apdu
+from app.services import cards_access, chip_apdu, throttle
 from app.services.audit_writer import AuditUnavailable
 from app.services.cards import CardNotFound
 from app.services.cards_access import CardAccess
@@ -29,6 +29,12 @@ pause = asyncio.sleep  # the chip-slow persona's delay (tests replace it)
 def _access(caller: Caller, now: Any, request: Request) -> CardAccess:
     """Audited under the client and its purpose, as the JSON chip read is."""
     return _client_access(caller, now)
+
+
+def _checks(request: Request, pin: str, caller: Caller) -> list[throttle.Check]:
+    """The JSON chip read's failure counters (per card, per client): one lockout for both."""
+    return cards_access.chip_checks(request.app.state.settings, pin=pin,
+                                    client_id=caller.client_id)
 
 
 async def _audited_write(request: Request, access: CardAccess,
@@ -51,7 +57,7 @@ async def _audited_write(request: Request, access: CardAccess,
 
 
 def _session_problems() -> dict[int | str, dict[str, Any]]:
-    return {**_problems(401, 403, 422),
+    return {**_problems(401, 403, 422, 429),
             404: {"description": "No card for this number, or no such live chip session",
                   "content": {"application/problem+json": {}}}}
 
@@ -64,8 +70,9 @@ async def open_session(pin: str, caller: ReadCaller, now: RequestNow, request: R
                        body: schemas.SessionRequest | None = None) -> Any:
     number, access = checked_pin(pin), _access(caller, now, request)
     sequence = body.sequence if body else None
+    checks = _checks(request, number, caller)
     opened = await _audited_write(request, access, lambda session: chip_apdu.open_session(
-        session, number, sequence=sequence, access=access))
+        session, number, sequence=sequence, access=access, checks=checks))
     if opened is None:
         return problem_response(CardNotFound(), request)
     return schemas.SessionOpened(session_id=opened.session_id, sequence=opened.sequence,
@@ -80,8 +87,12 @@ async def send_apdus(pin: str, body: schemas.ApduRequest, caller: ReadCaller, no
                      seed: SeedDep, pki: PkiDep, request: Request) -> Any:
     number, access = checked_pin(pin), _access(caller, now, request)
     apdus = chip_apdu.decode_apdus(body.apdus)
+    checks = _checks(request, number, caller)
     result = await _audited_write(request, access, lambda session: chip_apdu.exchange(
-        session, number, body.session_id, apdus, seed=seed, pki=pki, access=access))
+        session, number, body.session_id, apdus, seed=seed, pki=pki, access=access,
+        checks=checks))
+    if result.retry_after:
+        return problem_response(throttle.too_many(result.retry_after), request)
     if result.delay_ms:
         await pause(result.delay_ms / 1000)
     return schemas.ApduResponse(responses=[r.hex().upper() for r in result.responses],

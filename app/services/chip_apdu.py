@@ -14,6 +14,13 @@ not in the SOD). The APDU-level personas change how the chip answers (:data:`APD
 Audit: opening a session is ``chip_session``; an access control that succeeds (MUTUAL
 AUTHENTICATE or PACE's last step) is ``chip_read`` ``disclosed``, one that fails ``chip_read``
 ``denied``, like the JSON chip read with a right or wrong key (:func:`_note_access_control`).
+
+Throttle: a failed access control is a wrong MRZ key, counted against the JSON chip read's
+counters (``cards_access.chip_checks``: per card, per client) in the exchange's own writing
+transaction (a second transaction would wait on SQLite for the writer lock this one holds). While
+the card or the client is locked out, opening a session and sending APDUs are refused (429) whatever
+the key; a request that reaches the lockout stops before its next authenticating APDU, so one
+request of many guesses gets no more of them than as many requests would.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from app.icao.active_auth import PLAIN, aa_algorithm
 from app.icao.dg14 import parse_dg14
 from app.icao.emulator import CardProfile, CardState, Faults, files_by_id, process
 from app.models.card import Card, ChipSession
-from app.services import cards, chip
+from app.services import cards, chip, throttle
 from app.services.cards import CardNotFound
 from app.services.cards_access import CardAccess
 from app.services.cards_holder import card_content
@@ -75,6 +82,7 @@ class Exchange:
     responses: list[bytes]
     delay_ms: int
     expires_at: datetime
+    retry_after: int = 0  # locked out after wrong keys: the request is refused (429)
 
 
 def decode_apdus(texts: Sequence[str]) -> list[bytes]:
@@ -115,9 +123,22 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite gives it back naive
 
 
-def open_session(session: Session, pin: str, *, sequence: int | None,
-                 access: CardAccess) -> Opened | None:
-    """A new session on the card (``None``, audited, when the PIN has no such card)."""
+def _refuse_if_locked(session: Session, checks: Sequence[throttle.Check], *, action: str,
+                      pin: str, access: CardAccess) -> int:
+    """Seconds the card or the client stays locked out (0: not locked; audited when it is)."""
+    wait = throttle.locked(session, checks, now=access.now)
+    if wait:
+        access.record(action, pin, "locked")
+    return wait
+
+
+def open_session(session: Session, pin: str, *, sequence: int | None, access: CardAccess,
+                 checks: Sequence[throttle.Check] = ()) -> Opened | None:
+    """A new session on the card (``None``, audited, when the PIN has no such card);
+    ``TooManyFailures`` while ``checks`` lock the card or the client out."""
+    wait = _refuse_if_locked(session, checks, action="chip_session", pin=pin, access=access)
+    if wait:
+        raise throttle.too_many(wait)
     try:
         card = cards.find_card(session, pin, sequence)
     except CardNotFound:
@@ -145,34 +166,52 @@ def _live_session(session: Session, pin: str, session_id: str,
 
 
 def exchange(session: Session, pin: str, session_id: str, apdus: Sequence[bytes], *, seed: int,
-             pki: CardPki, access: CardAccess,
+             pki: CardPki, access: CardAccess, checks: Sequence[throttle.Check] = (),
              random: Callable[[int], bytes] = os.urandom) -> Exchange:
-    """The chip's response APDU to each command APDU, in order; the state is saved."""
+    """The chip's response APDU to each command APDU, in order; the state is saved. A wrong key
+    counts one failure of each of ``checks`` in this transaction; while they lock the card or the
+    client out, the exchange is refused (``retry_after``), the failures counted so far kept."""
     row, card = _live_session(session, pin, session_id, access)
+    wait = _refuse_if_locked(session, checks, action="chip_read", pin=pin, access=access)
+    if wait:
+        return Exchange([], 0, _aware(row.expires_at), wait)
     profile = profile_of(session, card, seed=seed, pki=pki)
     state = CardState.from_dict(json.loads(row.state))
-    responses = []
+    responses: list[bytes] = []
+    failed = False
     for raw in apdus:
+        if failed and _authenticating(raw):
+            wait = _refuse_if_locked(session, checks, action="chip_read", pin=pin, access=access)
+            if wait:
+                break
         before = state.channel
         answer = process(profile, state, raw, random=random)
         opened = state.channel is not None and state.channel is not before
-        _note_access_control(access, pin, raw, answer, opened=opened)
+        if _note_access_control(access, pin, raw, answer, opened=opened):
+            throttle.count_failure(session, checks, now=access.now)
+            failed = True
         responses.append(answer)
     row.state = json.dumps(state.to_dict())
     row.expires_at = access.now + IDLE
-    return Exchange(responses, profile.faults.delay_ms * len(apdus), row.expires_at)
+    return Exchange(responses, profile.faults.delay_ms * len(responses), row.expires_at, wait)
+
+
+def _authenticating(raw: bytes) -> bool:
+    return len(raw) >= 2 and raw[1] in AUTHENTICATING
 
 
 def _note_access_control(access: CardAccess, pin: str, raw: bytes, answer: bytes, *,
-                         opened: bool) -> None:
-    """Audit BAC and PACE outcomes like the JSON chip read's key check. The failed-key throttle
-    of the chip reads belongs here too: a ``denied`` is a wrong MRZ key presented to the chip."""
-    if len(raw) < 2 or raw[1] not in AUTHENTICATING:
-        return
+                         opened: bool) -> bool:
+    """Audit BAC and PACE outcomes like the JSON chip read's key check; ``True`` for a failure
+    (a wrong MRZ key presented to the chip, which the chip-read throttle counts)."""
+    if not _authenticating(raw):
+        return False
     if opened:
         access.record("chip_read", pin, "disclosed", ("chip",))
     elif apdu.split_response(answer)[1] == apdu.SW_AUTH_FAILED:
         access.record("chip_read", pin, "denied")
+        return True
+    return False
 
 
 def close_session(session: Session, pin: str, session_id: str, *, access: CardAccess) -> None:

@@ -24,6 +24,7 @@ from app.settings import Settings
 from tests.api.cards_support import access_key, admin, new_citizen
 from tests.api.oidc_support import authorize, browser, redeem, register_rp
 from tests.api.sharing_support import admin_headers, basic, bearer, issue_token, new_client
+from tests.unit.icao.reader import CardError, Reader
 
 __all__ = ["admin_headers"]
 
@@ -146,11 +147,137 @@ def test_every_chip_read_is_audited_under_the_client_granted_refused_or_locked(
     answers = [_chip(http, reader, pin, k).status_code
                for k in (key, WRONG_KEY, WRONG_KEY, WRONG_KEY, key)]
     assert answers == [200, 401, 401, 401, 429]
+    assert _chip_reads(database, pin, AuditRecord.client_id == reader[0]) == [
+        "disclosed", "denied", "denied", "denied", "locked"]
+
+
+def _chip_reads(database: Database, pin: str, *where: Any) -> list[str]:
+    """The audited results of the card's chip reads, in order."""
     with database.read() as session:
-        results = list(session.scalars(select(AuditRecord.result).where(
-            AuditRecord.pin == pin, AuditRecord.action == "chip_read",
-            AuditRecord.client_id == reader[0]).order_by(AuditRecord.seq)))
-    assert results == ["disclosed", "denied", "denied", "denied", "locked"]
+        return list(session.scalars(select(AuditRecord.result).where(
+            AuditRecord.pin == pin, AuditRecord.action == "chip_read", *where)
+            .order_by(AuditRecord.seq)))
+
+
+# --- the chip over APDUs: the same counts as the JSON read ---------------------------------------
+
+SELECT_APPLICATION, GET_CHALLENGE = "00A4040C07A0000002471001", "0084000008"
+WRONG_BAC = "0082000028" + "00" * 40 + "28"  # MUTUAL AUTHENTICATE with a wrong key's cryptogram
+
+
+def _session(http: TestClient, token: str, pin: str) -> Any:
+    return http.post(f"/v1/cards/{pin}/chip/sessions", headers=bearer(token))
+
+
+def _send(http: TestClient, token: str, pin: str, session_id: str, *apdus: str) -> Any:
+    return http.post(f"/v1/cards/{pin}/chip/apdu", headers=bearer(token),
+                     json={"session_id": session_id, "apdus": list(apdus)})
+
+
+def _wrong_bac(http: TestClient, token: str, pin: str) -> str:
+    """A BAC with a wrong MRZ key in a new session: the last status word (or the refusal)."""
+    opened = _session(http, token, pin)
+    if opened.status_code != 201:
+        return str(opened.status_code)
+    answer = _send(http, token, pin, opened.json()["session_id"], SELECT_APPLICATION,
+                   GET_CHALLENGE, WRONG_BAC)
+    return str(answer.json()["responses"][-1]) if answer.status_code == 200 else \
+        str(answer.status_code)
+
+
+def _right_bac(http: TestClient, token: str, pin: str, key: str) -> Any:
+    """A BAC with the right key in a new session: the refused response, else ``None``."""
+    opened = _session(http, token, pin)
+    if opened.status_code != 201:
+        return opened
+    refused: list[Any] = []
+
+    def transmit(command: bytes) -> bytes:
+        answer = _send(http, token, pin, opened.json()["session_id"], command.hex())
+        if answer.status_code != 200:
+            refused.append(answer)
+            return bytes.fromhex("6985")
+        return bytes.fromhex(answer.json()["responses"][0])
+
+    reader = Reader(transmit)
+    try:
+        reader.select_application()
+        reader.bac(bytes.fromhex(key))
+    except CardError:
+        return refused[0]
+    return None
+
+
+def test_wrong_mrz_keys_over_apdus_lock_the_card_out_of_apdus_and_of_the_json_read(
+        throttled: FastAPI, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    http = TestClient(throttled)
+    pin, key = _card(http, database, admin_headers)
+    token = issue_token(http, *reader, "card.read")
+    early = _session(http, token, pin).json()["session_id"]  # opened before the lockout
+    assert [_wrong_bac(http, token, pin) for _ in range(3)] == ["6300"] * 3
+    assert _locked(_session(http, token, pin))
+    assert _locked(_send(http, token, pin, early, SELECT_APPLICATION))
+    assert _locked(_chip(http, reader, pin, key))
+    other = issue_token(http, *new_client(http, admin_headers, scopes=["card.read"]), "card.read")
+    assert _locked(_session(http, other, pin))  # the card, whoever asks
+
+
+def test_wrong_keys_over_apdus_and_the_json_read_add_up_to_one_count(
+        throttled: FastAPI, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    http = TestClient(throttled)
+    pin, key = _card(http, database, admin_headers)
+    token = issue_token(http, *reader, "card.read")
+    answers = [str(_chip(http, reader, pin, WRONG_KEY).status_code), _wrong_bac(http, token, pin),
+               str(_chip(http, reader, pin, WRONG_KEY).status_code)]
+    assert answers == ["401", "6300", "401"]
+    assert _locked(_session(http, token, pin))
+    assert _locked(_chip(http, reader, pin, key))
+
+
+def test_wrong_keys_over_apdus_lock_the_client_out_on_every_card(
+        throttled: FastAPI, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    http = TestClient(throttled)
+    pin, key = _card(http, database, admin_headers)
+    others = [_card(http, database, admin_headers)[0] for _ in range(2)]
+    token = issue_token(http, *reader, "card.read")
+    answers = [_wrong_bac(http, token, card) for card in [*others, *others, pin]]
+    assert answers == ["6300"] * 5  # at most 2 a card: the client's count of 5
+    assert _locked(_session(http, token, pin))
+    fresh = issue_token(http, *new_client(http, admin_headers, scopes=["card.read"]), "card.read")
+    assert _right_bac(http, fresh, pin, key) is None
+
+
+def test_a_request_of_many_wrong_keys_stops_at_the_lockout(
+        throttled: FastAPI, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    http = TestClient(throttled)
+    pin, _ = _card(http, database, admin_headers)
+    token = issue_token(http, *reader, "card.read")
+    opened = _session(http, token, pin).json()["session_id"]
+    refused = _send(http, token, pin, opened, SELECT_APPLICATION,
+                    *[GET_CHALLENGE, WRONG_BAC] * 5)
+    assert _locked(refused)
+    assert _chip_reads(database, pin, AuditRecord.request_id == refused.headers["x-request-id"]) \
+        == ["denied", "denied", "denied", "locked"]
+    assert _locked(_session(http, token, pin))  # the failures counted, though the answer is 429
+
+
+def test_the_apdu_lockout_lifts_when_its_window_ends_by_the_sandbox_clock(
+        throttled: FastAPI, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    http = TestClient(throttled)
+    pin, key = _card(http, database, admin_headers)
+    token = issue_token(http, *reader, "card.read")
+    assert [_wrong_bac(http, token, pin) for _ in range(3)] == ["6300"] * 3
+    refused = _right_bac(http, token, pin, key)
+    assert _locked(refused)
+    throttled.state.clock.advance(timedelta(seconds=int(refused.headers["retry-after"])))
+    token = issue_token(http, *reader, "card.read")  # the first one has expired by now
+    assert _right_bac(http, token, pin, key) is None
+    assert _chip(http, reader, pin, key).status_code == 200
 
 
 # --- secrets: the token endpoint, the admin token, the console -----------------------------------
