@@ -140,18 +140,20 @@ def test_cards_expire_on_the_sandbox_clock(client: TestClient, admin_headers: di
 
 def test_ages_follow_the_sandbox_clock(client: TestClient, admin_headers: dict[str, str],
                                        listed: dict[str, Any]) -> None:
-    """A VNeID account needs age 14 here: the minor becomes eligible when the clock passes the
-    fourteenth birthday."""
-    minor = listed["minor-under-14"]
-    body = {"pin": minor["pin"], "level": 1}
+    """Level 2 needs age 6 (Decree 69 Art. 7): a card-holding child under 6 becomes eligible for
+    it when the clock passes the sixth birthday."""
+    child = listed["child-under-6-no-photo"]
+    body = {"pin": child["pin"], "level": 2}
     refused = client.post("/v1/admin/accounts", json=body, headers=admin_headers)
+    assert refused.status_code == 409, refused.text
     assert refused.json()["type"].endswith("/account-not-eligible")
-    born = date.fromisoformat(minor["birth_date"])
+    born = date.fromisoformat(child["birth_date"])
     _clock(client, admin_headers, "freeze",
-           {"at": f"{born.replace(year=born.year + 14) + timedelta(days=1)}T03:00:00Z"})
+           {"at": f"{born.replace(year=born.year + 6) + timedelta(days=1)}T03:00:00Z"})
     opened = client.post("/v1/admin/accounts", json=body, headers=admin_headers)
     assert opened.status_code == 201, opened.text
-    client.post(f"/v1/admin/accounts/{minor['pin']}/close", json={"reason": "authority"},
+    assert opened.json()["level"] == 2
+    client.post(f"/v1/admin/accounts/{child['pin']}/close", json={"reason": "authority"},
                 headers=admin_headers)
 
 

@@ -52,7 +52,7 @@ CITUS_KEY_WORK = {
     ("card", ("id",)), ("card", ("persona",)),
 }
 # Foreign keys into those tables that do not join on pin (the referring table has no pin column).
-CITUS_REFERENCE_WORK = {("card_event", "card")}
+CITUS_REFERENCE_WORK = {("card_event", "card"), ("chip_session", "card")}
 
 
 def _relative(path: Path) -> str:
