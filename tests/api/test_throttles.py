@@ -8,6 +8,7 @@ the way, tests/conftest.py), on the session's database, with a frozen sandbox cl
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from app.main import create_app
 from app.models.audit import AuditRecord
 from app.settings import Settings
 from tests.api.cards_support import access_key, admin, new_citizen
-from tests.api.oidc_support import authorize, browser, redeem, register_rp
+from tests.api.oidc_support import authorize, redeem, register_rp
 from tests.api.sharing_support import admin_headers, basic, bearer, issue_token, new_client
 from tests.unit.icao.reader import CardError, Reader
 
@@ -44,6 +45,22 @@ def throttled(settings: Settings, database: Database) -> Iterator[FastAPI]:
 
 def _from(app: FastAPI, address: str) -> TestClient:
     return TestClient(app, client=(address, 40000))
+
+
+_ADDRESSES = itertools.count(1)
+
+
+def _fresh(app: FastAPI) -> TestClient:
+    """A caller from an address no other test used: the failure counts live in the session's
+    database, by source and minute, and the rest of the suite (its own throttles out of the way)
+    still counts its deliberate failures from "testclient"; sharing that address would lock these
+    small-limit apps out whenever both fall in the same minute."""
+    return _from(app, _new_address())
+
+
+def _new_address() -> str:
+    n = next(_ADDRESSES)
+    return f"10.250.{n // 250}.{n % 250 + 1}"
 
 
 def _problem(response: Any) -> str:
@@ -98,7 +115,7 @@ def test_a_chip_read_needs_a_card_read_token_as_well_as_the_key(
 def test_wrong_keys_lock_the_card_out_even_for_the_right_key_until_the_window_ends(
         throttled: FastAPI, database: Database, reader: tuple[str, str],
         admin_headers: dict[str, str]) -> None:
-    http = TestClient(throttled)
+    http = _fresh(throttled)
     pin, key = _card(http, database, admin_headers)
     assert [_chip(http, reader, pin, WRONG_KEY).status_code for _ in range(3)] == [401] * 3
     refused = _chip(http, reader, pin, key)
@@ -112,7 +129,7 @@ def test_wrong_keys_lock_the_card_out_even_for_the_right_key_until_the_window_en
 def test_wrong_keys_from_one_client_lock_that_client_out_on_every_card(
         throttled: FastAPI, database: Database, reader: tuple[str, str],
         admin_headers: dict[str, str]) -> None:
-    http = TestClient(throttled)
+    http = _fresh(throttled)
     pin, key = _card(http, database, admin_headers)
     others = [_card(http, database, admin_headers)[0] for _ in range(2)]
     statuses = [_chip(http, reader, card, WRONG_KEY).status_code
@@ -128,9 +145,9 @@ def test_the_count_of_wrong_keys_is_shared_by_every_server_process(
         admin_headers: dict[str, str]) -> None:
     second = create_app(settings.model_copy(update=LIMITS), database=database,
                         migrate_on_start=False)
-    with TestClient(second) as other:
+    with TestClient(second, client=(_new_address(), 40000)) as other:
         second.state.clock = throttled.state.clock
-        http = TestClient(throttled)
+        http = _fresh(throttled)
         pin, key = _card(http, database, admin_headers)
         answers = [_chip(http if i % 2 else other, reader, pin, WRONG_KEY).status_code
                    for i in range(3)]
@@ -142,7 +159,7 @@ def test_the_count_of_wrong_keys_is_shared_by_every_server_process(
 def test_every_chip_read_is_audited_under_the_client_granted_refused_or_locked(
         throttled: FastAPI, database: Database, reader: tuple[str, str],
         admin_headers: dict[str, str]) -> None:
-    http = TestClient(throttled)
+    http = _fresh(throttled)
     pin, key = _card(http, database, admin_headers)
     answers = [_chip(http, reader, pin, k).status_code
                for k in (key, WRONG_KEY, WRONG_KEY, WRONG_KEY, key)]
@@ -211,7 +228,7 @@ def _right_bac(http: TestClient, token: str, pin: str, key: str) -> Any:
 def test_wrong_mrz_keys_over_apdus_lock_the_card_out_of_apdus_and_of_the_json_read(
         throttled: FastAPI, database: Database, reader: tuple[str, str],
         admin_headers: dict[str, str]) -> None:
-    http = TestClient(throttled)
+    http = _fresh(throttled)
     pin, key = _card(http, database, admin_headers)
     token = issue_token(http, *reader, "card.read")
     early = _session(http, token, pin).json()["session_id"]  # opened before the lockout
@@ -226,7 +243,7 @@ def test_wrong_mrz_keys_over_apdus_lock_the_card_out_of_apdus_and_of_the_json_re
 def test_wrong_keys_over_apdus_and_the_json_read_add_up_to_one_count(
         throttled: FastAPI, database: Database, reader: tuple[str, str],
         admin_headers: dict[str, str]) -> None:
-    http = TestClient(throttled)
+    http = _fresh(throttled)
     pin, key = _card(http, database, admin_headers)
     token = issue_token(http, *reader, "card.read")
     answers = [str(_chip(http, reader, pin, WRONG_KEY).status_code), _wrong_bac(http, token, pin),
@@ -239,7 +256,7 @@ def test_wrong_keys_over_apdus_and_the_json_read_add_up_to_one_count(
 def test_wrong_keys_over_apdus_lock_the_client_out_on_every_card(
         throttled: FastAPI, database: Database, reader: tuple[str, str],
         admin_headers: dict[str, str]) -> None:
-    http = TestClient(throttled)
+    http = _fresh(throttled)
     pin, key = _card(http, database, admin_headers)
     others = [_card(http, database, admin_headers)[0] for _ in range(2)]
     token = issue_token(http, *reader, "card.read")
@@ -253,7 +270,7 @@ def test_wrong_keys_over_apdus_lock_the_client_out_on_every_card(
 def test_a_request_of_many_wrong_keys_stops_at_the_lockout(
         throttled: FastAPI, database: Database, reader: tuple[str, str],
         admin_headers: dict[str, str]) -> None:
-    http = TestClient(throttled)
+    http = _fresh(throttled)
     pin, _ = _card(http, database, admin_headers)
     token = issue_token(http, *reader, "card.read")
     opened = _session(http, token, pin).json()["session_id"]
@@ -268,7 +285,7 @@ def test_a_request_of_many_wrong_keys_stops_at_the_lockout(
 def test_the_apdu_lockout_lifts_when_its_window_ends_by_the_sandbox_clock(
         throttled: FastAPI, database: Database, reader: tuple[str, str],
         admin_headers: dict[str, str]) -> None:
-    http = TestClient(throttled)
+    http = _fresh(throttled)
     pin, key = _card(http, database, admin_headers)
     token = issue_token(http, *reader, "card.read")
     assert [_wrong_bac(http, token, pin) for _ in range(3)] == ["6300"] * 3
@@ -290,20 +307,20 @@ def _token(http: TestClient, client_id: str, secret: str) -> Any:
 
 def test_wrong_client_secrets_lock_the_client_out_in_the_oauth_format(
         throttled: FastAPI, admin_headers: dict[str, str]) -> None:
-    bank = new_client(TestClient(throttled), admin_headers, scopes=["citizen.basic"])
+    bank = new_client(_fresh(throttled), admin_headers, scopes=["citizen.basic"])
     wrong = [_token(_from(throttled, f"10.1.0.{i}"), bank[0], "wrong").status_code
              for i in range(3)]  # three addresses: the client's count, not a source's
     assert wrong == [401] * 3
     refused = _token(_from(throttled, "10.1.0.9"), *bank)
     assert _locked(refused, kind="oauth")
     assert refused.headers["content-type"].startswith("application/json")
-    other = new_client(TestClient(throttled), admin_headers, scopes=["citizen.basic"])
+    other = new_client(_fresh(throttled), admin_headers, scopes=["citizen.basic"])
     assert _token(_from(throttled, "10.1.0.9"), *other).status_code == 200
 
 
 def test_wrong_secrets_from_one_source_lock_that_source_out(
         throttled: FastAPI, admin_headers: dict[str, str]) -> None:
-    bank = new_client(TestClient(throttled), admin_headers, scopes=["citizen.basic"])
+    bank = new_client(_fresh(throttled), admin_headers, scopes=["citizen.basic"])
     guesser = _from(throttled, "10.2.0.1")
     answers = [_token(guesser, f"nobody-{i}", "wrong").status_code for i in range(4)]
     assert answers == [401] * 4
@@ -356,7 +373,7 @@ def test_wrong_console_tokens_lock_the_source_out_of_the_console(
 
 def test_the_token_endpoint_keeps_to_the_clients_quota(
         throttled: FastAPI, admin_headers: dict[str, str]) -> None:
-    http = TestClient(throttled)
+    http = _fresh(throttled)
     bank = new_client(http, admin_headers, scopes=["citizen.basic"], rate_limit=3)
     answers = [_token(http, *bank) for _ in range(4)]
     assert [a.status_code for a in answers[:3]] == [200] * 3
@@ -373,7 +390,7 @@ def test_a_logins_tokens_are_not_held_to_the_data_api_quota(
     rp = register_rp(client, admin_headers, name="Quota RP", rate_limit=1)
     listed = client.get("/v1/admin/accounts/personas", headers=admin_headers).json()["personas"]
     citizen = next(p["pin"] for p in listed if p["key"] == "citizen-l2")
-    agent = browser(throttled)
+    agent = TestClient(throttled, client=(_new_address(), 40000), follow_redirects=False)
     answers = [redeem(agent, rp, authorize(agent, rp, pin=citizen)).status_code
                for _ in range(3)]
     assert answers == [200] * 3
@@ -382,7 +399,7 @@ def test_a_logins_tokens_are_not_held_to_the_data_api_quota(
 @pytest.mark.parametrize("path", ["/oauth2/introspect", "/oauth2/revoke"])
 def test_introspection_and_revocation_count_wrong_secrets_like_the_token_endpoint(
         throttled: FastAPI, admin_headers: dict[str, str], path: str) -> None:
-    bank = new_client(TestClient(throttled), admin_headers, scopes=["citizen.basic"])
+    bank = new_client(_fresh(throttled), admin_headers, scopes=["citizen.basic"])
     guesser = _from(throttled, f"10.6.0.{len(path)}")
     wrong = [guesser.post(path, data={"token": "x"}, headers=basic(bank[0], f"guess-{i}"))
              for i in range(3)]
