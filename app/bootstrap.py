@@ -13,14 +13,14 @@ log = logging.getLogger("dancu.bootstrap")
 
 def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) -> Settings:
     """Run every start-up step in order (population first: the rest refers to it); returns the
-    settings carrying the deployment secret (``app.services.secret``), for the app to use.
+    settings carrying the deployment secret (``app.services.kit.secret``), for the app to use.
 
     A database that cannot be reached or is not migrated skips them all: the service still
     starts, and ``/readyz`` says what is wrong.
     """
     if not _database_ready(database):
         return settings
-    from app.services import secret
+    from app.services.kit import secret
 
     settings = secret.resolved(database, settings, now=clock.now())
     _ensure_population(database=database, settings=settings)
@@ -71,7 +71,7 @@ def _ensure_cards(*, database: Database, settings: Settings, clock: SandboxClock
 def _ensure_sharing(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
     """Signing keys and, in a sandbox deployment, the demo client (data-sharing API)."""
     from app import migrations
-    from app.services.setup import ensure_sharing
+    from app.services.sharing.setup import ensure_sharing
 
     if not migrations.is_current(database.engine):
         log.warning("database not migrated: signing keys and demo client not ensured")
@@ -83,8 +83,8 @@ def _ensure_sharing(*, database: Database, settings: Settings, clock: SandboxClo
 def _ensure_accounts(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
     """VNeID: the demo client's sign-in scopes; generated accounts and the test personas."""
     from app import migrations
-    from app.services.accounts_seed import ensure_accounts
-    from app.services.oidc_provider import ensure_demo_login_scopes
+    from app.services.vneid.account_generation import ensure_accounts
+    from app.services.vneid.provider import ensure_demo_login_scopes
 
     if not migrations.is_current(database.engine):
         return
@@ -96,7 +96,7 @@ def _ensure_accounts(*, database: Database, settings: Settings, clock: SandboxCl
 
 def _ensure_personas(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
     """The persona catalogue (after the card and account personas it builds on)."""
-    from app.services import personas
+    from app.services.sandbox import personas
 
     if settings.auto_seed and settings.sandbox:  # personas log in with documented secrets
         with database.write() as session:

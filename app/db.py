@@ -81,7 +81,7 @@ class Database:
     """The engines and session factories of one database.
 
     ``lookups`` serves the data-sharing API's reads of population rows by PIN
-    (:mod:`app.services.reading`): a read replica when ``lookup_url`` names one
+    (:mod:`app.services.population.reading`): a read replica when ``lookup_url`` names one
     (``DANCU_READ_DATABASE_URL``), else the same engine as ``reader``. Only those reads go there:
     a replica lags its primary, and the population changes rarely (life events), while keys,
     sessions, consents and the clock must be read where they were just written (docs/scale.md).

@@ -11,9 +11,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import migrations, openapi
+from app import openapi_examples as sandbox_openapi
 from app.bootstrap import bootstrap
 from app.clock import SandboxClock
 from app.db import Database
+from app.edge.faults import FaultMiddleware
+from app.edge.observe import ObserveMiddleware
+from app.edge.tenants import TenantMiddleware, tenant_apps
 from app.errors import install_error_handlers
 from app.middleware import (
     BodyLimitMiddleware,
@@ -43,10 +47,7 @@ from app.routers import (
     token,
     wellknown,
 )
-from app.services import sandbox_openapi, webhook_sender, webhooks_worker
-from app.services.faults_middleware import FaultMiddleware
-from app.services.sandbox_observe import ObserveMiddleware
-from app.services.tenants_dispatch import TenantMiddleware, tenant_apps
+from app.services.events import webhook_sender, webhooks_worker
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("dancu")
@@ -111,6 +112,7 @@ def create_app(
     app.state.migrate_on_start = migrate_on_start
     app.state.settle_gc = settle_gc  # a server process's app (app.asgi), not tests' many apps
     app.state.tenant = tenant  # an isolated tenant's app (docs/sandbox.md), else None
+    app.state.app_factory = create_app  # tenants' apps (app.edge.tenants), no import of app.main
     install_error_handlers(app)
     openapi.install(app)
     sandbox_openapi.install(app)  # after: examples for the answers app.openapi documented

@@ -12,7 +12,7 @@ signature with a published key, ``alg``, ``typ`` = ``at+jwt``, ``iss``, ``aud`` 
 ``exp``. Then the client must still exist and be active, the request is counted against the
 client's quota, and the purpose (header ``X-Purpose``, default the client's first) must be one the
 client registered. Verified tokens, clients (two seconds) and leased quota are cached per process
-(:mod:`app.services.runtime`), so a request usually needs no database round trip here; the
+(:mod:`app.services.storage.runtime`), so a request usually needs no database round trip here; the
 dependencies are ``async`` and reach the database only on a cache miss.
 
 Failures are problem+json with the RFC 6750 challenge: 401 ``invalid-token``
@@ -36,15 +36,19 @@ import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.db import Database
 from app.dependencies import get_clock, get_database, get_settings_dep
 from app.errors import Forbidden, RateLimited, Unauthorized
 from app.models.client import Client
 from app.oidc import errors as oauth
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import AccessTokenClaims
-from app.services import rate_limit, throttle, tokens
-from app.services.keys import KeyStore
-from app.services.runtime import ClientSnapshot, Runtime
+from app.services.kit import rate_limit, throttle
+from app.services.kit.keys import KeyStore
+from app.services.population.reading import AsyncPostgresCitizens, citizen_reader
+from app.services.sharing import tokens
+from app.services.sharing.audit_writer import AuditWriter
+from app.services.storage.runtime import ClientSnapshot, Runtime
 
 T = TypeVar("T")
 log = logging.getLogger("dancu.security")
@@ -130,8 +134,17 @@ def runtime(request: Request) -> Runtime:
     state = request.app.state
     found = getattr(state, "sharing_runtime", None)
     if found is None:
-        found = state.sharing_runtime = Runtime(get_database(request))
+        found = state.sharing_runtime = new_runtime(get_database(request))
     return found
+
+
+def new_runtime(database: Database) -> Runtime:
+    """A runtime with the domains' audit writer and citizen readers plugged in."""
+    made = Runtime(database)
+    made.audit = AuditWriter(database, made.run_in_thread)
+    made.citizens = citizen_reader(database)
+    made.citizens_async = None if database.is_sqlite else AsyncPostgresCitizens(database)
+    return made
 
 
 def key_store(request: Request) -> KeyStore:
@@ -157,7 +170,7 @@ def source_address(request: Request) -> str:
 
 def checked_secret(request: Request, *, matches: bool, count: bool = True) -> bool:
     """Whether a presented secret (the admin token, the console's) ``matches``, guesses throttled
-    per source address (app.services.throttle): while the source is locked out, 429
+    per source address (app.services.kit.throttle): while the source is locked out, 429
     ``too-many-failures`` whatever it presents; a wrong guess is counted (``count``)."""
     per_source, _ = throttle.credential_limits(get_settings_dep(request))
     checks, now = [(per_source, source_address(request))], get_clock(request).now()

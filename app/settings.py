@@ -39,7 +39,7 @@ class Settings(BaseSettings):
                                     min_length=32)
     # Every secret of the deployment (token-signing keys, pairwise subjects, persona device
     # tokens, tenant keys) is derived from it; unset: a random one made on first start and kept
-    # in the database (app.services.secret). Never derived from the public seed.
+    # in the database (app.services.kit.secret). Never derived from the public seed.
     secret_key: SecretStr | None = Field(default=None, min_length=16)
     log_level: str = "info"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from app.db import Database
-from app.services import audit
-from app.services.audit_writer import PostgresAppends
+from app.services.sharing import audit
+from app.services.sharing.audit_writer import PostgresAppends
 
 
 def _groups(size: int) -> list[audit.Group]:

@@ -28,10 +28,10 @@ from app import migrations
 from app.db import Database
 from app.main import create_app
 from app.models.card import Card
-from app.services import chip
-from app.services.cards_holder import card_content
-from app.services.cards_verify import ChipRead, verify_read
-from app.services.pki import card_pki
+from app.services.cards import chip
+from app.services.cards.holder import card_content
+from app.services.cards.pki import card_pki
+from app.services.cards.verification import ChipRead, verify_read
 from app.settings import load_settings
 
 CHALLENGE = "0011223344556677"

@@ -35,8 +35,8 @@ import httpx
 from sqlalchemy import select
 from app.db import Database
 from app.models.card import Card
-from app.services import chip
-from app.services.cards_holder import card_content
+from app.services.cards import chip
+from app.services.cards.holder import card_content
 from app.settings import get_settings
 
 base = sys.argv[1]

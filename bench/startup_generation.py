@@ -48,8 +48,8 @@ def run_step(name: str, database: Database, seed: int) -> None:
 
         ensure_cards(database, seed=seed, now=now)
     else:
-        from app.services import secret
-        from app.services.accounts_seed import ensure_accounts
+        from app.services.kit import secret
+        from app.services.vneid.account_generation import ensure_accounts
         from app.settings import load_settings
 
         settings = secret.resolved(database, load_settings(seed=seed), now=now)

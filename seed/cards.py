@@ -18,7 +18,7 @@ The model (shares are the constants below; identity-rules reference §2):
   are held or revoked by an authority.
 
 Each card gets an ``issued`` event and, unless still active, the event that ended it. The card's
-document signer is the half-year DSC of its issue date (``app.services.pki``), its SOD signing
+document signer is the half-year DSC of its issue date (``app.services.cards.pki``), its SOD signing
 time 09:00 in Vietnam on the issue day.
 """
 
@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Table, func, select, text
 from app.db import Database
 from app.models.card import Card, CardEvent
 from app.models.population import Citizen
-from app.services.pki import PERIOD_MONTHS
+from app.services.cards.pki import PERIOD_MONTHS
 
 log = logging.getLogger("dancu.seed.cards")
 BATCH = 50_000
@@ -296,8 +296,8 @@ def simulate(people: People, draws: Draws, ref: np.int64) -> Simulated:
 def _revoked_at_death(people: People, status: np.ndarray, when: np.ndarray, why: np.ndarray,
                      death_day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A death revokes every card of the deceased not already revoked or replaced -- active,
-    lost or held, as ``app.services.cards.revoke_cards_for_death`` does (at the reference day
-    when the day of death is not recorded)."""
+    lost or held, as ``app.services.cards.issuance.revoke_cards_for_death`` does (at the reference
+    day when the day of death is not recorded)."""
     dead = people.deceased & np.isin(status, (0, 1, 4))
     return (np.where(dead, 2, status), np.where(dead, death_day, when), np.where(dead, 2, why))
 
@@ -480,8 +480,8 @@ def reference_date_of(database: Database, fallback: date) -> date:
 
 def ensure_cards(database: Database, *, seed: int, now: datetime) -> None:
     """Start-up step after the population: generated cards once, then the persona cards."""
-    from app.services.cards import local_date
-    from app.services.cards_personas import ensure_personas
+    from app.services.cards.failure_cards import ensure_personas
+    from app.services.cards.issuance import local_date
 
     seed_cards(database, seed=seed, reference_date=reference_date_of(database, local_date(now)))
     with database.write() as session:

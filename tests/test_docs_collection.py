@@ -18,12 +18,15 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from app import openapi_examples as openapi
 from app.cli import app as cli_app
 from app.cli.sandbox import openapi_document
 from app.main import create_app
 from app.schemas.examples import EXAMPLES
-from app.services import personas, sandbox_collection, sandbox_examples, sandbox_openapi
-from app.services.sandbox_examples import DEFAULT_POPULATION, DEFAULT_SEED, REFRESH_COMMAND
+from app.services.sandbox import collection as sandbox_collection
+from app.services.sandbox import examples as sandbox_examples
+from app.services.sandbox import personas
+from app.services.sandbox.examples import DEFAULT_POPULATION, DEFAULT_SEED, REFRESH_COMMAND
 from app.settings import load_settings
 
 COLLECTION = Path(__file__).parents[1] / "docs" / "collection"
@@ -196,6 +199,6 @@ def test_the_collections_persona_is_valid_adult_level2_of_the_default_deployment
     persona = next(p for p in listed if p["key"] == "valid-adult-level2")
     assert persona["pin"] == sandbox_collection.VARIABLES["pin"]
     assert persona["card"]["access_key"] == sandbox_collection.VARIABLES["access_key"]
-    known = sandbox_openapi.KNOWN
+    known = openapi.KNOWN
     assert (persona["pin"], persona["full_name"], str(persona["birth_date"])) == (
         known["pin"], known["full_name"], known["birth_date"])

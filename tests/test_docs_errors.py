@@ -29,7 +29,7 @@ from app.errors import Conflict, DomainError, Forbidden, Unauthorized, install_e
 from app.main import create_app
 from app.models.client import Client
 from app.models.population import Citizen
-from app.services import accounts
+from app.services.vneid import accounts
 from app.settings import Settings
 from tests.api.events_support import married_couple, single
 from tests.api.oidc_support import Rp, authorize, pkce_pair, redeem, refresh, register_rp
@@ -184,7 +184,7 @@ def _rate_limited(ctx: Ctx) -> Any:
 
 
 def _audit_down(ctx: Ctx) -> Any:
-    from app.services.audit_writer import AuditUnavailable, AuditWriter
+    from app.services.sharing.audit_writer import AuditUnavailable, AuditWriter
 
     async def down(self: Any, entries: Any, *, now: Any) -> None:
         raise AuditUnavailable()
@@ -357,20 +357,20 @@ def _idempotency(ctx: Ctx) -> Any:
 
 
 def _bucket_full(ctx: Ctx) -> Any:
-    from app.services import life_events, life_events_birth
+    from app.services.events import birth, life_events
 
     def full(*args: Any, **kwargs: Any) -> str:
         raise life_events.PinBucketFull()
 
-    original = life_events_birth.free_pin
-    life_events_birth.free_pin = full  # type: ignore[assignment]
+    original = birth.free_pin
+    birth.free_pin = full  # type: ignore[assignment]
     try:
         family = married_couple(ctx.database)
         return _event(ctx, "births", {"mother_pin": family.wife, "father_pin": family.husband,
                                       "surname": "Lê", "given_name": "An", "sex": "F",
                                       "birth_date": ctx.app.state.clock.now().date().isoformat()})
     finally:
-        life_events_birth.free_pin = original  # type: ignore[assignment]
+        birth.free_pin = original  # type: ignore[assignment]
 
 
 def _household_required(ctx: Ctx) -> Any:
@@ -395,7 +395,7 @@ def _life_event_case(name: str) -> Callable[[Ctx], Any]:
 
 def _tenant_busy(ctx: Ctx) -> Any:
     from app.models.sandbox import Tenant
-    from app.services import tenants
+    from app.services.sandbox import tenants
 
     with ctx.database.write() as session:
         tenant = tenants.register(session, tenants.Registration("admin", 6, 100),
@@ -410,7 +410,7 @@ def _tenant_busy(ctx: Ctx) -> Any:
 
 
 def _tenant_limit(ctx: Ctx) -> Any:
-    from app.services import tenants
+    from app.services.sandbox import tenants
 
     original = tenants.MAX_TENANTS
     tenants.MAX_TENANTS = 0

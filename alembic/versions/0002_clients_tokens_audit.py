@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_chain_head'))
     )
-    # The chain starts empty: record 1 links to the genesis hash (app.services.audit.GENESIS_HASH).
+    # The chain starts empty: record 1 links to the genesis hash (app.services.sharing.audit.GENESIS_HASH).
     op.bulk_insert(head, [{'id': 1, 'seq': 0, 'hash': '0' * 64}])
     op.create_table('audit_record',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),

@@ -2,7 +2,7 @@
 
 Every secret of the deployment (token-signing keys, the pairwise-subject key, persona device
 tokens, tenant keys) is derived from it, so none can be rebuilt from the public seed
-(``app.services.secret``). One row, ``id`` 1.
+(``app.services.kit.secret``). One row, ``id`` 1.
 
 Revision ID: 0010
 Revises: 0009

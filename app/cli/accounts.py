@@ -16,9 +16,10 @@ from app.cli.base import cli, fail, out, print_table, settings_from
 from app.db import Database
 from app.errors import DomainError
 from app.models.account import Account
-from app.services import accounts, accounts_seed, secret
-from app.services.citizens import checked_pin
-from app.services.sandbox_clock import session_now
+from app.services.kit import secret
+from app.services.population.citizens import checked_pin
+from app.services.sandbox.clock import session_now
+from app.services.vneid import account_generation, accounts
 
 accounts_cli = typer.Typer(help="VNeID accounts and test personas.", no_args_is_help=True)
 cli.add_typer(accounts_cli, name="accounts")
@@ -130,7 +131,7 @@ def personas(database_url: str | None = DatabaseOption) -> None:
     settings = settings_from(database_url=database_url)
     with _session(database_url) as session:
         settings = secret.with_secret(session, settings, now=session_now(session))
-        rows = accounts_seed.persona_details(session, settings=settings)
+        rows = account_generation.persona_details(session, settings=settings)
     table = Table("persona", "PIN", "name", "state", "level", "device token")
     for row in rows:
         state = row["state"] + (f" ({', '.join(row['lock_reasons'])})" if row["lock_reasons"]
@@ -140,6 +141,6 @@ def personas(database_url: str | None = DatabaseOption) -> None:
     print_table(table)
     if not settings.sandbox:
         return
-    out.print(f"password: {accounts_seed.SANDBOX_PASSWORD}  passcode: "
-              f"{accounts_seed.SANDBOX_PASSCODE} (every persona and generated account)",
+    out.print(f"password: {account_generation.SANDBOX_PASSWORD}  passcode: "
+              f"{account_generation.SANDBOX_PASSCODE} (every persona and generated account)",
               highlight=False)

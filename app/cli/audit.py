@@ -6,7 +6,7 @@ import typer
 
 from app.cli.base import cli, fail, out, settings_from
 from app.db import Database
-from app.services import audit
+from app.services.sharing import audit
 
 audit_cli = typer.Typer(help="The audit trail of data disclosures.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")

@@ -13,11 +13,12 @@ from app.cli.base import cli, out, print_table, settings_from
 from app.cli.clients import DatabaseOption, writing
 from app.db import Database
 from app.models.card import Card
-from app.services import cards, cards_access
-from app.services.cards import Change, effective_status, local_date
-from app.services.citizens import checked_pin
-from app.services.pki import card_pki
-from app.services.sandbox_clock import session_now, stored_now
+from app.services.cards import access as cards_access
+from app.services.cards import issuance as cards
+from app.services.cards.issuance import Change, effective_status, local_date
+from app.services.cards.pki import card_pki
+from app.services.population.citizens import checked_pin
+from app.services.sandbox.clock import session_now, stored_now
 
 cards_cli = typer.Typer(help="Chip identity cards.", no_args_is_help=True)
 cli.add_typer(cards_cli, name="cards")

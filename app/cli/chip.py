@@ -11,11 +11,11 @@ from app.cli.base import cli, fail, out, settings_from
 from app.cli.clients import DatabaseOption, writing
 from app.db import Database
 from app.icao import vpcd
-from app.services import cards
-from app.services.chip_apdu import ATR, profile_of
-from app.services.citizens import checked_pin
-from app.services.pki import card_pki
-from app.services.sandbox_clock import stored_now
+from app.services.cards import issuance as cards
+from app.services.cards.chip_apdu import ATR, profile_of
+from app.services.cards.pki import card_pki
+from app.services.population.citizens import checked_pin
+from app.services.sandbox.clock import stored_now
 
 chip_cli = typer.Typer(help="The chip over APDUs.", no_args_is_help=True)
 cli.add_typer(chip_cli, name="chip")

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.db import Database
 from app.errors import DomainError
-from app.services import clients, keys, secret
-from app.services.sandbox_clock import session_now
+from app.services.kit import keys, secret
+from app.services.sandbox.clock import session_now
+from app.services.sharing import clients
 
 clients_cli = typer.Typer(help="Registered clients (relying parties).", no_args_is_help=True)
 keys_cli = typer.Typer(help="Token-signing keys.", no_args_is_help=True)

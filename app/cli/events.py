@@ -1,6 +1,6 @@
 """``dancu events ...`` (record a life event, list the feed, run a webhook delivery pass) and
 ``dancu simulate --days N``. The CLI reads and stores the shared sandbox clock
-(:mod:`app.services.simulation_clock`), so its events carry the same "now" as the server's."""
+(:mod:`app.services.kit.shared_clock`), so its events carry the same "now" as the server's."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.cli.clients import DatabaseOption, writing
 from app.clock import SandboxClock
 from app.db import Database
-from app.services import events, life_events, simulation, simulation_clock, webhook_sender, webhooks
-from app.services.life_events_kinds import KINDS
-from app.services.pki import card_pki
+from app.services.cards.pki import card_pki
+from app.services.events import feed as events
+from app.services.events import life_events, simulation, webhook_sender, webhooks
+from app.services.events.kinds import KINDS
+from app.services.kit import shared_clock
 from app.settings import Settings
 
 events_cli = typer.Typer(help="Life events, the event feed and webhook deliveries.",
@@ -36,7 +38,7 @@ cli.add_typer(events_cli, name="events")
 def _clock(database: Database) -> SandboxClock:
     """The shared sandbox clock as stored (real time when nothing was stored)."""
     clock = SandboxClock()
-    simulation_clock.ClockSync(clock).poll(database)
+    shared_clock.ClockSync(clock).poll(database)
     return clock
 
 

@@ -15,14 +15,10 @@ from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.clock import SandboxClock
 from app.db import Database
 from app.errors import DomainError
-from app.services import (
-    personas,
-    sandbox_clock,
-    sandbox_collection,
-    secret,
-    simulation_clock,
-    tenants,
-)
+from app.services.kit import secret, shared_clock
+from app.services.sandbox import clock as sandbox_clock
+from app.services.sandbox import collection as sandbox_collection
+from app.services.sandbox import personas, tenants
 from app.settings import Settings
 
 sandbox_cli = typer.Typer(help="Sandbox controls: personas, the clock, tenants.",
@@ -74,9 +70,9 @@ def _change_clock(database_url: str | None, change: str, value: object = None) -
     try:
         clock = SandboxClock()
         with database.read() as session:
-            state = simulation_clock.load(session)
+            state = shared_clock.load(session)
             if state is not None:
-                simulation_clock.apply(clock, state)
+                shared_clock.apply(clock, state)
         if change == "freeze":
             sandbox_clock.freeze(database, clock, value)  # type: ignore[arg-type]
         elif change == "advance":
@@ -192,7 +188,7 @@ def _refresh_examples(out_dir: Path) -> None:
     import sys
     import tempfile
 
-    from app.services import sandbox_examples
+    from app.services.sandbox import examples as sandbox_examples
 
     with tempfile.TemporaryDirectory() as scratch:
         table = sandbox_examples.refresh(f"sqlite:///{Path(scratch) / 'dancu.db'}")

@@ -8,7 +8,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from app import http_protocol, migrations
 from app.cli.base import cli, console, fail, settings_from
 from app.db import Database
-from app.services import logging_json, metrics
+from app.services.kit import logging_json, metrics
 
 
 @cli.command()
@@ -35,7 +35,7 @@ def serve(
     if open_docs:
         _open_when_ready(f"{base}/docs", health=f"{base}/healthz")
     _metrics_across_workers(workers)
-    # One JSON object per line (app/services/logging_json.py); the access line is dancu.access.
+    # One JSON object per line (app/services/kit/logging_json.py); the access line is dancu.access.
     # The request head is bounded (app/http_protocol.py): httptools alone has no limit.
     uvicorn.run("app.asgi:app", host=settings.host, port=settings.port, workers=workers,
                 http=http_protocol.PROTOCOL, log_level=settings.log_level, access_log=False,

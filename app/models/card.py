@@ -1,6 +1,6 @@
 """Chip identity cards (CCCD gắn chip 2021, thẻ căn cước 2024), their history and the test PKI keys.
 
-A card row holds what is needed to rebuild its chip byte for byte (``app.services.chip``): the
+A card row holds what is needed to rebuild its chip byte for byte (``app.services.cards.chip``): the
 holder's PIN, the card's dates, the document signer label and signing time, and the chip key
 reference (the label its keys are derived from with the seed). The data groups are derived on
 demand from the population database (residence and spouse as of the issue date), never stored.

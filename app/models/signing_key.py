@@ -32,7 +32,8 @@ class SigningKey(Base):
 
 class DeploymentSecret(Base):
     """The random deployment secret made on first start when ``DANCU_SECRET_KEY`` is unset (one
-    row, ``id`` 1): every secret of the deployment is derived from it (``app.services.secret``)."""
+    row, ``id`` 1): every secret of the deployment is derived from it
+    (``app.services.kit.secret``)."""
 
     __tablename__ = "deployment_secret"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)

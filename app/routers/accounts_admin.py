@@ -14,8 +14,9 @@ from app.dependencies import NowDep, ReadSessionDep, RowIdPath, SessionDep, Sett
 from app.models.account import Account
 from app.schemas import accounts as schemas
 from app.security import require_admin
-from app.services import accounts, accounts_otp, accounts_seed, consent
-from app.services.citizens import checked_pin
+from app.services.population.citizens import checked_pin
+from app.services.sharing import consent
+from app.services.vneid import account_generation, accounts, otp
 
 router = APIRouter(prefix="/v1/admin/accounts", tags=["admin: VNeID accounts"],
                    dependencies=[Depends(require_admin)])
@@ -55,7 +56,8 @@ def create_account(body: schemas.AccountCreate, session: SessionDep, now: NowDep
 @router.get("/personas", response_model=schemas.PersonaList,
             summary="The test personas: one account in each state, with their sandbox secrets")
 def list_personas(session: ReadSessionDep, settings: SettingsDep) -> Any:
-    return schemas.PersonaList(personas=accounts_seed.persona_details(session, settings=settings))
+    details = account_generation.persona_details(session, settings=settings)
+    return schemas.PersonaList(personas=details)
 
 
 @router.get("/{pin}", response_model=schemas.AccountOut, summary="One account", responses=_ERRORS)
@@ -130,7 +132,7 @@ def bind_device(pin: str, body: schemas.DeviceBind, session: SessionDep, now: No
             summary="Sandbox SMS inbox of the account's phone (one-time codes), newest first",
             responses=_ERRORS)
 def sms_inbox(pin: str, session: ReadSessionDep) -> Any:
-    messages = accounts_otp.inbox(session, _account(session, pin))
+    messages = otp.inbox(session, _account(session, pin))
     return schemas.SmsInbox(messages=[schemas.SmsOut.model_validate(m) for m in messages])
 
 

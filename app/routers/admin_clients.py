@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Request, status
 from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.schemas import clients as schemas
 from app.security import key_store, require_admin, runtime
-from app.services import clients, keys
+from app.services.kit import keys
+from app.services.sharing import clients
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 

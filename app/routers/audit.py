@@ -13,9 +13,9 @@ from app.models.audit import AuditRecord
 from app.pin import mask
 from app.schemas.audit import AuditPage, AuditRecordOut
 from app.security import Caller, any_caller
-from app.services import audit
-from app.services.keys import aware
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.kit.keys import aware
+from app.services.kit.pagination import decode_cursor, encode_cursor
+from app.services.sharing import audit
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 

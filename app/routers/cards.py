@@ -23,13 +23,17 @@ from app.security import (
     require_scope,
     runtime,
 )
-from app.services import access_history, cards, cards_access, chip, throttle
-from app.services.audit_writer import AuditUnavailable
-from app.services.cards import CardNotFound, Change
-from app.services.cards_access import CARD_SCOPES, CardAccess
-from app.services.cards_verify import ChipRead
-from app.services.citizens import AuditFailed, checked_pin
-from app.services.pki import CardPki, card_pki
+from app.services.cards import access as cards_access
+from app.services.cards import chip
+from app.services.cards import issuance as cards
+from app.services.cards.access import CARD_SCOPES, CardAccess
+from app.services.cards.issuance import CardNotFound, Change
+from app.services.cards.pki import CardPki, card_pki
+from app.services.cards.verification import ChipRead
+from app.services.kit import throttle
+from app.services.population.citizens import AuditFailed, checked_pin
+from app.services.sharing.audit_writer import AuditUnavailable
+from app.services.vneid import access_history
 
 T = TypeVar("T")
 

@@ -1,5 +1,5 @@
 """``/v1/cards/{pin}/chip/sessions`` and ``/v1/cards/{pin}/chip/apdu``: the card's chip as a reader
-sees it, raw command APDUs in, response APDUs out (``app.services.chip_apdu``)."""
+sees it, raw command APDUs in, response APDUs out (``app.services.cards.chip_apdu``)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from app.errors import problem_response
 from app.routers.cards import PkiDep, SeedDep, _client_access, _problems
 from app.schemas import chip_apdu as schemas
 from app.security import Caller, RequestNow, require_scope, runtime
-from app.services import cards_access, chip_apdu, throttle
-from app.services.audit_writer import AuditUnavailable
-from app.services.cards import CardNotFound
-from app.services.cards_access import CardAccess
-from app.services.citizens import AuditFailed, checked_pin
+from app.services.cards import access as cards_access
+from app.services.cards import chip_apdu
+from app.services.cards.access import CardAccess
+from app.services.cards.issuance import CardNotFound
+from app.services.kit import throttle
+from app.services.population.citizens import AuditFailed, checked_pin
+from app.services.sharing.audit_writer import AuditUnavailable
 
 T = TypeVar("T")
 router = APIRouter(prefix="/v1/cards", tags=["cards"])

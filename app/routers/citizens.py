@@ -21,9 +21,10 @@ from app.security import (
     require_scope,
     runtime,
 )
-from app.services import access_history, citizens
-from app.services.pagination import decode_cursor, encode_cursor
-from app.services.scopes import RECORD_SCOPES, disclosed_fields
+from app.services.kit.pagination import decode_cursor, encode_cursor
+from app.services.population import citizens
+from app.services.sharing.scopes import RECORD_SCOPES, disclosed_fields
+from app.services.vneid import access_history
 
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
 

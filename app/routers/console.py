@@ -1,8 +1,8 @@
 """``/console``: a small server-rendered web console for people who would rather look than read.
 
 Signed in with the admin token (a form): each sign-in opens a server-side session
-(``app.services.console``: a random cookie value, 8 hours of sandbox time, ended by signing out;
-the cookie is ``HttpOnly``, ``SameSite=Strict``, and ``Secure`` over https).
+(``app.services.sandbox.console``: a random cookie value, 8 hours of sandbox time, ended by signing
+out; the cookie is ``HttpOnly``, ``SameSite=Strict``, and ``Secure`` over https).
 Pages: search the population, one citizen (record, household, family, cards with their images,
 VNeID account, consents, access history), the persona catalogue, the recent requests, and a
 tenant switch (the ``dancu_tenant`` cookie sends the console and the browser's other requests to
@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from app.errors import NotFound
 from app.routers.html import PAGE_HEADERS, TEMPLATES, secure_cookies
 from app.security import checked_secret, request_id, runtime
-from app.services import console, personas, sandbox_requests, tenants
-from app.services.citizens import checked_pin
-from app.services.throttle import TooManyFailures
+from app.services.kit.throttle import TooManyFailures
+from app.services.population.citizens import checked_pin
+from app.services.sandbox import console, personas, recorded_requests, tenants
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _PIN_LIKE = 12
@@ -153,7 +153,7 @@ def persona_page(request: Request) -> Response:
 def request_page(request: Request) -> Response:
     if not _signed_in(request):
         return _to_login()
-    return _page(request, "requests.html", requests=sandbox_requests.recent(request.app))
+    return _page(request, "requests.html", requests=recorded_requests.recent(request.app))
 
 
 @router.post("/tenant")

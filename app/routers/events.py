@@ -14,11 +14,13 @@ from pydantic import BaseModel
 from app.dependencies import NowDep, ReadSessionDep, SessionDep
 from app.schemas import events as schemas
 from app.security import Caller, InsufficientScope, require_admin, require_scope
-from app.services import events, life_events, simulation, simulation_clock, webhook_sender, webhooks
-from app.services.events import EVENT_TYPES, PAYLOAD_SCOPES
-from app.services.life_events_kinds import KINDS
-from app.services.pagination import decode_cursor, encode_cursor
-from app.services.pki import card_pki
+from app.services.cards.pki import card_pki
+from app.services.events import feed as events
+from app.services.events import life_events, simulation, webhook_sender, webhooks
+from app.services.events.feed import EVENT_TYPES, PAYLOAD_SCOPES
+from app.services.events.kinds import KINDS
+from app.services.kit import shared_clock
+from app.services.kit.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1/life-events", tags=["life events"])
 feed_router = APIRouter(prefix="/v1/events", tags=["event feed"])
@@ -162,10 +164,10 @@ def simulate(body: schemas.SimulationRequest, request: Request) -> Any:
                                     expected=report.expected, population=report.population)
 
 
-def _clock_sync(request: Request) -> simulation_clock.ClockSync:
+def _clock_sync(request: Request) -> shared_clock.ClockSync:
     state = request.app.state
     if getattr(state, "clock_sync", None) is None:
-        state.clock_sync = simulation_clock.ClockSync(state.clock)
+        state.clock_sync = shared_clock.ClockSync(state.clock)
     return state.clock_sync
 
 

@@ -24,10 +24,11 @@ from app.models.oidc import LoginInteraction
 from app.oidc.interaction import ACR_LEVEL
 from app.routers import html
 from app.security import key_store
-from app.services import accounts_seed, consent, login, oidc_sessions
-from app.services.login_credentials import LoginRefused
-from app.services.oidc_authorize import Context, Redirect, consent_decision
-from app.services.oidc_provider import LOGIN_PURPOSE, SESSION_TTL
+from app.services.sharing import consent
+from app.services.vneid import account_generation, login, sessions
+from app.services.vneid.authorize import Context, Redirect, consent_decision
+from app.services.vneid.credentials import LoginRefused
+from app.services.vneid.provider import LOGIN_PURPOSE, SESSION_TTL
 from app.settings import Settings
 
 router = APIRouter(tags=["VNeID login pages"], include_in_schema=False)
@@ -52,8 +53,8 @@ def _ctx(request: Request, settings: Settings, now: Any) -> Context:
 
 def _interaction(request: Request, session: SessionDep, interaction_id: str,
                  now: Any) -> LoginInteraction | None:
-    return oidc_sessions.find_interaction(
-        session, interaction_id, browser=request.cookies.get(oidc_sessions.BROWSER_COOKIE),
+    return sessions.find_interaction(
+        session, interaction_id, browser=request.cookies.get(sessions.BROWSER_COOKIE),
         now=now)
 
 
@@ -75,14 +76,14 @@ def _csrf_failed(request: Request, lang: str) -> HTMLResponse:
 def _redirect(outcome: Redirect, settings: Settings) -> Response:
     response = html.see_other(outcome.location)
     if outcome.session_cookie:
-        html.set_cookie(response, oidc_sessions.SESSION_COOKIE, outcome.session_cookie,
+        html.set_cookie(response, sessions.SESSION_COOKIE, outcome.session_cookie,
                         settings=settings, max_age=int(SESSION_TTL.total_seconds()))
     return response
 
 
 def _csrf(request: Request, interaction: LoginInteraction) -> str:
-    return oidc_sessions.csrf_token(interaction.id,
-                                    request.cookies.get(oidc_sessions.BROWSER_COOKIE) or "")
+    return sessions.csrf_token(interaction.id,
+                                    request.cookies.get(sessions.BROWSER_COOKIE) or "")
 
 
 # --- login page -----------------------------------------------------------------------------------
@@ -93,7 +94,7 @@ def _personas(session: SessionDep, interaction: LoginInteraction,
     if not login.picker_allowed(session, interaction, sandbox=settings.sandbox):
         return []
     return [{**p, "masked_pin": pin_rules.mask(p["pin"])}
-            for p in accounts_seed.persona_details(session, settings=settings)]
+            for p in account_generation.persona_details(session, settings=settings)]
 
 
 def _level_required(interaction: LoginInteraction) -> int | None:
@@ -123,7 +124,7 @@ def login_page(interaction_id: str, request: Request, session: SessionDep, setti
     lang = _lang(request, interaction)
     if interaction is None:
         return _expired(request, lang)
-    if interaction.stage != oidc_sessions.LOGIN:
+    if interaction.stage != sessions.LOGIN:
         return html.see_other(f"/oauth2/{interaction.stage}/{interaction.id}")
     return _login_page(request, session, interaction, lang=lang, settings=settings, now=now)
 
@@ -135,7 +136,7 @@ def _form_step(request: Request, session: SessionDep, interaction_id: str, field
     lang = _lang(request, interaction, fields)
     if interaction is None:
         return None, lang, _expired(request, lang)
-    if not oidc_sessions.csrf_ok(interaction, fields.get("csrf")):
+    if not sessions.csrf_ok(interaction, fields.get("csrf")):
         return None, lang, _csrf_failed(request, lang)
     return interaction, lang, None
 
@@ -203,7 +204,7 @@ def otp_page(interaction_id: str, request: Request, session: SessionDep, now: No
     lang = _lang(request, interaction)
     if interaction is None:
         return _expired(request, lang)
-    if interaction.stage != oidc_sessions.OTP:
+    if interaction.stage != sessions.OTP:
         return html.see_other(f"/oauth2/{interaction.stage}/{interaction.id}")
     return _otp_page(request, session, interaction, lang=lang)
 
@@ -247,7 +248,7 @@ def consent_page(interaction_id: str, request: Request, session: SessionDep,
     lang = _lang(request, interaction)
     if interaction is None:
         return _expired(request, lang)
-    if interaction.stage != oidc_sessions.CONSENT:
+    if interaction.stage != sessions.CONSENT:
         return html.see_other(f"/oauth2/{interaction.stage}/{interaction.id}")
     client = session.get(Client, interaction.client_id)
     scopes = [(s, html.text(lang, f"scope_{s}")) for s in interaction.request["scope"]]
@@ -263,7 +264,7 @@ def consent_submit(interaction_id: str, request: Request, fields: FieldsDep, ses
     interaction, lang, failed = _form_step(request, session, interaction_id, fields, now)
     if failed is not None or interaction is None:
         return failed or _expired(request, lang)
-    if interaction.stage != oidc_sessions.CONSENT:
+    if interaction.stage != sessions.CONSENT:
         return _expired(request, lang)
     outcome = consent_decision(session, interaction, approve=fields.get("decision") == "approve",
                                ctx=_ctx(request, settings, now))
@@ -274,14 +275,14 @@ def consent_submit(interaction_id: str, request: Request, fields: FieldsDep, ses
 
 
 def _citizen(request: Request, session: SessionDep, now: Any) -> tuple[Account, str] | None:
-    cookie = request.cookies.get(oidc_sessions.SESSION_COOKIE)
-    row = oidc_sessions.current(session, cookie, now=now)
+    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    row = sessions.current(session, cookie, now=now)
     account = session.get(Account, row.account_id) if row is not None else None
     return (account, cookie or "") if account is not None else None
 
 
 def _account_csrf(cookie: str) -> str:
-    return oidc_sessions.csrf_token("account", cookie)
+    return sessions.csrf_token("account", cookie)
 
 
 @router.get("/oauth2/account/consents")

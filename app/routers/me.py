@@ -26,10 +26,11 @@ from app.models.consent import Consent
 from app.routers import html
 from app.schemas import events as schemas
 from app.security import BearerDep, key_store, require_admin
-from app.services import access_history, audit, oidc_sessions
-from app.services import consent as consents
-from app.services.citizens import checked_pin
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.kit.pagination import decode_cursor, encode_cursor
+from app.services.population.citizens import checked_pin
+from app.services.sharing import audit
+from app.services.sharing import consent as consents
+from app.services.vneid import access_history, sessions
 
 router = APIRouter(prefix="/v1/me", tags=["citizen: data protection"])
 admin_router = APIRouter(prefix="/v1/admin/consents", tags=["admin: VNeID accounts"],
@@ -151,8 +152,8 @@ def record_consent(body: schemas.AdminConsentCreate, session: SessionDep, now: N
 def history_page(request: Request, session: ReadSessionDep, now: NowDep,
                  cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     lang = html.language(request.query_params.get("lang"))
-    cookie = request.cookies.get(oidc_sessions.SESSION_COOKIE)
-    row = oidc_sessions.current(session, cookie, now=now)
+    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    row = sessions.current(session, cookie, now=now)
     account = session.get(Account, row.account_id) if row is not None else None
     if account is None:
         return html.error_page(request, lang=lang, status=401,

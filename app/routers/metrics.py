@@ -1,4 +1,4 @@
-"""``GET /metrics``: Prometheus text exposition (see :mod:`app.services.metrics`)."""
+"""``GET /metrics``: Prometheus text exposition (see :mod:`app.services.kit.metrics`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import ServiceUnavailable
-from app.services import metrics
+from app.services.kit import metrics
 
 router = APIRouter(tags=["operations"])
 EXAMPLE = ('# TYPE dancu_http_requests_total counter\n'

@@ -4,7 +4,7 @@ logout, and the QR-login API of the citizen's app.
 OAuth endpoints answer in their RFC formats (RFC 6749 §4.1.2.1 redirects or an HTML error page at
 the authorization endpoint, RFC 6750 §3 at userinfo, RFC 6749 §5.2 JSON at introspection and
 revocation). The QR-login API is ours and answers problem+json. The token endpoint is
-``app.routers.token``; importing :mod:`app.services.oidc_grants` adds its grants.
+``app.routers.token``; importing :mod:`app.services.vneid.grants` adds its grants.
 """
 
 from __future__ import annotations
@@ -33,22 +33,21 @@ from app.routers import html
 from app.routers.token import ParsedForm, error_response, failure_checks, read_form
 from app.schemas.accounts import ConsentList, ConsentOut
 from app.security import key_store, require_admin, runtime
-from app.services import (
-    client_auth,
-    consent,
+from app.services.kit import throttle
+from app.services.population import persona_names
+from app.services.sharing import client_auth, consent
+from app.services.storage.phases import Pending
+from app.services.storage.units import run_phases, run_read
+from app.services.vneid import authorize as oidc_authorize
+from app.services.vneid import (
+    grants,  # noqa: F401  (registers the code and refresh grants)
     login,
-    oidc_authorize,
-    oidc_grants,  # noqa: F401  (registers the authorization_code and refresh_token grants)
-    oidc_logout,
-    oidc_revocation,
-    oidc_sessions,
-    oidc_userinfo,
-    persona_names,
-    throttle,
+    sessions,
 )
-from app.services.oidc_provider import SESSION_TTL
-from app.services.oidc_writes import run_phases, run_read
-from app.services.phases import Pending
+from app.services.vneid import logout as oidc_logout
+from app.services.vneid import revocation as oidc_revocation
+from app.services.vneid import userinfo as oidc_userinfo
+from app.services.vneid.provider import SESSION_TTL
 from app.settings import Settings
 
 router = APIRouter(tags=["OpenID Connect"])
@@ -109,16 +108,16 @@ async def authorize(request: Request) -> Response:
     # No dependencies on this hot path: parameters, settings and clock are read directly.
     pairs, now = await read_pairs(request), request.app.state.clock.now()
     settings: Settings = request.app.state.settings
-    browser = request.cookies.get(oidc_sessions.BROWSER_COOKIE)
+    browser = request.cookies.get(sessions.BROWSER_COOKIE)
     cookies = oidc_authorize.Cookies(browser=browser or new_opaque_value(),
-                                     session=request.cookies.get(oidc_sessions.SESSION_COOKIE))
+                                     session=request.cookies.get(sessions.SESSION_COOKIE))
     ctx = _ctx(request, settings, now)
 
     def decide(session: Session) -> oidc_authorize.Outcome | Pending[oidc_authorize.Outcome]:
         return oidc_authorize.authorize(session, pairs, cookies=cookies, ctx=ctx,
                                         sandbox_pin=request.headers.get(SANDBOX_LOGIN_HEADER))
 
-    outcome = await run_phases(request.app, runtime(request), decide)
+    outcome = await run_phases(runtime(request), decide)
     if isinstance(outcome, oidc_authorize.ErrorPage):
         lang = _page_language(pairs)
         return html.error_page(request, lang=lang, message=html.text(lang, "error_title"),
@@ -126,10 +125,10 @@ async def authorize(request: Request) -> Response:
                                description=outcome.error.description)
     response = html.see_other(outcome.location)
     if browser is None and outcome.location.startswith("/oauth2/"):  # an interaction began
-        html.set_cookie(response, oidc_sessions.BROWSER_COOKIE, cookies.browser,
+        html.set_cookie(response, sessions.BROWSER_COOKIE, cookies.browser,
                         settings=settings, max_age=BROWSER_MAX_AGE)
     if outcome.session_cookie:
-        html.set_cookie(response, oidc_sessions.SESSION_COOKIE, outcome.session_cookie,
+        html.set_cookie(response, sessions.SESSION_COOKIE, outcome.session_cookie,
                         settings=settings, max_age=int(SESSION_TTL.total_seconds()))
     return response
 
@@ -183,7 +182,7 @@ async def userinfo(request: Request) -> Any:
         token = _bearer_token(request, pairs)
         if token is None:
             return _bearer_error(None)
-        claims = await run_read(request.app, runtime(request), lambda: read(token))
+        claims = await run_read(runtime(request), lambda: read(token))
     except oauth.OAuthError as error:
         return _bearer_error(error)
     return JSONResponse(claims, headers={"Cache-Control": "no-store"})
@@ -268,8 +267,8 @@ def logout(request: Request, pairs: PairsDep, session: SessionDep, settings: Set
                                        settings=settings, now=now)
     except oidc_logout.LogoutRejected as rejected:
         return html.error_page(request, lang=lang, message=rejected.message)
-    cookie = request.cookies.get(oidc_sessions.SESSION_COOKIE)
-    live = oidc_sessions.current(session, cookie, now=now)
+    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    live = sessions.current(session, cookie, now=now)
     if checked.hint is None and live is not None and not oidc_logout.confirmed(
             cookie, _first(pairs, "confirm") if request.method == "POST" else None):
         return html.render(request, "logout.html", lang=lang, done=False,
@@ -278,7 +277,7 @@ def logout(request: Request, pairs: PairsDep, session: SessionDep, settings: Set
     target = oidc_logout.perform(session, checked, session_cookie=cookie, now=now)
     response: Response = (html.see_other(target) if target else
                           html.render(request, "logout.html", lang=lang, done=True))
-    html.clear_cookie(response, oidc_sessions.SESSION_COOKIE, settings=settings)  # type: ignore[arg-type]
+    html.clear_cookie(response, sessions.SESSION_COOKIE, settings=settings)  # type: ignore[arg-type]
     return response
 
 

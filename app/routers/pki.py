@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from app.dependencies import NowDep
 from app.routers.cards import PkiDep
-from app.services.pki import PKI_START, CardPki, pem
+from app.services.cards.pki import PKI_START, CardPki, pem
 
 router = APIRouter(prefix="/v1/pki", tags=["pki"])
 PEM_TYPES = ("application/x-pem-file", "text/plain", "application/pem-certificate-chain")

@@ -16,12 +16,13 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.dependencies import DatabaseDep, SettingsDep
+from app.edge.faults import fault_state
+from app.edge.tenants import tenant_apps
 from app.schemas import sandbox as schemas
 from app.security import AdminOnly, BearerDep, Caller, authenticate, runtime
-from app.services import faults, personas, sandbox_clock, sandbox_requests, tenants
-from app.services.faults import SandboxClientRequired
-from app.services.faults_middleware import fault_state
-from app.services.tenants_dispatch import tenant_apps
+from app.services.sandbox import clock as sandbox_clock
+from app.services.sandbox import faults, personas, recorded_requests, tenants
+from app.services.sandbox.faults import SandboxClientRequired
 
 router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
 _PROBLEM = {"content": {"application/problem+json": {}}}
@@ -198,7 +199,7 @@ def reset_clock(_: ClockMover, request: Request) -> Any:
                     "the admin): route template, status, client, request id; no personal data")
 def recent_requests(caller: SandboxCaller, request: Request) -> Any:
     owner = None if caller.admin else caller.client_id
-    return {"requests": sandbox_requests.recent(request.app, client_id=owner)}
+    return {"requests": recorded_requests.recent(request.app, client_id=owner)}
 
 
 # --- tenants (always the deployment's) ------------------------------------------------------------

@@ -10,7 +10,7 @@ from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.models.events import Delivery
 from app.schemas import events as schemas
 from app.security import Caller, require_scope
-from app.services import subscriptions, webhook_sender, webhooks
+from app.services.events import subscriptions, webhook_sender, webhooks
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["event subscriptions"])
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from app.oidc import client_auth
 from app.oidc import errors as oauth
 from app.security import key_store, runtime, source_address
-from app.services import throttle, tokens
-from app.services.oidc_writes import run_phases
-from app.services.phases import Pending
+from app.services.kit import throttle
+from app.services.sharing import tokens
+from app.services.storage.phases import Pending
+from app.services.storage.units import run_phases
 
 router = APIRouter(tags=["oauth2"])
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -176,8 +177,8 @@ async def token(request: Request) -> Any:
         return step if not isinstance(step, Pending) else Pending(_refusal_commits(step))
 
     # SQLite: checks on a reader inline, the writes queued with other processes' writers on a
-    # lock file; PostgreSQL: one transaction in a worker thread (oidc_writes.run_phases).
-    outcome = await run_phases(request.app, shared, decide)
+    # lock file; PostgreSQL: one transaction in a worker thread (app.services.storage.units).
+    outcome = await run_phases(shared, decide)
     if isinstance(outcome, oauth.OAuthError):
         return error_response(outcome, used_basic=token_request.used_basic)
     return JSONResponse(outcome(), headers=_NO_STORE)  # signed now, the writer lock released

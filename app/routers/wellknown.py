@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from app.dependencies import NowDep, SettingsDep
 from app.security import key_store
-from app.services import discovery
+from app.services.vneid import discovery
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
 _CACHE = {"Cache-Control": "public, max-age=300"}

@@ -14,7 +14,7 @@ State = Literal["pending", "active", "locked", "closed"]
 LockReason = Literal["self_request", "tos_violation", "authority", "pin_reestablished",
                      "card_expired", "card_revoked", "card_held"]
 CloseReason = Literal["death", "pin_cancelled", "authority"]
-Pin = str  # checked by app.services.citizens.checked_pin (never echoed)
+Pin = str  # checked by app.services.population.citizens.checked_pin (never echoed)
 
 
 class AccountCreate(BaseModel):

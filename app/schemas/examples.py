@@ -1,10 +1,10 @@
 """The example values that depend on the generated population: PINs, names, birth dates, the
 CMND, phone and e-mail of the default deployment's people (seed 6, 10,000 people).
 
-The OpenAPI examples (the schemas, :mod:`app.services.sandbox_openapi`) and the HTTP collection
-(:mod:`app.services.sandbox_collection`) read them from ``examples.json``, which
+The OpenAPI examples (the schemas, :mod:`app.openapi_examples`) and the HTTP collection
+(:mod:`app.services.sandbox.collection`) read them from ``examples.json``, which
 ``dancu export-collection --refresh-examples`` rewrites from a fresh default deployment
-(:mod:`app.services.sandbox_examples` says who is picked for what); a test checks the file is in
+(:mod:`app.services.sandbox.examples` says who is picked for what); a test checks the file is in
 step with the population.
 """
 

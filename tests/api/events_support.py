@@ -29,7 +29,7 @@ from app.db import Database
 from app.matching import accent_fold
 from app.models.events import LifeEvent
 from app.models.population import Citizen, Commune, FamilyRelation, Household, Residence
-from app.services.cards import local_date
+from app.services.cards.issuance import local_date
 
 PROVINCE = "001"  # Hà Nội: a current code, so births registered there keep it
 _rng = random.Random("dancu-life-event-tests")

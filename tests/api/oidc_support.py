@@ -32,7 +32,7 @@ from app.models.account import Account, AccountEvent
 from app.models.card import Card
 from app.models.population import Citizen
 from app.models.sandbox import SandboxPersona
-from app.services import accounts
+from app.services.vneid import accounts
 from app.settings import Settings
 
 __all__ = ["admin", "clock", "personas"]  # fixtures, for `import *`

@@ -29,8 +29,8 @@ from app.models.population import (
     Household,
     Residence,
 )
-from app.services import reference
-from app.services.scopes import NON_ADMIN_SCOPES
+from app.services.population import reference
+from app.services.sharing.scopes import NON_ADMIN_SCOPES
 from app.settings import Settings
 
 __all__ = [

@@ -19,8 +19,10 @@ from app.db import Database
 from app.errors import DomainError
 from app.models.account import Account, AccountEvent
 from app.models.population import Citizen
-from app.services import accounts, accounts_seed, consent, login, login_credentials
-from app.services.accounts import age_on
+from app.services.sharing import consent
+from app.services.vneid import account_generation, accounts, login
+from app.services.vneid import credentials as login_credentials
+from app.services.vneid.accounts import age_on
 from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import citizen_without_account
@@ -287,7 +289,7 @@ def test_locked_closed_and_pending_personas_cannot_log_in(
                         ("closed-deceased", "closed"), ("pending", "pending")):
         with database.write() as session, pytest.raises(login_credentials.LoginRefused) as error:
             login_credentials.password_login(session, personas[key]["pin"],
-                                             accounts_seed.SANDBOX_PASSWORD, now=clock.now())
+                                             account_generation.SANDBOX_PASSWORD, now=clock.now())
         assert error.value.reason == reason, key
 
 
@@ -328,12 +330,12 @@ def test_generated_active_accounts_belong_to_card_holders(database: Database,
 
 
 def test_generated_accounts_are_deterministic_per_seed_and_pin() -> None:
-    person = accounts_seed._Person("079190123456", accounts_seed.date(1990, 5, 1), "alive", None,
-                                   None, None)
-    today = accounts_seed.date(2026, 1, 1)
-    first = accounts_seed._state(person, 6, card="active", today=today)
-    assert first == accounts_seed._state(person, 6, card="active", today=today)
-    outcomes = {str(accounts_seed._state(person, seed, card="active", today=today))
+    person = account_generation._Person("079190123456", account_generation.date(1990, 5, 1),
+                                        "alive", None, None, None)
+    today = account_generation.date(2026, 1, 1)
+    first = account_generation._state(person, 6, card="active", today=today)
+    assert first == account_generation._state(person, 6, card="active", today=today)
+    outcomes = {str(account_generation._state(person, seed, card="active", today=today))
                 for seed in range(40)}
     assert len(outcomes) > 1  # the seed matters
 
@@ -343,8 +345,8 @@ def test_generated_accounts_share_the_documented_sandbox_password(database: Data
         account = session.scalar(select(Account).where(Account.persona.is_(None),
                                                        Account.state == "active").limit(1))
     assert account is not None
-    assert accounts.verify_secret(account.password_hash, accounts_seed.SANDBOX_PASSWORD)
-    assert accounts.verify_secret(account.passcode_hash, accounts_seed.SANDBOX_PASSCODE)
+    assert accounts.verify_secret(account.password_hash, account_generation.SANDBOX_PASSWORD)
+    assert accounts.verify_secret(account.passcode_hash, account_generation.SANDBOX_PASSCODE)
 
 
 def test_every_generated_account_has_an_event(database: Database) -> None:
@@ -368,7 +370,7 @@ def test_cli_locks_unlocks_and_lists_personas(database: Database) -> None:
     assert wrong.exit_code != 0
     listing = runner.invoke(cli_app, ["accounts", "personas", *db])
     assert "citizen-l2" in listing.output
-    assert accounts_seed.SANDBOX_PASSWORD in listing.output
+    assert account_generation.SANDBOX_PASSWORD in listing.output
 
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -420,14 +422,14 @@ def test_accounts_are_generated_again_after_the_population_is_replaced(
     with fresh.write() as session:
         session.execute(insert(Citizen), _citizens(database, offset=0, count=400))
     ensure_cards(fresh, seed=6, now=clock.now())  # an account stands on a card
-    accounts_seed.ensure_accounts(fresh, settings=settings, now=clock.now())
+    account_generation.ensure_accounts(fresh, settings=settings, now=clock.now())
     with fresh.write() as session:  # `dancu seed --replace`: another population
         for model in (CardEvent, Card, Citizen):
             session.execute(delete(model))
         session.execute(insert(Citizen), _citizens(database, offset=400, count=400))
-        assert accounts_seed.population_replaced(session)
+        assert account_generation.population_replaced(session)
     ensure_cards(fresh, seed=6, now=clock.now())
-    accounts_seed.ensure_accounts(fresh, settings=settings, now=clock.now())
+    account_generation.ensure_accounts(fresh, settings=settings, now=clock.now())
     with fresh.read() as session:
         orphans = session.scalar(select(Account.id).where(
             Account.pin.not_in(select(Citizen.pin))).limit(1))

@@ -17,7 +17,8 @@ from app.clock import SandboxClock
 from app.db import Database
 from app.models.account import Account
 from app.models.population import Citizen, FamilyRelation
-from app.services import accounts, cards
+from app.services.cards import issuance as cards
+from app.services.vneid import accounts
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import Rp, authorize, browser, citizen_without_account, register_rp
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.db import Database
 from app.models.audit import AuditChainHead, AuditRecord
-from app.services import audit
+from app.services.sharing import audit
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import People, bearer, issue_token, new_client
 
@@ -281,7 +281,7 @@ def test_a_lookup_after_the_audit_connection_was_lost_commits_on_a_new_one(
         pytest.skip("the event-loop appends of PostgreSQL")
     from sqlalchemy import text
 
-    from app.services.audit_writer import APPLICATION_NAME
+    from app.services.sharing.audit_writer import APPLICATION_NAME
 
     headers = bearer(demo_token)
     assert client.get(f"/v1/citizens/{people.mother}", headers=headers).status_code == 200

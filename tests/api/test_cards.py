@@ -18,7 +18,7 @@ from app.db import Database
 from app.models.audit import AuditRecord
 from app.models.card import Card
 from app.models.population import Citizen
-from app.services.citizens import full_name
+from app.services.population.citizens import full_name
 from tests.api.cards_support import *  # noqa: F403
 from tests.api.cards_support import admin, bearer, card_of, new_citizen, printed
 

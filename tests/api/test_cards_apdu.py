@@ -22,7 +22,7 @@ from app.icao import vpcd
 from app.icao.sm import SmError
 from app.models.audit import AuditRecord
 from app.routers import cards_apdu
-from app.services.chip_apdu import ATR
+from app.services.cards.chip_apdu import ATR
 from tests.api.cards_support import *  # noqa: F403
 from tests.api.cards_support import (
     CHALLENGE,

@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 
 from app.errors import DomainError
 from app.routers import cards as cards_router
-from app.services import cards, cards_access, cards_holder, chip
-from app.services.cards_personas import PERSONAS
+from app.services.cards import access, chip, holder
+from app.services.cards import issuance as cards
+from app.services.cards.failure_cards import PERSONAS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 OPERATIONS = [
@@ -46,7 +47,7 @@ def test_verify_request_and_card_carry_examples(openapi: dict[str, Any]) -> None
 
 
 def _problems() -> list[type[DomainError]]:
-    found = {value for module in (cards, cards_access, cards_holder, chip, cards_router)
+    found = {value for module in (cards, access, holder, chip, cards_router)
              for value in vars(module).values()
              if isinstance(value, type) and issubclass(value, DomainError)}
     return sorted(found, key=lambda c: c.code)

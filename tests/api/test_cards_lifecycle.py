@@ -15,7 +15,8 @@ from app.cli import app as cli_app
 from app.db import Database
 from app.models.card import Card, CardEvent
 from app.models.population import Citizen
-from app.services import accounts, cards
+from app.services.cards import issuance as cards
+from app.services.vneid import accounts
 from tests.api.cards_support import *  # noqa: F403
 from tests.api.cards_support import (
     access_key,

@@ -17,7 +17,7 @@ from app.db import Database
 from app.icao.dates import add_years
 from app.models.card import Card, CardEvent
 from app.models.population import Citizen, PopulationRun
-from app.services.pki import card_pki
+from app.services.cards.pki import card_pki
 from seed import cards as generator
 
 UNDER_14_FROM = date(2024, 7, 1)

@@ -21,7 +21,7 @@ from app.icao.lds import parse_dg1
 from app.icao.pki import build_sandbox_pki
 from app.models.audit import AuditRecord
 from app.models.population import Citizen, Residence
-from app.services.cards_personas import CHIP_PERSONAS, PERSONA_KEYS
+from app.services.cards.failure_cards import CHIP_PERSONAS, PERSONA_KEYS
 from tests.api.cards_support import *  # noqa: F403
 from tests.api.cards_support import (
     CHALLENGE,

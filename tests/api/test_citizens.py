@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.services.scopes import ALWAYS_FIELDS, RECORD_SCOPES, SCOPES
+from app.services.sharing.scopes import ALWAYS_FIELDS, RECORD_SCOPES, SCOPES
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import People, bearer, issue_token, new_client
 

@@ -14,8 +14,11 @@ from app import security
 from app.errors import DomainError
 from app.routers import audit as audit_router
 from app.routers import citizens as citizens_router
-from app.services import citizens, clients, discovery, pagination
-from app.services.scopes import CATALOGUE
+from app.services.kit import pagination
+from app.services.population import citizens
+from app.services.sharing import clients
+from app.services.sharing.scopes import CATALOGUE
+from app.services.vneid import discovery
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 OPERATIONS = [

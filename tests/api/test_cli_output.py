@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from app.cli import app as cli_app
 from app.db import Database
 from app.models.population import Citizen
-from app.services import personas
-from app.services.citizens import checked_pin
+from app.services.population.citizens import checked_pin
+from app.services.sandbox import personas
 
 NOBODY = "001000000000"  # well formed (Hà Nội, a man born in 1900), never generated
 PIN_COMMANDS = [["cards", "show"], ["cards", "issue"], ["cards", "renew"], ["cards", "lost"],

@@ -18,8 +18,8 @@ from app.clock import SandboxClock
 from app.db import Database
 from app.models.client import Client
 from app.oidc.client_auth import verify_client_secret
-from app.services.clients import DEMO_REDIRECT_URIS
-from app.services.scopes import LOGIN_SCOPES, NON_ADMIN_SCOPES
+from app.services.sharing.clients import DEMO_REDIRECT_URIS
+from app.services.sharing.scopes import LOGIN_SCOPES, NON_ADMIN_SCOPES
 from app.settings import Settings, SettingsError, load_settings
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import basic, bearer, issue_token, new_client

@@ -158,8 +158,8 @@ def test_batch_verification_names_the_items_without_consent(
 def test_the_consent_gates_the_feed_of_a_consent_based_client(
         client: TestClient, bank: Bank, citizen: str, agent: TestClient, database: Database,
         settings: Settings) -> None:
-    from app.services import events
-    from app.services.pagination import encode_cursor
+    from app.services.events import feed as events
+    from app.services.kit.pagination import encode_cursor
 
     with database.read() as session:
         cursor = encode_cursor("events", events.last_seq(session))

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.clock import SandboxClock
-from app.services import console
+from app.services.sandbox import console
 from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 

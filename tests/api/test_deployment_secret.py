@@ -19,8 +19,9 @@ from app.models.signing_key import DeploymentSecret
 from app.models.signing_key import SigningKey as StoredKey
 from app.oidc import keys as oidc_keys
 from app.oidc.claims import pairwise_subject
-from app.services import accounts_seed, keys
-from app.services.oidc_provider import pairwise_secret
+from app.services.kit import keys
+from app.services.vneid import account_generation
+from app.services.vneid.provider import pairwise_secret
 from app.settings import Settings
 from tests.api.population_support import fresh_database  # noqa: F401  (fixture)
 from tests.conftest import TEST_SEED
@@ -80,8 +81,8 @@ def test_a_deployment_without_secret_key_makes_a_random_one_that_survives_a_rest
     assert second.secret_key is not None
     assert first.secret_key.get_secret_value() == second.secret_key.get_secret_value()
     assert pairwise_secret(first) == pairwise_secret(second)
-    assert accounts_seed.persona_device_token(first, "citizen-l2") == \
-        accounts_seed.persona_device_token(second, "citizen-l2")
+    assert account_generation.persona_device_token(first, "citizen-l2") == \
+        account_generation.persona_device_token(second, "citizen-l2")
     with database.read() as session:
         assert session.scalar(select(DeploymentSecret.id)) == 1
     other, _ = _start(fresh_database(), unpinned)  # another database: another random secret
@@ -103,8 +104,8 @@ def test_a_signing_key_an_earlier_version_derived_from_the_seed_is_withdrawn_at_
 
 
 def _persona_tokens(settings: Settings) -> dict[str, Any]:
-    return {key: accounts_seed.persona_device_token(settings, key)
-            for key in accounts_seed.PERSONA_KEYS}
+    return {key: account_generation.persona_device_token(settings, key)
+            for key in account_generation.PERSONA_KEYS}
 
 
 def test_persona_device_tokens_depend_on_the_secret(settings: Settings) -> None:

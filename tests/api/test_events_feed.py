@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from app.db import Database
 from app.schemas.events import EventType
-from app.services import events
-from app.services.pagination import encode_cursor
+from app.services.events import feed as events
+from app.services.kit.pagination import encode_cursor
 from app.settings import Settings
 from tests.api.events_support import admin, married_couple, record, single
 from tests.api.sharing_support import admin_headers, issue_token, new_client  # noqa: F401
@@ -131,7 +131,8 @@ def test_every_problem_type_of_life_events_feeds_and_consent_is_in_docs_errors()
     from pathlib import Path
 
     from app.errors import DomainError
-    from app.services import access_history, life_events, subscriptions
+    from app.services.events import life_events, subscriptions
+    from app.services.vneid import access_history
 
     table = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text()
     problems = {value for module in (life_events, subscriptions, access_history)

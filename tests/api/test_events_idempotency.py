@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from app.db import Database
 from app.models.events import LifeEvent
 from app.schemas.events import BirthRequest
-from app.services import life_events
-from app.services.cards import local_date
-from app.services.life_events_birth import register_birth
+from app.services.cards.issuance import local_date
+from app.services.events import life_events
+from app.services.events.birth import register_birth
 from app.settings import Settings
 from tests.api.events_support import (  # noqa: F401 - frozen_today: the today fixture
     admin,

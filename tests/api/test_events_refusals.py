@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.db import Database
 from app.errors import Conflict
 from app.icao.dates import add_years
-from app.services import accounts
+from app.services.vneid import accounts
 from app.settings import Settings
 from tests.api.events_support import (
     admin,

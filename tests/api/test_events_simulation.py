@@ -25,8 +25,9 @@ from app.clock import SandboxClock
 from app.db import Database
 from app.main import create_app
 from app.models.events import LifeEvent
-from app.services import simulation, simulation_clock
-from app.services.pki import card_pki
+from app.services.cards.pki import card_pki
+from app.services.events import simulation
+from app.services.kit import shared_clock
 from app.settings import load_settings
 from seed.cards import ensure_cards
 from seed.populate import populate
@@ -113,10 +114,10 @@ def test_the_advanced_clock_is_stored_for_every_process(runs: list[Run]) -> None
     run = runs[0]
     assert run.clock.now() == START + timedelta(days=DAYS)
     other_process = SandboxClock()
-    assert simulation_clock.ClockSync(other_process).poll(run.database)
+    assert shared_clock.ClockSync(other_process).poll(run.database)
     assert other_process.now() == START + timedelta(days=DAYS)
     with run.database.read() as session:
-        stored = simulation_clock.load(session)
+        stored = shared_clock.load(session)
         assert stored is not None
         assert stored.version >= 1
 
@@ -129,7 +130,7 @@ def test_dancu_simulate_and_dancu_events_on_the_command_line(runs: list[Run],
     assert result.exit_code == 0, result.output
     assert "3 days simulated" in result.output
     with runs[1].database.read() as session:
-        stored = simulation_clock.load(session)
+        stored = shared_clock.load(session)
         assert stored is not None
         assert stored.frozen_at is not None
     listed = runner.invoke(cli, ["events", "list", "--limit", "3", "--database-url", url])

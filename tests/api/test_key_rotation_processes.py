@@ -12,8 +12,8 @@ from app.clock import system_now
 from app.db import Database
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import IdTokenContent, issue_id_token, verify_id_token_hint
-from app.services import keys as key_service
-from app.services.keys import KeyStore
+from app.services.kit import keys as key_service
+from app.services.kit.keys import KeyStore
 from app.settings import load_settings
 from tests.api.population_support import fresh_database  # noqa: F401  (fixture)
 from tests.conftest import TEST_SECRET_KEY, TEST_SEED

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from app.clock import SandboxClock
 from app.db import Database
 from app.models.account import OneTimeCode
-from app.services import accounts, accounts_otp, login_credentials
+from app.services.vneid import accounts, credentials
+from app.services.vneid import otp as accounts_otp
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     Rp,
@@ -68,8 +69,8 @@ def _burst(guess: Callable[[], str]) -> list[str]:
 def _password(database: Database, pin: str, password: str, now: datetime) -> str:
     with database.write() as session:
         try:
-            login_credentials.password_login(session, pin, password, now=now)
-        except login_credentials.LoginRefused as refused:
+            credentials.password_login(session, pin, password, now=now)
+        except credentials.LoginRefused as refused:
             return refused.reason
     return "ok"
 
@@ -77,9 +78,9 @@ def _password(database: Database, pin: str, password: str, now: datetime) -> str
 def _passcode(database: Database, pin: str, passcode: str, now: datetime) -> str:
     with database.write() as session:
         try:
-            login_credentials.passcode_check(session, accounts.get(session, pin), passcode,
+            credentials.passcode_check(session, accounts.get(session, pin), passcode,
                                              now=now)
-        except login_credentials.LoginRefused as refused:
+        except credentials.LoginRefused as refused:
             return refused.reason
     return "ok"
 
@@ -94,8 +95,8 @@ def test_a_parallel_burst_of_wrong_secrets_blocks_the_account(
     clock.freeze()
     now = clock.now()
     reasons = _burst(lambda: check(database, citizen, wrong, now))
-    assert set(reasons) <= {login_credentials.INVALID, login_credentials.THROTTLED}
-    assert check(database, citizen, right, now) == login_credentials.THROTTLED
+    assert set(reasons) <= {credentials.INVALID, credentials.THROTTLED}
+    assert check(database, citizen, right, now) == credentials.THROTTLED
     with database.read() as session:
         blocked = accounts.events(session, accounts.get(session, citizen))
         assert [e.kind for e in blocked].count("login_blocked") == 1

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from app.db import Database
 from app.main import create_app
 from app.models.account import Account
-from app.services import accounts, accounts_seed
+from app.services.vneid import account_generation as generated
+from app.services.vneid import accounts
 from app.settings import Settings
 from tests.api.population_support import fresh_database  # noqa: F401  (fixture)
 
@@ -44,12 +45,12 @@ def _documented_credentials(database: Database, settings: Settings) -> dict[str,
             Account.password_hash == hashes[0], Account.passcode_hash == hashes[1]))
             for hashes in rows}
         devices = sum(accounts.account_for_device(
-            session, accounts_seed.persona_device_token(settings, key)) is not None
-            for key in accounts_seed.PERSONA_KEYS)
+            session, generated.persona_device_token(settings, key)) is not None
+            for key in generated.PERSONA_KEYS)
     password = sum(n for (hashed, _), n in counts.items()
-                   if hashed and accounts.verify_secret(hashed, accounts_seed.SANDBOX_PASSWORD))
+                   if hashed and accounts.verify_secret(hashed, generated.SANDBOX_PASSWORD))
     passcode = sum(n for (_, hashed), n in counts.items()
-                   if hashed and accounts.verify_secret(hashed, accounts_seed.SANDBOX_PASSCODE))
+                   if hashed and accounts.verify_secret(hashed, generated.SANDBOX_PASSCODE))
     return {"password": password, "passcode": passcode, "device": devices}
 
 
@@ -61,8 +62,8 @@ def test_a_non_sandbox_deployment_generates_accounts_without_documented_credenti
     database, production = fresh_database(), _settings(settings, sandbox=False)
     assert _start(database, production) == []
     with database.read() as session:
-        assert accounts_seed.account_count(session) > 0
-        assert not accounts_seed.personas(session)
+        assert generated.account_count(session) > 0
+        assert not generated.personas(session)
     assert _documented_credentials(database, production) == NONE
 
 

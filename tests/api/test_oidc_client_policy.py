@@ -16,7 +16,7 @@ from sqlalchemy import text
 from app import migrations
 from app.db import Database
 from app.models.client import Client
-from app.services import clients
+from app.services.sharing import clients
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     DEMO_REDIRECT,

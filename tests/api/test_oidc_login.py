@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from app.clock import SandboxClock
 from app.db import Database
 from app.main import create_app
-from app.services import accounts_otp
+from app.services.vneid import otp as accounts_otp
 from app.settings import Settings, load_settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (

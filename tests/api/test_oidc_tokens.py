@@ -22,8 +22,9 @@ from app.db import Database
 from app.oidc import errors as oauth
 from app.oidc.client_auth import CLIENT_ASSERTION_TYPE
 from app.oidc.keys import ES256, RS256, SigningKey
-from app.services import keys, tokens
-from app.services.keys import KeyStore
+from app.services.kit import keys
+from app.services.kit.keys import KeyStore
+from app.services.sharing import tokens
 from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
@@ -576,7 +577,7 @@ def test_a_login_waiting_for_sqlites_write_lock_does_not_stall_the_event_loop(
     assert "code=" in outcome[0].headers["location"]
 
 
-# --- only the writes queue for SQLite's writer lock (app.services.phases) ----------------------
+# --- only the writes queue for SQLite's writer lock (app.services.storage.phases) ---
 
 
 def _holding_sqlites_write_lock(database: Database, is_postgres: bool) -> Any:

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.services import persona_names
+from app.services.population import persona_names
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import Rp, authorize, browser, csrf_of, register_rp
 from tests.api.sandbox_support import catalogue

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.services import personas as catalogue_rules
+from app.services.sandbox import personas as catalogue_rules
 from tests.api.sandbox_support import (
     Sleeps,
     catalogue,

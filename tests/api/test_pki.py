@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 from app.db import Database
 from app.models.card import PkiKey
-from app.services import chip
-from app.services import pki as card_pkis
-from app.services.cards_holder import card_content
-from app.services.cards_verify import ChipRead, verify_read
+from app.services.cards import chip
+from app.services.cards import pki as card_pkis
+from app.services.cards.holder import card_content
+from app.services.cards.verification import ChipRead, verify_read
 from tests.api.cards_support import *  # noqa: F403
 from tests.api.cards_support import access_key, card_of, printed, raw, read_chip
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from app.cli import app as cli_app
 from app.db import Database
-from app.services.accounts_seed import seed_accounts
+from app.services.vneid.account_generation import seed_accounts
 from seed import timeline
 from seed.cards import ensure_cards
 from seed.populate import populate

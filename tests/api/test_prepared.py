@@ -27,8 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from app.db import Database
 from app.models.oidc import BrowserSession
 from app.prepared import Prepared
-from app.services import client_auth, consent, login_credentials, oidc_grants, oidc_userinfo
-from app.services.keys import aware
+from app.services.kit.keys import aware
+from app.services.sharing import client_auth, consent
+from app.services.vneid import credentials, grants
+from app.services.vneid import userinfo as oidc_userinfo
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import Rp, browser, jwt_claims, register_rp, tokens_for
 
@@ -44,8 +46,8 @@ def login(app: FastAPI, rp: Rp, personas: dict[str, Any], database: Database) ->
     pin = personas["citizen-l2"]["pin"]
     body = tokens_for(browser(app), rp, pin, scope="openid profile vneid.identity")
     with database.engine.connect() as connection:
-        code = connection.execute(select(oidc_grants.AuthorizationCode.code_hash)
-                                  .order_by(oidc_grants.AuthorizationCode.issued_at.desc())
+        code = connection.execute(select(grants.AuthorizationCode.code_hash)
+                                  .order_by(grants.AuthorizationCode.issued_at.desc())
                                   .limit(1)).scalar_one()
     return {"pin": pin, "client_id": rp.client_id, "code_hash": code,
             "jti": jwt_claims(body["access_token"])["jti"]}
@@ -56,11 +58,11 @@ def _cases(login: dict[str, Any]) -> dict[str, tuple[Prepared, dict[str, Any]]]:
     return {
         "client (JSON, booleans, datetimes)": (client_auth._CLIENT,
                                                {"client_id": login["client_id"]}),
-        "account by PIN": (login_credentials._BY_PIN, {"pin": login["pin"]}),
+        "account by PIN": (credentials._BY_PIN, {"pin": login["pin"]}),
         "consent in force (LIMIT bound in the statement)": (consent._IN_FORCE, {
             "pin": login["pin"], "client_id": login["client_id"], "purpose": "login",
             "now": now}),
-        "authorization code (JSON lists, datetimes, NULLs)": (oidc_grants._CODE,
+        "authorization code (JSON lists, datetimes, NULLs)": (grants._CODE,
                                                               {"code_hash": login["code_hash"]}),
         "userinfo grant (a join; dates)": (oidc_userinfo._GRANT, {"jti": login["jti"]}),
         "residences (several rows, ordered)": (oidc_userinfo._RESIDENCES, {"pin": login["pin"]}),

@@ -1,4 +1,4 @@
-"""The lookup fast path (app.services.reading) used from many threads at once.
+"""The lookup fast path (app.services.population.reading) used from many threads at once.
 
 Tests drive the app from many threads (a TestClient per thread, each with its own event loop), and
 SQLite's driver crashes the whole process when a connection is closed, or handed to another
@@ -22,7 +22,7 @@ CHILD = textwrap.dedent(f"""
     import sys, threading
     from sqlalchemy import text
     from app.db import Database
-    from app.services.reading import citizen_reader
+    from app.services.population.reading import citizen_reader
 
     # A pool smaller than the threads, so connections are returned and reused all the time.
     database = Database.connect(sys.argv[1], pool_size=1, max_overflow=2)
@@ -69,7 +69,7 @@ def test_async_lookups_from_many_event_loops_at_once_all_answer(database: Databa
 
     from sqlalchemy import text
 
-    from app.services.reading import AsyncPostgresCitizens
+    from app.services.population.reading import AsyncPostgresCitizens
 
     with database.read() as session:
         pins = list(session.scalars(text("SELECT pin FROM citizen ORDER BY pin LIMIT 40")))

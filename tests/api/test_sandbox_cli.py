@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from app.cli import app as cli_app
 from app.db import Database
-from app.services import personas, sandbox_clock
+from app.services.sandbox import clock as sandbox_clock
+from app.services.sandbox import personas
 
 
 @pytest.fixture

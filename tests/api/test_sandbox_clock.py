@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.db import Database
-from app.services import accounts_otp, sandbox_clock
+from app.services.sandbox import clock as sandbox_clock
+from app.services.vneid import otp as accounts_otp
 from tests.api.events_support import person
 from tests.api.oidc_support import authorize, csrf_of, register_rp, sms_code
 from tests.api.sandbox_support import catalogue, sandbox_client, token

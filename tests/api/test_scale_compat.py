@@ -31,13 +31,13 @@ FORBIDDEN = {
 }
 # Engine-specific, and allowed only where docs/scale.md says why.
 CONFINED = {
-    r"pg_advisory_xact_lock": {"app/services/setup.py", "app/services/pki.py",
-                              "app/services/secret.py"},
-    r"WITH \(FORCE\)": {"app/services/tenants.py"},
+    r"pg_advisory_xact_lock": {"app/services/sharing/setup.py", "app/services/cards/pki.py",
+                              "app/services/kit/secret.py"},
+    r"WITH \(FORCE\)": {"app/services/sandbox/tenants.py"},
     r"\bTRUNCATE\b": {"seed/loader.py"},
-    r"\bCOPY\b .*FROM STDIN": {"seed/loader.py", "seed/cards.py", "app/services/audit.py"},
+    r"\bCOPY\b .*FROM STDIN": {"seed/loader.py", "seed/cards.py", "app/services/sharing/audit.py"},
     r"pg_get_serial_sequence|\bsetval\(": {"seed/loader.py", "seed/cards.py"},
-    r"skip_locked": {"app/services/webhooks.py"},
+    r"skip_locked": {"app/services/events/webhooks.py"},
     r"REINDEX|fillfactor": {"alembic/versions/0007_population_footprint.py", "seed/loader.py",
                             "app/models/population.py"},
 }
@@ -120,6 +120,6 @@ def test_unique_keys_of_tables_sharded_by_pin_include_pin_or_are_listed() -> Non
 
 def test_the_lookup_by_pin_is_a_single_shard_statement() -> None:
     """The hot path reads ``citizen`` by ``pin = ANY(...)`` only: routed to one shard per PIN."""
-    from app.services import reading
+    from app.services.population import reading
 
     assert reading._PG_BY_PINS.endswith("FROM citizen WHERE pin = ANY(%s)")

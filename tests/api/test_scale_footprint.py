@@ -13,8 +13,8 @@ from sqlalchemy import Connection, MetaData, Table, insert, select, text
 from app import migrations
 from app.db import Database
 from app.models.population import Residence
-from app.services.cards_holder import residence_text
-from app.services.reference import reference
+from app.services.cards.holder import residence_text
+from app.services.population.reference import reference
 from seed.loader import reference_rows
 from seed.reference import render_address, render_legacy_address
 from tests.api.population_support import fresh_database

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from app.db import Database
 from app.main import create_app
 from app.models.population import Citizen
-from app.services import reference
+from app.services.population import reference
 from app.settings import Settings, SettingsError, load_settings
 from seed.populate import populate
 from tests.api.population_support import fresh_database

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from app.db import Database
 from app.main import create_app
-from app.services import tenants
+from app.services.sandbox import tenants
 from app.settings import Settings
 from tests.api.sandbox_support import sandbox_client, token
 from tests.api.sharing_support import admin_headers, bearer, new_client

@@ -13,8 +13,9 @@ from joserfc.jwk import ECKey, KeySet
 
 from app.db import Database
 from app.oidc import keys as oidc_keys
-from app.services import keys, tokens
-from app.services.scopes import NON_ADMIN_SCOPES
+from app.services.kit import keys
+from app.services.sharing import tokens
+from app.services.sharing.scopes import NON_ADMIN_SCOPES
 from app.settings import Settings
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import basic, bearer, issue_token, new_client

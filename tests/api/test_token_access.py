@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from app.db import Database
 from app.main import create_app
 from app.oidc import tokens as oidc_tokens
-from app.services import keys, tokens
+from app.services.kit import keys
+from app.services.sharing import tokens
 from app.settings import Settings
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import People, bearer, issue_token, new_client

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from app.services import tokens
+from app.services.sharing import tokens
 from app.settings import Settings
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import new_client

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.services import webhook_sender
-from app.services.webhook_sender import ADDRESS_REFUSED, NO_ACCEPTABLE_RESPONSE, HttpSender
-from app.services.webhooks import Job, Result
+from app.services.events import webhook_sender
+from app.services.events.webhook_sender import ADDRESS_REFUSED, NO_ACCEPTABLE_RESPONSE, HttpSender
+from app.services.events.webhooks import Job, Result
 from app.settings import Settings
 from app.webhook_address import TargetPolicy
 from tests.api.events_support import Receiver, free_port, running_receiver

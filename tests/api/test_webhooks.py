@@ -21,9 +21,9 @@ from sqlalchemy import select as select_rows
 from app.clock import SandboxClock
 from app.db import Database
 from app.models.events import Delivery
-from app.services import webhook_sender, webhooks
-from app.services.simulation_clock import ClockSync
-from app.services.webhooks_worker import BackgroundWorker
+from app.services.events import webhook_sender, webhooks
+from app.services.events.webhooks_worker import BackgroundWorker
+from app.services.kit.shared_clock import ClockSync
 from app.settings import Settings
 from tests.api.events_support import (
     Receiver,

@@ -23,7 +23,7 @@ from authlib.integrations.base_client.sync_openid import OpenIDMixin
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oidc.discovery import OpenIDProviderMetadata
 
-from app.services import keys
+from app.services.kit import keys
 from tests.e2e.conftest import Server
 
 REDIRECT = "http://127.0.0.1:8765/callback"

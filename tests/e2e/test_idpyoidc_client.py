@@ -15,7 +15,7 @@ import requests
 from idpyoidc.client.defaults import DEFAULT_CLIENT_CONFIGS
 from idpyoidc.client.rp_handler import RPHandler
 
-from app.services.clients import DEMO_REDIRECT_URIS
+from app.services.sharing.clients import DEMO_REDIRECT_URIS
 from app.settings import Settings
 from tests.e2e.conftest import Server
 from tests.e2e.test_authlib_client import _persona_pin, _register

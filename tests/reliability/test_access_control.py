@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from app.services.scopes import NON_ADMIN_SCOPES
+from app.services.sharing.scopes import NON_ADMIN_SCOPES
 from tests.api.events_support import record as record_event
 from tests.api.events_support import single
 from tests.api.oidc_support import browser, register_rp, tokens_for

@@ -24,8 +24,8 @@ from sqlalchemy import func, select, text
 
 from app.db import Database
 from app.models.events import LifeEvent
-from app.services import simulation_clock
-from app.services.keys import aware
+from app.services.kit import shared_clock
+from app.services.kit.keys import aware
 from seed.populate import is_populated, populate
 from tests.api.population_support import fresh_database
 from tests.reliability.processes import DANCU, ROOT, dancu, environment, log_dir, start_server
@@ -84,11 +84,11 @@ def _events(database: Database) -> list[tuple[Any, ...]]:
 
 def _stored_clock_date(database: Database) -> date | None:
     with database.read() as session:
-        state = simulation_clock.load(session)
+        state = shared_clock.load(session)
     if state is None:
         return None
     from app.clock import SandboxClock
-    from app.services.life_events import local_date
+    from app.services.events.life_events import local_date
 
     clock = SandboxClock()
     clock.restore(offset=timedelta(microseconds=state.offset_us),
@@ -105,7 +105,7 @@ def _frozen_start(database: Database, start: str) -> None:
     clock = SandboxClock()
     clock.freeze(datetime.fromisoformat(start))
     with database.write() as session:
-        simulation_clock.save(session, clock)
+        shared_clock.save(session, clock)
 
 
 def test_a_simulation_killed_mid_way_keeps_whole_days_and_its_clock(

@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 from app.clock import system_now
 from app.db import Database
 from app.oidc import errors as oauth
-from app.services import tokens
-from app.services.keys import KeyStore
+from app.services.kit.keys import KeyStore
+from app.services.sharing import tokens
 from app.settings import Settings
 from tests.api.events_support import married_couple
 from tests.api.oidc_support import *  # noqa: F403

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from app.oidc.keys import ES256, RS256
-from app.services import keys
+from app.services.kit import keys
 from tests.api.oidc_support import browser, register_rp, tokens_for
 from tests.api.sharing_support import bearer, issue_token
 from tests.reliability.conftest import Isolated

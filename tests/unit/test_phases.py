@@ -1,4 +1,5 @@
-"""app.services.phases: a read phase's answer, or its writes then its answer, in one transaction."""
+"""app.services.storage.phases: a read phase's answer, or its writes then its answer, in one
+transaction."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.services.phases import READ_ONLY, Pending, failing, reading_only, settle, then
+from app.services.storage.phases import READ_ONLY, Pending, failing, reading_only, settle, then
 
 
 class FakeSession:

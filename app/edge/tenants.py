@@ -1,0 +1,198 @@
+"""Route a request to its tenant: ``X-Sandbox-Tenant: <id>``, the path prefix ``/t/<id>`` (the
+tenant's issuer) or the console's ``dancu_tenant`` cookie sends it to a complete app built on the
+tenant's database, cached per process.
+
+Every tenant request reads the registry row (is it ready, which generation) and polls the
+tenant's stored clock, so a reset or a clock change made through another process applies at once.
+The tenant apps have the fault middleware, the body limit and the routes; the request id, logs,
+metrics and recent-request list stay the deployment's (they wrap the dispatch).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.db import Database
+from app.edge.faults import send_error
+from app.errors import DomainError
+from app.models.sandbox import Tenant
+from app.services.kit import shared_clock
+from app.services.sandbox import tenants
+
+log = logging.getLogger("dancu.tenants")
+MAX_CACHED = 8
+# Served by the deployment itself, whatever tenant the request names.
+DEPLOYMENT_PATHS = ("/v1/sandbox/tenants", "/metrics", "/healthz", "/readyz", "/static/",
+                    "/console/tenant", "/openapi.json", "/docs", "/redoc")
+# Where a browser enters a tenant through its issuer path (``/t/<id>/oauth2/authorize``).
+BROWSER_ENTRY_PATHS = ("/oauth2/authorize", "/oauth2/logout")
+
+
+@dataclass
+class _Built:
+    generation: int
+    app: Any
+    database: Database
+    sync: shared_clock.ClockSync
+
+
+class TenantApps:
+    """The tenant apps this process built (least recently used dropped past :data:`MAX_CACHED`)."""
+
+    def __init__(self) -> None:
+        self._apps: OrderedDict[str, _Built] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def forget(self, tenant_id: str) -> None:
+        with self._lock:
+            built = self._apps.pop(tenant_id, None)
+        if built is not None:
+            built.database.dispose()
+
+    def forget_all(self) -> None:
+        for tenant_id in list(self._apps):
+            self.forget(tenant_id)
+
+    def app_for(self, host: Any, tenant: Tenant) -> _Built:
+        """The app of ``tenant``'s current generation (built now if needed), its clock polled."""
+        with self._lock:
+            built = self._apps.get(tenant.id)
+            if built is not None and built.generation == tenant.generation:
+                self._apps.move_to_end(tenant.id)
+            else:
+                built = None
+        if built is None:
+            self.forget(tenant.id)
+            built = _build(host, tenant)
+            with self._lock:
+                self._apps[tenant.id] = built
+                while len(self._apps) > MAX_CACHED:
+                    _, dropped = self._apps.popitem(last=False)
+                    dropped.database.dispose()
+        built.sync.poll(built.database)
+        return built
+
+
+def _build(host: Any, tenant: Tenant) -> _Built:
+    settings = tenants.tenant_settings(host.state.settings, tenant)
+    database = Database.connect(settings.database_url)
+    app = host.state.app_factory(settings, database=database, migrate_on_start=False,
+                                 tenant=tenant.id)
+    app.state.sandbox_sleep = getattr(host.state, "sandbox_sleep", None)
+    app.state.host_app = host
+    app.state.clock_sync = sync = shared_clock.ClockSync(app.state.clock)
+    return _Built(tenant.generation, app, database, sync)
+
+
+def tenant_apps(host: Any) -> TenantApps:
+    found = getattr(host.state, "tenant_apps", None)
+    if found is None:
+        found = host.state.tenant_apps = TenantApps()
+    return found
+
+
+def requested_tenant(scope: Scope) -> str | None:
+    cookie = None
+    for name, value in scope.get("headers", ()):
+        if name == b"x-sandbox-tenant":  # empty: no tenant (a collection's unset variable)
+            return value.decode("latin-1").strip() or None
+        if name == b"cookie":
+            cookie = value.decode("latin-1")
+    if cookie:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(cookie)
+        except Exception:  # a malformed Cookie header names no tenant
+            return None
+        if tenants.TENANT_COOKIE in jar:
+            return jar[tenants.TENANT_COOKIE].value
+    return None
+
+
+def path_tenant(scope: Scope) -> tuple[str, Scope] | None:
+    """``/t/<id>/rest``: the tenant id and the scope of ``/rest`` (``root_path`` keeps the
+    prefix), so the tenant's issuer ``<issuer>/t/<id>`` serves its discovery and endpoints."""
+    path = scope.get("path", "")
+    if not path.startswith(tenants.PATH_PREFIX):
+        return None
+    tenant_id, _, rest = path[len(tenants.PATH_PREFIX):].partition("/")
+    prefix = tenants.PATH_PREFIX + tenant_id
+    raw = scope.get("raw_path") or path.encode()
+    inner = {**scope, "path": "/" + rest, "raw_path": raw[len(prefix.encode()):] or b"/",
+             "root_path": scope.get("root_path", "") + prefix}
+    return tenant_id, inner
+
+
+def _remembering(send: Send, tenant_id: str) -> Send:
+    """The browser's next requests (the login form posts to ``/oauth2/login/...``) stay in the
+    tenant: the ``dancu_tenant`` cookie, as the console's tenant switch sets it."""
+    cookie = (f"{tenants.TENANT_COOKIE}={tenant_id}; Path=/; HttpOnly; SameSite=Lax").encode()
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []),
+                                              (b"set-cookie", cookie)]}
+        await send(message)
+
+    return sending
+
+
+class TenantMiddleware:
+    """Send tenant requests to the tenant's app; the rest to the deployment's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        by_path = path_tenant(scope) if scope["type"] == "http" else None
+        if by_path is not None:
+            tenant_id, scope = by_path
+            if scope["path"] in BROWSER_ENTRY_PATHS:
+                send = _remembering(send, tenant_id)
+        else:
+            tenant_id = requested_tenant(scope) if scope["type"] == "http" else None
+        if tenant_id is None or scope.get("path", "").startswith(DEPLOYMENT_PATHS):
+            await self.app(scope, receive, send)
+            return
+        host = scope["app"]
+        try:
+            built = await _resolve(host, tenant_id)
+        except DomainError as refused:
+            await send_error(send, refused, scope)
+            return
+        scope.setdefault("state", {})["tenant"] = tenant_id
+        await built.app(scope, receive, send)
+
+
+async def _resolve(host: Any, tenant_id: str) -> _Built:
+    from starlette.requests import Request
+
+    from app.security import runtime
+
+    if not host.state.settings.sandbox or not tenants.valid_id(tenant_id):
+        raise tenants.TenantNotFound()
+    shared = runtime(Request({"type": "http", "app": host, "headers": []}))
+
+    def resolve() -> _Built:
+        with shared.database.read() as session:
+            tenant = session.get(Tenant, tenant_id)
+            if tenant is not None:
+                session.expunge(tenant)
+        if tenant is None:
+            tenant_apps(host).forget(tenant_id)
+            raise tenants.TenantNotFound()
+        if tenant.status != tenants.READY:
+            raise tenants.TenantBusy(tenant_status=tenant.status)
+        return tenant_apps(host).app_for(host, tenant)
+
+    return await shared.run_in_thread(resolve)
+
+
+__all__ = ["TenantApps", "TenantMiddleware", "path_tenant", "requested_tenant", "tenant_apps"]

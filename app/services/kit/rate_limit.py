@@ -1,0 +1,129 @@
+"""Per-client request quotas: a fixed one-minute window counted in the database, so every server
+process (and every worker) shares one count.
+
+Counting each request with a database write would cost more than the lookup it guards, so each
+process **leases** a block of requests from the shared counter (one atomic
+``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``) and serves them from memory. The block is about
+1 % of the limit (1 when the limit is under 200, so small quotas are counted exactly). The counter
+never passes the limit: a lease that would is cut down to what is left, and the excess is given
+back in the same transaction. The price is that a block leased near the end of a window and not
+used is lost: a client may get slightly fewer requests than its limit, never more. A refused
+request is not counted. Windows follow the sandbox clock, so tests advance time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.models.client import RateWindow
+
+WINDOW_SECONDS = 60
+MAX_LEASE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    granted: int  # requests granted by this charge (0 when refused)
+    retry_after: int  # seconds until the window resets (0 when allowed)
+
+
+def window_of(now: datetime, seconds: int = WINDOW_SECONDS) -> int:
+    return int(now.timestamp() // seconds) * seconds
+
+
+def retry_after(now: datetime, seconds: int = WINDOW_SECONDS) -> int:
+    return max(1, math.ceil(window_of(now, seconds) + seconds - now.timestamp()))
+
+
+def lease_size(limit: int) -> int:
+    return max(1, min(MAX_LEASE, limit // 100))
+
+
+def _relax_durability(session: Session) -> None:
+    # A counter lost in a crash costs nothing; not waiting for the WAL flush keeps the quota check
+    # cheap on PostgreSQL (SQLite in WAL mode with synchronous=NORMAL does not fsync either).
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def _add(session: Session, *, client_id: str, window_start: int, amount: int) -> int:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(RateWindow)
+        .values(client_id=client_id, window_start=window_start, count=amount)
+        .on_conflict_do_update(
+            index_elements=[RateWindow.client_id, RateWindow.window_start],
+            set_={"count": RateWindow.count + amount},
+        )
+        .returning(RateWindow.count)
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def _give_back(session: Session, *, client_id: str, window_start: int, amount: int) -> None:
+    session.execute(
+        update(RateWindow)
+        .where(RateWindow.client_id == client_id, RateWindow.window_start == window_start)
+        .values(count=RateWindow.count - amount)
+    )
+
+
+def charge(session: Session, *, client_id: str, limit: int, now: datetime,
+           cost: int = 1, minimum: int | None = None,
+           window_seconds: int = WINDOW_SECONDS) -> RateDecision:
+    """Take up to ``cost`` requests from the client's window, at least ``minimum`` (default: all
+    of ``cost``), without ever passing ``limit``; refused (nothing taken) below ``minimum``.
+    ``client_id`` is any counter's key (``app.services.kit.throttle`` counts failures here too)."""
+    _relax_durability(session)
+    window_start = window_of(now, window_seconds)
+    used = _add(session, client_id=client_id, window_start=window_start, amount=cost)
+    if used == cost:  # first requests of a new window: forget the client's stale windows
+        session.execute(delete(RateWindow).where(RateWindow.client_id == client_id,
+                                                 RateWindow.window_start < window_start))
+    granted = min(cost, max(0, limit - (used - cost)))
+    if granted < cost:
+        _give_back(session, client_id=client_id, window_start=window_start, amount=cost - granted)
+    if granted < (cost if minimum is None else minimum):
+        if granted:
+            _give_back(session, client_id=client_id, window_start=window_start, amount=granted)
+        return RateDecision(False, limit, 0, retry_after(now, window_seconds))
+    return RateDecision(True, limit, granted, 0)
+
+
+class QuotaLeases:
+    """The requests this process has leased and not used yet, per client and window."""
+
+    def __init__(self) -> None:
+        self._left: dict[str, tuple[int, int]] = {}  # client_id -> (window_start, requests left)
+        self._lock = threading.Lock()
+
+    def take(self, client_id: str, *, now: datetime) -> bool:
+        """Use one leased request, if this process holds one for the current window."""
+        window_start = window_of(now)
+        with self._lock:
+            window, left = self._left.get(client_id, (window_start, 0))
+            if window != window_start or left <= 0:
+                return False
+            self._left[client_id] = (window, left - 1)
+            return True
+
+    def add(self, client_id: str, *, now: datetime, requests: int) -> None:
+        window_start = window_of(now)
+        with self._lock:
+            window, left = self._left.get(client_id, (window_start, 0))
+            unused = left if window == window_start else 0
+            self._left[client_id] = (window_start, requests + unused)
+
+    def forget(self, client_id: str) -> None:
+        with self._lock:
+            self._left.pop(client_id, None)
+

@@ -1,0 +1,136 @@
+"""Client authentication at the token endpoint, against the client registry.
+
+The protocol rules are ``app.oidc.client_auth`` (one method per request, constant-time secret
+check, ``private_key_jwt`` assertion rules); this module supplies what they need from storage: the
+registered client as a ``ClientView``, and the single-use record of assertion ``jti`` values
+(RFC 7523 §3), inserted atomically so a replay in a concurrent request fails too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.models.client import Client, UsedClientAssertion
+from app.oidc import client_auth as rules
+from app.oidc import errors as oauth
+from app.oidc.clients import ClientView
+from app.oidc.discovery import Endpoints, endpoint_url
+from app.prepared import Prepared
+from app.services.kit.keys import aware
+from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A token request as received: form parameters (each at most once) and the raw
+    ``Authorization`` header."""
+
+    params: Mapping[str, str]
+    authorization: str | None = None
+
+    @property
+    def used_basic(self) -> bool:
+        return (self.authorization or "").lower().startswith("basic ")
+
+
+log = logging.getLogger("dancu.client_auth")
+
+
+def client_view(client: Client | Any) -> ClientView:
+    """The registry row (an ORM object or a Core row of the ``client`` table) as the protocol
+    rules see it."""
+    return ClientView(
+        client_id=client.client_id, redirect_uris=tuple(client.redirect_uris),
+        scopes=frozenset(client.scopes), grant_types=frozenset(client.grant_types),
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
+        secret_hash=client.secret_hash, jwks=client.jwks, sandbox=client.sandbox,
+        id_token_signed_response_alg=client.signing_alg, require_pkce=client.require_pkce,
+        application_type=client.application_type)
+
+
+_CLIENT = Prepared(select(Client.__table__).where(Client.client_id == bindparam("client_id")))
+
+
+def active_client(session: Session, client_id: str) -> Any | None:
+    """The client's row (a named tuple of the ``client`` columns) if registered and active.
+    Every authorization and token request reads it: a prepared statement, not the ORM."""
+    client = _CLIENT.first(session.connection(), {"client_id": client_id})
+    return client if client is not None and client.status == "active" else None
+
+
+def _remember_assertion(
+    session: Session, authenticated: rules.AuthenticatedClient, now: datetime
+) -> None:
+    """Store the assertion's ``jti`` until it expires; a second use is ``invalid_client``."""
+    session.execute(delete(UsedClientAssertion).where(UsedClientAssertion.expires_at < now))
+    used = UsedClientAssertion(
+        client_id=authenticated.client_id,
+        jti=authenticated.assertion_jti,
+        expires_at=aware(authenticated.assertion_expires_at),
+    )
+    try:
+        with session.begin_nested():
+            session.add(used)
+    except IntegrityError:
+        log.info("client assertion replayed")
+        raise oauth.InvalidClient() from None
+
+
+def authenticate(
+    session: Session,
+    request: TokenRequest,
+    *,
+    settings: Settings,
+    now: datetime,
+    token_endpoint: str,
+) -> Any:
+    """The registered, active client (a row of the ``client`` table) that proved its identity;
+    else ``invalid_client`` (``invalid_request`` when several methods were used). A
+    ``private_key_jwt`` assertion is spent on ``session``."""
+    client, spend = identify(session, request, settings=settings, now=now,
+                             token_endpoint=token_endpoint)
+    if spend is not None:
+        spend(session)
+    return client
+
+
+def identify(
+    session: Session,
+    request: TokenRequest,
+    *,
+    settings: Settings,
+    now: datetime,
+    token_endpoint: str,
+) -> tuple[Any, Callable[[Session], None] | None]:
+    """:func:`authenticate` with reads only: the client, and the write that spends its
+    ``private_key_jwt`` assertion (``None`` for a secret), to be made before anything is issued.
+    ``token_endpoint`` is the URL the request was sent to (token, introspection or revocation
+    endpoint); an assertion may name it, the issuer or the token endpoint as its audience."""
+    credentials = rules.parse_client_credentials(
+        authorization=request.authorization, form=request.params
+    )
+    client = active_client(session, credentials.client_id)
+    try:
+        authenticated = rules.authenticate_client(
+            credentials,
+            client=client_view(client) if client else None,
+            issuer=settings.issuer_url,
+            token_endpoint=endpoint_url(settings.issuer_url, Endpoints.token),
+            endpoint=token_endpoint,
+            now=now,
+        )
+    except oauth.InvalidClient:
+        log.info("client authentication failed (method %s)", credentials.method)
+        raise
+    assert client is not None
+    if authenticated.assertion_jti is None:
+        return client, None
+    return client, lambda writing: _remember_assertion(writing, authenticated, now)

@@ -1,0 +1,156 @@
+"""Where the login endpoints' database work runs (authorize, token, userinfo).
+
+SQLite lets one writer in at a time, and a waiting writer sleeps in SQLite's busy handler (1 to
+100 ms steps). On SQLite, therefore:
+
+* a process runs one writing unit at a time (an ``asyncio.Lock``), and the writing units of every
+  process queue on an advisory lock file beside the database (``<db>-writers.lock``), so a waiting
+  writer wakes as soon as the lock is free instead of sleeping;
+* the unit runs inline on the event loop when it can start at once: the lock file is free and
+  ``BEGIN IMMEDIATE`` succeeds with a zero busy timeout (on a connection of the event-loop
+  thread's own, kept with that timeout: no pool checkout and no timeout set and reset per unit).
+  Otherwise it runs in a worker thread that waits for its turn. The event loop itself never
+  waits on a lock: were it to, a synchronous route holding SQLite's lock could not get its commit
+  scheduled, and both would wait for the busy timeout;
+* reads (userinfo) run inline: WAL readers do not wait for writers;
+* a use case split in two phases (:mod:`app.services.storage.phases`: authorize, token) decides on a
+  reading transaction inline and takes the writer lock only for the writes it leaves (the inserts
+  and the conditional updates), not for its reads, rule checks and hashing: with several worker
+  processes the lock, not the CPU, was what limited the logins per second.
+
+PostgreSQL needs none of this: its units run in worker threads (``Runtime.run_blocking``), a
+two-phase use case in one transaction of one thread.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.services.storage.phases import READ_ONLY, MustWrite, Pending, settle
+from app.services.storage.runtime import Runtime
+
+T = TypeVar("T")
+
+
+class _Busy(Exception):
+    """The unit could not start at once (another process or connection is writing)."""
+
+
+def _lock_path(database: Database) -> str | None:
+    """The writers' lock file of a SQLite file; ``None`` where writes need no queue."""
+    return _lock_path_of(database.url) if database.is_sqlite else None
+
+
+@functools.lru_cache(maxsize=64)  # every login write asks: parsing each time was ~1 % of a flow
+def _lock_path_of(url: str) -> str | None:
+    name = make_url(url).database
+    return f"{name}-writers.lock" if name and name != ":memory:" else None
+
+
+@contextmanager
+def _file_turn(path: str, *, wait: bool) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise _Busy() from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _commit_unit(connection: Connection, work: Callable[[Session], T]) -> T:
+    """``work`` in one transaction on ``connection``, committed; ``_Busy`` if it cannot begin."""
+    with Session(connection, autoflush=False, expire_on_commit=False) as session:
+        try:
+            connection.begin()  # BEGIN IMMEDIATE (app.db)
+        except OperationalError:
+            connection.rollback()  # leave the kept connection as it was
+            raise _Busy() from None
+        try:
+            result = work(session)
+            session.commit()
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        return result
+
+
+def _waiting(database: Database, path: str, work: Callable[[Session], T]) -> T:
+    with _file_turn(path, wait=True), database.engine.connect() as connection:
+        return _commit_unit(connection, work)
+
+
+def _at_once(database: Database, path: str, work: Callable[[Session], T]) -> T:
+    with _file_turn(path, wait=False):
+        return _commit_unit(database.unwaiting_connection(), work)
+
+
+def _unit(database: Database, work: Callable[[Session], T]) -> Callable[[], T]:
+    def run() -> T:
+        with database.write() as session:
+            return work(session)
+    return run
+
+
+async def run_write(runtime: Runtime, work: Callable[[Session], T]) -> T:
+    """Run ``work(session)`` in one committed transaction (see the module docstring)."""
+    database = runtime.database
+    path = _lock_path(database)
+    if path is None:
+        return await runtime.run_blocking(_unit(database, work))
+    async with runtime.write_turn:
+        try:
+            return _at_once(database, path, work)
+        except _Busy:
+            return await anyio.to_thread.run_sync(_waiting, database, path, work)
+
+
+@contextmanager
+def _reading_session(database: Database) -> Iterator[Session]:
+    """A read phase's session, on the event-loop thread's kept reader; rolled back after."""
+    connection = database.reading_connection()
+    try:
+        with Session(connection, autoflush=False, expire_on_commit=False) as session:
+            session.info[READ_ONLY] = True
+            yield session
+    finally:
+        connection.rollback()
+
+
+async def run_phases(runtime: Runtime,
+                     decide: Callable[[Session], T | Pending[T]]) -> T:
+    """``decide(session)`` on a reading transaction, then the writes it leaves (a
+    :class:`~app.services.storage.phases.Pending`) in one writing transaction (see the module
+    docstring). Where there is no writer lock (PostgreSQL, an in-memory SQLite) both run in one
+    transaction."""
+    database = runtime.database
+    if _lock_path(database) is None:
+        return await runtime.run_blocking(_unit(database, lambda session: settle(
+            decide(session), session)))
+    try:
+        with _reading_session(database) as session:
+            step = decide(session)
+    except MustWrite:
+        return await run_write(runtime, lambda writing: settle(decide(writing), writing))
+    if not isinstance(step, Pending):
+        return step
+    return await run_write(runtime, step.write)
+
+
+async def run_read(runtime: Runtime, work: Callable[[], T]) -> T:
+    """Run a reading ``work()`` (userinfo): inline on SQLite, a worker thread on PostgreSQL."""
+    return await runtime.run_blocking(work)

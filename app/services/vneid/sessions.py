@@ -1,0 +1,127 @@
+"""Browser sessions at the provider (single sign-on) and login interactions, both in the database.
+
+Two cookies, both HttpOnly and SameSite=Lax (Secure when the issuer is https):
+
+* ``dancu_browser`` -- a random value naming the browser. A login interaction answers only to the
+  browser that started it, and its forms carry a CSRF token derived from the interaction and this
+  value (so another site can neither forge nor read it).
+* ``dancu_session`` -- the login session. Only its SHA-256 is stored; the row's public ``id`` is
+  the ``sid`` of tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from app.models.account import Account
+from app.models.oidc import BrowserSession, LoginInteraction
+from app.oidc.authorize import AuthorizationRequest
+from app.oidc.codes import new_opaque_value, opaque_hash
+from app.oidc.interaction import SessionView
+from app.prepared import Prepared
+from app.services.kit.keys import aware
+from app.services.vneid.credentials import AccountRef
+from app.services.vneid.provider import INTERACTION_TTL, SESSION_TTL
+
+BROWSER_COOKIE = "dancu_browser"
+SESSION_COOKIE = "dancu_session"
+LOGIN, OTP, CONSENT, DONE = "login", "otp", "consent", "done"
+_INSERT = Prepared(insert(BrowserSession.__table__))
+
+
+# --- sessions -------------------------------------------------------------------------------------
+
+
+def start(session: Session, account: Account | AccountRef, *, amr: tuple[str, ...],
+          now: datetime) -> tuple[BrowserSession, str]:
+    """A new login session for ``account``; returns it and the cookie value (shown once)."""
+    cookie = new_opaque_value()
+    values = {"id": new_opaque_value(), "cookie_hash": opaque_hash(cookie),
+              "account_id": account.id, "auth_time": now, "amr": list(amr),
+              "level": account.level, "created_at": now, "expires_at": now + SESSION_TTL}
+    _INSERT.run(session.connection(), values)  # no unit-of-work flush (hot path)
+    return BrowserSession(**values), cookie
+
+
+def current(session: Session, cookie: str | None, *, now: datetime) -> BrowserSession | None:
+    """The live session the cookie names, if any."""
+    if not cookie:
+        return None
+    row = session.scalar(select(BrowserSession).where(
+        BrowserSession.cookie_hash == opaque_hash(cookie)))
+    if row is None or row.ended_at is not None or now >= (aware(row.expires_at) or now):
+        return None
+    return row
+
+
+def end(session: Session, row: BrowserSession, *, now: datetime) -> None:
+    if row.ended_at is None:
+        row.ended_at = now
+        session.flush()
+
+
+def end_by_id(session: Session, sid: str, *, now: datetime) -> None:
+    session.execute(update(BrowserSession)
+                    .where(BrowserSession.id == sid, BrowserSession.ended_at.is_(None))
+                    .values(ended_at=now))
+
+
+def view(row: BrowserSession) -> SessionView:
+    return SessionView(subject=str(row.account_id), auth_time=aware(row.auth_time) or row.auth_time,
+                       level=row.level)
+
+
+# --- interactions ---------------------------------------------------------------------------------
+
+
+def request_to_json(request: AuthorizationRequest) -> dict[str, Any]:
+    data = asdict(request)
+    data.update(scope=list(request.scope), prompt=sorted(request.prompt),
+                acr_values=list(request.acr_values), received_at=request.received_at.isoformat())
+    return data
+
+
+def request_from_json(data: dict[str, Any]) -> AuthorizationRequest:
+    return AuthorizationRequest(**{**data, "scope": tuple(data["scope"]),
+                                   "prompt": frozenset(data["prompt"]),
+                                   "acr_values": tuple(data["acr_values"]),
+                                   "received_at": datetime.fromisoformat(data["received_at"])})
+
+
+def csrf_token(interaction_id: str, browser: str) -> str:
+    """The form token of an interaction in this browser: unforgeable without the browser cookie."""
+    return hashlib.sha256(f"dancu-csrf/{interaction_id}/{browser}".encode()).hexdigest()
+
+
+def open_interaction(session: Session, request: AuthorizationRequest, *, browser: str,
+                     stage: str, now: datetime) -> LoginInteraction:
+    interaction_id = new_opaque_value()
+    row = LoginInteraction(id=interaction_id, browser_hash=opaque_hash(browser),
+                           csrf_hash=opaque_hash(csrf_token(interaction_id, browser)),
+                           client_id=request.client_id, request=request_to_json(request),
+                           stage=stage, created_at=now, expires_at=now + INTERACTION_TTL)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def find_interaction(session: Session, interaction_id: str, *, browser: str | None,
+                     now: datetime) -> LoginInteraction | None:
+    """The unfinished, unexpired interaction, if it belongs to this browser."""
+    row = session.get(LoginInteraction, interaction_id[:64])
+    if row is None or browser is None or row.stage == DONE:
+        return None
+    if not hmac.compare_digest(row.browser_hash, opaque_hash(browser)):
+        return None
+    return row if now < (aware(row.expires_at) or now) else None
+
+
+def csrf_ok(row: LoginInteraction, token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest(row.csrf_hash, opaque_hash(token or ""))

@@ -1,0 +1,141 @@
+"""The UserInfo endpoint (OIDC Core §5.3): claims by scope for a valid, unrevoked access token.
+
+The token must be one of ours for the userinfo audience (RFC 9068: ``typ`` ``at+jwt``, signature,
+``iss``, ``aud``, ``exp``), issued to a relying party for a citizen (never a client-credentials
+token), carry ``openid``, still be recorded unrevoked, and its account must still be able to log
+in. Any failure is ``invalid_token`` (or ``insufficient_scope``) with the RFC 6750 challenge.
+
+Claims come from the population record and the account (``app.oidc.claims``): the registered phone
+of the account (verified: it received the login codes), the population record's e-mail, and the
+current residence (current, else temporary, else permanent) as the OIDC ``address``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.models.account import Account
+from app.models.oidc import IssuedAccessToken
+from app.models.population import Citizen, Residence
+from app.oidc import errors as oauth
+from app.oidc.claims import OPENID, ClaimSource, PostalAddress, userinfo_claims
+from app.oidc.jwt_policy import TokenRejected
+from app.oidc.tokens import AccessTokenClaims, verify_access_token
+from app.prepared import Prepared
+from app.services.kit.keys import KeyStore
+from app.services.population.reference import Reference, cached_reference, reference
+from app.services.sharing.tokens import api_audience
+from app.services.vneid import accounts
+from app.services.vneid.provider import userinfo_audience
+from app.settings import Settings
+
+RESIDENCE_PREFERENCE = ("current", "temporary", "permanent")
+
+
+@contextmanager
+def read_connection(database: Database) -> Iterator[Connection]:
+    """A reading connection (the read engine: a plain ``BEGIN`` on SQLite), rolled back after.
+    SQLite reads run on the event loop, on its thread's kept reader (no pool checkout)."""
+    if not database.is_sqlite:
+        with database.reader.kw["bind"].connect() as conn:
+            yield conn
+        return
+    conn = database.reading_connection()
+    try:
+        yield conn
+    finally:
+        conn.rollback()
+
+
+def verify(token: str, *, keys: KeyStore, settings: Settings, now: datetime) -> AccessTokenClaims:
+    """A relying party's access token for userinfo, else ``invalid_token``."""
+    try:
+        claims = verify_access_token(token, keys=keys.ring_for(token), issuer=settings.issuer_url,
+                                     audience=userinfo_audience(settings), now=now)
+    except TokenRejected:
+        if _is_client_credentials(token, keys=keys, settings=settings, now=now):
+            raise oauth.InvalidToken(NOT_A_USERS_TOKEN) from None
+        raise oauth.InvalidToken() from None
+    if claims.content.is_client_credentials:
+        raise oauth.InvalidToken(NOT_A_USERS_TOKEN)
+    return claims
+
+
+NOT_A_USERS_TOKEN = ("This is a client-credentials token, not a user's token: userinfo answers "
+                     "for the token a relying party received when a citizen signed in.")
+
+
+def _is_client_credentials(token: str, *, keys: KeyStore, settings: Settings,
+                           now: datetime) -> bool:
+    """A valid data-API token (issued to the client itself, for ``/v1``)."""
+    try:
+        claims = verify_access_token(token, keys=keys.ring_for(token), issuer=settings.issuer_url,
+                                     audience=api_audience(settings), now=now)
+    except TokenRejected:
+        return False
+    return claims.content.is_client_credentials
+
+
+_GRANT = Prepared(
+    select(IssuedAccessToken.revoked_at, Account.state, Account.phone, Citizen.pin,
+           Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
+           Citizen.birth_date_precision, Citizen.sex, Citizen.email)
+    .join(Account, Account.id == IssuedAccessToken.account_id)
+    .join(Citizen, Citizen.pin == Account.pin)
+    .where(IssuedAccessToken.jti == bindparam("jti")))  # one round trip for the three
+_RESIDENCES = Prepared(
+    select(Residence.kind, Residence.commune_code, Residence.address_line)
+    .where(Residence.pin == bindparam("pin"), Residence.deregistered_on.is_(None))
+    .order_by(Residence.registered_on))
+
+
+def _load_reference(conn: Connection) -> Reference:
+    with Session(conn.engine) as session:  # once per process: the names are then cached
+        return reference(session)
+
+
+def _address(conn: Connection, pin: str) -> PostalAddress | None:
+    rows = _RESIDENCES.all(conn, {"pin": pin})
+    residences = {r.kind: r for r in rows}  # the latest registration of each kind wins
+    row = next((residences[k] for k in RESIDENCE_PREFERENCE if k in residences), None)
+    if row is None:
+        return None
+    ref = cached_reference(conn.engine.url) or _load_reference(conn)
+    commune = ref.commune(row.commune_code)
+    province = ref.province(commune.province_code) if commune else None
+    parts = [row.address_line, commune.name if commune else None,
+             province.name if province else None]
+    return PostalAddress(formatted=", ".join(p for p in parts if p),
+                         street_address=row.address_line,
+                         locality=commune.name if commune else None,
+                         region=province.name if province else None)
+
+
+def claim_source(conn: Connection, row: Any) -> ClaimSource:
+    """From a row with the citizen's columns and the account's ``phone``."""
+    return ClaimSource(
+        pin=row.pin, surname=row.surname, middle_name=row.middle_name,
+        given_name=row.given_name, birth_date=row.birth_date,
+        birth_date_precision=row.birth_date_precision, sex=row.sex,
+        email=row.email, email_verified=False, phone=row.phone, phone_verified=True,
+        address=_address(conn, row.pin))
+
+
+def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings,
+             now: datetime) -> dict[str, Any]:
+    """The claims for ``token``, read on a plain connection (no ORM session: a hot path)."""
+    claims = verify(token, keys=keys, settings=settings, now=now)
+    if OPENID not in claims.content.scope:
+        raise oauth.InsufficientScope()
+    found = _GRANT.first(conn, {"jti": claims.jti})
+    if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
+        raise oauth.InvalidToken()
+    return userinfo_claims(claim_source(conn, found), scopes=claims.content.scope,
+                           subject=claims.content.subject)
