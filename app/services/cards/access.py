@@ -196,7 +196,8 @@ def internal_authenticate(session: Session, pin: str, key: str | None, challenge
 
 
 def verify(session: Session, read: ChipRead, *, pki: CardPki, access: CardAccess) -> Verification:
-    """Verify a chip read (:mod:`.verification`); the PIN is audited when the chip vouches for it."""
+    """Verify a chip read (:mod:`.verification`); the PIN is audited when the chip vouches for
+    it."""
     result = verify_read(session, read, pki=pki, now=access.now)
     access.record("card_verify", result.pin, result.verdict)
     return result
