@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from asn1crypto import core
-from cryptography.hazmat.primitives.asymmetric import ec
+from ecdsa import curves as ecdsa_curves
+from ecdsa.ellipticcurve import INFINITY, PointJacobi
+from ecdsa.errors import MalformedPointError
 
 from app.icao import sm
 from app.icao.dg14 import _SecurityInfo, _SecurityInfos  # EF.CardAccess: the same SET
@@ -44,94 +46,69 @@ class PaceRefused(IcaoError):
 
 @dataclass(frozen=True)
 class Curve:
+    """A standardized domain parameter set (ICAO 9303-11 §9.5.1) and its python-ecdsa curve."""
+
     name: str
-    p: int
-    a: int
-    b: int
-    gx: int
-    gy: int
-    n: int
+    parameters: ecdsa_curves.Curve
 
     @property
     def size(self) -> int:
-        return (self.p.bit_length() + 7) // 8
+        return self.parameters.baselen
+
+    @property
+    def n(self) -> int:
+        return self.parameters.order
 
 
-CURVES = {
-    12: Curve("secp256r1",
-              p=0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF,
-              a=0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFC,
-              b=0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
-              gx=0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-              gy=0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
-              n=0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551),
-    13: Curve("brainpoolP256r1",
-              p=0xA9FB57DBA1EEA9BC3E660A909D838D726E3BF623D52620282013481D1F6E5377,
-              a=0x7D5A0975FC2C3057EEF67530417AFFE7FB8055C126DC5C6CE94A4B44F330B5D9,
-              b=0x26DC5C6CE94A4B44F330B5D9BBD77CBF958416295CF7E1CE6BCCDC18FF8C07B6,
-              gx=0x8BD2AEB9CB7E57CB2C4B482FFC81B7AFB9DE27E1E3BD23C23A4453BD9ACE3262,
-              gy=0x547EF835C3DAC4FD97F8461A14611DC9C27745132DED8E545C1D54C72F046997,
-              n=0xA9FB57DBA1EEA9BC3E660A909D838D718C397AA3B561A6F7901E0E82974856A7),
-}
+CURVES = {12: Curve("secp256r1", ecdsa_curves.NIST256p),
+          13: Curve("brainpoolP256r1", ecdsa_curves.BRAINPOOLP256r1)}
 Point = tuple[int, int] | None  # None: the point at infinity
 
 
-# --- curve arithmetic -----------------------------------------------------------------------------
+# --- curve arithmetic: python-ecdsa (cryptography has no point addition on a mapped generator) ---
+
+
+def _jacobi(curve: Curve, point: Point) -> PointJacobi:
+    if point is None:
+        return INFINITY
+    return PointJacobi(curve.parameters.curve, point[0], point[1], 1, curve.n)
+
+
+def _affine(point: PointJacobi) -> Point:
+    return None if point == INFINITY else (point.x(), point.y())
 
 
 def add(curve: Curve, first: Point, second: Point) -> Point:
-    if first is None:
-        return second
-    if second is None:
-        return first
-    (x1, y1), (x2, y2), p = first, second, curve.p
-    if x1 == x2 and (y1 + y2) % p == 0:
-        return None
-    if first == second:
-        slope = (3 * x1 * x1 + curve.a) * pow(2 * y1, -1, p) % p
-    else:
-        slope = (y2 - y1) * pow(x2 - x1, -1, p) % p
-    x3 = (slope * slope - x1 - x2) % p
-    return x3, (slope * (x1 - x3) - y1) % p
-
-
-_CRYPTOGRAPHY_CURVES = {"secp256r1": ec.SECP256R1, "brainpoolP256r1": ec.BrainpoolP256R1}
+    return _affine(_jacobi(curve, first) + _jacobi(curve, second))
 
 
 def multiply(curve: Curve, scalar: int, point: Point) -> Point:
-    """``scalar · point``; on the curve's own generator through ``cryptography`` (faster)."""
-    if point == generator(curve) and 0 < scalar < curve.n:
-        numbers = ec.derive_private_key(scalar, _CRYPTOGRAPHY_CURVES[curve.name]()).public_key()
-        return numbers.public_numbers().x, numbers.public_numbers().y
-    result: Point = None
-    addend = point
-    while scalar:
-        if scalar & 1:
-            result = add(curve, result, addend)
-        addend = add(curve, addend, addend)
-        scalar >>= 1
-    return result
+    """``scalar · point``."""
+    return _affine(_jacobi(curve, point) * scalar)
 
 
 def generator(curve: Curve) -> Point:
-    return curve.gx, curve.gy
+    return _affine(curve.parameters.generator)
 
 
 def encode_point(curve: Curve, point: Point) -> bytes:
     if point is None:
         raise IcaoError("pace.point", "the point at infinity has no encoding")
-    return b"\x04" + point[0].to_bytes(curve.size, "big") + point[1].to_bytes(curve.size, "big")
+    return _jacobi(curve, point).to_bytes("uncompressed")
 
 
 def decode_point(curve: Curve, data: bytes) -> tuple[int, int]:
     """An uncompressed point on ``curve`` (``PaceRefused`` 6A80 otherwise)."""
     if len(data) != 1 + 2 * curve.size or data[0] != 0x04:
         raise PaceRefused(SW_WRONG_DATA, "not an uncompressed point of the curve")
-    x = int.from_bytes(data[1:1 + curve.size], "big")
-    y = int.from_bytes(data[1 + curve.size:], "big")
-    if x >= curve.p or y >= curve.p or (y * y - x * x * x - curve.a * x - curve.b) % curve.p:
-        raise PaceRefused(SW_WRONG_DATA, "the point is not on the curve")
-    return x, y
+    try:
+        point = PointJacobi.from_bytes(curve.parameters.curve, data, validate_encoding=True,
+                                       valid_encodings=("uncompressed",), order=curve.n)
+    except (MalformedPointError, AssertionError):
+        raise PaceRefused(SW_WRONG_DATA, "the point is not on the curve") from None
+    found = _affine(point)
+    assert found is not None  # an uncompressed encoding is never the point at infinity
+    return found
 
 
 def private_scalar(curve: Curve, random: Callable[[int], bytes]) -> int:

@@ -2,8 +2,7 @@
 ``app.icao.vpcd`` connected to it, and ``scriptor`` (pcsc-tools) as the PC/SC client carrying the
 test reader's APDUs, so BAC, PACE and secure messaging go through pcscd byte for byte.
 
-pcscd runs with a reader.conf of the test's own naming a free port pair (vpcd's default 35963 may
-be taken), on the system's pcscd socket: no other pcscd may run meanwhile."""
+pcscd and the virtual card: ``tests/e2e/pcsc_support.py``."""
 
 from __future__ import annotations
 
@@ -11,13 +10,10 @@ import os
 import pty
 import re
 import select
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -25,12 +21,11 @@ from app.icao import bac, pace, vpcd
 from app.icao.chip import derive_chip_keys
 from app.icao.emulator import CardProfile, files_by_id
 from app.icao.mrz import build_td1
-from tests.system_tools import in_ci, require_tool
+from tests.e2e.pcsc_support import ATR, pcscd_with
+from tests.system_tools import require_tool
 from tests.unit.icao.reader import Reader
 from tests.unit.icao.support import HOLDER, SEED, genuine_chip
 
-VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-ATR = bytes.fromhex("3B8880014D5254440000000006")
 RESPONSE = re.compile(rb"< [0-9A-F \r\n]*: [^\r\n]*\r?\n")
 
 
@@ -40,72 +35,14 @@ def _files() -> dict[str, bytes]:
     return files | {f"DG{n}": data for n, data in chip.data_groups.items()}
 
 
-def _free_port_pair() -> int:
-    """A port whose successor is free too (vpcd opens two slots: port and port + 1)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        try:
-            with socket.socket() as first, socket.socket() as second:
-                first.bind(("127.0.0.1", port))
-                second.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port pair")
-
-
-def _require_vpcd() -> None:
-    if VPCD_DRIVER.exists():
-        return
-    reason = "the vpcd driver is not installed (apt-get install vsmartcard-vpcd)"
-    if in_ci():
-        pytest.fail(f"{reason}; CI needs every test to run", pytrace=False)
-    pytest.skip(reason)
-
-
-def _connect_card(port: int, card: vpcd.VirtualCard) -> threading.Thread:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            connection = vpcd.connect(port=port, timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    worker = threading.Thread(target=vpcd.serve, args=(card, connection), daemon=True)
-    worker.start()
-    return worker
-
-
 @pytest.fixture(scope="module")
 def pcsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """pcscd on its own socket with the virtual card inserted; the environment of its clients."""
-    pcscd = require_tool("pcscd", debian="pcscd")
     require_tool("scriptor", debian="pcsc-tools")
-    _require_vpcd()
-    folder, port = tmp_path_factory.mktemp("pcsc"), _free_port_pair()
-    conf = folder / "reader.conf"
-    conf.write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:{port:#x}\n'
-                    f"LIBPATH {VPCD_DRIVER}\nCHANNELID {port:#x}\n")
-    env = dict(os.environ)
-    daemon = subprocess.Popen([pcscd, "--foreground", "-c", str(conf)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     profile = CardProfile(files=files_by_id(_files()), mrz_hash=bac.mrz_hash(build_td1(HOLDER)),
                           aa_key=derive_chip_keys(SEED, "card-1").active_authentication)
-    card = vpcd.VirtualCard(profile, ATR)
-    try:
-        _connect_card(port, card)
-        deadline = time.monotonic() + 30
-        while not card.atr_requests:  # pcscd has not seen the card inserted yet
-            assert time.monotonic() < deadline, "pcscd never asked the card's ATR"
-            time.sleep(0.05)
+    with pcscd_with(vpcd.VirtualCard(profile, ATR), tmp_path_factory.mktemp("pcsc")) as env:
         yield env
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
 
 
 class Scriptor:

@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +62,7 @@ APDU_PERSONAS: dict[str, Faults] = {
     "chip-broken-sm-mac": Faults(broken_mac=True),
 }
 BAC_ONLY, PACE_ONLY = "chip-bac-only", "chip-pace-only"
+LIVE_PROFILES = 256  # chips kept built per process, one per open session
 AUTHENTICATING = (0x82, 0x86)  # MUTUAL AUTHENTICATE, GENERAL AUTHENTICATE
 
 
@@ -177,7 +180,8 @@ def exchange(session: Session, pin: str, session_id: str, apdus: Sequence[bytes]
     wait = _refuse_if_locked(session, checks, action="chip_read", pin=pin, access=access)
     if wait:
         return Exchange([], 0, _aware(row.expires_at), wait)
-    profile = profile_of(session, card, seed=seed, pki=pki)
+    profile = _SESSION_CHIPS.get(session_id, seed, lambda: profile_of(session, card, seed=seed,
+                                                                          pki=pki))
     state = CardState.from_dict(json.loads(row.state))
     responses: list[bytes] = []
     failed = False
@@ -196,6 +200,33 @@ def exchange(session: Session, pin: str, session_id: str, apdus: Sequence[bytes]
     row.state = json.dumps(state.to_dict())
     row.expires_at = access.now + IDLE
     return Exchange(responses, profile.faults.delay_ms * len(responses), row.expires_at, wait)
+
+
+class _SessionChips:
+    """The chip of each open session, built once per process: building it (the card's content,
+    its files and their signature) cost 30-50 times the APDUs of a request, and a chip's files do
+    not change while it is in the field. Another process builds the same bytes again."""
+
+    def __init__(self) -> None:
+        self._built: OrderedDict[tuple[str, int], CardProfile] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str, seed: int, build: Callable[[], CardProfile]) -> CardProfile:
+        key = (session_id, seed)
+        with self._lock:
+            found = self._built.get(key)
+            if found is not None:
+                self._built.move_to_end(key)
+                return found
+        built = build()
+        with self._lock:
+            self._built[key] = built
+            while len(self._built) > LIVE_PROFILES:
+                self._built.popitem(last=False)
+        return built
+
+
+_SESSION_CHIPS = _SessionChips()
 
 
 def _authenticating(raw: bytes) -> bool:

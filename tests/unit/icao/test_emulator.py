@@ -330,7 +330,8 @@ def test_a_bac_only_chip_has_no_card_access_and_refuses_pace():
 
 @pytest.mark.parametrize(("parameter_id", "curve"), [(12, "SECP256R1"), (13, "BrainpoolP256R1")])
 def test_pace_curve_arithmetic_agrees_with_cryptography(parameter_id, curve):
-    """``k · (2G)`` by this module's affine arithmetic equals ``cryptography``'s ``(2k) · G``."""
+    """``k · (2G)`` by the PACE mapping's arithmetic (python-ecdsa) equals ``cryptography``'s
+    ``(2k) · G``."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
     params = pace.CURVES[parameter_id]
