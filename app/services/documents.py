@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from app import documents as rules
 from app.documents import codes
-from app.errors import NotFound
 from app.models.documents import DocumentOverride
 from app.models.population import Commune, PopulationRun, Province, Residence
 from app.services import cards, citizens
@@ -29,10 +28,6 @@ from app.services.reading import ReadScope
 from app.services.reference import Reference
 
 RESIDENCE_ORDER = ("permanent", "current", "temporary")
-
-
-class UnknownDocumentKind(NotFound):
-    code, title = "unknown-document-kind", "No such kind of integrated document"
 
 
 @dataclass(frozen=True)
@@ -114,7 +109,7 @@ def documents_of(session: Session, ref: Reference, citizen: Any, *, now: datetim
 
 def checked_kind(kind: str) -> str:
     if kind not in rules.KINDS:
-        raise UnknownDocumentKind()
+        raise ValueError("not a kind of integrated document")
     return kind
 
 

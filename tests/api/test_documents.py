@@ -5,6 +5,7 @@ consent, audit, life events and fault injection."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from app.db import Database
 from app.models.audit import AuditRecord
 from app.models.population import Citizen
-from app.services import documents
+from app.services import documents, personas
 from app.services.reference import reference
 from app.settings import Settings
 from tests.api.events_support import admin, record, single
@@ -285,3 +286,54 @@ def test_discovery_lists_the_document_scopes_and_claims(client: TestClient) -> N
             "document.health_insurance", "sector.bank"} <= set(metadata["scopes_supported"])
     assert {"health_insurance", "driving_licences", "vehicle_registrations", "tax_id",
             "social_insurance"} <= set(metadata["claims_supported"])
+
+
+# --- personas -------------------------------------------------------------------------------------
+
+DOCUMENT_PERSONAS = [spec for spec in personas.SPECS if spec.document]
+
+
+@pytest.fixture(scope="module")
+def listed(client: TestClient, admin_headers: dict[str, str]) -> dict[str, Any]:  # noqa: F811
+    response = client.get("/v1/sandbox/personas", headers=admin_headers)
+    assert response.status_code == 200, response.text
+    return {p["key"]: p for p in response.json()["personas"]}
+
+
+@pytest.mark.parametrize("spec", DOCUMENT_PERSONAS, ids=lambda spec: spec.key)
+def test_document_persona_shows_its_document_in_the_documented_state(
+        spec: Any, client: TestClient, listed: dict[str, Any], agency: dict[str, str]) -> None:
+    persona = listed[spec.key]
+    kind, status, reason = spec.document
+    assert persona["document"] | {"request": None} == {
+        "request": None, "kind": kind, "status": status, "reason": reason}
+    response = client.get(f"/v1/citizens/{persona['pin']}/documents/{kind}",
+                          headers=_token(client, agency, f"document.{kind}"))
+    assert response.status_code == 200, response.text
+    assert (status, reason) in {(d["status"], d["status_reason"])
+                                for d in response.json()["documents"]}
+
+
+def test_the_suspended_health_insurance_persona_is_not_valid_at_the_hospital(
+        client: TestClient, listed: dict[str, Any], agency: dict[str, str]) -> None:
+    pin = listed["health-insurance-suspended"]["pin"]
+    check = client.post("/v1/sectors/health/insurance-check", json={"pin": pin},
+                        headers=_token(client, agency, "document.health_insurance"))
+    assert (check.json()["insured"], check.json()["valid"], check.json()["status"]) == (
+        True, False, "suspended")
+
+
+def test_the_no_points_persona_may_sit_the_knowledge_test_six_months_later(
+        client: TestClient, listed: dict[str, Any], agency: dict[str, str]) -> None:
+    pin = listed["licence-no-points"]["pin"]
+    response = client.get(f"/v1/citizens/{pin}/documents/driving_licence",
+                          headers=_token(client, agency, "document.driving_licence"))
+    [licence] = [d for d in response.json()["documents"] if d["status"] == "suspended"]
+    assert licence["points"] == 0
+    assert date.fromisoformat(licence["knowledge_test_from"]) > date.fromisoformat(
+        licence["last_deduction_on"])
+
+
+def test_docs_list_every_document_persona() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "personas.md").read_text("utf-8")
+    assert personas.document_table() in text
