@@ -20,7 +20,14 @@ from app.services import documents, personas
 from app.services.reference import reference
 from app.settings import Settings
 from tests.api.events_support import admin, record, single
-from tests.api.oidc_support import browser, register_rp, tokens_for, userinfo
+from tests.api.oidc_support import (
+    authorize,
+    browser,
+    password_login,
+    register_rp,
+    tokens_for,
+    userinfo,
+)
 from tests.api.sharing_support import admin_headers, bearer, issue_token  # noqa: F401 - fixture
 
 TODAY_SCOPES = ("document.health_insurance document.driving_licence "
@@ -234,6 +241,12 @@ def test_telecoms_and_banks_check_an_identity_without_reading_it(
     other = client.post(path, headers=headers, json={"pin": pin, "full_name": "Lê Thị Hoa",
                                                      "birth_date": "1992-02-29"})
     assert other.json()["fields"]["full_name"]["result"] == "no_match"
+    with database.read() as session:
+        [entry] = session.scalars(select(AuditRecord).where(
+            AuditRecord.request_id == other.headers["x-request-id"]))
+    assert (entry.action, entry.pin, entry.result) == (path.rsplit("/", 1)[-1].replace("-", "_"),
+                                                       pin, "no_match")
+    assert ("card_valid" in entry.fields.split()) is card
 
 
 def test_a_consent_based_client_needs_the_citizens_consent(
@@ -278,6 +291,20 @@ def test_document_scopes_release_their_claims_at_userinfo(
     else:
         assert "tax_id" not in claims
     assert "driving_licences" not in claims
+
+
+def test_the_consent_page_lists_each_document_scope_asked_for(
+        client: TestClient, app: FastAPI, settings: Settings, listed: dict[str, Any],
+        admin_headers: dict[str, str]) -> None:  # noqa: F811
+    pin = listed["valid-adult-level2"]["pin"]  # an account with the sandbox password
+    rp = register_rp(client, admin_headers, name="Bảo hiểm",
+                     scopes=["openid", "vneid.health_insurance", "vneid.driving_licence"])
+    with browser(app) as agent:
+        flow = authorize(agent, rp, scope="openid vneid.health_insurance vneid.driving_licence")
+        after = password_login(agent, admin(settings), flow.location, pin)
+        page = agent.get(after.headers["location"], params={"lang": "en"})
+    assert "Health-insurance card: number, benefit level" in page.text
+    assert "Driving licences: number, class, validity, points" in page.text
 
 
 def test_discovery_lists_the_document_scopes_and_claims(client: TestClient) -> None:
