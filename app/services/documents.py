@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app import documents as rules
 from app.documents import codes
 from app.models.documents import DocumentOverride
 from app.models.population import Commune, PopulationRun, Province, Residence
+from app.prepared import Prepared
 from app.services import cards, citizens
 from app.services.cards import local_date
 from app.services.reading import ReadScope
@@ -32,10 +33,26 @@ RESIDENCE_ORDER = ("permanent", "current", "temporary")
 
 @dataclass(frozen=True)
 class _Layout:
-    """Per database: each commune's position in its province, each province's plate codes."""
+    """Per database: the population's seed, each commune's position in its province, each
+    province's plate codes (they change only when the population is generated again, which
+    restarts the service)."""
 
+    seed: int
     commune_index: dict[str, int]
     plate_codes: dict[str, tuple[str, ...]]
+
+
+# Compiled once, run on the driver's cursor (app.prepared): a documents read is a lookup's
+# reads plus these two.
+_HOMES = Prepared(select(Residence.kind, Residence.commune_code)
+                  .where(Residence.pin == bindparam("pin"), Residence.deregistered_on.is_(None))
+                  .order_by(Residence.registered_on))
+_OVERRIDES = Prepared(select(DocumentOverride.kind, DocumentOverride.effective_on,
+                             DocumentOverride.number, DocumentOverride.status,
+                             DocumentOverride.valid_to, DocumentOverride.points_deducted,
+                             DocumentOverride.reason)
+                      .where(DocumentOverride.pin == bindparam("pin"))
+                      .order_by(DocumentOverride.effective_on, DocumentOverride.id))
 
 
 _layouts: dict[str, _Layout] = {}
@@ -55,23 +72,20 @@ def _layout(session: Session) -> _Layout:
     parts: dict[str, list[str]] = {}
     for code, current in session.execute(select(Province.code, Province.current_code)):
         parts.setdefault(current, []).append(code)
-    layout = _Layout(index, {current: codes.plate_codes(found_codes)
-                             for current, found_codes in parts.items()})
+    seed = session.scalar(select(PopulationRun.seed).limit(1))
+    layout = _Layout(int(seed or 0), index, {current: codes.plate_codes(found_codes)
+                                             for current, found_codes in parts.items()})
     with _lock:
         _layouts[key] = layout
     return layout
 
 
 def population_seed(session: Session) -> int:
-    seed = session.scalar(select(PopulationRun.seed).limit(1))
-    return int(seed or 0)
+    return _layout(session).seed
 
 
-def _home(session: Session, pin: str) -> Residence | None:
-    rows = session.scalars(select(Residence).where(Residence.pin == pin,
-                                                   Residence.deregistered_on.is_(None))
-                           .order_by(Residence.registered_on)).all()
-    latest = {row.kind: row for row in rows}
+def _home(session: Session, pin: str) -> Any:
+    latest = {row.kind: row for row in _HOMES.all(session.connection(), {"pin": pin})}
     return next((latest[kind] for kind in RESIDENCE_ORDER if kind in latest), None)
 
 
@@ -93,11 +107,7 @@ def person(session: Session, ref: Reference, citizen: Any) -> rules.Person:
 
 
 def overrides(session: Session, pin: str) -> list[rules.Override]:
-    rows = session.scalars(select(DocumentOverride).where(DocumentOverride.pin == pin)
-                           .order_by(DocumentOverride.effective_on, DocumentOverride.id))
-    return [rules.Override(kind=r.kind, effective_on=r.effective_on, number=r.number,
-                           status=r.status, valid_to=r.valid_to,
-                           points_deducted=r.points_deducted, reason=r.reason) for r in rows]
+    return [rules.Override(*row) for row in _OVERRIDES.all(session.connection(), {"pin": pin})]
 
 
 def documents_of(session: Session, ref: Reference, citizen: Any, *, now: datetime,
