@@ -125,6 +125,7 @@ def create_app(
                    events.router, events.feed_router, events.admin_router, subscriptions.router,
                    me.router, me.admin_router, me.pages_router,
                    documents.router, documents.sectors_router, documents.me_router,
+                   documents.admin_router,
                    sandbox.router, sandbox.tenants_router, metrics.router, console.router):
         app.include_router(router)
     api_docs.install(app)

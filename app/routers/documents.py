@@ -1,19 +1,20 @@
 """Integrated documents (docs/documents.md): the citizen's own view (``/v1/me/documents``), the
 documents of a PIN for clients with the document's scope, and the sector checks (a hospital's
-health-insurance check, a telecom's subscriber check, a bank's customer check). Every answer to a
-client is audited like a lookup, and a consent-based client needs the citizen's consent."""
+health-insurance check, a telecom's subscriber check, a bank's customer check), and the admin's
+record of an authority's decision on a document (a stored override). Every answer to a client is
+audited like a lookup, and a consent-based client needs the citizen's consent."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic_core import to_json
 
-from app.dependencies import NowDep, ReadSessionDep
+from app.dependencies import NowDep, ReadSessionDep, SessionDep
 from app.errors import Forbidden, problem_response
 from app.models.population import Citizen
 from app.oidc.claims import VNEID_DOCUMENTS
@@ -25,14 +26,18 @@ from app.security import (
     RequestNow,
     _insufficient,
     key_store,
+    require_admin,
     require_any_scope,
     require_scope,
 )
 from app.services import access_history, citizens, documents
+from app.services.cards import local_date
 from app.services.reference import reference
 from app.services.scopes import DOCUMENT_SCOPES
 
 router = APIRouter(prefix="/v1/citizens", tags=["integrated documents"])
+admin_router = APIRouter(prefix="/v1/admin/documents", tags=["integrated documents"],
+                         dependencies=[Depends(require_admin)])
 sectors_router = APIRouter(prefix="/v1/sectors", tags=["integrated documents"])
 me_router = APIRouter(prefix="/v1/me", tags=["integrated documents"])
 
@@ -125,6 +130,29 @@ async def customer_check(body: schemas.IdentityCheckRequest, caller: BankCaller,
                          now: RequestNow, request: Request) -> Any:
     return await _identity(request, caller, body, now, scope="sector.bank",
                            action="customer_check", with_card=True)
+
+
+@admin_router.post("/{pin}/changes", status_code=status.HTTP_201_CREATED,
+                   response_model=schemas.CitizenDocuments, response_model_by_alias=True,
+                   summary="Record an authority's decision on a citizen's document (suspend, "
+                           "revoke, end, deduct licence points): the documents of that kind after",
+                   responses={401: {"description": "admin-token-required"},
+                              404: {"description": "citizen-not-found"},
+                              422: {"description": "invalid input"}})
+def change_document(pin: str, body: schemas.DocumentChange, session: SessionDep,
+                    now: NowDep) -> Any:
+    citizen = session.get(Citizen, citizens.checked_pin(pin))
+    if citizen is None:
+        raise citizens.CitizenNotFound()
+    documents.record_override(session, pin=citizen.pin, kind=body.kind, number=body.number,
+                              status=body.status, valid_to=body.valid_to,
+                              points_deducted=body.points_deducted, reason=body.reason,
+                              effective_on=body.effective_on or local_date(now), actor="admin",
+                              now=now)
+    found = documents.documents_of(session, reference(session), citizen, now=now,
+                                   kinds=(body.kind,))[body.kind]
+    answer = {"pin": citizen.pin, "status": citizen.status, "kind": body.kind, "documents": found}
+    return Response(to_json(answer), media_type="application/json", status_code=201)
 
 
 # --- the citizen's own view ----------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas.citizens import FieldResult, Status
 from app.schemas.common import ClaimText
@@ -120,6 +120,33 @@ class CitizenDocuments(BaseModel):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class DocumentChange(_Strict):
+    """An authority's decision on a generated document, stored as an override: a suspension or
+    revocation, a new end date, points deducted from a driving licence."""
+
+    kind: DocumentKind = Field(examples=["driving_licence"])
+    number: str | None = Field(None, max_length=24, pattern=r"^[0-9A-Za-z-]+$",
+                               description="One document of the kind (none: all of them)")
+    status: Literal["suspended", "revoked"] | None = None
+    valid_to: date | None = Field(None, description="A new end date (earlier: expired)")
+    points_deducted: int | None = Field(None, ge=1, le=12, examples=[2],
+                                        description="Driving licences (Law 36/2024 Art. 58)")
+    reason: str | None = Field(None, max_length=40, pattern=r"^[a-z0-9_]+$",
+                               examples=["speeding"])
+    effective_on: date | None = Field(None, description="Default: today (sandbox clock)")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "driving_licence", "points_deducted": 2, "reason": "speeding"}]})
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> DocumentChange:
+        if self.status is None and self.valid_to is None and self.points_deducted is None:
+            raise ValueError("give status, valid_to or points_deducted")
+        if self.points_deducted is not None and self.kind != "driving_licence":
+            raise ValueError("points_deducted applies to driving licences only")
+        return self
 
 
 class HealthInsuranceCheckRequest(_Strict):

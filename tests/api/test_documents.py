@@ -271,6 +271,51 @@ def test_fault_injection_applies_to_the_document_endpoints(
     assert response.status_code == 503
 
 
+# --- an authority's decisions (admin) -------------------------------------------------------------
+
+
+def test_an_authority_suspends_a_card_and_deducts_licence_points(
+        client: TestClient, database: Database, app: FastAPI, settings: Settings,
+        agency: dict[str, str]) -> None:
+    pin = _citizen_with(database, app, "driving_licence", status="valid", points=12)
+    [licence, *_] = [d for d in _documents(database, app, pin)["driving_licence"]
+                     if d["points"] == 12]
+    deducted = client.post(f"/v1/admin/documents/{pin}/changes", headers=admin(settings), json={
+        "kind": "driving_licence", "number": licence["number"], "points_deducted": 4,
+        "reason": "speeding"})
+    assert deducted.status_code == 201, deducted.text
+    [after] = [d for d in deducted.json()["documents"] if d["number"] == licence["number"]]
+    assert (after["points"], after["status"]) == (8, "valid")
+    revoked = client.post(f"/v1/admin/documents/{pin}/changes", headers=admin(settings), json={
+        "kind": "driving_licence", "status": "revoked", "reason": "court_order"})
+    assert {(d["status"], d["status_reason"]) for d in revoked.json()["documents"]} == {
+        ("revoked", "court_order")}
+    seen = client.get(f"/v1/citizens/{pin}/documents/driving_licence",
+                      headers=_token(client, agency, "document.driving_licence"))
+    assert seen.json()["documents"] == revoked.json()["documents"]
+
+
+@pytest.mark.parametrize("body", [
+    {"kind": "health_insurance"},  # nothing changed
+    {"kind": "health_insurance", "points_deducted": 2},  # points are a licence's
+    {"kind": "driving_licence", "points_deducted": 13},
+    {"kind": "driving_licence", "status": "valid"}])
+def test_a_change_that_changes_nothing_or_breaks_a_rule_is_refused(
+        client: TestClient, database: Database, settings: Settings, body: dict[str, Any]) -> None:
+    pin = single(database, sex="M", born=date(1984, 4, 4))
+    response = client.post(f"/v1/admin/documents/{pin}/changes", headers=admin(settings),
+                           json=body)
+    assert response.status_code == 422
+
+
+def test_changing_documents_needs_the_admin_token(client: TestClient, agency: dict[str, str]
+                                                  ) -> None:
+    response = client.post("/v1/admin/documents/001099999999/changes",
+                           headers=_token(client, agency, "document.health_insurance"),
+                           json={"kind": "health_insurance", "status": "suspended"})
+    assert response.status_code in (401, 403)
+
+
 # --- OpenID Connect -------------------------------------------------------------------------------
 
 
