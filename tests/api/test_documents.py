@@ -175,6 +175,18 @@ def test_every_disclosure_of_a_document_is_audited(
         agency["id"], "documents", pin, "tax_registration", "disclosed")
 
 
+def test_the_citizen_sees_who_read_their_documents(
+        client: TestClient, database: Database, settings: Settings,
+        agency: dict[str, str]) -> None:
+    pin = single(database, sex="M", born=date(1986, 6, 6))
+    me = _level2(client, settings, pin)
+    client.get(f"/v1/citizens/{pin}/documents/social_insurance",
+               headers=_token(client, agency, "document.social_insurance"))
+    history = client.get("/v1/me/access-history", headers=me).json()["items"]
+    assert (agency["id"], "documents", ["social_insurance"], "disclosed") in [
+        (i["client_id"], i["action"], i["fields"], i["result"]) for i in history]
+
+
 def test_an_unknown_pin_or_kind_is_refused(client: TestClient, agency: dict[str, str]) -> None:
     headers = _token(client, agency, "document.tax_registration")
     missing = client.get("/v1/citizens/001099999999/documents/tax_registration", headers=headers)
