@@ -328,6 +328,14 @@ def test_changing_documents_needs_the_admin_token(client: TestClient, agency: di
     assert response.status_code in (401, 403)
 
 
+def test_a_fault_persona_named_in_a_document_request_answers_its_fault(
+        client: TestClient, listed: dict[str, Any], agency: dict[str, str]) -> None:
+    pin = listed["fault-unavailable"]["pin"]
+    response = client.post("/v1/sectors/health/insurance-check", json={"pin": pin},
+                           headers=_token(client, agency, "document.health_insurance"))
+    assert (response.status_code, _problem(response)) == (503, "service-unavailable")
+
+
 # --- OpenID Connect -------------------------------------------------------------------------------
 
 

@@ -279,3 +279,44 @@ def test_the_rules_module_is_pure() -> None:
                 assert name.split(".")[0] in allowed, (path.name, name)
                 if name.startswith("app"):
                     assert name.startswith("app.documents"), (path.name, name)
+
+
+# --- social insurance ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("group", "scheme", "status"), [
+    ("DN", "compulsory", "participating"), ("HC", "compulsory", "participating"),
+    ("QN", "compulsory", "participating"), ("HT", "compulsory", "pension"),
+    ("TE", None, None), ("HS", None, None), ("HN", None, None)])
+def test_who_holds_a_social_insurance_book(group: str, scheme: str | None,
+                                           status: str | None) -> None:
+    book = health.social_insurance(_person(birth_date=date(1960, 1, 1)), seed=6, today=TODAY,
+                                   group=group)
+    assert (book and book["scheme"], book and book["status"]) == (scheme, status)
+
+
+@pytest.mark.parametrize(("today", "uses_pin"), [(date(2025, 6, 30), False),
+                                                 (date(2025, 7, 1), True)])
+def test_the_pin_is_the_social_insurance_number_since_2025_07_01(today: date,
+                                                                 uses_pin: bool) -> None:
+    book = health.social_insurance(_person(), seed=6, today=today, group="DN")
+    assert book is not None
+    assert (book["number"] == book["legacy_number"]) is not uses_pin
+    assert (book["number"] == "079090012345") is uses_pin
+    assert book["legacy_number"] == health.social_insurance_code(6, _person())
+
+
+def test_contributions_stop_at_the_pension_age() -> None:
+    person = _person(birth_date=date(1950, 1, 1), sex="F")
+    book = health.social_insurance(person, seed=6, today=TODAY, group="HT")
+    assert book is not None
+    span = (2010 - book["started_on"].year) * 12 - book["started_on"].month + 1  # 60 in 2010
+    assert book["contribution_months"] == int(span * 0.9)
+
+
+def test_a_voluntary_book_is_a_few_household_participants() -> None:
+    books = [health.social_insurance(_person(pin=f"0790900{i:05d}"), seed=6, today=TODAY,
+                                     group="GD") for i in range(400)]
+    voluntary = [b for b in books if b]
+    assert 0 < len(voluntary) < 50
+    assert {b["scheme"] for b in voluntary} == {"voluntary"}
