@@ -19,7 +19,9 @@ from app.documents.model import Person, add_months, add_years, age_on, between, 
 COVERAGE = 0.93  # share of the population insured (BHXH: 93.35 % at the end of 2023)
 LAPSE = 0.10  # household, pupil and student cards not renewed
 HOSPITAL_SHARE = 0.2  # registered at the provincial general hospital, else the commune station
-SI_FROM_PIN = date(2025, 7, 1)  # Law on Social Insurance 2024: the PIN is the insurance number
+# Vietnam Social Security, Official Letter 1804/BHXH-QLT: from 2025-08-01 the PIN replaces the
+# 10-digit social-insurance code of social- and health-insurance participants.
+PIN_FROM = date(2025, 8, 1)
 WORKING_AGE_GROUPS = (("DN", 0.42), ("HC", 0.52), ("QN", 0.54), ("CC", 0.56), ("HN", 0.62),
                       ("CN", 0.66), ("GD", 1.0))  # cumulative shares among the insured
 CALENDAR_YEAR_GROUPS = frozenset({"DN", "HC", "QN", "CC", "HN", "CN", "HT", "BT"})
@@ -71,7 +73,7 @@ def card_period(group: str, *, birth_date: date, on: date, renewal_month: int,
 
 
 def social_insurance_code(seed: int, person: Person) -> str:
-    """The 10-digit social-insurance code of the cards before 2025-07-01 (province + 8)."""
+    """The 10-digit social-insurance code used before 2025-08-01 (province + 8)."""
     return person.province2 + digits(rng(seed, person.pin, "bhxh-code"), 8)
 
 
@@ -111,9 +113,10 @@ def health_insurance(person: Person, *, seed: int, today: date) -> dict[str, Any
                                               add_years(person.birth_date, 26)))
     enrolled = person.birth_date if group == "TE" else min(enrolled, valid_from)
     level = codes.benefit_level(group)
-    number = social_insurance_code(seed, person)
-    card = {"kind": "health_insurance", "number": number,
-            "card_code": f"{group}{level}{person.province2}{number}", "pin": person.pin,
+    legacy = social_insurance_code(seed, person)
+    card = {"kind": "health_insurance", "number": person.pin if today >= PIN_FROM else legacy,
+            "legacy_number": legacy, "card_code": f"{group}{level}{person.province2}{legacy}",
+            "pin": person.pin,
             "group": group, "benefit_level": level, "benefit_rate": codes.benefit_rate(level),
             "registered_facility": facility(person, draw.random()),
             "valid_from": valid_from, "valid_to": valid_to,
@@ -147,7 +150,7 @@ def social_insurance(person: Person, *, seed: int, today: date,
     legacy = social_insurance_code(seed, person)
     status = ("ended" if person.died_on and person.died_on <= today else
               "pension" if group == "HT" else "participating")
-    return {"kind": "social_insurance", "number": person.pin if today >= SI_FROM_PIN else legacy,
+    return {"kind": "social_insurance", "number": person.pin if today >= PIN_FROM else legacy,
             "legacy_number": legacy, "scheme": "voluntary" if voluntary else "compulsory",
             "started_on": started, "contribution_months": int(months * 0.9),
             "status": status, "status_reason": "holder_deceased" if status == "ended" else None}

@@ -27,10 +27,12 @@ class _Document(BaseModel):
 
 
 class HealthInsuranceCard(_Document):
-    """BHYT card: ``number`` is the 10-digit social-insurance code printed on the card since
-    2021; ``card_code`` the 15-character code (group, benefit level, province, number)."""
+    """BHYT card: ``number`` is the PIN since 2025-08-01, the 10-digit social-insurance code
+    (``legacy_number``) before; ``card_code`` the 15-character code (group, benefit level,
+    province, legacy number)."""
 
     kind: Literal["health_insurance"]
+    legacy_number: str
     card_code: str
     pin: str
     group: str = Field(description="Participant group (Decision 1351/QĐ-BHXH): DN, HC, TE, ...")
@@ -164,6 +166,7 @@ class HealthInsuranceCheck(BaseModel):
     status: str | None = None
     status_reason: str | None = None
     number: str | None = None
+    legacy_number: str | None = None
     card_code: str | None = None
     benefit_level: int | None = None
     benefit_rate: int | None = None

@@ -170,7 +170,8 @@ def health_insurance_check(scope: ReadScope, pin: str, *, facility_code: str | N
                               "insured": card is not None,
                               "valid": bool(card and card["status"] == "valid")}
     if card is not None:
-        answer |= {key: card[key] for key in ("status", "status_reason", "number", "card_code",
+        answer |= {key: card[key] for key in ("status", "status_reason", "number",
+                                              "legacy_number", "card_code",
                                               "benefit_level", "benefit_rate",
                                               "registered_facility", "valid_from", "valid_to",
                                               "five_years_continuous_from")}

@@ -98,7 +98,8 @@ def test_a_level2_citizen_sees_every_integrated_document_in_the_app(
                                       "social_insurance", "vaccination"}
     [card] = body["documents"]["health_insurance"]
     assert card["pin"] == pin
-    assert card["card_code"].endswith(card["number"])
+    assert card["card_code"].endswith(card["legacy_number"])
+    assert card["number"] == pin  # the PIN since 2025-08-01
 
 
 def test_a_level1_account_sees_no_integrated_documents(

@@ -82,8 +82,19 @@ def test_the_card_code_is_group_level_province_and_the_ten_digit_number() -> Non
     card = health.health_insurance(_person(), seed=6, today=TODAY)
     assert card is not None
     assert re.fullmatch(r"[A-Z]{2}[1-5]79[0-9]{10}", card["card_code"])
-    assert card["card_code"] == (f"{card['group']}{card['benefit_level']}79{card['number']}")
-    assert card["number"].startswith("79")
+    assert card["card_code"] == (
+        f"{card['group']}{card['benefit_level']}79{card['legacy_number']}")
+    assert card["legacy_number"].startswith("79")
+
+
+@pytest.mark.parametrize(("today", "uses_pin"), [(date(2025, 7, 31), False),
+                                                 (date(2025, 8, 1), True)])
+def test_the_pin_is_the_health_insurance_number_since_2025_08_01(today: date,
+                                                                 uses_pin: bool) -> None:
+    card = health.health_insurance(_person(), seed=6, today=today)
+    assert card is not None
+    assert (card["number"] == "079090012345") is uses_pin
+    assert (card["number"] == card["legacy_number"]) is not uses_pin
 
 
 @pytest.mark.parametrize(("index", "draw", "code", "name"), [
@@ -295,9 +306,9 @@ def test_who_holds_a_social_insurance_book(group: str, scheme: str | None,
     assert (book and book["scheme"], book and book["status"]) == (scheme, status)
 
 
-@pytest.mark.parametrize(("today", "uses_pin"), [(date(2025, 6, 30), False),
-                                                 (date(2025, 7, 1), True)])
-def test_the_pin_is_the_social_insurance_number_since_2025_07_01(today: date,
+@pytest.mark.parametrize(("today", "uses_pin"), [(date(2025, 7, 31), False),
+                                                 (date(2025, 8, 1), True)])
+def test_the_pin_is_the_social_insurance_number_since_2025_08_01(today: date,
                                                                  uses_pin: bool) -> None:
     book = health.social_insurance(_person(), seed=6, today=today, group="DN")
     assert book is not None
