@@ -33,6 +33,7 @@ from app.routers import (
     cards_apdu,
     citizens,
     console,
+    documents,
     events,
     health,
     hot,
@@ -125,6 +126,8 @@ def create_app(
                    pki.router,
                    events.router, events.feed_router, events.admin_router, subscriptions.router,
                    me.router, me.admin_router, me.pages_router,
+                   documents.router, documents.sectors_router, documents.me_router,
+                   documents.admin_router,
                    sandbox.router, sandbox.tenants_router, metrics.router, console.router):
         app.include_router(router)
     api_docs.install(app)

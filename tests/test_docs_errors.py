@@ -305,6 +305,23 @@ def _history_without_scope(ctx: Ctx) -> Any:
     return ctx.client.get("/v1/me/access-history", headers=bearer(access))
 
 
+def _documents_without_scope(ctx: Ctx) -> Any:
+    pin = _with_account(ctx)
+    agent = ctx.agent()
+    flow = authorize(agent, ctx.rp, pin=pin, scope="openid profile")
+    access = redeem(agent, ctx.rp, flow).json()["access_token"]
+    return ctx.client.get("/v1/me/documents", headers=bearer(access))
+
+
+def _documents_of_a_level1_account(ctx: Ctx) -> Any:
+    agent = ctx.agent()
+    rp = register_rp(ctx.client, ctx.admin, name="Documents RP",
+                     scopes=["openid", "vneid.documents"])
+    flow = authorize(agent, rp, pin=ctx.pin("level1-only"), scope="openid vneid.documents")
+    access = redeem(agent, rp, flow).json()["access_token"]
+    return ctx.client.get("/v1/me/documents", headers=bearer(access))
+
+
 def _consent_by_relying_party(ctx: Ctx) -> Any:
     pin, agent = _with_account(ctx), ctx.agent()
     rp = register_rp(ctx.client, ctx.admin, name="History RP", scopes=["openid", "vneid.history"])
@@ -550,6 +567,8 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "invalid-consent": _invalid_consent,
     "citizen-token-required": lambda c: c.client.get("/v1/me/access-history"),
     "history-scope-required": _history_without_scope,
+    "documents-scope-required": _documents_without_scope,
+    "level-2-required": _documents_of_a_level1_account,
     "citizen-interaction-required": _consent_by_relying_party,
     "sandbox-client-required": lambda c: c.client.get("/v1/sandbox/personas",
                                                       headers=_non_sandbox(c)),

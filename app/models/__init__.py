@@ -6,6 +6,7 @@ from app.models.base import Base
 from app.models.card import Card, CardEvent, ChipSession, PkiKey
 from app.models.client import Client, RateWindow, UsedClientAssertion
 from app.models.consent import Consent
+from app.models.documents import DocumentOverride
 from app.models.events import (
     Delivery,
     DeliveryAttempt,
@@ -57,6 +58,7 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "DeploymentSecret",
+    "DocumentOverride",
     "FamilyRelation",
     "FaultCounter",
     "FaultRule",

@@ -16,10 +16,21 @@ scope               claims released (UserInfo; the ID token carries only ``sub``
 ``offline_access``  no claims (refresh tokens, OIDC Core §11)
 ==================  =========================================================================
 
-Two scopes release no claims but authorise something else (docs/life-events.md): with
+Integrated-document scopes (docs/documents.md), one claim each: ``vneid.health_insurance`` ->
+``health_insurance`` (card number, benefit level, registered facility, validity, status);
+``vneid.driving_licence`` -> ``driving_licences`` (number, class, validity, points, status);
+``vneid.vehicle_registration`` -> ``vehicle_registrations`` (plate, kind, brand, status);
+``vneid.tax`` -> ``tax_id`` (the PIN since 2025-07-01, the 10-digit code before);
+``vneid.social_insurance`` -> ``social_insurance`` (book number, scheme, months, status).
+The document claims are JSON objects (a list for licences and vehicles); a citizen without the
+document gets no claim. Vaccination records are health data
+and have no claim.
+
+Three scopes release no claims but authorise something else (docs/life-events.md): with
 ``vneid.history`` the access token lets the citizen read who accessed their data and manage their
-data-sharing consents (``/v1/me``); approving ``vneid.data_sharing`` records the citizen's consent
-to the client looking them up in the population database for its purpose.
+data-sharing consents (``/v1/me``); with ``vneid.documents`` it reads the citizen's integrated
+documents (``/v1/me/documents``, docs/documents.md); approving ``vneid.data_sharing`` records the
+citizen's consent to the client looking them up in the population database for its purpose.
 
 Decisions:
 
@@ -58,6 +69,15 @@ VNEID_IDENTITY = "vneid.identity"
 OFFLINE_ACCESS = "offline_access"
 VNEID_HISTORY = "vneid.history"
 VNEID_DATA_SHARING = "vneid.data_sharing"
+VNEID_DOCUMENTS = "vneid.documents"
+#: document scope -> (claim, document kind, one document or a list)
+DOCUMENT_CLAIMS: Mapping[str, tuple[str, str, bool]] = {
+    "vneid.health_insurance": ("health_insurance", "health_insurance", False),
+    "vneid.driving_licence": ("driving_licences", "driving_licence", True),
+    "vneid.vehicle_registration": ("vehicle_registrations", "vehicle_registration", True),
+    "vneid.tax": ("tax_id", "tax_registration", False),
+    "vneid.social_insurance": ("social_insurance", "social_insurance", False),
+}
 
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     OPENID: ("sub",),
@@ -69,6 +89,8 @@ SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     OFFLINE_ACCESS: (),
     VNEID_HISTORY: (),
     VNEID_DATA_SHARING: (),
+    VNEID_DOCUMENTS: (),
+    **{scope: (claim,) for scope, (claim, _, _) in DOCUMENT_CLAIMS.items()},
 }
 SUPPORTED_SCOPES: tuple[str, ...] = tuple(SCOPE_CLAIMS)
 #: claims_supported for discovery: the scope claims plus those of the ID token.
@@ -139,6 +161,8 @@ class ClaimSource:
     phone_verified: bool = False
     address: PostalAddress | None = None
     account_type: int = ACCOUNT_TYPE_CITIZEN
+    # kind -> the citizen's documents of that kind, JSON-ready (read only for document scopes)
+    documents: Mapping[str, list[dict[str, Any]]] | None = None
 
     @property
     def full_name(self) -> str:
@@ -190,7 +214,24 @@ def _all_claims(source: ClaimSource) -> dict[str, Any]:
         "NgayThangNamSinh": _ngay_thang_nam_sinh(source),
         "GioiTinh": _GIOI_TINH[source.sex],
         "LoaiTaiKhoan": source.account_type,
+        **_document_claims(source.documents or {}),
     }
+
+
+def document_kinds(scopes: Iterable[str]) -> tuple[str, ...]:
+    """The document kinds the claims of ``scopes`` need (none: no document is read)."""
+    return tuple(DOCUMENT_CLAIMS[s][1] for s in scopes if s in DOCUMENT_CLAIMS)
+
+
+def _document_claims(documents: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    for claim, kind, many in DOCUMENT_CLAIMS.values():
+        found = documents.get(kind) or []
+        if found:
+            claims[claim] = found if many else found[0]
+    if "tax_id" in claims:
+        claims["tax_id"] = claims["tax_id"]["tax_id"]
+    return claims
 
 
 def _nfc(text: str) -> str:

@@ -49,6 +49,15 @@ class PersonaLogin(BaseModel):
     account_persona: str | None
 
 
+class PersonaDocument(BaseModel):
+    """A document persona's changed document (docs/personas.md, "Document personas")."""
+
+    request: str
+    kind: str
+    status: str
+    reason: str
+
+
 class Persona(BaseModel):
     key: str
     title: str
@@ -64,6 +73,7 @@ class Persona(BaseModel):
     card: PersonaCard | None
     vneid: PersonaLogin | None
     expected: dict[str, Expected]
+    document: PersonaDocument | None = None
 
 
 class PersonaCatalogue(BaseModel):

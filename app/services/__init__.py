@@ -9,6 +9,8 @@ package's own (``tests/test_architecture.py`` checks both rules and that no impo
   the audit trail and each citizen's access history.
 * :mod:`~app.services.cards`: chip cards: issuance, the virtual chip, verification, the test PKI.
 * :mod:`~app.services.vneid`: VNeID accounts, login and the OpenID provider's use cases.
+* :mod:`~app.services.documents`: documents integrated in VNeID (health insurance, licences,
+  vehicles, tax, social insurance, vaccinations, criminal-record certificates) and sector checks.
 * :mod:`~app.services.events`: life events, the simulation that makes them, feeds and webhooks.
 * :mod:`~app.services.sandbox`: what makes it a sandbox: personas, faults, the clock, tenants,
   the console, request observation, the ready-made collection.

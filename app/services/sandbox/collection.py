@@ -53,7 +53,8 @@ ADMIN_PATHS = ("/v1/admin", "/v1/sandbox/clock/", "/v1/sandbox/tenants")
 BASIC_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
 # RS256: rotating the demo client's ES256 key while the clock runs a day ahead (after
 # /v1/admin/simulate) would leave no key valid once the clock is reset.
-PATH_DEFAULTS = {"side": "front", "format": "pem", "action": "lock", "alg": "RS256"}
+PATH_DEFAULTS = {"side": "front", "format": "pem", "action": "lock", "alg": "RS256",
+                 "kind": "health_insurance"}
 _PARAM = re.compile(r"\{([^{}]+)\}")
 TOKEN_REQUEST = "client_token"
 # What a request answers, as given, when the collection runs top to bottom against a default
@@ -71,6 +72,7 @@ EXPECTED: dict[str, int] = {
     "give_consent_v1_me_data_consents_post": 401,
     "withdraw_consent_v1_me_data_consents__consent_id__withdraw_post": 401,
     "my_consents_v1_me_consents_get": 401,  # the app's bound-device token
+    "my_documents_v1_me_documents_get": 401,  # a level-2 citizen's device or vneid.documents
     "withdraw_my_consent_v1_me_consents__consent_id__withdraw_post": 422,
     # A new subscription has had no delivery yet; the example's event type is a placeholder.
     "update_v1_subscriptions__subscription_id__patch": 422,

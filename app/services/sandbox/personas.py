@@ -89,6 +89,7 @@ class Spec:
     lock_reason: str | None = None  # login refused: lock an active account on this ground
     shape: Callable[[Session, Citizen, Context], str] | None = None  # returns the persona PIN
     notes: str = ""
+    document: tuple[str, str, str] | None = None  # (kind, status, reason) of a document persona
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,17 @@ def _reestablish(session: Session, citizen: Citizen, ctx: Context) -> str:
     life_events.record(session, "pin-reestablishments", body, actor="generator", tools=tools,
                        handler=KINDS["pin-reestablishments"].handler, now=ctx.now)
     return citizen.pin
+
+
+def _document_shape(key: str) -> Callable[[Session, Citizen, Context], str]:
+    """Pick, among the citizens the persona wants, one holding the document, and change it."""
+    def shape(session: Session, citizen: Citizen, ctx: Context) -> str:
+        from app.services.documents import personas as documents_personas
+
+        taken = _taken(session)
+        candidates = [pin for pin in _candidates(session, Want(), ctx.today) if pin not in taken]
+        return documents_personas.shape(session, citizen, ctx, key=key, candidates=candidates)
+    return shape
 
 
 def _born_abroad() -> ColumnElement[bool]:
@@ -241,6 +253,22 @@ SPECS: tuple[Spec, ...] = (
          card_persona="chip-bac-only", notes="SELECT 011C answers 6A82, MSE:Set AT 6A80"),
     Spec("chip-pace-only", "Chip refusing BAC (MUTUAL AUTHENTICATE answers 6D00): PACE only",
          Outcomes(), card_persona="chip-pace-only"),
+    # Document personas, picked after the others (adding them moved no other persona): every
+    # channel passes; one integrated document is in the state the key names (docs/documents.md).
+    Spec("licence-expired", "Driving licence past its expiry date, not renewed (documents: "
+         "driving_licence expired)", Outcomes(), shape=_document_shape("licence-expired"),
+         document=("driving_licence", "expired", "not_renewed"),
+         notes="valid_to 45 days before the population's day"),
+    Spec("licence-no-points", "Driving licence with all 12 points deducted: suspended until the "
+         "knowledge test (documents: driving_licence suspended)", Outcomes(),
+         shape=_document_shape("licence-no-points"),
+         document=("driving_licence", "suspended", "no_points_left"),
+         notes="knowledge_test_from is 6 months after the deduction (Law 36/2024 Art. 58)"),
+    Spec("health-insurance-suspended", "Health-insurance card suspended for contribution arrears "
+         "(documents: health_insurance suspended)", Outcomes(),
+         shape=_document_shape("health-insurance-suspended"),
+         document=("health_insurance", "suspended", "contribution_arrears"),
+         notes="the hospital check answers valid false"),
 )
 KEYS = tuple(spec.key for spec in SPECS)
 CHIP_PERSONA_KEYS = frozenset(p.key for p in failure_cards.CHIP_PERSONAS)
@@ -498,6 +526,10 @@ def describe(session: Session, spec: Spec, pin: str, *, now: datetime,
         "vneid": _login_details(session, current, settings),
         "expected": {channel: {"request": REQUESTS[channel], **expected}
                      for channel, expected in expectations(spec.outcomes).items()},
+        "document": spec.document and {
+            "request": f"GET /v1/citizens/{{pin}}/documents/{spec.document[0]} (scope "
+                       f"document.{spec.document[0]}) or GET /v1/me/documents",
+            "kind": spec.document[0], "status": spec.document[1], "reason": spec.document[2]},
     }
 
 
@@ -538,6 +570,14 @@ def outcome_text(channel: str, expected: dict[str, Any], *, markdown: bool = Fal
     else:
         text = f"200 {code(expected['status'])}"
     return text + (f" after {expected['delay_ms']} ms" if expected.get("delay_ms") else "")
+
+
+def document_table() -> str:
+    """The document-persona table of docs/personas.md (the tests check the page against it)."""
+    lines = ["| document | persona | status | status_reason |", "|---|---|---|---|"]
+    lines += [f"| `{spec.document[0]}` | `{spec.key}` | `{spec.document[1]}` | "
+              f"`{spec.document[2]}` |" for spec in SPECS if spec.document]
+    return "\n".join(lines)
 
 
 def markdown_table() -> str:

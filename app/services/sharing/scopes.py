@@ -108,6 +108,48 @@ CATALOGUE: tuple[Scope, ...] = (
         sandbox_only=True,
     ),
     Scope(
+        "document.health_insurance",
+        "Health-insurance card (BHYT): GET /v1/citizens/{pin}/documents/health_insurance and the "
+        "hospital's check POST /v1/sectors/health/insurance-check (docs/documents.md).",
+    ),
+    Scope(
+        "document.driving_licence",
+        "Driving licences (class, validity, points, status): "
+        "GET /v1/citizens/{pin}/documents/driving_licence.",
+    ),
+    Scope(
+        "document.vehicle_registration",
+        "Vehicle registrations (plate, kind, brand): "
+        "GET /v1/citizens/{pin}/documents/vehicle_registration.",
+    ),
+    Scope(
+        "document.tax_registration",
+        "Tax identification number and registration: "
+        "GET /v1/citizens/{pin}/documents/tax_registration.",
+    ),
+    Scope(
+        "document.social_insurance",
+        "Social-insurance book (number, scheme, contribution months, status): "
+        "GET /v1/citizens/{pin}/documents/social_insurance.",
+    ),
+    Scope(
+        "document.vaccination",
+        "Vaccination records (health data: Decree 13/2023, Law 91/2025): "
+        "GET /v1/citizens/{pin}/documents/vaccination; only for a client with a recorded legal "
+        "basis.",
+        needs_legal_basis=True,
+    ),
+    Scope(
+        "sector.telecom",
+        "A telecom's subscriber check: POST /v1/sectors/telecom/subscriber-check (PIN, name and "
+        "birth date match, never the values).",
+    ),
+    Scope(
+        "sector.bank",
+        "A bank's customer check: POST /v1/sectors/bank/customer-check (identity match, record "
+        "status, a valid chip card).",
+    ),
+    Scope(
         "audit.all",
         "Read every client's audit trail (oversight); a client always reads its own.",
         admin_only=True,
@@ -116,6 +158,8 @@ CATALOGUE: tuple[Scope, ...] = (
 
 SCOPES: dict[str, Scope] = {scope.name: scope for scope in CATALOGUE}
 RECORD_SCOPES: tuple[str, ...] = tuple(scope.name for scope in CATALOGUE if scope.fields)
+DOCUMENT_SCOPES: tuple[str, ...] = tuple(scope.name for scope in CATALOGUE
+                                         if scope.name.startswith("document."))
 NON_ADMIN_SCOPES: tuple[str, ...] = tuple(scope.name for scope in CATALOGUE if not scope.admin_only)
 # OpenID Connect sign-in scopes (docs/vneid.md): a login client registers those it may request, the
 # citizen consents at login; they are never data-API scopes of a client-credentials token.

@@ -34,12 +34,12 @@ from app.models.consent import Consent
 from app.models.oidc import IssuedAccessToken
 from app.models.population import PinHistory
 from app.oidc import errors as oauth
-from app.oidc.claims import VNEID_DATA_SHARING, VNEID_HISTORY, VNEID_IDENTITY
+from app.oidc.claims import VNEID_DATA_SHARING, VNEID_DOCUMENTS, VNEID_HISTORY, VNEID_IDENTITY
 from app.pin import mask
 from app.services.kit.keys import KeyStore, aware
 from app.services.sharing import audit
 from app.services.sharing import consent as consents
-from app.services.sharing.scopes import RECORD_SCOPES
+from app.services.sharing.scopes import DOCUMENT_SCOPES, RECORD_SCOPES
 from app.services.storage.runtime import Runtime
 from app.services.vneid import accounts, userinfo
 from app.services.vneid.provider import LOGIN_PURPOSE
@@ -142,7 +142,8 @@ def history(session: Session, pins: Sequence[str], *, before_seq: int | None,
 
 # --- consents for data sharing --------------------------------------------------------------------
 
-CONSENTABLE_SCOPES = (*RECORD_SCOPES, "citizen.verify")
+CONSENTABLE_SCOPES = (*RECORD_SCOPES, "citizen.verify", *DOCUMENT_SCOPES, "sector.telecom",
+                      "sector.bank")
 SCREEN_CONSENT_DAYS = 365  # a consent given on the VNeID screen lasts a year unless withdrawn
 
 
@@ -215,6 +216,15 @@ class HistoryScopeRequired(Forbidden):
                    "The access token does not carry the vneid.history scope")
 
 
+class DocumentsScopeRequired(Forbidden):
+    code, title = ("documents-scope-required",
+                   "The access token does not carry the vneid.documents scope")
+
+
+SCOPE_REFUSALS: dict[str, type[Forbidden]] = {VNEID_HISTORY: HistoryScopeRequired,
+                                              VNEID_DOCUMENTS: DocumentsScopeRequired}
+
+
 def _refused() -> CitizenTokenRequired:
     error = CitizenTokenRequired()
     error.headers["WWW-Authenticate"] = 'Bearer realm="vneid", error="invalid_token"'
@@ -246,13 +256,13 @@ class CitizenCaller:
 
 
 def _by_access_token(session: Session, token: str, *, keys: KeyStore, settings: Settings,
-                     now: datetime) -> CitizenCaller | None:
+                     now: datetime, scope: str) -> CitizenCaller | None:
     try:
         claims = userinfo.verify(token, keys=keys, settings=settings, now=now)
     except oauth.OAuthError:
         return None
-    if VNEID_HISTORY not in claims.content.scope:
-        raise HistoryScopeRequired(required=[VNEID_HISTORY])
+    if scope not in claims.content.scope:
+        raise SCOPE_REFUSALS[scope](required=[scope])
     issued = session.get(IssuedAccessToken, claims.jti)
     if issued is None or issued.revoked_at is not None or issued.account_id is None:
         return None
@@ -266,13 +276,14 @@ def _by_device(session: Session, token: str) -> CitizenCaller | None:
 
 
 def citizen_caller(session: Session, token: str | None, *, keys: KeyStore, settings: Settings,
-                   now: datetime) -> CitizenCaller:
-    """The account behind a VNeID access token with ``vneid.history`` (from a relying party's
-    OpenID flow) or the app's bound-device token; it must be active. 401
-    ``citizen-token-required`` otherwise."""
+                   now: datetime, scope: str = VNEID_HISTORY) -> CitizenCaller:
+    """The account behind a VNeID access token with ``scope`` (from a relying party's OpenID
+    flow: ``vneid.history``, or ``vneid.documents`` for the documents) or the app's bound-device
+    token; it must be active. 401 ``citizen-token-required`` otherwise."""
     found = None
     if token:
-        found = (_by_access_token(session, token, keys=keys, settings=settings, now=now)
+        found = (_by_access_token(session, token, keys=keys, settings=settings, now=now,
+                                  scope=scope)
                  if token.count(".") == 2 else _by_device(session, token))
     if found is None or found.account.state != accounts.ACTIVE:
         raise _refused()

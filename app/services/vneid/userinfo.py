@@ -12,11 +12,13 @@ current residence (current, else temporary, else permanent) as the OIDC ``addres
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
@@ -25,7 +27,13 @@ from app.models.account import Account
 from app.models.oidc import IssuedAccessToken
 from app.models.population import Citizen, Residence
 from app.oidc import errors as oauth
-from app.oidc.claims import OPENID, ClaimSource, PostalAddress, userinfo_claims
+from app.oidc.claims import (
+    OPENID,
+    ClaimSource,
+    PostalAddress,
+    document_kinds,
+    userinfo_claims,
+)
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import AccessTokenClaims, verify_access_token
 from app.prepared import Prepared
@@ -86,7 +94,8 @@ def _is_client_credentials(token: str, *, keys: KeyStore, settings: Settings,
 _GRANT = Prepared(
     select(IssuedAccessToken.revoked_at, Account.state, Account.phone, Citizen.pin,
            Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
-           Citizen.birth_date_precision, Citizen.sex, Citizen.email)
+           Citizen.birth_date_precision, Citizen.sex, Citizen.email, Citizen.status,
+           Citizen.status_date)
     .join(Account, Account.id == IssuedAccessToken.account_id)
     .join(Citizen, Citizen.pin == Account.pin)
     .where(IssuedAccessToken.jti == bindparam("jti")))  # one round trip for the three
@@ -118,9 +127,24 @@ def _address(conn: Connection, pin: str) -> PostalAddress | None:
                          region=province.name if province else None)
 
 
-def claim_source(conn: Connection, row: Any) -> ClaimSource:
-    """From a row with the citizen's columns and the account's ``phone``."""
-    return ClaimSource(
+def _documents(conn: Connection, row: Any, kinds: tuple[str, ...],
+               now: datetime | None) -> dict[str, list[dict[str, Any]]] | None:
+    """The documents the document scopes' claims need, JSON-ready (only when asked for)."""
+    if not kinds or now is None:
+        return None
+    from app.services.documents import integrated as documents
+
+    ref = cached_reference(conn.engine.url) or _load_reference(conn)
+    with Session(bind=conn) as session:
+        found = documents.documents_of(session, ref, row, now=now, kinds=kinds)
+    return json.loads(to_json(found))
+
+
+def claim_source(conn: Connection, row: Any, *, kinds: tuple[str, ...] = (),
+                 now: datetime | None = None) -> ClaimSource:
+    """From a row with the citizen's columns and the account's ``phone`` (and, for document
+    ``kinds``, the citizen's documents on ``now``)."""
+    return ClaimSource(documents=_documents(conn, row, kinds, now),
         pin=row.pin, surname=row.surname, middle_name=row.middle_name,
         given_name=row.given_name, birth_date=row.birth_date,
         birth_date_precision=row.birth_date_precision, sex=row.sex,
@@ -137,5 +161,5 @@ def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings
     found = _GRANT.first(conn, {"jti": claims.jti})
     if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
         raise oauth.InvalidToken()
-    return userinfo_claims(claim_source(conn, found), scopes=claims.content.scope,
-                           subject=claims.content.subject)
+    source = claim_source(conn, found, kinds=document_kinds(claims.content.scope), now=now)
+    return userinfo_claims(source, scopes=claims.content.scope, subject=claims.content.subject)
