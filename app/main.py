@@ -33,6 +33,7 @@ from app.routers import (
     health,
     hot,
     html,
+    judicial,
     login,
     me,
     metrics,
@@ -123,6 +124,7 @@ def create_app(
                    pki.router,
                    events.router, events.feed_router, events.admin_router, subscriptions.router,
                    me.router, me.admin_router, me.pages_router,
+                   judicial.router, judicial.authority_router, judicial.sandbox_router,
                    sandbox.router, sandbox.tenants_router, metrics.router, console.router):
         app.include_router(router)
     api_docs.install(app)

@@ -15,6 +15,7 @@ from app.models.events import (
     SandboxClockState,
     Subscription,
 )
+from app.models.judicial import JudicialConviction, JudicialRecordRequest
 from app.models.oidc import (
     AuthorizationCode,
     BrowserSession,
@@ -63,6 +64,8 @@ __all__ = [
     "Household",
     "IdempotencyRecord",
     "IssuedAccessToken",
+    "JudicialConviction",
+    "JudicialRecordRequest",
     "LegacyCommune",
     "LifeEvent",
     "LifeEventHead",

@@ -19,7 +19,10 @@ scope               claims released (UserInfo; the ID token carries only ``sub``
 Two scopes release no claims but authorise something else (docs/life-events.md): with
 ``vneid.history`` the access token lets the citizen read who accessed their data and manage their
 data-sharing consents (``/v1/me``); approving ``vneid.data_sharing`` records the citizen's consent
-to the client looking them up in the population database for its purpose.
+to the client looking them up in the population database for its purpose. With
+``vneid.judicial_record`` the access token lets the e-service request criminal-record
+certificates for the citizen, follow them and fetch an issued certificate No. 1
+(``/v1/me/judicial-records``, docs/documents.md).
 
 Decisions:
 
@@ -58,6 +61,7 @@ VNEID_IDENTITY = "vneid.identity"
 OFFLINE_ACCESS = "offline_access"
 VNEID_HISTORY = "vneid.history"
 VNEID_DATA_SHARING = "vneid.data_sharing"
+VNEID_JUDICIAL_RECORD = "vneid.judicial_record"
 
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     OPENID: ("sub",),
@@ -69,6 +73,7 @@ SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     OFFLINE_ACCESS: (),
     VNEID_HISTORY: (),
     VNEID_DATA_SHARING: (),
+    VNEID_JUDICIAL_RECORD: (),
 }
 SUPPORTED_SCOPES: tuple[str, ...] = tuple(SCOPE_CLAIMS)
 #: claims_supported for discovery: the scope claims plus those of the ID token.

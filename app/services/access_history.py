@@ -233,6 +233,7 @@ class CitizenCaller:
 
     account: Account
     scopes: frozenset[str] | None
+    client_id: str | None = None  # the relying party whose access token it is
 
     @property
     def first_party(self) -> bool:
@@ -245,18 +246,20 @@ class CitizenCaller:
 
 
 def _by_access_token(session: Session, token: str, *, keys: KeyStore, settings: Settings,
-                     now: datetime) -> CitizenCaller | None:
+                     now: datetime, scope: str,
+                     missing: type[Forbidden]) -> CitizenCaller | None:
     try:
         claims = oidc_userinfo.verify(token, keys=keys, settings=settings, now=now)
     except oauth.OAuthError:
         return None
-    if VNEID_HISTORY not in claims.content.scope:
-        raise HistoryScopeRequired(required=[VNEID_HISTORY])
+    if scope not in claims.content.scope:
+        raise missing(required=[scope])
     issued = session.get(IssuedAccessToken, claims.jti)
     if issued is None or issued.revoked_at is not None or issued.account_id is None:
         return None
     account = session.get(Account, issued.account_id)
-    return CitizenCaller(account, frozenset(claims.content.scope)) if account else None
+    return (CitizenCaller(account, frozenset(claims.content.scope), claims.content.client_id)
+            if account else None)
 
 
 def _by_device(session: Session, token: str) -> CitizenCaller | None:
@@ -265,13 +268,15 @@ def _by_device(session: Session, token: str) -> CitizenCaller | None:
 
 
 def citizen_caller(session: Session, token: str | None, *, keys: KeyStore, settings: Settings,
-                   now: datetime) -> CitizenCaller:
-    """The account behind a VNeID access token with ``vneid.history`` (from a relying party's
-    OpenID flow) or the app's bound-device token; it must be active. 401
-    ``citizen-token-required`` otherwise."""
+                   now: datetime, scope: str = VNEID_HISTORY,
+                   missing: type[Forbidden] | None = None) -> CitizenCaller:
+    """The account behind a VNeID access token with ``scope`` (from a relying party's OpenID
+    flow; ``missing`` is raised without it) or the app's bound-device token; it must be active.
+    401 ``citizen-token-required`` otherwise."""
     found = None
     if token:
-        found = (_by_access_token(session, token, keys=keys, settings=settings, now=now)
+        found = (_by_access_token(session, token, keys=keys, settings=settings, now=now,
+                                  scope=scope, missing=missing or HistoryScopeRequired)
                  if token.count(".") == 2 else _by_device(session, token))
     if found is None or found.account.state != accounts.ACTIVE:
         raise _refused()

@@ -31,7 +31,7 @@ from app.models.account import Account
 from app.models.card import Card
 from app.models.population import Citizen
 from app.models.sandbox import SandboxPersona
-from app.services import accounts, accounts_seed, cards, cards_personas, faults
+from app.services import accounts, accounts_seed, cards, cards_personas, faults, judicial_records
 from app.services.cards import local_date
 from app.services.pki import CardPki
 from app.settings import Settings
@@ -238,6 +238,20 @@ SPECS: tuple[Spec, ...] = (
          card_persona="chip-bac-only", notes="SELECT 011C answers 6A82, MSE:Set AT 6A80"),
     Spec("chip-pace-only", "Chip refusing BAC (MUTUAL AUTHENTICATE answers 6D00): PACE only",
          Outcomes(), card_persona="chip-pace-only"),
+    # Criminal-record certificate personas (docs/documents.md), picked after the chip ones.
+    Spec(judicial_records.PENDING_PERSONA, "Criminal-record certificate request held in "
+         "checking (a verification that never answers)", Outcomes(),
+         shape=judicial_records.shape_pending,
+         notes="every request stays checking until POST /v1/sandbox/judicial-records/{id}/advance"),
+    Spec(judicial_records.REJECTED_PERSONA, "Criminal-record certificate request rejected "
+         "(outside-competence, Law on Judicial Records Art. 49)", Outcomes(),
+         shape=judicial_records.shape_rejected, notes="every request of theirs is rejected"),
+    Spec(judicial_records.CLEAN_PERSONA, "Clean judicial record: certificate No. 1 delivered "
+         "to VNeID ('Không có án tích')", Outcomes(), shape=judicial_records.shape_clean),
+    Spec(judicial_records.CONVICTIONS_PERSONA, "Judicial record with two synthetic convictions "
+         "(one expunged): No. 2 shows both, No. 1 the current one", Outcomes(),
+         wants=(Want(min_age=35, max_age=55),), shape=judicial_records.shape_convictions,
+         notes="requests take 15 days (expungement verified)"),
 )
 KEYS = tuple(spec.key for spec in SPECS)
 CHIP_PERSONA_KEYS = frozenset(p.key for p in cards_personas.CHIP_PERSONAS)
