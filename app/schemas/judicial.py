@@ -8,10 +8,29 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.schemas.common import ClaimText
+from app.schemas.examples import EXAMPLES
 
 CertificateType = Literal[1, 2]
 Status = Literal["submitted", "checking", "issued", "rejected", "delivered"]
 RejectionCode = Literal["outside-competence", "not-entitled", "forged-documents"]
+_DECLARATION = {
+    "certificate_type": 1, "pin": EXAMPLES["pin"], "full_name": EXAMPLES["full_name"],
+    "sex": EXAMPLES["sex"], "birth_date": EXAMPLES["birth_date"], "birth_date_precision": "day",
+    "place_of_birth": "Phường Ba Đình, Thành phố Hà Nội", "nationality": "VN",
+    "permanent_residence": "Số 12 ngõ 34, Phường Ba Đình, Thành phố Hà Nội",
+    "current_residence": None}
+_REQUEST = {
+    "id": 5, "certificate_type": 1, "title": "PHIẾU LÝ LỊCH TƯ PHÁP SỐ 1", "status": "delivered",
+    "purpose": "Bổ sung hồ sơ xin việc", "copies": 1, "fee_vnd": 200000,
+    "submitted_at": "2026-11-20T02:00:00Z", "decision_due_at": "2026-11-30T02:00:00Z",
+    "timeline": [{"status": "submitted", "at": "2026-11-20T02:00:00Z"},
+                 {"status": "checking", "at": "2026-11-21T02:00:00Z"},
+                 {"status": "issued", "at": "2026-11-30T02:00:00Z"},
+                 {"status": "delivered", "at": "2026-11-30T03:00:00Z"}],
+    "rejection": None, "certificate_number": "000005/2026/LLTP-SANDBOX",
+    "certificate_url": "/v1/me/judicial-records/5/certificate",
+    "declaration": {**_DECLARATION, "purpose": "Bổ sung hồ sơ xin việc", "copies": 1,
+                    "request_position_ban": False}}
 
 
 def _not_blank(value: str) -> str:
@@ -49,6 +68,8 @@ class Step(BaseModel):
 
 
 class JudicialRequestOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_REQUEST]})
+
     id: int
     certificate_type: CertificateType
     title: str
@@ -70,13 +91,15 @@ class JudicialRequestOut(BaseModel):
 
 
 class JudicialRequestList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"requests": [_REQUEST]}]})
+
     requests: list[JudicialRequestOut]
 
 
 class Declaration(BaseModel):
     """The pre-filled declaration: the population database's data, which the citizen confirms."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_DECLARATION]})
 
     certificate_type: CertificateType
     pin: str
@@ -94,6 +117,14 @@ class Declaration(BaseModel):
 
 
 class CertificateOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "request_id": 5, "certificate_type": 1, "number": "000005/2026/LLTP-SANDBOX",
+        "media_type": "lltp+jwt",
+        "jws": "eyJhbGciOiJFUzI1NiIsInR5cCI6ImxsdHArand0Iiwia2lkIjoiLi4uIiwieDVjIjpbIi4uLiJdfQ"
+               ".eyJqdGkiOiIwMDAwMDUvMjAyNi9MTFRQLVNBTkRCT1gifQ.c2lnbmF0dXJl",
+        "jwks_uri": "/v1/judicial-records/authority/jwks.json",
+        "root_certificate": "/v1/judicial-records/authority/root.pem"}]})
+
     request_id: int
     certificate_type: CertificateType
     number: str
