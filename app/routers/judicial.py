@@ -44,7 +44,7 @@ RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 PEM = "application/x-pem-file"
 
 
-def judicial_caller(request: Request, credentials: BearerDep, session: ReadSessionDep,
+def citizen_caller(request: Request, credentials: BearerDep, session: ReadSessionDep,
                     now: NowDep) -> access_history.CitizenCaller:
     token = credentials.credentials if isinstance(credentials, HTTPAuthorizationCredentials) \
         else None
@@ -53,7 +53,7 @@ def judicial_caller(request: Request, credentials: BearerDep, session: ReadSessi
         scope=VNEID_JUDICIAL_RECORD, missing=service.JudicialScopeRequired)
 
 
-CallerDep = Annotated[access_history.CitizenCaller, Depends(judicial_caller)]
+CallerDep = Annotated[access_history.CitizenCaller, Depends(citizen_caller)]
 
 
 def _out(row: JudicialRecordRequest, now: datetime) -> schemas.JudicialRequestOut:
