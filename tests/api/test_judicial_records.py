@@ -95,6 +95,13 @@ def _request(client: TestClient, headers: dict[str, str], certificate_type: int 
     return response.json()
 
 
+def _issue(client: TestClient, admin: dict[str, str], request_id: int) -> None:
+    """Force the request through checking and the decision (the sandbox control)."""
+    for _ in range(2):
+        forced = client.post(f"/v1/sandbox/judicial-records/{request_id}/advance", headers=admin)
+        assert forced.status_code == 200, forced.text
+
+
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -189,8 +196,7 @@ def test_the_certificate_is_signed_once_and_served_identically(
         admin: dict[str, str]) -> None:
     headers = _login(agent, portal, citizen)
     made = _request(client, headers)
-    for _ in range(2):
-        client.post(f"/v1/sandbox/judicial-records/{made['id']}/advance", headers=admin)
+    _issue(client, admin, made["id"])
     first = client.get(f"{BASE}/{made['id']}/certificate", headers=headers).json()["jws"]
     assert client.get(f"{BASE}/{made['id']}/certificate", headers=headers).json()["jws"] == first
 
@@ -200,8 +206,7 @@ def test_relying_party_fetch_is_audited_for_the_citizen(
         admin: dict[str, str], database: Database) -> None:
     headers = _login(agent, portal, citizen)
     made = _request(client, headers)
-    for _ in range(2):
-        client.post(f"/v1/sandbox/judicial-records/{made['id']}/advance", headers=admin)
+    _issue(client, admin, made["id"])
     assert client.get(f"{BASE}/{made['id']}/certificate", headers=headers).status_code == 200
     with database.read() as session:
         actions = session.scalars(select(AuditRecord.client_id).where(
@@ -232,8 +237,7 @@ def test_certificate_no2_goes_to_the_citizens_app_never_to_a_relying_party(
     headers = _login(agent, portal, citizen)
     made = _request(client, headers, certificate_type=2)
     assert {"father", "mother", "spouse"} <= set(made["declaration"])
-    for _ in range(2):
-        client.post(f"/v1/sandbox/judicial-records/{made['id']}/advance", headers=admin)
+    _issue(client, admin, made["id"])
     refused = client.get(f"{BASE}/{made['id']}/certificate", headers=headers)
     assert refused.status_code == 403
     assert _problem(refused) == "certificate-first-party-only"
@@ -340,8 +344,7 @@ def test_convictions_persona_no2_shows_both_no1_only_the_current_one(
     assert len(shown2["lltp"]["criminal_record"]["convictions"]) == 2
     made = _request(client, headers)
     assert _at(made["decision_due_at"]) - _at(made["submitted_at"]) == timedelta(days=15)
-    for _ in range(2):
-        client.post(f"/v1/sandbox/judicial-records/{made['id']}/advance", headers=admin)
+    _issue(client, admin, made["id"])
     no1 = client.get(f"{BASE}/{made['id']}/certificate", headers=headers).json()["jws"]
     record = verify_certificate(client, no1, now=datetime.now().astimezone())["lltp"]
     assert record["criminal_record"]["text"] == "Có án tích"
@@ -364,8 +367,7 @@ def test_bad_signature_fault_makes_the_certificate_fail_verification(
         admin: dict[str, str]) -> None:
     headers = _login(agent, portal, citizen)
     made = _request(client, headers)
-    for _ in range(2):
-        client.post(f"/v1/sandbox/judicial-records/{made['id']}/advance", headers=admin)
+    _issue(client, admin, made["id"])
     forged = client.get(f"{BASE}/{made['id']}/certificate",
                         headers={**headers, "X-Sandbox-Fault": "bad-signature"}).json()["jws"]
     with pytest.raises(BadSignatureError):
