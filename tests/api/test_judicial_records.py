@@ -30,9 +30,11 @@ from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     LOGIN_SCOPES,
     Rp,
+    authorize,
     browser,
     citizen_with_contact,
     jwt_header,
+    password_login,
     register_rp,
     tokens_for,
 )
@@ -223,6 +225,15 @@ def test_token_without_the_judicial_scope_is_refused(
     refused = client.get(BASE, headers=headers)
     assert refused.status_code == 403
     assert _problem(refused) == "judicial-record-scope-required"
+
+
+def test_consent_page_describes_the_judicial_record_scope(
+        agent: TestClient, admin: dict[str, str], portal: Rp, citizen: str) -> None:
+    flow = authorize(agent, portal, scope=SCOPE)
+    after_code = password_login(agent, admin, flow.location, citizen)
+    assert after_code.headers["location"].startswith("/oauth2/consent/")
+    page = agent.get(after_code.headers["location"])
+    assert "Phiếu lý lịch tư pháp" in page.text
 
 
 def test_no_token_is_refused(client: TestClient) -> None:
