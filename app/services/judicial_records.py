@@ -36,7 +36,7 @@ from app.models.sandbox import SandboxPersona
 from app.services import audit, judicial_pki
 from app.services import judicial_lifecycle as lifecycle
 from app.services.cards import local_date
-from app.services.citizens import address, current_residences, full_name
+from app.services.citizens import CitizenNotFound, address, current_residences, full_name
 from app.services.keys import aware
 from app.services.reference import reference
 from app.settings import Settings
@@ -126,8 +126,8 @@ def _birth_place(session: Session, citizen: Citizen) -> str | None:
 def prefill(session: Session, pin: str, certificate_type: int) -> dict[str, Any]:
     """The declaration as the e-service pre-fills it from the population database."""
     citizen = session.get(Citizen, pin)
-    if citizen is None:
-        raise JudicialRequestNotFound()
+    if citizen is None:  # an account's citizen always exists; a stale token's may not
+        raise CitizenNotFound()
     form: dict[str, Any] = {
         "certificate_type": certificate_type, "pin": citizen.pin, "full_name": full_name(citizen),
         "sex": citizen.sex, "birth_date": citizen.birth_date.isoformat(),
