@@ -38,6 +38,7 @@ from app.routers import (
     health,
     hot,
     html,
+    judicial,
     login,
     me,
     metrics,
@@ -128,6 +129,7 @@ def create_app(
                    me.router, me.admin_router, me.pages_router,
                    documents.router, documents.sectors_router, documents.me_router,
                    documents.admin_router,
+                   judicial.router, judicial.authority_router, judicial.sandbox_router,
                    sandbox.router, sandbox.tenants_router, metrics.router, console.router):
         app.include_router(router)
     api_docs.install(app)

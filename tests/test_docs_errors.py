@@ -331,6 +331,37 @@ def _consent_by_relying_party(ctx: Ctx) -> Any:
         "client_id": _bank(ctx)[0], "purpose": "kyc", "scopes": ["citizen.basic"]})
 
 
+def _judicial(ctx: Ctx, persona: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """A criminal-record persona signed in at an e-service: its bearer header, latest request."""
+    agent = ctx.agent()
+    rp = register_rp(ctx.client, ctx.admin, name="Portal RP",
+                     scopes=["openid", "vneid.judicial_record"])
+    access = redeem(agent, rp, authorize(agent, rp, pin=ctx.pin(persona),
+                                         scope="openid vneid.judicial_record"))
+    headers = bearer(access.json()["access_token"])
+    listed = ctx.client.get("/v1/me/judicial-records", headers=headers).json()["requests"]
+    return headers, listed[-1]
+
+
+def _judicial_certificate(ctx: Ctx, persona: str) -> Any:
+    headers, request = _judicial(ctx, persona)
+    return ctx.client.get(f"/v1/me/judicial-records/{request['id']}/certificate",
+                          headers=headers)
+
+
+def _judicial_without_scope(ctx: Ctx) -> Any:
+    agent = ctx.agent()
+    flow = authorize(agent, ctx.rp, pin=_with_account(ctx), scope="openid profile")
+    access = redeem(agent, ctx.rp, flow).json()["access_token"]
+    return ctx.client.get("/v1/me/judicial-records", headers=bearer(access))
+
+
+def _advance_final(ctx: Ctx) -> Any:
+    request = _judicial(ctx, "judicial-record-rejected")[1]
+    return ctx.client.post(f"/v1/sandbox/judicial-records/{request['id']}/advance",
+                           headers=ctx.admin)
+
+
 def _throttled(ctx: Ctx) -> TestClient:
     """An app of its own with the default limits (the session's app has them out of the way)."""
     limits = {name: Settings.model_fields[name].default for name in (
@@ -570,6 +601,13 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "documents-scope-required": _documents_without_scope,
     "level-2-required": _documents_of_a_level1_account,
     "citizen-interaction-required": _consent_by_relying_party,
+    "judicial-record-scope-required": _judicial_without_scope,
+    "judicial-request-not-found": lambda c: c.client.post(
+        "/v1/sandbox/judicial-records/999999999/advance", headers=c.admin),
+    "certificate-not-issued": lambda c: _judicial_certificate(c, "judicial-record-pending"),
+    "certificate-first-party-only": lambda c: _judicial_certificate(
+        c, "judicial-record-convictions"),
+    "judicial-request-final": _advance_final,
     "sandbox-client-required": lambda c: c.client.get("/v1/sandbox/personas",
                                                       headers=_non_sandbox(c)),
     "invalid-fault": lambda c: _fault(c, "status=404"),

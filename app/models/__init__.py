@@ -16,6 +16,7 @@ from app.models.events import (
     SandboxClockState,
     Subscription,
 )
+from app.models.judicial import JudicialConviction, JudicialRecordRequest
 from app.models.oidc import (
     AuthorizationCode,
     BrowserSession,
@@ -65,6 +66,8 @@ __all__ = [
     "Household",
     "IdempotencyRecord",
     "IssuedAccessToken",
+    "JudicialConviction",
+    "JudicialRecordRequest",
     "LegacyCommune",
     "LifeEvent",
     "LifeEventHead",

@@ -26,11 +26,14 @@ The document claims are JSON objects (a list for licences and vehicles); a citiz
 document gets no claim. Vaccination records are health data
 and have no claim.
 
-Three scopes release no claims but authorise something else (docs/life-events.md): with
+Four scopes release no claims but authorise something else (docs/life-events.md): with
 ``vneid.history`` the access token lets the citizen read who accessed their data and manage their
 data-sharing consents (``/v1/me``); with ``vneid.documents`` it reads the citizen's integrated
 documents (``/v1/me/documents``, docs/documents.md); approving ``vneid.data_sharing`` records the
-citizen's consent to the client looking them up in the population database for its purpose.
+citizen's consent to the client looking them up in the population database for its purpose. With
+``vneid.judicial_record`` the access token lets the e-service request criminal-record
+certificates for the citizen, follow them and fetch an issued certificate No. 1
+(``/v1/me/judicial-records``, docs/documents.md).
 
 Decisions:
 
@@ -78,6 +81,7 @@ DOCUMENT_CLAIMS: Mapping[str, tuple[str, str, bool]] = {
     "vneid.tax": ("tax_id", "tax_registration", False),
     "vneid.social_insurance": ("social_insurance", "social_insurance", False),
 }
+VNEID_JUDICIAL_RECORD = "vneid.judicial_record"
 
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     OPENID: ("sub",),
@@ -91,6 +95,7 @@ SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     VNEID_DATA_SHARING: (),
     VNEID_DOCUMENTS: (),
     **{scope: (claim,) for scope, (claim, _, _) in DOCUMENT_CLAIMS.items()},
+    VNEID_JUDICIAL_RECORD: (),
 }
 SUPPORTED_SCOPES: tuple[str, ...] = tuple(SCOPE_CLAIMS)
 #: claims_supported for discovery: the scope claims plus those of the ID token.

@@ -25,12 +25,15 @@ from tests.reliability.conftest import Isolated
 from tests.reliability.support import Operation, document_operations, example_path, record
 
 ALL_OPERATIONS = document_operations()
-# Public by design: discovery, the test PKI, health, the event-type list, the QR status poll,
-# the Prometheus scrape (aggregate counts only).
+# Public by design: discovery, the test PKI, the certificate signer's keys, health, the
+# event-type list, the QR status poll, the Prometheus scrape (aggregate counts only).
 PUBLIC = {"GET /healthz", "GET /readyz", "GET /.well-known/jwks.json",
           "GET /.well-known/openid-configuration", "GET /.well-known/oauth-authorization-server",
           "GET /v1/events/types",
-          "GET /oauth2/qr/{handle}", "GET /metrics"}
+          "GET /oauth2/qr/{handle}", "GET /metrics",
+          # the criminal-record certificates' signer: what a relying party verifies with
+          *(f"GET /v1/judicial-records/authority{tail}" for tail in (
+              "", "/jwks.json", "/root.pem", "/root.der", "/certificate.pem"))}
 # Guarded by something other than a dependency: the app's device token read in the handler,
 # client authentication of the OAuth endpoints, the login flow. (The chip's routes need a
 # card.read token, a dependency, as well as the MRZ-derived access key.)

@@ -5,4 +5,4 @@ clock and the stored overrides), the sector checks relying parties make on them,
 documents fail on purpose, and the criminal-record certificate requested through the national
 portal (its lifecycle, the request service and the test authority that signs it)."""
 
-__all__ = ["integrated", "personas"]
+__all__ = ["integrated", "judicial_lifecycle", "judicial_pki", "judicial_records", "personas"]

@@ -42,6 +42,8 @@ VARIABLES: dict[str, str] = {
     "tenant_id": "{{create_tenant_v1_sandbox_tenants_post.response.body.$.id}}",
     "consent_id": "{{give_consent_v1_me_data_consents_post.response.body.$.id}}",
     "session_id": "{{open_session_v1_cards__pin__chip_sessions_post.response.body.$.session_id}}",
+    # The persona judicial-record-rejected's request: the personas' requests are the first four.
+    "request_id": "2",
 }
 # Body members that name an id made earlier in the file: the example's value gives way to it.
 BODY_VARIABLES = ("session_id",)
@@ -74,6 +76,14 @@ EXPECTED: dict[str, int] = {
     "my_consents_v1_me_consents_get": 401,  # the app's bound-device token
     "my_documents_v1_me_documents_get": 401,  # a level-2 citizen's device or vneid.documents
     "withdraw_my_consent_v1_me_consents__consent_id__withdraw_post": 422,
+    # The criminal-record service takes a citizen's token (scope vneid.judicial_record); the
+    # request forced is the rejected persona's, final already (judicial-request-final).
+    "prefill_v1_me_judicial_records_prefill_get": 401,
+    "my_requests_v1_me_judicial_records_get": 401,
+    "submit_v1_me_judicial_records_post": 401,
+    "one_request_v1_me_judicial_records__request_id__get": 401,
+    "certificate_v1_me_judicial_records__request_id__certificate_get": 401,
+    "advance_v1_sandbox_judicial_records__request_id__advance_post": 409,
     # A new subscription has had no delivery yet; the example's event type is a placeholder.
     "update_v1_subscriptions__subscription_id__patch": 422,
     "deliveries_v1_subscriptions__subscription_id__deliveries_get": 404,

@@ -35,6 +35,7 @@ from app.services.cards import failure_cards
 from app.services.cards import issuance as cards
 from app.services.cards.issuance import local_date
 from app.services.cards.pki import CardPki
+from app.services.documents import judicial_records
 from app.services.sandbox import faults
 from app.services.vneid import account_generation, accounts
 from app.settings import Settings
@@ -269,6 +270,20 @@ SPECS: tuple[Spec, ...] = (
          shape=_document_shape("health-insurance-suspended"),
          document=("health_insurance", "suspended", "contribution_arrears"),
          notes="the hospital check answers valid false"),
+    # Criminal-record certificate personas (docs/documents.md), picked after the chip ones.
+    Spec(judicial_records.PENDING_PERSONA, "Criminal-record certificate request held in "
+         "checking (a verification that never answers)", Outcomes(),
+         shape=judicial_records.shape_pending,
+         notes="every request stays checking until POST /v1/sandbox/judicial-records/{id}/advance"),
+    Spec(judicial_records.REJECTED_PERSONA, "Criminal-record certificate request rejected "
+         "(outside-competence, Law on Judicial Records Art. 49)", Outcomes(),
+         shape=judicial_records.shape_rejected, notes="every request of theirs is rejected"),
+    Spec(judicial_records.CLEAN_PERSONA, "Clean judicial record: certificate No. 1 delivered "
+         "to VNeID ('Không có án tích')", Outcomes(), shape=judicial_records.shape_clean),
+    Spec(judicial_records.CONVICTIONS_PERSONA, "Judicial record with two synthetic convictions "
+         "(one expunged): No. 2 shows both, No. 1 the current one", Outcomes(),
+         wants=(Want(min_age=35, max_age=55),), shape=judicial_records.shape_convictions,
+         notes="requests take 15 days (expungement verified)"),
 )
 KEYS = tuple(spec.key for spec in SPECS)
 CHIP_PERSONA_KEYS = frozenset(p.key for p in failure_cards.CHIP_PERSONAS)

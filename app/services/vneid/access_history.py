@@ -244,6 +244,7 @@ class CitizenCaller:
 
     account: Account
     scopes: frozenset[str] | None
+    client_id: str | None = None  # the relying party whose access token it is
 
     @property
     def first_party(self) -> bool:
@@ -256,18 +257,20 @@ class CitizenCaller:
 
 
 def _by_access_token(session: Session, token: str, *, keys: KeyStore, settings: Settings,
-                     now: datetime, scope: str) -> CitizenCaller | None:
+                     now: datetime, scope: str,
+                     missing: type[Forbidden]) -> CitizenCaller | None:
     try:
         claims = userinfo.verify(token, keys=keys, settings=settings, now=now)
     except oauth.OAuthError:
         return None
     if scope not in claims.content.scope:
-        raise SCOPE_REFUSALS[scope](required=[scope])
+        raise missing(required=[scope])
     issued = session.get(IssuedAccessToken, claims.jti)
     if issued is None or issued.revoked_at is not None or issued.account_id is None:
         return None
     account = session.get(Account, issued.account_id)
-    return CitizenCaller(account, frozenset(claims.content.scope)) if account else None
+    return (CitizenCaller(account, frozenset(claims.content.scope), claims.content.client_id)
+            if account else None)
 
 
 def _by_device(session: Session, token: str) -> CitizenCaller | None:
@@ -276,14 +279,18 @@ def _by_device(session: Session, token: str) -> CitizenCaller | None:
 
 
 def citizen_caller(session: Session, token: str | None, *, keys: KeyStore, settings: Settings,
-                   now: datetime, scope: str = VNEID_HISTORY) -> CitizenCaller:
+                   now: datetime, scope: str = VNEID_HISTORY,
+                   missing: type[Forbidden] | None = None) -> CitizenCaller:
     """The account behind a VNeID access token with ``scope`` (from a relying party's OpenID
-    flow: ``vneid.history``, or ``vneid.documents`` for the documents) or the app's bound-device
-    token; it must be active. 401 ``citizen-token-required`` otherwise."""
+    flow: ``vneid.history``, ``vneid.documents`` for the documents, ``vneid.judicial_record``;
+    ``missing`` is raised without it) or the app's bound-device token; it must be active.
+    401 ``citizen-token-required`` otherwise."""
     found = None
     if token:
         found = (_by_access_token(session, token, keys=keys, settings=settings, now=now,
-                                  scope=scope)
+                                  scope=scope,
+                                  missing=missing or SCOPE_REFUSALS.get(scope,
+                                                                        HistoryScopeRequired))
                  if token.count(".") == 2 else _by_device(session, token))
     if found is None or found.account.state != accounts.ACTIVE:
         raise _refused()
