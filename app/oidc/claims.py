@@ -139,10 +139,13 @@ class ClaimSource:
     phone_verified: bool = False
     address: PostalAddress | None = None
     account_type: int = ACCOUNT_TYPE_CITIZEN
+    clan_last: bool = False  # the name is written given name first, clan last ("Y Moan Êban")
 
     @property
     def full_name(self) -> str:
-        parts = (self.surname, self.middle_name, self.given_name)
+        """``name`` / ``HoVaTen``: in written order; ``family_name`` stays the surname (clan)."""
+        parts = ((self.middle_name, self.given_name, self.surname) if self.clan_last
+                 else (self.surname, self.middle_name, self.given_name))
         return _nfc(" ".join(part.strip() for part in parts if part.strip()))
 
 

@@ -233,7 +233,8 @@ def _chip_key(seed: int, chip_key_ref: str) -> bytes:
 _CARD_COLUMNS = (Card.sequence, Card.status, Card.expiry_date, Card.issue_date, Card.signed_at,
                  Card.chip_key_ref)
 _HOLDER_COLUMNS = (Citizen.status, Citizen.surname, Citizen.middle_name, Citizen.given_name,
-                   Citizen.birth_date, Citizen.birth_date_precision, Citizen.sex)
+                   Citizen.ethnicity_code, Citizen.birth_date, Citizen.birth_date_precision,
+                   Citizen.sex)
 _RESIDENCE_COLUMNS = (Residence.id, Residence.kind, Residence.registered_on,
                       Residence.deregistered_on)
 

@@ -33,6 +33,7 @@ from app.models.population import Citizen
 from app.models.sandbox import SandboxPersona
 from app.services import accounts, accounts_seed, cards, cards_personas, faults
 from app.services.cards import local_date
+from app.services.citizens import full_name
 from app.services.pki import CardPki
 from app.settings import Settings
 
@@ -109,7 +110,7 @@ def _rename(session: Session, citizen: Citizen, ctx: Context) -> str:
     """Two middle names and letters outside every legacy code page (Ỷ, ữ, ẩ)."""
     middle, given = RARE_NAMES[citizen.sex]
     citizen.middle_name, citizen.given_name = middle, given
-    citizen.name_folded = accent_fold(f"{citizen.surname} {middle} {given}")
+    citizen.name_folded = accent_fold(full_name(citizen))
     session.flush()
     return citizen.pin
 

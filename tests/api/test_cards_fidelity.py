@@ -15,6 +15,7 @@ from app.card_rules import parse_qr_payload
 from app.db import Database
 from app.icao.dg13 import parse_dg13
 from app.icao.lds import parse_dg1
+from app.icao.mrz import transliterate
 from app.models.card import Card
 from app.models.population import (
     Citizen,
@@ -194,3 +195,21 @@ def test_a_partial_birth_date_is_printed_encoded_and_held_as_known(
 def test_card_lookup_needs_its_token(client: TestClient, database: Database) -> None:
     card, _ = _card(database)
     assert client.get(f"/v1/cards/{card.pin}", headers=bearer("not-a-token")).status_code == 401
+
+
+# --- clan-last names -----------------------------------------------------------------------------
+
+
+def test_an_ede_card_prints_the_name_as_written_and_verifies(
+        client: TestClient, database: Database, card_token: str) -> None:
+    card, citizen = _card(database, Citizen.ethnicity_code == 12)
+    written = f"{citizen.given_name} {citizen.surname}"
+    view = printed(client, card_token, card.pin)
+    assert _field(view, "full_name") == written.upper()
+    assert parse_qr_payload(view["qr_payload"]).full_name == written
+    assert view["mrz"][2].startswith(transliterate(citizen.surname) + "<<")  # the clan: primary
+    key = access_key(view["mrz"])
+    files = read_chip(client, card.pin, key)
+    assert parse_dg13(raw(files)["DG13"]).full_name == written
+    report = verify(client, card_token, files).json()
+    assert (report["verdict"], report["reasons"]) == ("pass", []), report

@@ -201,3 +201,19 @@ def test_a_permanent_residence_is_in_force_on_every_day_a_chip_card_could_be_iss
         if not rows or rows[0]["registered_on"] > since or ends != starts:
             uncovered.append(person["pin"])
     assert uncovered == []
+
+
+def test_ede_names_are_searchable_in_written_order_clan_last(
+        citizens: list[dict[str, Any]]) -> None:
+    """Ê-đê write "Y Moan Êban": the record keeps the clan as the surname (family_name) and the
+    folded search key follows the written order; everyone else is surname first."""
+    from app.matching import accent_fold
+
+    ede = [c for c in citizens if c["ethnicity_code"] == 12]
+    assert len(ede) > 50
+    for person in ede:
+        written = " ".join(p for p in (person["middle_name"], person["given_name"],
+                                       person["surname"]) if p)
+        assert person["name_folded"] == accent_fold(written)
+    kinh = next(c for c in citizens if c["ethnicity_code"] == 1)
+    assert kinh["name_folded"].startswith(accent_fold(kinh["surname"]))
