@@ -213,3 +213,17 @@ def test_an_ede_card_prints_the_name_as_written_and_verifies(
     assert parse_dg13(raw(files)["DG13"]).full_name == written
     report = verify(client, card_token, files).json()
     assert (report["verdict"], report["reasons"]) == ("pass", []), report
+
+
+def test_dancu_stats_counts_the_as_of_rules(client: TestClient, database: Database) -> None:
+    from seed.stats import collect
+
+    with database.engine.connect() as connection:
+        figures = collect(connection).as_of
+    assert figures["cards"] > 0
+    assert figures["cards_without_residence_in_force_broken"] == 0
+    # (registrations_before_merger_without_ward: generated rows, test_generator_fidelity.py;
+    # the tests' own citizens here are registered without a ward)
+    assert figures["permanent_residences_ended_by_a_move"] > 0
+    assert figures["birth_date_year_only"] + figures["birth_date_month_year"] > 0
+    assert figures["names_written_clan_last"] > 0
