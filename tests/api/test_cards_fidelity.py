@@ -227,3 +227,26 @@ def test_dancu_stats_counts_the_as_of_rules(client: TestClient, database: Databa
     assert figures["permanent_residences_ended_by_a_move"] > 0
     assert figures["birth_date_year_only"] + figures["birth_date_month_year"] > 0
     assert figures["names_written_clan_last"] > 0
+
+
+@pytest.mark.parametrize(("day", "with_ward"), [("2024-01-10", True), ("2025-07-01", False)])
+def test_a_residence_change_dated_before_the_merger_names_the_ward_it_was_made_in(
+        client: TestClient, database: Database, settings: Any, day: str,
+        with_ward: bool) -> None:
+    pin = new_citizen(database, born=date(1990, 5, 17))
+    with database.read() as session:
+        commune = session.scalar(select(LegacyCommune.current_commune_code)
+                                 .where(LegacyCommune.current_commune_code.is_not(None))
+                                 .order_by(LegacyCommune.code.desc()).limit(1))
+    moved = record(client, admin_of(settings), "residence-changes", {
+        "pin": pin, "kind": "permanent", "commune_code": commune,
+        "address_line": "Số 3 Ngõ Cũ", "registered_on": day})
+    assert moved.status_code == 201, moved.text
+    with database.read() as session:
+        row = session.scalars(select(Residence).where(Residence.pin == pin,
+                                                      Residence.deregistered_on.is_(None))).one()
+        ward = session.get(LegacyCommune, row.legacy_commune_code) if row.legacy_commune_code \
+            else None
+    assert (ward is not None) == with_ward
+    if ward is not None:
+        assert ward.current_commune_code == commune
