@@ -10,7 +10,9 @@ Source: the identity-rules reference, §2.
   reaches its milestone on 28 February in a common year (assumption, not settled by law).
 * QR payload (§2.5, "likely", from public parsers):
   ``PIN|old CMND (may be empty)|full name|ddmmyyyy|Nam/Nữ|address|issue ddmmyyyy``; the 2024 card
-  keeps the 7 fields with its place of residence.
+  keeps the 7 fields with its place of residence. A birth date known only by its month and year
+  or its year has ``00`` for the unknown day (and month): ``00031950``, ``00001950`` (our choice,
+  the zeros of the VNeID ``NgayThangNamSinh`` claim; no public payload of such a card was found).
 * Generations (§2.1–2.2): ``cccd_2021`` (chip CCCD, issued 2021-01-01 … 2024-06-30, Circular
   06/2021/TT-BCA) and ``can_cuoc_2024`` (thẻ căn cước from 2024-07-01, Circular 16/2024/TT-BCA),
   each with the fields printed on its front and back.
@@ -28,7 +30,7 @@ from typing import Literal
 
 from app.icao.dates import add_years
 from app.icao.dg13 import NO_EXPIRY_TEXT, SEX_LABELS
-from app.icao.mrz import Sex
+from app.icao.mrz import Precision, Sex
 
 RENEWAL_AGES = (14, 25, 40, 60)
 GRACE_YEARS = 2
@@ -75,6 +77,7 @@ class QrPayload:
     sex: Sex
     address: str
     issue_date: date
+    birth_precision: Precision = "day"
 
 
 def _checked(text: str) -> str:
@@ -89,12 +92,27 @@ def qr_payload(payload: QrPayload) -> str:
         payload.pin,
         payload.old_id_number,
         payload.full_name,
-        payload.date_of_birth.strftime(_QR_DATE),
+        _qr_birth(payload.date_of_birth, payload.birth_precision),
         SEX_LABELS[payload.sex],
         payload.address,
         payload.issue_date.strftime(_QR_DATE),
     )
     return QR_SEPARATOR.join(_checked(field) for field in fields)
+
+
+def _qr_birth(value: date, precision: Precision) -> str:
+    day = value.strftime("%d") if precision == "day" else "00"
+    month = value.strftime("%m") if precision != "year" else "00"
+    return f"{day}{month}{value.year:04d}"
+
+
+def _qr_birth_date(text: str) -> tuple[date, Precision]:
+    day, month, year = text[0:2], text[2:4], text[4:]
+    precision: Precision = "year" if month == "00" else "month" if day == "00" else "day"
+    if precision == "year" and day != "00":
+        raise CardRuleError("qr.malformed", "a QR birth date with an unknown month has a day")
+    known = {"day": day + month, "month": "01" + month, "year": "0101"}[precision]
+    return _qr_date(known + year), precision
 
 
 def _qr_date(text: str) -> date:
@@ -119,9 +137,9 @@ def parse_qr_payload(text: str) -> QrPayload:
             "qr.malformed", "a card QR payload is 7 '|'-separated fields, PIN first"
         )
     pin, old_id_number, full_name, birth, sex, address, issued = fields
-    return QrPayload(
-        pin, old_id_number, full_name, _qr_date(birth), _qr_sex(sex), address, _qr_date(issued)
-    )
+    born, precision = _qr_birth_date(birth)
+    return QrPayload(pin, old_id_number, full_name, born, _qr_sex(sex), address, _qr_date(issued),
+                     precision)
 
 
 # --- card generations ----------------------------------------------------------------------------

@@ -57,6 +57,11 @@ class NameMatch:
     level: MatchLevel
 
 
+# Ê-đê names are written given name first, clan last ("Y Moan Êban", "H'Hen Niê"); the record keeps
+# the clan as ``surname`` (the ``family_name`` claim) like everyone's family name (population.md)
+CLAN_LAST_ETHNICITIES = frozenset({12})
+
+
 def clean_text(value: str) -> str:
     """NFC, invisible characters dropped, runs of any whitespace collapsed to one space."""
     return " ".join(unicodedata.normalize("NFC", value).translate(_INVISIBLE).split())

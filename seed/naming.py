@@ -268,11 +268,15 @@ def middle_strings(model: NameModel, keys: np.ndarray) -> np.ndarray:
     return _join(words[keys // MAX_TOKENS], words[keys % MAX_TOKENS])
 
 
-def folded_names(model: NameModel, tokens: NameTokens) -> np.ndarray:
-    """``name_folded``: the whole name folded, words in written order."""
+def folded_names(model: NameModel, tokens: NameTokens, *, clan_last: np.ndarray) -> np.ndarray:
+    """``name_folded``: the whole name folded, words in written order (``clan_last``: the middle
+    and given name, then the surname, as Ê-đê names are written;
+    ``app.services.population.citizens``)."""
     folded = model.folded
     middle = _join(folded[tokens.middle1], folded[tokens.middle2])
-    return _join(_join(folded[tokens.surname], middle), folded[tokens.given])
+    surname, given = folded[tokens.surname], folded[tokens.given]
+    return np.where(clan_last, _join(_join(middle, given), surname),
+                    _join(_join(surname, middle), given))
 
 
 def _join(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -19,7 +19,8 @@ def stats_tables(stats: PopulationStats) -> list[Table]:
                     lambda c: code_name("religion", c), limit=10),
             _shares("Marital status (living, 15+)", stats.marital, sum(stats.marital.values()),
                     {}, lambda c: code_name("marital_status", c)),
-            _shares("Status (all records)", stats.status, stats.people, {}, str)]
+            _shares("Status (all records)", stats.status, stats.people, {}, str),
+            _as_of(stats)]
 
 
 def _overview(stats: PopulationStats) -> Table:
@@ -88,4 +89,29 @@ def _shares(title: str, counts: dict, total: int, reference: dict, label,  # typ
         if reference:
             row.append(f"{100 * reference.get(code, 0):.1f}%")
         table.add_row(*row)
+    return table
+
+
+AS_OF_ROWS = (
+    ("cards", "chip cards", ""),
+    ("cards_without_residence_in_force_broken",
+     "cards without a residence in force on their issue date", "0"),
+    ("cards_issued_before_merger", "cards issued before 2025-07-01 (pre-merger place names)", ""),
+    ("registrations_before_merger_without_ward_broken",
+     "residences registered before 2025-07-01 without a legacy ward", "0"),
+    ("permanent_residences_ended_by_a_move",
+     "permanent residences of the living ended by a move (history)", ""),
+    ("birth_date_year_only", "birth dates known only by year (printed yyyy, MRZ YY<<<<)", ""),
+    ("birth_date_month_year", "birth dates known by month and year (mm/yyyy, YYMM<<)", ""),
+    ("names_written_clan_last", "names written given name first, clan last (Ê-đê)", ""),
+)
+
+
+def _as_of(stats: PopulationStats) -> Table:
+    table = Table(title="Records and cards as of their dates")
+    table.add_column("rule")
+    table.add_column("count", justify="right")
+    table.add_column("must be", justify="right")
+    for key, label, expected in AS_OF_ROWS:
+        table.add_row(label, f"{stats.as_of.get(key, 0):,}", expected)
     return table

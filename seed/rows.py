@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 from numpy.dtypes import StringDType
 
+from app.matching import CLAN_LAST_ETHNICITIES
 from seed import culture, marks, naming, places
 from seed.addresses import address_lines
 from seed.batch import (
@@ -116,7 +117,8 @@ def _citizens(ctx: Context, index: int, people: People, d: Derived,
     rows.add_keyed("middle_name", naming.middle_key(names),
                    lambda u: naming.middle_strings(model, u))
     rows.add_keyed("given_name", names.given, lambda u: model.words[u])
-    rows.add("name_folded", naming.folded_names(model, names))
+    clan_last = np.isin(ethnicity[o], list(CLAN_LAST_ETHNICITIES))
+    rows.add("name_folded", naming.folded_names(model, names, clan_last=clan_last))
     rows.add_keyed("birth_date", v.birth[o], iso_dates)
     rows.add_keyed("birth_date_precision", v.precision[o], lambda u: PRECISION_NAMES[u])
     rows.add_keyed("sex", v.sex[o], lambda u: np.where(u == FEMALE, "F", "M"))

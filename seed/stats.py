@@ -10,15 +10,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, and_, case, exists, func, or_, select
 
-from app.models.population import Citizen, Commune, Household, PopulationRun
+from app.matching import CLAN_LAST_ETHNICITIES
+from app.models.card import Card
+from app.models.population import Citizen, Commune, Household, PopulationRun, Residence
 from seed.reference import read_csv, read_json
 from seed.tables import build_tables
 
 BANDS = [b["band"] for b in read_json("demography.json")["age_pyramid"]]
 NAME_COHORTS = read_json("names.json")["structure"]["cohorts"]  # first birth year of each cohort
 CLASSIC_MIDDLE = {"M": "Văn", "F": "Thị"}
+MERGER = date(2025, 7, 1)
 
 
 @dataclass
@@ -39,6 +42,8 @@ class PopulationStats:
     # Kinh, all records: (name cohort, sex) -> people, and of them with Văn (men) / Thị (women)
     # as the last middle name
     classic_middle: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+    # what records and cards show as of their dates (docs/population.md, "Records as of a date")
+    as_of: dict[str, int] = field(default_factory=dict)
 
     def band_share(self, band: int) -> float:
         return sum(self.pyramid.get((band, s), 0) for s in "MF") / max(self.living, 1)
@@ -91,6 +96,7 @@ def collect(connection: Connection, *, top: int = 15) -> PopulationStats:
         setattr(stats, attr, Counter(dict(connection.execute(
             select(column, func.count()).where(living).group_by(column)).all())))
     stats.classic_middle = _classic_middle(connection)
+    stats.as_of = _as_of(connection)
     stats.households = connection.execute(select(func.count()).select_from(Household)).scalar_one()
     stats.household_members = connection.execute(
         select(func.count()).where(Citizen.household_id.is_not(None))).scalar_one()
@@ -112,6 +118,36 @@ def _classic_middle(connection: Connection) -> dict[tuple[int, str], tuple[int, 
             .where(Citizen.ethnicity_code == 1, Citizen.sex == sex).group_by(cohort)).all()
         out |= {(int(k), sex): (int(n), int(with_word or 0)) for k, n, with_word in rows}
     return out
+
+
+def _count(connection: Connection, table, *where) -> int:  # type: ignore[no-untyped-def]
+    return int(connection.execute(select(func.count()).select_from(table).where(*where))
+               .scalar_one())
+
+
+def _as_of(connection: Connection) -> dict[str, int]:
+    """Counts of the rules that keep records as of their dates; the ``*_broken`` ones must be 0."""
+    in_force = exists().where(Residence.pin == Card.pin, Residence.registered_on <= Card.issue_date,
+                              or_(Residence.deregistered_on.is_(None),
+                                  Residence.deregistered_on > Card.issue_date))
+    # a cancelled PIN's records moved to the re-established one (its cards stay under the old)
+    kept = exists().where(Citizen.pin == Card.pin, Citizen.status != "replaced")
+    ended = and_(Residence.kind == "permanent", Residence.deregistered_on.is_not(None),
+                 exists().where(Citizen.pin == Residence.pin, Citizen.status != "deceased"))
+    return {
+        "cards": _count(connection, Card),
+        "cards_without_residence_in_force_broken": _count(connection, Card, ~in_force, kept),
+        "cards_issued_before_merger": _count(connection, Card, Card.issue_date < MERGER),
+        "registrations_before_merger_without_ward_broken": _count(
+            connection, Residence, Residence.registered_on < MERGER,
+            Residence.legacy_commune_code.is_(None)),
+        "permanent_residences_ended_by_a_move": _count(connection, Residence, ended),
+        "birth_date_year_only": _count(connection, Citizen, Citizen.birth_date_precision == "year"),
+        "birth_date_month_year": _count(connection, Citizen,
+                                        Citizen.birth_date_precision == "month"),
+        "names_written_clan_last": _count(
+            connection, Citizen, Citizen.ethnicity_code.in_(sorted(CLAN_LAST_ETHNICITIES))),
+    }
 
 
 def reference_shares() -> dict[str, dict]:

@@ -10,12 +10,16 @@ with exactly these 16 fields, in this order (absent values are empty strings, te
 
     1 PIN                       9 place of residence
     2 full name (diacritics)   10 identifying marks
-    3 date of birth dd/mm/yyyy 11 issue date dd/mm/yyyy
+    3 date of birth (below)    11 issue date dd/mm/yyyy
     4 sex "Nam" / "Nữ"          12 expiry dd/mm/yyyy or "Không thời hạn"
     5 nationality              13 father's full name
     6 ethnicity                14 mother's full name
     7 religion                 15 spouse's full name
     8 place of origin          16 old ID (CMND) number
+
+The date of birth is written as the card prints it: ``dd/mm/yyyy``, or ``mm/yyyy`` / ``yyyy``
+when only the month and year or the year are known (``birth_precision``, which is not a field of
+its own).
 
 Error codes: ``lds.dg13`` plus the ``tlv.*`` codes.
 """
@@ -23,19 +27,36 @@ Error codes: ``lds.dg13`` plus the ``tlv.*`` codes.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from asn1crypto import core
 
 from app.icao.errors import ChipFormatError
-from app.icao.mrz import Sex
+from app.icao.mrz import Precision, Sex
 from app.icao.tlv import decode_tlv, encode_tlv
 
 DG13_TAG = 0x6D
 NO_EXPIRY_TEXT = "Không thời hạn"
 SEX_LABELS: dict[Sex, str] = {"M": "Nam", "F": "Nữ"}
 _DATE_FORMAT = "%d/%m/%Y"
+_BIRTH_FORMATS: dict[Precision, str] = {"day": _DATE_FORMAT, "month": "%m/%Y", "year": "%Y"}
+FIELD_COUNT = 16
+
+
+def birth_text(value: date, precision: Precision = "day") -> str:
+    """A birth date as printed: ``dd/mm/yyyy``, ``mm/yyyy`` or ``yyyy``."""
+    return value.strftime(_BIRTH_FORMATS[precision])
+
+
+def parse_birth_text(text: str) -> tuple[date, Precision]:
+    """``birth_text`` back: the date (the first of an unknown month or day) and its precision."""
+    precision: Precision = {10: "day", 7: "month", 4: "year"}.get(len(text), "day")
+    try:
+        return datetime.strptime(text, _BIRTH_FORMATS[precision]).date(), precision
+    except ValueError as exc:
+        raise ChipFormatError(
+            "lds.dg13", "a DG13 birth date is not dd/mm/yyyy, mm/yyyy or yyyy") from exc
 
 
 class _Field(core.Sequence):
@@ -66,6 +87,7 @@ class PersonalDetails:
     mother_name: str = ""
     spouse_name: str = ""
     old_id_number: str = ""
+    birth_precision: Precision = "day"  # how much of field 3 is known (not a field of its own)
 
 
 def _texts_of(details: PersonalDetails) -> list[str]:
@@ -75,7 +97,7 @@ def _texts_of(details: PersonalDetails) -> list[str]:
         else details.expiry_date.strftime(_DATE_FORMAT)
     )
     return [
-        details.pin, details.full_name, details.date_of_birth.strftime(_DATE_FORMAT),
+        details.pin, details.full_name, birth_text(details.date_of_birth, details.birth_precision),
         SEX_LABELS[details.sex], details.nationality, details.ethnicity, details.religion,
         details.place_of_origin, details.place_of_residence, details.identifying_marks,
         details.issue_date.strftime(_DATE_FORMAT), expiry,
@@ -111,7 +133,7 @@ def _texts(value: bytes) -> list[str]:
         raise ChipFormatError(
             "lds.dg13", "DG13 content is not a sequence of (index, UTF-8 value)"
         ) from exc
-    if [item["index"] for item in items] != list(range(1, len(fields(PersonalDetails)) + 1)):
+    if [item["index"] for item in items] != list(range(1, FIELD_COUNT + 1)):
         raise ChipFormatError("lds.dg13", "DG13 must hold fields 1-16 in order")
     return [item["value"] for item in items]
 
@@ -119,10 +141,11 @@ def _texts(value: bytes) -> list[str]:
 def parse_dg13(data: bytes) -> PersonalDetails:
     """The personal details held in DG13."""
     texts = _texts(decode_tlv(data, expected_tag=DG13_TAG).value)
+    born, precision = parse_birth_text(texts[2])
     return PersonalDetails(
         pin=texts[0],
         full_name=texts[1],
-        date_of_birth=_date(texts[2]),
+        date_of_birth=born,
         sex=_sex(texts[3]),
         nationality=texts[4],
         ethnicity=texts[5],
@@ -136,4 +159,5 @@ def parse_dg13(data: bytes) -> PersonalDetails:
         mother_name=texts[13],
         spouse_name=texts[14],
         old_id_number=texts[15],
+        birth_precision=precision,
     )

@@ -12,6 +12,12 @@ Layout (3 lines × 30 characters, see the chip-verification spec §2 and identit
 Check digits use weights 7, 3, 1 (Part 3 §4.9): digits as themselves, A=10 … Z=35, ``<`` = 0, sum
 mod 10. The composite digit covers line 1 [5:30] + line 2 [0:7] + [8:15] + [18:29].
 
+Partial birth dates. A birth date known only by its year or by its month and year has ``<`` in
+the unknown day (and month) positions: ``50<<<<`` (1950), ``5003<<`` (March 1950); ICAO Doc 9303
+Part 3 fills an unknown part of a date of birth with filler characters, and the check digit counts
+them as 0. The parsed ``date_of_birth`` is then the first day of that year or month, with
+``birth_precision`` saying which parts are real.
+
 Two-digit years. The century of the birth year comes from the PIN's century/sex digit (PIN[3]: 0/1 →
 1900s, 2/3 → 2000s, …, identity rules R2), which the MRZ carries in full; PIN[4:6] must equal the
 birth ``YY`` and the digit's parity the sex (even = M). The expiry year is the first year after the
@@ -36,11 +42,13 @@ from typing import Literal
 from app.icao.errors import MrzError
 
 Sex = Literal["M", "F"]
+Precision = Literal["day", "month", "year"]
 LINE_LENGTH = 30
 NO_EXPIRY = "991231"
 _WEIGHTS = (7, 3, 1)
 _PIN = re.compile(r"\d{12}")
 _LINE = re.compile(r"[0-9A-Z<]{30}")
+_BIRTH = re.compile(r"(\d{2})(\d{2}|<<)(\d{2}|<<)")
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class MrzHolder:
     date_of_birth: date
     sex: Sex
     expiry: date | None
+    birth_precision: Precision = "day"
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class Td1:
     nationality: str
     surname: str
     given_names: str
+    birth_precision: Precision = "day"
 
     @property
     def text(self) -> str:
@@ -127,6 +137,15 @@ def _yymmdd(value: date) -> str:
     return value.strftime("%y%m%d")
 
 
+def birth_field(value: date, precision: Precision = "day") -> str:
+    """The six MRZ characters of a birth date, ``<`` for the unknown parts."""
+    if precision == "year":
+        return value.strftime("%y") + "<<<<"
+    if precision == "month":
+        return value.strftime("%y%m") + "<<"
+    return _yymmdd(value)
+
+
 def _expiry_field(expiry: date | None) -> str:
     if expiry is None:
         return NO_EXPIRY
@@ -150,8 +169,9 @@ def _line1(pin: str) -> str:
     return f"IDVNM{document_number}{check_digit(document_number)}{pin}<<{check_digit(pin)}"
 
 
-def _line2(line1: str, date_of_birth: date, sex: Sex, expiry: date | None) -> str:
-    birth, until = _yymmdd(date_of_birth), _expiry_field(expiry)
+def _line2(line1: str, holder: MrzHolder) -> str:
+    birth = birth_field(holder.date_of_birth, holder.birth_precision)
+    sex, until = holder.sex, _expiry_field(holder.expiry)
     body = f"{birth}{check_digit(birth)}{sex}{until}{check_digit(until)}VNM{'<' * 11}"
     return body + _composite(line1, body)
 
@@ -172,7 +192,7 @@ def build_td1(holder: MrzHolder) -> Td1:
     """The three MRZ lines of a Vietnamese card, validated by parsing them back."""
     _check_holder(holder)
     line1 = _line1(holder.pin)
-    line2 = _line2(line1, holder.date_of_birth, holder.sex, holder.expiry)
+    line2 = _line2(line1, holder)
     line3 = name_line(
         surname=holder.surname, middle_name=holder.middle_name, given_name=holder.given_name
     )
@@ -227,11 +247,14 @@ def _parse_date(yymmdd: str, year: int) -> date:
         raise MrzError("mrz.date", "not a calendar date") from exc
 
 
-def _birth_date(line2: str, pin: str) -> date:
-    if not line2[0:6].isdigit():
-        raise MrzError("mrz.date", "birth date must be digits")
+def _birth_date(line2: str, pin: str) -> tuple[date, Precision]:
+    match = _BIRTH.fullmatch(line2[0:6])
+    if match is None or (match[2] == "<<" and match[3] != "<<"):
+        raise MrzError("mrz.date", "birth date must be YYMMDD, YYMM<< or YY<<<<")
     century = 1900 + 100 * (int(pin[3]) // 2)
-    return _parse_date(line2[0:6], century + int(line2[0:2]))
+    precision: Precision = "year" if match[2] == "<<" else "month" if match[3] == "<<" else "day"
+    filled = match[1] + match[2].replace("<<", "01") + match[3].replace("<<", "01")
+    return _parse_date(filled, century + int(match[1])), precision
 
 
 def _expiry_date(line2: str, date_of_birth: date) -> date | None:
@@ -268,7 +291,7 @@ def parse_td1(mrz: str | Sequence[str]) -> Td1:
     pin = _check_line1(line1)
     sex = _check_line2(line2)
     _verify_digit(line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29], line2[29], "composite")
-    date_of_birth = _birth_date(line2, pin)
+    date_of_birth, precision = _birth_date(line2, pin)
     _check_pin_matches(pin, date_of_birth, sex)
     surname, given_names = _names(line3)
     return Td1(
@@ -281,4 +304,5 @@ def parse_td1(mrz: str | Sequence[str]) -> Td1:
         nationality=line2[15:18],
         surname=surname,
         given_names=given_names,
+        birth_precision=precision,
     )

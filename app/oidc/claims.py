@@ -168,10 +168,13 @@ class ClaimSource:
     account_type: int = ACCOUNT_TYPE_CITIZEN
     # kind -> the citizen's documents of that kind, JSON-ready (read only for document scopes)
     documents: Mapping[str, list[dict[str, Any]]] | None = None
+    clan_last: bool = False  # the name is written given name first, clan last ("Y Moan Êban")
 
     @property
     def full_name(self) -> str:
-        parts = (self.surname, self.middle_name, self.given_name)
+        """``name`` / ``HoVaTen``: in written order; ``family_name`` stays the surname (clan)."""
+        parts = ((self.middle_name, self.given_name, self.surname) if self.clan_last
+                 else (self.surname, self.middle_name, self.given_name))
         return _nfc(" ".join(part.strip() for part in parts if part.strip()))
 
 

@@ -117,6 +117,16 @@ def test_qr_payload_round_trips(payload):
     assert parse_qr_payload(qr_payload(payload)) == payload
 
 
+@pytest.mark.parametrize(("born", "precision", "field"), [
+    (date(1950, 1, 1), "year", "00001950"),
+    (date(1950, 3, 1), "month", "00031950"),
+])
+def test_qr_payload_writes_unknown_birth_day_and_month_as_zeros(born, precision, field):
+    payload = replace(SAMPLE, date_of_birth=born, birth_precision=precision)
+    assert qr_payload(payload).split("|")[3] == field
+    assert parse_qr_payload(qr_payload(payload)) == payload
+
+
 def test_female_is_nu_and_a_missing_cmnd_is_an_empty_field():
     text = qr_payload(
         QrPayload(
@@ -143,6 +153,7 @@ def test_fields_that_would_break_the_payload_are_refused(field, bad):
         "001090123456|012345678|Nguyễn Văn A|01011990|Nam|Hà Nội|15042021|extra",
         "00109012345|012345678|Nguyễn Văn A|01011990|Nam|Hà Nội|15042021",
         "001090123456|012345678|Nguyễn Văn A|1990-01-01|Nam|Hà Nội|15042021",
+        "001090123456|012345678|Nguyễn Văn A|05001990|Nam|Hà Nội|15042021",
         "001090123456|012345678|Nguyễn Văn A|31021990|Nam|Hà Nội|15042021",
         "001090123456|012345678|Nguyễn Văn A|01011990|Male|Hà Nội|15042021",
     ],

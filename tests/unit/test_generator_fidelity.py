@@ -180,3 +180,40 @@ def test_households_average_3_4_to_3_7_people(citizens: list[dict[str, Any]]) ->
     (3.59), rules §6.5. The generator made 3.28."""
     sizes = Counter(c["household_id"] for c in citizens if c["household_id"] is not None)
     assert 3.4 < sum(sizes.values()) / len(sizes) < 3.7
+
+
+def test_a_permanent_residence_is_in_force_on_every_day_a_chip_card_could_be_issued(
+        tables: dict[str, list[dict[str, Any]]], citizens: list[dict[str, Any]]) -> None:
+    """Residence history: a card prints the residence in force on its issue date, so everyone has
+    one from their birth or 2021-01-01 (the first chip card), whichever is later, until today or
+    their death, without gaps (the old generator kept only the latest: 17 % of cards printed an
+    address registered after their issue)."""
+    permanent: dict[str, list[dict[str, Any]]] = {}
+    for row in tables["residence"]:
+        if row["kind"] == "permanent":
+            permanent.setdefault(row["pin"], []).append(row)
+    uncovered = []
+    for person in citizens:
+        rows = sorted(permanent.get(person["pin"], []), key=lambda r: r["registered_on"])
+        since = max(person["birth_date"], "2021-01-01")
+        ends = [r["deregistered_on"] for r in rows[:-1]]
+        starts = [r["registered_on"] for r in rows[1:]]
+        if not rows or rows[0]["registered_on"] > since or ends != starts:
+            uncovered.append(person["pin"])
+    assert uncovered == []
+
+
+def test_ede_names_are_searchable_in_written_order_clan_last(
+        citizens: list[dict[str, Any]]) -> None:
+    """Ê-đê write "Y Moan Êban": the record keeps the clan as the surname (family_name) and the
+    folded search key follows the written order; everyone else is surname first."""
+    from app.matching import accent_fold
+
+    ede = [c for c in citizens if c["ethnicity_code"] == 12]
+    assert len(ede) > 50
+    for person in ede:
+        written = " ".join(p for p in (person["middle_name"], person["given_name"],
+                                       person["surname"]) if p)
+        assert person["name_folded"] == accent_fold(written)
+    kinh = next(c for c in citizens if c["ethnicity_code"] == 1)
+    assert kinh["name_folded"].startswith(accent_fold(kinh["surname"]))

@@ -5,7 +5,10 @@ the BAC access key, so they always agree. The holder's name, dates, sex and code
 population record; the place of residence and the spouse are taken **as of the issue date**
 (residence and family-relation history), so a move after issue leaves the card and its chip as
 they were printed (the verifier's ``db.data_current`` step reports the difference). Cards issued
-before the 2025-07-01 merger print the residence as registered then (three-level names).
+before the 2025-07-01 merger print every place with the names in force then (three levels: ward,
+district, province of the 63): the residence as registered, and the place of origin and of birth
+registration, which the record keeps as current communes, as one of the wards that went into that
+commune (the same one for the same holder; :meth:`Reference.legacy_place`).
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from app.card_rules import (
 )
 from app.errors import Conflict
 from app.icao.dates import add_years
-from app.icao.dg13 import SEX_LABELS, PersonalDetails
+from app.icao.dg13 import SEX_LABELS, PersonalDetails, birth_text
 from app.icao.errors import IcaoError
-from app.icao.mrz import MrzHolder, Td1, build_td1
+from app.icao.mrz import MrzHolder, Precision, Td1, build_td1
 from app.models.card import Card
 from app.models.population import Citizen, FamilyRelation, Residence
 from app.services.population.citizens import address, full_name
@@ -76,7 +79,8 @@ class CardContent:
     def td1(self) -> Td1:
         """The MRZ printed on the back (and held in DG1)."""
         d = self.details
-        return build_td1(MrzHolder(d.pin, *self.name, d.date_of_birth, d.sex, d.expiry_date))
+        return build_td1(MrzHolder(d.pin, *self.name, d.date_of_birth, d.sex, d.expiry_date,
+                                   d.birth_precision))
 
     @cached_property
     def qr_payload(self) -> str:
@@ -84,7 +88,7 @@ class CardContent:
         d = self.details
         return card_rules.qr_payload(QrPayload(
             d.pin, d.old_id_number, d.full_name, d.date_of_birth, d.sex,
-            _qr_safe(d.place_of_residence), d.issue_date))
+            _qr_safe(d.place_of_residence), d.issue_date, d.birth_precision))
 
     @property
     def age_at_issue(self) -> int:
@@ -162,17 +166,25 @@ def _relative_names(session: Session, pin: str, on: date) -> dict[str, str]:
     return names
 
 
-def _place(ref: Reference, commune_code: str | None) -> str:
+def _place(ref: Reference, commune_code: str | None, *, on: date, pin: str,
+           province_code: str | None = None) -> str:
+    """A place recorded by its current commune, with the names in force on ``on``."""
     if not commune_code:
         return ""
+    if on < MERGER:
+        legacy = ref.legacy_place(commune_code, key=int(pin), province_code=province_code)
+        if legacy:
+            return legacy
     return str(address(ref, commune_code=commune_code, line=None)["text"])
 
 
-def _registration_place(ref: Reference, citizen: Citizen) -> str:
+def _registration_place(ref: Reference, citizen: Citizen, *, on: date) -> str:
+    code = citizen.birth_registration_place
     if citizen.birth_place_commune:
-        return _place(ref, citizen.birth_place_commune)
-    province = ref.province(citizen.birth_registration_place)
-    return province.name if province else ""
+        return _place(ref, citizen.birth_place_commune, on=on, pin=citizen.pin, province_code=code)
+    legacy = ref.legacy_province(code) if on < MERGER else None
+    province = ref.province(code)
+    return legacy or (province.name if province else "")
 
 
 def _code_name(ref: Reference, list_name: str, code: int | None) -> str:
@@ -194,17 +206,22 @@ def card_content(session: Session, card: Card, citizen: Citizen | None = None) -
         nationality=NATIONALITY.get(citizen.nationality, citizen.nationality),
         ethnicity=_code_name(ref, "ethnicity", citizen.ethnicity_code),
         religion=_code_name(ref, "religion", citizen.religion_code),
-        place_of_origin=_place(ref, citizen.origin_commune),
+        place_of_origin=_place(ref, citizen.origin_commune, on=on, pin=citizen.pin),
         place_of_residence=residence_text(ref, residence_on(session, citizen.pin, on), on=on),
         identifying_marks=citizen.identifying_marks or "", issue_date=on,
         expiry_date=card.expiry_date, father_name=relatives.get("father", ""),
         mother_name=relatives.get("mother", ""), spouse_name=relatives.get("spouse", ""),
-        old_id_number=citizen.cmnd_number or "")
+        old_id_number=citizen.cmnd_number or "", birth_precision=_precision(citizen))
     content = CardContent(card_id=card.id, sequence=card.sequence,
                           generation=generation_for(card.issue_date), details=details,
                           name=(citizen.surname, citizen.middle_name or "", citizen.given_name),
-                          place_of_birth_registration=_registration_place(ref, citizen))
+                          place_of_birth_registration=_registration_place(ref, citizen, on=on))
     return _checked(content)
+
+
+def _precision(citizen: Citizen) -> Precision:
+    value = citizen.birth_date_precision
+    return "month" if value == "month" else "year" if value == "year" else "day"
 
 
 def _checked(content: CardContent) -> CardContent:
@@ -263,7 +280,8 @@ def field_value(content: CardContent, name: str) -> str | None:
     d = content.details
     values = {
         "pin": d.pin, "full_name": d.full_name.upper(),
-        "date_of_birth": d.date_of_birth.strftime(_DATE), "sex": SEX_LABELS[d.sex],
+        "date_of_birth": birth_text(d.date_of_birth, d.birth_precision),
+        "sex": SEX_LABELS[d.sex],
         "nationality": d.nationality, "place_of_origin": d.place_of_origin,
         "place_of_residence": d.place_of_residence,
         "place_of_birth_registration": content.place_of_birth_registration,

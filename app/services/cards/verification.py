@@ -233,7 +233,8 @@ def _chip_key(seed: int, chip_key_ref: str) -> bytes:
 _CARD_COLUMNS = (Card.sequence, Card.status, Card.expiry_date, Card.issue_date, Card.signed_at,
                  Card.chip_key_ref)
 _HOLDER_COLUMNS = (Citizen.status, Citizen.surname, Citizen.middle_name, Citizen.given_name,
-                   Citizen.birth_date, Citizen.sex)
+                   Citizen.ethnicity_code, Citizen.birth_date, Citizen.birth_date_precision,
+                   Citizen.sex)
 _RESIDENCE_COLUMNS = (Residence.id, Residence.kind, Residence.registered_on,
                       Residence.deregistered_on)
 
@@ -318,7 +319,8 @@ def _changed_identity(identity: _ReadIdentity, citizen: HolderRow) -> list[str]:
             changed.append("full_name")
     elif identity.td1.lines[2] != _name_line_of(citizen):
         changed.append("full_name")
-    if identity.td1.date_of_birth != citizen.birth_date:
+    if (identity.td1.date_of_birth, identity.td1.birth_precision) != \
+            (citizen.birth_date, citizen.birth_date_precision):
         changed.append("date_of_birth")
     if identity.td1.sex != citizen.sex:
         changed.append("sex")

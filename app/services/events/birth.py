@@ -17,12 +17,13 @@ from datetime import date, timedelta
 from sqlalchemy.orm import Session
 
 from app import pin as pin_rules
-from app.matching import accent_fold
+from app.matching import CLAN_LAST_ETHNICITIES, accent_fold
 from app.models.events import LifeEvent
 from app.models.population import Citizen, FamilyRelation, Household, Province, Residence
 from app.schemas.events import BirthRequest
 from app.services.events import feed as events
 from app.services.events import life_events as le
+from app.services.population.citizens import written_name
 
 MIN_PARENT_AGE = 12
 POSTHUMOUS_DAYS = 300  # a father may have died up to ~10 months before the birth
@@ -114,10 +115,12 @@ def _new_citizen(session: Session, body: BirthRequest, mother: Citizen | None,
     assert lineage is not None  # the request names at least one parent
     number = free_pin(session, place_code=place_code, birth_year=body.birth_date.year,
                       sex=body.sex, rng=rng)
-    names = (body.surname, body.middle_name, body.given_name)
+    written = written_name(surname=body.surname, middle_name=body.middle_name,
+                           given_name=body.given_name,
+                           clan_last=lineage.ethnicity_code in CLAN_LAST_ETHNICITIES)
     child = Citizen(
         pin=number, surname=body.surname, middle_name=body.middle_name,
-        given_name=body.given_name, name_folded=accent_fold(" ".join(n for n in names if n)),
+        given_name=body.given_name, name_folded=accent_fold(written),
         other_names=None, birth_date=body.birth_date, birth_date_precision="day", sex=body.sex,
         birth_place_commune=body.birth_place_commune, birth_registration_place=place_code,
         origin_commune=lineage.origin_commune, ethnicity_code=lineage.ethnicity_code,

@@ -17,12 +17,23 @@ from sqlalchemy.orm import Session
 from app.errors import ValidationFailed
 from app.icao.dates import add_years
 from app.models.events import LifeEvent
-from app.models.population import Citizen, CodeItem, Household, Residence
+from app.models.population import Citizen, CodeItem, Household, LegacyCommune, Residence
 from app.schemas.events import ResidenceChangeRequest
 from app.services.events import feed as events
 from app.services.events import life_events as le
 
 TEMPORARY_YEARS = 2
+MERGER = date(2025, 7, 1)
+
+
+def legacy_ward(session: Session, commune_code: str, day: date) -> str | None:
+    """For a registration dated before the 2025-07-01 merger, the ward it was made in: the first
+    (by code) of those that went into the commune, as the address then read (the request names
+    only the current commune)."""
+    if day >= MERGER:
+        return None
+    return session.scalar(select(func.min(LegacyCommune.code))
+                          .where(LegacyCommune.current_commune_code == commune_code))
 
 
 def change_residence(recorder: events.Recorder, body: ResidenceChangeRequest,
@@ -65,7 +76,8 @@ def _register(session: Session, citizen: Citizen, kind: str, *, commune_code: st
     previous = le.residences_in_force(session, citizen.pin, kind)
     le.deregister(previous, day)
     row = Residence(pin=citizen.pin, kind=kind, commune_code=commune_code, address_line=line,
-                    legacy_commune_code=None, registered_on=day, valid_until=valid_until,
+                    legacy_commune_code=legacy_ward(session, commune_code, day),
+                    registered_on=day, valid_until=valid_until,
                     deregistered_on=None)
     session.add(row)
     session.flush()
@@ -103,7 +115,8 @@ def _new_household(recorder: events.Recorder, citizen: Citizen, body: ResidenceC
     household = Household(id=household_id, head_pin=citizen.pin,
                           residence_file_number=f"{commune_code}-{household_id % 10**9:09d}",
                           commune_code=commune_code, address_line=line,
-                          legacy_commune_code=None, registered_on=day)
+                          legacy_commune_code=legacy_ward(session, commune_code, day),
+                          registered_on=day)
     session.add(household)
     citizen.household_id, citizen.relationship_to_head = household_id, le.HEAD
     row, previous = _register(session, citizen, "permanent", commune_code=commune_code, line=line,
@@ -137,7 +150,8 @@ def _move_household(recorder: events.Recorder, citizen: Citizen, body: Residence
         raise le.NotHouseholdHead()
     commune_code, line = _address(session, body)
     household.commune_code, household.address_line = commune_code, line
-    household.legacy_commune_code, household.registered_on = None, day
+    household.legacy_commune_code = legacy_ward(session, commune_code, day)
+    household.registered_on = day
     emitted = []
     for member in [citizen, *[m for m in le.members(session, household.id) if m is not citizen]]:
         row, previous = _register(session, member, "permanent", commune_code=commune_code,

@@ -96,10 +96,20 @@ class Access:
         )
 
 
-def full_name(citizen: Citizen) -> str:
-    return " ".join(
-        part for part in (citizen.surname, citizen.middle_name, citizen.given_name) if part
-    )
+def written_name(*, surname: str, middle_name: str | None, given_name: str,
+                 clan_last: bool = False) -> str:
+    """The full name in the order it is written: surname, middle name(s), given name, or for a
+    clan-last group the middle and given name, then the clan."""
+    parts = ((middle_name, given_name, surname) if clan_last
+             else (surname, middle_name, given_name))
+    return " ".join(part for part in parts if part)
+
+
+def full_name(citizen: Any) -> str:
+    """The written full name of a citizen row (its ``ethnicity_code`` decides the order)."""
+    return written_name(surname=citizen.surname, middle_name=citizen.middle_name,
+                        given_name=citizen.given_name,
+                        clan_last=citizen.ethnicity_code in matching.CLAN_LAST_ETHNICITIES)
 
 
 class AuditFailed(ServiceUnavailable):

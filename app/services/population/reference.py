@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import URL, make_url, select
 from sqlalchemy.orm import Session
 
-from app.models.population import CodeItem, Commune, LegacyCommune, Province
+from app.models.population import (
+    CodeItem,
+    Commune,
+    LegacyCommune,
+    LegacyCommuneSuccessor,
+    Province,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,10 @@ class Reference:
     )  # -> (name, name_en)
     # legacy ward code -> ", ward, district, province" as written until 2025-06-30
     legacy_suffixes: dict[str, str] = field(default_factory=dict)
+    # current commune code -> (legacy province code, legacy ward code) of the wards that went
+    # (partly) into it, sorted
+    predecessors: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    legacy_province_names: dict[str, str] = field(default_factory=dict)
 
     def commune(self, code: str | None) -> Unit | None:
         return self.communes.get(code) if code else None
@@ -43,6 +53,21 @@ class Reference:
         suffix = self.legacy_suffixes.get(legacy_commune_code)
         return None if suffix is None else line + suffix
 
+    def legacy_place(self, commune_code: str, *, key: int,
+                     province_code: str | None = None) -> str | None:
+        """``ward, district, province`` as written until 2025-06-30 for a place recorded by its
+        current commune: one of the wards that went into it (those of ``province_code`` first),
+        the same one for the same ``key`` (the holder's PIN), since the record keeps no ward."""
+        wards = self.predecessors.get(commune_code, ())
+        pool = [ward for province, ward in wards if province == province_code]
+        pool = pool or [ward for _, ward in wards]
+        if not pool:
+            return None
+        return self.legacy_suffixes[pool[key % len(pool)]].removeprefix(", ")
+
+    def legacy_province(self, code: str) -> str | None:
+        return self.legacy_province_names.get(code)
+
 
 _cache: dict[str, Reference] = {}
 _lock = threading.Lock()
@@ -56,9 +81,17 @@ def _load(session: Session) -> Reference:
     }
     codes = {(i.list_name, i.code): (i.name, i.name_en) for i in session.scalars(select(CodeItem))}
     legacy_names = {p.code: p.legacy_name for p in rows}
+    wards = session.scalars(select(LegacyCommune)).all()
     legacy = {w.code: f", {w.name}, {w.district_name}, {legacy_names[w.province_code]}"
-              for w in session.scalars(select(LegacyCommune))}
-    return Reference(provinces, communes, codes, legacy)
+              for w in wards}
+    ward_province = {w.code: w.province_code for w in wards}
+    predecessors: dict[str, list[tuple[str, str]]] = {}
+    for successor in session.scalars(select(LegacyCommuneSuccessor)):
+        code = successor.legacy_code
+        predecessors.setdefault(successor.commune_code, []).append((ward_province[code], code))
+    return Reference(provinces, communes, codes, legacy,
+                     {commune: tuple(sorted(wards)) for commune, wards in predecessors.items()},
+                     legacy_names)
 
 
 def _key(url: str | URL) -> str:

@@ -36,6 +36,7 @@ from app.services.cards import issuance as cards
 from app.services.cards.issuance import local_date
 from app.services.cards.pki import CardPki
 from app.services.documents import judicial_records
+from app.services.population.citizens import full_name
 from app.services.sandbox import faults
 from app.services.vneid import account_generation, accounts
 from app.settings import Settings
@@ -114,7 +115,7 @@ def _rename(session: Session, citizen: Citizen, ctx: Context) -> str:
     """Two middle names and letters outside every legacy code page (Ỷ, ữ, ẩ)."""
     middle, given = RARE_NAMES[citizen.sex]
     citizen.middle_name, citizen.given_name = middle, given
-    citizen.name_folded = accent_fold(f"{citizen.surname} {middle} {given}")
+    citizen.name_folded = accent_fold(full_name(citizen))
     session.flush()
     return citizen.pin
 

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.matching import CLAN_LAST_ETHNICITIES
 from app.models.account import Account
 from app.models.oidc import IssuedAccessToken
 from app.models.population import Citizen, Residence
@@ -95,7 +96,7 @@ _GRANT = Prepared(
     select(IssuedAccessToken.revoked_at, Account.state, Account.phone, Citizen.pin,
            Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
            Citizen.birth_date_precision, Citizen.sex, Citizen.email, Citizen.status,
-           Citizen.status_date)
+           Citizen.status_date, Citizen.ethnicity_code)
     .join(Account, Account.id == IssuedAccessToken.account_id)
     .join(Citizen, Citizen.pin == Account.pin)
     .where(IssuedAccessToken.jti == bindparam("jti")))  # one round trip for the three
@@ -149,7 +150,7 @@ def claim_source(conn: Connection, row: Any, *, kinds: tuple[str, ...] = (),
         given_name=row.given_name, birth_date=row.birth_date,
         birth_date_precision=row.birth_date_precision, sex=row.sex,
         email=row.email, email_verified=False, phone=row.phone, phone_verified=True,
-        address=_address(conn, row.pin))
+        address=_address(conn, row.pin), clan_last=row.ethnicity_code in CLAN_LAST_ETHNICITIES)
 
 
 def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings,

@@ -6,6 +6,7 @@ import hashlib
 import io
 import struct
 from dataclasses import replace
+from datetime import date
 
 import pytest
 from asn1crypto import core, keys, parser
@@ -296,3 +297,22 @@ def test_facial_image_dataclass_is_frozen():
     face = FacialImage(b"x", "jpeg", 1, 1)
     with pytest.raises(AttributeError):
         face.width = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("born", "precision", "text"), [
+    (date(1950, 1, 1), "year", "1950"),
+    (date(1950, 3, 1), "month", "03/1950"),
+    (date(1950, 3, 7), "day", "07/03/1950"),
+])
+def test_dg13_writes_a_partial_birth_date_as_printed_and_reads_it_back(born, precision, text):
+    details = replace(DETAILS, date_of_birth=born, birth_precision=precision)
+    assert _dg13_fields(encode_dg13(details))[2] == (3, text)
+    assert parse_dg13(encode_dg13(details)) == details
+
+
+@pytest.mark.parametrize("text", ["1950/03", "13/1950", "195", "00/03/1950"])
+def test_dg13_refuses_a_birth_date_in_no_printed_form(text):
+    items = _dg13_fields(encode_dg13(DETAILS))
+    items[2] = (3, text)
+    with pytest.raises(ChipFormatError, match="birth date"):
+        parse_dg13(_dg13_with(items))

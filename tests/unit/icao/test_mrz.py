@@ -256,3 +256,50 @@ def test_mrz_errors_never_echo_the_holders_data():
         parse_td1(_mutated(1, 7, "F", fix_digits=True))
     assert "001093047064" not in str(error.value)
     assert "UNG" not in str(error.value)
+
+
+PARTIAL_BIRTHS = [
+    # (holder born in 1950, day and/or month unknown; the six MRZ characters)
+    (MrzHolder("036050001234", "Trần", "Văn", "Út", date(1950, 1, 1), "M", None, "year"),
+     "50<<<<"),
+    (MrzHolder("036150001234", "Lê", "Thị", "Nở", date(1950, 3, 1), "F", None, "month"),
+     "5003<<"),
+    (MrzHolder("036150001234", "Lê", "Thị", "Nở", date(1950, 3, 1), "F", None, "day"),
+     "500301"),
+]
+
+
+@pytest.mark.parametrize(("holder", "field"), PARTIAL_BIRTHS, ids=lambda v: getattr(v, "pin", v))
+def test_unknown_parts_of_a_birth_date_are_fillers_in_the_mrz(holder, field):
+    td1 = build_td1(holder)
+    assert td1.lines[1][0:6] == field
+    assert td1.lines[1][6] == check_digit(field)  # '<' counts as 0
+
+
+@pytest.mark.parametrize(("holder", "field"), PARTIAL_BIRTHS, ids=lambda v: getattr(v, "pin", v))
+def test_partial_birth_date_parses_back_with_its_precision(holder, field):
+    td1 = parse_td1(build_td1(holder).text)
+    assert (td1.date_of_birth, td1.birth_precision) == (holder.date_of_birth,
+                                                         holder.birth_precision)
+
+
+@pytest.mark.parametrize(("holder", "field"), PARTIAL_BIRTHS, ids=lambda v: getattr(v, "pin", v))
+def test_partial_birth_date_check_digits_agree_with_the_mrz_package(holder, field):
+    """The package computes every check digit (birth date and composite) as we do; its separate
+    birth-date *field* check wants a calendar date and refuses fillers (mrz 0.6), so that one
+    report line is the only disagreement on a partial date."""
+    lines = build_td1(holder).lines
+    assert lines[1][6] == str(hash_string(field))
+    checker = TD1CodeChecker("\n".join(lines))
+    expected = [] if holder.birth_precision == "day" else [("birth date", False)]
+    assert checker.report.falses == expected
+
+
+@pytest.mark.parametrize("field", ["<<<<50", "50<<01", "5<<<<<", "50<0<<"])
+def test_birth_date_with_fillers_in_other_places_is_refused(field):
+    line2 = build_td1(HOLDERS[2]).lines[1]
+    broken = field + check_digit(field) + line2[7:]
+    lines = (build_td1(HOLDERS[2]).lines[0], broken, build_td1(HOLDERS[2]).lines[2])
+    with pytest.raises(MrzError) as caught:
+        parse_td1(lines)
+    assert caught.value.code in ("mrz.date", "mrz.check_digit")

@@ -233,3 +233,14 @@ def test_narrow_and_subset_rules():
     assert format_scope(("openid", "profile")) == "openid profile"
     with pytest.raises(InvalidScope):
         require_subset(("openid", "email"), granted={"openid"})
+
+
+@pytest.mark.parametrize(("clan_last", "name"), [(False, "Êban Y Moan"), (True, "Y Moan Êban")])
+def test_a_clan_last_name_is_written_given_name_first_and_the_clan_stays_the_family_name(
+        clan_last, name):
+    source = ClaimSource(pin=PIN, surname="Êban", middle_name="", given_name="Y Moan",
+                         birth_date=date(1980, 1, 1), sex="M", clan_last=clan_last)
+    claims = userinfo_claims(source, scopes=("openid", "profile", "vneid.identity"),
+                             subject="s")
+    assert (claims["name"], claims["HoVaTen"]) == (name, name)
+    assert (claims["family_name"], claims["given_name"]) == ("Êban", "Y Moan")
