@@ -296,13 +296,13 @@ def seed_accounts(database: Database, *, seed: int, now: datetime, sandbox: bool
 
     Call it after the population exists; returns the number of accounts created.
     """
-    secrets = (_Secrets(accounts.hash_password(SANDBOX_PASSWORD),
-                        accounts.hash_passcode(SANDBOX_PASSCODE)) if sandbox
-               else _Secrets(None, None))
     created = 0
     with database.write() as session:
         if has_accounts(session):
             return 0
+        secrets = (_Secrets(accounts.hash_password(SANDBOX_PASSWORD),
+                            accounts.hash_passcode(SANDBOX_PASSCODE)) if sandbox
+                   else _Secrets(None, None))
         for people in _people(session):
             created += _insert_batch(session, people, secrets, seed=seed, now=now)
         for people in _people(session):  # children after every possible guardian
@@ -427,6 +427,20 @@ def ensure_personas(session: Session, *, settings: Settings, now: datetime) -> l
                now=now)
         created.append(spec.key)
     return created
+
+
+def rebind_persona_devices(session: Session, *, settings: Settings) -> int:
+    """Bind the device personas' phones again with the tokens of ``settings``' secret (a copy of
+    a tenant template: its personas were bound with the template's throw-away secret)."""
+    bound = session.scalars(select(Account).where(Account.persona.in_(
+        [spec.key for spec in PERSONAS if spec.device]), Account.device_token_hash.is_not(None)))
+    count = 0
+    for account in bound:
+        account.device_token_hash = accounts.device_token_hash(
+            persona_device_token(settings, str(account.persona)))
+        count += 1
+    session.flush()
+    return count
 
 
 def personas(session: Session) -> list[Account]:

@@ -1,13 +1,14 @@
 """Isolated tenants: a copy of the whole sandbox per test run, made from a seed, reset in one call.
 
 A tenant is its own database beside the deployment's: a SQLite file in ``<db>.tenants/`` next to
-the main file, or a PostgreSQL database ``<main>_<tenant id>`` on the same server. It is
-migrated, populated from ``seed`` (``size`` people) and bootstrapped like a fresh deployment (cards,
-signing keys, the demo client, accounts, personas), so it has its own population, clients, tokens,
-consents, events, fault rules and sandbox clock; its own issuer (``<issuer>/t/<id>``) and secret
-(:func:`tenant_settings`), so a token of one tenant is refused in every other and in the
-deployment. A tenant belongs to the client that made it; the demo client, whose credentials are
-public, may not own one. The registry (``sandbox_tenant``) lives in the
+the main file, or a PostgreSQL database ``<main>_<tenant id>`` on the same server. It is a copy of
+the template of its ``seed`` and ``size`` (:mod:`app.services.tenants_template`: migrated,
+populated, cards, accounts and personas; made by the first tenant of the pair), given its own
+secrets (signing keys, the demo client, the personas' devices), so it has its own population,
+clients, tokens, consents, events, fault rules and sandbox clock; its own issuer
+(``<issuer>/t/<id>``) and secret (:func:`tenant_settings`), so a token of one tenant is refused in
+every other and in the deployment. A tenant belongs to the client that made it; the demo client,
+whose credentials are public, may not own one. The registry (``sandbox_tenant``) lives in the
 main database; ``generation`` grows at each reset so every process drops what it built from the
 previous database. Requests reach a tenant through :mod:`app.services.tenants_dispatch`.
 """
@@ -132,20 +133,23 @@ def tenant_settings(settings: Settings, tenant: Tenant) -> Settings:
 
 def build(settings: Settings, tenant: Tenant, *, now: datetime,
           progress: Callable[[int, int], None] | None = None) -> None:
-    """Create, migrate, populate and bootstrap the tenant's database (a fresh one);
-    ``progress(done, size)`` follows the population batches."""
-    from app import migrations
+    """Make the tenant's database afresh: a copy of the template of its seed and size (generated
+    now when there is none: ``progress(done, size)`` follows its population batches), then the
+    start-up steps with the tenant's own settings (its keys, demo client and personas)."""
     from app.bootstrap import bootstrap
     from app.clock import SandboxClock
-    from seed.populate import populate
+    from app.services import accounts_seed, tenants_template
 
     own = tenant_settings(settings, tenant)
-    drop_database(own.database_url)
-    create_database(own.database_url)
+    template = tenants_template.ensure(settings.database_url, settings=own, now=now,
+                                       progress=progress)
+    tenants_template.copy(template, own.database_url)
+    if progress is not None:
+        progress(tenant.size, tenant.size)
     database = Database.connect(own.database_url)
     try:
-        migrations.upgrade(database.engine)
-        populate(database, size=tenant.size, seed=tenant.seed, now=now, progress=progress)
+        with database.write() as session:
+            accounts_seed.rebind_persona_devices(session, settings=own)
         bootstrap(database=database, settings=own, clock=SandboxClock())  # own time: real
     finally:
         database.dispose()
