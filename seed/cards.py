@@ -38,6 +38,7 @@ from app.db import Database
 from app.models.card import Card, CardEvent
 from app.models.population import Citizen
 from app.services.pki import PERIOD_MONTHS
+from seed.reference import reference_date_of
 
 log = logging.getLogger("dancu.seed.cards")
 BATCH = 50_000
@@ -467,15 +468,6 @@ def _after_load(connection: Connection) -> None:
             connection.execute(text(
                 f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                 f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {name}"))
-
-
-def reference_date_of(database: Database, fallback: date) -> date:
-    """The population's reference date (its fixed 'today'), so the cards match its ages."""
-    from app.models.population import PopulationRun
-
-    with database.read() as session:
-        found = session.scalar(select(PopulationRun.reference_date).limit(1))
-    return found or fallback
 
 
 def ensure_cards(database: Database, *, seed: int, now: datetime) -> None:

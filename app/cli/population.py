@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from app import migrations
 from app.cli.base import cli, console, fail, print_table, settings_from
-from app.db import Database
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from app.db import Database
 
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="DANCU_DATABASE_URL")]
 
 
 def _connect(url: str) -> Database:
     """A migrated database, or a one-line error when it cannot be reached."""
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from app import migrations
+    from app.db import Database
+
     database = Database.connect(url)
     try:
         migrations.upgrade(database.engine)
@@ -40,6 +45,8 @@ def seed(
     replace: Annotated[bool, typer.Option(help="Replace an existing population.")] = False,
 ) -> None:
     """Generate a deterministic synthetic population (all or nothing, in one transaction)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from seed.pipeline import GeneratorFailed
     from seed.populate import PopulationExists, populate
 
@@ -63,6 +70,14 @@ def seed(
 @contextmanager
 def _progress() -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on a terminal; otherwise (logs, CI) one plain line per batch."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     if not console.is_terminal:
         yield lambda done, total: console.print(f"loaded {done:,} of {total:,} people",
                                                 highlight=False)
@@ -75,6 +90,8 @@ def _progress() -> Iterator[Callable[[int, int], None]]:
 
 
 def _summary_table(summary, *, seed: int) -> Table:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
     table = Table(title=f"Population generated (seed {seed})", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -95,6 +112,8 @@ def stats(database_url: DatabaseUrl = None,
               help="Also print chip cards and VNeID accounts by date, scaled to the nation, "
                    "against the national milestones (docs/population.md).")] = False) -> None:
     """Print the population's distributions next to the reference shares."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from seed.report import stats_tables
     from seed.stats import collect
     from seed.timeline import collect as collect_timeline
