@@ -112,7 +112,11 @@ def drop_database(url: str) -> None:
 
     dsn, name = _admin_dsn(url)
     with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # with the copies a reset set aside and has not dropped yet (tenants_template.copy)
+        aside = connection.execute("SELECT datname FROM pg_database WHERE starts_with(datname, "
+                                   "%s)", (f"{name[:54]}_x",)).fetchall()
+        for database in [name, *(row[0] for row in aside)]:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def issuer(settings: Settings, tenant_id: str) -> str:
