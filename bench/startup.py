@@ -15,6 +15,9 @@
   then medians of ``--rounds``; on SQLite, and on PostgreSQL with ``--postgres``.
 
 Medians of ``--rounds`` (first start: of ``--first-rounds``). Prints markdown tables.
+``--before DIR`` adds the same ``dancu --help``, ``dancu serve --help`` and restart rows run from
+another source tree (an older commit: ``git archive <commit> | tar -x -C DIR``) on ``PYTHONPATH``,
+so a change is measured against what it replaced in the same run.
 """
 
 from __future__ import annotations
@@ -75,11 +78,16 @@ def median_ms(samples: list[float]) -> str:
     return f"{statistics.median(samples) * 1000:,.0f} ms"
 
 
-def cli_rows(rounds: int) -> list[tuple[str, list[float]]]:
+def before_env(before: str | None) -> dict[str, str] | None:
+    return None if before is None else {**os.environ, "PYTHONPATH": before}
+
+
+def cli_rows(rounds: int, before: str | None) -> list[tuple[str, list[float]]]:
     python = str(BIN / "python")
     rows: dict[str, list[float]] = {"python -c \"import typer\"": [],
                                     "one-command typer app: `hello --help`": []}
     rows.update({f"dancu {name} --help".replace("  ", " "): [] for name in SUBCOMMANDS})
+    old = before_env(before)
     for _ in range(rounds):  # alternating, so the load hits every command alike
         rows["python -c \"import typer\""].append(wall([python, "-c", "import typer"]))
         rows["one-command typer app: `hello --help`"].append(
@@ -87,6 +95,10 @@ def cli_rows(rounds: int) -> list[tuple[str, list[float]]]:
         for name in SUBCOMMANDS:
             rows[f"dancu {name} --help".replace("  ", " ")].append(
                 wall([DANCU, *name.split(), "--help"]))
+        if old is not None:
+            for name in ("", "serve"):
+                rows.setdefault(f"before: dancu {name} --help".replace("  ", " "), []).append(
+                    wall([DANCU, *name.split(), "--help"], env=old))
     return list(rows.items())
 
 
@@ -105,9 +117,10 @@ def wait_ready(url: str, process: subprocess.Popen, started: float, limit: float
 
 
 @contextlib.contextmanager
-def dancu(database_url: str, *, port: int) -> Iterator[tuple[str, float]]:
-    env = {**os.environ, "DANCU_DATABASE_URL": database_url, "DANCU_PORT": str(port),
-           "DANCU_LOG_LEVEL": "warning"}
+def dancu(database_url: str, *, port: int, before: str | None = None
+          ) -> Iterator[tuple[str, float]]:
+    env = {**(before_env(before) or os.environ), "DANCU_DATABASE_URL": database_url,
+           "DANCU_PORT": str(port), "DANCU_LOG_LEVEL": "warning"}
     env.setdefault("DANCU_SECRET_KEY", "bench-startup-" + "0" * 50)
     started = time.perf_counter()
     process = subprocess.Popen([DANCU, "serve"], env=env, stdout=subprocess.DEVNULL,
@@ -139,7 +152,7 @@ def mockpass_start(folder: str) -> float:
 
 
 def start_rows(args: argparse.Namespace) -> list[tuple[str, list[float]]]:
-    first, restart, mockpass = [], [], []
+    first, restart, mockpass, old = [], [], [], []
     for _ in range(args.first_rounds):
         folder = tempfile.mkdtemp(prefix="dancu-start-")
         url = f"sqlite:///{folder}/dancu.db"
@@ -150,11 +163,15 @@ def start_rows(args: argparse.Namespace) -> list[tuple[str, list[float]]]:
                 with dancu(url, port=free_port()) as (_, seconds):
                     restart.append(seconds)
                 mockpass.append(mockpass_start(args.mockpass))
+                if args.before:
+                    with dancu(url, port=free_port(), before=args.before) as (_, seconds):
+                        old.append(seconds)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     return [("first `dancu serve`, empty SQLite database (10,000 people) -> /readyz", first),
             ("`dancu serve` again on that database -> /readyz", restart),
-            ("MockPass cold start -> discovery document", mockpass)]
+            ("MockPass cold start -> discovery document", mockpass),
+            ("before: `dancu serve` again on that database -> /readyz", old)]
 
 
 def tenant_rows(database_url: str, args: argparse.Namespace, label: str
@@ -227,10 +244,11 @@ def main() -> int:
     parser.add_argument("--mockpass", default=str(ROOT / "bench" / ".node"))
     parser.add_argument("--postgres", help="a PostgreSQL server URL: tenants there too")
     parser.add_argument("--only", choices=("cli", "start", "tenants"), action="append")
+    parser.add_argument("--before", help="another source tree to run the same commands from")
     args = parser.parse_args()
     only = set(args.only or ("cli", "start", "tenants"))
     if "cli" in only:
-        table("Command line, new process each time", cli_rows(args.rounds))
+        table("Command line, new process each time", cli_rows(args.rounds, args.before))
     if "start" in only:
         table("Server start", start_rows(args))
     if "tenants" in only:
