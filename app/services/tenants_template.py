@@ -127,36 +127,39 @@ def copy(template_url: str, target_url: str) -> None:
         return
     source, new = make_url(template_url).database, make_url(target_url).database
     with _admin(target_url) as connection:  # one connection for all: each costs a fork
-        old = _set_aside(connection, str(new))
+        old = _set_aside(connection, target_url)
         connection.execute(f'CREATE DATABASE "{new}" TEMPLATE "{source}"')
     if old is not None:  # a reset: the old copy goes after the answer (a drop took 0.6-2 s)
         threading.Thread(target=_drop_quietly, args=(target_url, old), daemon=True,
                          name="dancu-tenant-drop").start()
 
 
-def _set_aside(connection: Any, name: str) -> str | None:
-    """Rename the database ``name`` out of the way (its sessions ended first); None when there
-    is none. When a session slips in before the rename, it is dropped here instead."""
+def _set_aside(connection: Any, url: str) -> str | None:
+    """Rename the database of ``url`` out of the way; None when there is none. When a session
+    still uses it (another worker's pool), it is dropped here instead, its sessions ended."""
     import psycopg
 
+    from app.services import tenants
+
+    name = str(make_url(url).database)
     if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() \
             is None:
         return None
     aside = f"{name[:54]}_x{secrets.token_hex(3)}"
-    connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
     try:
         connection.execute(f'ALTER DATABASE "{name}" RENAME TO "{aside}"')
     except psycopg.errors.ObjectInUse:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        tenants.drop_database(url)
         return None
     return aside
 
 
 def _drop_quietly(url: str, name: str) -> None:
+    from app.services import tenants
+
     try:
-        with _admin(url) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        tenants.drop_database(make_url(url).set(database=name).render_as_string(
+            hide_password=False))
     except Exception:  # a leftover costs disk only: deleting the tenant drops it too
         log.warning("a replaced tenant database could not be dropped")
 
@@ -235,8 +238,7 @@ def _generate(settings: Settings, *, now: datetime,
         import sqlite3
 
         with closing(sqlite3.connect(make_url(url).database or "")) as connection:
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            connection.execute("PRAGMA journal_mode=DELETE")
+            connection.execute("PRAGMA journal_mode=DELETE")  # checkpoints, removes the WAL
 
 
 def _publish(building: str, url: str) -> None:
@@ -245,12 +247,14 @@ def _publish(building: str, url: str) -> None:
         return
     import psycopg
 
+    from app.services import tenants
+
     old, new = make_url(building).database, make_url(url).database
     with _admin(url) as connection:
         try:
             connection.execute(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
         except psycopg.errors.DuplicateDatabase:  # another process published it first
-            connection.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+            tenants.drop_database(building)
 
 
 def _drop_other_versions(main_url: str, *, keep: str) -> None:
