@@ -46,8 +46,21 @@ def _database_ready(database: Database) -> bool:
     return current
 
 
+def _has_rows(database: Database, column: object) -> bool:
+    """One indexed probe: a restart checks what exists without loading the generator (numpy
+    and the seed pipeline are a second of imports)."""
+    from sqlalchemy import select
+
+    with database.read() as session:
+        return session.scalar(select(column).limit(1)) is not None  # type: ignore[call-overload]
+
+
 def _ensure_population(*, database: Database, settings: Settings) -> None:
     if not settings.auto_seed:
+        return
+    from app.models.population import Citizen
+
+    if _has_rows(database, Citizen.pin):
         return
     from seed.populate import is_populated, populate
 
@@ -62,10 +75,21 @@ def _ensure_cards(*, database: Database, settings: Settings, clock: SandboxClock
     """Chip cards for the population, then the test cards that fail on purpose (before the
     VNeID accounts: who may hold one depends on holding a valid card)."""
     from app import migrations
-    from seed.cards import ensure_cards
+    from app.models.card import Card
 
-    if settings.auto_seed and migrations.is_current(database.engine):
+    if not settings.auto_seed or not migrations.is_current(database.engine):
+        return
+    if not _has_rows(database, Card.id):
+        from seed.cards import ensure_cards
+
         ensure_cards(database, seed=settings.seed, now=clock.now())
+        return
+    from app.services.cards.failure_cards import ensure_personas  # the cards exist: their personas
+
+    with database.write() as session:
+        made = ensure_personas(session, seed=settings.seed, now=clock.now())
+    if made:
+        log.info("marked test cards: %s", ", ".join(made))
 
 
 def _ensure_sharing(*, database: Database, settings: Settings, clock: SandboxClock) -> None:

@@ -3,6 +3,11 @@
 
     .venv/bin/python bench/seed.py --size 1000000                 # both backends
     .venv/bin/python bench/seed.py --size 10000000 --backend postgresql
+    .venv/bin/python bench/seed.py --size 1000000 --backend sqlite --cards-accounts
+
+Each run is ``dancu seed --population-only`` (the people: the figures of issue 2); with
+``--cards-accounts``, each is followed by the default ``dancu seed``, which also generates the
+chip cards and VNeID accounts in the same transaction, so the ratio of the two is taken in one run.
 
 Each run is ``/usr/bin/time -v dancu seed --size N --seed S --database-url URL`` into a fresh
 database (a temporary SQLite file, or ``dancu_bench_<N>`` created on the PostgreSQL server). Peak
@@ -117,10 +122,11 @@ def drop(backend: str, url: str, name: str, pg_server: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run(backend: str, args: argparse.Namespace, work: Path) -> str:
+def run(backend: str, args: argparse.Namespace, work: Path, *, population_only: bool) -> str:
     url, name = fresh_target(backend, args.size, args.pg_server, work)
     command = ["/usr/bin/time", "-v", str(DANCU), "seed", "--size", str(args.size),
-               "--seed", str(args.seed), "--database-url", url]
+               "--seed", str(args.seed), *(["--population-only"] if population_only else []),
+               "--database-url", url]
     load = os.getloadavg()[0]
     peak = [0]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -180,12 +186,16 @@ def main() -> int:
         "DANCU_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--no-record", action="store_true", help="print, do not write RESULTS.md")
+    parser.add_argument("--cards-accounts", action="store_true",
+                        help="after each population-only run, the default `dancu seed` (with the "
+                             "chip cards and VNeID accounts) into another fresh database")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="dancu-bench-") as work:
         for backend in args.backend or ["sqlite", "postgresql"]:
-            rows.append(run(backend, args, Path(work)))
-            print(rows[-1], end="")
+            for population_only in (True, False) if args.cards_accounts else (True,):
+                rows.append(run(backend, args, Path(work), population_only=population_only))
+                print(rows[-1], end="")
     if not args.no_record:
         record(rows)
     return 0

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Time what ``dancu serve`` generates at its first start after ``dancu seed``: the chip cards
+"""Time what ``dancu serve`` generates at its first start after ``dancu seed --population-only``
+(the default ``dancu seed`` makes them itself, in its transaction): the chip cards
 (``seed.cards.ensure_cards``) and the VNeID accounts (``accounts_seed.ensure_accounts``), and
 measure what they add to the database.
 

@@ -38,6 +38,7 @@ from app.db import Database
 from app.models.card import Card, CardEvent
 from app.models.population import Citizen
 from app.services.cards.pki import PERIOD_MONTHS
+from seed.reference import reference_date_of
 
 log = logging.getLogger("dancu.seed.cards")
 BATCH = 50_000
@@ -428,21 +429,26 @@ def has_cards(connection: Connection) -> bool:
 
 def seed_cards(database: Database, *, seed: int, reference_date: date) -> int:
     """Generate the population's cards (once: nothing happens when any card exists)."""
-    created = 0
     with database.engine.begin() as connection:
-        if has_cards(connection):
-            return 0
-        next_id = int(connection.execute(select(func.coalesce(func.max(Card.id), 0))).scalar_one())
-        _drop_indexes(connection)
-        for people in people_batches(connection):
-            draws = Draws(seed, np.array([int(p) for p in people.pins], dtype=np.uint64))
-            batch = rows(people, simulate(people, draws, day(reference_date)),
-                         first_id=next_id + 1, dialect=connection.dialect.name)
-            _write(connection, "card", batch.cards)
-            _write(connection, "card_event", batch.events)
-            next_id += len(batch.cards[1])
-            created += len(batch.cards[1])
-        _after_load(connection)
+        return seed_cards_on(connection, seed=seed, reference_date=reference_date)
+
+
+def seed_cards_on(connection: Connection, *, seed: int, reference_date: date) -> int:
+    """:func:`seed_cards` in the caller's transaction (``dancu seed``: with the population)."""
+    if has_cards(connection):
+        return 0
+    created = 0
+    next_id = int(connection.execute(select(func.coalesce(func.max(Card.id), 0))).scalar_one())
+    _drop_indexes(connection)
+    for people in people_batches(connection):
+        draws = Draws(seed, np.array([int(p) for p in people.pins], dtype=np.uint64))
+        batch = rows(people, simulate(people, draws, day(reference_date)),
+                     first_id=next_id + 1, dialect=connection.dialect.name)
+        _write(connection, "card", batch.cards)
+        _write(connection, "card_event", batch.events)
+        next_id += len(batch.cards[1])
+        created += len(batch.cards[1])
+    _after_load(connection)
     log.info("generated %d chip cards", created)
     return created
 
@@ -467,15 +473,6 @@ def _after_load(connection: Connection) -> None:
             connection.execute(text(
                 f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                 f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {name}"))
-
-
-def reference_date_of(database: Database, fallback: date) -> date:
-    """The population's reference date (its fixed 'today'), so the cards match its ages."""
-    from app.models.population import PopulationRun
-
-    with database.read() as session:
-        found = session.scalar(select(PopulationRun.reference_date).limit(1))
-    return found or fallback
 
 
 def ensure_cards(database: Database, *, seed: int, now: datetime) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.clock import SandboxClock
@@ -62,8 +62,11 @@ def is_populated(database: Database) -> bool:
 
 
 def populate(database: Database, *, size: int, seed: int, replace: bool = False,
-             progress: Progress | None = None, now: datetime | None = None) -> Summary:
-    """Generate ``size`` people from ``seed`` into ``database``; see the module docstring."""
+             progress: Progress | None = None, now: datetime | None = None,
+             then: Callable[[Connection], None] | None = None) -> Summary:
+    """Generate ``size`` people from ``seed`` into ``database``; see the module docstring.
+    ``then(connection)`` runs in the same transaction once the people are in (``dancu seed``
+    generates their cards and accounts there): a failure there leaves nothing either."""
     started = time.perf_counter()
     summary = Summary(people=size, rows=dict.fromkeys(loader.POPULATION_TABLES, 0))
     with database.engine.connect() as connection, loader.bulk_journal(connection), \
@@ -82,6 +85,8 @@ def populate(database: Database, *, size: int, seed: int, replace: bool = False,
         rows_done = time.perf_counter()
         writer.finish()
         summary.finish_seconds = time.perf_counter() - rows_done
+        if then is not None:
+            then(connection)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,15 @@ def _code_rows(name: str) -> list[tuple[int, str, str]]:
 
 def code_name(list_name: str, code: int) -> str:
     return {c: name for c, name, _ in code_lists()[list_name]}[code]
+
+
+def reference_date_of(database: Any, fallback: date) -> date:
+    """The population's reference date (its fixed 'today'), so the cards match its ages (here,
+    not in seed.cards: a server start asks for it without loading the card generator)."""
+    from sqlalchemy import select
+
+    from app.models.population import PopulationRun
+
+    with database.read() as session:
+        found = session.scalar(select(PopulationRun.reference_date).limit(1))
+    return found or fallback

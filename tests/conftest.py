@@ -72,7 +72,12 @@ def _postgres_database(server_url: str) -> Iterator[str]:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            # its tenants' and tenant templates' databases too
+            # (app/services/sandbox/tenant_templates.py)
+            left = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                                (f"{name}_",)).fetchall()
+            for (database,) in [*left, (name,)]:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

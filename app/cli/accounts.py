@@ -5,21 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from app.cli.base import cli, fail, out, print_table, settings_from
-from app.db import Database
-from app.errors import DomainError
-from app.models.account import Account
-from app.services.kit import secret
-from app.services.population.citizens import checked_pin
-from app.services.sandbox.clock import session_now
-from app.services.vneid import account_generation, accounts
+from app.services.vneid.lock_reasons import CLOSE_REASONS, LOCK_REASONS, MANUAL_LOCK_REASONS
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.models.account import Account
 
 accounts_cli = typer.Typer(help="VNeID accounts and test personas.", no_args_is_help=True)
 cli.add_typer(accounts_cli, name="accounts")
@@ -30,6 +26,11 @@ _ACTOR = "admin"
 @contextmanager
 def _session(database_url: str | None) -> Iterator[Session]:
     """One committed unit of work; domain and database errors become one-line failures."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import Database
+    from app.errors import DomainError
+
     database = Database.connect(settings_from(database_url=database_url).database_url)
     try:
         with database.write() as session:
@@ -51,6 +52,9 @@ def _show(account: Account) -> None:
 
 def _change(pin: str, database_url: str | None,
             action: Callable[[Session, Account], Any]) -> None:
+    from app.services.population.citizens import checked_pin
+    from app.services.vneid import accounts
+
     with _session(database_url) as session:
         account = accounts.get(session, checked_pin(pin))
         action(session, account)
@@ -65,6 +69,10 @@ def create(pin: str, level: int = typer.Option(1, min=1, max=2, help="1 or 2."),
            pending: bool = typer.Option(False, help="Leave it pending verification."),
            database_url: str | None = DatabaseOption) -> None:
     """Open an account for a citizen."""
+    from app.services.population.citizens import checked_pin
+    from app.services.sandbox.clock import session_now
+    from app.services.vneid import accounts
+
     with _session(database_url) as session:
         spec = accounts.NewAccount(pin=checked_pin(pin), level=level, password=password,
                                    passcode=passcode, activate=not pending)
@@ -74,6 +82,9 @@ def create(pin: str, level: int = typer.Option(1, min=1, max=2, help="1 or 2."),
 @accounts_cli.command("show")
 def show(pin: str, database_url: str | None = DatabaseOption) -> None:
     """Print the account's state and its event log."""
+    from app.services.population.citizens import checked_pin
+    from app.services.vneid import accounts
+
     with _session(database_url) as session:
         account = accounts.get(session, checked_pin(pin))
         _show(account)
@@ -85,6 +96,9 @@ def show(pin: str, database_url: str | None = DatabaseOption) -> None:
 @accounts_cli.command("activate")
 def activate(pin: str, database_url: str | None = DatabaseOption) -> None:
     """pending -> active."""
+    from app.services.sandbox.clock import session_now
+    from app.services.vneid import accounts
+
     _change(pin, database_url, lambda s, a: accounts.activate(s, a, now=session_now(s),
                                                              actor=_ACTOR))
 
@@ -92,16 +106,22 @@ def activate(pin: str, database_url: str | None = DatabaseOption) -> None:
 @accounts_cli.command("upgrade")
 def upgrade(pin: str, database_url: str | None = DatabaseOption) -> None:
     """Level 1 -> level 2."""
+    from app.services.sandbox.clock import session_now
+    from app.services.vneid import accounts
+
     _change(pin, database_url, lambda s, a: accounts.upgrade(s, a, now=session_now(s),
                                                             actor=_ACTOR))
 
 
 @accounts_cli.command("lock")
-def lock(pin: str, reason: str = typer.Option(..., help=", ".join(accounts.LOCK_REASONS)),
+def lock(pin: str, reason: str = typer.Option(..., help=", ".join(LOCK_REASONS)),
          database_url: str | None = DatabaseOption) -> None:
     """Add a lock ground."""
-    if reason not in accounts.LOCK_REASONS:
-        fail(f"--reason must be one of {', '.join(accounts.LOCK_REASONS)}")
+    from app.services.sandbox.clock import session_now
+    from app.services.vneid import accounts
+
+    if reason not in LOCK_REASONS:
+        fail(f"--reason must be one of {', '.join(LOCK_REASONS)}")
     _change(pin, database_url, lambda s, a: accounts.lock(s, a, reason=reason, now=session_now(s),
                                                          actor=_ACTOR))
 
@@ -110,17 +130,23 @@ def lock(pin: str, reason: str = typer.Option(..., help=", ".join(accounts.LOCK_
 def unlock(pin: str, reason: str | None = typer.Option(None, help="Default: every manual ground."),
            database_url: str | None = DatabaseOption) -> None:
     """Lift a lock ground."""
-    reasons = (reason,) if reason else accounts.MANUAL_LOCK_REASONS
+    from app.services.sandbox.clock import session_now
+    from app.services.vneid import accounts
+
+    reasons = (reason,) if reason else MANUAL_LOCK_REASONS
     _change(pin, database_url, lambda s, a: accounts.unlock(s, a, now=session_now(s), actor=_ACTOR,
                                                            reasons=reasons))
 
 
 @accounts_cli.command("close")
-def close(pin: str, reason: str = typer.Option(..., help=", ".join(accounts.CLOSE_REASONS)),
+def close(pin: str, reason: str = typer.Option(..., help=", ".join(CLOSE_REASONS)),
           database_url: str | None = DatabaseOption) -> None:
     """Close the account for good."""
-    if reason not in accounts.CLOSE_REASONS:
-        fail(f"--reason must be one of {', '.join(accounts.CLOSE_REASONS)}")
+    from app.services.sandbox.clock import session_now
+    from app.services.vneid import accounts
+
+    if reason not in CLOSE_REASONS:
+        fail(f"--reason must be one of {', '.join(CLOSE_REASONS)}")
     _change(pin, database_url, lambda s, a: accounts.close(s, a, reason=reason, now=session_now(s),
                                                           actor=_ACTOR))
 
@@ -128,6 +154,12 @@ def close(pin: str, reason: str = typer.Option(..., help=", ".join(accounts.CLOS
 @accounts_cli.command("personas")
 def personas(database_url: str | None = DatabaseOption) -> None:
     """List the test personas with their sandbox secrets."""
+    from rich.table import Table
+
+    from app.services.kit import secret
+    from app.services.sandbox.clock import session_now
+    from app.services.vneid import account_generation
+
     settings = settings_from(database_url=database_url)
     with _session(database_url) as session:
         settings = secret.with_secret(session, settings, now=session_now(session))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import typer
 
 from app.cli.base import cli, fail, out, settings_from
-from app.db import Database
-from app.services.sharing import audit
 
 audit_cli = typer.Typer(help="The audit trail of data disclosures.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
@@ -16,6 +14,9 @@ cli.add_typer(audit_cli, name="audit")
 def verify(database_url: str | None = typer.Option(None, "--database-url",
                                                    help="DANCU_DATABASE_URL")) -> None:
     """Walk the chain from the first record; exit 1 naming the first record that does not verify."""
+    from app.db import Database
+    from app.services.sharing import audit
+
     database = Database.connect(settings_from(database_url=database_url).database_url)
     try:
         with database.read() as session:

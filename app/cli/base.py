@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from app.settings import Settings, SettingsError, load_settings
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.settings import Settings
 
 cli = typer.Typer(
     name="dancu",
@@ -18,9 +19,27 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class _LazyConsole:
+    """A rich console made at its first use: ``dancu --help`` never imports rich's console.
+    Commands import what they use when they run, so every ``--help`` stays quick."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
 # soft_wrap: a line piped to a file or a program is never cut or wrapped at 80 columns.
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+console: Console = _LazyConsole(stderr=True, soft_wrap=True)  # type: ignore[assignment]
+out: Console = _LazyConsole(soft_wrap=True)  # type: ignore[assignment]
 
 
 def print_table(table: Table) -> None:
@@ -38,6 +57,8 @@ def print_table(table: Table) -> None:
 
 
 def _plain(cell: object) -> str:
+    from rich.text import Text
+
     text = cell.plain if isinstance(cell, Text) else str(cell)
     return " ".join(text.split("\t")).replace("\n", " ")
 
@@ -50,6 +71,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def settings_from(**overrides: object) -> Settings:
     """Settings from the environment plus command-line overrides; a bad one is a one-line error."""
+    from app.settings import SettingsError, load_settings
+
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:

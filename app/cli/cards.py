@@ -3,22 +3,17 @@ card; list the persona cards."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from app.cli.base import cli, out, print_table, settings_from
 from app.cli.clients import DatabaseOption, writing
-from app.db import Database
-from app.models.card import Card
-from app.services.cards import access as cards_access
-from app.services.cards import issuance as cards
-from app.services.cards.issuance import Change, effective_status, local_date
-from app.services.cards.pki import card_pki
-from app.services.population.citizens import checked_pin
-from app.services.sandbox.clock import session_now, stored_now
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from app.models.card import Card
 
 cards_cli = typer.Typer(help="Chip identity cards.", no_args_is_help=True)
 cli.add_typer(cards_cli, name="cards")
@@ -26,6 +21,8 @@ Reason = Annotated[str | None, typer.Option(help="Why (recorded in the card's hi
 
 
 def _show(card: Card, now: datetime) -> None:
+    from app.services.cards.issuance import effective_status, local_date
+
     expiry = card.expiry_date.isoformat() if card.expiry_date else "no expiry"
     status = effective_status(card, local_date(now))
     out.print(f"{card.pin} card {card.sequence} ({card.generation}): {status}, issued "
@@ -33,6 +30,13 @@ def _show(card: Card, now: datetime) -> None:
 
 
 def _new_card(pin: str, reason: str | None, database_url: str | None, *, renew: bool) -> None:
+    from app.db import Database
+    from app.services.cards import issuance as cards
+    from app.services.cards.issuance import Change
+    from app.services.cards.pki import card_pki
+    from app.services.population.citizens import checked_pin
+    from app.services.sandbox.clock import stored_now
+
     settings = settings_from(database_url=database_url)
     database = Database.connect(settings.database_url)
     try:
@@ -61,6 +65,11 @@ def renew(pin: str, reason: Reason = "on_request",
 
 
 def _status_change(pin: str, reason: str | None, database_url: str | None, action: str) -> None:
+    from app.services.cards import issuance as cards
+    from app.services.cards.issuance import Change
+    from app.services.population.citizens import checked_pin
+    from app.services.sandbox.clock import session_now
+
     handlers = {"lost": cards.report_lost, "revoke": cards.revoke, "hold": cards.hold,
                 "release": cards.release}
     with writing(database_url) as session:
@@ -98,6 +107,10 @@ def release(pin: str, database_url: str | None = DatabaseOption) -> None:
 @cards_cli.command("show")
 def show(pin: str, database_url: str | None = DatabaseOption) -> None:
     """The citizen's cards, latest first."""
+    from app.services.cards import issuance as cards
+    from app.services.population.citizens import checked_pin
+    from app.services.sandbox.clock import session_now
+
     with writing(database_url) as session:
         now = session_now(session)
         found = cards.cards_of(session, checked_pin(pin))
@@ -110,6 +123,11 @@ def show(pin: str, database_url: str | None = DatabaseOption) -> None:
 @cards_cli.command("personas")
 def personas(database_url: str | None = DatabaseOption) -> None:
     """The test cards that fail on purpose, with their MRZ access keys."""
+    from rich.table import Table
+
+    from app.services.cards import access as cards_access
+    from app.services.sandbox.clock import session_now
+
     with writing(database_url) as session:
         rows = cards_access.personas(session, now=session_now(session))
     table = Table("persona", "PIN", "status", "X-Chip-Access-Key", "must fail with")

@@ -9,25 +9,27 @@ import typer
 
 from app.cli.base import cli, fail, out, settings_from
 from app.cli.clients import DatabaseOption, writing
-from app.db import Database
-from app.icao import vpcd
-from app.services.cards import issuance as cards
-from app.services.cards.chip_apdu import ATR, profile_of
-from app.services.cards.pki import card_pki
-from app.services.population.citizens import checked_pin
-from app.services.sandbox.clock import stored_now
 
 chip_cli = typer.Typer(help="The chip over APDUs.", no_args_is_help=True)
 cli.add_typer(chip_cli, name="chip")
 Sequence = Annotated[int | None, typer.Option(help="A card other than the latest.")]
 Host = Annotated[str, typer.Option(help="Where vpcd (pcscd's virtual reader) listens.")]
 Port = Annotated[int, typer.Option(help="vpcd's port (the vpcd driver's default).")]
+VPCD_PORT = 35963  # app.icao.vpcd.PORT (a test compares), without loading the chip emulator
 
 
 @chip_cli.command("serve")
-def serve(pin: str, sequence: Sequence = None, host: Host = "127.0.0.1", port: Port = vpcd.PORT,
+def serve(pin: str, sequence: Sequence = None, host: Host = "127.0.0.1", port: Port = VPCD_PORT,
           database_url: str | None = DatabaseOption) -> None:
     """Put the card in the virtual reader until Ctrl-C (pcscd with vsmartcard-vpcd running)."""
+    from app.db import Database
+    from app.icao import vpcd
+    from app.services.cards import issuance as cards
+    from app.services.cards.chip_apdu import ATR, profile_of
+    from app.services.cards.pki import card_pki
+    from app.services.population.citizens import checked_pin
+    from app.services.sandbox.clock import stored_now
+
     settings = settings_from(database_url=database_url)
     database = Database.connect(settings.database_url)
     try:

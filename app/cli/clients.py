@@ -6,19 +6,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from app.cli.base import cli, console, fail, out, print_table, settings_from
-from app.db import Database
-from app.errors import DomainError
-from app.services.kit import keys, secret
-from app.services.sandbox.clock import session_now
-from app.services.sharing import clients
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 clients_cli = typer.Typer(help="Registered clients (relying parties).", no_args_is_help=True)
 keys_cli = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
@@ -30,6 +25,11 @@ DatabaseOption = typer.Option(None, "--database-url", help="DANCU_DATABASE_URL")
 @contextmanager
 def writing(database_url: str | None) -> Iterator[Session]:
     """One committed unit of work; domain and database errors become one-line failures."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import Database
+    from app.errors import DomainError
+
     database = Database.connect(settings_from(database_url=database_url).database_url)
     try:
         with database.write() as session:
@@ -83,6 +83,9 @@ def add(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Register a client; prints its id and secret (the secret is shown only now)."""
+    from app.services.sandbox.clock import session_now
+    from app.services.sharing import clients
+
     spec = clients.ClientSpec(
         name=name,
         scopes=tuple(scope),
@@ -111,6 +114,10 @@ def add(
 @clients_cli.command("list")
 def list_(database_url: str | None = DatabaseOption) -> None:
     """List registered clients (never their secrets); piped, one tab-separated line each."""
+    from rich.table import Table
+
+    from app.services.sharing import clients
+
     with writing(database_url) as session:
         rows = [
             (
@@ -133,6 +140,9 @@ def list_(database_url: str | None = DatabaseOption) -> None:
 @clients_cli.command("rotate-secret")
 def rotate_secret(client_id: str, database_url: str | None = DatabaseOption) -> None:
     """Replace a client's secret; prints the new one (the old one stops working at once)."""
+    from app.services.sandbox.clock import session_now
+    from app.services.sharing import clients
+
     with writing(database_url) as session:
         secret = clients.rotate_secret(session, client_id, now=session_now(session))
     out.print(f"client_secret: {secret}", highlight=False)
@@ -141,6 +151,8 @@ def rotate_secret(client_id: str, database_url: str | None = DatabaseOption) -> 
 @clients_cli.command("disable")
 def disable(client_id: str, database_url: str | None = DatabaseOption) -> None:
     """Disable a client: its tokens stop working at once."""
+    from app.services.sharing import clients
+
     with writing(database_url) as session:
         clients.set_status(session, client_id, active=False)
     console.print(f"disabled {client_id}", highlight=False)
@@ -149,6 +161,8 @@ def disable(client_id: str, database_url: str | None = DatabaseOption) -> None:
 @clients_cli.command("enable")
 def enable(client_id: str, database_url: str | None = DatabaseOption) -> None:
     """Re-enable a disabled client."""
+    from app.services.sharing import clients
+
     with writing(database_url) as session:
         clients.set_status(session, client_id, active=True)
     console.print(f"enabled {client_id}", highlight=False)
@@ -161,6 +175,9 @@ def rotate(
 ) -> None:
     """Rotate the signing key; the old key stays published until its tokens have expired.
     Running servers pick the new key up within seconds."""
+    from app.services.kit import keys, secret
+    from app.services.sandbox.clock import session_now
+
     if alg not in ("ES256", "RS256"):
         fail("--alg must be ES256 or RS256")
     settings = settings_from(database_url=database_url)

@@ -11,24 +11,24 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.cli.base import cli, console, fail, out, print_table, settings_from
 from app.cli.clients import DatabaseOption, writing
-from app.clock import SandboxClock
-from app.db import Database
-from app.services.cards.pki import card_pki
-from app.services.events import feed as events
-from app.services.events import life_events, simulation, webhook_sender, webhooks
-from app.services.events.kinds import KINDS
-from app.services.kit import shared_clock
-from app.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from app.clock import SandboxClock
+    from app.db import Database
+    from app.services.events import simulation
+    from app.settings import Settings
+
+# app.services.events.kinds.KINDS' names (a test compares), without loading the services
+KIND_NAMES = ("births", "deaths", "residence-changes", "marriages", "divorces", "name-changes",
+              "card-changes", "pin-reestablishments")
 
 events_cli = typer.Typer(help="Life events, the event feed and webhook deliveries.",
                          no_args_is_help=True)
@@ -37,12 +37,19 @@ cli.add_typer(events_cli, name="events")
 
 def _clock(database: Database) -> SandboxClock:
     """The shared sandbox clock as stored (real time when nothing was stored)."""
+    from app.clock import SandboxClock
+    from app.services.kit import shared_clock
+
     clock = SandboxClock()
     shared_clock.ClockSync(clock).poll(database)
     return clock
 
 
 def _body(kind: str, text: str | None) -> object:
+    from pydantic import ValidationError
+
+    from app.services.events.kinds import KINDS
+
     if kind not in KINDS:
         fail(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
     raw = text if text is not None else sys.stdin.read()
@@ -55,11 +62,15 @@ def _body(kind: str, text: str | None) -> object:
 
 
 @events_cli.command("record")
-def record(kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}")],
+def record(kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KIND_NAMES)}")],
            body: Annotated[str | None, typer.Argument(help="JSON request (default: stdin)")] = None,
            idempotency_key: Annotated[str | None, typer.Option(help="Idempotency-Key")] = None,
            database_url: str | None = DatabaseOption) -> None:
     """Record a life event with the API's request body (docs/life-events.md)."""
+    from app.db import Database
+    from app.services.events import life_events
+    from app.services.events.kinds import KINDS
+
     request = _body(kind, body)
     settings = settings_from(database_url=database_url)
     database = Database.connect(settings.database_url)
@@ -77,6 +88,9 @@ def record(kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}
 
 
 def _pki(settings: Settings, now: object):  # type: ignore[no-untyped-def]
+    from app.db import Database
+    from app.services.cards.pki import card_pki
+
     database = Database.connect(settings.database_url)
     try:
         return card_pki(database, seed=settings.seed, key_type=settings.pki_key_type,
@@ -90,6 +104,12 @@ def list_events(after: Annotated[int, typer.Option(help="Events after this id")]
                 limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
                 database_url: str | None = DatabaseOption) -> None:
     """The feed from --after, oldest first (every field: this is the operator's view)."""
+    from rich.table import Table
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import Database
+    from app.services.events import feed as events
+
     database = Database.connect(settings_from(database_url=database_url).database_url)
     try:
         with database.read() as session:
@@ -108,6 +128,11 @@ def list_events(after: Annotated[int, typer.Option(help="Events after this id")]
 @events_cli.command("deliver")
 def deliver(database_url: str | None = DatabaseOption) -> None:
     """Run one webhook delivery pass now (what the server's worker does every second)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import Database
+    from app.services.events import webhook_sender, webhooks
+
     settings = settings_from(database_url=database_url)
     database = Database.connect(settings.database_url)
     try:
@@ -124,6 +149,14 @@ def deliver(database_url: str | None = DatabaseOption) -> None:
 @contextmanager
 def _progress(days: int) -> Iterator[Callable[[int, Counter[str]], None]]:
     """A rich progress bar with running counts on a terminal; else one line per 30 days."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     totals: Counter[str] = Counter()
 
     def line() -> str:
@@ -154,6 +187,11 @@ def simulate(days: Annotated[int, typer.Option(min=1, max=3660, help="Days to si
              database_url: str | None = DatabaseOption) -> None:
     """Advance the shared sandbox clock by N days of births, deaths, moves, marriages, divorces
     and card renewals at national rates (docs/life-events.md)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import Database
+    from app.services.events import simulation
+
     settings = settings_from(database_url=database_url, seed=seed_value)
     database = Database.connect(settings.database_url)
     try:
@@ -169,6 +207,10 @@ def simulate(days: Annotated[int, typer.Option(min=1, max=3660, help="Days to si
 
 
 def _report_table(report: simulation.Report) -> Table:
+    from rich.table import Table
+
+    from app.services.events import simulation
+
     table = Table("event", "count", "expected", title=f"{report.days} days simulated, now "
                   f"{report.end:%Y-%m-%d} ({report.population:,} living)")
     for name in (*simulation.PER_YEAR, "card_renewals"):

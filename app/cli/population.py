@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from app import migrations
 from app.cli.base import cli, console, fail, print_table, settings_from
-from app.db import Database
+
+if TYPE_CHECKING:
+    from rich.table import Table
+    from sqlalchemy import Connection
+
+    from app.db import Database
+    from app.settings import Settings
 
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="DANCU_DATABASE_URL")]
 
 
 def _connect(url: str) -> Database:
     """A migrated database, or a one-line error when it cannot be reached."""
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from app import migrations
+    from app.db import Database
+
     database = Database.connect(url)
     try:
         migrations.upgrade(database.engine)
@@ -32,23 +40,41 @@ def _connect(url: str) -> Database:
     return database
 
 
+@dataclass
+class _Extras:
+    """What ``dancu seed`` generated with the people: cards and VNeID accounts."""
+
+    cards: int = 0
+    accounts: int = 0
+    seconds: float = 0.0
+
+
 @cli.command()
 def seed(
     size: Annotated[int | None, typer.Option(help="People (DANCU_POPULATION_SIZE).")] = None,
     seed_value: Annotated[int | None, typer.Option("--seed", help="Seed (DANCU_SEED).")] = None,
     database_url: DatabaseUrl = None,
     replace: Annotated[bool, typer.Option(help="Replace an existing population.")] = False,
+    population_only: Annotated[bool, typer.Option(
+        "--population-only", help="People only: the first `dancu serve` generates their chip "
+        "cards and VNeID accounts.")] = False,
 ) -> None:
-    """Generate a deterministic synthetic population (all or nothing, in one transaction)."""
+    """Generate a deterministic synthetic population with its chip cards and VNeID accounts (all
+    or nothing, in one transaction)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from seed.pipeline import GeneratorFailed
     from seed.populate import PopulationExists, populate
 
     settings = settings_from(database_url=database_url, population_size=size, seed=seed_value)
     database = _connect(settings.database_url)
+    extras = None if population_only else _Extras()
     try:
         with _progress() as report:
+            then = None if extras is None else _cards_and_accounts(
+                extras, settings=settings, report=report)
             summary = populate(database, size=settings.population_size, seed=settings.seed,
-                               replace=replace, progress=report)
+                               replace=replace, progress=report, then=then)
     except PopulationExists as exc:
         fail(str(exc))
     except GeneratorFailed as exc:
@@ -57,24 +83,76 @@ def seed(
         fail(f"the load failed and was rolled back: {type(exc).__name__}")
     finally:
         database.dispose()
-    print_table(_summary_table(summary, seed=settings.seed))
+    print_table(_summary_table(summary, seed=settings.seed, extras=extras))
+
+
+def _cards_and_accounts(extras: _Extras, *, settings: Settings,
+                        report: Callable[..., None]) -> Callable[[Connection], None]:
+    """The step ``populate`` runs in its transaction: the people's chip cards, then their VNeID
+    accounts (the same generators the first ``dancu serve`` would run; it then finds them)."""
+
+    def generate(connection: Connection) -> None:
+        import time
+
+        from sqlalchemy.orm import Session
+
+        from app.clock import SandboxClock
+        from app.services.vneid import account_generation
+        from seed.cards import seed_cards_on
+        from seed.populate import reference_date
+
+        started, now = time.perf_counter(), SandboxClock().now()
+        report(stage="chip cards")
+        extras.cards = seed_cards_on(connection, seed=settings.seed,
+                                     reference_date=reference_date())
+        report(stage="VNeID accounts")
+        with Session(bind=connection) as session:
+            if (account_generation.has_accounts(session)
+                    and account_generation.population_replaced(session)):
+                account_generation.forget_accounts(session)  # they belonged to the old population
+            extras.accounts = account_generation.seed_accounts_in(
+                session, seed=settings.seed, now=now, sandbox=settings.sandbox)
+            session.flush()
+        extras.seconds = time.perf_counter() - started
+
+    return generate
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on a terminal; otherwise (logs, CI) one plain line per batch."""
+def _progress() -> Iterator[Callable[..., None]]:
+    """A rich progress bar on a terminal; otherwise (logs, CI) one plain line per batch. The
+    callback takes ``(done, total)`` people, or ``stage=`` the next step's name."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     if not console.is_terminal:
-        yield lambda done, total: console.print(f"loaded {done:,} of {total:,} people",
-                                                highlight=False)
+        def plain(done: int = 0, total: int = 0, *, stage: str | None = None) -> None:
+            console.print(f"generating {stage}" if stage else
+                          f"loaded {done:,} of {total:,} people", highlight=False)
+        yield plain
         return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("people"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("generating", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+        task = bar.add_task("generating people", total=None)
+
+        def update(done: int = 0, total: int = 0, *, stage: str | None = None) -> None:
+            if stage:  # a step over all the people at once: the bar pulses
+                bar.update(task, description=f"generating {stage}", total=None)
+            else:
+                bar.update(task, completed=done, total=total)
+        yield update
 
 
-def _summary_table(summary, *, seed: int) -> Table:  # type: ignore[no-untyped-def]
+def _summary_table(summary, *, seed: int,  # type: ignore[no-untyped-def]
+                   extras: _Extras | None) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"Population generated (seed {seed})", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -82,8 +160,13 @@ def _summary_table(summary, *, seed: int) -> Table:  # type: ignore[no-untyped-d
     for name, label in (("household", "households"), ("residence", "residences"),
                         ("family_relation", "family relations")):
         table.add_row(label, f"{summary.rows.get(name, 0):,}")
+    if extras is not None:
+        table.add_row("chip cards", f"{extras.cards:,}")
+        table.add_row("VNeID accounts", f"{extras.accounts:,}")
     table.add_row("time", f"{summary.seconds:.1f} s")
     table.add_row("of which indexes and keys", f"{summary.finish_seconds:.1f} s")
+    if extras is not None:
+        table.add_row("of which cards and accounts", f"{extras.seconds:.1f} s")
     table.add_row("rate", f"{summary.rate:,.0f} people/s")
     return table
 
@@ -95,6 +178,8 @@ def stats(database_url: DatabaseUrl = None,
               help="Also print chip cards and VNeID accounts by date, scaled to the nation, "
                    "against the national milestones (docs/population.md).")] = False) -> None:
     """Print the population's distributions next to the reference shares."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from seed.report import stats_tables
     from seed.stats import collect
     from seed.timeline import collect as collect_timeline

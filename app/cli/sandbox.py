@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from app.cli.base import cli, console, fail, out, print_table, settings_from
-from app.clock import SandboxClock
-from app.db import Database
-from app.errors import DomainError
-from app.services.kit import secret, shared_clock
-from app.services.sandbox import clock as sandbox_clock
-from app.services.sandbox import collection as sandbox_collection
-from app.services.sandbox import personas, tenants
-from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.db import Database
+    from app.settings import Settings
 
 sandbox_cli = typer.Typer(help="Sandbox controls: personas, the clock, tenants.",
                           no_args_is_help=True)
@@ -34,6 +28,8 @@ DatabaseOption = typer.Option(None, "--database-url", help="DANCU_DATABASE_URL")
 
 
 def _database(database_url: str | None) -> tuple[Database, Settings]:
+    from app.db import Database
+
     settings = settings_from(database_url=database_url)
     return Database.connect(settings.database_url), settings
 
@@ -42,6 +38,12 @@ def _database(database_url: str | None) -> tuple[Database, Settings]:
 def list_personas(as_json: Annotated[bool, typer.Option("--json", help="The fixture JSON.")] =
                   False, database_url: str | None = DatabaseOption) -> None:
     """The persona catalogue: PIN, name and the outcome on each channel."""
+    from rich.table import Table
+
+    from app.services.kit import secret
+    from app.services.sandbox import clock as sandbox_clock
+    from app.services.sandbox import personas
+
     database, settings = _database(database_url)
     try:
         with database.write() as session:
@@ -66,6 +68,11 @@ def list_personas(as_json: Annotated[bool, typer.Option("--json", help="The fixt
 
 
 def _change_clock(database_url: str | None, change: str, value: object = None) -> None:
+    from app.clock import SandboxClock
+    from app.errors import DomainError
+    from app.services.kit import shared_clock
+    from app.services.sandbox import clock as sandbox_clock
+
     database, _ = _database(database_url)
     try:
         clock = SandboxClock()
@@ -119,6 +126,10 @@ def reset_clock(database_url: str | None = DatabaseOption) -> None:
 
 @tenants_cli.command("list")
 def list_tenants(database_url: str | None = DatabaseOption) -> None:
+    from rich.table import Table
+
+    from app.services.sandbox import tenants
+
     database, _ = _database(database_url)
     try:
         with database.read() as session:
@@ -136,7 +147,15 @@ def list_tenants(database_url: str | None = DatabaseOption) -> None:
 def create_tenant(size: Annotated[int, typer.Option(min=100, max=20_000)] = 2000,
                   seed: Annotated[int | None, typer.Option()] = None,
                   database_url: str | None = DatabaseOption) -> None:
-    """Create a tenant (its population is generated now); prints its id."""
+    """Create a tenant (a copy of its seed and size's template, generated now by the first
+    tenant of the pair); prints its id."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.errors import DomainError
+    from app.services.kit import secret
+    from app.services.sandbox import clock as sandbox_clock
+    from app.services.sandbox import tenants
+
     database, settings = _database(database_url)
     now = sandbox_clock.stored_now(database)
     settings = secret.resolved(database, settings, now=now)  # a tenant's keys derive from it
@@ -165,6 +184,9 @@ def create_tenant(size: Annotated[int, typer.Option(min=100, max=20_000)] = 2000
 
 @tenants_cli.command("delete")
 def delete_tenant(tenant_id: str, database_url: str | None = DatabaseOption) -> None:
+    from app.errors import DomainError
+    from app.services.sandbox import tenants
+
     database, settings = _database(database_url)
     try:
         with database.write() as session:
@@ -220,6 +242,8 @@ def export_collection(
         "into app/schemas/examples.json, then write both formats")] = False,
 ) -> None:
     """Write an HTTP collection of every endpoint, generated from the OpenAPI document."""
+    from app.services.sandbox import collection as sandbox_collection
+
     if kind not in ("http", "postman"):
         fail("--format must be http or postman")
     if refresh_examples:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import typer
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from app import http_protocol, migrations
 from app.cli.base import cli, console, fail, settings_from
-from app.db import Database
-from app.services.kit import logging_json, metrics
 
 
 @cli.command()
@@ -23,6 +19,9 @@ def serve(
     import os
 
     import uvicorn
+
+    from app import http_protocol
+    from app.services.kit import logging_json
 
     settings = settings_from(host=host, port=port, database_url=database_url)
     for name, value in (("HOST", settings.host), ("PORT", settings.port),
@@ -48,6 +47,8 @@ def _metrics_across_workers(workers: int) -> None:
     import os
     import tempfile
 
+    from app.services.kit import metrics
+
     if workers > 1 and not os.environ.get(metrics.MULTIPROCESS_ENV):
         os.environ[metrics.MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="dancu-metrics-")
 
@@ -55,6 +56,11 @@ def _metrics_across_workers(workers: int) -> None:
 @cli.command()
 def migrate(database_url: str | None = typer.Option(None, help="DANCU_DATABASE_URL")) -> None:
     """Apply all database migrations."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app import migrations
+    from app.db import Database
+
     settings = settings_from(database_url=database_url)
     database = Database.connect(settings.database_url)
     try:
@@ -67,6 +73,10 @@ def migrate(database_url: str | None = typer.Option(None, help="DANCU_DATABASE_U
 
 
 def _check_database(url: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from app.db import Database
+
     database = Database.connect(url)
     try:
         with database.engine.connect():

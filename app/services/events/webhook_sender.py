@@ -29,14 +29,16 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import ip_address
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from app.clock import system_now
 from app.services.events.webhooks import SIGNATURE_HEADER, Job, Result, signature_header
 from app.settings import Settings
 from app.webhook_address import IPAddress, TargetPolicy, address_refusal, canonical, host_refusal
+
+if TYPE_CHECKING:
+    import httpx  # imported where a delivery is made: a server start need not load it
 
 log = logging.getLogger("dancu.webhooks")
 NO_ACCEPTABLE_RESPONSE = "delivery failed: no acceptable HTTP response"
@@ -111,6 +113,8 @@ class HttpSender:
         return Result(job.delivery_id, status, error, int((time.monotonic() - started) * 1000))
 
     async def _post(self, client: httpx.AsyncClient, job: Job) -> int:
+        import httpx
+
         if self._refused_as_written(job.url):
             raise AddressRefused()
         url = httpx.URL(job.url)
@@ -154,5 +158,7 @@ def _any_refused(addresses: Iterable[IPAddress], port: int, policy: TargetPolicy
 def _client(deadline: float, trust: ssl.SSLContext | None) -> httpx.AsyncClient:
     # One client per subscription: pooled connections are keyed by IP, so a connection made for one
     # name is never reused for a request to another name on the same address.
+    import httpx
+
     return httpx.AsyncClient(timeout=deadline, follow_redirects=False, trust_env=False,
                              verify=trust if trust is not None else True)

@@ -20,15 +20,17 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db import Database, libpq_dsn
 from app.models.population import Citizen
 from app.services.population.reference import Reference, cached_reference, reference
+
+if TYPE_CHECKING:
+    import psycopg  # loaded by the first PostgreSQL read: a SQLite deployment never needs it
 
 CITIZEN_COLUMNS = tuple(column.name for column in Citizen.__table__.columns)
 _DATE_COLUMNS = tuple(c.name for c in Citizen.__table__.columns if c.type.python_type is date)
@@ -165,6 +167,8 @@ class AsyncPostgresCitizens:
         return {row.pin: row for row in rows}
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        import psycopg
+
         return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
 
 

@@ -4,4 +4,4 @@ observation, and the ready-made request collection with its examples. The middle
 faults, dispatches tenants and observes requests is the HTTP edge, :mod:`app.edge`."""
 
 __all__ = ["clock", "collection", "console", "examples", "faults", "personas", "recorded_requests",
-           "tenants"]
+           "tenant_templates", "tenants"]

@@ -558,7 +558,7 @@ def context(database: Any, settings: Any, *, now: datetime) -> Context:
     """The :class:`Context` of a deployment: its seed, the card PKI (built only if needed) and the
     population's reference day, when the cards a persona needs are issued."""
     from app.services.cards.pki import card_pki
-    from seed.cards import reference_date_of
+    from seed.reference import reference_date_of
 
     day = reference_date_of(database, local_date(now))
     issue_at = datetime(day.year, day.month, day.day, 3, tzinfo=UTC)  # 10:00 in Vietnam

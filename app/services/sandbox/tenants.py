@@ -1,13 +1,14 @@
 """Isolated tenants: a copy of the whole sandbox per test run, made from a seed, reset in one call.
 
 A tenant is its own database beside the deployment's: a SQLite file in ``<db>.tenants/`` next to
-the main file, or a PostgreSQL database ``<main>_<tenant id>`` on the same server. It is
-migrated, populated from ``seed`` (``size`` people) and bootstrapped like a fresh deployment (cards,
-signing keys, the demo client, accounts, personas), so it has its own population, clients, tokens,
-consents, events, fault rules and sandbox clock; its own issuer (``<issuer>/t/<id>``) and secret
-(:func:`tenant_settings`), so a token of one tenant is refused in every other and in the
-deployment. A tenant belongs to the client that made it; the demo client, whose credentials are
-public, may not own one. The registry (``sandbox_tenant``) lives in the
+the main file, or a PostgreSQL database ``<main>_<tenant id>`` on the same server. It is a copy of
+the template of its ``seed`` and ``size`` (:mod:`app.services.sandbox.tenant_templates`: migrated,
+populated, cards, accounts and personas; made by the first tenant of the pair), given its own
+secrets (signing keys, the demo client, the personas' devices), so it has its own population,
+clients, tokens, consents, events, fault rules and sandbox clock; its own issuer
+(``<issuer>/t/<id>``) and secret (:func:`tenant_settings`), so a token of one tenant is refused in
+every other and in the deployment. A tenant belongs to the client that made it; the demo client,
+whose credentials are public, may not own one. The registry (``sandbox_tenant``) lives in the
 main database; ``generation`` grows at each reset so every process drops what it built from the
 previous database. Requests reach a tenant through :mod:`app.edge.tenants`.
 """
@@ -32,6 +33,7 @@ from app.db import Database
 from app.errors import Conflict, Forbidden, NotFound
 from app.models.sandbox import Tenant
 from app.services.kit import secret
+from app.services.sandbox.tenant_templates import create_database, drop_database  # noqa: F401  (tenants.drop_database: the interface)
 from app.settings import Settings
 
 log = logging.getLogger("dancu.tenants")
@@ -83,37 +85,6 @@ def database_url(main_url: str, tenant_id: str) -> str:
     return url.set(database=f"{name}_{tenant_id}").render_as_string(hide_password=False)
 
 
-def _admin_dsn(url: str) -> tuple[str, str]:
-    parsed = make_url(url)
-    dsn = parsed.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
-    return dsn, str(parsed.database)
-
-
-def create_database(url: str) -> None:
-    if url.startswith("sqlite"):
-        Path(make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
-        return
-    import psycopg
-
-    dsn, name = _admin_dsn(url)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("sqlite"):
-        path = Path(make_url(url).database or "")
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    import psycopg
-
-    dsn, name = _admin_dsn(url)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def issuer(settings: Settings, tenant_id: str) -> str:
     """The tenant's own issuer: its requests are also served under this path."""
     return f"{settings.issuer_url}{PATH_PREFIX}{tenant_id}"
@@ -132,20 +103,24 @@ def tenant_settings(settings: Settings, tenant: Tenant) -> Settings:
 
 def build(settings: Settings, tenant: Tenant, *, now: datetime,
           progress: Callable[[int, int], None] | None = None) -> None:
-    """Create, migrate, populate and bootstrap the tenant's database (a fresh one);
-    ``progress(done, size)`` follows the population batches."""
-    from app import migrations
+    """Make the tenant's database afresh: a copy of the template of its seed and size (generated
+    now when there is none: ``progress(done, size)`` follows its population batches), then the
+    start-up steps with the tenant's own settings (its keys, demo client and personas)."""
     from app.bootstrap import bootstrap
     from app.clock import SandboxClock
-    from seed.populate import populate
+    from app.services.sandbox import tenant_templates
+    from app.services.vneid import account_generation
 
     own = tenant_settings(settings, tenant)
-    drop_database(own.database_url)
-    create_database(own.database_url)
+    template = tenant_templates.ensure(settings.database_url, settings=own, now=now,
+                                       progress=progress)
+    tenant_templates.copy(template, own.database_url)
+    if progress is not None:
+        progress(tenant.size, tenant.size)
     database = Database.connect(own.database_url)
     try:
-        migrations.upgrade(database.engine)
-        populate(database, size=tenant.size, seed=tenant.seed, now=now, progress=progress)
+        with database.write() as session:
+            account_generation.rebind_persona_devices(session, settings=own)
         bootstrap(database=database, settings=own, clock=SandboxClock())  # own time: real
     finally:
         database.dispose()

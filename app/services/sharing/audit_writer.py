@@ -22,12 +22,13 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from app.db import Database, libpq_dsn
 from app.services.sharing import audit
+
+if TYPE_CHECKING:
+    import psycopg  # loaded when a PostgreSQL deployment first appends: SQLite never needs it
 
 log = logging.getLogger("dancu.audit")
 
@@ -85,6 +86,8 @@ class PostgresAppends:
         """A connection whose transaction holds the chain head's lock, and the head. A kept
         connection the server has dropped since (a restart, a killed backend) fails here, before
         anything was written: it is closed and the next one, or a new one, takes its place."""
+        import psycopg
+
         while idle:
             connection = idle.pop()
             try:

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -199,6 +199,11 @@ class _Secrets:
     passcode_hash: str | None
 
 
+# Every row carries the same keys: the bulk insert sends rows with one set of keys in one statement,
+# and mixed sets split a batch into a statement per change of set (half the generation's time).
+_UNSET = {"locked_at": None, "locked_by": None, "closed_at": None, "closed_reason": None}
+
+
 def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int,
          now: datetime, first_card: date | None = None) -> dict[str, Any]:
     died = person.status_date if person.status == "deceased" else None
@@ -206,7 +211,7 @@ def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int
     row = {"pin": person.pin, "lock_reasons": [], "phone": person.phone or
            accounts.derived_phone(person.pin), "email": person.email,
            "password_hash": secrets.password_hash, "passcode_hash": secrets.passcode_hash,
-           "failed_logins": 0, "created_at": opened, "updated_at": opened, **state}
+           "failed_logins": 0, "created_at": opened, "updated_at": opened, **_UNSET, **state}
     if row["state"] == accounts.LOCKED:
         row |= {"locked_at": opened, "locked_by": "generator"}
     if row["state"] == accounts.CLOSED:
@@ -226,6 +231,14 @@ def _events(session: Session, rows: Sequence[dict[str, Any]],
              by.get(r["pin"])} for r in rows]
 
 
+def _bulk(session: Session, rows: list[dict[str, Any]],
+          events: Callable[[Session, list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    """The accounts, then their first events: Core inserts of the tables (one statement per
+    batch; the ORM's bulk insert split the batches into a statement every few rows)."""
+    session.execute(Account.__table__.insert(), rows)
+    session.execute(AccountEvent.__table__.insert(), events(session, rows))
+
+
 def _insert_batch(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
                   now: datetime) -> int:
     """The accounts of everyone but living children (registered later, by their guardian)."""
@@ -237,8 +250,7 @@ def _insert_batch(session: Session, people: list[_Person], secrets: _Secrets, *,
             for person in people
             if (state := _state(person, seed, card=latest.get(person.pin), today=today))]
     if rows:
-        session.execute(insert(Account), rows)
-        session.execute(insert(AccountEvent), _events(session, rows))
+        _bulk(session, rows, _events)
     return len(rows)
 
 
@@ -269,22 +281,21 @@ def _insert_children(session: Session, people: list[_Person], secrets: _Secrets,
     latest = cards.latest_statuses(session, [p.pin for p in children], now=now)
     children = [person for person in children if person.pin in latest]
     guardians = guardians_with_level_2(session, [p.pin for p in children])
+    first = cards.first_issued(session, [p.pin for p in children if p.pin in guardians])
     rows, by = [], {}
     for person in children:
         guardian = guardians.get(person.pin)
         state = _state(person, seed, card=latest[person.pin], today=today) if guardian else None
         if guardian is None or state is None:
             continue
-        row = _row(person, state, secrets, seed=seed, now=now,
-                   first_card=cards.first_issued(session, [person.pin]).get(person.pin))
+        row = _row(person, state, secrets, seed=seed, now=now, first_card=first.get(person.pin))
         row["phone"], row["email"] = guardian.phone, guardian.email
         row["created_at"] = row["updated_at"] = max(row["created_at"],
                                                     aware(guardian.created_at) or now)
         rows.append(row)
         by[person.pin] = guardian.pin
     if rows:
-        session.execute(insert(Account), rows)
-        session.execute(insert(AccountEvent), _events(session, rows, by))
+        _bulk(session, rows, lambda s, r: _events(s, r, by))
     return len(rows)
 
 
@@ -298,17 +309,22 @@ def seed_accounts(database: Database, *, seed: int, now: datetime, sandbox: bool
 
     Call it after the population exists; returns the number of accounts created.
     """
+    with database.write() as session:
+        return seed_accounts_in(session, seed=seed, now=now, sandbox=sandbox)
+
+
+def seed_accounts_in(session: Session, *, seed: int, now: datetime, sandbox: bool = True) -> int:
+    """:func:`seed_accounts` in the caller's session (``dancu seed``: with the population)."""
+    if has_accounts(session):
+        return 0
     secrets = (_Secrets(accounts.hash_password(SANDBOX_PASSWORD),
                         accounts.hash_passcode(SANDBOX_PASSCODE)) if sandbox
                else _Secrets(None, None))
     created = 0
-    with database.write() as session:
-        if has_accounts(session):
-            return 0
-        for people in _people(session):
-            created += _insert_batch(session, people, secrets, seed=seed, now=now)
-        for people in _people(session):  # children after every possible guardian
-            created += _insert_children(session, people, secrets, seed=seed, now=now)
+    for people in _people(session):
+        created += _insert_batch(session, people, secrets, seed=seed, now=now)
+    for people in _people(session):  # children after every possible guardian
+        created += _insert_children(session, people, secrets, seed=seed, now=now)
     log.info("generated %d VNeID accounts", created)
     return created
 
@@ -429,6 +445,20 @@ def ensure_personas(session: Session, *, settings: Settings, now: datetime) -> l
                now=now)
         created.append(spec.key)
     return created
+
+
+def rebind_persona_devices(session: Session, *, settings: Settings) -> int:
+    """Bind the device personas' phones again with the tokens of ``settings``' secret (a copy of
+    a tenant template: its personas were bound with the template's throw-away secret)."""
+    bound = session.scalars(select(Account).where(Account.persona.in_(
+        [spec.key for spec in PERSONAS if spec.device]), Account.device_token_hash.is_not(None)))
+    count = 0
+    for account in bound:
+        account.device_token_hash = accounts.device_token_hash(
+            persona_device_token(settings, str(account.persona)))
+        count += 1
+    session.flush()
+    return count
 
 
 def personas(session: Session) -> list[Account]:

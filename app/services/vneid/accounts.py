@@ -51,13 +51,15 @@ from app.models.account import Account, AccountEvent
 from app.models.population import Citizen
 from app.services.cards.statuses import latest_statuses
 from app.services.kit.keys import aware
+from app.services.vneid.lock_reasons import (
+    CARD_LOCK_REASONS,
+    CLOSE_REASONS,
+    LOCK_REASONS,
+    MANUAL_LOCK_REASONS,
+)
 
 PENDING, ACTIVE, LOCKED, CLOSED = "pending", "active", "locked", "closed"
 STATES = (PENDING, ACTIVE, LOCKED, CLOSED)
-MANUAL_LOCK_REASONS = ("self_request", "tos_violation", "authority", "pin_reestablished")
-CARD_LOCK_REASONS = ("card_expired", "card_revoked", "card_held")
-LOCK_REASONS = (*MANUAL_LOCK_REASONS, *CARD_LOCK_REASONS)
-CLOSE_REASONS = ("death", "pin_cancelled", "authority")
 ACTORS = ("admin", "citizen", "card", "population", "system", "generator")
 MAX_FAILED_LOGINS = 5
 LOGIN_BLOCK = timedelta(minutes=15)
