@@ -44,19 +44,15 @@ shared_buffers = '64MB'
 """
 
 
-def pg_bindir() -> Path:
-    """The directory of ``initdb``, ``pg_ctl``, ``pg_basebackup`` (``pg_config --bindir``; on
-    Debian they are not on the PATH)."""
-    found = shutil.which("pg_config")
-    if found:
-        bindir = Path(subprocess.run([found, "--bindir"], capture_output=True, text=True,
-                                     check=True).stdout.strip())
-        if (bindir / "pg_basebackup").exists():
-            return bindir
-    initdb = shutil.which("initdb")
-    if initdb is None:
-        raise FileNotFoundError("initdb (apt-get install postgresql-15)")
-    return Path(initdb).resolve().parent
+def pg_bindir(pg_config: str = "pg_config") -> Path:
+    """The directory of ``initdb``, ``pg_ctl``, ``pg_basebackup``: on Debian they are not on the
+    PATH, ``pg_config --bindir`` (postgresql-common's, of the newest installed version) names
+    it."""
+    found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True)
+    bindir = Path(found.stdout.strip())
+    if not (bindir / "pg_basebackup").exists():
+        raise FileNotFoundError(f"pg_basebackup is not in {bindir} (apt-get install postgresql-15)")
+    return bindir
 
 
 def _as_postgres() -> list[str]:
@@ -160,8 +156,7 @@ def _start(pair: Pair, node: Node) -> None:
     pair.pg_ctl(node, "-l", pair.root / f"{node.name}.log", "-w", "-t", "60", "start")
 
 
-def _build(root: Path) -> Pair:
-    bindir = pg_bindir()
+def _build(root: Path, bindir: Path) -> Pair:
     pair = Pair(root, bindir, Node("primary", root / "primary", free_port()),
                 Node(STANDBY_NAME, root / "standby", free_port()))
     _run(bindir / "initdb", "-D", pair.primary.data, "-U", "postgres", "--auth=trust",
@@ -180,22 +175,23 @@ def _build(root: Path) -> Pair:
 
 
 @contextmanager
-def replication_pair() -> Iterator[Pair]:
+def replication_pair(pg_config: str = "pg_config") -> Iterator[Pair]:
     """A primary and its streaming hot standby (asynchronous until :meth:`Pair.synchronous`),
     stopped and deleted afterwards, whatever state the test left them in."""
+    bindir = pg_bindir(pg_config)
     root = Path(tempfile.mkdtemp(prefix="dancu-pair-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     root.chmod(0o700)
     pair: Pair | None = None
     try:
-        pair = _build(root)
+        pair = _build(root, bindir)
         yield pair
     finally:
         for data in (root / "primary", root / "standby"):
             if (data / "postmaster.pid").exists():
                 with suppress(subprocess.SubprocessError, OSError):
-                    _run(pg_bindir() / "pg_ctl", "-D", data, "stop", "-m", "immediate")
+                    _run(bindir / "pg_ctl", "-D", data, "stop", "-m", "immediate")
         for name in ("primary.log", "standby.log"):
             with suppress(OSError):
                 shutil.copyfile(root / name, log_dir() / f"replication-{name}")

@@ -56,7 +56,7 @@ ANSWERING_WITHIN_SECONDS = 10.0  # after the promotion (issue 21)
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[Pair]:
-    with replication_pair() as built:
+    with replication_pair(require_tool("pg_config", debian="postgresql-15")) as built:
         database = Database.connect(built.primary.url())
         try:
             migrations.upgrade(database.engine)
