@@ -77,9 +77,10 @@ class Node:
     def dsn(self, database: str = DATABASE) -> str:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
 
-    def execute(self, statement: str, *, database: str = DATABASE) -> list[tuple[object, ...]]:
+    def execute(self, statement: str, params: tuple[object, ...] = (), *,
+                database: str = DATABASE) -> list[tuple[object, ...]]:
         with psycopg.connect(self.dsn(database), autocommit=True, connect_timeout=10) as conn:
-            cursor = conn.execute(statement)  # type: ignore[arg-type]
+            cursor = conn.execute(statement, params or None)  # type: ignore[arg-type]
             return list(cursor.fetchall()) if cursor.description else []
 
 
