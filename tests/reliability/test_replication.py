@@ -199,7 +199,8 @@ class Tally:
                 return "answered"
             if answer.status_code == 503 and answer.headers.get("Retry-After") and \
                     answer.headers.get("content-type", "").startswith("application/problem+json"):
-                self.outcomes["503 with Retry-After"] += 1
+                problem = str(answer.json().get("type", "")).rsplit("/", 1)[-1]
+                self.outcomes[f"503 with Retry-After ({problem})"] += 1
                 return "503"
             self.outcomes[f"other {answer.status_code}"] += 1
             self.unclean.append(f"{kind} {answer.status_code} {answer.text[:200]}")
