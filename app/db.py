@@ -159,6 +159,37 @@ class Database:
         self.lookup_engine.dispose()
 
 
+# SQLSTATEs a failover answers with besides a lost connection: the node is read-only (a standby,
+# or a former primary started again as one), shutting down, or not accepting connections yet.
+_FAILOVER_STATES = frozenset({"25006", "57P01", "57P02", "57P03", "08000", "08001", "08003",
+                              "08004", "08006"})
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means the database could not be reached or lost its primary (a failover,
+    a restart): the request's transaction was not committed, and the same request may succeed
+    once a primary answers again. SQLAlchemy's wrappers and psycopg's own errors (the async
+    paths use psycopg directly) alike; SQLite's "database is locked" as well."""
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated or isinstance(error, exc.OperationalError):
+            return True
+        error = error.orig if error.orig is not None else error
+    import psycopg
+
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    return isinstance(error, psycopg.Error) and error.sqlstate in _FAILOVER_STATES
+
+
 def libpq_dsn(url: str) -> str:
-    """A PostgreSQL SQLAlchemy URL as the connection string psycopg's own connections take."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """A PostgreSQL SQLAlchemy URL as the connection string psycopg's own connections take, in
+    libpq's ``key=value`` form, through the dialect's own reading of the URL: several hosts
+    (``?host=a:5432&host=b:5433&target_session_attrs=read-write``, docs/scale.md "Failover")
+    become ``host=a,b port=5432,5433``, as SQLAlchemy's engine connects, where the URL form would
+    keep only one of the repeated ``host`` parameters."""
+    from psycopg.conninfo import make_conninfo
+
+    parsed = make_url(url).set(drivername="postgresql+psycopg")
+    _, params = parsed.get_dialect()().create_connect_args(parsed)
+    params.pop("context", None)
+    return make_conninfo(**{key: str(value) for key, value in params.items()})

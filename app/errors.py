@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import Scope
 
+from app.db import database_unreachable
+
 PROBLEM_BASE = "https://dancu.sandbox/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _MEMBERS = ("type", "title", "status", "detail", "instance")
@@ -83,6 +85,19 @@ class RateLimited(DomainError):
 
 class ServiceUnavailable(DomainError):
     code, status, title = "service-unavailable", 503, "Service unavailable"
+
+
+class DatabaseUnavailable(DomainError):
+    """The database could not be reached, or lost its primary mid-request (a failover): nothing
+    of the request was committed (one transaction per request), so the client may send it again
+    after ``Retry-After`` (with the same ``Idempotency-Key`` where the endpoint takes one)."""
+
+    code, status, title = "database-unavailable", 503, "The database is unavailable; retry later"
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
 
 
 class InternalError(DomainError):
@@ -202,6 +217,11 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if database_unreachable(exc):
+        # The type only: the message may name hosts, and never the statement's values.
+        log.warning("database unavailable on %s %s: %s", request.method, _instance(request),
+                    type(exc).__name__)
+        return problem_response(DatabaseUnavailable(), request)
     # The route template, not the path: a path may carry a PIN.
     log.exception("unhandled error on %s %s", request.method, _instance(request))
     return problem_response(InternalError(), request)

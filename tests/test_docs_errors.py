@@ -198,6 +198,26 @@ def _audit_down(ctx: Ctx) -> Any:
         AuditWriter.append = original  # type: ignore[method-assign]
 
 
+def _database_down(ctx: Ctx) -> Any:
+    """A route of the service's error handlers whose database refuses connections (a real
+    connection failure: nothing listens on port 1), as during a failover."""
+    from sqlalchemy import create_engine, text
+
+    bare = FastAPI()
+    install_error_handlers(bare)
+    gone = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+
+    @bare.get("/down")
+    def down() -> None:
+        with gone.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    with TestClient(bare, raise_server_exceptions=False) as client:
+        answer = client.get("/down")
+    assert answer.headers["Retry-After"] == "1"
+    return answer
+
+
 def _sandbox_only(ctx: Ctx) -> Any:
     searcher = new_client(ctx.client, ctx.admin, scopes=["citizen.search"])
     access = bearer(token(ctx.client, searcher, scope="citizen.search"))
@@ -498,6 +518,7 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
         "/v1/citizens/001099999999", headers=c.bearer("citizen.basic") | {
             "X-Purpose": "marketing"}),
     "audit-unavailable": _audit_down,
+    "database-unavailable": _database_down,
     "sandbox-only": _sandbox_only,
     "audit-scope": lambda c: c.client.get("/v1/audit", params={"client_id": "demo"},
                                           headers=c.bearer("citizen.basic")),

@@ -79,3 +79,44 @@ def test_without_a_replica_the_lookup_reads_the_primary(client: TestClient, sett
 def test_the_replica_setting_accepts_only_known_databases() -> None:
     with pytest.raises(SettingsError, match="DANCU_READ_DATABASE_URL"):
         load_settings(read_database_url="mysql://elsewhere/db")
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("postgresql+psycopg://dancu@/dancu?host=db1:5432&host=db2:5433"
+     "&target_session_attrs=read-write",
+     {"host": "db1,db2", "port": "5432,5433", "target_session_attrs": "read-write",
+      "dbname": "dancu", "user": "dancu"}),
+    ("postgresql+psycopg://dancu:p%40ss@db1:6432/national",
+     {"host": "db1", "port": "6432", "password": "p@ss", "dbname": "national"}),
+])
+def test_psycopg_connections_keep_every_host_of_a_failover_url(
+        url: str, expected: dict[str, str]) -> None:
+    """The audit writer and the async lookups connect with psycopg itself: a multi-host URL
+    must reach them whole, or they would stay on one node after a failover."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from app.db import libpq_dsn
+
+    parsed = conninfo_to_dict(libpq_dsn(url))
+    assert {key: parsed.get(key) for key in expected} == expected
+
+
+@pytest.mark.parametrize(("error", "unreachable"), [
+    ("refused", True), ("read-only", True), ("shutdown", True), ("unique", False),
+    ("plain", False),
+])
+def test_only_a_lost_database_counts_as_unavailable(error: str, unreachable: bool) -> None:
+    import psycopg
+    from psycopg import errors
+    from sqlalchemy import exc
+
+    made: dict[str, BaseException] = {
+        "refused": exc.OperationalError("SELECT 1", None, psycopg.OperationalError("refused")),
+        "read-only": exc.InternalError("INSERT", None, errors.ReadOnlySqlTransaction("ro")),
+        "shutdown": errors.AdminShutdown("terminating connection"),
+        "unique": exc.IntegrityError("INSERT", None, errors.UniqueViolation("dup")),
+        "plain": ValueError("not a database error"),
+    }
+    from app.db import database_unreachable
+
+    assert database_unreachable(made[error]) is unreachable

@@ -73,21 +73,39 @@ def _wait_ready(server: Server, *, attempts: int = 1200) -> None:
     raise RuntimeError("dancu serve did not become ready")
 
 
-def start_server(database_url: str, *, name: str, workers: int = 1, **env: str) -> Server:
+def start_server(database_url: str, *, name: str, workers: int = 1, issuer: str | None = None,
+                 **env: str) -> Server:
+    """``issuer``: the public base URL when the server runs behind a load balancer (default:
+    its own address)."""
+    return start_servers(database_url, names=[name], workers=workers, issuer=issuer, **env)[0]
+
+
+def start_servers(database_url: str, *, names: list[str], workers: int = 1,
+                  issuer: str | None = None, **env: str) -> list[Server]:
+    """Several servers started at once (their start-ups overlap), each ready when returned."""
+    servers = [_launch(database_url, name=name, workers=workers, issuer=issuer, **env)
+               for name in names]
+    try:
+        for server in servers:
+            _wait_ready(server)
+    except BaseException:
+        for server in servers:
+            if server.process.poll() is None:
+                server.kill()
+        raise
+    return servers
+
+
+def _launch(database_url: str, *, name: str, workers: int, issuer: str | None,
+            **env: str) -> Server:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     output = open(log_dir() / f"{name}-{port}.log", "ab")  # the process owns it
     process = subprocess.Popen(
         [DANCU, "serve", "--port", str(port), "--workers", str(workers)],
         cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-        env=environment(database_url, DANCU_ISSUER=base, **env))
-    server = Server(process, base)
-    try:
-        _wait_ready(server)
-    except BaseException:
-        server.kill()
-        raise
-    return server
+        env=environment(database_url, DANCU_ISSUER=issuer or base, **env))
+    return Server(process, base)
 
 
 @contextmanager

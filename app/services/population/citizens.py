@@ -114,6 +114,11 @@ def full_name(citizen: Any) -> str:
 
 class AuditFailed(ServiceUnavailable):
     code, title = "audit-unavailable", "The access could not be audited, so nothing is disclosed"
+    RETRY_AFTER_SECONDS = 1  # the database was unreachable (a failover): worth trying again
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
 
 
 P = ParamSpec("P")
