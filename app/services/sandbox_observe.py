@@ -62,9 +62,9 @@ class Watch:
         self.host = scope["app"]  # the deployment's (a tenant's app puts itself in the scope)
         self.request_id = request_id
         self.status = 500
-        self.request_body = bytearray()
-        self.response_body = bytearray()
         self.keep_request = scope["path"] == TOKEN_PATH
+        self.request_body = bytearray() if self.keep_request else b""
+        self.response_body = b""
         self.keep_response = False
         self._send = send
         self.started = time.perf_counter()
@@ -76,7 +76,7 @@ class Watch:
         async def watched() -> Message:
             message = await receive()
             if message["type"] == "http.request" and len(self.request_body) < MAX_KEPT:
-                self.request_body.extend(message.get("body", b""))
+                self.request_body.extend(message.get("body", b""))  # type: ignore[union-attr]
             return message
 
         return watched
@@ -88,9 +88,11 @@ class Watch:
             message["headers"] = with_headers(message.get("headers", []), self.request_id,
                                               no_store=self.scope["path"].startswith(NO_STORE))
             self.keep_response = route_of(self.scope) in VERIFY_ROUTES
+            if self.keep_response:
+                self.response_body = bytearray()
         elif (kind == "http.response.body" and self.keep_response
               and len(self.response_body) < MAX_KEPT):
-            self.response_body.extend(message.get("body", b""))
+            self.response_body.extend(message.get("body", b""))  # type: ignore[union-attr]
         await self._send(message)
 
     def client_id(self) -> str | None:
