@@ -15,15 +15,9 @@ from app import openapi_examples as sandbox_openapi
 from app.bootstrap import bootstrap
 from app.clock import SandboxClock
 from app.db import Database
-from app.edge.faults import FaultMiddleware
-from app.edge.observe import ObserveMiddleware
-from app.edge.tenants import TenantMiddleware, tenant_apps
+from app.edge import SandboxEdge
+from app.edge.tenants import tenant_apps
 from app.errors import install_error_handlers
-from app.middleware import (
-    BodyLimitMiddleware,
-    InputGuardMiddleware,
-    RequestContextMiddleware,
-)
 from app.routers import (
     accounts_admin,
     admin_clients,
@@ -116,7 +110,7 @@ def create_app(
     app.state.migrate_on_start = migrate_on_start
     app.state.settle_gc = settle_gc  # a server process's app (app.asgi), not tests' many apps
     app.state.tenant = tenant  # an isolated tenant's app (docs/sandbox.md), else None
-    app.state.app_factory = create_app  # tenants' apps (app.edge.tenants), no import of app.main
+    app.state.app_factory = create_app  # what the tenant dispatch builds tenants' apps with
     install_error_handlers(app)
     openapi.install(app)
     sandbox_openapi.install(app)  # after: examples for the answers app.openapi documented
@@ -137,13 +131,7 @@ def create_app(
     api_docs.install(app)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     hot.serve_first(app)  # the login flow's endpoints, without FastAPI's per-request handling
-    # Added last = outermost: every response, even a refused body, carries the request id; the
-    # input guard reads only bodies the size limit has let through.
-    app.add_middleware(InputGuardMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(FaultMiddleware)
-    if tenant is None:  # a tenant's requests come through the deployment's outer layers
-        app.add_middleware(TenantMiddleware)
-        app.add_middleware(ObserveMiddleware)
-        app.add_middleware(RequestContextMiddleware)
+    # One pass for request ids, observation, tenants, faults, body limit and input guard; a
+    # tenant's requests come through the deployment's edge first (ids, observation, dispatch).
+    app.add_middleware(SandboxEdge, max_bytes=settings.max_body_bytes, deployment=tenant is None)
     return app

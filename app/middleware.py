@@ -1,25 +1,20 @@
-"""Pure ASGI middleware: request ids, response headers, the request-body size limit, and the
-input guard (control characters in the URL and form bodies, unambiguous plain JSON bodies).
-
-Pure ASGI (not ``BaseHTTPMiddleware``) so a refused body is never buffered, and streaming and
-background tasks keep working.
+"""The checks the sandbox edge (:class:`app.edge.SandboxEdge`) makes of a request's input before
+any route runs: control characters in the URL and in form bodies, unambiguous plain JSON bodies;
+and the pieces it answers and reads bodies with (413, problems, reading and replaying a body).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_MEDIA_TYPE, DomainError, PayloadTooLarge, ValidationFailed
+from app.errors import PROBLEM_MEDIA_TYPE, DomainError, ValidationFailed
 
 REQUEST_ID_HEADER = "x-request-id"
-# A caller's id is echoed only when it is short and plain, so it cannot inject into logs or headers.
-_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # Responses under these prefixes may carry personal data or credentials
 # (RFC 6749 §5.1, ASVS 14.3.2).
 NO_STORE_PREFIXES = ("/v1/", "/oauth2/")
@@ -30,20 +25,6 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self) -> None:
         super().__init__(status_code=413)
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _declared_length(scope: Scope) -> int | None:
-    raw = _header(scope, b"content-length")
-    if raw is None or not raw.isdigit():
-        return None
-    return int(raw)
 
 
 async def send_problem(
@@ -58,93 +39,6 @@ async def send_problem(
     ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-class BodyLimitMiddleware:
-    """Refuse bodies over ``max_bytes`` with 413: by ``Content-Length`` before the app runs, and by
-    counting streamed (chunked) bytes as the app reads them."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _declared_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await send_problem(send, PayloadTooLarge(), [])
-            return
-        await self._guarded(scope, receive, send)
-
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge()
-            return message
-
-        async def watching_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, watching_send)
-        except BodyTooLarge:
-            if started:
-                raise
-            await send_problem(send, PayloadTooLarge(), [])
-
-
-class RequestContextMiddleware:
-    """Give every request an id (``X-Request-ID``: the caller's if safe, else a new one), keep it in
-    ``request.state.request_id``, echo it, and add the headers every response needs."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = incoming_request_id(scope) or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        no_store = scope.get("path", "").startswith(NO_STORE_PREFIXES)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = _with_headers(message.get("headers", []), request_id, no_store)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-def incoming_request_id(scope: Scope) -> str | None:
-    raw = _header(scope, REQUEST_ID_HEADER.encode())
-    if raw is None:
-        return None
-    value = raw.decode("latin-1")
-    return value if _SAFE_REQUEST_ID.fullmatch(value) else None
-
-
-def _with_headers(
-    headers: list[tuple[bytes, bytes]], request_id: str, no_store: bool
-) -> list[tuple[bytes, bytes]]:
-    names = {name.lower() for name, _ in headers}
-    extra = [(REQUEST_ID_HEADER.encode(), request_id.encode())]
-    if b"x-content-type-options" not in names:
-        extra.append((b"x-content-type-options", b"nosniff"))
-    if no_store and b"cache-control" not in names:
-        extra.append((b"cache-control", b"no-store"))
-    return [(n, v) for n, v in headers if n.lower() != REQUEST_ID_HEADER.encode()] + extra
 
 
 # --- JSON bodies: one meaning per document --------------------------------------------------------
@@ -207,14 +101,6 @@ def check_json_body(body: bytes) -> None:
     _check_value(document)
 
 
-def _is_json(scope: Scope) -> bool:
-    raw = _header(scope, b"content-type")
-    if raw is None:
-        return False
-    media = raw.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or media.endswith(b"+json")
-
-
 async def read_body(receive: Receive) -> bytes:
     """The whole request body (what a middleware reads before the route, see :func:`replay`)."""
     chunks: list[bytes] = []
@@ -263,7 +149,6 @@ def _has_control(data: bytes, *, raw: bytes, encoded: re.Pattern[bytes]) -> bool
 
 
 _ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # a decoded path
-_FORM_MEDIA = b"application/x-www-form-urlencoded"
 # Pages a browser shows (an HTML error page), and the endpoints answering RFC 6749 §5.2 JSON;
 # the rest (the app's QR approval too) answer problem+json.
 _OAUTH_PAGES = ("/oauth2/authorize", "/oauth2/logout", "/oauth2/login/", "/oauth2/otp/",
@@ -272,7 +157,7 @@ _OAUTH_JSON = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2
 _CONTROL_DESCRIPTION = "The request contains control characters."
 
 
-def _url_has_control(scope: Scope) -> str | None:
+def url_has_control(scope: Scope) -> str | None:
     """``path`` or ``query`` when that part of the URL holds a control character."""
     if _ANY_CONTROL.search(scope.get("path", "")):
         return "path"
@@ -281,12 +166,12 @@ def _url_has_control(scope: Scope) -> str | None:
     return None
 
 
-def _is_form(scope: Scope) -> bool:
-    raw = _header(scope, b"content-type")
-    return raw is not None and raw.split(b";", 1)[0].strip().lower() == _FORM_MEDIA
+def form_has_control(body: bytes) -> bool:
+    """Whether a form body holds a control character other than TAB, LF and CR."""
+    return _has_control(body, raw=_RAW_FORM, encoded=_FORM_CONTROL)
 
 
-async def _refuse_control(scope: Scope, receive: Receive, send: Send, part: str) -> None:
+async def refuse_control(scope: Scope, receive: Receive, send: Send, part: str) -> None:
     """The endpoint's own 4xx: an HTML error page, an RFC 6749 error, or a problem (422)."""
     path = scope.get("path", "")
     if path.startswith(_OAUTH_PAGES):
@@ -310,47 +195,3 @@ async def _refuse_control(scope: Scope, receive: Receive, send: Send, part: str)
         await send_problem(send, ValidationFailed(errors=[{
             "loc": [part], "rule": "control_character",
             "message": "Text must not contain control characters."}]), [])
-
-
-class InputGuardMiddleware:
-    """Refuse, before any route: a path, a query or a form body holding a control character (a
-    NUL made PostgreSQL fail with 500 on ids and parameters) -- HTML pages with an error page,
-    the RFC 6749 endpoints with ``invalid_request``, the rest with a ``validation-error`` problem
-    whose rule is ``control_character``; and a JSON body (read whole, already bounded by
-    :class:`BodyLimitMiddleware`) with duplicate member names, nesting deeper than
-    ``MAX_JSON_DEPTH``, lone surrogates or control characters (422). The route then reads the
-    same bytes. One middleware for both, so a request pays for one layer."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        part = _url_has_control(scope)
-        if part is not None:
-            await _refuse_control(scope, receive, send, part)
-            return
-        if _is_json(scope):
-            await self._json(scope, receive, send)
-        elif _is_form(scope):
-            await self._form(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    async def _json(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(receive)
-        try:
-            check_json_body(body)
-        except JsonBodyRejected as error:
-            await send_problem(send, error, [])
-            return
-        await self.app(scope, replay(body, receive), send)
-
-    async def _form(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(receive)
-        if _has_control(body, raw=_RAW_FORM, encoded=_FORM_CONTROL):
-            await _refuse_control(scope, replay(body, receive), send, "body")
-            return
-        await self.app(scope, replay(body, receive), send)

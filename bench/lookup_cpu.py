@@ -1,4 +1,5 @@
-"""Server CPU per request: authenticated GET /v1/citizens/{pin} against GET /healthz, in-process.
+"""Server CPU per request: authenticated GET /v1/citizens/{pin} and GET /healthz against the bare
+FastAPI app of bench/edge.py (bench/bare_app.py), in-process.
 
 Complements bench/lookup.sh on a shared machine: wall-clock throughput moves with whatever else
 runs, the CPU time the service process spends per request much less. The app is driven through
@@ -79,20 +80,37 @@ async def bench_token(app: Any, url: str) -> str:
     return str(json.loads(body)["access_token"])
 
 
+def bare_app() -> Any:
+    """bench/bare_app.py's app (the yardstick of bench/edge.py), driven the same way."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bare_app", Path(__file__).with_name(
+        "bare_app.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
 async def main(url: str, requests: int) -> None:
-    app = create_app(load_settings(database_url=url, auto_seed=False))
+    app = create_app(load_settings(database_url=url, auto_seed=False, log_level="warning"))
+    bare = bare_app()
     with Database.connect(url).read() as session:
         pins = session.scalars(select(Citizen.pin).order_by(func.random()).limit(2000)).all()
     async with app.router.lifespan_context(app):
         headers = {"authorization": "Bearer " + await bench_token(app, url)}
         noop, lookup = (lambda n: "/healthz"), (lambda n: f"/v1/citizens/{pins[n % len(pins)]}")
+        await measure(bare, noop, {}, 500)
         await measure(app, noop, {}, 500)
         await measure(app, lookup, headers, 500)
         for _ in range(3):
+            bare_cpu, _ = await measure(bare, noop, {}, requests)
             noop_cpu, noop_status = await measure(app, noop, {}, requests)
             lookup_cpu, lookup_status = await measure(app, lookup, headers, requests)
-            print(f"CPU per request: /healthz {noop_cpu * 1e6:.0f} us, lookup "
-                  f"{lookup_cpu * 1e6:.0f} us, ratio {100 * noop_cpu / lookup_cpu:.0f} % "
+            print(f"CPU per request: bare app {bare_cpu * 1e6:.0f} us, /healthz "
+                  f"{noop_cpu * 1e6:.0f} us ({bare_cpu / noop_cpu:.2f}x bare), lookup "
+                  f"{lookup_cpu * 1e6:.0f} us ({bare_cpu / lookup_cpu:.2f}x bare) "
                   f"(statuses {sorted(noop_status | lookup_status)})")
 
 

@@ -1,5 +1,5 @@
-"""The fault-injection middleware (pure ASGI): applies ``X-Sandbox-Fault``, the caller's rules
-and the fault personas to the requests of sandbox clients and the admin
+"""Fault injection at the edge (:class:`app.edge.SandboxEdge`): applies ``X-Sandbox-Fault``, the
+caller's rules and the fault personas to the requests of sandbox clients and the admin
 (see :mod:`app.services.sandbox.faults`).
 
 It runs in every app (the deployment and each tenant) before the body limit and the routes. A
@@ -34,7 +34,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, RSAKey
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from app.errors import PROBLEM_MEDIA_TYPE, DomainError, InternalError, RateLimited, route_template
 from app.errors import ServiceUnavailable as Unavailable
@@ -357,19 +357,12 @@ def _forger(alg: str) -> Key:
     return _FORGERS[family]
 
 
-class _WideHeaders(jws.JWSRegistry):
-    """joserfc's default refuses headers over 512 bytes; a signed document's ``x5c`` is longer."""
-
-    max_header_length = 8192
-
-
 def forge(token: str) -> str:
     """The same header and claims, signed with an unknown key (the ``kid`` still names ours)."""
-    signed = jws.extract_compact(token.encode(), registry=_WideHeaders())
+    signed = jws.extract_compact(token.encode())
     header, payload = dict(signed.protected), signed.payload
     alg = str(header.get("alg", "ES256"))
-    forged = jws.serialize_compact(header, payload, _forger(alg),
-                                   registry=_WideHeaders(algorithms=[alg]))
+    forged = jws.serialize_compact(header, payload, _forger(alg), algorithms=[alg])
     return str(forged)
 
 
@@ -395,7 +388,7 @@ def rewritten(fault: Fault, body: bytes) -> bytes:
     return cut if cut != body else b"{"
 
 
-async def _rewriting(app: ASGIApp, fault: Fault, scope: Scope, receive: Receive,
+async def _rewriting(app: Rest, fault: Fault, scope: Scope, receive: Receive,
                      send: Send) -> None:
     start: Message | None = None
     chunks: list[bytes] = []
@@ -416,96 +409,104 @@ async def _rewriting(app: ASGIApp, fault: Fault, scope: Scope, receive: Receive,
     await send({"type": "http.response.body", "body": body})
 
 
-# --- the middleware -------------------------------------------------------------------------------
+# --- the edge's fault step ----------------------------------------------------------------------
+
+Rest = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class FaultMiddleware:
-    """Inject the fault a sandbox caller asked for (header, rule or persona); see the module."""
+def quiet(host: Any, header: bytes | None, path: str) -> bool:
+    """No fault can apply: no header, and a deployment that is no sandbox or a probe's path."""
+    return header is None and (not host.state.settings.sandbox or path.startswith(QUIET_PATHS))
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        host = scope["app"]
-        header = _header(scope, HEADER)
-        if header is None and (not host.state.settings.sandbox
-                               or scope.get("path", "").startswith(QUIET_PATHS)):
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        state = fault_state(host)
-        await _refresh(request, state)
-        body = b""
-        if _scannable(scope):  # an empty body is read too: replay it, or the route waits forever
-            body = await read_body(receive)
-            receive = replay(body, receive)
-        chosen = await self._choose(request, state, header, body)
-        if isinstance(chosen, DomainError):
-            await send_error(send, chosen, scope)
-        elif chosen is None:
-            await self.app(scope, receive, send)
-        else:
-            await self._inject(host, chosen, scope, receive, send)
+async def decide(scope: Scope, receive: Receive,
+                 header: bytes | None) -> tuple[Fault | DomainError | None, Receive]:
+    """The fault a request asked for (``None``: none), and the ``receive`` the rest reads from
+    (the body replayed when it had to be read). Without the header, rules or a mentioned fault
+    persona, this is a clock read, a dictionary look-up and a scan for PINs: nothing is read from
+    the database but the rules and personas, refreshed at most every :data:`RULES_SECONDS`."""
+    host = scope["app"]
+    state = fault_state(host)
+    now = time.monotonic()
+    if now - state.rules_at > RULES_SECONDS or now - state.personas_at > PERSONAS_SECONDS:
+        await _refresh(Request(scope), state)
+    if header is None and not state.rules:
+        if not state.personas:
+            return None, receive
+        body, receive = await _scanned_body(scope, receive)
+        if not any(pin in state.personas for pin in _mentioned_pins(scope, body)):
+            return None, receive
+    else:
+        body, receive = await _scanned_body(scope, receive)
+    return await _choose(Request(scope), state, header, body), receive
 
-    async def _choose(self, request: Request, state: FaultState, header: bytes | None,
-                      body: bytes) -> Fault | DomainError | None:
-        persona = next((state.personas[pin] for pin in _mentioned_pins(request.scope, body)
-                        if pin in state.personas), None)
-        if header is None and persona is None and not state.rules:
-            return None
-        try:
-            caller = await _caller(request, state, body, asks=header is not None)
-        except DomainError as refused:  # a source locked out after wrong admin tokens
-            return refused
-        if caller is not None:
-            request.scope.setdefault("state", {})["sandbox_fault_client"] = caller.client_id
-        if header is not None:
-            if caller is None or not caller.allowed:
-                return SandboxClientRequired(
-                    "X-Sandbox-Fault is honoured for sandbox clients and the admin only.")
-            try:
-                return faults.parse(header.decode("latin-1"))
-            except InvalidFault as invalid:
-                return invalid
-        rule = self._rule(request, state, caller) if caller and caller.allowed else None
-        if rule is not None or persona is None:
-            return rule
-        if caller is None and request.url.path.startswith(PAGE_PREFIXES):
-            # A browser on the login pages carries no client credentials: the client the
-            # authorization request names chooses a persona's fault (the persona's, not the
-            # client's: it changes this one answer and counts nothing).
-            claimed = claimed_client_id(request.scope, body)
-            caller = await _known(request, claimed) if claimed else None
-        return persona if caller is not None and caller.allowed else None
 
-    @staticmethod
-    def _rule(request: Request, state: FaultState, caller: _Caller) -> Fault | None:
-        for rule, fault in state.rules.get(caller.client_id, ()):
-            if faults.matches(rule, method=request.method, path=request.url.path):
-                request.scope["state"]["sandbox_fault_rule"] = rule.id
-                return fault
+async def _scanned_body(scope: Scope, receive: Receive) -> tuple[bytes, Receive]:
+    if not _scannable(scope):
+        return b"", receive
+    body = await read_body(receive)  # an empty body too: replay it, or the route waits forever
+    return body, replay(body, receive)
+
+
+async def _choose(request: Request, state: FaultState, header: bytes | None,
+                  body: bytes) -> Fault | DomainError | None:
+    persona = next((state.personas[pin] for pin in _mentioned_pins(request.scope, body)
+                    if pin in state.personas), None)
+    if header is None and persona is None and not state.rules:
         return None
+    try:
+        caller = await _caller(request, state, body, asks=header is not None)
+    except DomainError as refused:  # a source locked out after wrong admin tokens
+        return refused
+    if caller is not None:
+        request.scope.setdefault("state", {})["sandbox_fault_client"] = caller.client_id
+    if header is not None:
+        if caller is None or not caller.allowed:
+            return SandboxClientRequired(
+                "X-Sandbox-Fault is honoured for sandbox clients and the admin only.")
+        try:
+            return faults.parse(header.decode("latin-1"))
+        except InvalidFault as invalid:
+            return invalid
+    rule = _rule(request, state, caller) if caller and caller.allowed else None
+    if rule is not None or persona is None:
+        return rule
+    if caller is None and request.url.path.startswith(PAGE_PREFIXES):
+        # A browser on the login pages carries no client credentials: the client the
+        # authorization request names chooses a persona's fault (the persona's, not the
+        # client's: it changes this one answer and counts nothing).
+        claimed = claimed_client_id(request.scope, body)
+        caller = await _known(request, claimed) if claimed else None
+    return persona if caller is not None and caller.allowed else None
 
-    async def _inject(self, host: Any, fault: Fault, scope: Scope, receive: Receive,
-                      send: Send) -> None:
-        if fault.fail_first is not None and not await _still_failing(host, fault, scope):
-            await self.app(scope, receive, send)
-            return
-        scope.setdefault("state", {})["sandbox_fault"] = fault.text
-        sleep = sleeper(host)
-        if fault.latency_ms:
-            await sleep(fault.latency_ms / 1000)
-        if fault.timeout_ms is not None:
-            await sleep(fault.timeout_ms / 1000)
-        if fault.answers_instead:
-            await send_error(send, _error_of(fault), scope)
-        elif fault.rewrites_body:
-            await _rewriting(self.app, fault, scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+
+def _rule(request: Request, state: FaultState, caller: _Caller) -> Fault | None:
+    for rule, fault in state.rules.get(caller.client_id, ()):
+        if faults.matches(rule, method=request.method, path=request.url.path):
+            request.scope["state"]["sandbox_fault_rule"] = rule.id
+            return fault
+    return None
+
+
+async def inject(fault: Fault, rest: Rest, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer with ``fault``: wait, answer an error instead, or let ``rest`` (the remaining edge
+    and the routes) answer and rewrite its body."""
+    host = scope["app"]
+    if fault.fail_first is not None and not await _still_failing(host, fault, scope):
+        await rest(scope, receive, send)
+        return
+    scope.setdefault("state", {})["sandbox_fault"] = fault.text
+    sleep = sleeper(host)
+    if fault.latency_ms:
+        await sleep(fault.latency_ms / 1000)
+    if fault.timeout_ms is not None:
+        await sleep(fault.timeout_ms / 1000)
+    if fault.answers_instead:
+        await send_error(send, _error_of(fault), scope)
+    elif fault.rewrites_body:
+        await _rewriting(rest, fault, scope, receive, send)
+    else:
+        await rest(scope, receive, send)
 
 
 async def _still_failing(host: Any, fault: Fault, scope: Scope) -> bool:

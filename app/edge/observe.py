@@ -1,8 +1,9 @@
-"""What the deployment records of every request (pure ASGI, just inside the request-id
-middleware, outside the tenant dispatch): the JSON access line, the Prometheus metrics and the
-recent-request ring buffer. It reads the route template the router leaves in the scope, the
-client the authentication noted, the tenant and the injected fault; for the token endpoint the
-grant type, for verifications the verdict. Never a raw path, a body value or a credential.
+"""What the deployment records of every request (by the deployment's edge, :mod:`app.edge`,
+around the tenant dispatch): the headers every answer carries, the JSON access line, the
+Prometheus metrics and the recent-request ring buffer. It reads the route template the router
+leaves in the scope, the client the authentication noted, the tenant and the injected fault; for
+the token endpoint the grant type, for verifications the verdict. Never a raw path, a body value
+or a credential.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from collections import Counter as Tally
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from app.clock import system_now
 from app.edge.faults import claimed_client_id
+from app.middleware import NO_STORE_PREFIXES as NO_STORE
+from app.middleware import REQUEST_ID_HEADER
 from app.services.kit import logging_json, metrics
 from app.services.sandbox import faults
 from app.services.sandbox.recorded_requests import Seen, ring
@@ -48,16 +51,24 @@ def _verdicts(body: bytes) -> Tally[str]:
     return Tally([str(answer["verdict"])]) if "verdict" in answer else Tally()
 
 
-class _Watch:
-    """What one request showed while it was answered."""
+class Watch:
+    """What one request showed while it was answered; its ``send`` also adds the headers every
+    response carries (the request id, ``nosniff``, ``no-store`` under the API prefixes)."""
 
-    def __init__(self, scope: Scope) -> None:
+    __slots__ = ("scope", "host", "request_id", "status", "request_body", "response_body",
+                 "keep_request", "keep_response", "_send", "started")
+
+    def __init__(self, scope: Scope, send: Send, request_id: str) -> None:
         self.scope = scope
+        self.host = scope["app"]  # the deployment's (a tenant's app puts itself in the scope)
+        self.request_id = request_id
         self.status = 500
-        self.request_body = bytearray()
-        self.response_body = bytearray()
-        self.keep_request = scope.get("path") == TOKEN_PATH
+        self.keep_request = scope["path"] == TOKEN_PATH
+        self.request_body = bytearray() if self.keep_request else b""
+        self.response_body = b""
         self.keep_response = False
+        self._send = send
+        self.started = time.perf_counter()
 
     def wrap_receive(self, receive: Receive) -> Receive:
         if not self.keep_request:
@@ -66,22 +77,24 @@ class _Watch:
         async def watched() -> Message:
             message = await receive()
             if message["type"] == "http.request" and len(self.request_body) < MAX_KEPT:
-                self.request_body.extend(message.get("body", b""))
+                self.request_body.extend(message.get("body", b""))  # type: ignore[union-attr]
             return message
 
         return watched
 
-    def wrap_send(self, send: Send) -> Send:
-        async def watched(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.status = int(message["status"])
-                self.keep_response = route_of(self.scope) in VERIFY_ROUTES
-            elif (message["type"] == "http.response.body" and self.keep_response
-                  and len(self.response_body) < MAX_KEPT):
-                self.response_body.extend(message.get("body", b""))
-            await send(message)
-
-        return watched
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.status = int(message["status"])
+            message["headers"] = with_headers(message.get("headers", []), self.request_id,
+                                              no_store=self.scope["path"].startswith(NO_STORE))
+            self.keep_response = route_of(self.scope) in VERIFY_ROUTES
+            if self.keep_response:
+                self.response_body = bytearray()
+        elif (kind == "http.response.body" and self.keep_response
+              and len(self.response_body) < MAX_KEPT):
+            self.response_body.extend(message.get("body", b""))  # type: ignore[union-attr]
+        await self._send(message)
 
     def client_id(self) -> str | None:
         noted = self.scope.get("state", {})
@@ -95,26 +108,40 @@ class _Watch:
         grant = fields.get("grant_type", "unknown")
         return grant if len(grant) <= 64 else "unknown"
 
-
-class ObserveMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        host, watch, started = scope["app"], _Watch(scope), time.perf_counter()
-        try:
-            await self.app(scope, watch.wrap_receive(receive), watch.wrap_send(send))
-        finally:
-            _record(host, watch, time.perf_counter() - started)
+    def record(self) -> None:
+        """The access line, the metrics and the ring buffer's entry of the answered request."""
+        _record(self.host, self, time.perf_counter() - self.started)
 
 
-def _record(host: Any, watch: _Watch, seconds: float) -> None:
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+def with_headers(headers: Any, request_id: str, *, no_store: bool) -> list[tuple[bytes, bytes]]:
+    """The response's headers, its ``X-Request-ID`` replaced by ours, ``nosniff`` and (``no_store``)
+    ``Cache-Control: no-store`` added unless the route set its own."""
+    kept: list[tuple[bytes, bytes]] = []
+    sniff = cache = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == _REQUEST_ID:
+            continue
+        sniff = sniff or lowered == b"x-content-type-options"
+        cache = cache or lowered == b"cache-control"
+        kept.append((name, value))
+    kept.append((_REQUEST_ID, request_id.encode()))
+    if not sniff:
+        kept.append(_NOSNIFF)
+    if no_store and not cache:
+        kept.append(_NO_STORE)
+    return kept
+
+
+def _record(host: Any, watch: Watch, seconds: float) -> None:
     scope, route = watch.scope, route_of(watch.scope)
     state = scope.get("state", {})
-    fields = {"request_id": state.get("request_id", ""), "method": scope.get("method", ""),
+    fields = {"request_id": watch.request_id, "method": scope.get("method", ""),
               "path": route, "status": watch.status, "duration_ms": round(seconds * 1000, 2),
               "client_id": watch.client_id(), "tenant": state.get("tenant"),
               "fault": state.get("sandbox_fault")}

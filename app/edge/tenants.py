@@ -4,8 +4,8 @@ tenant's database, cached per process.
 
 Every tenant request reads the registry row (is it ready, which generation) and polls the
 tenant's stored clock, so a reset or a clock change made through another process applies at once.
-The tenant apps have the fault middleware, the body limit and the routes; the request id, logs,
-metrics and recent-request list stay the deployment's (they wrap the dispatch).
+The tenant apps have their own edge (faults, body limit, input guard) and the routes; the request
+id, logs, metrics and recent-request list stay the deployment's (its edge wraps the dispatch).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app.db import Database
 from app.edge.faults import send_error
@@ -81,10 +81,10 @@ class TenantApps:
 
 
 def _build(host: Any, tenant: Tenant) -> _Built:
+    create_app = host.state.app_factory  # app.main.create_app, handed in (no import cycle)
     settings = tenants.tenant_settings(host.state.settings, tenant)
     database = Database.connect(settings.database_url)
-    app = host.state.app_factory(settings, database=database, migrate_on_start=False,
-                                 tenant=tenant.id)
+    app = create_app(settings, database=database, migrate_on_start=False, tenant=tenant.id)
     app.state.sandbox_sleep = getattr(host.state, "sandbox_sleep", None)
     app.state.host_app = host
     app.state.clock_sync = sync = shared_clock.ClockSync(app.state.clock)
@@ -130,7 +130,7 @@ def path_tenant(scope: Scope) -> tuple[str, Scope] | None:
     return tenant_id, inner
 
 
-def _remembering(send: Send, tenant_id: str) -> Send:
+def remembering(send: Send, tenant_id: str) -> Send:
     """The browser's next requests (the login form posts to ``/oauth2/login/...``) stay in the
     tenant: the ``dancu_tenant`` cookie, as the console's tenant switch sets it."""
     cookie = (f"{tenants.TENANT_COOKIE}={tenant_id}; Path=/; HttpOnly; SameSite=Lax").encode()
@@ -144,31 +144,35 @@ def _remembering(send: Send, tenant_id: str) -> Send:
     return sending
 
 
-class TenantMiddleware:
-    """Send tenant requests to the tenant's app; the rest to the deployment's."""
+def tenant_of(scope: Scope, *, named: bool) -> tuple[str | None, Scope, bool]:
+    """The tenant a request names (``None``: the deployment's), the scope the tenant's app
+    answers, and whether the answer sets the tenant cookie (a browser entering by the issuer
+    path). ``named``: the request has an ``X-Sandbox-Tenant`` or a cookie header (the edge saw
+    them; without either only the path can name a tenant)."""
+    path = scope["path"]
+    remember = False
+    tenant_id: str | None = None
+    if path.startswith(tenants.PATH_PREFIX):
+        tenant_id, scope = path_tenant(scope)  # type: ignore[misc]
+        remember = scope["path"] in BROWSER_ENTRY_PATHS
+    elif named:
+        tenant_id = requested_tenant(scope)
+    if tenant_id is None or scope["path"].startswith(DEPLOYMENT_PATHS):
+        return None, scope, False
+    return tenant_id, scope, remember
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        by_path = path_tenant(scope) if scope["type"] == "http" else None
-        if by_path is not None:
-            tenant_id, scope = by_path
-            if scope["path"] in BROWSER_ENTRY_PATHS:
-                send = _remembering(send, tenant_id)
-        else:
-            tenant_id = requested_tenant(scope) if scope["type"] == "http" else None
-        if tenant_id is None or scope.get("path", "").startswith(DEPLOYMENT_PATHS):
-            await self.app(scope, receive, send)
-            return
-        host = scope["app"]
-        try:
-            built = await _resolve(host, tenant_id)
-        except DomainError as refused:
-            await send_error(send, refused, scope)
-            return
-        scope.setdefault("state", {})["tenant"] = tenant_id
-        await built.app(scope, receive, send)
+async def serve(tenant_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer through the tenant's app (its own edge: faults, body limit, input guard), or the
+    tenant problem (unknown, busy)."""
+    host = scope["app"]
+    try:
+        built = await _resolve(host, tenant_id)
+    except DomainError as refused:
+        await send_error(send, refused, scope)
+        return
+    scope.setdefault("state", {})["tenant"] = tenant_id
+    await built.app(scope, receive, send)
 
 
 async def _resolve(host: Any, tenant_id: str) -> _Built:
@@ -195,4 +199,5 @@ async def _resolve(host: Any, tenant_id: str) -> _Built:
     return await shared.run_in_thread(resolve)
 
 
-__all__ = ["TenantApps", "TenantMiddleware", "path_tenant", "requested_tenant", "tenant_apps"]
+__all__ = ["TenantApps", "path_tenant", "remembering", "requested_tenant", "serve", "tenant_apps",
+           "tenant_of"]

@@ -16,7 +16,9 @@ from app.schemas.common import ClaimText
 from app.security import (
     Caller,
     RequestNow,
+    bearer,
     charge_more,
+    request_now,
     require_any_scope,
     require_scope,
     runtime,
@@ -28,7 +30,8 @@ from app.services.vneid import access_history
 
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
 
-LookupCaller = Annotated[Caller, Depends(require_any_scope(*RECORD_SCOPES))]
+_lookup_caller = require_any_scope(*RECORD_SCOPES)
+LookupCaller = Annotated[Caller, Depends(_lookup_caller)]
 ResidenceCaller = Annotated[Caller, Depends(require_scope("citizen.residence"))]
 VerifyCaller = Annotated[Caller, Depends(require_scope("citizen.verify"))]
 ResolveCaller = Annotated[Caller, Depends(require_scope("citizen.resolve"))]
@@ -104,6 +107,16 @@ async def get_citizen(pin: str, caller: LookupCaller, now: RequestNow, request: 
     # docs/scopes.md); the response model documents it. Skipping its validation saves a third of
     # the lookup's own time.
     return Response(to_json(record), media_type="application/json")
+
+
+async def get_citizen_first(request: Request) -> Response:
+    """:func:`get_citizen` as :mod:`app.routers.hot` serves it: the same dependencies, called
+    here instead of solved by FastAPI (whose routing and dependency solving were two fifths of
+    the lookup's CPU)."""
+    caller = await _lookup_caller(request, await bearer(request))
+    answer: Response = await get_citizen(request.path_params["pin"], caller,
+                                         await request_now(request), request)
+    return answer
 
 
 @router.get(

@@ -229,3 +229,19 @@ def test_a_browser_entering_a_tenant_by_its_issuer_path_stays_in_the_tenant(
     assert f"{tenants.TENANT_COOKIE}={pair[0]}" in entered.headers["set-cookie"]
     discovery = browser.get(f"/t/{pair[1]}/.well-known/openid-configuration")
     assert "set-cookie" not in discovery.headers  # API requests by path leave no cookie
+
+
+def test_a_tenant_request_is_recorded_by_the_deployment_under_its_route_and_tenant(
+        client: TestClient, admin_headers: dict[str, str], pair: tuple[str, str]) -> None:
+    by_path = client.get(f"/t/{pair[0]}/.well-known/openid-configuration",
+                         headers={"X-Request-ID": "tenant-by-path"})
+    by_header = client.get("/.well-known/openid-configuration",
+                           headers={"X-Request-ID": "tenant-by-header",
+                                    "X-Sandbox-Tenant": pair[1]})
+    assert by_path.status_code == by_header.status_code == 200
+    assert by_path.headers["x-request-id"] == "tenant-by-path"
+    seen = {item["request_id"]: item for item in
+            client.get("/v1/sandbox/requests", headers=admin_headers).json()["requests"]}
+    for request_id, tenant_id in (("tenant-by-path", pair[0]), ("tenant-by-header", pair[1])):
+        assert seen[request_id]["path"] == "/.well-known/openid-configuration"
+        assert seen[request_id]["tenant"] == tenant_id

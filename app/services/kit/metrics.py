@@ -51,9 +51,22 @@ VERIFICATIONS = Counter("dancu_verifications", "Verifications answered, by verdi
 FAULTS = Counter("dancu_faults_injected", "Answers changed by a sandbox fault", ["fault"])
 
 
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+MAX_CHILDREN = 4096  # routes are templates, but a method is whatever a client sent
+
+
 def observe(*, method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    DURATION.labels(method, route).observe(seconds)
+    """Count one answer. The labelled children are kept per (method, route, status): finding
+    them again through ``labels()`` (label checks, a lock) cost more than counting."""
+    key = (method, route, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        if len(_CHILDREN) >= MAX_CHILDREN:
+            _CHILDREN.clear()
+        children = _CHILDREN[key] = (REQUESTS.labels(method, route, str(status)),
+                                     DURATION.labels(method, route))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 class PopulationCollector(Collector):

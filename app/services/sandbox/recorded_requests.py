@@ -7,7 +7,6 @@ Each worker process keeps its own (run one worker to see everything in one place
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from typing import Any
 CAPACITY = 500
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ is several times slower
 class Seen:
     at: datetime
     request_id: str
@@ -32,15 +31,12 @@ class Seen:
 class RecentRequests:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._items: deque[Seen] = deque(maxlen=capacity)
-        self._lock = threading.Lock()
 
     def add(self, seen: Seen) -> None:
-        with self._lock:
-            self._items.append(seen)
+        self._items.append(seen)  # one bytecode under the GIL: no lock on every request's path
 
     def latest(self, *, client_id: str | None = None, limit: int = 200) -> list[Seen]:
-        with self._lock:
-            items = list(self._items)
+        items = list(self._items)  # copied in C, under the GIL
         if client_id is not None:
             items = [item for item in items if item.client_id == client_id]
         return items[::-1][:limit]
