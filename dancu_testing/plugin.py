@@ -91,6 +91,22 @@ def dancu_server(request: pytest.FixtureRequest,
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    _mark_log(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    _mark_log(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    _mark_log(item)
+
+
+def _mark_log(item: pytest.Item) -> None:
+    """Where the server's log stood when this phase began (0 before the server started, so a
+    failing first setup shows the start-up)."""
     local = item.config.stash.get(_SERVER, None)
     item.stash[_LOG_OFFSET] = local.log_size() if local is not None else 0
 
