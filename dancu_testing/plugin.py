@@ -27,6 +27,8 @@ _OPTIONS = {  # ini name: (environment variable, default, help)
     "dancu_population": ("DANCU_TEST_POPULATION_SIZE", "100", "people in the deployment the "
                                                               "plugin starts (tests use tenants)"),
     "dancu_ready_timeout": ("DANCU_TEST_READY_TIMEOUT", "180", "seconds to wait for /readyz"),
+    "dancu_database_server": ("DANCU_TEST_SERVER_DATABASE_URL", "", "a PostgreSQL server "
+                              "(SQLAlchemy URL) for the throw-away database (default: SQLite)"),
 }
 
 
@@ -75,6 +77,7 @@ def dancu_server(request: pytest.FixtureRequest,
         local = server.start(tmp_path_factory.mktemp("dancu-server"),
                              population=int(_option(config, "dancu_population")),
                              ready_timeout=float(_option(config, "dancu_ready_timeout")),
+                             database_server=_option(config, "dancu_database_server"),
                              extra_env={"DANCU_DEMO_CLIENT_ID": demo.client_id,
                                         "DANCU_DEMO_CLIENT_SECRET": demo.client_secret or ""})
         config.stash[_SERVER] = local

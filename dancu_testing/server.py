@@ -11,8 +11,10 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -29,6 +31,7 @@ class LocalServer:
     base_url: str
     admin_token: str
     log_path: Path
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     def log_tail(self, offset: int = 0, lines: int = LOG_TAIL_LINES) -> str:
         try:
@@ -53,6 +56,8 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=30)
+        for step in self.cleanup:
+            step()
 
 
 def dancu_command() -> list[str]:
@@ -70,13 +75,40 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(folder: Path, *, population: int, ready_timeout: float,
+def postgres_database(server_url: str) -> tuple[str, Callable[[], None]]:
+    """A new database on the PostgreSQL server of ``server_url`` (a SQLAlchemy URL), and what
+    drops it again with the tenant databases named after it (``<name>_<tenant id>``)."""
+    import psycopg
+
+    parts = urlsplit(server_url)
+    name = f"dancu_pytest_{secrets.token_hex(4)}"
+    admin = urlunsplit(("postgresql", parts.netloc, "/postgres", parts.query, ""))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            found = connection.execute("SELECT datname FROM pg_database WHERE datname = %s "
+                                       "OR datname LIKE %s", (name, f"{name}\\_%")).fetchall()
+            for (database,) in found:
+                connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")), drop
+
+
+def start(folder: Path, *, population: int, ready_timeout: float, database_server: str = "",
           extra_env: dict[str, str] | None = None) -> LocalServer:
+    """``dancu serve`` on a throw-away database: SQLite in ``folder``, or a new database on the
+    PostgreSQL server ``database_server`` names."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     admin_token = secrets.token_urlsafe(24)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "DANCU_DATABASE_URL": f"sqlite:///{folder / 'dancu.db'}",
+    cleanup: list[Callable[[], None]] = []
+    database = f"sqlite:///{folder / 'dancu.db'}"
+    if database_server.startswith("postgresql"):
+        database, drop = postgres_database(database_server)
+        cleanup.append(drop)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DANCU_DATABASE_URL": database,
            "DANCU_SECRET_KEY": secrets.token_urlsafe(32), "DANCU_ADMIN_TOKEN": admin_token,
            "DANCU_ISSUER": base, "DANCU_SANDBOX": "true",
            "DANCU_POPULATION_SIZE": str(population), **(extra_env or {})}
@@ -84,7 +116,7 @@ def start(folder: Path, *, population: int, ready_timeout: float,
     with open(log_path, "ab") as output:  # the child keeps its own descriptor
         process = subprocess.Popen([*dancu_command(), "serve", "--port", str(port)],
                                    cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT)
-    server = LocalServer(process, base, admin_token, log_path)
+    server = LocalServer(process, base, admin_token, log_path, cleanup)
     try:
         wait_ready(server, timeout=ready_timeout)
     except BaseException:

@@ -1,7 +1,8 @@
 """The example e-service suite (examples/bank_onboarding) passes with nothing but the pytest plugin
 against a real ``dancu serve``: a fresh tenant per test, 20 tests or more. It runs as a user's
-suite would, in a subprocess with plugin autoloading off and ``-p dancu``; its time goes to the CI
-summary (no timing assertion: the machine is shared)."""
+suite would, in a subprocess with plugin autoloading off and ``-p dancu``, on SQLite, or on the
+PostgreSQL server of the session's run; its time goes to the CI summary (no timing assertion: the
+machine is shared)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ EXAMPLE = ROOT / "examples" / "bank_onboarding"
 # The suite's own settings, not this session's (a shared deployment, a tenant size).
 NOT_INHERITED = ("DANCU_TEST_BASE_URL", "DANCU_TEST_ADMIN_TOKEN", "DANCU_TEST_CLIENT_ID",
                  "DANCU_TEST_CLIENT_SECRET", "DANCU_TEST_TENANT_SIZE", "DANCU_TEST_TENANT_SEED",
-                 "DANCU_TEST_POPULATION_SIZE", "PYTEST_ADDOPTS")
+                 "DANCU_TEST_POPULATION_SIZE", "DANCU_TEST_SERVER_DATABASE_URL", "PYTEST_ADDOPTS")
 
 
 class Run(NamedTuple):
@@ -36,6 +37,9 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     junit = tmp_path_factory.mktemp("example") / "junit.xml"
     env = {name: value for name, value in os.environ.items() if name not in NOT_INHERITED}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    if os.environ.get("DANCU_TEST_DATABASE_URL", "").startswith("postgresql"):
+        # the PostgreSQL run: the plugin's server and its tenants live on that server too
+        env["DANCU_TEST_SERVER_DATABASE_URL"] = os.environ["DANCU_TEST_DATABASE_URL"]
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "dancu", "-q",
                            f"--junitxml={junit}", "--durations=5"],
