@@ -107,3 +107,11 @@ def test_a_failing_test_shows_the_server_log_written_during_it(
     assert "dancu serve log" in output
     assert "GET /v1/citizens/{pin} 503" in output
     assert "line before the test" not in output, "only the lines of the failing test"
+
+
+def test_the_image_installs_the_package_the_entry_point_names() -> None:
+    """The Dockerfile's ``pip install .`` (and .ci/fresh_install.sh, which copies the same
+    files) must see ``dancu_testing``: the entry point is declared either way, and pytest fails
+    on an entry point whose module is missing."""
+    dockerfile = (ROOT / "Dockerfile").read_text("utf-8")
+    assert "COPY dancu_testing ./dancu_testing" in dockerfile
