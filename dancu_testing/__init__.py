@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ChipRead", "ClockState", "DancuClient", "FaultRule", "LoginFailed", "Persona",
-           "Sandbox", "Tenant", "Tokens"]
+__all__ = ["ChipRead", "ChipReader", "ClockState", "Credentials", "DancuClient", "FaultRule",
+           "Faults", "Login", "LoginFailed", "Persona", "PersonaAccount", "PersonaCard", "Sandbox",
+           "SandboxClock", "SandboxError", "Tenant", "Tokens"]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,18 +10,22 @@ from typing import Any
 import pytest
 from bank_app import Application, Onboarding, Settings
 
+from dancu_testing import ChipReader, DancuClient, Login, Persona, Tenant
+
+Personas = Callable[[str], Persona]
+Residences = Callable[[Persona], dict[str, Any]]
 BANK_SCOPES = ["openid", "profile", "vneid.identity", "card.verify", "citizen.residence"]
 
 
 @pytest.fixture
-def bank_client(dancu_client_factory: Callable[..., Any]) -> Any:
+def bank_client(dancu_client_factory: Callable[..., DancuClient]) -> DancuClient:
     """The bank's registration at the identity service (in the test's tenant)."""
     return dancu_client_factory(name="Bank onboarding", scopes=BANK_SCOPES,
                                 purposes=["account-opening"])
 
 
 @pytest.fixture
-def bank(dancu_tenant: Any, bank_client: Any) -> Iterator[Onboarding]:
+def bank(dancu_tenant: Tenant, bank_client: DancuClient) -> Iterator[Onboarding]:
     settings = Settings(issuer=dancu_tenant.issuer, client_id=bank_client.client_id,
                         client_secret=bank_client.client_secret,
                         redirect_uri=bank_client.redirect_uri, max_retry_wait=0.05, timeout=3.0)
@@ -31,11 +35,11 @@ def bank(dancu_tenant: Any, bank_client: Any) -> Iterator[Onboarding]:
 
 
 @pytest.fixture
-def residence_of(dancu_tenant: Any) -> Callable[[Any], dict[str, Any]]:
+def residence_of(dancu_tenant: Tenant) -> Residences:
     """A persona's permanent residence as the population database holds it (read with the
     tenant's demo client, not the bank's): what an honest applicant declares."""
 
-    def read(persona: Any) -> dict[str, Any]:
+    def read(persona: Persona) -> dict[str, Any]:
         token = dancu_tenant.sandbox.http.post(
             "/oauth2/token", headers=dancu_tenant.headers, auth=(
                 dancu_tenant.demo.client_id, dancu_tenant.demo.client_secret),
@@ -49,8 +53,8 @@ def residence_of(dancu_tenant: Any) -> Callable[[Any], dict[str, Any]]:
 
 
 @pytest.fixture
-def apply_as(bank: Onboarding, persona: Callable[[str], Any], oidc_login: Any, read_chip: Any,
-             residence_of: Callable[[Any], dict[str, Any]]) -> Callable[..., Application]:
+def apply_as(bank: Onboarding, persona: Personas, oidc_login: Login, read_chip: ChipReader,
+             residence_of: Residences) -> Callable[..., Application]:
     """The whole journey for a persona: VNeID login in the browser, the phone's chip read, the
     declared residence (default: the true one)."""
 

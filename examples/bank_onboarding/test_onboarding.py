@@ -7,11 +7,23 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from bank_app import Decision, LoginRejected, Onboarding, ServiceUnavailable
+from bank_app import Application, Decision, LoginRejected, Onboarding, ServiceUnavailable
 
-from dancu_testing import LoginFailed
+from dancu_testing import (
+    ChipReader,
+    DancuClient,
+    Faults,
+    Login,
+    LoginFailed,
+    Persona,
+    Sandbox,
+    SandboxClock,
+    Tenant,
+)
 
-Journey = Callable[..., Any]
+Journey = Callable[..., Application]
+Personas = Callable[[str], Persona]
+Residences = Callable[[Persona], dict[str, Any]]
 
 
 # --- approved -------------------------------------------------------------------------------------
@@ -23,7 +35,7 @@ def test_adult_with_level2_account_and_valid_card_is_approved(apply_as: Journey)
 
 
 def test_identity_comes_from_the_vneid_login(apply_as: Journey,
-                                             persona: Callable[[str], Any]) -> None:
+                                             persona: Personas) -> None:
     applicant = persona("valid-adult-level2")
     identity = apply_as("valid-adult-level2").identity
     assert (identity.pin, identity.full_name, identity.acr) == (
@@ -36,7 +48,7 @@ def test_card_for_life_of_an_elderly_citizen_is_approved(apply_as: Journey) -> N
 
 
 def test_name_with_rare_diacritics_is_approved_in_nfc(apply_as: Journey,
-                                                      persona: Callable[[str], Any]) -> None:
+                                                      persona: Personas) -> None:
     application = apply_as("rare-diacritics-two-middle-names")
     assert application.decision is Decision.APPROVED
     assert application.identity.full_name == persona("rare-diacritics-two-middle-names").full_name
@@ -64,8 +76,8 @@ def test_applicant_who_cannot_sign_in_at_loa2_is_refused(apply_as: Journey, key:
     assert refused.value.reason == error
 
 
-def test_callback_with_a_forged_state_is_refused(bank: Onboarding, oidc_login: Any,
-                                                 persona: Callable[[str], Any]) -> None:
+def test_callback_with_a_forged_state_is_refused(bank: Onboarding, oidc_login: Login,
+                                                 persona: Personas) -> None:
     callback = oidc_login.approve(bank.begin(), persona("valid-adult-level2"))
     forged = callback.replace("state=", "state=x")
     with pytest.raises(LoginRejected) as refused:
@@ -73,8 +85,8 @@ def test_callback_with_a_forged_state_is_refused(bank: Onboarding, oidc_login: A
     assert refused.value.reason == "unknown_state"
 
 
-def test_callback_cannot_be_used_twice(bank: Onboarding, oidc_login: Any,
-                                       persona: Callable[[str], Any]) -> None:
+def test_callback_cannot_be_used_twice(bank: Onboarding, oidc_login: Login,
+                                       persona: Personas) -> None:
     callback = oidc_login.approve(bank.begin(), persona("valid-adult-level2"))
     bank.complete_login(callback)
     with pytest.raises(LoginRejected) as refused:
@@ -82,8 +94,8 @@ def test_callback_cannot_be_used_twice(bank: Onboarding, oidc_login: Any,
     assert refused.value.reason == "unknown_state"
 
 
-def test_id_token_with_a_bad_signature_is_refused(apply_as: Journey, fault: Any,
-                                                  bank_client: Any) -> None:
+def test_id_token_with_a_bad_signature_is_refused(apply_as: Journey, fault: Faults,
+                                                  bank_client: DancuClient) -> None:
     fault("bad-signature", path="/oauth2/token", client=bank_client)
     with pytest.raises(LoginRejected) as refused:
         apply_as("valid-adult-level2")
@@ -111,8 +123,8 @@ def test_chip_of_another_person_is_rejected(apply_as: Journey) -> None:
 
 
 def test_card_reported_lost_during_onboarding_is_rejected(
-        bank: Onboarding, dancu_tenant: Any, dancu_server: Any, oidc_login: Any,
-        read_chip: Any, persona: Callable[[str], Any]) -> None:
+        bank: Onboarding, dancu_tenant: Tenant, dancu_server: Sandbox, oidc_login: Login,
+        read_chip: ChipReader, persona: Personas) -> None:
     applicant = persona("valid-adult-level2")
     identity = bank.complete_login(oidc_login.approve(bank.begin(), applicant))
     chip = read_chip(applicant).verify_body()
@@ -123,9 +135,9 @@ def test_card_reported_lost_during_onboarding_is_rejected(
     assert (identity.pin, check.verdict, check.reasons) == (applicant.pin, "fail", ("card_lost",))
 
 
-def test_card_expires_while_the_application_waits(bank: Onboarding, oidc_login: Any,
-                                                  read_chip: Any, sandbox_clock: Any,
-                                                  persona: Callable[[str], Any]) -> None:
+def test_card_expires_while_the_application_waits(
+        bank: Onboarding, oidc_login: Login, read_chip: ChipReader, sandbox_clock: SandboxClock,
+        persona: Personas) -> None:
     applicant = persona("valid-adult-level2")
     bank.complete_login(oidc_login.approve(bank.begin(), applicant))
     chip = read_chip(applicant).verify_body()
@@ -146,8 +158,8 @@ def test_declared_residence_elsewhere_goes_to_review(apply_as: Journey) -> None:
 
 
 def test_residence_is_checked_against_the_registry_not_the_card(
-        apply_as: Journey, dancu_tenant: Any, dancu_server: Any, persona: Callable[[str], Any],
-        residence_of: Callable[[Any], dict[str, Any]]) -> None:
+        apply_as: Journey, dancu_tenant: Tenant, dancu_server: Sandbox, persona: Personas,
+        residence_of: Residences) -> None:
     """A move recorded after the card was issued (a life event in this test's tenant only): the
     province printed before is no longer confirmed, the new one is."""
     mover, elsewhere = persona("valid-adult-level2"), persona("elderly-card-for-life")
@@ -168,14 +180,14 @@ def test_residence_is_checked_against_the_registry_not_the_card(
 # --- the identity service failing -----------------------------------------------------------------
 
 
-def test_one_unavailable_answer_is_retried(apply_as: Journey, fault: Any,
-                                           bank_client: Any) -> None:
+def test_one_unavailable_answer_is_retried(apply_as: Journey, fault: Faults,
+                                           bank_client: DancuClient) -> None:
     fault("fail-first=1; status=503; retry-after=1", path="/oauth2/token", client=bank_client)
     assert apply_as("valid-adult-level2").decision is Decision.APPROVED
 
 
 def test_outage_of_the_token_endpoint_is_reported_as_unavailable(
-        apply_as: Journey, fault: Any, bank_client: Any) -> None:
+        apply_as: Journey, fault: Faults, bank_client: DancuClient) -> None:
     fault("status=503", path="/oauth2/token", client=bank_client)
     with pytest.raises(ServiceUnavailable) as failed:
         apply_as("valid-adult-level2")
@@ -183,20 +195,20 @@ def test_outage_of_the_token_endpoint_is_reported_as_unavailable(
 
 
 def test_rate_limited_chip_check_is_reported_as_unavailable(
-        bank: Onboarding, fault: Any, bank_client: Any, read_chip: Any) -> None:
+        bank: Onboarding, fault: Faults, bank_client: DancuClient, read_chip: ChipReader) -> None:
     fault("status=429; retry-after=1", path="/v1/cards/verify", client=bank_client)
     with pytest.raises(ServiceUnavailable):
         bank.check_chip(read_chip("valid-adult-level2").verify_body())
 
 
-def test_slow_answers_within_the_timeout_still_approve(apply_as: Journey, fault: Any,
-                                                      bank_client: Any) -> None:
+def test_slow_answers_within_the_timeout_still_approve(apply_as: Journey, fault: Faults,
+                                                      bank_client: DancuClient) -> None:
     fault("latency=300ms", path="/v1/citizens/*", client=bank_client)
     assert apply_as("valid-adult-level2").decision is Decision.APPROVED
 
 
-def test_persona_whose_every_request_fails_cannot_sign_in(bank: Onboarding, oidc_login: Any,
-                                                         persona: Callable[[str], Any]) -> None:
+def test_persona_whose_every_request_fails_cannot_sign_in(bank: Onboarding, oidc_login: Login,
+                                                         persona: Personas) -> None:
     with pytest.raises(LoginFailed) as failed:
         oidc_login.approve(bank.begin(), persona("fault-unavailable"))
     assert failed.value.status == 503
@@ -205,15 +217,15 @@ def test_persona_whose_every_request_fails_cannot_sign_in(bank: Onboarding, oidc
 # --- the plugin's own fixtures, as a suite would use them directly --------------------------------
 
 
-def test_each_test_has_a_tenant_of_its_own(dancu_tenant: Any, dancu_server: Any) -> None:
+def test_each_test_has_a_tenant_of_its_own(dancu_tenant: Tenant, dancu_server: Sandbox) -> None:
     listed = dancu_server.http.get("/v1/sandbox/tenants", headers=dancu_server.admin_headers())
     assert dancu_tenant.id in {tenant["id"] for tenant in listed.json()["tenants"]}
     assert dancu_tenant.issuer.endswith(f"/t/{dancu_tenant.id}")
 
 
 @pytest.mark.dancu_client(scopes=["openid", "profile"], purposes=["account-opening"])
-def test_tokens_come_from_the_real_code_flow(dancu_client: Any, oidc_login: Any,
-                                             persona: Callable[[str], Any]) -> None:
+def test_tokens_come_from_the_real_code_flow(dancu_client: DancuClient, oidc_login: Login,
+                                             persona: Personas) -> None:
     tokens = oidc_login(dancu_client, persona("valid-adult-level2"), acr="LoA2")
     assert tokens.acr == "LoA2"
     assert tokens.claims["aud"] == dancu_client.client_id
