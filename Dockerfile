@@ -20,6 +20,7 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY seed ./seed
 COPY alembic ./alembic
+COPY dancu_testing ./dancu_testing
 RUN pip install --no-cache-dir .
 
 USER 10001:10001
