@@ -245,3 +245,25 @@ def test_a_tenant_request_is_recorded_by_the_deployment_under_its_route_and_tena
     for request_id, tenant_id in (("tenant-by-path", pair[0]), ("tenant-by-header", pair[1])):
         assert seen[request_id]["path"] == "/.well-known/openid-configuration"
         assert seen[request_id]["tenant"] == tenant_id
+
+
+@pytest.fixture(scope="module")
+def five_hundred(client: TestClient, admin_headers: dict[str, str]) -> Iterator[str]:
+    tenant_id = _create(client, admin_headers, size=500)["id"]
+    yield tenant_id
+    client.delete(f"/v1/sandbox/tenants/{tenant_id}", headers=admin_headers)
+
+
+def test_in_a_small_tenant_each_catalogue_persona_is_a_citizen_of_its_own(
+        client: TestClient, five_hundred: str, settings: Settings) -> None:
+    """500 people: the card personas were picked on citizens the catalogue already stood for
+    (valid-adult-level2 was the cloned chip, whose active authentication fails)."""
+    inside = {"X-Sandbox-Tenant": five_hundred}
+    demo = (settings.demo_client_id, settings.demo_client_secret)
+    access = bearer(token(client, demo, scope="citizen.basic", headers=inside))
+    personas = client.get("/v1/sandbox/personas", headers={**access, **inside}).json()["personas"]
+    by_pin: dict[str, list[str]] = {}
+    for persona in personas:
+        if persona.get("pin"):
+            by_pin.setdefault(persona["pin"], []).append(persona["key"])
+    assert [keys for keys in by_pin.values() if len(keys) > 1] == []

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models.account import Account, AccountEvent, OneTimeCode, SmsMessage
+from app.models.card import Card
 from app.models.consent import Consent
 from app.models.oidc import (
     AuthorizationCode,
@@ -386,7 +387,10 @@ def _candidate(session: Session, spec: Persona, *, seed: int, now: datetime) -> 
     today = now.date()
     youngest = date(today.year - spec.min_age, today.month, min(today.day, 28))
     oldest = date(today.year - spec.max_age - 1, today.month, min(today.day, 28))
-    taken = select(Account.pin).where(Account.persona.is_not(None))
+    # Not a citizen another persona stands for: in a small population the level-2 persona was
+    # the cloned chip's holder, whose active authentication fails by design.
+    taken = select(Account.pin).where(Account.persona.is_not(None)).union(
+        select(Card.pin).where(Card.persona.is_not(None)))
     query = (select(Citizen.pin).where(Citizen.status == spec.citizen_status,
                                        Citizen.birth_date <= youngest,
                                        Citizen.birth_date > oldest, Citizen.pin.not_in(taken))
