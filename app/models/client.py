@@ -68,6 +68,13 @@ class Client(Base):
     # RP-Initiated Logout §3.1; empty: the client's redirect URIs (clients registered before).
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list,
                                                                  server_default="[]")
+    # OIDC Core §8.1 / Registration §2: its host is the sector of the client's pairwise subjects.
+    sector_identifier_uri: Mapped[str | None] = mapped_column(String(2000))
+    # client_secret_jwt (RFC 7523 HS256) needs the secret itself: AES-GCM under a key derived
+    # from the deployment secret (app.services.client_secrets); other clients keep only the hash.
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    # OIDC Registration §2: userinfo answered as a signed JWT (application/jwt) when set.
+    userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(5))
 
 
 class RateWindow(Base):

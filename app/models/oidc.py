@@ -83,6 +83,7 @@ class AuthorizationCode(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claims: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # OIDC Core §5.5 claims asked
 
 
 class RefreshToken(Base):
@@ -110,6 +111,7 @@ class RefreshToken(Base):
     family_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claims: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # OIDC Core §5.5 claims asked
 
 
 class IssuedAccessToken(Base):
@@ -132,3 +134,4 @@ class IssuedAccessToken(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claims: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # userinfo claims asked (§5.5)

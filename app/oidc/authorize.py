@@ -33,7 +33,9 @@ Decisions (each allowed by the specs; see the tests):
 * ``ui_locales``: the first supported language (vi, en; region subtags ignored), default vi.
 * ``request`` / ``request_uri`` / ``registration`` -> ``request_not_supported`` /
   ``request_uri_not_supported`` / ``registration_not_supported`` (never silently ignored).
-* ``claims``, ``display``, ``claims_locales`` and unknown parameters are ignored.
+* ``claims`` (OIDC Core §5.5): :mod:`app.oidc.claims_request`; its scopes join those the citizen
+  consents to, its ``acr`` values join ``acr_values``.
+* ``display``, ``claims_locales`` and unknown parameters are ignored.
 * ``nonce`` is optional in the code flow, at most 512 characters; ``login_hint`` over 256
   characters is dropped (it is only a hint).
 """
@@ -48,6 +50,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from app.oidc import pkce
 from app.oidc.claims import OFFLINE_ACCESS, OPENID, SUPPORTED_SCOPES
+from app.oidc.claims_request import ClaimsRequest, parse_claims
 from app.oidc.clients import (
     AUTHORIZATION_CODE,
     REFRESH_TOKEN,
@@ -123,6 +126,13 @@ class AuthorizationRequest:
     ui_locale: str = "vi"
     login_hint: str | None = None
     id_token_hint: str | None = None
+    claims: ClaimsRequest | None = None
+
+    @property
+    def consent_scopes(self) -> tuple[str, ...]:
+        """What the citizen consents to: the scopes, and those of the claims asked for alone."""
+        extra = self.claims.scopes if self.claims is not None else ()
+        return tuple(dict.fromkeys((*self.scope, *extra)))
 
 
 class AuthorizationRejected(Exception):
@@ -219,6 +229,7 @@ def _validate(
         _single(params, name)
     _check_response_type(params, client)
     prompt = _prompt(_single(params, "prompt"))
+    claims = parse_claims(_single(params, "claims"), allowed_scopes=_allowed_scopes(client))
     return AuthorizationRequest(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
@@ -229,10 +240,11 @@ def _validate(
         nonce=_nonce(_single(params, "nonce")),
         prompt=prompt,
         max_age=_max_age(_single(params, "max_age")),
-        acr_values=_acr_values(_single(params, "acr_values")),
+        acr_values=_acr_values(_single(params, "acr_values"), claims),
         ui_locale=_ui_locale(_single(params, "ui_locales")),
         login_hint=_login_hint(_single(params, "login_hint")),
         id_token_hint=_single(params, "id_token_hint"),
+        claims=claims,
     )
 
 
@@ -259,10 +271,14 @@ def _scope(value: str | None, client: ClientView, prompt: frozenset[str]) -> tup
     requested = parse_scope(value)
     if OPENID not in requested:
         raise InvalidScope("The openid scope is required.")
-    allowed = (set(client.scopes) | {OPENID}) & set(SUPPORTED_SCOPES)
+    allowed = set(_allowed_scopes(client))
     if "consent" not in prompt or REFRESH_TOKEN not in client.grant_types:
         allowed.discard(OFFLINE_ACCESS)
     return narrow(requested, allowed=allowed)
+
+
+def _allowed_scopes(client: ClientView) -> tuple[str, ...]:
+    return tuple(scope for scope in SUPPORTED_SCOPES if scope in client.scopes or scope == OPENID)
 
 
 def _prompt(value: str | None) -> frozenset[str]:
@@ -288,8 +304,9 @@ def _nonce(value: str | None) -> str | None:
     return value
 
 
-def _acr_values(value: str | None) -> tuple[str, ...]:
-    return tuple(acr for acr in dict.fromkeys((value or "").split()) if acr in ACR_VALUES_SUPPORTED)
+def _acr_values(value: str | None, claims: ClaimsRequest | None) -> tuple[str, ...]:
+    requested = [*(value or "").split(), *(claims.acr_values if claims else ())]
+    return tuple(acr for acr in dict.fromkeys(requested) if acr in ACR_VALUES_SUPPORTED)
 
 
 def _ui_locale(value: str | None) -> str:

@@ -136,7 +136,7 @@ def openid_configuration(
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "prompt_values_supported": list(PROMPT_VALUES),
         "ui_locales_supported": list(UI_LOCALES_SUPPORTED),
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,

@@ -154,8 +154,10 @@ def issue_id_token(
     now: datetime,
     ttl: timedelta,
     access_token: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """Sign an ID token (OIDC Core §2, §3.1.3.6)."""
+    """Sign an ID token (OIDC Core §2, §3.1.3.6); ``extra``: claims the ``claims`` request
+    parameter asked for in the ID token (§5.5), never one of the token's own."""
     _check_can_sign(key, now)
     iat = epoch_seconds(now)
     claims = {
@@ -172,7 +174,9 @@ def issue_id_token(
         "sid": content.session_id,
         "at_hash": token_hash(access_token, alg=key.alg) if access_token else None,
     }
-    return _sign(_drop_none(claims), key=key, typ=ID_TOKEN_TYP)
+    own = _drop_none(claims)
+    return _sign({**{k: v for k, v in (extra or {}).items() if k not in claims}, **own}, key=key,
+                 typ=ID_TOKEN_TYP)
 
 
 def issue_access_token(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, status
 from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.schemas import clients as schemas
 from app.security import key_store, require_admin, runtime
-from app.services import clients, keys
+from app.services import clients, keys, oidc_outbound
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -48,6 +48,9 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         sandbox=body.sandbox,
         signing_alg=body.signing_alg,
         rate_limit=body.rate_limit,
+        sector_identifier_uri=body.sector_identifier_uri,
+        sector_redirect_uris=None if body.sector_redirect_uris is None else tuple(
+            body.sector_redirect_uris),
     )
 
 
@@ -62,8 +65,11 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         422: {"description": "Invalid registration (the problems are listed)"},
     },
 )
-def add_client(body: schemas.ClientCreate, session: SessionDep, now: NowDep) -> Any:
-    client, secret = clients.register(session, _spec(body), now=now)
+def add_client(body: schemas.ClientCreate, session: SessionDep, now: NowDep,
+               settings: SettingsDep) -> Any:
+    client, secret = clients.register(
+        session, _spec(body), now=now,
+        fetch_sector=lambda url: oidc_outbound.get_json(url, settings=settings))
     return schemas.ClientCreated.model_validate(
         {**schemas.ClientOut.model_validate(client).model_dump(), "client_secret": secret}
     )

@@ -45,6 +45,14 @@ class ClientCreate(BaseModel):
         True, description="false only for a confidential client that cannot send PKCE (e.g. "
         "one registered for OpenID certification); a sent challenge is still checked.")
     jwks: dict[str, Any] | None = Field(None, description="Public JWK Set, for private_key_jwt.")
+    sector_identifier_uri: str | None = Field(
+        None, max_length=2000, description="https URL serving a JSON array of the client's "
+        "redirect URIs (OIDC Registration §5); its host is the sector of the pairwise sub "
+        "(OIDC Core §8.1), so clients of one sector see the same sub. Fetched at registration "
+        "(the webhooks' address rules, a short timeout) unless sector_redirect_uris is given.")
+    sector_redirect_uris: list[str] | None = Field(
+        None, max_length=64, description="Sandbox clients only: the JSON array the "
+        "sector_identifier_uri serves, given instead of fetched (a sandbox often runs offline).")
     sandbox: bool = False
     signing_alg: Literal["ES256", "RS256"] = "ES256"
     rate_limit: int = Field(600, ge=1, le=10_000_000, description="Requests per minute.")
@@ -65,6 +73,7 @@ class ClientOut(BaseModel):
     post_logout_redirect_uris: list[str]
     application_type: ApplicationType
     require_pkce: bool
+    sector_identifier_uri: str | None = None
     status: Literal["active", "disabled"]
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]

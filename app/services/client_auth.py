@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -41,7 +42,13 @@ def client_view(client: Client | Any) -> ClientView:
         token_endpoint_auth_method=client.token_endpoint_auth_method,
         secret_hash=client.secret_hash, jwks=client.jwks, sandbox=client.sandbox,
         id_token_signed_response_alg=client.signing_alg, require_pkce=client.require_pkce,
-        application_type=client.application_type)
+        application_type=client.application_type,
+        sector_identifier=sector_identifier(client.sector_identifier_uri))
+
+
+def sector_identifier(uri: str | None) -> str | None:
+    """OIDC Core §8.1: the host of the ``sector_identifier_uri`` is the pairwise sector."""
+    return urlsplit(uri).hostname if uri else None
 
 
 _CLIENT = Prepared(select(Client.__table__).where(Client.client_id == bindparam("client_id")))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from app.models.client import Client
 from app.oidc import client_auth as rules
 from app.oidc.clients import native_redirect_uri_problem, redirect_uri_problem
 from app.services import scopes as scope_catalogue
+from app.services.oidc_outbound import OutboundRefused
 from app.settings import Settings
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
@@ -71,6 +73,10 @@ class ClientSpec:
     post_logout_redirect_uris: tuple[str, ...] = ()
     application_type: str = "web"
     require_pkce: bool = True
+    sector_identifier_uri: str | None = None
+    # Sandbox clients only: the JSON array the sector_identifier_uri serves, given instead of
+    # fetched (a sandbox often runs offline).
+    sector_redirect_uris: tuple[str, ...] | None = None
 
 
 def _jwks_problem(jwks: dict[str, Any] | None) -> str | None:
@@ -130,16 +136,47 @@ def _policy_problems(spec: ClientSpec) -> list[str]:
     return problems
 
 
-def _validate(spec: ClientSpec) -> None:
+def _validate(spec: ClientSpec, fetch: SectorFetch | None) -> None:
     problems = _problems(spec)
+    if not problems and spec.sector_identifier_uri is not None:
+        problems = _sector_problems(spec, fetch)
     if problems:
         raise InvalidClientRegistration(problems=problems)
 
 
+SectorFetch = Callable[[str], Any]
+
+
+def _sector_problems(spec: ClientSpec, fetch: SectorFetch | None) -> list[str]:
+    """OIDC Registration §5: the ``sector_identifier_uri`` (https; http to loopback as for
+    redirect URIs) serves a JSON array listing every redirect URI of the client."""
+    uri = spec.sector_identifier_uri or ""
+    if (reason := redirect_uri_problem(uri, sandbox=spec.sandbox)) is not None:
+        return [f"sector_identifier_uri: {reason}"]
+    if spec.sector_redirect_uris is not None:
+        if not spec.sandbox:
+            return ["sector_redirect_uris: only for sandbox clients (others are fetched)"]
+        document: Any = list(spec.sector_redirect_uris)
+    elif fetch is None:
+        return ["sector_identifier_uri: cannot be fetched here; give sector_redirect_uris"]
+    else:
+        try:
+            document = fetch(uri)
+        except OutboundRefused as refused:
+            return [f"sector_identifier_uri: not fetched ({refused})"]
+    if not isinstance(document, list) or not all(isinstance(u, str) for u in document):
+        return ["sector_identifier_uri: the document must be a JSON array of URIs"]
+    if not set(spec.redirect_uris) <= set(document):
+        return ["sector_identifier_uri: the document does not list every redirect URI"]
+    return []
+
+
 def register(session: Session, spec: ClientSpec, *, now: datetime,
-             secret: str | None = None) -> tuple[Client, str | None]:
-    """Create a client; returns it and its secret in clear (shown once; ``None`` for key auth)."""
-    _validate(spec)
+             secret: str | None = None,
+             fetch_sector: SectorFetch | None = None) -> tuple[Client, str | None]:
+    """Create a client; returns it and its secret in clear (shown once; ``None`` for key auth).
+    ``fetch_sector(url)``: the parsed JSON a ``sector_identifier_uri`` serves."""
+    _validate(spec, fetch_sector)
     client_id = spec.client_id or f"client-{secrets.token_hex(8)}"
     if session.get(Client, client_id) is not None:
         raise ClientExists()
@@ -157,6 +194,7 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         post_logout_redirect_uris=list(spec.post_logout_redirect_uris),
         application_type=spec.application_type,
         require_pkce=spec.require_pkce,
+        sector_identifier_uri=spec.sector_identifier_uri,
         grant_types=list(spec.grant_types),
         status="active",
         sandbox=spec.sandbox,

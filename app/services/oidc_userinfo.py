@@ -24,6 +24,7 @@ from app.db import Database
 from app.models.account import Account
 from app.models.oidc import IssuedAccessToken
 from app.models.population import Citizen, Residence
+from app.oidc import claims_request
 from app.oidc import errors as oauth
 from app.oidc.claims import OPENID, ClaimSource, PostalAddress, userinfo_claims
 from app.oidc.jwt_policy import TokenRejected
@@ -84,7 +85,8 @@ def _is_client_credentials(token: str, *, keys: KeyStore, settings: Settings,
 
 
 _GRANT = Prepared(
-    select(IssuedAccessToken.revoked_at, Account.state, Account.phone, Citizen.pin,
+    select(IssuedAccessToken.revoked_at, IssuedAccessToken.claims, Account.state, Account.phone,
+           Citizen.pin,
            Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
            Citizen.birth_date_precision, Citizen.sex, Citizen.email)
     .join(Account, Account.id == IssuedAccessToken.account_id)
@@ -94,6 +96,19 @@ _RESIDENCES = Prepared(
     select(Residence.kind, Residence.commune_code, Residence.address_line)
     .where(Residence.pin == bindparam("pin"), Residence.deregistered_on.is_(None))
     .order_by(Residence.registered_on))
+
+
+_ACCOUNT_CITIZEN = Prepared(
+    select(Account.phone, Citizen.pin, Citizen.surname, Citizen.middle_name, Citizen.given_name,
+           Citizen.birth_date, Citizen.birth_date_precision, Citizen.sex, Citizen.email)
+    .join(Citizen, Citizen.pin == Account.pin)
+    .where(Account.pin == bindparam("pin")))
+
+
+def account_claim_source(conn: Connection, pin: str) -> ClaimSource | None:
+    """The claims of the citizen with an account, for an ID token that asks for some."""
+    found = _ACCOUNT_CITIZEN.first(conn, {"pin": pin})
+    return None if found is None else claim_source(conn, found)
 
 
 def _load_reference(conn: Connection) -> Reference:
@@ -137,5 +152,7 @@ def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings
     found = _GRANT.first(conn, {"jti": claims.jti})
     if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
         raise oauth.InvalidToken()
+    asked = claims_request.from_json(found.claims)
     return userinfo_claims(claim_source(conn, found), scopes=claims.content.scope,
-                           subject=claims.content.subject)
+                           subject=claims.content.subject,
+                           claims=asked.userinfo if asked is not None else ())

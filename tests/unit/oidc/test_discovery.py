@@ -49,7 +49,7 @@ EXPECTED = {
     "acr_values_supported": ["LoA1", "LoA2"],
     "ui_locales_supported": ["vi", "en"],
     "prompt_values_supported": ["none", "login", "consent", "select_account"],
-    "claims_parameter_supported": False,
+    "claims_parameter_supported": True,
     "request_parameter_supported": False,
     "request_uri_parameter_supported": False,
     "authorization_response_iss_parameter_supported": True,

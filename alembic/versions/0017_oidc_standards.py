@@ -1,0 +1,44 @@
+"""OpenID provider standards: the ``claims`` request parameter kept with codes and tokens, the
+sector identifier URI of pairwise subjects, the encrypted secret of ``client_secret_jwt`` clients,
+signed userinfo
+
+Revision ID: 0017
+Revises: 0012
+Create Date: 2026-12-07 10:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0017"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_CLAIMS_TABLES = ("oidc_authorization_code", "oidc_refresh_token", "oidc_access_token")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("client") as batch:
+        batch.add_column(sa.Column("sector_identifier_uri", sa.String(length=2000),
+                                   nullable=True))
+        batch.add_column(sa.Column("secret_encrypted", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("userinfo_signed_response_alg", sa.String(length=5),
+                                   nullable=True))
+    for table in _CLAIMS_TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("claims", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    for table in _CLAIMS_TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("claims")
+    op.execute("UPDATE client SET status = 'disabled' WHERE token_endpoint_auth_method = "
+               "'client_secret_jwt'")
+    with op.batch_alter_table("client") as batch:
+        batch.drop_column("userinfo_signed_response_alg")
+        batch.drop_column("secret_encrypted")
+        batch.drop_column("sector_identifier_uri")
