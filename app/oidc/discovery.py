@@ -23,6 +23,7 @@ from app.oidc.authorize import ACR_VALUES_SUPPORTED, PROMPT_VALUES, UI_LOCALES_S
 from app.oidc.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
 from app.oidc.client_auth import CLIENT_ASSERTION_ALGORITHMS
 from app.oidc.clients import GRANT_TYPES, NONE, TOKEN_ENDPOINT_AUTH_METHODS
+from app.oidc.jwt_policy import HMAC_ALGORITHMS
 from app.oidc.keys import SIGNING_ALGORITHMS
 from app.oidc.pkce import SUPPORTED_METHODS
 
@@ -96,7 +97,7 @@ def _client_auth_metadata() -> dict[str, list[str]]:
     """Public clients (``none``) at the token and revocation endpoints (RFC 7009 §2.1), not at
     introspection (it is for clients that authenticate)."""
     methods = list(TOKEN_ENDPOINT_AUTH_METHODS)
-    algorithms = list(CLIENT_ASSERTION_ALGORITHMS)
+    algorithms = [*CLIENT_ASSERTION_ALGORITHMS, *sorted(HMAC_ALGORITHMS)]  # HS256: secret_jwt
     return {
         "token_endpoint_auth_methods_supported": [*methods, NONE],
         "token_endpoint_auth_signing_alg_values_supported": algorithms,

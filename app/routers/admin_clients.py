@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, status
 from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.schemas import clients as schemas
 from app.security import key_store, require_admin, runtime
-from app.services import clients, keys, oidc_outbound
+from app.services import client_secrets, clients, keys, oidc_outbound
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -69,7 +69,8 @@ def add_client(body: schemas.ClientCreate, session: SessionDep, now: NowDep,
                settings: SettingsDep) -> Any:
     client, secret = clients.register(
         session, _spec(body), now=now,
-        fetch_sector=lambda url: oidc_outbound.get_json(url, settings=settings))
+        fetch_sector=lambda url: oidc_outbound.get_json(url, settings=settings),
+        seal=client_secrets.sealer(settings))
     return schemas.ClientCreated.model_validate(
         {**schemas.ClientOut.model_validate(client).model_dump(), "client_secret": secret}
     )
@@ -100,10 +101,11 @@ def get_client(client_id: str, session: ReadSessionDep) -> Any:
     summary="Replace the client's secret (the old one stops working at once)",
     responses={**_ERRORS, **_NOT_FOUND},
 )
-def rotate_secret(client_id: str, session: SessionDep, now: NowDep) -> Any:
+def rotate_secret(client_id: str, session: SessionDep, now: NowDep,
+                  settings: SettingsDep) -> Any:
     return schemas.SecretRotated(
-        client_id=client_id, client_secret=clients.rotate_secret(session, client_id, now=now)
-    )
+        client_id=client_id, client_secret=clients.rotate_secret(
+            session, client_id, now=now, seal=client_secrets.sealer(settings)))
 
 
 @router.post(

@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import UtcDatetime
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "client_secret_jwt",
+                     "private_key_jwt", "none"]
 ApplicationType = Literal["web", "native"]
 GrantType = Literal["client_credentials", "authorization_code", "refresh_token"]
 DataBasis = Literal["statutory_task", "consent"]

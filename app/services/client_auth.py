@@ -8,6 +8,7 @@ registered client as a ``ClientView``, and the single-use record of assertion ``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -21,9 +22,10 @@ from sqlalchemy.orm import Session
 from app.models.client import Client, UsedClientAssertion
 from app.oidc import client_auth as rules
 from app.oidc import errors as oauth
-from app.oidc.clients import ClientView
+from app.oidc.clients import CLIENT_SECRET_JWT, ClientView
 from app.oidc.discovery import Endpoints, endpoint_url
 from app.prepared import Prepared
+from app.services import client_secrets
 from app.services.keys import aware
 from app.settings import Settings
 
@@ -97,6 +99,20 @@ def authenticate(
     return client
 
 
+def _view_for(client: Any | None, credentials: rules.ClientCredentials,
+              settings: Settings) -> ClientView | None:
+    """The client's view; with its secret decrypted only for a ``client_secret_jwt`` assertion
+    from a client registered for it."""
+    if client is None:
+        return None
+    view = client_view(client)
+    if credentials.method != CLIENT_SECRET_JWT or view.token_endpoint_auth_method != \
+            CLIENT_SECRET_JWT:
+        return view
+    return dataclasses.replace(view, secret=client_secrets.unseal(
+        settings, client_id=client.client_id, sealed=client.secret_encrypted))
+
+
 def identify(
     session: Session,
     request: TokenRequest,
@@ -116,7 +132,7 @@ def identify(
     try:
         authenticated = rules.authenticate_client(
             credentials,
-            client=client_view(client) if client else None,
+            client=_view_for(client, credentials, settings),
             issuer=settings.issuer_url,
             token_endpoint=endpoint_url(settings.issuer_url, Endpoints.token),
             endpoint=token_endpoint,

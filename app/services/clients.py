@@ -26,10 +26,12 @@ from app.models.client import Client
 from app.oidc import client_auth as rules
 from app.oidc.clients import native_redirect_uri_problem, redirect_uri_problem
 from app.services import scopes as scope_catalogue
+from app.services.client_secrets import Sealer
 from app.services.oidc_outbound import OutboundRefused
 from app.settings import Settings
 
-SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
+SEALED_METHODS = ("client_secret_jwt",)  # the secret is kept encrypted too (client_secrets)
 AUTH_METHODS = (*SECRET_METHODS, "private_key_jwt", "none")
 APPLICATION_TYPES = ("web", "native")
 GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
@@ -172,19 +174,28 @@ def _sector_problems(spec: ClientSpec, fetch: SectorFetch | None) -> list[str]:
 
 
 def register(session: Session, spec: ClientSpec, *, now: datetime,
-             secret: str | None = None,
-             fetch_sector: SectorFetch | None = None) -> tuple[Client, str | None]:
+             secret: str | None = None, fetch_sector: SectorFetch | None = None,
+             seal: Sealer | None = None) -> tuple[Client, str | None]:
     """Create a client; returns it and its secret in clear (shown once; ``None`` for key auth).
-    ``fetch_sector(url)``: the parsed JSON a ``sector_identifier_uri`` serves."""
+    ``fetch_sector(url)``: the parsed JSON a ``sector_identifier_uri`` serves;
+    ``seal(client_id, secret)``: the encrypted copy a ``client_secret_jwt`` client needs
+    (:func:`app.services.client_secrets.sealer`)."""
     _validate(spec, fetch_sector)
+    if spec.token_endpoint_auth_method in SEALED_METHODS and seal is None:
+        raise InvalidClientRegistration(
+            problems=["token_endpoint_auth_method: client_secret_jwt is registered through the "
+                      "admin API"])
     client_id = spec.client_id or f"client-{secrets.token_hex(8)}"
     if session.get(Client, client_id) is not None:
         raise ClientExists()
     secret_hash, secret = _initial_secret(spec, configured=secret)
+    sealed = seal(client_id, secret) if seal is not None and secret is not None and \
+        spec.token_endpoint_auth_method in SEALED_METHODS else None
     client = Client(
         client_id=client_id,
         name=spec.name,
         secret_hash=secret_hash,
+        secret_encrypted=sealed,
         jwks=spec.jwks,
         token_endpoint_auth_method=spec.token_endpoint_auth_method,
         scopes=sorted(set(spec.scopes)),
@@ -228,15 +239,21 @@ def list_all(session: Session) -> list[Client]:
     return list(session.scalars(select(Client).order_by(Client.created_at, Client.client_id)))
 
 
-def rotate_secret(session: Session, client_id: str, *, now: datetime) -> str:
+def rotate_secret(session: Session, client_id: str, *, now: datetime,
+                  seal: Sealer | None = None) -> str:
     """Replace the secret (the old one stops working at once); returns the new one, shown once."""
     client = get(session, client_id)
     if client.token_endpoint_auth_method not in SECRET_METHODS:
         raise InvalidClientRegistration(
             problems=["this client authenticates with a key, not a secret"]
         )
+    sealed = client.token_endpoint_auth_method in SEALED_METHODS
+    if sealed and seal is None:
+        raise InvalidClientRegistration(
+            problems=["a client_secret_jwt client's secret is rotated through the admin API"])
     secret = rules.new_client_secret()
     client.secret_hash, client.secret_rotated_at = rules.hash_client_secret(secret), now
+    client.secret_encrypted = seal(client_id, secret) if sealed and seal is not None else None
     session.flush()
     return secret
 
