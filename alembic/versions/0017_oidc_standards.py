@@ -1,6 +1,6 @@
 """OpenID provider standards: the ``claims`` request parameter kept with codes and tokens, the
 sector identifier URI of pairwise subjects, the encrypted secret of ``client_secret_jwt`` clients,
-signed userinfo
+signed userinfo, the registration access token of dynamically registered clients (RFC 7592)
 
 Revision ID: 0017
 Revises: 0012
@@ -27,6 +27,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("secret_encrypted", sa.Text(), nullable=True))
         batch.add_column(sa.Column("userinfo_signed_response_alg", sa.String(length=5),
                                    nullable=True))
+        batch.add_column(sa.Column("registration_token_hash", sa.String(length=64),
+                                   nullable=True))
     for table in _CLAIMS_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("claims", sa.JSON(), nullable=True))
@@ -39,6 +41,7 @@ def downgrade() -> None:
     op.execute("UPDATE client SET status = 'disabled' WHERE token_endpoint_auth_method = "
                "'client_secret_jwt'")
     with op.batch_alter_table("client") as batch:
+        batch.drop_column("registration_token_hash")
         batch.drop_column("userinfo_signed_response_alg")
         batch.drop_column("secret_encrypted")
         batch.drop_column("sector_identifier_uri")

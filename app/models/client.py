@@ -75,6 +75,8 @@ class Client(Base):
     secret_encrypted: Mapped[str | None] = mapped_column(Text)
     # OIDC Registration §2: userinfo answered as a signed JWT (application/jwt) when set.
     userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(5))
+    # RFC 7592: the hash of the registration access token of a dynamically registered client.
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class RateWindow(Base):

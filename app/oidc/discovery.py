@@ -41,6 +41,7 @@ class Endpoints:
     introspection: str = "/oauth2/introspect"
     revocation: str = "/oauth2/revoke"
     end_session: str = "/oauth2/logout"
+    registration: str = "/oauth2/register"
 
 
 #: RFC 8414 §2 metadata (and RFC 9207 §3, registered for authorization servers too).
@@ -90,6 +91,7 @@ def _endpoint_urls(issuer: str, endpoints: Endpoints) -> dict[str, str]:
         "introspection_endpoint": endpoint_url(issuer, endpoints.introspection),
         "revocation_endpoint": endpoint_url(issuer, endpoints.revocation),
         "end_session_endpoint": endpoint_url(issuer, endpoints.end_session),
+        "registration_endpoint": endpoint_url(issuer, endpoints.registration),
     }
 
 
@@ -130,6 +132,7 @@ def openid_configuration(
         "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "userinfo_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         **_client_auth_metadata(),
         "code_challenge_methods_supported": list(SUPPORTED_METHODS),
         "claims_supported": list(CLAIMS_SUPPORTED),

@@ -213,6 +213,17 @@ def issue_access_token(
     return IssuedToken(value=value, jti=token_id, expires_at=from_epoch(exp))
 
 
+def issue_userinfo_response(
+    claims: Mapping[str, Any], *, client_id: str, key: SigningKey, issuer: str, now: datetime
+) -> str:
+    """A signed UserInfo response (OIDC Core §5.3.2, ``userinfo_signed_response_alg``): the
+    claims with ``iss`` and ``aud`` (= client_id) and ``iat``. No ``exp``, so it can never pass
+    for an ID token or an access token, which require one."""
+    _check_can_sign(key, now)
+    body = {**claims, "iss": issuer, "aud": client_id, "iat": epoch_seconds(now)}
+    return _sign(body, key=key, typ=ID_TOKEN_TYP)
+
+
 def client_credentials_content(
     client_id: str, *, audience: tuple[str, ...], scope: tuple[str, ...]
 ) -> AccessTokenContent:

@@ -4,6 +4,7 @@ Protected by the admin token (``Authorization: Bearer <DANCU_ADMIN_TOKEN>``)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, status
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, status
 from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.schemas import clients as schemas
 from app.security import key_store, require_admin, runtime
-from app.services import client_secrets, clients, keys, oidc_outbound
+from app.services import client_secrets, clients, keys, oidc_outbound, oidc_registration
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -49,6 +50,7 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         signing_alg=body.signing_alg,
         rate_limit=body.rate_limit,
         sector_identifier_uri=body.sector_identifier_uri,
+        userinfo_signed_response_alg=body.userinfo_signed_response_alg,
         sector_redirect_uris=None if body.sector_redirect_uris is None else tuple(
             body.sector_redirect_uris),
     )
@@ -149,3 +151,17 @@ def rotate_key(
     kid = keys.rotate(session, alg, settings=settings, now=now)
     key_store(request).invalidate()
     return schemas.KeyRotated(alg=alg, kid=kid)
+
+
+@router.post(
+    "/registration-tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.InitialAccessToken,
+    summary="Mint an initial access token for dynamic client registration (RFC 7591 §3)",
+    responses=_ERRORS,
+)
+def mint_registration_token(body: schemas.InitialAccessTokenRequest, settings: SettingsDep,
+                            now: NowDep) -> Any:
+    token, expires_at = oidc_registration.mint_initial_token(
+        settings, now=now, ttl=timedelta(seconds=body.expires_in))
+    return schemas.InitialAccessToken(initial_access_token=token, expires_at=expires_at)

@@ -51,6 +51,9 @@ class ClientCreate(BaseModel):
         "redirect URIs (OIDC Registration §5); its host is the sector of the pairwise sub "
         "(OIDC Core §8.1), so clients of one sector see the same sub. Fetched at registration "
         "(the webhooks' address rules, a short timeout) unless sector_redirect_uris is given.")
+    userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = Field(
+        None, description="Answer userinfo as a JWT signed with this algorithm "
+        "(application/jwt, OIDC Core §5.3.2); absent: plain JSON.")
     sector_redirect_uris: list[str] | None = Field(
         None, max_length=64, description="Sandbox clients only: the JSON array the "
         "sector_identifier_uri serves, given instead of fetched (a sandbox often runs offline).")
@@ -75,6 +78,7 @@ class ClientOut(BaseModel):
     application_type: ApplicationType
     require_pkce: bool
     sector_identifier_uri: str | None = None
+    userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = None
     status: Literal["active", "disabled"]
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]
@@ -101,3 +105,17 @@ class SecretRotated(BaseModel):
 class KeyRotated(BaseModel):
     alg: Literal["ES256", "RS256"]
     kid: str
+
+
+class InitialAccessTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in: int = Field(86_400, ge=60, le=30 * 86_400,
+                            description="Seconds the token stays valid (at most 30 days).")
+
+
+class InitialAccessToken(BaseModel):
+    initial_access_token: str = Field(
+        description="Bearer token for POST /oauth2/register: any number of registrations until "
+        "it expires, in this deployment (or tenant) only.")
+    expires_at: UtcDatetime

@@ -79,6 +79,7 @@ class ClientSpec:
     # Sandbox clients only: the JSON array the sector_identifier_uri serves, given instead of
     # fetched (a sandbox often runs offline).
     sector_redirect_uris: tuple[str, ...] | None = None
+    userinfo_signed_response_alg: str | None = None  # ES256 / RS256: userinfo as a signed JWT
 
 
 def _jwks_problem(jwks: dict[str, Any] | None) -> str | None:
@@ -109,6 +110,8 @@ def _problems(spec: ClientSpec) -> list[str]:
         problems.append("redirect_uris: required for authorization_code")
     if spec.signing_alg not in SIGNING_ALGS:
         problems.append("signing_alg: ES256 or RS256")
+    if spec.userinfo_signed_response_alg not in (None, *SIGNING_ALGS):
+        problems.append("userinfo_signed_response_alg: ES256 or RS256")
     if spec.data_basis not in ("statutory_task", "consent"):
         problems.append("data_basis: statutory_task or consent")
     if (spec.token_endpoint_auth_method == "private_key_jwt") != (spec.jwks is not None):
@@ -147,6 +150,11 @@ def _validate(spec: ClientSpec, fetch: SectorFetch | None) -> None:
 
 
 SectorFetch = Callable[[str], Any]
+
+
+def check_spec(spec: ClientSpec, *, fetch_sector: SectorFetch | None = None) -> None:
+    """The registration rules alone (a dynamically registered client's update, RFC 7592)."""
+    _validate(spec, fetch_sector)
 
 
 def _sector_problems(spec: ClientSpec, fetch: SectorFetch | None) -> list[str]:
@@ -206,6 +214,7 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         application_type=spec.application_type,
         require_pkce=spec.require_pkce,
         sector_identifier_uri=spec.sector_identifier_uri,
+        userinfo_signed_response_alg=spec.userinfo_signed_response_alg,
         grant_types=list(spec.grant_types),
         status="active",
         sandbox=spec.sandbox,

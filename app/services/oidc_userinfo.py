@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,13 +23,14 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models.account import Account
+from app.models.client import Client
 from app.models.oidc import IssuedAccessToken
 from app.models.population import Citizen, Residence
 from app.oidc import claims_request
 from app.oidc import errors as oauth
 from app.oidc.claims import OPENID, ClaimSource, PostalAddress, userinfo_claims
 from app.oidc.jwt_policy import TokenRejected
-from app.oidc.tokens import AccessTokenClaims, verify_access_token
+from app.oidc.tokens import AccessTokenClaims, issue_userinfo_response, verify_access_token
 from app.prepared import Prepared
 from app.services import accounts
 from app.services.keys import KeyStore
@@ -86,11 +88,12 @@ def _is_client_credentials(token: str, *, keys: KeyStore, settings: Settings,
 
 _GRANT = Prepared(
     select(IssuedAccessToken.revoked_at, IssuedAccessToken.claims, Account.state, Account.phone,
-           Citizen.pin,
+           Client.userinfo_signed_response_alg, Citizen.pin,
            Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
            Citizen.birth_date_precision, Citizen.sex, Citizen.email)
     .join(Account, Account.id == IssuedAccessToken.account_id)
     .join(Citizen, Citizen.pin == Account.pin)
+    .join(Client, Client.client_id == IssuedAccessToken.client_id)
     .where(IssuedAccessToken.jti == bindparam("jti")))  # one round trip for the three
 _RESIDENCES = Prepared(
     select(Residence.kind, Residence.commune_code, Residence.address_line)
@@ -143,9 +146,18 @@ def claim_source(conn: Connection, row: Any) -> ClaimSource:
         address=_address(conn, row.pin))
 
 
+@dataclass(frozen=True)
+class SignedUserinfo:
+    """The claims as a JWT (``application/jwt``), for a client that registered
+    ``userinfo_signed_response_alg``."""
+
+    jwt: str
+
+
 def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings,
-             now: datetime) -> dict[str, Any]:
-    """The claims for ``token``, read on a plain connection (no ORM session: a hot path)."""
+             now: datetime) -> dict[str, Any] | SignedUserinfo:
+    """The claims for ``token``, read on a plain connection (no ORM session: a hot path); signed
+    with the client's ``userinfo_signed_response_alg`` when it registered one."""
     claims = verify(token, keys=keys, settings=settings, now=now)
     if OPENID not in claims.content.scope:
         raise oauth.InsufficientScope()
@@ -153,6 +165,12 @@ def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings
     if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
         raise oauth.InvalidToken()
     asked = claims_request.from_json(found.claims)
-    return userinfo_claims(claim_source(conn, found), scopes=claims.content.scope,
-                           subject=claims.content.subject,
-                           claims=asked.userinfo if asked is not None else ())
+    released = userinfo_claims(claim_source(conn, found), scopes=claims.content.scope,
+                               subject=claims.content.subject,
+                               claims=asked.userinfo if asked is not None else ())
+    if found.userinfo_signed_response_alg is None:
+        return released
+    key = keys.ring().signing_key(found.userinfo_signed_response_alg, now=now)
+    return SignedUserinfo(issue_userinfo_response(
+        released, client_id=claims.content.client_id, key=key, issuer=settings.issuer_url,
+        now=now))

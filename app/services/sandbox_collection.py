@@ -81,6 +81,12 @@ EXPECTED: dict[str, int] = {
     # with curl); userinfo a user's token, introspection and revocation a token to name.
     "authorize_get": 400, "authorize_post": 400, "userinfo_get": 401, "userinfo_post": 401,
     "introspect_oauth2_introspect_post": 400, "revoke_oauth2_revoke_post": 400,
+    # Dynamic registration takes an initial access token (minted above, not carried over), its
+    # management the registration access token of a dynamically registered client.
+    "register_client_oauth2_register_post": 401,
+    "read_registration_oauth2_register__client_id__get": 401,
+    "update_registration_oauth2_register__client_id__put": 401,
+    "delete_registration_oauth2_register__client_id__delete": 401,
     # A QR handle comes from a login page shown in a browser.
     "qr_status_oauth2_qr__handle__get": 404, "qr_approve_oauth2_qr__handle__approve_post": 404,
     "qr_deny_oauth2_qr__handle__deny_post": 404,
