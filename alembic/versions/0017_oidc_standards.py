@@ -1,6 +1,7 @@
 """OpenID provider standards: the ``claims`` request parameter kept with codes and tokens, the
 sector identifier URI of pairwise subjects, the encrypted secret of ``client_secret_jwt`` clients,
-signed userinfo, the registration access token of dynamically registered clients (RFC 7592)
+signed userinfo, the registration access token of dynamically registered clients (RFC 7592),
+pushed authorization requests (RFC 9126)
 
 Revision ID: 0017
 Revises: 0012
@@ -32,9 +33,22 @@ def upgrade() -> None:
     for table in _CLAIMS_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("claims", sa.JSON(), nullable=True))
+    op.create_table(
+        "oidc_pushed_request",
+        sa.Column("uri_hash", sa.String(length=64), nullable=False),
+        sa.Column("client_id", sa.String(length=64), nullable=False),
+        sa.Column("pairs", sa.JSON(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("uri_hash", name=op.f("pk_oidc_pushed_request")),
+    )
+    with op.batch_alter_table("oidc_pushed_request") as batch:
+        batch.create_index("ix_oidc_pushed_request_expires_at", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("oidc_pushed_request") as batch:
+        batch.drop_index("ix_oidc_pushed_request_expires_at")
+    op.drop_table("oidc_pushed_request")
     for table in _CLAIMS_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.drop_column("claims")

@@ -31,8 +31,10 @@ Decisions (each allowed by the specs; see the tests):
 * ``acr_values`` is a voluntary request (OIDC Core §5.5.1.1): values other than LoA1/LoA2 are
   ignored; whether the account can meet them is decided in :mod:`app.oidc.interaction`.
 * ``ui_locales``: the first supported language (vi, en; region subtags ignored), default vi.
-* ``request`` / ``request_uri`` / ``registration`` -> ``request_not_supported`` /
-  ``request_uri_not_supported`` / ``registration_not_supported`` (never silently ignored).
+* ``request`` (a signed request object, RFC 9101) and a pushed request's ``request_uri``
+  (RFC 9126) are resolved first (:func:`resolve_request`, :mod:`app.oidc.request_objects`): their
+  parameters are the request. Another ``request_uri`` -> ``request_uri_not_supported``,
+  ``registration`` -> ``registration_not_supported`` (never silently ignored).
 * ``claims`` (OIDC Core §5.5): :mod:`app.oidc.claims_request`; its scopes join those the citizen
   consents to, its ``acr`` values join ``acr_values``.
 * ``display``, ``claims_locales`` and unknown parameters are ignored.
@@ -46,6 +48,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from app.oidc import pkce
@@ -60,6 +63,8 @@ from app.oidc.clients import (
 from app.oidc.errors import (
     InvalidClient,
     InvalidRequest,
+    InvalidRequestObject,
+    InvalidRequestUri,
     InvalidScope,
     OAuthError,
     RegistrationNotSupported,
@@ -67,6 +72,12 @@ from app.oidc.errors import (
     RequestUriNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
+)
+from app.oidc.request_objects import (
+    is_pushed_request_uri,
+    outer_client_id,
+    pushed_parameters,
+    request_object_parameters,
 )
 from app.oidc.scopes import narrow, parse_scope
 
@@ -101,7 +112,7 @@ _KNOWN_PARAMETERS = frozenset(
     }
 )
 _UNSUPPORTED = (
-    ("request", RequestNotSupported),
+    ("request", RequestNotSupported),  # only a request object inside a request object
     ("request_uri", RequestUriNotSupported),
     ("registration", RegistrationNotSupported),
 )
@@ -197,6 +208,47 @@ def _trusted_redirect_uri(params: Params, client: ClientView | None) -> tuple[Cl
             InvalidRequest("The redirect_uri is missing or not registered.")
         )
     return client, redirect_uri
+
+
+def resolve_request(
+    pairs: Sequence[tuple[str, str]], *, client: ClientView | None, issuer: str, now: datetime,
+    pushed: Mapping[str, Any] | None = None,
+) -> list[tuple[str, str]]:
+    """The request's parameters: those of its signed request object (``request``) or of its
+    pushed request (``request_uri``, whose stored record is ``pushed``), else ``pairs``. An
+    unusable object is redirected as ``invalid_request_object`` when the outer ``redirect_uri``
+    is registered, else shown on an error page; an unknown or expired pushed request is
+    ``invalid_request_uri`` on an error page (its redirect URI is unknown)."""
+    params = collect_params(pairs)
+    if client is None or ("request" not in params and not _pushed(params)):
+        return list(pairs)
+    if "request" in params and "request_uri" in params:
+        raise AuthorizationRejected(InvalidRequest("Send request or request_uri, not both."))
+    if "request_uri" in params:
+        found = pushed_parameters(pushed, client_id=outer_client_id(pairs), now=now)
+        if found is None:
+            raise AuthorizationRejected(InvalidRequestUri(
+                "The request_uri is unknown, expired or of another client."))
+        return found
+    try:
+        return request_object_parameters(_single_or_rejected(params, "request"), client=client,
+                                         issuer=issuer, now=now)
+    except InvalidRequestObject as error:
+        _, redirect_uri = _trusted_redirect_uri(params, client)
+        state = params.get("state", [None])[0]
+        raise AuthorizationErrorRedirect(error, redirect_uri=redirect_uri, state=state,
+                                         issuer=issuer) from None
+
+
+def _pushed(params: Params) -> bool:
+    return any(is_pushed_request_uri(value) for value in params.get("request_uri", []))
+
+
+def _single_or_rejected(params: Params, name: str) -> str:
+    try:
+        return _single(params, name) or ""
+    except InvalidRequest as error:
+        raise AuthorizationRejected(error) from None
 
 
 def validate_authorization_request(

@@ -26,6 +26,7 @@ from app.oidc.clients import GRANT_TYPES, NONE, TOKEN_ENDPOINT_AUTH_METHODS
 from app.oidc.jwt_policy import HMAC_ALGORITHMS
 from app.oidc.keys import SIGNING_ALGORITHMS
 from app.oidc.pkce import SUPPORTED_METHODS
+from app.oidc.request_objects import REQUEST_OBJECT_ALGORITHMS
 
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -42,6 +43,7 @@ class Endpoints:
     revocation: str = "/oauth2/revoke"
     end_session: str = "/oauth2/logout"
     registration: str = "/oauth2/register"
+    pushed_authorization_request: str = "/oauth2/par"
 
 
 #: RFC 8414 §2 metadata (and RFC 9207 §3, registered for authorization servers too).
@@ -56,6 +58,7 @@ RFC8414_FIELDS = (
     "introspection_endpoint_auth_methods_supported",
     "introspection_endpoint_auth_signing_alg_values_supported",
     "code_challenge_methods_supported", "authorization_response_iss_parameter_supported",
+    "pushed_authorization_request_endpoint", "require_pushed_authorization_requests",
 )
 
 
@@ -92,6 +95,8 @@ def _endpoint_urls(issuer: str, endpoints: Endpoints) -> dict[str, str]:
         "revocation_endpoint": endpoint_url(issuer, endpoints.revocation),
         "end_session_endpoint": endpoint_url(issuer, endpoints.end_session),
         "registration_endpoint": endpoint_url(issuer, endpoints.registration),
+        "pushed_authorization_request_endpoint": endpoint_url(
+            issuer, endpoints.pushed_authorization_request),
     }
 
 
@@ -141,9 +146,11 @@ def openid_configuration(
         "prompt_values_supported": list(PROMPT_VALUES),
         "ui_locales_supported": list(UI_LOCALES_SUPPORTED),
         "claims_parameter_supported": True,
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
+        "request_parameter_supported": True,
+        "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGORITHMS),
+        "request_uri_parameter_supported": False,  # only the request_uri of a pushed request
         "require_request_uri_registration": False,
+        "require_pushed_authorization_requests": False,
         "authorization_response_iss_parameter_supported": True,
     }
     if backchannel_logout:

@@ -41,6 +41,7 @@ from app.services import (
     oidc_authorize,
     oidc_grants,  # noqa: F401  (registers the authorization_code and refresh_token grants)
     oidc_logout,
+    oidc_par,
     oidc_registration,
     oidc_revocation,
     oidc_sessions,
@@ -253,6 +254,22 @@ def revoke(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
     except oauth.OAuthError as error:
         return error_response(error, used_basic=bool(form.request and form.request.used_basic))
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/oauth2/par", status_code=201,
+             summary="Pushed authorization request (RFC 9126), client-authenticated",
+             responses={400: {"description": "The authorization endpoint's errors, as JSON"},
+                        401: {"description": "invalid_client"}})
+def pushed_authorization_request(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
+                                 session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
+    try:
+        requester = _authenticated(request, form, session, settings, now, "/oauth2/par")
+        assert form.request is not None
+        body = oidc_par.push(session, dict(form.request.params), client_id=requester,
+                             settings=settings, now=now)
+    except oauth.OAuthError as error:
+        return error_response(error, used_basic=bool(form.request and form.request.used_basic))
+    return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
 
 
 # --- RP-initiated logout --------------------------------------------------------------------------

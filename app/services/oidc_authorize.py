@@ -31,6 +31,7 @@ from app.oidc.authorize import (
     AuthorizationRequest,
     error_redirect_url,
     requested_client_id,
+    resolve_request,
     success_redirect_url,
     validate_authorization_request,
 )
@@ -40,7 +41,7 @@ from app.oidc.interaction import ConsentView, Interaction, required_interaction,
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import verify_id_token_hint
 from app.prepared import Prepared
-from app.services import consent, oidc_sessions, persona_names
+from app.services import consent, oidc_par, oidc_sessions, persona_names
 from app.services.keys import KeyStore, aware
 from app.services.login_credentials import AccountRef, available
 from app.services.oidc_provider import AMR_PASSWORD_OTP, LOGIN_PURPOSE, login_client, subject
@@ -92,8 +93,11 @@ def authorize(session: Session, pairs: Sequence[tuple[str, str]], *, cookies: Co
     :class:`Pending` (``app.services.phases``). A refused request writes nothing."""
     try:
         found = login_client(session, requested_client_id(pairs))
+        view = found[1] if found else None
+        pairs = resolve_request(pairs, client=view, issuer=ctx.settings.issuer_url, now=ctx.now,
+                                pushed=oidc_par.pushed_record(session, pairs))
         request = validate_authorization_request(
-            pairs, client=found[1] if found else None, issuer=ctx.settings.issuer_url, now=ctx.now)
+            pairs, client=view, issuer=ctx.settings.issuer_url, now=ctx.now)
     except AuthorizationRejected as rejected:
         return ErrorPage(rejected.error)
     except AuthorizationErrorRedirect as redirect:

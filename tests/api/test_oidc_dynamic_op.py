@@ -19,9 +19,10 @@ Modules not applicable, each with its reason (docs/vneid.md "Standards support")
 * ``oidcc-registration-jwks-uri``: keys are registered by value (``jwks``); ``jwks_uri`` is refused.
 * ``oidcc-registration-logo-uri``, ``-policy-uri``, ``-tos-uri``: accepted, not shown (these end
   with a screenshot of the login page showing them).
-* ``oidcc-request-uri-unsigned``, ``oidcc-request-uri-signed-rs256``,
-  ``oidcc-ensure-request-object-with-redirect-uri``: request objects are refused
-  (``request_uri_not_supported`` / ``request_not_supported``), never silently ignored.
+* ``oidcc-request-uri-unsigned``, ``oidcc-request-uri-signed-rs256``: request objects are taken by
+  value (``request``) or pushed (PAR), never fetched from a ``request_uri`` the client hosts
+  (``request_uri_not_supported``); ``oidcc-ensure-request-object-with-redirect-uri`` sends an
+  unsigned object, which is refused (``invalid_request_object``).
 * ``oidcc-server-rotate-keys``, ``oidcc-refresh-token-rp-key-rotation``: key rotation is tested in
   ``tests/api/test_key_rotation_processes.py``; the RP-key module needs a ``jwks_uri``.
 * The discovery module's Dynamic-profile checks that ``implicit`` and the ``id_token`` /
@@ -179,8 +180,8 @@ def test_oidcc_discovery_endpoint_verification(client: TestClient, metadata: dic
     assert isinstance(metadata["code_challenge_methods_supported"], list)
     assert {"sub", "name"} <= set(metadata["claims_supported"])
     assert metadata["claims_parameter_supported"] is True
-    assert metadata["request_parameter_supported"] is False
-    assert metadata["request_uri_parameter_supported"] is False
+    assert metadata["request_parameter_supported"] is True  # signed request objects
+    assert metadata["request_uri_parameter_supported"] is False  # a pushed request's only
     keys = KeySet.import_key_set(client.get(metadata["jwks_uri"]).json())
     assert all(not key.is_private for key in keys.keys)
 

@@ -54,7 +54,7 @@ EXPECTED = {
     "ui_locales_supported": ["vi", "en"],
     "prompt_values_supported": ["none", "login", "consent", "select_account"],
     "claims_parameter_supported": True,
-    "request_parameter_supported": False,
+    "request_parameter_supported": True,
     "request_uri_parameter_supported": False,
     "authorization_response_iss_parameter_supported": True,
 }
