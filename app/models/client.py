@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -77,6 +78,8 @@ class Client(Base):
     userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(5))
     # RFC 7592: the hash of the registration access token of a dynamically registered client.
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # RFC 9449 §5.2: the client must send a DPoP proof for every token request.
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class RateWindow(Base):

@@ -23,6 +23,7 @@ from app.oidc.authorize import ACR_VALUES_SUPPORTED, PROMPT_VALUES, UI_LOCALES_S
 from app.oidc.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
 from app.oidc.client_auth import CLIENT_ASSERTION_ALGORITHMS
 from app.oidc.clients import GRANT_TYPES, NONE, TOKEN_ENDPOINT_AUTH_METHODS
+from app.oidc.dpop import DPOP_ALGORITHMS
 from app.oidc.jwt_policy import HMAC_ALGORITHMS
 from app.oidc.keys import SIGNING_ALGORITHMS
 from app.oidc.pkce import SUPPORTED_METHODS
@@ -59,6 +60,7 @@ RFC8414_FIELDS = (
     "introspection_endpoint_auth_signing_alg_values_supported",
     "code_challenge_methods_supported", "authorization_response_iss_parameter_supported",
     "pushed_authorization_request_endpoint", "require_pushed_authorization_requests",
+    "dpop_signing_alg_values_supported",
 )
 
 
@@ -140,6 +142,7 @@ def openid_configuration(
         "userinfo_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         **_client_auth_metadata(),
         "code_challenge_methods_supported": list(SUPPORTED_METHODS),
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "claims_supported": list(CLAIMS_SUPPORTED),
         "claim_types_supported": ["normal"],
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),

@@ -111,12 +111,15 @@ def check_allow_list(algorithms: Collection[str]) -> None:
         )
 
 
-def read_unverified(token: str) -> tuple[Mapping[str, Any], bytes]:
-    """Header and raw payload WITHOUT verification -- only to find which key/client to use."""
+def read_unverified(token: str, *,
+                    registry: JWSRegistry | None = None) -> tuple[Mapping[str, Any], bytes]:
+    """Header and raw payload WITHOUT verification -- only to find which key/client to use.
+    ``registry``: joserfc's limits when they are not the default (a DPoP proof's header carries
+    a whole public key, over joserfc's 512 bytes for an RSA key)."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenRejected(RejectReason.TOO_LARGE)
     try:
-        obj = jws.extract_compact(token.encode("ascii"))
+        obj = jws.extract_compact(token.encode("ascii"), registry=registry)
     except (JoseError, UnicodeError, ValueError, TypeError) as error:
         raise TokenRejected(RejectReason.MALFORMED) from error
     header = obj.headers()
@@ -209,8 +212,9 @@ class _StrictJSONDecoder(json.JSONDecoder):
         super().__init__(**kwargs)
 
 
-def _verify_signature(token: str, key: Key, alg: str) -> dict[str, Any]:
-    registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
+def _verify_signature(token: str, key: Key, alg: str,
+                      registry: JWSRegistry | None = None) -> dict[str, Any]:
+    registry = registry or JWSRegistry(algorithms=[alg], strict_check_header=False)
     try:
         decoded = jwt.decode(
             token, key, algorithms=[alg], registry=registry, decoder_cls=_StrictJSONDecoder

@@ -61,6 +61,7 @@ class ClientMetadata:
     sector_identifier_uri: str | None = None
     post_logout_redirect_uris: tuple[str, ...] = ()
     require_pkce: bool = False
+    dpop_bound_access_tokens: bool = False
 
 
 def _strings(document: Mapping[str, Any], name: str, *, limit: int = MAX_URIS) -> tuple[str, ...]:
@@ -130,6 +131,9 @@ def parse_metadata(document: Any) -> ClientMetadata:
     require_pkce = document.get("require_pkce", method == NONE)
     if not isinstance(require_pkce, bool):
         raise InvalidClientMetadata("require_pkce must be true or false.")
+    dpop_bound = document.get("dpop_bound_access_tokens", False)
+    if not isinstance(dpop_bound, bool):
+        raise InvalidClientMetadata("dpop_bound_access_tokens must be true or false.")
     scope = _string(document, "scope")
     _checked_extras(document)
     return ClientMetadata(
@@ -147,4 +151,5 @@ def parse_metadata(document: Any) -> ClientMetadata:
         sector_identifier_uri=_string(document, "sector_identifier_uri"),
         post_logout_redirect_uris=_strings(document, "post_logout_redirect_uris"),
         require_pkce=require_pkce or method == NONE,
+        dpop_bound_access_tokens=dpop_bound,
     )

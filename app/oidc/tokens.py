@@ -78,6 +78,7 @@ class AccessTokenContent:
     auth_time: datetime | None = None
     acr: str | None = None
     session_id: str | None = None
+    jkt: str | None = None  # RFC 9449 §6.1: bound to this DPoP key (``cnf.jkt``)
 
     @property
     def is_client_credentials(self) -> bool:
@@ -208,6 +209,7 @@ def issue_access_token(
         "auth_time": auth_time,
         "acr": content.acr,
         "sid": content.session_id,
+        "cnf": {"jkt": content.jkt} if content.jkt else None,
     }
     value = _sign(_drop_none(claims), key=key, typ=ACCESS_TOKEN_TYP)
     return IssuedToken(value=value, jti=token_id, expires_at=from_epoch(exp))
@@ -357,6 +359,15 @@ def verify_id_token_hint(
     return _id_token_claims(verified)
 
 
+def _confirmation(claims: Mapping[str, Any]) -> str | None:
+    cnf = claims.get("cnf")
+    if cnf is None:
+        return None
+    if not isinstance(cnf, dict) or not isinstance(cnf.get("jkt"), str):
+        raise TokenRejected(RejectReason.INVALID_CLAIM)
+    return str(cnf["jkt"])
+
+
 def _access_token_claims(verified: VerifiedJwt) -> AccessTokenClaims:
     claims = verified.claims
     scope = _typed_str(claims, "scope") or ""
@@ -368,6 +379,7 @@ def _access_token_claims(verified: VerifiedJwt) -> AccessTokenClaims:
         auth_time=_typed_time(claims, "auth_time"),
         acr=_typed_str(claims, "acr"),
         session_id=_typed_str(claims, "sid"),
+        jkt=_confirmation(claims),
     )
     return AccessTokenClaims(
         content,

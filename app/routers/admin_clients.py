@@ -51,6 +51,7 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         rate_limit=body.rate_limit,
         sector_identifier_uri=body.sector_identifier_uri,
         userinfo_signed_response_alg=body.userinfo_signed_response_alg,
+        dpop_bound_access_tokens=body.dpop_bound_access_tokens,
         sector_redirect_uris=None if body.sector_redirect_uris is None else tuple(
             body.sector_redirect_uris),
     )

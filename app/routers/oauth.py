@@ -160,9 +160,16 @@ def _bearer_token(request: Request, pairs: list[tuple[str, str]]) -> str | None:
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() not in ("bearer", "dpop") or not token.strip():
         raise oauth.InvalidToken()
     return token.strip()
+
+
+def _dpop_presentation(request: Request) -> oidc_userinfo.DpopPresentation:
+    scheme = (request.headers.get("authorization") or "").strip().partition(" ")[0]
+    return oidc_userinfo.DpopPresentation(scheme_is_dpop=scheme.lower() == "dpop",
+                                          proof=request.headers.get("dpop"),
+                                          method=request.method)
 
 
 _USERINFO = {"responses": {401: {"description": "invalid_token (RFC 6750 challenge)"},
@@ -180,7 +187,8 @@ async def userinfo(request: Request) -> Any:
     def read(token: str) -> dict[str, Any] | oidc_userinfo.SignedUserinfo:
         with oidc_userinfo.read_connection(get_database(request)) as conn:
             return oidc_userinfo.userinfo(conn, token, keys=key_store(request),
-                                          settings=settings, now=now)
+                                          settings=settings, now=now,
+                                          dpop=_dpop_presentation(request))
 
     try:
         token = _bearer_token(request, pairs)

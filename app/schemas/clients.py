@@ -51,6 +51,9 @@ class ClientCreate(BaseModel):
         "redirect URIs (OIDC Registration §5); its host is the sector of the pairwise sub "
         "(OIDC Core §8.1), so clients of one sector see the same sub. Fetched at registration "
         "(the webhooks' address rules, a short timeout) unless sector_redirect_uris is given.")
+    dpop_bound_access_tokens: bool = Field(
+        False, description="true: every token request must carry a DPoP proof (RFC 9449 §5.2); "
+        "the user's access tokens are then bound to its key.")
     userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = Field(
         None, description="Answer userinfo as a JWT signed with this algorithm "
         "(application/jwt, OIDC Core §5.3.2); absent: plain JSON.")
@@ -79,6 +82,7 @@ class ClientOut(BaseModel):
     require_pkce: bool
     sector_identifier_uri: str | None = None
     userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = None
+    dpop_bound_access_tokens: bool = False
     status: Literal["active", "disabled"]
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]

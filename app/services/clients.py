@@ -80,6 +80,7 @@ class ClientSpec:
     # fetched (a sandbox often runs offline).
     sector_redirect_uris: tuple[str, ...] | None = None
     userinfo_signed_response_alg: str | None = None  # ES256 / RS256: userinfo as a signed JWT
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: a DPoP proof at every token request
 
 
 def _jwks_problem(jwks: dict[str, Any] | None) -> str | None:
@@ -215,6 +216,7 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         require_pkce=spec.require_pkce,
         sector_identifier_uri=spec.sector_identifier_uri,
         userinfo_signed_response_alg=spec.userinfo_signed_response_alg,
+        dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
         grant_types=list(spec.grant_types),
         status="active",
         sandbox=spec.sandbox,

@@ -50,6 +50,7 @@ from app.oidc.codes import (
     redeem_authorization_code,
     rotate_refresh_token,
 )
+from app.oidc.dpop import DPOP_SCHEME
 from app.oidc.scopes import format_scope, parse_scope
 from app.oidc.tokens import (
     AccessTokenContent,
@@ -279,7 +280,7 @@ def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeG
             AccessTokenContent(subject=sub, client_id=client_id,
                                audience=(userinfo_audience(ctx.settings),), scope=grant.scope,
                                auth_time=grant.auth_time, acr=grant.acr,
-                               session_id=grant.session_id),
+                               session_id=grant.session_id, jkt=ctx.dpop_jkt),
             key=key, issuer=issuer, now=now, ttl=ACCESS_TOKEN_TTL, jti=jti)
         id_token = issue_id_token(
             IdTokenContent(subject=sub, client_id=client_id, auth_time=grant.auth_time,
@@ -287,7 +288,8 @@ def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeG
                            session_id=grant.session_id),
             key=key, issuer=issuer, now=now, ttl=ID_TOKEN_TTL, access_token=access.value,
             extra=extra)
-        tokens = {"access_token": access.value, "token_type": "Bearer",
+        tokens = {"access_token": access.value,
+                  "token_type": DPOP_SCHEME if ctx.dpop_jkt else "Bearer",
                   "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
                   "scope": format_scope(grant.scope), "id_token": id_token}
         return tokens | ({"refresh_token": refresh[0]} if refresh is not None else {})

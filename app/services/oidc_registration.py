@@ -78,7 +78,8 @@ def _spec(metadata: ClientMetadata, settings: Settings) -> clients.ClientSpec:
         post_logout_redirect_uris=metadata.post_logout_redirect_uris,
         application_type=metadata.application_type, require_pkce=metadata.require_pkce,
         sector_identifier_uri=metadata.sector_identifier_uri,
-        userinfo_signed_response_alg=metadata.userinfo_signed_response_alg)
+        userinfo_signed_response_alg=metadata.userinfo_signed_response_alg,
+        dpop_bound_access_tokens=metadata.dpop_bound_access_tokens)
 
 
 def _as_oauth_error(refused: clients.InvalidClientRegistration) -> oauth.OAuthError:
@@ -127,6 +128,7 @@ def client_metadata(client: Client, *, settings: Settings) -> dict[str, Any]:
         "id_token_signed_response_alg": client.signing_alg, "subject_type": "pairwise",
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "require_pkce": client.require_pkce,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "registration_client_uri": f"{settings.issuer_url}{REGISTRATION_PATH}/{client.client_id}",
     }
     optional = {"jwks": client.jwks, "sector_identifier_uri": client.sector_identifier_uri,
@@ -164,6 +166,7 @@ def update(session: Session, client: Client, document: Any, *, settings: Setting
     client.require_pkce, client.sector_identifier_uri = spec.require_pkce, \
         spec.sector_identifier_uri
     client.userinfo_signed_response_alg = spec.userinfo_signed_response_alg
+    client.dpop_bound_access_tokens = spec.dpop_bound_access_tokens
     session.flush()
     return client
 

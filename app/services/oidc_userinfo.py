@@ -27,6 +27,7 @@ from app.models.client import Client
 from app.models.oidc import IssuedAccessToken
 from app.models.population import Citizen, Residence
 from app.oidc import claims_request
+from app.oidc import dpop as dpop_rules
 from app.oidc import errors as oauth
 from app.oidc.claims import OPENID, ClaimSource, PostalAddress, userinfo_claims
 from app.oidc.jwt_policy import TokenRejected
@@ -154,11 +155,42 @@ class SignedUserinfo:
     jwt: str
 
 
+@dataclass(frozen=True)
+class DpopPresentation:
+    """How the token came: under the ``DPoP`` scheme or not, and the request's DPoP proof."""
+
+    scheme_is_dpop: bool = False
+    proof: str | None = None
+    method: str = "GET"
+
+
+def check_sender(claims: AccessTokenClaims, token: str, presented: DpopPresentation, *,
+                 settings: Settings, now: datetime) -> None:
+    """RFC 9449 §7: a DPoP-bound token only with the ``DPoP`` scheme and a proof by its key for
+    this request (``ath`` included); an unbound token never under the ``DPoP`` scheme."""
+    bound = claims.content.jkt
+    if bound is None:
+        if presented.scheme_is_dpop:
+            raise oauth.InvalidToken("This access token is not DPoP-bound: send it as Bearer.")
+        return
+    if not presented.scheme_is_dpop or presented.proof is None:
+        raise oauth.InvalidToken("This access token is DPoP-bound: send it as DPoP with a proof.")
+    try:
+        proof = dpop_rules.verify_proof(presented.proof, method=presented.method,
+                                  url=userinfo_audience(settings), now=now, access_token=token)
+    except dpop_rules.InvalidDpopProof as invalid:
+        raise oauth.InvalidToken(invalid.description) from None
+    if proof.jkt != bound:
+        raise oauth.InvalidToken("The DPoP proof is not signed by the token's key.")
+
+
 def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings,
-             now: datetime) -> dict[str, Any] | SignedUserinfo:
+             now: datetime,
+             dpop: DpopPresentation = DpopPresentation()) -> dict[str, Any] | SignedUserinfo:
     """The claims for ``token``, read on a plain connection (no ORM session: a hot path); signed
     with the client's ``userinfo_signed_response_alg`` when it registered one."""
     claims = verify(token, keys=keys, settings=settings, now=now)
+    check_sender(claims, token, dpop, settings=settings, now=now)
     if OPENID not in claims.content.scope:
         raise oauth.InsufficientScope()
     found = _GRANT.first(conn, {"jti": claims.jti})
