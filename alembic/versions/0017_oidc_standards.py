@@ -32,6 +32,8 @@ def upgrade() -> None:
                                    nullable=True))
         batch.add_column(sa.Column("dpop_bound_access_tokens", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
+        batch.add_column(sa.Column("require_pushed_authorization_requests", sa.Boolean(),
+                                   nullable=False, server_default=sa.false()))
     for table in _CLAIMS_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("claims", sa.JSON(), nullable=True))
@@ -57,6 +59,7 @@ def downgrade() -> None:
     op.execute("UPDATE client SET status = 'disabled' WHERE token_endpoint_auth_method = "
                "'client_secret_jwt'")
     with op.batch_alter_table("client") as batch:
+        batch.drop_column("require_pushed_authorization_requests")
         batch.drop_column("dpop_bound_access_tokens")
         batch.drop_column("registration_token_hash")
         batch.drop_column("userinfo_signed_response_alg")

@@ -80,6 +80,9 @@ class Client(Base):
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
     # RFC 9449 §5.2: the client must send a DPoP proof for every token request.
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # RFC 9126 §6: authorization requests only through PAR (a FAPI 2.0 client, docs/vneid.md).
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        default=False, server_default=false())
 
 
 class RateWindow(Base):

@@ -212,14 +212,20 @@ def _trusted_redirect_uri(params: Params, client: ClientView | None) -> tuple[Cl
 
 def resolve_request(
     pairs: Sequence[tuple[str, str]], *, client: ClientView | None, issuer: str, now: datetime,
-    pushed: Mapping[str, Any] | None = None,
+    pushed: Mapping[str, Any] | None = None, pushing: bool = False,
 ) -> list[tuple[str, str]]:
     """The request's parameters: those of its signed request object (``request``) or of its
     pushed request (``request_uri``, whose stored record is ``pushed``), else ``pairs``. An
     unusable object is redirected as ``invalid_request_object`` when the outer ``redirect_uri``
     is registered, else shown on an error page; an unknown or expired pushed request is
-    ``invalid_request_uri`` on an error page (its redirect URI is unknown)."""
+    ``invalid_request_uri`` on an error page (its redirect URI is unknown). A client that must
+    use PAR (``require_pushed_authorization_requests``) is refused anything else, except at the
+    pushed-request endpoint itself (``pushing``)."""
     params = collect_params(pairs)
+    if client is not None and client.require_pushed_authorization_requests and \
+            not pushing and not _pushed(params):
+        raise AuthorizationRejected(InvalidRequest(
+            "This client must push its authorization requests (PAR, RFC 9126)."))
     if client is None or ("request" not in params and not _pushed(params)):
         return list(pairs)
     if "request" in params and "request_uri" in params:

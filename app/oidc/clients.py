@@ -63,6 +63,7 @@ class ClientView:
     post_logout_redirect_uris: tuple[str, ...] = ()
     require_pkce: bool = True
     application_type: str = WEB
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
 
     def __post_init__(self) -> None:
         if self.token_endpoint_auth_method not in (*TOKEN_ENDPOINT_AUTH_METHODS, NONE):

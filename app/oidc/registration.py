@@ -62,6 +62,7 @@ class ClientMetadata:
     post_logout_redirect_uris: tuple[str, ...] = ()
     require_pkce: bool = False
     dpop_bound_access_tokens: bool = False
+    require_pushed_authorization_requests: bool = False
 
 
 def _strings(document: Mapping[str, Any], name: str, *, limit: int = MAX_URIS) -> tuple[str, ...]:
@@ -118,6 +119,13 @@ def _checked_extras(document: Mapping[str, Any]) -> None:
         raise InvalidClientMetadata("subject_type: pairwise only.")
 
 
+def _flag(document: Mapping[str, Any], name: str) -> bool:
+    value = document.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidClientMetadata(f"{name} must be true or false.")
+    return value
+
+
 def parse_metadata(document: Any) -> ClientMetadata:
     """The registration request, checked (RFC 7591 §2, §3.1)."""
     if not isinstance(document, dict):
@@ -131,9 +139,8 @@ def parse_metadata(document: Any) -> ClientMetadata:
     require_pkce = document.get("require_pkce", method == NONE)
     if not isinstance(require_pkce, bool):
         raise InvalidClientMetadata("require_pkce must be true or false.")
-    dpop_bound = document.get("dpop_bound_access_tokens", False)
-    if not isinstance(dpop_bound, bool):
-        raise InvalidClientMetadata("dpop_bound_access_tokens must be true or false.")
+    dpop_bound = _flag(document, "dpop_bound_access_tokens")
+    require_par = _flag(document, "require_pushed_authorization_requests")
     scope = _string(document, "scope")
     _checked_extras(document)
     return ClientMetadata(
@@ -152,4 +159,5 @@ def parse_metadata(document: Any) -> ClientMetadata:
         post_logout_redirect_uris=_strings(document, "post_logout_redirect_uris"),
         require_pkce=require_pkce or method == NONE,
         dpop_bound_access_tokens=dpop_bound,
+        require_pushed_authorization_requests=require_par,
     )

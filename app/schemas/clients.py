@@ -51,6 +51,12 @@ class ClientCreate(BaseModel):
         "redirect URIs (OIDC Registration §5); its host is the sector of the pairwise sub "
         "(OIDC Core §8.1), so clients of one sector see the same sub. Fetched at registration "
         "(the webhooks' address rules, a short timeout) unless sector_redirect_uris is given.")
+    security_profile: Literal["fapi2"] | None = Field(
+        None, description="fapi2: the FAPI 2.0 Security Profile's client policy -- "
+        "private_key_jwt, and PKCE, PAR and DPoP-bound access tokens required.")
+    require_pushed_authorization_requests: bool = Field(
+        False, description="true: authorization requests only through POST /oauth2/par "
+        "(RFC 9126 §6).")
     dpop_bound_access_tokens: bool = Field(
         False, description="true: every token request must carry a DPoP proof (RFC 9449 §5.2); "
         "the user's access tokens are then bound to its key.")
@@ -83,6 +89,7 @@ class ClientOut(BaseModel):
     sector_identifier_uri: str | None = None
     userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = None
     dpop_bound_access_tokens: bool = False
+    require_pushed_authorization_requests: bool = False
     status: Literal["active", "disabled"]
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]

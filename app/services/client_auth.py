@@ -45,6 +45,7 @@ def client_view(client: Client | Any) -> ClientView:
         secret_hash=client.secret_hash, jwks=client.jwks, sandbox=client.sandbox,
         id_token_signed_response_alg=client.signing_alg, require_pkce=client.require_pkce,
         application_type=client.application_type,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
         sector_identifier=sector_identifier(client.sector_identifier_uri))
 
 

@@ -9,6 +9,7 @@ like every secret, and only ever registered in a sandbox deployment.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from collections.abc import Callable
@@ -81,6 +82,10 @@ class ClientSpec:
     sector_redirect_uris: tuple[str, ...] | None = None
     userinfo_signed_response_alg: str | None = None  # ES256 / RS256: userinfo as a signed JWT
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: a DPoP proof at every token request
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    # "fapi2": the FAPI 2.0 Security Profile's client policy (docs/vneid.md): private_key_jwt,
+    # and PKCE, PAR and DPoP-bound access tokens required whatever the other fields say.
+    security_profile: str | None = None
 
 
 def _jwks_problem(jwks: dict[str, Any] | None) -> str | None:
@@ -130,6 +135,11 @@ def _problems(spec: ClientSpec) -> list[str]:
 
 def _policy_problems(spec: ClientSpec) -> list[str]:
     problems = []
+    if spec.security_profile not in (None, FAPI2):
+        problems.append("security_profile: fapi2 or none")
+    if spec.security_profile == FAPI2 and spec.token_endpoint_auth_method != "private_key_jwt":
+        problems.append("security_profile: fapi2 needs token_endpoint_auth_method "
+                        "private_key_jwt")
     if spec.application_type not in APPLICATION_TYPES:
         problems.append("application_type: web or native")
     if spec.token_endpoint_auth_method == "none":
@@ -140,6 +150,18 @@ def _policy_problems(spec: ClientSpec) -> list[str]:
     if not spec.require_pkce and "authorization_code" not in spec.grant_types:
         problems.append("require_pkce: false only makes sense with authorization_code")
     return problems
+
+
+FAPI2 = "fapi2"
+
+
+def with_profile(spec: ClientSpec) -> ClientSpec:
+    """The spec with its security profile's requirements switched on (FAPI 2.0 Security Profile
+    §5.3.2: PAR, PKCE S256; sender-constrained tokens by DPoP, as no mTLS is offered here)."""
+    if spec.security_profile != FAPI2:
+        return spec
+    return dataclasses.replace(spec, require_pkce=True, require_pushed_authorization_requests=True,
+                               dpop_bound_access_tokens=True)
 
 
 def _validate(spec: ClientSpec, fetch: SectorFetch | None) -> None:
@@ -189,6 +211,7 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
     ``fetch_sector(url)``: the parsed JSON a ``sector_identifier_uri`` serves;
     ``seal(client_id, secret)``: the encrypted copy a ``client_secret_jwt`` client needs
     (:func:`app.services.client_secrets.sealer`)."""
+    spec = with_profile(spec)
     _validate(spec, fetch_sector)
     if spec.token_endpoint_auth_method in SEALED_METHODS and seal is None:
         raise InvalidClientRegistration(
@@ -217,6 +240,7 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         sector_identifier_uri=spec.sector_identifier_uri,
         userinfo_signed_response_alg=spec.userinfo_signed_response_alg,
         dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
+        require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
         grant_types=list(spec.grant_types),
         status="active",
         sandbox=spec.sandbox,

@@ -60,7 +60,8 @@ def push(session: Session, params: dict[str, str], *, client_id: str, settings: 
     found = login_client(session, client_id)
     view = found[1] if found else None
     try:
-        pairs = resolve_request(pairs, client=view, issuer=settings.issuer_url, now=now)
+        pairs = resolve_request(pairs, client=view, issuer=settings.issuer_url, now=now,
+                                pushing=True)
         validate_authorization_request(pairs, client=view, issuer=settings.issuer_url, now=now)
     except (AuthorizationRejected, AuthorizationErrorRedirect) as refused:
         raise refused.error from None

@@ -79,7 +79,8 @@ def _spec(metadata: ClientMetadata, settings: Settings) -> clients.ClientSpec:
         application_type=metadata.application_type, require_pkce=metadata.require_pkce,
         sector_identifier_uri=metadata.sector_identifier_uri,
         userinfo_signed_response_alg=metadata.userinfo_signed_response_alg,
-        dpop_bound_access_tokens=metadata.dpop_bound_access_tokens)
+        dpop_bound_access_tokens=metadata.dpop_bound_access_tokens,
+        require_pushed_authorization_requests=metadata.require_pushed_authorization_requests)
 
 
 def _as_oauth_error(refused: clients.InvalidClientRegistration) -> oauth.OAuthError:
@@ -129,6 +130,7 @@ def client_metadata(client: Client, *, settings: Settings) -> dict[str, Any]:
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "require_pkce": client.require_pkce,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "registration_client_uri": f"{settings.issuer_url}{REGISTRATION_PATH}/{client.client_id}",
     }
     optional = {"jwks": client.jwks, "sector_identifier_uri": client.sector_identifier_uri,
@@ -167,6 +169,7 @@ def update(session: Session, client: Client, document: Any, *, settings: Setting
         spec.sector_identifier_uri
     client.userinfo_signed_response_alg = spec.userinfo_signed_response_alg
     client.dpop_bound_access_tokens = spec.dpop_bound_access_tokens
+    client.require_pushed_authorization_requests = spec.require_pushed_authorization_requests
     session.flush()
     return client
 
