@@ -38,9 +38,12 @@ OAUTH_ERROR_SCHEMA = {
 }
 # Endpoints that answer in their RFC formats (RFC 6749, 6750, 7009, 7662), never problem+json.
 RFC_FORMAT_PATHS = {"/oauth2/token", "/oauth2/authorize", "/oauth2/userinfo",
-                    "/oauth2/introspect", "/oauth2/revoke", "/oauth2/logout"}
-# Client-authenticated RFC endpoints: 400 invalid_request, 401 invalid_client.
-CLIENT_AUTH_PATHS = {"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"}
+                    "/oauth2/introspect", "/oauth2/revoke", "/oauth2/logout", "/oauth2/par",
+                    "/oauth2/register"}
+# Client-authenticated RFC endpoints: 400 invalid_request, 401 invalid_client; dynamic
+# registration (RFC 7591 §3.2.2, RFC 7592): 400 invalid_client_metadata, 401 invalid_token.
+CLIENT_AUTH_PATHS = {"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/par",
+                     "/oauth2/register", "/oauth2/register/{client_id}"}
 MEDIA_TYPES = {"/.well-known/jwks.json": "application/jwk-set+json"}
 ERROR_TEXT = {
     401: "Missing, invalid or expired credentials",
@@ -97,8 +100,9 @@ def _answered(path: str, operation: dict[str, Any]) -> list[int]:
     codes: list[int] = []
     if operation.get("security"):
         codes += [401, 403, 429]
-    if path.startswith(("/v1/", "/oauth2/qr/")) and operation.get("parameters"):
-        codes.append(422)
+    if path.startswith(("/v1/", "/oauth2/qr/", "/oauth2/register/")) and \
+            operation.get("parameters"):
+        codes.append(422)  # a control character in the path: problem+json (the input guard)
     if "requestBody" in operation and path.startswith(("/v1/", "/oauth2/qr/")):
         codes += [413, 422]
     return codes

@@ -682,6 +682,9 @@ TOKEN: dict[str, Callable[[Ctx], Any]] = {
         "grant_type": "client_credentials", "scope": "not.a.scope"}),
     "invalid_grant": _redeemed_twice,
     "slow_down": _token_quota,
+    "invalid_dpop_proof": lambda c: c.client.post(
+        "/oauth2/token", auth=DEMO, data={"grant_type": "client_credentials"},
+        headers={"DPoP": "not-a-proof"}),
     "unsupported_token_type": lambda c: c.client.post(
         "/oauth2/revoke", auth=DEMO,
         data={"token": token(c.client, DEMO, scope="citizen.basic")}),
@@ -714,7 +717,9 @@ AUTHORIZE: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("unauthorized_client", "redirect"): lambda c: _authorize_raw(c, client_id=register_rp(
         c.client, c.admin, name="Machine only", grant_types=["client_credentials"]).client_id),
     ("invalid_scope", "redirect"): lambda c: _authorize_raw(c, scope="profile"),
-    ("request_not_supported", "redirect"): lambda c: _authorize_raw(c, request="eyJhbGciOi"),
+    ("invalid_request_object", "redirect"): lambda c: _authorize_raw(c, request="eyJhbGciOi"),
+    ("invalid_request_uri", "error page"): lambda c: _authorize_raw(
+        c, request_uri="urn:ietf:params:oauth:request_uri:nope"),
     ("request_uri_not_supported", "redirect"): lambda c: _authorize_raw(
         c, request_uri="https://rp.example/request.jwt"),
     ("registration_not_supported", "redirect"): lambda c: _authorize_raw(

@@ -60,7 +60,7 @@ def add(
     client_id: Annotated[str | None, typer.Option(help="Generated when absent.")] = None,
     auth_method: Annotated[
         str, typer.Option(help="client_secret_basic, client_secret_post, private_key_jwt or none "
-                          "(a public client).")
+                          "(a public client); client_secret_jwt through the admin API.")
     ] = "client_secret_basic",
     grant_type: Annotated[list[str] | None, typer.Option("--grant-type")] = None,
     redirect_uri: Annotated[list[str] | None, typer.Option("--redirect-uri")] = None,

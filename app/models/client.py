@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -68,6 +69,21 @@ class Client(Base):
     # RP-Initiated Logout §3.1; empty: the client's redirect URIs (clients registered before).
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list,
                                                                  server_default="[]")
+    # OIDC Core §8.1 / Registration §2: its host is the sector of the client's pairwise subjects.
+    sector_identifier_uri: Mapped[str | None] = mapped_column(String(2000))
+    # client_secret_jwt (RFC 7523 HS256) needs the secret itself: AES-GCM under a key derived
+    # from the deployment secret (app.services.sharing.client_secrets); other clients keep only
+    # the hash.
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    # OIDC Registration §2: userinfo answered as a signed JWT (application/jwt) when set.
+    userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(5))
+    # RFC 7592: the hash of the registration access token of a dynamically registered client.
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # RFC 9449 §5.2: the client must send a DPoP proof for every token request.
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # RFC 9126 §6: authorization requests only through PAR (a FAPI 2.0 client, docs/vneid.md).
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        default=False, server_default=false())
 
 
 class RateWindow(Base):

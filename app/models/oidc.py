@@ -83,6 +83,7 @@ class AuthorizationCode(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claims: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # OIDC Core §5.5 claims asked
 
 
 class RefreshToken(Base):
@@ -110,6 +111,7 @@ class RefreshToken(Base):
     family_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claims: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # OIDC Core §5.5 claims asked
 
 
 class IssuedAccessToken(Base):
@@ -132,3 +134,17 @@ class IssuedAccessToken(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claims: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # userinfo claims asked (§5.5)
+
+
+class PushedRequest(Base):
+    """A pushed authorization request (RFC 9126), by the hash of its ``request_uri``: the
+    parameters it stands for, until it expires (60 s)."""
+
+    __tablename__ = "oidc_pushed_request"
+    __table_args__ = (Index("ix_oidc_pushed_request_expires_at", "expires_at"),)
+
+    uri_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    pairs: Mapped[list[list[str]]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -13,6 +13,7 @@ Modules:
 * ``tokens``         ID tokens (OIDC Core §2), access tokens (RFC 9068), logout tokens.
 * ``scopes``         scope syntax and narrowing (RFC 6749 §3.3, §6).
 * ``claims``         scope -> claims, pairwise ``sub`` (OIDC Core §5.4, §8.1).
+* ``claims_request`` the ``claims`` request parameter (OIDC Core §5.5).
 * ``clients``        the ``ClientView`` value the registry hands to these rules.
 * ``authorize``      authorization request validation and redirects (OIDC Core §3.1.2, RFC 9207).
 * ``interaction``    prompt / max_age / acr decisions after the request is valid.

@@ -31,9 +31,13 @@ Decisions (each allowed by the specs; see the tests):
 * ``acr_values`` is a voluntary request (OIDC Core §5.5.1.1): values other than LoA1/LoA2 are
   ignored; whether the account can meet them is decided in :mod:`app.oidc.interaction`.
 * ``ui_locales``: the first supported language (vi, en; region subtags ignored), default vi.
-* ``request`` / ``request_uri`` / ``registration`` -> ``request_not_supported`` /
-  ``request_uri_not_supported`` / ``registration_not_supported`` (never silently ignored).
-* ``claims``, ``display``, ``claims_locales`` and unknown parameters are ignored.
+* ``request`` (a signed request object, RFC 9101) and a pushed request's ``request_uri``
+  (RFC 9126) are resolved first (:func:`resolve_request`, :mod:`app.oidc.request_objects`): their
+  parameters are the request. Another ``request_uri`` -> ``request_uri_not_supported``,
+  ``registration`` -> ``registration_not_supported`` (never silently ignored).
+* ``claims`` (OIDC Core §5.5): :mod:`app.oidc.claims_request`; its scopes join those the citizen
+  consents to, its ``acr`` values join ``acr_values``.
+* ``display``, ``claims_locales`` and unknown parameters are ignored.
 * ``nonce`` is optional in the code flow, at most 512 characters; ``login_hint`` over 256
   characters is dropped (it is only a hint).
 """
@@ -44,10 +48,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from app.oidc import pkce
 from app.oidc.claims import OFFLINE_ACCESS, OPENID, SUPPORTED_SCOPES
+from app.oidc.claims_request import ClaimsRequest, parse_claims
 from app.oidc.clients import (
     AUTHORIZATION_CODE,
     REFRESH_TOKEN,
@@ -57,6 +63,8 @@ from app.oidc.clients import (
 from app.oidc.errors import (
     InvalidClient,
     InvalidRequest,
+    InvalidRequestObject,
+    InvalidRequestUri,
     InvalidScope,
     OAuthError,
     RegistrationNotSupported,
@@ -64,6 +72,12 @@ from app.oidc.errors import (
     RequestUriNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
+)
+from app.oidc.request_objects import (
+    is_pushed_request_uri,
+    outer_client_id,
+    pushed_parameters,
+    request_object_parameters,
 )
 from app.oidc.scopes import narrow, parse_scope
 
@@ -98,7 +112,7 @@ _KNOWN_PARAMETERS = frozenset(
     }
 )
 _UNSUPPORTED = (
-    ("request", RequestNotSupported),
+    ("request", RequestNotSupported),  # only a request object inside a request object
     ("request_uri", RequestUriNotSupported),
     ("registration", RegistrationNotSupported),
 )
@@ -123,6 +137,13 @@ class AuthorizationRequest:
     ui_locale: str = "vi"
     login_hint: str | None = None
     id_token_hint: str | None = None
+    claims: ClaimsRequest | None = None
+
+    @property
+    def consent_scopes(self) -> tuple[str, ...]:
+        """What the citizen consents to: the scopes, and those of the claims asked for alone."""
+        extra = self.claims.scopes if self.claims is not None else ()
+        return tuple(dict.fromkeys((*self.scope, *extra)))
 
 
 class AuthorizationRejected(Exception):
@@ -189,6 +210,53 @@ def _trusted_redirect_uri(params: Params, client: ClientView | None) -> tuple[Cl
     return client, redirect_uri
 
 
+def resolve_request(
+    pairs: Sequence[tuple[str, str]], *, client: ClientView | None, issuer: str, now: datetime,
+    pushed: Mapping[str, Any] | None = None, pushing: bool = False,
+) -> list[tuple[str, str]]:
+    """The request's parameters: those of its signed request object (``request``) or of its
+    pushed request (``request_uri``, whose stored record is ``pushed``), else ``pairs``. An
+    unusable object is redirected as ``invalid_request_object`` when the outer ``redirect_uri``
+    is registered, else shown on an error page; an unknown or expired pushed request is
+    ``invalid_request_uri`` on an error page (its redirect URI is unknown). A client that must
+    use PAR (``require_pushed_authorization_requests``) is refused anything else, except at the
+    pushed-request endpoint itself (``pushing``)."""
+    params = collect_params(pairs)
+    if client is not None and client.require_pushed_authorization_requests and \
+            not pushing and not _pushed(params):
+        raise AuthorizationRejected(InvalidRequest(
+            "This client must push its authorization requests (PAR, RFC 9126)."))
+    if client is None or ("request" not in params and not _pushed(params)):
+        return list(pairs)
+    if "request" in params and "request_uri" in params:
+        raise AuthorizationRejected(InvalidRequest("Send request or request_uri, not both."))
+    if "request_uri" in params:
+        found = pushed_parameters(pushed, client_id=outer_client_id(pairs), now=now)
+        if found is None:
+            raise AuthorizationRejected(InvalidRequestUri(
+                "The request_uri is unknown, expired or of another client."))
+        return found
+    try:
+        return request_object_parameters(_single_or_rejected(params, "request"), client=client,
+                                         issuer=issuer, now=now)
+    except InvalidRequestObject as error:
+        _, redirect_uri = _trusted_redirect_uri(params, client)
+        state = params.get("state", [None])[0]
+        raise AuthorizationErrorRedirect(error, redirect_uri=redirect_uri, state=state,
+                                         issuer=issuer) from None
+
+
+def _pushed(params: Params) -> bool:
+    return any(is_pushed_request_uri(value) for value in params.get("request_uri", []))
+
+
+def _single_or_rejected(params: Params, name: str) -> str:
+    try:
+        return _single(params, name) or ""
+    except InvalidRequest as error:
+        raise AuthorizationRejected(error) from None
+
+
 def validate_authorization_request(
     pairs: Sequence[tuple[str, str]], *, client: ClientView | None, issuer: str, now: datetime
 ) -> AuthorizationRequest:
@@ -219,6 +287,7 @@ def _validate(
         _single(params, name)
     _check_response_type(params, client)
     prompt = _prompt(_single(params, "prompt"))
+    claims = parse_claims(_single(params, "claims"), allowed_scopes=_allowed_scopes(client))
     return AuthorizationRequest(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
@@ -229,10 +298,11 @@ def _validate(
         nonce=_nonce(_single(params, "nonce")),
         prompt=prompt,
         max_age=_max_age(_single(params, "max_age")),
-        acr_values=_acr_values(_single(params, "acr_values")),
+        acr_values=_acr_values(_single(params, "acr_values"), claims),
         ui_locale=_ui_locale(_single(params, "ui_locales")),
         login_hint=_login_hint(_single(params, "login_hint")),
         id_token_hint=_single(params, "id_token_hint"),
+        claims=claims,
     )
 
 
@@ -259,10 +329,14 @@ def _scope(value: str | None, client: ClientView, prompt: frozenset[str]) -> tup
     requested = parse_scope(value)
     if OPENID not in requested:
         raise InvalidScope("The openid scope is required.")
-    allowed = (set(client.scopes) | {OPENID}) & set(SUPPORTED_SCOPES)
+    allowed = set(_allowed_scopes(client))
     if "consent" not in prompt or REFRESH_TOKEN not in client.grant_types:
         allowed.discard(OFFLINE_ACCESS)
     return narrow(requested, allowed=allowed)
+
+
+def _allowed_scopes(client: ClientView) -> tuple[str, ...]:
+    return tuple(scope for scope in SUPPORTED_SCOPES if scope in client.scopes or scope == OPENID)
 
 
 def _prompt(value: str | None) -> frozenset[str]:
@@ -288,8 +362,9 @@ def _nonce(value: str | None) -> str | None:
     return value
 
 
-def _acr_values(value: str | None) -> tuple[str, ...]:
-    return tuple(acr for acr in dict.fromkeys((value or "").split()) if acr in ACR_VALUES_SUPPORTED)
+def _acr_values(value: str | None, claims: ClaimsRequest | None) -> tuple[str, ...]:
+    requested = [*(value or "").split(), *(claims.acr_values if claims else ())]
+    return tuple(acr for acr in dict.fromkeys(requested) if acr in ACR_VALUES_SUPPORTED)
 
 
 def _ui_locale(value: str | None) -> str:

@@ -194,11 +194,13 @@ def claim_names(scopes: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def userinfo_claims(source: ClaimSource, *, scopes: Iterable[str], subject: str) -> dict[str, Any]:
-    """The UserInfo response (OIDC Core §5.3.2) for ``scopes``; absent values are omitted."""
+def userinfo_claims(source: ClaimSource, *, scopes: Iterable[str], subject: str,
+                    claims: Iterable[str] = ()) -> dict[str, Any]:
+    """The UserInfo response (OIDC Core §5.3.2) for ``scopes`` and the individual ``claims``
+    asked for with the ``claims`` parameter (§5.5); absent values are omitted."""
     values = _all_claims(source)
     released: dict[str, Any] = {"sub": subject}
-    for name in claim_names(scopes):
+    for name in dict.fromkeys((*claim_names(scopes), *claims)):
         if name != "sub" and values.get(name) not in (None, ""):
             released[name] = values[name]
     return released

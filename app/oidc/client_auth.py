@@ -17,6 +17,10 @@ Methods (OIDC Core §9, RFC 6749 §2.3, RFC 7521 §4.2, RFC 7523 §2.2, §3):
   refuses to see twice.
   ``typ`` may be absent, ``JWT`` or ``client-authentication+jwt``; our own token types are refused.
   ``kid`` may be omitted: the client's keys that fit the ``alg`` are tried in turn.
+* ``client_secret_jwt`` -- the same assertion, MACed with HS256 under the client's secret (OIDC
+  Core §9, RFC 7523): the same claim rules; ``kid`` is ignored. An assertion is told apart by its
+  ``alg``: ``HS256`` is ``client_secret_jwt``, an asymmetric one ``private_key_jwt``; each is
+  accepted only from a client registered for that method.
 * ``none`` -- a public client sends only ``client_id``.
 
 Using more than one method in a request is ``invalid_request`` (RFC 6749 §2.3). Every other
@@ -48,13 +52,22 @@ from joserfc.jwk import KeySet
 from app.oidc._util import b64url, epoch_seconds, from_epoch
 from app.oidc.clients import (
     CLIENT_SECRET_BASIC,
+    CLIENT_SECRET_JWT,
     CLIENT_SECRET_POST,
     NONE,
     PRIVATE_KEY_JWT,
     ClientView,
 )
 from app.oidc.errors import InvalidClient, InvalidRequest, OAuthError
-from app.oidc.jwt_policy import DEFAULT_LEEWAY, TokenRejected, read_unverified, verify_jwt
+from app.oidc.jwt_policy import (
+    DEFAULT_LEEWAY,
+    HMAC_ALGORITHMS,
+    TokenRejected,
+    VerifiedJwt,
+    read_unverified,
+    verify_hmac_jwt,
+    verify_jwt,
+)
 from app.oidc.keys import import_public_jwks
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -125,16 +138,18 @@ def _basic_credentials(authorization: str) -> tuple[str, str]:
     return client_id, secret
 
 
-def _assertion_client_id(assertion: str) -> str:
-    """``sub`` of the (still unverified) assertion, only to find the client's keys."""
+def _assertion_client_id(assertion: str) -> tuple[str, str]:
+    """``sub`` of the (still unverified) assertion, only to find the client's keys, and the
+    method its ``alg`` names (``client_secret_jwt`` for HS256, else ``private_key_jwt``)."""
     try:
-        _, payload = read_unverified(assertion)
+        header, payload = read_unverified(assertion)
         subject = json.loads(payload).get("sub")
     except (TokenRejected, ValueError, AttributeError):
         raise InvalidClient(_FAILED) from None
     if not isinstance(subject, str) or not subject or _has_control(subject):
         raise InvalidClient(_FAILED)
-    return subject
+    method = CLIENT_SECRET_JWT if header.get("alg") in HMAC_ALGORITHMS else PRIVATE_KEY_JWT
+    return subject, method
 
 
 def _has_control(client_id: str) -> bool:
@@ -185,7 +200,8 @@ def _credentials(
         assertion = form.get("client_assertion") or ""
         if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or not assertion:
             raise InvalidClient(_FAILED)
-        return ClientCredentials(_assertion_client_id(assertion), method, assertion=assertion)
+        subject, method = _assertion_client_id(assertion)
+        return ClientCredentials(subject, method, assertion=assertion)
     if client_id is None:
         raise InvalidClient(_FAILED)
     return ClientCredentials(client_id, method, secret=form.get("client_secret"))
@@ -213,7 +229,7 @@ def authenticate_client(
         _check_secret(credentials.secret or "", client)
     if client is None or client.token_endpoint_auth_method != method:
         raise InvalidClient(_wrong_method(client, method) if secret_proven else _FAILED)
-    if method == PRIVATE_KEY_JWT:
+    if method in (PRIVATE_KEY_JWT, CLIENT_SECRET_JWT):
         return _authenticate_assertion(
             credentials,
             client=client,
@@ -255,28 +271,33 @@ def _authenticate_assertion(
     max_lifetime: timedelta,
 ) -> AuthenticatedClient:
     try:
-        verified = verify_jwt(
-            credentials.assertion or "",
-            keys=_client_keys(client),
-            algorithms=algorithms,
-            typ=CLIENT_ASSERTION_TYPS,
-            issuer=client.client_id,
-            audience=None,
-            required=("iss", "sub", "aud", "exp", "jti"),
-            now=now,
-            leeway=leeway,
-            require_kid=False,
-        )
-    except TokenRejected:
+        verified = _verified_assertion(credentials, client=client, now=now, leeway=leeway,
+                                       algorithms=algorithms)
+    except (TokenRejected, ValueError):
         raise InvalidClient(_FAILED) from None
     _check_assertion_claims(verified.claims, client.client_id, audiences,
                             latest_exp=now + max_lifetime + leeway, max_lifetime=max_lifetime)
     return AuthenticatedClient(
         client_id=client.client_id,
-        method=PRIVATE_KEY_JWT,
+        method=credentials.method,
         assertion_jti=verified.claims["jti"],
         assertion_expires_at=from_epoch(verified.claims["exp"]),
     )
+
+
+_ASSERTION_CLAIMS = ("iss", "sub", "aud", "exp", "jti")
+
+
+def _verified_assertion(credentials: ClientCredentials, *, client: ClientView, now: datetime,
+                        leeway: timedelta, algorithms: Collection[str]) -> VerifiedJwt:
+    assertion = credentials.assertion or ""
+    if credentials.method == CLIENT_SECRET_JWT:
+        return verify_hmac_jwt(assertion, secret=(client.secret or "").encode("utf-8"),
+                               typ=CLIENT_ASSERTION_TYPS, issuer=client.client_id,
+                               required=_ASSERTION_CLAIMS, now=now, leeway=leeway)
+    return verify_jwt(assertion, keys=_client_keys(client), algorithms=algorithms,
+                      typ=CLIENT_ASSERTION_TYPS, issuer=client.client_id, audience=None,
+                      required=_ASSERTION_CLAIMS, now=now, leeway=leeway, require_kid=False)
 
 
 def _check_assertion_claims(

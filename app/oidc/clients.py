@@ -27,8 +27,10 @@ from app.oidc.keys import SIGNING_ALGORITHMS
 CLIENT_SECRET_BASIC = "client_secret_basic"
 CLIENT_SECRET_POST = "client_secret_post"
 PRIVATE_KEY_JWT = "private_key_jwt"
+CLIENT_SECRET_JWT = "client_secret_jwt"
 NONE = "none"
-TOKEN_ENDPOINT_AUTH_METHODS = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, PRIVATE_KEY_JWT)
+TOKEN_ENDPOINT_AUTH_METHODS = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, CLIENT_SECRET_JWT,
+                               PRIVATE_KEY_JWT)
 WEB = "web"
 NATIVE = "native"
 APPLICATION_TYPES = (WEB, NATIVE)
@@ -52,6 +54,8 @@ class ClientView:
     grant_types: frozenset[str] = frozenset({AUTHORIZATION_CODE})
     token_endpoint_auth_method: str = CLIENT_SECRET_BASIC
     secret_hash: str | None = None
+    # The secret itself, for client_secret_jwt only (decrypted by the registry when needed).
+    secret: str | None = field(default=None, repr=False)
     jwks: Mapping[str, Any] | None = field(default=None, hash=False)
     sandbox: bool = False
     id_token_signed_response_alg: str = "ES256"
@@ -59,6 +63,7 @@ class ClientView:
     post_logout_redirect_uris: tuple[str, ...] = ()
     require_pkce: bool = True
     application_type: str = WEB
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
 
     def __post_init__(self) -> None:
         if self.token_endpoint_auth_method not in (*TOKEN_ENDPOINT_AUTH_METHODS, NONE):

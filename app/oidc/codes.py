@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from app.oidc import pkce
 from app.oidc._util import b64url
 from app.oidc.authorize import AuthorizationRequest
+from app.oidc.claims_request import ClaimsRequest
 from app.oidc.errors import InvalidGrant
 from app.oidc.scopes import require_subset
 
@@ -74,6 +75,7 @@ class AuthorizationCodeGrant:
     nonce: str | None = None
     session_id: str | None = None
     consumed_at: datetime | None = None
+    claims: ClaimsRequest | None = None  # OIDC Core §5.5, for the tokens issued from the code
 
 
 class AuthorizationCodeReused(InvalidGrant):
@@ -115,6 +117,7 @@ def issue_authorization_code(
         amr=amr,
         nonce=request.nonce,
         session_id=session_id,
+        claims=request.claims,
     )
     return code, grant
 

@@ -23,8 +23,11 @@ from app.oidc.authorize import ACR_VALUES_SUPPORTED, PROMPT_VALUES, UI_LOCALES_S
 from app.oidc.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
 from app.oidc.client_auth import CLIENT_ASSERTION_ALGORITHMS
 from app.oidc.clients import GRANT_TYPES, NONE, TOKEN_ENDPOINT_AUTH_METHODS
+from app.oidc.dpop import DPOP_ALGORITHMS
+from app.oidc.jwt_policy import HMAC_ALGORITHMS
 from app.oidc.keys import SIGNING_ALGORITHMS
 from app.oidc.pkce import SUPPORTED_METHODS
+from app.oidc.request_objects import REQUEST_OBJECT_ALGORITHMS
 
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -40,6 +43,8 @@ class Endpoints:
     introspection: str = "/oauth2/introspect"
     revocation: str = "/oauth2/revoke"
     end_session: str = "/oauth2/logout"
+    registration: str = "/oauth2/register"
+    pushed_authorization_request: str = "/oauth2/par"
 
 
 #: RFC 8414 §2 metadata (and RFC 9207 §3, registered for authorization servers too).
@@ -54,6 +59,8 @@ RFC8414_FIELDS = (
     "introspection_endpoint_auth_methods_supported",
     "introspection_endpoint_auth_signing_alg_values_supported",
     "code_challenge_methods_supported", "authorization_response_iss_parameter_supported",
+    "pushed_authorization_request_endpoint", "require_pushed_authorization_requests",
+    "dpop_signing_alg_values_supported",
 )
 
 
@@ -89,6 +96,9 @@ def _endpoint_urls(issuer: str, endpoints: Endpoints) -> dict[str, str]:
         "introspection_endpoint": endpoint_url(issuer, endpoints.introspection),
         "revocation_endpoint": endpoint_url(issuer, endpoints.revocation),
         "end_session_endpoint": endpoint_url(issuer, endpoints.end_session),
+        "registration_endpoint": endpoint_url(issuer, endpoints.registration),
+        "pushed_authorization_request_endpoint": endpoint_url(
+            issuer, endpoints.pushed_authorization_request),
     }
 
 
@@ -96,7 +106,7 @@ def _client_auth_metadata() -> dict[str, list[str]]:
     """Public clients (``none``) at the token and revocation endpoints (RFC 7009 §2.1), not at
     introspection (it is for clients that authenticate)."""
     methods = list(TOKEN_ENDPOINT_AUTH_METHODS)
-    algorithms = list(CLIENT_ASSERTION_ALGORITHMS)
+    algorithms = [*CLIENT_ASSERTION_ALGORITHMS, *sorted(HMAC_ALGORITHMS)]  # HS256: secret_jwt
     return {
         "token_endpoint_auth_methods_supported": [*methods, NONE],
         "token_endpoint_auth_signing_alg_values_supported": algorithms,
@@ -129,17 +139,21 @@ def openid_configuration(
         "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "userinfo_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         **_client_auth_metadata(),
         "code_challenge_methods_supported": list(SUPPORTED_METHODS),
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "claims_supported": list(CLAIMS_SUPPORTED),
         "claim_types_supported": ["normal"],
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "prompt_values_supported": list(PROMPT_VALUES),
         "ui_locales_supported": list(UI_LOCALES_SUPPORTED),
-        "claims_parameter_supported": False,
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
+        "claims_parameter_supported": True,
+        "request_parameter_supported": True,
+        "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGORITHMS),
+        "request_uri_parameter_supported": False,  # only the request_uri of a pushed request
         "require_request_uri_registration": False,
+        "require_pushed_authorization_requests": False,
         "authorization_response_iss_parameter_supported": True,
     }
     if backchannel_logout:

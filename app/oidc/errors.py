@@ -14,6 +14,7 @@ Sources:
   request_uri_not_supported, registration_not_supported.
 * OpenID Connect Core Unmet Authentication Requirements 1.0: unmet_authentication_requirements.
 * RFC 7009 §2.2.1: unsupported_token_type.
+* RFC 7591 §3.2.2: invalid_redirect_uri, invalid_client_metadata.
 * RFC 8628 §3.5: slow_down (here: 429 with ``Retry-After`` from the token endpoint).
 
 Descriptions are fixed strings chosen by the server, never the caller's input (CONTRIBUTING:
@@ -169,6 +170,22 @@ class RegistrationNotSupported(OAuthError):
     error = "registration_not_supported"
     status = 400
     default_description = "The registration parameter is not supported."
+
+
+class InvalidRedirectUri(OAuthError):
+    """RFC 7591 §3.2.2: a registered redirect URI is not acceptable."""
+
+    error = "invalid_redirect_uri"
+    status = 400
+    default_description = "A redirect URI is not acceptable."
+
+
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 §3.2.2: a metadata field is invalid or its value is not supported."""
+
+    error = "invalid_client_metadata"
+    status = 400
+    default_description = "The client metadata is invalid."
 
 
 class UnmetAuthenticationRequirements(OAuthError):

@@ -85,7 +85,7 @@ def _needs_login(request: AuthorizationRequest, session: SessionView, now: datet
 
 
 def _needs_consent(request: AuthorizationRequest, consent: ConsentView | None) -> bool:
-    if consent is None or not set(request.scope) <= consent.scopes:
+    if consent is None or not set(request.consent_scopes) <= consent.scopes:
         return True
     return "consent" in request.prompt and consent.granted_at < request.received_at
 

@@ -46,7 +46,7 @@ from joserfc.errors import (
     JoseError,
     MissingClaimError,
 )
-from joserfc.jwk import Key, KeySet
+from joserfc.jwk import Key, KeySet, OctKey
 from joserfc.jws import JWSRegistry
 
 from app.oidc._util import epoch_seconds
@@ -111,12 +111,15 @@ def check_allow_list(algorithms: Collection[str]) -> None:
         )
 
 
-def read_unverified(token: str) -> tuple[Mapping[str, Any], bytes]:
-    """Header and raw payload WITHOUT verification -- only to find which key/client to use."""
+def read_unverified(token: str, *,
+                    registry: JWSRegistry | None = None) -> tuple[Mapping[str, Any], bytes]:
+    """Header and raw payload WITHOUT verification -- only to find which key/client to use.
+    ``registry``: joserfc's limits when they are not the default (a DPoP proof's header carries
+    a whole public key, over joserfc's 512 bytes for an RSA key)."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenRejected(RejectReason.TOO_LARGE)
     try:
-        obj = jws.extract_compact(token.encode("ascii"))
+        obj = jws.extract_compact(token.encode("ascii"), registry=registry)
     except (JoseError, UnicodeError, ValueError, TypeError) as error:
         raise TokenRejected(RejectReason.MALFORMED) from error
     header = obj.headers()
@@ -209,8 +212,9 @@ class _StrictJSONDecoder(json.JSONDecoder):
         super().__init__(**kwargs)
 
 
-def _verify_signature(token: str, key: Key, alg: str) -> dict[str, Any]:
-    registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
+def _verify_signature(token: str, key: Key, alg: str,
+                      registry: JWSRegistry | None = None) -> dict[str, Any]:
+    registry = registry or JWSRegistry(algorithms=[alg], strict_check_header=False)
     try:
         decoded = jwt.decode(
             token, key, algorithms=[alg], registry=registry, decoder_cls=_StrictJSONDecoder
@@ -301,6 +305,14 @@ def verify_jwt(
     header, _ = read_unverified(token)
     alg, kid = _check_header(header, algorithms=algorithms, typ=typ, require_kid=require_kid)
     claims = _verify_with_any(token, _candidate_keys(keys, kid=kid, alg=alg), alg)
+    _check_payload(claims, issuer=issuer, audience=audience, required=required, now=now,
+                   leeway=leeway, check_expiry=check_expiry)
+    return VerifiedJwt(header=header, claims=claims)
+
+
+def _check_payload(claims: Mapping[str, Any], *, issuer: str, audience: str | None,
+                   required: Collection[str], now: datetime, leeway: timedelta,
+                   check_expiry: bool = True) -> None:
     _check_time_types(claims)
     if "exp" not in claims:
         raise TokenRejected(RejectReason.MISSING_CLAIM)
@@ -308,4 +320,31 @@ def verify_jwt(
     checked = {name: value for name, value in claims.items() if name not in ignored}
     needed = set(required) - ignored
     check_claims(checked, issuer=issuer, audience=audience, required=needed, now=now, leeway=leeway)
+
+
+#: The one symmetric algorithm, for ``client_secret_jwt`` alone (OIDC Core §9, RFC 7523).
+HMAC_ALGORITHMS = frozenset({"HS256"})
+MIN_HMAC_SECRET_BYTES = 32
+
+
+def verify_hmac_jwt(
+    token: str,
+    *,
+    secret: bytes,
+    typ: Collection[str | None],
+    issuer: str,
+    required: Collection[str],
+    now: datetime,
+    leeway: timedelta = DEFAULT_LEEWAY,
+) -> VerifiedJwt:
+    """A JWT MACed with a client's secret (``client_secret_jwt``): HS256 only, the same header and
+    claim rules as :func:`verify_jwt` (``kid`` ignored: the client has one secret; the audience is
+    the caller's to check). Never for tokens this provider issues, which are all asymmetric."""
+    if len(secret) < MIN_HMAC_SECRET_BYTES:
+        raise ValueError(f"an HMAC secret must be at least {MIN_HMAC_SECRET_BYTES} bytes")
+    header, _ = read_unverified(token)
+    alg, _ = _check_header(header, algorithms=HMAC_ALGORITHMS, typ=typ, require_kid=False)
+    claims = _verify_signature(token, OctKey.import_key(secret), alg)
+    _check_payload(claims, issuer=issuer, audience=None, required=required, now=now,
+                   leeway=leeway)
     return VerifiedJwt(header=header, claims=claims)

@@ -78,6 +78,7 @@ class AccessTokenContent:
     auth_time: datetime | None = None
     acr: str | None = None
     session_id: str | None = None
+    jkt: str | None = None  # RFC 9449 §6.1: bound to this DPoP key (``cnf.jkt``)
 
     @property
     def is_client_credentials(self) -> bool:
@@ -154,8 +155,10 @@ def issue_id_token(
     now: datetime,
     ttl: timedelta,
     access_token: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """Sign an ID token (OIDC Core §2, §3.1.3.6)."""
+    """Sign an ID token (OIDC Core §2, §3.1.3.6); ``extra``: claims the ``claims`` request
+    parameter asked for in the ID token (§5.5), never one of the token's own."""
     _check_can_sign(key, now)
     iat = epoch_seconds(now)
     claims = {
@@ -172,7 +175,9 @@ def issue_id_token(
         "sid": content.session_id,
         "at_hash": token_hash(access_token, alg=key.alg) if access_token else None,
     }
-    return _sign(_drop_none(claims), key=key, typ=ID_TOKEN_TYP)
+    own = _drop_none(claims)
+    return _sign({**{k: v for k, v in (extra or {}).items() if k not in claims}, **own}, key=key,
+                 typ=ID_TOKEN_TYP)
 
 
 def issue_access_token(
@@ -204,9 +209,21 @@ def issue_access_token(
         "auth_time": auth_time,
         "acr": content.acr,
         "sid": content.session_id,
+        "cnf": {"jkt": content.jkt} if content.jkt else None,
     }
     value = _sign(_drop_none(claims), key=key, typ=ACCESS_TOKEN_TYP)
     return IssuedToken(value=value, jti=token_id, expires_at=from_epoch(exp))
+
+
+def issue_userinfo_response(
+    claims: Mapping[str, Any], *, client_id: str, key: SigningKey, issuer: str, now: datetime
+) -> str:
+    """A signed UserInfo response (OIDC Core §5.3.2, ``userinfo_signed_response_alg``): the
+    claims with ``iss`` and ``aud`` (= client_id) and ``iat``. No ``exp``, so it can never pass
+    for an ID token or an access token, which require one."""
+    _check_can_sign(key, now)
+    body = {**claims, "iss": issuer, "aud": client_id, "iat": epoch_seconds(now)}
+    return _sign(body, key=key, typ=ID_TOKEN_TYP)
 
 
 def client_credentials_content(
@@ -342,6 +359,15 @@ def verify_id_token_hint(
     return _id_token_claims(verified)
 
 
+def _confirmation(claims: Mapping[str, Any]) -> str | None:
+    cnf = claims.get("cnf")
+    if cnf is None:
+        return None
+    if not isinstance(cnf, dict) or not isinstance(cnf.get("jkt"), str):
+        raise TokenRejected(RejectReason.INVALID_CLAIM)
+    return str(cnf["jkt"])
+
+
 def _access_token_claims(verified: VerifiedJwt) -> AccessTokenClaims:
     claims = verified.claims
     scope = _typed_str(claims, "scope") or ""
@@ -353,6 +379,7 @@ def _access_token_claims(verified: VerifiedJwt) -> AccessTokenClaims:
         auth_time=_typed_time(claims, "auth_time"),
         acr=_typed_str(claims, "acr"),
         session_id=_typed_str(claims, "sid"),
+        jkt=_confirmation(claims),
     )
     return AccessTokenClaims(
         content,

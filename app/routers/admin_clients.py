@@ -4,6 +4,7 @@ Protected by the admin token (``Authorization: Bearer <DANCU_ADMIN_TOKEN>``)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, status
@@ -12,7 +13,8 @@ from app.dependencies import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from app.schemas import clients as schemas
 from app.security import key_store, require_admin, runtime
 from app.services.kit import keys
-from app.services.sharing import clients
+from app.services.sharing import client_secrets, clients, outbound
+from app.services.vneid import registration as oidc_registration
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -49,6 +51,13 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         sandbox=body.sandbox,
         signing_alg=body.signing_alg,
         rate_limit=body.rate_limit,
+        sector_identifier_uri=body.sector_identifier_uri,
+        userinfo_signed_response_alg=body.userinfo_signed_response_alg,
+        dpop_bound_access_tokens=body.dpop_bound_access_tokens,
+        require_pushed_authorization_requests=body.require_pushed_authorization_requests,
+        security_profile=body.security_profile,
+        sector_redirect_uris=None if body.sector_redirect_uris is None else tuple(
+            body.sector_redirect_uris),
     )
 
 
@@ -63,8 +72,12 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         422: {"description": "Invalid registration (the problems are listed)"},
     },
 )
-def add_client(body: schemas.ClientCreate, session: SessionDep, now: NowDep) -> Any:
-    client, secret = clients.register(session, _spec(body), now=now)
+def add_client(body: schemas.ClientCreate, session: SessionDep, now: NowDep,
+               settings: SettingsDep) -> Any:
+    client, secret = clients.register(
+        session, _spec(body), now=now,
+        fetch_sector=lambda url: outbound.get_json(url, settings=settings),
+        seal=client_secrets.sealer(settings))
     return schemas.ClientCreated.model_validate(
         {**schemas.ClientOut.model_validate(client).model_dump(), "client_secret": secret}
     )
@@ -95,10 +108,11 @@ def get_client(client_id: str, session: ReadSessionDep) -> Any:
     summary="Replace the client's secret (the old one stops working at once)",
     responses={**_ERRORS, **_NOT_FOUND},
 )
-def rotate_secret(client_id: str, session: SessionDep, now: NowDep) -> Any:
+def rotate_secret(client_id: str, session: SessionDep, now: NowDep,
+                  settings: SettingsDep) -> Any:
     return schemas.SecretRotated(
-        client_id=client_id, client_secret=clients.rotate_secret(session, client_id, now=now)
-    )
+        client_id=client_id, client_secret=clients.rotate_secret(
+            session, client_id, now=now, seal=client_secrets.sealer(settings)))
 
 
 @router.post(
@@ -142,3 +156,17 @@ def rotate_key(
     kid = keys.rotate(session, alg, settings=settings, now=now)
     key_store(request).invalidate()
     return schemas.KeyRotated(alg=alg, kid=kid)
+
+
+@router.post(
+    "/registration-tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.InitialAccessToken,
+    summary="Mint an initial access token for dynamic client registration (RFC 7591 §3)",
+    responses=_ERRORS,
+)
+def mint_registration_token(body: schemas.InitialAccessTokenRequest, settings: SettingsDep,
+                            now: NowDep) -> Any:
+    token, expires_at = oidc_registration.mint_initial_token(
+        settings, now=now, ttl=timedelta(seconds=body.expires_in))
+    return schemas.InitialAccessToken(initial_access_token=token, expires_at=expires_at)

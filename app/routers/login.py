@@ -251,7 +251,8 @@ def consent_page(interaction_id: str, request: Request, session: SessionDep,
     if interaction.stage != sessions.CONSENT:
         return html.see_other(f"/oauth2/{interaction.stage}/{interaction.id}")
     client = session.get(Client, interaction.client_id)
-    scopes = [(s, html.text(lang, f"scope_{s}")) for s in interaction.request["scope"]]
+    asked = sessions.request_from_json(interaction.request).consent_scopes
+    scopes = [(s, html.text(lang, f"scope_{s}")) for s in asked]
     return html.render(request, "consent.html", lang=lang,
                        page=f"/oauth2/consent/{interaction.id}", interaction_id=interaction.id,
                        csrf=_csrf(request, interaction), scopes=scopes,

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from app import security
 from app.dependencies import (
     NowDep,
     ReadSessionDep,
@@ -45,6 +46,8 @@ from app.services.vneid import (
     sessions,
 )
 from app.services.vneid import logout as oidc_logout
+from app.services.vneid import par as oidc_par
+from app.services.vneid import registration as oidc_registration
 from app.services.vneid import revocation as oidc_revocation
 from app.services.vneid import userinfo as oidc_userinfo
 from app.services.vneid.provider import SESSION_TTL
@@ -156,9 +159,16 @@ def _bearer_token(request: Request, pairs: list[tuple[str, str]]) -> str | None:
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() not in ("bearer", "dpop") or not token.strip():
         raise oauth.InvalidToken()
     return token.strip()
+
+
+def _dpop_presentation(request: Request) -> oidc_userinfo.DpopPresentation:
+    scheme = (request.headers.get("authorization") or "").strip().partition(" ")[0]
+    return oidc_userinfo.DpopPresentation(scheme_is_dpop=scheme.lower() == "dpop",
+                                          proof=request.headers.get("dpop"),
+                                          method=request.method)
 
 
 _USERINFO = {"responses": {401: {"description": "invalid_token (RFC 6750 challenge)"},
@@ -173,10 +183,11 @@ async def userinfo(request: Request) -> Any:
     pairs, now = await read_pairs(request), request.app.state.clock.now()
     settings: Settings = request.app.state.settings
 
-    def read(token: str) -> dict[str, Any]:
+    def read(token: str) -> dict[str, Any] | oidc_userinfo.SignedUserinfo:
         with oidc_userinfo.read_connection(get_database(request)) as conn:
             return oidc_userinfo.userinfo(conn, token, keys=key_store(request),
-                                          settings=settings, now=now)
+                                          settings=settings, now=now,
+                                          dpop=_dpop_presentation(request))
 
     try:
         token = _bearer_token(request, pairs)
@@ -185,6 +196,9 @@ async def userinfo(request: Request) -> Any:
         claims = await run_read(runtime(request), lambda: read(token))
     except oauth.OAuthError as error:
         return _bearer_error(error)
+    if isinstance(claims, oidc_userinfo.SignedUserinfo):
+        return Response(claims.jwt, media_type="application/jwt",
+                        headers={"Cache-Control": "no-store"})
     return JSONResponse(claims, headers={"Cache-Control": "no-store"})
 
 
@@ -247,6 +261,22 @@ def revoke(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
     except oauth.OAuthError as error:
         return error_response(error, used_basic=bool(form.request and form.request.used_basic))
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/oauth2/par", status_code=201,
+             summary="Pushed authorization request (RFC 9126), client-authenticated",
+             responses={400: {"description": "The authorization endpoint's errors, as JSON"},
+                        401: {"description": "invalid_client"}})
+def pushed_authorization_request(request: Request, form: Annotated[ParsedForm, Depends(read_form)],
+                                 session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
+    try:
+        requester = _authenticated(request, form, session, settings, now, "/oauth2/par")
+        assert form.request is not None
+        body = oidc_par.push(session, dict(form.request.params), client_id=requester,
+                             settings=settings, now=now)
+    except oauth.OAuthError as error:
+        return error_response(error, used_basic=bool(form.request and form.request.used_basic))
+    return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
 
 
 # --- RP-initiated logout --------------------------------------------------------------------------
@@ -370,3 +400,105 @@ def withdraw_my_consent(consent_id: RowIdPath, request: Request, session: Sessio
     account = _app_account(request, session)
     return ConsentOut.model_validate(
         consent.withdraw(session, consent_id, by="citizen", now=now, pin=account.pin))
+
+
+# --- dynamic client registration (RFC 7591, RFC 7592) ---------------------------------------------
+
+_REGISTRATION_ERRORS = {400: {"description": "invalid_client_metadata, invalid_redirect_uri "
+                                             "(RFC 7591 §3.2.2)"},
+                        401: {"description": "invalid_token: no or a wrong access token"}}
+
+
+def _registration_error(error: oauth.OAuthError) -> JSONResponse:
+    if isinstance(error, oauth.InvalidToken):
+        return _bearer_error(error)
+    return JSONResponse(error.as_dict(), status_code=error.status,
+                        headers={"Cache-Control": "no-store"})
+
+
+async def _json_document(request: Request) -> Any:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise oauth.InvalidClientMetadata("Send the metadata as application/json.")
+    try:
+        return await request.json()
+    except ValueError:
+        raise oauth.InvalidClientMetadata("The body is not JSON.") from None
+
+
+def _initial_token_ok(request: Request, settings: Settings, now: Any) -> bool:
+    token = _device_token(request)
+    if token is None:
+        return False
+    if oidc_registration.initial_token_valid(settings, token, now=now):
+        return True
+    return security.checked_secret(request, matches=security.is_admin_token(request, token))
+
+
+@router.post("/oauth2/register", status_code=201, responses=_REGISTRATION_ERRORS,
+             summary="Dynamic client registration (RFC 7591), with an initial access token")
+async def register_client(request: Request) -> Any:
+    settings: Settings = request.app.state.settings
+    now = request.app.state.clock.now()
+    try:
+        if not await security.off_loop(lambda: _initial_token_ok(request, settings, now)):
+            raise oauth.InvalidToken("An initial access token is required (docs/vneid.md).")
+        document = await _json_document(request)
+
+        def work() -> dict[str, Any]:
+            with get_database(request).write() as session:
+                return oidc_registration.register(session, document, settings=settings, now=now)
+
+        body = await security.off_loop(work)  # may fetch a sector document: off the loop
+    except oauth.OAuthError as error:
+        return _registration_error(error)
+    return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+_MANAGE = {"responses": _REGISTRATION_ERRORS}
+
+
+@router.get("/oauth2/register/{client_id}", summary="Read a registration (RFC 7592 §2.1)",
+            **_MANAGE)
+def read_registration(client_id: str, request: Request, session: SessionDep,
+                      settings: SettingsDep) -> Any:
+    try:
+        found = oidc_registration.managed_client(session, client_id, _device_token(request))
+    except oauth.OAuthError as error:
+        return _registration_error(error)
+    return JSONResponse(oidc_registration.client_metadata(found, settings=settings),
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.put("/oauth2/register/{client_id}", summary="Replace a registration (RFC 7592 §2.2)",
+            **_MANAGE)
+async def update_registration(client_id: str, request: Request) -> Any:
+    settings: Settings = request.app.state.settings
+    token = _device_token(request)
+    try:
+        try:
+            document = await _json_document(request)
+        except oauth.InvalidClientMetadata:
+            document = None  # refused after the token is checked (RFC 7592 §3)
+
+        def work() -> dict[str, Any]:
+            with get_database(request).write() as session:
+                found = oidc_registration.managed_client(session, client_id, token)
+                updated = oidc_registration.update(session, found, document, settings=settings)
+                return oidc_registration.client_metadata(updated, settings=settings)
+
+        body = await security.off_loop(work)  # may fetch a sector document: off the loop
+    except oauth.OAuthError as error:
+        return _registration_error(error)
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.delete("/oauth2/register/{client_id}", status_code=204, response_model=None,
+               summary="Delete a registration (RFC 7592 §2.3): the client is disabled", **_MANAGE)
+def delete_registration(client_id: str, request: Request, session: SessionDep) -> Response:
+    try:
+        found = oidc_registration.managed_client(session, client_id, _device_token(request))
+    except oauth.OAuthError as error:
+        return _registration_error(error)
+    oidc_registration.delete(session, found)
+    return Response(status_code=204)

@@ -51,7 +51,8 @@ async def read_form(request: Request) -> ParsedForm:
         return ParsedForm(None, oauth.InvalidRequest("The body is not UTF-8."))
     except oauth.OAuthError as error:
         return ParsedForm(None, error)
-    return ParsedForm(tokens.TokenRequest(params, request.headers.get("authorization")), None)
+    return ParsedForm(tokens.TokenRequest(params, request.headers.get("authorization"),
+                                          request.headers.get("dpop")), None)
 
 
 def error_response(error: oauth.OAuthError, *, used_basic: bool) -> JSONResponse:

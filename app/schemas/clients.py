@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import UtcDatetime
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "client_secret_jwt",
+                     "private_key_jwt", "none"]
 ApplicationType = Literal["web", "native"]
 GrantType = Literal["client_credentials", "authorization_code", "refresh_token"]
 DataBasis = Literal["statutory_task", "consent"]
@@ -45,6 +46,26 @@ class ClientCreate(BaseModel):
         True, description="false only for a confidential client that cannot send PKCE (e.g. "
         "one registered for OpenID certification); a sent challenge is still checked.")
     jwks: dict[str, Any] | None = Field(None, description="Public JWK Set, for private_key_jwt.")
+    sector_identifier_uri: str | None = Field(
+        None, max_length=2000, description="https URL serving a JSON array of the client's "
+        "redirect URIs (OIDC Registration §5); its host is the sector of the pairwise sub "
+        "(OIDC Core §8.1), so clients of one sector see the same sub. Fetched at registration "
+        "(the webhooks' address rules, a short timeout) unless sector_redirect_uris is given.")
+    security_profile: Literal["fapi2"] | None = Field(
+        None, description="fapi2: the FAPI 2.0 Security Profile's client policy -- "
+        "private_key_jwt, and PKCE, PAR and DPoP-bound access tokens required.")
+    require_pushed_authorization_requests: bool = Field(
+        False, description="true: authorization requests only through POST /oauth2/par "
+        "(RFC 9126 §6).")
+    dpop_bound_access_tokens: bool = Field(
+        False, description="true: every token request must carry a DPoP proof (RFC 9449 §5.2); "
+        "the user's access tokens are then bound to its key.")
+    userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = Field(
+        None, description="Answer userinfo as a JWT signed with this algorithm "
+        "(application/jwt, OIDC Core §5.3.2); absent: plain JSON.")
+    sector_redirect_uris: list[str] | None = Field(
+        None, max_length=64, description="Sandbox clients only: the JSON array the "
+        "sector_identifier_uri serves, given instead of fetched (a sandbox often runs offline).")
     sandbox: bool = False
     signing_alg: Literal["ES256", "RS256"] = "ES256"
     rate_limit: int = Field(600, ge=1, le=10_000_000, description="Requests per minute.")
@@ -65,6 +86,10 @@ class ClientOut(BaseModel):
     post_logout_redirect_uris: list[str]
     application_type: ApplicationType
     require_pkce: bool
+    sector_identifier_uri: str | None = None
+    userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = None
+    dpop_bound_access_tokens: bool = False
+    require_pushed_authorization_requests: bool = False
     status: Literal["active", "disabled"]
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]
@@ -91,3 +116,17 @@ class SecretRotated(BaseModel):
 class KeyRotated(BaseModel):
     alg: Literal["ES256", "RS256"]
     kid: str
+
+
+class InitialAccessTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in: int = Field(86_400, ge=60, le=30 * 86_400,
+                            description="Seconds the token stays valid (at most 30 days).")
+
+
+class InitialAccessToken(BaseModel):
+    initial_access_token: str = Field(
+        description="Bearer token for POST /oauth2/register: any number of registrations until "
+        "it expires, in this deployment (or tenant) only.")
+    expires_at: UtcDatetime

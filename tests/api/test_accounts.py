@@ -395,9 +395,9 @@ def test_every_vneid_problem_type_is_in_docs_errors(problem: type[DomainError]) 
 @pytest.mark.parametrize("error", [
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "invalid_scope",
     "unsupported_response_type", "unsupported_token_type", "access_denied", "login_required",
-    "consent_required", "unmet_authentication_requirements", "request_not_supported",
-    "request_uri_not_supported", "registration_not_supported", "invalid_token",
-    "insufficient_scope"])
+    "consent_required", "unmet_authentication_requirements", "invalid_request_object",
+    "invalid_request_uri", "invalid_dpop_proof", "request_uri_not_supported",
+    "registration_not_supported", "invalid_token", "insufficient_scope"])
 def test_every_oauth_error_the_provider_answers_is_in_docs_errors(error: str) -> None:
     assert f"`{error}`" in (DOCS / "errors.md").read_text()
 

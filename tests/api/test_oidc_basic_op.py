@@ -428,22 +428,31 @@ def _unsigned_request_object(flow_params: dict[str, str]) -> str:
 
 def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(
         agent: TestClient, client: TestClient, rp: Rp, citizen: str, settings: Settings) -> None:
-    assert client.get("/.well-known/openid-configuration").json()[
-        "request_parameter_supported"] is False
+    """Signed request objects are supported, unsigned ones not: the suite skips this module when
+    ``none`` is not among ``request_object_signing_alg_values_supported``. The object is refused,
+    never silently ignored."""
+    metadata = client.get("/.well-known/openid-configuration").json()
+    assert metadata["request_parameter_supported"] is True
+    assert "none" not in metadata["request_object_signing_alg_values_supported"]
     probe = authorize(agent, rp)
     flow = authorize(agent, rp, pin=citizen, request=_unsigned_request_object(probe.params))
-    _error_redirect(flow, settings, "request_not_supported")  # never silently ignored
+    _error_redirect(flow, settings, "invalid_request_object")
 
 
 def test_oidcc_claims_essential(agent: TestClient, client: TestClient, rp: Rp, citizen: str,
                                 settings: Settings) -> None:
+    """As the suite sends it: ``scope=openid`` and ``claims={"userinfo": {"name": {"essential":
+    true}}}``; ``name`` comes back from userinfo, not in the ID token (OIDC Core §5.5)."""
+    assert client.get("/.well-known/openid-configuration").json()["claims_parameter_supported"]
     claims = json.dumps({"userinfo": {"name": {"essential": True}}})
-    flow = authorize(agent, rp, pin=citizen, scope="openid profile", claims=claims)
+    flow = authorize(agent, rp, pin=citizen, scope="openid", claims=claims)
     _code_redirect(flow, settings)
     body = redeem(agent, rp, flow).json()
-    assert userinfo(agent, body["access_token"]).json()["name"]
-    assert client.get("/.well-known/openid-configuration").json()[
-        "claims_parameter_supported"] is False  # the parameter is ignored, as announced
+    assert body["scope"] == "openid"  # the claim is released alone, its scope is not granted
+    released = userinfo(agent, body["access_token"]).json()
+    assert released["name"]
+    assert not {"family_name", "birthdate", "gender"} & released.keys()
+    assert "name" not in jwt_claims(body["id_token"])
 
 
 def test_oidcc_ensure_request_object_with_redirect_uri(
@@ -451,7 +460,7 @@ def test_oidcc_ensure_request_object_with_redirect_uri(
     probe = authorize(agent, rp)
     inner = {**probe.params, "redirect_uri": "https://elsewhere.example/cb"}
     flow = authorize(agent, rp, pin=citizen, request=_unsigned_request_object(inner))
-    _error_redirect(flow, settings, "request_not_supported")
+    _error_redirect(flow, settings, "invalid_request_object")  # unsigned: refused
     assert flow.location.startswith(rp.redirect_uri)  # the registered parameter, not the object's
 
 

@@ -79,7 +79,7 @@ def test_registration_refuses_an_impossible_policy(client: TestClient, admin: di
 
 
 @pytest.mark.parametrize("spec", [{"application_type": "desktop"}, {"require_pkce": "maybe"},
-                                  {"token_endpoint_auth_method": "client_secret_jwt"}])
+                                  {"token_endpoint_auth_method": "tls_client_auth"}])
 def test_registration_refuses_unknown_policy_values(client: TestClient, admin: dict[str, str],
                                                     spec: dict[str, Any]) -> None:
     assert _register(client, admin, **spec).status_code == 422

@@ -1,6 +1,9 @@
 """Authlib with its defaults, against a real server process: each client authentication method
 (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` with ``PrivateKeyJWT`` as it
-comes: an RS256 key, no ``kid``, a 3,600 s assertion, ``aud`` = the token endpoint) through the
+comes: an RS256 key, no ``kid``, a 3,600 s assertion, ``aud`` = the token endpoint), and
+``client_secret_jwt`` with ``ClientSecretJWT`` as it comes (HS256 under the client's secret, the
+same 3,600 s lifetime; ``aud`` the token endpoint, or with no endpoint given the URL each request
+goes to) through the
 code flow, refresh, introspection and revocation. Authlib sends no PKCE unless told, so the clients
 are registered with ``require_pkce`` false (docs/vneid.md "Client policy").
 
@@ -20,7 +23,7 @@ import httpx
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
-from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from authlib.oauth2.rfc7523 import ClientSecretJWT, PrivateKeyJWT
 from joserfc.jwk import ECKey, RSAKey
 
 from tests.e2e.conftest import Server
@@ -37,25 +40,29 @@ def _metadata(server: Server) -> dict[str, Any]:
 def _session(server: Server, method: str, *, aud_token_endpoint: bool = True) -> OAuth2Client:
     """An Authlib client with nothing set but the method (and the key for private_key_jwt)."""
     scope = "openid profile offline_access"
+    token_endpoint = _metadata(server)["token_endpoint"] if aud_token_endpoint else None
     if method != "private_key_jwt":
         client_id, secret = _register(server, require_pkce=False,
                                       token_endpoint_auth_method=method)
-        return OAuth2Client(client_id, secret, scope=scope, redirect_uri=REDIRECT,
-                            token_endpoint_auth_method=method,
-                            revocation_endpoint_auth_method=method)
+        client = OAuth2Client(client_id, secret, scope=scope, redirect_uri=REDIRECT,
+                              token_endpoint_auth_method=method,
+                              revocation_endpoint_auth_method=method)
+        if method == "client_secret_jwt":
+            client.register_client_auth_method(ClientSecretJWT(token_endpoint))
+        return client
     client_id, _ = _register(server, require_pkce=False, token_endpoint_auth_method=method,
                              jwks={"keys": [RSA_KEY.as_dict(private=False),
                                             OTHER_KEY.as_dict(private=False)]})
     session = OAuth2Client(client_id, RSA_KEY.as_pem(private=True), scope=scope,
                            redirect_uri=REDIRECT, token_endpoint_auth_method=method,
                            revocation_endpoint_auth_method=method)
-    token_endpoint = _metadata(server)["token_endpoint"] if aud_token_endpoint else None
     session.register_client_auth_method(PrivateKeyJWT(token_endpoint))
     return session
 
 
 @pytest.fixture(params=["client_secret_basic", "client_secret_post", "private_key_jwt",
-                        "private_key_jwt aud=endpoint"])
+                        "private_key_jwt aud=endpoint", "client_secret_jwt",
+                        "client_secret_jwt aud=endpoint"])
 def session(request: pytest.FixtureRequest, server: Server) -> Iterator[OAuth2Client]:
     method, _, variant = str(request.param).partition(" ")
     created = _session(server, method, aud_token_endpoint=not variant)

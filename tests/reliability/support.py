@@ -21,7 +21,7 @@ USER_TOKEN_PATHS = ("/oauth2/userinfo", "/v1/me/")
 # Routes that take the admin token only.
 ADMIN_PREFIXES = ("/v1/admin/", "/v1/sandbox/qr/")
 # Client-authenticated OAuth endpoints (HTTP Basic or client_secret_post, not a bearer token).
-CLIENT_AUTH_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
+CLIENT_AUTH_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/par")
 
 
 def record(family: str, figure: str, value: Any, *, backend: str | None = None) -> None:

@@ -38,7 +38,10 @@ PUBLIC = {"GET /healthz", "GET /readyz", "GET /.well-known/jwks.json",
 # client authentication of the OAuth endpoints, the login flow. (The chip's routes need a
 # card.read token, a dependency, as well as the MRZ-derived access key.)
 IN_HANDLER = {"GET /v1/me/consents", "POST /v1/me/consents/{consent_id}/withdraw",
-              "POST /oauth2/qr/{handle}/approve", "POST /oauth2/qr/{handle}/deny"}
+              "POST /oauth2/qr/{handle}/approve", "POST /oauth2/qr/{handle}/deny",
+              # an initial access token, then the registration access token (RFC 7591, 7592)
+              "POST /oauth2/register", "GET /oauth2/register/{client_id}",
+              "PUT /oauth2/register/{client_id}", "DELETE /oauth2/register/{client_id}"}
 TALLY: Counter[str] = Counter()
 
 
@@ -128,6 +131,7 @@ def test_every_v1_route_has_a_recognised_guard() -> None:
     unguarded = {op.id for op in ALL_OPERATIONS
                  if GUARDS.get(op.id) is None and op.id not in PUBLIC | IN_HANDLER
                  and op.path not in ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke",
+                                     "/oauth2/par",
                                      "/oauth2/authorize", "/oauth2/userinfo", "/oauth2/logout")
                  and not op.path.startswith("/v1/pki")}
     assert unguarded == set()

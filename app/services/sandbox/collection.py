@@ -52,7 +52,7 @@ PATH_ALIASES = {"client_id": "new_client_id"}
 # The admin token: admin routes, moving the deployment's clock (everyone's) and tenants (the demo
 # client, whose credentials are public, owns none; a team's own sandbox client would).
 ADMIN_PATHS = ("/v1/admin", "/v1/sandbox/clock/", "/v1/sandbox/tenants")
-BASIC_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke")
+BASIC_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/par")
 # RS256: rotating the demo client's ES256 key while the clock runs a day ahead (after
 # /v1/admin/simulate) would leave no key valid once the clock is reset.
 PATH_DEFAULTS = {"side": "front", "format": "pem", "action": "lock", "alg": "RS256",
@@ -93,6 +93,13 @@ EXPECTED: dict[str, int] = {
     # with curl); userinfo a user's token, introspection and revocation a token to name.
     "authorize_get": 400, "authorize_post": 400, "userinfo_get": 401, "userinfo_post": 401,
     "introspect_oauth2_introspect_post": 400, "revoke_oauth2_revoke_post": 400,
+    "pushed_authorization_request_oauth2_par_post": 400,  # the request's parameters are missing
+    # Dynamic registration takes an initial access token (minted above, not carried over), its
+    # management the registration access token of a dynamically registered client.
+    "register_client_oauth2_register_post": 401,
+    "read_registration_oauth2_register__client_id__get": 401,
+    "update_registration_oauth2_register__client_id__put": 401,
+    "delete_registration_oauth2_register__client_id__delete": 401,
     # A QR handle comes from a login page shown in a browser.
     "qr_status_oauth2_qr__handle__get": 404, "qr_approve_oauth2_qr__handle__approve_post": 404,
     "qr_deny_oauth2_qr__handle__deny_post": 404,

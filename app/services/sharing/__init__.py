@@ -3,5 +3,5 @@ and purposes, access tokens (the token endpoint's grants and the data API's chec
 hash-chained audit trail with its group-commit writer, and the first-start step (signing keys and
 the demo client exist)."""
 
-__all__ = ["audit", "audit_writer", "client_auth", "clients", "consent", "scopes", "setup",
-           "tokens"]
+__all__ = ["audit", "audit_writer", "client_auth", "client_secrets", "clients", "consent",
+           "outbound", "scopes", "setup", "tokens"]

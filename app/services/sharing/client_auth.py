@@ -8,11 +8,13 @@ registered client as a ``ClientView``, and the single-use record of assertion ``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -21,10 +23,11 @@ from sqlalchemy.orm import Session
 from app.models.client import Client, UsedClientAssertion
 from app.oidc import client_auth as rules
 from app.oidc import errors as oauth
-from app.oidc.clients import ClientView
+from app.oidc.clients import CLIENT_SECRET_JWT, ClientView
 from app.oidc.discovery import Endpoints, endpoint_url
 from app.prepared import Prepared
 from app.services.kit.keys import aware
+from app.services.sharing import client_secrets
 from app.settings import Settings
 
 
@@ -35,6 +38,7 @@ class TokenRequest:
 
     params: Mapping[str, str]
     authorization: str | None = None
+    dpop: str | None = None  # the DPoP header (RFC 9449)
 
     @property
     def used_basic(self) -> bool:
@@ -53,7 +57,14 @@ def client_view(client: Client | Any) -> ClientView:
         token_endpoint_auth_method=client.token_endpoint_auth_method,
         secret_hash=client.secret_hash, jwks=client.jwks, sandbox=client.sandbox,
         id_token_signed_response_alg=client.signing_alg, require_pkce=client.require_pkce,
-        application_type=client.application_type)
+        application_type=client.application_type,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+        sector_identifier=sector_identifier(client.sector_identifier_uri))
+
+
+def sector_identifier(uri: str | None) -> str | None:
+    """OIDC Core §8.1: the host of the ``sector_identifier_uri`` is the pairwise sector."""
+    return urlsplit(uri).hostname if uri else None
 
 
 _CLIENT = Prepared(select(Client.__table__).where(Client.client_id == bindparam("client_id")))
@@ -102,6 +113,20 @@ def authenticate(
     return client
 
 
+def _view_for(client: Any | None, credentials: rules.ClientCredentials,
+              settings: Settings) -> ClientView | None:
+    """The client's view; with its secret decrypted only for a ``client_secret_jwt`` assertion
+    from a client registered for it."""
+    if client is None:
+        return None
+    view = client_view(client)
+    if credentials.method != CLIENT_SECRET_JWT or view.token_endpoint_auth_method != \
+            CLIENT_SECRET_JWT:
+        return view
+    return dataclasses.replace(view, secret=client_secrets.unseal(
+        settings, client_id=client.client_id, sealed=client.secret_encrypted))
+
+
 def identify(
     session: Session,
     request: TokenRequest,
@@ -121,7 +146,7 @@ def identify(
     try:
         authenticated = rules.authenticate_client(
             credentials,
-            client=client_view(client) if client else None,
+            client=_view_for(client, credentials, settings),
             issuer=settings.issuer_url,
             token_endpoint=endpoint_url(settings.issuer_url, Endpoints.token),
             endpoint=token_endpoint,

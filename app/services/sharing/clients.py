@@ -9,8 +9,10 @@ like every secret, and only ever registered in a sandbox deployment.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,9 +27,12 @@ from app.models.client import Client
 from app.oidc import client_auth as rules
 from app.oidc.clients import native_redirect_uri_problem, redirect_uri_problem
 from app.services.sharing import scopes as scope_catalogue
+from app.services.sharing.client_secrets import Sealer
+from app.services.sharing.outbound import OutboundRefused
 from app.settings import Settings
 
-SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
+SEALED_METHODS = ("client_secret_jwt",)  # the secret is kept encrypted too (client_secrets)
 AUTH_METHODS = (*SECRET_METHODS, "private_key_jwt", "none")
 APPLICATION_TYPES = ("web", "native")
 GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
@@ -71,6 +76,16 @@ class ClientSpec:
     post_logout_redirect_uris: tuple[str, ...] = ()
     application_type: str = "web"
     require_pkce: bool = True
+    sector_identifier_uri: str | None = None
+    # Sandbox clients only: the JSON array the sector_identifier_uri serves, given instead of
+    # fetched (a sandbox often runs offline).
+    sector_redirect_uris: tuple[str, ...] | None = None
+    userinfo_signed_response_alg: str | None = None  # ES256 / RS256: userinfo as a signed JWT
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: a DPoP proof at every token request
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    # "fapi2": the FAPI 2.0 Security Profile's client policy (docs/vneid.md): private_key_jwt,
+    # and PKCE, PAR and DPoP-bound access tokens required whatever the other fields say.
+    security_profile: str | None = None
 
 
 def _jwks_problem(jwks: dict[str, Any] | None) -> str | None:
@@ -101,6 +116,8 @@ def _problems(spec: ClientSpec) -> list[str]:
         problems.append("redirect_uris: required for authorization_code")
     if spec.signing_alg not in SIGNING_ALGS:
         problems.append("signing_alg: ES256 or RS256")
+    if spec.userinfo_signed_response_alg not in (None, *SIGNING_ALGS):
+        problems.append("userinfo_signed_response_alg: ES256 or RS256")
     if spec.data_basis not in ("statutory_task", "consent"):
         problems.append("data_basis: statutory_task or consent")
     if (spec.token_endpoint_auth_method == "private_key_jwt") != (spec.jwks is not None):
@@ -118,6 +135,11 @@ def _problems(spec: ClientSpec) -> list[str]:
 
 def _policy_problems(spec: ClientSpec) -> list[str]:
     problems = []
+    if spec.security_profile not in (None, FAPI2):
+        problems.append("security_profile: fapi2 or none")
+    if spec.security_profile == FAPI2 and spec.token_endpoint_auth_method != "private_key_jwt":
+        problems.append("security_profile: fapi2 needs token_endpoint_auth_method "
+                        "private_key_jwt")
     if spec.application_type not in APPLICATION_TYPES:
         problems.append("application_type: web or native")
     if spec.token_endpoint_auth_method == "none":
@@ -130,24 +152,82 @@ def _policy_problems(spec: ClientSpec) -> list[str]:
     return problems
 
 
-def _validate(spec: ClientSpec) -> None:
+FAPI2 = "fapi2"
+
+
+def with_profile(spec: ClientSpec) -> ClientSpec:
+    """The spec with its security profile's requirements switched on (FAPI 2.0 Security Profile
+    §5.3.2: PAR, PKCE S256; sender-constrained tokens by DPoP, as no mTLS is offered here)."""
+    if spec.security_profile != FAPI2:
+        return spec
+    return dataclasses.replace(spec, require_pkce=True, require_pushed_authorization_requests=True,
+                               dpop_bound_access_tokens=True)
+
+
+def _validate(spec: ClientSpec, fetch: SectorFetch | None) -> None:
     problems = _problems(spec)
+    if not problems and spec.sector_identifier_uri is not None:
+        problems = _sector_problems(spec, fetch)
     if problems:
         raise InvalidClientRegistration(problems=problems)
 
 
+SectorFetch = Callable[[str], Any]
+
+
+def check_spec(spec: ClientSpec, *, fetch_sector: SectorFetch | None = None) -> None:
+    """The registration rules alone (a dynamically registered client's update, RFC 7592)."""
+    _validate(spec, fetch_sector)
+
+
+def _sector_problems(spec: ClientSpec, fetch: SectorFetch | None) -> list[str]:
+    """OIDC Registration §5: the ``sector_identifier_uri`` (https; http to loopback as for
+    redirect URIs) serves a JSON array listing every redirect URI of the client."""
+    uri = spec.sector_identifier_uri or ""
+    if (reason := redirect_uri_problem(uri, sandbox=spec.sandbox)) is not None:
+        return [f"sector_identifier_uri: {reason}"]
+    if spec.sector_redirect_uris is not None:
+        if not spec.sandbox:
+            return ["sector_redirect_uris: only for sandbox clients (others are fetched)"]
+        document: Any = list(spec.sector_redirect_uris)
+    elif fetch is None:
+        return ["sector_identifier_uri: cannot be fetched here; give sector_redirect_uris"]
+    else:
+        try:
+            document = fetch(uri)
+        except OutboundRefused as refused:
+            return [f"sector_identifier_uri: not fetched ({refused})"]
+    if not isinstance(document, list) or not all(isinstance(u, str) for u in document):
+        return ["sector_identifier_uri: the document must be a JSON array of URIs"]
+    if not set(spec.redirect_uris) <= set(document):
+        return ["sector_identifier_uri: the document does not list every redirect URI"]
+    return []
+
+
 def register(session: Session, spec: ClientSpec, *, now: datetime,
-             secret: str | None = None) -> tuple[Client, str | None]:
-    """Create a client; returns it and its secret in clear (shown once; ``None`` for key auth)."""
-    _validate(spec)
+             secret: str | None = None, fetch_sector: SectorFetch | None = None,
+             seal: Sealer | None = None) -> tuple[Client, str | None]:
+    """Create a client; returns it and its secret in clear (shown once; ``None`` for key auth).
+    ``fetch_sector(url)``: the parsed JSON a ``sector_identifier_uri`` serves;
+    ``seal(client_id, secret)``: the encrypted copy a ``client_secret_jwt`` client needs
+    (:func:`app.services.sharing.client_secrets.sealer`)."""
+    spec = with_profile(spec)
+    _validate(spec, fetch_sector)
+    if spec.token_endpoint_auth_method in SEALED_METHODS and seal is None:
+        raise InvalidClientRegistration(
+            problems=["token_endpoint_auth_method: client_secret_jwt is registered through the "
+                      "admin API"])
     client_id = spec.client_id or f"client-{secrets.token_hex(8)}"
     if session.get(Client, client_id) is not None:
         raise ClientExists()
     secret_hash, secret = _initial_secret(spec, configured=secret)
+    sealed = seal(client_id, secret) if seal is not None and secret is not None and \
+        spec.token_endpoint_auth_method in SEALED_METHODS else None
     client = Client(
         client_id=client_id,
         name=spec.name,
         secret_hash=secret_hash,
+        secret_encrypted=sealed,
         jwks=spec.jwks,
         token_endpoint_auth_method=spec.token_endpoint_auth_method,
         scopes=sorted(set(spec.scopes)),
@@ -157,6 +237,10 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         post_logout_redirect_uris=list(spec.post_logout_redirect_uris),
         application_type=spec.application_type,
         require_pkce=spec.require_pkce,
+        sector_identifier_uri=spec.sector_identifier_uri,
+        userinfo_signed_response_alg=spec.userinfo_signed_response_alg,
+        dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
+        require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
         grant_types=list(spec.grant_types),
         status="active",
         sandbox=spec.sandbox,
@@ -190,15 +274,21 @@ def list_all(session: Session) -> list[Client]:
     return list(session.scalars(select(Client).order_by(Client.created_at, Client.client_id)))
 
 
-def rotate_secret(session: Session, client_id: str, *, now: datetime) -> str:
+def rotate_secret(session: Session, client_id: str, *, now: datetime,
+                  seal: Sealer | None = None) -> str:
     """Replace the secret (the old one stops working at once); returns the new one, shown once."""
     client = get(session, client_id)
     if client.token_endpoint_auth_method not in SECRET_METHODS:
         raise InvalidClientRegistration(
             problems=["this client authenticates with a key, not a secret"]
         )
+    sealed = client.token_endpoint_auth_method in SEALED_METHODS
+    if sealed and seal is None:
+        raise InvalidClientRegistration(
+            problems=["a client_secret_jwt client's secret is rotated through the admin API"])
     secret = rules.new_client_secret()
     client.secret_hash, client.secret_rotated_at = rules.hash_client_secret(secret), now
+    client.secret_encrypted = seal(client_id, secret) if sealed and seal is not None else None
     session.flush()
     return secret
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.oidc import dpop
 from app.oidc import errors as oauth
 from app.oidc import tokens as oidc_tokens
 from app.oidc.jwt_policy import RejectReason, TokenRejected
@@ -59,6 +60,7 @@ class GrantContext:
     settings: Settings
     keys: KeyStore
     now: datetime
+    dpop_jkt: str | None = None  # the checked DPoP proof's key: bind the user's access token
 
 
 TokenBody = Callable[[], dict[str, Any]]
@@ -99,6 +101,18 @@ def register_grant(grant_type: str, handler: GrantHandler) -> None:
     GRANTS[grant_type] = handler
 
 
+def _dpop_key(request: TokenRequest, client: Any, *, settings: Settings,
+              now: datetime) -> str | None:
+    """The DPoP proof's key thumbprint (RFC 9449 §5), checked; a client registered with
+    ``dpop_bound_access_tokens`` must send one."""
+    if request.dpop is None:
+        if client.dpop_bound_access_tokens:
+            raise dpop.InvalidDpopProof("This client must send a DPoP proof.")
+        return None
+    return dpop.verify_proof(request.dpop, method="POST", url=token_endpoint(settings),
+                             now=now).jkt
+
+
 Admission = Callable[[Any], Callable[[Session], None] | None]
 
 
@@ -123,7 +137,8 @@ def prepare_token(
             raise oauth.UnsupportedGrantType()
         if grant_type not in client.grant_types:
             raise oauth.UnauthorizedClient()
-        step = handler(GrantContext(session, client, request, settings, keys, now))
+        jkt = _dpop_key(request, client, settings=settings, now=now)
+        step = handler(GrantContext(session, client, request, settings, keys, now, jkt))
     except oauth.OAuthError as error:
         if spend is None:
             raise

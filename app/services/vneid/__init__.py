@@ -7,5 +7,5 @@ The protocol rules themselves are the pure package :mod:`app.oidc`; database wor
 path goes through :mod:`app.services.storage` (a read phase and the writes it leaves)."""
 
 __all__ = ["access_history", "account_generation", "accounts", "authorize", "credentials",
-           "discovery", "grants", "lock_reasons", "login", "logout", "otp", "provider",
-           "revocation", "sessions", "userinfo"]
+           "discovery", "grants", "lock_reasons", "login", "logout", "otp", "par",
+           "provider", "registration", "revocation", "sessions", "userinfo"]

@@ -31,6 +31,7 @@ from app.oidc.authorize import (
     AuthorizationRequest,
     error_redirect_url,
     requested_client_id,
+    resolve_request,
     success_redirect_url,
     validate_authorization_request,
 )
@@ -44,6 +45,7 @@ from app.services.kit.keys import KeyStore, aware
 from app.services.population import persona_names
 from app.services.sharing import consent
 from app.services.storage.phases import Pending
+from app.services.vneid import par
 from app.services.vneid import sessions as oidc_sessions
 from app.services.vneid.credentials import AccountRef, available
 from app.services.vneid.provider import AMR_PASSWORD_OTP, LOGIN_PURPOSE, login_client, subject
@@ -94,8 +96,11 @@ def authorize(session: Session, pairs: Sequence[tuple[str, str]], *, cookies: Co
     :class:`Pending` (``app.services.storage.phases``). A refused request writes nothing."""
     try:
         found = login_client(session, requested_client_id(pairs))
+        view = found[1] if found else None
+        pairs = resolve_request(pairs, client=view, issuer=ctx.settings.issuer_url, now=ctx.now,
+                                pushed=par.pushed_record(session, pairs))
         request = validate_authorization_request(
-            pairs, client=found[1] if found else None, issuer=ctx.settings.issuer_url, now=ctx.now)
+            pairs, client=view, issuer=ctx.settings.issuer_url, now=ctx.now)
     except AuthorizationRejected as rejected:
         return ErrorPage(rejected.error)
     except AuthorizationErrorRedirect as redirect:
@@ -213,7 +218,8 @@ def issue_code(session: Session, request: AuthorizationRequest, *,
         "code_challenge": grant.code_challenge, "account_id": account.id,
         "auth_time": grant.auth_time, "acr": grant.acr, "amr": list(grant.amr),
         "nonce": grant.nonce, "session_id": grant.session_id, "issued_at": grant.issued_at,
-        "expires_at": grant.expires_at})
+        "expires_at": grant.expires_at,
+        "claims": grant.claims.to_json() if grant.claims else None})
     return success_redirect_url(request, code=code, issuer=ctx.settings.issuer_url)
 
 
@@ -256,7 +262,7 @@ def consent_decision(session: Session, interaction: LoginInteraction, *, approve
         return error_redirect(request, oauth.AccessDenied("The citizen declined the request."),
                               ctx)
     consent.grant(session, pin=account.pin, client_id=request.client_id, purpose=LOGIN_PURPOSE,
-                  scopes=request.scope, method="web_form", now=ctx.now)
+                  scopes=request.consent_scopes, method="web_form", now=ctx.now)
     try:
         return Redirect(issue_code(session, request, account=account, login=row, ctx=ctx))
     except oauth.OAuthError as error:
@@ -294,14 +300,14 @@ def _sandbox_login(session: Session, request: AuthorizationRequest, client: Any,
     account = sandbox_account(session, pin.strip(), now=ctx.now)
     select_acr(request.acr_values, level=account.level)  # LoA2 from a level-1 account: refused
     given = _consent_view(session, account, view.client_id, ctx.now)
-    consented = given is not None and set(request.scope) <= given.scopes
+    consented = given is not None and set(request.consent_scopes) <= given.scopes
 
     def write(writing: Session) -> Redirect:
         row, cookie = oidc_sessions.start(writing, account, amr=AMR_PASSWORD_OTP, now=ctx.now)
         if not consented:
             consent.ensure(writing, pin=account.pin, client_id=view.client_id,
-                           purpose=LOGIN_PURPOSE, scopes=request.scope, method="sandbox_header",
-                           now=ctx.now)
+                           purpose=LOGIN_PURPOSE, scopes=request.consent_scopes,
+                           method="sandbox_header", now=ctx.now)
         location = issue_code(writing, request, account=account, login=row, ctx=ctx)
         return Redirect(location, session_cookie=cookie)
 

@@ -35,8 +35,10 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models.oidc import AuthorizationCode, IssuedAccessToken, RefreshToken
+from app.oidc import claims_request
 from app.oidc import errors as oauth
-from app.oidc.claims import OFFLINE_ACCESS
+from app.oidc.claims import OFFLINE_ACCESS, userinfo_claims
+from app.oidc.claims_request import ClaimsRequest
 from app.oidc.clients import REFRESH_TOKEN
 from app.oidc.codes import (
     AuthorizationCodeGrant,
@@ -49,6 +51,7 @@ from app.oidc.codes import (
     redeem_authorization_code,
     rotate_refresh_token,
 )
+from app.oidc.dpop import DPOP_SCHEME
 from app.oidc.scopes import format_scope, parse_scope
 from app.oidc.tokens import (
     AccessTokenContent,
@@ -63,6 +66,7 @@ from app.services.kit.keys import aware
 from app.services.sharing.tokens import GrantContext, TokenBody, register_grant
 from app.services.storage.phases import Pending, failing, then
 from app.services.vneid import revocation as oidc_revocation
+from app.services.vneid import userinfo as oidc_userinfo
 from app.services.vneid.credentials import AccountRef, available
 from app.services.vneid.provider import (
     ACCESS_TOKEN_TTL,
@@ -85,6 +89,7 @@ class Grant:
     session_id: str | None
     code_hash: str | None
     nonce: str | None = None
+    claims: ClaimsRequest | None = None
 
 
 def _code_grant(row: Any) -> AuthorizationCodeGrant | None:
@@ -96,7 +101,8 @@ def _code_grant(row: Any) -> AuthorizationCodeGrant | None:
         auth_time=aware(row.auth_time) or row.auth_time, acr=row.acr,
         issued_at=aware(row.issued_at) or row.issued_at,
         expires_at=aware(row.expires_at) or row.expires_at, amr=tuple(row.amr), nonce=row.nonce,
-        session_id=row.session_id, consumed_at=aware(row.consumed_at))
+        session_id=row.session_id, consumed_at=aware(row.consumed_at),
+        claims=claims_request.from_json(row.claims))
 
 
 # Statements compiled once per dialect and run on the driver's cursor (app.prepared).
@@ -163,8 +169,8 @@ def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
     account = _live_account(ctx, row.account_id)
     issue = None if isinstance(account, oauth.InvalidGrant) else _issue(ctx, Grant(
         account=account, scope=grant.scope, auth_time=grant.auth_time, acr=grant.acr,
-        amr=grant.amr, session_id=grant.session_id, code_hash=code_hash, nonce=grant.nonce),
-        first_refresh=grant)
+        amr=grant.amr, session_id=grant.session_id, code_hash=code_hash, nonce=grant.nonce,
+        claims=grant.claims), first_refresh=grant)
 
     def write(session: Session) -> TokenBody:
         if not _consume_code(session, code_hash, ctx.now):  # a concurrent request redeemed it
@@ -207,7 +213,8 @@ def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
     account = _live_account(ctx, account_id)
     issue = None if isinstance(account, oauth.InvalidGrant) else _issue(ctx, Grant(
         account=account, scope=rotation.scope, auth_time=aware(row.auth_time) or row.auth_time,
-        acr=row.acr, amr=amr, session_id=row.session_id, code_hash=code_hash),
+        acr=row.acr, amr=amr, session_id=row.session_id, code_hash=code_hash,
+        claims=claims_request.from_json(row.claims)),
         refresh=(rotation.token, rotation.new_record.family_id))
 
     def write(session: Session) -> TokenBody:
@@ -216,24 +223,38 @@ def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
                 "The refresh token has already been used."), ctx.now).write(session)
         if issue is None:
             return _revoking_family(family_id, account, ctx.now).write(session)
-        _store_refresh(session, rotation.new_record, account_id, amr, code_hash)
+        _store_refresh(session, rotation.new_record, account_id, amr, code_hash, row.claims)
         return issue.write(session)
 
     return Pending(write)
 
 
 def _store_refresh(session: Session, record: RefreshTokenRecord, account_id: int,
-                   amr: tuple[str, ...], code_hash: str | None) -> None:
+                   amr: tuple[str, ...], code_hash: str | None,
+                   claims: dict[str, Any] | None) -> None:
     _INSERT_REFRESH.run(session.connection(), {
         "token_hash": record.token_hash, "family_id": record.family_id,
         "client_id": record.client_id, "account_id": account_id, "scope": list(record.scope),
         "auth_time": record.auth_time, "acr": record.acr, "amr": list(amr),
         "session_id": record.session_id, "code_hash": code_hash, "issued_at": record.issued_at,
-        "expires_at": record.expires_at, "family_expires_at": record.family_expires_at})
+        "expires_at": record.expires_at, "family_expires_at": record.family_expires_at,
+        "claims": claims})
 
 
 def _wants_refresh(ctx: GrantContext, scope: tuple[str, ...]) -> bool:
     return OFFLINE_ACCESS in scope and REFRESH_TOKEN in ctx.client.grant_types
+
+
+def _id_token_claims(ctx: GrantContext, grant: Grant) -> dict[str, Any]:
+    """The claims the ``claims`` parameter asked for in the ID token (OIDC Core §5.5), read
+    from the population record; none in the common case, which reads nothing."""
+    if grant.claims is None or not grant.claims.id_token:
+        return {}
+    source = oidc_userinfo.account_claim_source(ctx.session.connection(), grant.account.pin)
+    if source is None:
+        return {}
+    released = userinfo_claims(source, scopes=(), subject="", claims=grant.claims.id_token)
+    return {name: value for name, value in released.items() if name != "sub"}
 
 
 def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeGrant | None = None,
@@ -245,10 +266,13 @@ def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeG
         token, first = issue_refresh_token(first_refresh, now=ctx.now)
         refresh = (token, first.family_id)
     jti = new_jti()
+    claims_json = grant.claims.to_json() if grant.claims else None
+    extra = _id_token_claims(ctx, grant)
     record = {"jti": jti, "client_id": ctx.client.client_id, "account_id": grant.account.id,
               "code_hash": grant.code_hash, "family_id": refresh[1] if refresh else None,
               "session_id": grant.session_id, "issued_at": ctx.now,
-              "expires_at": token_expiry(ctx.now, ACCESS_TOKEN_TTL)}
+              "expires_at": token_expiry(ctx.now, ACCESS_TOKEN_TTL),
+              "claims": claims_json}
     sub = subject(grant.account.pin, view_of(ctx.client), ctx.settings)
     key = ctx.keys.ring().signing_key(ctx.client.signing_alg, now=ctx.now)
     client_id, issuer, now = ctx.client.client_id, ctx.settings.issuer_url, ctx.now
@@ -258,21 +282,24 @@ def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeG
             AccessTokenContent(subject=sub, client_id=client_id,
                                audience=(userinfo_audience(ctx.settings),), scope=grant.scope,
                                auth_time=grant.auth_time, acr=grant.acr,
-                               session_id=grant.session_id),
+                               session_id=grant.session_id, jkt=ctx.dpop_jkt),
             key=key, issuer=issuer, now=now, ttl=ACCESS_TOKEN_TTL, jti=jti)
         id_token = issue_id_token(
             IdTokenContent(subject=sub, client_id=client_id, auth_time=grant.auth_time,
                            acr=grant.acr, amr=grant.amr, nonce=grant.nonce,
                            session_id=grant.session_id),
-            key=key, issuer=issuer, now=now, ttl=ID_TOKEN_TTL, access_token=access.value)
-        tokens = {"access_token": access.value, "token_type": "Bearer",
+            key=key, issuer=issuer, now=now, ttl=ID_TOKEN_TTL, access_token=access.value,
+            extra=extra)
+        tokens = {"access_token": access.value,
+                  "token_type": DPOP_SCHEME if ctx.dpop_jkt else "Bearer",
                   "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
                   "scope": format_scope(grant.scope), "id_token": id_token}
         return tokens | ({"refresh_token": refresh[0]} if refresh is not None else {})
 
     def write(session: Session) -> TokenBody:
         if first is not None:
-            _store_refresh(session, first, grant.account.id, grant.amr, grant.code_hash)
+            _store_refresh(session, first, grant.account.id, grant.amr, grant.code_hash,
+                           claims_json)
         _INSERT_ACCESS.run(session.connection(), record)
         return body
 

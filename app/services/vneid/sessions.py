@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.models.account import Account
 from app.models.oidc import BrowserSession, LoginInteraction
+from app.oidc import claims_request
 from app.oidc.authorize import AuthorizationRequest
 from app.oidc.codes import new_opaque_value, opaque_hash
 from app.oidc.interaction import SessionView
@@ -84,7 +85,8 @@ def view(row: BrowserSession) -> SessionView:
 def request_to_json(request: AuthorizationRequest) -> dict[str, Any]:
     data = asdict(request)
     data.update(scope=list(request.scope), prompt=sorted(request.prompt),
-                acr_values=list(request.acr_values), received_at=request.received_at.isoformat())
+                acr_values=list(request.acr_values), received_at=request.received_at.isoformat(),
+                claims=request.claims.to_json() if request.claims else None)
     return data
 
 
@@ -92,6 +94,7 @@ def request_from_json(data: dict[str, Any]) -> AuthorizationRequest:
     return AuthorizationRequest(**{**data, "scope": tuple(data["scope"]),
                                    "prompt": frozenset(data["prompt"]),
                                    "acr_values": tuple(data["acr_values"]),
+                                   "claims": claims_request.from_json(data.get("claims")),
                                    "received_at": datetime.fromisoformat(data["received_at"])})
 
 

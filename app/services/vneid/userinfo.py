@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +26,11 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.matching import CLAN_LAST_ETHNICITIES
 from app.models.account import Account
+from app.models.client import Client
 from app.models.oidc import IssuedAccessToken
 from app.models.population import Citizen, Residence
+from app.oidc import claims_request
+from app.oidc import dpop as dpop_rules
 from app.oidc import errors as oauth
 from app.oidc.claims import (
     OPENID,
@@ -36,7 +40,7 @@ from app.oidc.claims import (
     userinfo_claims,
 )
 from app.oidc.jwt_policy import TokenRejected
-from app.oidc.tokens import AccessTokenClaims, verify_access_token
+from app.oidc.tokens import AccessTokenClaims, issue_userinfo_response, verify_access_token
 from app.prepared import Prepared
 from app.services.kit.keys import KeyStore
 from app.services.population.reference import Reference, cached_reference, reference
@@ -93,17 +97,32 @@ def _is_client_credentials(token: str, *, keys: KeyStore, settings: Settings,
 
 
 _GRANT = Prepared(
-    select(IssuedAccessToken.revoked_at, Account.state, Account.phone, Citizen.pin,
+    select(IssuedAccessToken.revoked_at, IssuedAccessToken.claims, Account.state, Account.phone,
+           Client.userinfo_signed_response_alg, Citizen.pin,
            Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
            Citizen.birth_date_precision, Citizen.sex, Citizen.email, Citizen.status,
            Citizen.status_date, Citizen.ethnicity_code)
     .join(Account, Account.id == IssuedAccessToken.account_id)
     .join(Citizen, Citizen.pin == Account.pin)
+    .join(Client, Client.client_id == IssuedAccessToken.client_id)
     .where(IssuedAccessToken.jti == bindparam("jti")))  # one round trip for the three
 _RESIDENCES = Prepared(
     select(Residence.kind, Residence.commune_code, Residence.address_line)
     .where(Residence.pin == bindparam("pin"), Residence.deregistered_on.is_(None))
     .order_by(Residence.registered_on))
+
+
+_ACCOUNT_CITIZEN = Prepared(
+    select(Account.phone, Citizen.pin, Citizen.surname, Citizen.middle_name, Citizen.given_name,
+           Citizen.birth_date, Citizen.birth_date_precision, Citizen.sex, Citizen.email)
+    .join(Citizen, Citizen.pin == Account.pin)
+    .where(Account.pin == bindparam("pin")))
+
+
+def account_claim_source(conn: Connection, pin: str) -> ClaimSource | None:
+    """The claims of the citizen with an account, for an ID token that asks for some."""
+    found = _ACCOUNT_CITIZEN.first(conn, {"pin": pin})
+    return None if found is None else claim_source(conn, found)
 
 
 def _load_reference(conn: Connection) -> Reference:
@@ -153,14 +172,63 @@ def claim_source(conn: Connection, row: Any, *, kinds: tuple[str, ...] = (),
         address=_address(conn, row.pin), clan_last=row.ethnicity_code in CLAN_LAST_ETHNICITIES)
 
 
+@dataclass(frozen=True)
+class SignedUserinfo:
+    """The claims as a JWT (``application/jwt``), for a client that registered
+    ``userinfo_signed_response_alg``."""
+
+    jwt: str
+
+
+@dataclass(frozen=True)
+class DpopPresentation:
+    """How the token came: under the ``DPoP`` scheme or not, and the request's DPoP proof."""
+
+    scheme_is_dpop: bool = False
+    proof: str | None = None
+    method: str = "GET"
+
+
+def check_sender(claims: AccessTokenClaims, token: str, presented: DpopPresentation, *,
+                 settings: Settings, now: datetime) -> None:
+    """RFC 9449 §7: a DPoP-bound token only with the ``DPoP`` scheme and a proof by its key for
+    this request (``ath`` included); an unbound token never under the ``DPoP`` scheme."""
+    bound = claims.content.jkt
+    if bound is None:
+        if presented.scheme_is_dpop:
+            raise oauth.InvalidToken("This access token is not DPoP-bound: send it as Bearer.")
+        return
+    if not presented.scheme_is_dpop or presented.proof is None:
+        raise oauth.InvalidToken("This access token is DPoP-bound: send it as DPoP with a proof.")
+    try:
+        proof = dpop_rules.verify_proof(presented.proof, method=presented.method,
+                                  url=userinfo_audience(settings), now=now, access_token=token)
+    except dpop_rules.InvalidDpopProof as invalid:
+        raise oauth.InvalidToken(invalid.description) from None
+    if proof.jkt != bound:
+        raise oauth.InvalidToken("The DPoP proof is not signed by the token's key.")
+
+
 def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings,
-             now: datetime) -> dict[str, Any]:
-    """The claims for ``token``, read on a plain connection (no ORM session: a hot path)."""
+             now: datetime,
+             dpop: DpopPresentation = DpopPresentation()) -> dict[str, Any] | SignedUserinfo:
+    """The claims for ``token``, read on a plain connection (no ORM session: a hot path); signed
+    with the client's ``userinfo_signed_response_alg`` when it registered one."""
     claims = verify(token, keys=keys, settings=settings, now=now)
+    check_sender(claims, token, dpop, settings=settings, now=now)
     if OPENID not in claims.content.scope:
         raise oauth.InsufficientScope()
     found = _GRANT.first(conn, {"jti": claims.jti})
     if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
         raise oauth.InvalidToken()
+    asked = claims_request.from_json(found.claims)
     source = claim_source(conn, found, kinds=document_kinds(claims.content.scope), now=now)
-    return userinfo_claims(source, scopes=claims.content.scope, subject=claims.content.subject)
+    released = userinfo_claims(source, scopes=claims.content.scope,
+                               subject=claims.content.subject,
+                               claims=asked.userinfo if asked is not None else ())
+    if found.userinfo_signed_response_alg is None:
+        return released
+    key = keys.ring().signing_key(found.userinfo_signed_response_alg, now=now)
+    return SignedUserinfo(issue_userinfo_response(
+        released, client_id=claims.content.client_id, key=key, issuer=settings.issuer_url,
+        now=now))

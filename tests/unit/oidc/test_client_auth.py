@@ -455,3 +455,48 @@ def test_assertion_sub_must_be_the_client_even_if_iss_is():
     )
     with pytest.raises(InvalidClient):
         _authenticate(credentials, JWT_CLIENT)
+
+
+# --- client_secret_jwt ---------------------------------------------------------------------------
+
+SECRET_JWT_CLIENT = ClientView(client_id="agency-7", token_endpoint_auth_method="client_secret_jwt",
+                               secret_hash=hash_client_secret(SECRET), secret=SECRET)
+_HS_CLAIMS = {"iss": "agency-7", "sub": "agency-7", "aud": TOKEN_ENDPOINT, "jti": "h-1",
+              "iat": IAT, "exp": IAT + 3600}
+
+
+def _hs256(secret=SECRET, header=None, **changes):
+    claims = {k: v for k, v in {**_HS_CLAIMS, **changes}.items() if v is not None}
+    return forge_hs256({"alg": "HS256", **(header or {})}, claims, secret.encode())
+
+
+def test_an_hs256_assertion_is_read_as_client_secret_jwt():
+    credentials = parse_client_credentials(authorization=None, form=_jwt_form(_hs256()))
+    assert credentials.method == "client_secret_jwt"
+    assert credentials.client_id == "agency-7"
+
+
+@pytest.mark.parametrize("changes", [{}, {"aud": ISSUER}, {"aud": [ISSUER, "x"]}, {"iat": None},
+                                     {"header": {"kid": "ignored", "typ": "JWT"}}])
+def test_client_secret_jwt_authenticates_with_the_clients_secret(changes):
+    credentials = parse_client_credentials(authorization=None, form=_jwt_form(_hs256(**changes)))
+    authenticated = _authenticate(credentials, SECRET_JWT_CLIENT)
+    assert (authenticated.method, authenticated.assertion_jti) == ("client_secret_jwt", "h-1")
+
+
+@pytest.mark.parametrize(("build", "client"), [
+    (lambda: _hs256(secret="another-" + "y" * 40), SECRET_JWT_CLIENT),
+    (lambda: _hs256(exp=IAT + 3901 + 30, iat=None), SECRET_JWT_CLIENT),
+    (lambda: _hs256(aud="https://elsewhere.example"), SECRET_JWT_CLIENT),
+    (lambda: _hs256(sub="someone-else"), SECRET_JWT_CLIENT),
+    (lambda: _hs256(header={"typ": "at+jwt"}), SECRET_JWT_CLIENT),
+    (lambda: _hs256(), ClientView(client_id="agency-7", token_endpoint_auth_method=
+                                  "client_secret_jwt", secret_hash=hash_client_secret(SECRET))),
+    (lambda: _hs256(), JWT_CLIENT),  # a key client: an HMAC is never accepted from it
+    (lambda: _assertion(), SECRET_JWT_CLIENT),  # and a signature not from a secret client
+], ids=["wrong secret", "too long", "wrong aud", "wrong sub", "access token typ",
+        "secret not recoverable", "private_key_jwt client", "asymmetric for secret client"])
+def test_a_bad_client_secret_jwt_assertion_is_invalid_client(build, client):
+    credentials = parse_client_credentials(authorization=None, form=_jwt_form(build()))
+    with pytest.raises(InvalidClient):
+        _authenticate(credentials, client)

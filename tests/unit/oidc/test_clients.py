@@ -100,7 +100,7 @@ def test_redirect_uri_registration_rules(uri, sandbox, problem):
 @pytest.mark.parametrize(
     "change",
     [
-        {"token_endpoint_auth_method": "client_secret_jwt"},
+        {"token_endpoint_auth_method": "tls_client_auth"},
         {"id_token_signed_response_alg": "HS256"},
         {"grant_types": frozenset({"password"})},
     ],

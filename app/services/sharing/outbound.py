@@ -1,0 +1,92 @@
+"""Requests the OpenID provider makes to URLs a client registered (its ``sector_identifier_uri``),
+under the webhooks' address rules (:mod:`app.webhook_address`,
+:mod:`app.services.events.webhook_sender`).
+
+* The host is resolved once, every address it resolves to must be allowed (public unicast;
+  loopback only where the deployment allows it for webhooks, i.e. a sandbox; never the service
+  itself), and the connection goes to the address that was checked, with the URL's ``Host`` header
+  and, for ``https``, its name for TLS (so DNS rebinding changes nothing).
+* ``https`` only, except ``http`` to a loopback address where loopback is allowed (local test
+  servers of a sandbox).
+* A short timeout (:data:`DEADLINE_SECONDS`) on each step (connect, TLS, each read), no
+  redirects, no proxies from the environment, at most :data:`MAX_BODY_BYTES` of body read.
+* A failure is one message that never names the address (:class:`OutboundRefused`).
+"""
+
+from __future__ import annotations
+
+import json
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from app.services.events import webhook_sender
+from app.settings import Settings
+from app.webhook_address import IPAddress, address_refusal, canonical, host_refusal
+
+DEADLINE_SECONDS = 3.0
+MAX_BODY_BYTES = 64 * 1024
+
+
+class OutboundRefused(Exception):
+    """The URL may not be fetched, or did not answer as it must; ``str()`` says which, safely."""
+
+
+def _checked_address(url: httpx.URL, settings: Settings) -> IPAddress:
+    policy = webhook_sender.target_policy(settings)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = url.raw_host.decode("ascii")
+    if host_refusal(host, port, policy) is not None:
+        raise OutboundRefused("address not allowed")
+    try:
+        found = webhook_sender.lookup(host, port)
+    except OSError:
+        raise OutboundRefused("the host could not be resolved") from None
+    addresses = [canonical(ip_address(a.split("%", 1)[0])) for a in found]
+    if not addresses or any(address_refusal(a, policy) or host_refusal(str(a), port, policy)
+                            for a in addresses):
+        raise OutboundRefused("address not allowed")
+    if url.scheme != "https" and not all(a.is_loopback for a in addresses):
+        raise OutboundRefused("https is required")
+    return addresses[0]
+
+
+def get_json(url: str, *, settings: Settings) -> Any:
+    """GET ``url`` and parse its JSON body, under the rules above."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise OutboundRefused("https is required")
+    target = httpx.URL(url)
+    address = _checked_address(target, settings)
+    extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" \
+        else {}
+    headers = {"Host": target.netloc.decode("ascii"), "Accept": "application/json"}
+    try:
+        with httpx.Client(timeout=DEADLINE_SECONDS, follow_redirects=False,
+                          trust_env=False) as client:
+            request = client.build_request("GET", target.copy_with(host=str(address)),
+                                           headers=headers, extensions=extensions)
+            response = client.send(request, stream=True)
+            try:
+                body = _read_limited(response)
+            finally:
+                response.close()
+    except httpx.HTTPError:
+        raise OutboundRefused("no acceptable HTTP response") from None
+    if response.status_code != 200:
+        raise OutboundRefused(f"answered HTTP {response.status_code}")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise OutboundRefused("the answer is not JSON") from None
+
+
+def _read_limited(response: httpx.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise OutboundRefused("the answer is too large")
+        chunks.append(chunk)
+    return b"".join(chunks)

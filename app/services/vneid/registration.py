@@ -1,0 +1,181 @@
+"""Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592).
+
+* **Who may register.** A caller with an *initial access token* (RFC 7591 §3): the admin token
+  itself, or a token the administrator minted (``POST /v1/admin/registration-tokens``): ``iat1.``
+  + expiry + an HMAC under a key derived from the deployment secret (``oidc/initial-access-token``),
+  so it is valid only in the deployment -- or the tenant, whose secret is its own -- that minted it,
+  until it expires. Anyone holding one may register any number of clients until then (a test run
+  gets one and registers the clients it needs).
+* **What is registered.** A relying party (``authorization_code``, optionally ``refresh_token``),
+  limited to the login scopes, a sandbox client in a sandbox deployment; the metadata rules are
+  :mod:`app.oidc.registration` and the registry's (:mod:`app.services.sharing.clients`, the same
+  checks as an administrator's registration). Its purpose is ``login``.
+* **Management.** The response carries a ``registration_access_token`` (256 random bits, only its
+  hash stored) and ``registration_client_uri`` (``/oauth2/register/{client_id}``), where the
+  client reads (GET), replaces (PUT) or deletes (DELETE: disabled, as clients are never deleted)
+  its registration. A client registered by an administrator has no registration token and cannot
+  be managed this way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.models.client import Client
+from app.oidc import errors as oauth
+from app.oidc.codes import new_opaque_value, opaque_hash
+from app.oidc.registration import ClientMetadata, parse_metadata
+from app.services.kit import secret
+from app.services.sharing import client_secrets, clients, outbound
+from app.services.sharing.scopes import LOGIN_SCOPES
+from app.settings import Settings
+
+REGISTRATION_PATH = "/oauth2/register"
+INITIAL_TOKEN_LABEL = "oidc/initial-access-token"
+INITIAL_TOKEN_PREFIX = "iat1."
+MAX_INITIAL_TOKEN_TTL = timedelta(days=30)
+PURPOSE = "login"
+
+
+def _mac(settings: Settings, expires: int) -> str:
+    key = secret.derive(settings, INITIAL_TOKEN_LABEL)
+    digest = hmac.new(key, f"{INITIAL_TOKEN_PREFIX}{expires}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def mint_initial_token(settings: Settings, *, now: datetime,
+                       ttl: timedelta) -> tuple[str, datetime]:
+    """An initial access token valid until ``now + ttl``; returns it and its expiry."""
+    expires = int((now + min(ttl, MAX_INITIAL_TOKEN_TTL)).timestamp())
+    token = f"{INITIAL_TOKEN_PREFIX}{expires}.{_mac(settings, expires)}"
+    return token, datetime.fromtimestamp(expires, tz=now.tzinfo)
+
+
+def initial_token_valid(settings: Settings, token: str, *, now: datetime) -> bool:
+    """A minted initial access token, unexpired (the admin token is checked by the caller)."""
+    if not token.startswith(INITIAL_TOKEN_PREFIX):
+        return False
+    expires, _, mac = token[len(INITIAL_TOKEN_PREFIX):].partition(".")
+    if not expires.isdigit() or len(expires) > 12:
+        return False
+    return hmac.compare_digest(mac.encode(), _mac(settings, int(expires)).encode()) and \
+        int(expires) > now.timestamp()
+
+
+def _spec(metadata: ClientMetadata, settings: Settings) -> clients.ClientSpec:
+    scopes = [s for s in (metadata.scope or LOGIN_SCOPES) if s in LOGIN_SCOPES]
+    return clients.ClientSpec(
+        name=metadata.client_name, scopes=tuple(dict.fromkeys(["openid", *scopes])),
+        purposes=(PURPOSE,), token_endpoint_auth_method=metadata.token_endpoint_auth_method,
+        grant_types=metadata.grant_types, redirect_uris=metadata.redirect_uris,
+        jwks=dict(metadata.jwks) if metadata.jwks is not None else None,
+        sandbox=settings.sandbox, signing_alg=metadata.id_token_signed_response_alg,
+        post_logout_redirect_uris=metadata.post_logout_redirect_uris,
+        application_type=metadata.application_type, require_pkce=metadata.require_pkce,
+        sector_identifier_uri=metadata.sector_identifier_uri,
+        userinfo_signed_response_alg=metadata.userinfo_signed_response_alg,
+        dpop_bound_access_tokens=metadata.dpop_bound_access_tokens,
+        require_pushed_authorization_requests=metadata.require_pushed_authorization_requests)
+
+
+def _as_oauth_error(refused: clients.InvalidClientRegistration) -> oauth.OAuthError:
+    """RFC 7591 §3.2.2: the registry's problems (fixed texts naming fields, never input)."""
+    problems = list(refused.extensions.get("problems", []))
+    text = "; ".join(str(p) for p in problems)[:300] or "The client metadata is invalid."
+    text = "".join(c for c in text if c.isascii() and c.isprintable() and c not in '"\\')
+    if problems and all(str(p).startswith("redirect_uris") for p in problems):
+        return oauth.InvalidRedirectUri(text)
+    return oauth.InvalidClientMetadata(text)
+
+
+def _registry_call(work: Any) -> Any:
+    try:
+        return work()
+    except clients.InvalidClientRegistration as refused:
+        raise _as_oauth_error(refused) from None
+
+
+def register(session: Session, document: Any, *, settings: Settings,
+             now: datetime) -> dict[str, Any]:
+    """RFC 7591 §3.1-3.2.1: register, and answer with the client's metadata and credentials."""
+    metadata = parse_metadata(document)
+    client, client_secret = _registry_call(lambda: clients.register(
+        session, _spec(metadata, settings), now=now,
+        fetch_sector=lambda url: outbound.get_json(url, settings=settings),
+        seal=client_secrets.sealer(settings)))
+    token = new_opaque_value()
+    client.registration_token_hash = opaque_hash(token)
+    session.flush()
+    body = client_metadata(client, settings=settings)
+    body |= {"registration_access_token": token, "client_id_issued_at": int(now.timestamp())}
+    if client_secret is not None:
+        body |= {"client_secret": client_secret, "client_secret_expires_at": 0}
+    return body
+
+
+def client_metadata(client: Client, *, settings: Settings) -> dict[str, Any]:
+    """The registered metadata (RFC 7591 §3.2.1, RFC 7592 §3)."""
+    body: dict[str, Any] = {
+        "client_id": client.client_id, "client_name": client.name,
+        "redirect_uris": list(client.redirect_uris),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "grant_types": list(client.grant_types), "response_types": ["code"],
+        "scope": " ".join(client.scopes), "application_type": client.application_type,
+        "id_token_signed_response_alg": client.signing_alg, "subject_type": "pairwise",
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "require_pkce": client.require_pkce,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "registration_client_uri": f"{settings.issuer_url}{REGISTRATION_PATH}/{client.client_id}",
+    }
+    optional = {"jwks": client.jwks, "sector_identifier_uri": client.sector_identifier_uri,
+                "userinfo_signed_response_alg": client.userinfo_signed_response_alg}
+    return body | {name: value for name, value in optional.items() if value is not None}
+
+
+def managed_client(session: Session, client_id: str, token: str | None) -> Client:
+    """The dynamically registered, active client whose registration access token this is; else
+    ``invalid_token`` (RFC 7592 §3: 401, whether the client exists or not)."""
+    client = session.get(Client, client_id)
+    stored = client.registration_token_hash if client is not None else None
+    presented = opaque_hash(token or "")
+    if client is None or stored is None or client.status != "active" or \
+            not hmac.compare_digest(presented.encode(), stored.encode()):
+        raise oauth.InvalidToken("The registration access token is not valid for this client.")
+    return client
+
+
+def update(session: Session, client: Client, document: Any, *, settings: Settings) -> Client:
+    """RFC 7592 §2.2: replace the client's metadata with ``document`` (which names the same
+    ``client_id``; a ``client_secret`` in it must be the client's own)."""
+    if not isinstance(document, dict) or document.get("client_id") != client.client_id:
+        raise oauth.InvalidClientMetadata("client_id must be the registered client's.")
+    metadata = parse_metadata(document)
+    if metadata.token_endpoint_auth_method != client.token_endpoint_auth_method:
+        raise oauth.InvalidClientMetadata("token_endpoint_auth_method cannot change.")
+    spec = _spec(metadata, settings)
+    _registry_call(lambda: clients.check_spec(
+        spec, fetch_sector=lambda url: outbound.get_json(url, settings=settings)))
+    for name in ("redirect_uris", "post_logout_redirect_uris", "grant_types"):
+        setattr(client, name, list(getattr(spec, name)))
+    client.name, client.scopes, client.jwks = spec.name, list(spec.scopes), spec.jwks
+    client.signing_alg, client.application_type = spec.signing_alg, spec.application_type
+    client.require_pkce, client.sector_identifier_uri = spec.require_pkce, \
+        spec.sector_identifier_uri
+    client.userinfo_signed_response_alg = spec.userinfo_signed_response_alg
+    client.dpop_bound_access_tokens = spec.dpop_bound_access_tokens
+    client.require_pushed_authorization_requests = spec.require_pushed_authorization_requests
+    session.flush()
+    return client
+
+
+def delete(session: Session, client: Client) -> None:
+    """RFC 7592 §2.3: the client stops working at once (disabled; clients are never deleted)."""
+    client.status, client.registration_token_hash = "disabled", None
+    session.flush()

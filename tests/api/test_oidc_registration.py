@@ -1,0 +1,175 @@
+"""Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592): who may
+register, what is registered, and the registration access token."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from app.services.vneid import registration as oidc_registration
+from app.settings import Settings
+from tests.api.oidc_support import *  # noqa: F403
+from tests.api.oidc_support import DEMO_REDIRECT, Rp, browser, citizen_with_contact, tokens_for
+
+BODY = {"client_name": "Bank A app", "redirect_uris": [DEMO_REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"]}
+
+
+@pytest.fixture(scope="module")
+def initial_token(client: TestClient, admin: dict[str, str]) -> str:
+    minted = client.post("/v1/admin/registration-tokens", json={}, headers=admin)
+    assert minted.status_code == 201, minted.text
+    return str(minted.json()["initial_access_token"])
+
+
+def _register(client: TestClient, token: str | None, body: Any = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/oauth2/register", json=BODY if body is None else body, headers=headers)
+
+
+def _manage(client: TestClient, registered: dict[str, Any], method: str,
+            token: str | None = None, **kwargs: Any) -> Any:
+    path = f"/oauth2/register/{registered['client_id']}"
+    headers = {"Authorization": f"Bearer {token or registered['registration_access_token']}"}
+    return client.request(method, path, headers=headers, **kwargs)
+
+
+@pytest.mark.parametrize("token", [None, "wrong", "iat1.99999999999.forged"])
+def test_registration_needs_an_initial_access_token(client: TestClient, token: str | None) -> None:
+    refused = _register(client, token)
+    assert refused.status_code == 401
+    assert refused.json().get("error", "invalid_token") == "invalid_token"
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_the_admin_token_is_an_initial_access_token(client: TestClient,
+                                                    settings: Settings) -> None:
+    assert _register(client, settings.admin_token).status_code == 201
+
+
+def test_a_minted_token_is_valid_until_it_expires_and_only_in_its_deployment(
+        settings: Settings) -> None:
+    from datetime import UTC, datetime
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    token, expires = oidc_registration.mint_initial_token(settings, now=now,
+                                                          ttl=timedelta(hours=1))
+    assert expires == now + timedelta(hours=1)
+    assert oidc_registration.initial_token_valid(settings, token, now=now)
+    assert not oidc_registration.initial_token_valid(settings, token, now=expires)
+    other = settings.model_copy(update={"secret_key": SecretStr("another-deployment-secret!")})
+    assert not oidc_registration.initial_token_valid(other, token, now=now)
+
+
+def test_a_registered_client_gets_credentials_and_logs_in(
+        client: TestClient, initial_token: str, app: Any, admin: dict[str, str],
+        database: Any) -> None:
+    response = _register(client, initial_token, {**BODY, "scope": "openid profile citizen.basic"})
+    assert response.status_code == 201, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["client_secret"]
+    assert body["client_secret_expires_at"] == 0
+    assert body["token_endpoint_auth_method"] == "client_secret_basic"
+    assert body["scope"] == "openid profile"  # login scopes only
+    assert body["require_pkce"] is False  # a confidential client that did not ask for it
+    shown = client.get(f"/v1/admin/clients/{body['client_id']}", headers=admin).json()
+    assert shown["sandbox"] is True
+    pin = citizen_with_contact(database)
+    assert client.post("/v1/admin/accounts", json={"pin": pin, "level": 2,
+                                                   "password": "Vneid@2025"},
+                       headers=admin).status_code == 201
+    rp = Rp(body["client_id"], body["client_secret"], pkce=False)
+    assert tokens_for(browser(app), rp, pin)["id_token"]
+
+
+def test_a_public_client_always_needs_pkce(client: TestClient, initial_token: str) -> None:
+    body = _register(client, initial_token,
+                     {**BODY, "token_endpoint_auth_method": "none"}).json()
+    assert body["require_pkce"] is True
+    assert "client_secret" not in body
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ({"grant_types": ["client_credentials"]}, "invalid_client_metadata"),
+    ({"response_types": ["code", "id_token"]}, "invalid_client_metadata"),
+    ({"grant_types": ["implicit"]}, "invalid_client_metadata"),
+    ({"jwks": {"keys": []}}, "invalid_client_metadata"),
+    ({"subject_type": "public"}, "invalid_client_metadata"),
+    ({"token_endpoint_auth_method": "tls_client_auth"}, "invalid_client_metadata"),
+    ({"userinfo_signed_response_alg": "HS256"}, "invalid_client_metadata"),
+    ({"require_pkce": "yes"}, "invalid_client_metadata"),
+    ({"redirect_uris": []}, "invalid_redirect_uri"),
+    ({"redirect_uris": ["http://rp.example/cb"]}, "invalid_redirect_uri"),
+    ({"redirect_uris": "https://rp.example/cb"}, "invalid_client_metadata"),
+])
+def test_invalid_metadata_is_refused_as_rfc_7591_says(
+        client: TestClient, initial_token: str, change: dict[str, Any], error: str) -> None:
+    refused = _register(client, initial_token, {**BODY, **change})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"] == error
+    assert "http://rp.example" not in refused.text  # never the caller's input
+
+
+def test_a_body_that_is_not_json_is_invalid_client_metadata(client: TestClient,
+                                                            initial_token: str) -> None:
+    refused = client.post("/oauth2/register", content=b"redirect_uris=x",
+                          headers={"Authorization": f"Bearer {initial_token}",
+                                   "Content-Type": "application/x-www-form-urlencoded"})
+    assert refused.json()["error"] == "invalid_client_metadata"
+
+
+def test_the_registration_access_token_reads_and_replaces_the_registration(
+        client: TestClient, initial_token: str) -> None:
+    registered = _register(client, initial_token).json()
+    read = _manage(client, registered, "GET")
+    assert read.status_code == 200
+    assert read.json()["redirect_uris"] == [DEMO_REDIRECT]
+    assert "client_secret" not in read.json()
+    new = [DEMO_REDIRECT, "http://127.0.0.1:8765/other"]
+    updated = _manage(client, registered, "PUT", json={**BODY, "client_id":
+                                                       registered["client_id"],
+                                                       "redirect_uris": new})
+    assert updated.status_code == 200, updated.text
+    assert _manage(client, registered, "GET").json()["redirect_uris"] == new
+
+
+@pytest.mark.parametrize("change", [{"client_id": "someone-else"},
+                                    {"token_endpoint_auth_method": "client_secret_post"}])
+def test_an_update_cannot_change_identity_or_method(client: TestClient, initial_token: str,
+                                                    change: dict[str, Any]) -> None:
+    registered = _register(client, initial_token).json()
+    body = {**BODY, "client_id": registered["client_id"], **change}
+    refused = _manage(client, registered, "PUT", json=body)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_client_metadata"
+
+
+def test_management_needs_the_clients_own_registration_token(
+        client: TestClient, initial_token: str, settings: Settings) -> None:
+    first, second = (_register(client, initial_token).json() for _ in range(2))
+    assert _manage(client, first, "GET", token=second["registration_access_token"]
+                   ).status_code == 401
+    demo = {"client_id": settings.demo_client_id}
+    assert _manage(client, demo, "GET", token=initial_token).status_code == 401
+
+
+def test_a_deleted_registration_stops_working(client: TestClient, initial_token: str) -> None:
+    registered = _register(client, initial_token).json()
+    assert _manage(client, registered, "DELETE").status_code == 204
+    assert _manage(client, registered, "GET").status_code == 401
+    refused = client.post("/oauth2/token", auth=(registered["client_id"],
+                                                 registered["client_secret"]),
+                          data={"grant_type": "authorization_code", "code": "x"})
+    assert refused.json()["error"] == "invalid_client"
+
+
+def test_discovery_announces_the_registration_endpoint(client: TestClient,
+                                                       settings: Settings) -> None:
+    metadata = client.get("/.well-known/openid-configuration").json()
+    assert metadata["registration_endpoint"] == settings.issuer_url + "/oauth2/register"
+    rfc8414 = client.get("/.well-known/oauth-authorization-server").json()
+    assert rfc8414["registration_endpoint"] == metadata["registration_endpoint"]
