@@ -469,6 +469,8 @@ def test_an_authoritys_document_change_is_a_life_event_in_the_feed_and_webhooks(
     pin = _citizen_with(database, app, "driving_licence", status="valid", points=12)
     [licence, *_] = [d for d in _documents(database, app, pin)["driving_licence"]
                      if d["points"] == 12]
+    assert record(client, admin(settings), "card-changes", {  # a card.changed event
+        "pin": pin, "action": "issued", "reason": "first_issue"}).status_code == 201
     changed = client.post(f"/v1/admin/documents/{pin}/changes", headers=admin(settings), json={
         "kind": "driving_licence", "number": licence["number"], "points_deducted": 4,
         "reason": "speeding"})
@@ -485,6 +487,11 @@ def test_an_authoritys_document_change_is_a_life_event_in_the_feed_and_webhooks(
     deliveries = client.get(f"/v1/subscriptions/{hooked.json()['id']}/deliveries",
                             headers=police).json()["deliveries"]
     assert [d["event_id"] for d in deliveries] == [event["id"]]
+    # and a reader holding document scopes only sees nothing but its documents' events
+    assert {e["type"] for e in _feed(client, police, "driving_licence.changed")} | {
+        e["type"] for e in client.get("/v1/events", params={"limit": 500},
+                                      headers=police).json()["items"]} == {
+        "driving_licence.changed"}
 
 
 def test_a_webhook_without_the_documents_scope_receives_no_document_event(

@@ -63,8 +63,9 @@ META_FIELDS = frozenset({"reason", "kind", "action", "registered_on", "beneficia
 EXTRA_FIELDS: dict[str, str] = {"card": "card.read", "previous_full_name": "citizen.basic",
                                 "previous_residence": "citizen.residence",
                                 "coverage_until": "citizen.basic"}
-PAYLOAD_SCOPES = ("citizen.basic", "citizen.identity", "citizen.residence", "citizen.family",
-                  "citizen.contact", "card.read", *(f"document.{kind}" for kind in DOCUMENT_KINDS))
+RECORD_SCOPES = ("citizen.basic", "citizen.identity", "citizen.residence", "citizen.family",
+                 "citizen.contact", "card.read")
+PAYLOAD_SCOPES = (*RECORD_SCOPES, *(f"document.{kind}" for kind in DOCUMENT_KINDS))
 
 
 def visible_fields(scopes: Iterable[str]) -> frozenset[str]:
@@ -75,9 +76,12 @@ def visible_fields(scopes: Iterable[str]) -> frozenset[str]:
 
 
 def readable(event_type: str, scopes: Iterable[str]) -> bool:
-    """Whether a reader with ``scopes`` receives an event of this type at all."""
+    """Whether a reader with ``scopes`` receives an event of this type at all: a document event
+    needs its document's scope, any other event a record scope (a reader holding document
+    scopes only never learns of a birth or a death)."""
+    held = set(scopes)
     gate = GATED_EVENTS.get(event_type)
-    return gate is None or gate in set(scopes)
+    return gate in held if gate is not None else not held.isdisjoint(RECORD_SCOPES)
 
 
 def view(event: LifeEvent, scopes: Iterable[str]) -> dict[str, Any]:
