@@ -389,6 +389,22 @@ def test_clean_persona_holds_a_delivered_certificate_without_conviction(
     assert record["lltp"]["criminal_record"]["status"] == "no_conviction"
 
 
+@pytest.mark.parametrize(("persona", "shown"), [
+    ("judicial-record-clean", [(1, "delivered")]),
+    ("judicial-record-pending", [(1, "checking")]),
+    ("judicial-record-rejected", []),
+    ("judicial-record-convictions", [(2, "delivered")]),
+])
+def test_judicial_personas_show_their_certificates_in_my_documents(
+        client: TestClient, admin: dict[str, str], persona_pins: dict[str, str], persona: str,
+        shown: list[tuple[int, str]]) -> None:
+    response = client.get("/v1/me/documents",
+                          headers=_device(client, admin, persona_pins[persona]))
+    assert response.status_code == 200, response.text
+    assert [(item["certificate_type"], item["status"])
+            for item in response.json()["judicial_records"]] == shown
+
+
 def test_convictions_persona_no2_shows_both_no1_only_the_current_one(
         client: TestClient, agent: TestClient, portal: Rp, persona_pins: dict[str, str],
         admin: dict[str, str]) -> None:
