@@ -5,6 +5,7 @@ current database runs no migration, and what the CLI repeats to stay light agree
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,17 @@ def test_a_database_at_the_head_is_not_migrated_again_and_one_behind_is_seen_beh
         connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     assert not migrations.is_current(engine)
     engine.dispose()
+
+
+def test_a_restart_loads_no_template_engine_or_image_library_before_a_request_needs_them(
+) -> None:
+    """The server's app (app.asgi) renders pages with jinja2, draws QR codes with segno and faces
+    with Pillow: each is loaded by the first page or image, not by every restart."""
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "import json, sys, app.asgi; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "DANCU_DATABASE_URL": "sqlite://"})
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "app.main" in loaded
+    assert not {name for name in loaded if name.split(".")[0] in ("jinja2", "segno", "PIL")}

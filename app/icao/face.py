@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-
-from PIL import Image, ImageDraw
+from typing import TYPE_CHECKING
 
 from app.icao.dg2 import FacialImage, Gender
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 WIDTH, HEIGHT = 120, 160
 _SKIN_TONES = ((241, 194, 125), (224, 172, 105), (198, 134, 66), (233, 196, 160), (255, 219, 172))
@@ -29,6 +31,8 @@ def _palette(
 
 
 def _draw(digest: bytes) -> Image.Image:
+    from PIL import Image, ImageDraw  # by the first face drawn, not at start (issue 20)
+
     background, skin, hair = _palette(digest)
     image = Image.new("RGB", (WIDTH, HEIGHT), background)
     draw = ImageDraw.Draw(image)

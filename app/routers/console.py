@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.errors import NotFound
-from app.routers.html import PAGE_HEADERS, TEMPLATES, secure_cookies
+from app.routers.html import PAGE_HEADERS, secure_cookies, templates
 from app.security import checked_secret, request_id, runtime
 from app.services.kit.throttle import TooManyFailures
 from app.services.population.citizens import checked_pin
@@ -29,7 +29,7 @@ _PIN_LIKE = 12
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     tenant = getattr(request.app.state, "tenant", None)
-    response = TEMPLATES.TemplateResponse(
+    response = templates().TemplateResponse(
         request, f"console/{template}",
         {"tenant": tenant, "sandbox": request.app.state.settings.sandbox, **context},
         status_code=status)

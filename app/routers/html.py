@@ -10,19 +10,21 @@ directive: browsers apply it to the redirect after a form, and ours go to relyin
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 
 from app.settings import Settings
 
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
-TEMPLATES = Jinja2Templates(directory=TEMPLATE_DIR)
 MESSAGES: dict[str, dict[str, str]] = json.loads(
     (TEMPLATE_DIR / "messages.json").read_text("utf-8"))
 LANGUAGES = tuple((code, MESSAGES[code]["lang_name"]) for code in ("vi", "en"))
@@ -35,6 +37,15 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+@cache
+def templates() -> Jinja2Templates:
+    """The pages' Jinja2 environment, built by the first page served: a restart does not load
+    the template engine before a request needs it (issue 20, fast start)."""
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=TEMPLATE_DIR)
 
 
 def language(value: str | None, default: str = "vi") -> str:
@@ -50,7 +61,7 @@ def render(request: Request, template: str, *, lang: str, status: int = 200,
     """A page in ``lang``; the language links point at ``page`` (default: this path)."""
     target = page or request.url.path
     links = {code: f"{target}?{urlencode({'lang': code})}" for code, _ in LANGUAGES}
-    response = TEMPLATES.TemplateResponse(
+    response = templates().TemplateResponse(
         request, template, {"lang": lang, "t": MESSAGES[lang], "languages": LANGUAGES,
                             "lang_links": links, **context}, status_code=status)
     response.headers.update(PAGE_HEADERS)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-import segno
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
@@ -107,6 +106,8 @@ def _login_page(request: Request, session: SessionDep, interaction: LoginInterac
     qr = login.qr_view(session, interaction, issuer=settings.issuer_url, now=now)
     client = session.get(Client, interaction.client_id)
     hint = interaction.request.get("login_hint") or ""
+    import segno  # loaded by the first login page, not at start (issue 20, fast start)
+
     return html.render(
         request, "login.html", lang=lang, page=f"/oauth2/login/{interaction.id}",
         interaction_id=interaction.id, csrf=_csrf(request, interaction),

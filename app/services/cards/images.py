@@ -15,8 +15,6 @@ import base64
 import textwrap
 from xml.sax.saxutils import escape
 
-import segno
-
 from app.services.cards.holder import CardContent, PrintedField, printed_side
 
 WIDTH, HEIGHT = 856, 540  # 85.6 mm x 54 mm (ID-1), 10 units per mm
@@ -60,6 +58,8 @@ def _photo(content: CardContent, face: bytes | None, x: float, y: float) -> str:
 
 
 def _qr(payload: str, x: float, y: float, size: float) -> str:
+    import segno  # loaded by the first image drawn, not at start (issue 20)
+
     code = segno.make(payload, error="m")
     modules = code.symbol_size(scale=1, border=0)[0]
     scale = max(size / modules, 1.0)
