@@ -71,7 +71,7 @@ def _guard_of(dependant: Any) -> tuple[str, frozenset[str]] | None:
             return "any-client", frozenset()
         if name == "sandbox_caller":
             return "sandbox", frozenset()
-        if name in ("citizen", "citizen_caller", "first_party_citizen"):
+        if name in ("citizen", "citizen_caller", "first_party_citizen", "documents_caller"):
             return "citizen", frozenset()
     return None
 
