@@ -56,7 +56,7 @@ def seed(
     database_url: DatabaseUrl = None,
     replace: Annotated[bool, typer.Option(help="Replace an existing population.")] = False,
     population_only: Annotated[bool, typer.Option(
-        "--population-only", help="People only: the first `dancu serve` generates their chip "
+        "--population-only", help="People only: the first dancu serve generates their chip "
         "cards and VNeID accounts.")] = False,
 ) -> None:
     """Generate a deterministic synthetic population with its chip cards and VNeID accounts (all

@@ -29,7 +29,7 @@ from app.errors import DomainError
 from app.matching import accent_fold
 from app.models.account import Account
 from app.models.card import Card
-from app.models.population import Citizen
+from app.models.population import Citizen, Residence
 from app.models.sandbox import SandboxPersona
 from app.services.cards import failure_cards
 from app.services.cards import issuance as cards
@@ -303,8 +303,18 @@ def _latest_card() -> Any:
     return ~select(other.id).where(other.pin == Card.pin, other.sequence > Card.sequence).exists()
 
 
+def _lives_where_the_card_says() -> ColumnElement[bool]:
+    """The holder's permanent residence in force was registered by the card's issue date: a
+    card of a citizen who moved since prints the old address, and the chip verification warns
+    ``residence_changed`` (a persona of its own, not a clean one)."""
+    return select(Residence.id).where(
+        Residence.pin == Card.pin, Residence.kind == "permanent",
+        Residence.deregistered_on.is_(None), Residence.registered_on <= Card.issue_date).exists()
+
+
 def _card_condition(kind: str, today: date) -> list[ColumnElement[bool]]:
-    holders = select(Card.pin).where(_latest_card(), Card.persona.is_(None))
+    holders = select(Card.pin).where(_latest_card(), Card.persona.is_(None),
+                                     _lives_where_the_card_says())
     valid = [Card.status == "active"]
     if kind == "none":
         return [Citizen.pin.not_in(select(Card.pin))]

@@ -114,7 +114,8 @@ _RESIDENCES = Prepared(
 
 _ACCOUNT_CITIZEN = Prepared(
     select(Account.phone, Citizen.pin, Citizen.surname, Citizen.middle_name, Citizen.given_name,
-           Citizen.birth_date, Citizen.birth_date_precision, Citizen.sex, Citizen.email)
+           Citizen.birth_date, Citizen.birth_date_precision, Citizen.sex, Citizen.email,
+           Citizen.ethnicity_code)
     .join(Citizen, Citizen.pin == Account.pin)
     .where(Account.pin == bindparam("pin")))
 
