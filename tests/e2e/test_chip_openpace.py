@@ -1,11 +1,12 @@
 """PACE by a library the project did not write: OpenPACE (Debian's ``libeac3``, the PACE library
-of OpenSC's ``npa-tool``) opens cards of the generated population in the virtual PC/SC reader
-(pcscd with vsmartcard's vpcd driver, libpcsclite as the client) with the generic mapping on the
-MRZ password and reads every file under its secure messaging; each must be the very bytes of the
-card's JSON chip read. OpenPACE derives the password from the whole printed MRZ itself, does the
-mapping, key agreement, key derivation, both authentication tokens and the secure messaging's
-counter, padding, encryption and MACs (response MACs checked); the tests' module
-``openpace_reader.py`` only frames the APDUs. A wrong MRZ must be turned away."""
+of OpenSC's ``npa-tool``) opens the first hundred active cards of the generated population, one
+after another, in the virtual PC/SC reader (pcscd with vsmartcard's vpcd driver, libpcsclite as the
+client) with the generic mapping on the MRZ password and reads every file under its secure
+messaging; each must be the very bytes of the card's JSON chip read. OpenPACE derives the password
+from the whole printed MRZ itself, does the mapping, key agreement, key derivation, both
+authentication tokens and the secure messaging's counter, padding, encryption and MACs (response
+MACs checked); the tests' module ``openpace_reader.py`` only frames the APDUs. A wrong MRZ must be
+turned away."""
 
 from __future__ import annotations
 
@@ -34,14 +35,14 @@ from tests.e2e.pcsc_client import PcscClient, PcscError
 from tests.e2e.pcsc_support import pcscd_with
 from tests.system_tools import require_tool
 
-CARDS = 5
+CARDS = 100
 FIDS = {"EF.COM": 0x011E, "EF.SOD": 0x011D, "DG1": 0x0101, "DG2": 0x0102, "DG13": 0x010D,
         "DG14": 0x010E, "DG15": 0x010F}
 
 
 @pytest.fixture(scope="module")
 def cards(database: Database, settings: Settings) -> list[tuple[str, str, CardProfile]]:
-    """PIN, printed MRZ (lines joined) and chip of the first active cards (no persona)."""
+    """PIN, printed MRZ (lines joined) and chip of the first hundred active cards (no persona)."""
     require_tool("cvc-create", debian="openpace")  # the package that brings libeac3
     pki = card_pki(database, seed=settings.seed, key_type=settings.pki_key_type,
                    now=stored_now(database))
