@@ -161,7 +161,8 @@ def test_residence_is_checked_against_the_registry_not_the_card(
         apply_as: Journey, dancu_tenant: Tenant, dancu_server: Sandbox, persona: Personas,
         residence_of: Residences) -> None:
     """A move recorded after the card was issued (a life event in this test's tenant only): the
-    province printed before is no longer confirmed, the new one is."""
+    province printed before is no longer confirmed, the new one is; the card still prints the old
+    address, so the chip verification warns and the application goes to review."""
     mover, elsewhere = persona("valid-adult-level2"), persona("elderly-card-for-life")
     before, there = residence_of(mover), residence_of(elsewhere)
     assert before["province_code"] != there["province_code"]
@@ -174,7 +175,9 @@ def test_residence_is_checked_against_the_registry_not_the_card(
     stale = apply_as("valid-adult-level2", declared_province=before["province_code"])
     assert (stale.decision, stale.residence.province_code) == (
         Decision.REVIEW, there["province_code"])
-    assert apply_as("valid-adult-level2").decision is Decision.APPROVED
+    current = apply_as("valid-adult-level2")
+    assert (current.decision, current.reasons, current.residence.confirmed) == (
+        Decision.REVIEW, ("residence_changed",), True)
 
 
 # --- the identity service failing -----------------------------------------------------------------

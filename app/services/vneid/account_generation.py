@@ -40,7 +40,7 @@ from app.models.oidc import (
     LoginInteraction,
     RefreshToken,
 )
-from app.models.population import Citizen, FamilyRelation
+from app.models.population import Citizen, FamilyRelation, Residence
 from app.models.sandbox import SandboxPersona
 from app.services.cards import issuance as cards
 from app.services.kit import secret
@@ -383,6 +383,17 @@ def persona_device_token(settings: Settings, key: str) -> str:
     return secret.token(settings, f"vneid/persona-device/{key}")
 
 
+def _lives_where_the_card_says() -> Any:
+    """The permanent residence in force was registered by the latest card's issue date: a persona
+    who moved since would get a ``residence_changed`` warning from every chip verification, which
+    the account personas (a clean level-2 login, a locked account, ...) do not stand for."""
+    latest_issue = select(func.max(Card.issue_date)).where(Card.pin == Residence.pin)
+    return select(Residence.id).where(
+        Residence.pin == Citizen.pin, Residence.kind == "permanent",
+        Residence.deregistered_on.is_(None),
+        Residence.registered_on <= latest_issue.scalar_subquery()).exists()
+
+
 def _candidate(session: Session, spec: Persona, *, seed: int, now: datetime) -> str | None:
     today = now.date()
     youngest = date(today.year - spec.min_age, today.month, min(today.day, 28))
@@ -395,6 +406,8 @@ def _candidate(session: Session, spec: Persona, *, seed: int, now: datetime) -> 
                                        Citizen.birth_date <= youngest,
                                        Citizen.birth_date > oldest, Citizen.pin.not_in(taken))
              .order_by(Citizen.pin).limit(500))
+    if spec.citizen_status == "alive":
+        query = query.where(_lives_where_the_card_says())
     pins = list(session.scalars(query))
     if spec.citizen_status == "alive":
         pins = sorted(accounts.valid_card_holders(session, pins, now=now))
