@@ -151,3 +151,20 @@ def test_docs_personas_table_lists_every_persona_with_its_outcomes() -> None:
         for channel, expected in catalogue_rules.expectations(spec.outcomes).items():
             text = catalogue_rules.outcome_text(channel, expected, markdown=True)
             assert text in rows[spec.key], (spec.key, channel)
+
+
+@pytest.mark.parametrize(("named", "faulted"), [
+    ("{pin}", True),  # the PIN alone, in a body longer than the scanner's short cut
+    ("x{pin}y", True),
+    ("{pin}0", False),  # thirteen digits: no PIN
+    ("9{pin}", False),
+])
+def test_a_fault_persona_named_anywhere_in_a_long_body_answers_its_fault(
+        client: TestClient, tester: tuple[str, str], listed: dict[str, Any], named: str,
+        faulted: bool) -> None:
+    pin = listed["fault-unavailable"]["pin"]
+    padding = "Qm9keTEyMzQ1Njc4OTAx" * 400  # base64-like, digits in short runs only
+    response = client.post("/v1/citizens/verify", headers=bearer(token(client, tester)), json={
+        "padding": padding, "note": named.format(pin=pin), "pin": "001099999999",
+        "full_name": "Nguyễn Văn A", "birth_date": "1990-01-01"})
+    assert (response.status_code == 503) is faulted, response.text

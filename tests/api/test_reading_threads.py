@@ -92,3 +92,42 @@ def test_async_lookups_from_many_event_loops_at_once_all_answer(database: Databa
     for thread in threads:
         thread.join(timeout=60)
     assert found == [10 * len(pins)] * THREADS
+
+
+def test_sqlite_lookups_read_on_the_connection_their_audit_records_commit_on(
+        database: Database) -> None:
+    """SQLite empties a connection's page cache whenever another connection has committed. The
+    lookups of one event loop and the audit batches it commits share one connection, so the
+    records of a lookup leave the next lookup's cache in place (``PRAGMA data_version`` counts
+    the other connections' commits only)."""
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL reads and appends on the event loop over its own connections")
+    import asyncio
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select, text
+
+    from app.models.audit import AuditRecord
+    from app.security import new_runtime
+    from app.services.sharing.audit import AuditEntry
+
+    with database.read() as session:
+        pins = list(session.scalars(text("SELECT pin FROM citizen LIMIT 5")))
+        recorded = session.scalar(select(func.count()).select_from(AuditRecord))
+
+    async def lookups() -> tuple[int, int]:
+        shared = new_runtime(database)
+        reading = database.unwaiting_connection().connection.dbapi_connection
+        before = reading.execute("PRAGMA data_version").fetchone()[0]
+        for number, pin in enumerate(pins):
+            assert shared.citizens(pin) is not None
+            entry = AuditEntry("reading-test", "test", "lookup", pin, ("pin",), "ok",
+                               f"req-reading-{number}")
+            await shared.audit.append([entry], now=datetime(2026, 1, 1, tzinfo=UTC))
+        return before, reading.execute("PRAGMA data_version").fetchone()[0]
+
+    before, after = asyncio.run(lookups())
+    assert after == before
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(AuditRecord)) == \
+            recorded + len(pins)
