@@ -304,12 +304,12 @@ def _latest_card() -> Any:
 
 
 def _lives_where_the_card_says() -> ColumnElement[bool]:
-    """The holder's permanent residence in force was registered by the card's issue date: a
-    card of a citizen who moved since prints the old address, and the chip verification warns
+    """No permanent residence in force registered after the card's issue date: a card of a
+    citizen who moved since prints the old address, and the chip verification warns
     ``residence_changed`` (a persona of its own, not a clean one)."""
-    return select(Residence.id).where(
+    return ~select(Residence.id).where(
         Residence.pin == Card.pin, Residence.kind == "permanent",
-        Residence.deregistered_on.is_(None), Residence.registered_on <= Card.issue_date).exists()
+        Residence.deregistered_on.is_(None), Residence.registered_on > Card.issue_date).exists()
 
 
 def _card_condition(kind: str, today: date) -> list[ColumnElement[bool]]:

@@ -384,14 +384,14 @@ def persona_device_token(settings: Settings, key: str) -> str:
 
 
 def _lives_where_the_card_says() -> Any:
-    """The permanent residence in force was registered by the latest card's issue date: a persona
+    """No permanent residence in force registered after the latest card's issue date: a persona
     who moved since would get a ``residence_changed`` warning from every chip verification, which
     the account personas (a clean level-2 login, a locked account, ...) do not stand for."""
     latest_issue = select(func.max(Card.issue_date)).where(Card.pin == Residence.pin)
-    return select(Residence.id).where(
+    return ~select(Residence.id).where(
         Residence.pin == Citizen.pin, Residence.kind == "permanent",
         Residence.deregistered_on.is_(None),
-        Residence.registered_on <= latest_issue.scalar_subquery()).exists()
+        Residence.registered_on > latest_issue.scalar_subquery()).exists()
 
 
 def _candidate(session: Session, spec: Persona, *, seed: int, now: datetime) -> str | None:
