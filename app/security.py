@@ -49,7 +49,6 @@ from app.services.population.reading import AsyncPostgresCitizens, citizen_reade
 from app.services.sharing import tokens
 from app.services.sharing.audit_writer import AuditWriter
 from app.services.storage.runtime import ClientSnapshot, Runtime
-from app.services.storage.units import run_write
 
 T = TypeVar("T")
 log = logging.getLogger("dancu.security")
@@ -142,9 +141,7 @@ def runtime(request: Request) -> Runtime:
 def new_runtime(database: Database) -> Runtime:
     """A runtime with the domains' audit writer and citizen readers plugged in."""
     made = Runtime(database)
-    made.audit = AuditWriter(database, made.run_in_thread,
-                             write=(lambda work: run_write(made, work)) if database.is_sqlite
-                             else None)
+    made.audit = AuditWriter(database, made.run_in_thread)
     made.citizens = citizen_reader(database)
     made.citizens_async = None if database.is_sqlite else AsyncPostgresCitizens(database)
     return made

@@ -13,7 +13,6 @@ open an ordinary read session.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import weakref
 from collections import namedtuple
@@ -56,39 +55,16 @@ class SqliteCitizens:
     """
 
     def __init__(self, database: Database) -> None:
-        self._database = database
         self._engine = database.lookup_engine
         self._local = threading.local()
-        # Without a separate lookup database: read on the connection the process's writing units
-        # and audit commits use on this thread (Database.unwaiting_connection). SQLite empties a
-        # connection's page cache whenever another connection has committed (the audit batches
-        # every few ms under load: a read at 1,000,000 people 24 -> 48 us at one commit per 32
-        # reads), not after its own commits.
-        self._shared = database.lookup_url == database.url
 
     def __call__(self, pin: str) -> CitizenRow | None:
-        if self._shared:
-            try:
-                return self._read(self._writing_connection(), pin)
-            except sqlite3.OperationalError:
-                pass  # busy (that connection waits for no lock): on this thread's reader
-        return self._read(self._connection(), pin)
-
-    @staticmethod
-    def _read(connection: Any, pin: str) -> CitizenRow | None:
-        cursor = connection.cursor()
+        cursor = self._connection().cursor()
         try:
             found = cursor.execute(_SQLITE_BY_PIN, (pin,)).fetchone()
         finally:
             cursor.close()
         return None if found is None else _with_dates(CitizenRow(*found))
-
-    def _writing_connection(self) -> Any:
-        shared = self._database.unwaiting_connection().connection.dbapi_connection
-        if getattr(self._local, "tuned", None) is not shared:
-            self._tune(shared.cursor())
-            self._local.tuned = shared
-        return shared
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)

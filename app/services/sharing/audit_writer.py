@@ -8,10 +8,8 @@ requests in flight, instead of one each.
 
 The batching runs on the event loop: a flush task collects what the requests in flight have
 added, then commits it while the loop keeps serving. On PostgreSQL the commit runs on the loop
-itself, over psycopg's async connections (:class:`PostgresAppends`); on SQLite as one of the
-process's writing units (``app.services.storage.units.run_write``: inline on the loop thread's own
-connection when the writer lock is free at once, the connection the lookups by PIN read on, else
-in a worker thread that waits for its turn). This class owns its transactions (like the
+itself, over psycopg's async connections (:class:`PostgresAppends`); on SQLite in a worker thread
+(one thread hand-off per batch, not per request). This class owns its transactions (like the
 request-session dependency); the chain rules stay in :mod:`app.services.sharing.audit`.
 """
 
@@ -36,7 +34,6 @@ log = logging.getLogger("dancu.audit")
 
 APPLICATION_NAME = "dancu-audit"  # the writer's connections, by name, on the server
 RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
-WriteUnit = Callable[[Callable[[Any], Any]], Awaitable[Any]]  # a Session -> None unit, committed
 
 
 class AuditUnavailable(Exception):
@@ -123,18 +120,9 @@ async def _close(connection: psycopg.AsyncConnection[Any]) -> None:
 
 
 class AuditWriter:
-    def __init__(self, database: Database, run_blocking: RunBlocking,
-                 write: WriteUnit | None = None) -> None:
-        """``write`` (SQLite): how the process runs a writing unit
-        (``app.services.storage.units.run_write``: inline on the event loop when the writer lock
-        is free at once, on the loop thread's own connection, else in a worker thread). Inline,
-        the commit is on the connection the lookups by PIN read on
-        (``app.services.population.reading.SqliteCitizens``), whose page cache survives it;
-        committed by another connection (a worker thread's), every batch emptied that cache and
-        the next lookups read the citizen index from its root again."""
+    def __init__(self, database: Database, run_blocking: RunBlocking) -> None:
         self._database = database
         self._run_blocking = run_blocking
-        self._write_unit = write
         self._pending: _Pending | None = None
         self._appends = None if database.is_sqlite else PostgresAppends(database.url)
 
@@ -171,8 +159,6 @@ class AuditWriter:
         try:
             if self._appends is not None:
                 await self._appends.append(groups)
-            elif self._write_unit is not None:
-                await self._write_unit(lambda session: audit.append_groups(session, groups))
             else:
                 await self._run_blocking(lambda: self._commit(groups))
         except Exception as error:  # every waiting request must learn that its record failed
