@@ -33,7 +33,7 @@ FORBIDDEN = {
 CONFINED = {
     r"pg_advisory_xact_lock": {"app/services/sharing/setup.py", "app/services/cards/pki.py",
                               "app/services/kit/secret.py"},
-    r"WITH \(FORCE\)": {"app/services/sandbox/tenants.py"},
+    r"WITH \(FORCE\)": {"app/services/sandbox/tenant_templates.py"},
     r"\bTRUNCATE\b": {"seed/loader.py"},
     r"\bCOPY\b .*FROM STDIN": {"seed/loader.py", "seed/cards.py", "app/services/sharing/audit.py"},
     r"pg_get_serial_sequence|\bsetval\(": {"seed/loader.py", "seed/cards.py"},
@@ -44,12 +44,15 @@ CONFINED = {
 
 POPULATION = {"citizen", "household", "residence", "family_relation"}
 # Tables distributed by PIN on Citus, co-located with ``citizen``.
-BY_PIN = {"citizen", "residence", "family_relation", "card"}
+BY_PIN = {"citizen", "residence", "family_relation", "card", "document_override",
+          "judicial_record_request", "judicial_conviction"}
 # Keys that leave out ``pin``: each one is a step of the Citus migration in docs/scale.md
 # (a key that includes the distribution column). A new one must be added there, and here.
 CITUS_KEY_WORK = {
     ("residence", ("id",)), ("family_relation", ("id",)),
     ("card", ("id",)), ("card", ("persona",)),
+    ("document_override", ("id",)), ("judicial_record_request", ("id",)),
+    ("judicial_conviction", ("id",)),
 }
 # Foreign keys into those tables that do not join on pin (the referring table has no pin column).
 CITUS_REFERENCE_WORK = {("card_event", "card"), ("chip_session", "card")}
