@@ -52,6 +52,9 @@ def _jwks(path: Path | None) -> dict[str, object] | None:
         fail("--jwks-file must be a readable JSON JWK Set")
 
 
+_ALG_HELP = "ES256 or RS256."
+
+
 @clients_cli.command("add")
 def add(
     name: Annotated[str, typer.Option(help="Display name of the relying party.")],
@@ -59,18 +62,29 @@ def add(
     purpose: Annotated[list[str], typer.Option("--purpose", help="Purpose code (repeat).")],
     client_id: Annotated[str | None, typer.Option(help="Generated when absent.")] = None,
     auth_method: Annotated[
-        str, typer.Option(help="client_secret_basic, client_secret_post, private_key_jwt or none "
-                          "(a public client); client_secret_jwt through the admin API.")
+        str, typer.Option("--auth-method", "--token-endpoint-auth-method",
+                          help="client_secret_basic, client_secret_post, client_secret_jwt, "
+                          "private_key_jwt (with --jwks-file) or none (a public client: PKCE "
+                          "always required).")
     ] = "client_secret_basic",
-    grant_type: Annotated[list[str] | None, typer.Option("--grant-type")] = None,
+    grant_type: Annotated[list[str] | None, typer.Option(
+        "--grant-type", help="client_credentials (default), authorization_code, refresh_token "
+        "(repeat).")] = None,
     redirect_uri: Annotated[list[str] | None, typer.Option("--redirect-uri")] = None,
     jwks_file: Annotated[
         Path | None, typer.Option(help="Public JWK Set (private_key_jwt).")
     ] = None,
     sandbox: Annotated[bool, typer.Option(help="A sandbox client (may search test data).")] = False,
-    alg: Annotated[str, typer.Option(help="Token signing algorithm: ES256 or RS256.")] = "ES256",
+    alg: Annotated[str, typer.Option(
+        "--alg", "--id-token-signed-response-alg",
+        help="ID and access token signing algorithm: " + _ALG_HELP)] = "ES256",
+    userinfo_signed_response_alg: Annotated[str | None, typer.Option(
+        help="Answer userinfo as a JWT signed with " + _ALG_HELP)] = None,
     rate_limit: Annotated[int, typer.Option(min=1, help="Requests per minute.")] = 600,
     legal_basis: Annotated[str | None, typer.Option(help="Needed for citizen.sensitive.")] = None,
+    data_basis: Annotated[str, typer.Option(
+        help="statutory_task or consent (each citizen's consent is required).")
+    ] = "statutory_task",
     application_type: Annotated[
         str, typer.Option(help="web, or native (a loopback redirect URI matches on any port).")
     ] = "web",
@@ -78,13 +92,31 @@ def add(
         bool, typer.Option(help="--no-require-pkce: a confidential client that sends no PKCE.")
     ] = True,
     post_logout_redirect_uri: Annotated[
-        list[str] | None, typer.Option("--post-logout-redirect-uri")
+        list[str] | None, typer.Option("--post-logout-redirect-uri", help="Repeat.")
     ] = None,
+    sector_identifier_uri: Annotated[str | None, typer.Option(
+        help="Its host is the sector of the pairwise sub (fetched, unless "
+        "--sector-redirect-uri is given).")] = None,
+    sector_redirect_uri: Annotated[list[str] | None, typer.Option(
+        "--sector-redirect-uri", help="Sandbox clients: what the sector_identifier_uri serves, "
+        "given instead of fetched (repeat).")] = None,
+    dpop_bound_access_tokens: Annotated[bool, typer.Option(
+        help="A DPoP proof at every token request (RFC 9449).")] = False,
+    require_pushed_authorization_requests: Annotated[bool, typer.Option(
+        "--require-par", help="Authorization requests only through PAR (RFC 9126).")] = False,
+    security_profile: Annotated[str | None, typer.Option(
+        help="fapi2: private_key_jwt with PKCE, PAR and DPoP required.")] = None,
+    backchannel_logout_uri: Annotated[str | None, typer.Option(
+        help="Where logout tokens are POSTed when a session ends (Back-Channel Logout 1.0).")
+    ] = None,
+    backchannel_logout_session_required: Annotated[bool, typer.Option(
+        help="The client needs sid in logout tokens.")] = False,
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Register a client; prints its id and secret (the secret is shown only now)."""
+    from app.services.kit import secret as deployment
     from app.services.sandbox.clock import session_now
-    from app.services.sharing import clients
+    from app.services.sharing import client_secrets, clients, outbound
 
     spec = clients.ClientSpec(
         name=name,
@@ -99,12 +131,27 @@ def add(
         signing_alg=alg,
         rate_limit=rate_limit,
         legal_basis=legal_basis,
+        data_basis=data_basis,
         application_type=application_type,
         require_pkce=require_pkce,
         post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
+        sector_identifier_uri=sector_identifier_uri,
+        sector_redirect_uris=tuple(sector_redirect_uri) if sector_redirect_uri else None,
+        userinfo_signed_response_alg=userinfo_signed_response_alg,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
+        security_profile=security_profile,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
     )
+    settings = settings_from(database_url=database_url)
     with writing(database_url) as session:
-        client, secret = clients.register(session, spec, now=session_now(session))
+        now = session_now(session)
+        sealing = deployment.with_secret(session, settings, now=now)
+        client, secret = clients.register(
+            session, spec, now=now,
+            fetch_sector=lambda url: outbound.get_json(url, settings=settings),
+            seal=client_secrets.sealer(sealing), targets=outbound.targets(settings))
         new_id = client.client_id
     out.print(f"client_id: {new_id}", highlight=False)
     if secret:

@@ -84,6 +84,11 @@ class Client(Base):
     # RFC 9126 §6: authorization requests only through PAR (a FAPI 2.0 client, docs/vneid.md).
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(
         default=False, server_default=false())
+    # OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed when a session ends, and
+    # whether the client needs ``sid`` in them.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        default=False, server_default=false())
 
 
 class RateWindow(Base):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, SmallInteger, String
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -148,3 +148,18 @@ class PushedRequest(Base):
     client_id: Mapped[str] = mapped_column(String(64))
     pairs: Mapped[list[list[str]]] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BackchannelDelivery(Base):
+    """One logout token POSTed to a client's ``backchannel_logout_uri`` (OIDC Back-Channel Logout
+    1.0 §2.5) and what came of it: the receiver's status code, or one fixed error text."""
+
+    __tablename__ = "oidc_backchannel_delivery"
+    __table_args__ = (Index("ix_oidc_backchannel_delivery_client_id", "client_id", "attempted_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(120))
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

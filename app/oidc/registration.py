@@ -16,6 +16,8 @@
 * ``scope`` is narrowed by the caller to the login scopes; ``contacts``, ``logo_uri``,
   ``client_uri``, ``policy_uri``, ``tos_uri`` are checked for type and not kept (RFC 7591 §2: the
   server may ignore them); other members not understood are ignored.
+* ``backchannel_logout_uri`` (Back-Channel Logout 1.0 §2.2, a string; the registry checks the
+  address) and ``backchannel_logout_session_required`` (boolean, default ``false``).
 * ``require_pkce`` (an extension, boolean): absent means ``false`` for a confidential client (as
   relying parties and the certification suite register, without any PKCE member; a challenge that
   is sent is still checked) and always ``true`` for a public client (``none``).
@@ -63,6 +65,8 @@ class ClientMetadata:
     require_pkce: bool = False
     dpop_bound_access_tokens: bool = False
     require_pushed_authorization_requests: bool = False
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
 
 
 def _strings(document: Mapping[str, Any], name: str, *, limit: int = MAX_URIS) -> tuple[str, ...]:
@@ -160,4 +164,6 @@ def parse_metadata(document: Any) -> ClientMetadata:
         require_pkce=require_pkce or method == NONE,
         dpop_bound_access_tokens=dpop_bound,
         require_pushed_authorization_requests=require_par,
+        backchannel_logout_uri=_string(document, "backchannel_logout_uri"),
+        backchannel_logout_session_required=_flag(document, "backchannel_logout_session_required"),
     )

@@ -56,6 +56,8 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         dpop_bound_access_tokens=body.dpop_bound_access_tokens,
         require_pushed_authorization_requests=body.require_pushed_authorization_requests,
         security_profile=body.security_profile,
+        backchannel_logout_uri=body.backchannel_logout_uri,
+        backchannel_logout_session_required=body.backchannel_logout_session_required,
         sector_redirect_uris=None if body.sector_redirect_uris is None else tuple(
             body.sector_redirect_uris),
     )
@@ -77,7 +79,7 @@ def add_client(body: schemas.ClientCreate, session: SessionDep, now: NowDep,
     client, secret = clients.register(
         session, _spec(body), now=now,
         fetch_sector=lambda url: outbound.get_json(url, settings=settings),
-        seal=client_secrets.sealer(settings))
+        seal=client_secrets.sealer(settings), targets=outbound.targets(settings))
     return schemas.ClientCreated.model_validate(
         {**schemas.ClientOut.model_validate(client).model_dump(), "client_secret": secret}
     )

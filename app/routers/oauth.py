@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from app import security
 from app.dependencies import (
@@ -41,6 +42,7 @@ from app.services.storage.phases import Pending
 from app.services.storage.units import run_phases, run_read
 from app.services.vneid import authorize as oidc_authorize
 from app.services.vneid import (
+    backchannel,
     grants,  # noqa: F401  (registers the code and refresh grants)
     login,
     sessions,
@@ -304,10 +306,15 @@ def logout(request: Request, pairs: PairsDep, session: SessionDep, settings: Set
         return html.render(request, "logout.html", lang=lang, done=False,
                            confirm=oidc_logout.confirmation_token(cookie or ""),
                            carried=sorted(params.items()))
-    target = oidc_logout.perform(session, checked, session_cookie=cookie, now=now)
-    response: Response = (html.see_other(target) if target else
+    done = oidc_logout.perform(session, checked, session_cookie=cookie, now=now)
+    notices = backchannel.session_ended(session, done.ended, keys=key_store(request),
+                                        settings=settings, now=now)
+    response: Response = (html.see_other(done.target) if done.target else
                           html.render(request, "logout.html", lang=lang, done=True))
     html.clear_cookie(response, sessions.SESSION_COOKIE, settings=settings)  # type: ignore[arg-type]
+    if notices:  # Back-Channel Logout 1.0: delivered once the answer has been sent
+        response.background = BackgroundTask(backchannel.deliver, request.app.state.database,
+                                             notices, settings=settings, now=now)
     return response
 
 

@@ -66,6 +66,12 @@ class ClientCreate(BaseModel):
     sector_redirect_uris: list[str] | None = Field(
         None, max_length=64, description="Sandbox clients only: the JSON array the "
         "sector_identifier_uri serves, given instead of fetched (a sandbox often runs offline).")
+    backchannel_logout_uri: str | None = Field(
+        None, max_length=2000, description="OpenID Connect Back-Channel Logout 1.0: where a "
+        "logout token is POSTed when a session in which the client received tokens ends "
+        "(https, http only to loopback; the webhooks' address rules).")
+    backchannel_logout_session_required: bool = Field(
+        False, description="true: the client needs sid in logout tokens (always sent here).")
     sandbox: bool = False
     signing_alg: Literal["ES256", "RS256"] = "ES256"
     rate_limit: int = Field(600, ge=1, le=10_000_000, description="Requests per minute.")
@@ -90,6 +96,8 @@ class ClientOut(BaseModel):
     userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = None
     dpop_bound_access_tokens: bool = False
     require_pushed_authorization_requests: bool = False
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
     status: Literal["active", "disabled"]
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -30,6 +31,7 @@ from app.services.sharing import scopes as scope_catalogue
 from app.services.sharing.client_secrets import Sealer
 from app.services.sharing.outbound import OutboundRefused
 from app.settings import Settings
+from app.webhook_address import TargetPolicy, host_refusal, url_text_problem
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
 SEALED_METHODS = ("client_secret_jwt",)  # the secret is kept encrypted too (client_secrets)
@@ -86,6 +88,24 @@ class ClientSpec:
     # "fapi2": the FAPI 2.0 Security Profile's client policy (docs/vneid.md): private_key_jwt,
     # and PKCE, PAR and DPoP-bound access tokens required whatever the other fields say.
     security_profile: str | None = None
+    # OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed (the webhooks' address
+    # rules, app.webhook_address), and whether they must carry sid.
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+
+
+def backchannel_uri_problem(uri: str, *, sandbox: bool, targets: TargetPolicy) -> str | None:
+    """Why ``uri`` cannot be a ``backchannel_logout_uri`` (Back-Channel Logout §2.2: absolute, no
+    fragment; https, http only to loopback; a host the webhooks could reach), or ``None``."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "must be an absolute URI"
+    reason = url_text_problem(uri) or redirect_uri_problem(uri, sandbox=sandbox)
+    if reason is None and (refused := host_refusal(parts.hostname or "", port, targets)):
+        reason = f"{refused} is not allowed"
+    return reason
 
 
 def _jwks_problem(jwks: dict[str, Any] | None) -> str | None:
@@ -100,7 +120,7 @@ def _jwks_problem(jwks: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _problems(spec: ClientSpec) -> list[str]:
+def _problems(spec: ClientSpec, targets: TargetPolicy) -> list[str]:
     problems = [f"scope {name}: {reason}" for name in spec.scopes
                 if (reason := scope_catalogue.refusal(name, sandbox=spec.sandbox,
                                                       has_legal_basis=bool(spec.legal_basis)))]
@@ -128,6 +148,9 @@ def _problems(spec: ClientSpec) -> list[str]:
                  for uri in getattr(spec, field)
                  if (reason := check(uri, sandbox=spec.sandbox))]
     problems += _policy_problems(spec)
+    if spec.backchannel_logout_uri is not None and (reason := backchannel_uri_problem(
+            spec.backchannel_logout_uri, sandbox=spec.sandbox, targets=targets)):
+        problems.append(f"backchannel_logout_uri: {reason}")
     if (jwks_problem := _jwks_problem(spec.jwks)) is not None:
         problems.append(jwks_problem)
     return problems
@@ -164,8 +187,8 @@ def with_profile(spec: ClientSpec) -> ClientSpec:
                                dpop_bound_access_tokens=True)
 
 
-def _validate(spec: ClientSpec, fetch: SectorFetch | None) -> None:
-    problems = _problems(spec)
+def _validate(spec: ClientSpec, fetch: SectorFetch | None, targets: TargetPolicy | None) -> None:
+    problems = _problems(spec, targets if targets is not None else TargetPolicy())
     if not problems and spec.sector_identifier_uri is not None:
         problems = _sector_problems(spec, fetch)
     if problems:
@@ -175,9 +198,10 @@ def _validate(spec: ClientSpec, fetch: SectorFetch | None) -> None:
 SectorFetch = Callable[[str], Any]
 
 
-def check_spec(spec: ClientSpec, *, fetch_sector: SectorFetch | None = None) -> None:
+def check_spec(spec: ClientSpec, *, fetch_sector: SectorFetch | None = None,
+               targets: TargetPolicy | None = None) -> None:
     """The registration rules alone (a dynamically registered client's update, RFC 7592)."""
-    _validate(spec, fetch_sector)
+    _validate(spec, fetch_sector, targets)
 
 
 def _sector_problems(spec: ClientSpec, fetch: SectorFetch | None) -> list[str]:
@@ -206,13 +230,15 @@ def _sector_problems(spec: ClientSpec, fetch: SectorFetch | None) -> list[str]:
 
 def register(session: Session, spec: ClientSpec, *, now: datetime,
              secret: str | None = None, fetch_sector: SectorFetch | None = None,
-             seal: Sealer | None = None) -> tuple[Client, str | None]:
+             seal: Sealer | None = None,
+             targets: TargetPolicy | None = None) -> tuple[Client, str | None]:
     """Create a client; returns it and its secret in clear (shown once; ``None`` for key auth).
     ``fetch_sector(url)``: the parsed JSON a ``sector_identifier_uri`` serves;
     ``seal(client_id, secret)``: the encrypted copy a ``client_secret_jwt`` client needs
-    (:func:`app.services.sharing.client_secrets.sealer`)."""
+    (:func:`app.services.sharing.client_secrets.sealer`); ``targets``: the deployment's webhook
+    address policy a ``backchannel_logout_uri`` must meet (absent: public addresses only)."""
     spec = with_profile(spec)
-    _validate(spec, fetch_sector)
+    _validate(spec, fetch_sector, targets)
     if spec.token_endpoint_auth_method in SEALED_METHODS and seal is None:
         raise InvalidClientRegistration(
             problems=["token_endpoint_auth_method: client_secret_jwt is registered through the "
@@ -241,6 +267,8 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         userinfo_signed_response_alg=spec.userinfo_signed_response_alg,
         dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
         require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
+        backchannel_logout_uri=spec.backchannel_logout_uri,
+        backchannel_logout_session_required=spec.backchannel_logout_session_required,
         grant_types=list(spec.grant_types),
         status="active",
         sandbox=spec.sandbox,

@@ -1,5 +1,6 @@
-"""Requests the OpenID provider makes to URLs a client registered (its ``sector_identifier_uri``),
-under the webhooks' address rules (:mod:`app.webhook_address`,
+"""Requests the OpenID provider makes to URLs a client registered (it GETs a
+``sector_identifier_uri``, POSTs logout tokens to a ``backchannel_logout_uri``), under the
+webhooks' address rules (:mod:`app.webhook_address`,
 :mod:`app.services.events.webhook_sender`).
 
 * The host is resolved once, every address it resolves to must be allowed (public unicast;
@@ -24,7 +25,7 @@ import httpx
 
 from app.services.events import webhook_sender
 from app.settings import Settings
-from app.webhook_address import IPAddress, address_refusal, canonical, host_refusal
+from app.webhook_address import IPAddress, TargetPolicy, address_refusal, canonical, host_refusal
 
 DEADLINE_SECONDS = 3.0
 MAX_BODY_BYTES = 64 * 1024
@@ -34,8 +35,13 @@ class OutboundRefused(Exception):
     """The URL may not be fetched, or did not answer as it must; ``str()`` says which, safely."""
 
 
+def targets(settings: Settings) -> TargetPolicy:
+    """The webhooks' address policy of this deployment (checked again at every request)."""
+    return webhook_sender.target_policy(settings)
+
+
 def _checked_address(url: httpx.URL, settings: Settings) -> IPAddress:
-    policy = webhook_sender.target_policy(settings)
+    policy = targets(settings)
     port = url.port or (443 if url.scheme == "https" else 80)
     host = url.raw_host.decode("ascii")
     if host_refusal(host, port, policy) is not None:
@@ -80,6 +86,28 @@ def get_json(url: str, *, settings: Settings) -> Any:
         return json.loads(body)
     except ValueError:
         raise OutboundRefused("the answer is not JSON") from None
+
+
+def post_form(url: str, form: dict[str, str], *, settings: Settings,
+              deadline: float = DEADLINE_SECONDS) -> int:
+    """POST ``form`` as ``application/x-www-form-urlencoded`` to ``url`` under the rules above;
+    returns the status code (the answer's body is not read)."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise OutboundRefused("https is required")
+    target = httpx.URL(url)
+    address = _checked_address(target, settings)
+    extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" \
+        else {}
+    headers = {"Host": target.netloc.decode("ascii"), "Cache-Control": "no-store"}
+    try:
+        with httpx.Client(timeout=deadline, follow_redirects=False, trust_env=False) as client:
+            request = client.build_request("POST", target.copy_with(host=str(address)),
+                                           data=form, headers=headers, extensions=extensions)
+            response = client.send(request, stream=True)
+            response.close()
+    except httpx.HTTPError:
+        raise OutboundRefused("no acceptable HTTP response") from None
+    return response.status_code
 
 
 def _read_limited(response: httpx.Response) -> bytes:

@@ -18,7 +18,8 @@ class IssuerMisconfigured(ServiceUnavailable):
 
 def metadata(settings: Settings) -> dict[str, Any]:
     try:
-        return openid_configuration(issuer=settings.issuer_url, extra_scopes=NON_ADMIN_SCOPES)
+        return openid_configuration(issuer=settings.issuer_url, extra_scopes=NON_ADMIN_SCOPES,
+                                    backchannel_logout=True)
     except ValueError:  # e.g. listening on 0.0.0.0 without DANCU_ISSUER
         raise IssuerMisconfigured("Set DANCU_ISSUER to the public https URL.") from None
 

@@ -80,14 +80,30 @@ def confirmed(session_cookie: str | None, token: str | None) -> bool:
         confirmation_token(session_cookie or ""), token or "")
 
 
+@dataclass(frozen=True)
+class LogoutDone:
+    """Where to send the browser (``None``: show the logged-out page) and the sessions ended
+    (whose relying parties are owed back-channel logout tokens)."""
+
+    target: str | None
+    ended: tuple[str, ...]
+
+
 def perform(session: Session, request: LogoutRequest, *, session_cookie: str | None,
-            now: datetime) -> str | None:
-    """End the sessions; returns where to send the browser (``None``: show the logged-out page)."""
+            now: datetime) -> LogoutDone:
+    """End the sessions (the browser's, and the one the hint names)."""
+    ended: list[str] = []
     row = oidc_sessions.current(session, session_cookie, now=now)
     if row is not None:
         oidc_sessions.end(session, row, now=now)
+        ended.append(row.id)
     if request.hint is not None and request.hint.content.session_id:
-        oidc_sessions.end_by_id(session, request.hint.content.session_id, now=now)
+        if oidc_sessions.end_by_id(session, request.hint.content.session_id, now=now):
+            ended.append(request.hint.content.session_id)
+    return LogoutDone(_target(request), tuple(ended))
+
+
+def _target(request: LogoutRequest) -> str | None:
     if request.redirect_uri is None:
         return None
     parts = urlsplit(request.redirect_uri)

@@ -81,7 +81,9 @@ def _spec(metadata: ClientMetadata, settings: Settings) -> clients.ClientSpec:
         sector_identifier_uri=metadata.sector_identifier_uri,
         userinfo_signed_response_alg=metadata.userinfo_signed_response_alg,
         dpop_bound_access_tokens=metadata.dpop_bound_access_tokens,
-        require_pushed_authorization_requests=metadata.require_pushed_authorization_requests)
+        require_pushed_authorization_requests=metadata.require_pushed_authorization_requests,
+        backchannel_logout_uri=metadata.backchannel_logout_uri,
+        backchannel_logout_session_required=metadata.backchannel_logout_session_required)
 
 
 def _as_oauth_error(refused: clients.InvalidClientRegistration) -> oauth.OAuthError:
@@ -108,7 +110,7 @@ def register(session: Session, document: Any, *, settings: Settings,
     client, client_secret = _registry_call(lambda: clients.register(
         session, _spec(metadata, settings), now=now,
         fetch_sector=lambda url: outbound.get_json(url, settings=settings),
-        seal=client_secrets.sealer(settings)))
+        seal=client_secrets.sealer(settings), targets=outbound.targets(settings)))
     token = new_opaque_value()
     client.registration_token_hash = opaque_hash(token)
     session.flush()
@@ -132,10 +134,12 @@ def client_metadata(client: Client, *, settings: Settings) -> dict[str, Any]:
         "require_pkce": client.require_pkce,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "registration_client_uri": f"{settings.issuer_url}{REGISTRATION_PATH}/{client.client_id}",
     }
     optional = {"jwks": client.jwks, "sector_identifier_uri": client.sector_identifier_uri,
-                "userinfo_signed_response_alg": client.userinfo_signed_response_alg}
+                "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
+                "backchannel_logout_uri": client.backchannel_logout_uri}
     return body | {name: value for name, value in optional.items() if value is not None}
 
 
@@ -161,7 +165,8 @@ def update(session: Session, client: Client, document: Any, *, settings: Setting
         raise oauth.InvalidClientMetadata("token_endpoint_auth_method cannot change.")
     spec = _spec(metadata, settings)
     _registry_call(lambda: clients.check_spec(
-        spec, fetch_sector=lambda url: outbound.get_json(url, settings=settings)))
+        spec, fetch_sector=lambda url: outbound.get_json(url, settings=settings),
+        targets=outbound.targets(settings)))
     for name in ("redirect_uris", "post_logout_redirect_uris", "grant_types"):
         setattr(client, name, list(getattr(spec, name)))
     client.name, client.scopes, client.jwks = spec.name, list(spec.scopes), spec.jwks
@@ -171,6 +176,8 @@ def update(session: Session, client: Client, document: Any, *, settings: Setting
     client.userinfo_signed_response_alg = spec.userinfo_signed_response_alg
     client.dpop_bound_access_tokens = spec.dpop_bound_access_tokens
     client.require_pushed_authorization_requests = spec.require_pushed_authorization_requests
+    client.backchannel_logout_uri = spec.backchannel_logout_uri
+    client.backchannel_logout_session_required = spec.backchannel_logout_session_required
     session.flush()
     return client
 

@@ -68,10 +68,12 @@ def end(session: Session, row: BrowserSession, *, now: datetime) -> None:
         session.flush()
 
 
-def end_by_id(session: Session, sid: str, *, now: datetime) -> None:
-    session.execute(update(BrowserSession)
-                    .where(BrowserSession.id == sid, BrowserSession.ended_at.is_(None))
-                    .values(ended_at=now))
+def end_by_id(session: Session, sid: str, *, now: datetime) -> bool:
+    """End the session if it was live; ``True`` when it was."""
+    result = session.execute(update(BrowserSession)
+                             .where(BrowserSession.id == sid, BrowserSession.ended_at.is_(None))
+                             .values(ended_at=now))
+    return bool(getattr(result, "rowcount", 0))
 
 
 def view(row: BrowserSession) -> SessionView:

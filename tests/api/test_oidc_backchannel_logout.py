@@ -1,0 +1,242 @@
+"""OpenID Connect Back-Channel Logout 1.0 through HTTP: clients register a
+``backchannel_logout_uri``; when a login session ends (RP-initiated logout, an account lock) each
+client that received tokens in it gets a logout token, POSTed as a form to a relying party's
+receiver (a local HTTP server) and validated there with joserfc against the published JWKS; the
+webhooks' address rules apply at registration and at delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+
+from app.db import Database
+from app.models.oidc import BackchannelDelivery
+from app.services.events import webhook_sender
+from tests.api.events_support import Receiver, free_port, running_receiver
+from tests.api.oidc_support import *  # noqa: F403
+from tests.api.oidc_support import (
+    DEMO_REDIRECT,
+    LOGIN_SCOPES,
+    Rp,
+    browser,
+    citizen_with_contact,
+    refresh,
+    register_rp,
+    tokens_for,
+)
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+@pytest.fixture(scope="module")
+def listening() -> Iterator[Receiver]:
+    yield from running_receiver(Receiver())
+
+
+@pytest.fixture
+def receiver(listening: Receiver) -> Receiver:
+    listening.received.clear()
+    listening.status = 200
+    return listening
+
+
+@pytest.fixture
+def agent(app: FastAPI) -> TestClient:
+    return browser(app)
+
+
+@pytest.fixture
+def pin(personas: dict[str, Any]) -> str:
+    return str(personas["citizen-l2"]["pin"])
+
+
+def _logout_tokens(receiver: Receiver) -> list[str]:
+    tokens = []
+    for message in receiver.received:
+        assert message.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        form = dict(pair.split("=", 1) for pair in message.body.decode().split("&"))
+        assert set(form) == {"logout_token"}
+        tokens.append(form["logout_token"])
+    return tokens
+
+
+def _verified_logout_token(token: str, client: TestClient, *, audience: str) -> dict[str, Any]:
+    """Validate as a relying party does (Back-Channel Logout §2.6), with the JWKS only."""
+    jwks = client.get("/.well-known/jwks.json").json()
+    issuer = client.get("/.well-known/openid-configuration").json()["issuer"]
+    decoded = jwt.decode(token, KeySet.import_key_set(jwks))
+    assert decoded.header["typ"] == "logout+jwt"
+    jwt.JWTClaimsRegistry(iss={"essential": True, "value": issuer},
+                          aud={"essential": True, "value": audience},
+                          iat={"essential": True}, exp={"essential": True},
+                          jti={"essential": True}, leeway=5).validate(decoded.claims)
+    assert decoded.claims["events"] == {BACKCHANNEL_EVENT: {}}
+    assert "nonce" not in decoded.claims
+    return dict(decoded.claims)
+
+
+def _id_claims(token: str) -> dict[str, Any]:
+    from tests.api.oidc_support import jwt_claims
+
+    return jwt_claims(token)
+
+
+def _deliveries(database: Database, client_id: str) -> list[BackchannelDelivery]:
+    with database.read() as session:
+        rows = list(session.scalars(select(BackchannelDelivery)
+                                    .where(BackchannelDelivery.client_id == client_id)))
+        session.expunge_all()
+        return rows
+
+
+def test_discovery_announces_back_channel_logout_with_sid(client: TestClient) -> None:
+    document = client.get("/.well-known/openid-configuration").json()
+    assert document["backchannel_logout_supported"] is True
+    assert document["backchannel_logout_session_supported"] is True
+
+
+def test_a_client_registers_its_backchannel_logout_uri(
+        client: TestClient, admin: dict[str, str], receiver: Receiver) -> None:
+    created = client.post("/v1/admin/clients", headers=admin, json={
+        "name": "BCL RP", "scopes": LOGIN_SCOPES, "purposes": ["login-tests"], "sandbox": True,
+        "grant_types": ["authorization_code"], "redirect_uris": [DEMO_REDIRECT],
+        "backchannel_logout_uri": receiver.url,
+        "backchannel_logout_session_required": True}).json()
+    assert created["backchannel_logout_uri"] == receiver.url
+    assert created["backchannel_logout_session_required"] is True
+
+
+def test_rp_initiated_logout_sends_each_rp_a_logout_token_with_sub_and_sid(
+        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        receiver: Receiver, database: Database) -> None:
+    rp = register_rp(client, admin, backchannel_logout_uri=receiver.url,
+                     backchannel_logout_session_required=True)
+    id_token = tokens_for(agent, rp, pin)["id_token"]
+    id_claims = _id_claims(id_token)
+    assert id_claims["sid"]  # ID tokens carry the session (Back-Channel Logout §2.1)
+    answer = agent.get("/oauth2/logout", params={"id_token_hint": id_token})
+    assert answer.status_code == 200, answer.text
+    (token,) = _logout_tokens(receiver)
+    claims = _verified_logout_token(token, client, audience=rp.client_id)
+    assert (claims["sub"], claims["sid"]) == (id_claims["sub"], id_claims["sid"])
+    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id)] == [(200, None)]
+
+
+def test_logout_confirmed_in_the_browser_without_a_hint_also_notifies(
+        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        receiver: Receiver) -> None:
+    rp = register_rp(client, admin, backchannel_logout_uri=receiver.url)
+    sid = _id_claims(tokens_for(agent, rp, pin)["id_token"])["sid"]
+    page = agent.get("/oauth2/logout")
+    assert page.status_code == 200 and not receiver.received  # asked to confirm first
+    confirm = page.text.split('name="confirm" value="', 1)[1].split('"', 1)[0]
+    assert agent.post("/oauth2/logout", data={"confirm": confirm}).status_code == 200
+    (token,) = _logout_tokens(receiver)
+    assert _verified_logout_token(token, client, audience=rp.client_id)["sid"] == sid
+
+
+def test_only_clients_that_received_tokens_in_the_session_are_told(
+        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        receiver: Receiver) -> None:
+    told = register_rp(client, admin, backchannel_logout_uri=receiver.url)
+    register_rp(client, admin, backchannel_logout_uri=receiver.url)  # no tokens in the session
+    silent = register_rp(client, admin)  # tokens, but no back-channel URI
+    tokens_for(agent, silent, pin)
+    id_token = tokens_for(agent, told, pin)["id_token"]
+    agent.get("/oauth2/logout", params={"id_token_hint": id_token})
+    assert [jwt_aud(t) for t in _logout_tokens(receiver)] == [told.client_id]
+
+
+def jwt_aud(token: str) -> str:
+    return str(_id_claims(token)["aud"])
+
+
+def test_a_failed_delivery_does_not_fail_the_logout_and_is_recorded(
+        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        database: Database) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/logout"  # nothing listens there
+    rp = register_rp(client, admin, backchannel_logout_uri=closed)
+    id_token = tokens_for(agent, rp, pin)["id_token"]
+    answer = agent.get("/oauth2/logout", params={"id_token_hint": id_token})
+    assert answer.status_code == 200
+    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id)] == [
+        (None, "delivery failed: no acceptable HTTP response")]
+
+
+def test_delivery_checks_the_address_a_name_resolves_to(
+        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        receiver: Receiver, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    system = webhook_sender.lookup
+    monkeypatch.setattr(webhook_sender, "lookup", lambda host, port: ["10.0.0.7"]
+                        if host == "internal.test" else system(host, port))
+    rp = register_rp(client, admin, backchannel_logout_uri="https://internal.test/logout")
+    agent.get("/oauth2/logout", params={"id_token_hint": tokens_for(agent, rp, pin)["id_token"]})
+    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id)] == [
+        (None, "delivery refused: address not allowed")]
+    assert not receiver.received
+
+
+@pytest.mark.parametrize("uri", [
+    "http://10.0.0.1/logout", "https://169.254.169.254/latest", "https://[fd00:ec2::254]/",
+    "https://192.168.1.1/logout", "http://rp.example/logout", "https://rp.example/logout#x",
+    "https://2130706433/logout", "http://127.0.0.1:8000/v1/admin/clients",
+    "https://rp.example/log out",
+])
+def test_registration_refuses_a_backchannel_uri_webhooks_could_not_reach(
+        client: TestClient, admin: dict[str, str], uri: str) -> None:
+    response = client.post("/v1/admin/clients", headers=admin, json={
+        "name": "BCL RP", "scopes": LOGIN_SCOPES, "purposes": ["login-tests"], "sandbox": True,
+        "grant_types": ["authorization_code"], "redirect_uris": [DEMO_REDIRECT],
+        "backchannel_logout_uri": uri})
+    assert response.status_code == 422, response.text
+    assert any("backchannel_logout_uri" in p for p in response.json()["problems"])
+
+
+def test_dynamic_registration_takes_and_checks_the_backchannel_uri(
+        client: TestClient, admin: dict[str, str], receiver: Receiver) -> None:
+    document = {"redirect_uris": [DEMO_REDIRECT], "backchannel_logout_uri": receiver.url,
+                "backchannel_logout_session_required": True}
+    registered = client.post("/oauth2/register", json=document, headers=admin)
+    assert registered.status_code == 201, registered.text
+    body = registered.json()
+    assert (body["backchannel_logout_uri"], body["backchannel_logout_session_required"]) == (
+        receiver.url, True)
+    refused = client.post("/oauth2/register", headers=admin, json={
+        **document, "backchannel_logout_uri": "https://169.254.169.254/"})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_client_metadata"
+
+
+def test_offline_access_refresh_tokens_outlive_the_session(
+        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        receiver: Receiver) -> None:
+    """§2.7: refresh tokens with offline_access are not revoked by a logout (the only kind this
+    provider issues); the relying party is still told."""
+    rp = register_rp(client, admin, backchannel_logout_uri=receiver.url)
+    body = tokens_for(agent, rp, pin, scope="openid offline_access", prompt="consent")
+    agent.get("/oauth2/logout", params={"id_token_hint": body["id_token"]})
+    assert len(_logout_tokens(receiver)) == 1
+    assert refresh(agent, rp, body["refresh_token"]).status_code == 200
+
+
+def test_an_account_lock_ends_its_sessions_and_tells_the_relying_parties(
+        app: FastAPI, client: TestClient, admin: dict[str, str], database: Database,
+        receiver: Receiver) -> None:
+    pin = citizen_with_contact(database)
+    opened = client.post("/v1/admin/accounts", headers=admin, json={"pin": pin, "level": 2, "password": "Vneid@2025"})
+    assert opened.status_code == 201, opened.text
+    rp: Rp = register_rp(client, admin, backchannel_logout_uri=receiver.url)
+    agent = browser(app)
+    sid = _id_claims(tokens_for(agent, rp, pin)["id_token"])["sid"]
+    locked = client.post(f"/v1/admin/accounts/{pin}/lock", headers=admin,
+                         json={"reason": "authority"})
+    assert locked.status_code == 200, locked.text
+    (token,) = _logout_tokens(receiver)
+    assert _verified_logout_token(token, client, audience=rp.client_id)["sid"] == sid
