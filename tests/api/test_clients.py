@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -362,3 +363,95 @@ def test_cli_rotates_the_signing_key(database: Database, client: TestClient) -> 
     assert result.exit_code == 0
     client.app.state.sharing_runtime.keys.invalidate()  # another process: within seconds
     assert kid in {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
+
+
+def _cli_add(database: Database, *arguments: str) -> Any:
+    return CliRunner().invoke(cli, ["clients", "add", "--name", "CLI RP", "--scope", "openid",
+                                    "--purpose", "login", *arguments,
+                                    "--database-url", database.url])
+
+
+def test_cli_registers_every_client_policy_the_admin_api_has(
+        database: Database, client: TestClient, admin_headers: dict[str, str],
+        tmp_path: Path) -> None:
+    from joserfc.jwk import ECKey
+
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}))
+    added = _cli_add(
+        database, "--client-id", "cli-full-policy", "--sandbox",
+        "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", str(jwks),
+        "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+        "--redirect-uri", "https://rp.example/cb", "--no-require-pkce",
+        "--post-logout-redirect-uri", "https://rp.example/bye",
+        "--sector-identifier-uri", "https://sector.example/uris.json",
+        "--sector-redirect-uri", "https://rp.example/cb",
+        "--id-token-signed-response-alg", "RS256", "--userinfo-signed-response-alg", "ES256",
+        "--dpop-bound-access-tokens", "--require-par",
+        "--backchannel-logout-uri", "https://rp.example/backchannel",
+        "--backchannel-logout-session-required", "--data-basis", "consent")
+    assert added.exit_code == 0, added.output
+    assert "client_secret" not in added.output
+    shown = client.get("/v1/admin/clients/cli-full-policy", headers=admin_headers).json()
+    assert {name: shown[name] for name in (
+        "token_endpoint_auth_method", "grant_types", "require_pkce", "post_logout_redirect_uris",
+        "sector_identifier_uri", "signing_alg", "userinfo_signed_response_alg",
+        "dpop_bound_access_tokens", "require_pushed_authorization_requests",
+        "backchannel_logout_uri", "backchannel_logout_session_required", "data_basis")} == {
+        "token_endpoint_auth_method": "private_key_jwt",
+        "grant_types": ["authorization_code", "refresh_token"], "require_pkce": False,
+        "post_logout_redirect_uris": ["https://rp.example/bye"],
+        "sector_identifier_uri": "https://sector.example/uris.json", "signing_alg": "RS256",
+        "userinfo_signed_response_alg": "ES256", "dpop_bound_access_tokens": True,
+        "require_pushed_authorization_requests": True,
+        "backchannel_logout_uri": "https://rp.example/backchannel",
+        "backchannel_logout_session_required": True, "data_basis": "consent"}
+
+
+def test_cli_registers_a_fapi2_client(database: Database, client: TestClient,
+                                      admin_headers: dict[str, str], tmp_path: Path) -> None:
+    from joserfc.jwk import ECKey
+
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}))
+    added = _cli_add(database, "--client-id", "cli-fapi2", "--auth-method", "private_key_jwt",
+                     "--jwks-file", str(jwks), "--grant-type", "authorization_code",
+                     "--redirect-uri", "https://bank.example/cb", "--security-profile", "fapi2")
+    assert added.exit_code == 0, added.output
+    shown = client.get("/v1/admin/clients/cli-fapi2", headers=admin_headers).json()
+    assert (shown["require_pkce"], shown["require_pushed_authorization_requests"],
+            shown["dpop_bound_access_tokens"]) == (True, True, True)
+
+
+def test_cli_registers_a_client_secret_jwt_client_whose_secret_authenticates(
+        database: Database, client: TestClient, settings: Settings, app: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import secrets as random
+
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    assert settings.secret_key is not None  # the server's; the CLI reads the same deployment's
+    monkeypatch.setenv("DANCU_SECRET_KEY", settings.secret_key.get_secret_value())
+    added = _cli_add(database, "--client-id", "cli-hs256", "--scope", "citizen.basic",
+                     "--purpose", "kyc", "--auth-method", "client_secret_jwt")
+    assert added.exit_code == 0, added.output
+    secret = added.output.split("client_secret: ")[1].split()[0]
+    now = int(app.state.clock.now().timestamp())
+    assertion = jwt.encode({"alg": "HS256"}, {
+        "iss": "cli-hs256", "sub": "cli-hs256", "aud": settings.issuer_url, "iat": now,
+        "exp": now + 300, "jti": random.token_hex(8)}, OctKey.import_key(secret.encode()))
+    response = client.post("/oauth2/token", data={
+        "grant_type": "client_credentials", "scope": "citizen.basic",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("uri", ["http://10.0.0.1/logout", "https://169.254.169.254/"])
+def test_cli_refuses_a_backchannel_uri_webhooks_could_not_reach(database: Database,
+                                                                 uri: str) -> None:
+    result = _cli_add(database, "--grant-type", "authorization_code",
+                      "--redirect-uri", "https://rp.example/cb", "--backchannel-logout-uri", uri)
+    assert result.exit_code == 1
+    assert "backchannel_logout_uri" in result.output

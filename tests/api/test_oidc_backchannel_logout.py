@@ -27,6 +27,7 @@ from tests.api.oidc_support import (
     Rp,
     browser,
     citizen_with_contact,
+    jwt_claims,
     refresh,
     register_rp,
     tokens_for,
@@ -83,8 +84,6 @@ def _verified_logout_token(token: str, client: TestClient, *, audience: str) -> 
 
 
 def _id_claims(token: str) -> dict[str, Any]:
-    from tests.api.oidc_support import jwt_claims
-
     return jwt_claims(token)
 
 
@@ -135,7 +134,8 @@ def test_logout_confirmed_in_the_browser_without_a_hint_also_notifies(
     rp = register_rp(client, admin, backchannel_logout_uri=receiver.url)
     sid = _id_claims(tokens_for(agent, rp, pin)["id_token"])["sid"]
     page = agent.get("/oauth2/logout")
-    assert page.status_code == 200 and not receiver.received  # asked to confirm first
+    assert page.status_code == 200  # asked to confirm first
+    assert not receiver.received
     confirm = page.text.split('name="confirm" value="', 1)[1].split('"', 1)[0]
     assert agent.post("/oauth2/logout", data={"confirm": confirm}).status_code == 200
     (token,) = _logout_tokens(receiver)
@@ -230,7 +230,8 @@ def test_an_account_lock_ends_its_sessions_and_tells_the_relying_parties(
         app: FastAPI, client: TestClient, admin: dict[str, str], database: Database,
         receiver: Receiver) -> None:
     pin = citizen_with_contact(database)
-    opened = client.post("/v1/admin/accounts", headers=admin, json={"pin": pin, "level": 2, "password": "Vneid@2025"})
+    opened = client.post("/v1/admin/accounts", headers=admin,
+                         json={"pin": pin, "level": 2, "password": "Vneid@2025"})
     assert opened.status_code == 201, opened.text
     rp: Rp = register_rp(client, admin, backchannel_logout_uri=receiver.url)
     agent = browser(app)
