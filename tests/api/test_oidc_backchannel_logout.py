@@ -212,6 +212,17 @@ def test_dynamic_registration_takes_and_checks_the_backchannel_uri(
         **document, "backchannel_logout_uri": "https://169.254.169.254/"})
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_client_metadata"
+    manage = {"Authorization": f"Bearer {body['registration_access_token']}"}
+    path = f"/oauth2/register/{body['client_id']}"
+    moved = client.put(path, headers=manage, json={  # RFC 7592 update: the same rules
+        **document, "client_id": body["client_id"], "backchannel_logout_uri": "http://10.0.0.1/"})
+    assert moved.status_code == 400
+    assert moved.json()["error"] == "invalid_client_metadata"
+    cleared = client.put(path, headers=manage, json={"client_id": body["client_id"],
+                                                     "redirect_uris": [DEMO_REDIRECT]})
+    assert cleared.status_code == 200, cleared.text
+    assert "backchannel_logout_uri" not in cleared.json()
+    assert cleared.json()["backchannel_logout_session_required"] is False
 
 
 def test_offline_access_refresh_tokens_outlive_the_session(
