@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -321,3 +321,43 @@ def verify_with_jwks(token: str, jwks: dict[str, Any], *, issuer: str, audience:
                                      iat={"essential": True}, now=now, leeway=5)
     registry.validate(decoded.claims)
     return dict(decoded.claims)
+
+
+def citizen_with_account(client: TestClient, admin: dict[str, str], database: Database) -> str:
+    """A citizen with contact details who gets a level-2 account for the calling test module."""
+    pin = citizen_with_contact(database)
+    created = client.post("/v1/admin/accounts", json={"pin": pin, "level": 2,
+                                                      "password": "Vneid@2025"}, headers=admin)
+    assert created.status_code == 201, created.text
+    return pin
+
+
+# --- DPoP (RFC 9449) and private_key_jwt ----------------------------------------------------------
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def dpop_proof(app: FastAPI, method: str, url: str, *, key: Any, token: str | None = None,
+               **changes: Any) -> str:
+    """A DPoP proof (RFC 9449 §4.2) made now on the app's clock, with a fresh ``jti``; ``token``:
+    the access token it goes with (``ath``); ``changes``: claims to set (``None`` drops one)."""
+    now = int(app.state.clock.now().timestamp())
+    claims = {"jti": secrets.token_hex(8), "htm": method, "htu": url, "iat": now}
+    if token is not None:
+        claims["ath"] = base64.urlsafe_b64encode(
+            hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+    claims = {k: v for k, v in {**claims, **changes}.items() if v is not None}
+    alg = "ES256" if isinstance(key, ECKey) else "PS256"
+    header = {"typ": "dpop+jwt", "alg": alg, "jwk": key.as_dict(private=False)}
+    return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+def client_assertion(app: FastAPI, client_id: str, key: Any, aud: str, *,
+                     alg: str = "RS256") -> dict[str, str]:
+    """``private_key_jwt`` form parameters (RFC 7523 §2.2) with a fresh ``jti``."""
+    now = int(app.state.clock.now().timestamp())
+    claims = {"iss": client_id, "sub": client_id, "aud": aud, "jti": secrets.token_hex(8),
+              "iat": now, "exp": now + 60}
+    header = {"alg": alg, **({"kid": key.kid} if key.kid else {})}
+    return {"client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": jwt.encode(header, claims, key, algorithms=[alg])}
