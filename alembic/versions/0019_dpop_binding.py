@@ -1,5 +1,6 @@
-"""DPoP (RFC 9449): a public client's refresh token bound to its key (§5), and clients that must
-send the server's nonce (§8). Proof ``jti`` values share ``used_client_assertion``.
+"""DPoP (RFC 9449): a public client's refresh token bound to its key (§5), an authorization code
+bound to one (§10), and clients that must send the server's nonce (§8). Proof ``jti`` values
+share ``used_client_assertion``.
 
 Revision ID: 0019
 Revises: 0017
@@ -20,6 +21,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("oidc_refresh_token") as batch:
         batch.add_column(sa.Column("jkt", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("oidc_authorization_code") as batch:
+        batch.add_column(sa.Column("dpop_jkt", sa.String(length=64), nullable=True))
     with op.batch_alter_table("client") as batch:
         batch.add_column(sa.Column("require_dpop_nonce", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
@@ -28,5 +31,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("client") as batch:
         batch.drop_column("require_dpop_nonce")
+    with op.batch_alter_table("oidc_authorization_code") as batch:
+        batch.drop_column("dpop_jkt")
     with op.batch_alter_table("oidc_refresh_token") as batch:
         batch.drop_column("jkt")

@@ -178,7 +178,9 @@ def parse_client_credentials(
     form_client_id = form.get("client_id") or None
     credentials = _credentials(methods[0] if methods else NONE, authorization, form, form_client_id)
     if form_client_id is not None and form_client_id != credentials.client_id:
-        raise InvalidRequest("The client_id does not match the client credentials.")
+        # invalid_client: the request does not authenticate the client it names (the FAPI 2.0
+        # suite's EnsureClientIdInTokenEndpoint accepts invalid_client or invalid_grant only)
+        raise InvalidClient("The client_id does not match the client credentials.")
     return credentials
 
 

@@ -202,15 +202,26 @@ def verify_proof(proof: str, *, method: str, url: str, now: datetime,
                      accepted_until=issued + PROOF_WINDOW)
 
 
-def check_refresh_binding(bound_jkt: str | None, proof: DpopProof | None) -> None:
-    """RFC 9449 §5: a refresh token bound to a key (a public client's) is usable only with a
-    proof by that key."""
+def check_binding(bound_jkt: str | None, proof: DpopProof | None, what: str) -> None:
+    """A grant bound to a key -- a public client's refresh token (§5), an authorization code
+    requested with ``dpop_jkt`` or through a pushed request with a proof (§10) -- is usable only
+    with a proof by that key."""
     if bound_jkt is None:
         return
     if proof is None:
-        raise InvalidDpopProof("This refresh token is DPoP-bound: send a proof by its key.")
+        raise InvalidDpopProof(f"This {what} is DPoP-bound: send a proof by its key.")
     if proof.jkt != bound_jkt:
-        raise InvalidDpopProof("The DPoP proof is not signed by the refresh token's key.")
+        raise InvalidDpopProof(f"The DPoP proof is not signed by the {what}'s key.")
+
+
+def check_pushed_binding(dpop_jkt: str | None, proof: DpopProof | None) -> str | None:
+    """§10.1: a pushed request with a proof binds its code to the proof's key; ``dpop_jkt``
+    sent as well must name that key. The key the code will be bound to."""
+    if proof is None:
+        return dpop_jkt
+    if dpop_jkt is not None and dpop_jkt != proof.jkt:
+        raise InvalidDpopProof("dpop_jkt does not match the DPoP proof's key.")
+    return proof.jkt
 
 
 def challenge(error: OAuthError | None, *, realm: str) -> str:

@@ -288,7 +288,7 @@ def pushed_authorization_request(request: Request, form: Annotated[ParsedForm, D
         requester = _authenticated(request, form, session, settings, now, "/oauth2/par")
         assert form.request is not None
         body = oidc_par.push(session, dict(form.request.params), client_id=requester,
-                             settings=settings, now=now)
+                             settings=settings, now=now, dpop_proof=form.request.dpop)
     except oauth.OAuthError as error:
         return error_response(error, used_basic=bool(form.request and form.request.used_basic))
     return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})

@@ -218,7 +218,7 @@ def issue_code(session: Session, request: AuthorizationRequest, *,
         "code_challenge": grant.code_challenge, "account_id": account.id,
         "auth_time": grant.auth_time, "acr": grant.acr, "amr": list(grant.amr),
         "nonce": grant.nonce, "session_id": grant.session_id, "issued_at": grant.issued_at,
-        "expires_at": grant.expires_at,
+        "expires_at": grant.expires_at, "dpop_jkt": grant.dpop_jkt,
         "claims": grant.claims.to_json() if grant.claims else None})
     return success_redirect_url(request, code=code, issuer=ctx.settings.issuer_url)
 

@@ -51,7 +51,7 @@ from app.oidc.codes import (
     redeem_authorization_code,
     rotate_refresh_token,
 )
-from app.oidc.dpop import check_refresh_binding
+from app.oidc.dpop import check_binding
 from app.oidc.scopes import format_scope, parse_scope
 from app.oidc.tokens import (
     AccessTokenContent,
@@ -102,7 +102,7 @@ def _code_grant(row: Any) -> AuthorizationCodeGrant | None:
         issued_at=aware(row.issued_at) or row.issued_at,
         expires_at=aware(row.expires_at) or row.expires_at, amr=tuple(row.amr), nonce=row.nonce,
         session_id=row.session_id, consumed_at=aware(row.consumed_at),
-        claims=claims_request.from_json(row.claims))
+        claims=claims_request.from_json(row.claims), dpop_jkt=row.dpop_jkt)
 
 
 # Statements compiled once per dialect and run on the driver's cursor (app.prepared).
@@ -166,6 +166,7 @@ def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
     except CodeVerifierFailed as failed:
         return _spending_code(code_hash, failed, ctx.now)
     assert row is not None
+    check_binding(grant.dpop_jkt, ctx.dpop_proof, "authorization code")  # RFC 9449 §10
     account = _live_account(ctx, row.account_id)
     issue = None if isinstance(account, oauth.InvalidGrant) else _issue(ctx, Grant(
         account=account, scope=grant.scope, auth_time=grant.auth_time, acr=grant.acr,
@@ -208,7 +209,7 @@ def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
     except RefreshTokenReused as reused:
         return _revoking_family(reused.family_id, reused, ctx.now)
     assert row is not None
-    check_refresh_binding(row.jkt, ctx.dpop_proof)  # RFC 9449 §5: a public client's key
+    check_binding(row.jkt, ctx.dpop_proof, "refresh token")  # RFC 9449 §5: a public client's key
     family_id, account_id, amr, code_hash = row.family_id, row.account_id, tuple(row.amr), \
         row.code_hash
     account = _live_account(ctx, account_id)

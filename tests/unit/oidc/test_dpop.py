@@ -12,7 +12,8 @@ from app.oidc.dpop import (
     InvalidDpopProof,
     UseDpopNonce,
     access_token_hash,
-    check_refresh_binding,
+    check_binding,
+    check_pushed_binding,
     issue_nonce,
     nonce_is_valid,
     request_header,
@@ -145,10 +146,10 @@ def test_a_bound_refresh_token_needs_a_proof_by_its_key(bound, proof_key, ok):
         _proof(key=proof_key, alg="ES256" if proof_key is KEY else "RS256"),
         method="POST", url=URL, now=T0)
     if ok:
-        check_refresh_binding(bound, proof)
+        check_binding(bound, proof, "refresh token")
         return
     with pytest.raises(InvalidDpopProof):
-        check_refresh_binding(bound, proof)
+        check_binding(bound, proof, "refresh token")
 
 
 def test_a_resource_refusal_is_a_dpop_challenge_with_the_nonce_to_use():
@@ -182,3 +183,19 @@ def test_two_dpop_headers_are_refused():
     joined = request_header([_proof(), _proof(jti="p-2")])
     with pytest.raises(InvalidDpopProof):
         verify_proof(joined, method="POST", url=URL, now=T0)
+
+
+@pytest.mark.parametrize(("dpop_jkt", "with_proof", "bound"), [
+    (None, False, None),
+    ("asked-key", False, "asked-key"),  # dpop_jkt alone binds the code (§10)
+    (None, True, KEY.thumbprint()),  # a proof at PAR binds it to the proof's key (§10.1)
+    (KEY.thumbprint(), True, KEY.thumbprint()),
+    ("another-key", True, InvalidDpopProof),
+])
+def test_a_pushed_request_binds_its_code_to_the_proofs_key(dpop_jkt, with_proof, bound):
+    proof = verify_proof(_proof(), method="POST", url=URL, now=T0) if with_proof else None
+    if bound is InvalidDpopProof:
+        with pytest.raises(InvalidDpopProof):
+            check_pushed_binding(dpop_jkt, proof)
+        return
+    assert check_pushed_binding(dpop_jkt, proof) == bound
