@@ -1,5 +1,6 @@
 """DPoP (RFC 9449): a public client's refresh token bound to its key (§5), an authorization code
-bound to one (§10), and clients that must send the server's nonce (§8). Proof ``jti`` values
+bound to one (§10), clients that must send the server's nonce (§8), and the client's security
+profile (FAPI 2.0: its assertion rules). Proof ``jti`` values
 share ``used_client_assertion``.
 
 Revision ID: 0019
@@ -26,10 +27,12 @@ def upgrade() -> None:
     with op.batch_alter_table("client") as batch:
         batch.add_column(sa.Column("require_dpop_nonce", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
+        batch.add_column(sa.Column("security_profile", sa.String(length=8), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("client") as batch:
+        batch.drop_column("security_profile")
         batch.drop_column("require_dpop_nonce")
     with op.batch_alter_table("oidc_authorization_code") as batch:
         batch.drop_column("dpop_jkt")

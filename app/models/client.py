@@ -83,6 +83,9 @@ class Client(Base):
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False, server_default=false())
     # RFC 9449 §8, §9: the client's DPoP proofs must carry the server's nonce.
     require_dpop_nonce: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # "fapi2": registered under the FAPI 2.0 Security Profile (its flags are set above; this
+    # keeps the assertion rules that have no flag: PS256/ES256, the issuer as a string audience).
+    security_profile: Mapped[str | None] = mapped_column(String(8))
     # RFC 9126 §6: authorization requests only through PAR (a FAPI 2.0 client, docs/vneid.md).
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(
         default=False, server_default=false())

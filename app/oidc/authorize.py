@@ -140,6 +140,7 @@ class AuthorizationRequest:
     id_token_hint: str | None = None
     claims: ClaimsRequest | None = None
     dpop_jkt: str | None = None  # RFC 9449 §10: the code is bound to this DPoP key
+    pushed_uri_hash: str | None = None  # the pushed request it came from, spent with the code
 
     @property
     def consent_scopes(self) -> tuple[str, ...]:

@@ -94,6 +94,7 @@ class ClientOut(BaseModel):
     dpop_bound_access_tokens: bool = False
     require_dpop_nonce: bool = False
     require_pushed_authorization_requests: bool = False
+    security_profile: Literal["fapi2"] | None = None
     status: Literal["active", "disabled"]
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]

@@ -55,7 +55,7 @@ def citizen(client: TestClient, admin: dict[str, str], database: Database) -> st
 
 
 def _assertion(app: FastAPI, client_id: str, aud: str) -> dict[str, str]:
-    return client_assertion(app, client_id, CLIENT_KEY, aud)
+    return client_assertion(app, client_id, CLIENT_KEY, aud, alg="PS256")  # FAPI 2.0 §5.4
 
 
 def test_a_fapi2_client_logs_in_with_par_pkce_private_key_jwt_and_dpop(

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 from app.clock import SandboxClock
@@ -484,6 +484,18 @@ def test_fapi2_security_profile_final_par_ensure_server_accepts_reused_request_u
     assert "code" in query_of(answer.headers["location"])
 
 
+def test_fapi2_security_profile_final_par_attempt_reuse_request_uri(flow: Flow) -> None:
+    """PAR §7.3: once a code was issued from it, the request_uri is refused."""
+    pushed, _ = flow.push()
+    request_uri = pushed.json()["request_uri"]
+    assert "code" in query_of(fapi_authorize(flow.agent, flow.fapi, request_uri,
+                                             flow.citizen).headers["location"])
+    again = fapi_authorize(browser(flow.app), flow.fapi, request_uri, flow.citizen)
+    assert "code" not in query_of(again.headers.get("location", ""))
+    assert again.status_code == 400 or \
+        query_of(again.headers["location"])["error"] == "invalid_request_uri"
+
+
 def test_fapi2_security_profile_final_par_attempt_to_use_expired_request_uri(
         flow: Flow, clock: SandboxClock) -> None:
     pushed, _ = flow.push()
@@ -554,3 +566,34 @@ def test_fapi2_security_profile_final_par_without_duplicate_parameters(flow: Flo
     answer = fapi_authorize(flow.agent, flow.fapi, pushed.json()["request_uri"], flow.citizen)
     code = query_of(answer.headers["location"])["code"]
     assert flow.redeem(code, verifier).status_code == 200
+
+
+# --- FAPI 2.0's narrower client-assertion rules -----------------------------------------------
+
+
+def test_fapi2_security_profile_final_ensure_signed_client_assertion_with_rs256_fails(
+        client: TestClient, admin: dict[str, str], app: FastAPI, settings: Settings) -> None:
+    rsa = RSAKey.generate_key(2048, auto_kid=True)
+    fapi = register_fapi_client(client, admin, rsa, alg="RS256", name="Bank FAPI RSA")
+    params, _ = fapi_request()
+    _refused(fapi_push(client, app, settings, fapi, params), "invalid_client")
+    ps256 = FapiClient(fapi.client_id, rsa, "PS256")
+    assert fapi_push(client, app, settings, ps256, params).status_code == 201
+
+
+@pytest.mark.parametrize("audience", ["par", "par as array", "token endpoint"],
+                         ids=["par_endpoint_as_audience_fails",
+                              "par_endpoint_as_array_audience_fails",
+                              "par_token_endpoint_as_audience_fails"])
+def test_fapi2_security_profile_final_par_audience_fails(
+        flow: Flow, audience: str) -> None:
+    """…PAREndpointAsAudienceFails, …PAREndpointAsArrayAudienceFails,
+    …PARTokenEndpointAsAudienceFails: only the issuer, as a string (FAPI 2.0 §5.3.2.1)."""
+    aud = {"par": flow.par_url, "par as array": [flow.par_url],
+           "token endpoint": flow.token_url}[audience]
+    params, _ = fapi_request()
+    _refused(fapi_push(flow.client, flow.app, flow.settings, flow.fapi, params, aud=aud),
+             "invalid_client")
+    issuer_in_array = fapi_push(flow.client, flow.app, flow.settings, flow.fapi, params,
+                                aud=[flow.settings.issuer_url])
+    _refused(issuer_in_array, "invalid_client")

@@ -63,7 +63,8 @@ def client_view(client: Client | Any) -> ClientView:
         id_token_signed_response_alg=client.signing_alg, require_pkce=client.require_pkce,
         application_type=client.application_type,
         require_pushed_authorization_requests=client.require_pushed_authorization_requests,
-        sector_identifier=sector_identifier(client.sector_identifier_uri))
+        sector_identifier=sector_identifier(client.sector_identifier_uri),
+        security_profile=client.security_profile)
 
 
 def sector_identifier(uri: str | None) -> str | None:

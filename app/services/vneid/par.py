@@ -64,6 +64,22 @@ def _dpop_binding(session: Session, params: dict[str, str], proof: str | None, *
     return {**params, "dpop_jkt": bound} if bound else params
 
 
+_SPEND = Prepared(delete(PushedRequest).where(PushedRequest.uri_hash == bindparam("uri_hash")))
+
+
+def pushed_uri_hash(pairs: Sequence[tuple[str, str]], record: dict[str, Any] | None) -> str | None:
+    """The hash naming the pushed request the parameters came from (``record`` found), if any."""
+    if record is None:
+        return None
+    return next(opaque_hash(value) for name, value in pairs if name == "request_uri")
+
+
+def spend(session: Session, uri_hash: str) -> None:
+    """PAR §7.3: a ``request_uri`` is one-time use -- gone once a code was issued from it (it
+    may be reloaded until then, e.g. while the user logs in)."""
+    _SPEND.run(session.connection(), {"uri_hash": uri_hash})
+
+
 def push(session: Session, params: dict[str, str], *, client_id: str, settings: Settings,
          now: datetime, dpop_proof: str | None = None) -> dict[str, Any]:
     """RFC 9126 §2: check the request as the authorization endpoint would, store it, and answer
