@@ -188,7 +188,8 @@ async def _check_dpop(request: Request, credentials: HTTPAuthorizationCredential
             raise dpop.InvalidDpopProof("A DPoP-bound access token needs a DPoP proof.")
         checked = dpop.verify_proof(proof, method=request.method, url=url, now=now,
                                     access_token=credentials.credentials,
-                                    nonce_key=nonce_key_for(request, client.require_dpop_nonce))
+                                    nonce_key=nonce_key_for(request, client.require_dpop_nonce),
+                                    algorithms=dpop.algorithms_for(client.security_profile))
         if checked.jkt != claims.content.jkt:
             raise dpop.InvalidDpopProof("The DPoP proof is not signed by the token's key.")
         await spend_proof(request, checked, now)

@@ -37,6 +37,7 @@ from app.oidc.jwt_policy import TokenRejected, _check_time_types, _verify_signat
 
 DPOP_TYP = "dpop+jwt"
 DPOP_ALGORITHMS = ("ES256", "RS256", "PS256")
+FAPI2_DPOP_ALGORITHMS = ("ES256", "PS256")  # FAPI 2.0 Security Profile §5.4: no RS256
 PROOF_WINDOW = timedelta(seconds=60)
 NONCE_WINDOW = timedelta(minutes=5)
 NONCE_HEADER = "DPoP-Nonce"
@@ -175,11 +176,17 @@ def _check_claims(claims: Mapping[str, Any], *, method: str, url: str, now: date
         raise InvalidDpopProof("The proof's ath does not match the access token.")
 
 
+def algorithms_for(security_profile: str | None) -> tuple[str, ...]:
+    """The proof algorithms a client may use: FAPI 2.0 clients (``fapi2``) not RS256."""
+    return FAPI2_DPOP_ALGORITHMS if security_profile == "fapi2" else DPOP_ALGORITHMS
+
+
 def verify_proof(proof: str, *, method: str, url: str, now: datetime,
-                 access_token: str | None = None, nonce_key: bytes | None = None) -> DpopProof:
+                 access_token: str | None = None, nonce_key: bytes | None = None,
+                 algorithms: tuple[str, ...] = DPOP_ALGORITHMS) -> DpopProof:
     """Check a DPoP proof for a request (``access_token``: the token it is presented with, at a
-    resource; ``nonce_key``: nonces are required, under this key); returns its key's thumbprint
-    and what its replay record needs."""
+    resource; ``nonce_key``: nonces are required, under this key; ``algorithms``: the client's,
+    :func:`algorithms_for`); returns its key's thumbprint and what its replay record needs."""
     if "," in proof:
         raise InvalidDpopProof("Send exactly one DPoP header.")
     try:
@@ -187,8 +194,9 @@ def verify_proof(proof: str, *, method: str, url: str, now: datetime,
     except TokenRejected:
         raise InvalidDpopProof() from None
     alg = header.get("alg")
-    if header.get("typ") != DPOP_TYP or alg not in DPOP_ALGORITHMS:
-        raise InvalidDpopProof("The proof must be a dpop+jwt signed with ES256, RS256 or PS256.")
+    if header.get("typ") != DPOP_TYP or alg not in algorithms:
+        raise InvalidDpopProof("The proof must be a dpop+jwt signed with {}.".format(
+            ", ".join(algorithms)))
     key = _public_key(header, alg)
     try:
         claims = _verify_signature(proof, key, alg, registry=_registry())

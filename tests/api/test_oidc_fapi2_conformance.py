@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -340,6 +341,29 @@ def test_fapi2_security_profile_final_dpop_negative_tests(flow: Flow) -> None:
         assert status == expected, name
     assert call(None, scheme="Bearer") == 401  # no proof, and the scheme changed to Bearer
     assert call(flow.proof(url, method="GET", token=token)) == 200  # a correct proof still works
+
+
+def test_fapi2_security_profile_final_dpop_negative_tests_rs256_block(flow: Flow) -> None:
+    """The module's block for an RSA DPoP key: a proof signed RS256 fails (FAPI 2.0 §5.4), at
+    the token endpoint and at the resource; PS256 with the same key works."""
+    rsa = RSAKey.generate_key(2048)
+
+    def rs256(url: str, method: str, **extra: Any) -> str:
+        now = int(flow.app.state.clock.now().timestamp())
+        claims = {"jti": secrets.token_hex(8), "htm": method, "htu": url, "iat": now, **extra}
+        return jwt.encode({"typ": "dpop+jwt", "alg": "RS256", "jwk": rsa.as_dict(private=False)},
+                          claims, rsa, algorithms=["RS256"])
+
+    code, verifier = flow.code()
+    _refused(flow.redeem(code, verifier, dpop=rs256(flow.token_url, "POST")),
+             "invalid_dpop_proof", status=(400,))
+    code, verifier = flow.code()
+    answer = flow.redeem(code, verifier, dpop=flow.proof(flow.token_url, key=rsa))  # PS256
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["access_token"]
+    refused = flow.resource(token, dpop=rs256(flow.userinfo_url, "GET", ath=_ath(token)))
+    assert refused.status_code == 401
+    assert flow.resource(token, key=rsa).status_code == 200
 
 
 # --- the authorization request -----------------------------------------------------------------

@@ -140,7 +140,8 @@ def _dpop_proof(request: TokenRequest, client: Any, *, settings: Settings,
         return None
     key = nonce_key(settings) if nonce_required(settings, client) else None
     return dpop.verify_proof(request.dpop, method="POST", url=token_endpoint(settings),
-                             now=now, nonce_key=key)
+                             now=now, nonce_key=key,
+                             algorithms=dpop.algorithms_for(client.security_profile))
 
 
 Admission = Callable[[Any], Callable[[Session], None] | None]

@@ -53,12 +53,14 @@ def pushed_record(session: Session, pairs: Sequence[tuple[str, str]]) -> dict[st
 
 
 def _dpop_binding(session: Session, params: dict[str, str], proof: str | None, *,
-                  settings: Settings, now: datetime) -> dict[str, str]:
+                  client_id: str, settings: Settings, now: datetime) -> dict[str, str]:
     """The parameters with ``dpop_jkt`` set to the proof's key (RFC 9449 §10.1)."""
     if proof is None:
         return params
+    found = login_client(session, client_id)
     checked = dpop.verify_proof(proof, method="POST", now=now, url=endpoint_url(
-        settings.issuer_url, Endpoints.pushed_authorization_request))
+        settings.issuer_url, Endpoints.pushed_authorization_request),
+        algorithms=dpop.algorithms_for(found[1].security_profile if found else None))
     bound = dpop.check_pushed_binding(params.get("dpop_jkt"), checked)
     remember_proof(session, checked, now)
     return {**params, "dpop_jkt": bound} if bound else params
@@ -86,7 +88,8 @@ def push(session: Session, params: dict[str, str], *, client_id: str, settings: 
     with its ``request_uri``. Errors are the authorization endpoint's, as JSON (§2.3)."""
     if "request_uri" in params:
         raise oauth.InvalidRequest("request_uri is not allowed in a pushed request.")
-    params = _dpop_binding(session, params, dpop_proof, settings=settings, now=now)
+    params = _dpop_binding(session, params, dpop_proof, client_id=client_id, settings=settings,
+                           now=now)
     pairs = [(name, value) for name, value in params.items() if name not in _AUTHENTICATION]
     if params.get("client_id", client_id) != client_id:
         raise oauth.InvalidRequest("The client_id does not match the client credentials.")

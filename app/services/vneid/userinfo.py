@@ -98,7 +98,8 @@ def _is_client_credentials(token: str, *, keys: KeyStore, settings: Settings,
 
 _GRANT = Prepared(
     select(IssuedAccessToken.revoked_at, IssuedAccessToken.claims, Account.state, Account.phone,
-           Client.userinfo_signed_response_alg, Client.require_dpop_nonce, Citizen.pin,
+           Client.userinfo_signed_response_alg, Client.require_dpop_nonce,
+           Client.security_profile, Citizen.pin,
            Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
            Citizen.birth_date_precision, Citizen.sex, Citizen.email, Citizen.status,
            Citizen.status_date, Citizen.ethnicity_code)
@@ -191,8 +192,9 @@ class DpopPresentation:
 
 
 def check_sender(claims: AccessTokenClaims, token: str, presented: DpopPresentation, *,
-                 url: str, now: datetime,
-                 nonce_key: bytes | None = None) -> dpop_rules.DpopProof | None:
+                 url: str, now: datetime, nonce_key: bytes | None = None,
+                 algorithms: tuple[str, ...] = dpop_rules.DPOP_ALGORITHMS,
+                 ) -> dpop_rules.DpopProof | None:
     """RFC 9449 §7: a DPoP-bound token only with the ``DPoP`` scheme and a proof by its key for
     this request (``url``; ``ath`` included; the server nonce under ``nonce_key`` when required);
     an unbound token never under the ``DPoP`` scheme. Returns the proof, for its replay record;
@@ -207,7 +209,8 @@ def check_sender(claims: AccessTokenClaims, token: str, presented: DpopPresentat
     if presented.proof is None:
         raise dpop_rules.InvalidDpopProof("A DPoP-bound access token needs a DPoP proof.")
     proof = dpop_rules.verify_proof(presented.proof, method=presented.method, url=url, now=now,
-                                    access_token=token, nonce_key=nonce_key)
+                                    access_token=token, nonce_key=nonce_key,
+                                    algorithms=algorithms)
     if proof.jkt != bound:
         raise dpop_rules.InvalidDpopProof("The DPoP proof is not signed by the token's key.")
     return proof
@@ -239,7 +242,8 @@ def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings
         raise oauth.InvalidToken()
     proof = None if claims.content.jkt is None else check_sender(
         claims, token, dpop, url=userinfo_audience(settings), now=now,
-        nonce_key=nonce_key(found.require_dpop_nonce))
+        nonce_key=nonce_key(found.require_dpop_nonce),
+        algorithms=dpop_rules.algorithms_for(found.security_profile))
     asked = claims_request.from_json(found.claims)
     source = claim_source(conn, found, kinds=document_kinds(claims.content.scope), now=now)
     released = userinfo_claims(source, scopes=claims.content.scope,

@@ -12,6 +12,7 @@ from app.oidc.dpop import (
     InvalidDpopProof,
     UseDpopNonce,
     access_token_hash,
+    algorithms_for,
     check_binding,
     check_pushed_binding,
     issue_nonce,
@@ -199,3 +200,16 @@ def test_a_pushed_request_binds_its_code_to_the_proofs_key(dpop_jkt, with_proof,
             check_pushed_binding(dpop_jkt, proof)
         return
     assert check_pushed_binding(dpop_jkt, proof) == bound
+
+
+@pytest.mark.parametrize(("profile", "alg", "ok"), [
+    (None, "RS256", True), (None, "PS256", True), ("fapi2", "PS256", True),
+    ("fapi2", "RS256", False),  # FAPI 2.0 Security Profile §5.4
+])
+def test_a_fapi2_clients_proofs_are_ps256_or_es256(profile, alg, ok):
+    proof = _proof(key=RSA, alg=alg)
+    if ok:
+        verify_proof(proof, method="POST", url=URL, now=T0, algorithms=algorithms_for(profile))
+        return
+    with pytest.raises(InvalidDpopProof):
+        verify_proof(proof, method="POST", url=URL, now=T0, algorithms=algorithms_for(profile))
