@@ -20,6 +20,12 @@ Failures are problem+json with the RFC 6750 challenge: 401 ``invalid-token``
 carried no token, RFC 6750 §3.1), 403 ``insufficient-scope``, 403 ``purpose-not-registered``,
 429 ``rate-limited`` with ``Retry-After``; wrong admin tokens are throttled per source address
 (429 ``too-many-failures``, :func:`checked_secret`).
+
+DPoP (RFC 9449 §7): a token bound to a key (``cnf.jkt``, from a client-credentials request with a
+proof) is accepted only as ``Authorization: DPoP <token>`` with a proof by that key for this
+request (``htm``, ``htu``, ``ath``; the server nonce when required), each proof once; failures are
+401 ``invalid-token`` with a ``DPoP`` challenge (``error="invalid_dpop_proof"`` or
+``"use_dpop_nonce"`` and the ``DPoP-Nonce`` header). A Bearer token pays nothing for this.
 """
 
 from __future__ import annotations
@@ -40,13 +46,14 @@ from app.db import Database
 from app.dependencies import get_clock, get_database, get_settings_dep
 from app.errors import Forbidden, RateLimited, Unauthorized
 from app.models.client import Client
+from app.oidc import dpop
 from app.oidc import errors as oauth
 from app.oidc.jwt_policy import TokenRejected
 from app.oidc.tokens import AccessTokenClaims
 from app.services.kit import rate_limit, throttle
 from app.services.kit.keys import KeyStore
 from app.services.population.reading import AsyncPostgresCitizens, citizen_reader
-from app.services.sharing import tokens
+from app.services.sharing import client_auth, tokens
 from app.services.sharing.audit_writer import AuditWriter
 from app.services.storage.runtime import ClientSnapshot, Runtime
 
@@ -57,10 +64,25 @@ ADMIN_REALM = "dancu-admin"
 ADMIN_CLIENT_ID = "admin"
 PURPOSE_HEADER = "X-Purpose"
 
-bearer = HTTPBearer(
+class _BearerOrDpop(HTTPBearer):
+    """``Authorization: Bearer <token>``, or ``DPoP <token>`` for a DPoP-bound one (RFC 9449 §7);
+    the credentials keep the scheme."""
+
+    async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:
+        found = await super().__call__(request)
+        if found is not None:
+            return found
+        scheme, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
+        if scheme.lower() != "dpop" or not token.strip():
+            return None
+        return HTTPAuthorizationCredentials(scheme=dpop.DPOP_SCHEME, credentials=token.strip())
+
+
+bearer = _BearerOrDpop(
     auto_error=False, scheme_name="bearer",
     description="An access token from POST /oauth2/token (client credentials), or the admin token "
-                "(DANCU_ADMIN_TOKEN) on admin routes.")
+                "(DANCU_ADMIN_TOKEN) on admin routes. A DPoP-bound token comes as "
+                "`Authorization: DPoP <token>` with a `DPoP` proof header (RFC 9449).")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -123,6 +145,56 @@ def _insufficient(scopes: Sequence[str]) -> InsufficientScope:
         oauth.InsufficientScope(), realm=REALM, scope=scopes
     )
     return error
+
+
+def dpop_refusal(error: oauth.OAuthError) -> InvalidToken:
+    """RFC 9449 §7.1: a DPoP request refused, with the ``DPoP`` challenge (and nonce)."""
+    rendered = dpop.resource_error_response(error, realm=REALM)
+    refused = InvalidToken(detail=error.description, error=error.error)
+    refused.headers.update(rendered.headers)
+    return refused
+
+
+def _remember_proof(request: Request, proof: dpop.DpopProof, now: datetime) -> None:
+    with get_database(request).write() as session:
+        client_auth.remember_proof(session, proof, now)
+
+
+async def spend_proof(request: Request, proof: dpop.DpopProof, now: datetime) -> None:
+    """Record a resource request's DPoP proof (RFC 9449 §11.1); ``invalid_dpop_proof`` if it
+    was used before. A write: from a worker thread (see :func:`_count_request`)."""
+    await runtime(request).run_in_thread(lambda: _remember_proof(request, proof, now))
+
+
+def nonce_key_for(request: Request, client_requires: bool) -> bytes | None:
+    """The DPoP nonce key if nonces are required (by the deployment or the client)."""
+    settings = get_settings_dep(request)
+    if not (settings.dpop_nonce_required or client_requires):
+        return None
+    return tokens.nonce_key(settings)
+
+
+async def _check_dpop(request: Request, credentials: HTTPAuthorizationCredentials,
+                      claims: AccessTokenClaims, client: ClientSnapshot, now: datetime) -> None:
+    """RFC 9449 §7 for the data API (only DPoP requests and DPoP-bound tokens come here)."""
+    if claims.content.jkt is None:
+        raise _invalid_token(had_token=True)  # an unbound token under the DPoP scheme
+    if credentials.scheme.lower() != "dpop":
+        raise dpop_refusal(dpop.BoundTokenAsBearer())
+    url = get_settings_dep(request).issuer_url + request.url.path
+    try:
+        proof = dpop.request_header(request.headers.getlist("dpop"))
+        if proof is None:
+            raise dpop.InvalidDpopProof("A DPoP-bound access token needs a DPoP proof.")
+        checked = dpop.verify_proof(proof, method=request.method, url=url, now=now,
+                                    access_token=credentials.credentials,
+                                    nonce_key=nonce_key_for(request, client.require_dpop_nonce),
+                                    algorithms=dpop.algorithms_for(client.security_profile))
+        if checked.jkt != claims.content.jkt:
+            raise dpop.InvalidDpopProof("The DPoP proof is not signed by the token's key.")
+        await spend_proof(request, checked, now)
+    except oauth.OAuthError as error:
+        raise dpop_refusal(error) from None
 
 
 def request_id(request: Request) -> str:
@@ -314,6 +386,8 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
     now = get_clock(request).now()
     claims = await _claims(request, token, now)
     client = await _active_client(request, claims.content.client_id)
+    if claims.content.jkt is not None or credentials.scheme == dpop.DPOP_SCHEME:
+        await _check_dpop(request, credentials, claims, client, now)
     purpose = _purpose(request, client)
     await _count_request(request, client, now)
     scopes = frozenset(claims.content.scope) & client.scopes

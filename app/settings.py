@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # tokens, tenant keys) is derived from it; unset: a random one made on first start and kept
     # in the database (app.services.kit.secret). Never derived from the public seed.
     secret_key: SecretStr | None = Field(default=None, min_length=16)
+    # RFC 9449 §8, §9: every DPoP proof (token endpoint, userinfo, /v1) must carry a server
+    # nonce; off: only clients registered with require_dpop_nonce (docs/vneid.md).
+    dpop_nonce_required: bool = False
     log_level: str = "info"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Keys of the chip-card test PKI: "ec" (P-256, derived from the seed) or "rsa" (2048-bit,

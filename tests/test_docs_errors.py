@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
+from joserfc.jwk import ECKey
 from sqlalchemy import update
 
 import app as app_package
@@ -32,7 +33,15 @@ from app.models.population import Citizen
 from app.services.vneid import accounts
 from app.settings import Settings
 from tests.api.events_support import married_couple, single
-from tests.api.oidc_support import Rp, authorize, pkce_pair, redeem, refresh, register_rp
+from tests.api.oidc_support import (
+    Rp,
+    authorize,
+    dpop_proof,
+    pkce_pair,
+    redeem,
+    refresh,
+    register_rp,
+)
 from tests.api.sandbox_support import catalogue, sandbox_client, token
 from tests.api.sharing_support import admin_headers, bearer, new_client, token_for_scopes
 
@@ -661,6 +670,18 @@ def _code_only_client(ctx: Ctx) -> Rp:
                        grant_types=["authorization_code"])
 
 
+def _without_nonce(ctx: Ctx) -> Any:
+    """A DPoP proof without the server nonce, from a client that requires nonces."""
+    client_id, secret = new_client(ctx.client, ctx.admin, require_dpop_nonce=True)
+    url = ctx.client.get("/.well-known/openid-configuration").json()["token_endpoint"]
+    return ctx.client.post("/oauth2/token", auth=(client_id, secret),
+                           data={"grant_type": "client_credentials"},
+                           headers={"DPoP": dpop_proof(ctx.app, "POST", url, key=_DPOP_KEY)})
+
+
+_DPOP_KEY = ECKey.generate_key("P-256")
+
+
 def _redeemed_twice(ctx: Ctx) -> Any:
     agent = ctx.agent()
     flow = authorize(agent, ctx.rp, pin=_with_account(ctx))
@@ -685,6 +706,7 @@ TOKEN: dict[str, Callable[[Ctx], Any]] = {
     "invalid_dpop_proof": lambda c: c.client.post(
         "/oauth2/token", auth=DEMO, data={"grant_type": "client_credentials"},
         headers={"DPoP": "not-a-proof"}),
+    "use_dpop_nonce": _without_nonce,
     "unsupported_token_type": lambda c: c.client.post(
         "/oauth2/revoke", auth=DEMO,
         data={"token": token(c.client, DEMO, scope="citizen.basic")}),

@@ -81,6 +81,11 @@ class Client(Base):
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
     # RFC 9449 §5.2: the client must send a DPoP proof for every token request.
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # RFC 9449 §8, §9: the client's DPoP proofs must carry the server's nonce.
+    require_dpop_nonce: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # "fapi2": registered under the FAPI 2.0 Security Profile (its flags are set above; this
+    # keeps the assertion rules that have no flag: PS256/ES256, the issuer as a string audience).
+    security_profile: Mapped[str | None] = mapped_column(String(8))
     # RFC 9126 §6: authorization requests only through PAR (a FAPI 2.0 client, docs/vneid.md).
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(
         default=False, server_default=false())
@@ -103,7 +108,9 @@ class RateWindow(Base):
 
 class UsedClientAssertion(Base):
     """``jti`` of a ``private_key_jwt`` assertion already accepted, kept until it expires
-    (RFC 7523 §3: an assertion is single-use)."""
+    (RFC 7523 §3: an assertion is single-use); and of a DPoP proof already accepted (RFC 9449
+    §11.1), keyed ``dpop:<key thumbprint>`` and the hash of its ``jti``, until its ``iat`` falls
+    out of the acceptance window."""
 
     __tablename__ = "used_client_assertion"
     __table_args__ = (Index("ix_used_client_assertion_expires_at", "expires_at"),)

@@ -84,6 +84,7 @@ class AuthorizationCode(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claims: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # OIDC Core §5.5 claims asked
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))  # RFC 9449 §10
 
 
 class RefreshToken(Base):
@@ -112,6 +113,8 @@ class RefreshToken(Base):
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claims: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # OIDC Core §5.5 claims asked
+    # RFC 9449 §5: a public client's refresh token is bound to its DPoP key (RFC 7638 thumbprint)
+    jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 class IssuedAccessToken(Base):

@@ -109,6 +109,7 @@ _KNOWN_PARAMETERS = frozenset(
         "registration",
         "claims",
         "display",
+        "dpop_jkt",
     }
 )
 _UNSUPPORTED = (
@@ -138,6 +139,8 @@ class AuthorizationRequest:
     login_hint: str | None = None
     id_token_hint: str | None = None
     claims: ClaimsRequest | None = None
+    dpop_jkt: str | None = None  # RFC 9449 §10: the code is bound to this DPoP key
+    pushed_uri_hash: str | None = None  # the pushed request it came from, spent with the code
 
     @property
     def consent_scopes(self) -> tuple[str, ...]:
@@ -296,6 +299,7 @@ def _validate(
         received_at=now,
         state=_single(params, "state"),
         nonce=_nonce(_single(params, "nonce")),
+        dpop_jkt=_dpop_jkt(_single(params, "dpop_jkt")),
         prompt=prompt,
         max_age=_max_age(_single(params, "max_age")),
         acr_values=_acr_values(_single(params, "acr_values"), claims),
@@ -304,6 +308,15 @@ def _validate(
         id_token_hint=_single(params, "id_token_hint"),
         claims=claims,
     )
+
+
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")  # an RFC 7638 SHA-256 thumbprint, base64url
+
+
+def _dpop_jkt(value: str | None) -> str | None:
+    if value is not None and not _JKT.fullmatch(value):
+        raise InvalidRequest("dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 §10).")
+    return value
 
 
 def _code_challenge(params: Params, client: ClientView) -> str | None:

@@ -72,6 +72,10 @@ from app.oidc.keys import import_public_jwks
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
+# FAPI 2.0 Security Profile §5.4: PS256, ES256 (EdDSA is not offered); §5.3.2.1: the audience of
+# a client's assertion is the issuer identifier, as a string, at every endpoint.
+FAPI2_ASSERTION_ALGORITHMS = ("PS256", "ES256")
+FAPI2 = "fapi2"
 CLIENT_ASSERTION_TYPS = (None, "JWT", "client-authentication+jwt")
 #: exp - now (and exp - iat) at most: Authlib's 3,600 s default plus five minutes of clock skew.
 MAX_ASSERTION_LIFETIME = timedelta(seconds=3900)
@@ -178,7 +182,9 @@ def parse_client_credentials(
     form_client_id = form.get("client_id") or None
     credentials = _credentials(methods[0] if methods else NONE, authorization, form, form_client_id)
     if form_client_id is not None and form_client_id != credentials.client_id:
-        raise InvalidRequest("The client_id does not match the client credentials.")
+        # invalid_client: the request does not authenticate the client it names (the FAPI 2.0
+        # suite's EnsureClientIdInTokenEndpoint accepts invalid_client or invalid_grant only)
+        raise InvalidClient("The client_id does not match the client credentials.")
     return credentials
 
 
@@ -230,14 +236,16 @@ def authenticate_client(
     if client is None or client.token_endpoint_auth_method != method:
         raise InvalidClient(_wrong_method(client, method) if secret_proven else _FAILED)
     if method in (PRIVATE_KEY_JWT, CLIENT_SECRET_JWT):
+        fapi2 = client.security_profile == FAPI2
         return _authenticate_assertion(
             credentials,
             client=client,
-            audiences=(issuer, token_endpoint, endpoint or token_endpoint),
+            audiences=(issuer,) if fapi2 else (issuer, token_endpoint, endpoint or token_endpoint),
             now=now,
             leeway=leeway,
-            algorithms=algorithms,
+            algorithms=[a for a in algorithms if not fapi2 or a in FAPI2_ASSERTION_ALGORITHMS],
             max_lifetime=max_lifetime,
+            audience_as_string=fapi2,
         )
     return AuthenticatedClient(client_id=client.client_id, method=method)
 
@@ -269,12 +277,15 @@ def _authenticate_assertion(
     leeway: timedelta,
     algorithms: Collection[str],
     max_lifetime: timedelta,
+    audience_as_string: bool = False,
 ) -> AuthenticatedClient:
     try:
         verified = _verified_assertion(credentials, client=client, now=now, leeway=leeway,
                                        algorithms=algorithms)
     except (TokenRejected, ValueError):
         raise InvalidClient(_FAILED) from None
+    if audience_as_string and not isinstance(verified.claims.get("aud"), str):
+        raise InvalidClient(_FAILED)
     _check_assertion_claims(verified.claims, client.client_id, audiences,
                             latest_exp=now + max_lifetime + leeway, max_lifetime=max_lifetime)
     return AuthenticatedClient(

@@ -64,6 +64,7 @@ class ClientView:
     require_pkce: bool = True
     application_type: str = WEB
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    security_profile: str | None = None  # "fapi2": FAPI 2.0's narrower assertion rules
 
     def __post_init__(self) -> None:
         if self.token_endpoint_auth_method not in (*TOKEN_ENDPOINT_AUTH_METHODS, NONE):

@@ -76,6 +76,7 @@ class AuthorizationCodeGrant:
     session_id: str | None = None
     consumed_at: datetime | None = None
     claims: ClaimsRequest | None = None  # OIDC Core §5.5, for the tokens issued from the code
+    dpop_jkt: str | None = None  # RFC 9449 §10: redeemed only with a proof by this key
 
 
 class AuthorizationCodeReused(InvalidGrant):
@@ -116,6 +117,7 @@ def issue_authorization_code(
         expires_at=now + ttl,
         amr=amr,
         nonce=request.nonce,
+        dpop_jkt=request.dpop_jkt,
         session_id=session_id,
         claims=request.claims,
     )

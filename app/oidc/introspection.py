@@ -46,7 +46,7 @@ def access_token_introspection(
         "active": True,
         "scope": format_scope(content.scope),
         "client_id": content.client_id,
-        "token_type": "Bearer",
+        "token_type": "DPoP" if content.jkt else "Bearer",
         "exp": epoch_seconds(claims.expires_at),
         "iat": epoch_seconds(claims.issued_at),
         "sub": content.subject,
@@ -54,6 +54,8 @@ def access_token_introspection(
         "iss": issuer,
         "jti": claims.jti,
     }
+    if content.jkt:  # RFC 9449 §6.2: the key the token is bound to
+        response["cnf"] = {"jkt": content.jkt}
     if content.acr:
         response["acr"] = content.acr
     if content.auth_time:

@@ -227,11 +227,12 @@ def issue_userinfo_response(
 
 
 def client_credentials_content(
-    client_id: str, *, audience: tuple[str, ...], scope: tuple[str, ...]
+    client_id: str, *, audience: tuple[str, ...], scope: tuple[str, ...], jkt: str | None = None
 ) -> AccessTokenContent:
-    """A client-credentials access token: ``sub`` is the client itself (RFC 9068 §2.2)."""
+    """A client-credentials access token: ``sub`` is the client itself (RFC 9068 §2.2); bound to
+    a DPoP key when ``jkt`` is given (RFC 9449 §6.1)."""
     return AccessTokenContent(
-        subject=client_id, client_id=client_id, audience=audience, scope=scope
+        subject=client_id, client_id=client_id, audience=audience, scope=scope, jkt=jkt
     )
 
 

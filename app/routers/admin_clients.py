@@ -54,6 +54,7 @@ def _spec(body: schemas.ClientCreate) -> clients.ClientSpec:
         sector_identifier_uri=body.sector_identifier_uri,
         userinfo_signed_response_alg=body.userinfo_signed_response_alg,
         dpop_bound_access_tokens=body.dpop_bound_access_tokens,
+        require_dpop_nonce=body.require_dpop_nonce,
         require_pushed_authorization_requests=body.require_pushed_authorization_requests,
         security_profile=body.security_profile,
         backchannel_logout_uri=body.backchannel_logout_uri,

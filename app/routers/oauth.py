@@ -27,6 +27,7 @@ from app.dependencies import (
     get_database,
 )
 from app.errors import NotFound
+from app.oidc import dpop
 from app.oidc import errors as oauth
 from app.oidc.authorize import UI_LOCALES_SUPPORTED
 from app.oidc.clients import NONE
@@ -37,7 +38,7 @@ from app.schemas.accounts import ConsentList, ConsentOut
 from app.security import key_store, require_admin, runtime
 from app.services.kit import throttle
 from app.services.population import persona_names
-from app.services.sharing import client_auth, consent
+from app.services.sharing import client_auth, consent, tokens
 from app.services.storage.phases import Pending
 from app.services.storage.units import run_phases, run_read
 from app.services.vneid import authorize as oidc_authorize
@@ -141,8 +142,13 @@ async def authorize(request: Request) -> Response:
 # --- userinfo -------------------------------------------------------------------------------------
 
 
-def _bearer_error(error: oauth.OAuthError | None) -> JSONResponse:
-    rendered = oauth.bearer_error_response(error, realm=REALM)
+def _bearer_error(error: oauth.OAuthError | None, *, dpop_scheme: bool = False) -> JSONResponse:
+    """RFC 6750 §3, or RFC 9449 §7.1 (a ``DPoP`` challenge) for a DPoP request or error."""
+    if error is not None and (dpop_scheme or isinstance(
+            error, (dpop.InvalidDpopProof, dpop.UseDpopNonce, dpop.BoundTokenAsBearer))):
+        rendered = dpop.resource_error_response(error, realm=REALM)
+    else:
+        rendered = oauth.bearer_error_response(error, realm=REALM)
     return JSONResponse(dict(rendered.body) or None, status_code=rendered.status,
                         headers=dict(rendered.headers))
 
@@ -169,7 +175,8 @@ def _bearer_token(request: Request, pairs: list[tuple[str, str]]) -> str | None:
 def _dpop_presentation(request: Request) -> oidc_userinfo.DpopPresentation:
     scheme = (request.headers.get("authorization") or "").strip().partition(" ")[0]
     return oidc_userinfo.DpopPresentation(scheme_is_dpop=scheme.lower() == "dpop",
-                                          proof=request.headers.get("dpop"),
+                                          proof=dpop.request_header(
+                                              request.headers.getlist("dpop")),
                                           method=request.method)
 
 
@@ -185,23 +192,31 @@ async def userinfo(request: Request) -> Any:
     pairs, now = await read_pairs(request), request.app.state.clock.now()
     settings: Settings = request.app.state.settings
 
-    def read(token: str) -> dict[str, Any] | oidc_userinfo.SignedUserinfo:
+    presented = _dpop_presentation(request)
+
+    def read(token: str) -> oidc_userinfo.Claims:
         with oidc_userinfo.read_connection(get_database(request)) as conn:
-            return oidc_userinfo.userinfo(conn, token, keys=key_store(request),
-                                          settings=settings, now=now,
-                                          dpop=_dpop_presentation(request))
+            return oidc_userinfo.userinfo(
+                conn, token, keys=key_store(request), settings=settings, now=now,
+                dpop=presented,
+                nonce_key=lambda client_requires: security.nonce_key_for(request,
+                                                                         client_requires))
 
     try:
         token = _bearer_token(request, pairs)
         if token is None:
             return _bearer_error(None)
         claims = await run_read(runtime(request), lambda: read(token))
+        if claims.proof is not None:  # RFC 9449 §11.1: each proof once (only DPoP pays this)
+            await security.spend_proof(request, claims.proof, now)
     except oauth.OAuthError as error:
-        return _bearer_error(error)
-    if isinstance(claims, oidc_userinfo.SignedUserinfo):
-        return Response(claims.jwt, media_type="application/jwt",
-                        headers={"Cache-Control": "no-store"})
-    return JSONResponse(claims, headers={"Cache-Control": "no-store"})
+        return _bearer_error(error, dpop_scheme=presented.scheme_is_dpop)
+    headers = {"Cache-Control": "no-store"}
+    if presented.scheme_is_dpop:  # RFC 9449 §8.2: the current nonce with each DPoP answer
+        headers[dpop.NONCE_HEADER] = tokens.current_nonce(settings, now)
+    if isinstance(claims.body, oidc_userinfo.SignedUserinfo):
+        return Response(claims.body.jwt, media_type="application/jwt", headers=headers)
+    return JSONResponse(claims.body, headers=headers)
 
 
 # --- introspection and revocation -----------------------------------------------------------------
@@ -275,7 +290,7 @@ def pushed_authorization_request(request: Request, form: Annotated[ParsedForm, D
         requester = _authenticated(request, form, session, settings, now, "/oauth2/par")
         assert form.request is not None
         body = oidc_par.push(session, dict(form.request.params), client_id=requester,
-                             settings=settings, now=now)
+                             settings=settings, now=now, dpop_proof=form.request.dpop)
     except oauth.OAuthError as error:
         return error_response(error, used_basic=bool(form.request and form.request.used_basic))
     return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from app.oidc import client_auth
+from app.oidc import client_auth, dpop
 from app.oidc import errors as oauth
 from app.security import key_store, runtime, source_address
 from app.services.kit import throttle
@@ -52,14 +52,21 @@ async def read_form(request: Request) -> ParsedForm:
     except oauth.OAuthError as error:
         return ParsedForm(None, error)
     return ParsedForm(tokens.TokenRequest(params, request.headers.get("authorization"),
-                                          request.headers.get("dpop")), None)
+                                          dpop.request_header(request.headers.getlist("dpop"))),
+                      None)
 
 
-def error_response(error: oauth.OAuthError, *, used_basic: bool) -> JSONResponse:
+def error_response(error: oauth.OAuthError, *, used_basic: bool,
+                   nonce: str | None = None) -> JSONResponse:
+    """RFC 6749 §5.2; ``nonce``: a fresh ``DPoP-Nonce`` for a client that sent a proof (RFC 9449
+    §8: ``use_dpop_nonce`` carries the one to use)."""
     rendered = oauth.token_error_response(error, basic_realm=BASIC_REALM if used_basic else None)
-    return JSONResponse(
-        dict(rendered.body), status_code=rendered.status, headers=dict(rendered.headers)
-    )
+    headers = dict(rendered.headers)
+    if isinstance(error, dpop.UseDpopNonce):
+        nonce = error.nonce
+    if nonce is not None:
+        headers[dpop.NONCE_HEADER] = nonce
+    return JSONResponse(dict(rendered.body), status_code=rendered.status, headers=headers)
 
 
 Answer = tokens.TokenBody | oauth.OAuthError
@@ -180,6 +187,9 @@ async def token(request: Request) -> Any:
     # SQLite: checks on a reader inline, the writes queued with other processes' writers on a
     # lock file; PostgreSQL: one transaction in a worker thread (app.services.storage.units).
     outcome = await run_phases(shared, decide)
+    # RFC 9449 §8.2: a client that sends proofs gets the current nonce with every answer.
+    nonce = None if token_request.dpop is None else tokens.current_nonce(settings, now)
     if isinstance(outcome, oauth.OAuthError):
-        return error_response(outcome, used_basic=token_request.used_basic)
-    return JSONResponse(outcome(), headers=_NO_STORE)  # signed now, the writer lock released
+        return error_response(outcome, used_basic=token_request.used_basic, nonce=nonce)
+    headers = _NO_STORE if nonce is None else {**_NO_STORE, dpop.NONCE_HEADER: nonce}
+    return JSONResponse(outcome(), headers=headers)  # signed now, the writer lock released

@@ -60,6 +60,9 @@ class ClientCreate(BaseModel):
     dpop_bound_access_tokens: bool = Field(
         False, description="true: every token request must carry a DPoP proof (RFC 9449 §5.2); "
         "the user's access tokens are then bound to its key.")
+    require_dpop_nonce: bool = Field(
+        False, description="true: the client's DPoP proofs must carry the server's nonce (RFC "
+        "9449 §8, §9; use_dpop_nonce and the DPoP-Nonce header tell it which).")
     userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = Field(
         None, description="Answer userinfo as a JWT signed with this algorithm "
         "(application/jwt, OIDC Core §5.3.2); absent: plain JSON.")
@@ -95,9 +98,11 @@ class ClientOut(BaseModel):
     sector_identifier_uri: str | None = None
     userinfo_signed_response_alg: Literal["ES256", "RS256"] | None = None
     dpop_bound_access_tokens: bool = False
+    require_dpop_nonce: bool = False
     require_pushed_authorization_requests: bool = False
     backchannel_logout_uri: str | None = None
     backchannel_logout_session_required: bool = False
+    security_profile: Literal["fapi2"] | None = None
     status: Literal["active", "disabled"]
     sandbox: bool
     signing_alg: Literal["ES256", "RS256"]

@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -321,3 +321,102 @@ def verify_with_jwks(token: str, jwks: dict[str, Any], *, issuer: str, audience:
                                      iat={"essential": True}, now=now, leeway=5)
     registry.validate(decoded.claims)
     return dict(decoded.claims)
+
+
+def citizen_with_account(client: TestClient, admin: dict[str, str], database: Database) -> str:
+    """A citizen with contact details who gets a level-2 account for the calling test module."""
+    pin = citizen_with_contact(database)
+    created = client.post("/v1/admin/accounts", json={"pin": pin, "level": 2,
+                                                      "password": "Vneid@2025"}, headers=admin)
+    assert created.status_code == 201, created.text
+    return pin
+
+
+# --- DPoP (RFC 9449) and private_key_jwt ----------------------------------------------------------
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def dpop_proof(app: FastAPI, method: str, url: str, *, key: Any, token: str | None = None,
+               **changes: Any) -> str:
+    """A DPoP proof (RFC 9449 §4.2) made now on the app's clock, with a fresh ``jti``; ``token``:
+    the access token it goes with (``ath``); ``changes``: claims to set (``None`` drops one)."""
+    now = int(app.state.clock.now().timestamp())
+    claims = {"jti": secrets.token_hex(8), "htm": method, "htu": url, "iat": now}
+    if token is not None:
+        claims["ath"] = base64.urlsafe_b64encode(
+            hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+    claims = {k: v for k, v in {**claims, **changes}.items() if v is not None}
+    alg = "ES256" if isinstance(key, ECKey) else "PS256"
+    header = {"typ": "dpop+jwt", "alg": alg, "jwk": key.as_dict(private=False)}
+    return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+def client_assertion(app: FastAPI, client_id: str, key: Any, aud: str | list[str], *,
+                     alg: str = "RS256", **changes: Any) -> dict[str, str]:
+    """``private_key_jwt`` form parameters (RFC 7523 §2.2) with a fresh ``jti``."""
+    now = int(app.state.clock.now().timestamp())
+    claims = {"iss": client_id, "sub": client_id, "aud": aud, "jti": secrets.token_hex(8),
+              "iat": now, "exp": now + 60, **changes}
+    claims = {name: value for name, value in claims.items() if value is not None}
+    header = {"alg": alg, **({"kid": key.kid} if key.kid else {})}
+    return {"client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": jwt.encode(header, claims, key, algorithms=[alg])}
+
+
+# --- FAPI 2.0 Security Profile clients ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FapiClient:
+    """A ``security_profile: fapi2`` client of the tests, and its private_key_jwt key."""
+
+    client_id: str
+    key: Any
+    alg: str = "ES256"
+
+
+def register_fapi_client(client: TestClient, admin: dict[str, str], key: Any, *,
+                         alg: str = "ES256", **spec: Any) -> FapiClient:
+    body = {"name": "Bank FAPI", "scopes": LOGIN_SCOPES, "purposes": ["login-tests"],
+            "sandbox": True, "grant_types": ["authorization_code", "refresh_token"],
+            "redirect_uris": [DEMO_REDIRECT], "security_profile": "fapi2",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key.as_dict(private=False)]}} | spec
+    created = client.post("/v1/admin/clients", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    return FapiClient(created.json()["client_id"], key, alg)
+
+
+def fapi_request(**changes: str | None) -> tuple[dict[str, str], str]:
+    """A FAPI 2.0 authorization request's parameters (PKCE S256) and its verifier; a change to
+    ``None`` leaves a parameter out."""
+    verifier, challenge = pkce_pair()
+    params = {"redirect_uri": DEMO_REDIRECT, "response_type": "code", "scope": "openid profile",
+              "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
+              "code_challenge": challenge, "code_challenge_method": "S256"} | changes
+    return {k: v for k, v in params.items() if v is not None}, verifier
+
+
+def fapi_push(client: TestClient, app: FastAPI, settings: Settings, fapi: FapiClient,
+              params: dict[str, str], *, dpop: str | None = None, **assertion: Any) -> Any:
+    """POST /oauth2/par with a private_key_jwt assertion (audience the issuer unless
+    ``assertion`` changes it or another claim)."""
+    assertion = {"aud": settings.issuer_url} | assertion
+    auth = client_assertion(app, fapi.client_id, fapi.key, alg=fapi.alg, **assertion)
+    return client.post("/oauth2/par", data={**params, **auth},
+                       headers={"DPoP": dpop} if dpop else {})
+
+
+def fapi_authorize(agent: TestClient, fapi: FapiClient, request_uri: str, pin: str,
+                   **extra: str) -> Any:
+    return agent.get("/oauth2/authorize", headers={"X-Sandbox-Login": pin}, params={
+        "client_id": fapi.client_id, "request_uri": request_uri, **extra})
+
+
+def fapi_token(agent: TestClient, app: FastAPI, settings: Settings, fapi: FapiClient,
+               form: dict[str, str], *, dpop: str | None) -> Any:
+    """POST /oauth2/token with the client's assertion and ``dpop`` as the DPoP header."""
+    auth = client_assertion(app, fapi.client_id, fapi.key, settings.issuer_url, alg=fapi.alg)
+    return agent.post("/oauth2/token", data={**form, **auth},
+                      headers={"DPoP": dpop} if dpop else {})

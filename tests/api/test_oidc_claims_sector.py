@@ -21,7 +21,7 @@ from tests.api.oidc_support import (
     Rp,
     authorize,
     browser,
-    citizen_with_contact,
+    citizen_with_account,
     jwt_claims,
     refresh,
     register_rp,
@@ -32,11 +32,7 @@ from tests.api.oidc_support import (
 
 @pytest.fixture(scope="module")
 def citizen(client: TestClient, admin: dict[str, str], database: Database) -> str:
-    pin = citizen_with_contact(database)
-    created = client.post("/v1/admin/accounts", json={"pin": pin, "level": 2,
-                                                      "password": "Vneid@2025"}, headers=admin)
-    assert created.status_code == 201, created.text
-    return pin
+    return citizen_with_account(client, admin, database)
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     browser,
-    citizen_with_contact,
+    citizen_with_account,
     jwt_header,
     query_of,
     verify_with_jwks,
@@ -71,11 +71,7 @@ def initial_token(client: TestClient, admin: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def citizen(client: TestClient, admin: dict[str, str], database: Database) -> str:
-    pin = citizen_with_contact(database)
-    created = client.post("/v1/admin/accounts", json={"pin": pin, "level": 2,
-                                                      "password": "Vneid@2025"}, headers=admin)
-    assert created.status_code == 201, created.text
-    return pin
+    return citizen_with_account(client, admin, database)
 
 
 @pytest.fixture

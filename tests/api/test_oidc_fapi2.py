@@ -3,13 +3,11 @@ S256 and DPoP-bound access tokens, ``iss`` in the authorization response (RFC 92
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from app.db import Database
@@ -19,7 +17,8 @@ from tests.api.oidc_support import (
     DEMO_REDIRECT,
     LOGIN_SCOPES,
     browser,
-    citizen_with_contact,
+    citizen_with_account,
+    client_assertion,
     jwt_claims,
     pkce_pair,
     query_of,
@@ -28,7 +27,6 @@ from tests.api.test_oidc_dpop import proof
 
 CLIENT_KEY = RSAKey.generate_key(2048, auto_kid=True)
 DPOP_KEY = ECKey.generate_key("P-256")
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 def _register(client: TestClient, admin: dict[str, str], **spec: Any) -> Any:
@@ -53,19 +51,11 @@ def fapi_client(client: TestClient, admin: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def citizen(client: TestClient, admin: dict[str, str], database: Database) -> str:
-    pin = citizen_with_contact(database)
-    created = client.post("/v1/admin/accounts", json={"pin": pin, "level": 2,
-                                                      "password": "Vneid@2025"}, headers=admin)
-    assert created.status_code == 201, created.text
-    return pin
+    return citizen_with_account(client, admin, database)
 
 
 def _assertion(app: FastAPI, client_id: str, aud: str) -> dict[str, str]:
-    now = int(app.state.clock.now().timestamp())
-    claims = {"iss": client_id, "sub": client_id, "aud": aud, "jti": secrets.token_hex(8),
-              "iat": now, "exp": now + 60}
-    return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": jwt.encode(
-        {"alg": "RS256", "kid": CLIENT_KEY.kid}, claims, CLIENT_KEY, algorithms=["RS256"])}
+    return client_assertion(app, client_id, CLIENT_KEY, aud, alg="PS256")  # FAPI 2.0 §5.4
 
 
 def test_a_fapi2_client_logs_in_with_par_pkce_private_key_jwt_and_dpop(

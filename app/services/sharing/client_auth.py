@@ -3,7 +3,9 @@
 The protocol rules are ``app.oidc.client_auth`` (one method per request, constant-time secret
 check, ``private_key_jwt`` assertion rules); this module supplies what they need from storage: the
 registered client as a ``ClientView``, and the single-use record of assertion ``jti`` values
-(RFC 7523 §3), inserted atomically so a replay in a concurrent request fails too.
+(RFC 7523 §3), inserted atomically so a replay in a concurrent request fails too. DPoP proofs
+(RFC 9449 §11.1) are recorded in the same table by :func:`remember_proof`: one
+``INSERT ... ON CONFLICT DO NOTHING`` (no savepoint), every process of a deployment sees it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models.client import Client, UsedClientAssertion
 from app.oidc import client_auth as rules
+from app.oidc import dpop
 from app.oidc import errors as oauth
 from app.oidc.clients import CLIENT_SECRET_JWT, ClientView
 from app.oidc.discovery import Endpoints, endpoint_url
@@ -59,7 +63,8 @@ def client_view(client: Client | Any) -> ClientView:
         id_token_signed_response_alg=client.signing_alg, require_pkce=client.require_pkce,
         application_type=client.application_type,
         require_pushed_authorization_requests=client.require_pushed_authorization_requests,
-        sector_identifier=sector_identifier(client.sector_identifier_uri))
+        sector_identifier=sector_identifier(client.sector_identifier_uri),
+        security_profile=client.security_profile)
 
 
 def sector_identifier(uri: str | None) -> str | None:
@@ -93,6 +98,29 @@ def _remember_assertion(
     except IntegrityError:
         log.info("client assertion replayed")
         raise oauth.InvalidClient() from None
+
+
+_SEEN_PROOF = {
+    name: Prepared(dialect.insert(UsedClientAssertion.__table__).values(
+        client_id=bindparam("key"), jti=bindparam("jti"), expires_at=bindparam("until"))
+        .on_conflict_do_nothing())
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+_SWEEP = Prepared(delete(UsedClientAssertion).where(
+    UsedClientAssertion.expires_at < bindparam("now")))
+
+
+def remember_proof(session: Session, proof: dpop.DpopProof, now: datetime) -> None:
+    """Record a DPoP proof's use until it would be refused anyway; a second use (here or in any
+    other process, at any endpoint) is ``invalid_dpop_proof``. Expired records are swept on about
+    one proof in sixteen (by the jti hash), so storage stays bounded without a delete per use."""
+    key, jti = proof.replay_key
+    conn = session.connection()
+    if jti[0] in "ABCD":
+        _SWEEP.run(conn, {"now": now})
+    if _SEEN_PROOF[conn.dialect.name].run(
+            conn, {"key": key, "jti": jti, "until": proof.accepted_until}) != 1:
+        log.info("DPoP proof replayed")
+        raise dpop.InvalidDpopProof("This DPoP proof was already used.")
 
 
 def authenticate(

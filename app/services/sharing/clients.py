@@ -84,6 +84,7 @@ class ClientSpec:
     sector_redirect_uris: tuple[str, ...] | None = None
     userinfo_signed_response_alg: str | None = None  # ES256 / RS256: userinfo as a signed JWT
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: a DPoP proof at every token request
+    require_dpop_nonce: bool = False  # RFC 9449 §8, §9: its proofs carry the server nonce
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
     # "fapi2": the FAPI 2.0 Security Profile's client policy (docs/vneid.md): private_key_jwt,
     # and PKCE, PAR and DPoP-bound access tokens required whatever the other fields say.
@@ -266,6 +267,8 @@ def register(session: Session, spec: ClientSpec, *, now: datetime,
         sector_identifier_uri=spec.sector_identifier_uri,
         userinfo_signed_response_alg=spec.userinfo_signed_response_alg,
         dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
+        require_dpop_nonce=spec.require_dpop_nonce,
+        security_profile=spec.security_profile,
         require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
         backchannel_logout_uri=spec.backchannel_logout_uri,
         backchannel_logout_session_required=spec.backchannel_logout_session_required,

@@ -29,6 +29,7 @@ from app.oidc import errors as oauth
 from app.oidc import tokens as oidc_tokens
 from app.oidc.jwt_policy import RejectReason, TokenRejected
 from app.oidc.scopes import format_scope, parse_scope
+from app.services.kit import secret
 from app.services.kit.keys import KeyStore
 from app.services.sharing import client_auth
 from app.services.sharing.client_auth import TokenRequest
@@ -60,11 +61,38 @@ class GrantContext:
     settings: Settings
     keys: KeyStore
     now: datetime
-    dpop_jkt: str | None = None  # the checked DPoP proof's key: bind the user's access token
+    dpop_proof: dpop.DpopProof | None = None  # the checked DPoP proof: bind the tokens to its key
+
+    @property
+    def dpop_jkt(self) -> str | None:
+        return self.dpop_proof.jkt if self.dpop_proof is not None else None
 
 
 TokenBody = Callable[[], dict[str, Any]]
 GrantHandler = Callable[[GrantContext], TokenBody | Pending[TokenBody]]
+
+
+def token_type(ctx: GrantContext) -> str:
+    """RFC 9449 §5: ``DPoP`` for an access token bound to the proof's key."""
+    return dpop.DPOP_SCHEME if ctx.dpop_proof is not None else "Bearer"
+
+
+NONCE_LABEL = "oidc/dpop-nonce"
+
+
+def nonce_key(settings: Settings) -> bytes:
+    """The key of this deployment's DPoP nonces (from its secret, never the seed)."""
+    return secret.derive(settings, NONCE_LABEL)
+
+
+def current_nonce(settings: Settings, now: datetime) -> str:
+    """The nonce to hand out in a ``DPoP-Nonce`` header (RFC 9449 §8.2)."""
+    return dpop.issue_nonce(nonce_key(settings), now=now)
+
+
+def nonce_required(settings: Settings, client: Any) -> bool:
+    """Nonces for every client of the deployment, or for this client (``require_dpop_nonce``)."""
+    return settings.dpop_nonce_required or bool(getattr(client, "require_dpop_nonce", False))
 
 
 def _signing_key(ctx: GrantContext) -> Any:
@@ -77,8 +105,8 @@ def client_credentials_grant(ctx: GrantContext) -> TokenBody:
     api_scopes = tuple(s for s in ctx.client.scopes if s not in LOGIN_SCOPES)  # not sign-in ones
     scopes = client_credentials_scopes(requested, registered=api_scopes)
     content = oidc_tokens.client_credentials_content(
-        ctx.client.client_id, audience=(api_audience(ctx.settings),), scope=scopes
-    )
+        ctx.client.client_id, audience=(api_audience(ctx.settings),), scope=scopes,
+        jkt=ctx.dpop_jkt)
     key, issuer, now = _signing_key(ctx), ctx.settings.issuer_url, ctx.now
 
     def body() -> dict[str, Any]:
@@ -86,7 +114,7 @@ def client_credentials_grant(ctx: GrantContext) -> TokenBody:
             content, key=key, issuer=issuer, now=now, ttl=ACCESS_TOKEN_TTL)
         return {
             "access_token": issued.value,
-            "token_type": "Bearer",
+            "token_type": token_type(ctx),
             "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
             "scope": format_scope(scopes),
         }
@@ -101,16 +129,19 @@ def register_grant(grant_type: str, handler: GrantHandler) -> None:
     GRANTS[grant_type] = handler
 
 
-def _dpop_key(request: TokenRequest, client: Any, *, settings: Settings,
-              now: datetime) -> str | None:
-    """The DPoP proof's key thumbprint (RFC 9449 §5), checked; a client registered with
-    ``dpop_bound_access_tokens`` must send one."""
+def _dpop_proof(request: TokenRequest, client: Any, *, settings: Settings,
+                now: datetime) -> dpop.DpopProof | None:
+    """The DPoP proof (RFC 9449 §5), checked (with the server nonce when the client or the
+    deployment requires it); a client registered with ``dpop_bound_access_tokens`` must send
+    one."""
     if request.dpop is None:
         if client.dpop_bound_access_tokens:
             raise dpop.InvalidDpopProof("This client must send a DPoP proof.")
         return None
+    key = nonce_key(settings) if nonce_required(settings, client) else None
     return dpop.verify_proof(request.dpop, method="POST", url=token_endpoint(settings),
-                             now=now).jkt
+                             now=now, nonce_key=key,
+                             algorithms=dpop.algorithms_for(client.security_profile))
 
 
 Admission = Callable[[Any], Callable[[Session], None] | None]
@@ -137,14 +168,16 @@ def prepare_token(
             raise oauth.UnsupportedGrantType()
         if grant_type not in client.grant_types:
             raise oauth.UnauthorizedClient()
-        jkt = _dpop_key(request, client, settings=settings, now=now)
-        step = handler(GrantContext(session, client, request, settings, keys, now, jkt))
+        proof = _dpop_proof(request, client, settings=settings, now=now)
+        step = handler(GrantContext(session, client, request, settings, keys, now, proof))
     except oauth.OAuthError as error:
         if spend is None:
             raise
         return then(spend, failing(error))
     lease = admit(client) if admit is not None else None
     step = step if lease is None else then(lease, step)
+    if proof is not None:  # RFC 9449 §11.1: the proof is single-use, recorded with the grant
+        step = then(lambda writing: client_auth.remember_proof(writing, proof, now), step)
     return step if spend is None else then(spend, step)
 
 
@@ -160,7 +193,8 @@ def verify_api_token(
     token: str, *, store: KeyStore, settings: Settings, now: datetime
 ) -> oidc_tokens.AccessTokenClaims:
     """A data-API access token: RFC 9068, our issuer and keys, ``aud`` = the data API, and issued
-    to a client for itself (client credentials). Raises ``TokenRejected``."""
+    to a client for itself (client credentials). Raises ``TokenRejected``. A DPoP-bound one
+    (``content.jkt``) is then checked against the request's proof (:func:`check_api_proof`)."""
     claims = oidc_tokens.verify_access_token(
         token, keys=store.ring_for(token), issuer=settings.issuer_url,
         audience=api_audience(settings), now=now

@@ -40,11 +40,14 @@ class ClientSnapshot:
     sandbox: bool
     rate_limit: int
     data_basis: str = "statutory_task"  # or "consent" (docs/life-events.md)
+    require_dpop_nonce: bool = False  # RFC 9449 §9: its DPoP proofs carry the server nonce
+    security_profile: str | None = None  # "fapi2": FAPI 2.0's proof algorithms
 
     @classmethod
     def of(cls, client: Client) -> ClientSnapshot:
         return cls(client.client_id, client.status == "active", frozenset(client.scopes),
-                   tuple(client.purposes), client.sandbox, client.rate_limit, client.data_basis)
+                   tuple(client.purposes), client.sandbox, client.rate_limit, client.data_basis,
+                   client.require_dpop_nonce, client.security_profile)
 
 
 class ClientCache:

@@ -15,7 +15,7 @@ request (client, exact redirect URI, PKCE S256, scopes, account state, requested
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -97,10 +97,14 @@ def authorize(session: Session, pairs: Sequence[tuple[str, str]], *, cookies: Co
     try:
         found = login_client(session, requested_client_id(pairs))
         view = found[1] if found else None
+        pushed = par.pushed_record(session, pairs)
+        uri_hash = par.pushed_uri_hash(pairs, pushed)
         pairs = resolve_request(pairs, client=view, issuer=ctx.settings.issuer_url, now=ctx.now,
-                                pushed=par.pushed_record(session, pairs))
+                                pushed=pushed)
         request = validate_authorization_request(
             pairs, client=view, issuer=ctx.settings.issuer_url, now=ctx.now)
+        if uri_hash is not None:
+            request = replace(request, pushed_uri_hash=uri_hash)
     except AuthorizationRejected as rejected:
         return ErrorPage(rejected.error)
     except AuthorizationErrorRedirect as redirect:
@@ -218,8 +222,10 @@ def issue_code(session: Session, request: AuthorizationRequest, *,
         "code_challenge": grant.code_challenge, "account_id": account.id,
         "auth_time": grant.auth_time, "acr": grant.acr, "amr": list(grant.amr),
         "nonce": grant.nonce, "session_id": grant.session_id, "issued_at": grant.issued_at,
-        "expires_at": grant.expires_at,
+        "expires_at": grant.expires_at, "dpop_jkt": grant.dpop_jkt,
         "claims": grant.claims.to_json() if grant.claims else None})
+    if request.pushed_uri_hash is not None:
+        par.spend(session, request.pushed_uri_hash)
     return success_redirect_url(request, code=code, issuer=ctx.settings.issuer_url)
 
 

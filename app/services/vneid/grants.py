@@ -39,7 +39,7 @@ from app.oidc import claims_request
 from app.oidc import errors as oauth
 from app.oidc.claims import OFFLINE_ACCESS, userinfo_claims
 from app.oidc.claims_request import ClaimsRequest
-from app.oidc.clients import REFRESH_TOKEN
+from app.oidc.clients import NONE, REFRESH_TOKEN
 from app.oidc.codes import (
     AuthorizationCodeGrant,
     AuthorizationCodeReused,
@@ -51,7 +51,7 @@ from app.oidc.codes import (
     redeem_authorization_code,
     rotate_refresh_token,
 )
-from app.oidc.dpop import DPOP_SCHEME
+from app.oidc.dpop import check_binding
 from app.oidc.scopes import format_scope, parse_scope
 from app.oidc.tokens import (
     AccessTokenContent,
@@ -63,7 +63,7 @@ from app.oidc.tokens import (
 )
 from app.prepared import Prepared
 from app.services.kit.keys import aware
-from app.services.sharing.tokens import GrantContext, TokenBody, register_grant
+from app.services.sharing.tokens import GrantContext, TokenBody, register_grant, token_type
 from app.services.storage.phases import Pending, failing, then
 from app.services.vneid import revocation as oidc_revocation
 from app.services.vneid import userinfo as oidc_userinfo
@@ -102,7 +102,7 @@ def _code_grant(row: Any) -> AuthorizationCodeGrant | None:
         issued_at=aware(row.issued_at) or row.issued_at,
         expires_at=aware(row.expires_at) or row.expires_at, amr=tuple(row.amr), nonce=row.nonce,
         session_id=row.session_id, consumed_at=aware(row.consumed_at),
-        claims=claims_request.from_json(row.claims))
+        claims=claims_request.from_json(row.claims), dpop_jkt=row.dpop_jkt)
 
 
 # Statements compiled once per dialect and run on the driver's cursor (app.prepared).
@@ -166,6 +166,7 @@ def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
     except CodeVerifierFailed as failed:
         return _spending_code(code_hash, failed, ctx.now)
     assert row is not None
+    check_binding(grant.dpop_jkt, ctx.dpop_proof, "authorization code")  # RFC 9449 §10
     account = _live_account(ctx, row.account_id)
     issue = None if isinstance(account, oauth.InvalidGrant) else _issue(ctx, Grant(
         account=account, scope=grant.scope, auth_time=grant.auth_time, acr=grant.acr,
@@ -208,6 +209,7 @@ def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
     except RefreshTokenReused as reused:
         return _revoking_family(reused.family_id, reused, ctx.now)
     assert row is not None
+    check_binding(row.jkt, ctx.dpop_proof, "refresh token")  # RFC 9449 §5: a public client's key
     family_id, account_id, amr, code_hash = row.family_id, row.account_id, tuple(row.amr), \
         row.code_hash
     account = _live_account(ctx, account_id)
@@ -223,7 +225,8 @@ def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
                 "The refresh token has already been used."), ctx.now).write(session)
         if issue is None:
             return _revoking_family(family_id, account, ctx.now).write(session)
-        _store_refresh(session, rotation.new_record, account_id, amr, code_hash, row.claims)
+        _store_refresh(session, rotation.new_record, account_id, amr, code_hash, row.claims,
+                       jkt=row.jkt)
         return issue.write(session)
 
     return Pending(write)
@@ -231,14 +234,20 @@ def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
 
 def _store_refresh(session: Session, record: RefreshTokenRecord, account_id: int,
                    amr: tuple[str, ...], code_hash: str | None,
-                   claims: dict[str, Any] | None) -> None:
+                   claims: dict[str, Any] | None, *, jkt: str | None) -> None:
     _INSERT_REFRESH.run(session.connection(), {
         "token_hash": record.token_hash, "family_id": record.family_id,
         "client_id": record.client_id, "account_id": account_id, "scope": list(record.scope),
         "auth_time": record.auth_time, "acr": record.acr, "amr": list(amr),
         "session_id": record.session_id, "code_hash": code_hash, "issued_at": record.issued_at,
         "expires_at": record.expires_at, "family_expires_at": record.family_expires_at,
-        "claims": claims})
+        "claims": claims, "jkt": jkt})
+
+
+def _refresh_binding(ctx: GrantContext) -> str | None:
+    """RFC 9449 §5: a public client's refresh token is bound to the key of the proof it was
+    issued with; a confidential client's is not (its authentication already binds it)."""
+    return ctx.dpop_jkt if ctx.client.token_endpoint_auth_method == NONE else None
 
 
 def _wants_refresh(ctx: GrantContext, scope: tuple[str, ...]) -> bool:
@@ -291,7 +300,7 @@ def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeG
             key=key, issuer=issuer, now=now, ttl=ID_TOKEN_TTL, access_token=access.value,
             extra=extra)
         tokens = {"access_token": access.value,
-                  "token_type": DPOP_SCHEME if ctx.dpop_jkt else "Bearer",
+                  "token_type": token_type(ctx),
                   "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
                   "scope": format_scope(grant.scope), "id_token": id_token}
         return tokens | ({"refresh_token": refresh[0]} if refresh is not None else {})
@@ -299,7 +308,7 @@ def _issue(ctx: GrantContext, grant: Grant, *, first_refresh: AuthorizationCodeG
     def write(session: Session) -> TokenBody:
         if first is not None:
             _store_refresh(session, first, grant.account.id, grant.amr, grant.code_hash,
-                           claims_json)
+                           claims_json, jkt=_refresh_binding(ctx))
         _INSERT_ACCESS.run(session.connection(), record)
         return body
 

@@ -13,7 +13,7 @@ current residence (current, else temporary, else permanent) as the OIDC ``addres
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,7 +98,8 @@ def _is_client_credentials(token: str, *, keys: KeyStore, settings: Settings,
 
 _GRANT = Prepared(
     select(IssuedAccessToken.revoked_at, IssuedAccessToken.claims, Account.state, Account.phone,
-           Client.userinfo_signed_response_alg, Citizen.pin,
+           Client.userinfo_signed_response_alg, Client.require_dpop_nonce,
+           Client.security_profile, Citizen.pin,
            Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
            Citizen.birth_date_precision, Citizen.sex, Citizen.email, Citizen.status,
            Citizen.status_date, Citizen.ethnicity_code)
@@ -191,45 +192,66 @@ class DpopPresentation:
 
 
 def check_sender(claims: AccessTokenClaims, token: str, presented: DpopPresentation, *,
-                 settings: Settings, now: datetime) -> None:
+                 url: str, now: datetime, nonce_key: bytes | None = None,
+                 algorithms: tuple[str, ...] = dpop_rules.DPOP_ALGORITHMS,
+                 ) -> dpop_rules.DpopProof | None:
     """RFC 9449 §7: a DPoP-bound token only with the ``DPoP`` scheme and a proof by its key for
-    this request (``ath`` included); an unbound token never under the ``DPoP`` scheme."""
+    this request (``url``; ``ath`` included; the server nonce under ``nonce_key`` when required);
+    an unbound token never under the ``DPoP`` scheme. Returns the proof, for its replay record;
+    raises ``invalid_token``, ``invalid_dpop_proof`` or ``use_dpop_nonce``."""
     bound = claims.content.jkt
     if bound is None:
         if presented.scheme_is_dpop:
             raise oauth.InvalidToken("This access token is not DPoP-bound: send it as Bearer.")
-        return
-    if not presented.scheme_is_dpop or presented.proof is None:
-        raise oauth.InvalidToken("This access token is DPoP-bound: send it as DPoP with a proof.")
-    try:
-        proof = dpop_rules.verify_proof(presented.proof, method=presented.method,
-                                  url=userinfo_audience(settings), now=now, access_token=token)
-    except dpop_rules.InvalidDpopProof as invalid:
-        raise oauth.InvalidToken(invalid.description) from None
+        return None
+    if not presented.scheme_is_dpop:
+        raise dpop_rules.BoundTokenAsBearer()
+    if presented.proof is None:
+        raise dpop_rules.InvalidDpopProof("A DPoP-bound access token needs a DPoP proof.")
+    proof = dpop_rules.verify_proof(presented.proof, method=presented.method, url=url, now=now,
+                                    access_token=token, nonce_key=nonce_key,
+                                    algorithms=algorithms)
     if proof.jkt != bound:
-        raise oauth.InvalidToken("The DPoP proof is not signed by the token's key.")
+        raise dpop_rules.InvalidDpopProof("The DPoP proof is not signed by the token's key.")
+    return proof
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Userinfo's answer: the claims (or their signed form), and the DPoP proof that came with a
+    bound token, for its replay record (a write the caller makes)."""
+
+    body: dict[str, Any] | SignedUserinfo
+    proof: dpop_rules.DpopProof | None = None
 
 
 def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings,
              now: datetime,
-             dpop: DpopPresentation = DpopPresentation()) -> dict[str, Any] | SignedUserinfo:
+             dpop: DpopPresentation = DpopPresentation(),
+             nonce_key: Callable[[bool], bytes | None] = lambda _: None) -> Claims:
     """The claims for ``token``, read on a plain connection (no ORM session: a hot path); signed
-    with the client's ``userinfo_signed_response_alg`` when it registered one."""
+    with the client's ``userinfo_signed_response_alg`` when it registered one. ``nonce_key``:
+    given whether the client requires DPoP nonces, the nonce key if nonces are required."""
     claims = verify(token, keys=keys, settings=settings, now=now)
-    check_sender(claims, token, dpop, settings=settings, now=now)
+    if claims.content.jkt is None:  # a Bearer token: the DPoP rules cost one check
+        check_sender(claims, token, dpop, url="", now=now)
     if OPENID not in claims.content.scope:
         raise oauth.InsufficientScope()
     found = _GRANT.first(conn, {"jti": claims.jti})
     if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
         raise oauth.InvalidToken()
+    proof = None if claims.content.jkt is None else check_sender(
+        claims, token, dpop, url=userinfo_audience(settings), now=now,
+        nonce_key=nonce_key(found.require_dpop_nonce),
+        algorithms=dpop_rules.algorithms_for(found.security_profile))
     asked = claims_request.from_json(found.claims)
     source = claim_source(conn, found, kinds=document_kinds(claims.content.scope), now=now)
     released = userinfo_claims(source, scopes=claims.content.scope,
                                subject=claims.content.subject,
                                claims=asked.userinfo if asked is not None else ())
     if found.userinfo_signed_response_alg is None:
-        return released
+        return Claims(released, proof)
     key = keys.ring().signing_key(found.userinfo_signed_response_alg, now=now)
-    return SignedUserinfo(issue_userinfo_response(
+    return Claims(SignedUserinfo(issue_userinfo_response(
         released, client_id=claims.content.client_id, key=key, issuer=settings.issuer_url,
-        now=now))
+        now=now)), proof)

@@ -130,7 +130,7 @@ def test_body_client_id_must_agree_with_basic_credentials():
         ).client_id
         == "rp:1"
     )
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidClient):
         parse_client_credentials(authorization=_basic("rp:1", SECRET), form={"client_id": "rp:2"})
 
 
@@ -173,8 +173,8 @@ def test_bad_assertion_parameters_are_invalid_client(form):
         parse_client_credentials(authorization=None, form=form)
 
 
-def test_assertion_for_another_client_than_the_body_client_id_is_invalid_request():
-    with pytest.raises(InvalidRequest):
+def test_assertion_for_another_client_than_the_body_client_id_is_invalid_client():
+    with pytest.raises(InvalidClient):
         parse_client_credentials(
             authorization=None, form={"client_id": "rp:1", **_jwt_form(_assertion())}
         )
