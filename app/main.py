@@ -87,6 +87,13 @@ def _settle_garbage_collector() -> None:
     gc.enable()
 
 
+def _freeze_again(app: FastAPI) -> None:
+    """A router loaded after the start-up freeze: its routes and schemas join the frozen objects,
+    as they would have had they been built at start."""
+    if app.state.settle_gc and gc.get_freeze_count():
+        gc.freeze()
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     database: Database = app.state.database
@@ -139,7 +146,7 @@ def create_app(
     app.include_router(health.router)
     # Routes are matched in order: the OAuth endpoints every login hits come first. Each router
     # is imported and built by the first request under its prefixes (app.routers.lazy).
-    lazy.include(app, ROUTERS)
+    lazy.include(app, ROUTERS, after_load=lambda: _freeze_again(app))
     api_docs.install(app)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     hot.serve_first(app)  # the login flow's endpoints, without FastAPI's per-request handling

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -29,11 +29,12 @@ class LazyRouter(APIRouter):
     """Stands for ``module.attribute`` (an ``APIRouter``), serving the paths under ``prefixes``."""
 
     def __init__(self, module: str, attribute: str, prefixes: tuple[str, ...],
-                 app: FastAPI) -> None:
+                 app: FastAPI, after_load: Callable[[], None] | None = None) -> None:
         super().__init__(dependency_overrides_provider=app)
         self.module = module
         self.attribute = attribute
         self.prefixes = prefixes
+        self.after_load = after_load
         self.loaded = False
         self._lock = threading.Lock()
 
@@ -47,6 +48,8 @@ class LazyRouter(APIRouter):
             router = getattr(importlib.import_module(self.module), self.attribute)
             self.include_router(router)
             self.loaded = True  # after the include: a matcher never sees it half done
+            if self.after_load is not None:
+                self.after_load()
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if not self.loaded:
@@ -56,11 +59,12 @@ class LazyRouter(APIRouter):
         return super().matches(scope)
 
 
-def include(app: FastAPI, routers: tuple[tuple[str, str, tuple[str, ...]], ...]) -> None:
+def include(app: FastAPI, routers: tuple[tuple[str, str, tuple[str, ...]], ...],
+            after_load: Callable[[], None] | None = None) -> None:
     """Include ``(module, attribute, prefixes)`` routers in ``app``, in order, each loaded by its
-    first request (or by :func:`load_all`)."""
+    first request (or by :func:`load_all`), then ``after_load`` called."""
     for module, attribute, prefixes in routers:
-        app.include_router(LazyRouter(module, attribute, prefixes, app))
+        app.include_router(LazyRouter(module, attribute, prefixes, app, after_load))
 
 
 def lazy_routers(app: FastAPI) -> Iterator[LazyRouter]:

@@ -55,3 +55,12 @@ def test_a_server_started_with_the_collector_off_turns_it_on_once_frozen(
             assert gc.get_freeze_count() > 10_000
     finally:
         gc.enable()
+
+
+def test_a_router_the_served_app_loads_after_start_up_is_frozen_too(
+        settings: Settings, database: Database, unfrozen: None) -> None:
+    app = create_app(settings, database=database, migrate_on_start=False, settle_gc=True)
+    with TestClient(app) as client:
+        frozen = gc.get_freeze_count()
+        assert client.get("/v1/pki/csca.pem").status_code == 200  # loads app.routers.pki
+        assert gc.get_freeze_count() > frozen
