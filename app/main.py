@@ -72,19 +72,25 @@ ROUTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = tuple(
     ))
 
 
-def _settle_garbage_collector() -> None:
-    """Freeze what start-up built (modules, routes, schemas, compiled statements: ~140,000
-    objects) so that the collector's full collections stop walking it again and again. Those
-    pauses were the tail of every endpoint's latency: at 32 connections on one worker, /healthz
-    p99 132 -> 16 ms and the lookup's 146 -> 41 ms (bench/RESULTS.md, Data-sharing API).
-    The server's process (app.asgi) imports with the collector off: start-up makes almost no
-    garbage, so nothing is collected before the freeze and the collector is turned on after it;
-    otherwise only the young generations are collected first (a full collection over those
-    objects was a third of a restart, for the little garbage it would keep out of the freeze)."""
-    if gc.isenabled():
-        gc.collect(1)
+def _freeze_imports() -> None:
+    """The server's process (``dancu serve``, app.asgi) imports and builds the app with the
+    collector off: that makes ~140,000 objects and almost no garbage (~700 unreachable objects),
+    and the collector's passes over them were ~10 % of a restart's imports. They are frozen as
+    they are, and the collector turned on for the start-up steps (a first start generates the
+    population)."""
     gc.freeze()
     gc.enable()
+
+
+def _settle_garbage_collector() -> None:
+    """Freeze what start-up built (modules, routes, schemas, compiled statements) so that the
+    collector's full collections stop walking it again and again. Those pauses were the tail of
+    every endpoint's latency: at 32 connections on one worker, /healthz p99 132 -> 16 ms and the
+    lookup's 146 -> 41 ms (bench/RESULTS.md, Data-sharing API). Only the young generations are
+    collected first: a full collection over those objects was a third of a restart, for the
+    little start-up garbage it would have kept out of the freeze."""
+    gc.collect(1)
+    gc.freeze()
 
 
 def _freeze_again(app: FastAPI) -> None:
@@ -97,6 +103,8 @@ def _freeze_again(app: FastAPI) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     database: Database = app.state.database
+    if app.state.settle_gc and not gc.isenabled():
+        _freeze_imports()
     if app.state.migrate_on_start:  # a restart on a current database: one query, no alembic
         migrations.upgrade_unless_current(database.engine)
     app.state.settings = bootstrap(database=database, settings=app.state.settings,

@@ -20,7 +20,7 @@ def serve(
     import os
 
     if workers == 1:  # this process serves: no collection until start-up's objects are frozen
-        gc.disable()  # (app.asgi, app.main._settle_garbage_collector turns it back on)
+        gc.disable()  # (app.asgi; app.main._freeze_imports turns it back on)
     import uvicorn
 
     from app import http_protocol
