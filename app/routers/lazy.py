@@ -20,9 +20,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import _IncludedRouter
 from starlette.routing import Match, get_route_path
 from starlette.types import Scope
+
+try:  # a FastAPI that includes a router by reference and asks it to match (0.165, as tested)
+    from fastapi.routing import _IncludedRouter  # noqa: F401
+    BY_REFERENCE = True
+except ImportError:  # an older FastAPI copies the routes at inclusion: every router loads then
+    BY_REFERENCE = False
 
 
 class LazyRouter(APIRouter):
@@ -63,14 +68,18 @@ def include(app: FastAPI, routers: tuple[tuple[str, str, tuple[str, ...]], ...],
             after_load: Callable[[], None] | None = None) -> None:
     """Include ``(module, attribute, prefixes)`` routers in ``app``, in order, each loaded by its
     first request (or by :func:`load_all`), then ``after_load`` called."""
+    included: list[LazyRouter] = []
+    app.state.lazy_routers = included
     for module, attribute, prefixes in routers:
-        app.include_router(LazyRouter(module, attribute, prefixes, app, after_load))
+        router = LazyRouter(module, attribute, prefixes, app, after_load)
+        if not BY_REFERENCE:
+            router.load()
+        app.include_router(router)
+        included.append(router)
 
 
 def lazy_routers(app: FastAPI) -> Iterator[LazyRouter]:
-    for route in app.router.routes:
-        if isinstance(route, _IncludedRouter) and isinstance(route.original_router, LazyRouter):
-            yield route.original_router
+    yield from getattr(app.state, "lazy_routers", ())
 
 
 def load_all(app: FastAPI) -> FastAPI:
