@@ -18,31 +18,7 @@ from app.db import Database
 from app.edge import SandboxEdge
 from app.edge.tenants import tenant_apps
 from app.errors import install_error_handlers
-from app.routers import (
-    accounts_admin,
-    admin_clients,
-    api_docs,
-    audit,
-    cards,
-    cards_apdu,
-    citizens,
-    console,
-    documents,
-    events,
-    health,
-    hot,
-    html,
-    judicial,
-    login,
-    me,
-    metrics,
-    oauth,
-    pki,
-    sandbox,
-    subscriptions,
-    token,
-    wellknown,
-)
+from app.routers import api_docs, health, hot, html, lazy
 from app.services.events import webhook_sender, webhooks_worker
 from app.settings import Settings, get_settings
 
@@ -54,21 +30,81 @@ population database (CSDL quốc gia về dân cư), chip identity cards (căn c
 electronic identity. All people are synthetic, generated deterministically from a seed.
 """
 
+# (module, router, the path prefixes of its routes), in matching order: a request under none of a
+# router's prefixes cannot match its routes, so it does not load it (tests/test_fast_start.py
+# checks that the prefixes cover every route).
+ROUTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = tuple(
+    (f"app.routers.{module}", attribute, prefixes) for module, attribute, prefixes in (
+        ("token", "router", ("/oauth2/",)),
+        ("oauth", "router", ("/oauth2/",)),
+        ("wellknown", "router", ("/.well-known/",)),
+        ("citizens", "router", ("/v1/citizens",)),
+        ("audit", "router", ("/v1/audit",)),
+        ("admin_clients", "router", ("/v1/admin/",)),
+        ("accounts_admin", "router", ("/v1/admin/accounts",)),
+        ("accounts_admin", "consents_router", ("/v1/admin/consents/",)),
+        ("oauth", "app_router", ("/v1/me/",)),
+        ("oauth", "sandbox_router", ("/v1/sandbox/",)),
+        ("login", "router", ("/oauth2/",)),
+        ("cards", "router", ("/v1/cards/",)),
+        ("cards_apdu", "router", ("/v1/cards/",)),
+        ("cards", "admin_router", ("/v1/admin/cards/",)),
+        ("cards", "sandbox_router", ("/v1/sandbox/personas/",)),
+        ("pki", "router", ("/v1/pki",)),
+        ("events", "router", ("/v1/life-events/",)),
+        ("events", "feed_router", ("/v1/events",)),
+        ("events", "admin_router", ("/v1/admin/",)),
+        ("subscriptions", "router", ("/v1/subscriptions",)),
+        ("me", "router", ("/v1/me/",)),
+        ("me", "admin_router", ("/v1/admin/consents",)),
+        ("me", "pages_router", ("/oauth2/account/",)),
+        ("documents", "router", ("/v1/citizens/",)),
+        ("documents", "sectors_router", ("/v1/sectors/",)),
+        ("documents", "me_router", ("/v1/me/",)),
+        ("documents", "admin_router", ("/v1/admin/documents/",)),
+        ("judicial", "router", ("/v1/me/judicial-records",)),
+        ("judicial", "authority_router", ("/v1/judicial-records/authority",)),
+        ("judicial", "sandbox_router", ("/v1/sandbox/judicial-records/",)),
+        ("sandbox", "router", ("/v1/sandbox/",)),
+        ("sandbox", "tenants_router", ("/v1/sandbox/tenants",)),
+        ("metrics", "router", ("/metrics",)),
+        ("console", "router", ("/console",)),
+    ))
+
+
+def _freeze_imports() -> None:
+    """The server's process (``dancu serve``, app.asgi) imports and builds the app with the
+    collector off: that makes ~140,000 objects and almost no garbage (~700 unreachable objects),
+    and the collector's passes over them were ~10 % of a restart's imports. They are frozen as
+    they are, and the collector turned on for the start-up steps (a first start generates the
+    population)."""
+    gc.freeze()
+    gc.enable()
+
 
 def _settle_garbage_collector() -> None:
-    """Freeze what start-up built (modules, routes, schemas, compiled statements: ~200,000
-    objects) so that the collector's full collections stop walking it again and again. Those
-    pauses were the tail of every endpoint's latency: at 32 connections on one worker, /healthz
-    p99 132 -> 16 ms and the lookup's 146 -> 41 ms (bench/RESULTS.md, Data-sharing API).
-    Only the young generations are collected first: a full collection over those objects was a
-    third of a restart, for the little start-up garbage it would have kept out of the freeze."""
+    """Freeze what start-up built (modules, routes, schemas, compiled statements) so that the
+    collector's full collections stop walking it again and again. Those pauses were the tail of
+    every endpoint's latency: at 32 connections on one worker, /healthz p99 132 -> 16 ms and the
+    lookup's 146 -> 41 ms (bench/RESULTS.md, Data-sharing API). Only the young generations are
+    collected first: a full collection over those objects was a third of a restart, for the
+    little start-up garbage it would have kept out of the freeze."""
     gc.collect(1)
     gc.freeze()
+
+
+def _freeze_again(app: FastAPI) -> None:
+    """A router loaded after the start-up freeze: its routes and schemas join the frozen objects,
+    as they would have had they been built at start."""
+    if app.state.settle_gc and gc.get_freeze_count():
+        gc.freeze()
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     database: Database = app.state.database
+    if app.state.settle_gc and not gc.isenabled():
+        _freeze_imports()
     if app.state.migrate_on_start:  # a restart on a current database: one query, no alembic
         migrations.upgrade_unless_current(database.engine)
     app.state.settings = bootstrap(database=database, settings=app.state.settings,
@@ -112,22 +148,13 @@ def create_app(
     app.state.tenant = tenant  # an isolated tenant's app (docs/sandbox.md), else None
     app.state.app_factory = create_app  # what the tenant dispatch builds tenants' apps with
     install_error_handlers(app)
+    lazy.loading_all_first(app)  # before them: they complete the document of every route
     openapi.install(app)
     sandbox_openapi.install(app)  # after: examples for the answers app.openapi documented
     app.include_router(health.router)
-    # Routes are matched in order: the OAuth endpoints every login hits come first.
-    for router in (token.router, oauth.router, wellknown.router, citizens.router, audit.router,
-                   admin_clients.router, accounts_admin.router, accounts_admin.consents_router,
-                   oauth.app_router, oauth.sandbox_router, login.router,
-                   cards.router, cards_apdu.router, cards.admin_router, cards.sandbox_router,
-                   pki.router,
-                   events.router, events.feed_router, events.admin_router, subscriptions.router,
-                   me.router, me.admin_router, me.pages_router,
-                   documents.router, documents.sectors_router, documents.me_router,
-                   documents.admin_router,
-                   judicial.router, judicial.authority_router, judicial.sandbox_router,
-                   sandbox.router, sandbox.tenants_router, metrics.router, console.router):
-        app.include_router(router)
+    # Routes are matched in order: the OAuth endpoints every login hits come first. Each router
+    # is imported and built by the first request under its prefixes (app.routers.lazy).
+    lazy.include(app, ROUTERS, after_load=lambda: _freeze_again(app))
     api_docs.install(app)
     app.mount("/static", StaticFiles(directory=html.STATIC_DIR), name="static")
     hot.serve_first(app)  # the login flow's endpoints, without FastAPI's per-request handling

@@ -90,3 +90,21 @@ def test_a_restart_loads_no_template_engine_or_image_library_before_a_request_ne
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert "app.main" in loaded
     assert not {name for name in loaded if name.split(".")[0] in ("jinja2", "segno", "PIL")}
+
+
+def test_a_restart_imports_no_router_but_the_probes_and_the_hot_routes_before_a_request(
+) -> None:
+    """The routers of app.main.ROUTERS are imported by the first request under their paths
+    (app.routers.lazy); at start only what answers at once: the probes, the hot routes (the
+    login flow's endpoints and the lookup) and the edge."""
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "import json, sys, app.asgi; from app.main import ROUTERS; "
+         "print(json.dumps([sorted(sys.modules), sorted({m for m, _, _ in ROUTERS})]))"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "DANCU_DATABASE_URL": "sqlite://"})
+    loaded, lazy = json.loads(done.stdout.strip().splitlines()[-1])
+    served_by_hot_routes = {"app.routers.token", "app.routers.oauth", "app.routers.citizens"}
+    assert len(lazy) > 10
+    assert set(loaded) & set(lazy) <= served_by_hot_routes
+    assert "httpx" not in loaded  # the first outbound fetch or webhook delivery loads it

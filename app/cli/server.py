@@ -16,8 +16,11 @@ def serve(
     open_docs: bool = typer.Option(False, "--open", help="Open /docs in a browser when ready."),
 ) -> None:
     """Migrate the database, seed it on first start, and serve the API."""
+    import gc
     import os
 
+    if workers == 1:  # this process serves: no collection until start-up's objects are frozen
+        gc.disable()  # (app.asgi; app.main._freeze_imports turns it back on)
     import uvicorn
 
     from app import http_protocol

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from app.routers.lazy import load_all
 from app.services.sharing.scopes import NON_ADMIN_SCOPES
 from tests.api.events_support import record as record_event
 from tests.api.events_support import single
@@ -46,7 +47,7 @@ TALLY: Counter[str] = Counter()
 
 
 def _route_contexts(app: FastAPI) -> Iterator[Any]:
-    for route in app.routes:
+    for route in load_all(app).routes:  # every router, loaded or not yet (app.routers.lazy)
         if hasattr(route, "effective_route_contexts"):
             yield from route.effective_route_contexts()
 

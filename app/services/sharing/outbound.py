@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import json
 from ipaddress import ip_address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from app.services.events import webhook_sender
 from app.settings import Settings
@@ -29,6 +27,9 @@ from app.webhook_address import IPAddress, TargetPolicy, address_refusal, canoni
 
 DEADLINE_SECONDS = 3.0
 MAX_BODY_BYTES = 64 * 1024
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class OutboundRefused(Exception):
@@ -63,6 +64,8 @@ def get_json(url: str, *, settings: Settings) -> Any:
     """GET ``url`` and parse its JSON body, under the rules above."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise OutboundRefused("https is required")
+    import httpx  # by the first fetch, not at start (~0.1 s of imports with its CLI's rich)
+
     target = httpx.URL(url)
     address = _checked_address(target, settings)
     extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" \
