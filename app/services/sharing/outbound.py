@@ -97,6 +97,8 @@ def post_form(url: str, form: dict[str, str], *, settings: Settings,
     returns the status code (the answer's body is not read)."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise OutboundRefused("https is required")
+    import httpx  # by the first delivery, not at start (as get_json)
+
     target = httpx.URL(url)
     address = _checked_address(target, settings)
     extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" \
