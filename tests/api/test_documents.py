@@ -431,3 +431,81 @@ def test_the_no_points_persona_may_sit_the_knowledge_test_six_months_later(
 def test_docs_list_every_document_persona() -> None:
     text = (Path(__file__).parents[2] / "docs" / "personas.md").read_text("utf-8")
     assert personas.document_table() in text
+
+
+# --- an authority's decisions as life events ------------------------------------------------------
+
+
+def _reader(client: TestClient, headers: dict[str, str], scopes: list[str]) -> dict[str, str]:
+    rp = register_rp(client, headers, name="Cảnh sát giao thông thử nghiệm",
+                     scopes=["events.read", *scopes], purposes=["traffic"],
+                     legal_basis="test", grant_types=["client_credentials"])
+    return bearer(issue_token(client, rp.client_id, rp.secret or "",
+                              " ".join(["events.read", *scopes])))
+
+
+def _feed(client: TestClient, headers: dict[str, str], event_type: str) -> list[dict[str, Any]]:
+    response = client.get("/v1/events", params={"type": event_type, "limit": 500},
+                          headers=headers)
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    while response.json()["items"]:
+        response = client.get("/v1/events", params={"type": event_type, "limit": 500,
+                                                    "cursor": response.json()["next_cursor"]},
+                              headers=headers)
+        items += response.json()["items"]
+    return list(items)
+
+
+def test_an_authoritys_document_change_is_a_life_event_in_the_feed_and_webhooks(
+        client: TestClient, database: Database, app: FastAPI, settings: Settings,
+        admin_headers: dict[str, str]) -> None:  # noqa: F811
+    police = _reader(client, admin_headers, ["document.driving_licence"])
+    telecom = _reader(client, admin_headers, ["citizen.basic"])
+    hooked = client.post("/v1/subscriptions", headers=police, json={
+        "url": "https://rp.example/hooks", "event_types": ["driving_licence.changed"]})
+    assert hooked.status_code == 201, hooked.text
+    assert hooked.json()["scopes"] == ["document.driving_licence"]
+    pin = _citizen_with(database, app, "driving_licence", status="valid", points=12)
+    [licence, *_] = [d for d in _documents(database, app, pin)["driving_licence"]
+                     if d["points"] == 12]
+    assert record(client, admin(settings), "card-changes", {  # a card.changed event
+        "pin": pin, "action": "issued", "reason": "first_issue"}).status_code == 201
+    changed = client.post(f"/v1/admin/documents/{pin}/changes", headers=admin(settings), json={
+        "kind": "driving_licence", "number": licence["number"], "points_deducted": 4,
+        "reason": "speeding"})
+    assert changed.status_code == 201, changed.text
+    [event] = [e for e in _feed(client, police, "driving_licence.changed") if e["pin"] == pin]
+    assert event["id"] == changed.json()["event_id"]
+    assert (event["data"]["kind"], event["data"]["action"], event["data"]["reason"]) == (
+        "driving_licence", "points_deducted", "speeding")
+    assert event["data"]["change"]["points_deducted"] == 4
+    [after] = event["data"]["documents"]
+    assert (after["number"], after["points"]) == (licence["number"], 8)
+    # a reader without the document's scope never sees the event (feed nor webhooks)
+    assert [e for e in _feed(client, telecom, "driving_licence.changed") if e["pin"] == pin] == []
+    deliveries = client.get(f"/v1/subscriptions/{hooked.json()['id']}/deliveries",
+                            headers=police).json()["deliveries"]
+    assert [d["event_id"] for d in deliveries] == [event["id"]]
+    # and a reader holding document scopes only sees nothing but its documents' events
+    assert {e["type"] for e in _feed(client, police, "driving_licence.changed")} | {
+        e["type"] for e in client.get("/v1/events", params={"limit": 500},
+                                      headers=police).json()["items"]} == {
+        "driving_licence.changed"}
+
+
+def test_a_webhook_without_the_documents_scope_receives_no_document_event(
+        client: TestClient, database: Database, app: FastAPI, settings: Settings,
+        admin_headers: dict[str, str]) -> None:  # noqa: F811
+    insurer = _reader(client, admin_headers, ["citizen.basic", "document.health_insurance"])
+    hooked = client.post("/v1/subscriptions", headers=insurer, json={
+        "url": "https://rp.example/hooks", "event_types": ["*"], "scopes": ["citizen.basic"]})
+    assert hooked.status_code == 201, hooked.text
+    pin = _citizen_with(database, app, "health_insurance")
+    assert client.post(f"/v1/admin/documents/{pin}/changes", headers=admin(settings), json={
+        "kind": "health_insurance", "status": "suspended", "reason": "unpaid"}).status_code == 201
+    assert client.get(f"/v1/subscriptions/{hooked.json()['id']}/deliveries",
+                      headers=insurer).json()["deliveries"] == []
+    [event] = [e for e in _feed(client, insurer, "health_insurance.changed") if e["pin"] == pin]
+    assert event["data"]["action"] == "suspended"
+    assert {d["status"] for d in event["data"]["documents"]} == {"suspended"}

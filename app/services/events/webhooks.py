@@ -136,6 +136,8 @@ def _job(session: Session, delivery: Delivery, now: datetime) -> Job | str | Non
     scopes = _consented(session, subscription, client, event, now)
     if scopes is None:
         return "consent no longer in force"
+    if event.type in events.GATED_EVENTS and not events.readable(event.type, scopes):
+        return "consent no longer covers the event"
     body = json.dumps(events.view(event, scopes), ensure_ascii=False, separators=(",", ":"),
                       sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "X-Dancu-Event-Id": str(event.seq),
