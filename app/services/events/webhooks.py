@@ -106,9 +106,10 @@ Sender = Callable[[list[Job]], list[Result]]
 def _due(session: Session, now: datetime, limit: int) -> list[Delivery]:
     """The due deliveries a pass takes, in turns: every subscription's oldest due one first,
     then every subscription's second, and so on. A subscription with a backlog (a receiver that
-    has been down for a while) therefore never fills a pass and starves the others: each pass
-    sends at least one delivery of every subscription that has one due (up to ``limit``
-    subscriptions)."""
+    has been down for a while) therefore cannot fill a pass and starve the others: each pass
+    takes at least one delivery of every subscription that has one due (up to ``limit``
+    subscriptions). The ranking reads every due delivery (the status and due-time index), once
+    a pass."""
     due = (Delivery.status == "pending", Delivery.next_attempt_at <= now)
     turns = (select(Delivery.id, func.row_number().over(
         partition_by=Delivery.subscription_id,
