@@ -17,7 +17,7 @@ from pydantic_core import to_json
 from app.dependencies import NowDep, ReadSessionDep, SessionDep
 from app.errors import Forbidden, problem_response
 from app.models.population import Citizen
-from app.oidc.claims import VNEID_DOCUMENTS
+from app.oidc.claims import VNEID_DOCUMENTS, VNEID_JUDICIAL_RECORD
 from app.routers.citizens import _access, _audited, _consented, _problems
 from app.schemas import documents as schemas
 from app.security import (
@@ -32,6 +32,8 @@ from app.security import (
 )
 from app.services.cards.issuance import local_date
 from app.services.documents import integrated as documents
+from app.services.documents import judicial_records as judicial
+from app.services.events import documents as document_events
 from app.services.population import citizens
 from app.services.population.reference import reference
 from app.services.sharing.scopes import DOCUMENT_SCOPES
@@ -135,9 +137,10 @@ async def customer_check(body: schemas.IdentityCheckRequest, caller: BankCaller,
 
 
 @admin_router.post("/{pin}/changes", status_code=status.HTTP_201_CREATED,
-                   response_model=schemas.CitizenDocuments, response_model_by_alias=True,
+                   response_model=schemas.DocumentChanged, response_model_by_alias=True,
                    summary="Record an authority's decision on a citizen's document (suspend, "
-                           "revoke, end, deduct licence points): the documents of that kind after",
+                           "revoke, end, deduct licence points): the documents of that kind after, "
+                           "and the <kind>.changed event emitted",
                    responses={401: {"description": "admin-token-required"},
                               404: {"description": "citizen-not-found"},
                               422: {"description": "invalid input"}})
@@ -146,14 +149,14 @@ def change_document(pin: str, body: schemas.DocumentChange, session: SessionDep,
     citizen = session.get(Citizen, citizens.checked_pin(pin))
     if citizen is None:
         raise citizens.CitizenNotFound()
-    documents.record_override(session, pin=citizen.pin, kind=body.kind, number=body.number,
-                              status=body.status, valid_to=body.valid_to,
-                              points_deducted=body.points_deducted, reason=body.reason,
-                              effective_on=body.effective_on or local_date(now), actor="admin",
-                              now=now)
-    found = documents.documents_of(session, reference(session), citizen, now=now,
-                                   kinds=(body.kind,))[body.kind]
-    answer = {"pin": citizen.pin, "status": citizen.status, "kind": body.kind, "documents": found}
+    change = document_events.Change(
+        kind=body.kind, effective_on=body.effective_on or local_date(now), number=body.number,
+        status=body.status, valid_to=body.valid_to, points_deducted=body.points_deducted,
+        reason=body.reason)
+    found, event = document_events.record_change(session, citizen, change, actor="admin",
+                                                 now=now)
+    answer = {"pin": citizen.pin, "status": citizen.status, "kind": body.kind, "documents": found,
+              "event_id": event.seq}
     return Response(to_json(answer), media_type="application/json", status_code=201)
 
 
@@ -182,5 +185,10 @@ def my_documents(caller: Annotated[access_history.CitizenCaller, Depends(documen
         raise Level2Required()
     citizen = session.get(Citizen, account.pin)
     found = documents.documents_of(session, reference(session), citizen, now=now)
-    body = {"pin": account.pin, "account_level": account.level, "documents": found}
+    body: dict[str, Any] = {"pin": account.pin, "account_level": account.level,
+                            "documents": found}
+    # A relying party's token lists the certificates only if it may fetch them too.
+    if caller.first_party or VNEID_JUDICIAL_RECORD in (caller.scopes or ()):
+        body["judicial_records"] = judicial.shown_in_vneid(session, account.pin, now,
+                                                          first_party=caller.first_party)
     return Response(to_json(body), media_type="application/json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -104,12 +104,33 @@ Document = Annotated[HealthInsuranceCard | DrivingLicence | VehicleRegistration 
                      Field(discriminator="kind")]
 
 
+class JudicialCertificateShown(BaseModel):
+    """A criminal-record certificate request as the VNeID app lists it among the documents:
+    delivered ones, and those still pending (rejected ones are only in
+    ``/v1/me/judicial-records``)."""
+
+    request_id: int
+    certificate_type: Literal[1, 2] = Field(description="No. 1 (Art. 42) or No. 2 (Art. 43)")
+    title: str = Field(examples=["PHIẾU LÝ LỊCH TƯ PHÁP SỐ 1"])
+    status: Literal["submitted", "checking", "issued", "delivered"]
+    submitted_at: datetime
+    issued_on: date | None = Field(None, description="Vietnamese date of issue, once issued")
+    certificate_number: str | None = None
+    certificate_url: str | None = Field(
+        None, description="The signed certificate (GET, same token), once issued")
+    request_url: str = Field(description="The request's status and timeline")
+
+
 class MyDocuments(BaseModel):
     """What the VNeID app shows under "Giấy tờ tích hợp" (integrated documents)."""
 
     pin: str
     account_level: Literal[2]
     documents: dict[DocumentKind, list[Document]]
+    judicial_records: list[JudicialCertificateShown] | None = Field(
+        None, description="Criminal-record certificates, newest first: for the citizen's own "
+                          "app, or a token that also carries vneid.judicial_record (absent "
+                          "otherwise)")
 
 
 class CitizenDocuments(BaseModel):
@@ -118,6 +139,10 @@ class CitizenDocuments(BaseModel):
     kind: DocumentKind
     documents: list[Document]
     superseded_pin: str | None = None
+
+
+class DocumentChanged(CitizenDocuments):
+    event_id: int = Field(description="The <kind>.changed event in the feed (GET /v1/events)")
 
 
 class _Strict(BaseModel):

@@ -181,7 +181,9 @@ class PinReestablishmentRequest(_Request):
 EventType = Literal["birth.registered", "health_insurance.enrolment", "death.registered",
                     "funeral_allowance.eligible", "residence.changed", "marriage.registered",
                     "divorce.registered", "marriage.ended_by_death", "name.changed",
-                    "card.changed", "pin.reestablished"]
+                    "card.changed", "pin.reestablished", "health_insurance.changed",
+                    "driving_licence.changed", "vehicle_registration.changed",
+                    "tax_registration.changed", "social_insurance.changed", "vaccination.changed"]
 
 
 class Event(BaseModel):

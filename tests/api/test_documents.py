@@ -4,6 +4,7 @@ consent, audit, life events and fault injection."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from app.services.documents import integrated as documents
 from app.services.population.reference import reference
 from app.services.sandbox import personas
 from app.settings import Settings
-from tests.api.events_support import admin, record, single
+from tests.api.events_support import Receiver, admin, record, running_receiver, single
 from tests.api.oidc_support import (
     authorize,
     browser,
@@ -431,3 +432,125 @@ def test_the_no_points_persona_may_sit_the_knowledge_test_six_months_later(
 def test_docs_list_every_document_persona() -> None:
     text = (Path(__file__).parents[2] / "docs" / "personas.md").read_text("utf-8")
     assert personas.document_table() in text
+
+
+# --- an authority's decisions as life events ------------------------------------------------------
+
+
+def _reader(client: TestClient, headers: dict[str, str], scopes: list[str]) -> dict[str, str]:
+    rp = register_rp(client, headers, name="Cảnh sát giao thông thử nghiệm",
+                     scopes=["events.read", *scopes], purposes=["traffic"],
+                     legal_basis="test", grant_types=["client_credentials"])
+    return bearer(issue_token(client, rp.client_id, rp.secret or "",
+                              " ".join(["events.read", *scopes])))
+
+
+def _feed(client: TestClient, headers: dict[str, str], event_type: str) -> list[dict[str, Any]]:
+    response = client.get("/v1/events", params={"type": event_type, "limit": 500},
+                          headers=headers)
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    while response.json()["items"]:
+        response = client.get("/v1/events", params={"type": event_type, "limit": 500,
+                                                    "cursor": response.json()["next_cursor"]},
+                              headers=headers)
+        items += response.json()["items"]
+    return list(items)
+
+
+@pytest.fixture
+def hooks(client: TestClient) -> Iterator[list[tuple[dict[str, str], str]]]:
+    """Subscriptions a test made (headers, id), deleted after it: their URLs answer nobody, and
+    an active one would gather deliveries from every later test of the session."""
+    made: list[tuple[dict[str, str], str]] = []
+    yield made
+    for headers, subscription_id in made:
+        assert client.delete(f"/v1/subscriptions/{subscription_id}",
+                             headers=headers).status_code == 204
+
+
+def _hook(client: TestClient, hooks: list[tuple[dict[str, str], str]], headers: dict[str, str],
+          body: dict[str, Any]) -> dict[str, Any]:
+    hooked = client.post("/v1/subscriptions", headers=headers, json=body)
+    assert hooked.status_code == 201, hooked.text
+    hooks.append((headers, hooked.json()["id"]))
+    return dict(hooked.json())
+
+
+def test_an_authoritys_document_change_is_a_life_event_in_the_feed_and_webhooks(
+        client: TestClient, database: Database, app: FastAPI, settings: Settings,
+        admin_headers: dict[str, str], hooks: list[tuple[dict[str, str], str]]) -> None:  # noqa: F811
+    police = _reader(client, admin_headers, ["document.driving_licence"])
+    telecom = _reader(client, admin_headers, ["citizen.basic"])
+    hooked = _hook(client, hooks, police, {
+        "url": "https://rp.example/hooks", "event_types": ["driving_licence.changed"]})
+    assert hooked["scopes"] == ["document.driving_licence"]
+    pin = _citizen_with(database, app, "driving_licence", status="valid", points=12)
+    [licence, *_] = [d for d in _documents(database, app, pin)["driving_licence"]
+                     if d["points"] == 12]
+    assert record(client, admin(settings), "card-changes", {  # a card.changed event
+        "pin": pin, "action": "issued", "reason": "first_issue"}).status_code == 201
+    changed = client.post(f"/v1/admin/documents/{pin}/changes", headers=admin(settings), json={
+        "kind": "driving_licence", "number": licence["number"], "points_deducted": 4,
+        "reason": "speeding"})
+    assert changed.status_code == 201, changed.text
+    [event] = [e for e in _feed(client, police, "driving_licence.changed") if e["pin"] == pin]
+    assert event["id"] == changed.json()["event_id"]
+    assert (event["data"]["kind"], event["data"]["action"], event["data"]["reason"]) == (
+        "driving_licence", "points_deducted", "speeding")
+    assert event["data"]["change"]["points_deducted"] == 4
+    [after] = event["data"]["documents"]
+    assert (after["number"], after["points"]) == (licence["number"], 8)
+    # a reader without the document's scope never sees the event (feed nor webhooks)
+    assert [e for e in _feed(client, telecom, "driving_licence.changed") if e["pin"] == pin] == []
+    deliveries = client.get(f"/v1/subscriptions/{hooked['id']}/deliveries",
+                            headers=police).json()["deliveries"]
+    assert [d["event_id"] for d in deliveries] == [event["id"]]
+    # and a reader holding document scopes only sees nothing but its documents' events
+    assert {e["type"] for e in _feed(client, police, "driving_licence.changed")} | {
+        e["type"] for e in client.get("/v1/events", params={"limit": 500},
+                                      headers=police).json()["items"]} == {
+        "driving_licence.changed"}
+
+
+def test_a_webhook_without_the_documents_scope_receives_no_document_event(
+        client: TestClient, database: Database, app: FastAPI, settings: Settings,
+        admin_headers: dict[str, str], hooks: list[tuple[dict[str, str], str]]) -> None:  # noqa: F811
+    insurer = _reader(client, admin_headers, ["citizen.basic", "document.health_insurance"])
+    hooked = _hook(client, hooks, insurer, {
+        "url": "https://rp.example/hooks", "event_types": ["*"], "scopes": ["citizen.basic"]})
+    pin = _citizen_with(database, app, "health_insurance")
+    assert client.post(f"/v1/admin/documents/{pin}/changes", headers=admin(settings), json={
+        "kind": "health_insurance", "status": "suspended", "reason": "unpaid"}).status_code == 201
+    assert client.get(f"/v1/subscriptions/{hooked['id']}/deliveries",
+                      headers=insurer).json()["deliveries"] == []
+    [event] = [e for e in _feed(client, insurer, "health_insurance.changed") if e["pin"] == pin]
+    assert event["data"]["action"] == "suspended"
+    assert {d["status"] for d in event["data"]["documents"]} == {"suspended"}
+
+
+def test_a_webhook_receives_a_document_event_whole_with_the_scope_and_nothing_without_it(
+        client: TestClient, database: Database, app: FastAPI, settings: Settings,
+        admin_headers: dict[str, str], hooks: list[tuple[dict[str, str], str]]) -> None:  # noqa: F811
+    insurer = _reader(client, admin_headers, ["citizen.basic", "document.health_insurance"])
+    for receiver in running_receiver(Receiver()):
+        whole = _hook(client, hooks, insurer, {
+            "url": receiver.url, "event_types": ["health_insurance.changed"],
+            "scopes": ["citizen.basic", "document.health_insurance"]})
+        without = _hook(client, hooks, insurer, {
+            "url": receiver.url, "event_types": ["*"], "scopes": ["citizen.basic"]})
+        receiver.secret = whole["secret"]
+        pin = _citizen_with(database, app, "health_insurance")
+        changed = client.post(f"/v1/admin/documents/{pin}/changes", headers=admin(settings),
+                              json={"kind": "health_insurance", "status": "suspended",
+                                    "reason": "unpaid"})
+        assert changed.status_code == 201, changed.text
+        assert client.post("/v1/admin/events/deliver", headers=admin(settings)).status_code == 200
+    [body] = [b for b in receiver.verified() if b["pin"] == pin]
+    assert (body["id"], body["type"]) == (changed.json()["event_id"], "health_insurance.changed")
+    assert (body["data"]["action"], body["data"]["change"]["status"]) == ("suspended", "suspended")
+    assert {d["status"] for d in body["data"]["documents"]} == {"suspended"}
+    assert [m.headers["X-Dancu-Subscription-Id"] for m in receiver.received
+            if m.json()["pin"] == pin] == [whole["id"]]
+    assert client.get(f"/v1/subscriptions/{without['id']}/deliveries",
+                      headers=insurer).json()["deliveries"] == []

@@ -54,7 +54,8 @@ BASE = "/v1/me/judicial-records"
 def portal(client: TestClient, admin: dict[str, str]) -> Rp:
     """The national portal's e-service (a sandbox relying party)."""
     return register_rp(client, admin, name="Cổng Dịch vụ công quốc gia (thử nghiệm)",
-                       scopes=[*LOGIN_SCOPES, "vneid.history", "vneid.judicial_record"])
+                       scopes=[*LOGIN_SCOPES, "vneid.history", "vneid.judicial_record",
+                               "vneid.documents"])
 
 
 @pytest.fixture
@@ -216,6 +217,49 @@ def test_relying_party_fetch_is_audited_for_the_citizen(
     assert actions == [portal.client_id]
 
 
+def test_my_documents_list_delivered_and_pending_certificates_as_vneid_shows_them(
+        client: TestClient, agent: TestClient, portal: Rp, citizen: str,
+        admin: dict[str, str]) -> None:
+    device = _device(client, admin, citizen)
+    delivered = _request(client, device)
+    for _ in range(3):
+        assert client.post(f"/v1/sandbox/judicial-records/{delivered['id']}/advance",
+                           headers=admin).status_code == 200
+    pending = _request(client, device, certificate_type=2)
+    rejected = _request(client, device)
+    path = f"/v1/sandbox/judicial-records/{rejected['id']}/advance"
+    client.post(path, headers=admin)
+    assert client.post(path, headers=admin, json={"outcome": "reject"}).status_code == 200
+    response = client.get("/v1/me/documents", headers=device)
+    assert response.status_code == 200, response.text
+    shown = response.json()["judicial_records"]
+    assert [(item["request_id"], item["certificate_type"], item["status"]) for item in shown] == [
+        (pending["id"], 2, "submitted"), (delivered["id"], 1, "delivered")]
+    waiting, done = shown
+    assert (waiting["certificate_url"], waiting["issued_on"]) == (None, None)
+    assert done["title"] == "PHIẾU LÝ LỊCH TƯ PHÁP SỐ 1"
+    assert done["issued_on"] is not None
+    assert done["request_url"] == f"{BASE}/{delivered['id']}"
+    fetched = client.get(done["certificate_url"], headers=device)
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["number"] == done["certificate_number"]
+
+
+def test_my_documents_show_a_relying_party_the_certificates_only_with_the_judicial_scope(
+        client: TestClient, agent: TestClient, portal: Rp, citizen: str,
+        admin: dict[str, str]) -> None:
+    device = _device(client, admin, citizen)
+    first = _request(client, device)
+    _request(client, device, certificate_type=2)  # the person's alone (Art. 43)
+    documents_only = _login(agent, portal, citizen, scope="openid vneid.documents")
+    assert "judicial_records" not in client.get("/v1/me/documents",
+                                                headers=documents_only).json()
+    both = _login(agent, portal, citizen, scope="openid vneid.documents vneid.judicial_record")
+    shown = client.get("/v1/me/documents", headers=both).json()["judicial_records"]
+    assert [(item["request_id"], item["certificate_type"]) for item in shown] == [
+        (first["id"], 1)]
+
+
 # --- who may do what ------------------------------------------------------------------------------
 
 
@@ -343,6 +387,22 @@ def test_clean_persona_holds_a_delivered_certificate_without_conviction(
     token = client.get(requests[-1]["certificate_url"], headers=headers).json()["jws"]
     record = verify_certificate(client, token, now=datetime.now().astimezone())
     assert record["lltp"]["criminal_record"]["status"] == "no_conviction"
+
+
+@pytest.mark.parametrize(("persona", "shown"), [
+    ("judicial-record-clean", [(1, "delivered")]),
+    ("judicial-record-pending", [(1, "checking")]),
+    ("judicial-record-rejected", []),
+    ("judicial-record-convictions", [(2, "delivered")]),
+])
+def test_judicial_personas_show_their_certificates_in_my_documents(
+        client: TestClient, admin: dict[str, str], persona_pins: dict[str, str], persona: str,
+        shown: list[tuple[int, str]]) -> None:
+    response = client.get("/v1/me/documents",
+                          headers=_device(client, admin, persona_pins[persona]))
+    assert response.status_code == 200, response.text
+    assert [(item["certificate_type"], item["status"])
+            for item in response.json()["judicial_records"]] == shown
 
 
 def test_convictions_persona_no2_shows_both_no1_only_the_current_one(

@@ -466,3 +466,29 @@ def test_after_an_attempt_without_answer_a_subscription_waits_for_the_next_pass(
     _deliver(client, settings)  # the second is due at once, the first only after 30 s
     first, second = sorted(_deliveries(client, subscriber, sub), key=lambda d: d["id"])
     assert (first["attempts"], second["attempts"]) == (1, 1)
+
+
+def _subscriptions_with_due_deliveries(database: Database, clock: SandboxClock) -> int:
+    """Subscriptions with deliveries due now (other tests' too: the database is shared)."""
+    with database.read() as session:
+        return len(set(session.scalars(select_rows(Delivery.subscription_id).where(
+            Delivery.status == "pending", Delivery.next_attempt_at <= clock.now()))))
+
+
+def test_a_subscription_with_a_backlog_never_starves_the_others_in_a_pass(
+        client: TestClient, database: Database, settings: Settings, subscriber: Subscriber,
+        other_subscriber: Subscriber, receiver: Receiver, clock: SandboxClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    down = _subscribe(client, subscriber, f"http://127.0.0.1:{free_port()}/hooks")
+    for _ in range(3):
+        _death(client, database, settings)
+    up = _subscribe(client, other_subscriber, receiver.url)
+    receiver.secret = up["secret"]
+    # a pass smaller than the backlog: one slot per subscription with deliveries due, one more
+    busy = _subscriptions_with_due_deliveries(database, clock)
+    monkeypatch.setattr(webhooks, "PASS_SIZE", busy + 2)
+    pin = _death(client, database, settings)  # the receiver that is up has one delivery
+    _deliver(client, settings)
+    assert [b["pin"] for b in receiver.verified()] == [pin]
+    assert _deliveries(client, other_subscriber, up)[0]["status"] == "delivered"
+    assert sorted(d["attempts"] for d in _deliveries(client, subscriber, down)) == [0, 0, 0, 1]

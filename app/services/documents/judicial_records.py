@@ -213,10 +213,39 @@ def requests_of(session: Session, pin: str) -> list[JudicialRecordRequest]:
     return list(session.scalars(query.order_by(JudicialRecordRequest.id.desc())))
 
 
+SHOWN_IN_VNEID = (lifecycle.SUBMITTED, lifecycle.CHECKING, lifecycle.ISSUED, lifecycle.DELIVERED)
+
+
+def shown_in_vneid(session: Session, pin: str, now: datetime, *,
+                   first_party: bool) -> list[dict[str, Any]]:
+    """The citizen's certificates as VNeID lists them among the integrated documents, newest
+    first: delivered ones and pending requests (not the rejected ones), each with a link to the
+    request and, once issued, to the signed certificate. A relying party (``first_party``
+    false) is not shown the No. 2 ones: that certificate is the person's alone (Art. 43)."""
+    shown = []
+    for row in requests_of(session, pin):
+        current = status_of(row, now)
+        if current not in SHOWN_IN_VNEID or (row.certificate_type == 2 and not first_party):
+            continue
+        issued = current in (lifecycle.ISSUED, lifecycle.DELIVERED)
+        decided = aware(row.decided_at)
+        url = f"/v1/me/judicial-records/{row.id}"
+        shown.append({
+            "request_id": row.id, "certificate_type": row.certificate_type,
+            "title": TITLES[row.certificate_type], "status": current,
+            "submitted_at": aware(row.submitted_at),
+            "issued_on": local_date(decided) if issued and decided else None,
+            "certificate_number": certificate_number(row) if issued else None,
+            "certificate_url": f"{url}/certificate" if issued else None, "request_url": url})
+    return shown
+
+
 def own_request(session: Session, request_id: int, pin: str) -> JudicialRecordRequest:
-    """The citizen's request (another citizen's answers 404, as an unknown one does)."""
-    row = session.get(JudicialRecordRequest, request_id)
-    if row is None or row.pin != pin:
+    """The citizen's request (another citizen's answers 404, as an unknown one does). The read
+    names the PIN, so on Citus it stays on one shard (docs/scale.md)."""
+    row = session.scalar(select(JudicialRecordRequest).where(
+        JudicialRecordRequest.id == request_id, JudicialRecordRequest.pin == pin))
+    if row is None:
         raise JudicialRequestNotFound()
     return row
 

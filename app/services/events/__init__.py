@@ -2,5 +2,5 @@
 the rules of each kind (:mod:`.kinds`), the simulation that makes them happen day by day, the
 event feed and its webhook subscriptions, outbox and sender."""
 
-__all__ = ["feed", "identity", "kinds", "life_events", "simulation", "subscriptions",
+__all__ = ["documents", "feed", "identity", "kinds", "life_events", "simulation", "subscriptions",
            "webhook_sender", "webhooks", "webhooks_worker"]

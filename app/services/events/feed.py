@@ -28,6 +28,11 @@ from app.services.sharing import consent as consents
 from app.services.sharing.scopes import disclosed_fields
 
 HEAD_ID = 1
+DOCUMENT_KINDS = {"health_insurance": "health-insurance card",
+                  "driving_licence": "driving licence", "vehicle_registration":
+                  "vehicle registration", "tax_registration": "tax registration",
+                  "social_insurance": "social-insurance book",
+                  "vaccination": "vaccination record"}
 EVENT_TYPES: dict[str, str] = {
     "birth.registered": "A birth was registered: a new citizen with a new PIN",
     "health_insurance.enrolment": "Linked to a birth: a child under 6 is enrolled in the "
@@ -43,7 +48,14 @@ EVENT_TYPES: dict[str, str] = {
     "card.changed": "A chip card was reported lost, revoked or renewed",
     "pin.reestablished": "The PIN was cancelled and a new one established (event under the new "
                          "PIN; old_pin names the cancelled one)",
+    **{f"{kind}.changed": f"An authority's decision on the citizen's {title}: suspended, revoked, "
+                          "a new end date or points deducted (readers with document."
+                          f"{kind} only)" for kind, title in DOCUMENT_KINDS.items()},
 }
+# Events about a document are shown only to a reader holding that document's scope (the feed
+# and webhooks skip them otherwise), and then whole.
+GATED_EVENTS: dict[str, str] = {f"{kind}.changed": f"document.{kind}" for kind in DOCUMENT_KINDS}
+GATED_FIELDS = frozenset({"change", "documents"})
 # Metadata of an event, shown to every reader (no personal data beyond the PIN).
 META_FIELDS = frozenset({"reason", "kind", "action", "registered_on", "beneficiary_group",
                          "old_pin", "new_pin"})
@@ -51,8 +63,9 @@ META_FIELDS = frozenset({"reason", "kind", "action", "registered_on", "beneficia
 EXTRA_FIELDS: dict[str, str] = {"card": "card.read", "previous_full_name": "citizen.basic",
                                 "previous_residence": "citizen.residence",
                                 "coverage_until": "citizen.basic"}
-PAYLOAD_SCOPES = ("citizen.basic", "citizen.identity", "citizen.residence", "citizen.family",
-                  "citizen.contact", "card.read")
+RECORD_SCOPES = ("citizen.basic", "citizen.identity", "citizen.residence", "citizen.family",
+                 "citizen.contact", "card.read")
+PAYLOAD_SCOPES = (*RECORD_SCOPES, *(f"document.{kind}" for kind in DOCUMENT_KINDS))
 
 
 def visible_fields(scopes: Iterable[str]) -> frozenset[str]:
@@ -62,9 +75,20 @@ def visible_fields(scopes: Iterable[str]) -> frozenset[str]:
     return disclosed_fields(held) | META_FIELDS | extra
 
 
+def readable(event_type: str, scopes: Iterable[str]) -> bool:
+    """Whether a reader with ``scopes`` receives an event of this type at all: a document event
+    needs its document's scope, any other event a record scope (a reader holding document
+    scopes only never learns of a birth or a death)."""
+    held = set(scopes)
+    gate = GATED_EVENTS.get(event_type)
+    return gate in held if gate is not None else not held.isdisjoint(RECORD_SCOPES)
+
+
 def view(event: LifeEvent, scopes: Iterable[str]) -> dict[str, Any]:
     """The event as a reader with ``scopes`` sees it."""
-    allowed = visible_fields(scopes)
+    held = list(scopes)
+    allowed = visible_fields(held) | (GATED_FIELDS if event.type in GATED_EVENTS
+                                      and readable(event.type, held) else frozenset())
     return {"id": event.seq, "type": event.type, "pin": event.pin,
             "occurred_on": event.occurred_on.isoformat(),
             "recorded_at": _utc(event.recorded_at), "cause_id": event.cause_seq,
@@ -124,12 +148,15 @@ class Recorder:
 
     def _fan_out(self, event: LifeEvent) -> None:
         for subscription, basis in self._active_subscriptions():
-            if not _wants(subscription, event.type):
+            if not _wants(subscription, event.type) or not readable(event.type,
+                                                                     subscription.scopes):
                 continue
-            if basis == "consent" and consents.in_force(
-                    self.session, pin=event.pin, client_id=subscription.client_id,
-                    purpose=subscription.purpose, now=self.now) is None:
-                continue
+            if basis == "consent":
+                found = consents.in_force(self.session, pin=event.pin,
+                                          client_id=subscription.client_id,
+                                          purpose=subscription.purpose, now=self.now)
+                if found is None or not readable(event.type, found.scopes):
+                    continue
             self.session.add(Delivery(subscription_id=subscription.id, event_seq=event.seq,
                                       status="pending", attempts=0, next_attempt_at=self.now,
                                       created_at=self.now))
@@ -201,5 +228,7 @@ def readable_page(session: Session, *, after: int, limit: int, types: Sequence[s
             allowed = [s for s in scopes if s in covered]
             if not allowed:
                 continue
+        if not readable(event.type, allowed):
+            continue
         items.append(view(event, allowed))
     return items, last

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -104,9 +104,20 @@ Sender = Callable[[list[Job]], list[Result]]
 
 
 def _due(session: Session, now: datetime, limit: int) -> list[Delivery]:
-    query = (select(Delivery).where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-             .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
-             .with_for_update(skip_locked=True))
+    """The due deliveries a pass takes, in turns: every subscription's oldest due one first,
+    then every subscription's second, and so on. A subscription with a backlog (a receiver that
+    has been down for a while) therefore cannot fill a pass and starve the others: each pass
+    takes at least one delivery of every subscription that has one due (up to ``limit``
+    subscriptions). The ranking reads every due delivery (the status and due-time index), once
+    a pass."""
+    due = (Delivery.status == "pending", Delivery.next_attempt_at <= now)
+    turns = (select(Delivery.id, func.row_number().over(
+        partition_by=Delivery.subscription_id,
+        order_by=(Delivery.next_attempt_at, Delivery.id)).label("turn"))
+        .where(*due).subquery())
+    query = (select(Delivery).join(turns, turns.c.id == Delivery.id).where(*due)
+             .order_by(turns.c.turn, Delivery.next_attempt_at, Delivery.id).limit(limit)
+             .with_for_update(of=Delivery, skip_locked=True))
     return list(session.scalars(query))
 
 
@@ -136,6 +147,8 @@ def _job(session: Session, delivery: Delivery, now: datetime) -> Job | str | Non
     scopes = _consented(session, subscription, client, event, now)
     if scopes is None:
         return "consent no longer in force"
+    if event.type in events.GATED_EVENTS and not events.readable(event.type, scopes):
+        return "scopes no longer cover the event"
     body = json.dumps(events.view(event, scopes), ensure_ascii=False, separators=(",", ":"),
                       sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "X-Dancu-Event-Id": str(event.seq),
@@ -144,10 +157,11 @@ def _job(session: Session, delivery: Delivery, now: datetime) -> Job | str | Non
     return Job(delivery.id, subscription.id, subscription.url, subscription.secret, body, headers)
 
 
-def claim(session: Session, *, now: datetime, limit: int = PASS_SIZE) -> list[Job]:
-    """Due deliveries as jobs; each is leased until ``now + LEASE`` (no other pass takes it)."""
+def claim(session: Session, *, now: datetime, limit: int | None = None) -> list[Job]:
+    """Due deliveries (at most ``limit``, :data:`PASS_SIZE` unless given) as jobs; each is leased
+    until ``now + LEASE`` (no other pass takes it)."""
     jobs = []
-    for delivery in _due(session, now, limit):
+    for delivery in _due(session, now, PASS_SIZE if limit is None else limit):
         job = _job(session, delivery, now)
         if isinstance(job, str):
             delivery.status, delivery.last_error, delivery.next_attempt_at = "failed", job, None
@@ -194,7 +208,7 @@ def _outcome(delivery: Delivery, result: Result, now: datetime, report: PassRepo
 
 
 def run_pass(database: Database, *, now: datetime, send: Sender,
-             limit: int = PASS_SIZE) -> PassReport:
+             limit: int | None = None) -> PassReport:
     """Claim, send and record one batch of due deliveries (owns its two short transactions)."""
     with database.write() as session:
         jobs = claim(session, now=now, limit=limit)
