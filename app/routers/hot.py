@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
-from app.routers import citizens, health, oauth, token
+from app.routers import cards, citizens, health, oauth, token
 
 HOT: tuple[tuple[str, Callable[..., Any], tuple[str, ...]], ...] = (
     ("/healthz", health.healthz, ("GET",)),
@@ -27,6 +28,12 @@ HOT: tuple[tuple[str, Callable[..., Any], tuple[str, ...]], ...] = (
     ("/oauth2/userinfo", oauth.userinfo, ("GET", "POST")),
     # the data-sharing lookup; no other GET route matches /v1/citizens/<one segment>
     ("/v1/citizens/{pin}", citizens.get_citizen_first, ("GET",)),
+)
+
+
+# FastAPI routes matched ahead of the others, still handled by FastAPI: (router, path, method).
+FORWARDED: tuple[tuple[APIRouter, str, str], ...] = (
+    (cards.router, "/v1/cards/verify", "POST"),
 )
 
 
@@ -46,6 +53,25 @@ class HotRoute(Route):
         return match, child_scope
 
 
+class _Forward:
+    """An ASGI app handing the request to a FastAPI route (its own matching sets
+    ``scope["route"]``, then FastAPI's request handling runs as it would have)."""
+
+    def __init__(self, route: APIRoute) -> None:
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.route(scope, receive, send)
+
+
+def _api_route(router: APIRouter, path: str, method: str) -> APIRoute:
+    return next(route for route in router.routes if isinstance(route, APIRoute)
+                and route.path == path and method in route.methods)
+
+
 def serve_first(app: FastAPI) -> None:
     """Put the hot routes ahead of every other route of ``app``."""
-    app.router.routes[:0] = [HotRoute(path, endpoint, methods) for path, endpoint, methods in HOT]
+    forwarded = [HotRoute(path, _Forward(_api_route(router, path, method)), (method,))
+                 for router, path, method in FORWARDED]
+    app.router.routes[:0] = [*(HotRoute(path, endpoint, methods)
+                               for path, endpoint, methods in HOT), *forwarded]
