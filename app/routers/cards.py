@@ -224,11 +224,14 @@ async def verify(body: schemas.VerifyRequest, caller: VerifyCaller, now: Request
     access = _client_access(caller, now)
     result = await _audited(request, access, lambda session: cards_access.verify(
         session, read, pki=pki, access=access))
-    return schemas.VerifyResponse(
+    answer = schemas.VerifyResponse(
         verdict="pass" if result.verdict == "pass" else "fail", reasons=result.reasons,
         warnings=result.warnings,
         steps=[schemas.Step.model_validate(vars(step)) for step in result.steps], pin=result.pin,
         document_signer=_signer(result), signing_time=result.report.signing_time)
+    # Serialised here: FastAPI would validate the model it was just built as once more (the
+    # response_model documents it).
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 # --- admin ----------------------------------------------------------------------------------------
