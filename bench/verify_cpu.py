@@ -120,6 +120,8 @@ async def main(args: argparse.Namespace) -> None:
     service = service_cpu(url, reads)
     print(f"verify_read alone (no HTTP, no audit): {service * 1e6:.0f} us per read")
     if profile:
+        if args.profile_file:
+            profile.dump_stats(args.profile_file)
         stats = pstats.Stats(profile)
         stats.sort_stats("cumulative").print_stats(45)
         stats.sort_stats("tottime").print_stats(30)
@@ -132,4 +134,5 @@ if __name__ == "__main__":
     parser.add_argument("--cards", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-file", help="also write the cProfile data there")
     asyncio.run(main(parser.parse_args()))

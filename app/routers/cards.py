@@ -227,7 +227,9 @@ async def verify(body: schemas.VerifyRequest, caller: VerifyCaller, now: Request
     answer = schemas.VerifyResponse(
         verdict="pass" if result.verdict == "pass" else "fail", reasons=result.reasons,
         warnings=result.warnings,
-        steps=[schemas.Step.model_validate(vars(step)) for step in result.steps], pin=result.pin,
+        # the steps are the service's own frozen records: built, not validated field by field
+        steps=[schemas.Step.model_construct(**vars(step)) for step in result.steps],
+        pin=result.pin,
         document_signer=_signer(result), signing_time=result.report.signing_time)
     # Serialised here: FastAPI would validate the model it was just built as once more (the
     # response_model documents it).
