@@ -18,7 +18,9 @@ from app.security import (
     Caller,
     RequestNow,
     any_caller,
+    bearer,
     off_loop,
+    request_now,
     require_admin,
     require_scope,
     runtime,
@@ -43,7 +45,8 @@ admin_router = APIRouter(prefix="/v1/admin/cards", tags=["admin"],
 sandbox_router = APIRouter(prefix="/v1/sandbox/personas", tags=["sandbox"])
 
 ReadCaller = Annotated[Caller, Depends(require_scope("card.read"))]
-VerifyCaller = Annotated[Caller, Depends(require_scope("card.verify"))]
+_verify_caller = require_scope("card.verify")
+VerifyCaller = Annotated[Caller, Depends(_verify_caller)]
 AccessKey = Annotated[str | None, Header(alias="X-Chip-Access-Key",
                                          description="Hex of the BAC key seed K_seed of the MRZ")]
 Sequence = Annotated[int | None, Query(ge=1, le=99, description="A card other than the latest")]
@@ -234,6 +237,14 @@ async def verify(body: schemas.VerifyRequest, caller: VerifyCaller, now: Request
     # Serialised here: FastAPI would validate the model it was just built as once more (the
     # response_model documents it).
     return Response(answer.model_dump_json(), media_type="application/json")
+
+
+async def verify_first(request: Request, body: schemas.VerifyRequest) -> Any:
+    """:func:`verify` as :mod:`app.routers.hot` serves it once the JSON body has validated: the
+    same dependencies, called here instead of solved by FastAPI."""
+    caller = await _verify_caller(request, await bearer(request))
+    return await verify(body, caller, await request_now(request), await get_card_pki(request),
+                        request)
 
 
 # --- admin ----------------------------------------------------------------------------------------
