@@ -4,6 +4,7 @@ it must, the population cross-check, and hostile input answered with failed step
 from __future__ import annotations
 
 import base64
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -260,6 +261,16 @@ def test_bad_active_authentication_fails_its_step(client: TestClient, card_token
 def test_malformed_request_is_422(client: TestClient, card_token: str, body: Any) -> None:
     response = client.post("/v1/cards/verify", json=body, headers=bearer(card_token))
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("media", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_read_sent_as_another_media_type_is_422_not_verified(
+        client: TestClient, card_token: str, genuine: dict[str, Any], media: str) -> None:
+    # Only a JSON body is read as a chip read (the hot route hands the rest to FastAPI's).
+    response = client.post("/v1/cards/verify", content=json.dumps({"files": genuine["files"]}),
+                           headers={**bearer(card_token), "Content-Type": media})
+    assert response.status_code == 422
+    assert "verdict" not in response.json()
 
 
 def test_huge_body_is_refused_before_parsing(client: TestClient, card_token: str) -> None:
