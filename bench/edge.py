@@ -8,8 +8,9 @@ measured alternately: each round drives the bare app, then each endpoint of the 
 medians over rounds, each endpoint's rate over the bare app's.
 
 Endpoints: ``healthz`` (GET /healthz), ``lookup`` (an authenticated, audited GET
-/v1/citizens/{pin}, cycling through random PINs), ``verify`` (POST /v1/cards/verify, a genuine chip
-read with active authentication, fully verified and audited). Then, open-loop
+/v1/citizens/{pin}, cycling through random PINs), ``verify`` (POST /v1/cards/verify, cycling through
+``--cards`` genuine chip reads of distinct cards, 1,000 by default, each with active authentication,
+fully verified and audited: generated once before the rounds, see ``chip_reads``). Then, open-loop
 (``bench/open_loop.py``): each endpoint at half its measured peak, the bare app at half its own,
 for the p99 a user sees.
 
@@ -25,6 +26,7 @@ Prints a JSON summary and markdown rows for bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -117,37 +119,65 @@ def random_pins(database_url: str, count: int) -> list[str]:
     return list(pins)
 
 
-def verify_body(base: str, bearer: str, database_url: str) -> str:
-    """A genuine chip read with an active-authentication answer (as bench/passive_auth_http.sh)."""
-    from sqlalchemy import select
+def chip_reads(database_url: str, count: int) -> list[str]:
+    """``count`` genuine chip reads of distinct cards (JSON bodies of ``POST /v1/cards/verify``),
+    each with its own SOD, face and an active-authentication answer to its own random challenge,
+    generated in process with the service's own chip code (the seed and PKI of ``dancu serve``
+    with the same environment). Reads that would not pass (a card past its expiry date, say) are
+    left out, so every body is a full verification. Distinct cards: nothing per card can be
+    cached across a benchmark's requests."""
+    import random
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
 
     from app.db import Database
     from app.models.card import Card
     from app.services.cards import chip
     from app.services.cards.holder import card_content
+    from app.services.cards.pki import card_pki
+    from app.services.cards.verification import ChipRead, verify_read
+    from app.settings import load_settings
 
+    settings = load_settings(database_url=database_url, auto_seed=False)
     database = Database.connect(database_url)
+    now = datetime.now(UTC)
+    pki = card_pki(database, seed=settings.seed, key_type=settings.pki_key_type, now=now)
+    chance, bodies = random.Random(19), []
     with database.read() as session:
-        card = session.scalars(select(Card).where(Card.status == "active",
-                                                  Card.persona.is_(None))
-                               .order_by(Card.pin).limit(1)).one()
-        headers = {"Authorization": f"Bearer {bearer}",
-                   "X-Chip-Access-Key": chip.access_key(card_content(session, card))}
+        cards = session.scalars(select(Card).where(Card.status == "active",
+                                                   Card.persona.is_(None))
+                                .order_by(func.random()).limit(count + count // 4 + 10)).all()
+        for card in cards:
+            opened = chip.OpenedChip(card, card_content(session, card))
+            files = chip.read_files(opened, seed=settings.seed, pki=pki)
+            challenge = chance.randbytes(8)
+            answer = chip.internal_authenticate(opened, challenge, seed=settings.seed)
+            read = {name: base64.b64encode(data).decode("ascii") for name, data in files.items()}
+            exchange = {"challenge": challenge.hex(),
+                        "response": base64.b64encode(answer).decode("ascii")}
+            checked = verify_read(session, ChipRead(read, exchange["challenge"],
+                                                    exchange["response"]), pki=pki, now=now)
+            if checked.verdict == "pass":
+                bodies.append(json.dumps({"files": read, "active_authentication": exchange}))
+            if len(bodies) == count:
+                break
     database.dispose()
-    files = httpx.get(f"{base}/v1/cards/{card.pin}/chip", headers=headers).json()["files"]
-    answer = httpx.post(f"{base}/v1/cards/{card.pin}/chip/internal-authenticate",
-                        headers=headers, json={"challenge": "0011223344556677"})
-    body = json.dumps({"files": files, "active_authentication": {
-        "challenge": "0011223344556677", "response": answer.json()["response"]}})
+    if len(bodies) < count:
+        raise SystemExit(f"only {len(bodies)} cards of the database verify; {count} needed")
+    return bodies
+
+
+def check_verify(base: str, bearer: str, body: str) -> None:
+    """The server verifies the benchmark's reads as the generator did (same seed and PKI)."""
     checked = httpx.post(f"{base}/v1/cards/verify", content=body, headers={
         "Authorization": f"Bearer {bearer}", "Content-Type": "application/json"})
     if checked.json().get("verdict") != "pass":
         raise SystemExit(f"the benchmark's chip read does not verify: {checked.text[:300]}")
-    return body
 
 
 def lua_scripts(work: Path, pins: list[str], lookup_token: str, verify_token: str,
-                body: str | None) -> dict[str, Path]:
+                bodies: list[str]) -> dict[str, Path]:
     status = ("local bad = 0\nresponse = function(status) if status ~= 200 then bad = bad + 1 "
               "end end\ndone = function() io.write(string.format(\"non200 %d\\n\", bad)) end\n")
     scripts = {"status": work / "status.lua", "lookup": work / "lookup.lua"}
@@ -158,14 +188,17 @@ def lua_scripts(work: Path, pins: list[str], lookup_token: str, verify_token: st
         f'wrk.headers["Authorization"] = "Bearer {lookup_token}"\n'
         "request = function()\n  i = i + 1\n"
         '  return wrk.format("GET", "/v1/citizens/" .. pins[(i % #pins) + 1])\nend\n' + status)
-    if body is not None:
-        (work / "verify.json").write_text(body)
+    if bodies:
+        (work / "verify.jsonl").write_text("".join(body + "\n" for body in bodies))
         scripts["verify"] = work / "verify.lua"
         scripts["verify"].write_text(
-            f'local file = io.open("{work / "verify.json"}", "r")\nwrk.method = "POST"\n'
-            'wrk.path = "/v1/cards/verify"\nwrk.body = file:read("*a")\nfile:close()\n'
+            f'local bodies = {{}}\nfor line in io.lines("{work / "verify.jsonl"}") do '
+            'bodies[#bodies + 1] = line end\nlocal i = 0\n'
             'wrk.headers["Content-Type"] = "application/json"\n'
-            f'wrk.headers["Authorization"] = "Bearer {verify_token}"\n' + status)
+            f'wrk.headers["Authorization"] = "Bearer {verify_token}"\n'
+            "request = function()\n  i = i + 1\n"
+            '  return wrk.format("POST", "/v1/cards/verify", nil, bodies[(i % #bodies) + 1])\n'
+            "end\n" + status)
     return scripts
 
 
@@ -214,6 +247,8 @@ def main() -> None:
     parser.add_argument("--driver-cpus", default="1")
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--pins", type=int, default=10_000)
+    parser.add_argument("--cards", type=int, default=1_000,
+                        help="distinct cards' chip reads the verify endpoint cycles through")
     parser.add_argument("--open-loop-duration", type=float, default=10)
     parser.add_argument("--no-open-loop", action="store_true")
     args = parser.parse_args()
@@ -227,6 +262,7 @@ def main() -> None:
     verify_secret = bench_client("bench-cards", ["card.read", "card.verify"], env) \
         if "verify" in endpoints else ""
     pins = random_pins(args.database_url, args.pins)
+    bodies = chip_reads(args.database_url, args.cards) if "verify" in endpoints else []
     dancu_command = [*taskset(args.server_cpus), str(BIN / "dancu"), "serve"]
     bare_command = [*taskset(args.server_cpus), sys.executable, "-P",
                     str(ROOT / "bench" / "bare_app.py"), "--port", str(bare_port),
@@ -238,13 +274,13 @@ def main() -> None:
         lookup_token = token(base, "bench", lookup_secret, "citizen.basic")
         verify_token = token(base, "bench-cards", verify_secret, "card.read card.verify") \
             if "verify" in endpoints else ""
-        body = verify_body(base, verify_token, args.database_url) \
-            if "verify" in endpoints else None
-        scripts = lua_scripts(work, pins, lookup_token, verify_token, body)
+        if bodies:
+            check_verify(base, verify_token, bodies[0])
+        scripts = lua_scripts(work, pins, lookup_token, verify_token, bodies)
         targets = {"bare": (f"{bare}/healthz", scripts["status"]),
                    "healthz": (f"{base}/healthz", scripts["status"]),
                    "lookup": (base, scripts["lookup"])}
-        if body is not None:
+        if bodies:
             targets["verify"] = (base, scripts["verify"])
         measured = ["bare", *endpoints]
         for name in measured:  # warm-up: caches, pools, the first requests' imports

@@ -43,10 +43,16 @@ class ChipFiles:
     sod: bytes
 
 
+def derive_active_authentication_key(seed: bytes, card_id: str) -> ec.EllipticCurvePrivateKey:
+    """The active-authentication key of :func:`derive_chip_keys` alone (what a verifier compares
+    DG15 with: half the derivation)."""
+    return derive_ec_private_key(seed, f"chip/{card_id}/aa")
+
+
 def derive_chip_keys(seed: bytes, card_id: str) -> ChipKeys:
     """EC P-256 chip keys for ``card_id``, derived from ``seed``."""
     return ChipKeys(
-        active_authentication=derive_ec_private_key(seed, f"chip/{card_id}/aa"),
+        active_authentication=derive_active_authentication_key(seed, card_id),
         chip_authentication=derive_ec_private_key(seed, f"chip/{card_id}/ca"),
     )
 

@@ -26,6 +26,7 @@ from asn1crypto import core, keys
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.icao.active_auth import PLAIN, aa_algorithm_oid
+from app.icao.algorithms import dotted
 from app.icao.errors import ChipFormatError
 from app.icao.keys import public_key_der
 from app.icao.tlv import decode_tlv, encode_tlv
@@ -86,7 +87,7 @@ def encode_dg14(
 
 
 def _single(infos: list[_SecurityInfo], protocol: str) -> _SecurityInfo | None:
-    matches = [info for info in infos if info["protocol"].dotted == protocol]
+    matches = [info for info in infos if dotted(info["protocol"]) == protocol]
     if len(matches) > 1:
         raise ChipFormatError("lds.dg14", "a security protocol appears more than once")
     return matches[0] if matches else None
@@ -107,7 +108,7 @@ def _active_authentication_oid(info: _SecurityInfo | None) -> str | None:
         raise ChipFormatError(
             "lds.dg14", "ActiveAuthenticationInfo must name the signature algorithm"
         )
-    return core.ObjectIdentifier.load(info["optional_data"].dump(), strict=True).dotted
+    return dotted(core.ObjectIdentifier.load(info["optional_data"].dump(), strict=True))
 
 
 def _parse_infos(value: bytes) -> SecurityInfos:
@@ -115,7 +116,7 @@ def _parse_infos(value: bytes) -> SecurityInfos:
     chip_authentication = _single(infos, ID_CA_ECDH_AES_CBC_CMAC_128)
     return SecurityInfos(
         chip_authentication_public_key=_chip_authentication_key(_single(infos, ID_PK_ECDH)),
-        chip_authentication_protocol=chip_authentication["protocol"].dotted
+        chip_authentication_protocol=dotted(chip_authentication["protocol"])
         if chip_authentication
         else None,
         active_authentication_algorithm=_active_authentication_oid(

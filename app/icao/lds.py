@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -97,6 +98,8 @@ def encode_dg1(td1: Td1) -> bytes:
     return encode_tlv(DG_TAGS[1], encode_tlv(0x5F1F, td1.text.encode("ascii")))
 
 
+# Memoised for the few files read last: a verification reads DG1 and DG15 in two of its steps.
+@lru_cache(maxsize=16)
 def parse_dg1(data: bytes) -> Td1:
     """The MRZ held in DG1, validated (``MrzError`` if it does not validate)."""
     children = decode_children(decode_tlv(data, expected_tag=DG_TAGS[1]).value)
@@ -112,6 +115,7 @@ def encode_dg15(public_key: PublicKey) -> bytes:
     return encode_tlv(DG_TAGS[15], public_key_der(public_key))
 
 
+@lru_cache(maxsize=16)
 def parse_dg15(data: bytes) -> PublicKey:
     """The active-authentication public key in DG15 (EC or RSA)."""
     spki = decode_tlv(decode_tlv(data, expected_tag=DG_TAGS[15]).value, expected_tag=0x30)

@@ -27,7 +27,14 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from app.icao.algorithms import SignatureAlgorithm, algorithm_identifier, digest, hash_oid, sign
+from app.icao.algorithms import (
+    SignatureAlgorithm,
+    algorithm_identifier,
+    digest,
+    dotted,
+    hash_oid,
+    sign,
+)
 from app.icao.dates import utc
 from app.icao.errors import ChipFormatError, IcaoError
 from app.icao.keys import KeyedCertificate
@@ -196,7 +203,7 @@ def _single_value(attribute: cms.CMSAttribute) -> core.Asn1Value:
 def _parse_attributes(raw: cms.CMSAttributes) -> SignedAttributes:
     found: dict[str, core.Asn1Value] = {}
     for attribute in raw:
-        kind = attribute["type"].dotted
+        kind = dotted(attribute["type"])
         if kind in found:
             raise ChipFormatError("cms.signed_attrs", "a signed attribute appears more than once")
         found[kind] = _single_value(attribute)
@@ -207,7 +214,7 @@ def _parse_attributes(raw: cms.CMSAttributes) -> SignedAttributes:
     signing_time = found.get(SIGNING_TIME_ATTRIBUTE)
     return SignedAttributes(
         signed_bytes=b"\x31" + raw.dump()[1:],
-        content_type=content_type.dotted if content_type is not None else None,
+        content_type=dotted(content_type) if content_type is not None else None,
         message_digest=message_digest.native if message_digest is not None else None,
         signing_time=signing_time.native if signing_time is not None else None,
     )
@@ -225,13 +232,22 @@ def _matches(certificate: asn1_x509.Certificate, sid: cms.SignerIdentifier) -> b
     )
 
 
+@lru_cache(maxsize=512)
+def _names_signer(certificate_der: bytes, sid_der: bytes) -> bool:
+    """Whether the SignerIdentifier names the certificate: cached by the two encodings (one
+    document signer signs many cards, and its SignerInfos all name it the same way)."""
+    return _matches(asn1_x509.Certificate.load(certificate_der),
+                    cms.SignerIdentifier.load(sid_der))
+
+
 def _certificates(
     signed_data: cms.SignedData, sid: cms.SignerIdentifier
 ) -> tuple[tuple[x509.Certificate, ...], x509.Certificate | None]:
     embedded = [
         choice.chosen for choice in signed_data["certificates"] if choice.name == "certificate"
     ]
-    signer = next((cert for cert in embedded if _matches(cert, sid)), None)
+    sid_der = sid.dump()
+    signer = next((cert for cert in embedded if _names_signer(cert.dump(), sid_der)), None)
     loaded = tuple(load_embedded_certificate(cert) for cert in embedded)
     return loaded, load_embedded_certificate(signer) if signer is not None else None
 
@@ -252,7 +268,7 @@ def _parameters(algorithm: core.Sequence) -> bytes | None:
 
 def _parse(der: bytes) -> SignedContent:
     content_info = cms.ContentInfo.load(der, strict=True)
-    if content_info["content_type"].dotted != SIGNED_DATA:
+    if dotted(content_info["content_type"]) != SIGNED_DATA:
         raise ChipFormatError("cms.content_type", "ContentInfo is not signedData")
     signed_data = content_info["content"]
     signer_info = _signer_info_of(signed_data)
@@ -262,10 +278,10 @@ def _parse(der: bytes) -> SignedContent:
     if isinstance(encapsulated["content"], core.Void):
         raise ChipFormatError("cms.malformed", "SignedData has no encapsulated content")
     return SignedContent(
-        econtent_type=encapsulated["content_type"].dotted,
+        econtent_type=dotted(encapsulated["content_type"]),
         econtent=encapsulated["content"].contents,
-        digest_algorithm=signer_info["digest_algorithm"]["algorithm"].dotted,
-        signature_algorithm=signer_info["signature_algorithm"]["algorithm"].dotted,
+        digest_algorithm=dotted(signer_info["digest_algorithm"]["algorithm"]),
+        signature_algorithm=dotted(signer_info["signature_algorithm"]["algorithm"]),
         signature_parameters=_parameters(signer_info["signature_algorithm"]),
         signature=signer_info["signature"].native,
         signed_attributes=None

@@ -31,6 +31,7 @@ from app.icao.algorithms import (
     SignatureAlgorithm,
     default_signature_algorithm,
     digest,
+    dotted,
     hash_name,
     hash_oid,
 )
@@ -155,7 +156,7 @@ def _hashes(values: DataGroupHashValues, size: int) -> dict[int, bytes]:
 
 def _security_object(der: bytes) -> SecurityObject:
     lds = LdsSecurityObject.load(der, strict=True)
-    name = hash_name(lds["hash_algorithm"]["algorithm"].dotted)
+    name = hash_name(dotted(lds["hash_algorithm"]["algorithm"]))
     info = lds["lds_version_info"]
     has_info = not isinstance(info, core.Void)
     if lds["version"].native != (1 if has_info else 0):

@@ -18,7 +18,9 @@ from app.security import (
     Caller,
     RequestNow,
     any_caller,
+    bearer,
     off_loop,
+    request_now,
     require_admin,
     require_scope,
     runtime,
@@ -43,7 +45,8 @@ admin_router = APIRouter(prefix="/v1/admin/cards", tags=["admin"],
 sandbox_router = APIRouter(prefix="/v1/sandbox/personas", tags=["sandbox"])
 
 ReadCaller = Annotated[Caller, Depends(require_scope("card.read"))]
-VerifyCaller = Annotated[Caller, Depends(require_scope("card.verify"))]
+_verify_caller = require_scope("card.verify")
+VerifyCaller = Annotated[Caller, Depends(_verify_caller)]
 AccessKey = Annotated[str | None, Header(alias="X-Chip-Access-Key",
                                          description="Hex of the BAC key seed K_seed of the MRZ")]
 Sequence = Annotated[int | None, Query(ge=1, le=99, description="A card other than the latest")]
@@ -224,11 +227,24 @@ async def verify(body: schemas.VerifyRequest, caller: VerifyCaller, now: Request
     access = _client_access(caller, now)
     result = await _audited(request, access, lambda session: cards_access.verify(
         session, read, pki=pki, access=access))
-    return schemas.VerifyResponse(
+    answer = schemas.VerifyResponse(
         verdict="pass" if result.verdict == "pass" else "fail", reasons=result.reasons,
         warnings=result.warnings,
-        steps=[schemas.Step.model_validate(vars(step)) for step in result.steps], pin=result.pin,
+        # the steps are the service's own frozen records: built, not validated field by field
+        steps=[schemas.Step.model_construct(**vars(step)) for step in result.steps],
+        pin=result.pin,
         document_signer=_signer(result), signing_time=result.report.signing_time)
+    # Serialised here: FastAPI would validate the model it was just built as once more (the
+    # response_model documents it).
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+async def verify_first(request: Request, body: schemas.VerifyRequest) -> Any:
+    """:func:`verify` as :mod:`app.routers.hot` serves it once the JSON body has validated: the
+    same dependencies, called here instead of solved by FastAPI."""
+    caller = await _verify_caller(request, await bearer(request))
+    return await verify(body, caller, await request_now(request), await get_card_pki(request),
+                        request)
 
 
 # --- admin ----------------------------------------------------------------------------------------

@@ -7,6 +7,12 @@ CPU (authorize -> token -> userinfo; paired in-process runs, bench/RESULTS.md). 
 take only the ``Request`` and return a ``Response``, so FastAPI does nothing for them that is lost
 here; their FastAPI routes stay registered, for the OpenAPI description. The same exception
 handlers and middleware apply to both kinds of route.
+
+``POST /v1/cards/verify`` (FORWARDED) is matched first too. A JSON body that validates against
+its typed schema goes to :func:`app.routers.cards.verify_first` (the same dependencies, called
+there); any other request (another media type, a body that does not validate) is handed, body
+replayed, to its FastAPI route, whose own answers (422 with FastAPI's error list, 401/403 first
+where FastAPI gives them) are thereby unchanged.
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
-from app.routers import citizens, health, oauth, token
+from app.middleware import read_body, replay
+from app.routers import cards, citizens, health, oauth, token
+from app.schemas import cards as card_schemas
 
 HOT: tuple[tuple[str, Callable[..., Any], tuple[str, ...]], ...] = (
     ("/healthz", health.healthz, ("GET",)),
@@ -27,6 +37,13 @@ HOT: tuple[tuple[str, Callable[..., Any], tuple[str, ...]], ...] = (
     ("/oauth2/userinfo", oauth.userinfo, ("GET", "POST")),
     # the data-sharing lookup; no other GET route matches /v1/citizens/<one segment>
     ("/v1/citizens/{pin}", citizens.get_citizen_first, ("GET",)),
+)
+
+
+# FastAPI routes matched ahead of the others: (router, path, method, the JSON body's model, what
+# serves a request whose body validates); anything else is handled by the FastAPI route.
+FORWARDED: tuple[tuple[APIRouter, str, str, type[BaseModel], Callable[..., Any]], ...] = (
+    (cards.router, "/v1/cards/verify", "POST", card_schemas.VerifyRequest, cards.verify_first),
 )
 
 
@@ -46,6 +63,47 @@ class HotRoute(Route):
         return match, child_scope
 
 
+def _json_media(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or (
+                media.startswith(b"application/") and media.endswith(b"+json"))
+    return False
+
+
+class _Forward:
+    """An ASGI app serving a JSON request whose body validates with ``fast``, and handing any
+    other to its FastAPI route (whose matching sets ``scope["route"]``, then FastAPI's request
+    handling runs as it would have, on the body replayed)."""
+
+    def __init__(self, route: APIRoute, model: type[BaseModel],
+                 fast: Callable[..., Any]) -> None:
+        self.route, self.model, self.fast = route, model, fast
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _json_media(scope):
+            body = await read_body(receive)
+            receive = replay(body, receive)
+            try:
+                parsed = self.model.model_validate_json(body)
+            except ValidationError:
+                parsed = None
+            if parsed is not None:
+                response = await self.fast(Request(scope, receive, send), parsed)
+                await response(scope, receive, send)
+                return
+        await self.route(scope, receive, send)
+
+
+def _api_route(router: APIRouter, path: str, method: str) -> APIRoute:
+    return next(route for route in router.routes if isinstance(route, APIRoute)
+                and route.path == path and method in route.methods)
+
+
 def serve_first(app: FastAPI) -> None:
     """Put the hot routes ahead of every other route of ``app``."""
-    app.router.routes[:0] = [HotRoute(path, endpoint, methods) for path, endpoint, methods in HOT]
+    forwarded = [HotRoute(path, _Forward(_api_route(router, path, method), model, fast), (method,))
+                 for router, path, method, model, fast in FORWARDED]
+    app.router.routes[:0] = [*(HotRoute(path, endpoint, methods)
+                               for path, endpoint, methods in HOT), *forwarded]

@@ -4,6 +4,7 @@ it must, the population cross-check, and hostile input answered with failed step
 from __future__ import annotations
 
 import base64
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -180,6 +181,42 @@ def test_hostile_sod_is_a_failed_step_not_an_error(client: TestClient, card_toke
     assert expected in failing(response.json())
 
 
+def _flip(text: str, at: int) -> str:
+    data = bytearray(base64.b64decode(text))
+    data[at] ^= 1
+    return _b64(bytes(data))
+
+
+def test_warm_caches_let_no_revoked_or_expired_signer_nor_a_changed_byte_pass(
+        client: TestClient, card_token: str, genuine: dict[str, Any],
+        personas: dict[str, Any]) -> None:
+    # What a verifier may cache (trust anchors, the document signers' certificate paths, CRLs,
+    # parsed keys, OIDs; docs/cards.md) is keyed by bytes: each read is still checked whole.
+    files, exchange = _read_with_aa(client, genuine["pin"], genuine["key"])
+    for _ in range(3):  # warm every cache with the genuine read
+        assert verify(client, card_token, files, exchange).json()["verdict"] == "pass"
+    for key in ("revoked-dsc", "expired-dsc", "revoked-dsc", "expired-dsc"):
+        persona = personas[key]
+        bad_files, bad_exchange = _read_with_aa(client, persona["pin"], persona["access_key"])
+        assert failing(verify(client, card_token, bad_files, bad_exchange).json()) == EXPECTED[key]
+    sod = base64.b64decode(files["EF.SOD"])
+    changed = [
+        ({**files, "DG1": _flip(files["DG1"], -3)}, exchange, ("dg.hash", "hash_mismatch")),
+        ({**files, "DG2": _flip(files["DG2"], 40)}, exchange, ("dg.hash", "hash_mismatch")),
+        ({**files, "DG15": _flip(files["DG15"], -5)}, exchange, ("dg.hash", "hash_mismatch")),
+        (_with_sod(files, sod[:-3] + bytes([sod[-3] ^ 1]) + sod[-2:]), exchange,
+         ("sod.signature", "bad_signature")),
+        (files, {**exchange, "response": _flip(exchange["response"], 10)},
+         ("chip.active_auth", "bad_signature")),
+        (files, {**exchange, "challenge": "0011223344556678"},
+         ("chip.active_auth", "bad_signature")),
+    ]
+    for changed_files, changed_exchange, expected in changed:
+        assert expected in failing(verify(client, card_token, changed_files,
+                                          changed_exchange).json())
+    assert verify(client, card_token, files, exchange).json()["verdict"] == "pass"
+
+
 @pytest.mark.parametrize(("name", "value", "expected"), [
     ("EF.SOD", "not base64!", ("input.decode", "bad_base64")),
     ("DG1", "%%%", ("input.decode", "bad_base64")),
@@ -224,6 +261,16 @@ def test_bad_active_authentication_fails_its_step(client: TestClient, card_token
 def test_malformed_request_is_422(client: TestClient, card_token: str, body: Any) -> None:
     response = client.post("/v1/cards/verify", json=body, headers=bearer(card_token))
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("media", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_read_sent_as_another_media_type_is_422_not_verified(
+        client: TestClient, card_token: str, genuine: dict[str, Any], media: str) -> None:
+    # Only a JSON body is read as a chip read (the hot route hands the rest to FastAPI's).
+    response = client.post("/v1/cards/verify", content=json.dumps({"files": genuine["files"]}),
+                           headers={**bearer(card_token), "Content-Type": media})
+    assert response.status_code == 422
+    assert "verdict" not in response.json()
 
 
 def test_huge_body_is_refused_before_parsing(client: TestClient, card_token: str) -> None:

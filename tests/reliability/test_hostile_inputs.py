@@ -42,6 +42,11 @@ HOSTILE_BODIES: list[tuple[str, bytes, set[int], str | None]] = [
      "json.control_character"),
     ("NEL character", b'{"name": "' + MARKER.encode() + b'\\u0085"}', {422},
      "json.control_character"),
+    # raw (unescaped) in an otherwise plain body: the edge's fast path for escape-free ASCII bodies
+    ("raw DEL character", b'{"name": "' + MARKER.encode() + b'\x7f"}', {422},
+     "json.control_character"),
+    ("raw NEL character", b'{"name": "' + MARKER.encode() + b'\xc2\x85"}', {422},
+     "json.control_character"),
     ("invalid UTF-8", b'{"name": "' + MARKER.encode() + b'\xff\xfe"}', {422}, None),
     ("truncated JSON", b'{"name": "' + MARKER.encode(), {422}, None),
     ("5 MB string", b'{"name": "' + MARKER.encode() * (5_000_000 // len(MARKER)) + b'"}', {413},
