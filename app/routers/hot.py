@@ -27,8 +27,7 @@ from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from app.middleware import read_body, replay
-from app.routers import cards, citizens, health, oauth, token
-from app.schemas import cards as card_schemas
+from app.routers import citizens, health, oauth, token
 
 HOT: tuple[tuple[str, Callable[..., Any], tuple[str, ...]], ...] = (
     ("/healthz", health.healthz, ("GET",)),
@@ -40,10 +39,23 @@ HOT: tuple[tuple[str, Callable[..., Any], tuple[str, ...]], ...] = (
 )
 
 
-# FastAPI routes matched ahead of the others: (router, path, method, the JSON body's model, what
-# serves a request whose body validates); anything else is handled by the FastAPI route.
-FORWARDED: tuple[tuple[APIRouter, str, str, type[BaseModel], Callable[..., Any]], ...] = (
-    (cards.router, "/v1/cards/verify", "POST", card_schemas.VerifyRequest, cards.verify_first),
+Target = tuple[APIRouter, type[BaseModel], Callable[..., Any]]
+
+
+def _cards_verify() -> Target:
+    # imported by the first verification, not at start: the cards router is one of the lazy
+    # ones (app.routers.lazy), and a restart imports no router it does not need
+    from app.routers import cards
+    from app.schemas import cards as card_schemas
+
+    return cards.router, card_schemas.VerifyRequest, cards.verify_first
+
+
+# FastAPI routes matched ahead of the others: (path, method, what loads the route's router, the
+# JSON body's model and what serves a request whose body validates); anything else is handled by
+# the FastAPI route.
+FORWARDED: tuple[tuple[str, str, Callable[[], Target]], ...] = (
+    ("/v1/cards/verify", "POST", _cards_verify),
 )
 
 
@@ -77,11 +89,18 @@ class _Forward:
     other to its FastAPI route (whose matching sets ``scope["route"]``, then FastAPI's request
     handling runs as it would have, on the body replayed)."""
 
-    def __init__(self, route: APIRoute, model: type[BaseModel],
-                 fast: Callable[..., Any]) -> None:
-        self.route, self.model, self.fast = route, model, fast
+    def __init__(self, path: str, method: str, load: Callable[[], Target]) -> None:
+        self.path, self.method, self.load = path, method, load
+        self.route: APIRoute | None = None
+
+    def _loaded(self) -> None:
+        router, self.model, self.fast = self.load()
+        self.route = _api_route(router, self.path, self.method)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.route is None:
+            self._loaded()
+        assert self.route is not None
         if _json_media(scope):
             body = await read_body(receive)
             receive = replay(body, receive)
@@ -103,7 +122,7 @@ def _api_route(router: APIRouter, path: str, method: str) -> APIRoute:
 
 def serve_first(app: FastAPI) -> None:
     """Put the hot routes ahead of every other route of ``app``."""
-    forwarded = [HotRoute(path, _Forward(_api_route(router, path, method), model, fast), (method,))
-                 for router, path, method, model, fast in FORWARDED]
+    forwarded = [HotRoute(path, _Forward(path, method, load), (method,))
+                 for path, method, load in FORWARDED]
     app.router.routes[:0] = [*(HotRoute(path, endpoint, methods)
                                for path, endpoint, methods in HOT), *forwarded]
