@@ -321,11 +321,12 @@ def seed_accounts_in(session: Session, *, seed: int, now: datetime, sandbox: boo
     secrets = (_Secrets(accounts.hash_password(SANDBOX_PASSWORD),
                         accounts.hash_passcode(SANDBOX_PASSCODE)) if sandbox
                else _Secrets(None, None))
-    created = 0
-    for people in _people(session):
-        created += _insert_batch(session, people, secrets, seed=seed, now=now)
-    for people in _people(session):  # children after every possible guardian
-        created += _insert_children(session, people, secrets, seed=seed, now=now)
+    from app.services.vneid import account_bulk
+
+    session.flush()
+    created = account_bulk.generate(session.connection(), seed=seed, now=now,
+                                    password_hash=secrets.password_hash,
+                                    passcode_hash=secrets.passcode_hash)
     log.info("generated %d VNeID accounts", created)
     return created
 
