@@ -36,7 +36,6 @@ from sqlalchemy import Connection, Table, func, select, text
 
 from app.db import Database
 from app.models.card import Card, CardEvent
-from app.models.population import Citizen
 from app.services.cards.pki import PERIOD_MONTHS
 from seed.reference import reference_date_of
 

@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.services.cards.statuses import local_date
-from app.services.vneid import accounts
 from app.services.vneid import account_generation as rules
+from app.services.vneid import accounts
+from app.services.vneid.account_generation import _Person
 
 BATCH = 50_000
 ACCOUNT_COLUMNS = ("id", "pin", "state", "level", "lock_reasons", "locked_by", "locked_at",
@@ -31,16 +32,6 @@ ACCOUNT_COLUMNS = ("id", "pin", "state", "level", "lock_reasons", "locked_by", "
                    "passcode_hash", "failed_logins", "created_at", "updated_at")
 EVENT_COLUMNS = ("account_id", "at", "kind", "reason", "actor", "state", "level")
 KINDS = {accounts.CLOSED: "closed", accounts.LOCKED: "locked"}
-
-
-@dataclass(frozen=True)
-class _Person:
-    pin: str
-    birth_date: date
-    status: str
-    status_date: date | None
-    phone: str | None
-    email: str | None
 
 
 class _Driver:
@@ -63,14 +54,6 @@ class _Driver:
         if value is None or isinstance(value, date):
             return value
         return date.fromisoformat(value)
-
-    def moment(self, value: datetime) -> object:
-        """A timestamp as SQLAlchemy stores it (SQLite: naive UTC text with microseconds)."""
-        if not self.sqlite:
-            return value
-        value = value.astimezone(UTC)
-        return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:"
-                f"{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}")
 
     def write(self, table: str, columns: Sequence[str], values: list[tuple[Any, ...]]) -> None:
         if not values:
@@ -147,15 +130,32 @@ class _Opening:
         return today
 
 
-class _Generator:
-    def __init__(self, driver: _Driver, *, seed: int, now: datetime, password_hash: str | None,
-                 passcode_hash: str | None) -> None:
-        self.driver, self.seed, self.now = driver, seed, now
+def moment(value: datetime, *, sqlite: bool) -> object:
+    """A timestamp as SQLAlchemy stores it (SQLite: naive UTC text with microseconds)."""
+    if not sqlite:
+        return value
+    value = value.astimezone(UTC)
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:"
+            f"{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}")
+
+
+Guardian = tuple[int, str, str, "str | None", datetime]  # (kind rank, PIN, phone, e-mail, opened)
+Child = tuple[_Person, str, "date | None"]  # (the child, the card's status, first issue date)
+
+
+class Generator:
+    """The account rows of people handed to it, in order, with ids from ``first_id``."""
+
+    def __init__(self, *, sqlite: bool, seed: int, now: datetime, password_hash: str | None,
+                 passcode_hash: str | None, first_id: int = 1, remember: bool = False) -> None:
+        self.sqlite, self.seed, self.now = sqlite, seed, now
+        self.remember = remember  # keep who may register a child: active level-2 accounts
+        self.guardians: dict[str, tuple[str, str | None, datetime]] = {}
         self.today = now.date()
         self.card_day = local_date(now)
         self.opening = _Opening(self.today)
         self.secrets = (password_hash, passcode_hash)
-        self.next_id = 1
+        self.next_id = first_id
         self.accounts: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
 
@@ -176,7 +176,7 @@ class _Generator:
         opened = self.opened(person.pin, not_before=first_card, not_after=died)
         if not_before is not None:
             opened = max(opened, not_before)
-        at = self.driver.moment(opened)
+        at = moment(opened, sqlite=self.sqlite)
         locks = state.get("lock_reasons", [])
         kind = state["state"]
         locked = kind == accounts.LOCKED
@@ -192,23 +192,14 @@ class _Generator:
         self.events.append((identifier, at, KINDS.get(kind, "created"),
                             closed_reason or ",".join(locks) or reason, "generator", kind,
                             state["level"]))
+        if self.remember and kind == accounts.ACTIVE and state["level"] == 2:
+            self.guardians[person.pin] = (phone, email, opened)
 
-    def flush(self) -> None:
-        self.driver.write("vneid_account", ACCOUNT_COLUMNS, self.accounts)
-        self.driver.write("vneid_account_event", EVENT_COLUMNS, self.events)
-        self.accounts, self.events = [], []
-
-
-def generate(connection: Connection, *, seed: int, now: datetime, password_hash: str | None,
-             passcode_hash: str | None) -> int:
-    """Every generated account into the (empty) account tables; returns how many."""
-    driver = _Driver(connection)
-    gen = _Generator(driver, seed=seed, now=now, password_hash=password_hash,
-                     passcode_hash=passcode_hash)
-    today = gen.today
-    children: list[tuple[_Person, str, date | None]] = []
-    for people in _people(driver):
-        cards = _cards(driver, people[0].pin, people[-1].pin, gen.card_day)
+    def adults(self, people: list[_Person], cards: _Cards) -> list[Child]:
+        """The accounts of everyone but living children; returns the children with a card
+        (registered later, by a guardian: :meth:`children`)."""
+        today, seed = self.today, self.seed
+        children = []
         for person in people:
             card = cards.latest.get(person.pin)
             if person.status == "alive" and accounts.age_on(person.birth_date,
@@ -218,9 +209,69 @@ def generate(connection: Connection, *, seed: int, now: datetime, password_hash:
                 continue
             state = rules._state(person, seed, card=card, today=today)  # type: ignore[arg-type]
             if state is not None:
-                gen.add(person, state, first_card=cards.first.get(person.pin))
-        gen.flush()
-    _children(driver, gen, children)
+                self.add(person, state, first_card=cards.first.get(person.pin))
+        return children
+
+    def children(self, children: list[Child],
+                 guardians: dict[str, Guardian]) -> None:
+        """Living children with a card, registered by their guardian (:func:`pick_guardian`)."""
+        for person, card, first in children:
+            guardian = guardians.get(person.pin)
+            if guardian is None:
+                continue
+            state = rules._state(person, self.seed, card=card,  # type: ignore[arg-type]
+                                 today=self.today)
+            if state is None:
+                continue
+            _, pin, phone, email, created = guardian
+            self.add(person, state, first_card=first, phone=phone, email=email,
+                     not_before=created, reason=f"guardian {pin}")
+
+    def take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The rows made since the last call (accounts, events)."""
+        made = self.accounts, self.events
+        self.accounts, self.events = [], []
+        return made
+
+
+GUARDIAN_ORDER = {kind: i for i, kind in enumerate(rules.GUARDIAN_KINDS)}
+
+
+def pick_guardian(found: dict[str, Guardian], child: str, kind: str, pin: str, phone: str,
+                  email: str | None, created: datetime) -> None:
+    """Keep the first of mother, father, legal representative (the lowest PIN among equals)."""
+    rank = GUARDIAN_ORDER[kind]
+    if child not in found or (rank, pin) < found[child][:2]:
+        found[child] = (rank, pin, phone, email, created)
+
+
+def generate(connection: Connection, *, seed: int, now: datetime, password_hash: str | None,
+             passcode_hash: str | None) -> int:
+    """Every generated account into the (empty) account tables; returns how many."""
+    driver = _Driver(connection)
+    gen = Generator(sqlite=driver.sqlite, seed=seed, now=now, password_hash=password_hash,
+                    passcode_hash=passcode_hash)
+    children: list[Child] = []
+    for people in _people(driver):
+        children += gen.adults(people, _cards(driver, people[0].pin, people[-1].pin,
+                                              gen.card_day))
+        _write(driver, gen)
+    kinds = ", ".join(f"'{kind}'" for kind in rules.GUARDIAN_KINDS)
+    for start in range(0, len(children), 900):
+        chunk = children[start:start + 900]
+        guardians: dict[str, Guardian] = {}
+        for child, kind, pin, phone, email, created in driver.rows(
+                "SELECT r.pin, r.kind, a.pin, a.phone, a.email, a.created_at "
+                "FROM family_relation r JOIN vneid_account a ON a.pin = r.relative_pin "
+                f"WHERE r.pin IN ({', '.join('?' * len(chunk))}) AND r.kind IN ({kinds}) "
+                f"AND r.ended_on IS NULL AND a.state = '{accounts.ACTIVE}' AND a.level = 2",
+                *(person.pin for person, _, _ in chunk)):
+            if isinstance(created, str):
+                created = datetime.fromisoformat(created)
+            pick_guardian(guardians, child, kind, pin, phone, email,
+                          created if created.tzinfo else created.replace(tzinfo=UTC))
+        gen.children(chunk, guardians)
+        _write(driver, gen)
     created = gen.next_id - 1
     if not driver.sqlite:
         connection.exec_driver_sql(
@@ -229,38 +280,7 @@ def generate(connection: Connection, *, seed: int, now: datetime, password_hash:
     return created
 
 
-def _children(driver: _Driver, gen: _Generator,
-              children: list[tuple[_Person, str, date | None]]) -> None:
-    """Living children with a card, registered by a guardian's active level-2 account (the first
-    of mother, father, legal representative; the lowest PIN among equals)."""
-    order = {kind: i for i, kind in enumerate(rules.GUARDIAN_KINDS)}
-    kinds = ", ".join(f"'{kind}'" for kind in rules.GUARDIAN_KINDS)
-    for start in range(0, len(children), 900):
-        chunk = children[start:start + 900]
-        marks = ", ".join("?" * len(chunk))
-        found = driver.rows(
-            "SELECT r.pin, r.kind, a.pin, a.phone, a.email, a.created_at FROM family_relation r "
-            "JOIN vneid_account a ON a.pin = r.relative_pin "
-            f"WHERE r.pin IN ({marks}) AND r.kind IN ({kinds}) AND r.ended_on IS NULL "
-            f"AND a.state = '{accounts.ACTIVE}' AND a.level = 2",
-            *(person.pin for person, _, _ in chunk))
-        guardians: dict[str, tuple[int, str, str, str | None, Any]] = {}
-        for child, kind, pin, phone, email, created in found:
-            rank = (order[kind], pin)
-            if child not in guardians or rank < guardians[child][:2]:
-                guardians[child] = (*rank, phone, email, created)
-        for person, card, first in chunk:
-            guardian = guardians.get(person.pin)
-            if guardian is None:
-                continue
-            state = rules._state(person, gen.seed, card=card,  # type: ignore[arg-type]
-                                 today=gen.today)
-            if state is None:
-                continue
-            _, pin, phone, email, created = guardian
-            if isinstance(created, str):
-                created = datetime.fromisoformat(created)
-            gen.add(person, state, first_card=first, phone=phone, email=email,
-                    not_before=created.replace(tzinfo=UTC) if created.tzinfo is None else created,
-                    reason=f"guardian {pin}")
-        gen.flush()
+def _write(driver: _Driver, gen: Generator) -> None:
+    made, events = gen.take()
+    driver.write("vneid_account", ACCOUNT_COLUMNS, made)
+    driver.write("vneid_account_event", EVENT_COLUMNS, events)

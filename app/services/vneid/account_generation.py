@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -40,11 +39,9 @@ from app.models.oidc import (
     LoginInteraction,
     RefreshToken,
 )
-from app.models.population import Citizen, FamilyRelation, Residence
+from app.models.population import Citizen, Residence
 from app.models.sandbox import SandboxPersona
-from app.services.cards import issuance as cards
 from app.services.kit import secret
-from app.services.kit.keys import aware
 from app.services.vneid import accounts
 from app.services.vneid.accounts import age_on
 from app.services.vneid.provider import LOGIN_PURPOSE
@@ -115,20 +112,6 @@ class _Person:
     email: str | None
 
 
-def _people(session: Session) -> Iterator[list[_Person]]:
-    """Citizens in PIN order, a batch at a time (keyset pagination: no long-lived cursor)."""
-    last = ""
-    columns = (Citizen.pin, Citizen.birth_date, Citizen.status, Citizen.status_date,
-               Citizen.phone, Citizen.email)
-    while True:
-        rows = session.execute(select(*columns).where(Citizen.pin > last)
-                               .order_by(Citizen.pin).limit(BATCH)).all()
-        if not rows:
-            return
-        yield [_Person(*row) for row in rows]
-        last = rows[-1][0]
-
-
 def opening_day(u: float, today: date) -> date:
     """The day an account opened, for a uniform ``u``: the inverse of :data:`OPENED_BY`
     (linear between its days, then evenly to ``today``), never after ``today``."""
@@ -144,23 +127,9 @@ def opening_day(u: float, today: date) -> date:
     return today
 
 
-def _created_at(seed: int, pin: str, now: datetime, *, not_before: date | None = None,
-                not_after: date | None = None) -> datetime:
-    """The opening time: :func:`opening_day`, but not before the holder's first card nor after
-    their death (``not_before``, ``not_after``)."""
-    day = opening_day(draw(seed, "opened", pin), now.date())
-    day = max(day, not_before) if not_before else day
-    day = min(day, not_after) if not_after else day
-    return min(datetime(day.year, day.month, day.day, 9, tzinfo=now.tzinfo), now)
-
-
 # The account locks with the card (Law 2023 Art. 34(1), Decree 69 Art. 15): the latest card's
 # status at the clock's time -> the lock ground of a generated account.
 CARD_GROUNDS = {"expired": "card_expired", "revoked": "card_revoked", "held": "card_held"}
-
-
-def _is_child(person: _Person, today: date) -> bool:
-    return person.status == "alive" and age_on(person.birth_date, today) < ADULT_AGE
 
 
 def _state(person: _Person, seed: int, *, card: str | None, today: date) -> dict[str, Any] | None:
@@ -194,112 +163,6 @@ def _state(person: _Person, seed: int, *, card: str | None, today: date) -> dict
     return {"state": accounts.ACTIVE, "level": level}
 
 
-@dataclass(frozen=True)
-class _Secrets:
-    password_hash: str | None
-    passcode_hash: str | None
-
-
-# Every row carries the same keys: the bulk insert sends rows with one set of keys in one statement,
-# and mixed sets split a batch into a statement per change of set (half the generation's time).
-_UNSET = {"locked_at": None, "locked_by": None, "closed_at": None, "closed_reason": None}
-
-
-def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int,
-         now: datetime, first_card: date | None = None) -> dict[str, Any]:
-    died = person.status_date if person.status == "deceased" else None
-    opened = _created_at(seed, person.pin, now, not_before=first_card, not_after=died)
-    row = {"pin": person.pin, "lock_reasons": [], "phone": person.phone or
-           accounts.derived_phone(person.pin), "email": person.email,
-           "password_hash": secrets.password_hash, "passcode_hash": secrets.passcode_hash,
-           "failed_logins": 0, "created_at": opened, "updated_at": opened, **_UNSET, **state}
-    if row["state"] == accounts.LOCKED:
-        row |= {"locked_at": opened, "locked_by": "generator"}
-    if row["state"] == accounts.CLOSED:
-        row["closed_at"] = opened
-    return row
-
-
-def _events(session: Session, rows: Sequence[dict[str, Any]],
-            guardians: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    ids = dict(session.execute(select(Account.pin, Account.id)
-                               .where(Account.pin.in_([r["pin"] for r in rows]))).all())
-    kinds = {accounts.CLOSED: "closed", accounts.LOCKED: "locked"}
-    by = {pin: f"guardian {guardian}" for pin, guardian in (guardians or {}).items()}
-    return [{"account_id": ids[r["pin"]], "at": r["created_at"], "actor": "generator",
-             "kind": kinds.get(r["state"], "created"), "state": r["state"], "level": r["level"],
-             "reason": r.get("closed_reason") or ",".join(r["lock_reasons"]) or
-             by.get(r["pin"])} for r in rows]
-
-
-def _bulk(session: Session, rows: list[dict[str, Any]],
-          events: Callable[[Session, list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
-    """The accounts, then their first events: Core inserts of the tables (one statement per
-    batch; the ORM's bulk insert split the batches into a statement every few rows)."""
-    session.execute(Account.__table__.insert(), rows)
-    session.execute(AccountEvent.__table__.insert(), events(session, rows))
-
-
-def _insert_batch(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
-                  now: datetime) -> int:
-    """The accounts of everyone but living children (registered later, by their guardian)."""
-    today = now.date()
-    people = [person for person in people if not _is_child(person, today)]
-    latest = cards.latest_statuses(session, [p.pin for p in people], now=now)
-    first = cards.first_issued(session, [p.pin for p in people])
-    rows = [_row(person, state, secrets, seed=seed, now=now, first_card=first.get(person.pin))
-            for person in people
-            if (state := _state(person, seed, card=latest.get(person.pin), today=today))]
-    if rows:
-        _bulk(session, rows, _events)
-    return len(rows)
-
-
-def guardians_with_level_2(session: Session, pins: Sequence[str]) -> dict[str, Account]:
-    """For each child among ``pins``: the first parent or legal representative in force (mother,
-    father, legal representative) holding an active level-2 account."""
-    order = {kind: i for i, kind in enumerate(GUARDIAN_KINDS)}
-    query = (select(FamilyRelation.pin, FamilyRelation.kind, Account)
-             .join(Account, Account.pin == FamilyRelation.relative_pin)
-             .where(FamilyRelation.pin.in_(pins), FamilyRelation.kind.in_(GUARDIAN_KINDS),
-                    FamilyRelation.ended_on.is_(None), Account.state == accounts.ACTIVE,
-                    Account.level == 2))
-    found: dict[str, tuple[int, str, Account]] = {}
-    for child, kind, account in session.execute(query):
-        rank = (order[kind], account.pin)
-        if child not in found or rank < found[child][:2]:
-            found[child] = (*rank, account)
-    return {child: account for child, (_, _, account) in found.items()}
-
-
-def _insert_children(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
-                     now: datetime) -> int:
-    """Living children's accounts: only with a card (Decree 69 Art. 7) and registered by a
-    guardian's active level-2 account with the guardian's phone (rules §3.2); the event log
-    names the guardian (``created``, reason ``guardian <PIN>``)."""
-    today = now.date()
-    children = [person for person in people if _is_child(person, today)]
-    latest = cards.latest_statuses(session, [p.pin for p in children], now=now)
-    children = [person for person in children if person.pin in latest]
-    guardians = guardians_with_level_2(session, [p.pin for p in children])
-    first = cards.first_issued(session, [p.pin for p in children if p.pin in guardians])
-    rows, by = [], {}
-    for person in children:
-        guardian = guardians.get(person.pin)
-        state = _state(person, seed, card=latest[person.pin], today=today) if guardian else None
-        if guardian is None or state is None:
-            continue
-        row = _row(person, state, secrets, seed=seed, now=now, first_card=first.get(person.pin))
-        row["phone"], row["email"] = guardian.phone, guardian.email
-        row["created_at"] = row["updated_at"] = max(row["created_at"],
-                                                    aware(guardian.created_at) or now)
-        rows.append(row)
-        by[person.pin] = guardian.pin
-    if rows:
-        _bulk(session, rows, lambda s, r: _events(s, r, by))
-    return len(rows)
-
-
 def has_accounts(session: Session) -> bool:
     return session.scalar(select(Account.id).limit(1)) is not None
 
@@ -318,15 +181,13 @@ def seed_accounts_in(session: Session, *, seed: int, now: datetime, sandbox: boo
     """:func:`seed_accounts` in the caller's session (``dancu seed``: with the population)."""
     if has_accounts(session):
         return 0
-    secrets = (_Secrets(accounts.hash_password(SANDBOX_PASSWORD),
-                        accounts.hash_passcode(SANDBOX_PASSCODE)) if sandbox
-               else _Secrets(None, None))
     from app.services.vneid import account_bulk
 
     session.flush()
-    created = account_bulk.generate(session.connection(), seed=seed, now=now,
-                                    password_hash=secrets.password_hash,
-                                    passcode_hash=secrets.passcode_hash)
+    created = account_bulk.generate(
+        session.connection(), seed=seed, now=now,
+        password_hash=accounts.hash_password(SANDBOX_PASSWORD) if sandbox else None,
+        passcode_hash=accounts.hash_passcode(SANDBOX_PASSCODE) if sandbox else None)
     log.info("generated %d VNeID accounts", created)
     return created
 
