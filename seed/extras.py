@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from app.services.vneid import account_bulk
-from app.services.vneid.account_generation import (
+from app.services.vneid.account_rules import (
     ADULT_AGE,
     AGE_BANDS,
     CARD_GROUNDS,
@@ -42,7 +42,7 @@ TABLES = (*CARD_TABLES, *ACCOUNT_TABLES)
 Plain = tuple[tuple[str, ...], list[tuple[Any, ...]]]  # (columns, row tuples)
 EPOCH = date(1970, 1, 1)
 
-# The account rules of account_generation._state as arrays: states, lock or close reasons.
+# The account rules of account_rules._state as arrays: states, lock or close reasons.
 NONE, PENDING, ACTIVE, LOCKED, CLOSED = range(5)
 STATE_NAMES = np.array(["", "pending", "active", "locked", "closed"], dtype=object)
 EVENT_KIND = {"pending": "created", "active": "created", "locked": "locked", "closed": "closed"}
@@ -116,7 +116,7 @@ class Maker:
     def _adults(self, who: np.ndarray, pins: list[str], born: np.ndarray, status: np.ndarray,
                 on: np.ndarray, latest: np.ndarray, first: np.ndarray, phones: list,
                 emails: list) -> None:
-        """``account_generation._state`` and ``account_bulk.Generator.add`` on arrays, for
+        """``account_rules._state`` and ``account_bulk.Generator.add`` on arrays, for
         everyone but living children (in PIN order: the ids run in it)."""
         gen, seed = self.accounts, self.spec.seed
         today = cards.day(gen.today)
@@ -224,7 +224,7 @@ def _age(born: np.ndarray, on: np.ndarray) -> np.ndarray:
 
 
 def _draws(seed: int, label: str, pins: list[str]) -> np.ndarray:
-    """``account_generation.draw`` for each PIN."""
+    """``account_rules.draw`` for each PIN."""
     sha = hashlib.sha256
     prefix = f"dancu-sandbox/{seed}/{label}/"
     return np.array([int.from_bytes(sha(f"{prefix}{pin}".encode()).digest()[:8]) / 2**64
@@ -232,7 +232,7 @@ def _draws(seed: int, label: str, pins: list[str]) -> np.ndarray:
 
 
 def _opening(opening: account_bulk._Opening, u: np.ndarray) -> np.ndarray:
-    """``account_generation.opening_day`` on arrays (day numbers)."""
+    """``account_rules.opening_day`` on arrays (day numbers)."""
     out = np.full(len(u), -1, dtype=np.int64)
     today = cards.day(opening.today)
     for previous_day, previous_share, day, share in opening.knots:

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.services.cards.statuses import local_date
-from app.services.vneid import account_generation as rules
+from app.services.vneid import account_rules as rules
 from app.services.vneid import accounts
-from app.services.vneid.account_generation import _Person
+from app.services.vneid.account_rules import _Person
 
 BATCH = 50_000
 ACCOUNT_COLUMNS = ("id", "pin", "state", "level", "lock_reasons", "locked_by", "locked_at",
@@ -108,7 +108,7 @@ def _cards(driver: _Driver, first_pin: str, last_pin: str, today: date) -> _Card
 
 
 class _Opening:
-    """:func:`account_generation.opening_day` with its knots worked out once for ``today``."""
+    """:func:`account_rules.opening_day` with its knots worked out once for ``today``."""
 
     def __init__(self, today: date) -> None:
         self.today = today
