@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -409,11 +409,17 @@ def people_batches(connection: Connection) -> Iterator[People]:
         status = np.array(statuses)
         deceased, alive = status == "deceased", status == "alive"
         recorded = np.array([d is not None for d in on])
-        death_days = np.array([d if d is not None else EPOCH for d in on],
-                              dtype="datetime64[D]").astype(np.int64)
+        death_days = _days([d if d is not None else EPOCH for d in on]).astype(np.int64)
         death = np.where(deceased & recorded, death_days, NEVER)
-        yield People(pins=list(pins), births=Births.of(list(births)), death=death, alive=alive,
-                     deceased=deceased)
+        yield People(pins=list(pins), births=Births.of(_days(births)), death=death,
+                     alive=alive, deceased=deceased)
+
+
+def _days(values: Sequence[str | date]) -> np.ndarray:
+    """Dates as the driver gives them (SQLite: ISO text, PostgreSQL: date objects) as datetime64:
+    numpy parses text ten times faster than it converts date objects."""
+    return np.array([v if isinstance(v, str) else v.isoformat() for v in values],
+                    dtype="datetime64[D]")
 
 
 def _write(connection: Connection, table: str, payload: tuple[tuple[str, ...], list]) -> None:

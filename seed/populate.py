@@ -111,15 +111,12 @@ class Extras:
     sandbox: bool = True
 
     def spec(self, *, seed: int, now: datetime) -> ExtrasSpec:
-        from app.services.vneid import accounts
-        from app.services.vneid.account_generation import SANDBOX_PASSCODE, SANDBOX_PASSWORD
+        from app.services.vneid.account_generation import sandbox_hashes
         from seed.extras import Spec
 
-        return Spec(seed=seed, reference_date=reference_date(), now=now,
-                    password_hash=accounts.hash_password(SANDBOX_PASSWORD) if self.sandbox
-                    else None,
-                    passcode_hash=accounts.hash_passcode(SANDBOX_PASSCODE) if self.sandbox
-                    else None)
+        password, passcode = sandbox_hashes() if self.sandbox else (None, None)
+        return Spec(seed=seed, reference_date=reference_date(), now=now, password_hash=password,
+                    passcode_hash=passcode)
 
 
 def _forget_accounts(connection: Connection) -> None:
