@@ -144,6 +144,22 @@ class SqliteWriter(Writer):
         cursor.executemany(sql, payload.tuples())
         cursor.close()
 
+    def reference(self) -> None:
+        """The same rows as :meth:`Writer.reference`, through the driver (SQLAlchemy's parameter
+        processing of the ~25,000 rows was a tenth of a second of the first start)."""
+        cursor = self.dbapi.cursor()
+        try:
+            for name, rows in reference_rows().items():
+                if not rows:
+                    continue
+                columns = tuple(rows[0])
+                cursor.executemany(
+                    f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
+                    f"({', '.join('?' * len(columns))})",
+                    [tuple(row[c] for c in columns) for row in rows])
+        finally:
+            cursor.close()
+
     def write_tuples(self, name: str, columns: tuple[str, ...], values: list[tuple]) -> None:
         """Rows made valid by the generator: their CHECK constraints (``IN`` lists, which
         SQLite evaluates through a temporary table per row: half the card insert's time) are
