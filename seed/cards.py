@@ -450,7 +450,8 @@ def seed_cards(database: Database, *, seed: int, reference_date: date) -> int:
 
 
 def seed_cards_on(connection: Connection, *, seed: int, reference_date: date) -> int:
-    """:func:`seed_cards` in the caller's transaction (``dancu seed``: with the population)."""
+    """:func:`seed_cards` in the caller's transaction (``dancu seed`` and the first start of an
+    empty database make the cards with the people instead: ``seed/extras.py``)."""
     if has_cards(connection):
         return 0
     created = 0

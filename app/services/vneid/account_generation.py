@@ -90,7 +90,8 @@ def seed_accounts(database: Database, *, seed: int, now: datetime, sandbox: bool
 
 
 def seed_accounts_in(session: Session, *, seed: int, now: datetime, sandbox: bool = True) -> int:
-    """:func:`seed_accounts` in the caller's session (``dancu seed``: with the population)."""
+    """:func:`seed_accounts` in the caller's session, through :mod:`account_bulk` (``dancu seed``
+    and the first start of an empty database make them with the people: ``seed/extras.py``)."""
     if has_accounts(session):
         return 0
     from app.services.vneid import account_bulk
