@@ -36,6 +36,8 @@ RUN_TABLE = "population_run"
 SEQUENCED = ("residence", "family_relation")
 # Made with the people when ``dancu seed`` asks for them (seed/extras.py): rows as tuples.
 EXTRA_TABLES = ("card", "card_event", "vneid_account", "vneid_account_event")
+NULL_AT_LOAD = frozenset({"ix_card_persona", "ix_vneid_account_persona",
+                          "ix_vneid_account_device_token_hash"})
 
 
 def table(name: str) -> Table:
@@ -71,15 +73,20 @@ class Writer:
         for t in owned_tables():
             self.connection.execute(delete(t))
 
+    def _rebuilt(self) -> list[Any]:
+        """The indexes dropped for the load and built again after it: not those on columns the
+        generator leaves NULL (personas, device tokens), which the load only appends to, while
+        building one again reads the whole table (~0.3 s each at 1 M people)."""
+        return [index for name in self.indexed for index in table(name).indexes
+                if index.name not in NULL_AT_LOAD]
+
     def drop_indexes(self) -> None:
-        for name in self.indexed:
-            for index in table(name).indexes:
-                index.drop(self.connection, checkfirst=True)
+        for index in self._rebuilt():
+            index.drop(self.connection, checkfirst=True)
 
     def create_indexes(self) -> None:
-        for name in self.indexed:
-            for index in table(name).indexes:
-                index.create(self.connection)
+        for index in self._rebuilt():
+            index.create(self.connection)
 
     def reference(self) -> None:
         for name, rows in reference_rows().items():
