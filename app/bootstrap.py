@@ -23,7 +23,7 @@ def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) ->
     from app.services.kit import secret
 
     settings = secret.resolved(database, settings, now=clock.now())
-    _ensure_population(database=database, settings=settings)
+    _ensure_population(database=database, settings=settings, clock=clock)
     _ensure_cards(database=database, settings=settings, clock=clock)
     _ensure_sharing(database=database, settings=settings, clock=clock)
     _ensure_accounts(database=database, settings=settings, clock=clock)
@@ -55,20 +55,24 @@ def _has_rows(database: Database, column: object) -> bool:
         return session.scalar(select(column).limit(1)) is not None  # type: ignore[call-overload]
 
 
-def _ensure_population(*, database: Database, settings: Settings) -> None:
+def _ensure_population(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
+    """An empty database gets the population with its chip cards and VNeID accounts, made by
+    the generator with each batch as ``dancu seed`` does (the next steps find them and add the
+    personas); a database populated without them gets them from the next steps."""
     if not settings.auto_seed:
         return
     from app.models.population import Citizen
 
     if _has_rows(database, Citizen.pin):
         return
-    from seed.populate import is_populated, populate
+    from seed.populate import Extras, is_populated, populate
 
     if is_populated(database):
         return
     log.info("empty database: generating %d people from seed %d", settings.population_size,
              settings.seed)
-    populate(database, size=settings.population_size, seed=settings.seed)
+    populate(database, size=settings.population_size, seed=settings.seed, now=clock.now(),
+             extras=Extras(sandbox=settings.sandbox))
 
 
 def _ensure_cards(*, database: Database, settings: Settings, clock: SandboxClock) -> None:

@@ -166,11 +166,15 @@ def mockpass_start(folder: str) -> float:
 
 
 def start_rows(args: argparse.Namespace) -> list[tuple[str, list[float]]]:
-    first, restart, mockpass, old = [], [], [], []
+    first, restart, mockpass, old, old_first = [], [], [], [], []
     for _ in range(args.first_rounds):
         folder = tempfile.mkdtemp(prefix="dancu-start-")
         url = f"sqlite:///{folder}/dancu.db"
         try:
+            if args.before:  # the other tree's first start, alternating with this one's
+                with dancu(f"sqlite:///{folder}/before.db", port=free_port(),
+                           before=args.before) as (_, seconds):
+                    old_first.append(seconds)
             with dancu(url, port=free_port()) as (_, seconds):
                 first.append(seconds)
             for _ in range(max(1, args.rounds // args.first_rounds)):
@@ -185,7 +189,9 @@ def start_rows(args: argparse.Namespace) -> list[tuple[str, list[float]]]:
     return [("first `dancu serve`, empty SQLite database (10,000 people) -> /readyz", first),
             ("`dancu serve` again on that database -> /readyz", restart),
             ("MockPass cold start -> discovery document", mockpass),
-            ("before: `dancu serve` again on that database -> /readyz", old)]
+            ("before: `dancu serve` again on that database -> /readyz", old),
+            ("before: first `dancu serve`, empty SQLite database (10,000 people) -> /readyz",
+             old_first)]
 
 
 def tenant_rows(database_url: str, args: argparse.Namespace, label: str

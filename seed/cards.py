@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -36,7 +36,6 @@ from sqlalchemy import Connection, Table, func, select, text
 
 from app.db import Database
 from app.models.card import Card, CardEvent
-from app.models.population import Citizen
 from app.services.cards.pki import PERIOD_MONTHS
 from seed.reference import reference_date_of
 
@@ -389,21 +388,38 @@ def _events(ids: list[int], issued_at: list[str], ended_at: list[str], status: l
 
 
 def people_batches(connection: Connection) -> Iterator[People]:
-    """Citizens in PIN order, a batch at a time (keyset pagination)."""
+    """Citizens in PIN order, a batch at a time (keyset pagination), read through the driver:
+    SQLAlchemy's result rows cost more than the whole simulation."""
     last = ""
-    columns = (Citizen.pin, Citizen.birth_date, Citizen.status, Citizen.status_date)
+    raw: Any = connection.connection.driver_connection
+    sqlite = connection.dialect.name == "sqlite"
+    sql = ("SELECT pin, birth_date, status, status_date FROM citizen WHERE pin > "
+           f"{'?' if sqlite else '%s'} ORDER BY pin LIMIT {BATCH}")
     while True:
-        found = connection.execute(select(*columns).where(Citizen.pin > last)
-                                   .order_by(Citizen.pin).limit(BATCH)).all()
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, (last,))
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
         if not found:
             return
         last = found[-1][0]
-        deceased = np.array([s == "deceased" for _, _, s, _ in found])
-        death = np.array([day(d) if d is not None and s == "deceased" else NEVER
-                          for _, _, s, d in found], dtype=np.int64)
-        alive = np.array([s == "alive" for _, _, s, _ in found])
-        yield People(pins=[row[0] for row in found], births=Births.of([r[1] for r in found]),
-                     death=death, alive=alive, deceased=deceased)
+        pins, births, statuses, on = zip(*found, strict=True)
+        status = np.array(statuses)
+        deceased, alive = status == "deceased", status == "alive"
+        recorded = np.array([d is not None for d in on])
+        death_days = _days([d if d is not None else EPOCH for d in on]).astype(np.int64)
+        death = np.where(deceased & recorded, death_days, NEVER)
+        yield People(pins=list(pins), births=Births.of(_days(births)), death=death,
+                     alive=alive, deceased=deceased)
+
+
+def _days(values: Sequence[str | date]) -> np.ndarray:
+    """Dates as the driver gives them (SQLite: ISO text, PostgreSQL: date objects) as datetime64:
+    numpy parses text ten times faster than it converts date objects."""
+    return np.array([v if isinstance(v, str) else v.isoformat() for v in values],
+                    dtype="datetime64[D]")
 
 
 def _write(connection: Connection, table: str, payload: tuple[tuple[str, ...], list]) -> None:
@@ -434,7 +450,8 @@ def seed_cards(database: Database, *, seed: int, reference_date: date) -> int:
 
 
 def seed_cards_on(connection: Connection, *, seed: int, reference_date: date) -> int:
-    """:func:`seed_cards` in the caller's transaction (``dancu seed``: with the population)."""
+    """:func:`seed_cards` in the caller's transaction (``dancu seed`` and the first start of an
+    empty database make the cards with the people instead: ``seed/extras.py``)."""
     if has_cards(connection):
         return 0
     created = 0

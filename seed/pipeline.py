@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seed.batch import Context
 from seed.columns import pack
 from seed.rows import TABLES, generate_batch
+
+if TYPE_CHECKING:
+    from seed import extras as extra_rows
 
 BATCH_SIZE = 100_000
 IN_PROCESS_UP_TO = 2 * BATCH_SIZE
@@ -34,7 +37,7 @@ class GeneratorFailed(RuntimeError):
 class Encoded:
     index: int
     people: int
-    tables: dict[str, Any]  # table -> payload for the writer
+    tables: dict[str, Any]  # table -> payload for the writer (Packed, or columns and tuples)
     rows: dict[str, int]
 
 
@@ -44,28 +47,40 @@ def batch_sizes(size: int, batch_size: int = BATCH_SIZE) -> list[int]:
 
 
 def encoded_batches(*, seed: int, size: int, reference_date: date, dialect: str,
-                    batch_size: int = BATCH_SIZE) -> Iterator[Encoded]:
-    """All batches, in order, encoded for ``dialect`` ("sqlite" or "postgresql")."""
+                    batch_size: int = BATCH_SIZE,
+                    extras: extra_rows.Spec | None = None) -> Iterator[Encoded]:
+    """All batches, in order, encoded for ``dialect`` ("sqlite" or "postgresql"); with
+    ``extras``, each also carries its people's chip cards and VNeID accounts (as row tuples)."""
     ctx = Context(seed=seed, reference_date=reference_date)
     encode = partial(pack, for_copy=dialect != "sqlite")
+    maker = None
+    if extras is not None:
+        from seed.extras import Maker  # the account rules: only when asked for
+
+        maker = Maker(extras, dialect=dialect)
     for index, people in enumerate(batch_sizes(size, batch_size)):
         batch = generate_batch(ctx, index, people)
         encoded = Encoded(index=index, people=people,
                           tables={name: encode(batch.tables[name]) for name in TABLES},
                           rows={name: len(batch.tables[name]) for name in TABLES})
+        if maker is not None:
+            for name, payload in maker.rows(batch.tables["citizen"],
+                                            batch.tables["family_relation"]).items():
+                encoded.tables[name], encoded.rows[name] = payload, len(payload[1])
         del batch  # before the next batch is built: one batch in memory at a time
         yield encoded
 
 
-def batches(*, seed: int, size: int, reference_date: date, dialect: str) -> Iterator[Encoded]:
+def batches(*, seed: int, size: int, reference_date: date, dialect: str,
+            extras: extra_rows.Spec | None = None) -> Iterator[Encoded]:
     """Like :func:`encoded_batches`, from a worker process when there is more than a little."""
     if size <= IN_PROCESS_UP_TO:
         yield from encoded_batches(seed=seed, size=size, reference_date=reference_date,
-                                   dialect=dialect)
+                                   dialect=dialect, extras=extras)
         return
     receive, send = multiprocessing.get_context("spawn").Pipe(duplex=False)
     worker = multiprocessing.get_context("spawn").Process(
-        target=_produce, args=(send, seed, size, reference_date, dialect), daemon=True,
+        target=_produce, args=(send, seed, size, reference_date, dialect, extras), daemon=True,
         name="dancu-seed-generator")
     worker.start()
     send.close()
@@ -91,10 +106,11 @@ def _receive(receive: Connection) -> Iterator[Encoded]:
         yield message
 
 
-def _produce(send: Connection, seed: int, size: int, reference_date: date, dialect: str) -> None:
+def _produce(send: Connection, seed: int, size: int, reference_date: date, dialect: str,
+             extras: extra_rows.Spec | None = None) -> None:
     try:
         for encoded in encoded_batches(seed=seed, size=size, reference_date=reference_date,
-                                       dialect=dialect):
+                                       dialect=dialect, extras=extras):
             send.send_bytes(pickle.dumps(encoded, protocol=pickle.HIGHEST_PROTOCOL))
             del encoded
         send.send_bytes(pickle.dumps(None))

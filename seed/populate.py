@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +21,9 @@ from app.clock import SandboxClock
 from app.db import Database
 from seed import loader, pipeline
 from seed.reference import read_json
+
+if TYPE_CHECKING:
+    from seed.extras import Spec as ExtrasSpec
 
 GENERATOR_VERSION = "2026.11-1"
 Progress = Callable[[int, int], None]
@@ -63,25 +67,33 @@ def is_populated(database: Database) -> bool:
 
 def populate(database: Database, *, size: int, seed: int, replace: bool = False,
              progress: Progress | None = None, now: datetime | None = None,
-             then: Callable[[Connection], None] | None = None) -> Summary:
+             then: Callable[[Connection], None] | None = None,
+             extras: Extras | None = None) -> Summary:
     """Generate ``size`` people from ``seed`` into ``database``; see the module docstring.
-    ``then(connection)`` runs in the same transaction once the people are in (``dancu seed``
-    generates their cards and accounts there): a failure there leaves nothing either."""
+    With ``extras``, the generator also makes their chip cards and VNeID accounts, written with
+    them (``dancu seed``; any accounts of an earlier population are deleted first).
+    ``then(connection)`` runs in the same transaction once the people are in: a failure there
+    leaves nothing either."""
     started = time.perf_counter()
-    summary = Summary(people=size, rows=dict.fromkeys(loader.POPULATION_TABLES, 0))
+    clock_now = now or SandboxClock().now()
+    spec = None if extras is None else extras.spec(seed=seed, now=clock_now)
+    tables = (*loader.POPULATION_TABLES, *(loader.EXTRA_TABLES if spec else ()))
+    summary = Summary(people=size, rows=dict.fromkeys(tables, 0))
     with database.engine.connect() as connection, loader.bulk_journal(connection), \
             connection.begin():
         existing = loader.count_people(connection)
         if existing and not replace:
             raise PopulationExists(existing)
-        writer = loader.writer_for(connection)
+        writer = loader.writer_for(connection, extras=spec is not None)
         writer.prepare()
+        if spec is not None:
+            _forget_accounts(connection)
         writer.clear()
         writer.drop_indexes()
         writer.reference()
-        _load_batches(writer, summary, seed=seed, size=size, progress=progress)
+        _load_batches(writer, summary, seed=seed, size=size, progress=progress, extras=spec)
         writer.run(seed=seed, size=size, generator_version=GENERATOR_VERSION,
-                   reference_date=reference_date(), created_at=now or SandboxClock().now())
+                   reference_date=reference_date(), created_at=clock_now)
         rows_done = time.perf_counter()
         writer.finish()
         summary.finish_seconds = time.perf_counter() - rows_done
@@ -91,14 +103,46 @@ def populate(database: Database, *, size: int, seed: int, replace: bool = False,
     return summary
 
 
+@dataclass(frozen=True)
+class Extras:
+    """Ask :func:`populate` for the people's chip cards and VNeID accounts too (``sandbox``:
+    with the documented password and passcode; see ``account_generation``)."""
+
+    sandbox: bool = True
+
+    def spec(self, *, seed: int, now: datetime) -> ExtrasSpec:
+        from app.services.vneid.account_generation import sandbox_hashes
+        from seed.extras import Spec
+
+        password, passcode = sandbox_hashes() if self.sandbox else (None, None)
+        return Spec(seed=seed, reference_date=reference_date(), now=now, password_hash=password,
+                    passcode_hash=passcode)
+
+
+def _forget_accounts(connection: Connection) -> None:
+    """The accounts of an earlier population, and the provider state that refers to them."""
+    from sqlalchemy.orm import Session
+
+    from app.services.vneid.account_generation import forget_accounts
+
+    with Session(bind=connection) as session:
+        forget_accounts(session)
+        session.flush()
+
+
 def _load_batches(writer: loader.Writer, summary: Summary, *, seed: int, size: int,
-                  progress: Progress | None) -> None:
+                  progress: Progress | None, extras: ExtrasSpec | None = None) -> None:
     done = 0
     dialect = writer.connection.dialect.name
     for batch in pipeline.batches(seed=seed, size=size, reference_date=reference_date(),
-                                  dialect=dialect):
+                                  dialect=dialect, extras=extras):
         for name in loader.POPULATION_TABLES:
             writer.write(name, batch.tables[name])
+            summary.rows[name] += batch.rows[name]
+        for name in writer.extras:
+            columns, values = batch.tables[name]
+            if values:
+                writer.write_tuples(name, columns, values)
             summary.rows[name] += batch.rows[name]
         done += batch.people
         if progress:

@@ -19,6 +19,7 @@ from app.models.account import Account
 from app.models.card import Card
 from app.models.population import Citizen
 from app.services.vneid import account_generation
+from seed import loader
 from seed.cards import seed_cards
 from seed.populate import reference_date
 from tests.api.population_support import fresh_database
@@ -67,15 +68,35 @@ def test_seed_makes_the_cards_and_accounts_the_first_start_would_have_made(
     assert len(_accounts(together)) > SIZE // 3
 
 
-def test_a_failure_while_generating_the_accounts_leaves_no_people_and_no_cards(
+def test_a_failure_while_writing_the_accounts_leaves_no_people_and_no_cards(
         fresh_database: Callable[..., Database], monkeypatch: pytest.MonkeyPatch) -> None:
     database = fresh_database(migrate=False)
+    for writer in (loader.SqliteWriter, loader.PostgresWriter):
+        def broken(self: loader.Writer, name: str, columns: tuple[str, ...], values: list[Any],
+                   original: Callable[..., None] = writer.write_tuples) -> None:
+            if name == "vneid_account":
+                raise OperationalError("INSERT", {}, Exception("the disk is full"))
+            original(self, name, columns, values)
 
-    def broken(*_: Any, **__: Any) -> int:
-        raise OperationalError("INSERT", {}, Exception("the disk is full"))
-
-    monkeypatch.setattr(account_generation, "seed_accounts_in", broken)
+        monkeypatch.setattr(writer, "write_tuples", broken)
     result = _seed(database)
     assert result.exit_code == 1
     assert "rolled back" in result.stderr
     assert _count(database, Citizen.pin) == _count(database, Card.id) == 0
+    assert _count(database, Account.id) == 0
+
+
+def test_replacing_the_population_replaces_its_accounts(
+        fresh_database: Callable[..., Database]) -> None:
+    database = fresh_database(migrate=False)
+    assert _seed(database).exit_code == 0
+    before = {pin for pin, *_ in _accounts(database)}
+    result = CliRunner().invoke(cli, ["seed", "--size", str(SIZE), "--seed", str(SEED + 1),
+                                      "--replace", "--database-url", database.url])
+    assert result.exit_code == 0, result.output
+    with database.read() as session:
+        citizens = set(session.scalars(select(Citizen.pin)))
+    after = {pin for pin, *_ in _accounts(database)}
+    assert after
+    assert after <= citizens
+    assert after != before

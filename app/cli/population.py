@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,10 +12,8 @@ from app.cli.base import cli, console, fail, print_table, settings_from
 
 if TYPE_CHECKING:
     from rich.table import Table
-    from sqlalchemy import Connection
 
     from app.db import Database
-    from app.settings import Settings
 
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="DANCU_DATABASE_URL")]
 
@@ -40,15 +37,6 @@ def _connect(url: str) -> Database:
     return database
 
 
-@dataclass
-class _Extras:
-    """What ``dancu seed`` generated with the people: cards and VNeID accounts."""
-
-    cards: int = 0
-    accounts: int = 0
-    seconds: float = 0.0
-
-
 @cli.command()
 def seed(
     size: Annotated[int | None, typer.Option(help="People (DANCU_POPULATION_SIZE).")] = None,
@@ -60,21 +48,19 @@ def seed(
         "cards and VNeID accounts.")] = False,
 ) -> None:
     """Generate a deterministic synthetic population with its chip cards and VNeID accounts (all
-    or nothing, in one transaction)."""
+    or nothing, in one transaction; the generator makes them with each batch of people)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from seed.pipeline import GeneratorFailed
-    from seed.populate import PopulationExists, populate
+    from seed.populate import Extras, PopulationExists, populate
 
     settings = settings_from(database_url=database_url, population_size=size, seed=seed_value)
     database = _connect(settings.database_url)
-    extras = None if population_only else _Extras()
     try:
-        with _progress() as report:
-            then = None if extras is None else _cards_and_accounts(
-                extras, settings=settings, report=report)
+        with _progress(population_only) as report:
             summary = populate(database, size=settings.population_size, seed=settings.seed,
-                               replace=replace, progress=report, then=then)
+                               replace=replace, progress=report,
+                               extras=None if population_only else Extras(settings.sandbox))
     except PopulationExists as exc:
         fail(str(exc))
     except GeneratorFailed as exc:
@@ -83,45 +69,14 @@ def seed(
         fail(f"the load failed and was rolled back: {type(exc).__name__}")
     finally:
         database.dispose()
-    print_table(_summary_table(summary, seed=settings.seed, extras=extras))
-
-
-def _cards_and_accounts(extras: _Extras, *, settings: Settings,
-                        report: Callable[..., None]) -> Callable[[Connection], None]:
-    """The step ``populate`` runs in its transaction: the people's chip cards, then their VNeID
-    accounts (the same generators the first ``dancu serve`` would run; it then finds them)."""
-
-    def generate(connection: Connection) -> None:
-        import time
-
-        from sqlalchemy.orm import Session
-
-        from app.clock import SandboxClock
-        from app.services.vneid import account_generation
-        from seed.cards import seed_cards_on
-        from seed.populate import reference_date
-
-        started, now = time.perf_counter(), SandboxClock().now()
-        report(stage="chip cards")
-        extras.cards = seed_cards_on(connection, seed=settings.seed,
-                                     reference_date=reference_date())
-        report(stage="VNeID accounts")
-        with Session(bind=connection) as session:
-            if (account_generation.has_accounts(session)
-                    and account_generation.population_replaced(session)):
-                account_generation.forget_accounts(session)  # they belonged to the old population
-            extras.accounts = account_generation.seed_accounts_in(
-                session, seed=settings.seed, now=now, sandbox=settings.sandbox)
-            session.flush()
-        extras.seconds = time.perf_counter() - started
-
-    return generate
+    print_table(_summary_table(summary, seed=settings.seed, extras=not population_only))
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[..., None]]:
+def _progress(population_only: bool = True) -> Iterator[Callable[..., None]]:
     """A rich progress bar on a terminal; otherwise (logs, CI) one plain line per batch. The
     callback takes ``(done, total)`` people, or ``stage=`` the next step's name."""
+    what = "people" if population_only else "people with their cards and accounts"
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -133,13 +88,13 @@ def _progress() -> Iterator[Callable[..., None]]:
     if not console.is_terminal:
         def plain(done: int = 0, total: int = 0, *, stage: str | None = None) -> None:
             console.print(f"generating {stage}" if stage else
-                          f"loaded {done:,} of {total:,} people", highlight=False)
+                          f"loaded {done:,} of {total:,} {what}", highlight=False)
         yield plain
         return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("people"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("generating people", total=None)
+        task = bar.add_task(f"generating {what}", total=None)
 
         def update(done: int = 0, total: int = 0, *, stage: str | None = None) -> None:
             if stage:  # a step over all the people at once: the bar pulses
@@ -150,7 +105,7 @@ def _progress() -> Iterator[Callable[..., None]]:
 
 
 def _summary_table(summary, *, seed: int,  # type: ignore[no-untyped-def]
-                   extras: _Extras | None) -> Table:
+                   extras: bool) -> Table:
     from rich.table import Table
 
     table = Table(title=f"Population generated (seed {seed})", show_header=False)
@@ -160,13 +115,11 @@ def _summary_table(summary, *, seed: int,  # type: ignore[no-untyped-def]
     for name, label in (("household", "households"), ("residence", "residences"),
                         ("family_relation", "family relations")):
         table.add_row(label, f"{summary.rows.get(name, 0):,}")
-    if extras is not None:
-        table.add_row("chip cards", f"{extras.cards:,}")
-        table.add_row("VNeID accounts", f"{extras.accounts:,}")
+    if extras:
+        table.add_row("chip cards", f"{summary.rows.get('card', 0):,}")
+        table.add_row("VNeID accounts", f"{summary.rows.get('vneid_account', 0):,}")
     table.add_row("time", f"{summary.seconds:.1f} s")
     table.add_row("of which indexes and keys", f"{summary.finish_seconds:.1f} s")
-    if extras is not None:
-        table.add_row("of which cards and accounts", f"{extras.seconds:.1f} s")
     table.add_row("rate", f"{summary.rate:,.0f} people/s")
     return table
 

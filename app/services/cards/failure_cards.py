@@ -87,8 +87,10 @@ def _is_latest() -> ColumnElement[bool]:
     return ~select(other.id).where(other.pin == Card.pin, other.sequence > Card.sequence).exists()
 
 
-def _candidates(session: Session, spec: CardPersona, today: date) -> list[Card]:
-    query = (select(Card).join(Citizen, Citizen.pin == Card.pin)
+def _candidates(session: Session, spec: CardPersona, today: date) -> list[tuple[str, int]]:
+    """(PIN, card id) of the cards that fit ``spec``: columns, not ORM cards (3,000 of them per
+    persona were most of the first start's card step)."""
+    query = (select(Card.pin, Card.id).join(Citizen, Citizen.pin == Card.pin)
              .where(Card.persona.is_(None), Citizen.status == spec.holder, _is_latest()))
     if spec.holder == "deceased":
         query = query.where(Card.status == "revoked", Card.status_reason == "death")
@@ -99,14 +101,17 @@ def _candidates(session: Session, spec: CardPersona, today: date) -> list[Card]:
         query = query.where(Card.status == "active",
                             or_(Card.expiry_date.is_(None), Card.expiry_date >= far),
                             Card.issue_date >= date(2021, 1, 2))
-    return list(session.scalars(query.order_by(Card.pin).limit(CANDIDATES)))
+    return [(pin, card_id) for pin, card_id in session.execute(
+        query.order_by(Card.pin).limit(CANDIDATES))]
 
 
 def _pick(session: Session, spec: CardPersona, *, seed: int, today: date,
           also_taken: frozenset[str] = frozenset()) -> Card | None:
     taken = set(session.scalars(select(Card.pin).where(Card.persona.is_not(None)))) | also_taken
-    found = [c for c in _candidates(session, spec, today) if c.pin not in taken]
-    return min(found, key=lambda c: draw(seed, spec.key, c.pin), default=None)
+    found = [(pin, card_id) for pin, card_id in _candidates(session, spec, today)
+             if pin not in taken]
+    chosen = min(found, key=lambda candidate: draw(seed, spec.key, candidate[0]), default=None)
+    return None if chosen is None else session.get(Card, chosen[1])
 
 
 def _apply(session: Session, card: Card, spec: CardPersona, *, now: datetime) -> None:

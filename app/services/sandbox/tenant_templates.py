@@ -56,7 +56,9 @@ def _code_digest() -> str:
     digest = hashlib.sha256()
     root = Path(seed.__file__).parent
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in _DIGEST_SUFFIXES)
-    for path in [*files, Path(account_generation.__file__), Path(failure_cards.__file__)]:
+    accounts = Path(account_generation.__file__)  # with the rules and writer beside it
+    for path in [*files, accounts, accounts.with_name("account_rules.py"),
+                 accounts.with_name("account_bulk.py"), Path(failure_cards.__file__)]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

@@ -19,11 +19,10 @@ level-2 citizen, a level-1 citizen, a pending, locked and closed account.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -40,264 +39,40 @@ from app.models.oidc import (
     LoginInteraction,
     RefreshToken,
 )
-from app.models.population import Citizen, FamilyRelation, Residence
+from app.models.population import Citizen, Residence
 from app.models.sandbox import SandboxPersona
-from app.services.cards import issuance as cards
 from app.services.kit import secret
-from app.services.kit.keys import aware
 from app.services.vneid import accounts
-from app.services.vneid.accounts import age_on
+from app.services.vneid.account_rules import (  # noqa: F401 (the rules, as before)
+    ADULT_AGE,
+    AGE_BANDS,
+    CARD_GROUNDS,
+    FIRST_ACCOUNT_DAY,
+    GUARDIAN_KINDS,
+    OPENED_BY,
+    PENDING_SHARE,
+    SANDBOX_PASSCODE,
+    SANDBOX_PASSWORD,
+    SELF_LOCKED_SHARE,
+    AgeBand,
+    _Person,
+    _state,
+    band,
+    draw,
+    opening_day,
+)
 from app.services.vneid.provider import LOGIN_PURPOSE
 from app.settings import Settings
 
 log = logging.getLogger("dancu.accounts")
-SANDBOX_PASSWORD = "Vneid@2025"
-SANDBOX_PASSCODE = "123456"
-BATCH = 5000
-# The first accounts: "Đến cuối tháng 7 [2022] ... cấp hơn 7.800 tài khoản định danh điện tử"
-# (the identification system went live in July 2022, before Decree 59/2022 of 2022-10-20).
-FIRST_ACCOUNT_DAY = date(2022, 7, 1)
-# Share of the generated accounts opened by each day, from the national milestones scaled to the
-# population (seed/timeline.py, docs/population.md): nearly 2.6 M activated by 2022-12-25, the
-# 40 M goal for mid-2023, more than 75.7 M by 2024-07-11; the rest until the clock's day.
-OPENED_BY: tuple[tuple[date, float], ...] = (
-    (date(2022, 12, 25), 0.032),
-    (date(2023, 6, 30), 0.50),
-    (date(2024, 7, 11), 0.975),
-)
 
 
-@dataclass(frozen=True)
-class AgeBand:
-    """Citizens aged ``low`` to ``high`` (inclusive): share holding an account, share at level 2."""
-
-    low: int
-    high: int
-    with_account: float
-    level2: float
-
-
-# Under 14 the share is of the children holding a card (issued on request, seed/cards.py
-# UNDER_14_SHARE) whose guardian has an active level-2 account: the guardian registers them.
-AGE_BANDS: tuple[AgeBand, ...] = (
-    AgeBand(0, 5, 0.60, 0.0),
-    AgeBand(6, 13, 0.60, 0.30),
-    AgeBand(14, 17, 0.90, 0.80),
-    AgeBand(18, 24, 0.98, 0.90),
-    AgeBand(25, 59, 0.98, 0.90),
-    AgeBand(60, 74, 0.92, 0.85),
-    AgeBand(75, 200, 0.70, 0.80),
-)
-ADULT_AGE = 14  # younger: registered by a parent or guardian with their own level-2 account
-GUARDIAN_KINDS = ("mother", "father", "legal_representative")  # the first one with an account
-PENDING_SHARE = 0.015  # of account holders: registered in the app, not yet matched
-SELF_LOCKED_SHARE = 0.003  # of active holders: locked at their own request
-
-
-def draw(seed: int, label: str, pin: str) -> float:
-    """A uniform number in [0, 1) fixed by the seed, a purpose label and the PIN."""
-    digest = hashlib.sha256(f"dancu-sandbox/{seed}/{label}/{pin}".encode()).digest()
-    return int.from_bytes(digest[:8]) / 2**64
-
-
-def band(age: int) -> AgeBand:
-    """The band of ``age`` (a birth after the clock's day counts as age 0)."""
-    return next(b for b in AGE_BANDS if b.low <= max(age, 0) <= b.high)
-
-
-@dataclass(frozen=True)
-class _Person:
-    pin: str
-    birth_date: date
-    status: str
-    status_date: date | None
-    phone: str | None
-    email: str | None
-
-
-def _people(session: Session) -> Iterator[list[_Person]]:
-    """Citizens in PIN order, a batch at a time (keyset pagination: no long-lived cursor)."""
-    last = ""
-    columns = (Citizen.pin, Citizen.birth_date, Citizen.status, Citizen.status_date,
-               Citizen.phone, Citizen.email)
-    while True:
-        rows = session.execute(select(*columns).where(Citizen.pin > last)
-                               .order_by(Citizen.pin).limit(BATCH)).all()
-        if not rows:
-            return
-        yield [_Person(*row) for row in rows]
-        last = rows[-1][0]
-
-
-def opening_day(u: float, today: date) -> date:
-    """The day an account opened, for a uniform ``u``: the inverse of :data:`OPENED_BY`
-    (linear between its days, then evenly to ``today``), never after ``today``."""
-    knots = [*((d, share) for d, share in OPENED_BY if d < today), (today, 1.0)]
-    previous_day, previous_share = FIRST_ACCOUNT_DAY, 0.0
-    for day, share in knots:
-        if u < share or day == today:
-            span = share - previous_share
-            part = (u - previous_share) / span if span > 0 else 0.0
-            moved = previous_day + timedelta(days=int(part * (day - previous_day).days))
-            return min(max(moved, previous_day), today)
-        previous_day, previous_share = day, share
-    return today
-
-
-def _created_at(seed: int, pin: str, now: datetime, *, not_before: date | None = None,
-                not_after: date | None = None) -> datetime:
-    """The opening time: :func:`opening_day`, but not before the holder's first card nor after
-    their death (``not_before``, ``not_after``)."""
-    day = opening_day(draw(seed, "opened", pin), now.date())
-    day = max(day, not_before) if not_before else day
-    day = min(day, not_after) if not_after else day
-    return min(datetime(day.year, day.month, day.day, 9, tzinfo=now.tzinfo), now)
-
-
-# The account locks with the card (Law 2023 Art. 34(1), Decree 69 Art. 15): the latest card's
-# status at the clock's time -> the lock ground of a generated account.
-CARD_GROUNDS = {"expired": "card_expired", "revoked": "card_revoked", "held": "card_held"}
-
-
-def _is_child(person: _Person, today: date) -> bool:
-    return person.status == "alive" and age_on(person.birth_date, today) < ADULT_AGE
-
-
-def _state(person: _Person, seed: int, *, card: str | None, today: date) -> dict[str, Any] | None:
-    """The generated account of ``person`` (state, level, grounds), or ``None``. ``card`` is the
-    effective status of the person's latest card (``None``: never had one). An account needs a
-    card (Decree 69 Art. 7): none without one, and locked while the card is expired, revoked or
-    held (a lost card does not lock it)."""
-    on_day = person.status_date if person.status != "alive" and person.status_date else today
-    age = age_on(person.birth_date, on_day)
-    holds = band(age)
-    if draw(seed, "account", person.pin) >= holds.with_account:
-        return None
-    level = 2 if age >= 6 and draw(seed, "level", person.pin) < holds.level2 else 1
-    if person.status == "deceased":  # an account only if they lived to see VNeID
-        opened = person.status_date is None or person.status_date >= FIRST_ACCOUNT_DAY
-        return {"state": accounts.CLOSED, "level": level, "closed_reason": "death"} \
-            if card is not None and opened else None
-    if card is None:
-        return None
-    if person.status == "missing":
-        return {"state": accounts.LOCKED, "level": level, "lock_reasons": ["authority"]}
-    if card in CARD_GROUNDS:
-        return {"state": accounts.LOCKED, "level": level, "lock_reasons": [CARD_GROUNDS[card]]}
-    if level not in accounts.allowed_levels(age=age, alive=True, has_valid_card=True):
-        return None
-    status = draw(seed, "state", person.pin)
-    if status < PENDING_SHARE:
-        return {"state": accounts.PENDING, "level": 1}
-    if status < PENDING_SHARE + SELF_LOCKED_SHARE:
-        return {"state": accounts.LOCKED, "level": level, "lock_reasons": ["self_request"]}
-    return {"state": accounts.ACTIVE, "level": level}
-
-
-@dataclass(frozen=True)
-class _Secrets:
-    password_hash: str | None
-    passcode_hash: str | None
-
-
-# Every row carries the same keys: the bulk insert sends rows with one set of keys in one statement,
-# and mixed sets split a batch into a statement per change of set (half the generation's time).
-_UNSET = {"locked_at": None, "locked_by": None, "closed_at": None, "closed_reason": None}
-
-
-def _row(person: _Person, state: dict[str, Any], secrets: _Secrets, *, seed: int,
-         now: datetime, first_card: date | None = None) -> dict[str, Any]:
-    died = person.status_date if person.status == "deceased" else None
-    opened = _created_at(seed, person.pin, now, not_before=first_card, not_after=died)
-    row = {"pin": person.pin, "lock_reasons": [], "phone": person.phone or
-           accounts.derived_phone(person.pin), "email": person.email,
-           "password_hash": secrets.password_hash, "passcode_hash": secrets.passcode_hash,
-           "failed_logins": 0, "created_at": opened, "updated_at": opened, **_UNSET, **state}
-    if row["state"] == accounts.LOCKED:
-        row |= {"locked_at": opened, "locked_by": "generator"}
-    if row["state"] == accounts.CLOSED:
-        row["closed_at"] = opened
-    return row
-
-
-def _events(session: Session, rows: Sequence[dict[str, Any]],
-            guardians: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    ids = dict(session.execute(select(Account.pin, Account.id)
-                               .where(Account.pin.in_([r["pin"] for r in rows]))).all())
-    kinds = {accounts.CLOSED: "closed", accounts.LOCKED: "locked"}
-    by = {pin: f"guardian {guardian}" for pin, guardian in (guardians or {}).items()}
-    return [{"account_id": ids[r["pin"]], "at": r["created_at"], "actor": "generator",
-             "kind": kinds.get(r["state"], "created"), "state": r["state"], "level": r["level"],
-             "reason": r.get("closed_reason") or ",".join(r["lock_reasons"]) or
-             by.get(r["pin"])} for r in rows]
-
-
-def _bulk(session: Session, rows: list[dict[str, Any]],
-          events: Callable[[Session, list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
-    """The accounts, then their first events: Core inserts of the tables (one statement per
-    batch; the ORM's bulk insert split the batches into a statement every few rows)."""
-    session.execute(Account.__table__.insert(), rows)
-    session.execute(AccountEvent.__table__.insert(), events(session, rows))
-
-
-def _insert_batch(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
-                  now: datetime) -> int:
-    """The accounts of everyone but living children (registered later, by their guardian)."""
-    today = now.date()
-    people = [person for person in people if not _is_child(person, today)]
-    latest = cards.latest_statuses(session, [p.pin for p in people], now=now)
-    first = cards.first_issued(session, [p.pin for p in people])
-    rows = [_row(person, state, secrets, seed=seed, now=now, first_card=first.get(person.pin))
-            for person in people
-            if (state := _state(person, seed, card=latest.get(person.pin), today=today))]
-    if rows:
-        _bulk(session, rows, _events)
-    return len(rows)
-
-
-def guardians_with_level_2(session: Session, pins: Sequence[str]) -> dict[str, Account]:
-    """For each child among ``pins``: the first parent or legal representative in force (mother,
-    father, legal representative) holding an active level-2 account."""
-    order = {kind: i for i, kind in enumerate(GUARDIAN_KINDS)}
-    query = (select(FamilyRelation.pin, FamilyRelation.kind, Account)
-             .join(Account, Account.pin == FamilyRelation.relative_pin)
-             .where(FamilyRelation.pin.in_(pins), FamilyRelation.kind.in_(GUARDIAN_KINDS),
-                    FamilyRelation.ended_on.is_(None), Account.state == accounts.ACTIVE,
-                    Account.level == 2))
-    found: dict[str, tuple[int, str, Account]] = {}
-    for child, kind, account in session.execute(query):
-        rank = (order[kind], account.pin)
-        if child not in found or rank < found[child][:2]:
-            found[child] = (*rank, account)
-    return {child: account for child, (_, _, account) in found.items()}
-
-
-def _insert_children(session: Session, people: list[_Person], secrets: _Secrets, *, seed: int,
-                     now: datetime) -> int:
-    """Living children's accounts: only with a card (Decree 69 Art. 7) and registered by a
-    guardian's active level-2 account with the guardian's phone (rules §3.2); the event log
-    names the guardian (``created``, reason ``guardian <PIN>``)."""
-    today = now.date()
-    children = [person for person in people if _is_child(person, today)]
-    latest = cards.latest_statuses(session, [p.pin for p in children], now=now)
-    children = [person for person in children if person.pin in latest]
-    guardians = guardians_with_level_2(session, [p.pin for p in children])
-    first = cards.first_issued(session, [p.pin for p in children if p.pin in guardians])
-    rows, by = [], {}
-    for person in children:
-        guardian = guardians.get(person.pin)
-        state = _state(person, seed, card=latest[person.pin], today=today) if guardian else None
-        if guardian is None or state is None:
-            continue
-        row = _row(person, state, secrets, seed=seed, now=now, first_card=first.get(person.pin))
-        row["phone"], row["email"] = guardian.phone, guardian.email
-        row["created_at"] = row["updated_at"] = max(row["created_at"],
-                                                    aware(guardian.created_at) or now)
-        rows.append(row)
-        by[person.pin] = guardian.pin
-    if rows:
-        _bulk(session, rows, lambda s, r: _events(s, r, by))
-    return len(rows)
+@cache
+def sandbox_hashes() -> tuple[str, str]:
+    """The argon2 hashes of the documented password and passcode, made once per process: every
+    generated account and persona stores the same ones (an argon2 hash is ~70 ms of CPU; the
+    personas' fourteen were a second of the first start)."""
+    return (accounts.hash_password(SANDBOX_PASSWORD), accounts.hash_passcode(SANDBOX_PASSCODE))
 
 
 def has_accounts(session: Session) -> bool:
@@ -315,17 +90,17 @@ def seed_accounts(database: Database, *, seed: int, now: datetime, sandbox: bool
 
 
 def seed_accounts_in(session: Session, *, seed: int, now: datetime, sandbox: bool = True) -> int:
-    """:func:`seed_accounts` in the caller's session (``dancu seed``: with the population)."""
+    """:func:`seed_accounts` in the caller's session, through :mod:`account_bulk` (``dancu seed``
+    and the first start of an empty database make them with the people: ``seed/extras.py``)."""
     if has_accounts(session):
         return 0
-    secrets = (_Secrets(accounts.hash_password(SANDBOX_PASSWORD),
-                        accounts.hash_passcode(SANDBOX_PASSCODE)) if sandbox
-               else _Secrets(None, None))
-    created = 0
-    for people in _people(session):
-        created += _insert_batch(session, people, secrets, seed=seed, now=now)
-    for people in _people(session):  # children after every possible guardian
-        created += _insert_children(session, people, secrets, seed=seed, now=now)
+    from app.services.vneid import account_bulk
+
+    session.flush()
+    created = account_bulk.generate(
+        session.connection(), seed=seed, now=now,
+        password_hash=sandbox_hashes()[0] if sandbox else None,
+        passcode_hash=sandbox_hashes()[1] if sandbox else None)
     log.info("generated %d VNeID accounts", created)
     return created
 
@@ -424,8 +199,7 @@ def _fresh_account(session: Session, pin: str, spec: Persona, *, now: datetime) 
     account.failed_logins, account.persona, account.updated_at = 0, spec.key, now
     account.locked_by = account.locked_at = account.unlock_due = account.login_locked_until = None
     account.closed_reason, account.closed_at = None, None
-    account.password_hash = accounts.hash_password(SANDBOX_PASSWORD)
-    account.passcode_hash = accounts.hash_passcode(SANDBOX_PASSCODE)
+    account.password_hash, account.passcode_hash = sandbox_hashes()
     session.add(account)
     session.flush()
     accounts.record_event(session, account, "persona", now=now, actor="generator")
