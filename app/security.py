@@ -125,6 +125,21 @@ def _insufficient(scopes: Sequence[str]) -> InsufficientScope:
     return error
 
 
+def presented_bearer(request: Request) -> HTTPAuthorizationCredentials | None:
+    """What :data:`bearer` gives (the first ``Authorization`` header's bearer token, ``None``
+    without one), read from the raw headers and built without the model's validation: the
+    express lookup (:mod:`app.routers.hot`) needs nothing else of the dependency."""
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            credentials = credentials.strip()
+            if not (scheme and credentials) or scheme.lower() != "bearer":
+                return None
+            return HTTPAuthorizationCredentials.model_construct(scheme=scheme,
+                                                               credentials=credentials)
+    return None
+
+
 def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", None) or uuid.uuid4().hex
 
@@ -215,11 +230,12 @@ def _verify(request: Request, token: str, now: datetime) -> AccessTokenClaims:
     return claims
 
 
-async def _claims(request: Request, token: str, now: datetime) -> AccessTokenClaims:
-    cached = runtime(request).tokens.get(token, now=now)
+async def _claims(request: Request, cache: Runtime, token: str,
+                  now: datetime) -> AccessTokenClaims:
+    cached = cache.tokens.get(token, now=now)
     if cached is not None:
         return cached
-    return await runtime(request).run_blocking(lambda: _verify(request, token, now))
+    return await cache.run_blocking(lambda: _verify(request, token, now))
 
 
 def _load_client(request: Request, client_id: str) -> ClientSnapshot | None:
@@ -227,11 +243,11 @@ def _load_client(request: Request, client_id: str) -> ClientSnapshot | None:
         return runtime(request).clients.load(session, client_id)
 
 
-async def _active_client(request: Request, client_id: str) -> ClientSnapshot:
+async def _active_client(request: Request, cache: Runtime, client_id: str) -> ClientSnapshot:
     """The token's client, if still registered and active (cached for at most two seconds)."""
-    client = runtime(request).clients.get(client_id)
+    client = cache.clients.get(client_id)
     if client is False:
-        client = await runtime(request).run_blocking(lambda: _load_client(request, client_id))
+        client = await cache.run_blocking(lambda: _load_client(request, client_id))
     if client is None or client is False or not client.active:
         log.info("token of an unknown or disabled client refused")
         raise _invalid_token(had_token=True)
@@ -248,9 +264,10 @@ def _lease(request: Request, client: ClientSnapshot, now: datetime) -> rate_limi
     return decision
 
 
-async def _count_request(request: Request, client: ClientSnapshot, now: datetime) -> None:
+async def _count_request(request: Request, client: ClientSnapshot, now: datetime,
+                         cache: Runtime) -> None:
     """Use a request this process leased for the client, or lease a block; 429 when none is left."""
-    if runtime(request).quotas.take(client.client_id, now=now):
+    if cache.quotas.take(client.client_id, now=now):
         return
     # A write: always from a worker thread. Inline on SQLite it blocked the event loop on the
     # database lock while a sync route holding that lock waited for the loop to commit (both
@@ -311,11 +328,11 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
             raise _invalid_token(had_token=True)
         request.state.client_id = ADMIN_CLIENT_ID  # for the request log
         return _admin_caller(request)
-    now = get_clock(request).now()
-    claims = await _claims(request, token, now)
-    client = await _active_client(request, claims.content.client_id)
+    now, cache = get_clock(request).now(), runtime(request)
+    claims = await _claims(request, cache, token, now)
+    client = await _active_client(request, cache, claims.content.client_id)
     purpose = _purpose(request, client)
-    await _count_request(request, client, now)
+    await _count_request(request, client, now, cache)
     scopes = frozenset(claims.content.scope) & client.scopes
     request.state.client_id = client.client_id  # for the request log
     return Caller(client_id=client.client_id, scopes=scopes, purposes=client.purposes,

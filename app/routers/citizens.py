@@ -16,8 +16,8 @@ from app.schemas.common import ClaimText
 from app.security import (
     Caller,
     RequestNow,
-    bearer,
     charge_more,
+    presented_bearer,
     request_now,
     require_any_scope,
     require_scope,
@@ -129,7 +129,7 @@ async def get_citizen_first(request: Request) -> Response:
 
 async def lookup_answer(request: Request) -> bytes | Response:
     """The lookup's JSON body, or a problem answer (app.routers.hot serves it express)."""
-    caller = await _lookup_caller(request, await bearer(request))
+    caller = await _lookup_caller(request, presented_bearer(request))
     return await _record_or_problem(request.path_params["pin"], caller,
                                     await request_now(request), request)
 
