@@ -54,18 +54,26 @@ class ChainReport:
 def utc_text(moment: datetime) -> str:
     """One text form for a stored instant, whatever the backend gives back (SQLite: naive UTC)."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = aware.astimezone(UTC)
+    if utc.year < 1000:  # strftime's %Y is not zero-padded, isoformat's is
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text as that strftime, a few times faster (every record is hashed with it)
+    return utc.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 HASHED_COLUMNS = ("seq", "created_at", "client_id", "purpose", "action", "pin", "fields", "result",
                   "request_id", "prev_hash")
 
 
+# json.dumps(..., ensure_ascii=False, separators=(",", ":")) builds this encoder on every call
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def record_hash(values: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of a record's columns (``hash`` itself excluded)."""
     canonical = [utc_text(values[name]) if name == "created_at" else values[name]
                  for name in HASHED_COLUMNS]
-    encoded = json.dumps(canonical, ensure_ascii=False, separators=(",", ":")).encode()
+    encoded = _CANONICAL(canonical).encode()
     return hashlib.sha256(encoded).hexdigest()
 
 
