@@ -24,10 +24,12 @@ carried no token, RFC 6750 §3.1), 403 ``insufficient-scope``, 403 ``purpose-not
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, TypeVar
@@ -238,6 +240,37 @@ async def _claims(request: Request, cache: Runtime, token: str,
     return await cache.run_blocking(lambda: _verify(request, token, now))
 
 
+# Reloads in flight, per runtime, event loop, kind and client: when a cached client snapshot
+# expires or a quota lease runs out, every request in flight at that moment would otherwise reload
+# it, each in a worker thread on PostgreSQL (32 at 32 connections; bench/RESULTS.md "Third pass
+# on the lookup"); the others wait for the one, then read the cache again.
+_FLIGHTS: dict[tuple[int, int, str, str], asyncio.Future[None]] = {}
+
+
+def _flight_key(cache: Runtime, kind: str, client_id: str) -> tuple[int, int, str, str]:
+    return id(cache), id(asyncio.get_running_loop()), kind, client_id
+
+
+async def _joined(cache: Runtime, kind: str, client_id: str) -> bool:
+    """Wait for the same reload in flight on this loop, if there is one; whether there was."""
+    flight = _FLIGHTS.get(_flight_key(cache, kind, client_id))
+    if flight is None:
+        return False
+    await asyncio.wait({flight})  # a waiter cancelled does not cancel the reload's future
+    return True
+
+
+@asynccontextmanager
+async def _leading(cache: Runtime, kind: str, client_id: str) -> AsyncIterator[None]:
+    key = _flight_key(cache, kind, client_id)
+    flight = _FLIGHTS[key] = asyncio.get_running_loop().create_future()
+    try:
+        yield
+    finally:
+        del _FLIGHTS[key]
+        flight.set_result(None)
+
+
 def _load_client(request: Request, client_id: str) -> ClientSnapshot | None:
     with get_database(request).read() as session:
         return runtime(request).clients.load(session, client_id)
@@ -246,8 +279,11 @@ def _load_client(request: Request, client_id: str) -> ClientSnapshot | None:
 async def _active_client(request: Request, cache: Runtime, client_id: str) -> ClientSnapshot:
     """The token's client, if still registered and active (cached for at most two seconds)."""
     client = cache.clients.get(client_id)
+    if client is False and await _joined(cache, "client", client_id):
+        client = cache.clients.get(client_id)
     if client is False:
-        client = await cache.run_blocking(lambda: _load_client(request, client_id))
+        async with _leading(cache, "client", client_id):
+            client = await cache.run_blocking(lambda: _load_client(request, client_id))
     if client is None or client is False or not client.active:
         log.info("token of an unknown or disabled client refused")
         raise _invalid_token(had_token=True)
@@ -267,14 +303,17 @@ def _lease(request: Request, client: ClientSnapshot, now: datetime) -> rate_limi
 async def _count_request(request: Request, client: ClientSnapshot, now: datetime,
                          cache: Runtime) -> None:
     """Use a request this process leased for the client, or lease a block; 429 when none is left."""
-    if cache.quotas.take(client.client_id, now=now):
+    while not cache.quotas.take(client.client_id, now=now):
+        if await _joined(cache, "lease", client.client_id):
+            continue  # another request leased a block meanwhile: take from it
+        # A write: always from a worker thread. Inline on SQLite it blocked the event loop on the
+        # database lock while a sync route holding that lock waited for the loop to commit (both
+        # stalled for the 30 s busy timeout, then a 500; found by the reliability suite's races).
+        async with _leading(cache, "lease", client.client_id):
+            decision = await cache.run_in_thread(lambda: _lease(request, client, now))
+        if not decision.allowed:
+            raise _rate_limited(decision)
         return
-    # A write: always from a worker thread. Inline on SQLite it blocked the event loop on the
-    # database lock while a sync route holding that lock waited for the loop to commit (both
-    # stalled for the 30 s busy timeout, then a 500; found by the reliability suite's races).
-    decision = await runtime(request).run_in_thread(lambda: _lease(request, client, now))
-    if not decision.allowed:
-        raise _rate_limited(decision)
 
 
 def _charge(request: Request, client_id: str, cost: int, now: datetime) -> rate_limit.RateDecision:
