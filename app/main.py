@@ -160,5 +160,7 @@ def create_app(
     hot.serve_first(app)  # the login flow's endpoints, without FastAPI's per-request handling
     # One pass for request ids, observation, tenants, faults, body limit and input guard; a
     # tenant's requests come through the deployment's edge first (ids, observation, dispatch).
-    app.add_middleware(SandboxEdge, max_bytes=settings.max_body_bytes, deployment=tenant is None)
+    # The lookup and /healthz are handed from it straight to their pure-ASGI handlers.
+    app.add_middleware(SandboxEdge, max_bytes=settings.max_body_bytes, deployment=tenant is None,
+                       express=hot.express(app))
     return app

@@ -30,10 +30,12 @@ request (``htm``, ``htu``, ``ath``; the server nonce when required), each proof 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, TypeVar
@@ -197,6 +199,25 @@ async def _check_dpop(request: Request, credentials: HTTPAuthorizationCredential
         raise dpop_refusal(error) from None
 
 
+def presented_bearer(request: Request) -> HTTPAuthorizationCredentials | None:
+    """What :data:`bearer` gives (the first ``Authorization`` header's bearer or DPoP token,
+    ``None`` without one), read from the raw headers and built without the model's validation: the
+    express lookup (:mod:`app.routers.hot`) needs nothing else of the dependency."""
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            credentials = credentials.strip()
+            if not (scheme and credentials):
+                return None
+            if scheme.lower() == "dpop":  # a DPoP-bound token (RFC 9449 §7), as :data:`bearer`
+                scheme = dpop.DPOP_SCHEME
+            elif scheme.lower() != "bearer":
+                return None
+            return HTTPAuthorizationCredentials.model_construct(scheme=scheme,
+                                                               credentials=credentials)
+    return None
+
+
 def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", None) or uuid.uuid4().hex
 
@@ -287,11 +308,43 @@ def _verify(request: Request, token: str, now: datetime) -> AccessTokenClaims:
     return claims
 
 
-async def _claims(request: Request, token: str, now: datetime) -> AccessTokenClaims:
-    cached = runtime(request).tokens.get(token, now=now)
+async def _claims(request: Request, cache: Runtime, token: str,
+                  now: datetime) -> AccessTokenClaims:
+    cached = cache.tokens.get(token, now=now)
     if cached is not None:
         return cached
-    return await runtime(request).run_blocking(lambda: _verify(request, token, now))
+    return await cache.run_blocking(lambda: _verify(request, token, now))
+
+
+# Reloads in flight, per runtime, event loop, kind and client: when a cached client snapshot
+# expires or a quota lease runs out, every request in flight at that moment would otherwise reload
+# it, each in a worker thread on PostgreSQL (32 at 32 connections; bench/RESULTS.md "Third pass
+# on the lookup"); the others wait for the one, then read the cache again.
+_FLIGHTS: dict[tuple[int, int, str, str], asyncio.Future[None]] = {}
+
+
+def _flight_key(cache: Runtime, kind: str, client_id: str) -> tuple[int, int, str, str]:
+    return id(cache), id(asyncio.get_running_loop()), kind, client_id
+
+
+async def _joined(cache: Runtime, kind: str, client_id: str) -> bool:
+    """Wait for the same reload in flight on this loop, if there is one; whether there was."""
+    flight = _FLIGHTS.get(_flight_key(cache, kind, client_id))
+    if flight is None:
+        return False
+    await asyncio.wait({flight})  # a waiter cancelled does not cancel the reload's future
+    return True
+
+
+@asynccontextmanager
+async def _leading(cache: Runtime, kind: str, client_id: str) -> AsyncIterator[None]:
+    key = _flight_key(cache, kind, client_id)
+    flight = _FLIGHTS[key] = asyncio.get_running_loop().create_future()
+    try:
+        yield
+    finally:
+        del _FLIGHTS[key]
+        flight.set_result(None)
 
 
 def _load_client(request: Request, client_id: str) -> ClientSnapshot | None:
@@ -299,11 +352,14 @@ def _load_client(request: Request, client_id: str) -> ClientSnapshot | None:
         return runtime(request).clients.load(session, client_id)
 
 
-async def _active_client(request: Request, client_id: str) -> ClientSnapshot:
+async def _active_client(request: Request, cache: Runtime, client_id: str) -> ClientSnapshot:
     """The token's client, if still registered and active (cached for at most two seconds)."""
-    client = runtime(request).clients.get(client_id)
+    client = cache.clients.get(client_id)
+    if client is False and await _joined(cache, "client", client_id):
+        client = cache.clients.get(client_id)
     if client is False:
-        client = await runtime(request).run_blocking(lambda: _load_client(request, client_id))
+        async with _leading(cache, "client", client_id):
+            client = await cache.run_blocking(lambda: _load_client(request, client_id))
     if client is None or client is False or not client.active:
         log.info("token of an unknown or disabled client refused")
         raise _invalid_token(had_token=True)
@@ -320,16 +376,20 @@ def _lease(request: Request, client: ClientSnapshot, now: datetime) -> rate_limi
     return decision
 
 
-async def _count_request(request: Request, client: ClientSnapshot, now: datetime) -> None:
+async def _count_request(request: Request, client: ClientSnapshot, now: datetime,
+                         cache: Runtime) -> None:
     """Use a request this process leased for the client, or lease a block; 429 when none is left."""
-    if runtime(request).quotas.take(client.client_id, now=now):
+    while not cache.quotas.take(client.client_id, now=now):
+        if await _joined(cache, "lease", client.client_id):
+            continue  # another request leased a block meanwhile: take from it
+        # A write: always from a worker thread. Inline on SQLite it blocked the event loop on the
+        # database lock while a sync route holding that lock waited for the loop to commit (both
+        # stalled for the 30 s busy timeout, then a 500; found by the reliability suite's races).
+        async with _leading(cache, "lease", client.client_id):
+            decision = await cache.run_in_thread(lambda: _lease(request, client, now))
+        if not decision.allowed:
+            raise _rate_limited(decision)
         return
-    # A write: always from a worker thread. Inline on SQLite it blocked the event loop on the
-    # database lock while a sync route holding that lock waited for the loop to commit (both
-    # stalled for the 30 s busy timeout, then a 500; found by the reliability suite's races).
-    decision = await runtime(request).run_in_thread(lambda: _lease(request, client, now))
-    if not decision.allowed:
-        raise _rate_limited(decision)
 
 
 def _charge(request: Request, client_id: str, cost: int, now: datetime) -> rate_limit.RateDecision:
@@ -383,13 +443,13 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
             raise _invalid_token(had_token=True)
         request.state.client_id = ADMIN_CLIENT_ID  # for the request log
         return _admin_caller(request)
-    now = get_clock(request).now()
-    claims = await _claims(request, token, now)
-    client = await _active_client(request, claims.content.client_id)
+    now, cache = get_clock(request).now(), runtime(request)
+    claims = await _claims(request, cache, token, now)
+    client = await _active_client(request, cache, claims.content.client_id)
     if claims.content.jkt is not None or credentials.scheme == dpop.DPOP_SCHEME:
         await _check_dpop(request, credentials, claims, client, now)
     purpose = _purpose(request, client)
-    await _count_request(request, client, now)
+    await _count_request(request, client, now, cache)
     scopes = frozenset(claims.content.scope) & client.scopes
     request.state.client_id = client.client_id  # for the request log
     return Caller(client_id=client.client_id, scopes=scopes, purposes=client.purposes,

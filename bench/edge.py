@@ -5,7 +5,9 @@ def`` route returning a four-field dict), served by uvicorn with the settings an
 ``dancu serve``. Both servers run at once, pinned to the same CPU(s) (``--server-cpus``), and are
 measured alternately: each round drives the bare app, then each endpoint of the service, with
 ``wrk`` (``--connections``, ``--threads``, ``--duration``; pinned to ``--driver-cpus``). Ratios are
-medians over rounds, each endpoint's rate over the bare app's.
+medians over rounds, each endpoint's rate over the bare app's; and each server's CPU per answered
+request over the round (``/proc/<pid>/stat``, all its threads), which other processes on a shared
+machine move much less than the rates.
 
 Endpoints: ``healthz`` (GET /healthz), ``lookup`` (an authenticated, audited GET
 /v1/citizens/{pin}, cycling through random PINs), ``verify`` (POST /v1/cards/verify, cycling through
@@ -202,14 +204,28 @@ def lua_scripts(work: Path, pins: list[str], lookup_token: str, verify_token: st
     return scripts
 
 
-def wrk(url: str, script: Path, args: argparse.Namespace, duration: float) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process (all its threads) has used so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, script: Path, args: argparse.Namespace, duration: float,
+        pid: int | None = None) -> dict[str, float]:
+    """One wrk run; with the server's ``pid``, also the server's CPU per answered request
+    (robust to other processes on the machine, unlike requests per second)."""
+    used = cpu_seconds(pid) if pid is not None else 0.0
     command = [*taskset(args.driver_cpus), "wrk", f"-t{args.threads}", f"-c{args.connections}",
                f"-d{max(1, round(duration))}s", "--latency", "-s", str(script), url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", output).group(1))  # type: ignore[union-attr]
     bad = sum(int(n) for n in re.findall(r"non200 (\d+)", output))
     errors = re.search(r"Socket errors: (.*)", output)
-    return {"rps": rate, "p99_ms": _ms(re.search(r"99%\s+(\S+)", output).group(1)),  # type: ignore[union-attr]
+    answered = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    cpu_us = ((cpu_seconds(pid) - used) / answered * 1e6) if pid is not None and answered \
+        else float("nan")
+    return {"rps": rate, "cpu_us": cpu_us,
+            "p99_ms": _ms(re.search(r"99%\s+(\S+)", output).group(1)),  # type: ignore[union-attr]
             "non200": bad, "socket_errors": errors.group(1) if errors else ""}  # type: ignore[dict-item]
 
 
@@ -268,8 +284,8 @@ def main() -> None:
                     str(ROOT / "bench" / "bare_app.py"), "--port", str(bare_port),
                     "--log-level", args.log_level]
     with (tempfile.TemporaryDirectory() as directory,
-          server(dancu_command, env, f"{base}/readyz"),
-          server(bare_command, {}, f"{bare}/healthz")):
+          server(dancu_command, env, f"{base}/readyz") as dancu_pid,
+          server(bare_command, {}, f"{bare}/healthz") as bare_pid):
         work = Path(directory)
         lookup_token = token(base, "bench", lookup_secret, "citizen.basic")
         verify_token = token(base, "bench-cards", verify_secret, "card.read card.verify") \
@@ -288,15 +304,18 @@ def main() -> None:
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in measured}
         for _ in range(args.rounds):
             for name in measured:
-                runs[name].append(wrk(*targets[name], args, duration=args.duration))
+                runs[name].append(wrk(*targets[name], args, duration=args.duration,
+                                      pid=bare_pid if name == "bare" else dancu_pid))
         summary = {name: {"rps": statistics.median(r["rps"] for r in rounds),
                           "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+                          "cpu_us": statistics.median(r["cpu_us"] for r in rounds),
                           "rounds": [round(r["rps"]) for r in rounds],
                           "non200": sum(int(r["non200"]) for r in rounds),
                           "socket_errors": rounds[0]["socket_errors"]}
                    for name, rounds in runs.items()}
         for name in endpoints:
             summary[name]["ratio"] = summary[name]["rps"] / summary["bare"]["rps"]
+            summary[name]["cpu_ratio"] = summary["bare"]["cpu_us"] / summary[name]["cpu_us"]
         if not args.no_open_loop:
             paths = work / "paths.txt"
             paths.write_text("".join(f"/v1/citizens/{pin}\n" for pin in pins))
@@ -326,7 +345,8 @@ def report(summary: dict[str, dict[str, object]], args: argparse.Namespace,
               f"{bare['rps']:.0f} | {row['rps']:.0f} | {row['ratio']:.2f} | "
               f"{opened.get('p99_ms', '-')} ms at {opened.get('rate', '-')}/s "
               f"(bare {bare_open.get('p99_ms', '-')} ms at {bare_open.get('rate', '-')}/s) | "
-              f"{row['non200']} | {load:.1f} |")
+              f"{row['non200']} | {load:.1f} | server CPU per request {row['cpu_us']:.0f} us "
+              f"(bare {bare['cpu_us']:.0f} us): {row['cpu_ratio']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ every app (the deployment and each tenant's):
 3. fault injection (:mod:`app.edge.faults`);
 4. the body limit: 413 by ``Content-Length`` before the app runs, or by counting a chunked body;
 5. the input guard: control characters in the URL or a form body, ambiguous JSON
-   (:mod:`app.middleware`).
+   (:mod:`app.middleware`);
+6. the express routes: a bodiless request that ``express`` (the app's, :func:`app.routers.hot.
+   express`) names a handler for goes to that pure-ASGI handler instead of through the app.
 
 The fast path -- no tenant named, no fault header, rules or persona, no body -- reads the
 headers once, and allocates the request id, the watch of the answer and its headers; no database,
@@ -70,10 +72,12 @@ class SandboxEdge:
     """The one middleware of every app (see the module). ``deployment``: the deployment's app
     (request ids, observation, tenant dispatch); a tenant's app has only its own part."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, deployment: bool) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, deployment: bool,
+                 express: Callable[[Scope], ASGIApp | None] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.deployment = deployment
+        self.express = express
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,7 +159,8 @@ class SandboxEdge:
         if declared is None and chunked:
             await self._counted(scope, receive, send, kind)
         elif kind is None:
-            await self.app(scope, receive, send)
+            handler = None if self.express is None else self.express(scope)
+            await (self.app if handler is None else handler)(scope, receive, send)
         else:
             await self._checked(scope, receive, send, kind)
 

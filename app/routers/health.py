@@ -24,14 +24,14 @@ class Readiness(BaseModel):
     migrations: str
 
 
-_OK = Health(status="ok").model_dump_json().encode()
+OK = Health(status="ok").model_dump_json().encode()
 
 
 @router.get("/healthz", summary="Liveness: the process answers", response_model=Health)
 async def healthz(request: Request) -> Response:
     """On the event loop, a constant answer (served first by :mod:`app.routers.hot`): a probe
     measures the process, not a thread pool's queue."""
-    return Response(_OK, media_type="application/json")
+    return Response(OK, media_type="application/json")
 
 
 @router.get(

@@ -13,6 +13,16 @@ its typed schema goes to :func:`app.routers.cards.verify_first` (the same depend
 there); any other request (another media type, a body that does not validate) is handed, body
 replayed, to its FastAPI route, whose own answers (422 with FastAPI's error list, 401/403 first
 where FastAPI gives them) are thereby unchanged.
+
+The two busiest of them, the data-sharing lookup and ``/healthz``, are also served *express*
+(:func:`express`): the sandbox edge (:mod:`app.edge`), once it has done its own pass (request
+id, observation, tenant, faults, limits), hands a ``GET`` of their paths straight to a pure-ASGI
+handler here instead of to the app, so Starlette's exception middleware, FastAPI's exit stack,
+the router's matching and the ``Response`` object are skipped (a third of the lookup's CPU
+outside its own work, bench/RESULTS.md "Third pass on the lookup"). What they did is done here:
+the route is noted in the scope (metrics, access log, problem ``instance``), domain errors and
+HTTP exceptions go to the app's own exception handlers, anything else propagates to the server
+error middleware as before.
 """
 
 from __future__ import annotations
@@ -20,12 +30,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette._utils import get_route_path
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.errors import DomainError
 from app.middleware import read_body, replay
 from app.routers import citizens, health, oauth, token
 
@@ -126,3 +141,70 @@ def serve_first(app: FastAPI) -> None:
                  for path, method, load in FORWARDED]
     app.router.routes[:0] = [*(HotRoute(path, endpoint, methods)
                                for path, endpoint, methods in HOT), *forwarded]
+
+
+
+LOOKUP_PATH, HEALTH_PATH = "/v1/citizens/{pin}", "/healthz"
+_LOOKUP_PREFIX = "/v1/citizens/"
+_JSON = (b"content-type", b"application/json")
+Express = Callable[[Scope], ASGIApp | None]
+
+
+def _handler(app: FastAPI, error: Exception) -> Callable[..., Any] | None:
+    """The app's exception handler for ``error``, as Starlette's exception middleware picks it
+    (nearest class first); ``None`` for what that middleware leaves to the server error one."""
+    handlers = app.exception_handlers
+    for kind in type(error).__mro__:
+        if kind is Exception:
+            return None
+        if kind in handlers:
+            return handlers[kind]
+    return None
+
+
+async def _send_json(send: Send, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode()), _JSON]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def express(app: FastAPI) -> Express:
+    """For the edge of ``app``: the pure-ASGI handler of a request the hot lookup or health
+    route would answer, or ``None`` (the request then goes through the app as usual)."""
+    routes = {route.path: route for route in app.router.routes if isinstance(route, HotRoute)}
+    lookup_route, health_route = routes[LOOKUP_PATH], routes[HEALTH_PATH]
+
+    async def lookup(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = lookup_route
+        scope["endpoint"] = lookup_route.endpoint
+        scope["path_params"] = {"pin": get_route_path(scope)[len(_LOOKUP_PREFIX):]}
+        request = Request(scope, receive, send)
+        try:
+            answer = await citizens.lookup_answer(request)
+        except (DomainError, HTTPException) as error:
+            handler = _handler(app, error)
+            if handler is None:
+                raise
+            answer = await handler(request, error)
+        if isinstance(answer, Response):
+            await answer(scope, receive, send)
+        else:
+            await _send_json(send, answer)
+
+    async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = health_route
+        scope["endpoint"] = health_route.endpoint
+        await _send_json(send, health.OK)
+
+    def pick(scope: Scope) -> ASGIApp | None:
+        if scope["method"] != "GET":
+            return None
+        path = get_route_path(scope)
+        if path == HEALTH_PATH:
+            return healthz
+        if path.startswith(_LOOKUP_PREFIX) and len(path) > len(_LOOKUP_PREFIX) \
+                and "/" not in path[len(_LOOKUP_PREFIX):]:
+            return lookup
+        return None
+
+    return pick

@@ -12,14 +12,16 @@ CLI and tests may append directly in their own transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from app.models.audit import AuditChainHead, AuditRecord
@@ -52,18 +54,26 @@ class ChainReport:
 def utc_text(moment: datetime) -> str:
     """One text form for a stored instant, whatever the backend gives back (SQLite: naive UTC)."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = aware.astimezone(UTC)
+    if utc.year < 1000:  # strftime's %Y is not zero-padded, isoformat's is
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text as that strftime, a few times faster (every record is hashed with it)
+    return utc.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 HASHED_COLUMNS = ("seq", "created_at", "client_id", "purpose", "action", "pin", "fields", "result",
                   "request_id", "prev_hash")
 
 
+# json.dumps(..., ensure_ascii=False, separators=(",", ":")) builds this encoder on every call
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def record_hash(values: Mapping[str, Any]) -> str:
     """SHA-256 over the canonical JSON of a record's columns (``hash`` itself excluded)."""
     canonical = [utc_text(values[name]) if name == "created_at" else values[name]
                  for name in HASHED_COLUMNS]
-    encoded = json.dumps(canonical, ensure_ascii=False, separators=(",", ":")).encode()
+    encoded = _CANONICAL(canonical).encode()
     return hashlib.sha256(encoded).hexdigest()
 
 
@@ -127,6 +137,39 @@ def chained_rows(groups: Sequence[Group], *, seq: int, head_hash: str) -> list[d
 def copy_values(row: Mapping[str, Any]) -> list[Any]:
     """A record's values in the column order of :data:`PG_COPY_RECORDS`."""
     return [row[name] for name in _RECORD_COLUMNS]
+
+
+_SQLITE_INSERT_RECORD = (f"INSERT INTO audit_record ({', '.join(_RECORD_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' for _ in _RECORD_COLUMNS)})")
+_SQLITE_MOVE_HEAD = f"UPDATE audit_chain_head SET seq = ?, hash = ? WHERE id = {HEAD_ID}"
+
+
+@functools.cache
+def _binders(dialect: Dialect) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    """Each record column's bind processor on ``dialect`` (what SQLAlchemy applies itself)."""
+    table = AuditRecord.__table__
+    return tuple((name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                 for name in _RECORD_COLUMNS)
+
+
+def append_groups_sqlite(session: Session, groups: Sequence[Group]) -> None:
+    """:func:`append_groups` on SQLite (the requests' group commits), with the driver's
+    ``executemany`` of one prepared single-row INSERT: SQLAlchemy's multi-row VALUES form is a new
+    statement text for every group size, parsed again by SQLite on every commit (a third of the
+    commit's CPU, bench/RESULTS.md "Third pass on the lookup"). The values are bound as
+    SQLAlchemy would bind them (its own column processors)."""
+    if not any(entries for entries, _ in groups):
+        return
+    connection = session.connection()  # begins the writing transaction (BEGIN IMMEDIATE)
+    binders = _binders(connection.dialect)
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    seq, head_hash = driver.execute(f"SELECT seq, hash FROM audit_chain_head WHERE id = {HEAD_ID}"
+                                    ).fetchone()
+    rows = chained_rows(groups, seq=seq, head_hash=head_hash)
+    driver.executemany(_SQLITE_INSERT_RECORD, [
+        [row[name] if bind is None else bind(row[name]) for name, bind in binders] for row in rows])
+    driver.execute(_SQLITE_MOVE_HEAD, (rows[-1]["seq"], rows[-1]["hash"]))
 
 
 def append_groups(session: Session, groups: Sequence[Group]) -> None:

@@ -8,8 +8,10 @@ requests in flight, instead of one each.
 
 The batching runs on the event loop: a flush task collects what the requests in flight have
 added, then commits it while the loop keeps serving. On PostgreSQL the commit runs on the loop
-itself, over psycopg's async connections (:class:`PostgresAppends`); on SQLite in a worker thread
-(one thread hand-off per batch, not per request). This class owns its transactions (like the
+itself, over psycopg's async connections (:class:`PostgresAppends`); on SQLite on the loop too
+when SQLite's write lock is free at once (:func:`app.services.storage.units.write_at_once`, on the
+loop thread's own writing connection, where the lookups also read their rows), else in a worker
+thread (one thread hand-off per batch, not per request). This class owns its transactions (like the
 request-session dependency); the chain rules stay in :mod:`app.services.sharing.audit`.
 """
 
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.db import Database, libpq_dsn
 from app.services.sharing import audit
+from app.services.storage import units
 
 if TYPE_CHECKING:
     import psycopg  # loaded when a PostgreSQL deployment first appends: SQLite never needs it
@@ -159,7 +162,8 @@ class AuditWriter:
         try:
             if self._appends is not None:
                 await self._appends.append(groups)
-            else:
+            elif not units.write_at_once(
+                    self._database, lambda session: audit.append_groups_sqlite(session, groups)):
                 await self._run_blocking(lambda: self._commit(groups))
         except Exception as error:  # every waiting request must learn that its record failed
             log.error("audit append failed: %s", type(error).__name__)
@@ -173,4 +177,4 @@ class AuditWriter:
 
     def _commit(self, groups: list[audit.Group]) -> None:
         with self._database.write() as session:
-            audit.append_groups(session, groups)
+            audit.append_groups_sqlite(session, groups)

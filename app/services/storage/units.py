@@ -99,6 +99,23 @@ def _at_once(database: Database, path: str, work: Callable[[Session], T]) -> T:
         return _commit_unit(database.unwaiting_connection(), work)
 
 
+def write_at_once(database: Database, work: Callable[[Session], object]) -> bool:
+    """``work(session)`` committed on this thread's own connection if the writers' lock and
+    SQLite's are free at once (nothing waits: no lock taken in the event loop); ``False``, with
+    nothing done, otherwise or where there is no writers' lock (PostgreSQL, in-memory SQLite).
+    For the audit trail's group commits (:mod:`app.services.sharing.audit_writer`): no
+    ``asyncio.Lock`` (``run_write``'s belongs to one event loop, and tests drive an app from
+    several), so the caller falls back to its worker thread whenever this says ``False``."""
+    path = _lock_path(database)
+    if path is None:
+        return False
+    try:
+        _at_once(database, path, work)
+    except _Busy:
+        return False
+    return True
+
+
 def _unit(database: Database, work: Callable[[Session], T]) -> Callable[[], T]:
     def run() -> T:
         with database.write() as session:
