@@ -240,6 +240,8 @@ def _ms(text: str) -> float:
 
 def open_loop(url: str, rate: float, args: argparse.Namespace, *, headers: list[str],
               paths: Path | None) -> dict[str, object]:
+    if args.open_loop_driver == "hey":
+        return hey(url, rate, args, headers=headers, paths=paths)
     command = [*taskset(args.driver_cpus), sys.executable, "-P",
                str(ROOT / "bench" / "open_loop.py"), url, "--rate", f"{rate:.0f}",
                "--duration", str(args.open_loop_duration)]
@@ -249,6 +251,33 @@ def open_loop(url: str, rate: float, args: argparse.Namespace, *, headers: list[
         command += ["--paths", str(paths)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return dict(json.loads(output))
+
+
+HEY_WORKERS = 32
+
+
+def hey(url: str, rate: float, args: argparse.Namespace, *, headers: list[str],
+        paths: Path | None) -> dict[str, object]:
+    """The same load by ``hey`` (Go; Debian's package): ``-q`` caps each of its workers' rate, so
+    ``HEY_WORKERS`` workers at ``rate / HEY_WORKERS`` each offer ``rate`` while the answers keep
+    up (a worker waits for its answer before its next tick: near open-loop below the peak, where
+    the answers take a fraction of the tick). One URL: the lookup asks for the first PIN of the
+    list again and again."""
+    if paths is not None:
+        url = url.rstrip("/") + paths.read_text().split("\n", 1)[0]
+    command = [*taskset(args.driver_cpus), "hey", "-z", f"{args.open_loop_duration:.0f}s",
+               "-c", str(HEY_WORKERS), "-q", f"{rate / HEY_WORKERS:.1f}", "-disable-compression"]
+    for header in headers:
+        command += ["-H", header]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    answered = re.search(r"Requests/sec:\s+([0-9.]+)", output)
+    found = {int(p): float(s) * 1000 for p, s in
+             re.findall(r"\s(\d+)% in ([0-9.]+) secs", output)}
+    statuses = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", output))
+    return {"driver": "hey", "rate": round(rate), "reached": float(answered.group(1))
+            if answered else float("nan"), "p50_ms": found.get(50), "p90_ms": found.get(90),
+            "p99_ms": found.get(99), "non200": sum(int(n) for code, n in statuses.items()
+                                                   if code != "200")}
 
 
 def main() -> None:
@@ -267,6 +296,9 @@ def main() -> None:
                         help="distinct cards' chip reads the verify endpoint cycles through")
     parser.add_argument("--open-loop-duration", type=float, default=10)
     parser.add_argument("--no-open-loop", action="store_true")
+    parser.add_argument("--open-loop-driver", choices=("python", "hey"), default="python",
+                        help="bench/open_loop.py (true open loop, one core of Python), or hey "
+                             "(apt-get install hey) when the rates outrun the Python generator")
     args = parser.parse_args()
     endpoints = args.endpoints.split(",")
     port, bare_port = free_port(), free_port()
