@@ -17,10 +17,22 @@ def serve(
 ) -> None:
     """Migrate the database, seed it on first start, and serve the API."""
     import gc
-    import os
 
     if workers == 1:  # this process serves: no collection until start-up's objects are frozen
         gc.disable()  # (app.asgi; app.main._freeze_imports turns it back on)
+    try:
+        _serve(host, port, database_url, workers, open_docs)
+    finally:
+        # Served, or failed before serving: the collector is on again for whatever runs next in
+        # this process (a test calling the command, a program embedding the CLI), or objects in
+        # reference cycles -- event loops and the connections they hold -- would never be freed.
+        gc.enable()
+
+
+def _serve(host: str | None, port: int | None, database_url: str | None, workers: int,
+           open_docs: bool) -> None:
+    import os
+
     import uvicorn
 
     from app import http_protocol
