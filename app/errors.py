@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
+from starlette.routing import Match, Mount, compile_path
 from starlette.types import Scope
 
 from app.db import database_unreachable
@@ -213,7 +213,27 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     response = problem_response(mapped, request)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request.scope)
+        if allowed:
+            response.headers["Allow"] = allowed
     return response
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(scope: Scope) -> str:
+    """Every method some route of the app serves at this path (RFC 9110 §15.5.6). The router
+    answers 405 with the methods of the first route matching the path only, and one path's
+    methods are often several routes (a router each, ``GET`` and ``POST`` declared apart).
+    Mounts (the static files) match any method: they are left to say it themselves."""
+    router = getattr(scope.get("app"), "router", None)
+    if router is None:
+        return ""
+    routes = [route for route in router.routes if not isinstance(route, Mount)]
+    return ", ".join(method for method in _METHODS if any(
+        route.matches({**scope, "method": method})[0] is Match.FULL for route in routes))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

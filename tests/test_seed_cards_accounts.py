@@ -9,16 +9,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.db import Database
+from app.main import create_app
 from app.models.account import Account
 from app.models.card import Card
 from app.models.population import Citizen
 from app.services.vneid import account_generation
+from app.settings import load_settings
 from seed import loader
 from seed.cards import seed_cards
 from seed.populate import reference_date
@@ -99,4 +102,35 @@ def test_replacing_the_population_replaces_its_accounts(
     after = {pin for pin, *_ in _accounts(database)}
     assert after
     assert after <= citizens
+    assert after != before
+
+
+@pytest.mark.parametrize("extra", [(), ("--population-only",)])
+def test_after_a_replacement_the_persona_catalogue_names_citizens_of_the_new_population(
+        fresh_database: Callable[..., Database], extra: tuple[str, ...]) -> None:
+    database = fresh_database(migrate=False)
+    assert _seed(database).exit_code == 0
+    settings = load_settings(database_url=database.url, seed=SEED, population_size=SIZE,
+                             delivery_worker=False, secret_key="replaced-population-secret")
+    admin = {"Authorization": f"Bearer {settings.admin_token}"}
+
+    def catalogue() -> dict[str, str]:  # a start, as `dancu serve` makes it, then the catalogue
+        with TestClient(create_app(settings, database=database)) as client:
+            answer = client.get("/v1/sandbox/personas", headers=admin)
+            assert answer.status_code == 200
+            found = {p["key"]: p["pin"] for p in answer.json()["personas"] if not p["fault"]}
+            token = client.post("/oauth2/token", data={
+                "grant_type": "client_credentials", "scope": "citizen.basic"},
+                auth=(settings.demo_client_id, settings.demo_client_secret)).json()
+            bearer = {"Authorization": f"Bearer {token['access_token']}"}
+            for key, pin in found.items():
+                assert client.get(f"/v1/citizens/{pin}", headers=bearer).status_code == 200, key
+            return found
+
+    before = catalogue()
+    result = CliRunner().invoke(cli, ["seed", "--size", str(SIZE), "--seed", str(SEED + 1),
+                                      "--replace", "--database-url", database.url, *extra])
+    assert result.exit_code == 0, result.output
+    after = catalogue()
+    assert after
     assert after != before

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.types import Receive, Scope, Send
 
@@ -139,6 +140,31 @@ def remembering(send: Send, tenant_id: str) -> Send:
         if message["type"] == "http.response.start":
             message = {**message, "headers": [*message.get("headers", []),
                                               (b"set-cookie", cookie)]}
+        await send(message)
+
+    return sending
+
+
+def slash_redirects_kept(send: Send, scope: Scope, tenant_id: str) -> Send:
+    """Under ``/t/<id>/``: the router's trailing-slash redirect (307 to the same path with or
+    without the ``/``) builds its ``Location`` from the path the tenant's app sees, which lacks
+    the prefix; put the prefix back, so that a client following it stays in the tenant instead of
+    landing in the deployment. Any other answer passes unchanged."""
+    prefix = tenants.PATH_PREFIX + tenant_id
+    inner = scope["path"]
+    slash_twins = {inner.rstrip("/"), inner + "/"} - {inner}
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start" and message["status"] in (307, 308):
+            headers = []
+            for name, value in message.get("headers", []):
+                if name == b"location":
+                    parts = urlsplit(value.decode("latin-1"))
+                    if parts.path in slash_twins:
+                        value = parts._replace(path=prefix + parts.path).geturl().encode(
+                            "latin-1")
+                headers.append((name, value))
+            message = {**message, "headers": headers}
         await send(message)
 
     return sending

@@ -52,6 +52,11 @@ def test_a_request_loads_only_the_routers_under_its_path(fresh: FastAPI) -> None
     ("GET", "/v1/pki/no-such-thing", 404, None),
     ("DELETE", "/v1/pki/csca.pem", 405, {"GET"}),
     ("PUT", "/v1/sandbox/clock/freeze", 405, {"POST"}),
+    # RFC 9110 §15.5.6: Allow lists every method of the resource, whichever route serves each
+    ("PUT", "/v1/subscriptions/sub_x", 405, {"GET", "PATCH", "DELETE"}),
+    ("PUT", "/v1/sandbox/faults", 405, {"GET", "POST", "DELETE"}),
+    ("PATCH", "/v1/admin/clients", 405, {"GET", "POST"}),
+    ("PUT", "/oauth2/logout", 405, {"GET", "POST"}),
 ])
 def test_unknown_paths_and_methods_are_answered_as_before_any_router_loaded(
         fresh: FastAPI, method: str, path: str, status: int, allow: set[str] | None) -> None:

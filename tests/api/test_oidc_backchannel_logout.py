@@ -32,6 +32,7 @@ from tests.api.oidc_support import (
     register_rp,
     tokens_for,
 )
+from tests.api.test_webhooks import _trickling
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -252,3 +253,19 @@ def test_an_account_lock_ends_its_sessions_and_tells_the_relying_parties(
     assert locked.status_code == 200, locked.text
     (token,) = _logout_tokens(receiver)
     assert _verified_logout_token(token, client, audience=rp.client_id)["sid"] == sid
+
+
+def test_a_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_delivery_deadline(
+        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        receiver: Receiver, database: Database) -> None:
+    # Each byte comes well within the per-step timeout (0.5 s of 2 s); the whole answer (~23 s)
+    # does not come within the delivery's deadline: the delivery must end at that deadline, not
+    # hold its worker thread for the trickle (with many logouts, every worker thread).
+    for trickler in _trickling(receiver):
+        rp = register_rp(client, admin, backchannel_logout_uri=trickler.url)
+        hint = tokens_for(agent, rp, pin)["id_token"]
+        agent.get("/oauth2/logout", params={"id_token_hint": hint})
+        assert trickler.done.wait(60)
+    assert trickler.ended == "cut off"
+    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id)] == [
+        (None, "delivery failed: no acceptable HTTP response")]

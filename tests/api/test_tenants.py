@@ -197,6 +197,18 @@ def test_each_tenant_has_its_own_issuer_and_signing_keys_served_under_its_path(
     assert client.get("/v1/sandbox/clock", headers=inside).json()["tenant"] == pair[0]
 
 
+@pytest.mark.parametrize("path", ["/v1/sandbox/clock/", "/v1/events/",
+                                  "/.well-known/openid-configuration/"])
+def test_a_trailing_slash_redirect_under_a_tenant_path_stays_in_the_tenant(
+        client: TestClient, pair: tuple[str, str], path: str) -> None:
+    # A client following the redirect must not land in the deployment (its clock, its data).
+    answer = client.get(f"/t/{pair[0]}{path}", follow_redirects=False)
+    assert answer.status_code == 307
+    assert answer.headers["location"] == f"http://testserver/t/{pair[0]}{path.rstrip('/')}"
+    query = client.get(f"/t/{pair[0]}{path}?limit=1", follow_redirects=False)
+    assert query.headers["location"].endswith(f"/t/{pair[0]}{path.rstrip('/')}?limit=1")
+
+
 def test_a_client_cannot_see_reset_or_delete_another_clients_tenant(
         client: TestClient, admin_headers: dict[str, str], settings: Settings) -> None:
     owner, other = (bearer(token(client, new_client(

@@ -9,7 +9,8 @@ webhooks' address rules (:mod:`app.webhook_address`,
   and, for ``https``, its name for TLS (so DNS rebinding changes nothing).
 * ``https`` only, except ``http`` to a loopback address where loopback is allowed (local test
   servers of a sandbox).
-* A short timeout (:data:`DEADLINE_SECONDS`) on each step (connect, TLS, each read), no
+* A short timeout (:data:`DEADLINE_SECONDS`) on each step (connect, TLS, each read), and for a
+  logout token's POST one deadline over them all (:class:`_Deadline`), no
   redirects, no proxies from the environment, at most :data:`MAX_BODY_BYTES` of body read.
 * A failure is one message that never names the address (:class:`OutboundRefused`).
 """
@@ -17,6 +18,8 @@ webhooks' address rules (:mod:`app.webhook_address`,
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -104,15 +107,65 @@ def post_form(url: str, form: dict[str, str], *, settings: Settings,
     extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" \
         else {}
     headers = {"Host": target.netloc.decode("ascii"), "Cache-Control": "no-store"}
+    cut = _Deadline(deadline)
     try:
-        with httpx.Client(timeout=deadline, follow_redirects=False, trust_env=False) as client:
+        with cut, httpx.Client(timeout=deadline, follow_redirects=False,
+                               trust_env=False) as client:
             request = client.build_request("POST", target.copy_with(host=str(address)),
-                                           data=form, headers=headers, extensions=extensions)
+                                           data=form, headers=headers,
+                                           extensions={**extensions, "trace": cut.trace})
             response = client.send(request, stream=True)
             response.close()
     except httpx.HTTPError:
         raise OutboundRefused("no acceptable HTTP response") from None
+    if cut.expired:  # the status came, but after the deadline
+        raise OutboundRefused("no acceptable HTTP response")
     return response.status_code
+
+
+class _Deadline:
+    """One deadline for the whole request after the name is resolved (connect, TLS, send, the
+    status line and headers). httpx's timeouts bound each step only: a receiver answering a byte
+    at a time would hold the request (and its worker thread) for as long as it likes. At the
+    deadline the connection's socket is shut down, which ends the blocked read."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: note the socket of each stream opened (TCP, then TLS)."""
+        if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            stream = info.get("return_value")
+            found = None if stream is None else stream.get_extra_info("socket")
+            if isinstance(found, socket.socket):
+                with self._lock:
+                    self._sockets.append(found)
+                    if self.expired:
+                        _shut(found)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for opened in self._sockets:
+                _shut(opened)
+
+
+def _shut(opened: socket.socket) -> None:
+    try:
+        opened.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed, or a TCP socket the TLS one took over
+        pass
 
 
 def _read_limited(response: httpx.Response) -> bytes:

@@ -271,9 +271,11 @@ def population_replaced(session: Session) -> bool:
 
 def forget_accounts(session: Session) -> None:
     """Delete every VNeID account and the provider state that refers to accounts (sessions,
-    interactions, codes, tokens, sign-in consents): they belonged to a replaced population."""
+    interactions, codes, tokens, sign-in consents): they belonged to a replaced population. The
+    persona catalogue's records name citizens of that population too: forgotten with them, the
+    next start picks and shapes the personas again among the new people."""
     for model in (AccountEvent, SmsMessage, OneTimeCode, LoginInteraction, BrowserSession,
-                  AuthorizationCode, RefreshToken, IssuedAccessToken, Account):
+                  AuthorizationCode, RefreshToken, IssuedAccessToken, Account, SandboxPersona):
         session.execute(delete(model))
     session.execute(delete(Consent).where(Consent.purpose == LOGIN_PURPOSE))
 
