@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     failures_per_client: int = Field(default=20, ge=0)
     chip_failures_per_card: int = Field(default=5, ge=0)
     chip_failures_per_client: int = Field(default=20, ge=0)
+    # Dynamic client registration without an initial access token ("open registration", RFC 7591
+    # §3), in a sandbox deployment only: registrations per source address in a minute (0: closed).
+    open_registrations_per_source: int = Field(default=60, ge=0)
 
     @field_validator("database_url", "read_database_url")
     @classmethod

@@ -448,17 +448,32 @@ async def _json_document(request: Request) -> Any:
         raise oauth.InvalidClientMetadata("The body is not JSON.") from None
 
 
+def _open_registration(request: Request, settings: Settings, now: Any) -> bool:
+    """A registration without a token, in a sandbox: counted per source address, 429 with
+    ``Retry-After`` beyond the limit."""
+    if not oidc_registration.open_to_all(settings):
+        return False
+    checks = [(throttle.open_registration_limit(settings), security.source_address(request))]
+    with get_database(request).write() as session:
+        wait = throttle.locked(session, checks, now=now)
+        if wait:
+            raise throttle.too_many(wait)
+        throttle.count_failure(session, checks, now=now)  # counts the registration
+    return True
+
+
 def _initial_token_ok(request: Request, settings: Settings, now: Any) -> bool:
     token = _device_token(request)
     if token is None:
-        return False
+        return _open_registration(request, settings, now)
     if oidc_registration.initial_token_valid(settings, token, now=now):
         return True
     return security.checked_secret(request, matches=security.is_admin_token(request, token))
 
 
 @router.post("/oauth2/register", status_code=201, responses=_REGISTRATION_ERRORS,
-             summary="Dynamic client registration (RFC 7591), with an initial access token")
+             summary="Dynamic client registration (RFC 7591): open in a sandbox deployment, "
+                     "else with an initial access token")
 async def register_client(request: Request) -> Any:
     settings: Settings = request.app.state.settings
     now = request.app.state.clock.now()

@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from app.db import Database
+from app.main import create_app
 from app.services.vneid import registration as oidc_registration
 from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
@@ -38,12 +40,51 @@ def _manage(client: TestClient, registered: dict[str, Any], method: str,
     return client.request(method, path, headers=headers, **kwargs)
 
 
-@pytest.mark.parametrize("token", [None, "wrong", "iat1.99999999999.forged"])
-def test_registration_needs_an_initial_access_token(client: TestClient, token: str | None) -> None:
+@pytest.mark.parametrize("token", ["wrong", "iat1.99999999999.forged"])
+def test_a_presented_initial_access_token_must_be_valid(client: TestClient, token: str) -> None:
     refused = _register(client, token)
     assert refused.status_code == 401
     assert refused.json().get("error", "invalid_token") == "invalid_token"
     assert refused.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_sandbox_deployment_takes_registrations_without_a_token(client: TestClient) -> None:
+    registered = _register(client, None)
+    assert registered.status_code == 201, registered.text
+    body = registered.json()
+    assert {"client_id", "client_secret", "registration_access_token"} <= body.keys()
+
+
+@pytest.mark.parametrize(("sandbox", "per_source", "open_"), [
+    (True, 60, True), (True, 0, False), (False, 60, False), (False, 0, False)])
+def test_registration_is_open_only_in_a_sandbox_deployment_with_a_limit(
+        settings: Settings, sandbox: bool, per_source: int, open_: bool) -> None:
+    changed = settings.model_copy(update={"sandbox": sandbox,
+                                          "open_registrations_per_source": per_source})
+    assert oidc_registration.open_to_all(changed) is open_
+
+
+def test_open_registrations_are_limited_per_source_and_a_token_is_not(
+        settings: Settings, database: Database, initial_token: str) -> None:
+    limited = settings.model_copy(update={"open_registrations_per_source": 2})
+    with TestClient(create_app(limited, database=database, migrate_on_start=False)) as other:
+        answers = [_register(other, None) for _ in range(3)]
+        assert answers[0].status_code == 201, answers[0].text
+        refused = answers[-1]
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert int(refused.headers["retry-after"]) > 0
+        assert _register(other, initial_token).status_code == 201
+
+
+def test_closed_registration_needs_an_initial_access_token(
+        settings: Settings, database: Database) -> None:
+    closed = settings.model_copy(update={"open_registrations_per_source": 0})
+    with TestClient(create_app(closed, database=database, migrate_on_start=False)) as other:
+        refused = _register(other, None)
+        assert refused.status_code == 401
+        assert refused.json().get("error", "invalid_token") == "invalid_token"
+        assert refused.headers["www-authenticate"].startswith("Bearer")
 
 
 def test_the_admin_token_is_an_initial_access_token(client: TestClient,

@@ -68,6 +68,11 @@ def credential_limits(settings: Settings) -> tuple[Limit, Limit]:
             Limit("fail-client", settings.failures_per_client, MINUTE))
 
 
+def open_registration_limit(settings: Settings) -> Limit:
+    """Registrations without an initial access token, per source address (each one counted)."""
+    return Limit("reg-src", settings.open_registrations_per_source, MINUTE)
+
+
 def chip_limits(settings: Settings) -> tuple[Limit, Limit]:
     """Wrong chip access keys: per card, per client."""
     return (Limit("chip-card", settings.chip_failures_per_card, QUARTER_HOUR),

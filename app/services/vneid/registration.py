@@ -1,6 +1,9 @@
 """Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592).
 
-* **Who may register.** A caller with an *initial access token* (RFC 7591 §3): the admin token
+* **Who may register.** In a sandbox deployment, anyone (RFC 7591 §3's open registration: each
+  test run registers its own clients), up to ``DANCU_OPEN_REGISTRATIONS_PER_SOURCE`` a minute from
+  one address (:func:`open_to_all`); otherwise, and beyond that, a caller with an *initial access
+  token* (RFC 7591 §3): the admin token
   itself, or a token the administrator minted (``POST /v1/admin/registration-tokens``): ``iat1.``
   + expiry + an HMAC under a key derived from the deployment secret (``oidc/initial-access-token``),
   so it is valid only in the deployment -- or the tenant, whose secret is its own -- that minted it,
@@ -55,6 +58,12 @@ def mint_initial_token(settings: Settings, *, now: datetime,
     expires = int((now + min(ttl, MAX_INITIAL_TOKEN_TTL)).timestamp())
     token = f"{INITIAL_TOKEN_PREFIX}{expires}.{_mac(settings, expires)}"
     return token, datetime.fromtimestamp(expires, tz=now.tzinfo)
+
+
+def open_to_all(settings: Settings) -> bool:
+    """Whether a registration without an initial access token is taken (a sandbox deployment with
+    open registrations; a presented token is always checked)."""
+    return settings.sandbox and settings.open_registrations_per_source > 0
 
 
 def initial_token_valid(settings: Settings, token: str, *, now: datetime) -> bool:
