@@ -9,6 +9,7 @@ SQLAlchemy Core.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -60,8 +61,9 @@ def owned_tables() -> list[Table]:
     return [t for t in reversed(Base.metadata.sorted_tables) if t in owned]
 
 
-class Writer:
-    """Writes one population into an open transaction on ``connection``."""
+class Writer(ABC):
+    """Writes one population into an open transaction on ``connection`` (each engine's subclass
+    says how rows go in: :class:`SqliteWriter`, :class:`PostgresWriter`)."""
 
     def __init__(self, connection: Connection, *, extras: bool = False) -> None:
         self.connection = connection
@@ -99,11 +101,13 @@ class Writer:
         """After the rows: rebuild indexes and whatever the database needs."""
         self.create_indexes()
 
+    @abstractmethod
     def write(self, name: str, payload: Any) -> None:
-        raise NotImplementedError
+        """Load one packed batch of table ``name``."""
 
+    @abstractmethod
     def write_tuples(self, name: str, columns: tuple[str, ...], values: list[tuple]) -> None:
-        raise NotImplementedError
+        """Load rows of table ``name`` given as tuples in the order of ``columns``."""
 
 
 @contextmanager
