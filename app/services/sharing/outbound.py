@@ -63,22 +63,32 @@ def _checked_address(url: httpx.URL, settings: Settings) -> IPAddress:
     return addresses[0]
 
 
-def get_json(url: str, *, settings: Settings) -> Any:
-    """GET ``url`` and parse its JSON body, under the rules above."""
+def _pinned(url: str, settings: Settings) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """``url`` with its host replaced by the checked address (the one connected to), the
+    ``Host`` header and the TLS server name it keeps: the request for either call."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise OutboundRefused("https is required")
-    import httpx  # by the first fetch, not at start (~0.1 s of imports with its CLI's rich)
+    import httpx
 
     target = httpx.URL(url)
     address = _checked_address(target, settings)
     extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" \
         else {}
-    headers = {"Host": target.netloc.decode("ascii"), "Accept": "application/json"}
+    return (target.copy_with(host=str(address)), {"Host": target.netloc.decode("ascii")},
+            extensions)
+
+
+def get_json(url: str, *, settings: Settings) -> Any:
+    """GET ``url`` and parse its JSON body, under the rules above."""
+    import httpx  # by the first fetch, not at start (~0.1 s of imports with its CLI's rich)
+
+    pinned, headers, extensions = _pinned(url, settings)
+    headers["Accept"] = "application/json"
     try:
         with httpx.Client(timeout=DEADLINE_SECONDS, follow_redirects=False,
                           trust_env=False) as client:
-            request = client.build_request("GET", target.copy_with(host=str(address)),
-                                           headers=headers, extensions=extensions)
+            request = client.build_request("GET", pinned, headers=headers,
+                                           extensions=extensions)
             response = client.send(request, stream=True)
             try:
                 body = _read_limited(response)
@@ -98,21 +108,15 @@ def post_form(url: str, form: dict[str, str], *, settings: Settings,
               deadline: float = DEADLINE_SECONDS) -> int:
     """POST ``form`` as ``application/x-www-form-urlencoded`` to ``url`` under the rules above;
     returns the status code (the answer's body is not read)."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise OutboundRefused("https is required")
     import httpx  # by the first delivery, not at start (as get_json)
 
-    target = httpx.URL(url)
-    address = _checked_address(target, settings)
-    extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" \
-        else {}
-    headers = {"Host": target.netloc.decode("ascii"), "Cache-Control": "no-store"}
+    pinned, headers, extensions = _pinned(url, settings)
+    headers["Cache-Control"] = "no-store"
     cut = _Deadline(deadline)
     try:
         with cut, httpx.Client(timeout=deadline, follow_redirects=False,
                                trust_env=False) as client:
-            request = client.build_request("POST", target.copy_with(host=str(address)),
-                                           data=form, headers=headers,
+            request = client.build_request("POST", pinned, data=form, headers=headers,
                                            extensions={**extensions, "trace": cut.trace})
             response = client.send(request, stream=True)
             response.close()
