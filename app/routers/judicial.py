@@ -187,9 +187,14 @@ def authority_pem(settings: SettingsDep) -> Response:
                                                  **_PROBLEM}},
                      summary="Force a request's next step now (checking, the decision, "
                              "delivery to VNeID)")
-def advance(request_id: RequestId, _: SandboxCaller, session: SessionDep, now: NowDep,
-            body: schemas.AdvanceRequest | None = None) -> Any:
+def advance(request_id: RequestId, caller: SandboxCaller, request: Request, session: SessionDep,
+            now: NowDep, body: schemas.AdvanceRequest | None = None) -> Any:
     body = body or schemas.AdvanceRequest()
+    # The deployment's requests are shared by every organisation, like its clock: a sandbox
+    # client forces only the requests its own e-service submitted (others answer 404, as an
+    # unknown id); the admin forces any, and in a tenant so does any sandbox client of it.
+    shared = caller.admin or getattr(request.app.state, "tenant", None) is not None
     row = service.advance(session, request_id, now=now, outcome=body.outcome,
-                          rejection_code=body.rejection_code)
+                          rejection_code=body.rejection_code,
+                          submitted_by=None if shared else caller.client_id)
     return _out(row, now)

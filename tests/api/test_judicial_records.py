@@ -315,6 +315,49 @@ def test_another_citizens_request_is_not_found(
     assert _problem(response) == "judicial-request-not-found"
 
 
+def _data_token(client: TestClient, rp: Rp) -> dict[str, str]:
+    """The e-service's own client_credentials token (what the sandbox controls take)."""
+    issued = client.post("/oauth2/token", auth=(rp.client_id, rp.secret or ""),
+                         data={"grant_type": "client_credentials", "scope": "citizen.basic"})
+    assert issued.status_code == 200, issued.text
+    return {"Authorization": f"Bearer {issued.json()['access_token']}"}
+
+
+def test_a_sandbox_client_forces_only_the_requests_its_own_e_service_submitted(
+        client: TestClient, agent: TestClient, admin: dict[str, str], citizen: str) -> None:
+    """The deployment is shared by several organisations: one may not read another's requests
+    (the declaration: PIN, name, residences) nor move them along, any more than its clock."""
+    spec = {"scopes": [*LOGIN_SCOPES, "vneid.judicial_record", "citizen.basic"],
+            "grant_types": ["authorization_code", "client_credentials"]}
+    mine = register_rp(client, admin, name="Bank A e-service", **spec)
+    theirs = register_rp(client, admin, name="Bank B e-service", **spec)
+    made = _request(client, _login(agent, mine, citizen))
+    path = f"/v1/sandbox/judicial-records/{made['id']}/advance"
+    refused = client.post(path, headers=_data_token(client, theirs))
+    assert refused.status_code == 404
+    assert _problem(refused) == "judicial-request-not-found"
+    assert "declaration" not in refused.text
+    forced = client.post(path, headers=_data_token(client, mine))
+    assert forced.status_code == 200, forced.text
+    assert forced.json()["status"] == "checking"
+    assert client.post(path, headers=admin).json()["status"] == "issued"
+
+
+def test_a_sandbox_client_cannot_force_the_deployments_persona_requests(
+        client: TestClient, admin: dict[str, str], persona_pins: dict[str, str]) -> None:
+    """A persona's request is every organisation's fixture: the admin forces it, not a client
+    (in a tenant of its own a client may)."""
+    spec = {"scopes": [*LOGIN_SCOPES, "citizen.basic"],
+            "grant_types": ["authorization_code", "client_credentials"]}
+    someone = register_rp(client, admin, name="Another organisation", **spec)
+    device = _device(client, admin, persona_pins["judicial-record-pending"])
+    (pending,) = client.get(BASE, headers=device).json()["requests"]
+    refused = client.post(f"/v1/sandbox/judicial-records/{pending['id']}/advance",
+                          headers=_data_token(client, someone))
+    assert refused.status_code == 404
+    assert client.get(f"{BASE}/{pending['id']}", headers=device).json()["status"] == "checking"
+
+
 # --- the published keys ---------------------------------------------------------------------------
 
 

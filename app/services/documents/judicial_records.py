@@ -255,10 +255,12 @@ def status_of(row: JudicialRecordRequest, now: datetime) -> str:
 
 
 def advance(session: Session, request_id: int, *, now: datetime, outcome: str | None = None,
-            rejection_code: str | None = None) -> JudicialRecordRequest:
-    """Force the next step of a request now (sandbox control)."""
+            rejection_code: str | None = None,
+            submitted_by: str | None = None) -> JudicialRecordRequest:
+    """Force the next step of a request now (sandbox control). With ``submitted_by``, only a
+    request that client's e-service submitted: any other is unknown to it."""
     row = session.get(JudicialRecordRequest, request_id)
-    if row is None:
+    if row is None or (submitted_by is not None and row.client_id != submitted_by):
         raise JudicialRequestNotFound()
     plan = plan_of(row)
     if lifecycle.status_at(plan, now) in lifecycle.FINAL:
