@@ -27,14 +27,35 @@ feed_router = APIRouter(prefix="/v1/events", tags=["event feed"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin: life events"],
                          dependencies=[Depends(require_admin)])
 
-WriteCaller = Annotated[Caller, Depends(require_scope("events.write", allow_admin=True))]
+_events_write = require_scope("events.write", allow_admin=True)
+
+
+async def events_writer(request: Request,
+                        caller: Annotated[Caller, Depends(_events_write)]) -> Caller:
+    """``events.write`` (or the admin token); the demo client only in a tenant. Its credentials
+    are public, and the deployment's population is every organisation's fixture (the personas
+    of the README and the collection): a death or a PIN re-establishment recorded there cannot
+    be undone, as a tenant can be reset."""
+    if (not caller.admin and caller.client_id == request.app.state.settings.demo_client_id
+            and getattr(request.app.state, "tenant", None) is None):
+        from app.services.sandbox.tenants import OwnClientRequired
+
+        raise OwnClientRequired(
+            "The demo client's credentials are public: it records life events only in a "
+            "tenant (X-Sandbox-Tenant). In the deployment, use the admin token or a sandbox "
+            "client registered for you (POST /v1/admin/clients with sandbox: true).")
+    return caller
+
+
+WriteCaller = Annotated[Caller, Depends(events_writer)]
 ReadCaller = Annotated[Caller, Depends(require_scope("events.read", allow_admin=True))]
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$",
     description="Same key and body: the stored result again; same key, other body: 422")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid token"},
-    403: {"description": "insufficient-scope (events.write, sandbox clients and the admin)"},
+    403: {"description": "insufficient-scope (events.write, sandbox clients and the admin); "
+                         "own-client-required: the demo client outside a tenant"},
     404: {"description": "citizen-not-found, household-not-found, card-not-found"},
     409: {"description": "The event contradicts the population (already-deceased, "
                          "citizen-not-alive, parent-too-young, already-married, ...)"},

@@ -234,6 +234,32 @@ def test_the_demo_client_whose_credentials_are_public_owns_no_tenant(
         assert refused.json()["type"].endswith("/own-client-required")
 
 
+def test_the_demo_client_records_life_events_in_a_tenant_never_in_the_shared_deployment(
+        client: TestClient, settings: Settings, admin_headers: dict[str, str],
+        pair: tuple[str, str]) -> None:
+    """Its credentials are public: in the deployment a death recorded with them would end a
+    persona of every organisation for good (a deployment has no reset); a tenant is the
+    caller's own."""
+    demo = (settings.demo_client_id, settings.demo_client_secret)
+    outside = bearer(token(client, demo, scope="citizen.basic events.write"))
+    pin = _someone(client, admin_headers)["pin"]
+    refused = client.post("/v1/life-events/deaths", headers=outside, json={"pin": pin})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"].endswith("/own-client-required")
+    looked_up = client.get(f"/v1/citizens/{pin}", headers=bearer(
+        token(client, demo, scope="citizen.basic")))
+    assert looked_up.json()["status"] == "alive"
+    inside = {"X-Sandbox-Tenant": pair[1]}
+    in_tenant = {**bearer(token(client, demo, scope="citizen.basic events.write",
+                                headers=inside)), **inside}
+    page = client.get("/v1/citizens", params={"limit": 20}, headers=_in(pair[1], admin_headers))
+    # not the person the other tests compare across the pair
+    someone = [p["pin"] for p in page.json()["items"] if p["status"] == "alive"][-1]
+    renamed = client.post("/v1/life-events/name-changes", headers=in_tenant, json={
+        "pin": someone, "given_name": "Thử", "reason": "correction"})
+    assert renamed.status_code == 201, renamed.text
+
+
 def test_a_browser_entering_a_tenant_by_its_issuer_path_stays_in_the_tenant(
         client: TestClient, pair: tuple[str, str]) -> None:
     browser = TestClient(client.app, follow_redirects=False)  # a cookie jar of its own

@@ -55,7 +55,7 @@ class TenantBusy(Conflict):
 
 class OwnClientRequired(Forbidden):
     code, title = ("own-client-required",
-                   "Tenants belong to a client of your own, not to the shared demo client")
+                   "This needs a client of your own, not the shared demo client")
 
 
 class TenantLimit(Conflict):
