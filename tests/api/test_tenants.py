@@ -285,6 +285,25 @@ def test_a_tenant_request_is_recorded_by_the_deployment_under_its_route_and_tena
         assert seen[request_id]["tenant"] == tenant_id
 
 
+def test_the_demo_clients_recent_requests_never_show_another_tenants_requests_or_id(
+        client: TestClient, settings: Settings, pair: tuple[str, str]) -> None:
+    """Every tenant has a demo client with the public secret: the deployment's demo token (anyone)
+    listing "its" recent requests must not learn the tenants' ids, which are their capabilities,
+    nor one tenant's demo the other's."""
+    inside = {"X-Sandbox-Tenant": pair[0], "X-Request-ID": "demo-in-a-tenant"}
+    tenant_demo = _demo_token(client, settings, pair[0])
+    assert client.get("/v1/sandbox/personas", headers={**tenant_demo, **inside}).status_code == 200
+    outside = client.get("/v1/sandbox/requests", headers=_demo_token(client, settings, None))
+    assert outside.status_code == 200, outside.text
+    assert all(item["tenant"] is None for item in outside.json()["requests"])
+    assert pair[0] not in outside.text
+    other = client.get("/v1/sandbox/requests", headers={
+        **_demo_token(client, settings, pair[1]), "X-Sandbox-Tenant": pair[1]})
+    assert pair[0] not in other.text
+    own = client.get("/v1/sandbox/requests", headers={**tenant_demo, "X-Sandbox-Tenant": pair[0]})
+    assert "demo-in-a-tenant" in {item["request_id"] for item in own.json()["requests"]}
+
+
 @pytest.fixture(scope="module")
 def five_hundred(client: TestClient, admin_headers: dict[str, str]) -> Iterator[str]:
     tenant_id = _create(client, admin_headers, size=500)["id"]

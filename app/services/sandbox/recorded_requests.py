@@ -50,8 +50,13 @@ def ring(app: Any) -> RecentRequests:
 
 
 def recent(app: Any, *, client_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """The latest first; in a tenant, only the tenant's (the deployment keeps the buffer)."""
+    """The latest first; in a tenant, only the tenant's (the deployment keeps the buffer). A
+    client's own (``client_id``) are only those made where it is, the deployment or one tenant:
+    a client id names a client of one database only (every tenant has a ``demo``, whose
+    credentials are public), and a tenant's id is its capability. Only the deployment's admin
+    (no ``client_id``) sees every tenant's."""
     host = getattr(app.state, "host_app", None) or app
     tenant = getattr(app.state, "tenant", None)
     items = ring(host).latest(client_id=client_id, limit=CAPACITY)
-    return [asdict(item) for item in items if tenant is None or item.tenant == tenant][:limit]
+    everywhere = tenant is None and client_id is None
+    return [asdict(item) for item in items if everywhere or item.tenant == tenant][:limit]
