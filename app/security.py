@@ -43,9 +43,10 @@ from typing import Annotated, TypeVar
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.dependencies import get_clock, get_database, get_settings_dep
+from app.dependencies import after_commit, get_clock, get_database, get_settings_dep
 from app.errors import Forbidden, RateLimited, Unauthorized
 from app.models.client import Client
 from app.oidc import dpop
@@ -242,6 +243,20 @@ def new_runtime(database: Database) -> Runtime:
 
 def key_store(request: Request) -> KeyStore:
     return runtime(request).keys
+
+
+def end_unusable_accounts(request: Request, session: Session) -> None:
+    """The write session's hook (``app.state.end_unusable_accounts``, called by
+    :func:`app.dependencies.get_write_session` before it commits): end the login sessions of the
+    accounts the route locked or closed, and tell the relying parties once it has committed."""
+    from app.services.vneid import backchannel
+
+    settings = get_settings_dep(request)
+    notices = backchannel.end_unusable_accounts(session, keys=key_store(request),
+                                                settings=settings)
+    if notices:
+        after_commit(session, lambda: backchannel.dispatcher(request.app).submit(
+            get_database(request), notices, settings=settings, now=get_clock(request).now()))
 
 
 async def request_now(request: Request) -> datetime:

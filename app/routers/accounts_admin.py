@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 
 from app.dependencies import NowDep, ReadSessionDep, RowIdPath, SessionDep, SettingsDep
 from app.models.account import Account
 from app.schemas import accounts as schemas
-from app.security import key_store, require_admin
+from app.security import require_admin
 from app.services.population.citizens import checked_pin
 from app.services.sharing import consent
-from app.services.vneid import account_generation, accounts, backchannel, otp
+from app.services.vneid import account_generation, accounts, otp
 
 router = APIRouter(prefix="/v1/admin/accounts", tags=["admin: VNeID accounts"],
                    dependencies=[Depends(require_admin)])
@@ -87,18 +87,11 @@ def upgrade(pin: str, session: SessionDep, now: NowDep) -> Any:
 
 @router.post("/{pin}/lock", response_model=schemas.AccountOut, summary="Add a lock ground",
              responses=_ERRORS)
-def lock(pin: str, body: schemas.LockRequest, request: Request, background: BackgroundTasks,
-         session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
+def lock(pin: str, body: schemas.LockRequest, session: SessionDep, now: NowDep) -> Any:
     """The account's login sessions end with the lock; relying parties registered for
     Back-Channel Logout are told once the answer has been sent."""
-    account = accounts.lock(session, _account(session, pin), reason=body.reason, now=now,
-                            actor=_ACTOR, until=body.until)
-    notices = backchannel.end_account_sessions(session, account.id, keys=key_store(request),
-                                               settings=settings, now=now)
-    if notices:
-        background.add_task(backchannel.deliver, request.app.state.database, notices,
-                            settings=settings, now=now)
-    return account_out(account)
+    return account_out(accounts.lock(session, _account(session, pin), reason=body.reason,
+                                     now=now, actor=_ACTOR, until=body.until))
 
 
 @router.post("/{pin}/unlock", response_model=schemas.AccountOut,
@@ -112,6 +105,8 @@ def unlock(pin: str, body: schemas.UnlockRequest, session: SessionDep, now: NowD
 @router.post("/{pin}/close", response_model=schemas.AccountOut,
              summary="Close the account for good (it is kept, never deleted)", responses=_ERRORS)
 def close(pin: str, body: schemas.CloseRequest, session: SessionDep, now: NowDep) -> Any:
+    """The account's login sessions end with it; relying parties registered for Back-Channel
+    Logout are told once the answer has been sent."""
     return account_out(accounts.close(session, _account(session, pin), reason=body.reason,
                                       now=now, actor=_ACTOR))
 

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
-from starlette.background import BackgroundTask
 
 from app import security
 from app.dependencies import (
@@ -24,6 +23,7 @@ from app.dependencies import (
     RowIdPath,
     SessionDep,
     SettingsDep,
+    after_commit,
     get_database,
 )
 from app.errors import NotFound
@@ -327,9 +327,9 @@ def logout(request: Request, pairs: PairsDep, session: SessionDep, settings: Set
     response: Response = (html.see_other(done.target) if done.target else
                           html.render(request, "logout.html", lang=lang, done=True))
     html.clear_cookie(response, sessions.SESSION_COOKIE, settings=settings)  # type: ignore[arg-type]
-    if notices:  # Back-Channel Logout 1.0: delivered once the answer has been sent
-        response.background = BackgroundTask(backchannel.deliver, request.app.state.database,
-                                             notices, settings=settings, now=now)
+    if notices:  # Back-Channel Logout 1.0: delivered outside the request, once it has committed
+        after_commit(session, lambda: backchannel.dispatcher(request.app).submit(
+            request.app.state.database, notices, settings=settings, now=now))
     return response
 
 

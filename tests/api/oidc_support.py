@@ -32,7 +32,7 @@ from app.models.account import Account, AccountEvent
 from app.models.card import Card
 from app.models.population import Citizen
 from app.models.sandbox import SandboxPersona
-from app.services.vneid import accounts
+from app.services.vneid import accounts, backchannel
 from app.settings import Settings
 
 __all__ = ["admin", "clock", "personas"]  # fixtures, for `import *`
@@ -248,6 +248,12 @@ def refresh(agent: TestClient, rp: Rp, token: str, **extra: str) -> Any:
 
 def userinfo(agent: TestClient, access_token: str) -> Any:
     return agent.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def logouts_delivered(app: FastAPI) -> None:
+    """Wait until every back-channel logout submitted so far has been sent and its outcome
+    recorded (they run outside the request that ended the session)."""
+    assert backchannel.dispatcher(app).wait(timeout=60), "back-channel logouts still running"
 
 
 def csrf_of(page: str) -> str:

@@ -43,6 +43,7 @@ from tests.api.oidc_support import (
     citizen_with_contact,
     interactive_login,
     jwt_claims,
+    logouts_delivered,
     query_of,
     redeem,
     register_rp,
@@ -127,7 +128,7 @@ def _validate_logout_request(receiver: Receiver, client: TestClient, rp: Rp,
 
 @pytest.mark.parametrize("registration", ["static", "dynamic"])
 def test_oidcc_backchannel_rp_initiated_logout(
-        agent: TestClient, client: TestClient, admin: dict[str, str], citizen: str,
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], citizen: str,
         receiver: Receiver, settings: Settings, registration: str) -> None:
     register = _static_client if registration == "static" else _dynamic_client
     rp = register(client, admin, receiver)
@@ -145,6 +146,7 @@ def test_oidcc_backchannel_rp_initiated_logout(
     location = answer.headers["location"]
     assert location.split("?")[0] == POST_LOGOUT_REDIRECT
     assert query_of(location) == {"state": end_session_state}  # CheckPostLogoutState, no extras
+    logouts_delivered(app)  # the suite waits for the back-channel request
     _validate_logout_request(receiver, client, rp, jwt_claims(id_token), settings)
     again = authorize(agent, rp, scope="openid", prompt="none")  # the user has been logged out
     assert query_of(again.location).get("error") in ("login_required", "interaction_required")
