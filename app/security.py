@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio
 from fastapi import Depends, Request
@@ -59,6 +59,9 @@ from app.services.population.reading import AsyncPostgresCitizens, citizen_reade
 from app.services.sharing import client_auth, tokens
 from app.services.sharing.audit_writer import AuditWriter
 from app.services.storage.runtime import ClientSnapshot, Runtime
+
+if TYPE_CHECKING:
+    from app.services.vneid.backchannel import Notice
 
 T = TypeVar("T")
 log = logging.getLogger("dancu.security")
@@ -251,12 +254,21 @@ def end_unusable_accounts(request: Request, session: Session) -> None:
     accounts the route locked or closed, and tell the relying parties once it has committed."""
     from app.services.vneid import backchannel
 
-    settings = get_settings_dep(request)
     notices = backchannel.end_unusable_accounts(session, keys=key_store(request),
-                                                settings=settings)
-    if notices:
-        after_commit(session, lambda: backchannel.dispatcher(request.app).submit(
-            get_database(request), notices, settings=settings, now=get_clock(request).now()))
+                                                settings=get_settings_dep(request))
+    send_logouts(request, session, notices)
+
+
+def send_logouts(request: Request, session: Session, notices: list[Notice]) -> None:
+    """Back-Channel Logout: hand the logout tokens to the application's dispatcher once the
+    route's write session has committed (nothing is sent if it rolls back)."""
+    if not notices:
+        return
+    from app.services.vneid import backchannel
+
+    settings, now = get_settings_dep(request), get_clock(request).now()
+    after_commit(session, lambda: backchannel.dispatcher(request.app).submit(
+        get_database(request), notices, settings=settings, now=now))
 
 
 async def request_now(request: Request) -> datetime:

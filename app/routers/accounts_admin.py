@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
 from app.dependencies import NowDep, ReadSessionDep, RowIdPath, SessionDep, SettingsDep
 from app.models.account import Account
+from app.routers.login_sessions import SidPath, session_list, sessions_ended
 from app.schemas import accounts as schemas
 from app.security import require_admin
 from app.services.population.citizens import checked_pin
@@ -146,6 +147,35 @@ def sms_inbox(pin: str, session: ReadSessionDep) -> Any:
 def citizen_consents(pin: str, session: ReadSessionDep) -> Any:
     rows = consent.of_citizen(session, checked_pin(pin))
     return schemas.ConsentList(consents=[schemas.ConsentOut.model_validate(r) for r in rows])
+
+
+@router.get("/{pin}/sessions", response_model=schemas.LoginSessionList,
+            summary="The account's live login sessions and the relying parties each signed in "
+                    "to, newest first", responses=_ERRORS)
+def login_sessions(pin: str, session: ReadSessionDep, now: NowDep) -> Any:
+    return session_list(session, _account(session, pin).id, now)
+
+
+@router.post("/{pin}/sessions/{sid}/revoke", response_model=schemas.SessionsEnded,
+             summary="End one login session: its tokens are revoked and its relying parties "
+                     "told (Back-Channel Logout)",
+             responses={**_ERRORS, 404: {"description": "No such citizen or account "
+                                                         "(account-not-found), or no live "
+                                                         "session with this id "
+                                                         "(session-not-found)"}})
+def revoke_session(pin: str, sid: SidPath, request: Request, session: SessionDep,
+                   settings: SettingsDep, now: NowDep) -> Any:
+    return sessions_ended(request, session, _account(session, pin).id, sid, settings=settings,
+                          now=now)
+
+
+@router.post("/{pin}/sessions/revoke", response_model=schemas.SessionsEnded,
+             summary="End every login session of the account (the account stays as it is)",
+             responses=_ERRORS)
+def revoke_sessions(pin: str, request: Request, session: SessionDep, settings: SettingsDep,
+                    now: NowDep) -> Any:
+    return sessions_ended(request, session, _account(session, pin).id, None, settings=settings,
+                          now=now)
 
 
 consents_router = APIRouter(prefix="/v1/admin/consents", tags=["admin: VNeID accounts"],
