@@ -625,6 +625,9 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "invalid-subscription": lambda c: c.client.post("/v1/subscriptions", headers=_subscriber(c),
                                                     json={"url": "http://rp.example/hook",
                                                           "event_types": ["death.registered"]}),
+    "event-type-unreadable": lambda c: c.client.post(
+        "/v1/subscriptions", headers=_subscriber(c),
+        json={"url": "https://rp.example/hook", "event_types": ["driving_licence.changed"]}),
     "webhook-address-refused": lambda c: c.client.post(
         "/v1/subscriptions", headers=_subscriber(c),
         json={"url": "https://169.254.169.254/latest/meta-data/", "event_types": ["*"]}),
