@@ -121,6 +121,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker.stop()
     if (logouts := getattr(app.state, "logout_dispatcher", None)) is not None:
         logouts.close()  # the back-channel logouts under way are sent and recorded first
+    if (shared := getattr(app.state, "sharing_runtime", None)) is not None:
+        await shared.audit.aclose()  # this loop's audit connections (PostgreSQL)
     tenant_apps(app).forget_all()
     database.dispose()
 
