@@ -31,7 +31,6 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from app.db import Database
 from app.settings import Settings
 from tests.api.events_support import Receiver, running_receiver
 from tests.api.oidc_support import *  # noqa: F403
@@ -39,8 +38,6 @@ from tests.api.oidc_support import (
     DEMO_REDIRECT,
     Rp,
     authorize,
-    browser,
-    citizen_with_contact,
     interactive_login,
     jwt_claims,
     logouts_delivered,
@@ -62,20 +59,6 @@ def listening() -> Iterator[Receiver]:
 def receiver(listening: Receiver) -> Receiver:
     listening.received.clear()
     return listening
-
-
-@pytest.fixture(scope="module")
-def citizen(client: TestClient, admin: dict[str, str], database: Database) -> str:
-    pin = citizen_with_contact(database)
-    created = client.post("/v1/admin/accounts", json={"pin": pin, "level": 2,
-                                                      "password": "Vneid@2025"}, headers=admin)
-    assert created.status_code == 201, created.text
-    return pin
-
-
-@pytest.fixture
-def agent(app: FastAPI) -> TestClient:
-    return browser(app)
 
 
 def _static_client(client: TestClient, admin: dict[str, str], receiver: Receiver) -> Rp:
