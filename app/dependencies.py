@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import SandboxClock
 from app.db import Database
+from app.services.vneid.lock_reasons import UNUSABLE_KEY
 from app.settings import Settings
 
 
@@ -27,8 +28,26 @@ def get_clock(request: Request) -> SandboxClock:
 
 
 def get_write_session(request: Request) -> Iterator[Session]:
+    """A writing transaction for the route; what the route left for after the commit
+    (:func:`after_commit`) runs once it has committed. When the route made an account unusable
+    (locked, closed: :mod:`app.services.vneid.accounts`), its login sessions end in the same
+    transaction and the relying parties are told after the commit (Back-Channel Logout)."""
     with get_database(request).write() as session:
         yield session
+        if session.info.get(UNUSABLE_KEY):  # app.security.end_unusable_accounts
+            request.app.state.end_unusable_accounts(request, session)
+        owed = session.info.pop(AFTER_COMMIT, None)
+    for work in owed or ():
+        work()
+
+
+AFTER_COMMIT = "dancu.after_commit"
+
+
+def after_commit(session: Session, work: Callable[[], None]) -> None:
+    """Run ``work`` once the route's write session (:data:`SessionDep`) has committed; never if it
+    rolls back."""
+    session.info.setdefault(AFTER_COMMIT, []).append(work)
 
 
 def get_read_session(request: Request) -> Iterator[Session]:

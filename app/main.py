@@ -19,6 +19,7 @@ from app.edge import SandboxEdge
 from app.edge.tenants import tenant_apps
 from app.errors import install_error_handlers
 from app.routers import api_docs, health, hot, html, lazy
+from app.security import end_unusable_accounts
 from app.services.events import webhook_sender, webhooks_worker
 from app.settings import Settings, get_settings
 
@@ -118,6 +119,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if worker is not None:
         worker.stop()
+    if (logouts := getattr(app.state, "logout_dispatcher", None)) is not None:
+        logouts.close()  # the back-channel logouts under way are sent and recorded first
+    if (shared := getattr(app.state, "sharing_runtime", None)) is not None:
+        await shared.audit.aclose()  # this loop's audit connections (PostgreSQL)
     tenant_apps(app).forget_all()
     database.dispose()
 
@@ -146,6 +151,7 @@ def create_app(
     app.state.migrate_on_start = migrate_on_start
     app.state.settle_gc = settle_gc  # a server process's app (app.asgi), not tests' many apps
     app.state.tenant = tenant  # an isolated tenant's app (docs/sandbox.md), else None
+    app.state.end_unusable_accounts = end_unusable_accounts  # the write sessions' hook
     app.state.app_factory = create_app  # what the tenant dispatch builds tenants' apps with
     install_error_handlers(app)
     lazy.loading_all_first(app)  # before them: they complete the document of every route

@@ -38,14 +38,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.dependencies import get_clock, get_database, get_settings_dep
+from app.dependencies import after_commit, get_clock, get_database, get_settings_dep
 from app.errors import Forbidden, RateLimited, Unauthorized
 from app.models.client import Client
 from app.oidc import dpop
@@ -58,6 +59,9 @@ from app.services.population.reading import AsyncPostgresCitizens, citizen_reade
 from app.services.sharing import client_auth, tokens
 from app.services.sharing.audit_writer import AuditWriter
 from app.services.storage.runtime import ClientSnapshot, Runtime
+
+if TYPE_CHECKING:
+    from app.services.vneid.backchannel import Notice
 
 T = TypeVar("T")
 log = logging.getLogger("dancu.security")
@@ -242,6 +246,29 @@ def new_runtime(database: Database) -> Runtime:
 
 def key_store(request: Request) -> KeyStore:
     return runtime(request).keys
+
+
+def end_unusable_accounts(request: Request, session: Session) -> None:
+    """The write session's hook (``app.state.end_unusable_accounts``, called by
+    :func:`app.dependencies.get_write_session` before it commits): end the login sessions of the
+    accounts the route locked or closed, and tell the relying parties once it has committed."""
+    from app.services.vneid import backchannel
+
+    notices = backchannel.end_unusable_accounts(session, keys=key_store(request),
+                                                settings=get_settings_dep(request))
+    send_logouts(request, session, notices)
+
+
+def send_logouts(request: Request, session: Session, notices: list[Notice]) -> None:
+    """Back-Channel Logout: hand the logout tokens to the application's dispatcher once the
+    route's write session has committed (nothing is sent if it rolls back)."""
+    if not notices:
+        return
+    from app.services.vneid import backchannel
+
+    settings, now = get_settings_dep(request), get_clock(request).now()
+    after_commit(session, lambda: backchannel.dispatcher(request.app).submit(
+        get_database(request), notices, settings=settings, now=now))
 
 
 async def request_now(request: Request) -> datetime:

@@ -582,6 +582,9 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "consent-not-found": lambda c: c.client.post("/v1/admin/consents/999999/withdraw",
                                                  headers=c.admin),
     "consent-not-active": _consent_twice,
+    "session-not-found": lambda c: c.client.post(
+        f"/v1/admin/accounts/{_with_account(c)}/sessions/no-such-session/revoke",
+        headers=c.admin),
     "device-token-required": lambda c: c.client.get("/v1/me/consents"),
     "qr-session-not-found": _qr_twice,
     "qr-login-needs-level-2": _qr_level1,
@@ -622,6 +625,9 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "invalid-subscription": lambda c: c.client.post("/v1/subscriptions", headers=_subscriber(c),
                                                     json={"url": "http://rp.example/hook",
                                                           "event_types": ["death.registered"]}),
+    "event-type-unreadable": lambda c: c.client.post(
+        "/v1/subscriptions", headers=_subscriber(c),
+        json={"url": "https://rp.example/hook", "event_types": ["driving_licence.changed"]}),
     "webhook-address-refused": lambda c: c.client.post(
         "/v1/subscriptions", headers=_subscriber(c),
         json={"url": "https://169.254.169.254/latest/meta-data/", "event_types": ["*"]}),

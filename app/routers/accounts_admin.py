@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, status
 
 from app.dependencies import NowDep, ReadSessionDep, RowIdPath, SessionDep, SettingsDep
 from app.models.account import Account
+from app.routers.login_sessions import SidPath, session_list, sessions_ended
 from app.schemas import accounts as schemas
-from app.security import key_store, require_admin
+from app.security import require_admin
 from app.services.population.citizens import checked_pin
 from app.services.sharing import consent
-from app.services.vneid import account_generation, accounts, backchannel, otp
+from app.services.vneid import account_generation, accounts, otp
 
 router = APIRouter(prefix="/v1/admin/accounts", tags=["admin: VNeID accounts"],
                    dependencies=[Depends(require_admin)])
@@ -87,18 +88,11 @@ def upgrade(pin: str, session: SessionDep, now: NowDep) -> Any:
 
 @router.post("/{pin}/lock", response_model=schemas.AccountOut, summary="Add a lock ground",
              responses=_ERRORS)
-def lock(pin: str, body: schemas.LockRequest, request: Request, background: BackgroundTasks,
-         session: SessionDep, settings: SettingsDep, now: NowDep) -> Any:
+def lock(pin: str, body: schemas.LockRequest, session: SessionDep, now: NowDep) -> Any:
     """The account's login sessions end with the lock; relying parties registered for
     Back-Channel Logout are told once the answer has been sent."""
-    account = accounts.lock(session, _account(session, pin), reason=body.reason, now=now,
-                            actor=_ACTOR, until=body.until)
-    notices = backchannel.end_account_sessions(session, account.id, keys=key_store(request),
-                                               settings=settings, now=now)
-    if notices:
-        background.add_task(backchannel.deliver, request.app.state.database, notices,
-                            settings=settings, now=now)
-    return account_out(account)
+    return account_out(accounts.lock(session, _account(session, pin), reason=body.reason,
+                                     now=now, actor=_ACTOR, until=body.until))
 
 
 @router.post("/{pin}/unlock", response_model=schemas.AccountOut,
@@ -112,6 +106,8 @@ def unlock(pin: str, body: schemas.UnlockRequest, session: SessionDep, now: NowD
 @router.post("/{pin}/close", response_model=schemas.AccountOut,
              summary="Close the account for good (it is kept, never deleted)", responses=_ERRORS)
 def close(pin: str, body: schemas.CloseRequest, session: SessionDep, now: NowDep) -> Any:
+    """The account's login sessions end with it; relying parties registered for Back-Channel
+    Logout are told once the answer has been sent."""
     return account_out(accounts.close(session, _account(session, pin), reason=body.reason,
                                       now=now, actor=_ACTOR))
 
@@ -151,6 +147,35 @@ def sms_inbox(pin: str, session: ReadSessionDep) -> Any:
 def citizen_consents(pin: str, session: ReadSessionDep) -> Any:
     rows = consent.of_citizen(session, checked_pin(pin))
     return schemas.ConsentList(consents=[schemas.ConsentOut.model_validate(r) for r in rows])
+
+
+@router.get("/{pin}/sessions", response_model=schemas.LoginSessionList,
+            summary="The account's live login sessions and the relying parties each signed in "
+                    "to, newest first", responses=_ERRORS)
+def login_sessions(pin: str, session: ReadSessionDep, now: NowDep) -> Any:
+    return session_list(session, _account(session, pin).id, now)
+
+
+@router.post("/{pin}/sessions/{sid}/revoke", response_model=schemas.SessionsEnded,
+             summary="End one login session: its tokens are revoked and its relying parties "
+                     "told (Back-Channel Logout)",
+             responses={**_ERRORS, 404: {"description": "No such citizen or account "
+                                                         "(account-not-found), or no live "
+                                                         "session with this id "
+                                                         "(session-not-found)"}})
+def revoke_session(pin: str, sid: SidPath, request: Request, session: SessionDep,
+                   settings: SettingsDep, now: NowDep) -> Any:
+    return sessions_ended(request, session, _account(session, pin).id, sid, settings=settings,
+                          now=now)
+
+
+@router.post("/{pin}/sessions/revoke", response_model=schemas.SessionsEnded,
+             summary="End every login session of the account (the account stays as it is)",
+             responses=_ERRORS)
+def revoke_sessions(pin: str, request: Request, session: SessionDep, settings: SettingsDep,
+                    now: NowDep) -> Any:
+    return sessions_ended(request, session, _account(session, pin).id, None, settings=settings,
+                          now=now)
 
 
 consents_router = APIRouter(prefix="/v1/admin/consents", tags=["admin: VNeID accounts"],

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
-from starlette.background import BackgroundTask
 
 from app import security
 from app.dependencies import (
@@ -33,9 +32,15 @@ from app.oidc.authorize import UI_LOCALES_SUPPORTED
 from app.oidc.clients import NONE
 from app.oidc.codes import new_opaque_value
 from app.routers import html
+from app.routers.login_sessions import SidPath, session_list, sessions_ended
 from app.routers.token import ParsedForm, error_response, failure_checks, read_form
-from app.schemas.accounts import ConsentList, ConsentOut
-from app.security import key_store, require_admin, runtime
+from app.schemas.accounts import (
+    ConsentList,
+    ConsentOut,
+    LoginSessionList,
+    SessionsEnded,
+)
+from app.security import key_store, require_admin, runtime, send_logouts
 from app.services.kit import throttle
 from app.services.population import persona_names
 from app.services.sharing import client_auth, consent, tokens
@@ -327,9 +332,7 @@ def logout(request: Request, pairs: PairsDep, session: SessionDep, settings: Set
     response: Response = (html.see_other(done.target) if done.target else
                           html.render(request, "logout.html", lang=lang, done=True))
     html.clear_cookie(response, sessions.SESSION_COOKIE, settings=settings)  # type: ignore[arg-type]
-    if notices:  # Back-Channel Logout 1.0: delivered once the answer has been sent
-        response.background = BackgroundTask(backchannel.deliver, request.app.state.database,
-                                             notices, settings=settings, now=now)
+    send_logouts(request, session, notices)  # Back-Channel Logout 1.0, after the commit
     return response
 
 
@@ -422,6 +425,40 @@ def withdraw_my_consent(consent_id: RowIdPath, request: Request, session: Sessio
     account = _app_account(request, session)
     return ConsentOut.model_validate(
         consent.withdraw(session, consent_id, by="citizen", now=now, pin=account.pin))
+
+
+# --- the citizen's app: login sessions ------------------------------------------------------------
+
+_SESSION_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "device-token-required"},
+    404: {"description": "session-not-found: no live session of the citizen with this id"}}
+
+
+@app_router.get("/sessions", response_model=LoginSessionList,
+                summary="The citizen's live VNeID login sessions and the relying parties each "
+                        "signed in to (bound-device token)",
+                responses={401: {"description": "device-token-required"}})
+def my_sessions(request: Request, session: SessionDep, now: NowDep) -> Any:
+    return session_list(session, _app_account(request, session).id, now)
+
+
+@app_router.post("/sessions/{sid}/revoke", response_model=SessionsEnded,
+                 summary="End one of the citizen's login sessions: its tokens are revoked and "
+                         "its relying parties told (Back-Channel Logout)",
+                 responses=_SESSION_ERRORS)
+def revoke_my_session(sid: SidPath, request: Request, session: SessionDep,
+                      settings: SettingsDep, now: NowDep) -> Any:
+    account = _app_account(request, session)
+    return sessions_ended(request, session, account.id, sid, settings=settings, now=now)
+
+
+@app_router.post("/sessions/revoke", response_model=SessionsEnded,
+                 summary="End every login session of the citizen (sign out everywhere)",
+                 responses={401: {"description": "device-token-required"}})
+def revoke_my_sessions(request: Request, session: SessionDep, settings: SettingsDep,
+                       now: NowDep) -> Any:
+    account = _app_account(request, session)
+    return sessions_ended(request, session, account.id, None, settings=settings, now=now)
 
 
 # --- dynamic client registration (RFC 7591, RFC 7592) ---------------------------------------------

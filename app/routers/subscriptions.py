@@ -21,7 +21,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "subscription-not-found, delivery-not-found"},
     422: {"description": "invalid-subscription: problems lists each broken rule; "
                          "webhook-address-refused: the URL's host is an address webhooks may "
-                         "not reach"},
+                         "not reach; event-type-unreadable: an event type named that the "
+                         "subscription's scopes would never show (a <kind>.changed event "
+                         "without document.<kind>)"},
 }
 
 

@@ -154,6 +154,36 @@ class ConsentList(BaseModel):
     consents: list[ConsentOut] = Field(description="Newest first.")
 
 
+class RelyingPartyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    client_id: str
+    name: str
+
+
+class LoginSessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    sid: str = Field(description="The session's id: the `sid` of the ID and logout tokens.")
+    started_at: UtcDatetime
+    auth_time: UtcDatetime
+    expires_at: UtcDatetime
+    level: int = Field(description="The level of assurance the login reached (1 or 2).")
+    amr: list[str] = Field(description="How the citizen authenticated (`pwd`, `otp`, ...).")
+    relying_parties: list[RelyingPartyOut] = Field(
+        description="The relying parties that received tokens in this session.")
+
+
+class LoginSessionList(BaseModel):
+    sessions: list[LoginSessionOut] = Field(description="The live sessions, newest first.")
+
+
+class SessionsEnded(BaseModel):
+    ended: list[str] = Field(description="The `sid` of every session ended.")
+    notified: list[str] = Field(description="The relying parties (client ids) a logout token is "
+                                            "sent to, after the answer (Back-Channel Logout).")
+
+
 class PersonaOut(BaseModel):
     key: str
     title: str

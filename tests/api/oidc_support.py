@@ -32,10 +32,11 @@ from app.models.account import Account, AccountEvent
 from app.models.card import Card
 from app.models.population import Citizen
 from app.models.sandbox import SandboxPersona
-from app.services.vneid import accounts
+from app.services.vneid import accounts, backchannel
 from app.settings import Settings
 
-__all__ = ["admin", "clock", "personas"]  # fixtures, for `import *`
+# fixtures, for `import *` (a module defining its own `citizen` or `agent` keeps its own)
+__all__ = ["admin", "agent", "citizen", "clock", "personas"]
 
 DEMO_REDIRECT = "http://127.0.0.1:8765/callback"
 _taken: set[str] = set()
@@ -250,6 +251,12 @@ def userinfo(agent: TestClient, access_token: str) -> Any:
     return agent.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {access_token}"})
 
 
+def logouts_delivered(app: FastAPI) -> None:
+    """Wait until every back-channel logout submitted so far has been sent and its outcome
+    recorded (they run outside the request that ended the session)."""
+    assert backchannel.dispatcher(app).wait(timeout=60), "back-channel logouts still running"
+
+
 def csrf_of(page: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', page)
     assert match, "the page has a CSRF field"
@@ -330,6 +337,23 @@ def citizen_with_account(client: TestClient, admin: dict[str, str], database: Da
                                                       "password": "Vneid@2025"}, headers=admin)
     assert created.status_code == 201, created.text
     return pin
+
+
+# The conformance-plan modules' test user and browser (test_oidc_basic_op, test_oidc_backchannel_op,
+# test_oidc_dynamic_op, test_oidc_fapi2_conformance), one definition for all of them.
+
+
+@pytest.fixture(scope="module")
+def citizen(client: TestClient, admin: dict[str, str], database: Database) -> str:
+    """The suite's test user: a level-2 account (password ``Vneid@2025``) of a living adult whose
+    record has phone and e-mail, opened for the calling module."""
+    return citizen_with_account(client, admin, database)
+
+
+@pytest.fixture
+def agent(app: FastAPI) -> TestClient:
+    """The suite's browser: a fresh cookie jar for each test."""
+    return browser(app)
 
 
 # --- DPoP (RFC 9449) and private_key_jwt ----------------------------------------------------------

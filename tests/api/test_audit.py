@@ -17,6 +17,7 @@ from app.cli import cli
 from app.db import Database
 from app.models.audit import AuditChainHead, AuditRecord
 from app.services.sharing import audit
+from app.settings import Settings
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import People, bearer, issue_token, new_client
 
@@ -318,3 +319,81 @@ def test_an_audit_commit_that_fails_discloses_nothing(
                                        hash=last.hash if last else audit.GENESIS_HASH))
     again = client.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
     assert again.status_code == 200
+
+
+def _recording_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every connection the audit writer opens from now on (psycopg's async connect, wrapped)."""
+    import psycopg
+
+    made: list[Any] = []
+    connect = psycopg.AsyncConnection.connect
+
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        made.append(await connect(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", recorded)
+    return made
+
+
+def test_the_audit_connections_of_an_event_loop_are_closed_when_the_loop_ends(
+    database: Database, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the writer keeps its connections per event loop between commits; when the
+    loop ends they are closed there, not left open until the garbage collector finds the loop
+    (with the collector off here, they would stay open for good)."""
+    if not is_postgres:
+        pytest.skip("the event-loop appends of PostgreSQL")
+    import asyncio
+    import gc
+
+    from app.services.sharing import audit_writer
+
+    appends = audit_writer.PostgresAppends(database.url)
+    made = _recording_connections(monkeypatch)
+    entry = audit.AuditEntry("loop-ends", "testing", "lookup", None, (), "ok", "loop-ends")
+    open_in_loop: list[bool] = []
+
+    async def two_appends() -> None:
+        for _ in range(2):
+            await appends.append([([entry], datetime.now(UTC))])
+        open_in_loop.extend(not connection.closed for connection in made)
+
+    gc.disable()
+    try:
+        asyncio.run(two_appends())
+        closed_after = [connection.closed for connection in made]
+    finally:
+        gc.enable()
+    assert open_in_loop == [True]  # one connection, kept between the commits of its loop
+    assert closed_after == [True]
+    with database.read() as session:
+        assert audit.verify_chain(session).ok
+
+
+def test_the_application_closes_its_audit_connections_when_it_shuts_down(
+    database: Database, settings: Settings, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the application's shutdown (its lifespan's end, on the serving loop) closes
+    that loop's audit connections at once."""
+    if not is_postgres:
+        pytest.skip("the event-loop appends of PostgreSQL")
+    import asyncio
+
+    from app.main import create_app
+    from app.security import new_runtime
+
+    made = _recording_connections(monkeypatch)
+    shop = create_app(settings, database=database, migrate_on_start=False)
+    entry = audit.AuditEntry("app-shuts-down", "testing", "lookup", None, (), "ok", "shutdown")
+    seen: list[list[bool]] = []
+
+    async def serve_then_shut_down() -> None:
+        async with shop.router.lifespan_context(shop):
+            shop.state.sharing_runtime = new_runtime(database)
+            await shop.state.sharing_runtime.audit.append([entry], now=datetime.now(UTC))
+            seen.append([connection.closed for connection in made])
+        seen.append([connection.closed for connection in made])
+
+    asyncio.run(serve_then_shut_down())
+    assert seen == [[False], [True]]

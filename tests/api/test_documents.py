@@ -554,3 +554,43 @@ def test_a_webhook_receives_a_document_event_whole_with_the_scope_and_nothing_wi
             if m.json()["pin"] == pin] == [whole["id"]]
     assert client.get(f"/v1/subscriptions/{without['id']}/deliveries",
                       headers=insurer).json()["deliveries"] == []
+
+
+def test_a_subscription_to_a_document_event_without_the_documents_scope_is_refused(
+        client: TestClient, admin_headers: dict[str, str],  # noqa: F811
+        hooks: list[tuple[dict[str, str], str]]) -> None:
+    """Accepted, it would never receive anything (the webhooks skip a document event for a
+    subscription without that document's scope): refused when it is made or changed."""
+    insurer = _reader(client, admin_headers, ["citizen.basic", "document.health_insurance"])
+    telecom = _reader(client, admin_headers, ["citizen.basic"])
+    for headers, body in (
+            (insurer, {"event_types": ["health_insurance.changed"], "scopes": ["citizen.basic"]}),
+            (telecom, {"event_types": ["driving_licence.changed", "death.registered"]}),
+            (insurer, {"event_types": ["death.registered"],
+                       "scopes": ["document.health_insurance"]})):  # no record scope
+        refused = client.post("/v1/subscriptions", headers=headers,
+                              json={"url": "https://rp.example/hooks", **body})
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert problem["type"] == "https://dancu.sandbox/problems/event-type-unreadable"
+        assert len(problem["problems"]) == 1
+    (message,) = client.post("/v1/subscriptions", headers=telecom, json={
+        "url": "https://rp.example/hooks",
+        "event_types": ["driving_licence.changed"]}).json()["problems"]
+    assert "'document.driving_licence'" in message
+    # a change that would leave a named document event unreadable is refused too
+    hooked = _hook(client, hooks, insurer, {
+        "url": "https://rp.example/hooks", "event_types": ["health_insurance.changed"]})
+    narrowed = client.patch(f"/v1/subscriptions/{hooked['id']}", headers=insurer,
+                            json={"scopes": ["citizen.basic"]})
+    assert narrowed.status_code == 422, narrowed.text
+    assert narrowed.json()["type"].endswith("/event-type-unreadable")
+    renamed = client.patch(f"/v1/subscriptions/{hooked['id']}", headers=insurer,
+                           json={"event_types": ["driving_licence.changed"]})
+    assert renamed.status_code == 422, renamed.text
+    kept = client.get(f"/v1/subscriptions/{hooked['id']}", headers=insurer).json()
+    assert (kept["event_types"], kept["scopes"]) == (
+        ["health_insurance.changed"], ["citizen.basic", "document.health_insurance"])
+    # "*" names no type: it receives what its scopes show
+    assert _hook(client, hooks, telecom, {"url": "https://rp.example/hooks",
+                                          "event_types": ["*"]})["scopes"] == ["citizen.basic"]

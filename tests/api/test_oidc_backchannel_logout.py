@@ -6,6 +6,8 @@ webhooks' address rules apply at registration and at delivery."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,8 +19,11 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 
 from app.db import Database
-from app.models.oidc import BackchannelDelivery
+from app.models.account import Account
+from app.models.oidc import BackchannelDelivery, BrowserSession
+from app.models.population import Citizen
 from app.services.events import webhook_sender
+from app.services.vneid import backchannel
 from tests.api.events_support import Receiver, free_port, running_receiver
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
@@ -28,6 +33,7 @@ from tests.api.oidc_support import (
     browser,
     citizen_with_contact,
     jwt_claims,
+    logouts_delivered,
     refresh,
     register_rp,
     tokens_for,
@@ -43,7 +49,8 @@ def listening() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def receiver(listening: Receiver) -> Receiver:
+def receiver(listening: Receiver, app: FastAPI) -> Receiver:
+    logouts_delivered(app)  # none left over from an earlier test
     listening.received.clear()
     listening.status = 200
     return listening
@@ -59,7 +66,9 @@ def pin(personas: dict[str, Any]) -> str:
     return str(personas["citizen-l2"]["pin"])
 
 
-def _logout_tokens(receiver: Receiver) -> list[str]:
+def _logout_tokens(receiver: Receiver, app: FastAPI) -> list[str]:
+    """The logout tokens the receiver got, once every delivery has been made."""
+    logouts_delivered(app)
     tokens = []
     for message in receiver.received:
         assert message.headers["Content-Type"] == "application/x-www-form-urlencoded"
@@ -88,7 +97,9 @@ def _id_claims(token: str) -> dict[str, Any]:
     return jwt_claims(token)
 
 
-def _deliveries(database: Database, client_id: str) -> list[BackchannelDelivery]:
+def _deliveries(database: Database, client_id: str, app: FastAPI) -> list[BackchannelDelivery]:
+    """The recorded outcomes, once every delivery has been made."""
+    logouts_delivered(app)
     with database.read() as session:
         rows = list(session.scalars(select(BackchannelDelivery)
                                     .where(BackchannelDelivery.client_id == client_id)))
@@ -114,7 +125,7 @@ def test_a_client_registers_its_backchannel_logout_uri(
 
 
 def test_rp_initiated_logout_sends_each_rp_a_logout_token_with_sub_and_sid(
-        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
         receiver: Receiver, database: Database) -> None:
     rp = register_rp(client, admin, backchannel_logout_uri=receiver.url,
                      backchannel_logout_session_required=True)
@@ -123,14 +134,15 @@ def test_rp_initiated_logout_sends_each_rp_a_logout_token_with_sub_and_sid(
     assert id_claims["sid"]  # ID tokens carry the session (Back-Channel Logout §2.1)
     answer = agent.get("/oauth2/logout", params={"id_token_hint": id_token})
     assert answer.status_code == 200, answer.text
-    (token,) = _logout_tokens(receiver)
+    (token,) = _logout_tokens(receiver, app)
     claims = _verified_logout_token(token, client, audience=rp.client_id)
     assert (claims["sub"], claims["sid"]) == (id_claims["sub"], id_claims["sid"])
-    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id)] == [(200, None)]
+    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id, app)] == [
+        (200, None)]
 
 
 def test_logout_confirmed_in_the_browser_without_a_hint_also_notifies(
-        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
         receiver: Receiver) -> None:
     rp = register_rp(client, admin, backchannel_logout_uri=receiver.url)
     sid = _id_claims(tokens_for(agent, rp, pin)["id_token"])["sid"]
@@ -139,12 +151,12 @@ def test_logout_confirmed_in_the_browser_without_a_hint_also_notifies(
     assert not receiver.received
     confirm = page.text.split('name="confirm" value="', 1)[1].split('"', 1)[0]
     assert agent.post("/oauth2/logout", data={"confirm": confirm}).status_code == 200
-    (token,) = _logout_tokens(receiver)
+    (token,) = _logout_tokens(receiver, app)
     assert _verified_logout_token(token, client, audience=rp.client_id)["sid"] == sid
 
 
 def test_only_clients_that_received_tokens_in_the_session_are_told(
-        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
         receiver: Receiver) -> None:
     told = register_rp(client, admin, backchannel_logout_uri=receiver.url)
     register_rp(client, admin, backchannel_logout_uri=receiver.url)  # no tokens in the session
@@ -152,7 +164,7 @@ def test_only_clients_that_received_tokens_in_the_session_are_told(
     tokens_for(agent, silent, pin)
     id_token = tokens_for(agent, told, pin)["id_token"]
     agent.get("/oauth2/logout", params={"id_token_hint": id_token})
-    assert [jwt_aud(t) for t in _logout_tokens(receiver)] == [told.client_id]
+    assert [jwt_aud(t) for t in _logout_tokens(receiver, app)] == [told.client_id]
 
 
 def jwt_aud(token: str) -> str:
@@ -160,26 +172,26 @@ def jwt_aud(token: str) -> str:
 
 
 def test_a_failed_delivery_does_not_fail_the_logout_and_is_recorded(
-        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
         database: Database) -> None:
     closed = f"http://127.0.0.1:{free_port()}/logout"  # nothing listens there
     rp = register_rp(client, admin, backchannel_logout_uri=closed)
     id_token = tokens_for(agent, rp, pin)["id_token"]
     answer = agent.get("/oauth2/logout", params={"id_token_hint": id_token})
     assert answer.status_code == 200
-    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id)] == [
+    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id, app)] == [
         (None, "delivery failed: no acceptable HTTP response")]
 
 
 def test_delivery_checks_the_address_a_name_resolves_to(
-        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
         receiver: Receiver, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     system = webhook_sender.lookup
     monkeypatch.setattr(webhook_sender, "lookup", lambda host, port: ["10.0.0.7"]
                         if host == "internal.test" else system(host, port))
     rp = register_rp(client, admin, backchannel_logout_uri="https://internal.test/logout")
     agent.get("/oauth2/logout", params={"id_token_hint": tokens_for(agent, rp, pin)["id_token"]})
-    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id)] == [
+    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id, app)] == [
         (None, "delivery refused: address not allowed")]
     assert not receiver.received
 
@@ -227,14 +239,14 @@ def test_dynamic_registration_takes_and_checks_the_backchannel_uri(
 
 
 def test_offline_access_refresh_tokens_outlive_the_session(
-        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
         receiver: Receiver) -> None:
     """§2.7: refresh tokens with offline_access are not revoked by a logout (the only kind this
     provider issues); the relying party is still told."""
     rp = register_rp(client, admin, backchannel_logout_uri=receiver.url)
     body = tokens_for(agent, rp, pin, scope="openid offline_access", prompt="consent")
     agent.get("/oauth2/logout", params={"id_token_hint": body["id_token"]})
-    assert len(_logout_tokens(receiver)) == 1
+    assert len(_logout_tokens(receiver, app)) == 1
     assert refresh(agent, rp, body["refresh_token"]).status_code == 200
 
 
@@ -251,12 +263,12 @@ def test_an_account_lock_ends_its_sessions_and_tells_the_relying_parties(
     locked = client.post(f"/v1/admin/accounts/{pin}/lock", headers=admin,
                          json={"reason": "authority"})
     assert locked.status_code == 200, locked.text
-    (token,) = _logout_tokens(receiver)
+    (token,) = _logout_tokens(receiver, app)
     assert _verified_logout_token(token, client, audience=rp.client_id)["sid"] == sid
 
 
 def test_a_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_delivery_deadline(
-        agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
         receiver: Receiver, database: Database) -> None:
     # Each byte comes well within the per-step timeout (0.5 s of 2 s); the whole answer (~23 s)
     # does not come within the delivery's deadline: the delivery must end at that deadline, not
@@ -267,5 +279,147 @@ def test_a_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_delivery_deadli
         agent.get("/oauth2/logout", params={"id_token_hint": hint})
         assert trickler.done.wait(60)
     assert trickler.ended == "cut off"
-    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id)] == [
+    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id, app)] == [
+        (None, "delivery failed: no acceptable HTTP response")]
+
+
+# --- the account becomes unusable: every ground ends its sessions ---------------------------------
+
+
+def _signed_in(app: FastAPI, client: TestClient, admin: dict[str, str],
+               receiver: Receiver) -> tuple[str, Rp, dict[str, Any]]:
+    """A citizen of their own (an account opened for the test), logged in at a relying party
+    registered for Back-Channel Logout: the PIN, the relying party, the ID token's claims."""
+    pin = citizen_with_contact(database_of(app))
+    opened = client.post("/v1/admin/accounts", headers=admin,
+                         json={"pin": pin, "level": 2, "password": "Vneid@2025"})
+    assert opened.status_code == 201, opened.text
+    rp = register_rp(client, admin, backchannel_logout_uri=receiver.url)
+    return pin, rp, _id_claims(tokens_for(browser(app), rp, pin)["id_token"])
+
+
+def database_of(app: FastAPI) -> Database:
+    return app.state.database  # type: ignore[no-any-return]
+
+
+def _told(app: FastAPI, client: TestClient, receiver: Receiver, rp: Rp,
+          id_claims: dict[str, Any]) -> None:
+    """The relying party got one logout token naming the citizen and the session it knows."""
+    (token,) = _logout_tokens(receiver, app)
+    claims = _verified_logout_token(token, client, audience=rp.client_id)
+    assert (claims["sub"], claims["sid"]) == (id_claims["sub"], id_claims["sid"])
+    assert [(d.status_code, d.error) for d in _deliveries(database_of(app), rp.client_id, app)] \
+        == [(200, None)]
+
+
+@pytest.mark.parametrize("action", ["revoke", "hold"])
+def test_a_card_revoked_or_held_by_an_administrator_ends_the_sessions_and_tells_the_rps(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        action: str) -> None:
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    changed = client.post(f"/v1/admin/cards/{pin}/{action}", headers=admin)
+    assert changed.status_code == 200, changed.text
+    _told(app, client, receiver, rp, id_claims)
+
+
+def test_a_card_revoked_through_a_life_event_ends_the_sessions_and_tells_the_rps(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver) -> None:
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    changed = client.post("/v1/life-events/card-changes", headers=admin,
+                          json={"pin": pin, "action": "revoked", "reason": "fraud"})
+    assert changed.status_code in (200, 201), changed.text
+    _told(app, client, receiver, rp, id_claims)
+
+
+def test_a_card_reported_lost_keeps_the_sessions(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database) -> None:
+    """A loss does not lock the account (the rules keep it while the loss is reported)."""
+    pin, rp, _ = _signed_in(app, client, admin, receiver)
+    assert client.post(f"/v1/admin/cards/{pin}/lost", headers=admin).status_code == 200
+    assert _logout_tokens(receiver, app) == []
+    assert _deliveries(database, rp.client_id, app) == []
+
+
+def test_a_death_closes_the_account_ends_the_sessions_and_tells_the_rps(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver) -> None:
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    died = client.post("/v1/life-events/deaths", headers=admin, json={"pin": pin})
+    assert died.status_code in (200, 201), died.text
+    _told(app, client, receiver, rp, id_claims)
+
+
+def test_a_reestablished_pin_ends_the_sessions_with_the_subject_the_rp_knows(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database) -> None:
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    with database.read() as session:
+        born = session.get(Citizen, pin).birth_date  # type: ignore[union-attr]
+    moved = client.post("/v1/life-events/pin-reestablishments", headers=admin, json={
+        "pin": pin, "reason": "birth_year_corrected",
+        "birth_date": born.replace(year=born.year - 1, day=min(born.day, 28)).isoformat()})
+    assert moved.status_code in (200, 201), moved.text
+    assert moved.json()["pin"] != pin
+    _told(app, client, receiver, rp, id_claims)  # the old number's pairwise sub
+
+
+def test_closing_an_account_ends_its_sessions_and_tells_the_rps(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver) -> None:
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    closed = client.post(f"/v1/admin/accounts/{pin}/close", headers=admin,
+                         json={"reason": "authority"})
+    assert closed.status_code == 200, closed.text
+    _told(app, client, receiver, rp, id_claims)
+
+
+def test_a_further_lock_ground_tells_nobody_twice(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database) -> None:
+    """The sessions ended with the first ground; a card held afterwards finds none to end."""
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    assert client.post(f"/v1/admin/accounts/{pin}/lock", headers=admin,
+                       json={"reason": "authority"}).status_code == 200
+    _told(app, client, receiver, rp, id_claims)
+    receiver.received.clear()
+    assert client.post(f"/v1/admin/cards/{pin}/hold", headers=admin).status_code == 200
+    assert _logout_tokens(receiver, app) == []
+    assert len(_deliveries(database, rp.client_id, app)) == 1
+    with database.read() as session:
+        account_id = session.scalar(select(Account.id).where(Account.pin == pin))
+        live = session.scalars(select(BrowserSession.id).where(
+            BrowserSession.account_id == account_id, BrowserSession.ended_at.is_(None))).all()
+    assert live == []
+
+
+def test_the_logout_is_answered_without_waiting_for_the_back_channel_delivery(
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], pin: str,
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The delivery runs outside the request (its time is not the request's, nor in its access
+    line): the logout is answered while the receiver still holds the logout token's request, and
+    the outcome is recorded once it lets go."""
+    monkeypatch.setattr(backchannel, "DELIVERY_DEADLINE_SECONDS", 60.0)  # held, not cut off
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(60)
+    release = threading.Event()
+
+    def hold() -> None:
+        with server:
+            connection = server.accept()[0]
+            with connection:
+                release.wait(60)  # answers nothing; closes when released
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    rp = register_rp(client, admin, backchannel_logout_uri=(
+        f"http://127.0.0.1:{server.getsockname()[1]}/logout"))
+    hint = tokens_for(agent, rp, pin)["id_token"]
+    try:
+        assert agent.get("/oauth2/logout", params={"id_token_hint": hint}).status_code == 200
+        with database.read() as session:  # answered; the delivery is still held
+            assert session.scalars(select(BackchannelDelivery).where(
+                BackchannelDelivery.client_id == rp.client_id)).all() == []
+    finally:
+        release.set()
+    holder.join(60)
+    assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id, app)] == [
         (None, "delivery failed: no acceptable HTTP response")]

@@ -31,7 +31,6 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from app.db import Database
 from app.settings import Settings
 from tests.api.events_support import Receiver, running_receiver
 from tests.api.oidc_support import *  # noqa: F403
@@ -39,10 +38,9 @@ from tests.api.oidc_support import (
     DEMO_REDIRECT,
     Rp,
     authorize,
-    browser,
-    citizen_with_contact,
     interactive_login,
     jwt_claims,
+    logouts_delivered,
     query_of,
     redeem,
     register_rp,
@@ -61,20 +59,6 @@ def listening() -> Iterator[Receiver]:
 def receiver(listening: Receiver) -> Receiver:
     listening.received.clear()
     return listening
-
-
-@pytest.fixture(scope="module")
-def citizen(client: TestClient, admin: dict[str, str], database: Database) -> str:
-    pin = citizen_with_contact(database)
-    created = client.post("/v1/admin/accounts", json={"pin": pin, "level": 2,
-                                                      "password": "Vneid@2025"}, headers=admin)
-    assert created.status_code == 201, created.text
-    return pin
-
-
-@pytest.fixture
-def agent(app: FastAPI) -> TestClient:
-    return browser(app)
 
 
 def _static_client(client: TestClient, admin: dict[str, str], receiver: Receiver) -> Rp:
@@ -127,7 +111,7 @@ def _validate_logout_request(receiver: Receiver, client: TestClient, rp: Rp,
 
 @pytest.mark.parametrize("registration", ["static", "dynamic"])
 def test_oidcc_backchannel_rp_initiated_logout(
-        agent: TestClient, client: TestClient, admin: dict[str, str], citizen: str,
+        app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], citizen: str,
         receiver: Receiver, settings: Settings, registration: str) -> None:
     register = _static_client if registration == "static" else _dynamic_client
     rp = register(client, admin, receiver)
@@ -145,6 +129,7 @@ def test_oidcc_backchannel_rp_initiated_logout(
     location = answer.headers["location"]
     assert location.split("?")[0] == POST_LOGOUT_REDIRECT
     assert query_of(location) == {"state": end_session_state}  # CheckPostLogoutState, no extras
+    logouts_delivered(app)  # the suite waits for the back-channel request
     _validate_logout_request(receiver, client, rp, jwt_claims(id_token), settings)
     again = authorize(agent, rp, scope="openid", prompt="none")  # the user has been logged out
     assert query_of(again.location).get("error") in ("login_required", "interaction_required")

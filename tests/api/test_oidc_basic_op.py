@@ -21,19 +21,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.clock import SandboxClock
-from app.db import Database
 from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     Authorization,
     Rp,
     authorize,
-    browser,
-    citizen_with_contact,
     interactive_login,
     jwt_claims,
     jwt_header,
@@ -62,21 +58,6 @@ def certification_client(client: TestClient, admin: dict[str, str], **spec: Any)
     registered = register_rp(client, admin, require_pkce=False, **spec)
     assert registered.pkce is False
     return registered
-
-
-@pytest.fixture(scope="module")
-def citizen(client: TestClient, admin: dict[str, str], database: Database) -> str:
-    """A level-2 citizen whose record has phone, e-mail and residence."""
-    pin = citizen_with_contact(database)
-    created = client.post("/v1/admin/accounts", json={"pin": pin, "level": 2,
-                                                      "password": "Vneid@2025"}, headers=admin)
-    assert created.status_code == 201, created.text
-    return pin
-
-
-@pytest.fixture
-def agent(app: FastAPI) -> TestClient:
-    return browser(app)
 
 
 @pytest.fixture(scope="module")

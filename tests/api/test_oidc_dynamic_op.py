@@ -40,17 +40,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from app.db import Database
 from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
-    browser,
-    citizen_with_account,
     jwt_header,
     query_of,
     verify_with_jwks,
@@ -67,16 +63,6 @@ def initial_token(client: TestClient, admin: dict[str, str]) -> str:
                          headers=admin)
     assert minted.status_code == 201, minted.text
     return str(minted.json()["initial_access_token"])
-
-
-@pytest.fixture(scope="module")
-def citizen(client: TestClient, admin: dict[str, str], database: Database) -> str:
-    return citizen_with_account(client, admin, database)
-
-
-@pytest.fixture
-def agent(app: FastAPI) -> TestClient:
-    return browser(app)
 
 
 @pytest.fixture(scope="module")

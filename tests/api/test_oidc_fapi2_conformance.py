@@ -20,14 +20,12 @@ from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 from app.clock import SandboxClock
-from app.db import Database
 from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     DEMO_REDIRECT,
     FapiClient,
     browser,
-    citizen_with_account,
     client_assertion,
     dpop_proof,
     fapi_authorize,
@@ -53,16 +51,6 @@ def fapi(client: TestClient, admin: dict[str, str]) -> FapiClient:
 @pytest.fixture(scope="module")
 def second(client: TestClient, admin: dict[str, str]) -> FapiClient:
     return register_fapi_client(client, admin, SECOND_KEY, name="Bank FAPI 2")
-
-
-@pytest.fixture(scope="module")
-def citizen(client: TestClient, admin: dict[str, str], database: Database) -> str:
-    return citizen_with_account(client, admin, database)
-
-
-@pytest.fixture
-def agent(app: FastAPI) -> TestClient:
-    return browser(app)
 
 
 class Flow:

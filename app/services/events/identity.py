@@ -142,9 +142,10 @@ def _move_account(session: Session, old_pin: str, new_pin: str,
     account = accounts.find(session, old_pin)
     if account is None:
         return
-    account.pin = new_pin
-    if account.state in (accounts.ACTIVE, accounts.LOCKED):
+    if account.state in (accounts.ACTIVE, accounts.LOCKED):  # locked under the number relying
+        # parties know (their logout tokens' sub), then moved
         accounts.lock(session, account, reason="pin_reestablished", now=recorder.now, actor=ACTOR)
+    account.pin = new_pin
 
 
 def _record_history(session: Session, old_pin: str, new_pin: str, reason: str,

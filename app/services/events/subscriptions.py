@@ -5,8 +5,10 @@ Rules: the URL is ``https`` (``http`` only on a loopback address, as for redirec
 whitespace or control characters; a host written as an address must be one webhooks may reach
 (:mod:`app.webhook_address`; a name is checked at each delivery, where it counts); every event type
 is known (or ``*``); the payload scopes are scopes the client holds among those that
-put fields in payloads (:data:`app.services.events.feed.PAYLOAD_SCOPES`), at least one; the purpose
-is one the client registered. The secret is random, shown once at creation.
+put fields in payloads (:data:`app.services.events.feed.PAYLOAD_SCOPES`), at least one, and they
+let the subscription receive every event type it names (``<kind>.changed`` needs
+``document.<kind>``, any other type a record scope; ``event-type-unreadable`` otherwise); the
+purpose is one the client registered. The secret is random, shown once at creation.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from app.errors import NotFound, ValidationFailed
 from app.models.events import Delivery, Subscription
 from app.oidc.clients import redirect_uri_problem
 from app.schemas.events import SubscriptionCreate, SubscriptionUpdate
-from app.services.events.feed import EVENT_TYPES, PAYLOAD_SCOPES
+from app.services.events.feed import (
+    EVENT_TYPES,
+    GATED_EVENTS,
+    PAYLOAD_SCOPES,
+    RECORD_SCOPES,
+    readable,
+)
 from app.webhook_address import TargetPolicy, host_refusal, url_text_problem
 
 MAX_SUBSCRIPTIONS = 20
@@ -41,6 +49,11 @@ class DeliveryNotFound(NotFound):
 
 class InvalidSubscription(ValidationFailed):
     code, title = "invalid-subscription", "The subscription is not valid"
+
+
+class EventTypeUnreadable(ValidationFailed):
+    code, title = ("event-type-unreadable",
+                   "The subscription's scopes would never let it receive these event types")
 
 
 class WebhookAddressRefused(ValidationFailed):
@@ -104,6 +117,22 @@ def _check(owner: Owner, targets: TargetPolicy, **values: object) -> None:
         _refuse_address(str(values["url"]), targets)
 
 
+def _refuse_unreadable(types: Iterable[str], scopes: Iterable[str]) -> None:
+    """An event type named (not ``*``) that the subscription's payload scopes would never show
+    (:func:`app.services.events.feed.readable`: a ``<kind>.changed`` event needs
+    ``document.<kind>``, any other a record scope): accepted, it would never receive anything."""
+    held = list(scopes)
+    problems = [f"event_types: {t!r} needs {_needed(t)} among the subscription's scopes"
+                for t in dict.fromkeys(types) if t != "*" and not readable(t, held)]
+    if problems:
+        raise EventTypeUnreadable(problems=problems)
+
+
+def _needed(event_type: str) -> str:
+    gate = GATED_EVENTS.get(event_type)
+    return repr(gate) if gate is not None else "a record scope (" + ", ".join(RECORD_SCOPES) + ")"
+
+
 def default_scopes(owner: Owner) -> list[str]:
     return [s for s in PAYLOAD_SCOPES if s in owner.scopes]
 
@@ -113,6 +142,7 @@ def create(session: Session, owner: Owner, body: SubscriptionCreate, *, targets:
     scopes = body.scopes if body.scopes is not None else default_scopes(owner)
     purpose = body.purpose or owner.purpose
     _check(owner, targets, url=body.url, types=body.event_types, scopes=scopes, purpose=purpose)
+    _refuse_unreadable(body.event_types, scopes)
     if len(of_client(session, owner.client_id)) >= MAX_SUBSCRIPTIONS:
         raise InvalidSubscription(problems=[f"at most {MAX_SUBSCRIPTIONS} subscriptions"])
     subscription = Subscription(
@@ -142,6 +172,9 @@ def get(session: Session, client_id: str, subscription_id: str) -> Subscription:
 def update(session: Session, owner: Owner, subscription: Subscription, body: SubscriptionUpdate,
            *, targets: TargetPolicy, now: datetime) -> Subscription:
     _check(owner, targets, url=body.url, types=body.event_types, scopes=body.scopes, purpose=None)
+    _refuse_unreadable(body.event_types if body.event_types is not None else
+                       subscription.event_types,
+                       body.scopes if body.scopes is not None else subscription.scopes)
     for name in ("url", "event_types", "scopes", "status"):
         value = getattr(body, name)
         if value is not None:

@@ -60,7 +60,7 @@ BASIC_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2
 # RS256: rotating the demo client's ES256 key while the clock runs a day ahead (after
 # /v1/admin/simulate) would leave no key valid once the clock is reset.
 PATH_DEFAULTS = {"side": "front", "format": "pem", "action": "lock", "alg": "RS256",
-                 "kind": "health_insurance"}
+                 "kind": "health_insurance", "sid": "no-such-session"}
 _PARAM = re.compile(r"\{([^{}]+)\}")
 TOKEN_REQUEST = "client_token"
 # What a request answers, as given, when the collection runs top to bottom against a default
@@ -80,6 +80,11 @@ EXPECTED: dict[str, int] = {
     "my_consents_v1_me_consents_get": 401,  # the app's bound-device token
     "my_documents_v1_me_documents_get": 401,  # a level-2 citizen's device or vneid.documents
     "withdraw_my_consent_v1_me_consents__consent_id__withdraw_post": 422,
+    "my_sessions_v1_me_sessions_get": 401,  # the app's bound-device token
+    "revoke_my_session_v1_me_sessions__sid__revoke_post": 401,
+    "revoke_my_sessions_v1_me_sessions_revoke_post": 401,
+    # Nobody has logged in to the account the file opens: no session to end.
+    "revoke_session_v1_admin_accounts__pin__sessions__sid__revoke_post": 404,
     # The criminal-record service takes a citizen's token (scope vneid.judicial_record); the
     # request forced is the rejected persona's, final already (judicial-request-final).
     "prefill_v1_me_judicial_records_prefill_get": 401,

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -57,18 +57,36 @@ class PostgresAppends:
     by ``COPY``, head moved, one transaction) without a worker thread, whose hand-off and the GIL it
     then took from the loop, with the pool checkout's liveness ping, cost more than the commit
     (lookup/healthz on PostgreSQL 51 -> 59-63 %). Connections belong to one event loop (tests run
-    several) and are kept between commits; one that fails is closed."""
+    several) and are kept between commits; one that fails is closed. They are closed, on their
+    loop, when that loop shuts down (``asyncio.run``, ``anyio.run`` and uvicorn shut a loop's
+    asynchronous generators down before closing it: each loop's connections are guarded by one,
+    :func:`_closed_at_loop_shutdown`), or by :meth:`aclose` (the application's shutdown), never
+    left to the garbage collector."""
 
     def __init__(self, url: str) -> None:
         self._dsn = libpq_dsn(url)
-        self._idle: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]
-        ] = weakref.WeakKeyDictionary()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = \
+            weakref.WeakKeyDictionary()
+
+    async def _idle(self) -> list[psycopg.AsyncConnection[Any]]:
+        """The running loop's kept connections (the first use on a loop starts their guard)."""
+        loop = asyncio.get_running_loop()
+        found = self._loops.get(loop)
+        if found is None:
+            found = self._loops[loop] = _LoopConnections()
+            await anext(found.guard)  # first iterated on this loop: the loop will close it
+        return found.idle
+
+    async def aclose(self) -> None:
+        """Close the running loop's kept connections (a later append opens new ones)."""
+        found = self._loops.get(asyncio.get_running_loop())
+        if found is not None:
+            await _close_all(found.idle)
 
     async def append(self, groups: Sequence[audit.Group]) -> None:
         if not any(entries for entries, _ in groups):
             return
-        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
+        idle = await self._idle()
         connection, (seq, head_hash) = await self._locked(idle)
         try:
             rows = audit.chained_rows(groups, seq=seq, head_hash=head_hash)
@@ -107,6 +125,32 @@ class PostgresAppends:
         except BaseException:
             await _close(connection)
             raise
+
+
+class _LoopConnections:
+    """One event loop's kept connections, and the asynchronous generator that closes them when
+    the loop shuts down."""
+
+    __slots__ = ("guard", "idle")
+
+    def __init__(self) -> None:
+        self.idle: list[psycopg.AsyncConnection[Any]] = []
+        self.guard = _closed_at_loop_shutdown(self.idle)
+
+
+async def _closed_at_loop_shutdown(
+        idle: list[psycopg.AsyncConnection[Any]]) -> AsyncIterator[None]:
+    """Suspended for the loop's lifetime; the loop's ``shutdown_asyncgens`` (before it closes)
+    resumes it with ``aclose()``, and its ``finally`` closes the loop's kept connections there."""
+    try:
+        yield
+    finally:
+        await _close_all(idle)
+
+
+async def _close_all(idle: list[psycopg.AsyncConnection[Any]]) -> None:
+    while idle:
+        await _close(idle.pop())
 
 
 async def _lock_head(connection: psycopg.AsyncConnection[Any]) -> tuple[int, str]:
@@ -174,6 +218,11 @@ class AuditWriter:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+    async def aclose(self) -> None:
+        """The application shuts down: close the running loop's kept PostgreSQL connections."""
+        if self._appends is not None:
+            await self._appends.aclose()
 
     def _commit(self, groups: list[audit.Group]) -> None:
         with self._database.write() as session:

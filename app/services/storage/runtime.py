@@ -114,6 +114,8 @@ class AuditSink(Protocol):
 
     async def append(self, entries: Any, *, now: datetime) -> None: ...
 
+    async def aclose(self) -> None: ...  # the application shuts down (on the serving loop)
+
 
 class Runtime:
     """One process's state for one database. The audit writer and the citizen readers belong to

@@ -25,6 +25,10 @@ Hooks for other features (each a no-op when the citizen has no account):
 * the citizen's own request -> :func:`lock_on_request` / :func:`unlock_on_request`
 * card validity for eligibility -> :func:`card_is_valid` / :func:`valid_card_holders` (seam)
 
+Whatever locks or closes an account notes it on the session (:func:`unusable_in`,
+:func:`take_unusable`): a route's write session ends the account's login sessions before it
+commits and tells the relying parties after (:mod:`app.services.vneid.backchannel`).
+
 Credentials (as the app has them): password (8-20 printable ASCII characters with an upper-case
 and a lower-case letter, a digit and a special character) and 6-digit passcode, both hashed with
 argon2id;
@@ -56,6 +60,7 @@ from app.services.vneid.lock_reasons import (
     CLOSE_REASONS,
     LOCK_REASONS,
     MANUAL_LOCK_REASONS,
+    UNUSABLE_KEY,
 )
 
 PENDING, ACTIVE, LOCKED, CLOSED = "pending", "active", "locked", "closed"
@@ -169,6 +174,28 @@ def record_event(session: Session, account: Account, kind: str, *, now: datetime
     session.flush()
 
 
+# session.info[UNUSABLE_KEY]: the accounts that became unusable in the transaction,
+# {id: (pin, when)}.
+_UNUSABLE = UNUSABLE_KEY
+
+
+def _note_unusable(session: Session, account: Account, now: datetime) -> None:
+    """Remember that the account can no longer log in (locked or closed), with the PIN relying
+    parties know it by: its login sessions end with the transaction
+    (:func:`app.services.vneid.backchannel.end_unusable_accounts`). The first note wins."""
+    session.info.setdefault(_UNUSABLE, {}).setdefault(account.id, (account.pin, now))
+
+
+def unusable_in(session: Session) -> bool:
+    """Whether an account became unusable in this transaction (one dictionary look-up)."""
+    return bool(session.info.get(_UNUSABLE))
+
+
+def take_unusable(session: Session) -> dict[int, tuple[str, datetime]]:
+    """The accounts noted by :func:`_note_unusable`, forgotten once taken."""
+    return session.info.pop(_UNUSABLE, None) or {}
+
+
 def _conflict(account: Account, action: str) -> AccountStateConflict:
     return AccountStateConflict(f"Cannot {action} an account that is {account.state}.",
                                 state=account.state)
@@ -262,6 +289,7 @@ def lock(session: Session, account: Account, *, reason: str, now: datetime, acto
         raise _conflict(account, "lock")
     if reason in account.lock_reasons:
         return account
+    _note_unusable(session, account, now)
     account.lock_reasons = [*account.lock_reasons, reason]
     if account.state == ACTIVE:
         account.locked_at = now
@@ -296,6 +324,7 @@ def close(session: Session, account: Account, *, reason: str, now: datetime,
         raise ValueError("unknown close reason")
     if account.state == CLOSED:
         raise _conflict(account, "close")
+    _note_unusable(session, account, now)
     account.state, account.closed_reason, account.closed_at = CLOSED, reason, now
     account.device_token_hash = None
     record_event(session, account, "closed", now=now, actor=actor, reason=reason)
