@@ -58,6 +58,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 WAL_PATIENCE_SECONDS = 30.0  # as long as the busy timeout
+LOOP_CHECKPOINT_PAGES = 20_000  # the event loop's own writing connection (unwaiting_connection)
 
 
 def _write_ahead_log(cursor: Any) -> None:
@@ -149,7 +150,12 @@ class Database:
             connection = self.engine.connect()
             connection.detach()
             # On the driver's connection: through SQLAlchemy the PRAGMA would begin a transaction.
-            connection.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+            driver = connection.connection.dbapi_connection
+            driver.execute("PRAGMA busy_timeout=0")
+            # Its commits leave the checkpoints to a background thread (a checkpoint's fsyncs
+            # stalled the event loop: app.services.storage.checkpoints); past this many pages
+            # of log, as a backstop, it checkpoints itself.
+            driver.execute(f"PRAGMA wal_autocheckpoint={LOOP_CHECKPOINT_PAGES}")
             self._own.connection = connection
         return connection
 

@@ -299,6 +299,64 @@ def test_a_lookup_after_the_audit_connection_was_lost_commits_on_a_new_one(
         assert audit.verify_chain(session).ok
 
 
+def test_a_lookup_after_another_writer_appended_chains_after_that_writers_records(
+    client: TestClient, database: Database, people: People, demo_token: str
+) -> None:
+    """The request writer remembers the head it last wrote (PostgreSQL: its one-statement
+    commit); another writer (the CLI, another process) moving the head since must not fork the
+    chain: the lookup's record follows the other writer's."""
+    headers = bearer(demo_token)
+    assert client.get(f"/v1/citizens/{people.mother}", headers=headers).status_code == 200
+    with database.write() as session:
+        audit.append(session, [audit.AuditEntry("elsewhere", "testing", "lookup", None, (),
+                                                 "ok", "other-writer")], now=datetime.now(UTC))
+    [other] = _records_of(database, "other-writer")
+    again = client.get(f"/v1/citizens/{people.mother}", headers=headers)
+    assert again.status_code == 200
+    [record] = _records_of(database, again.headers["x-request-id"])
+    assert record.seq > other.seq
+    with database.read() as session:
+        assert audit.verify_chain(session).ok
+
+
+def test_a_batch_whose_commit_answer_was_lost_is_recorded_once(
+    database: Database, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the connection fails after the one-statement commit reached the server (its
+    answer lost): the writer sees its own batch at the head and does not append it again."""
+    if not is_postgres:
+        pytest.skip("the one-statement commit of PostgreSQL")
+    import asyncio
+
+    import psycopg
+
+    from app.services.sharing.audit_writer import PostgresAppends
+
+    appends = PostgresAppends(database.url)
+    real = PostgresAppends._at_head
+    lost: list[bool] = []
+
+    async def answer_lost(self: PostgresAppends, *args: Any) -> bool:
+        written = await real(self, *args)
+        lost.append(written)
+        raise psycopg.OperationalError("the server closed the connection unexpectedly")
+
+    def group(request_id: str) -> audit.Group:
+        return [audit.AuditEntry("lost-answer", "testing", "lookup", None, (), "ok",
+                                 request_id)], datetime.now(UTC)
+
+    async def run() -> None:
+        await appends.append([group("before-the-loss")])  # locked steps: the head is known
+        monkeypatch.setattr(PostgresAppends, "_at_head", answer_lost)
+        await appends.append([group("answer-lost")])
+
+    asyncio.run(run())
+    assert lost == [True]  # the statement did commit
+    assert len(_records_of(database, "answer-lost")) == 1
+    with database.read() as session:
+        assert audit.verify_chain(session).ok
+
+
 def test_an_audit_commit_that_fails_discloses_nothing(
     client: TestClient, database: Database, people: People, demo_token: str
 ) -> None:

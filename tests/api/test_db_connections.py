@@ -100,3 +100,44 @@ def test_a_new_connection_waits_to_switch_to_wal_while_a_writer_holds_a_rollback
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         releasing.join()
+
+
+def test_the_event_loops_writing_connection_leaves_wal_checkpoints_to_a_background_thread(
+        sqlite_database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint's fsyncs stalled every request in flight when an inline commit ran it: the
+    kept writing connection checkpoints only past a backstop, and each of its commits marks the
+    file for the checkpoint thread (app.services.storage.checkpoints)."""
+    from app.db import LOOP_CHECKPOINT_PAGES
+    from app.services.storage import checkpoints, units
+
+    driver = sqlite_database.unwaiting_connection().connection.dbapi_connection
+    assert driver.execute("PRAGMA wal_autocheckpoint").fetchone() == (LOOP_CHECKPOINT_PAGES,)
+    done: list[tuple[str, str, tuple[int, int, int] | None]] = []
+    finished = threading.Event()
+    real = checkpoints.checkpoint
+
+    def watched(path: str) -> tuple[int, int, int] | None:
+        done.append((path, threading.current_thread().name, found := real(path)))
+        finished.set()
+        return found
+
+    monkeypatch.setattr(checkpoints, "checkpoint", watched)
+    monkeypatch.setattr(checkpoints, "INTERVAL_SECONDS", 0)
+    assert units.write_at_once(sqlite_database, lambda session: session.execute(
+        text("UPDATE audit_chain_head SET hash = hash")))
+    assert finished.wait(30), "no checkpoint followed the commit"
+    path, thread, found = done[0]
+    assert path == str(tmp_path / "kept.db")
+    assert thread == "dancu-wal-checkpoints"
+    assert found is not None
+    busy, logged, copied = found
+    assert busy == 0
+    assert logged == copied > 0  # the commit's pages, back in the database file
+
+
+def test_a_checkpoint_never_creates_a_database_file(tmp_path: Path) -> None:
+    """A tenant's file dropped after its last commit: the checkpoint thread leaves it gone."""
+    from app.services.storage.checkpoints import checkpoint
+
+    assert checkpoint(str(tmp_path / "dropped.db")) is None
+    assert not (tmp_path / "dropped.db").exists()

@@ -95,6 +95,18 @@ _RECORD_COLUMNS = tuple(column.name for column in AuditRecord.__table__.columns)
 PG_COPY_RECORDS = f"COPY audit_record ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
 PG_LOCK_HEAD = f"SELECT seq, hash FROM audit_chain_head WHERE id = {HEAD_ID} FOR UPDATE"
 PG_MOVE_HEAD = f"UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = {HEAD_ID}"
+# The same append as one statement (one round trip, its own transaction in autocommit), for a
+# writer that knows the head it last wrote: the head moves from (seq, hash) only if it is still
+# there, and the records, one JSON array (encoded in C; text whatever the number of rows), go in
+# only if it moved. Another writer having appended since, nothing is written (0 rows): the
+# writer then appends by the locked steps above. Parameters: new seq, new hash, expected seq,
+# expected hash, the records as JSON (:func:`json_rows`).
+PG_APPEND_AT_HEAD = (
+    f"WITH moved AS (UPDATE audit_chain_head SET seq = %s, hash = %s "
+    f"WHERE id = {HEAD_ID} AND seq = %s AND hash = %s RETURNING id) "
+    f"INSERT INTO audit_record ({', '.join(_RECORD_COLUMNS)}) "
+    f"SELECT {', '.join('r.' + name for name in _RECORD_COLUMNS)} FROM moved, "
+    f"json_populate_recordset(NULL::audit_record, %s::json) AS r")
 _MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == HEAD_ID)
               .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 
@@ -132,6 +144,16 @@ def chained_rows(groups: Sequence[Group], *, seq: int, head_hash: str) -> list[d
             rows.append(_new_row(entry, seq=seq, prev_hash=head_hash, now=now))
             head_hash = rows[-1]["hash"]
     return rows
+
+
+def json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The records as the JSON array :data:`PG_APPEND_AT_HEAD` takes: ``created_at`` in ISO 8601
+    with its offset and microseconds (read back as the same instant, so the stored record hashes
+    as it was hashed here)."""
+    return _JSON_ROWS([{**row, "created_at": row["created_at"].isoformat()} for row in rows])
+
+
+_JSON_ROWS = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def copy_values(row: Mapping[str, Any]) -> list[Any]:

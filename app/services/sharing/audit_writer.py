@@ -52,21 +52,29 @@ class _Pending:
 
 
 class PostgresAppends:
-    """Group commits on PostgreSQL from the event loop, with psycopg's async connections: the
-    steps of :func:`app.services.sharing.audit.append_groups` (head locked ``FOR UPDATE``, records
-    by ``COPY``, head moved, one transaction) without a worker thread, whose hand-off and the GIL it
-    then took from the loop, with the pool checkout's liveness ping, cost more than the commit
-    (lookup/healthz on PostgreSQL 51 -> 59-63 %). Connections belong to one event loop (tests run
-    several) and are kept between commits; one that fails is closed. They are closed, on their
-    loop, when that loop shuts down (``asyncio.run``, ``anyio.run`` and uvicorn shut a loop's
-    asynchronous generators down before closing it: each loop's connections are guarded by one,
+    """Group commits on PostgreSQL from the event loop, with psycopg's async connections, without
+    a worker thread (whose hand-off, and the GIL it then took from the loop, with the pool
+    checkout's liveness ping, cost more than the commit: lookup/healthz on PostgreSQL 51 ->
+    59-63 %). Connections (autocommit) belong to one event loop (tests run several) and are kept
+    between commits; one that fails is closed. They are closed, on their loop, when that loop
+    shuts down (``asyncio.run``, ``anyio.run`` and uvicorn shut a loop's asynchronous generators
+    down before closing it: each loop's connections are guarded by one,
     :func:`_closed_at_loop_shutdown`), or by :meth:`aclose` (the application's shutdown), never
-    left to the garbage collector."""
+    left to the garbage collector.
+
+    A commit is one statement, one round trip (``audit.PG_APPEND_AT_HEAD``) when this writer
+    knows the head it last wrote: the head moves and the records go in only if the head is still
+    the one expected. Otherwise (the first commit, or another process or the CLI
+    appended since) it takes the locked steps of :func:`app.services.sharing.audit.append_groups`:
+    head locked ``FOR UPDATE``, records by ``COPY``, head moved, commit (five round trips, each
+    with the loop's wait; the fsync of the commit is the same). The remembered head is only a
+    guess that the database checks: a wrong one costs the locked steps, never a broken chain."""
 
     def __init__(self, url: str) -> None:
         self._dsn = libpq_dsn(url)
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = \
             weakref.WeakKeyDictionary()
+        self._head: tuple[int, str] | None = None  # (seq, hash) this writer last committed
 
     async def _idle(self) -> list[psycopg.AsyncConnection[Any]]:
         """The running loop's kept connections (the first use on a loop starts their guard)."""
@@ -84,11 +92,52 @@ class PostgresAppends:
             await _close_all(found.idle)
 
     async def append(self, groups: Sequence[audit.Group]) -> None:
+        import psycopg
+
         if not any(entries for entries, _ in groups):
             return
         idle = await self._idle()
+        head, self._head = self._head, None  # until this commit is known to have moved it
+        intended: tuple[int, str] | None = None
+        if head is not None:
+            rows = audit.chained_rows(groups, seq=head[0], head_hash=head[1])
+            try:
+                if await self._at_head(idle, rows, head):
+                    self._head = rows[-1]["seq"], rows[-1]["hash"]
+                    return
+            except psycopg.OperationalError:
+                # The connection failed: the statement may have committed before it did. If
+                # it has, the head is now this commit's last record (its hash covers the whole
+                # batch): the locked steps then see that and write nothing again.
+                intended = rows[-1]["seq"], rows[-1]["hash"]
+        self._head = await self._locked_append(idle, groups, intended)
+
+    async def _at_head(self, idle: list[psycopg.AsyncConnection[Any]],
+                       rows: list[dict[str, Any]], head: tuple[int, str]) -> bool:
+        """The one-statement commit of ``rows`` chained after ``head``; ``False`` (nothing
+        written) if the head has moved since."""
+        connection = idle.pop() if idle else await self._connect()
+        try:
+            cursor = await connection.execute(audit.PG_APPEND_AT_HEAD, (
+                rows[-1]["seq"], rows[-1]["hash"], head[0], head[1], audit.json_rows(rows)),
+                prepare=True)
+        except BaseException:
+            await _close(connection)
+            raise
+        idle.append(connection)
+        return cursor.rowcount == len(rows)
+
+    async def _locked_append(self, idle: list[psycopg.AsyncConnection[Any]],
+                             groups: Sequence[audit.Group],
+                             intended: tuple[int, str] | None) -> tuple[int, str]:
+        """The locked steps in one transaction; the new head. When the head is ``intended``
+        already (an earlier attempt committed after all), nothing is written."""
         connection, (seq, head_hash) = await self._locked(idle)
         try:
+            if (seq, head_hash) == intended:
+                await connection.execute("COMMIT")
+                idle.append(connection)
+                return seq, head_hash
             rows = audit.chained_rows(groups, seq=seq, head_hash=head_hash)
             cursor = connection.cursor()
             async with cursor.copy(audit.PG_COPY_RECORDS) as copy:
@@ -96,11 +145,12 @@ class PostgresAppends:
                     await copy.write_row(audit.copy_values(row))
             await cursor.execute(audit.PG_MOVE_HEAD, (rows[-1]["seq"], rows[-1]["hash"]),
                                  prepare=True)
-            await connection.commit()
+            await connection.execute("COMMIT")
         except BaseException:
             await _close(connection)
             raise
         idle.append(connection)
+        return rows[-1]["seq"], rows[-1]["hash"]
 
     async def _locked(self, idle: list[psycopg.AsyncConnection[Any]]) -> tuple[
             psycopg.AsyncConnection[Any], tuple[int, str]]:
@@ -118,13 +168,18 @@ class PostgresAppends:
             except BaseException:
                 await _close(connection)
                 raise
-        connection = await psycopg.AsyncConnection.connect(
-            self._dsn, application_name=APPLICATION_NAME)
+        connection = await self._connect()
         try:
             return connection, await _lock_head(connection)
         except BaseException:
             await _close(connection)
             raise
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        import psycopg
+
+        return await psycopg.AsyncConnection.connect(
+            self._dsn, application_name=APPLICATION_NAME, autocommit=True)
 
 
 class _LoopConnections:
@@ -154,7 +209,9 @@ async def _close_all(idle: list[psycopg.AsyncConnection[Any]]) -> None:
 
 
 async def _lock_head(connection: psycopg.AsyncConnection[Any]) -> tuple[int, str]:
-    cursor = await connection.execute(audit.PG_LOCK_HEAD, prepare=True)  # begins the transaction
+    """Begin a transaction (the connection is in autocommit) holding the head's row lock."""
+    await connection.execute("BEGIN")
+    cursor = await connection.execute(audit.PG_LOCK_HEAD, prepare=True)
     head = await cursor.fetchone()
     if head is None:
         raise LookupError("the audit chain head row is missing")
