@@ -465,7 +465,10 @@ def _life_event_case(name: str) -> Callable[[Ctx], Any]:
     case = next(row[1] for row in REFUSALS if row[3] == name)
 
     def trigger(ctx: Ctx) -> Any:
-        kind, body = case(ctx.database, ctx.app.state.clock.now().date())
+        # The day in Vietnam, as the events service dates them (after 17:00 UTC it is tomorrow).
+        from app.services.cards.statuses import local_date
+
+        kind, body = case(ctx.database, local_date(ctx.app.state.clock.now()))
         return _event(ctx, kind, body)
 
     return trigger
