@@ -47,8 +47,10 @@ class Prepared:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
+        # an insert is compiled for the columns it is given (the key below); read once, not per run
+        self._is_insert = bool(getattr(statement, "is_insert", False))
         self._compiled: dict[tuple[str, str, tuple[str, ...]], _Compiled] = {}
-        self._results: dict[tuple[str, tuple[Any, ...]], tuple[Processor, ...]] = {}
+        self._results: dict[tuple[str, tuple[Any, ...]], tuple[Processor, ...] | None] = {}
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
         """The first row (a named tuple), or ``None``."""
@@ -97,10 +99,6 @@ class Prepared:
                                           hide_parameters=True) from error
         return compiled, cursor
 
-    @property
-    def _is_insert(self) -> bool:
-        return bool(getattr(self.statement, "is_insert", False))
-
     def _compile(self, dialect: Dialect, key: tuple[str, str, tuple[str, ...]]) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect, column_keys=list(key[2]) or None)
         assert isinstance(compiled, SQLCompiler)
@@ -127,16 +125,21 @@ class Prepared:
 
     def _row(self, compiled: _Compiled, cursor: Any, found: Sequence[Any]) -> Any:
         processors = self._result_processors(compiled, cursor)
-        return compiled.row._make(process(value) if process else value
-                                  for process, value in zip(processors, found, strict=True))
+        if processors is None:  # no column needs converting: the driver's values as they are
+            return compiled.row._make(found)
+        return compiled.row._make([process(value) if process else value
+                                   for process, value in zip(processors, found, strict=True)])
 
-    def _result_processors(self, compiled: _Compiled, cursor: Any) -> tuple[Processor, ...]:
-        codes = tuple(column[1] for column in cursor.description)
-        key = (compiled.sql, codes)
-        found = self._results.get(key)
-        if found is None:
+    def _result_processors(self, compiled: _Compiled,
+                           cursor: Any) -> tuple[Processor, ...] | None:
+        """The columns' result processors for this cursor's column types (``None`` when no
+        column has one), computed once per statement and set of type codes."""
+        key = (compiled.sql, tuple([column[1] for column in cursor.description]))
+        try:
+            return self._results[key]
+        except KeyError:
             dialect = compiled.dialect
-            found = self._results[key] = tuple(
-                kind.dialect_impl(dialect).result_processor(dialect, code)
-                for (_, kind), code in zip(compiled.columns, codes, strict=True))
-        return found
+            found = tuple(kind.dialect_impl(dialect).result_processor(dialect, code)
+                          for (_, kind), code in zip(compiled.columns, key[1], strict=True))
+            self._results[key] = None if not any(found) else found
+            return self._results[key]

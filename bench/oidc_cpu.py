@@ -8,6 +8,12 @@ with PKCE S256, state and nonce, the code redeemed with client_secret_basic, use
 ``openid profile vneid.identity``. Every step's answer is checked.
 
     .venv/bin/python -P bench/oidc_cpu.py sqlite:///./oidc-bench.db [flows] [rounds]
+    .venv/bin/python -P bench/oidc_cpu.py sqlite:///./oidc-bench.db 1000 1 --profile /tmp/oidc.prof
+
+``--profile FILE``: the measured rounds run under cProfile (after the warm-up) and its statistics
+are written to FILE (``python -m pstats FILE``); the top functions by own and cumulative time are
+printed. The profiler slows every Python call, so the CPU per flow of a profiled run is not a
+figure to compare.
 
 The database is created and populated on the first run (10,000 people, as ``dancu serve`` does).
 (``-P``: bench/seed.py must not shadow the ``seed`` package.)
@@ -15,13 +21,15 @@ The database is created and populated on the first run (10,000 people, as ``danc
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
+import cProfile
 import hashlib
 import json
+import pstats
 import secrets
 import statistics
-import sys
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -92,18 +100,32 @@ async def measure(app: Any, pin: str, flows: int) -> float:
     return (time.process_time() - started) / flows
 
 
-async def main(url: str, flows: int, rounds: int) -> None:
+async def main(url: str, flows: int, rounds: int, profile: str | None = None) -> None:
     app = create_app(load_settings(database_url=url, delivery_worker=False), settle_gc=True)
     async with app.router.lifespan_context(app):
         _, _, body = await call(app, "/v1/admin/accounts/personas", {
             "authorization": "Bearer " + app.state.settings.admin_token})
         pin = next(p["pin"] for p in json.loads(body)["personas"] if p["key"] == "citizen-l2")
         await measure(app, pin, 200)  # warm-up: caches, compiled statements, key ring
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
         results = [await measure(app, pin, flows) for _ in range(rounds)]
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
+            stats = pstats.Stats(profiler)
+            stats.sort_stats("tottime").print_stats(40)
+            stats.sort_stats("cumulative").print_stats(60)
     print("CPU per flow (ms): " + " ".join(f"{r * 1000:.2f}" for r in results)
           + f"; median {statistics.median(results) * 1000:.2f}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2000,
-                     int(sys.argv[3]) if len(sys.argv) > 3 else 3))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("flows", nargs="?", type=int, default=2000)
+    parser.add_argument("rounds", nargs="?", type=int, default=3)
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the measured rounds into FILE")
+    args = parser.parse_args()
+    asyncio.run(main(args.url, args.flows, args.rounds, args.profile))

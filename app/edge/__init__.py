@@ -14,8 +14,9 @@ every app (the deployment and each tenant's):
 4. the body limit: 413 by ``Content-Length`` before the app runs, or by counting a chunked body;
 5. the input guard: control characters in the URL or a form body, ambiguous JSON
    (:mod:`app.middleware`);
-6. the express routes: a bodiless request that ``express`` (the app's, :func:`app.routers.hot.
-   express`) names a handler for goes to that pure-ASGI handler instead of through the app.
+6. the express routes: a request that ``express`` (the app's, :func:`app.routers.hot.express`)
+   names a handler for goes to that pure-ASGI handler instead of through the app (a JSON or form
+   body checked and replayed first; a chunked one always goes through the app).
 
 The fast path -- no tenant named, no fault header, rules or persona, no body -- reads the
 headers once, and allocates the request id, the watch of the answer and its headers; no database,
@@ -179,7 +180,8 @@ class SandboxEdge:
         elif form_has_control(body):
             await refuse_control(scope, replay(body, receive), send, "body")
             return
-        await self.app(scope, replay(body, receive), send)
+        handler = None if self.express is None else self.express(scope)
+        await (self.app if handler is None else handler)(scope, replay(body, receive), send)
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send,
                        kind: str | None) -> None:

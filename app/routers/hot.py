@@ -196,15 +196,47 @@ def express(app: FastAPI) -> Express:
         scope["endpoint"] = health_route.endpoint
         await _send_json(send, health.OK)
 
+    login = {(path, method): _login_handler(app, routes[path])
+             for path in LOGIN_PATHS for method in routes[path].methods or ()}
+
     def pick(scope: Scope) -> ASGIApp | None:
-        if scope["method"] != "GET":
-            return None
-        path = get_route_path(scope)
-        if path == HEALTH_PATH:
-            return healthz
-        if path.startswith(_LOOKUP_PREFIX) and len(path) > len(_LOOKUP_PREFIX) \
-                and "/" not in path[len(_LOOKUP_PREFIX):]:
-            return lookup
-        return None
+        path, method = get_route_path(scope), scope["method"]
+        if method == "GET":
+            if path == HEALTH_PATH:
+                return healthz
+            if path.startswith(_LOOKUP_PREFIX) and len(path) > len(_LOOKUP_PREFIX) \
+                    and "/" not in path[len(_LOOKUP_PREFIX):]:
+                return lookup
+        return login.get((path, method))
 
     return pick
+
+
+# The login flow's endpoints, served express too (with or without a form body: the edge checks
+# and replays a body first). Each takes only the Request and returns a Response.
+LOGIN_PATHS = ("/oauth2/authorize", "/oauth2/token", "/oauth2/userinfo")
+
+
+def _login_handler(app: FastAPI, route: HotRoute) -> ASGIApp:
+    """What the hot ``route`` did through the app, as one ASGI call: the route and endpoint
+    noted in the scope (metrics, access log, problem ``instance``), the router named (for
+    ``url_for`` in an error page), domain errors and HTTP exceptions answered by the app's own
+    exception handlers, anything else left to the server error middleware."""
+    endpoint, router = route.endpoint, app.router
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = route
+        scope["endpoint"] = endpoint
+        scope.setdefault("router", router)
+        scope.setdefault("path_params", {})
+        request = Request(scope, receive, send)
+        try:
+            response = await endpoint(request)
+        except (DomainError, HTTPException) as error:
+            handler = _handler(app, error)
+            if handler is None:
+                raise
+            response = await handler(request, error)
+        await response(scope, receive, send)
+
+    return serve

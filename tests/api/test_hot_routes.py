@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.routers.hot import HOT, HotRoute
+from app.routers.hot import HOT, HotRoute, express
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import Rp, browser, register_rp, tokens_for, userinfo
 
@@ -55,3 +55,35 @@ def test_requests_to_hot_routes_are_recorded_under_their_route(
     assert {"/oauth2/authorize", "/oauth2/token", "/oauth2/userinfo"} <= routes
     scraped = client.get("/metrics", headers=admin).text
     assert 'route="/oauth2/token"' in scraped
+
+
+def _scope(method: str, path: str) -> dict[str, Any]:
+    return {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/oauth2/authorize"), ("POST", "/oauth2/authorize"), ("POST", "/oauth2/token"),
+    ("GET", "/oauth2/userinfo"), ("POST", "/oauth2/userinfo")])
+def test_the_login_endpoints_are_served_express_by_the_edge(
+        app: FastAPI, method: str, path: str) -> None:
+    assert express(app)(_scope(method, path)) is not None
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("HEAD", "/oauth2/authorize"), ("PUT", "/oauth2/authorize"), ("GET", "/oauth2/token"),
+    ("DELETE", "/oauth2/userinfo"), ("POST", "/oauth2/token/"), ("POST", "/oauth2/revoke")])
+def test_other_methods_and_paths_go_through_the_app(app: FastAPI, method: str, path: str) -> None:
+    # the app answers them (405 with Allow, a redirect, another route), not the express handler
+    assert express(app)(_scope(method, path)) is None
+
+
+def test_an_express_login_answer_is_recorded_under_its_route_and_errors_keep_their_shape(
+        app: FastAPI, client: TestClient, admin: dict[str, str]) -> None:
+    refused = client.post("/oauth2/token", data={"grant_type": "authorization_code"})
+    assert refused.status_code in (400, 401)
+    assert refused.headers["content-type"].startswith("application/json")
+    assert "error" in refused.json()
+    assert refused.headers["x-request-id"]
+    seen = client.get("/v1/sandbox/requests", headers=admin).json()["requests"]
+    assert any(entry["path"] == "/oauth2/token" and entry["status"] == refused.status_code
+               and entry["request_id"] == refused.headers["x-request-id"] for entry in seen)

@@ -210,7 +210,7 @@ _INSERT_CODE = Prepared(insert(AuthorizationCode.__table__))  # no unit-of-work 
 
 def issue_code(session: Session, request: AuthorizationRequest, *,
                account: Account | AccountRef,
-               login: BrowserSession, ctx: Context) -> str:
+               login: BrowserSession | oidc_sessions.Started, ctx: Context) -> str:
     """Store a code for this login and return the relying party's success redirect."""
     code, grant = issue_authorization_code(
         request, subject=str(account.id), auth_time=aware(login.auth_time) or login.auth_time,

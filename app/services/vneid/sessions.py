@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -40,15 +40,28 @@ _INSERT = Prepared(insert(BrowserSession.__table__))
 # --- sessions -------------------------------------------------------------------------------------
 
 
+class Started(NamedTuple):
+    """A login session just stored: the values of its row (not an ORM object, whose
+    construction had cost ~1.5 % of a login flow's CPU; nothing changes it after the insert)."""
+
+    id: str
+    account_id: int
+    auth_time: datetime
+    amr: list[str]
+    level: int
+
+
 def start(session: Session, account: Account | AccountRef, *, amr: tuple[str, ...],
-          now: datetime) -> tuple[BrowserSession, str]:
+          now: datetime) -> tuple[Started, str]:
     """A new login session for ``account``; returns it and the cookie value (shown once)."""
     cookie = new_opaque_value()
-    values = {"id": new_opaque_value(), "cookie_hash": opaque_hash(cookie),
-              "account_id": account.id, "auth_time": now, "amr": list(amr),
-              "level": account.level, "created_at": now, "expires_at": now + SESSION_TTL}
-    _INSERT.run(session.connection(), values)  # no unit-of-work flush (hot path)
-    return BrowserSession(**values), cookie
+    started = Started(id=new_opaque_value(), account_id=account.id, auth_time=now, amr=list(amr),
+                      level=account.level)
+    _INSERT.run(session.connection(), {  # no unit-of-work flush (hot path)
+        "id": started.id, "cookie_hash": opaque_hash(cookie), "account_id": account.id,
+        "auth_time": now, "amr": started.amr, "level": account.level, "created_at": now,
+        "expires_at": now + SESSION_TTL})
+    return started, cookie
 
 
 def current(session: Session, cookie: str | None, *, now: datetime) -> BrowserSession | None:
@@ -76,7 +89,7 @@ def end_by_id(session: Session, sid: str, *, now: datetime) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def view(row: BrowserSession) -> SessionView:
+def view(row: BrowserSession | Started) -> SessionView:
     return SessionView(subject=str(row.account_id), auth_time=aware(row.auth_time) or row.auth_time,
                        level=row.level)
 
