@@ -122,9 +122,12 @@ def components(url: str, reads: list[ChipRead]) -> None:
         aa_challenge=d.challenge, aa_response=d.response), decoded)
     with database.read() as session:
         pins = [verification._identity(d.groups).td1.pin for d in decoded]  # type: ignore[union-attr]
-        rows = _cpu("query: the cards of the PIN", lambda pin: verification._cards(session, pin),
+        connection = session.connection()
+        rows = _cpu("query: the cards of the PIN", lambda pin: verification._cards(connection, pin),
                     pins)
-        _cpu("query: the holder", lambda pin: verification._holder(session, pin), pins)
+        _cpu("query: the holder", lambda pin: verification._holder(connection, pin), pins)
+        _cpu("query: the holder and the cards (one)", lambda pin: verification.
+             _holder_and_cards(connection, pin), pins)
         _cpu("query: the residences", lambda pin: session.connection().execute(
             verification._RESIDENCES, {"pin": pin}).all(), pins)
         verification._chip_key.cache_clear()
