@@ -237,19 +237,23 @@ async def verify(body: schemas.VerifyRequest, caller: VerifyCaller, now: Request
     read = ChipRead(files=body.files, challenge=exchange.challenge if exchange else None,
                     response=exchange.response if exchange else None)
     access, shared = _client_access(caller, now), runtime(request)
+    # The verification's queries are Core statements: a connection's transaction, no ORM session.
     if shared.database.is_sqlite:
         # inline on the event loop's kept reading connection (Database.reading_connection), its
-        # transaction rolled back after: no ORM session and no pool checkout per verification
-        # (the verification's queries are Core statements)
+        # transaction rolled back after: no pool checkout per verification either
         connection = shared.database.reading_connection()
         try:
             verified = cards_access.verify(connection, read, pki=pki, access=access)
         finally:
             connection.rollback()
-        result = await _recorded(shared, access, verified)
     else:
-        result = await _audited(request, access, lambda session: cards_access.verify(
-            session, read, pki=pki, access=access))
+        def on_connection() -> Verification:
+            # a worker thread (Runtime.run_blocking), a pooled connection of the read engine
+            with shared.database.reader.kw["bind"].connect() as pooled:
+                return cards_access.verify(pooled, read, pki=pki, access=access)
+
+        verified = await shared.run_blocking(on_connection)
+    result = await _recorded(shared, access, verified)
     request.state.verdicts = {result.verdict: 1}  # the metric's count (app.edge.observe)
     return Response(verify_answer(result), media_type="application/json")
 
