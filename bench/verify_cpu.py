@@ -15,7 +15,9 @@ the HTTP rounds (top functions by cumulative and own time).
         [--cards 1000] [--rounds 3] [--components] [--profile]
 
 (``-P``: bench/seed.py must not shadow the ``seed`` package. The database's secret key must be
-in DANCU_SECRET_KEY as for ``dancu serve``.)
+in DANCU_SECRET_KEY as for ``dancu serve``. Give an absolute SQLite path when running another
+checkout's copy of this script: bench/edge.py runs ``dancu clients list`` from its own checkout.
+bench/RESULTS.md, "Cheaper chip verification", has the figures and the before/after method.)
 """
 
 from __future__ import annotations
