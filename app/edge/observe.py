@@ -88,7 +88,9 @@ class Watch:
             self.status = int(message["status"])
             message["headers"] = with_headers(message.get("headers", []), self.request_id,
                                               no_store=self.scope["path"].startswith(NO_STORE))
-            self.keep_response = route_of(self.scope) in VERIFY_ROUTES
+            # the answer's verdicts, unless the route noted them (state "verdicts")
+            self.keep_response = route_of(self.scope) in VERIFY_ROUTES and \
+                "verdicts" not in self.scope.get("state", {})
             if self.keep_response:
                 self.response_body = bytearray()
         elif (kind == "http.response.body" and self.keep_response
@@ -151,7 +153,9 @@ def _record(host: Any, watch: Watch, seconds: float) -> None:
     if route == TOKEN_PATH and watch.status == 200:
         metrics.TOKENS.labels(watch.grant_type()).inc()
     if route in VERIFY_ROUTES and watch.status == 200:
-        for verdict, count in _verdicts(bytes(watch.response_body)).items():
+        noted = state.get("verdicts")
+        verdicts = _verdicts(bytes(watch.response_body)) if noted is None else Tally(noted)
+        for verdict, count in verdicts.items():
             metrics.VERIFICATIONS.labels(VERIFY_ROUTES[route], verdict).inc(count)
     ring(host).add(Seen(at=system_now(), **fields))  # real time: when it was answered
     if log.isEnabledFor(logging.INFO):

@@ -212,3 +212,9 @@ def dotted(oid: core.ObjectIdentifier) -> str:
         if len(_DOTTED) < 256:
             _DOTTED[oid.contents] = text
     return text
+
+
+def dotted_contents(contents: bytes) -> str:
+    """:func:`dotted` of the OID whose contents octets are ``contents`` (asn1crypto decodes it)."""
+    text = _DOTTED.get(contents)
+    return text if text is not None else dotted(core.ObjectIdentifier(contents=contents))

@@ -26,12 +26,14 @@ Error codes: ``lds.dg13`` plus the ``tlv.*`` codes.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from asn1crypto import core
 
+from app.icao import der
 from app.icao.errors import ChipFormatError
 from app.icao.mrz import Precision, Sex
 from app.icao.tlv import decode_tlv, encode_tlv
@@ -49,11 +51,28 @@ def birth_text(value: date, precision: Precision = "day") -> str:
     return value.strftime(_BIRTH_FORMATS[precision])
 
 
+# ``strptime`` costs ~20 us; text of exactly these ASCII digits is read directly (the same date,
+# or the same ValueError for a day or month out of range), anything else goes to strptime.
+_DIGITS = {
+    _DATE_FORMAT: re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})"),
+    "%m/%Y": re.compile(r"()([0-9]{2})/([0-9]{4})"),
+    "%Y": re.compile(r"()()([0-9]{4})"),
+}
+
+
+def _strptime_date(text: str, format_: str) -> date:
+    match = _DIGITS[format_].fullmatch(text)
+    if match is None:
+        return datetime.strptime(text, format_).date()
+    day, month, year = match.groups()
+    return date(int(year), int(month or 1), int(day or 1))
+
+
 def parse_birth_text(text: str) -> tuple[date, Precision]:
     """``birth_text`` back: the date (the first of an unknown month or day) and its precision."""
     precision: Precision = {10: "day", 7: "month", 4: "year"}.get(len(text), "day")
     try:
-        return datetime.strptime(text, _BIRTH_FORMATS[precision]).date(), precision
+        return _strptime_date(text, _BIRTH_FORMATS[precision]), precision
     except ValueError as exc:
         raise ChipFormatError(
             "lds.dg13", "a DG13 birth date is not dd/mm/yyyy, mm/yyyy or yyyy") from exc
@@ -114,7 +133,7 @@ def encode_dg13(details: PersonalDetails) -> bytes:
 
 def _date(text: str) -> date:
     try:
-        return datetime.strptime(text, _DATE_FORMAT).date()
+        return _strptime_date(text, _DATE_FORMAT)
     except ValueError as exc:
         raise ChipFormatError("lds.dg13", "a DG13 date is not dd/mm/yyyy") from exc
 
@@ -126,7 +145,29 @@ def _sex(text: str) -> Sex:
     raise ChipFormatError("lds.dg13", "DG13 sex must be 'Nam' or 'Nữ'")
 
 
+def _known_texts(value: bytes) -> list[str]:
+    """What :func:`_typed_texts` gives for the layout above (each item an INTEGER and a
+    UTF8String, nothing else), read with :mod:`app.icao.der`; raises der.Unexpected (or what the
+    parser or the UTF-8 decoder raises) for anything else."""
+    texts = []
+    for index, item in enumerate(der.elements(der.only(value, der.SEQUENCE)), start=1):
+        number, text = der.layout(der.expect(item, der.SEQUENCE), der.INTEGER, der.UTF8_STRING)
+        if der.integer(number) != index:
+            raise der.Unexpected("not fields 1-16 in order: the typed parse says so")
+        texts.append(text.decode("utf-8"))
+    if len(texts) != FIELD_COUNT:
+        raise der.Unexpected("not 16 fields: the typed parse says so")
+    return texts
+
+
 def _texts(value: bytes) -> list[str]:
+    try:
+        return _known_texts(value)
+    except (der.Unexpected, ValueError, TypeError):
+        return _typed_texts(value)
+
+
+def _typed_texts(value: bytes) -> list[str]:
     try:
         items = _Fields.load(value, strict=True).native
     except (ValueError, TypeError) as exc:

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from asn1crypto import core, keys
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.icao import der
 from app.icao.active_auth import PLAIN, aa_algorithm_oid
-from app.icao.algorithms import dotted
+from app.icao.algorithms import dotted, dotted_contents
 from app.icao.errors import ChipFormatError
 from app.icao.keys import public_key_der
 from app.icao.tlv import decode_tlv, encode_tlv
@@ -125,9 +126,44 @@ def _parse_infos(value: bytes) -> SecurityInfos:
     )
 
 
+_PROTOCOLS = {core.ObjectIdentifier(protocol).contents: protocol for protocol in (
+    ID_PK_ECDH, ID_CA_ECDH_AES_CBC_CMAC_128, ID_ACTIVE_AUTHENTICATION)}
+
+
+def _known_infos(value: bytes) -> SecurityInfos:
+    """What :func:`_parse_infos` gives for the entries this sandbox writes (each protocol at most
+    once, each entry as above), read with :mod:`app.icao.der`; raises der.Unexpected (or what the
+    parser raises) for anything else, which the typed parse then reads."""
+    entries: dict[str, list[der.Element]] = {}
+    for info in der.elements(der.only(value, der.SET)):
+        fields = der.elements(der.expect(info, der.SEQUENCE))
+        protocol = _PROTOCOLS.get(der.expect(fields[0], der.OID)) if len(fields) in (2, 3) else None
+        if protocol is None or protocol in entries:
+            raise der.Unexpected("another protocol, a repeated one or another entry layout")
+        entries[protocol] = fields[1:]
+    key = entries.get(ID_PK_ECDH)
+    if key is not None:
+        der.only(der.encoded(key[0]), der.SEQUENCE)  # a SubjectPublicKeyInfo's outer SEQUENCE
+    algorithm = entries.get(ID_ACTIVE_AUTHENTICATION)
+    if algorithm is not None and (len(algorithm) != 2 or der.expect(algorithm[0], der.INTEGER)
+                                  != b"\x01"):
+        raise der.Unexpected("not version 1 with a signature algorithm: the typed parse says so")
+    return SecurityInfos(
+        chip_authentication_public_key=None if key is None else der.encoded(key[0]),
+        chip_authentication_protocol=ID_CA_ECDH_AES_CBC_CMAC_128
+        if ID_CA_ECDH_AES_CBC_CMAC_128 in entries else None,
+        active_authentication_algorithm=None if algorithm is None
+        else dotted_contents(der.expect(algorithm[1], der.OID)),
+    )
+
+
 def parse_dg14(data: bytes) -> SecurityInfos:
     """The chip-authentication key and active-authentication algorithm announced in DG14."""
     value = decode_tlv(data, expected_tag=DG14_TAG).value
+    try:
+        return _known_infos(value)
+    except (der.Unexpected, ValueError, TypeError, KeyError, IndexError):
+        pass
     try:
         return _parse_infos(value)
     except ChipFormatError:

@@ -96,9 +96,17 @@ def _char_value(char: str) -> int:
     raise MrzError("mrz.charset", "check digit input must be 0-9, A-Z or '<'")
 
 
+# The values of the MRZ characters, looked up (a call per character was half of parsing DG1);
+# anything else goes to _char_value, which reads it or raises.
+_CHAR_VALUES = {char: _char_value(char) for char in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"}
+
+
 def check_digit(value: str) -> str:
     """ICAO 7-3-1 check digit of ``value`` (Doc 9303 Part 3 §4.9)."""
-    total = sum(_char_value(char) * _WEIGHTS[i % 3] for i, char in enumerate(value))
+    values, total = _CHAR_VALUES, 0
+    for i, char in enumerate(value):
+        known = values.get(char)
+        total += (_char_value(char) if known is None else known) * _WEIGHTS[i % 3]
     return str(total % 10)
 
 

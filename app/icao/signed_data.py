@@ -22,16 +22,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from asn1crypto import cms, core
+from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from app.icao import der
 from app.icao.algorithms import (
     SignatureAlgorithm,
     algorithm_identifier,
     digest,
     dotted,
+    dotted_contents,
     hash_oid,
     sign,
 )
@@ -243,10 +245,13 @@ def _names_signer(certificate_der: bytes, sid_der: bytes) -> bool:
 def _certificates(
     signed_data: cms.SignedData, sid: cms.SignerIdentifier
 ) -> tuple[tuple[x509.Certificate, ...], x509.Certificate | None]:
-    embedded = [
-        choice.chosen for choice in signed_data["certificates"] if choice.name == "certificate"
-    ]
-    sid_der = sid.dump()
+    return _certificates_in(signed_data["certificates"], sid.dump())
+
+
+def _certificates_in(
+    certificate_set: cms.CertificateSet, sid_der: bytes
+) -> tuple[tuple[x509.Certificate, ...], x509.Certificate | None]:
+    embedded = [choice.chosen for choice in certificate_set if choice.name == "certificate"]
     signer = next((cert for cert in embedded if _names_signer(cert.dump(), sid_der)), None)
     loaded = tuple(load_embedded_certificate(cert) for cert in embedded)
     return loaded, load_embedded_certificate(signer) if signer is not None else None
@@ -266,8 +271,8 @@ def _parameters(algorithm: core.Sequence) -> bytes | None:
     return None if isinstance(parameters, core.Void | core.Null) else parameters.dump()
 
 
-def _parse(der: bytes) -> SignedContent:
-    content_info = cms.ContentInfo.load(der, strict=True)
+def _parse(data: bytes) -> SignedContent:
+    content_info = cms.ContentInfo.load(data, strict=True)
     if dotted(content_info["content_type"]) != SIGNED_DATA:
         raise ChipFormatError("cms.content_type", "ContentInfo is not signedData")
     signed_data = content_info["content"]
@@ -292,10 +297,112 @@ def _parse(der: bytes) -> SignedContent:
     )
 
 
-def parse_signed_data(der: bytes) -> SignedContent:
-    """Parse a DER ContentInfo(signedData) with exactly one signer."""
+# --- the quick reading of the one layout ICAO's SODs use (app.icao.der) ---------------------------
+
+_SIGNED_DATA_OID = core.ObjectIdentifier(SIGNED_DATA).contents
+_ATTRIBUTE_OIDS = {
+    core.ObjectIdentifier(kind).contents: kind
+    for kind in (CONTENT_TYPE_ATTRIBUTE, MESSAGE_DIGEST_ATTRIBUTE, SIGNING_TIME_ATTRIBUTE)
+}
+_TIMES: dict[int, type[core.Asn1Value]] = {
+    der.UTC_TIME: core.UTCTime, der.GENERALIZED_TIME: core.GeneralizedTime}
+
+
+# The parts of a SOD that every card of one document signer shares (its certificate, how the
+# SignerInfo names it, the algorithm identifiers): read with the typed classes once per distinct
+# encoding, as _parse reads them, and kept by their bytes.
+@lru_cache(maxsize=64)
+def _shared_certificates(
+    certificates: bytes, sid_der: bytes
+) -> tuple[tuple[x509.Certificate, ...], x509.Certificate | None]:
+    return _certificates_in(cms.CertificateSet.load(certificates, strict=True), sid_der)
+
+
+@lru_cache(maxsize=64)
+def _algorithm(encoded: bytes) -> tuple[str, bytes | None]:
+    algorithm = algos.SignedDigestAlgorithm.load(encoded, strict=True)
+    return dotted(algorithm["algorithm"]), _parameters(algorithm)
+
+
+def _known_attributes(element: der.Element) -> SignedAttributes:
+    found: dict[str, der.Element] = {}
+    for attribute in der.elements(der.expect(element, der.CONTEXT_0)):
+        kind_oid, values = der.layout(der.expect(attribute, der.SEQUENCE), der.OID, der.SET)
+        kind, value = _ATTRIBUTE_OIDS.get(kind_oid), der.elements(values)
+        if kind is None or kind in found or len(value) != 1:
+            raise der.Unexpected("another attribute, a repeated one or not one value")
+        found[kind] = value[0]
+    content_type, message_digest, signing_time = (
+        found.get(CONTENT_TYPE_ATTRIBUTE), found.get(MESSAGE_DIGEST_ATTRIBUTE),
+        found.get(SIGNING_TIME_ATTRIBUTE))
+    moment = None
+    if signing_time is not None:
+        time_class = _TIMES.get(signing_time[0])
+        if time_class is None:
+            raise der.Unexpected("signingTime is neither UTCTime nor GeneralizedTime")
+        moment = time_class.load(der.encoded(signing_time), strict=True).native
+    return SignedAttributes(
+        # the implicit [0] read as the SET it is (RFC 5652 §5.4)
+        signed_bytes=b"\x31" + der.encoded(element)[1:],
+        content_type=None if content_type is None
+        else dotted_contents(der.expect(content_type, der.OID)),
+        message_digest=None if message_digest is None
+        else der.expect(message_digest, der.OCTET_STRING),
+        signing_time=moment,
+    )
+
+
+def _known(data: bytes) -> SignedContent:
+    """What :func:`_parse` gives for a SignedData in the one layout an ICAO SOD has: version 3,
+    certificates, no CRLs, one SignerInfo with signed attributes (contentType, messageDigest,
+    signingTime at most) and no unsigned ones. Raises der.Unexpected (or what the parser
+    raises) for any other input."""
+    content_type, content = der.layout(der.only(data, der.SEQUENCE), der.OID, der.CONTEXT_0)
+    if content_type != _SIGNED_DATA_OID:
+        raise der.Unexpected("not signedData")
+    fields = der.elements(der.only(content, der.SEQUENCE))
+    if [field[0] for field in fields] != [
+            der.INTEGER, der.SET, der.SEQUENCE, der.CONTEXT_0, der.SET] or fields[0][2] != b"\x03":
+        raise der.Unexpected("another SignedData layout, or not version 3")
+    econtent_type, econtent = der.layout(fields[2][2], der.OID, der.CONTEXT_0)
+    parts = der.elements(der.only(fields[4][2], der.SEQUENCE))
+    if len(parts) != 6 or parts[1][0] not in (der.SEQUENCE, der.CONTEXT_0_PRIMITIVE):
+        raise der.Unexpected("another SignerInfo layout")
+    der.expect(parts[0], der.INTEGER)
+    der.expect(parts[2], der.SEQUENCE)
+    der.expect(parts[4], der.SEQUENCE)
+    signature = der.expect(parts[5], der.OCTET_STRING)
+    digest_algorithm, _ = _algorithm(der.encoded(parts[2]))
+    signature_algorithm, parameters = _algorithm(der.encoded(parts[4]))
+    # the implicit [0] of certificates read as the SET it is
+    all_certificates, signer = _shared_certificates(
+        b"\x31" + der.encoded(fields[3])[1:], der.encoded(parts[1]))
+    return SignedContent(
+        econtent_type=dotted_contents(econtent_type),
+        econtent=der.only(econtent, der.OCTET_STRING),
+        digest_algorithm=digest_algorithm,
+        signature_algorithm=signature_algorithm,
+        signature_parameters=parameters,
+        signature=signature,
+        signed_attributes=_known_attributes(parts[3]),
+        certificates=all_certificates,
+        signer_certificate=signer,
+    )
+
+
+def parse_signed_data(der_bytes: bytes) -> SignedContent:
+    """Parse a DER ContentInfo(signedData) with exactly one signer (the quick reading of
+    :mod:`app.icao.der` first; anything it does not know, the typed parse)."""
     try:
-        return _parse(der)
+        return _known(der_bytes)
+    except (der.Unexpected, IcaoError, *_PARSE_ERRORS):
+        pass
+    return _typed(der_bytes)
+
+
+def _typed(data: bytes) -> SignedContent:
+    try:
+        return _parse(data)
     except IcaoError:
         raise
     except _PARSE_ERRORS as exc:

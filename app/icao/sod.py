@@ -24,9 +24,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from asn1crypto import algos, core
 
+from app.icao import der
 from app.icao.algorithms import (
     SignatureAlgorithm,
     default_signature_algorithm,
@@ -154,8 +156,8 @@ def _hashes(values: DataGroupHashValues, size: int) -> dict[int, bytes]:
     return hashes
 
 
-def _security_object(der: bytes) -> SecurityObject:
-    lds = LdsSecurityObject.load(der, strict=True)
+def _security_object(data: bytes) -> SecurityObject:
+    lds = LdsSecurityObject.load(data, strict=True)
     name = hash_name(dotted(lds["hash_algorithm"]["algorithm"]))
     info = lds["lds_version_info"]
     has_info = not isinstance(info, core.Void)
@@ -171,10 +173,48 @@ def _security_object(der: bytes) -> SecurityObject:
     )
 
 
-def parse_security_object(der: bytes) -> SecurityObject:
-    """Parse a DER LDSSecurityObject (the eContent of EF.SOD)."""
+@lru_cache(maxsize=16)
+def _hash_algorithm(encoded: bytes) -> str:
+    """The hash named by a DigestAlgorithmIdentifier, read as _security_object reads it (kept by
+    its bytes: every card names the same one)."""
+    return hash_name(dotted(algos.DigestAlgorithm.load(encoded, strict=True)["algorithm"]))
+
+
+def _known_security_object(data: bytes) -> SecurityObject:
+    """What :func:`_security_object` gives for an LDSSecurityObject in the layout this sandbox
+    writes (v0 without, v1 with ldsVersionInfo of two PrintableStrings), read with
+    :mod:`app.icao.der`; raises der.Unexpected (or what the parser raises) for any other."""
+    fields = der.elements(der.only(data, der.SEQUENCE))
+    identifiers = [field[0] for field in fields]
+    if identifiers not in ([der.INTEGER, der.SEQUENCE, der.SEQUENCE],
+                           [der.INTEGER, der.SEQUENCE, der.SEQUENCE, der.SEQUENCE]):
+        raise der.Unexpected("another LDSSecurityObject layout")
+    name = _hash_algorithm(der.encoded(fields[1]))
+    info = [text.decode("latin-1") for text in der.layout(
+        fields[3][2], der.PRINTABLE_STRING, der.PRINTABLE_STRING)] if len(fields) == 4 else None
+    if der.integer(fields[0][2]) != (1 if info else 0):
+        raise der.Unexpected("the version does not match ldsVersionInfo: the typed parse says so")
+    size, hashes = len(digest(name, b"")), {}
+    for value in der.elements(fields[2][2]):
+        number_contents, hash_value = der.layout(der.expect(value, der.SEQUENCE), der.INTEGER,
+                                                 der.OCTET_STRING)
+        number = der.integer(number_contents)
+        if not 1 <= number <= 16 or number in hashes or len(hash_value) != size:
+            raise der.Unexpected("an invalid or repeated hash: the typed parse says so")
+        hashes[number] = hash_value
+    return SecurityObject(hash_name=name, hashes=hashes, lds_version=info[0] if info else None,
+                          unicode_version=info[1] if info else None)
+
+
+def parse_security_object(data: bytes) -> SecurityObject:
+    """Parse a DER LDSSecurityObject (the eContent of EF.SOD): the quick reading of
+    :mod:`app.icao.der` first, anything it does not know with the typed classes."""
     try:
-        return _security_object(der)
+        return _known_security_object(data)
+    except (der.Unexpected, IcaoError, *_PARSE_ERRORS):
+        pass
+    try:
+        return _security_object(data)
     except IcaoError:
         raise
     except _PARSE_ERRORS as exc:

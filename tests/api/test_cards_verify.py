@@ -366,3 +366,27 @@ def test_a_name_change_makes_the_chip_data_not_current(client: TestClient, card_
     assert _db_step(report) == ("fail", "data_changed")
     assert "full_name" in next(s["detail"] for s in report["steps"]
                                if s["code"] == "db.data_current")
+
+
+def _chip_verifications(verdict: str) -> float:
+    from app.services.kit.metrics import VERIFICATIONS
+    return VERIFICATIONS.labels("chip", verdict)._value.get()
+
+
+@pytest.mark.parametrize("key", [None, "cloned-chip", "deceased-holder", "tampered-dg1"])
+def test_the_answer_is_the_documented_model_written_as_pydantic_writes_it(
+        client: TestClient, card_token: str, genuine: dict[str, Any], personas: dict[str, Any],
+        key: str | None) -> None:
+    from app.schemas.cards import VerifyResponse
+    pin, access = ((genuine["pin"], genuine["key"]) if key is None
+                   else (personas[key]["pin"], personas[key]["access_key"]))
+    for exchange in (None, _read_with_aa(client, pin, access)[1]):
+        before = {v: _chip_verifications(v) for v in ("pass", "fail")}
+        response = verify(client, card_token, read_chip(client, pin, access), exchange)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        model = VerifyResponse.model_validate_json(response.content)
+        assert model.model_dump_json().encode() == response.content
+        # the verdict metric counts what the answer says (noted by the route, not re-read)
+        assert {v: _chip_verifications(v) - before[v] for v in before} == {
+            v: float(v == model.verdict) for v in before}

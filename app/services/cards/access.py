@@ -29,7 +29,13 @@ from app.services.cards.holder import CardContent, card_content, printed_side
 from app.services.cards.images import card_svg
 from app.services.cards.issuance import CardNotFound, effective_status, local_date
 from app.services.cards.pki import CardPki
-from app.services.cards.verification import ChipRead, Verification, decode_challenge, verify_read
+from app.services.cards.verification import (
+    ChipRead,
+    Reader,
+    Verification,
+    decode_challenge,
+    verify_read,
+)
 from app.services.kit import throttle
 from app.services.sharing import audit
 from app.settings import Settings
@@ -195,10 +201,10 @@ def internal_authenticate(session: Session, pin: str, key: str | None, challenge
 # --- verification ---------------------------------------------------------------------------------
 
 
-def verify(session: Session, read: ChipRead, *, pki: CardPki, access: CardAccess) -> Verification:
-    """Verify a chip read (:mod:`.verification`); the PIN is audited when the chip vouches for
-    it."""
-    result = verify_read(session, read, pki=pki, now=access.now)
+def verify(reader: Reader, read: ChipRead, *, pki: CardPki, access: CardAccess) -> Verification:
+    """Verify a chip read (:mod:`.verification`) in ``reader``'s transaction (a session or a
+    connection); the PIN is audited when the chip vouches for it."""
+    result = verify_read(reader, read, pki=pki, now=access.now)
     access.record("card_verify", result.pin, result.verdict)
     return result
 

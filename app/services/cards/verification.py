@@ -26,13 +26,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.icao.chip import derive_active_authentication_key
@@ -110,8 +111,10 @@ def decode_base64(text: str) -> bytes | None:
     """Standard or URL-safe base64, padding optional; ``None`` when it is not base64."""
     compact = text.strip()
     padded = compact + "=" * (-len(compact) % 4)
+    if "-" in padded or "_" in padded:  # translating costs more than looking
+        padded = padded.translate(_URL_SAFE)
     try:
-        return base64.b64decode(padded.translate(_URL_SAFE), validate=True)
+        return base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -246,7 +249,18 @@ _CARDS = (select(*_CARD_COLUMNS).where(Card.pin == bindparam("pin"))
 _HOLDER = select(*_HOLDER_COLUMNS).where(Citizen.pin == bindparam("pin"))
 _RESIDENCES = (select(*_RESIDENCE_COLUMNS).where(Residence.pin == bindparam("pin"))
                .order_by(Residence.registered_on.desc()))
+# The holder and their cards in one statement: a row per card (one row with no card columns when
+# the citizen has none); none at all when no citizen has the PIN.
+_HOLDER_AND_CARDS = (
+    select(*(column.label(f"holder_{column.key}") for column in _HOLDER_COLUMNS), *_CARD_COLUMNS)
+    .select_from(Citizen).outerjoin(Card, Card.pin == Citizen.pin)
+    .where(Citizen.pin == bindparam("pin")).order_by(Card.sequence.desc()))
+_HolderRow = namedtuple("_HolderRow", [column.key for column in _HOLDER_COLUMNS])  # type: ignore[misc]
+_CardRow = namedtuple("_CardRow", [column.key for column in _CARD_COLUMNS])  # type: ignore[misc]
 
+
+Reader = Session | Connection
+"""Where the database steps read: an ORM session's transaction or a connection's."""
 
 # Rows of the column-only queries (attribute access by column name).
 CardRow = Any
@@ -254,20 +268,32 @@ HolderRow = Any
 
 
 # Core statements on the session's connection: the ORM session's execute() costs twice the query.
-def _cards(session: Session, pin: str) -> Sequence[CardRow]:
-    return session.connection().execute(_CARDS, {"pin": pin}).all()
+def _cards(connection: Connection, pin: str) -> Sequence[CardRow]:
+    return connection.execute(_CARDS, {"pin": pin}).all()
 
 
-def _holder(session: Session, pin: str) -> HolderRow | None:
-    return session.connection().execute(_HOLDER, {"pin": pin}).first()
+def _holder(connection: Connection, pin: str) -> HolderRow | None:
+    return connection.execute(_HOLDER, {"pin": pin}).first()
 
 
-def _matching_card(session: Session, read: _ReadChip, seed: int) -> CardRow | None:
+def _holder_and_cards(connection: Connection, pin: str) -> tuple[HolderRow | None,
+                                                                 Sequence[CardRow]]:
+    """What :func:`_holder` and :func:`_cards` answer, in one query (the cards newest first); when
+    no citizen has the PIN, the cards are looked up on their own, as before."""
+    rows = connection.execute(_HOLDER_AND_CARDS, {"pin": pin}).all()
+    if not rows:
+        return None, _cards(connection, pin)
+    width = len(_HOLDER_COLUMNS)
+    return _HolderRow(*rows[0][:width]), [_CardRow(*row[width:]) for row in rows
+                                         if row[width] is not None]
+
+
+def _matching_card(cards: Sequence[CardRow], read: _ReadChip, seed: int) -> CardRow | None:
     """The card the chip belongs to: by its DG15 key when read (two cards of one day share
     their printed data), else by expiry, issue date and signing time."""
     issued = read.identity.details.issue_date if read.identity.details else None
     signed = read.signing_time.replace(microsecond=0) if read.signing_time else None
-    for card in _cards(session, read.identity.td1.pin):
+    for card in cards:
         if read.active_auth_key is not None:
             if _chip_key(seed, card.chip_key_ref) == read.active_auth_key:
                 return card
@@ -334,15 +360,15 @@ def _name_line_of(citizen: HolderRow) -> str:
                      given_name=citizen.given_name)
 
 
-def _moved(session: Session, card: CardRow | None, pin: str, now: datetime) -> bool:
+def _moved(connection: Connection, card: CardRow | None, pin: str, now: datetime) -> bool:
     if card is None:
         return False
-    rows = session.connection().execute(_RESIDENCES, {"pin": pin}).all()
+    rows = connection.execute(_RESIDENCES, {"pin": pin}).all()
     then, current = in_force(rows, card.issue_date), in_force(rows, local_date(now))
     return (then.id if then else None) != (current.id if current else None)
 
 
-def _data_step(session: Session, identity: _ReadIdentity, card: CardRow | None,
+def _data_step(connection: Connection, identity: _ReadIdentity, card: CardRow | None,
                citizen: HolderRow | None, now: datetime) -> Step:
     code = "db.data_current"
     if citizen is None:
@@ -350,32 +376,35 @@ def _data_step(session: Session, identity: _ReadIdentity, card: CardRow | None,
     changed = _changed_identity(identity, citizen)
     if changed:
         return Step(code, "fail", "data_changed", "differs from the record: " + ", ".join(changed))
-    if identity.details is not None and _moved(session, card, identity.td1.pin, now):
+    if identity.details is not None and _moved(connection, card, identity.td1.pin, now):
         return Step(code, "warn", "residence_changed", "the holder has moved since the issue")
     return Step(code, "pass")
 
 
-def _database_steps(session: Session, report: VerificationReport, groups: Mapping[str, bytes],
+def _database_steps(reader: Reader, report: VerificationReport, groups: Mapping[str, bytes],
                     *, seed: int, now: datetime) -> tuple[list[Step], str | None]:
     if not _trusted(report, groups):
         return _skipped_db("untrusted_data", "the chip data is not vouched for by the SOD"), None
     identity = _identity(groups)
     if identity is None:
         return _skipped_db("not_read", "DG1 could not be read"), None
-    card = _matching_card(session, _read_chip(report, groups, identity), seed)
-    citizen = _holder(session, identity.td1.pin)
+    connection = reader.connection() if isinstance(reader, Session) else reader
+    citizen, cards = _holder_and_cards(connection, identity.td1.pin)
+    card = _matching_card(cards, _read_chip(report, groups, identity), seed)
     steps = [_card_step(card, now), _holder_step(citizen),
-             _data_step(session, identity, card, citizen, now)]
+             _data_step(connection, identity, card, citizen, now)]
     return steps, identity.td1.pin
 
 
-def verify_read(session: Session, read: ChipRead, *, pki: CardPki, now: datetime) -> Verification:
-    """Every step of verifying ``read`` at ``now`` (trust anchor: the test CSCA, CRL of the day)."""
+def verify_read(reader: Reader, read: ChipRead, *, pki: CardPki, now: datetime) -> Verification:
+    """Every step of verifying ``read`` at ``now`` (trust anchor: the test CSCA, CRL of the day),
+    reading the database in ``reader``'s transaction (a session, or a connection: the queries are
+    Core statements)."""
     decoded = decode(read)
     report = verify(decoded.sod, decoded.groups, trust_anchors=pki.trust_anchors,
                     crl=pki.crl_der(now), now=now, aa_challenge=decoded.challenge,
                     aa_response=decoded.response)
-    database_steps, pin = _database_steps(session, report, decoded.groups, seed=pki.seed, now=now)
+    database_steps, pin = _database_steps(reader, report, decoded.groups, seed=pki.seed, now=now)
     steps = (*decoded.problems, *(Step.of(s) for s in report.steps), *database_steps)
     return Verification(steps=steps, report=report, pin=pin)
 
