@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=30)
     # Failure throttles (docs/reliability.md, "Authorisation and throttles"; 0 turns one off):
     # wrong client credentials, admin or console tokens per source address and per client in a
-    # minute; wrong chip access keys per card and per client in 15 minutes.
+    # minute; wrong chip access keys per (client, card) and per client in 15 minutes.
     failures_per_source: int = Field(default=10, ge=0)
     failures_per_client: int = Field(default=20, ge=0)
     chip_failures_per_card: int = Field(default=5, ge=0)
