@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     read_database_url: str | None = None
     seed: int = Field(default=6, ge=0, le=2**63 - 1)
     population_size: int = Field(default=10_000, ge=100, le=120_000_000)
+    # Tenant templates kept (docs/sandbox.md, "Templates"): past it the least recently used one is
+    # dropped, so a client looping over new seeds cannot fill the disk with them.
+    tenant_templates_kept: int = Field(default=4, ge=1, le=1000)
     auto_seed: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
