@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Tenant templates kept (docs/sandbox.md, "Templates"): past it the least recently used one is
     # dropped, so a client looping over new seeds cannot fill the disk with them.
     tenant_templates_kept: int = Field(default=4, ge=1, le=1000)
+    # Tenants one client may own (the admin: up to the deployment's 20), so that one organisation
+    # cannot take every slot of a shared deployment; 0: only the admin creates tenants.
+    tenants_per_client: int = Field(default=5, ge=0, le=20)
     auto_seed: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

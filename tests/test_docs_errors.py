@@ -498,6 +498,16 @@ def _tenant_limit(ctx: Ctx) -> Any:
         tenants.MAX_TENANTS = original
 
 
+def _tenant_owner_limit(ctx: Ctx) -> Any:
+    settings = ctx.app.state.settings
+    ctx.app.state.settings = settings.model_copy(update={"tenants_per_client": 0})
+    try:
+        return ctx.client.post("/v1/sandbox/tenants", json={"size": 100}, headers=bearer(
+            token(ctx.client, sandbox_client(ctx.client, ctx.admin))))
+    finally:
+        ctx.app.state.settings = settings
+
+
 def _non_sandbox(ctx: Ctx) -> dict[str, str]:
     production = sandbox_client(ctx.client, ctx.admin, sandbox=False)
     return bearer(token(ctx.client, production, scope="citizen.basic"))
@@ -651,6 +661,7 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
         "X-Sandbox-Tenant": "t0000000000000000"}),
     "tenant-busy": _tenant_busy,
     "tenant-limit": _tenant_limit,
+    "tenant-owner-limit": _tenant_owner_limit,
     "own-client-required": lambda c: c.client.post("/v1/sandbox/tenants", json={"size": 100},
                                                    headers=bearer(token(c.client, (
                                                        c.settings.demo_client_id,

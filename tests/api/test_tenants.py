@@ -160,6 +160,30 @@ def test_tenants_are_listed_to_their_owner_only_and_refused_to_other_clients(
                       ).status_code == 404
 
 
+def test_one_client_owns_at_most_tenants_per_client_and_the_others_still_create_theirs(
+        client: TestClient, admin_headers: dict[str, str]) -> None:
+    state = client.app.state  # type: ignore[attr-defined]
+    original = state.settings
+    state.settings = original.model_copy(update={"tenants_per_client": 1})
+    greedy, other = (bearer(token(client, new_client(client, admin_headers, sandbox=True)))
+                     for _ in range(2))
+    made = [_create(client, greedy)["id"]]
+    try:
+        refused = client.post("/v1/sandbox/tenants", json={"size": SIZE}, headers=greedy)
+        assert refused.status_code == 409
+        assert refused.json()["type"].endswith("/tenant-owner-limit")
+        assert refused.json()["limit"] == 1
+        made.append(_create(client, other)["id"])  # another organisation still has slots
+        made.append(_create(client, admin_headers)["id"])  # the admin: only the deployment's 20
+        gone = client.delete(f"/v1/sandbox/tenants/{made.pop(0)}", headers=greedy)
+        assert gone.status_code == 204, gone.text
+        made.append(_create(client, greedy)["id"])  # a slot again once it deleted its tenant
+    finally:
+        state.settings = original
+        for tenant_id in made:
+            client.delete(f"/v1/sandbox/tenants/{tenant_id}", headers=admin_headers)
+
+
 def _demo_token(client: TestClient, settings: Settings, tenant_id: str | None) -> dict[str, str]:
     inside = {"X-Sandbox-Tenant": tenant_id} if tenant_id else {}
     demo = (settings.demo_client_id, settings.demo_client_secret)
