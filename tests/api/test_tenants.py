@@ -258,18 +258,22 @@ def test_the_demo_client_whose_credentials_are_public_owns_no_tenant(
         assert refused.json()["type"].endswith("/own-client-required")
 
 
-def test_the_demo_client_records_life_events_in_a_tenant_never_in_the_shared_deployment(
+def test_in_the_deployment_only_the_admin_records_life_events_and_any_client_in_its_tenant(
         client: TestClient, settings: Settings, admin_headers: dict[str, str],
         pair: tuple[str, str]) -> None:
-    """Its credentials are public: in the deployment a death recorded with them would end a
-    persona of every organisation for good (a deployment has no reset); a tenant is the
-    caller's own."""
+    """As for the sandbox clock: in the deployment a death recorded by a client (the demo
+    client's credentials are public; a registered sandbox client is another organisation's)
+    would end a persona of every organisation for good (a deployment has no reset); a tenant is
+    the caller's own."""
     demo = (settings.demo_client_id, settings.demo_client_secret)
-    outside = bearer(token(client, demo, scope="citizen.basic events.write"))
+    registered = new_client(client, admin_headers, sandbox=True,
+                            scopes=["citizen.basic", "events.write"])
     pin = _someone(client, admin_headers)["pin"]
-    refused = client.post("/v1/life-events/deaths", headers=outside, json={"pin": pin})
-    assert refused.status_code == 403, refused.text
-    assert refused.json()["type"].endswith("/own-client-required")
+    for credentials in (demo, registered):
+        outside = bearer(token(client, credentials, scope="citizen.basic events.write"))
+        refused = client.post("/v1/life-events/deaths", headers=outside, json={"pin": pin})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/admin-only")
     looked_up = client.get(f"/v1/citizens/{pin}", headers=bearer(
         token(client, demo, scope="citizen.basic")))
     assert looked_up.json()["status"] == "alive"
