@@ -104,13 +104,11 @@ class SandboxEdge:
         try:
             by_path = scope["path"].startswith(_TENANT_PREFIX)
             if named or by_path:
-                tenant_id, scope, remember = tenants.tenant_of(scope, named=named)
+                tenant_id, scope = tenants.tenant_of(scope, named=named)
                 watch.scope = scope  # the route the tenant's (or our) router notes is in it
                 if tenant_id is not None:
-                    if remember:
-                        send = tenants.remembering(send, tenant_id)
                     if by_path:
-                        send = tenants.slash_redirects_kept(send, scope, tenant_id)
+                        send = tenants.paths_kept(send, scope, tenant_id)
                     await tenants.serve(tenant_id, scope, receive, send)
                     return
             await self._own(scope, receive, send)

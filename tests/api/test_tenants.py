@@ -16,6 +16,7 @@ from app.db import Database
 from app.main import create_app
 from app.services.sandbox import tenants
 from app.settings import Settings
+from tests.api.oidc_support import csrf_of
 from tests.api.sandbox_support import sandbox_client, token
 from tests.api.sharing_support import admin_headers, bearer, new_client
 
@@ -288,11 +289,39 @@ def test_in_the_deployment_only_the_admin_records_life_events_and_any_client_in_
     assert renamed.status_code == 201, renamed.text
 
 
-def test_a_browser_entering_a_tenant_by_its_issuer_path_stays_in_the_tenant(
+def test_a_browser_logging_in_by_a_tenants_issuer_path_stays_in_the_tenant_and_only_there(
         client: TestClient, pair: tuple[str, str]) -> None:
+    """The login pages, their forms, redirects and cookies carry the ``/t/<id>`` prefix; no
+    cookie names the tenant, so a cross-site link to a tenant's authorize endpoint cannot send
+    the browser's later requests to the deployment into that tenant."""
     browser = TestClient(client.app, follow_redirects=False)  # a cookie jar of its own
-    entered = browser.get(f"/t/{pair[0]}/oauth2/authorize", params={"client_id": "demo"})
-    assert f"{tenants.TENANT_COOKIE}={pair[0]}" in entered.headers["set-cookie"]
+    prefix = f"/t/{pair[0]}"
+    entered = browser.get(f"{prefix}/oauth2/authorize", params={
+        "client_id": "demo", "redirect_uri": "http://127.0.0.1:8765/callback",
+        "response_type": "code", "scope": "openid", "state": "s", "nonce": "n",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256"})
+    assert entered.status_code == 303, entered.text
+    login = entered.headers["location"]
+    assert login.startswith(f"{prefix}/oauth2/login/")
+    cookies = entered.headers.get_list("set-cookie")
+    assert cookies
+    assert all(f"Path={prefix}/oauth2" in cookie for cookie in cookies)
+    assert not any(cookie.startswith(f"{tenants.TENANT_COOKIE}=") for cookie in cookies)
+    page = browser.get(login)
+    assert page.status_code == 200, page.text
+    assert f'action="{login}/persona"' in page.text
+    assert 'action="/oauth2/' not in page.text
+    picked = browser.post(f"{login}/persona", data={"csrf": csrf_of(page.text),
+                                                   "persona": "citizen-l2"})
+    assert picked.status_code == 303, picked.text
+    onward = picked.headers["location"]  # the consent page, or the client with a code
+    assert onward.startswith((f"{prefix}/oauth2/consent/", "http://127.0.0.1:8765/callback"))
+    if onward.startswith(prefix):
+        assert browser.get(onward).status_code == 200
+    deployment = browser.get("/.well-known/openid-configuration").json()
+    assert deployment["issuer"] == client.get("/.well-known/openid-configuration").json()[
+        "issuer"]  # the browser's requests to the deployment stay the deployment's
     discovery = browser.get(f"/t/{pair[1]}/.well-known/openid-configuration")
     assert "set-cookie" not in discovery.headers  # API requests by path leave no cookie
 
