@@ -460,12 +460,13 @@ def _household_required(ctx: Ctx) -> Any:
 
 def _life_event_case(name: str) -> Callable[[Ctx], Any]:
     """A refusal case of tests/api/test_events_refusals.py, recorded through the API."""
+    from app.services.cards.issuance import local_date
     from tests.api.test_events_refusals import REFUSALS
 
     case = next(row[1] for row in REFUSALS if row[3] == name)
 
-    def trigger(ctx: Ctx) -> Any:
-        kind, body = case(ctx.database, ctx.app.state.clock.now().date())
+    def trigger(ctx: Ctx) -> Any:  # the day in Vietnam, as the refusals count ages (not UTC's)
+        kind, body = case(ctx.database, local_date(ctx.app.state.clock.now()))
         return _event(ctx, kind, body)
 
     return trigger
