@@ -43,6 +43,7 @@ from app.middleware import (
     form_has_control,
     read_body,
     refuse_control,
+    refuse_json,
     replay,
     send_problem,
     url_has_control,
@@ -172,7 +173,7 @@ class SandboxEdge:
             try:
                 check_json_body(body)
             except JsonBodyRejected as error:
-                await send_problem(send, error, [])
+                await refuse_json(scope, send, error)
                 return
         elif form_has_control(body):
             await refuse_control(scope, replay(body, receive), send, "body")
