@@ -541,6 +541,8 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "audit-unavailable": _audit_down,
     "database-unavailable": _database_down,
     "sandbox-only": _sandbox_only,
+    "unknown-search-parameter": lambda c: c.client.get("/v1/citizens", params={
+        "surname": "Nguyễn"}, headers=c.admin),
     "audit-scope": lambda c: c.client.get("/v1/audit", params={"client_id": "demo"},
                                           headers=c.bearer("citizen.basic")),
     "invalid-cursor": lambda c: c.client.get("/v1/citizens", params={"cursor": "garbage"},
