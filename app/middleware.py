@@ -12,7 +12,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_MEDIA_TYPE, DomainError, ValidationFailed
+from app.errors import PROBLEM_MEDIA_TYPE, DomainError, ValidationFailed, problem_body
 
 REQUEST_ID_HEADER = "x-request-id"
 # Responses under these prefixes may carry personal data or credentials
@@ -30,7 +30,7 @@ class BodyTooLarge(HTTPException):
 async def send_problem(
     send: Send, error: DomainError, extra: list[tuple[bytes, bytes]]
 ) -> None:
-    body = json.dumps(error.to_problem()).encode()
+    body = problem_body(error)
     headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),

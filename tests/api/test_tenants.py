@@ -4,6 +4,7 @@ personas export as a fixture; a second server process follows a reset."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,19 @@ def test_one_client_owns_at_most_tenants_per_client_and_the_others_still_create_
         state.settings = original
         for tenant_id in made:
             client.delete(f"/v1/sandbox/tenants/{tenant_id}", headers=admin_headers)
+
+
+def test_the_edges_tenant_not_found_has_the_same_rfc_9457_shape_as_every_problem(
+        client: TestClient, admin_headers: dict[str, str]) -> None:
+    unknown = client.get("/v1/sandbox/clock", headers=_in("t0000000000000000", admin_headers))
+    by_route = client.get("/v1/sandbox/tenants/t0000000000000000", headers=admin_headers)
+    for answer in (unknown, by_route):
+        assert answer.status_code == 404
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("/tenant-not-found")
+    # the same document, rendered the same way (compact UTF-8 JSON), only the instance differs
+    assert unknown.content == json.dumps({**by_route.json(), "instance": "/v1/sandbox/clock"},
+                                         ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _demo_token(client: TestClient, settings: Settings, tenant_id: str | None) -> dict[str, str]:
