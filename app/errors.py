@@ -139,6 +139,12 @@ def _instance(request: Request) -> str | None:
     return route_template(request.scope)
 
 
+def problem_body(error: DomainError, instance: str | None = None) -> bytes:
+    """The problem document as :func:`problem_response` renders it (JSONResponse: UTF-8,
+    compact), for the edge's answers sent before any route, so that every problem has one shape."""
+    return JSONResponse(error.to_problem(instance)).body
+
+
 def problem_response(error: DomainError, request: Request | None = None) -> JSONResponse:
     instance = _instance(request) if request is not None else None
     response = JSONResponse(error.to_problem(instance), status_code=error.status,

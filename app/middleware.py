@@ -12,7 +12,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_MEDIA_TYPE, DomainError, ValidationFailed
+from app.errors import PROBLEM_MEDIA_TYPE, DomainError, ValidationFailed, problem_body
 
 REQUEST_ID_HEADER = "x-request-id"
 # Responses under these prefixes may carry personal data or credentials
@@ -30,7 +30,7 @@ class BodyTooLarge(HTTPException):
 async def send_problem(
     send: Send, error: DomainError, extra: list[tuple[bytes, bytes]]
 ) -> None:
-    body = json.dumps(error.to_problem()).encode()
+    body = problem_body(error)
     headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
@@ -175,6 +175,26 @@ def url_has_control(scope: Scope) -> str | None:
 def form_has_control(body: bytes) -> bool:
     """Whether a form body holds a control character other than TAB, LF and CR."""
     return _has_control(body, raw=_RAW_FORM, encoded=_FORM_CONTROL)
+
+
+async def refuse_json(scope: Scope, send: Send, error: JsonBodyRejected) -> None:
+    """A JSON body the guard refuses, in the endpoint's own format: RFC 7591's 400
+    ``invalid_client_metadata`` at the registration endpoints, RFC 6749's 400 ``invalid_request``
+    at the other OAuth endpoints (a client library reads ``error``, not a problem's ``type``),
+    else the 422 problem (the sandbox's own JSON APIs under ``/oauth2/``, such as the simulated
+    app's QR approval, answer problems like the rest of the API)."""
+    path = scope.get("path", "")
+    registration = path == "/oauth2/register" or path.startswith("/oauth2/register/")
+    if registration or path in (*_OAUTH_JSON, "/oauth2/par"):
+        code = "invalid_client_metadata" if registration else "invalid_request"
+        message = error.extensions["errors"][0]["message"]
+        body = json.dumps({"error": code, "error_description": message}).encode()
+        await send({"type": "http.response.start", "status": 400, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send_problem(send, error, [])
 
 
 async def refuse_control(scope: Scope, receive: Receive, send: Send, part: str) -> None:

@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     read_database_url: str | None = None
     seed: int = Field(default=6, ge=0, le=2**63 - 1)
     population_size: int = Field(default=10_000, ge=100, le=120_000_000)
+    # Tenant templates kept (docs/sandbox.md, "Templates"): past it the least recently used one is
+    # dropped, so a client looping over new seeds cannot fill the disk with them.
+    tenant_templates_kept: int = Field(default=4, ge=1, le=1000)
+    # Tenants one client may own (the admin: up to the deployment's 20), so that one organisation
+    # cannot take every slot of a shared deployment; 0: only the admin creates tenants.
+    tenants_per_client: int = Field(default=5, ge=0, le=20)
     auto_seed: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -60,7 +66,7 @@ class Settings(BaseSettings):
     webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=30)
     # Failure throttles (docs/reliability.md, "Authorisation and throttles"; 0 turns one off):
     # wrong client credentials, admin or console tokens per source address and per client in a
-    # minute; wrong chip access keys per card and per client in 15 minutes.
+    # minute; wrong chip access keys per (client, card) and per client in 15 minutes.
     failures_per_source: int = Field(default=10, ge=0)
     failures_per_client: int = Field(default=20, ge=0)
     chip_failures_per_card: int = Field(default=5, ge=0)

@@ -79,8 +79,8 @@ class Sandbox:
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
-        # No cookie jar: a login entering at /t/<id>/ sets the dancu_tenant cookie, which would
-        # send the kit's later deployment calls (tenants, tokens) to that tenant.
+        # No cookie jar: a console's dancu_tenant cookie would send the kit's deployment calls
+        # (tenants, tokens) to that tenant (a login entering at /t/<id>/ sets none).
         self.http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, cookies=_no_cookies())
 
     def admin_headers(self) -> dict[str, str]:

@@ -460,14 +460,12 @@ def _household_required(ctx: Ctx) -> Any:
 
 def _life_event_case(name: str) -> Callable[[Ctx], Any]:
     """A refusal case of tests/api/test_events_refusals.py, recorded through the API."""
+    from app.services.cards.issuance import local_date
     from tests.api.test_events_refusals import REFUSALS
 
     case = next(row[1] for row in REFUSALS if row[3] == name)
 
-    def trigger(ctx: Ctx) -> Any:
-        # The day in Vietnam, as the events service dates them (after 17:00 UTC it is tomorrow).
-        from app.services.cards.statuses import local_date
-
+    def trigger(ctx: Ctx) -> Any:  # the day in Vietnam, as the refusals count ages (not UTC's)
         kind, body = case(ctx.database, local_date(ctx.app.state.clock.now()))
         return _event(ctx, kind, body)
 
@@ -499,6 +497,16 @@ def _tenant_limit(ctx: Ctx) -> Any:
         return ctx.client.post("/v1/sandbox/tenants", json={"size": 100}, headers=ctx.admin)
     finally:
         tenants.MAX_TENANTS = original
+
+
+def _tenant_owner_limit(ctx: Ctx) -> Any:
+    settings = ctx.app.state.settings
+    ctx.app.state.settings = settings.model_copy(update={"tenants_per_client": 0})
+    try:
+        return ctx.client.post("/v1/sandbox/tenants", json={"size": 100}, headers=bearer(
+            token(ctx.client, sandbox_client(ctx.client, ctx.admin))))
+    finally:
+        ctx.app.state.settings = settings
 
 
 def _non_sandbox(ctx: Ctx) -> dict[str, str]:
@@ -533,6 +541,8 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
     "audit-unavailable": _audit_down,
     "database-unavailable": _database_down,
     "sandbox-only": _sandbox_only,
+    "unknown-search-parameter": lambda c: c.client.get("/v1/citizens", params={
+        "surname": "Nguyễn"}, headers=c.admin),
     "audit-scope": lambda c: c.client.get("/v1/audit", params={"client_id": "demo"},
                                           headers=c.bearer("citizen.basic")),
     "invalid-cursor": lambda c: c.client.get("/v1/citizens", params={"cursor": "garbage"},
@@ -660,6 +670,7 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
         "X-Sandbox-Tenant": "t0000000000000000"}),
     "tenant-busy": _tenant_busy,
     "tenant-limit": _tenant_limit,
+    "tenant-owner-limit": _tenant_owner_limit,
     "own-client-required": lambda c: c.client.post("/v1/sandbox/tenants", json={"size": 100},
                                                    headers=bearer(token(c.client, (
                                                        c.settings.demo_client_id,

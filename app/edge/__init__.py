@@ -44,6 +44,7 @@ from app.middleware import (
     form_has_control,
     read_body,
     refuse_control,
+    refuse_json,
     replay,
     send_problem,
     url_has_control,
@@ -105,13 +106,11 @@ class SandboxEdge:
         try:
             by_path = scope["path"].startswith(_TENANT_PREFIX)
             if named or by_path:
-                tenant_id, scope, remember = tenants.tenant_of(scope, named=named)
+                tenant_id, scope = tenants.tenant_of(scope, named=named)
                 watch.scope = scope  # the route the tenant's (or our) router notes is in it
                 if tenant_id is not None:
-                    if remember:
-                        send = tenants.remembering(send, tenant_id)
                     if by_path:
-                        send = tenants.slash_redirects_kept(send, scope, tenant_id)
+                        send = tenants.paths_kept(send, scope, tenant_id)
                     await tenants.serve(tenant_id, scope, receive, send)
                     return
             await self._own(scope, receive, send)
@@ -175,7 +174,7 @@ class SandboxEdge:
             try:
                 check_json_body(body)
             except JsonBodyRejected as error:
-                await send_problem(send, error, [])
+                await refuse_json(scope, send, error)
                 return
         elif form_has_control(body):
             await refuse_control(scope, replay(body, receive), send, "body")

@@ -36,7 +36,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_MEDIA_TYPE, DomainError, InternalError, RateLimited, route_template
+from app.errors import (
+    PROBLEM_MEDIA_TYPE,
+    DomainError,
+    InternalError,
+    RateLimited,
+    problem_body,
+    route_template,
+)
 from app.errors import ServiceUnavailable as Unavailable
 from app.middleware import read_body, replay
 from app.services.sandbox import faults
@@ -336,7 +343,7 @@ async def send_error(send: Send, error: DomainError, scope: Scope) -> None:
     elif path.startswith(PAGE_PREFIXES):
         body, media = _page_body(error), b"text/html; charset=utf-8"
     else:
-        body = json.dumps(error.to_problem(route_template(scope))).encode()
+        body = problem_body(error, route_template(scope))
         media = PROBLEM_MEDIA_TYPE.encode()
     headers = [(b"content-type", media), (b"content-length", str(len(body)).encode()),
                (b"cache-control", b"no-store"),

@@ -1,6 +1,7 @@
 """Route a request to its tenant: ``X-Sandbox-Tenant: <id>``, the path prefix ``/t/<id>`` (the
-tenant's issuer) or the console's ``dancu_tenant`` cookie sends it to a complete app built on the
-tenant's database, cached per process.
+tenant's issuer: a browser's login entered there stays under it, :func:`paths_kept`) or the
+console's ``dancu_tenant`` cookie sends it to a complete app built on the tenant's database,
+cached per process.
 
 Every tenant request reads the registry row (is it ready, which generation) and polls the
 tenant's stored clock, so a reset or a clock change made through another process applies at once.
@@ -11,6 +12,7 @@ id, logs, metrics and recent-request list stay the deployment's (its edge wraps 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,8 +34,6 @@ MAX_CACHED = 8
 # Served by the deployment itself, whatever tenant the request names.
 DEPLOYMENT_PATHS = ("/v1/sandbox/tenants", "/metrics", "/healthz", "/readyz", "/static/",
                     "/console/tenant", "/openapi.json", "/docs", "/redoc")
-# Where a browser enters a tenant through its issuer path (``/t/<id>/oauth2/authorize``).
-BROWSER_ENTRY_PATHS = ("/oauth2/authorize", "/oauth2/logout")
 
 
 @dataclass
@@ -131,38 +131,46 @@ def path_tenant(scope: Scope) -> tuple[str, Scope] | None:
     return tenant_id, inner
 
 
-def remembering(send: Send, tenant_id: str) -> Send:
-    """The browser's next requests (the login form posts to ``/oauth2/login/...``) stay in the
-    tenant: the ``dancu_tenant`` cookie, as the console's tenant switch sets it."""
-    cookie = (f"{tenants.TENANT_COOKIE}={tenant_id}; Path=/; HttpOnly; SameSite=Lax").encode()
-
-    async def sending(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []),
-                                              (b"set-cookie", cookie)]}
-        await send(message)
-
-    return sending
+_COOKIE_PATH = re.compile(rb"(;\s*path=)(/oauth2)(?=;|$)", re.IGNORECASE)
 
 
-def slash_redirects_kept(send: Send, scope: Scope, tenant_id: str) -> Send:
-    """Under ``/t/<id>/``: the router's trailing-slash redirect (307 to the same path with or
-    without the ``/``) builds its ``Location`` from the path the tenant's app sees, which lacks
-    the prefix; put the prefix back, so that a client following it stays in the tenant instead of
-    landing in the deployment. Any other answer passes unchanged."""
+def paths_kept(send: Send, scope: Scope, tenant_id: str) -> Send:
+    """Under ``/t/<id>/`` the tenant's app sees its paths without the prefix; put it back where
+    the answer sends the browser or the client, so that it stays in the tenant instead of landing
+    in the deployment:
+
+    * the router's trailing-slash redirect (307/308 to the same path with or without the ``/``);
+    * a redirect to one of the login pages (``Location: /oauth2/...``: the login, one-time code
+      and consent pages, the account pages);
+    * the login pages' cookies (``Path=/oauth2`` becomes ``Path=/t/<id>/oauth2``), which the
+      browser then sends to the prefixed pages only.
+
+    The pages' own forms and links carry the prefix (``app.routers.html.base_path``). So a browser
+    that enters a tenant by its issuer path needs no cookie naming the tenant: a cross-site link
+    to ``/t/<id>/oauth2/authorize`` used to set ``dancu_tenant`` (``Path=/``) and send that
+    browser's later requests to the deployment into the linked tenant."""
     prefix = tenants.PATH_PREFIX + tenant_id
     inner = scope["path"]
     slash_twins = {inner.rstrip("/"), inner + "/"} - {inner}
+    cookie_path = rb"\g<1>" + prefix.encode() + rb"\g<2>"
+
+    def located(value: bytes, status: int) -> bytes:
+        parts = urlsplit(value.decode("latin-1"))
+        own_page = not (parts.scheme or parts.netloc) and parts.path.startswith("/oauth2/")
+        if (status in (307, 308) and parts.path in slash_twins) or \
+                (status in (302, 303) and own_page):  # never a client's redirect URI
+            return parts._replace(path=prefix + parts.path).geturl().encode("latin-1")
+        return value
 
     async def sending(message: Any) -> None:
-        if message["type"] == "http.response.start" and message["status"] in (307, 308):
+        if message["type"] == "http.response.start":
+            status = message["status"]
             headers = []
             for name, value in message.get("headers", []):
-                if name == b"location":
-                    parts = urlsplit(value.decode("latin-1"))
-                    if parts.path in slash_twins:
-                        value = parts._replace(path=prefix + parts.path).geturl().encode(
-                            "latin-1")
+                if name == b"location" and 300 <= status < 400:
+                    value = located(value, status)
+                elif name == b"set-cookie":
+                    value = _COOKIE_PATH.sub(cookie_path, value)
                 headers.append((name, value))
             message = {**message, "headers": headers}
         await send(message)
@@ -170,22 +178,19 @@ def slash_redirects_kept(send: Send, scope: Scope, tenant_id: str) -> Send:
     return sending
 
 
-def tenant_of(scope: Scope, *, named: bool) -> tuple[str | None, Scope, bool]:
-    """The tenant a request names (``None``: the deployment's), the scope the tenant's app
-    answers, and whether the answer sets the tenant cookie (a browser entering by the issuer
-    path). ``named``: the request has an ``X-Sandbox-Tenant`` or a cookie header (the edge saw
+def tenant_of(scope: Scope, *, named: bool) -> tuple[str | None, Scope]:
+    """The tenant a request names (``None``: the deployment's) and the scope the tenant's app
+    answers. ``named``: the request has an ``X-Sandbox-Tenant`` or a cookie header (the edge saw
     them; without either only the path can name a tenant)."""
     path = scope["path"]
-    remember = False
     tenant_id: str | None = None
     if path.startswith(tenants.PATH_PREFIX):
         tenant_id, scope = path_tenant(scope)  # type: ignore[misc]
-        remember = scope["path"] in BROWSER_ENTRY_PATHS
     elif named:
         tenant_id = requested_tenant(scope)
     if tenant_id is None or scope["path"].startswith(DEPLOYMENT_PATHS):
-        return None, scope, False
-    return tenant_id, scope, remember
+        return None, scope
+    return tenant_id, scope
 
 
 async def serve(tenant_id: str, scope: Scope, receive: Receive, send: Send) -> None:
@@ -225,5 +230,5 @@ async def _resolve(host: Any, tenant_id: str) -> _Built:
     return await shared.run_in_thread(resolve)
 
 
-__all__ = ["TenantApps", "path_tenant", "remembering", "requested_tenant", "serve", "tenant_apps",
+__all__ = ["TenantApps", "path_tenant", "paths_kept", "requested_tenant", "serve", "tenant_apps",
            "tenant_of"]

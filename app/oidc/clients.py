@@ -132,6 +132,18 @@ def _loopback_parts(uri: str) -> tuple[str, str] | None:
     return None
 
 
+def web_redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
+    """:func:`redirect_uri_problem` for a ``web`` client, which says so when the URI is a
+    private-use scheme a ``native`` client could register (``com.example.app:/cb``), rather than
+    calling it not absolute."""
+    parts = urlsplit(uri)
+    if _PRIVATE_USE_SCHEME.fullmatch(parts.scheme) and not parts.netloc \
+            and native_redirect_uri_problem(uri, sandbox=sandbox) is None:
+        return ("a private-use URI scheme (RFC 8252 §7.1) is for native apps: register the "
+                "client with application_type native")
+    return redirect_uri_problem(uri, sandbox=sandbox)
+
+
 def native_redirect_uri_problem(uri: str, *, sandbox: bool) -> str | None:
     """:func:`redirect_uri_problem` for a ``native`` client, which may also register a
     private-use URI scheme in reverse domain-name form (RFC 8252 §7.1, §8.4:

@@ -138,8 +138,9 @@ def _count_wrong_key(request: Request, checks: list[throttle.Check], now: Any) -
 
 async def _chip(request: Request, caller: Caller, pin: str, now: Any, action: str,
                 work: Callable[[Session, str, CardAccess], T | None]) -> T | JSONResponse:
-    """A chip operation behind the access key: refused while the card or the client is locked
-    out; a wrong key counted (per card, per client); every attempt audited under the client."""
+    """A chip operation behind the access key: refused while the client is locked out of the
+    card; a wrong key counted (per (client, card), per client); every attempt audited under the
+    client."""
     number, access = checked_pin(pin), _client_access(caller, now)
     checks = cards_access.chip_checks(request.app.state.settings, pin=number,
                                       client_id=caller.client_id)

@@ -34,7 +34,8 @@ def _access(caller: Caller, now: Any, request: Request) -> CardAccess:
 
 
 def _checks(request: Request, pin: str, caller: Caller) -> list[throttle.Check]:
-    """The JSON chip read's failure counters (per card, per client): one lockout for both."""
+    """The JSON chip read's failure counters (per (client, card), per client): one lockout for
+    both."""
     return cards_access.chip_checks(request.app.state.settings, pin=pin,
                                     client_id=caller.client_id)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 
+from app import errors
 from app.errors import Forbidden, problem_response
 from app.schemas import citizens as schemas
 from app.schemas.common import ClaimText
@@ -40,6 +41,17 @@ SearchCaller = Annotated[Caller, Depends(require_scope("citizen.search", allow_a
 
 class SandboxOnly(Forbidden):
     code, title = "sandbox-only", "Only sandbox clients and the admin may search"
+
+
+class UnknownSearchParameter(errors.DomainError):
+    """A search filter the route does not know (``surname=``): ignoring it would answer the
+    unfiltered population as if it matched."""
+
+    code, status, title = ("unknown-search-parameter", 400,
+                           "The search has a query parameter it does not know")
+
+
+_SEARCH_PARAMETERS = frozenset({"name", "birth_date", "province", "status", "cursor", "limit"})
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -273,7 +285,10 @@ async def resolve_cmnd(
     "",
     response_model=schemas.SearchPage,
     summary="Search test data (sandbox clients and admin only), keyset-paginated by PIN",
-    responses=_problems(),
+    responses={**_problems(), 400: {
+        "description": "unknown-search-parameter: a query parameter other than name, "
+                       "birth_date, province, status, cursor and limit",
+        "content": {"application/problem+json": {}}}},
 )
 async def search(
     caller: SearchCaller,
@@ -294,6 +309,12 @@ async def search(
 ) -> Any:
     if not (caller.admin or caller.sandbox):
         raise SandboxOnly()
+    unknown = sorted(set(request.query_params) - _SEARCH_PARAMETERS)
+    if unknown:
+        raise UnknownSearchParameter(
+            "Filter with name (the full name's prefix, surname first), birth_date, province or "
+            "status; page with cursor and limit.", parameters=unknown,
+            known=sorted(_SEARCH_PARAMETERS))
     after = decode_cursor(cursor, kind="citizen", key_type=str) if cursor else None
     flt = citizens.SearchFilter(name=name, birth_date=birth_date, province=province, status=status)
     hits = await _audited(request, citizens.search, flt, after_pin=after, limit=limit,

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from app.dependencies import NowDep, ReadSessionDep, SessionDep
 from app.schemas import events as schemas
-from app.security import Caller, InsufficientScope, require_admin, require_scope
+from app.security import AdminOnly, Caller, InsufficientScope, require_admin, require_scope
 from app.services.cards.pki import card_pki
 from app.services.events import feed as events
 from app.services.events import life_events, simulation, webhook_sender, webhooks
@@ -32,18 +32,17 @@ _events_write = require_scope("events.write", allow_admin=True)
 
 async def events_writer(request: Request,
                         caller: Annotated[Caller, Depends(_events_write)]) -> Caller:
-    """``events.write`` (or the admin token); the demo client only in a tenant. Its credentials
-    are public, and the deployment's population is every organisation's fixture (the personas
-    of the README and the collection): a death or a PIN re-establishment recorded there cannot
-    be undone, as a tenant can be reset."""
-    if (not caller.admin and caller.client_id == request.app.state.settings.demo_client_id
-            and getattr(request.app.state, "tenant", None) is None):
-        from app.services.sandbox.tenants import OwnClientRequired
-
-        raise OwnClientRequired(
-            "The demo client's credentials are public: it records life events only in a "
-            "tenant (X-Sandbox-Tenant). In the deployment, use the admin token or a sandbox "
-            "client registered for you (POST /v1/admin/clients with sandbox: true).")
+    """``events.write`` (or the admin token); in the deployment itself the admin only, in a
+    tenant any client of it with the scope: as for the sandbox clock. The deployment's population
+    is every organisation's fixture (the personas of the README and the collection), and a death
+    or a PIN re-establishment recorded there cannot be undone, as a tenant's can by a reset; the
+    demo client's credentials are public, and any registered sandbox client is another
+    organisation's."""
+    if not caller.admin and getattr(request.app.state, "tenant", None) is None:
+        raise AdminOnly(
+            "The deployment's population is shared by every client: recording a life event in "
+            "it needs the admin token. Record it in a tenant of your own (X-Sandbox-Tenant), "
+            "where any client of the tenant with events.write may.")
     return caller
 
 
@@ -55,7 +54,8 @@ IdempotencyKey = Annotated[str | None, Header(
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid token"},
     403: {"description": "insufficient-scope (events.write, sandbox clients and the admin); "
-                         "own-client-required: the demo client outside a tenant"},
+                         "admin-only: a client outside a tenant (in the deployment only the "
+                         "admin records life events)"},
     404: {"description": "citizen-not-found, household-not-found, card-not-found"},
     409: {"description": "The event contradicts the population (already-deceased, "
                          "citizen-not-alive, parent-too-young, already-married, ...)"},

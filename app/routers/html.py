@@ -56,14 +56,26 @@ def text(lang: str, key: str) -> str:
     return MESSAGES[language(lang)].get(key, key)
 
 
+def base_path(request: Request) -> str:
+    """What the browser's paths have before this app's own: ``/t/<id>`` when it entered a tenant
+    by the tenant's issuer path (the edge strips it, ``app.edge.tenants.path_tenant``), else
+    nothing. The pages' forms and links start with it, so the login stays in the tenant without
+    a cookie naming the tenant."""
+    tenant = getattr(request.app.state, "tenant", None)
+    root = str(request.scope.get("root_path", ""))
+    return root if tenant and root.endswith(f"/t/{tenant}") else ""
+
+
 def render(request: Request, template: str, *, lang: str, status: int = 200,
            page: str | None = None, **context: Any) -> HTMLResponse:
-    """A page in ``lang``; the language links point at ``page`` (default: this path)."""
-    target = page or request.url.path
+    """A page in ``lang``; the language links point at ``page`` (default: this path); ``base``
+    (:func:`base_path`) goes before every path of the service's own the page names."""
+    base = base_path(request)
+    target = base + (page or request.url.path)
     links = {code: f"{target}?{urlencode({'lang': code})}" for code, _ in LANGUAGES}
     response = templates().TemplateResponse(
         request, template, {"lang": lang, "t": MESSAGES[lang], "languages": LANGUAGES,
-                            "lang_links": links, **context}, status_code=status)
+                            "lang_links": links, "base": base, **context}, status_code=status)
     response.headers.update(PAGE_HEADERS)
     return response
 

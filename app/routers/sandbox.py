@@ -209,7 +209,8 @@ _TENANT_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS, 403: {"description": "own-client-required: the demo client (public credentials); "
                                     "sandbox-client-required", **_PROBLEM},
     404: {"description": "tenant-not-found", **_PROBLEM},
-    409: {"description": "tenant-busy (being created or reset), tenant-limit", **_PROBLEM}}
+    409: {"description": "tenant-busy (being created or reset), tenant-limit, "
+                         "tenant-owner-limit", **_PROBLEM}}
 
 
 async def tenant_owner(caller: SandboxCaller, settings: SettingsDep) -> Caller:
@@ -251,7 +252,8 @@ def create_tenant(body: schemas.TenantCreate, caller: TenantOwner, request: Requ
     spec = tenants.Registration(owner=caller.client_id, size=body.size,
                                 seed=settings.seed if body.seed is None else body.seed)
     with database.write() as session:
-        tenant = tenants.register(session, spec, now=now)
+        tenant = tenants.register(session, spec, now=now, per_owner=None if caller.admin
+                                  else settings.tenants_per_client)
         session.expunge(tenant)
     _built(database, settings, tenant, now)
     return tenants.view(tenant)

@@ -222,6 +222,18 @@ def test_search_refuses_a_forged_cursor(client: TestClient, demo_token: str, cur
     assert response.status_code == 422
 
 
+def test_search_refuses_an_unknown_filter_parameter_with_a_400_problem(
+        client: TestClient, demo_token: str) -> None:
+    refused = client.get("/v1/citizens", params={"surname": "Nguyễn", "limit": 5},
+                         headers={"Authorization": f"Bearer {demo_token}"})
+    assert refused.status_code == 400, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"].endswith("/unknown-search-parameter")
+    assert problem["parameters"] == ["surname"]
+    assert "name" in problem["known"]
+
+
 def test_search_limit_is_bounded(client: TestClient, demo_token: str) -> None:
     assert _search(client, demo_token, limit=101).status_code == 422
 

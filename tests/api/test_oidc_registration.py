@@ -163,6 +163,35 @@ def test_a_body_that_is_not_json_is_invalid_client_metadata(client: TestClient,
     assert refused.json()["error"] == "invalid_client_metadata"
 
 
+def test_json_the_edge_refuses_is_rfc_7591_invalid_client_metadata_not_a_problem(
+        client: TestClient, initial_token: str) -> None:
+    deep = b'{"client_name": ' + b"[" * 40 + b"]" * 40 + b"}"
+    doubled = b'{"client_name": "a", "client_name": "b"}'
+    for body in (deep, doubled):
+        refused = client.post("/oauth2/register", content=body, headers={
+            "Authorization": f"Bearer {initial_token}", "Content-Type": "application/json"})
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.json()["error"] == "invalid_client_metadata"
+    made = _register(client, initial_token).json()
+    replaced = client.put(f"/oauth2/register/{made['client_id']}", content=deep, headers={
+        "Authorization": f"Bearer {made['registration_access_token']}",
+        "Content-Type": "application/json"})
+    assert (replaced.status_code, replaced.json()["error"]) == (400, "invalid_client_metadata")
+
+
+def test_a_web_client_with_a_private_use_scheme_is_told_it_needs_application_type_native(
+        client: TestClient, initial_token: str) -> None:
+    refused = _register(client, initial_token, {**BODY, "redirect_uris": ["com.example.app:/cb"]})
+    assert refused.status_code == 400, refused.text
+    assert "application_type native" in refused.json()["error_description"]
+    assert "absolute" not in refused.json()["error_description"]
+    native = _register(client, initial_token, {
+        **BODY, "redirect_uris": ["com.example.app:/cb"], "application_type": "native",
+        "token_endpoint_auth_method": "none"})
+    assert native.status_code == 201, native.text
+
+
 def test_the_registration_access_token_reads_and_replaces_the_registration(
         client: TestClient, initial_token: str) -> None:
     registered = _register(client, initial_token).json()

@@ -4,6 +4,7 @@ personas export as a fixture; a second server process follows a reset."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from app.db import Database
 from app.main import create_app
 from app.services.sandbox import tenants
 from app.settings import Settings
+from tests.api.oidc_support import csrf_of
 from tests.api.sandbox_support import sandbox_client, token
 from tests.api.sharing_support import admin_headers, bearer, new_client
 
@@ -160,6 +162,43 @@ def test_tenants_are_listed_to_their_owner_only_and_refused_to_other_clients(
                       ).status_code == 404
 
 
+def test_one_client_owns_at_most_tenants_per_client_and_the_others_still_create_theirs(
+        client: TestClient, admin_headers: dict[str, str]) -> None:
+    state = client.app.state  # type: ignore[attr-defined]
+    original = state.settings
+    state.settings = original.model_copy(update={"tenants_per_client": 1})
+    greedy, other = (bearer(token(client, new_client(client, admin_headers, sandbox=True)))
+                     for _ in range(2))
+    made = [_create(client, greedy)["id"]]
+    try:
+        refused = client.post("/v1/sandbox/tenants", json={"size": SIZE}, headers=greedy)
+        assert refused.status_code == 409
+        assert refused.json()["type"].endswith("/tenant-owner-limit")
+        assert refused.json()["limit"] == 1
+        made.append(_create(client, other)["id"])  # another organisation still has slots
+        made.append(_create(client, admin_headers)["id"])  # the admin: only the deployment's 20
+        gone = client.delete(f"/v1/sandbox/tenants/{made.pop(0)}", headers=greedy)
+        assert gone.status_code == 204, gone.text
+        made.append(_create(client, greedy)["id"])  # a slot again once it deleted its tenant
+    finally:
+        state.settings = original
+        for tenant_id in made:
+            client.delete(f"/v1/sandbox/tenants/{tenant_id}", headers=admin_headers)
+
+
+def test_the_edges_tenant_not_found_has_the_same_rfc_9457_shape_as_every_problem(
+        client: TestClient, admin_headers: dict[str, str]) -> None:
+    unknown = client.get("/v1/sandbox/clock", headers=_in("t0000000000000000", admin_headers))
+    by_route = client.get("/v1/sandbox/tenants/t0000000000000000", headers=admin_headers)
+    for answer in (unknown, by_route):
+        assert answer.status_code == 404
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("/tenant-not-found")
+    # the same document, rendered the same way (compact UTF-8 JSON), only the instance differs
+    assert unknown.content == json.dumps({**by_route.json(), "instance": "/v1/sandbox/clock"},
+                                         ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _demo_token(client: TestClient, settings: Settings, tenant_id: str | None) -> dict[str, str]:
     inside = {"X-Sandbox-Tenant": tenant_id} if tenant_id else {}
     demo = (settings.demo_client_id, settings.demo_client_secret)
@@ -234,18 +273,22 @@ def test_the_demo_client_whose_credentials_are_public_owns_no_tenant(
         assert refused.json()["type"].endswith("/own-client-required")
 
 
-def test_the_demo_client_records_life_events_in_a_tenant_never_in_the_shared_deployment(
+def test_in_the_deployment_only_the_admin_records_life_events_and_any_client_in_its_tenant(
         client: TestClient, settings: Settings, admin_headers: dict[str, str],
         pair: tuple[str, str]) -> None:
-    """Its credentials are public: in the deployment a death recorded with them would end a
-    persona of every organisation for good (a deployment has no reset); a tenant is the
-    caller's own."""
+    """As for the sandbox clock: in the deployment a death recorded by a client (the demo
+    client's credentials are public; a registered sandbox client is another organisation's)
+    would end a persona of every organisation for good (a deployment has no reset); a tenant is
+    the caller's own."""
     demo = (settings.demo_client_id, settings.demo_client_secret)
-    outside = bearer(token(client, demo, scope="citizen.basic events.write"))
+    registered = new_client(client, admin_headers, sandbox=True,
+                            scopes=["citizen.basic", "events.write"])
     pin = _someone(client, admin_headers)["pin"]
-    refused = client.post("/v1/life-events/deaths", headers=outside, json={"pin": pin})
-    assert refused.status_code == 403, refused.text
-    assert refused.json()["type"].endswith("/own-client-required")
+    for credentials in (demo, registered):
+        outside = bearer(token(client, credentials, scope="citizen.basic events.write"))
+        refused = client.post("/v1/life-events/deaths", headers=outside, json={"pin": pin})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/admin-only")
     looked_up = client.get(f"/v1/citizens/{pin}", headers=bearer(
         token(client, demo, scope="citizen.basic")))
     assert looked_up.json()["status"] == "alive"
@@ -260,11 +303,39 @@ def test_the_demo_client_records_life_events_in_a_tenant_never_in_the_shared_dep
     assert renamed.status_code == 201, renamed.text
 
 
-def test_a_browser_entering_a_tenant_by_its_issuer_path_stays_in_the_tenant(
+def test_a_browser_logging_in_by_a_tenants_issuer_path_stays_in_the_tenant_and_only_there(
         client: TestClient, pair: tuple[str, str]) -> None:
+    """The login pages, their forms, redirects and cookies carry the ``/t/<id>`` prefix; no
+    cookie names the tenant, so a cross-site link to a tenant's authorize endpoint cannot send
+    the browser's later requests to the deployment into that tenant."""
     browser = TestClient(client.app, follow_redirects=False)  # a cookie jar of its own
-    entered = browser.get(f"/t/{pair[0]}/oauth2/authorize", params={"client_id": "demo"})
-    assert f"{tenants.TENANT_COOKIE}={pair[0]}" in entered.headers["set-cookie"]
+    prefix = f"/t/{pair[0]}"
+    entered = browser.get(f"{prefix}/oauth2/authorize", params={
+        "client_id": "demo", "redirect_uri": "http://127.0.0.1:8765/callback",
+        "response_type": "code", "scope": "openid", "state": "s", "nonce": "n",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256"})
+    assert entered.status_code == 303, entered.text
+    login = entered.headers["location"]
+    assert login.startswith(f"{prefix}/oauth2/login/")
+    cookies = entered.headers.get_list("set-cookie")
+    assert cookies
+    assert all(f"Path={prefix}/oauth2" in cookie for cookie in cookies)
+    assert not any(cookie.startswith(f"{tenants.TENANT_COOKIE}=") for cookie in cookies)
+    page = browser.get(login)
+    assert page.status_code == 200, page.text
+    assert f'action="{login}/persona"' in page.text
+    assert 'action="/oauth2/' not in page.text
+    picked = browser.post(f"{login}/persona", data={"csrf": csrf_of(page.text),
+                                                   "persona": "citizen-l2"})
+    assert picked.status_code == 303, picked.text
+    onward = picked.headers["location"]  # the consent page, or the client with a code
+    assert onward.startswith((f"{prefix}/oauth2/consent/", "http://127.0.0.1:8765/callback"))
+    if onward.startswith(prefix):
+        assert browser.get(onward).status_code == 200
+    deployment = browser.get("/.well-known/openid-configuration").json()
+    assert deployment["issuer"] == client.get("/.well-known/openid-configuration").json()[
+        "issuer"]  # the browser's requests to the deployment stay the deployment's
     discovery = browser.get(f"/t/{pair[1]}/.well-known/openid-configuration")
     assert "set-cookie" not in discovery.headers  # API requests by path leave no cookie
 

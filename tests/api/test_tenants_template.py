@@ -126,3 +126,21 @@ def test_tenants_copied_from_one_template_share_no_device_secret(
     assert first
     assert first.keys() == second.keys()
     assert all(first[key] != second[key] for key in first)
+
+
+def test_past_the_templates_kept_the_least_recently_used_one_is_dropped_with_its_database(
+        client: TestClient, settings: Settings) -> None:
+    kept = settings.model_copy(update={"population_size": 100, "tenant_templates_kept": 2})
+    now = client.app.state.clock.now()  # type: ignore[attr-defined]
+
+    def ensure(seed: int) -> str:
+        return tenant_templates.ensure(settings.database_url, now=now,
+                                       settings=kept.model_copy(update={"seed": seed}))
+
+    first, second = ensure(9001), ensure(9002)
+    assert ensure(9001) == first  # copied again: now the more recently used of the two
+    third = ensure(9003)
+    assert set(_templates(settings)) == {first, third}
+    assert not tenant_templates.exists(second)  # its file or database is gone, not only unlisted
+    assert tenant_templates.exists(first)
+    assert tenant_templates.exists(third)

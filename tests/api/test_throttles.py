@@ -1,7 +1,8 @@
-"""Guessing is throttled and chip reads need a client: wrong chip access keys are counted per card
-and per client, wrong client secrets, admin and console tokens per source address (and client),
-in counts every server process shares (the database); a locked-out subject is refused with 429 and
-Retry-After whatever it presents; the token endpoint keeps to the client's quota.
+"""Guessing is throttled and chip reads need a client: wrong chip access keys are counted per
+(client, card) and per client (one client never locks a card for another), wrong client secrets,
+admin and console tokens per source address (and client), in counts every server process shares
+(the database); a locked-out subject is refused with 429 and Retry-After whatever it presents; the
+token endpoint keeps to the client's quota.
 
 These tests run apps of their own with small limits (the session's app has the throttles out of
 the way, tests/conftest.py), on the session's database, with a frozen sandbox clock."""
@@ -112,7 +113,7 @@ def test_a_chip_read_needs_a_card_read_token_as_well_as_the_key(
     assert (scoped.status_code, _problem(scoped)) == (403, "insufficient-scope")
 
 
-def test_wrong_keys_lock_the_card_out_even_for_the_right_key_until_the_window_ends(
+def test_wrong_keys_lock_the_client_out_of_the_card_even_for_the_right_key_until_the_window_ends(
         throttled: FastAPI, database: Database, reader: tuple[str, str],
         admin_headers: dict[str, str]) -> None:
     http = _fresh(throttled)
@@ -120,10 +121,22 @@ def test_wrong_keys_lock_the_card_out_even_for_the_right_key_until_the_window_en
     assert [_chip(http, reader, pin, WRONG_KEY).status_code for _ in range(3)] == [401] * 3
     refused = _chip(http, reader, pin, key)
     assert _locked(refused)
-    other_reader = new_client(http, admin_headers, scopes=["card.read"])
-    assert _locked(_chip(http, other_reader, pin, key))  # the card, whoever asks
+    assert _locked(_chip(http, reader, pin, WRONG_KEY))
     throttled.state.clock.advance(timedelta(seconds=int(refused.headers["retry-after"])))
     assert _chip(http, reader, pin, key).status_code == 200
+
+
+def test_one_clients_wrong_keys_never_lock_the_card_for_another_client(
+        throttled: FastAPI, database: Database, reader: tuple[str, str],
+        admin_headers: dict[str, str]) -> None:
+    http = _fresh(throttled)
+    pin, key = _card(http, database, admin_headers)
+    assert [_chip(http, reader, pin, WRONG_KEY).status_code for _ in range(3)] == [401] * 3
+    assert _locked(_chip(http, reader, pin, key))
+    other_reader = new_client(http, admin_headers, scopes=["card.read"])
+    assert _chip(http, other_reader, pin, key).status_code == 200
+    assert [_chip(http, other_reader, pin, WRONG_KEY).status_code for _ in range(3)] == [401] * 3
+    assert _locked(_chip(http, other_reader, pin, key))  # its own guesses lock it out in turn
 
 
 def test_wrong_keys_from_one_client_lock_that_client_out_on_every_card(
@@ -237,7 +250,7 @@ def test_wrong_mrz_keys_over_apdus_lock_the_card_out_of_apdus_and_of_the_json_re
     assert _locked(_send(http, token, pin, early, SELECT_APPLICATION))
     assert _locked(_chip(http, reader, pin, key))
     other = issue_token(http, *new_client(http, admin_headers, scopes=["card.read"]), "card.read")
-    assert _locked(_session(http, other, pin))  # the card, whoever asks
+    assert _session(http, other, pin).status_code == 201  # another client is not locked out
 
 
 def test_wrong_keys_over_apdus_and_the_json_read_add_up_to_one_count(

@@ -6,8 +6,9 @@ A refused or unknown access is audited too: the functions return ``None`` instea
 the entry is still committed (the router answers with the problem). A chip read needs both a
 client's token (scope ``card.read``) and the card's access key (the printed MRZ, as for an NFC
 reader), and is recorded under that client: the key alone is a few hundred guesses away from a PIN,
-so wrong keys are counted per card and per client (:mod:`app.services.kit.throttle`) and a
-locked-out read is refused, and audited, without trying the key (:func:`unless_locked`).
+so wrong keys are counted per (client, card) and per client (:mod:`app.services.kit.throttle`;
+each tenant's in its own database) and a locked-out read is refused, and audited, without trying
+the key (:func:`unless_locked`). One client's wrong keys never lock a card for another client.
 """
 
 from __future__ import annotations
@@ -157,14 +158,16 @@ def _opened(session: Session, pin: str, key: str | None, *, action: str,
 
 @dataclass(frozen=True, slots=True)
 class ChipLocked:
-    """The card or the client is locked out after wrong access keys, for ``retry_after`` s."""
+    """The client is locked out of the card (or of every card) after wrong access keys, for
+    ``retry_after`` s."""
 
     retry_after: int
 
 
 def chip_checks(settings: Settings, *, pin: str, client_id: str) -> list[throttle.Check]:
+    """The client's count of wrong keys for this card, and its count over every card."""
     per_card, per_client = throttle.chip_limits(settings)
-    return [(per_card, pin), (per_client, client_id)]
+    return [(per_card, f"{client_id}/{pin}"), (per_client, client_id)]
 
 
 def unless_locked(session: Session, checks: Sequence[throttle.Check], *, action: str, pin: str,

@@ -16,11 +16,12 @@ AUTHENTICATE or PACE's last step) is ``chip_read`` ``disclosed``, one that fails
 ``denied``, like the JSON chip read with a right or wrong key (:func:`_note_access_control`).
 
 Throttle: a failed access control is a wrong MRZ key, counted against the JSON chip read's
-counters (``cards_access.chip_checks``: per card, per client) in the exchange's own writing
-transaction (a second transaction would wait on SQLite for the writer lock this one holds). While
-the card or the client is locked out, opening a session and sending APDUs are refused (429) whatever
-the key; a request that reaches the lockout stops before its next authenticating APDU, so one
-request of many guesses gets no more of them than as many requests would.
+counters (``cards_access.chip_checks``: per (client, card), per client) in the exchange's own
+writing transaction (a second transaction would wait on SQLite for the writer lock this one
+holds). While the client is locked out of the card (or of every card), opening a session and
+sending APDUs are refused (429) whatever the key; a request that reaches the lockout stops before
+its next authenticating APDU, so one request of many guesses gets no more of them than as many
+requests would.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def _aware(moment: datetime) -> datetime:
 
 def _refuse_if_locked(session: Session, checks: Sequence[throttle.Check], *, action: str,
                       pin: str, access: CardAccess) -> int:
-    """Seconds the card or the client stays locked out (0: not locked; audited when it is)."""
+    """Seconds the client stays locked out of the card (0: not locked; audited when it is)."""
     wait = throttle.locked(session, checks, now=access.now)
     if wait:
         access.record(action, pin, "locked")
@@ -140,7 +141,7 @@ def _refuse_if_locked(session: Session, checks: Sequence[throttle.Check], *, act
 def open_session(session: Session, pin: str, *, sequence: int | None, access: CardAccess,
                  checks: Sequence[throttle.Check] = ()) -> Opened | None:
     """A new session on the card (``None``, audited, when the PIN has no such card);
-    ``TooManyFailures`` while ``checks`` lock the card or the client out."""
+    ``TooManyFailures`` while ``checks`` lock the client out of the card."""
     wait = _refuse_if_locked(session, checks, action="chip_session", pin=pin, access=access)
     if wait:
         raise throttle.too_many(wait)

@@ -3,12 +3,12 @@
 What a lockout stops is guessing: wrong client secrets and assertions at the token endpoint, wrong
 admin and console tokens, wrong chip access keys (a card's BAC key is a few hundred candidates
 away from its PIN, docs/cards.md). Failures are counted per subject (the source address, the
-client, the card) in fixed windows of the sandbox clock, in the table of the client quotas
-(``rate_window`` through :func:`app.services.kit.rate_limit.charge`: one atomic upsert, so every
-worker process shares one count). A subject whose count reached its limit is refused (429,
-``Retry-After``) until its window ends, whatever it presents, right or wrong: a lockout that let
-the right secret through would still tell a guesser which guess was right. A success costs one
-read of the counters and no write; only a failure writes.
+client, a client's guesses at one card) in fixed windows of the sandbox clock, in the table of
+the client quotas (``rate_window`` through :func:`app.services.kit.rate_limit.charge`: one atomic
+upsert, so every worker process shares one count). A subject whose count reached its limit is
+refused (429, ``Retry-After``) until its window ends, whatever it presents, right or wrong: a
+lockout that let the right secret through would still tell a guesser which guess was right. A
+success costs one read of the counters and no write; only a failure writes.
 
 The token endpoint also counts a client's ``client_credentials`` requests against its quota
 (``client.rate_limit`` per minute) with the leases of
@@ -74,7 +74,8 @@ def open_registration_limit(settings: Settings) -> Limit:
 
 
 def chip_limits(settings: Settings) -> tuple[Limit, Limit]:
-    """Wrong chip access keys: per card, per client."""
+    """Wrong chip access keys: per (client, card), per client. Not per card alone: any ``card.read``
+    client (the demo client's credentials are public) could then lock a card for every other."""
     return (Limit("chip-card", settings.chip_failures_per_card, QUARTER_HOUR),
             Limit("chip-client", settings.chip_failures_per_client, QUARTER_HOUR))
 

@@ -17,6 +17,13 @@ the day, so a new generator (or tomorrow) never serves a stale template: the fir
 the change makes a new one and the templates of other versions are dropped. A template is built
 under a temporary name and published by a rename, so two processes making the same one at once
 both end with one good template.
+
+At most ``settings.tenant_templates_kept`` templates are kept (``DANCU_TENANT_TEMPLATES_KEPT``):
+making one more drops the least recently used (its file or database). Otherwise a client creating
+and deleting tenants of ever new seeds left a template behind each time (tens of MB, or a
+PostgreSQL database) until the day changed. A template's last use is the wall-clock time (not the
+sandbox clock, which tenants move at will) of its making or of its last copy: the file's
+modification time on SQLite, the database's comment on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from contextlib import closing
 from datetime import date, datetime
@@ -43,6 +52,7 @@ from app.settings import Settings
 log = logging.getLogger("dancu.tenants")
 _PREFIX = "tpl_"
 _DIGEST_SUFFIXES = (".py", ".json", ".csv", ".txt", ".tsv")
+_PUBLISHED = re.compile(r"[0-9a-f]{8}_[0-9a-f]{8}")  # <version>_<pair>: not one being built
 
 
 @lru_cache(maxsize=1)
@@ -174,10 +184,70 @@ def ensure(main_url: str, *, settings: Settings, now: datetime,
     url = url_of(main_url, name(seed=settings.seed, size=settings.population_size,
                                 version_tag=tag))
     if exists(url):
+        _mark_used(url)
         return url
     _build_and_publish(url, settings=settings, now=now, progress=progress)
+    _mark_used(url)
     _drop_other_versions(main_url, keep=tag)
+    _drop_least_recently_used(main_url, keep=settings.tenant_templates_kept, current=url)
     return url
+
+
+# --- which ones are kept --------------------------------------------------------------------------
+
+
+def _mark_used(url: str) -> None:
+    """Note now as the template's last use (a cache's bookkeeping: wall-clock time)."""
+    stamp = time.time_ns()
+    if url.startswith("sqlite"):
+        path = make_url(url).database or ""
+        try:
+            os.utime(path, ns=(stamp, stamp))
+        except FileNotFoundError:  # dropped by another process meanwhile: made again when needed
+            pass
+        return
+    with _admin(url) as connection:
+        connection.execute(f'COMMENT ON DATABASE "{make_url(url).database}" IS '
+                           f"'dancu template used {stamp}'")
+
+
+def last_used(main_url: str) -> dict[str, int]:
+    """Every published template of this deployment with its last use (ns since the epoch; 0 when
+    unknown), the ones being built left out."""
+    url = make_url(main_url)
+    if url.drivername.startswith("sqlite"):
+        found: dict[str, int] = {}
+        for path in _sqlite_folder(main_url).glob(f"{_PREFIX}*.db"):
+            if not _PUBLISHED.fullmatch(path.stem[len(_PREFIX):]):  # being built
+                continue
+            try:
+                found[str(url.set(database=str(path)))] = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                continue
+        return found
+    prefix = _pg_database(main_url, _PREFIX)
+    with _admin(main_url) as connection:
+        rows = connection.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE starts_with(datname, %s)", (prefix,)).fetchall()
+    stamps: dict[str, int] = {}
+    for name, comment in rows:
+        if not _PUBLISHED.fullmatch(name[len(prefix):]):  # being built (``_building_url``)
+            continue
+        tail = str(comment or "").rsplit(" ", 1)[-1]
+        stamps[url.set(database=name).render_as_string(hide_password=False)] = \
+            int(tail) if tail.isdigit() else 0
+    return stamps
+
+
+def _drop_least_recently_used(main_url: str, *, keep: int, current: str) -> None:
+    """Drop the least recently used templates past ``keep`` (never ``current``)."""
+    stamps = last_used(main_url)
+    others = sorted((url for url in stamps if url != current),
+                    key=lambda url: (stamps[url], url), reverse=True)
+    for url in others[max(keep - 1, 0):]:
+        log.info("tenant template dropped (least recently used of more than %d)", keep)
+        drop(url)
 
 
 def _building_url(url: str) -> str:

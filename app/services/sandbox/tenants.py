@@ -62,6 +62,10 @@ class TenantLimit(Conflict):
     code, title = "tenant-limit", "This deployment has as many tenants as it allows"
 
 
+class TenantOwnerLimit(Conflict):
+    code, title = "tenant-owner-limit", "This client owns as many tenants as a client may"
+
+
 def valid_id(value: str) -> bool:
     return _ID.fullmatch(value) is not None
 
@@ -136,9 +140,19 @@ class Registration:
     size: int
 
 
-def register(session: Session, spec: Registration, *, now: datetime) -> Tenant:
+def register(session: Session, spec: Registration, *, now: datetime,
+             per_owner: int | None = None) -> Tenant:
+    """A new tenant in the registry (``creating``), within the deployment's :data:`MAX_TENANTS`
+    and, unless ``per_owner`` is None (the admin), the owner's ``per_owner``: one organisation
+    cannot take every slot of a shared deployment."""
     if (session.scalar(select(func.count()).select_from(Tenant)) or 0) >= MAX_TENANTS:
         raise TenantLimit(limit=MAX_TENANTS)
+    if per_owner is not None and (session.scalar(
+            select(func.count()).select_from(Tenant).where(Tenant.owner == spec.owner))
+            or 0) >= per_owner:
+        raise TenantOwnerLimit(
+            "Delete one of this client's tenants first (DELETE /v1/sandbox/tenants/{id}).",
+            limit=per_owner)
     tenant = Tenant(id=new_id(), seed=spec.seed, size=spec.size, owner=spec.owner,
                     status=CREATING, generation=1, created_at=now, updated_at=now)
     session.add(tenant)

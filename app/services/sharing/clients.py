@@ -26,7 +26,11 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models.client import Client
 from app.oidc import client_auth as rules
-from app.oidc.clients import native_redirect_uri_problem, redirect_uri_problem
+from app.oidc.clients import (
+    native_redirect_uri_problem,
+    redirect_uri_problem,
+    web_redirect_uri_problem,
+)
 from app.services.sharing import scopes as scope_catalogue
 from app.services.sharing.client_secrets import Sealer
 from app.services.sharing.outbound import OutboundRefused
@@ -144,7 +148,7 @@ def _problems(spec: ClientSpec, targets: TargetPolicy) -> list[str]:
     if (spec.token_endpoint_auth_method == "private_key_jwt") != (spec.jwks is not None):
         problems.append("jwks: required for private_key_jwt, and only for it")
     check = native_redirect_uri_problem if spec.application_type == "native" else \
-        redirect_uri_problem
+        web_redirect_uri_problem
     problems += [f"{field}: {reason}" for field in ("redirect_uris", "post_logout_redirect_uris")
                  for uri in getattr(spec, field)
                  if (reason := check(uri, sandbox=spec.sandbox))]
