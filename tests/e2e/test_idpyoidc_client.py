@@ -8,10 +8,12 @@ old ``demo-secret`` was."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 import requests
 from idpyoidc.client.defaults import DEFAULT_CLIENT_CONFIGS, DEFAULT_OIDC_SERVICES
 from idpyoidc.client.rp_handler import RPHandler
@@ -22,6 +24,13 @@ from tests.e2e.conftest import Server
 from tests.e2e.test_authlib_client import _persona_pin, _register
 
 END_SESSION = {"class": "idpyoidc.client.oidc.end_session.EndSession"}
+
+
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """idpyoidc's default key configuration writes the RP's keys to ``static/jwks.json`` under
+    the working directory: run it in a directory of its own, not in the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 def _handler(server: Server, client_id: str, secret: str, redirect_uri: str, *,

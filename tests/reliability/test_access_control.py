@@ -39,6 +39,9 @@ PUBLIC = {"GET /healthz", "GET /readyz", "GET /.well-known/jwks.json",
 # client authentication of the OAuth endpoints, the login flow. (The chip's routes need a
 # card.read token, a dependency, as well as the MRZ-derived access key.)
 IN_HANDLER = {"GET /v1/me/consents", "POST /v1/me/consents/{consent_id}/withdraw",
+              # the app's device token too (tests/api/test_login_sessions.py: 401 without it)
+              "GET /v1/me/sessions", "POST /v1/me/sessions/revoke",
+              "POST /v1/me/sessions/{sid}/revoke",
               "POST /oauth2/qr/{handle}/approve", "POST /oauth2/qr/{handle}/deny",
               # an initial access token, then the registration access token (RFC 7591, 7592)
               "POST /oauth2/register", "GET /oauth2/register/{client_id}",
