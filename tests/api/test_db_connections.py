@@ -213,3 +213,31 @@ def test_a_loops_kept_connections_are_closed_on_its_own_thread_when_another_disp
         running.join(30)
         loop.close()
 
+
+
+def test_a_file_marked_while_a_checkpoint_pass_fails_is_still_checkpointed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file marked while a pass fails must still be checkpointed: a mark is skipped while the
+    file is marked, so a thread that died with marks pending would never be started again for
+    them (their log left to the loop's own backstop, the stall the thread exists to avoid)."""
+    from app.services.storage import checkpoints
+
+    monkeypatch.setattr(checkpoints, "INTERVAL_SECONDS", 0)
+    first, second = str(tmp_path / "first.db"), str(tmp_path / "second.db")
+    in_first, marked_meanwhile, second_done = (threading.Event(), threading.Event(),
+                                               threading.Event())
+
+    def failing_then_watched(path: str) -> None:
+        if path == first:
+            in_first.set()
+            assert marked_meanwhile.wait(30)
+            raise RuntimeError("an error no one expected")
+        second_done.set()
+
+    monkeypatch.setattr(checkpoints, "checkpoint", failing_then_watched)
+    marks = checkpoints.Checkpoints()
+    marks.wrote(first)
+    assert in_first.wait(30)
+    marks.wrote(second)  # marked while the pass over `first` runs
+    marked_meanwhile.set()
+    assert second_done.wait(30), "the file marked during the failed pass was never checkpointed"
