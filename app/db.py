@@ -7,9 +7,12 @@ busy timeout instead of failing when they upgrade a read lock; reading transacti
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("dancu.storage")
 
 
 def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
@@ -95,6 +100,16 @@ class Database:
     lookup_url: str = ""
     lookups: sessionmaker[Session] | None = None
     _own: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+    # Every connection a thread keeps outside the pools (those of _own, the SQLite lookups'), by
+    # weak reference (the thread's own reference keeps it; it goes with its thread as before), with
+    # its thread and that thread's event loop: closed by dispose(). The engines' dispose closes
+    # only what their pools hold, and waiting for the collector to take a dropped tenant's
+    # Database left its files open for as long as that took -- for good once a gc.freeze()
+    # (app.main) had moved that Database to the permanent generation -- after a tenant reset or
+    # drop had unlinked them.
+    _kept: list[_Kept] = field(default_factory=list, repr=False, compare=False)
+    _kept_guard: threading.Lock = field(default_factory=threading.Lock, repr=False,
+                                        compare=False)
 
     @classmethod
     def connect(cls, url: str, *, lookup_url: str | None = None, **kwargs: Any) -> Database:
@@ -137,6 +152,7 @@ class Database:
         if connection is None or connection.closed or connection.invalidated:
             connection = self.reader.kw["bind"].connect()
             connection.detach()
+            self.keep(connection)
             self._own.reading = connection
         return connection
 
@@ -156,13 +172,92 @@ class Database:
             # stalled the event loop: app.services.storage.checkpoints); past this many pages
             # of log, as a backstop, it checkpoints itself.
             driver.execute(f"PRAGMA wal_autocheckpoint={LOOP_CHECKPOINT_PAGES}")
+            self.keep(connection)
             self._own.connection = connection
         return connection
 
+    def keep(self, connection: Any) -> None:
+        """Note a connection this thread keeps outside the pools (a detached ``Connection`` or
+        raw DBAPI connection) for :meth:`dispose` to close."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        entry = (weakref.ref(connection), weakref.ref(threading.current_thread()),
+                 None if loop is None else weakref.ref(loop))
+        with self._kept_guard:
+            self._kept = [kept for kept in self._kept if _open(kept[0]())]
+            self._kept.append(entry)
+
     def dispose(self) -> None:
+        """Close every connection of this database: the pools' and those threads kept (a tenant
+        dropped, reset or evicted from the cache; the application's shutdown). A thread that uses
+        this object again opens new ones.
+
+        A kept connection is closed on its own thread -- a SQLite connection closed while another
+        thread uses it crashes the driver: by the caller if it is that thread or that thread has
+        ended, else by that thread's event loop (which uses its connections only between two
+        awaits), waited for, so that a tenant's files are dropped or replaced only after its
+        connections have closed; one kept by another thread running without a loop is left to
+        the collector."""
+        with self._kept_guard:
+            kept, self._kept = self._kept, []
+        for connection, owner, loop in kept:
+            _close_kept(connection(), owner(), None if loop is None else loop())
         self.engine.dispose()
         self.reader.kw["bind"].dispose()
         self.lookup_engine.dispose()
+
+
+KEPT_CLOSE_PATIENCE_SECONDS = 10.0  # dispose's wait for another thread's loop to close one
+
+
+def _close(connection: Any) -> None:
+    if not _open(connection):
+        return
+    try:
+        connection.close()
+    except Exception:  # already unusable: nothing left to release
+        log.debug("a kept connection could not be closed", exc_info=True)
+
+
+def _close_kept(connection: Any, owner: threading.Thread | None,
+                loop: asyncio.AbstractEventLoop | None) -> None:
+    if not _open(connection):
+        return
+    if owner is None or owner is threading.current_thread() or not owner.is_alive():
+        _close(connection)
+        return
+    if loop is None or not loop.is_running():
+        return  # its thread's own, and nothing runs there now: left to the collector
+
+    async def on_its_loop() -> None:
+        _close(connection)
+
+    try:
+        closing = asyncio.run_coroutine_threadsafe(on_its_loop(), loop)
+    except RuntimeError:  # the loop closed meanwhile: left to the collector
+        return
+    try:
+        closing.result(KEPT_CLOSE_PATIENCE_SECONDS)
+    except Exception:  # stopped or stuck: not closed later, after the files have changed
+        closing.cancel()
+        log.debug("a kept connection of another thread's loop not closed", exc_info=True)
+
+
+def _open(connection: Any) -> bool:
+    """Whether a kept connection is still there and open (a ``Connection``, or a raw connection
+    whose DBAPI connection is not gone)."""
+    if connection is None:
+        return False
+    closed = getattr(connection, "closed", None)
+    if closed is not None:
+        return not closed
+    return getattr(connection, "dbapi_connection", None) is not None
+
+
+_Kept = tuple["weakref.ref[Any]", "weakref.ref[threading.Thread]",
+              "weakref.ref[asyncio.AbstractEventLoop] | None"]
 
 
 # SQLSTATEs a failover answers with besides a lost connection: the node is read-only (a standby,

@@ -357,6 +357,49 @@ def test_a_batch_whose_commit_answer_was_lost_is_recorded_once(
         assert audit.verify_chain(session).ok
 
 
+def test_a_batch_whose_commit_answer_was_lost_is_recorded_once_after_another_writer_appended(
+    database: Database, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the one-statement commit reached the server, its answer was lost (the
+    connection killed), and another writer (another process, the CLI) appended before the retry
+    took the head's lock: the head is no longer the batch's last record, but the batch is in the
+    chain all the same and must not be appended a second time."""
+    if not is_postgres:
+        pytest.skip("the one-statement commit of PostgreSQL")
+    import asyncio
+
+    import psycopg
+
+    from app.services.sharing.audit_writer import PostgresAppends
+
+    appends = PostgresAppends(database.url)
+    real = PostgresAppends._at_head
+    lost: list[bool] = []
+
+    async def answer_lost_then_another_append(self: PostgresAppends, *args: Any) -> bool:
+        written = await real(self, *args)
+        lost.append(written)
+        with database.write() as session:
+            audit.append(session, [audit.AuditEntry("elsewhere", "testing", "lookup", None, (),
+                                                     "ok", "meanwhile")], now=datetime.now(UTC))
+        raise psycopg.OperationalError("the server closed the connection unexpectedly")
+
+    def group(request_id: str) -> audit.Group:
+        return [audit.AuditEntry("lost-answer", "testing", "lookup", None, (), "ok",
+                                 request_id)], datetime.now(UTC)
+
+    async def run() -> None:
+        await appends.append([group("known-head")])  # locked steps: the head is known
+        monkeypatch.setattr(PostgresAppends, "_at_head", answer_lost_then_another_append)
+        await appends.append([group("answer-lost-overtaken")])
+
+    asyncio.run(run())
+    assert lost == [True]  # the statement did commit
+    assert len(_records_of(database, "meanwhile")) == 1
+    assert len(_records_of(database, "answer-lost-overtaken")) == 1
+    with database.read() as session:
+        assert audit.verify_chain(session).ok
+
 def test_an_audit_commit_that_fails_discloses_nothing(
     client: TestClient, database: Database, people: People, demo_token: str
 ) -> None:

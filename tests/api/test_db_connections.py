@@ -141,3 +141,103 @@ def test_a_checkpoint_never_creates_a_database_file(tmp_path: Path) -> None:
 
     assert checkpoint(str(tmp_path / "dropped.db")) is None
     assert not (tmp_path / "dropped.db").exists()
+
+
+def _kept_connections(database: Database) -> list[object]:
+    """The thread's reading and writing connections and its lookups' raw one (a lookup through
+    a replica-less database reads on the writing one, so the raw one is asked for directly)."""
+    from app.services.population.reading import SqliteCitizens
+
+    lookups = SqliteCitizens(database)
+    lookups._share = False
+    assert lookups("000000000000") is None  # opens the lookups' own connection
+    return [database.reading_connection(), database.unwaiting_connection(),
+            lookups._local.connection]
+
+
+def _closed(connection: object) -> bool:
+    return bool(getattr(connection, "closed", False)) or \
+        getattr(connection, "dbapi_connection", True) is None
+
+
+def test_disposing_a_database_closes_the_connections_its_threads_kept(
+        sqlite_database: Database) -> None:
+    """A tenant reset, dropped or evicted from the cache disposes its Database: the connections
+    the event loop's thread kept outside the pools close then, not whenever the collector takes
+    the Database (never, once gc.freeze() has moved it to the permanent generation), which left
+    the unlinked tenant file and its log open in the server."""
+    kept = _kept_connections(sqlite_database)
+    assert not any(_closed(connection) for connection in kept)
+    sqlite_database.dispose()
+    assert all(_closed(connection) for connection in kept)
+    reopened = sqlite_database.reading_connection()  # a later use opens a new one
+    assert reopened is not kept[0]
+    assert not reopened.closed
+
+
+def test_a_loops_kept_connections_are_closed_on_its_own_thread_when_another_disposes(
+        sqlite_database: Database) -> None:
+    """A SQLite connection closed while another thread uses it crashes the driver: a dispose in
+    a worker thread (the tenant reset route) leaves the event loop's connections to that loop."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    running = threading.Thread(target=loop.run_forever)
+    running.start()
+    closed_on: list[str] = []
+    try:
+        async def keep() -> list[object]:
+            return _kept_connections(sqlite_database)
+
+        kept = asyncio.run_coroutine_threadsafe(keep(), loop).result(30)
+        real_close = type(kept[0]).close
+
+        def watched_close(self: object) -> None:
+            closed_on.append(threading.current_thread().name)
+            real_close(self)  # type: ignore[arg-type]
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(type(kept[0]), "close", watched_close)
+            sqlite_database.dispose()
+
+            async def settled() -> None:
+                return None
+
+            # the loop runs the closes scheduled before this coroutine's task
+            asyncio.run_coroutine_threadsafe(settled(), loop).result(30)
+        assert all(_closed(connection) for connection in kept)
+        assert closed_on
+        assert set(closed_on) == {running.name}
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        running.join(30)
+        loop.close()
+
+
+
+def test_a_file_marked_while_a_checkpoint_pass_fails_is_still_checkpointed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file marked while a pass fails must still be checkpointed: a mark is skipped while the
+    file is marked, so a thread that died with marks pending would never be started again for
+    them (their log left to the loop's own backstop, the stall the thread exists to avoid)."""
+    from app.services.storage import checkpoints
+
+    monkeypatch.setattr(checkpoints, "INTERVAL_SECONDS", 0)
+    first, second = str(tmp_path / "first.db"), str(tmp_path / "second.db")
+    in_first, marked_meanwhile, second_done = (threading.Event(), threading.Event(),
+                                               threading.Event())
+
+    def failing_then_watched(path: str) -> None:
+        if path == first:
+            in_first.set()
+            assert marked_meanwhile.wait(30)
+            raise RuntimeError("an error no one expected")
+        second_done.set()
+
+    monkeypatch.setattr(checkpoints, "checkpoint", failing_then_watched)
+    marks = checkpoints.Checkpoints()
+    marks.wrote(first)
+    assert in_first.wait(30)
+    marks.wrote(second)  # marked while the pass over `first` runs
+    marked_meanwhile.set()
+    assert second_done.wait(30), "the file marked during the failed pass was never checkpointed"

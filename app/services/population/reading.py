@@ -52,7 +52,8 @@ class SqliteCitizens:
     threads at once (a TestClient per thread, each with its own event loop). A SQLite connection
     must never be closed or used by one thread while another is using it (the driver crashes the
     process), so each thread keeps its own, detached from the pool so idle threads hold no pool
-    slot; it closes when its thread ends and the connection is garbage-collected.
+    slot; it closes when its thread ends and the connection is garbage-collected, or when the
+    database is disposed (:meth:`app.db.Database.dispose`: a tenant dropped, reset or evicted).
     """
 
     def __init__(self, database: Database) -> None:
@@ -100,9 +101,10 @@ class SqliteCitizens:
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
-        if connection is None:
+        if connection is None or connection.dbapi_connection is None:  # closed: database disposed
             connection = self._engine.raw_connection()
             connection.detach()
+            self._database.keep(connection)  # closed with the database (a dropped tenant's)
             self._tune(connection.cursor())
             self._local.connection = connection
         return connection

@@ -95,6 +95,9 @@ _RECORD_COLUMNS = tuple(column.name for column in AuditRecord.__table__.columns)
 PG_COPY_RECORDS = f"COPY audit_record ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
 PG_LOCK_HEAD = f"SELECT seq, hash FROM audit_chain_head WHERE id = {HEAD_ID} FOR UPDATE"
 PG_MOVE_HEAD = f"UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = {HEAD_ID}"
+# Whether a record is in the chain (the last of a batch whose commit's answer was lost: its hash
+# covers the batch and everything before it). Parameters: seq, hash.
+PG_RECORD_AT = "SELECT 1 FROM audit_record WHERE seq = %s AND hash = %s"
 # The same append as one statement (one round trip, its own transaction in autocommit), for a
 # writer that knows the head it last wrote: the head moves from (seq, hash) only if it is still
 # there, and the records, one JSON array (encoded in C; text whatever the number of rows), go in

@@ -107,8 +107,9 @@ class PostgresAppends:
                     return
             except psycopg.OperationalError:
                 # The connection failed: the statement may have committed before it did. If
-                # it has, the head is now this commit's last record (its hash covers the whole
-                # batch): the locked steps then see that and write nothing again.
+                # it has, this commit's last record (its hash covers the whole batch) is in the
+                # chain -- at the head, or behind another writer's records appended since: the
+                # locked steps then see that and write nothing again.
                 intended = rows[-1]["seq"], rows[-1]["hash"]
         self._head = await self._locked_append(idle, groups, intended)
 
@@ -130,11 +131,14 @@ class PostgresAppends:
     async def _locked_append(self, idle: list[psycopg.AsyncConnection[Any]],
                              groups: Sequence[audit.Group],
                              intended: tuple[int, str] | None) -> tuple[int, str]:
-        """The locked steps in one transaction; the new head. When the head is ``intended``
-        already (an earlier attempt committed after all), nothing is written."""
+        """The locked steps in one transaction; the new head. When ``intended`` (the last record
+        of an earlier attempt whose answer was lost) is in the chain -- at the head, or further
+        back when another writer has appended since -- that attempt committed after all and
+        nothing is written."""
         connection, (seq, head_hash) = await self._locked(idle)
         try:
-            if (seq, head_hash) == intended:
+            if intended is not None and ((seq, head_hash) == intended or (
+                    seq > intended[0] and await _recorded(connection, intended))):
                 await connection.execute("COMMIT")
                 idle.append(connection)
                 return seq, head_hash
@@ -206,6 +210,11 @@ async def _closed_at_loop_shutdown(
 async def _close_all(idle: list[psycopg.AsyncConnection[Any]]) -> None:
     while idle:
         await _close(idle.pop())
+
+
+async def _recorded(connection: psycopg.AsyncConnection[Any], record: tuple[int, str]) -> bool:
+    cursor = await connection.execute(audit.PG_RECORD_AT, record, prepare=True)
+    return await cursor.fetchone() is not None
 
 
 async def _lock_head(connection: psycopg.AsyncConnection[Any]) -> tuple[int, str]:

@@ -66,8 +66,15 @@ class Checkpoints:
             # Swapped before the checkpoints start: a commit marked in the old set after the
             # swap was made before the swap, so the checkpoint below covers it.
             marked, self._marked = self._marked, set()
-            for path in marked:
-                checkpoint(path)
+            # A snapshot (a mark added to the old set just after the swap would otherwise make
+            # the iteration raise), and no error ends the thread: the files marked meanwhile
+            # stay marked, and wrote() starts a thread only for a file not marked yet -- a dead
+            # thread would leave them to the loop's own backstop checkpoint for good.
+            for path in tuple(marked):
+                try:
+                    checkpoint(path)
+                except Exception:
+                    log.exception("WAL checkpoint of a database failed")
 
 
 def checkpoint(path: str) -> tuple[int, int, int] | None:
