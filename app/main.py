@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -120,7 +121,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if worker is not None:
         worker.stop()
     if (logouts := getattr(app.state, "logout_dispatcher", None)) is not None:
-        logouts.close()  # the back-channel logouts under way are sent and recorded first
+        # The back-channel logouts queued get a bounded time (off the event loop); those not
+        # sent by then are recorded as not made.
+        await asyncio.to_thread(logouts.close)
     if (shared := getattr(app.state, "sharing_runtime", None)) is not None:
         await shared.audit.aclose()  # this loop's audit connections (PostgreSQL)
     tenant_apps(app).forget_all()

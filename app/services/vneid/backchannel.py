@@ -10,12 +10,14 @@
 * **How.** ``POST`` of ``logout_token=...`` as ``application/x-www-form-urlencoded`` (§2.5) under
   the webhooks' address rules (:mod:`app.services.sharing.outbound`: the host resolved and every
   address checked at each request, loopback only where the deployment allows it, never the service
-  itself, no redirects, no proxies), each delivery bounded by :data:`DELIVERY_DEADLINE_SECONDS`,
-  the deliveries of one logout made concurrently. They run on the application's
-  :class:`Dispatcher`, outside the request: the answer is sent (and the request's duration
-  measured) without waiting for them; a failed delivery never fails the logout.
+  itself, no redirects, no proxies), each delivery bounded by :data:`DELIVERY_DEADLINE_SECONDS`.
+  They run on the application's :class:`Dispatcher`, outside the request: the answer is sent
+  (and the request's duration measured) without waiting for them; a failed delivery never fails
+  the logout. The dispatcher serves the clients in turns from a bounded queue each, and its
+  ``close`` (shutdown; a tenant reset, deleted or evicted) waits a bounded time.
 * **What is recorded.** One ``oidc_backchannel_delivery`` row per delivery: the receiver's status
-  code, or one fixed error text (which never names the address).
+  code, or one fixed error text (which never names the address): failed, refused, dropped (the
+  client's queue full), not made (the application stopped first).
 * **Refresh tokens** of the session issued without ``offline_access`` are revoked (§2.7). This
   provider issues refresh tokens only with ``offline_access``, which outlive the session by design
   (OIDC Core §11), so they are kept.
@@ -26,9 +28,10 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -53,7 +56,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("dancu.oidc.backchannel")
 DELIVERY_DEADLINE_SECONDS = 2.0
 MAX_CONCURRENT = 8
-DISPATCH_THREADS = 2  # logouts delivered at once (each sends its notices concurrently)
+DISPATCH_THREADS = 4  # deliveries under way at once, never two for one client
+MAX_QUEUED_PER_CLIENT = 64  # deliveries waiting per client; beyond, recorded as dropped
+STOP_PATIENCE_SECONDS = 5.0  # the application's shutdown: the queue's last chance to be sent
+DROPPED_QUEUE_FULL = "delivery dropped: too many logouts already queued for this client"
+NOT_MADE_STOPPED = "delivery not made: the service stopped first"
 NO_ACCEPTABLE_RESPONSE = "delivery failed: no acceptable HTTP response"
 ADDRESS_REFUSED = "delivery refused: address not allowed"
 
@@ -189,60 +196,193 @@ def record(session: Session, outcomes: Iterable[Outcome], *, now: datetime) -> N
     session.flush()
 
 
-def deliver(database: Database, notices: list[Notice], *, settings: Settings,
-            now: datetime) -> None:
-    """Send the notices and record the outcomes in their own transaction (run by a
-    :class:`Dispatcher`, after the answer has been sent)."""
-    if not notices:
+def _record_outcomes(database: Database, outcomes: list[Outcome], *, now: datetime) -> None:
+    """Record outcomes in their own transaction; never raises (the logout has happened, and a
+    tenant's database may have been dropped meanwhile: its file is never recreated,
+    :meth:`app.db.Database.connect` ``existing``)."""
+    if not outcomes:
         return
-    outcomes = send_all(notices, settings)
     try:
         with database.write() as session:
             record(session, outcomes, now=now)
-    except Exception:  # the logout has happened; a lost record must not turn into an error
+    except Exception:  # a lost record must not turn into an error
         log.exception("back-channel logout outcomes not recorded")
+
+
+def deliver(database: Database, notices: list[Notice], *, settings: Settings,
+            now: datetime) -> None:
+    """Send the notices and record the outcomes, all at once (outside the dispatcher)."""
+    _record_outcomes(database, send_all(notices, settings), now=now)
+
+
+@dataclass(frozen=True)
+class _Job:
+    database: Database
+    notice: Notice
+    settings: Settings
+    now: datetime
 
 
 class Dispatcher:
     """Runs deliveries on its own threads, outside any request: the request that ended the
     sessions is answered (and its access line written, its duration measured) without waiting
-    for them. One per application (:func:`dispatcher`); closed, waiting for what is under way,
-    when the application shuts down."""
+    for them. One per application (:func:`dispatcher`: the deployment's, each tenant app's).
 
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: set[Future[None]] = set()
+    **Fair.** Each client has its own queue, and the clients with deliveries waiting are served
+    in turns, one delivery at a time: a client never has two deliveries under way, so a slow
+    receiver holds at most one of the :data:`DISPATCH_THREADS` threads (each delivery at most
+    :data:`DELIVERY_DEADLINE_SECONDS`) while the other clients' deliveries go on.
+
+    **Bounded.** At most :data:`MAX_QUEUED_PER_CLIENT` deliveries wait per client; one beyond
+    is not queued but recorded at once with :data:`DROPPED_QUEUE_FULL`. :meth:`close` waits a
+    bounded time; what it could not send is recorded with :data:`NOT_MADE_STOPPED`. Nothing is
+    lost unrecorded."""
+
+    def __init__(self, *, threads: int = DISPATCH_THREADS,
+                 per_client: int = MAX_QUEUED_PER_CLIENT) -> None:
+        self._threads_wanted, self._per_client = threads, per_client
+        self._cond = threading.Condition()
+        self._queues: dict[str, deque[_Job]] = {}
+        self._turns: deque[str] = deque()  # clients with a queue and nothing under way, in turn
+        self._busy: set[str] = set()  # clients with a delivery under way
+        self._unrecorded: list[tuple[_Job, str]] = []  # dropped: for a thread to record
+        self._outstanding = 0  # queued + under way + dropped not yet recorded
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._recording = threading.Lock()
+        self._abandoned = False  # close() has returned: outcomes are logged, not recorded
 
     def submit(self, database: Database, notices: list[Notice], *, settings: Settings,
                now: datetime) -> None:
         if not notices:
             return
-        with self._guard:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=DISPATCH_THREADS,
-                                                thread_name_prefix="dancu-logout-dispatch")
-            future = self._pool.submit(deliver, database, notices, settings=settings, now=now)
-            self._pending.add(future)
-        future.add_done_callback(self._done)
+        with self._cond:
+            if self._closed:  # the application (or tenant) has stopped: its database with it
+                for notice in notices:
+                    log.warning("back-channel logout to client %s not made: %s",
+                                notice.client_id, NOT_MADE_STOPPED)
+                return
+            for notice in notices:
+                job = _Job(database, notice, settings, now)
+                self._outstanding += 1
+                queue = self._queues.setdefault(notice.client_id, deque())
+                if len(queue) >= self._per_client:
+                    self._unrecorded.append((job, DROPPED_QUEUE_FULL))
+                    continue
+                queue.append(job)
+                if len(queue) == 1 and notice.client_id not in self._busy:
+                    self._turns.append(notice.client_id)
+            self._threads = [thread for thread in self._threads if thread.is_alive()]
+            while len(self._threads) < self._threads_wanted:
+                thread = threading.Thread(target=self._serve, daemon=True,
+                                          name="dancu-logout-dispatch")
+                thread.start()
+                self._threads.append(thread)
+            self._cond.notify_all()
 
-    def _done(self, future: Future[None]) -> None:
-        with self._guard:
-            self._pending.discard(future)
+    def _serve(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._unrecorded or self._turns or self._closed)
+                dropped, self._unrecorded = self._unrecorded, []
+                job: _Job | None = None
+                if not dropped:
+                    if not self._turns:  # closed, and nothing left to do
+                        return
+                    client = self._turns.popleft()
+                    job = self._queues[client].popleft()
+                    self._busy.add(client)
+            if dropped:
+                self._record_not_made(dropped)
+                continue
+            assert job is not None
+            outcome = _send(job.notice, job.settings)
+            self._record(job.database, [outcome], now=job.now)
+            with self._cond:
+                self._busy.discard(client)
+                if self._queues.get(client):
+                    self._turns.append(client)
+                else:
+                    self._queues.pop(client, None)
+                self._outstanding -= 1
+                self._cond.notify_all()
+
+    def _record_not_made(self, jobs: list[tuple[_Job, str]]) -> None:
+        by_database: dict[int, list[tuple[_Job, str]]] = {}
+        for entry in jobs:
+            by_database.setdefault(id(entry[0].database), []).append(entry)
+        for entries in by_database.values():
+            self._record(entries[0][0].database,
+                             [Outcome(job.notice, None, reason) for job, reason in entries],
+                             now=entries[0][0].now)
+        with self._cond:
+            self._outstanding -= len(jobs)
+            self._cond.notify_all()
+
+    def _record(self, database: Database, outcomes: list[Outcome], *, now: datetime) -> None:
+        """Record, unless :meth:`close` has given up on the deliveries under way: its caller may
+        then drop or replace the database (a tenant deleted or reset), and an outcome written
+        afterwards through this ``database`` would land in its successor's file. Such an
+        outcome is logged instead."""
+        with self._recording:
+            if not self._abandoned:
+                _record_outcomes(database, outcomes, now=now)
+                return
+        for outcome in outcomes:
+            log.warning("back-channel logout to client %s: %s (not recorded: ended after its "
+                        "application stopped)", outcome.notice.client_id,
+                        outcome.status_code if outcome.status_code is not None else outcome.error)
 
     def wait(self, timeout: float = 30.0) -> bool:
-        """Wait until every delivery submitted so far has been sent and recorded (tests, and the
-        shutdown); ``False`` if some were still running after ``timeout`` seconds."""
-        with self._guard:
-            pending = set(self._pending)
-        return not wait_futures(pending, timeout=timeout).not_done
+        """Wait until every delivery submitted so far has been sent (or dropped) and recorded
+        (tests, and :meth:`close`); ``False`` if some were still outstanding after ``timeout``
+        seconds."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._outstanding == 0, timeout=timeout)
 
-    def close(self) -> None:
-        """Finish what is under way, then stop the threads (a later submit starts them again)."""
-        with self._guard:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+    def close(self, patience: float = STOP_PATIENCE_SECONDS) -> bool:
+        """Stop: take no more deliveries, let the queued ones go on for at most ``patience``
+        seconds (0: none), record those still queued then as not made (:data:`NOT_MADE_STOPPED`),
+        and wait at most one delivery's deadline more for those under way, which the threads
+        record before they end. ``True`` if everything was sent or recorded in time. Never
+        longer than ``patience`` + :data:`DELIVERY_DEADLINE_SECONDS` + 1 s, whatever is queued.
+        Final: a later :meth:`submit` is logged as not made."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            if patience > 0:
+                self._cond.wait_for(lambda: self._outstanding == 0, timeout=patience)
+            stopped = [job for queue in self._queues.values() for job in queue]
+            for client in list(self._queues):
+                if client not in self._busy:
+                    del self._queues[client]
+                else:
+                    self._queues[client].clear()
+            self._turns.clear()
+        if stopped:
+            self._record_not_made([(job, NOT_MADE_STOPPED) for job in stopped])
+        done = self.wait(timeout=DELIVERY_DEADLINE_SECONDS + 1.0)
+        with self._recording:  # once no write is under way; none after
+            self._abandoned = True
+        for thread in list(self._threads):
+            thread.join(timeout=0.1)
+        return done
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def join(self, timeout: float = 30.0) -> bool:
+        """Wait until the threads have ended (after :meth:`close`); ``False`` if some still ran
+        after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return self.threads_alive() == 0
+
+    def threads_alive(self) -> int:
+        """The dispatcher's threads still running (tests: none after :meth:`close`)."""
+        return sum(thread.is_alive() for thread in self._threads)
 
 
 def dispatcher(app: Any) -> Dispatcher:
