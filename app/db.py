@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger("dancu.storage")
 
 
-def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, immediate: bool = False, existing: bool = False,
+                **kwargs: Any) -> Engine:
+    """``existing``: a SQLite file is opened ``mode=rw``, never created -- a tenant's database
+    (:mod:`app.edge.tenants`), where a late write through a dropped tenant's engine would
+    otherwise leave an empty database file (and its ``-wal``, ``-shm``) at its path; it fails
+    instead, as the WAL checkpoint thread's open does (:mod:`app.services.storage.checkpoints`).
+    """
     # A database error's message would otherwise carry the statement's values (PINs, names) into
     # the logs.
     kwargs.setdefault("hide_parameters", True)
@@ -33,6 +40,10 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
         kwargs.setdefault("max_overflow", 20)
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
+    if existing:
+        path = make_url(url).database or ""
+        kwargs["creator"] = lambda: sqlite3.connect(
+            f"file:{quote(path)}?mode=rw", uri=True, check_same_thread=False, timeout=30)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin("BEGIN IMMEDIATE" if immediate else "BEGIN"))
@@ -112,9 +123,12 @@ class Database:
                                         compare=False)
 
     @classmethod
-    def connect(cls, url: str, *, lookup_url: str | None = None, **kwargs: Any) -> Database:
-        engine = make_engine(url, immediate=True, **kwargs)
-        read_engine = make_engine(url, **kwargs) if url.startswith("sqlite") else engine
+    def connect(cls, url: str, *, lookup_url: str | None = None, existing: bool = False,
+                **kwargs: Any) -> Database:
+        """``existing``: never create the SQLite file (:func:`make_engine`)."""
+        engine = make_engine(url, immediate=True, existing=existing, **kwargs)
+        read_engine = make_engine(url, existing=existing, **kwargs) \
+            if url.startswith("sqlite") else engine
         lookup_engine = make_engine(lookup_url, **kwargs) if lookup_url else read_engine
         return cls(
             url=url,

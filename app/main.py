@@ -124,6 +124,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The back-channel logouts queued get a bounded time (off the event loop); those not
         # sent by then are recorded as not made.
         await asyncio.to_thread(logouts.close)
+    await asyncio.to_thread(tenant_apps(app).stop_deliveries)
     if (shared := getattr(app.state, "sharing_runtime", None)) is not None:
         await shared.audit.aclose()  # this loop's audit connections (PostgreSQL)
     tenant_apps(app).forget_all()

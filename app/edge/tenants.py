@@ -52,10 +52,26 @@ class TenantApps:
         self._lock = threading.Lock()
 
     def forget(self, tenant_id: str) -> None:
+        """Drop the tenant's app (before its database is dropped or reset): its back-channel
+        logouts still queued are recorded as not made, those under way finished (at most one
+        delivery's deadline), its delivery threads stopped, then its connections closed -- no
+        delivery writes to the database afterwards."""
         with self._lock:
             built = self._apps.pop(tenant_id, None)
         if built is not None:
-            built.database.dispose()
+            _retire(built, patience=0)
+
+    def stop_deliveries(self) -> None:
+        """The deployment's shutdown: every tenant app's logouts get the shutdown's patience,
+        all at once (not one tenant after another); :meth:`forget_all` then drops them."""
+        with self._lock:
+            built = list(self._apps.values())
+        stopping = [threading.Thread(target=_stop_deliveries, args=(one,), daemon=True,
+                                     name="dancu-tenant-stop") for one in built]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
     def forget_all(self) -> None:
         for tenant_id in list(self._apps):
@@ -74,17 +90,36 @@ class TenantApps:
             built = _build(host, tenant)
             with self._lock:
                 self._apps[tenant.id] = built
+                evicted = []
                 while len(self._apps) > MAX_CACHED:
-                    _, dropped = self._apps.popitem(last=False)
-                    dropped.database.dispose()
+                    evicted.append(self._apps.popitem(last=False)[1])
+            for dropped in evicted:  # the tenant lives on: its queued logouts are still sent
+                threading.Thread(target=_retire, args=(dropped,), daemon=True,
+                                 name="dancu-tenant-evict").start()
         built.sync.poll(built.database)
         return built
+
+
+def _stop_deliveries(built: _Built, patience: float | None = None) -> None:
+    from app.services.vneid import backchannel
+
+    backchannel.dispatcher(built.app).close(
+        backchannel.STOP_PATIENCE_SECONDS if patience is None else patience)
+
+
+def _retire(built: _Built, patience: float | None = None) -> None:
+    """Stop a tenant app's delivery threads (``patience``: how long its queued logouts may
+    still go on; the shutdown's by default), then close its database's connections."""
+    _stop_deliveries(built, patience)
+    built.database.dispose()
 
 
 def _build(host: Any, tenant: Tenant) -> _Built:
     create_app = host.state.app_factory  # app.main.create_app, handed in (no import cycle)
     settings = tenants.tenant_settings(host.state.settings, tenant)
-    database = Database.connect(settings.database_url)
+    # Never creating its file: a write after the tenant was dropped fails instead of leaving
+    # an empty database at its path.
+    database = Database.connect(settings.database_url, existing=True)
     app = create_app(settings, database=database, migrate_on_start=False, tenant=tenant.id)
     app.state.sandbox_sleep = getattr(host.state, "sandbox_sleep", None)
     app.state.host_app = host
