@@ -147,14 +147,18 @@ async def authorize(request: Request) -> Response:
 # --- userinfo -------------------------------------------------------------------------------------
 
 
-def _bearer_error(error: oauth.OAuthError | None, *, dpop_scheme: bool = False) -> JSONResponse:
-    """RFC 6750 §3, or RFC 9449 §7.1 (a ``DPoP`` challenge) for a DPoP request or error."""
+def _bearer_error(error: oauth.OAuthError | None, *, dpop_scheme: bool = False) -> Response:
+    """RFC 6750 §3, or RFC 9449 §7.1 (a ``DPoP`` challenge) for a DPoP request or error. A
+    request without a token is told only the challenge (§3.1: no error code), with an empty
+    body -- not the JSON ``null`` a client library would try to read as an error object."""
     if error is not None and (dpop_scheme or isinstance(
             error, (dpop.InvalidDpopProof, dpop.UseDpopNonce, dpop.BoundTokenAsBearer))):
         rendered = dpop.resource_error_response(error, realm=REALM)
     else:
         rendered = oauth.bearer_error_response(error, realm=REALM)
-    return JSONResponse(dict(rendered.body) or None, status_code=rendered.status,
+    if not rendered.body:
+        return Response(status_code=rendered.status, headers=dict(rendered.headers))
+    return JSONResponse(dict(rendered.body), status_code=rendered.status,
                         headers=dict(rendered.headers))
 
 

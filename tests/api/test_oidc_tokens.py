@@ -252,6 +252,17 @@ def test_userinfo_refuses_tokens_in_the_query_and_answers_rfc_6750(
     assert both.status_code == 400
 
 
+def test_userinfo_without_a_token_answers_the_challenge_with_an_empty_body(
+        agent: TestClient) -> None:
+    """RFC 6750 §3.1: a request without authentication is told the challenge, no error code;
+    the body was the JSON ``null``."""
+    for missing in (agent.get("/oauth2/userinfo"), agent.post("/oauth2/userinfo")):
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == 'Bearer realm="dancu"'
+        assert missing.content == b""
+        assert "content-type" not in missing.headers
+
+
 # --- what tokens carry ----------------------------------------------------------------------------
 
 
