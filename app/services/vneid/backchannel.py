@@ -31,7 +31,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dancu.oidc.backchannel")
 DELIVERY_DEADLINE_SECONDS = 2.0
-MAX_CONCURRENT = 8
 DISPATCH_THREADS = 4  # deliveries under way at once, never two for one client
 MAX_QUEUED_PER_CLIENT = 64  # deliveries waiting per client; beyond, recorded as dropped
 STOP_PATIENCE_SECONDS = 5.0  # the application's shutdown: the queue's last chance to be sent
@@ -176,15 +174,6 @@ def _send(notice: Notice, settings: Settings) -> Outcome:
     return Outcome(notice, status, None)
 
 
-def send_all(notices: list[Notice], settings: Settings) -> list[Outcome]:
-    """POST every logout token, concurrently; never raises."""
-    if not notices:
-        return []
-    with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT, len(notices)),
-                            thread_name_prefix="dancu-logout") as pool:
-        return list(pool.map(lambda notice: _send(notice, settings), notices))
-
-
 def record(session: Session, outcomes: Iterable[Outcome], *, now: datetime) -> None:
     for outcome in outcomes:
         session.add(BackchannelDelivery(
@@ -207,12 +196,6 @@ def _record_outcomes(database: Database, outcomes: list[Outcome], *, now: dateti
             record(session, outcomes, now=now)
     except Exception:  # a lost record must not turn into an error
         log.exception("back-channel logout outcomes not recorded")
-
-
-def deliver(database: Database, notices: list[Notice], *, settings: Settings,
-            now: datetime) -> None:
-    """Send the notices and record the outcomes, all at once (outside the dispatcher)."""
-    _record_outcomes(database, send_all(notices, settings), now=now)
 
 
 @dataclass(frozen=True)
