@@ -8,7 +8,7 @@ with PKCE S256, state and nonce, the code redeemed with client_secret_basic, use
 ``openid profile vneid.identity``. Every step's answer is checked.
 
     .venv/bin/python -P bench/oidc_cpu.py sqlite:///./oidc-bench.db [flows] [rounds]
-    .venv/bin/python -P bench/oidc_cpu.py sqlite:///./oidc-bench.db 1000 1 --profile /tmp/oidc.prof
+    .venv/bin/python -P bench/oidc_cpu.py sqlite:///./oidc-bench.db 1000 1 --profile oidc.prof
 
 ``--profile FILE``: the measured rounds run under cProfile (after the warm-up) and its statistics
 are written to FILE (``python -m pstats FILE``); the top functions by own and cumulative time are

@@ -7,8 +7,8 @@ per answered request over the round (``/proc/<pid>/stat``).
 On a shared machine choose a rate the server reaches under the current load (below its peak: the
 p99 is then the answers' own, not a queue); on a quiet one, half of ``bench/edge.py``'s peak.
 
-    .venv/bin/python -P bench/open_loop_ab.py sqlite:////abs/path/bench-1m.db \\
-        --checkout before=/path/to/other/checkout --checkout after=. --rate 2500 --rounds 3
+    .venv/bin/python -P bench/open_loop_ab.py "sqlite:///$PWD/bench-1m.db" \\
+        --checkout before=../other-checkout --checkout after=. --rate 2500 --rounds 3
 
 Each checkout needs ``.venv/bin/dancu`` (``python3 -m venv .venv && .venv/bin/pip install -e .``).
 The database as for ``bench/edge.py`` (migrated, populated; the ``bench`` client is made here); a
