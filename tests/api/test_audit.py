@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -319,13 +320,11 @@ def test_a_lookup_after_another_writer_appended_chains_after_that_writers_record
         assert audit.verify_chain(session).ok
 
 
-def test_a_batch_whose_commit_answer_was_lost_is_recorded_once(
-    database: Database, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """PostgreSQL: the connection fails after the one-statement commit reached the server (its
-    answer lost): the writer sees its own batch at the head and does not append it again."""
-    if not is_postgres:
-        pytest.skip("the one-statement commit of PostgreSQL")
+def _commit_answer_lost(database: Database, monkeypatch: pytest.MonkeyPatch, request_id: str,
+                        meanwhile: Callable[[], None] = lambda: None) -> list[bool]:
+    """Two PostgreSQL appends: the first takes the locked steps (the writer learns the head), the
+    second's one-statement commit reaches the server, ``meanwhile`` runs, then its connection
+    fails (the answer lost). Whether that statement wrote, as the writer saw it."""
     import asyncio
 
     import psycopg
@@ -337,8 +336,8 @@ def test_a_batch_whose_commit_answer_was_lost_is_recorded_once(
     lost: list[bool] = []
 
     async def answer_lost(self: PostgresAppends, *args: Any) -> bool:
-        written = await real(self, *args)
-        lost.append(written)
+        lost.append(await real(self, *args))
+        meanwhile()
         raise psycopg.OperationalError("the server closed the connection unexpectedly")
 
     def group(request_id: str) -> audit.Group:
@@ -346,11 +345,22 @@ def test_a_batch_whose_commit_answer_was_lost_is_recorded_once(
                                  request_id)], datetime.now(UTC)
 
     async def run() -> None:
-        await appends.append([group("before-the-loss")])  # locked steps: the head is known
+        await appends.append([group(f"{request_id}-before")])  # locked steps: head known
         monkeypatch.setattr(PostgresAppends, "_at_head", answer_lost)
-        await appends.append([group("answer-lost")])
+        await appends.append([group(request_id)])
 
     asyncio.run(run())
+    return lost
+
+
+def test_a_batch_whose_commit_answer_was_lost_is_recorded_once(
+    database: Database, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the connection fails after the one-statement commit reached the server (its
+    answer lost): the writer sees its own batch at the head and does not append it again."""
+    if not is_postgres:
+        pytest.skip("the one-statement commit of PostgreSQL")
+    lost = _commit_answer_lost(database, monkeypatch, "answer-lost")
     assert lost == [True]  # the statement did commit
     assert len(_records_of(database, "answer-lost")) == 1
     with database.read() as session:
@@ -366,34 +376,13 @@ def test_a_batch_whose_commit_answer_was_lost_is_recorded_once_after_another_wri
     chain all the same and must not be appended a second time."""
     if not is_postgres:
         pytest.skip("the one-statement commit of PostgreSQL")
-    import asyncio
 
-    import psycopg
-
-    from app.services.sharing.audit_writer import PostgresAppends
-
-    appends = PostgresAppends(database.url)
-    real = PostgresAppends._at_head
-    lost: list[bool] = []
-
-    async def answer_lost_then_another_append(self: PostgresAppends, *args: Any) -> bool:
-        written = await real(self, *args)
-        lost.append(written)
+    def another_append() -> None:
         with database.write() as session:
             audit.append(session, [audit.AuditEntry("elsewhere", "testing", "lookup", None, (),
                                                      "ok", "meanwhile")], now=datetime.now(UTC))
-        raise psycopg.OperationalError("the server closed the connection unexpectedly")
 
-    def group(request_id: str) -> audit.Group:
-        return [audit.AuditEntry("lost-answer", "testing", "lookup", None, (), "ok",
-                                 request_id)], datetime.now(UTC)
-
-    async def run() -> None:
-        await appends.append([group("known-head")])  # locked steps: the head is known
-        monkeypatch.setattr(PostgresAppends, "_at_head", answer_lost_then_another_append)
-        await appends.append([group("answer-lost-overtaken")])
-
-    asyncio.run(run())
+    lost = _commit_answer_lost(database, monkeypatch, "answer-lost-overtaken", another_append)
     assert lost == [True]  # the statement did commit
     assert len(_records_of(database, "meanwhile")) == 1
     assert len(_records_of(database, "answer-lost-overtaken")) == 1
