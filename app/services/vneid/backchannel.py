@@ -116,18 +116,25 @@ def session_ended(session: Session, session_ids: Iterable[str], *, keys: KeyStor
     return notices
 
 
+def live_session_ids(session: Session, account_id: int,
+                     session_ids: Iterable[str] | None = None, *, now: datetime) -> list[str]:
+    """The ids of the account's live sessions (all of them, or those of ``session_ids``), in
+    order."""
+    query = select(BrowserSession.id).where(
+        BrowserSession.account_id == account_id, BrowserSession.ended_at.is_(None),
+        BrowserSession.expires_at > now)
+    if session_ids is not None:
+        query = query.where(BrowserSession.id.in_(list(session_ids)))
+    return list(session.scalars(query.order_by(BrowserSession.id)))
+
+
 def end_sessions(session: Session, account_id: int, session_ids: Iterable[str] | None = None,
                  *, keys: KeyStore, settings: Settings, now: datetime,
                  pin: str | None = None) -> list[Notice]:
     """End the live sessions of the account (all of them, or those of ``session_ids``) and return
     the logout tokens owed. ``pin``: the number the relying parties know the citizen by, when the
     account's has changed since (a re-established PIN)."""
-    query = select(BrowserSession.id).where(
-        BrowserSession.account_id == account_id, BrowserSession.ended_at.is_(None),
-        BrowserSession.expires_at > now)
-    if session_ids is not None:
-        query = query.where(BrowserSession.id.in_(list(session_ids)))
-    ended = list(session.scalars(query))
+    ended = live_session_ids(session, account_id, session_ids, now=now)
     if ended:
         session.execute(update(BrowserSession).where(BrowserSession.id.in_(ended))
                         .values(ended_at=now))

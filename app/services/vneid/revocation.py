@@ -68,6 +68,18 @@ def revoke_grants(session: Session, *, account_id: int, client_id: str, now: dat
                           & (IssuedAccessToken.client_id == client_id), now)
 
 
+def revoke_session_grants(session: Session, *, account_id: int, session_ids: list[str],
+                          now: datetime) -> None:
+    """Every token issued in these login sessions of the account (the sessions were ended)."""
+    session.execute(update(RefreshToken)
+                    .where(RefreshToken.account_id == account_id,
+                           RefreshToken.session_id.in_(session_ids),
+                           RefreshToken.revoked_at.is_(None))
+                    .values(revoked_at=now))
+    _revoke_access_tokens(session, (IssuedAccessToken.account_id == account_id)
+                          & IssuedAccessToken.session_id.in_(session_ids), now)
+
+
 def _on_login_consent_withdrawn(session: Session, withdrawn: Consent, now: datetime) -> None:
     account = accounts.find(session, withdrawn.pin)
     if account is not None:

@@ -16,14 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models.client import Client
-from app.models.oidc import BrowserSession, IssuedAccessToken, RefreshToken
+from app.models.oidc import BrowserSession, IssuedAccessToken
 from app.services.kit.keys import KeyStore, aware
-from app.services.vneid import backchannel
+from app.services.vneid import backchannel, revocation
 from app.settings import Settings
 
 
@@ -86,22 +86,13 @@ def revoke(session: Session, account_id: int, sid: str | None = None, *, keys: K
     """End the account's live session ``sid`` (``None``: every live one) with its tokens. An
     unknown ``sid``, another account's, or one that has ended or expired: 404
     ``session-not-found``."""
-    query = select(BrowserSession.id).where(
-        BrowserSession.account_id == account_id, BrowserSession.ended_at.is_(None),
-        BrowserSession.expires_at > now)
-    if sid is not None:
-        query = query.where(BrowserSession.id == sid[:64])
-    ended = sorted(session.scalars(query))
+    ended = backchannel.live_session_ids(session, account_id,
+                                         None if sid is None else [sid[:64]], now=now)
     if sid is not None and not ended:
         raise SessionNotFound()
     if not ended:
         return Revoked([], [])
-    session.execute(update(RefreshToken).where(
-        RefreshToken.account_id == account_id, RefreshToken.session_id.in_(ended),
-        RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
-    session.execute(update(IssuedAccessToken).where(
-        IssuedAccessToken.account_id == account_id, IssuedAccessToken.session_id.in_(ended),
-        IssuedAccessToken.revoked_at.is_(None)).values(revoked_at=now))
+    revocation.revoke_session_grants(session, account_id=account_id, session_ids=ended, now=now)
     notices = backchannel.end_sessions(session, account_id, ended, keys=keys, settings=settings,
                                        now=now)
     return Revoked(ended, notices)
