@@ -7,8 +7,13 @@ The README's Tests section lists the same packages."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +30,18 @@ def require_tool(name: str, *, debian: str) -> str:
     if in_ci():
         pytest.fail(f"{reason}; CI needs every test to run", pytrace=False)
     pytest.skip(reason)
+
+
+@contextmanager
+def machine_turn(resource: str) -> Iterator[None]:
+    """Waits for, then holds, this machine's one turn at ``resource``: something two test runs
+    cannot use at once (the system's pcscd socket, a shared install folder), as the SQLite and
+    PostgreSQL runs of ``.ci/run`` side by side would. An advisory lock file in the temporary
+    directory; closing it (or the process dying) gives the turn back."""
+    path = Path(tempfile.gettempdir()) / f"dancu-tests-{resource}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -2,7 +2,8 @@
 the PC/SC stack the chip tests read through (tests/e2e/test_chip_pcsc*.py).
 
 pcscd runs with a reader.conf of the test's own naming a free port pair (vpcd's default 35963 may
-be taken), on the system's pcscd socket: no other pcscd may run meanwhile."""
+be taken), on the system's pcscd socket: no other pcscd may run meanwhile, so each waits for the
+machine's turn (another test run, e.g. the other database's in ``.ci/run``, may hold it)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from app.icao import vpcd
-from tests.system_tools import in_ci, require_tool
+from tests.system_tools import in_ci, machine_turn, require_tool
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 ATR = bytes.fromhex("3B8880014D5254440000000006")
@@ -69,20 +70,21 @@ def pcscd_with(card: vpcd.VirtualCard, folder: Path) -> Iterator[dict[str, str]]
     """pcscd on its own reader.conf with ``card`` inserted; the environment of its clients."""
     pcscd = require_tool("pcscd", debian="pcscd")
     _require_vpcd()
-    port = _free_port_pair()
-    conf = folder / "reader.conf"
-    conf.write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:{port:#x}\n'
-                    f"LIBPATH {VPCD_DRIVER}\nCHANNELID {port:#x}\n")
-    env = dict(os.environ)
-    daemon = subprocess.Popen([pcscd, "--foreground", "-c", str(conf)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _connect_card(port, card)
-        deadline = time.monotonic() + 30
-        while not card.atr_requests:  # pcscd has not seen the card inserted yet
-            assert time.monotonic() < deadline, "pcscd never asked the card's ATR"
-            time.sleep(0.05)
-        yield env
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
+    with machine_turn("pcscd"):
+        port = _free_port_pair()
+        conf = folder / "reader.conf"
+        conf.write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:{port:#x}\n'
+                        f"LIBPATH {VPCD_DRIVER}\nCHANNELID {port:#x}\n")
+        env = dict(os.environ)
+        daemon = subprocess.Popen([pcscd, "--foreground", "-c", str(conf)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _connect_card(port, card)
+            deadline = time.monotonic() + 30
+            while not card.atr_requests:  # pcscd has not seen the card inserted yet
+                assert time.monotonic() < deadline, "pcscd never asked the card's ATR"
+                time.sleep(0.05)
+            yield env
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=10)
