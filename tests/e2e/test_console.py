@@ -7,6 +7,7 @@ expected size, not blank, the expected text on the page (tests/e2e/screenshots/,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from tests.system_tools import require_tool
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-SHOTS = Path(__file__).parent / "screenshots"
+# One folder per database: the SQLite and PostgreSQL runs of .ci/run take theirs side by side.
+SHOTS = Path(__file__).parent / "screenshots" / (
+    "postgresql" if os.environ.get("DANCU_TEST_DATABASE_URL") else "sqlite")
 VIEWPORT = {"width": 1280, "height": 900}
 
 
@@ -43,7 +46,7 @@ def one_worker(client: TestClient, settings: Settings) -> Iterator[Server]:
 def page(one_worker: Server, settings: Settings, chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True,
                                              args=CHROMIUM_ARGS)

@@ -9,6 +9,7 @@ Node packages live). When the npm registry cannot be reached the test is skipped
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from tests.e2e.conftest import Server
 from tests.e2e.test_authlib_client import REDIRECT, _persona_pin, _register
-from tests.system_tools import require_tool
+from tests.system_tools import machine_turn, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = ROOT / "bench" / ".node"
@@ -30,16 +31,21 @@ PACKAGES = ("openid-client@6", "jose@6")
 def node_script() -> list[str]:
     node = require_tool("node", debian="nodejs")
     npm = require_tool("npm", debian="npm")
-    if not (PREFIX / "node_modules" / "openid-client").is_dir() or \
-            not (PREFIX / "node_modules" / "jose").is_dir():
-        try:
-            subprocess.run([npm, "install", "--no-save", "--prefix", str(PREFIX), *PACKAGES],
-                           check=True, capture_output=True, timeout=300)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            pytest.skip("the npm registry could not be reached: openid-client and jose are "
-                        "not installed")
-    copied = PREFIX / SCRIPT.name  # ES modules find node_modules beside the script
-    shutil.copyfile(SCRIPT, copied)
+    # One install at a time: the other database's run of .ci/run may be installing too.
+    with machine_turn("bench-node"):
+        if not (PREFIX / "node_modules" / "openid-client").is_dir() or \
+                not (PREFIX / "node_modules" / "jose").is_dir():
+            try:
+                subprocess.run([npm, "install", "--no-save", "--prefix", str(PREFIX), *PACKAGES],
+                               check=True, capture_output=True, timeout=300)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                pytest.skip("the npm registry could not be reached: openid-client and jose are "
+                            "not installed")
+        copied = PREFIX / SCRIPT.name  # ES modules find node_modules beside the script
+        # whole or not at all: another run's node may be reading the copy
+        partial = PREFIX / f".{SCRIPT.name}.{os.getpid()}"
+        shutil.copyfile(SCRIPT, partial)
+        os.replace(partial, copied)
     return [node, str(copied)]
 
 
