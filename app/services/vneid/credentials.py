@@ -53,12 +53,14 @@ def _latest_card(column: Any, pin: Any) -> Any:
 _LATEST_CARD = Prepared(select(Card.status, Card.expiry_date).where(Card.pin == bindparam("pin"))
                         .order_by(Card.sequence.desc()).limit(1))
 # The account and its latest card in one statement: every authorization and token request asks
-# both (a second round trip to the database was ~3 % of a login flow's instructions).
-_COLUMNS = (Account.id, Account.pin, Account.level, Account.state, Account.unlock_due,
+# both (a second round trip to the database was ~3 % of a login flow's instructions). A statement
+# that finds the account through another row (the token endpoint's code) selects these columns
+# too and hands its row to :func:`judged`.
+ACCOUNT_COLUMNS = (Account.id, Account.pin, Account.level, Account.state, Account.unlock_due,
             _latest_card(Card.status, Account.pin).scalar_subquery().label("card_status"),
             _latest_card(Card.expiry_date, Account.pin).scalar_subquery().label("card_expiry"))
-_BY_PIN = Prepared(select(*_COLUMNS).where(Account.pin == bindparam("pin")))
-_BY_ID = Prepared(select(*_COLUMNS).where(Account.id == bindparam("id")))
+_BY_PIN = Prepared(select(*ACCOUNT_COLUMNS).where(Account.pin == bindparam("pin")))
+_BY_ID = Prepared(select(*ACCOUNT_COLUMNS).where(Account.id == bindparam("id")))
 # Law 2023 Art. 34(1), Decree 69 Art. 15: the account locks with the card (revoked, held, expired).
 _CARD_GROUNDS = {"expired": "card_expired", "revoked": "card_revoked", "held": "card_held"}
 
@@ -85,8 +87,13 @@ def available(session: Session, *, now: datetime, pin: str | None = None,
     """The account if it may log in now, else why not (``pending``, ``locked``, ``closed``);
     ``None`` when there is no such account. One indexed read on the usual (active) path."""
     query, params = (_BY_PIN, {"pin": pin}) if pin is not None else (_BY_ID, {"id": account_id})
-    row = query.first(session.connection(), params)
-    if row is None:
+    return judged(session, query.first(session.connection(), params), now=now)
+
+
+def judged(session: Session, row: Any | None, *, now: datetime) -> AccountRef | str | None:
+    """:func:`available` for an account's :data:`ACCOUNT_COLUMNS` read in this transaction
+    (``row`` or its ``id`` ``None``: no such account)."""
+    if row is None or row.id is None:
         return None
     if row.state == accounts.LOCKED and row.unlock_due is not None:  # a lock may have lapsed
         if reading_only(session) and now >= (aware(row.unlock_due) or now):
