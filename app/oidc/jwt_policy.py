@@ -129,6 +129,15 @@ def read_unverified(token: str, *,
     return header, obj.payload
 
 
+def header_of(token: str) -> Mapping[str, Any] | None:
+    """:func:`read_unverified`'s header, or ``None`` when ``token`` is not even a JWS (the
+    verification then rejects it with its reason)."""
+    try:
+        return read_unverified(token)[0]
+    except TokenRejected:
+        return None
+
+
 def _check_header(
     header: Mapping[str, Any],
     *,
@@ -301,16 +310,19 @@ def verify_jwt(
     leeway: timedelta = DEFAULT_LEEWAY,
     check_expiry: bool = True,
     require_kid: bool = True,
+    header: Mapping[str, Any] | None = None,
 ) -> VerifiedJwt:
     """Verify ``token`` against every rule in the module docstring.
 
     ``typ`` lists the accepted header values (``None`` = header absent). ``check_expiry=False``
     still requires ``exp`` but accepts it in the past (OIDC ``id_token_hint`` only).
     ``require_kid=False`` lets a token without ``kid`` be verified with the set's keys that fit
-    its ``alg`` (client assertions: RFC 7523 does not require ``kid``).
+    its ``alg`` (client assertions: RFC 7523 does not require ``kid``). ``header``: the token's
+    header as :func:`header_of` read it already (to choose the key ring), not read again.
     """
     check_allow_list(algorithms)
-    header, _ = read_unverified(token)
+    if header is None:
+        header, _ = read_unverified(token)
     alg, kid = _check_header(header, algorithms=algorithms, typ=typ, require_kid=require_kid)
     claims = _verify_with_any(token, _candidate_keys(keys, kid=kid, alg=alg), alg)
     _check_payload(claims, issuer=issuer, audience=audience, required=required, now=now,

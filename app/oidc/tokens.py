@@ -408,8 +408,10 @@ def verify_access_token(
     now: datetime,
     leeway: timedelta = DEFAULT_LEEWAY,
     algorithms: Collection[str] = SIGNING_ALGORITHMS,
+    header: Mapping[str, Any] | None = None,
 ) -> AccessTokenClaims:
-    """Verify an RFC 9068 access token at a resource server identified by ``audience`` (§4)."""
+    """Verify an RFC 9068 access token at a resource server identified by ``audience`` (§4);
+    ``header``: as :func:`~app.oidc.jwt_policy.header_of` read it (see ``verify_jwt``)."""
     verified = verify_jwt(
         token,
         keys=keys.verification_keys(now=now),
@@ -420,6 +422,7 @@ def verify_access_token(
         required=_ACCESS_TOKEN_REQUIRED,
         now=now,
         leeway=leeway,
+        header=header,
     )
     return _access_token_claims(verified)
 
