@@ -106,8 +106,10 @@ class Watch:
         return claimed_client_id(self.scope, bytes(self.request_body))
 
     def grant_type(self) -> str:
-        fields = dict(parse_qsl(bytes(self.request_body).decode("latin-1")))
-        grant = fields.get("grant_type", "unknown")
+        grant = self.scope.get("state", {}).get("grant_type")  # noted by the token route
+        if grant is None:
+            fields = dict(parse_qsl(bytes(self.request_body).decode("latin-1")))
+            grant = fields.get("grant_type", "unknown")
         return grant if len(grant) <= 64 else "unknown"
 
     def record(self) -> None:

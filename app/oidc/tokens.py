@@ -25,6 +25,7 @@ publishes at ``now``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Collection, Mapping
@@ -33,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from joserfc import jwt
+from joserfc.jws import JWSRegistry
 
 from app.oidc._util import b64url, epoch_seconds, from_epoch
 from app.oidc.jwt_policy import (
@@ -133,9 +135,16 @@ def token_hash(value: str, *, alg: str) -> str:
     return b64url(digest[: len(digest) // 2])
 
 
+@functools.cache
+def _signing_registry(alg: str) -> JWSRegistry:
+    """What ``jwt.encode(..., algorithms=[alg])`` builds for each token, built once per
+    algorithm (a registry holds only its configuration)."""
+    return JWSRegistry(algorithms=[alg])
+
+
 def _sign(claims: Mapping[str, Any], *, key: SigningKey, typ: str) -> str:
     header = {"alg": key.alg, "kid": key.kid, "typ": typ}
-    return jwt.encode(header, dict(claims), key.jwk, algorithms=[key.alg])
+    return jwt.encode(header, dict(claims), key.jwk, registry=_signing_registry(key.alg))
 
 
 def _drop_none(claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -399,8 +408,10 @@ def verify_access_token(
     now: datetime,
     leeway: timedelta = DEFAULT_LEEWAY,
     algorithms: Collection[str] = SIGNING_ALGORITHMS,
+    header: Mapping[str, Any] | None = None,
 ) -> AccessTokenClaims:
-    """Verify an RFC 9068 access token at a resource server identified by ``audience`` (§4)."""
+    """Verify an RFC 9068 access token at a resource server identified by ``audience`` (§4);
+    ``header``: as :func:`~app.oidc.jwt_policy.header_of` read it (see ``verify_jwt``)."""
     verified = verify_jwt(
         token,
         keys=keys.verification_keys(now=now),
@@ -411,6 +422,7 @@ def verify_access_token(
         required=_ACCESS_TOKEN_REQUIRED,
         now=now,
         leeway=leeway,
+        header=header,
     )
     return _access_token_claims(verified)
 

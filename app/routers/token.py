@@ -161,6 +161,8 @@ async def token(request: Request) -> Any:
         assert form.error is not None
         return error_response(form.error, used_basic=False)
     token_request, settings, shared = form.request, request.app.state.settings, runtime(request)
+    # for the edge's token metric, which would otherwise parse the body again (app.edge.observe)
+    request.scope.setdefault("state", {})["grant_type"] = token_request.params.get("grant_type")
     checks = failure_checks(request, token_request)
 
     def admit(client: Any) -> Callable[[Session], None] | None:

@@ -15,7 +15,9 @@ import dataclasses
 import hashlib
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from joserfc.jwk import KeySet
 from sqlalchemy import func, select
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models.signing_key import SigningKey as StoredKey
 from app.oidc import keys as oidc_keys
-from app.oidc.jwt_policy import TokenRejected, read_unverified
+from app.oidc.jwt_policy import header_of
 from app.oidc.keys import ES256, RS256, KeyRing, SigningKey
 from app.services.kit import secret
 from app.settings import Settings
@@ -185,10 +187,11 @@ class KeyStore:
     def ring_for(self, token: str) -> KeyRing:
         """The ring to verify ``token`` with: reloaded first when the token names a ``kid`` this
         process does not know yet (another process has just rotated the keys)."""
-        try:
-            kid = read_unverified(token)[0].get("kid")
-        except TokenRejected:  # not even a JWS: the verification rejects it with its reason
-            kid = None
+        return self.ring_for_header(header_of(token))
+
+    def ring_for_header(self, header: Mapping[str, Any] | None) -> KeyRing:
+        """:meth:`ring_for` a token whose header is read already (``None``: not a JWS)."""
+        kid = None if header is None else header.get("kid")
         return self.ring(kid=kid if isinstance(kid, str) else None)
 
     def invalidate(self) -> None:

@@ -52,7 +52,8 @@ class TokenRequest:
 log = logging.getLogger("dancu.client_auth")
 
 
-def client_view(client: Client | Any) -> ClientView:
+def client_view(client: Client | Any, *,
+                post_logout_redirect_uris: tuple[str, ...] = ()) -> ClientView:
     """The registry row (an ORM object or a Core row of the ``client`` table) as the protocol
     rules see it."""
     return ClientView(
@@ -64,7 +65,8 @@ def client_view(client: Client | Any) -> ClientView:
         application_type=client.application_type,
         require_pushed_authorization_requests=client.require_pushed_authorization_requests,
         sector_identifier=sector_identifier(client.sector_identifier_uri),
-        security_profile=client.security_profile)
+        security_profile=client.security_profile,
+        post_logout_redirect_uris=post_logout_redirect_uris)
 
 
 def sector_identifier(uri: str | None) -> str | None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from app.oidc import dpop
 from app.oidc import errors as oauth
 from app.oidc import tokens as oidc_tokens
-from app.oidc.jwt_policy import RejectReason, TokenRejected
+from app.oidc.jwt_policy import RejectReason, TokenRejected, header_of
 from app.oidc.scopes import format_scope, parse_scope
 from app.services.kit import secret
 from app.services.kit.keys import KeyStore
@@ -195,9 +195,10 @@ def verify_api_token(
     """A data-API access token: RFC 9068, our issuer and keys, ``aud`` = the data API, and issued
     to a client for itself (client credentials). Raises ``TokenRejected``. A DPoP-bound one
     (``content.jkt``) is then checked against the request's proof (:func:`check_api_proof`)."""
+    header = header_of(token)  # read once: for the key ring and for the verification
     claims = oidc_tokens.verify_access_token(
-        token, keys=store.ring_for(token), issuer=settings.issuer_url,
-        audience=api_audience(settings), now=now
+        token, keys=store.ring_for_header(header), issuer=settings.issuer_url,
+        audience=api_audience(settings), now=now, header=header
     )
     if not claims.content.is_client_credentials:
         raise TokenRejected(RejectReason.INVALID_CLAIM)

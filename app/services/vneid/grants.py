@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.models.account import Account
 from app.models.oidc import AuthorizationCode, IssuedAccessToken, RefreshToken
 from app.oidc import claims_request
 from app.oidc import errors as oauth
@@ -67,7 +68,7 @@ from app.services.sharing.tokens import GrantContext, TokenBody, register_grant,
 from app.services.storage.phases import Pending, failing, then
 from app.services.vneid import revocation as oidc_revocation
 from app.services.vneid import userinfo as oidc_userinfo
-from app.services.vneid.credentials import AccountRef, available
+from app.services.vneid.credentials import ACCOUNT_COLUMNS, AccountRef, available, judged
 from app.services.vneid.provider import (
     ACCESS_TOKEN_TTL,
     ID_TOKEN_TTL,
@@ -106,8 +107,10 @@ def _code_grant(row: Any) -> AuthorizationCodeGrant | None:
 
 
 # Statements compiled once per dialect and run on the driver's cursor (app.prepared).
-_CODE = Prepared(select(AuthorizationCode.__table__).where(
-    AuthorizationCode.code_hash == bindparam("code_hash")))
+# the code and the account it was issued for, with that account's latest card (one round trip)
+_CODE = Prepared(select(AuthorizationCode.__table__, *ACCOUNT_COLUMNS)
+                 .outerjoin(Account, Account.id == AuthorizationCode.account_id)
+                 .where(AuthorizationCode.code_hash == bindparam("code_hash")))
 _CONSUME_CODE = Prepared(update(AuthorizationCode)
                          .where(AuthorizationCode.code_hash == bindparam("hash"),
                                 AuthorizationCode.consumed_at.is_(None))
@@ -124,8 +127,12 @@ def _consume_code(session: Session, code_hash: str, now: datetime) -> bool:
     return _CONSUME_CODE.run(session.connection(), {"hash": code_hash, "at": now}) == 1
 
 
-def _live_account(ctx: GrantContext, account_id: int) -> AccountRef | oauth.InvalidGrant:
-    account = available(ctx.session, account_id=account_id, now=ctx.now)
+def _live_account(ctx: GrantContext, account_id: int,
+                  row: Any | None = None) -> AccountRef | oauth.InvalidGrant:
+    """The account if it may still log in (judged on ``row``, its columns read already, if
+    given), else the grant's refusal."""
+    account = available(ctx.session, account_id=account_id, now=ctx.now) if row is None \
+        else judged(ctx.session, row, now=ctx.now)
     if not isinstance(account, AccountRef):
         return oauth.InvalidGrant("The account can no longer log in.")
     return account
@@ -167,7 +174,7 @@ def authorization_code_grant(ctx: GrantContext) -> Pending[TokenBody]:
         return _spending_code(code_hash, failed, ctx.now)
     assert row is not None
     check_binding(grant.dpop_jkt, ctx.dpop_proof, "authorization code")  # RFC 9449 §10
-    account = _live_account(ctx, row.account_id)
+    account = _live_account(ctx, row.account_id, row)
     issue = None if isinstance(account, oauth.InvalidGrant) else _issue(ctx, Grant(
         account=account, scope=grant.scope, auth_time=grant.auth_time, acr=grant.acr,
         amr=grant.amr, session_id=grant.session_id, code_hash=code_hash, nonce=grant.nonce,

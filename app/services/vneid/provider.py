@@ -8,7 +8,6 @@ can land the user back on any URI it registered, matched exactly.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -54,7 +53,7 @@ def view_of(client: Any) -> ClientView:
     """The protocol view of a login client (post-logout URIs: those registered, else -- a client
     registered without any -- its redirect URIs)."""
     post_logout = client.post_logout_redirect_uris or client.redirect_uris
-    return dataclasses.replace(client_view(client), post_logout_redirect_uris=tuple(post_logout))
+    return client_view(client, post_logout_redirect_uris=tuple(post_logout))
 
 
 def userinfo_audience(settings: Settings) -> str:

@@ -39,7 +39,7 @@ from app.oidc.claims import (
     document_kinds,
     userinfo_claims,
 )
-from app.oidc.jwt_policy import TokenRejected
+from app.oidc.jwt_policy import TokenRejected, header_of
 from app.oidc.tokens import AccessTokenClaims, issue_userinfo_response, verify_access_token
 from app.prepared import Prepared
 from app.services.kit.keys import KeyStore
@@ -69,9 +69,11 @@ def read_connection(database: Database) -> Iterator[Connection]:
 
 def verify(token: str, *, keys: KeyStore, settings: Settings, now: datetime) -> AccessTokenClaims:
     """A relying party's access token for userinfo, else ``invalid_token``."""
+    header = header_of(token)  # read once: for the key ring and for the verification
     try:
-        claims = verify_access_token(token, keys=keys.ring_for(token), issuer=settings.issuer_url,
-                                     audience=userinfo_audience(settings), now=now)
+        claims = verify_access_token(token, keys=keys.ring_for_header(header),
+                                     issuer=settings.issuer_url,
+                                     audience=userinfo_audience(settings), now=now, header=header)
     except TokenRejected:
         if _is_client_credentials(token, keys=keys, settings=settings, now=now):
             raise oauth.InvalidToken(NOT_A_USERS_TOKEN) from None
