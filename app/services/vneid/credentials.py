@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -57,7 +57,12 @@ def card_ground(session: Session, pin: str, *, now: datetime) -> str | None:
     """Why the citizen's latest card locks the account at ``now`` (``card_expired``,
     ``card_revoked``, ``card_held``), or ``None``. Expiry is read against the sandbox clock, so
     moving the clock past the expiry date locks the account without any write. One indexed read."""
-    row = _LATEST_CARD.first(session.connection(), {"pin": pin})
+    return card_ground_on(session.connection(), pin, now=now)
+
+
+def card_ground_on(conn: Connection, pin: str, *, now: datetime) -> str | None:
+    """:func:`card_ground` on a plain connection (userinfo's hot path)."""
+    row = _LATEST_CARD.first(conn, {"pin": pin})
     return None if row is None else _CARD_GROUNDS.get(effective_status(row, local_date(now)))
 
 

@@ -46,6 +46,7 @@ from app.services.kit.keys import KeyStore
 from app.services.population.reference import Reference, cached_reference, reference
 from app.services.sharing.tokens import api_audience
 from app.services.vneid import accounts
+from app.services.vneid.credentials import card_ground_on
 from app.services.vneid.provider import userinfo_audience
 from app.settings import Settings
 
@@ -238,7 +239,8 @@ def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings
     if OPENID not in claims.content.scope:
         raise oauth.InsufficientScope()
     found = _GRANT.first(conn, {"jti": claims.jti})
-    if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
+    if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE \
+            or card_ground_on(conn, found.pin, now=now) is not None:  # expired by the clock too
         raise oauth.InvalidToken()
     proof = None if claims.content.jkt is None else check_sender(
         claims, token, dpop, url=userinfo_audience(settings), now=now,
