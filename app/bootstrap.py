@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from app.clock import SandboxClock
 from app.db import Database
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.services.vneid.backchannel import Logouts
 
 log = logging.getLogger("dancu.bootstrap")
 
@@ -26,8 +30,12 @@ def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) ->
     _ensure_population(database=database, settings=settings, clock=clock)
     _ensure_cards(database=database, settings=settings, clock=clock)
     _ensure_sharing(database=database, settings=settings, clock=clock)
-    _ensure_accounts(database=database, settings=settings, clock=clock)
-    _ensure_personas(database=database, settings=settings, clock=clock)
+    from app.services.vneid import backchannel
+
+    # A persona shaped again (locked, closed) ends its login sessions, as through the API.
+    with backchannel.own_logouts(database, settings, now=clock.now()) as logouts:
+        _ensure_accounts(database=database, settings=settings, clock=clock, logouts=logouts)
+        _ensure_personas(database=database, settings=settings, clock=clock, logouts=logouts)
     return settings
 
 
@@ -108,7 +116,8 @@ def _ensure_sharing(*, database: Database, settings: Settings, clock: SandboxClo
         ensure_sharing(session, settings=settings, now=clock.now())
 
 
-def _ensure_accounts(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
+def _ensure_accounts(*, database: Database, settings: Settings, clock: SandboxClock,
+                     logouts: Logouts) -> None:
     """VNeID: the demo client's sign-in scopes; generated accounts and the test personas."""
     from app import migrations
     from app.services.vneid.account_generation import ensure_accounts
@@ -119,15 +128,16 @@ def _ensure_accounts(*, database: Database, settings: Settings, clock: SandboxCl
     with database.write() as session:
         ensure_demo_login_scopes(session, settings=settings)
     if settings.auto_seed:
-        ensure_accounts(database, settings=settings, now=clock.now())
+        ensure_accounts(database, settings=settings, now=clock.now(), logouts=logouts)
 
 
-def _ensure_personas(*, database: Database, settings: Settings, clock: SandboxClock) -> None:
+def _ensure_personas(*, database: Database, settings: Settings, clock: SandboxClock,
+                     logouts: Logouts) -> None:
     """The persona catalogue (after the card and account personas it builds on)."""
     from app.services.sandbox import personas
 
     if settings.auto_seed and settings.sandbox:  # personas log in with documented secrets
-        with database.write() as session:
+        with logouts.write(database) as session:
             made = personas.ensure_personas(session, personas.context(database, settings,
                                                                       now=clock.now()))
         if made:

@@ -61,7 +61,7 @@ from app.services.sharing.audit_writer import AuditWriter
 from app.services.storage.runtime import ClientSnapshot, Runtime
 
 if TYPE_CHECKING:
-    from app.services.vneid.backchannel import Notice
+    from app.services.vneid.backchannel import Logouts, Notice
 
 T = TypeVar("T")
 log = logging.getLogger("dancu.security")
@@ -257,6 +257,15 @@ def end_unusable_accounts(request: Request, session: Session) -> None:
     notices = backchannel.end_unusable_accounts(session, keys=key_store(request),
                                                 settings=get_settings_dep(request))
     send_logouts(request, session, notices)
+
+
+def logouts(request: Request) -> Logouts:
+    """What ending login sessions needs for work a route runs in write sessions of its own (the
+    life-event simulation): the process's keys, the settings, the application's dispatcher."""
+    from app.services.vneid import backchannel
+
+    return backchannel.Logouts(key_store(request), get_settings_dep(request),
+                               backchannel.dispatcher(request.app))
 
 
 def send_logouts(request: Request, session: Session, notices: list[Notice]) -> None:

@@ -191,14 +191,17 @@ def simulate(days: Annotated[int, typer.Option(min=1, max=3660, help="Days to si
 
     from app.db import Database
     from app.services.events import simulation
+    from app.services.vneid import backchannel
 
     settings = settings_from(database_url=database_url, seed=seed_value)
     database = Database.connect(settings.database_url)
     try:
-        with _progress(days) as progress:
-            report = simulation.simulate(database, days=days, seed=settings.seed,
-                                         clock=_clock(database),
-                                         pki=lambda now: _pki(settings, now), progress=progress)
+        clock = _clock(database)
+        with _progress(days) as progress, \
+                backchannel.own_logouts(database, settings, now=clock.now()) as logouts:
+            report = simulation.simulate(database, days=days, seed=settings.seed, clock=clock,
+                                         pki=lambda now: _pki(settings, now), logouts=logouts,
+                                         progress=progress)
     except SQLAlchemyError as error:
         fail(f"simulation stopped (the days done are kept): {type(error).__name__}")
     finally:

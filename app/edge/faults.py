@@ -152,19 +152,28 @@ def _presented(scope: Scope, body: bytes) -> _Presented | None:
 
 def claimed_client_id(scope: Scope, body: bytes) -> str | None:
     """The client id a request names (HTTP Basic, a ``client_id`` form or query parameter): for
-    the request log only (who tried), never to decide anything, since it proves nothing."""
+    the request log only (who tried), never to decide anything, since it proves nothing. Only
+    one shaped as client ids are (:func:`_plausible`): the log must not carry whatever a caller
+    sends in its place (3,000 characters, a citizen's number)."""
     scheme, _, value = (_header(scope, b"authorization") or b"").decode("latin-1").partition(" ")
     if scheme.lower() == "basic" and value:
         try:
-            return base64.b64decode(value.strip(), validate=True).decode().split(":")[0]
+            return _plausible(base64.b64decode(value.strip(), validate=True).decode()
+                              .split(":")[0])
         except (ValueError, UnicodeDecodeError):
             return None
     for source in (body if _media_type(scope).startswith(b"application/x-www") else b"",
                    scope.get("query_string", b"")):
         found = dict(parse_qsl(source.decode("latin-1"))).get("client_id")
         if found:
-            return found
+            return _plausible(found)
     return None
+
+
+def _plausible(claimed: str) -> str | None:
+    from app.services.sharing.clients import CLIENT_ID_SHAPE  # by the first claim, not at start
+
+    return claimed if CLIENT_ID_SHAPE.fullmatch(claimed) else None
 
 
 def _token_client(request: Request, token: str) -> tuple[str | None, int]:

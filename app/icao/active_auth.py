@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from app.icao.algorithms import PrivateKey, PublicKey, hash_class
+from app.icao.algorithms import PrivateKey, PublicKey, hash_class, named_oid
 from app.icao.errors import IcaoError, SignatureError, UnsupportedAlgorithmError
 
 CHALLENGE_LENGTH = 8
@@ -52,7 +52,8 @@ def aa_algorithm(oid: str) -> tuple[str, str]:
         return AA_ALGORITHMS[oid]
     except KeyError:
         raise UnsupportedAlgorithmError(
-            "algorithm.signature", f"unsupported active-authentication algorithm {oid}"
+            "algorithm.signature",
+            f"unsupported active-authentication algorithm {named_oid(oid)}"
         ) from None
 
 

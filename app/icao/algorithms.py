@@ -65,13 +65,25 @@ class SignatureAlgorithm:
     salt_length: int | None = None
 
 
+MAX_NAMED_OID = 64  # characters of an unsupported OID an error repeats (real ones: under 40)
+
+
+def named_oid(oid: str) -> str:
+    """An OID read from the caller's data, as an error may repeat it: in full when it is as short
+    as real ones are, else only its length (an OID may have thousands of arcs, and an error
+    must not echo what it was sent)."""
+    if len(oid) <= MAX_NAMED_OID:
+        return oid
+    return f"(an OID of {len(oid)} characters)"
+
+
 def hash_name(oid: str) -> str:
     """``sha256`` etc. for a digest algorithm OID."""
     try:
         return HASH_OIDS[oid]
     except KeyError:
         raise UnsupportedAlgorithmError(
-            "algorithm.hash", f"unsupported hash algorithm {oid}"
+            "algorithm.hash", f"unsupported hash algorithm {named_oid(oid)}"
         ) from None
 
 
@@ -131,7 +143,8 @@ def resolve_signature_algorithm(
             raise UnsupportedAlgorithmError(
                 "algorithm.signature", "unreadable RSASSA-PSS parameters"
             ) from exc
-    raise UnsupportedAlgorithmError("algorithm.signature", f"unsupported signature algorithm {oid}")
+    raise UnsupportedAlgorithmError("algorithm.signature",
+                                    f"unsupported signature algorithm {named_oid(oid)}")
 
 
 def signature_algorithm_for(scheme: Scheme, *, hash_name: str = "sha256") -> SignatureAlgorithm:

@@ -44,6 +44,7 @@ from app.oidc.keys import SIGNING_ALGORITHMS
 DYNAMIC_GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN)
 DEFAULT_CLIENT_NAME = "Dynamically registered client"
 MAX_URIS = 16
+MAX_STRING = 2000  # characters of a metadata string (a URI, a name)
 _IGNORED_STRINGS = ("logo_uri", "client_uri", "policy_uri", "tos_uri")
 
 
@@ -73,14 +74,16 @@ def _strings(document: Mapping[str, Any], name: str, *, limit: int = MAX_URIS) -
     value = document.get(name, [])
     if not isinstance(value, list) or len(value) > limit or \
             not all(isinstance(item, str) and item for item in value):
-        raise InvalidClientMetadata(f"{name} must be an array of strings.")
+        raise InvalidClientMetadata(f"{name} must be an array of at most {limit} non-empty "
+                                    "strings.")
     return tuple(value)
 
 
 def _string(document: Mapping[str, Any], name: str, default: str | None = None) -> str | None:
     value = document.get(name, default)
-    if value is not None and (not isinstance(value, str) or not value or len(value) > 2000):
-        raise InvalidClientMetadata(f"{name} must be a string.")
+    if value is not None and (not isinstance(value, str) or not value
+                              or len(value) > MAX_STRING):
+        raise InvalidClientMetadata(f"{name} must be a string of 1 to {MAX_STRING} characters.")
     return value
 
 

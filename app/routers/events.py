@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from app.dependencies import NowDep, ReadSessionDep, SessionDep
 from app.schemas import events as schemas
-from app.security import AdminOnly, Caller, InsufficientScope, require_admin, require_scope
+from app.security import AdminOnly, Caller, InsufficientScope, logouts, require_admin, require_scope
 from app.services.cards.pki import card_pki
 from app.services.events import feed as events
 from app.services.events import life_events, simulation, webhook_sender, webhooks
@@ -174,7 +174,7 @@ def simulate(body: schemas.SimulationRequest, request: Request) -> Any:
     settings, database = request.app.state.settings, request.app.state.database
     report = simulation.simulate(
         database, days=body.days, seed=settings.seed if body.seed is None else body.seed,
-        clock=request.app.state.clock,
+        clock=request.app.state.clock, logouts=logouts(request),
         pki=lambda now: card_pki(database, seed=settings.seed, key_type=settings.pki_key_type,
                                  now=now))
     _clock_sync(request).seen = -1  # apply the stored state again at the next poll: harmless

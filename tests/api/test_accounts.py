@@ -415,6 +415,8 @@ def test_accounts_are_generated_again_after_the_population_is_replaced(
 
     from app import migrations
     from app.models.card import Card, CardEvent
+    from app.services.kit.keys import KeyStore
+    from app.services.vneid import backchannel
     from seed.cards import ensure_cards
 
     fresh = Database.connect(f"sqlite:///{tmp_path / 'replaced.db'}")
@@ -422,14 +424,17 @@ def test_accounts_are_generated_again_after_the_population_is_replaced(
     with fresh.write() as session:
         session.execute(insert(Citizen), _citizens(database, offset=0, count=400))
     ensure_cards(fresh, seed=6, now=clock.now())  # an account stands on a card
-    account_generation.ensure_accounts(fresh, settings=settings, now=clock.now())
+    logouts = backchannel.Logouts(KeyStore(fresh), settings, backchannel.Dispatcher())
+    account_generation.ensure_accounts(fresh, settings=settings, now=clock.now(),
+                                       logouts=logouts)
     with fresh.write() as session:  # `dancu seed --replace`: another population
         for model in (CardEvent, Card, Citizen):
             session.execute(delete(model))
         session.execute(insert(Citizen), _citizens(database, offset=400, count=400))
         assert account_generation.population_replaced(session)
     ensure_cards(fresh, seed=6, now=clock.now())
-    account_generation.ensure_accounts(fresh, settings=settings, now=clock.now())
+    account_generation.ensure_accounts(fresh, settings=settings, now=clock.now(),
+                                       logouts=logouts)
     with fresh.read() as session:
         orphans = session.scalar(select(Account.id).where(
             Account.pin.not_in(select(Citizen.pin))).limit(1))

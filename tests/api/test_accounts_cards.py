@@ -18,9 +18,19 @@ from app.db import Database
 from app.models.account import Account
 from app.models.population import Citizen, FamilyRelation
 from app.services.cards import issuance as cards
+from app.services.cards.statuses import VIETNAM_TIME
 from app.services.vneid import accounts
 from tests.api.oidc_support import *  # noqa: F403
-from tests.api.oidc_support import Rp, authorize, browser, citizen_without_account, register_rp
+from tests.api.oidc_support import (
+    Rp,
+    authorize,
+    browser,
+    citizen_without_account,
+    refresh,
+    register_rp,
+    tokens_for,
+    userinfo,
+)
 
 GROUNDS = {"expired": "card_expired", "revoked": "card_revoked", "held": "card_held"}
 
@@ -107,6 +117,31 @@ def test_moving_the_sandbox_clock_past_the_card_expiry_locks_the_login(
         assert "locked" in refused["error_description"]
     clock.reset()
     assert "code" in authorize(agent, rp, pin=pin, acr_values="LoA2").result
+
+
+def test_tokens_of_an_account_whose_card_expired_by_the_clock_are_refused_as_if_revoked(
+        agent: TestClient, client: TestClient, admin: dict[str, str], rp: Rp,
+        database: Database, clock: SandboxClock) -> None:
+    """Expiry is read, never written: userinfo, introspection and the refresh grant refuse the
+    tokens issued before the clock passed the expiry date, as they do after a revocation."""
+    pin, card = _account_with_card(client, admin, database, clock.now())
+    assert card.expiry_date is not None
+    last_day = datetime.combine(card.expiry_date, time(23, 55), tzinfo=VIETNAM_TIME)
+    clock.freeze(last_day)  # 5 min before the card expires; tokens live 10
+    try:
+        issued = tokens_for(agent, rp, pin, scope="openid offline_access", prompt="consent")
+        access, refresh_token = issued["access_token"], issued["refresh_token"]
+        assert userinfo(agent, access).status_code == 200
+        clock.freeze(last_day + timedelta(minutes=8))
+        refused = userinfo(agent, access)
+        assert refused.status_code == 401
+        assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+        headers, form = rp.auth({"token": access})
+        assert agent.post("/oauth2/introspect", data=form, headers=headers).json() == {
+            "active": False}
+        assert refresh(agent, rp, refresh_token).json()["error"] == "invalid_grant"
+    finally:
+        clock.reset()
 
 
 @pytest.mark.parametrize("action", ["revoke", "hold"])

@@ -97,6 +97,22 @@ def test_every_answer_has_a_request_id_and_the_access_line_names_it_and_the_rout
     assert pin not in lines[0].getMessage()
 
 
+@pytest.mark.parametrize(("claimed", "logged"), [
+    ("bank-a.app_1", "bank-a.app_1"),  # shaped as client ids are: who tried
+    ("Z" * 3000, None), ("079012345678\n", None), ("<script>", None), ("a b", None)])
+def test_the_access_line_records_a_claimed_client_id_only_when_shaped_as_one(
+        client: TestClient, caplog: pytest.LogCaptureFixture, claimed: str,
+        logged: str | None) -> None:
+    """An unauthenticated token request names any client id it likes: the log must not carry
+    3,000 characters, a line break or markup in its place."""
+    caplog.set_level(logging.INFO, logger=logging_json.ACCESS_LOGGER)
+    client.post("/oauth2/token", headers={"X-Request-ID": "edge-claim"},
+                data={"grant_type": "authorization_code", "client_id": claimed})
+    (line,) = [r for r in caplog.records if r.name == logging_json.ACCESS_LOGGER
+               and getattr(r, "request_id", None) == "edge-claim"]
+    assert getattr(line, "client_id", None) == logged
+
+
 def test_access_lines_are_written_by_the_log_thread_never_by_the_caller() -> None:
     writers: list[int] = []
 

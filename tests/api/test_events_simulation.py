@@ -28,6 +28,7 @@ from app.models.events import LifeEvent
 from app.services.cards.pki import card_pki
 from app.services.events import simulation
 from app.services.kit import shared_clock
+from app.services.vneid import backchannel
 from app.settings import load_settings
 from seed.cards import ensure_cards
 from seed.populate import populate
@@ -63,9 +64,12 @@ def _populated(url: str) -> Database:
 def _simulate(database: Database, days: int = DAYS) -> Run:
     clock = SandboxClock()
     clock.freeze(START)
-    report = simulation.simulate(
-        database, days=days, seed=SEED, clock=clock,
-        pki=lambda now: card_pki(database, seed=SEED, key_type="ec", now=now))
+    settings = load_settings(database_url=database.url, seed=SEED, auto_seed=False,
+                             secret_key="simulation-test-secret")
+    with backchannel.own_logouts(database, settings, now=START) as logouts:
+        report = simulation.simulate(
+            database, days=days, seed=SEED, clock=clock, logouts=logouts,
+            pki=lambda now: card_pki(database, seed=SEED, key_type="ec", now=now))
     with database.read() as session:
         rows = [(e.seq, e.type, e.pin, e.occurred_on, json.dumps(e.data, sort_keys=True))
                 for e in session.scalars(select(LifeEvent).order_by(LifeEvent.seq))]

@@ -240,3 +240,22 @@ def test_rules_and_counters_of_a_client_are_not_set_off_by_an_unproven_client_id
     anonymous = client.get("/.well-known/jwks.json", params={"client_id": tester[0]},
                            headers={FAULT: "status=503"})
     assert anonymous.status_code == 403
+
+
+def test_a_clients_fail_first_counters_are_bounded_the_least_recent_forgotten(
+        client: TestClient, admin_headers: dict[str, str], pin: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each new ``key=`` makes a counter: a loop of new keys must not grow the table without
+    end. Beyond the bound the least recently counted is forgotten (it starts again at 0)."""
+    from app.services.sandbox import faults
+
+    monkeypatch.setattr(faults, "MAX_COUNTERS", 3)
+    headers = bearer(token(client, sandbox_client(client, admin_headers)))
+
+    def status(key: str) -> int:
+        return client.get(f"/v1/citizens/{pin}", headers={
+            **headers, FAULT: f"fail-first=1; status=503; key={key}"}).status_code
+
+    assert [status(key) for key in ("k1", "k2", "k3", "k4", "k5")] == [503] * 5
+    assert [status(key) for key in ("k5", "k4", "k3")] == [200] * 3  # still counted
+    assert status("k1") == 503  # forgotten: counted again from 0

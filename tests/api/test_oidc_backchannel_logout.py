@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,13 +19,19 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from app.cli import cli as cli_app
+from app.clock import SandboxClock
 from app.db import Database
 from app.models.account import Account
 from app.models.oidc import BackchannelDelivery, BrowserSession
 from app.models.population import Citizen
-from app.services.events import webhook_sender
-from app.services.vneid import backchannel
+from app.schemas.events import DeathRequest
+from app.services.cards.pki import card_pki
+from app.services.events import simulation, webhook_sender
+from app.services.kit.keys import KeyStore
+from app.services.vneid import accounts, backchannel
 from tests.api.events_support import Receiver, free_port, running_receiver
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
@@ -39,6 +47,7 @@ from tests.api.oidc_support import (
     tokens_for,
 )
 from tests.api.test_webhooks import _trickling
+from tests.conftest import TEST_SECRET_KEY, TEST_SEED
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -423,3 +432,65 @@ def test_the_logout_is_answered_without_waiting_for_the_back_channel_delivery(
     holder.join(60)
     assert [(d.status_code, d.error) for d in _deliveries(database, rp.client_id, app)] == [
         (None, "delivery failed: no acceptable HTTP response")]
+
+
+# --- the same ending outside a route: the command line, the simulation, the start-up -------------
+
+
+@pytest.mark.parametrize("command", [["lock", "--reason", "tos_violation"],
+                                     ["close", "--reason", "authority"]])
+def test_the_accounts_command_ends_the_sessions_and_tells_the_rps(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database, command: list[str]) -> None:
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    done = CliRunner().invoke(cli_app, ["accounts", command[0], pin, *command[1:],
+                                        "--database-url", database.url],
+                              env={"DANCU_SECRET_KEY": TEST_SECRET_KEY})
+    assert done.exit_code == 0, done.output
+    _told(app, client, receiver, rp, id_claims)  # sent before the command returned
+    assert _live_sessions(database, pin) == []
+
+
+def _live_sessions(database: Database, pin: str) -> list[str]:
+    with database.read() as session:
+        account_id = session.scalar(select(Account.id).where(Account.pin == pin))
+        return list(session.scalars(select(BrowserSession.id).where(
+            BrowserSession.account_id == account_id, BrowserSession.ended_at.is_(None))))
+
+
+def test_a_death_in_the_simulation_ends_the_sessions_and_tells_the_rps(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One simulated day in which the signed-in citizen dies (the day's draws replaced, the
+    stored clock left alone: other tests share this database)."""
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+
+    def dies(day: simulation.Day, population: int) -> Counter[str]:
+        assert day.run("deaths", DeathRequest(pin=pin, date_of_death=day.today))
+        return Counter(deaths=1)
+
+    monkeypatch.setattr(simulation, "simulate_day", dies)
+    monkeypatch.setattr(simulation.shared_clock, "save", lambda session, clock: None)
+    logouts = backchannel.Logouts(KeyStore(database), app.state.settings,
+                                  backchannel.dispatcher(app))
+    day_before = SandboxClock()  # the simulated day ends now: the session still lives
+    day_before.freeze(app.state.clock.now() - timedelta(days=1))
+    simulation.simulate(database, days=1, seed=1, clock=day_before, logouts=logouts,
+                        pki=lambda now: card_pki(database, seed=TEST_SEED, key_type="ec",
+                                                 now=now))
+    _told(app, client, receiver, rp, id_claims)
+    assert _live_sessions(database, pin) == []
+
+
+def test_a_persona_locked_again_at_start_up_ends_its_sessions(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database) -> None:
+    """The start-up's writes (personas shaped again) go through the same helper."""
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    with backchannel.own_logouts(database, app.state.settings,
+                                 now=app.state.clock.now()) as logouts, \
+            logouts.write(database) as session:
+        accounts.lock(session, accounts.get(session, pin), reason="authority",
+                      now=app.state.clock.now(), actor="generator")
+    _told(app, client, receiver, rp, id_claims)
+    assert _live_sessions(database, pin) == []

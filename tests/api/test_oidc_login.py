@@ -498,3 +498,34 @@ def test_the_citizens_app_lists_and_withdraws_consents(
 
 def test_the_consents_page_needs_a_login(agent: TestClient) -> None:
     assert agent.get("/oauth2/account/consents").status_code == 401
+
+
+def test_interactions_long_expired_are_swept_as_new_ones_open(
+        agent: TestClient, rp: Rp, database: Database, clock: SandboxClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An authorization request needs no credentials and opens a row: a loop of them must not
+    grow the table without end. Those expired over a day ago go; a recent one stays."""
+    from sqlalchemy import select
+
+    from app.models.oidc import LoginInteraction
+    from app.services.vneid import sessions
+
+    def opened() -> str:
+        location = authorize(agent, rp).location
+        assert location.startswith("/oauth2/login/"), location
+        return location.rsplit("/", 1)[-1].split("?")[0]
+
+    monkeypatch.setattr(sessions.secrets, "randbelow", lambda _: 1)  # no sweep yet
+    old, recent = opened(), None
+    clock.freeze(clock.now() + sessions.KEEP_EXPIRED + timedelta(hours=1))
+    try:
+        recent = opened()
+        clock.freeze(clock.now() + timedelta(minutes=30))  # both expired now; one a day ago
+        monkeypatch.setattr(sessions.secrets, "randbelow", lambda _: 0)  # this one sweeps
+        newest = opened()
+    finally:
+        clock.reset()
+    with database.read() as session:
+        left = set(session.scalars(select(LoginInteraction.id).where(
+            LoginInteraction.id.in_([old, recent, newest]))))
+    assert left == {recent, newest}

@@ -3,7 +3,11 @@ register, what is registered, and the registration access token."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -243,3 +247,63 @@ def test_discovery_announces_the_registration_endpoint(client: TestClient,
     assert metadata["registration_endpoint"] == settings.issuer_url + "/oauth2/register"
     rfc8414 = client.get("/.well-known/oauth-authorization-server").json()
     assert rfc8414["registration_endpoint"] == metadata["registration_endpoint"]
+
+
+# --- what the server fetches on a registrant's behalf: the webhooks' address rules ---------------
+
+
+@pytest.fixture
+def sector_document() -> Iterator[tuple[str, list[str]]]:
+    """A loopback server serving a sector identifier document; the paths it was asked for."""
+    asked: list[str] = []
+    document = json.dumps(BODY["redirect_uris"]).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/sector.json", asked
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_open_registration_fetches_a_loopback_sector_uri_only_where_webhooks_may_go_there(
+        app: Any, client: TestClient, settings: Settings,
+        sector_document: tuple[str, list[str]], allowed: bool) -> None:
+    """DANCU_WEBHOOK_ALLOW_LOOPBACK (default: the sandbox) rules the sector fetch too: turned off
+    on a shared sandbox, an anonymous registrant cannot make the server call its loopback."""
+    url, asked = sector_document
+    app.state.settings = settings.model_copy(update={"webhook_allow_loopback": allowed})
+    try:
+        answer = _register(client, None, BODY | {"sector_identifier_uri": url})
+    finally:
+        app.state.settings = settings
+    if allowed:
+        assert answer.status_code == 201, answer.text
+        assert asked == ["/sector.json"]
+        return
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "invalid_client_metadata", "error_description":
+                             "sector_identifier_uri: not fetched (address not allowed)"}
+    assert asked == []
+
+
+@pytest.mark.parametrize("uri", ["https://10.1.2.3/s.json", "https://169.254.169.254/latest",
+                                 "https://[fd00::1]/s.json", "https://100.64.0.1/s.json"])
+def test_open_registration_never_fetches_a_private_or_metadata_address(
+        client: TestClient, uri: str) -> None:
+    answer = _register(client, None, BODY | {"sector_identifier_uri": uri})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_client_metadata"
+    assert "address not allowed" in answer.json()["error_description"]

@@ -44,6 +44,7 @@ from app.services.events import feed as events
 from app.services.events import life_events as le
 from app.services.events.kinds import KINDS
 from app.services.kit import shared_clock
+from app.services.vneid import backchannel
 
 NATIONAL_POPULATION = 101_112_656
 PER_YEAR = {"births": 1_400_000, "deaths": 600_000, "moves": 1_280_000, "marriages": 690_000,
@@ -292,9 +293,12 @@ def _advanced(clock: SandboxClock, delta: timedelta) -> SandboxClock:
 
 
 def simulate(database: Database, *, days: int, seed: int, clock: SandboxClock,
-             pki: Callable[[datetime], CardPki], progress: Progress | None = None) -> Report:
+             pki: Callable[[datetime], CardPki], logouts: backchannel.Logouts,
+             progress: Progress | None = None) -> Report:
     """Simulate ``days`` days from the clock's now; then advance the clock by as much and store
-    it for every process (:mod:`app.services.kit.shared_clock`)."""
+    it for every process (:mod:`app.services.kit.shared_clock`). An account a day closed (a
+    death) or locked (a card revoked) has its login sessions ended with the day, and the relying
+    parties are told through ``logouts``, as when the API records the event."""
     start = clock.now()
     with database.read() as session:
         population, (communes, streets) = living(session), _context(session)
@@ -304,7 +308,7 @@ def simulate(database: Database, *, days: int, seed: int, clock: SandboxClock,
     for number in range(1, days + 1):
         now = start + timedelta(days=number)
         rng = random.Random(f"dancu-simulation/{seed}/{local_date(now).isoformat()}")
-        with database.write() as session:
+        with logouts.write(database) as session:
             day = Day(session, events.Recorder(session, now, ACTOR),
                       rng, le.Tools(rng=rng, pki=lambda now=now: pki(now)), local_date(now),
                       names, communes, streets)

@@ -39,6 +39,7 @@ MAX_TIMEOUT_MS = 120_000
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_FAIL_FIRST = 1000
 MAX_RULES = 50
+MAX_COUNTERS = 1000  # fail-first counters per client (the least recently counted go first)
 _DURATION = re.compile(r"([0-9]{1,6})(ms|s)")
 _KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -157,7 +158,22 @@ def count_request(session: Session, *, client_id: str, key: str, now: datetime) 
         index_elements=[FaultCounter.client_id, FaultCounter.key],
         set_={"count": FaultCounter.count + 1, "updated_at": now},
     ).returning(FaultCounter.count)
-    return int(session.execute(statement).scalar_one())
+    count = int(session.execute(statement).scalar_one())
+    if count == 1:  # a new counter: the client may hold at most MAX_COUNTERS
+        _forget_least_recent(session, client_id, keep=key)
+    return count
+
+
+def _forget_least_recent(session: Session, client_id: str, *, keep: str) -> None:
+    """Delete the client's counters beyond :data:`MAX_COUNTERS`, the least recently counted
+    first (never ``keep``, the one just made): each ``key=`` (or path) makes a row, and without a
+    bound a loop of requests with new keys -- by anyone holding the public demo client's
+    credentials -- would grow the table without end. A forgotten counter starts again at 0."""
+    mine = (FaultCounter.client_id == client_id) & (FaultCounter.key != keep)
+    kept = (select(FaultCounter.key).where(mine)
+            .order_by(FaultCounter.updated_at.desc(), FaultCounter.key)
+            .limit(MAX_COUNTERS - 1))
+    session.execute(delete(FaultCounter).where(mine, FaultCounter.key.not_in(kept)))
 
 
 # --- rules ----------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ SIGNING_ALGS = ("ES256", "RS256")
 DEMO_REDIRECT_URIS = ("http://127.0.0.1:8765/callback", "http://localhost:8765/callback")
 DEMO_PURPOSES = ("sandbox-testing",)
 DEMO_LEGAL_BASIS = "Sandbox deployment: synthetic population only, no real personal data."
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+CLIENT_ID_SHAPE = re.compile(r"[A-Za-z0-9._-]{1,64}")  # also what the request log records
 _PURPOSE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
@@ -129,7 +129,7 @@ def _problems(spec: ClientSpec, targets: TargetPolicy) -> list[str]:
     problems = [f"scope {name}: {reason}" for name in spec.scopes
                 if (reason := scope_catalogue.refusal(name, sandbox=spec.sandbox,
                                                       has_legal_basis=bool(spec.legal_basis)))]
-    if spec.client_id is not None and not _CLIENT_ID.fullmatch(spec.client_id):
+    if spec.client_id is not None and not CLIENT_ID_SHAPE.fullmatch(spec.client_id):
         problems.append("client_id: 1-64 of A-Z a-z 0-9 . _ -")
     if not spec.purposes or not all(_PURPOSE.fullmatch(p) for p in spec.purposes):
         problems.append("purposes: at least one code of a-z 0-9 . _ - (up to 64 characters)")

@@ -42,7 +42,7 @@ from app.models.oidc import (
 from app.models.population import Citizen, Residence
 from app.models.sandbox import SandboxPersona
 from app.services.kit import secret
-from app.services.vneid import accounts
+from app.services.vneid import accounts, backchannel
 from app.services.vneid.account_rules import (  # noqa: F401 (the rules, as before)
     ADULT_AGE,
     AGE_BANDS,
@@ -280,9 +280,11 @@ def forget_accounts(session: Session) -> None:
     session.execute(delete(Consent).where(Consent.purpose == LOGIN_PURPOSE))
 
 
-def ensure_accounts(database: Database, *, settings: Settings, now: datetime) -> None:
+def ensure_accounts(database: Database, *, settings: Settings, now: datetime,
+                    logouts: backchannel.Logouts) -> None:
     """Start-up step, after the population: generated accounts once, then the personas (sandbox
-    only). After the population was replaced, the old accounts are dropped and generated again."""
+    only). After the population was replaced, the old accounts are dropped and generated again.
+    A persona shaped again (locked, closed) has its login sessions ended through ``logouts``."""
     with database.read() as session:
         if session.scalar(select(Citizen.pin).limit(1)) is None:
             return
@@ -296,7 +298,7 @@ def ensure_accounts(database: Database, *, settings: Settings, now: datetime) ->
         with database.write() as session:
             withdraw_sandbox_credentials(session, now=now)
         return
-    with database.write() as session:
+    with logouts.write(database) as session:
         created = ensure_personas(session, settings=settings, now=now)
     if created:
         log.info("created test personas: %s", ", ".join(created))

@@ -2,11 +2,12 @@
 
 * **Who is told.** When a login session ends (RP-initiated logout at ``/oauth2/logout``, the
   citizen or an administrator ending it, or the account becoming unusable: locked on any ground,
-  closed), every active client with a ``backchannel_logout_uri`` that received tokens in
-  that session (an access token recorded with the session's ``sid``) gets one logout token (§2.4:
-  ``iss``, ``aud``, ``iat``, ``exp``, ``jti``, ``events``, the client's pairwise ``sub`` and the
-  ``sid``, never a ``nonce``; header ``typ`` ``logout+jwt``), signed with the key the client's ID
-  tokens are signed with.
+  closed -- through a route's write session, or :class:`Logouts` for the command line, the
+  event simulation and the start-up), every active client with a ``backchannel_logout_uri``
+  that received tokens in that session (an access token recorded with the session's ``sid``)
+  gets one logout token (§2.4: ``iss``, ``aud``, ``iat``, ``exp``, ``jti``, ``events``, the
+  client's pairwise ``sub`` and the ``sid``, never a ``nonce``; header ``typ`` ``logout+jwt``),
+  signed with the key the client's ID tokens are signed with.
 * **How.** ``POST`` of ``logout_token=...`` as ``application/x-www-form-urlencoded`` (§2.5) under
   the webhooks' address rules (:mod:`app.services.sharing.outbound`: the host resolved and every
   address checked at each request, loopback only where the deployment allows it, never the service
@@ -30,7 +31,8 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,7 @@ from app.models.client import Client
 from app.models.oidc import BackchannelDelivery, BrowserSession, IssuedAccessToken, RefreshToken
 from app.oidc.claims import OFFLINE_ACCESS
 from app.oidc.tokens import issue_logout_token
+from app.services.kit import secret
 from app.services.kit.keys import KeyStore
 from app.services.sharing import outbound
 from app.services.vneid import accounts, revocation
@@ -154,11 +157,55 @@ def end_unusable_accounts(session: Session, *, keys: KeyStore,
     ground -- an administrator, a card revoked or held, a re-established PIN -- or closed, as at a
     death: :func:`app.services.vneid.accounts.unusable_in`) and return the logout tokens owed.
     Call before the transaction commits."""
+    return _end_noted(session, accounts.take_unusable(session), keys=keys, settings=settings)
+
+
+def _end_noted(session: Session, noted: dict[int, tuple[str, datetime]], *, keys: KeyStore,
+               settings: Settings) -> list[Notice]:
     notices: list[Notice] = []
-    for account_id, (pin, now) in accounts.take_unusable(session).items():
+    for account_id, (pin, now) in noted.items():
         notices += end_account_sessions(session, account_id, keys=keys, settings=settings,
                                         now=now, pin=pin)
     return notices
+
+
+@dataclass(frozen=True)
+class Logouts:
+    """What ending the login sessions of accounts made unusable needs outside a route (the command
+    line, the life-event simulation, the start-up's personas): the keys that sign the logout
+    tokens, the settings carrying the deployment secret, and the dispatcher that sends them (the
+    application's, or one of the command's own, closed when it is done). A route's write session
+    does the same through its hook (:func:`app.dependencies.get_write_session`)."""
+
+    keys: KeyStore
+    settings: Settings
+    dispatcher: Dispatcher
+
+    @contextmanager
+    def write(self, database: Database) -> Iterator[Session]:
+        """``database.write()`` that, before it commits, ends the sessions of the accounts the
+        work made unusable (:func:`end_unusable_accounts`) and, once committed, hands their
+        logout tokens to the dispatcher (nothing is sent if it rolls back)."""
+        with database.write() as session:
+            yield session
+            noted = accounts.take_unusable(session)
+            notices = _end_noted(session, noted, keys=self.keys, settings=self.settings)
+        if notices:
+            self.dispatcher.submit(database, notices, settings=self.settings,
+                                   now=max(at for _, at in noted.values()))
+
+
+@contextmanager
+def own_logouts(database: Database, settings: Settings, *, now: datetime) -> Iterator[Logouts]:
+    """:class:`Logouts` for work outside the server (a command): the deployment secret resolved
+    (the pairwise subjects derive from it), the stored keys, a dispatcher of its own, closed when
+    the work is done -- the logout tokens queued then are sent for at most
+    :data:`STOP_PATIENCE_SECONDS`, and recorded."""
+    made = Logouts(KeyStore(database), secret.resolved(database, settings, now=now), Dispatcher())
+    try:
+        yield made
+    finally:
+        made.dispatcher.close()
 
 
 @dataclass(frozen=True)

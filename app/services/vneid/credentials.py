@@ -56,9 +56,11 @@ _LATEST_CARD = Prepared(select(Card.status, Card.expiry_date).where(Card.pin == 
 # both (a second round trip to the database was ~3 % of a login flow's instructions). A statement
 # that finds the account through another row (the token endpoint's code) selects these columns
 # too and hands its row to :func:`judged`.
+LATEST_CARD_COLUMNS = (
+    _latest_card(Card.status, Account.pin).scalar_subquery().label("card_status"),
+    _latest_card(Card.expiry_date, Account.pin).scalar_subquery().label("card_expiry"))
 ACCOUNT_COLUMNS = (Account.id, Account.pin, Account.level, Account.state, Account.unlock_due,
-            _latest_card(Card.status, Account.pin).scalar_subquery().label("card_status"),
-            _latest_card(Card.expiry_date, Account.pin).scalar_subquery().label("card_expiry"))
+                   *LATEST_CARD_COLUMNS)
 _BY_PIN = Prepared(select(*ACCOUNT_COLUMNS).where(Account.pin == bindparam("pin")))
 _BY_ID = Prepared(select(*ACCOUNT_COLUMNS).where(Account.id == bindparam("id")))
 # Law 2023 Art. 34(1), Decree 69 Art. 15: the account locks with the card (revoked, held, expired).
@@ -71,6 +73,13 @@ def card_ground(session: Session, pin: str, *, now: datetime) -> str | None:
     moving the clock past the expiry date locks the account without any write. One indexed read."""
     row = _LATEST_CARD.first(session.connection(), {"pin": pin})
     return None if row is None else _ground(row, now)
+
+
+def card_ground_in(row: Any, now: datetime) -> str | None:
+    """:func:`card_ground` for a row that selected :data:`LATEST_CARD_COLUMNS` (no card: None)."""
+    if row.card_status is None:
+        return None
+    return _ground(_Seen(row.card_status, row.card_expiry), now)
 
 
 class _Seen(NamedTuple):
@@ -104,8 +113,7 @@ def judged(session: Session, row: Any | None, *, now: datetime) -> AccountRef | 
         return AccountRef(account.id, account.pin, account.level) if reason is None else reason
     if row.state != accounts.ACTIVE:
         return str(row.state)
-    if row.card_status is not None and \
-            _ground(_Seen(row.card_status, row.card_expiry), now) is not None:
+    if card_ground_in(row, now) is not None:
         return accounts.LOCKED
     return AccountRef(row.id, row.pin, row.level)
 

@@ -33,6 +33,7 @@ from app.oidc.tokens import AccessTokenClaims, inspect_access_token
 from app.services.kit.keys import KeyStore, aware
 from app.services.sharing import consent
 from app.services.vneid import accounts
+from app.services.vneid.credentials import card_ground
 from app.services.vneid.provider import LOGIN_PURPOSE
 from app.settings import Settings
 
@@ -103,16 +104,18 @@ def _access_claims(token: str, *, keys: KeyStore, settings: Settings,
         return None
 
 
-def access_token_revoked(session: Session, claims: AccessTokenClaims) -> bool:
-    """A user token is live only while its record is unrevoked and its account may log in;
-    a client-credentials token (data API) has no record and lives until it expires."""
+def access_token_revoked(session: Session, claims: AccessTokenClaims, *, now: datetime) -> bool:
+    """A user token is live only while its record is unrevoked and its account may log in (active,
+    and its card not expired by the sandbox clock, as at login and userinfo); a
+    client-credentials token (data API) has no record and lives until it expires."""
     if claims.content.is_client_credentials:
         return False
     record = session.get(IssuedAccessToken, claims.jti)
     if record is None or record.revoked_at is not None or record.account_id is None:
         return True
     account = session.get(Account, record.account_id)
-    return account is None or account.state != accounts.ACTIVE
+    return account is None or account.state != accounts.ACTIVE or \
+        card_ground(session, account.pin, now=now) is not None
 
 
 def record_of(row: RefreshToken | None) -> RefreshTokenRecord | None:
@@ -142,8 +145,8 @@ def introspect(session: Session, token: str, *, requester: str, hint: str | None
             claims = _access_claims(token, keys=keys, settings=settings, now=now)
             if claims is not None:
                 return rules.access_token_introspection(
-                    claims, revoked=access_token_revoked(session, claims), requester=requester,
-                    issuer=settings.issuer_url)
+                    claims, revoked=access_token_revoked(session, claims, now=now),
+                    requester=requester, issuer=settings.issuer_url)
         else:
             record = refresh_record(session, token)
             if record is not None:

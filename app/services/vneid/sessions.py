@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
@@ -118,8 +119,24 @@ def csrf_token(interaction_id: str, browser: str) -> str:
     return hashlib.sha256(f"dancu-csrf/{interaction_id}/{browser}".encode()).hexdigest()
 
 
+# Anyone may open an interaction (an authorization request needs no credentials), and each is a
+# row: expired ones are swept now and then, so that a loop of requests cannot grow the table
+# without end. Kept a day past their expiry (a QR page still says "expired", not "not found");
+# one opening in SWEEP_ONE_IN sweeps (the column has no index: the scan is shared out).
+KEEP_EXPIRED = timedelta(days=1)
+SWEEP_ONE_IN = 256
+
+
+def sweep_interactions(session: Session, *, now: datetime) -> None:
+    """Delete the interactions that expired more than :data:`KEEP_EXPIRED` ago."""
+    session.execute(delete(LoginInteraction)
+                    .where(LoginInteraction.expires_at < now - KEEP_EXPIRED))
+
+
 def open_interaction(session: Session, request: AuthorizationRequest, *, browser: str,
                      stage: str, now: datetime) -> LoginInteraction:
+    if secrets.randbelow(SWEEP_ONE_IN) == 0:
+        sweep_interactions(session, now=now)
     interaction_id = new_opaque_value()
     row = LoginInteraction(id=interaction_id, browser_hash=opaque_hash(browser),
                            csrf_hash=opaque_hash(csrf_token(interaction_id, browser)),

@@ -46,6 +46,7 @@ from app.services.kit.keys import KeyStore
 from app.services.population.reference import Reference, cached_reference, reference
 from app.services.sharing.tokens import api_audience
 from app.services.vneid import accounts
+from app.services.vneid.credentials import LATEST_CARD_COLUMNS, card_ground_in
 from app.services.vneid.provider import userinfo_audience
 from app.settings import Settings
 
@@ -104,7 +105,7 @@ _GRANT = Prepared(
            Client.security_profile, Citizen.pin,
            Citizen.surname, Citizen.middle_name, Citizen.given_name, Citizen.birth_date,
            Citizen.birth_date_precision, Citizen.sex, Citizen.email, Citizen.status,
-           Citizen.status_date, Citizen.ethnicity_code)
+           Citizen.status_date, Citizen.ethnicity_code, *LATEST_CARD_COLUMNS)
     .join(Account, Account.id == IssuedAccessToken.account_id)
     .join(Citizen, Citizen.pin == Account.pin)
     .join(Client, Client.client_id == IssuedAccessToken.client_id)
@@ -240,7 +241,8 @@ def userinfo(conn: Connection, token: str, *, keys: KeyStore, settings: Settings
     if OPENID not in claims.content.scope:
         raise oauth.InsufficientScope()
     found = _GRANT.first(conn, {"jti": claims.jti})
-    if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE:
+    if found is None or found.revoked_at is not None or found.state != accounts.ACTIVE \
+            or card_ground_in(found, now) is not None:  # expired by the clock too
         raise oauth.InvalidToken()
     proof = None if claims.content.jkt is None else check_sender(
         claims, token, dpop, url=userinfo_audience(settings), now=now,

@@ -59,3 +59,15 @@ def test_invalid_metadata_is_invalid_client_metadata(document):
 def test_no_redirect_uri_is_invalid_redirect_uri():
     with pytest.raises(InvalidRedirectUri):
         parse_metadata({"client_name": "x"})
+
+
+@pytest.mark.parametrize(("document", "says"), [
+    ({"client_name": "A" * 2001}, "client_name must be a string of 1 to 2000 characters."),
+    ({"client_name": ""}, "client_name must be a string of 1 to 2000 characters."),
+    ({"contacts": ["a@b.example"] * 17}, "contacts must be an array of at most 16 non-empty"),
+])
+def test_a_refusal_says_the_bound_the_value_broke_never_the_value(document, says):
+    with pytest.raises(InvalidClientMetadata) as refused:
+        parse_metadata({"redirect_uris": ["https://rp.example/cb"], **document})
+    assert says in refused.value.description
+    assert "AAAA" not in refused.value.description
