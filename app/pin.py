@@ -127,9 +127,10 @@ def validate(number: str, *, strict_ascii: bool = True) -> str:
     With ``strict_ascii`` (the API default) full-width or other Unicode digits are a format error;
     without it, full-width digits are folded to ASCII first.
     """
-    number = compact(number)
-    if not strict_ascii:
-        number = number.translate(_FULLWIDTH)
+    if not (number.isascii() and number.isdigit()):  # else compact and ASCII already
+        number = compact(number)
+        if not strict_ascii:
+            number = number.translate(_FULLWIDTH)
     if not (number.isascii() and number.isdigit()):
         raise InvalidFormat()
     if len(number) != 12:

@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, NamedTuple, Protocol, TypeVar
 
 import anyio
 from fastapi import Depends, Request
@@ -92,6 +92,25 @@ bearer = _BearerOrDpop(
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
+class Credentials(Protocol):
+    """What :func:`authenticate` reads of the presented credentials: :data:`bearer`'s
+    ``HTTPAuthorizationCredentials``, or :func:`presented_bearer`'s :class:`Presented`."""
+
+    @property
+    def scheme(self) -> str: ...
+
+    @property
+    def credentials(self) -> str: ...
+
+
+class Presented(NamedTuple):
+    """An ``Authorization`` header's scheme (``Bearer``, or ``DPoP``) and token, as
+    :func:`presented_bearer` reads them (a tuple: the pydantic model cost ~2 us to build)."""
+
+    scheme: str
+    credentials: str
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """The authenticated party of one request."""
@@ -108,6 +127,9 @@ class Caller:
 
     def has(self, scope: str) -> bool:
         return self.admin or scope in self.scopes
+
+    def has_any(self, scopes: tuple[str, ...]) -> bool:
+        return bool(scopes) and (self.admin or not self.scopes.isdisjoint(scopes))
 
     @property
     def needs_consent(self) -> bool:
@@ -180,7 +202,7 @@ def nonce_key_for(request: Request, client_requires: bool) -> bytes | None:
     return tokens.nonce_key(settings)
 
 
-async def _check_dpop(request: Request, credentials: HTTPAuthorizationCredentials,
+async def _check_dpop(request: Request, credentials: Credentials,
                       claims: AccessTokenClaims, client: ClientSnapshot, now: datetime) -> None:
     """RFC 9449 §7 for the data API (only DPoP requests and DPoP-bound tokens come here)."""
     if claims.content.jkt is None:
@@ -203,10 +225,10 @@ async def _check_dpop(request: Request, credentials: HTTPAuthorizationCredential
         raise dpop_refusal(error) from None
 
 
-def presented_bearer(request: Request) -> HTTPAuthorizationCredentials | None:
+def presented_bearer(request: Request) -> Presented | None:
     """What :data:`bearer` gives (the first ``Authorization`` header's bearer or DPoP token,
-    ``None`` without one), read from the raw headers and built without the model's validation: the
-    express lookup (:mod:`app.routers.hot`) needs nothing else of the dependency."""
+    ``None`` without one), read from the raw headers: the express lookup (:mod:`app.routers.hot`)
+    needs nothing else of the dependency."""
     for name, value in request.scope["headers"]:
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
@@ -217,8 +239,7 @@ def presented_bearer(request: Request) -> HTTPAuthorizationCredentials | None:
                 scheme = dpop.DPOP_SCHEME
             elif scheme.lower() != "bearer":
                 return None
-            return HTTPAuthorizationCredentials.model_construct(scheme=scheme,
-                                                               credentials=credentials)
+            return Presented(scheme, credentials)
     return None
 
 
@@ -346,9 +367,7 @@ def _verify(request: Request, token: str, now: datetime) -> AccessTokenClaims:
 
 async def _claims(request: Request, cache: Runtime, token: str,
                   now: datetime) -> AccessTokenClaims:
-    cached = cache.tokens.get(token, now=now)
-    if cached is not None:
-        return cached
+    """A token not (or no longer) in the cache of verified ones, verified."""
     return await cache.run_blocking(lambda: _verify(request, token, now))
 
 
@@ -453,8 +472,13 @@ def _rate_limited(decision: rate_limit.RateDecision) -> RateLimited:
     return error
 
 
+_PURPOSE = PURPOSE_HEADER.lower().encode()
+
+
 def _purpose(request: Request, client: ClientSnapshot) -> str:
-    wanted = request.headers.get(PURPOSE_HEADER)
+    # the first X-Purpose header, as request.headers.get gives it (without building Headers)
+    wanted = next((value.decode("latin-1") for name, value in request.scope["headers"]
+                   if name == _PURPOSE), None)
     if wanted is None:
         return client.purposes[0]
     if wanted not in client.purposes:
@@ -467,7 +491,7 @@ def _admin_caller(request: Request) -> Caller:
                   purpose="oversight", request_id=request_id(request), admin=True)
 
 
-async def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None, *,
+async def authenticate(request: Request, credentials: Credentials | None, *,
                        allow_admin: bool = False) -> Caller:
     """The :class:`Caller` behind the bearer token, or a 401/403/429 problem."""
     if credentials is None:
@@ -480,12 +504,17 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
         request.state.client_id = ADMIN_CLIENT_ID  # for the request log
         return _admin_caller(request)
     now, cache = get_clock(request).now(), runtime(request)
-    claims = await _claims(request, cache, token, now)
-    client = await _active_client(request, cache, claims.content.client_id)
+    # The caches' hits are read here, the misses awaited: a coroutine per step cost more than
+    # the step itself on the data API's every request.
+    claims = cache.tokens.get(token, now=now) or await _claims(request, cache, token, now)
+    client = cache.clients.get(claims.content.client_id)
+    if not (isinstance(client, ClientSnapshot) and client.active):
+        client = await _active_client(request, cache, claims.content.client_id)
     if claims.content.jkt is not None or credentials.scheme == dpop.DPOP_SCHEME:
         await _check_dpop(request, credentials, claims, client, now)
     purpose = _purpose(request, client)
-    await _count_request(request, client, now, cache)
+    if not cache.quotas.take(client.client_id, now=now):
+        await _count_request(request, client, now, cache)
     scopes = frozenset(claims.content.scope) & client.scopes
     request.state.client_id = client.client_id  # for the request log
     return Caller(client_id=client.client_id, scopes=scopes, purposes=client.purposes,
@@ -510,7 +539,7 @@ def require_any_scope(*names: str) -> Callable[..., Awaitable[Caller]]:
 
     async def dependency(request: Request, credentials: BearerDep) -> Caller:
         caller = await authenticate(request, credentials)
-        if not any(caller.has(name) for name in names):
+        if not caller.has_any(names):
             raise _insufficient(names)
         return caller
 

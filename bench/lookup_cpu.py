@@ -8,14 +8,19 @@ database as for the wrk run (migrated, populated, with the ``bench`` client of b
 PostgreSQL's own CPU is not counted (it is another process).
 
     .venv/bin/python -P bench/lookup_cpu.py sqlite:///./bench-1m.db [requests]
+        [--profile lookup.prof]
 
-(``-P``: bench/seed.py must not shadow the ``seed`` package.)
+(``-P``: bench/seed.py must not shadow the ``seed`` package.) ``--profile``: after the rounds,
+one more round of lookups under cProfile, timed by the thread's CPU clock (not the wall clock,
+which a shared machine's other processes move), its statistics written to the file.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
+import cProfile
 import json
 import os
 import subprocess
@@ -93,8 +98,34 @@ def bare_app() -> Any:
     return module.app
 
 
-async def main(url: str, requests: int) -> None:
-    app = create_app(load_settings(database_url=url, auto_seed=False, log_level="warning"))
+async def profiled(app: Any, path: Callable[[int], str], headers: dict[str, str], requests: int,
+                   out: str) -> None:
+    profile = cProfile.Profile(time.thread_time)
+    profile.enable()
+    await measure(app, path, headers, requests)
+    profile.disable()
+    profile.dump_stats(out)
+    print(f"profile of {requests} lookups: {out}")
+
+
+def steady_clients() -> None:
+    """Keep client snapshots for the run. Under valgrind (bench/lookup_instructions.sh) a lookup
+    takes ~50x as long, so the two-second client cache would reload (an ORM read) every ~100
+    lookups instead of every ~10,000 as in a server, by the machine's load: the count would
+    measure how fast valgrind ran."""
+    from app.services.storage import runtime
+
+    runtime.CLIENT_CACHE_SECONDS = 3600.0
+
+
+async def main(url: str, requests: int, *, rounds: int = 3, lookups_only: bool = False,
+               profile: str | None = None) -> None:
+    if lookups_only:
+        steady_clients()
+    # settle_gc: start-up's objects frozen out of the collector's passes, as in the server's
+    # process (app.asgi); else full collections over them land in some runs and not in others
+    app = create_app(load_settings(database_url=url, auto_seed=False, log_level="warning"),
+                     settle_gc=True)
     bare = bare_app()
     with Database.connect(url).read() as session:
         pins = session.scalars(select(Citizen.pin).order_by(func.random()).limit(2000)).all()
@@ -104,7 +135,12 @@ async def main(url: str, requests: int) -> None:
         await measure(bare, noop, {}, 500)
         await measure(app, noop, {}, 500)
         await measure(app, lookup, headers, 500)
-        for _ in range(3):
+        for _ in range(rounds):
+            if lookups_only:
+                lookup_cpu, lookup_status = await measure(app, lookup, headers, requests)
+                print(f"CPU per lookup: {lookup_cpu * 1e6:.0f} us "
+                      f"(statuses {sorted(lookup_status)})")
+                continue
             bare_cpu, _ = await measure(bare, noop, {}, requests)
             noop_cpu, noop_status = await measure(app, noop, {}, requests)
             lookup_cpu, lookup_status = await measure(app, lookup, headers, requests)
@@ -112,7 +148,19 @@ async def main(url: str, requests: int) -> None:
                   f"{noop_cpu * 1e6:.0f} us ({bare_cpu / noop_cpu:.2f}x bare), lookup "
                   f"{lookup_cpu * 1e6:.0f} us ({bare_cpu / lookup_cpu:.2f}x bare) "
                   f"(statuses {sorted(noop_status | lookup_status)})")
+        if profile:
+            await profiled(app, lookup, headers, requests, profile)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5000))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("url")
+    parser.add_argument("requests", type=int, nargs="?", default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--lookups-only", action="store_true",
+                        help="rounds of lookups alone, client snapshots kept for the run "
+                             "(bench/lookup_instructions.sh)")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile one more round of lookups")
+    options = parser.parse_args()
+    asyncio.run(main(options.url, options.requests, rounds=options.rounds,
+                     lookups_only=options.lookups_only, profile=options.profile))

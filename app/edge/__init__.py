@@ -26,8 +26,8 @@ streaming answers stream.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -96,7 +96,7 @@ class SandboxEdge:
                 request_id = incoming_request_id(value)
             elif name == b"x-sandbox-tenant" or name == b"cookie":
                 named = True
-        request_id = request_id or secrets.token_hex(16)
+        request_id = request_id or os.urandom(16).hex()  # secrets.token_hex(16), a call less
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}

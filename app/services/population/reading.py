@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     import psycopg  # loaded by the first PostgreSQL read: a SQLite deployment never needs it
 
 CITIZEN_COLUMNS = tuple(column.name for column in Citizen.__table__.columns)
-_DATE_COLUMNS = tuple(c.name for c in Citizen.__table__.columns if c.type.python_type is date)
+_DATE_INDEXES = tuple(index for index, column in enumerate(Citizen.__table__.columns)
+                      if column.type.python_type is date)
 CitizenRow = namedtuple("CitizenRow", CITIZEN_COLUMNS)  # type: ignore[misc]
 _BY_PIN = select(Citizen.__table__).where(Citizen.__table__.c.pin == bindparam("pin"))
 _SQLITE_BY_PIN = f"SELECT {', '.join(CITIZEN_COLUMNS)} FROM citizen WHERE pin = ?"
@@ -74,7 +75,7 @@ class SqliteCitizens:
             found = cursor.execute(_SQLITE_BY_PIN, (pin,)).fetchone()
         finally:
             cursor.close()
-        return None if found is None else _with_dates(CitizenRow(*found))
+        return None if found is None else _with_dates(found)
 
     def _on_writers(self, pin: str) -> CitizenRow | None | bool:
         """The row read on the connection this thread commits the audit trail's group commits
@@ -97,7 +98,7 @@ class SqliteCitizens:
             return False
         finally:
             cursor.close()
-        return None if found is None else _with_dates(CitizenRow(*found))
+        return None if found is None else _with_dates(found)
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
@@ -118,10 +119,13 @@ class SqliteCitizens:
         cursor.close()
 
 
-def _with_dates(row: CitizenRow) -> CitizenRow:
-    converted = {name: date.fromisoformat(getattr(row, name))
-                 for name in _DATE_COLUMNS if getattr(row, name)}
-    return row._replace(**converted)
+def _with_dates(found: tuple[Any, ...]) -> CitizenRow:
+    """A SQLite row (dates stored as ISO text) as the row SQLAlchemy's ``Date`` columns give."""
+    values = list(found)
+    for index in _DATE_INDEXES:
+        if values[index]:
+            values[index] = date.fromisoformat(values[index])
+    return CitizenRow._make(values)
 
 
 class PostgresCitizens:
