@@ -63,3 +63,14 @@ def test_the_seed_gives_the_same_tables_as_before(tmp_path: Path, worker: bool,
         assert table_digests(database) == GOLDEN
     finally:
         database.dispose()
+
+
+def test_the_worker_draws_are_the_account_rules_draws() -> None:
+    """The accounts' draws on arrays (seed/extras.py) equal ``account_rules.draw`` bit for
+    bit."""
+    from app.services.vneid.account_rules import draw
+    from seed.extras import _draws
+
+    pins = [f"{n:012d}" for n in range(1_000_000_000, 1_000_003_000)]
+    assert _draws(9, "state", pins).tolist() == [draw(9, "state", pin) for pin in pins]
+    assert _draws(9, "state", []).tolist() == []
