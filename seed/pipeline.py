@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from seed.batch import Context
 from seed.columns import pack
@@ -84,8 +84,16 @@ def encoded_batches(*, seed: int, size: int, reference_date: date, dialect: str,
             yield extra
 
 
+class Source(Protocol):
+    """The batches, and ``close()`` to stop making them (the caller no longer wants them)."""
+
+    def __iter__(self) -> Iterator[Encoded]: ...
+
+    def close(self) -> None: ...
+
+
 def batches(*, seed: int, size: int, reference_date: date, dialect: str,
-            extras: extra_rows.Spec | None = None) -> Iterator[Encoded]:
+            extras: extra_rows.Spec | None = None) -> Source:
     """Like :func:`encoded_batches`, from a worker process when there is more than a little: it
     starts at once (the caller prepares its database meanwhile); ``close()`` stops it."""
     if size <= IN_PROCESS_UP_TO:
