@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -180,12 +180,14 @@ class Simulated:
     end_reason: list[np.ndarray]  # index into END_REASONS
 
 
-STATUS_NAMES = np.array(["active", "lost", "revoked", "replaced", "held"])
-END_ACTIONS = np.array(["issued", "reported_lost", "revoked", "replaced", "held"])
+# Object arrays: a row's value is then the one str of its name, not a copy per row (see _shared).
+STATUS_NAMES = np.array(["active", "lost", "revoked", "replaced", "held"], dtype=object)
+END_ACTIONS = np.array(["issued", "reported_lost", "revoked", "replaced", "held"], dtype=object)
 ISSUE_REASONS = np.array(["first_issue", "under_14_on_request", "reissue_after_loss",
-                          "renewal_age", "data_changed", "admin_unit_change"])
+                          "renewal_age", "data_changed", "admin_unit_change"], dtype=object)
 END_REASONS = np.array(["", "lost", "death", "renewal_age", "authority", "data_changed",
-                        "admin_unit_change"])
+                        "admin_unit_change"], dtype=object)
+GENERATIONS = np.array(["cccd_2021", "can_cuoc_2024"], dtype=object)
 
 
 Days = np.ndarray | np.int64
@@ -320,19 +322,38 @@ def _final_status(people: People, draws: Draws, ends: Ends,
 # --- rows -----------------------------------------------------------------------------------------
 
 
-def _iso(days: np.ndarray) -> list[str]:
+def _shared(keys: np.ndarray, render: Callable[[np.ndarray], list[Any]]) -> list[Any]:
+    """``render`` of each distinct key once, every row holding the same object for the same key:
+    fewer strings to build, and pickle sends an object it has already sent as a reference, so
+    the generator worker's batches cross the pipe smaller and unpickle faster (issue 19)."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return np.array(render(unique), dtype=object)[inverse.reshape(-1)].tolist()
+
+
+def _iso_text(days: np.ndarray) -> list[str]:
     return days.astype("datetime64[D]").astype(str).tolist()
+
+
+def _iso(days: np.ndarray) -> list[str]:
+    return _shared(days, _iso_text)
+
+
+def _expiry_text(days: np.ndarray) -> list[str | None]:
+    """ISO dates, None for "no expiry" (NEVER)."""
+    last = day(date(9999, 1, 1))
+    return [None if e >= NEVER else text for e, text in
+            zip(days.tolist(), _iso_text(np.minimum(days, last)), strict=True)]
 
 
 def _moments(days: np.ndarray, dialect: str) -> list[str]:
     suffix = f" {SIGNING_HOUR_UTC:02d}:00:00" + (".000000" if dialect == "sqlite" else "+00")
-    return [value + suffix for value in _iso(days)]
+    return _shared(days, lambda unique: [value + suffix for value in _iso_text(unique)])
 
 
 def _signer_labels(days: np.ndarray) -> list[str]:
     months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     period = (months - (2021 - 1970) * 12) // PERIOD_MONTHS
-    return [f"dsc/{p}" for p in period.tolist()]
+    return _shared(period, lambda unique: [f"dsc/{p}" for p in unique.tolist()])
 
 
 @dataclass(frozen=True)
@@ -355,10 +376,8 @@ def rows(people: People, cards: Simulated, *, first_id: int, dialect: str) -> Ba
     ids = list(range(first_id, first_id + n))
     pins = [people.pins[i] for i in flat["person"].tolist()]
     sequences = flat["sequence"].tolist()
-    expiry = flat["expiry"]
-    expiry_text = [None if e >= NEVER else s for e, s in zip(expiry.tolist(),
-                   _iso(np.minimum(expiry, day(date(9999, 1, 1)))), strict=True)]
-    generation = np.where(flat["issued"] >= day(NEW_GENERATION), "can_cuoc_2024", "cccd_2021")
+    expiry_text = _shared(flat["expiry"], _expiry_text)
+    generation = GENERATIONS[(flat["issued"] >= day(NEW_GENERATION)).astype(np.int64)]
     status = STATUS_NAMES[flat["status"]].tolist()
     issued_at, ended_at = _moments(flat["issued"], dialect), _moments(flat["ended"], dialect)
     end_reason = END_REASONS[flat["end_reason"]].tolist()

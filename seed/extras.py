@@ -224,11 +224,14 @@ def _age(born: np.ndarray, on: np.ndarray) -> np.ndarray:
 
 
 def _draws(seed: int, label: str, pins: list[str]) -> np.ndarray:
-    """``account_rules.draw`` for each PIN."""
+    """``account_rules.draw`` for each PIN: each digest's first 8 bytes, read as big-endian
+    integers by numpy over all the digests at once (half the time of one ``int.from_bytes`` and
+    division per PIN; a correctly rounded uint64 -> float64 conversion and an exact division by
+    2**64 give the same floats)."""
     sha = hashlib.sha256
-    prefix = f"dancu-sandbox/{seed}/{label}/"
-    return np.array([int.from_bytes(sha(f"{prefix}{pin}".encode()).digest()[:8]) / 2**64
-                     for pin in pins], dtype=np.float64)
+    prefix = f"dancu-sandbox/{seed}/{label}/".encode()
+    digests = b"".join([sha(prefix + pin.encode()).digest() for pin in pins])
+    return np.frombuffer(digests, dtype=">u8")[::4].astype(np.float64) / 2**64
 
 
 def _opening(opening: account_bulk._Opening, u: np.ndarray) -> np.ndarray:

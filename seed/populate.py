@@ -9,7 +9,8 @@ database as it was (with ``replace=True``, the old population survives a failed 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -79,8 +80,11 @@ def populate(database: Database, *, size: int, seed: int, replace: bool = False,
     spec = None if extras is None else extras.spec(seed=seed, now=clock_now)
     tables = (*loader.POPULATION_TABLES, *(loader.EXTRA_TABLES if spec else ()))
     summary = Summary(people=size, rows=dict.fromkeys(tables, 0))
-    with database.engine.connect() as connection, loader.bulk_journal(connection), \
-            connection.begin():
+    # the generator starts first: it makes the first batch while the database is prepared
+    batches = pipeline.batches(seed=seed, size=size, reference_date=reference_date(),
+                               dialect=database.engine.dialect.name, extras=spec)
+    with closing(batches), database.engine.connect() as connection, \
+            loader.bulk_journal(connection), connection.begin():
         existing = loader.count_people(connection)
         if existing and not replace:
             raise PopulationExists(existing)
@@ -91,7 +95,7 @@ def populate(database: Database, *, size: int, seed: int, replace: bool = False,
         writer.clear()
         writer.drop_indexes()
         writer.reference()
-        _load_batches(writer, summary, seed=seed, size=size, progress=progress, extras=spec)
+        _load_batches(writer, summary, batches, size=size, progress=progress)
         writer.run(seed=seed, size=size, generator_version=GENERATOR_VERSION,
                    reference_date=reference_date(), created_at=clock_now)
         rows_done = time.perf_counter()
@@ -130,20 +134,16 @@ def _forget_accounts(connection: Connection) -> None:
         session.flush()
 
 
-def _load_batches(writer: loader.Writer, summary: Summary, *, seed: int, size: int,
-                  progress: Progress | None, extras: ExtrasSpec | None = None) -> None:
+def _load_batches(writer: loader.Writer, summary: Summary, batches: Iterable[pipeline.Encoded], *,
+                  size: int, progress: Progress | None) -> None:
     done = 0
-    dialect = writer.connection.dialect.name
-    for batch in pipeline.batches(seed=seed, size=size, reference_date=reference_date(),
-                                  dialect=dialect, extras=extras):
-        for name in loader.POPULATION_TABLES:
-            writer.write(name, batch.tables[name])
-            summary.rows[name] += batch.rows[name]
-        for name in writer.extras:
-            columns, values = batch.tables[name]
-            if values:
-                writer.write_tuples(name, columns, values)
+    for batch in batches:
+        for name, payload in batch.tables.items():
+            if name not in writer.extras:
+                writer.write(name, payload)
+            elif payload[1]:  # (columns, row tuples)
+                writer.write_tuples(name, *payload)
             summary.rows[name] += batch.rows[name]
         done += batch.people
-        if progress:
+        if progress and batch.people:
             progress(done, size)
