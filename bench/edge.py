@@ -271,7 +271,7 @@ def hey(url: str, rate: float, args: argparse.Namespace, *, headers: list[str],
         command += ["-H", header]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     answered = re.search(r"Requests/sec:\s+([0-9.]+)", output)
-    found = {int(p): float(s) * 1000 for p, s in
+    found = {int(p): round(float(s) * 1000, 2) for p, s in
              re.findall(r"\s(\d+)% in ([0-9.]+) secs", output)}
     statuses = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", output))
     return {"driver": "hey", "rate": round(rate), "reached": float(answered.group(1))
