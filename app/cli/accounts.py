@@ -26,28 +26,11 @@ _ACTOR = "admin"
 @contextmanager
 def _session(database_url: str | None) -> Iterator[Session]:
     """One committed unit of work (the login sessions of an account it locked or closed end with
-    it); domain and database errors become one-line failures."""
-    from sqlalchemy.exc import SQLAlchemyError
+    it, :func:`app.cli.clients.writing`); domain and database errors become one-line failures."""
+    from app.cli.clients import writing
 
-    from app.clock import SandboxClock
-    from app.db import Database
-    from app.errors import DomainError
-    from app.services.vneid import backchannel
-
-    settings = settings_from(database_url=database_url)
-    database = Database.connect(settings.database_url)
-    try:
-        # Locking or closing an account ends its login sessions and tells the relying parties,
-        # as the API does (the logout tokens are sent before the command returns).
-        with backchannel.own_logouts(database, settings, now=SandboxClock().now()) as logouts, \
-                logouts.write(database) as session:
-            yield session
-    except DomainError as error:
-        fail(f"{error.title}{': ' + error.detail if error.detail else ''}")
-    except SQLAlchemyError as error:
-        fail(f"database error: {type(error).__name__} (not migrated? run: dancu migrate)")
-    finally:
-        database.dispose()
+    with writing(database_url) as session:
+        yield session
 
 
 def _show(account: Account) -> None:

@@ -24,15 +24,22 @@ DatabaseOption = typer.Option(None, "--database-url", help="DANCU_DATABASE_URL")
 
 @contextmanager
 def writing(database_url: str | None) -> Iterator[Session]:
-    """One committed unit of work; domain and database errors become one-line failures."""
+    """One committed unit of work; domain and database errors become one-line failures. An
+    account it locked or closed (``dancu accounts lock|close``, a card revoked or held, a death
+    recorded) has its login sessions ended with it and the relying parties told, as through the
+    API: the logout tokens are sent before the command returns."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from app.clock import SandboxClock
     from app.db import Database
     from app.errors import DomainError
+    from app.services.vneid import backchannel
 
-    database = Database.connect(settings_from(database_url=database_url).database_url)
+    settings = settings_from(database_url=database_url)
+    database = Database.connect(settings.database_url)
     try:
-        with database.write() as session:
+        with backchannel.own_logouts(database, settings, now=SandboxClock().now()) as logouts, \
+                logouts.write(database) as session:
             yield session
     except DomainError as error:
         details = "; ".join(error.extensions.get("problems", [])) or error.detail or ""

@@ -494,3 +494,21 @@ def test_a_persona_locked_again_at_start_up_ends_its_sessions(
                       now=app.state.clock.now(), actor="generator")
     _told(app, client, receiver, rp, id_claims)
     assert _live_sessions(database, pin) == []
+
+
+@pytest.mark.parametrize("command", [["cards", "revoke"], ["cards", "hold"], ["events", "record"]],
+                         ids=["cards-revoke", "cards-hold", "events-record-death"])
+def test_the_other_commands_that_lock_or_close_end_the_sessions_too(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database, command: list[str]) -> None:
+    """A card revoked or held locks the account, a death closes it: from the command line as
+    from the API (docs/vneid.md, Back-Channel Logout)."""
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    arguments = [*command, pin] if command[0] == "cards" else \
+        [*command, "deaths", DeathRequest(pin=pin, date_of_death=app.state.clock.now().date())
+         .model_dump_json()]
+    done = CliRunner().invoke(cli_app, [*arguments, "--database-url", database.url],
+                              env={"DANCU_SECRET_KEY": TEST_SECRET_KEY})
+    assert done.exit_code == 0, done.output
+    _told(app, client, receiver, rp, id_claims)  # sent before the command returned
+    assert _live_sessions(database, pin) == []
