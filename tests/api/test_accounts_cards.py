@@ -22,6 +22,7 @@ from app.services.cards.statuses import VIETNAM_TIME
 from app.services.vneid import accounts
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
+    LOGIN_SCOPES,
     Rp,
     authorize,
     browser,
@@ -219,3 +220,30 @@ def test_a_new_card_after_a_revocation_unlocks_the_account(
                          json={"reason": "reissue"})
     assert issued.status_code == 200, issued.text
     assert "code" in authorize(agent, rp, pin=pin, acr_values="LoA2").result
+
+
+def test_the_citizen_api_refuses_the_tokens_of_an_account_whose_card_expired_by_the_clock(
+        agent: TestClient, client: TestClient, admin: dict[str, str], database: Database,
+        clock: SandboxClock) -> None:
+    """``/v1/me/...`` (a relying party's token with ``vneid.history``, or the app's device token)
+    as userinfo: refused from the moment the clock passes the card's expiry, as after a
+    revocation."""
+    pin, card = _account_with_card(client, admin, database, clock.now())
+    assert card.expiry_date is not None
+    history_rp = register_rp(client, admin, scopes=[*LOGIN_SCOPES, "vneid.history"])
+    bound = client.post(f"/v1/admin/accounts/{pin}/device", json={"name": "Test phone"},
+                        headers=admin)
+    assert bound.status_code in (200, 201), bound.text
+    last_day = datetime.combine(card.expiry_date, time(23, 55), tzinfo=VIETNAM_TIME)
+    clock.freeze(last_day)  # 5 min before the card expires; tokens live 10
+    try:
+        access = tokens_for(agent, history_rp, pin, scope="openid vneid.history")["access_token"]
+        callers = [{"Authorization": f"Bearer {access}"},
+                   {"Authorization": f"Bearer {bound.json()['device_token']}"}]
+        assert [client.get("/v1/me/access-history", headers=h).status_code
+                for h in callers] == [200, 200]
+        clock.freeze(last_day + timedelta(minutes=8))
+        assert [client.get("/v1/me/access-history", headers=h).status_code
+                for h in callers] == [401, 401]
+    finally:
+        clock.reset()

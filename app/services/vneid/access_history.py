@@ -42,6 +42,7 @@ from app.services.sharing import consent as consents
 from app.services.sharing.scopes import DOCUMENT_SCOPES, RECORD_SCOPES
 from app.services.storage.runtime import Runtime
 from app.services.vneid import accounts, userinfo
+from app.services.vneid.credentials import card_ground
 from app.services.vneid.provider import LOGIN_PURPOSE
 from app.settings import Settings
 
@@ -283,8 +284,9 @@ def citizen_caller(session: Session, token: str | None, *, keys: KeyStore, setti
                    missing: type[Forbidden] | None = None) -> CitizenCaller:
     """The account behind a VNeID access token with ``scope`` (from a relying party's OpenID
     flow: ``vneid.history``, ``vneid.documents`` for the documents, ``vneid.judicial_record``;
-    ``missing`` is raised without it) or the app's bound-device token; it must be active.
-    401 ``citizen-token-required`` otherwise."""
+    ``missing`` is raised without it) or the app's bound-device token; it must be active, and
+    its card not expired by the sandbox clock (as at login, userinfo and introspection: expiry is
+    read, never written). 401 ``citizen-token-required`` otherwise."""
     found = None
     if token:
         found = (_by_access_token(session, token, keys=keys, settings=settings, now=now,
@@ -292,7 +294,8 @@ def citizen_caller(session: Session, token: str | None, *, keys: KeyStore, setti
                                   missing=missing or SCOPE_REFUSALS.get(scope,
                                                                         HistoryScopeRequired))
                  if token.count(".") == 2 else _by_device(session, token))
-    if found is None or found.account.state != accounts.ACTIVE:
+    if found is None or found.account.state != accounts.ACTIVE \
+            or card_ground(session, found.account.pin, now=now) is not None:
         raise _refused()
     return found
 
