@@ -119,6 +119,36 @@ def test_a_failed_first_load_leaves_the_database_empty(
         assert connection.execute(select(func.count()).select_from(Commune)).scalar_one() == 0
 
 
+def test_a_writer_failing_mid_load_stops_the_generator_worker_and_keeps_nothing(
+        fresh_database: Callable[..., Database], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path of a large seed (the worker process and its receiving thread), the writer failing
+    after the first message: the error reaches the caller (no hang), the worker process and the
+    thread are stopped, and nothing of the load is left."""
+    database = fresh_database()
+    monkeypatch.setattr(pipeline, "IN_PROCESS_UP_TO", 0)
+    sources: list[pipeline.Source] = []
+    batches = pipeline.batches
+
+    def recorded(**kwargs: object) -> pipeline.Source:
+        sources.append(batches(**kwargs))  # type: ignore[arg-type]
+        return sources[-1]
+
+    def failing_writer(writer: object, summary: object, batches: Iterator[pipeline.Encoded],
+                       **kwargs: object) -> None:
+        next(iter(batches))  # the first message (the people of the first batch) arrived
+        raise OSError("the disk is full")
+
+    monkeypatch.setattr(populate_module.pipeline, "batches", recorded)
+    monkeypatch.setattr(populate_module, "_load_batches", failing_writer)
+    with pytest.raises(OSError, match="disk is full"):
+        populate(database, size=SIZE, seed=2, extras=populate_module.Extras())
+    (source,) = sources
+    assert isinstance(source, pipeline._Worker)
+    assert source._process.exitcode is not None  # stopped (or ended) and joined
+    assert not source._receiver.is_alive()
+    assert not is_populated(database)
+
+
 def test_the_secondary_indexes_are_back_after_the_load(loaded: Database) -> None:
     inspector = inspect(loaded.engine)
     for name in POPULATION_TABLES:
