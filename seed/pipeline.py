@@ -140,11 +140,15 @@ class _Worker:
         self._pipe.close()
 
     def _receive(self) -> None:
-        """Messages as bytes (the read releases the GIL), None once the pipe is closed."""
+        """Messages as bytes (the read releases the GIL), None once the pipe is closed -- or the
+        read failed in any other way (a message too large to hold): the writer waiting for the
+        next message must be told, or the load would hang."""
         try:
             while self._hand_over(self._pipe.recv_bytes()):
                 pass
         except (EOFError, OSError):
+            pass  # the worker ended or was stopped
+        finally:
             self._hand_over(None)
 
     def _hand_over(self, message: bytes | None) -> bool:
