@@ -12,9 +12,12 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -444,3 +447,30 @@ def fapi_token(agent: TestClient, app: FastAPI, settings: Settings, fapi: FapiCl
     auth = client_assertion(app, fapi.client_id, fapi.key, settings.issuer_url, alg=fapi.alg)
     return agent.post("/oauth2/token", data={**form, **auth},
                       headers={"DPoP": dpop} if dpop else {})
+
+
+@contextmanager
+def loopback_json_server(document: Callable[[], object]) -> Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP server answering every GET with ``document()`` as JSON (a registrant's
+    sector identifier document): its base URL and the paths it was asked for."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(document()).encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", asked
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)

@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -48,6 +46,7 @@ from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     jwt_header,
+    loopback_json_server,
     query_of,
     verify_with_jwks,
 )
@@ -290,23 +289,8 @@ def suite_server() -> Iterator[tuple[str, dict[str, list[str]]]]:
     """The suite's own endpoint ``{base_url}/redirect_uris.json`` (here on loopback: a sandbox
     fetches loopback like webhooks)."""
     served: dict[str, list[str]] = {"value": []}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(json.dumps(served["value"]).encode())
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", served
-    server.shutdown()
-    thread.join(timeout=5)
+    with loopback_json_server(lambda: served["value"]) as (base, _asked):
+        yield base, served
 
 
 def test_oidcc_registration_sector_uri(agent: TestClient, client: TestClient,

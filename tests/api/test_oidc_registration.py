@@ -3,11 +3,8 @@ register, what is registered, and the registration access token."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -19,7 +16,14 @@ from app.main import create_app
 from app.services.vneid import registration as oidc_registration
 from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
-from tests.api.oidc_support import DEMO_REDIRECT, Rp, browser, citizen_with_contact, tokens_for
+from tests.api.oidc_support import (
+    DEMO_REDIRECT,
+    Rp,
+    browser,
+    citizen_with_contact,
+    loopback_json_server,
+    tokens_for,
+)
 
 BODY = {"client_name": "Bank A app", "redirect_uris": [DEMO_REDIRECT],
         "grant_types": ["authorization_code", "refresh_token"]}
@@ -255,26 +259,8 @@ def test_discovery_announces_the_registration_endpoint(client: TestClient,
 @pytest.fixture
 def sector_document() -> Iterator[tuple[str, list[str]]]:
     """A loopback server serving a sector identifier document; the paths it was asked for."""
-    asked: list[str] = []
-    document = json.dumps(BODY["redirect_uris"]).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/sector.json", asked
-    server.shutdown()
-    thread.join(timeout=5)
+    with loopback_json_server(lambda: BODY["redirect_uris"]) as (base, asked):
+        yield f"{base}/sector.json", asked
 
 
 @pytest.mark.parametrize("allowed", [True, False])
