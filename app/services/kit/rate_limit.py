@@ -118,8 +118,8 @@ class QuotaLeases:
 
     def left(self, client_id: str, *, now: datetime) -> int:
         """The requests this process holds for the client in the current window."""
-        window, left = self._left.get(client_id, (window_of(now), 0))  # one read: no lock
-        return left if window == window_of(now) else 0
+        found = self._left.get(client_id)  # one read of a tuple: no lock
+        return found[1] if found is not None and found[0] == window_of(now) else 0
 
     def add(self, client_id: str, *, now: datetime, requests: int) -> None:
         window_start = window_of(now)
