@@ -195,3 +195,34 @@ def test_quota_is_shared_by_every_server_process(
             for i in range(5)
         ]
     assert statuses == [200, 200, 200, 200, 429]
+
+
+def _leased(database: Database, client_id: str) -> int:
+    from sqlalchemy import func, select
+
+    from app.models.client import RateWindow
+
+    with database.read() as session:
+        return int(session.scalar(select(func.coalesce(func.sum(RateWindow.count), 0))
+                                  .where(RateWindow.client_id == client_id)))
+
+
+def test_the_next_block_of_a_quota_is_leased_before_this_one_runs_out(
+    client: TestClient, admin_headers: dict[str, str], people: People, database: Database,
+    clock_guard: Any
+) -> None:
+    """A quota of 1,000 a minute is leased 10 requests at a time; the next block is leased in the
+    background once a quarter of this one is left, so no request waits for it."""
+    import time
+
+    clock_guard.freeze()
+    client_id, secret = new_client(client, admin_headers, rate_limit=1000)
+    headers = bearer(issue_token(client, client_id, secret, "citizen.basic"))
+    statuses = [_lookup(client, people.mother, headers).status_code for _ in range(7)]
+    before = _leased(database, client_id)
+    statuses.append(_lookup(client, people.mother, headers).status_code)  # 2 of 10 left
+    deadline = time.monotonic() + 10
+    while _leased(database, client_id) == before and time.monotonic() < deadline:
+        time.sleep(0.01)  # the lease ahead runs after the answer
+    assert statuses == [200] * 8
+    assert (before, _leased(database, client_id)) == (10, 20)

@@ -116,6 +116,11 @@ class QuotaLeases:
             self._left[client_id] = (window, left - 1)
             return True
 
+    def left(self, client_id: str, *, now: datetime) -> int:
+        """The requests this process holds for the client in the current window."""
+        found = self._left.get(client_id)  # one read of a tuple: no lock
+        return found[1] if found is not None and found[0] == window_of(now) else 0
+
     def add(self, client_id: str, *, now: datetime, requests: int) -> None:
         window_start = window_of(now)
         with self._lock:

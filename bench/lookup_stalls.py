@@ -1,0 +1,128 @@
+"""``dancu serve`` with timing probes, to find what stalls the lookup's requests (bench/RESULTS.md,
+"The lookup's tail: stalls"). Run it in place of ``dancu serve`` (same environment), drive it
+with ``bench/open_loop.py``; every two seconds it rewrites ``--events`` with one line per event:
+seconds since start, milliseconds taken, kind, thread.
+
+    DANCU_...=... .venv/bin/python -P bench/lookup_stalls.py --events stalls.txt
+
+Kinds: ``looplag`` (a 1 ms sleep of the event loop that took more than 5 ms: the loop was held),
+``quota_wait`` (a request that found its process's quota block empty and waited for a lease),
+``lease`` (the lease's write transaction, in a worker thread), ``at_once`` (an inline SQLite write
+on the loop: the audit trail's group commits), ``waiting`` (the same in a worker thread, when the
+lock was taken), ``checkpoint`` (a WAL checkpoint, background thread), ``gc0/1/2`` (collections,
+from ``gc.callbacks``: every young one over 2 ms, every older one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from app import security
+from app.cli import app as cli
+from app.services.storage import checkpoints, units
+
+EVENTS: list[tuple[float, float, str, str]] = []
+START = time.perf_counter()
+
+
+def event(kind: str, began: float, seconds: float, detail: str = "") -> None:
+    EVENTS.append((began - START, seconds * 1000, kind, detail))
+
+
+def watch_collections() -> None:
+    began: dict[str, float] = {}
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began["at"] = time.perf_counter()
+        elif "at" in began:
+            took = time.perf_counter() - began["at"]
+            if info["generation"] >= 1 or took > 0.002:
+                event(f"gc{info['generation']}", began["at"], took)
+
+    gc.callbacks.append(callback)
+
+
+def timed(owner: Any, name: str, kind: str, *, over_ms: float = 0.0) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def probe(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            took = time.perf_counter() - began
+            if took * 1000 >= over_ms:
+                event(kind, began, took, threading.current_thread().name)
+
+    setattr(owner, name, probe)
+
+
+def time_quota_waits() -> None:
+    original = security._count_request
+
+    async def probe(*args: Any, **kwargs: Any) -> None:
+        began = time.perf_counter()
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            event("quota_wait", began, time.perf_counter() - began)
+
+    security._count_request = probe  # type: ignore[assignment]
+
+
+async def loop_lag() -> None:
+    while True:
+        began = time.perf_counter()
+        await asyncio.sleep(0.001)
+        took = time.perf_counter() - began
+        if took > 0.005:
+            event("looplag", began, took)
+
+
+def watch_loop() -> None:
+    original = uvicorn.Server.serve
+
+    async def serve(self: uvicorn.Server, *args: Any, **kwargs: Any) -> None:
+        task = asyncio.get_running_loop().create_task(loop_lag())
+        try:
+            await original(self, *args, **kwargs)
+        finally:
+            task.cancel()
+
+    uvicorn.Server.serve = serve  # type: ignore[method-assign]
+
+
+def write_events(path: str) -> None:
+    while True:
+        time.sleep(2)
+        with open(path, "w") as out:
+            out.writelines(f"{at:.3f} {ms:.2f} {kind} {detail}\n"
+                           for at, ms, kind, detail in list(EVENTS))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--events", required=True)
+    args = parser.parse_args()
+    watch_collections()
+    timed(checkpoints, "checkpoint", "checkpoint")
+    timed(units, "_at_once", "at_once", over_ms=0.5)
+    timed(units, "_waiting", "waiting")
+    timed(security, "_lease", "lease")
+    time_quota_waits()
+    watch_loop()
+    threading.Thread(target=write_events, args=(args.events,), daemon=True).start()
+    cli(["serve"])
+
+
+if __name__ == "__main__":
+    main()
