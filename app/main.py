@@ -127,6 +127,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(tenant_apps(app).stop_deliveries)
     if (shared := getattr(app.state, "sharing_runtime", None)) is not None:
         await shared.audit.aclose()  # this loop's audit connections (PostgreSQL)
+        if shared.charges is not None:
+            await shared.charges.aclose()  # and its quota leases' connections
     tenant_apps(app).forget_all()
     database.dispose()
 

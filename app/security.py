@@ -58,6 +58,7 @@ from app.services.kit.keys import KeyStore
 from app.services.population.reading import AsyncPostgresCitizens, citizen_reader
 from app.services.sharing import client_auth, tokens
 from app.services.sharing.audit_writer import AuditWriter
+from app.services.storage import units
 from app.services.storage.runtime import ClientSnapshot, Runtime
 
 if TYPE_CHECKING:
@@ -421,16 +422,45 @@ async def _active_client(request: Request, cache: Runtime, client_id: str) -> Cl
     return client
 
 
+def _charged(request: Request, client: ClientSnapshot, now: datetime, session: Session, *,
+             used: int) -> rate_limit.RateDecision:
+    decision = rate_limit.charge(session, client_id=client.client_id, limit=client.rate_limit,
+                                 now=now, cost=rate_limit.lease_size(client.rate_limit),
+                                 minimum=1)
+    if decision.allowed:
+        runtime(request).quotas.add(client.client_id, now=now, requests=decision.granted - used)
+    return decision
+
+
 def _lease(request: Request, client: ClientSnapshot, now: datetime, *,
            used: int = 1) -> rate_limit.RateDecision:
     """Lease a block of the client's quota; ``used`` of it (the request asking) taken at once."""
     with get_database(request).write() as session:
-        decision = rate_limit.charge(session, client_id=client.client_id, limit=client.rate_limit,
-                                     now=now, cost=rate_limit.lease_size(client.rate_limit),
-                                     minimum=1)
-    if decision.allowed:
-        runtime(request).quotas.add(client.client_id, now=now, requests=decision.granted - used)
-    return decision
+        return _charged(request, client, now, session, used=used)
+
+
+async def _lease_now(request: Request, client: ClientSnapshot, now: datetime, cache: Runtime, *,
+                     used: int = 1) -> rate_limit.RateDecision:
+    """:func:`_lease`, from the event loop where nothing can make the loop wait: on PostgreSQL
+    over an async connection (``Runtime.charges``); on SQLite inline when the writers' lock and
+    SQLite's are free at once (``units.write_at_once``, as the audit trail's group commits), else
+    in a worker thread. A write never waits for a lock on the loop: inline on SQLite it once
+    blocked the event loop on the database lock while a sync route holding that lock waited for
+    the loop to commit (both stalled for the 30 s busy timeout, then a 500; found by the
+    reliability suite's races). In a worker thread, the lease's ORM work took the GIL from the
+    busy loop and held it up 5-12 ms at each lease (bench/RESULTS.md, "The lookup's tail")."""
+    if cache.charges is not None:
+        decision = await cache.charges.charge(
+            client_id=client.client_id, limit=client.rate_limit, now=now,
+            cost=rate_limit.lease_size(client.rate_limit), minimum=1)
+        if decision.allowed:
+            cache.quotas.add(client.client_id, now=now, requests=decision.granted - used)
+        return decision
+    decided: list[rate_limit.RateDecision] = []
+    if units.write_at_once(get_database(request), lambda session: decided.append(
+            _charged(request, client, now, session, used=used))):
+        return decided[0]
+    return await cache.run_in_thread(lambda: _lease(request, client, now, used=used))
 
 
 _AHEAD: set[asyncio.Task[None]] = set()  # the leases ahead in flight (a task needs a reference)
@@ -447,7 +477,8 @@ def _lease_ahead(request: Request, client: ClientSnapshot, now: datetime,
     (bench/RESULTS.md, "The lookup's tail: stalls"). Every request is still counted against the
     shared counter before it is served; a process only holds up to 1.25 blocks instead of one
     (what a window's end may leave unused). Blocks of one request (quotas under 400 a minute)
-    are not leased ahead: those stay counted exactly."""
+    are not leased ahead: those stay counted exactly. The lease itself runs on the loop where it
+    can (:func:`_lease_now`): in a worker thread it still held the loop up 5-12 ms each time."""
     size = rate_limit.lease_size(client.rate_limit)
     if size < 4 or cache.quotas.left(client.client_id, now=now) != size // 4:
         return
@@ -461,8 +492,8 @@ def _lease_ahead(request: Request, client: ClientSnapshot, now: datetime,
 async def _leased_ahead(request: Request, client: ClientSnapshot, now: datetime,
                         cache: Runtime) -> None:
     async with _leading(cache, "lease", client.client_id):
-        try:  # a write: in a worker thread, as in _count_request
-            await cache.run_in_thread(lambda: _lease(request, client, now, used=0))
+        try:
+            await _lease_now(request, client, now, cache, used=0)
         except Exception:  # the request that finds the block empty leases (and fails) itself
             log.warning("leasing a client's quota ahead failed", exc_info=True)
 
@@ -473,11 +504,8 @@ async def _count_request(request: Request, client: ClientSnapshot, now: datetime
     while not cache.quotas.take(client.client_id, now=now):
         if await _joined(cache, "lease", client.client_id):
             continue  # another request leased a block meanwhile: take from it
-        # A write: always from a worker thread. Inline on SQLite it blocked the event loop on the
-        # database lock while a sync route holding that lock waited for the loop to commit (both
-        # stalled for the 30 s busy timeout, then a 500; found by the reliability suite's races).
         async with _leading(cache, "lease", client.client_id):
-            decision = await cache.run_in_thread(lambda: _lease(request, client, now))
+            decision = await _lease_now(request, client, now, cache)
         if not decision.allowed:
             raise _rate_limited(decision)
         return

@@ -23,7 +23,7 @@ from app.models.client import Client
 from app.oidc.jwt_policy import DEFAULT_LEEWAY
 from app.oidc.tokens import AccessTokenClaims
 from app.services.kit.keys import KeyStore
-from app.services.kit.rate_limit import QuotaLeases
+from app.services.kit.rate_limit import AsyncPostgresCharges, QuotaLeases
 
 CLIENT_CACHE_SECONDS = 2.0
 MAX_CACHED_TOKENS = 10_000
@@ -133,6 +133,8 @@ class Runtime:
         self.tokens = TokenCache()
         self.clients = ClientCache()
         self.quotas = QuotaLeases()
+        # quota leases from the event loop on PostgreSQL (on SQLite: app.security's _lease_now)
+        self.charges = None if database.is_sqlite else AsyncPostgresCharges(database.url)
         self.write_turn = asyncio.Lock()  # one writing unit at a time (app.services.storage.units)
 
     async def run_in_thread(self, work: Callable[[], T]) -> T:

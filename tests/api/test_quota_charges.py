@@ -1,0 +1,64 @@
+"""The shared quota counter: a charge never passes the limit, whether taken in a transaction of
+the ORM (SQLite's leases, the batch charges) or from the event loop (PostgreSQL's leases,
+``AsyncPostgresCharges``), and both count in the same row."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db import Database
+from app.models.client import RateWindow
+from app.services.kit import rate_limit
+
+NOW = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
+
+
+def _counted(database: Database, key: str) -> int:
+    with database.read() as session:
+        return int(session.scalar(select(func.coalesce(func.sum(RateWindow.count), 0))
+                                  .where(RateWindow.client_id == key)))
+
+
+def _charge_in_session(database: Database, key: str, **kwargs: int) -> rate_limit.RateDecision:
+    with database.write() as session:
+        return rate_limit.charge(session, client_id=key, limit=10, now=NOW, **kwargs)
+
+
+def test_leases_are_cut_to_what_is_left_and_refused_at_the_limit(database: Database) -> None:
+    key = f"quota-test-{uuid.uuid4().hex[:8]}"
+    granted = [_charge_in_session(database, key, cost=4, minimum=1) for _ in range(4)]
+    assert [(d.allowed, d.granted) for d in granted] == [(True, 4), (True, 4), (True, 2),
+                                                         (False, 0)]
+    assert granted[-1].retry_after == 30
+    assert _counted(database, key) == 10
+
+
+def test_leases_from_the_event_loop_count_in_the_same_row_and_never_pass_the_limit(
+    database: Database, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite leases through the ORM's transaction (the test above)")
+    key = f"quota-test-{uuid.uuid4().hex[:8]}"
+    charges = rate_limit.AsyncPostgresCharges(database.url)
+
+    async def charged(costs: list[int], minimum: int | None) -> list[rate_limit.RateDecision]:
+        try:
+            return [await charges.charge(client_id=key, limit=10, now=NOW, cost=cost,
+                                         minimum=minimum) for cost in costs]
+        finally:
+            await charges.aclose()
+
+    first = _charge_in_session(database, key, cost=1)
+    leased = asyncio.run(charged([4, 4, 4, 4], minimum=1))
+    assert first.granted == 1
+    assert [(d.allowed, d.granted) for d in leased] == [(True, 4), (True, 4), (True, 1),
+                                                        (False, 0)]
+    assert _counted(database, key) == 10
+    after = _charge_in_session(database, key, cost=1)
+    [all_or_nothing] = asyncio.run(charged([2], minimum=None))
+    assert (after.allowed, all_or_nothing.allowed, _counted(database, key)) == (False, False, 10)
