@@ -10,7 +10,11 @@ p99 is then the answers' own, not a queue); on a quiet one, half of ``bench/edge
     .venv/bin/python -P bench/open_loop_ab.py "sqlite:///$PWD/bench-1m.db" \\
         --checkout before=../other-checkout --checkout after=. --rate 2500 --rounds 3
 
-Each checkout needs ``.venv/bin/dancu`` (``python3 -m venv .venv && .venv/bin/pip install -e .``).
+Each checkout needs ``.venv/bin/dancu`` (``python3 -m venv .venv && .venv/bin/pip install -e .``),
+or is a directory holding only ``app/`` (``git archive main app | tar -x -C DIR``), served by this
+venv with ``PYTHONPATH=DIR``. ``--driver python`` offers the load with ``bench/open_loop.py``
+(evenly paced, cycling through ``--pins`` random PINs) instead of ``hey``; ``--probes DIR`` serves
+through ``bench/lookup_stalls.py`` and leaves each checkout's events in ``DIR/<name>.txt``.
 The database as for ``bench/edge.py`` (migrated, populated; the ``bench`` client is made here); a
 SQLite URL is best absolute.
 """
@@ -18,11 +22,13 @@ SQLite URL is best absolute.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -53,6 +59,34 @@ def hey(base: str, path: str, bearer: str, rate: float, seconds: int, cpus: str,
             "cpu_us": (edge.cpu_seconds(pid) - used) / max(answered, 1) * 1e6}
 
 
+def python_driver(base: str, paths: Path, bearer: str, rate: float, seconds: int, cpus: str,
+                  pid: int) -> dict[str, float]:
+    used = edge.cpu_seconds(pid)
+    output = subprocess.run(
+        [*edge.taskset(cpus), sys.executable, "-P", str(Path(__file__).parent / "open_loop.py"),
+         base + "/", "--rate", f"{rate:.0f}", "--duration", str(seconds + 1), "--paths",
+         str(paths), "--header", f"Authorization: Bearer {bearer}"],
+        capture_output=True, text=True, check=True).stdout
+    found = json.loads(output)
+    return {"reached": found["reached"], "p50_ms": found["p50_ms"], "p90_ms": found["p90_ms"],
+            "p99_ms": found["p99_ms"], "max_ms": found["max_ms"], "non200": found["errors"],
+            "late_p99_ms": found["late_p99_ms"],
+            "cpu_us": (edge.cpu_seconds(pid) - used) / max(found["answers"], 1) * 1e6}
+
+
+def serve_command(directory: str, probes: str | None,
+                  name: str) -> tuple[list[str], dict[str, str]]:
+    """``dancu serve`` of a checkout (its venv), or of an ``app/`` tree on this venv."""
+    root = Path(directory).resolve()
+    own = root / ".venv" / "bin" / "dancu"
+    env = {} if own.exists() else {"PYTHONPATH": str(root)}
+    if probes is not None:
+        python = own.parent / "python" if own.exists() else Path(sys.executable)
+        return [str(python), str(Path(__file__).parent / "lookup_stalls.py"), "--events",
+                str(Path(probes).resolve() / f"{name}.txt")], env
+    return [str(own if own.exists() else Path(sys.executable).parent / "dancu"), "serve"], env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("database_url")
@@ -63,28 +97,36 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--driver-cpus", default="1")
+    parser.add_argument("--driver", choices=("hey", "python"), default="hey")
+    parser.add_argument("--pins", type=int, default=10_000)
+    parser.add_argument("--probes", default=None, help="a directory for lookup_stalls.py's events")
     args = parser.parse_args()
     checkouts = dict(item.split("=", 1) for item in args.checkout)
     env = {"DANCU_DATABASE_URL": args.database_url, "DANCU_AUTO_SEED": "false",
            "DANCU_LOG_LEVEL": "warning", "DANCU_HOST": "127.0.0.1"}
     secret = edge.bench_client("bench", ["citizen.basic"], env)
-    path = f"/v1/citizens/{edge.random_pins(args.database_url, 1)[0]}"  # one URL, as hey does
+    pins = edge.random_pins(args.database_url, args.pins)
+    path = f"/v1/citizens/{pins[0]}"  # one URL, as hey does
     with ExitStack() as stack:
+        listed = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "paths.txt"
+        listed.write_text("".join(f"/v1/citizens/{pin}\n" for pin in pins))
+        target = listed if args.driver == "python" else path
+        drive = python_driver if args.driver == "python" else hey
         servers: dict[str, tuple[str, int, str]] = {}
         for name, directory in checkouts.items():
             port = edge.free_port()
             base = f"http://127.0.0.1:{port}"
-            command = [*edge.taskset(args.server_cpus),
-                       str(Path(directory).resolve() / ".venv" / "bin" / "dancu"), "serve"]
-            pid = stack.enter_context(edge.server(command, {
-                **env, "DANCU_PORT": str(port), "DANCU_ISSUER": base}, f"{base}/readyz"))
+            serve, extra = serve_command(directory, args.probes, name)
+            pid = stack.enter_context(edge.server([*edge.taskset(args.server_cpus), *serve], {
+                **env, **extra, "DANCU_PORT": str(port), "DANCU_ISSUER": base}, f"{base}/readyz"))
             servers[name] = (base, pid, edge.token(base, "bench", secret, "citizen.basic"))
         for base, pid, bearer in servers.values():  # warm-up
-            hey(base, path, bearer, args.rate, 3, args.driver_cpus, pid)
+            drive(base, target, bearer, args.rate, 3, args.driver_cpus, pid)  # type: ignore[arg-type]
         rounds: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
         for _ in range(args.rounds):
             for name, (base, pid, bearer) in servers.items():
-                result = hey(base, path, bearer, args.rate, args.duration, args.driver_cpus, pid)
+                result = drive(base, target, bearer, args.rate, args.duration,  # type: ignore[arg-type]
+                               args.driver_cpus, pid)
                 rounds[name].append(result)
                 print(f"{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f} {name}: "
                       + ", ".join(f"{key} {value:.1f}" for key, value in result.items()),
