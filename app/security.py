@@ -415,7 +415,10 @@ async def _active_client(request: Request, cache: Runtime, client_id: str) -> Cl
         client = cache.clients.get(client_id)
     if client is False:
         async with _leading(cache, "client", client_id):
-            client = await cache.run_blocking(lambda: _load_client(request, client_id))
+            if cache.charges is not None:  # PostgreSQL: from the loop, no worker thread
+                client = await cache.clients.load_async(cache.charges, client_id)
+            else:
+                client = await cache.run_blocking(lambda: _load_client(request, client_id))
     if client is None or client is False or not client.active:
         log.info("token of an unknown or disabled client refused")
         raise _invalid_token(had_token=True)

@@ -148,6 +148,19 @@ class AsyncPostgresCharges:
         idle.append(connection)
         return decision
 
+    async def row(self, query: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
+        """One row of a read on the same connections (the access check's other database read,
+        the client snapshot, ``app.services.storage.runtime.ClientCache.load_async``)."""
+        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
+        connection = idle.pop() if idle else await self._connect()
+        try:
+            found = await (await connection.execute(query, params, prepare=True)).fetchone()
+        except BaseException:
+            await connection.close()
+            raise
+        idle.append(connection)
+        return found
+
     async def aclose(self) -> None:
         """Close the running loop's kept connections (a later charge opens new ones)."""
         idle = self._idle.get(asyncio.get_running_loop(), [])
