@@ -1,7 +1,9 @@
 """``dancu serve`` with timing probes, to find what stalls the lookup's requests (bench/RESULTS.md,
 "The lookup's tail: stalls"). Run it in place of ``dancu serve`` (same environment), drive it
 with ``bench/open_loop.py``; every two seconds it rewrites ``--events`` with one line per event:
-seconds since start, milliseconds taken, kind, thread.
+seconds since start, milliseconds taken, kind, thread, and ``cpu=`` the milliseconds of CPU
+that thread used meanwhile (``time.thread_time``: what the event took of the GIL, which a loaded
+machine's waits for a CPU do not inflate).
 
     DANCU_...=... .venv/bin/python -P bench/lookup_stalls.py --events stalls.txt
 
@@ -45,11 +47,12 @@ def watch_collections() -> None:
 
     def callback(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            began["at"] = time.perf_counter()
+            began["at"], began["cpu"] = time.perf_counter(), time.thread_time()
         elif "at" in began:
             took = time.perf_counter() - began["at"]
             if info["generation"] >= 1 or took > 0.002:
-                event(f"gc{info['generation']}", began["at"], took)
+                event(f"gc{info['generation']}", began["at"], took,
+                      f"cpu={1000 * (time.thread_time() - began['cpu']):.2f}")
 
     gc.callbacks.append(callback)
 
@@ -58,13 +61,14 @@ def timed(owner: Any, name: str, kind: str, *, over_ms: float = 0.0) -> None:
     original: Callable[..., Any] = getattr(owner, name)
 
     def probe(*args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.thread_time()
         try:
             return original(*args, **kwargs)
         finally:
             took = time.perf_counter() - began
             if took * 1000 >= over_ms:
-                event(kind, began, took, threading.current_thread().name)
+                event(kind, began, took, f"{threading.current_thread().name} "
+                      f"cpu={1000 * (time.thread_time() - cpu):.2f}")
 
     setattr(owner, name, probe)
 

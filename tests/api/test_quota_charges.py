@@ -20,8 +20,13 @@ NOW = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
 
 def _counted(database: Database, key: str) -> int:
     with database.read() as session:
-        return int(session.scalar(select(func.coalesce(func.sum(RateWindow.count), 0))
-                                  .where(RateWindow.client_id == key)))
+        return int(
+            session.scalar(
+                select(func.coalesce(func.sum(RateWindow.count), 0)).where(
+                    RateWindow.client_id == key
+                )
+            )
+        )
 
 
 def _charge_in_session(database: Database, key: str, **kwargs: int) -> rate_limit.RateDecision:
@@ -32,8 +37,12 @@ def _charge_in_session(database: Database, key: str, **kwargs: int) -> rate_limi
 def test_leases_are_cut_to_what_is_left_and_refused_at_the_limit(database: Database) -> None:
     key = f"quota-test-{uuid.uuid4().hex[:8]}"
     granted = [_charge_in_session(database, key, cost=4, minimum=1) for _ in range(4)]
-    assert [(d.allowed, d.granted) for d in granted] == [(True, 4), (True, 4), (True, 2),
-                                                         (False, 0)]
+    assert [(d.allowed, d.granted) for d in granted] == [
+        (True, 4),
+        (True, 4),
+        (True, 2),
+        (False, 0),
+    ]
     assert granted[-1].retry_after == 30
     assert _counted(database, key) == 10
 
@@ -48,16 +57,17 @@ def test_leases_from_the_event_loop_count_in_the_same_row_and_never_pass_the_lim
 
     async def charged(costs: list[int], minimum: int | None) -> list[rate_limit.RateDecision]:
         try:
-            return [await charges.charge(client_id=key, limit=10, now=NOW, cost=cost,
-                                         minimum=minimum) for cost in costs]
+            return [
+                await charges.charge(client_id=key, limit=10, now=NOW, cost=cost, minimum=minimum)
+                for cost in costs
+            ]
         finally:
             await charges.aclose()
 
     first = _charge_in_session(database, key, cost=1)
     leased = asyncio.run(charged([4, 4, 4, 4], minimum=1))
     assert first.granted == 1
-    assert [(d.allowed, d.granted) for d in leased] == [(True, 4), (True, 4), (True, 1),
-                                                        (False, 0)]
+    assert [(d.allowed, d.granted) for d in leased] == [(True, 4), (True, 4), (True, 1), (False, 0)]
     assert _counted(database, key) == 10
     after = _charge_in_session(database, key, cost=1)
     [all_or_nothing] = asyncio.run(charged([2], minimum=None))
