@@ -123,8 +123,9 @@ def main() -> None:
         for base, pid, bearer in servers.values():  # warm-up
             drive(base, target, bearer, args.rate, 3, args.driver_cpus, pid)  # type: ignore[arg-type]
         rounds: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
-        for _ in range(args.rounds):
-            for name, (base, pid, bearer) in servers.items():
+        for number in range(args.rounds):  # the order turned every round (ABBA): no slot favoured
+            order = list(servers.items())
+            for name, (base, pid, bearer) in order[::-1] if number % 2 else order:
                 result = drive(base, target, bearer, args.rate, args.duration,  # type: ignore[arg-type]
                                args.driver_cpus, pid)
                 rounds[name].append(result)
