@@ -297,8 +297,8 @@ def main() -> None:
     parser.add_argument("--open-loop-duration", type=float, default=10)
     parser.add_argument("--no-open-loop", action="store_true")
     parser.add_argument("--open-loop-driver", choices=("python", "hey"), default="python",
-                        help="bench/open_loop.py (true open loop, one core of Python), or hey "
-                             "(apt-get install hey) when the rates outrun the Python generator")
+                        help="bench/open_loop.py (evenly paced, up to ~10,000 req/s from one core "
+                             "of Python), or hey (apt-get install hey; its workers fire in bursts)")
     args = parser.parse_args()
     endpoints = args.endpoints.split(",")
     port, bare_port = free_port(), free_port()
