@@ -123,22 +123,29 @@ def csrf_token(interaction_id: str, browser: str) -> str:
 # Anyone may open an interaction (an authorization request needs no credentials), and each is a
 # row; a sandbox client's X-Sandbox-Login stores a login session and a code per request, and a
 # browser with a session a code per request: expired ones are swept now and then, so that a loop
-# of requests cannot grow the tables without end. Interactions and codes are kept a day past their
-# expiry (a QR page still says "expired", not "not found"; a reused code is still told apart from
-# an unknown one a while), login sessions a refresh token family's lifetime (a logout naming one
-# still revokes its refresh tokens, which may outlive it). One new row in SWEEP_ONE_IN sweeps (the
-# columns have no index: the scan is shared out).
+# of requests cannot grow the tables without end. Interactions and unused codes are kept a day past
+# their expiry (a QR page still says "expired", not "not found"), login sessions and redeemed codes
+# a refresh token family's lifetime (a logout naming a session, a redeemed code sent again, still
+# revokes the refresh tokens they gave, which may outlive them). One new row in SWEEP_ONE_IN
+# sweeps (the columns have no index: the scan is shared out).
 KEEP_EXPIRED = timedelta(days=1)
 KEEP_EXPIRED_SESSIONS = REFRESH_FAMILY_LIFETIME
 SWEEP_ONE_IN = 256
 
 
 def sweep_interactions(session: Session, *, now: datetime) -> None:
-    """Delete the interactions and codes that expired more than :data:`KEEP_EXPIRED` ago, and the
-    login sessions that expired more than :data:`KEEP_EXPIRED_SESSIONS` ago."""
-    for model, kept in ((LoginInteraction, KEEP_EXPIRED), (AuthorizationCode, KEEP_EXPIRED),
-                        (BrowserSession, KEEP_EXPIRED_SESSIONS)):
-        session.execute(delete(model).where(model.expires_at < now - kept))
+    """Delete the interactions and unused codes that expired more than :data:`KEEP_EXPIRED` ago,
+    and the login sessions and redeemed codes that expired more than
+    :data:`KEEP_EXPIRED_SESSIONS` ago (a redeemed code sent again still revokes the refresh
+    tokens it gave, RFC 6749 §4.1.2, as long as they may live)."""
+    code = AuthorizationCode
+    session.execute(delete(LoginInteraction)
+                    .where(LoginInteraction.expires_at < now - KEEP_EXPIRED))
+    session.execute(delete(code).where(code.expires_at < now - KEEP_EXPIRED,
+                                       code.consumed_at.is_(None)))
+    session.execute(delete(code).where(code.expires_at < now - KEEP_EXPIRED_SESSIONS))
+    session.execute(delete(BrowserSession)
+                    .where(BrowserSession.expires_at < now - KEEP_EXPIRED_SESSIONS))
 
 
 def sweep_now_and_then(session: Session, *, now: datetime) -> None:
