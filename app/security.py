@@ -399,7 +399,14 @@ async def _leading(cache: Runtime, kind: str, client_id: str) -> AsyncIterator[N
     try:
         yield
     finally:
+        _landed(key, flight)
+
+
+def _landed(key: tuple[int, int, str, str], flight: asyncio.Future[None]) -> None:
+    """The flight is over: forgotten (unless another took its place) and its waiters woken."""
+    if _FLIGHTS.get(key) is flight:
         del _FLIGHTS[key]
+    if not flight.done():
         flight.set_result(None)
 
 
@@ -485,20 +492,28 @@ def _lease_ahead(request: Request, client: ClientSnapshot, now: datetime,
     size = rate_limit.lease_size(client.rate_limit)
     if size < 4 or cache.quotas.left(client.client_id, now=now) != size // 4:
         return
-    if _FLIGHTS.get(_flight_key(cache, "lease", client.client_id)) is not None:
+    key = _flight_key(cache, "lease", client.client_id)
+    if _FLIGHTS.get(key) is not None:
         return
-    task = asyncio.get_running_loop().create_task(_leased_ahead(request, client, now, cache))
+    # The flight is ours from now, not from the task's first step: a request finding the block
+    # empty before that step would lease too, and the two flights under one key replaced each
+    # other (one's end then failed on the other's key, a 500, and its waiters waited for ever).
+    loop = asyncio.get_running_loop()
+    flight = _FLIGHTS[key] = loop.create_future()
+    task = loop.create_task(_leased_ahead(request, client, now, cache, key, flight))
     _AHEAD.add(task)
     task.add_done_callback(_AHEAD.discard)
 
 
 async def _leased_ahead(request: Request, client: ClientSnapshot, now: datetime,
-                        cache: Runtime) -> None:
-    async with _leading(cache, "lease", client.client_id):
-        try:
-            await _lease_now(request, client, now, cache, used=0)
-        except Exception:  # the request that finds the block empty leases (and fails) itself
-            log.warning("leasing a client's quota ahead failed", exc_info=True)
+                        cache: Runtime, key: tuple[int, int, str, str],
+                        flight: asyncio.Future[None]) -> None:
+    try:
+        await _lease_now(request, client, now, cache, used=0)
+    except Exception:  # the request that finds the block empty leases (and fails) itself
+        log.warning("leasing a client's quota ahead failed", exc_info=True)
+    finally:
+        _landed(key, flight)
 
 
 async def _count_request(request: Request, client: ClientSnapshot, now: datetime,

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # Dynamic client registration without an initial access token ("open registration", RFC 7591
     # §3), in a sandbox deployment only: registrations per source address in a minute (0: closed).
     open_registrations_per_source: int = Field(default=60, ge=0)
+    # ... and in all: open registration is refused (403 access_denied) while this many dynamically
+    # registered clients are active (registered by anyone, with a token or without; one deleted
+    # through RFC 7592 frees its place); 0 closes it too. Per source alone, many addresses could
+    # fill the database without end.
+    open_registrations_total: int = Field(default=1000, ge=0)
 
     @field_validator("database_url", "read_database_url")
     @classmethod

@@ -7,11 +7,12 @@ request without the header, from a deployment without rules, that names no fault
 through without any work beyond a header look-up and a scan of the path for a known PIN.
 
 Who is calling is the client the request's credentials prove, checked here (only when a fault
-could apply: the header, a rule, a persona): the admin token; an unexpired JWT signed by the
-provider (its ``client_id``, ``azp`` or ``aud``); client credentials (HTTP Basic, or a
-``client_secret``/``client_assertion`` form) checked by the token endpoint's rules. A ``client_id``
-that is only claimed (a query or form parameter) names nobody: otherwise an anonymous request could
-set off another client's rules and use up its ``fail-first`` counters.
+could apply: the header, a rule, a persona): the admin token; an unexpired access token signed by
+the provider (``typ`` ``at+jwt``: its ``client_id``; an ID token's audience is no proof, as
+others see ID tokens); client credentials (HTTP Basic, or a ``client_secret``/``client_assertion``
+form) checked by the token endpoint's rules. A ``client_id`` that is only claimed (a query or form
+parameter) names nobody: otherwise an anonymous request could set off another client's rules and
+use up its ``fail-first`` counters.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from app.errors import (
 )
 from app.errors import ServiceUnavailable as Unavailable
 from app.middleware import read_body, replay
+from app.oidc.tokens import ACCESS_TOKEN_TYP
 from app.services.sandbox import faults
 from app.services.sandbox.faults import Fault, InjectedTimeout, InvalidFault, SandboxClientRequired
 
@@ -185,15 +187,19 @@ def _token_client(request: Request, token: str) -> tuple[str | None, int]:
     now = request.app.state.clock.now()
     try:
         keys = key_store(request).ring_for(token).verification_keys(now=now)
-        claims = jwt.decode(token, keys).claims
+        decoded = jwt.decode(token, keys)
+        claims = decoded.claims
         jwt.JWTClaimsRegistry(now=int(now.timestamp()), leeway=0,
                               exp={"essential": True}).validate(claims)
     except (JoseError, ValueError, TypeError, KeyError):
         return None, 0
-    audience = claims.get("aud")
-    found = claims.get("client_id") or claims.get("azp") or (
-        audience if isinstance(audience, str) else None)
-    return (str(found) if found else None), int(claims["exp"])
+    # Only an access token proves its bearer is its client: an ID token (its aud, its azp) or a
+    # logout token names a client too, yet passes through others' hands (a citizen's browser
+    # carries the ID token of an RP-initiated logout's id_token_hint), and would let them set off
+    # that client's fault rules, use up its fail-first counters and write into its request list.
+    if decoded.header.get("typ") != ACCESS_TOKEN_TYP or not claims.get("client_id"):
+        return None, 0
+    return str(claims["client_id"]), int(claims["exp"])
 
 
 def _credentials_client(request: Request, presented: _Presented) -> str | None:

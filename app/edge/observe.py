@@ -98,12 +98,15 @@ class Watch:
             self.response_body.extend(message.get("body", b""))  # type: ignore[union-attr]
         await self._send(message)
 
-    def client_id(self) -> str | None:
+    def client_id(self) -> tuple[str | None, bool]:
+        """The client and whether the request proved it is that client: noted by the route's
+        or the fault step's authentication; else, at the token endpoint, the client id the
+        request only names (who tried), never attributed to that client's own list."""
         noted = self.scope.get("state", {})
         found = noted.get("client_id") or noted.get("sandbox_fault_client")
         if found or not self.keep_request:
-            return found
-        return claimed_client_id(self.scope, bytes(self.request_body))
+            return found, found is not None
+        return claimed_client_id(self.scope, bytes(self.request_body)), False
 
     def grant_type(self) -> str:
         grant = self.scope.get("state", {}).get("grant_type")  # noted by the token route
@@ -145,10 +148,11 @@ def with_headers(headers: Any, request_id: str, *, no_store: bool) -> list[tuple
 def _record(host: Any, watch: Watch, seconds: float) -> None:
     scope, route = watch.scope, route_of(watch.scope)
     state = scope.get("state", {})
+    client_id, proven = watch.client_id()
     fields = {"request_id": watch.request_id, "method": scope.get("method", ""),
               "path": route, "status": watch.status, "duration_ms": round(seconds * 1000, 2),
-              "client_id": watch.client_id(), "tenant": state.get("tenant"),
-              "fault": state.get("sandbox_fault")}
+              "client_id": client_id, "client_authenticated": proven,
+              "tenant": state.get("tenant"), "fault": state.get("sandbox_fault")}
     metrics.observe(method=fields["method"], route=route, status=watch.status, seconds=seconds)
     if fields["fault"]:
         metrics.FAULTS.labels(faults.kind(fields["fault"])).inc()

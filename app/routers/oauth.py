@@ -469,7 +469,9 @@ def revoke_my_sessions(request: Request, session: SessionDep, settings: Settings
 
 _REGISTRATION_ERRORS = {400: {"description": "invalid_client_metadata, invalid_redirect_uri "
                                              "(RFC 7591 §3.2.2)"},
-                        401: {"description": "invalid_token: no or a wrong access token"}}
+                        401: {"description": "invalid_token: no or a wrong access token"},
+                        403: {"description": "access_denied: open registration is full "
+                                             "(DANCU_OPEN_REGISTRATIONS_TOTAL)"}}
 
 
 def _registration_error(error: oauth.OAuthError) -> JSONResponse:
@@ -499,6 +501,7 @@ def _open_registration(request: Request, settings: Settings, now: Any) -> bool:
         wait = throttle.locked(session, checks, now=now)
         if wait:
             raise throttle.too_many(wait)
+        oidc_registration.check_open_room(session, settings)  # access_denied when full
         throttle.count_failure(session, checks, now=now)  # counts the registration
     return True
 
@@ -533,7 +536,7 @@ async def register_client(request: Request) -> Any:
     return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
 
 
-_MANAGE = {"responses": _REGISTRATION_ERRORS}
+_MANAGE = {"responses": {code: doc for code, doc in _REGISTRATION_ERRORS.items() if code != 403}}
 
 
 @router.get("/oauth2/register/{client_id}", summary="Read a registration (RFC 7592 §2.1)",

@@ -173,13 +173,19 @@ async def token(request: Request) -> Any:
         return throttle.token_quota(shared.quotas, client_id=client.client_id,
                                     limit=client.rate_limit, now=now)
 
+    def identified(client: Any) -> None:
+        # for the request log: the client this request proved it is (a client id it only
+        # names is recorded as claimed, never in that client's list; app.edge.observe)
+        request.scope["state"]["client_id"] = client.client_id
+
     def decide(session: Session) -> Answer | Pending[Answer]:
         wait = throttle.locked(session, checks, now=now)  # one read; a failure writes, not this
         if wait:
             return oauth.SlowDown(retry_after=wait)
         try:
             step = tokens.prepare_token(session, token_request, settings=settings,
-                                        keys=key_store(request), now=now, admit=admit)
+                                        keys=key_store(request), now=now, admit=admit,
+                                        identified=identified)
         except oauth.InvalidClient as error:
             return Pending(_counted(checks, now, error))
         except oauth.OAuthError as error:

@@ -222,6 +222,9 @@ class RecentRequest(BaseModel):
     status: int
     duration_ms: float
     client_id: str | None
+    client_authenticated: bool = Field(
+        description="Whether the request proved it is client_id (false: the id is only claimed, "
+                    "an unauthenticated token request's, shown to the admin only)")
     tenant: str | None
     fault: str | None
 
@@ -230,6 +233,6 @@ class RecentRequests(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"requests": [{
         "at": "2026-12-02T09:00:00Z", "request_id": "7f3c…", "method": "GET",
         "path": "/v1/citizens/{pin}", "status": 200, "duration_ms": 3.2, "client_id": "demo",
-        "tenant": None, "fault": None}]}]})
+        "client_authenticated": True, "tenant": None, "fault": None}]}]})
 
     requests: list[RecentRequest]

@@ -482,6 +482,63 @@ def test_a_death_in_the_simulation_ends_the_sessions_and_tells_the_rps(
     assert _live_sessions(database, pin) == []
 
 
+def _dies_in_the_simulation(monkeypatch: pytest.MonkeyPatch, pin: str) -> None:
+    """The simulated day's draws replaced by the death of ``pin``; the stored clock left alone
+    (other tests share this database)."""
+    def dies(day: simulation.Day, population: int) -> Counter[str]:
+        assert day.run("deaths", DeathRequest(pin=pin, date_of_death=day.today))
+        return Counter(deaths=1)
+
+    monkeypatch.setattr(simulation, "simulate_day", dies)
+    monkeypatch.setattr(simulation.shared_clock, "save", lambda session, clock: None)
+
+
+def _dead_closed_and_revoked(database: Database, pin: str) -> None:
+    """What a death recorded directly does: deceased, account closed, no card left usable, no
+    login session left."""
+    from app.models.card import Card
+
+    with database.read() as session:
+        assert session.scalar(select(Citizen.status).where(Citizen.pin == pin)) == "deceased"
+        assert session.scalar(select(Account.state).where(Account.pin == pin)) == accounts.CLOSED
+        usable = session.scalars(select(Card.id).where(
+            Card.pin == pin, Card.status.in_(("active", "held", "lost")))).all()
+        assert usable == []
+    assert _live_sessions(database, pin) == []
+
+
+def test_a_death_simulated_through_the_admin_api_ends_the_sessions_and_tells_the_rps(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database, clock: SandboxClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """POST /v1/admin/simulate hands the simulation the app's logouts, as the direct paths do."""
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    _dies_in_the_simulation(monkeypatch, pin)
+    clock.freeze(clock.now() - timedelta(days=1))  # the simulated day ends now: the session lives
+    answered = client.post("/v1/admin/simulate", headers=admin, json={"days": 1})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["counts"] == {"deaths": 1}
+    _told(app, client, receiver, rp, id_claims)
+    _dead_closed_and_revoked(database, pin)
+
+
+def test_a_death_simulated_by_the_command_line_ends_the_sessions_and_tells_the_rps(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dancu simulate` sends the logouts itself (backchannel.own_logouts) before it returns."""
+    from app.cli import events as events_cli
+
+    pin, rp, id_claims = _signed_in(app, client, admin, receiver)
+    _dies_in_the_simulation(monkeypatch, pin)
+    day_before = SandboxClock()  # the stored clock as the command reads it, a day back
+    day_before.freeze(app.state.clock.now() - timedelta(days=1))
+    monkeypatch.setattr(events_cli, "_clock", lambda database: day_before)
+    done = CliRunner().invoke(cli_app, ["simulate", "--days", "1", "--database-url", database.url],
+                              env={"DANCU_SECRET_KEY": TEST_SECRET_KEY})
+    assert done.exit_code == 0, done.output
+    _told(app, client, receiver, rp, id_claims)  # sent before the command returned
+    _dead_closed_and_revoked(database, pin)
+
+
 def test_a_persona_locked_again_at_start_up_ends_its_sessions(
         app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
         database: Database) -> None:

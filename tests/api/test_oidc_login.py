@@ -529,3 +529,53 @@ def test_interactions_long_expired_are_swept_as_new_ones_open(
         left = set(session.scalars(select(LoginInteraction.id).where(
             LoginInteraction.id.in_([old, recent, newest]))))
     assert left == {recent, newest}
+
+
+def test_headless_logins_long_expired_are_swept_as_new_ones_are_made(
+        agent: TestClient, rp: Rp, database: Database, clock: SandboxClock,
+        personas: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox client's X-Sandbox-Login stores a login session and a code per request, both
+    left unused here: a loop of them must not grow the tables without end. The unused codes
+    expired over a day ago and the sessions expired over a refresh family's lifetime ago go; a
+    redeemed code stays as long as a replay of it must still revoke what it gave."""
+    from sqlalchemy import select
+
+    from app.models.oidc import AuthorizationCode, BrowserSession
+    from app.oidc.codes import opaque_hash
+    from app.services.vneid import sessions
+    from app.services.vneid.provider import SESSION_TTL
+
+    def logged_in() -> tuple[str, str]:
+        agent.cookies.clear()
+        flow = authorize(agent, rp, pin=_pin(personas, "citizen-l2"))
+        code_hash = opaque_hash(flow.result["code"])
+        with database.read() as session:
+            sid = session.scalar(select(AuthorizationCode.session_id).where(
+                AuthorizationCode.code_hash == code_hash))
+        assert sid
+        return code_hash, sid
+
+    monkeypatch.setattr(sessions.secrets, "randbelow", lambda _: 1)  # no sweep yet
+    old = logged_in()
+    start = clock.now()
+    clock.freeze(start + timedelta(days=2))
+    try:
+        unused = logged_in()  # expired over a day ago at the end: goes
+        redeemed_flow = authorize(agent, rp, pin=_pin(personas, "citizen-l2"))
+        assert redeem(agent, rp, redeemed_flow).status_code == 200
+        redeemed = opaque_hash(redeemed_flow.result["code"])  # a replay still revokes: stays
+        clock.freeze(start + SESSION_TTL + sessions.KEEP_EXPIRED_SESSIONS + timedelta(hours=1))
+        recent = logged_in()
+        clock.freeze(clock.now() + timedelta(minutes=30))  # both codes expired, one long ago
+        monkeypatch.setattr(sessions.secrets, "randbelow", lambda _: 0)  # this one sweeps
+        newest = logged_in()
+    finally:
+        clock.reset()
+    flows = [old, unused, recent, newest]
+    with database.read() as session:
+        codes = set(session.scalars(select(AuthorizationCode.code_hash).where(
+            AuthorizationCode.code_hash.in_([redeemed, *(code for code, _ in flows)]))))
+        logins = set(session.scalars(select(BrowserSession.id).where(
+            BrowserSession.id.in_([sid for _, sid in flows]))))
+    assert codes == {redeemed, recent[0], newest[0]}
+    assert logins == {unused[1], recent[1], newest[1]}

@@ -85,6 +85,36 @@ def test_open_registrations_are_limited_per_source_and_a_token_is_not(
         assert _register(other, initial_token).status_code == 201
 
 
+def test_open_registration_has_a_total_a_token_does_not(
+        settings: Settings, database: Database, initial_token: str) -> None:
+    """Per source alone, many addresses could add clients without end: past the total of active
+    dynamically registered clients, open registration is refused in RFC 7591's error format;
+    a registration deleted (RFC 7592) frees its place; a token still registers."""
+    from sqlalchemy import func, select
+
+    from app.models.client import Client
+
+    with database.read() as session:
+        active = session.scalar(select(func.count()).select_from(Client).where(
+            Client.registration_token_hash.is_not(None), Client.status == "active")) or 0
+    full = settings.model_copy(update={"open_registrations_total": active + 1})
+    with TestClient(create_app(full, database=database, migrate_on_start=False)) as other:
+        taken = _register(other, None)
+        assert taken.status_code == 201, taken.text
+        refused = _register(other, None)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("application/json")
+        assert refused.json()["error"] == "access_denied"
+        assert "DANCU_OPEN_REGISTRATIONS_TOTAL" in refused.json()["error_description"]
+        by_token = _register(other, initial_token)
+        assert by_token.status_code == 201, by_token.text
+        for made in (taken.json(), by_token.json()):  # RFC 7592: each frees its place
+            deleted = other.delete(f"/oauth2/register/{made['client_id']}", headers={
+                "Authorization": f"Bearer {made['registration_access_token']}"})
+            assert deleted.status_code == 204, deleted.text
+        assert _register(other, None).status_code == 201
+
+
 def test_closed_registration_needs_an_initial_access_token(
         settings: Settings, database: Database) -> None:
     closed = settings.model_copy(update={"open_registrations_per_source": 0})

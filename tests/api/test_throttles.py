@@ -419,3 +419,76 @@ def test_introspection_and_revocation_count_wrong_secrets_like_the_token_endpoin
     assert [w.status_code for w in wrong] == [401] * 3
     assert _locked(guesser.post(path, data={"token": "x"}, headers=basic(*bank)), kind="oauth")
     assert _locked(_token(_from(throttled, "10.6.0.99"), *bank), kind="oauth")  # one count
+
+
+def test_a_quota_block_leased_for_a_window_already_over_keeps_the_new_windows_block() -> None:
+    """The lease ahead runs in the background with the time of the request that started it: as
+    the window turns, a request may lease the new window's block first. The late, stale lease
+    must not replace that block (its requests are counted in the database: the client would
+    lose them)."""
+    from datetime import UTC, datetime
+
+    from app.services.kit.rate_limit import WINDOW_SECONDS, QuotaLeases
+
+    leases = QuotaLeases()
+    old = datetime(2026, 12, 7, 12, 0, 59, tzinfo=UTC)
+    new = old + timedelta(seconds=WINDOW_SECONDS)
+    leases.add("bank-a", now=new, requests=10)  # the new window's block
+    leases.add("bank-a", now=old, requests=10)  # the lease ahead started in the old window
+    assert leases.left("bank-a", now=new) == 10
+    assert leases.take("bank-a", now=new)
+
+
+def test_a_request_finding_the_block_empty_joins_the_lease_ahead_already_started() -> None:
+    """The lease ahead's flight is registered when it is started, not at the task's first step:
+    a request that found the block empty in between leased too, and the two flights under one
+    key replaced each other (the second to end failed on the missing key: a 500, and the
+    requests waiting on its flight waited for ever)."""
+    import asyncio
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from app import security
+    from app.services.kit.rate_limit import QuotaLeases
+
+    leased: list[str] = []
+
+    async def run_in_thread(work: Any) -> None:
+        leased.append("ahead")  # the write itself is not what is tested
+
+    async def scenario() -> tuple[bool, bool]:
+        now = datetime(2026, 12, 7, 12, 0, 30, tzinfo=UTC)
+        cache = SimpleNamespace(quotas=QuotaLeases(), run_in_thread=run_in_thread)
+        client = SimpleNamespace(client_id="bank-a", rate_limit=400)  # blocks of 4
+        cache.quotas.add("bank-a", now=now, requests=1)  # a quarter of the block left
+        security._lease_ahead(None, client, now, cache)  # type: ignore[arg-type]
+        assert cache.quotas.take("bank-a", now=now)  # the last one: the block is empty now
+        joined = await security._joined(cache, "lease", "bank-a")  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        key = security._flight_key(cache, "lease", "bank-a")  # type: ignore[arg-type]
+        return joined, key in security._FLIGHTS
+
+    joined, still_flying = asyncio.run(scenario())
+    assert joined  # it waited for the lease ahead instead of leasing a second block
+    assert leased == ["ahead"]
+    assert not still_flying
+
+
+def test_flights_under_one_key_end_in_any_order_and_wake_their_waiters() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from app import security
+
+    async def scenario() -> None:
+        cache = SimpleNamespace()
+        async with security._leading(cache, "lease", "bank-a"):  # type: ignore[arg-type]
+            key = security._flight_key(cache, "lease", "bank-a")  # type: ignore[arg-type]
+            first = security._FLIGHTS[key]
+            async with security._leading(cache, "lease", "bank-a"):  # type: ignore[arg-type]
+                second = security._FLIGHTS[key]
+        assert first.done()
+        assert second.done()
+        assert key not in security._FLIGHTS
+
+    asyncio.run(scenario())

@@ -214,9 +214,14 @@ class QuotaLeases:
         return found[1] if found is not None and found[0] == window_of(now) else 0
 
     def add(self, client_id: str, *, now: datetime, requests: int) -> None:
+        """Keep ``requests`` leased at ``now``. A lease of a window already over (leased ahead in
+        the background as the window turned, while a request leased the new one) is dropped: it
+        replaced the new window's block, whose requests, already counted, were then lost."""
         window_start = window_of(now)
         with self._lock:
             window, left = self._left.get(client_id, (window_start, 0))
+            if window > window_start:
+                return
             unused = left if window == window_start else 0
             self._left[client_id] = (window_start, requests + unused)
 

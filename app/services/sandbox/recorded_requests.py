@@ -2,6 +2,10 @@
 a bounded ring buffer of method, route template, status, duration, client, request id, tenant and
 injected fault. Never a raw path, a query, a header or a body: nothing personal.
 
+A client's entry is one whose request proved it is that client (``client_authenticated``): an
+unauthenticated token request names any client id it likes, which the admin sees as claimed (who
+tried) but which never lands in that client's own list.
+
 Each worker process keeps its own (run one worker to see everything in one place).
 """
 
@@ -24,6 +28,7 @@ class Seen:
     status: int
     duration_ms: float
     client_id: str | None
+    client_authenticated: bool  # False: client_id is only claimed (or None)
     tenant: str | None
     fault: str | None
 
@@ -38,7 +43,8 @@ class RecentRequests:
     def latest(self, *, client_id: str | None = None, limit: int = 200) -> list[Seen]:
         items = list(self._items)  # copied in C, under the GIL
         if client_id is not None:
-            items = [item for item in items if item.client_id == client_id]
+            items = [item for item in items
+                     if item.client_id == client_id and item.client_authenticated]
         return items[::-1][:limit]
 
 

@@ -149,19 +149,22 @@ Admission = Callable[[Any], Callable[[Session], None] | None]
 
 def prepare_token(
     session: Session, request: TokenRequest, *, settings: Settings, keys: KeyStore, now: datetime,
-    admit: Admission | None = None,
+    admit: Admission | None = None, identified: Callable[[Any], None] | None = None,
 ) -> TokenBody | Pending[TokenBody]:
     """Authenticate the client and check the grant, reading ``session`` only; raises
     ``OAuthError`` (RFC 6749 §5.2), or leaves the writes as a ``Pending`` (whose ``write`` may
     raise one too, after writing what a refusal must keep). A spent ``private_key_jwt`` assertion
     is recorded first, whatever the grant says. ``admit(client)``, after a grant checks out, may
-    add a write made before the grant's (a quota lease that may refuse)."""
+    add a write made before the grant's (a quota lease that may refuse); ``identified(client)``
+    is told the client once it authenticated, whatever the grant then says."""
     grant_type = request.params.get("grant_type")
     if not grant_type:
         raise oauth.InvalidRequest("grant_type is required.")
     client, spend = client_auth.identify(
         session, request, settings=settings, now=now, token_endpoint=token_endpoint(settings)
     )
+    if identified is not None:
+        identified(client)
     try:
         handler = GRANTS.get(grant_type)
         if handler is None:

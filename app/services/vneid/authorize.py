@@ -212,6 +212,7 @@ def issue_code(session: Session, request: AuthorizationRequest, *,
                account: Account | AccountRef,
                login: BrowserSession | oidc_sessions.Started, ctx: Context) -> str:
     """Store a code for this login and return the relying party's success redirect."""
+    oidc_sessions.sweep_now_and_then(session, now=ctx.now)
     code, grant = issue_authorization_code(
         request, subject=str(account.id), auth_time=aware(login.auth_time) or login.auth_time,
         acr=select_acr(request.acr_values, level=login.level), now=ctx.now,

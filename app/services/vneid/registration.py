@@ -2,11 +2,12 @@
 
 * **Who may register.** In a sandbox deployment, anyone (RFC 7591 §3's open registration: each
   test run registers its own clients), up to ``DANCU_OPEN_REGISTRATIONS_PER_SOURCE`` a minute from
-  one address (:func:`open_to_all`); otherwise, and beyond that, a caller with an *initial access
-  token* (RFC 7591 §3): the admin token
-  itself, or a token the administrator minted (``POST /v1/admin/registration-tokens``): ``iat1.``
-  + expiry + an HMAC under a key derived from the deployment secret (``oidc/initial-access-token``),
-  so it is valid only in the deployment -- or the tenant, whose secret is its own -- that minted it,
+  one address (:func:`open_to_all`) while fewer than ``DANCU_OPEN_REGISTRATIONS_TOTAL``
+  dynamically registered clients are active (:func:`check_open_room`); otherwise, and beyond
+  that, a caller with an *initial access token* (RFC 7591 §3): the admin token itself, or a
+  token the administrator minted (``POST /v1/admin/registration-tokens``): ``iat1.`` + expiry
+  + an HMAC under a key derived from the deployment secret (``oidc/initial-access-token``), so
+  it is valid only in the deployment -- or the tenant, whose secret is its own -- that minted it,
   until it expires. Anyone holding one may register any number of clients until then (a test run
   gets one and registers the clients it needs).
 * **What is registered.** A relying party (``authorization_code``, optionally ``refresh_token``),
@@ -28,6 +29,7 @@ import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models.client import Client
@@ -63,7 +65,22 @@ def mint_initial_token(settings: Settings, *, now: datetime,
 def open_to_all(settings: Settings) -> bool:
     """Whether a registration without an initial access token is taken (a sandbox deployment with
     open registrations; a presented token is always checked)."""
-    return settings.sandbox and settings.open_registrations_per_source > 0
+    return (settings.sandbox and settings.open_registrations_per_source > 0
+            and settings.open_registrations_total > 0)
+
+
+OPEN_REGISTRATION_FULL = ("Open registration is full (DANCU_OPEN_REGISTRATIONS_TOTAL): register "
+                          "with an initial access token, or delete a registration (RFC 7592).")
+
+
+def check_open_room(session: Session, settings: Settings) -> None:
+    """``access_denied`` (RFC 7591 §3.2.2's format) while ``open_registrations_total``
+    dynamically registered clients are active: per source alone, many addresses could add
+    clients without end."""
+    active = session.scalar(select(func.count()).select_from(Client).where(
+        Client.registration_token_hash.is_not(None), Client.status == "active"))
+    if (active or 0) >= settings.open_registrations_total:
+        raise oauth.AccessDenied(OPEN_REGISTRATION_FULL)
 
 
 def initial_token_valid(settings: Settings, token: str, *, now: datetime) -> bool:

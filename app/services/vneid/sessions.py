@@ -22,10 +22,10 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
-from app.models.oidc import BrowserSession, LoginInteraction
+from app.models.oidc import AuthorizationCode, BrowserSession, LoginInteraction
 from app.oidc import claims_request
 from app.oidc.authorize import AuthorizationRequest
-from app.oidc.codes import new_opaque_value, opaque_hash
+from app.oidc.codes import REFRESH_FAMILY_LIFETIME, new_opaque_value, opaque_hash
 from app.oidc.interaction import SessionView
 from app.prepared import Prepared
 from app.services.kit.keys import aware
@@ -55,6 +55,7 @@ class Started(NamedTuple):
 def start(session: Session, account: Account | AccountRef, *, amr: tuple[str, ...],
           now: datetime) -> tuple[Started, str]:
     """A new login session for ``account``; returns it and the cookie value (shown once)."""
+    sweep_now_and_then(session, now=now)
     cookie = new_opaque_value()
     started = Started(id=new_opaque_value(), account_id=account.id, auth_time=now, amr=list(amr),
                       level=account.level)
@@ -120,23 +121,42 @@ def csrf_token(interaction_id: str, browser: str) -> str:
 
 
 # Anyone may open an interaction (an authorization request needs no credentials), and each is a
-# row: expired ones are swept now and then, so that a loop of requests cannot grow the table
-# without end. Kept a day past their expiry (a QR page still says "expired", not "not found");
-# one opening in SWEEP_ONE_IN sweeps (the column has no index: the scan is shared out).
+# row; a sandbox client's X-Sandbox-Login stores a login session and a code per request, and a
+# browser with a session a code per request: expired ones are swept now and then, so that a loop
+# of requests cannot grow the tables without end. Interactions and unused codes are kept a day past
+# their expiry (a QR page still says "expired", not "not found"), login sessions and redeemed codes
+# a refresh token family's lifetime (a logout naming a session, a redeemed code sent again, still
+# revokes the refresh tokens they gave, which may outlive them). One new row in SWEEP_ONE_IN
+# sweeps (the columns have no index: the scan is shared out).
 KEEP_EXPIRED = timedelta(days=1)
+KEEP_EXPIRED_SESSIONS = REFRESH_FAMILY_LIFETIME
 SWEEP_ONE_IN = 256
 
 
 def sweep_interactions(session: Session, *, now: datetime) -> None:
-    """Delete the interactions that expired more than :data:`KEEP_EXPIRED` ago."""
+    """Delete the interactions and unused codes that expired more than :data:`KEEP_EXPIRED` ago,
+    and the login sessions and redeemed codes that expired more than
+    :data:`KEEP_EXPIRED_SESSIONS` ago (a redeemed code sent again still revokes the refresh
+    tokens it gave, RFC 6749 §4.1.2, as long as they may live)."""
+    code = AuthorizationCode
     session.execute(delete(LoginInteraction)
                     .where(LoginInteraction.expires_at < now - KEEP_EXPIRED))
+    session.execute(delete(code).where(code.expires_at < now - KEEP_EXPIRED,
+                                       code.consumed_at.is_(None)))
+    session.execute(delete(code).where(code.expires_at < now - KEEP_EXPIRED_SESSIONS))
+    session.execute(delete(BrowserSession)
+                    .where(BrowserSession.expires_at < now - KEEP_EXPIRED_SESSIONS))
+
+
+def sweep_now_and_then(session: Session, *, now: datetime) -> None:
+    """:func:`sweep_interactions`, once in :data:`SWEEP_ONE_IN` calls (each new row's)."""
+    if secrets.randbelow(SWEEP_ONE_IN) == 0:
+        sweep_interactions(session, now=now)
 
 
 def open_interaction(session: Session, request: AuthorizationRequest, *, browser: str,
                      stage: str, now: datetime) -> LoginInteraction:
-    if secrets.randbelow(SWEEP_ONE_IN) == 0:
-        sweep_interactions(session, now=now)
+    sweep_now_and_then(session, now=now)
     interaction_id = new_opaque_value()
     row = LoginInteraction(id=interaction_id, browser_hash=opaque_hash(browser),
                            csrf_hash=opaque_hash(csrf_token(interaction_id, browser)),
