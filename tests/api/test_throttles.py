@@ -449,16 +449,18 @@ def test_a_request_finding_the_block_empty_joins_the_lease_ahead_already_started
     from types import SimpleNamespace
 
     from app import security
-    from app.services.kit.rate_limit import QuotaLeases
+    from app.services.kit.rate_limit import QuotaLeases, RateDecision
 
     leased: list[str] = []
 
-    async def run_in_thread(work: Any) -> None:
-        leased.append("ahead")  # the write itself is not what is tested
+    class Charges:  # the shared counter (PostgreSQL's path); the write is not what is tested
+        async def charge(self, **_: Any) -> RateDecision:
+            leased.append("ahead")
+            return RateDecision(allowed=True, limit=400, granted=4, retry_after=0)
 
     async def scenario() -> tuple[bool, bool]:
         now = datetime(2026, 12, 7, 12, 0, 30, tzinfo=UTC)
-        cache = SimpleNamespace(quotas=QuotaLeases(), run_in_thread=run_in_thread)
+        cache = SimpleNamespace(quotas=QuotaLeases(), charges=Charges())
         client = SimpleNamespace(client_id="bank-a", rate_limit=400)  # blocks of 4
         cache.quotas.add("bank-a", now=now, requests=1)  # a quarter of the block left
         security._lease_ahead(None, client, now, cache)  # type: ignore[arg-type]
