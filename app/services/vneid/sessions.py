@@ -139,13 +139,21 @@ def sweep_interactions(session: Session, *, now: datetime) -> None:
     :data:`KEEP_EXPIRED_SESSIONS` ago (a redeemed code sent again still revokes the refresh
     tokens it gave, RFC 6749 §4.1.2, as long as they may live)."""
     code = AuthorizationCode
+    # Core deletes: the rows are gone, whatever the session holds (an ORM delete would compare
+    # the expiry of every such object in the session with ``now`` in Python, and SQLite's are
+    # naive datetimes)
+    unsynced = {"synchronize_session": False}
     session.execute(delete(LoginInteraction)
-                    .where(LoginInteraction.expires_at < now - KEEP_EXPIRED))
+                    .where(LoginInteraction.expires_at < now - KEEP_EXPIRED)
+                    .execution_options(**unsynced))
     session.execute(delete(code).where(code.expires_at < now - KEEP_EXPIRED,
-                                       code.consumed_at.is_(None)))
-    session.execute(delete(code).where(code.expires_at < now - KEEP_EXPIRED_SESSIONS))
+                                       code.consumed_at.is_(None))
+                    .execution_options(**unsynced))
+    session.execute(delete(code).where(code.expires_at < now - KEEP_EXPIRED_SESSIONS)
+                    .execution_options(**unsynced))
     session.execute(delete(BrowserSession)
-                    .where(BrowserSession.expires_at < now - KEEP_EXPIRED_SESSIONS))
+                    .where(BrowserSession.expires_at < now - KEEP_EXPIRED_SESSIONS)
+                    .execution_options(**unsynced))
 
 
 def sweep_now_and_then(session: Session, *, now: datetime) -> None:
