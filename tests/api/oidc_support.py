@@ -110,9 +110,11 @@ def citizen_without_account(database: Database, *, min_age: int, max_age: int,
     return pin
 
 
-def citizen_with_contact(database: Database, *, min_age: int = 20, max_age: int = 60) -> str:
-    """A living adult without account, holding a valid card, whose record has a mobile number
-    and an e-mail address."""
+def citizen_with_contact(database: Database, *, min_age: int = 20, max_age: int = 60,
+                         active_card: bool = False) -> str:
+    """A living adult without account, holding a valid card (with ``active_card``, one not
+    reported lost either: a test that then holds or revokes it), whose record has a mobile
+    number and an e-mail address."""
     today = date.today()
     with database.read() as session:
         query = (select(Citizen.pin)
@@ -125,6 +127,9 @@ def citizen_with_contact(database: Database, *, min_age: int = 20, max_age: int 
         pins = list(session.scalars(query))
         holders = accounts.valid_card_holders(session, pins, now=datetime.now(UTC))
         pins = [pin for pin in pins if pin in holders]
+        if active_card:
+            latest = accounts.latest_statuses(session, pins, now=datetime.now(UTC))
+            pins = [pin for pin in pins if latest.get(pin) == "active"]
         without = set(pins) - set(session.scalars(select(Account.pin).where(
             Account.pin.in_(pins))))
     pin = min(without, default=None) or _free(database, pins)

@@ -299,7 +299,7 @@ def _signed_in(app: FastAPI, client: TestClient, admin: dict[str, str],
                receiver: Receiver) -> tuple[str, Rp, dict[str, Any]]:
     """A citizen of their own (an account opened for the test), logged in at a relying party
     registered for Back-Channel Logout: the PIN, the relying party, the ID token's claims."""
-    pin = citizen_with_contact(database_of(app))
+    pin = citizen_with_contact(database_of(app), active_card=True)  # the cards commands hold it
     opened = client.post("/v1/admin/accounts", headers=admin,
                          json={"pin": pin, "level": 2, "password": "Vneid@2025"})
     assert opened.status_code == 201, opened.text
