@@ -227,6 +227,7 @@ def refresh_token_grant(ctx: GrantContext) -> Pending[TokenBody]:
         refresh=(rotation.token, rotation.new_record.family_id))
 
     def write(session: Session) -> TokenBody:
+        oidc_revocation.lock_family(session, family_id)  # before the rotation locks the row
         if not _mark_rotated(session, token_hash, ctx.now):  # a concurrent request rotated it
             return _revoking_family(family_id, oauth.InvalidGrant(
                 "The refresh token has already been used."), ctx.now).write(session)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from app.models.account import Account
@@ -44,7 +44,21 @@ def _revoke_access_tokens(session: Session, condition: Any, now: datetime) -> No
                     .values(revoked_at=now))
 
 
+def lock_family(session: Session, family_id: str) -> None:
+    """Take the refresh token family's lock until the transaction ends (PostgreSQL; SQLite has
+    one writer at a time). Every write to a family's rows takes it first: concurrent refreshes
+    with one token each try to rotate it, and a rotation that finds the token already rotated
+    still keeps its row locked (PostgreSQL locks the newest version before re-checking the
+    condition), then revokes the family, whose other rows a neighbour holds: they deadlocked
+    (a 500 for one of them). Taken again in one transaction, the lock stacks."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:family, 0))"),
+                        {"family": f"refresh-family:{family_id}"})
+
+
 def revoke_family(session: Session, family_id: str, *, now: datetime) -> None:
+    """Revoke the family's refresh tokens and the access tokens they produced."""
+    lock_family(session, family_id)
     session.execute(update(RefreshToken)
                     .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
                     .values(revoked_at=now))
