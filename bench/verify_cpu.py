@@ -12,7 +12,7 @@ each part of it (each called on its own over the same reads), and with ``--profi
 the HTTP rounds (top functions by cumulative and own time).
 
     .venv/bin/python -P bench/verify_cpu.py sqlite:///./bench-1m.db [--requests 3000]
-        [--cards 1000] [--rounds 3] [--components] [--profile]
+        [--cards 1000] [--rounds 3] [--components] [--profile] [--reads-file F] [--only-app]
 
 (``-P``: bench/seed.py must not shadow the ``seed`` package. The database's secret key must be
 in DANCU_SECRET_KEY as for ``dancu serve``. Give an absolute SQLite path when running another
@@ -130,8 +130,10 @@ def components(url: str, reads: list[ChipRead]) -> None:
         _cpu("query: the holder", lambda pin: verification._holder(connection, pin), pins)
         _cpu("query: the holder and the cards (one)", lambda pin: verification.
              _holder_and_cards(connection, pin), pins)
-        _cpu("query: the residences", lambda pin: session.connection().execute(
-            verification._RESIDENCES, {"pin": pin}).all(), pins)
+        residences = verification._RESIDENCES  # a Prepared statement (a Core one before)
+        _cpu("query: the residences", lambda pin: residences.all(session.connection(), {
+            "pin": pin}) if hasattr(residences, "all") else session.connection().execute(
+            residences, {"pin": pin}).all(), pins)
         verification._chip_key.cache_clear()
         _cpu("derive the card's DG15 key (EC scalar mult.)", lambda r: verification._chip_key.
              __wrapped__(pki.seed, r[0].chip_key_ref), rows)
@@ -144,7 +146,13 @@ def components(url: str, reads: list[ChipRead]) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     url = args.database_url
-    texts = edge.chip_reads(url, args.cards)
+    saved = Path(args.reads_file) if args.reads_file else None
+    if saved is not None and saved.exists():
+        texts = saved.read_text().splitlines()[:args.cards]
+    else:
+        texts = edge.chip_reads(url, args.cards)
+        if saved is not None:
+            saved.write_text("\n".join(texts) + "\n")
     bodies = [text.encode() for text in texts]
     reads = []
     for text in texts:
@@ -165,7 +173,7 @@ async def main(args: argparse.Namespace) -> None:
                    "content-type": "application/json"}
         await measure(bare, "/healthz", {}, [], 500)
         await measure(app, "/v1/cards/verify", headers, bodies, min(300, len(bodies)))
-        profile = cProfile.Profile() if args.profile else None
+        profile = cProfile.Profile(time.process_time) if args.profile else None
         for _ in range(args.rounds):
             bare_cpu, _ = await measure(bare, "/healthz", {}, [], args.requests)
             if profile:
@@ -177,6 +185,8 @@ async def main(args: argparse.Namespace) -> None:
             print(f"CPU per request: bare app {bare_cpu * 1e6:.0f} us, cards/verify "
                   f"{verify_cpu * 1e6:.0f} us ({bare_cpu / verify_cpu:.3f}x bare) over "
                   f"{len(bodies)} distinct cards (statuses {statuses})", flush=True)
+    if args.only_app:
+        return
     service = service_cpu(url, reads)
     print(f"verify_read alone (no HTTP, no audit): {service * 1e6:.0f} us per read")
     if args.components:
@@ -198,4 +208,8 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--components", action="store_true")
     parser.add_argument("--profile-file", help="also write the cProfile data there")
+    parser.add_argument("--reads-file", help="the chip reads, one JSON body a line: read from "
+                        "there when it exists, else generated and written there")
+    parser.add_argument("--only-app", action="store_true",
+                        help="the rounds through the app only (bench/verify_instructions.sh)")
     asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Instructions the process executes per POST /v1/cards/verify, in process: bench/verify_cpu.py's
+# rounds through the app (32 clients, distinct cards' reads cycled) under valgrind's cachegrind,
+# run for 100 and for 400 requests, the difference divided by 300 (start-up, the token and the
+# warm-up cancel out). Unlike CPU time, an instruction count does not move with a busy host: use
+# it to compare two versions of the code (run each checkout's copy from that checkout).
+#
+#   DANCU_SECRET_KEY=... bench/verify_instructions.sh sqlite:///$PWD/bench-100k.db [reads-file]
+#
+# The reads (300 distinct cards, one JSON body a line) are generated once, natively, into
+# reads-file (default ./verify-reads.jsonl) and reused, so both versions verify the same bodies.
+# Needs valgrind (apt-get install valgrind); ~5 minutes.
+set -euo pipefail
+url=$1
+reads=$(realpath -m "${2:-./verify-reads.jsonl}")
+cd "$(dirname "$0")/.."
+python=${PYTHON:-.venv/bin/python}
+export PYTHONPATH=$PWD
+run() {
+    "$@" "$python" -P bench/verify_cpu.py "$url" --cards 300 --reads-file "$reads" --only-app \
+        --rounds 1 --requests "$requests"
+}
+requests=10 run env >/dev/null  # the reads, natively, when the file is missing
+refs() {
+    requests=$1 run valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+        2>&1 | sed -n 's/.*I *refs: *//p' | tr -d ,
+}
+few=$(refs 100)
+many=$(refs 400)
+echo "instructions per verification: $(( (many - few) / 300 )) ($(git rev-parse --short HEAD), $url)"
