@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import cProfile
+import hashlib
 import importlib.util
 import pstats
 import time
@@ -33,8 +35,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
 from app.db import Database
-from app.icao import dg13, dg14, lds, passive_auth, sod
+from app.icao import dg13, dg14, lds, passive_auth, sod, tlv
 from app.main import create_app
 from app.services.cards import verification
 from app.services.cards.pki import card_pki
@@ -141,7 +148,46 @@ def components(url: str, reads: list[ChipRead]) -> None:
         _cpu("database steps (all, with the three queries)", lambda p: verification.
              _database_steps(session, p[0], p[1].groups, seed=pki.seed, now=now),
              list(zip(reports, decoded, strict=True)))
+        floor(reads, decoded, sods, files, pins, session.connection())
     database.dispose()
+
+
+def floor(reads: list[ChipRead], decoded: list[Any], sods: list[Any], files: list[Any],
+          pins: list[str], connection: Any) -> None:
+    """The work no verification can skip, each at its cheapest: the libraries' own calls (the
+    keys already loaded, the SQL text prepared by the driver), none of the project's code."""
+    print("the floor: what every verification must do, library calls alone (CPU per read):")
+    _cpu("base64 of the files (binascii)", lambda r: [base64.b64decode(text)
+                                                      for text in r.files.values()], reads)
+    _cpu("SHA-256 of the data groups (hashlib)", lambda f: [hashlib.sha256(b).digest()
+                                                           for b in f.values()], files)
+    signed = [(s.content.signer_certificate.public_key(), s.content.signature,
+               s.content.signed_attributes.signed_bytes) for s in sods]
+    _cpu("ECDSA P-256 verify: the SOD (cryptography)", lambda k: k[0].verify(
+        k[1], k[2], ec.ECDSA(hashes.SHA256())), signed)
+    aa = []
+    for d, f in zip(decoded, files, strict=True):
+        key = lds.parse_dg15.__wrapped__(f[15])
+        half = len(d.response) // 2
+        aa.append((key, encode_dss_signature(int.from_bytes(d.response[:half], "big"),
+                                             int.from_bytes(d.response[half:], "big")),
+                   d.challenge))
+    _cpu("ECDSA P-256 verify: active authentication", lambda k: k[0].verify(
+        k[1], k[2], ec.ECDSA(hashes.SHA256())), aa)
+    scalars = [int.from_bytes(hashlib.sha256(pin.encode()).digest(), "big") % (2**255)
+               for pin in pins]
+    _cpu("EC P-256 scalar multiplication (the card's DG15 key)", lambda k: ec.derive_private_key(
+        k, ec.SECP256R1()).public_key(), scalars)
+    _cpu("load the DG15 key (DER SubjectPublicKeyInfo)", lambda f: load_der_public_key(
+        tlv.decode_tlv(f[15]).value), files)
+    driver = connection.connection.dbapi_connection
+    holder = verification._HOLDER_AND_CARDS._compiled
+    residences = verification._RESIDENCES._compiled
+    if connection.dialect.name == "sqlite" and holder and residences:  # compiled above
+        (h,), (r,) = holder.values(), residences.values()
+        _cpu("the two queries on the driver's cursor", lambda pin: (
+            driver.execute(h.sql, (pin,)).fetchall(), driver.execute(r.sql, (pin,)).fetchall()),
+             pins)
 
 
 async def main(args: argparse.Namespace) -> None:
