@@ -21,9 +21,14 @@ run() {
         --rounds 1 --requests "$requests"
 }
 requests=10 run env >/dev/null  # the reads, natively, when the file is missing
+log=$(mktemp)
 refs() {
-    requests=$1 run valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
-        2>&1 | sed -n 's/.*I *refs: *//p' | tr -d ,
+    if ! requests=$1 run valgrind --tool=cachegrind --cache-sim=no \
+            --cachegrind-out-file=/dev/null >"$log" 2>&1; then
+        tail -20 "$log" >&2
+        exit 1
+    fi
+    sed -n 's/.*I *refs: *//p' "$log" | tr -d ,
 }
 few=$(refs 100)
 many=$(refs 400)
