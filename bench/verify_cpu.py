@@ -12,7 +12,8 @@ each part of it (each called on its own over the same reads), and with ``--profi
 the HTTP rounds (top functions by cumulative and own time).
 
     .venv/bin/python -P bench/verify_cpu.py sqlite:///./bench-1m.db [--requests 3000]
-        [--cards 1000] [--rounds 3] [--components] [--profile] [--reads-file F] [--only-app]
+        [--cards 1000] [--rounds 3] [--components] [--profile] [--layers] [--reads-file F]
+        [--only-app]
 
 (``-P``: bench/seed.py must not shadow the ``seed`` package. The database's secret key must be
 in DANCU_SECRET_KEY as for ``dancu serve``. Give an absolute SQLite path when running another
@@ -190,6 +191,86 @@ def floor(reads: list[ChipRead], decoded: list[Any], sods: list[Any], files: lis
              pins)
 
 
+async def _acpu(name: str, call: Any, items: list[Any]) -> float:
+    started = time.process_time()
+    for item in items:
+        await call(item)
+    spent = (time.process_time() - started) / len(items)
+    print(f"  {name:<58} {spent * 1e6:7.0f} us", flush=True)
+    return spent
+
+
+async def layers(app: Any, headers: dict[str, str], bodies: list[bytes]) -> None:
+    """The whole request, then less and less of it, one request at a time (no concurrency, so no
+    group commit shares the audit record's cost): each line's difference from the one above is
+    what the layer it leaves out costs."""
+    from starlette.requests import Request
+
+    from app.middleware import check_json_body
+    from app.routers import cards
+    from app.schemas.cards import VerifyRequest
+    from app.security import runtime
+    from app.services.cards import access as cards_access
+
+    raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+
+    def request() -> Request:
+        return Request({"type": "http", "http_version": "1.1", "method": "POST",
+                        "path": "/v1/cards/verify", "raw_path": b"/v1/cards/verify",
+                        "query_string": b"", "root_path": "", "scheme": "http", "headers": raw,
+                        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "app": app,
+                        "state": {"request_id": "0" * 32}})
+
+    parsed = [VerifyRequest.model_validate_json(body) for body in bodies]
+    first = request()
+    caller = await cards._verify_caller(first, await cards.bearer(first))
+    now, pki = await cards.request_now(first), await cards.get_card_pki(first)
+    shared = runtime(first)
+    reads = [ChipRead(files=p.files, challenge=p.active_authentication.challenge,
+                      response=p.active_authentication.response)
+             if p.active_authentication else ChipRead(files=p.files) for p in parsed]
+
+    results: list[Any] = []
+
+    async def service(read: ChipRead) -> None:
+        connection = shared.database.reading_connection()
+        try:
+            results.append(cards_access.verify(connection, read, pki=pki,
+                                               access=cards._client_access(caller, now)))
+        finally:
+            connection.rollback()
+
+    async def audit(_: Any) -> None:
+        access = cards._client_access(caller, now)
+        access.record("card_verify", "079000000001", "pass")
+        await cards._recorded(shared, access, None)
+
+    async def sync(call: Any, item: Any) -> None:
+        call(item)
+
+    print("the whole request and its layers, one request at a time (CPU per request):")
+    await _acpu("1. the whole request through the app (edge, express route)",
+                lambda body: lookup_cpu.call(app, "/v1/cards/verify", headers, "POST", body),
+                bodies)
+    await _acpu("2. verify_first: token, clock, PKI, verification, audit, answer",
+                lambda body: cards.verify_first(request(), body), parsed)
+    await _acpu("3. the route: verification, audit record, answer",
+                lambda body: cards.verify(body, caller, now, pki, request()), parsed)
+    await _acpu("4. the verification alone (reading connection, rolled back)", service, reads)
+    print("  parts of 1-3 alone:")
+    await _acpu("   the edge's JSON guard", lambda b: sync(check_json_body, b), bodies)
+    await _acpu("   the body's model (model_validate_json)",
+                lambda b: sync(VerifyRequest.model_validate_json, b), bodies)
+    await _acpu("   the answer (verify_answer)", lambda r: sync(cards.verify_answer, r), results)
+
+    async def token(_: Any) -> None:
+        fresh = request()
+        await cards._verify_caller(fresh, await cards.bearer(fresh))
+
+    await _acpu("   the token check (bearer, scope)", token, parsed)
+    await _acpu("   the audit record (one commit per request here)", audit, parsed[:300])
+
+
 async def main(args: argparse.Namespace) -> None:
     url = args.database_url
     saved = Path(args.reads_file) if args.reads_file else None
@@ -231,6 +312,8 @@ async def main(args: argparse.Namespace) -> None:
             print(f"CPU per request: bare app {bare_cpu * 1e6:.0f} us, cards/verify "
                   f"{verify_cpu * 1e6:.0f} us ({bare_cpu / verify_cpu:.3f}x bare) over "
                   f"{len(bodies)} distinct cards (statuses {statuses})", flush=True)
+        if args.layers:
+            await layers(app, headers, bodies)
     if args.only_app:
         return
     service = service_cpu(url, reads)
@@ -256,6 +339,9 @@ if __name__ == "__main__":
     parser.add_argument("--profile-file", help="also write the cProfile data there")
     parser.add_argument("--reads-file", help="the chip reads, one JSON body a line: read from "
                         "there when it exists, else generated and written there")
+    parser.add_argument("--layers", action="store_true",
+                        help="also the whole request and its layers, one request at a time "
+                             "(SQLite: the verification runs on the event loop's connection)")
     parser.add_argument("--only-app", action="store_true",
                         help="the rounds through the app only (bench/verify_instructions.sh)")
     asyncio.run(main(parser.parse_args()))
