@@ -182,9 +182,10 @@ def floor(reads: list[ChipRead], decoded: list[Any], sods: list[Any], files: lis
     _cpu("load the DG15 key (DER SubjectPublicKeyInfo)", lambda f: load_der_public_key(
         tlv.decode_tlv(f[15]).value), files)
     driver = connection.connection.dbapi_connection
-    holder = verification._HOLDER_AND_CARDS._compiled
-    residences = verification._RESIDENCES._compiled
-    if connection.dialect.name == "sqlite" and holder and residences:  # compiled above
+    # compiled by the database steps above when they are Prepared statements (not before)
+    holder = getattr(verification._HOLDER_AND_CARDS, "_compiled", None)
+    residences = getattr(verification._RESIDENCES, "_compiled", None)
+    if connection.dialect.name == "sqlite" and holder and residences:
         (h,), (r,) = holder.values(), residences.values()
         _cpu("the two queries on the driver's cursor", lambda pin: (
             driver.execute(h.sql, (pin,)).fetchall(), driver.execute(r.sql, (pin,)).fetchall()),
