@@ -287,6 +287,10 @@ async def main(args: argparse.Namespace) -> None:
         parsed = edge.json.loads(text)
         exchange = parsed["active_authentication"]
         reads.append(ChipRead(parsed["files"], exchange["challenge"], exchange["response"]))
+    if args.only_service:  # verify_read alone, --requests reads (bench/verify_instructions.sh)
+        cycled = [reads[n % len(reads)] for n in range(args.requests)]
+        print(f"verify_read alone: {service_cpu(url, cycled) * 1e6:.0f} us per read")
+        return
     env = {"DANCU_DATABASE_URL": url, "DANCU_AUTO_SEED": "false"}
     secret = edge.bench_client("bench-cards", ["card.read", "card.verify"], env)
     app = create_app(load_settings(database_url=url, auto_seed=False, log_level="warning"))
@@ -343,6 +347,9 @@ if __name__ == "__main__":
     parser.add_argument("--layers", action="store_true",
                         help="also the whole request and its layers, one request at a time "
                              "(SQLite: the verification runs on the event loop's connection)")
+    parser.add_argument("--only-service", action="store_true",
+                        help="verify_read alone over --requests reads, no app (its instructions: "
+                             "bench/verify_instructions.sh --service)")
     parser.add_argument("--only-app", action="store_true",
                         help="the rounds through the app only (bench/verify_instructions.sh)")
     asyncio.run(main(parser.parse_args()))
