@@ -12,7 +12,8 @@ each part of it (each called on its own over the same reads), and with ``--profi
 the HTTP rounds (top functions by cumulative and own time).
 
     .venv/bin/python -P bench/verify_cpu.py sqlite:///./bench-1m.db [--requests 3000]
-        [--cards 1000] [--rounds 3] [--components] [--profile]
+        [--cards 1000] [--rounds 3] [--components] [--profile] [--layers] [--reads-file F]
+        [--only-app]
 
 (``-P``: bench/seed.py must not shadow the ``seed`` package. The database's secret key must be
 in DANCU_SECRET_KEY as for ``dancu serve``. Give an absolute SQLite path when running another
@@ -24,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import cProfile
+import hashlib
 import importlib.util
 import pstats
 import time
@@ -33,8 +36,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
 from app.db import Database
-from app.icao import dg13, dg14, lds, passive_auth, sod
+from app.icao import dg13, dg14, lds, passive_auth, sod, tlv
 from app.main import create_app
 from app.services.cards import verification
 from app.services.cards.pki import card_pki
@@ -130,8 +138,10 @@ def components(url: str, reads: list[ChipRead]) -> None:
         _cpu("query: the holder", lambda pin: verification._holder(connection, pin), pins)
         _cpu("query: the holder and the cards (one)", lambda pin: verification.
              _holder_and_cards(connection, pin), pins)
-        _cpu("query: the residences", lambda pin: session.connection().execute(
-            verification._RESIDENCES, {"pin": pin}).all(), pins)
+        residences = verification._RESIDENCES  # a Prepared statement (a Core one before)
+        _cpu("query: the residences", lambda pin: residences.all(session.connection(), {
+            "pin": pin}) if hasattr(residences, "all") else session.connection().execute(
+            residences, {"pin": pin}).all(), pins)
         verification._chip_key.cache_clear()
         _cpu("derive the card's DG15 key (EC scalar mult.)", lambda r: verification._chip_key.
              __wrapped__(pki.seed, r[0].chip_key_ref), rows)
@@ -139,18 +149,148 @@ def components(url: str, reads: list[ChipRead]) -> None:
         _cpu("database steps (all, with the three queries)", lambda p: verification.
              _database_steps(session, p[0], p[1].groups, seed=pki.seed, now=now),
              list(zip(reports, decoded, strict=True)))
+        floor(reads, decoded, sods, files, pins, session.connection())
     database.dispose()
+
+
+def floor(reads: list[ChipRead], decoded: list[Any], sods: list[Any], files: list[Any],
+          pins: list[str], connection: Any) -> None:
+    """The work no verification can skip, each at its cheapest: the libraries' own calls (the
+    keys already loaded, the SQL text prepared by the driver), none of the project's code."""
+    print("the floor: what every verification must do, library calls alone (CPU per read):")
+    _cpu("base64 of the files (binascii)", lambda r: [base64.b64decode(text)
+                                                      for text in r.files.values()], reads)
+    _cpu("SHA-256 of the data groups (hashlib)", lambda f: [hashlib.sha256(b).digest()
+                                                           for b in f.values()], files)
+    signed = [(s.content.signer_certificate.public_key(), s.content.signature,
+               s.content.signed_attributes.signed_bytes) for s in sods]
+    _cpu("ECDSA P-256 verify: the SOD (cryptography)", lambda k: k[0].verify(
+        k[1], k[2], ec.ECDSA(hashes.SHA256())), signed)
+    aa = []
+    for d, f in zip(decoded, files, strict=True):
+        key = lds.parse_dg15.__wrapped__(f[15])
+        half = len(d.response) // 2
+        aa.append((key, encode_dss_signature(int.from_bytes(d.response[:half], "big"),
+                                             int.from_bytes(d.response[half:], "big")),
+                   d.challenge))
+    _cpu("ECDSA P-256 verify: active authentication", lambda k: k[0].verify(
+        k[1], k[2], ec.ECDSA(hashes.SHA256())), aa)
+    scalars = [int.from_bytes(hashlib.sha256(pin.encode()).digest(), "big") % (2**255)
+               for pin in pins]
+    _cpu("EC P-256 scalar multiplication (the card's DG15 key)", lambda k: ec.derive_private_key(
+        k, ec.SECP256R1()).public_key(), scalars)
+    _cpu("load the DG15 key (DER SubjectPublicKeyInfo)", lambda f: load_der_public_key(
+        tlv.decode_tlv(f[15]).value), files)
+    driver = connection.connection.dbapi_connection
+    # compiled by the database steps above when they are Prepared statements (not before)
+    holder = getattr(verification._HOLDER_AND_CARDS, "_compiled", None)
+    residences = getattr(verification._RESIDENCES, "_compiled", None)
+    if connection.dialect.name == "sqlite" and holder and residences:
+        (h,), (r,) = holder.values(), residences.values()
+        _cpu("the two queries on the driver's cursor", lambda pin: (
+            driver.execute(h.sql, (pin,)).fetchall(), driver.execute(r.sql, (pin,)).fetchall()),
+             pins)
+
+
+async def _acpu(name: str, call: Any, items: list[Any]) -> float:
+    started = time.process_time()
+    for item in items:
+        await call(item)
+    spent = (time.process_time() - started) / len(items)
+    print(f"  {name:<58} {spent * 1e6:7.0f} us", flush=True)
+    return spent
+
+
+async def layers(app: Any, headers: dict[str, str], bodies: list[bytes]) -> None:
+    """The whole request, then less and less of it, one request at a time (no concurrency, so no
+    group commit shares the audit record's cost): each line's difference from the one above is
+    what the layer it leaves out costs."""
+    from starlette.requests import Request
+
+    from app.middleware import check_json_body
+    from app.routers import cards
+    from app.schemas.cards import VerifyRequest
+    from app.security import runtime
+    from app.services.cards import access as cards_access
+
+    raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+
+    def request() -> Request:
+        return Request({"type": "http", "http_version": "1.1", "method": "POST",
+                        "path": "/v1/cards/verify", "raw_path": b"/v1/cards/verify",
+                        "query_string": b"", "root_path": "", "scheme": "http", "headers": raw,
+                        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "app": app,
+                        "state": {"request_id": "0" * 32}})
+
+    parsed = [VerifyRequest.model_validate_json(body) for body in bodies]
+    first = request()
+    caller = await cards._verify_caller(first, await cards.bearer(first))
+    now, pki = await cards.request_now(first), await cards.get_card_pki(first)
+    shared = runtime(first)
+    reads = [ChipRead(files=p.files, challenge=p.active_authentication.challenge,
+                      response=p.active_authentication.response)
+             if p.active_authentication else ChipRead(files=p.files) for p in parsed]
+
+    results: list[Any] = []
+
+    async def service(read: ChipRead) -> None:
+        connection = shared.database.reading_connection()
+        try:
+            results.append(cards_access.verify(connection, read, pki=pki,
+                                               access=cards._client_access(caller, now)))
+        finally:
+            connection.rollback()
+
+    async def audit(_: Any) -> None:
+        access = cards._client_access(caller, now)
+        access.record("card_verify", "079000000001", "pass")
+        await cards._recorded(shared, access, None)
+
+    async def sync(call: Any, item: Any) -> None:
+        call(item)
+
+    print("the whole request and its layers, one request at a time (CPU per request):")
+    await _acpu("1. the whole request through the app (edge, express route)",
+                lambda body: lookup_cpu.call(app, "/v1/cards/verify", headers, "POST", body),
+                bodies)
+    await _acpu("2. verify_first: token, clock, PKI, verification, audit, answer",
+                lambda body: cards.verify_first(request(), body), parsed)
+    await _acpu("3. the route: verification, audit record, answer",
+                lambda body: cards.verify(body, caller, now, pki, request()), parsed)
+    await _acpu("4. the verification alone (reading connection, rolled back)", service, reads)
+    print("  parts of 1-3 alone:")
+    await _acpu("   the edge's JSON guard", lambda b: sync(check_json_body, b), bodies)
+    await _acpu("   the body's model (model_validate_json)",
+                lambda b: sync(VerifyRequest.model_validate_json, b), bodies)
+    await _acpu("   the answer (verify_answer)", lambda r: sync(cards.verify_answer, r), results)
+
+    async def token(_: Any) -> None:
+        fresh = request()
+        await cards._verify_caller(fresh, await cards.bearer(fresh))
+
+    await _acpu("   the token check (bearer, scope)", token, parsed)
+    await _acpu("   the audit record (one commit per request here)", audit, parsed[:300])
 
 
 async def main(args: argparse.Namespace) -> None:
     url = args.database_url
-    texts = edge.chip_reads(url, args.cards)
+    saved = Path(args.reads_file) if args.reads_file else None
+    if saved is not None and saved.exists():
+        texts = saved.read_text().splitlines()[:args.cards]
+    else:
+        texts = edge.chip_reads(url, args.cards)
+        if saved is not None:
+            saved.write_text("\n".join(texts) + "\n")
     bodies = [text.encode() for text in texts]
     reads = []
     for text in texts:
         parsed = edge.json.loads(text)
         exchange = parsed["active_authentication"]
         reads.append(ChipRead(parsed["files"], exchange["challenge"], exchange["response"]))
+    if args.only_service:  # verify_read alone, --requests reads (bench/verify_instructions.sh)
+        cycled = [reads[n % len(reads)] for n in range(args.requests)]
+        print(f"verify_read alone: {service_cpu(url, cycled) * 1e6:.0f} us per read")
+        return
     env = {"DANCU_DATABASE_URL": url, "DANCU_AUTO_SEED": "false"}
     secret = edge.bench_client("bench-cards", ["card.read", "card.verify"], env)
     app = create_app(load_settings(database_url=url, auto_seed=False, log_level="warning"))
@@ -165,7 +305,7 @@ async def main(args: argparse.Namespace) -> None:
                    "content-type": "application/json"}
         await measure(bare, "/healthz", {}, [], 500)
         await measure(app, "/v1/cards/verify", headers, bodies, min(300, len(bodies)))
-        profile = cProfile.Profile() if args.profile else None
+        profile = cProfile.Profile(time.process_time) if args.profile else None
         for _ in range(args.rounds):
             bare_cpu, _ = await measure(bare, "/healthz", {}, [], args.requests)
             if profile:
@@ -177,6 +317,10 @@ async def main(args: argparse.Namespace) -> None:
             print(f"CPU per request: bare app {bare_cpu * 1e6:.0f} us, cards/verify "
                   f"{verify_cpu * 1e6:.0f} us ({bare_cpu / verify_cpu:.3f}x bare) over "
                   f"{len(bodies)} distinct cards (statuses {statuses})", flush=True)
+        if args.layers:
+            await layers(app, headers, bodies)
+    if args.only_app:
+        return
     service = service_cpu(url, reads)
     print(f"verify_read alone (no HTTP, no audit): {service * 1e6:.0f} us per read")
     if args.components:
@@ -198,4 +342,14 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--components", action="store_true")
     parser.add_argument("--profile-file", help="also write the cProfile data there")
+    parser.add_argument("--reads-file", help="the chip reads, one JSON body a line: read from "
+                        "there when it exists, else generated and written there")
+    parser.add_argument("--layers", action="store_true",
+                        help="also the whole request and its layers, one request at a time "
+                             "(SQLite: the verification runs on the event loop's connection)")
+    parser.add_argument("--only-service", action="store_true",
+                        help="verify_read alone over --requests reads, no app (its instructions: "
+                             "bench/verify_instructions.sh --service)")
+    parser.add_argument("--only-app", action="store_true",
+                        help="the rounds through the app only (bench/verify_instructions.sh)")
     asyncio.run(main(parser.parse_args()))

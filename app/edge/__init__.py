@@ -75,7 +75,7 @@ class SandboxEdge:
     (request ids, observation, tenant dispatch); a tenant's app has only its own part."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, deployment: bool,
-                 express: Callable[[Scope], ASGIApp | None] | None = None) -> None:
+                 express: Callable[[Scope, ASGIApp | None], ASGIApp | None] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.deployment = deployment
@@ -162,7 +162,7 @@ class SandboxEdge:
         if declared is None and chunked:
             await self._counted(scope, receive, send, kind)
         elif kind is None:
-            handler = None if self.express is None else self.express(scope)
+            handler = None if self.express is None else self.express(scope, self.app)
             await (self.app if handler is None else handler)(scope, receive, send)
         else:
             await self._checked(scope, receive, send, kind)
@@ -179,7 +179,7 @@ class SandboxEdge:
         elif form_has_control(body):
             await refuse_control(scope, replay(body, receive), send, "body")
             return
-        handler = None if self.express is None else self.express(scope)
+        handler = None if self.express is None else self.express(scope, self.app)
         await (self.app if handler is None else handler)(scope, replay(body, receive), send)
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send,

@@ -119,15 +119,51 @@ class _Forward:
         if _json_media(scope):
             body = await read_body(receive)
             receive = replay(body, receive)
-            try:
-                parsed = self.model.model_validate_json(body)
-            except ValidationError:
-                parsed = None
+            parsed = self.validated(body)
             if parsed is not None:
                 response = await self.fast(Request(scope, receive, send), parsed)
                 await response(scope, receive, send)
                 return
         await self.route(scope, receive, send)
+
+    def validated(self, body: bytes) -> BaseModel | None:
+        if self.route is None:
+            self._loaded()
+        try:
+            return self.model.model_validate_json(body)
+        except ValidationError:
+            return None
+
+    def express(self, app: FastAPI, route: HotRoute, inner: ASGIApp) -> ASGIApp:
+        """The edge's pure-ASGI handler of a JSON request to this route (as
+        :func:`_login_handler` does for the login flow): a body that validates is served by
+        ``fast`` here, without the app's exception middleware, exit stack and router; any other
+        is handed, replayed, to ``inner`` (what the edge would have called: the app, whose router
+        brings it to this route and then to its FastAPI route, as before)."""
+        router = app.router
+
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            body = await read_body(receive)
+            receive = replay(body, receive)
+            parsed = self.validated(body)
+            if parsed is None:
+                await inner(scope, receive, send)
+                return
+            scope["route"] = route
+            scope["endpoint"] = route.endpoint
+            scope.setdefault("router", router)
+            scope.setdefault("path_params", {})
+            request = Request(scope, receive, send)
+            try:
+                response = await self.fast(request, parsed)
+            except (DomainError, HTTPException) as error:
+                handler = _handler(app, error)
+                if handler is None:
+                    raise
+                response = await handler(request, error)
+            await response(scope, receive, send)
+
+        return serve
 
 
 def _api_route(router: APIRouter, path: str, method: str) -> APIRoute:
@@ -147,7 +183,7 @@ def serve_first(app: FastAPI) -> None:
 LOOKUP_PATH, HEALTH_PATH = "/v1/citizens/{pin}", "/healthz"
 _LOOKUP_PREFIX = "/v1/citizens/"
 _JSON = (b"content-type", b"application/json")
-Express = Callable[[Scope], ASGIApp | None]
+Express = Callable[[Scope, ASGIApp | None], ASGIApp | None]
 
 
 def _handler(app: FastAPI, error: Exception) -> Callable[..., Any] | None:
@@ -199,7 +235,13 @@ def express(app: FastAPI) -> Express:
     login = {(path, method): _login_handler(app, routes[path])
              for path in LOGIN_PATHS for method in routes[path].methods or ()}
 
-    def pick(scope: Scope) -> ASGIApp | None:
+    forwarded = {(route.path, method): route for route in routes.values()
+                 if isinstance(route.endpoint, _Forward) for method in route.methods or ()}
+    served: dict[tuple[str, ASGIApp], ASGIApp] = {}
+
+    def pick(scope: Scope, inner: ASGIApp | None = None) -> ASGIApp | None:
+        """The handler of ``scope``; ``inner``: what the edge calls otherwise (needed by the
+        forwarded routes, which hand it a body that does not validate)."""
         path, method = get_route_path(scope), scope["method"]
         if method == "GET":
             if path == HEALTH_PATH:
@@ -207,6 +249,16 @@ def express(app: FastAPI) -> Express:
             if path.startswith(_LOOKUP_PREFIX) and len(path) > len(_LOOKUP_PREFIX) \
                     and "/" not in path[len(_LOOKUP_PREFIX):]:
                 return lookup
+        found = forwarded.get((path, method))
+        if found is not None:
+            if inner is None or not _json_media(scope):
+                return None
+            handler = served.get((found.path, inner))
+            if handler is None:  # one per edge (the deployment's, a tenant app's)
+                forward = found.endpoint
+                assert isinstance(forward, _Forward)
+                handler = served[found.path, inner] = forward.express(app, found, inner)
+            return handler
         return login.get((path, method))
 
     return pick

@@ -390,3 +390,19 @@ def test_the_answer_is_the_documented_model_written_as_pydantic_writes_it(
         # the verdict metric counts what the answer says (noted by the route, not re-read)
         assert {v: _chip_verifications(v) - before[v] for v in before} == {
             v: float(v == model.verdict) for v in before}
+
+
+def test_a_verification_served_express_is_recorded_under_its_route_with_the_edge_headers(
+        client: TestClient, card_token: str, genuine: dict[str, Any],
+        admin_headers: dict[str, str]) -> None:
+    # the edge hands a JSON verification straight to app.routers.hot's handler (not through the
+    # app's router): the answer still carries the edge's headers and is recorded under its route
+    response = verify(client, card_token, read_chip(client, genuine["pin"], genuine["key"]))
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    request_id = response.headers["x-request-id"]
+    seen = client.get("/v1/sandbox/requests", headers=admin_headers).json()["requests"]
+    assert [(e["path"], e["status"]) for e in seen if e["request_id"] == request_id] == [
+        ("/v1/cards/verify", 200)]
+    assert 'route="/v1/cards/verify"' in client.get("/metrics", headers=admin_headers).text

@@ -77,6 +77,19 @@ def test_other_methods_and_paths_go_through_the_app(app: FastAPI, method: str, p
     assert express(app)(_scope(method, path)) is None
 
 
+@pytest.mark.parametrize(("media", "express_served"), [
+    (b"application/json", True), (b"Application/JSON; charset=utf-8", True),
+    (b"application/x-www-form-urlencoded", False), (None, False)])
+def test_a_json_verification_is_served_express_by_the_edge_and_any_other_through_the_app(
+        app: FastAPI, media: bytes | None, express_served: bool) -> None:
+    scope = {**_scope("POST", "/v1/cards/verify"),
+             "headers": [] if media is None else [(b"content-type", media)]}
+    assert (express(app)(scope, app) is not None) is express_served
+    # without what the edge calls otherwise, nothing could take a body that does not validate
+    assert express(app)(scope) is None
+    assert express(app)({**scope, "method": "GET"}, app) is None
+
+
 def test_an_express_login_answer_is_recorded_under_its_route_and_errors_keep_their_shape(
         app: FastAPI, client: TestClient, admin: dict[str, str]) -> None:
     refused = client.post("/oauth2/token", data={"grant_type": "authorization_code"})

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from app.db import Database
 from app.models.oidc import BrowserSession
 from app.prepared import Prepared
+from app.services.cards import verification
 from app.services.kit.keys import aware
 from app.services.sharing import client_auth, consent
 from app.services.vneid import credentials, grants
@@ -66,13 +67,20 @@ def _cases(login: dict[str, Any]) -> dict[str, tuple[Prepared, dict[str, Any]]]:
                                                               {"code_hash": login["code_hash"]}),
         "userinfo grant (a join; dates)": (oidc_userinfo._GRANT, {"jti": login["jti"]}),
         "residences (several rows, ordered)": (oidc_userinfo._RESIDENCES, {"pin": login["pin"]}),
+        "verifier: holder and cards (outer join, labels, dates, datetimes)": (
+            verification._HOLDER_AND_CARDS, {"pin": login["pin"]}),
+        "verifier: cards of a PIN": (verification._CARDS, {"pin": login["pin"]}),
+        "verifier: holder": (verification._HOLDER, {"pin": login["pin"]}),
+        "verifier: residences": (verification._RESIDENCES, {"pin": login["pin"]}),
     }
 
 
 CASES = ["client (JSON, booleans, datetimes)", "account by PIN",
          "consent in force (LIMIT bound in the statement)",
          "authorization code (JSON lists, datetimes, NULLs)", "userinfo grant (a join; dates)",
-         "residences (several rows, ordered)"]
+         "residences (several rows, ordered)",
+         "verifier: holder and cards (outer join, labels, dates, datetimes)",
+         "verifier: cards of a PIN", "verifier: holder", "verifier: residences"]
 
 
 @pytest.mark.parametrize("case", CASES)
