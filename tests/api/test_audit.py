@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import threading
@@ -99,6 +101,30 @@ def test_pins_and_tokens_never_reach_the_logs(
     assert not re.search(r"\d{12}", logged)
     assert "eyJ" not in logged
     assert "Thuỷ" not in logged
+
+
+_RECORD = {"seq": 7, "created_at": datetime(2026, 12, 7, 12, 30, 0, 5, tzinfo=UTC),
+           "client_id": "bench", "purpose": "benchmark", "action": "lookup",
+           "pin": "001099012345", "fields": "birth_date full_name pin sex", "result": "disclosed",
+           "request_id": "0" * 32, "prev_hash": audit.GENESIS_HASH}
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"pin": None, "fields": "", "result": "not_found"},
+    {"client_id": "Trần Thị \u2028 \"quoted\" \\ back\nline\x00", "purpose": "mục đích"},
+    {"seq": 2**70, "created_at": datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)},
+])
+def test_a_record_hashes_as_the_sha256_of_its_documented_canonical_json(
+        changes: dict[str, Any]) -> None:
+    """The hash's input is json.dumps(ensure_ascii=False, separators=(",", ":")) of the columns
+    in their fixed order, created_at as UTC text: what `dancu audit verify` and any outside
+    verifier recompute, whatever encoder the service uses to make it faster."""
+    record = {**_RECORD, **changes}
+    values = [audit.utc_text(record[name]) if name == "created_at" else record[name]
+              for name in audit.HASHED_COLUMNS]
+    canonical = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    assert audit.record_hash(record) == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def test_the_chain_verifies_after_appends(
