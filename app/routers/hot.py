@@ -22,7 +22,9 @@ the router's matching and the ``Response`` object are skipped (a third of the lo
 outside its own work, bench/RESULTS.md "Third pass on the lookup"). What they did is done here:
 the route is noted in the scope (metrics, access log, problem ``instance``), domain errors and
 HTTP exceptions go to the app's own exception handlers, anything else propagates to the server
-error middleware as before.
+error middleware as before. The login flow's three endpoints are served express too; their
+common requests (the headless authorization, the token request with a form body, userinfo by
+``GET``) are answered as bytes by :mod:`app.routers.express_login`, any other by the endpoint.
 """
 
 from __future__ import annotations
