@@ -22,7 +22,9 @@ the router's matching and the ``Response`` object are skipped (a third of the lo
 outside its own work, bench/RESULTS.md "Third pass on the lookup"). What they did is done here:
 the route is noted in the scope (metrics, access log, problem ``instance``), domain errors and
 HTTP exceptions go to the app's own exception handlers, anything else propagates to the server
-error middleware as before.
+error middleware as before. The login flow's three endpoints are served express too; their
+common requests (the headless authorization, the token request with a form body, userinfo by
+``GET``) are answered as bytes by :mod:`app.routers.express_login`, any other by the endpoint.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import DomainError
 from app.middleware import read_body, replay
-from app.routers import citizens, health, oauth, token
+from app.routers import citizens, express_login, health, oauth, token
 
 HOT: tuple[tuple[str, Callable[..., Any], tuple[str, ...]], ...] = (
     ("/healthz", health.healthz, ("GET",)),
@@ -265,16 +267,24 @@ def express(app: FastAPI) -> Express:
 
 
 # The login flow's endpoints, served express too (with or without a form body: the edge checks
-# and replays a body first). Each takes only the Request and returns a Response.
+# and replays a body first). Each takes only the Request and returns a Response; their common
+# requests are answered as bytes (app.routers.express_login).
 LOGIN_PATHS = ("/oauth2/authorize", "/oauth2/token", "/oauth2/userinfo")
+
+
+async def _send_raw(send: Send, answer: express_login.Raw) -> None:
+    status, headers, body = answer
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _login_handler(app: FastAPI, route: HotRoute) -> ASGIApp:
     """What the hot ``route`` did through the app, as one ASGI call: the route and endpoint
     noted in the scope (metrics, access log, problem ``instance``), the router named (for
     ``url_for`` in an error page), domain errors and HTTP exceptions answered by the app's own
-    exception handlers, anything else left to the server error middleware."""
-    endpoint, router = route.endpoint, app.router
+    exception handlers, anything else left to the server error middleware. A request its
+    ``fast`` function answers gets that answer (bytes or a Response); any other the endpoint's."""
+    endpoint, router, path = route.endpoint, app.router, route.path
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = route
@@ -283,12 +293,17 @@ def _login_handler(app: FastAPI, route: HotRoute) -> ASGIApp:
         scope.setdefault("path_params", {})
         request = Request(scope, receive, send)
         try:
-            response = await endpoint(request)
+            answer = await express_login.FAST[path](request)  # looked up here: tests swap it
+            if answer is None:
+                answer = await endpoint(request)
         except (DomainError, HTTPException) as error:
             handler = _handler(app, error)
             if handler is None:
                 raise
-            response = await handler(request, error)
-        await response(scope, receive, send)
+            answer = await handler(request, error)
+        if isinstance(answer, Response):
+            await answer(scope, receive, send)
+        else:
+            await _send_raw(send, answer)
 
     return serve

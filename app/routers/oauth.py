@@ -117,31 +117,55 @@ _AUTHORIZE = {"response_class": HTMLResponse, "responses": _AUTHORIZE_DOC, "stat
 async def authorize(request: Request) -> Response:
     """Send ``X-Sandbox-Login: <PIN>`` from a sandbox client to log in and consent at once."""
     # No dependencies on this hot path: parameters, settings and clock are read directly.
-    pairs, now = await read_pairs(request), request.app.state.clock.now()
-    settings: Settings = request.app.state.settings
+    pairs = await read_pairs(request)
     browser = request.cookies.get(sessions.BROWSER_COOKIE)
-    cookies = oidc_authorize.Cookies(browser=browser or new_opaque_value(),
-                                     session=request.cookies.get(sessions.SESSION_COOKIE))
+    outcome, cookies = await authorized(request, pairs, browser=browser,
+                                        session=request.cookies.get(sessions.SESSION_COOKIE),
+                                        sandbox_pin=request.headers.get(SANDBOX_LOGIN_HEADER))
+    return authorize_response(request, pairs, outcome, cookies, had_browser=browser is not None)
+
+
+async def authorized(request: Request, pairs: list[tuple[str, str]], *, browser: str | None,
+                     session: str | None, sandbox_pin: str | None,
+                     ) -> tuple[oidc_authorize.Outcome, oidc_authorize.Cookies]:
+    """The authorization request decided (and its writes done), with the cookies it ran with
+    (also called by the express handler, app.routers.express_login)."""
+    now, settings = request.app.state.clock.now(), request.app.state.settings
+    cookies = oidc_authorize.Cookies(browser=browser or new_opaque_value(), session=session)
     ctx = _ctx(request, settings, now)
 
-    def decide(session: Session) -> oidc_authorize.Outcome | Pending[oidc_authorize.Outcome]:
-        return oidc_authorize.authorize(session, pairs, cookies=cookies, ctx=ctx,
-                                        sandbox_pin=request.headers.get(SANDBOX_LOGIN_HEADER))
+    def decide(db: Session) -> oidc_authorize.Outcome | Pending[oidc_authorize.Outcome]:
+        return oidc_authorize.authorize(db, pairs, cookies=cookies, ctx=ctx,
+                                        sandbox_pin=sandbox_pin)
 
-    outcome = await run_phases(runtime(request), decide)
+    return await run_phases(runtime(request), decide), cookies
+
+
+def authorize_response(request: Request, pairs: list[tuple[str, str]],
+                       outcome: oidc_authorize.Outcome, cookies: oidc_authorize.Cookies, *,
+                       had_browser: bool) -> Response:
+    settings: Settings = request.app.state.settings
     if isinstance(outcome, oidc_authorize.ErrorPage):
         lang = _page_language(pairs)
         return html.error_page(request, lang=lang, message=html.text(lang, "error_title"),
                                error_code=outcome.error.error,
                                description=outcome.error.description)
     response = html.see_other(outcome.location)
-    if browser is None and outcome.location.startswith("/oauth2/"):  # an interaction began
+    if starts_interaction(outcome, had_browser=had_browser):
         html.set_cookie(response, sessions.BROWSER_COOKIE, cookies.browser,
                         settings=settings, max_age=BROWSER_MAX_AGE)
     if outcome.session_cookie:
         html.set_cookie(response, sessions.SESSION_COOKIE, outcome.session_cookie,
-                        settings=settings, max_age=int(SESSION_TTL.total_seconds()))
+                        settings=settings, max_age=SESSION_MAX_AGE)
     return response
+
+
+SESSION_MAX_AGE = int(SESSION_TTL.total_seconds())
+
+
+def starts_interaction(outcome: oidc_authorize.Redirect, *, had_browser: bool) -> bool:
+    """A login or consent page comes next: the browser cookie is set if it was not sent."""
+    return not had_browser and outcome.location.startswith("/oauth2/")
 
 
 # --- userinfo -------------------------------------------------------------------------------------
@@ -162,13 +186,12 @@ def _bearer_error(error: oauth.OAuthError | None, *, dpop_scheme: bool = False) 
                         headers=dict(rendered.headers))
 
 
-def _bearer_token(request: Request, pairs: list[tuple[str, str]]) -> str | None:
+def _bearer_token(pairs: list[tuple[str, str]], *, in_query: bool, header: str | None,
+                  method: str) -> str | None:
     """RFC 6750 §2.1 header or §2.2 form body, never both; §2.3 query is refused."""
-    if "access_token" in request.query_params:
+    if in_query:
         raise oauth.InvalidRequest("Send the access token in the Authorization header.")
-    header = request.headers.get("authorization")
-    body = [value for name, value in pairs if name == "access_token"] \
-        if request.method == "POST" else []
+    body = [value for name, value in pairs if name == "access_token"] if method == "POST" else []
     if (header is not None) + len(body) > 1:
         raise oauth.InvalidRequest("Send the access token only once.")
     if body:
@@ -181,12 +204,11 @@ def _bearer_token(request: Request, pairs: list[tuple[str, str]]) -> str | None:
     return token.strip()
 
 
-def _dpop_presentation(request: Request) -> oidc_userinfo.DpopPresentation:
-    scheme = (request.headers.get("authorization") or "").strip().partition(" ")[0]
+def dpop_presentation(authorization: str | None, proofs: list[str],
+                      method: str) -> oidc_userinfo.DpopPresentation:
+    scheme = (authorization or "").strip().partition(" ")[0]
     return oidc_userinfo.DpopPresentation(scheme_is_dpop=scheme.lower() == "dpop",
-                                          proof=dpop.request_header(
-                                              request.headers.getlist("dpop")),
-                                          method=request.method)
+                                          proof=dpop.request_header(proofs), method=method)
 
 
 _USERINFO = {"responses": {401: {"description": "invalid_token (RFC 6750 challenge)"},
@@ -198,10 +220,24 @@ _USERINFO = {"responses": {401: {"description": "invalid_token (RFC 6750 challen
 @router.post("/oauth2/userinfo", operation_id="userinfo_post", **_USERINFO,
              summary="UserInfo endpoint; the token in the header or the form body (RFC 6750 §2.2)")
 async def userinfo(request: Request) -> Any:
-    pairs, now = await read_pairs(request), request.app.state.clock.now()
-    settings: Settings = request.app.state.settings
+    pairs, authorization = await read_pairs(request), request.headers.get("authorization")
+    answer = await userinfo_answer(
+        request, pairs, in_query="access_token" in request.query_params,
+        authorization=authorization,
+        presented=dpop_presentation(authorization, request.headers.getlist("dpop"),
+                                    request.method))
+    if isinstance(answer, Response):
+        return answer
+    return JSONResponse(answer[0], headers=answer[1])
 
-    presented = _dpop_presentation(request)
+
+async def userinfo_answer(request: Request, pairs: list[tuple[str, str]], *, in_query: bool,
+                          authorization: str | None, presented: oidc_userinfo.DpopPresentation,
+                          ) -> Response | tuple[dict[str, Any], dict[str, str]]:
+    """The userinfo answer: a ``Response``, or the JSON claims and the headers to send them
+    with (rendered by the route, or as bytes by the express handler,
+    app.routers.express_login)."""
+    now, settings = request.app.state.clock.now(), request.app.state.settings
 
     def read(token: str) -> oidc_userinfo.Claims:
         with oidc_userinfo.read_connection(get_database(request)) as conn:
@@ -212,7 +248,8 @@ async def userinfo(request: Request) -> Any:
                                                                          client_requires))
 
     try:
-        token = _bearer_token(request, pairs)
+        token = _bearer_token(pairs, in_query=in_query, header=authorization,
+                              method=request.method)
         if token is None:
             return _bearer_error(None)
         claims = await run_read(runtime(request), lambda: read(token))
@@ -225,7 +262,7 @@ async def userinfo(request: Request) -> Any:
         headers[dpop.NONCE_HEADER] = tokens.current_nonce(settings, now)
     if isinstance(claims.body, oidc_userinfo.SignedUserinfo):
         return Response(claims.body.jwt, media_type="application/jwt", headers=headers)
-    return JSONResponse(claims.body, headers=headers)
+    return claims.body, headers
 
 
 # --- introspection and revocation -----------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from app.oidc import client_auth, dpop
@@ -32,7 +32,7 @@ class ParsedForm:
         self.request, self.error = request, error
 
 
-def _parameters(body: bytes) -> dict[str, str]:
+def parameters(body: bytes) -> dict[str, str]:
     """RFC 6749 §3.2: no parameter more than once; an empty value counts as omitted."""
     pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     names = [name for name, _ in pairs]
@@ -46,7 +46,7 @@ async def read_form(request: Request) -> ParsedForm:
     if media_type != FORM_MEDIA_TYPE:
         return ParsedForm(None, oauth.InvalidRequest("Send application/x-www-form-urlencoded."))
     try:
-        params = _parameters(await request.body())
+        params = parameters(await request.body())
     except UnicodeDecodeError:
         return ParsedForm(None, oauth.InvalidRequest("The body is not UTF-8."))
     except oauth.OAuthError as error:
@@ -156,11 +156,23 @@ _DOC = {
 )
 async def token(request: Request) -> Any:
     # No FastAPI dependencies on this hot path (their resolution costs more than the reads).
-    form, now = await read_form(request), request.app.state.clock.now()
+    form = await read_form(request)
     if form.request is None:
         assert form.error is not None
         return error_response(form.error, used_basic=False)
-    token_request, settings, shared = form.request, request.app.state.settings, runtime(request)
+    outcome, headers = await exchange(request, form.request)
+    if isinstance(outcome, Response):
+        return outcome
+    return JSONResponse(outcome, headers=headers)  # signed now, the writer lock released
+
+
+async def exchange(request: Request, token_request: tokens.TokenRequest,
+                   ) -> tuple[Response | dict[str, Any], dict[str, str]]:
+    """The token request answered: an error ``Response``, or the token body and the headers to
+    send it with (rendered by the route, or as bytes by the express handler,
+    app.routers.express_login)."""
+    now, settings, shared = request.app.state.clock.now(), request.app.state.settings, \
+        runtime(request)
     # for the edge's token metric, which would otherwise parse the body again (app.edge.observe)
     request.scope.setdefault("state", {})["grant_type"] = token_request.params.get("grant_type")
     checks = failure_checks(request, token_request)
@@ -198,6 +210,5 @@ async def token(request: Request) -> Any:
     # RFC 9449 §8.2: a client that sends proofs gets the current nonce with every answer.
     nonce = None if token_request.dpop is None else tokens.current_nonce(settings, now)
     if isinstance(outcome, oauth.OAuthError):
-        return error_response(outcome, used_basic=token_request.used_basic, nonce=nonce)
-    headers = _NO_STORE if nonce is None else {**_NO_STORE, dpop.NONCE_HEADER: nonce}
-    return JSONResponse(outcome(), headers=headers)  # signed now, the writer lock released
+        return error_response(outcome, used_basic=token_request.used_basic, nonce=nonce), {}
+    return outcome(), _NO_STORE if nonce is None else {**_NO_STORE, dpop.NONCE_HEADER: nonce}
