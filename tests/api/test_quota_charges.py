@@ -72,3 +72,37 @@ def test_leases_from_the_event_loop_count_in_the_same_row_and_never_pass_the_lim
     after = _charge_in_session(database, key, cost=1)
     [all_or_nothing] = asyncio.run(charged([2], minimum=None))
     assert (after.allowed, all_or_nothing.allowed, _counted(database, key)) == (False, False, 10)
+
+
+def test_leases_from_the_event_loop_open_a_bounded_number_of_connections(
+    database: Database, is_postgres: bool
+) -> None:
+    """Many clients' leases at once share a few connections: each lease opening its own (the
+    idle list kept them all) let one organisation's many registered clients take PostgreSQL's
+    connections from everyone (the worker thread's lease was bounded by the engine's pool)."""
+    if not is_postgres:
+        pytest.skip("SQLite leases through the ORM's transaction")
+    charges = rate_limit.AsyncPostgresCharges(database.url)
+    opened = 0
+    connect = charges._connect
+
+    async def counted_connect():  # type: ignore[no-untyped-def]
+        nonlocal opened
+        opened += 1
+        return await connect()
+
+    charges._connect = counted_connect  # type: ignore[method-assign]
+    keys = [f"quota-test-{uuid.uuid4().hex[:8]}" for _ in range(3 * charges.MAX_CONNECTIONS)]
+
+    async def leased() -> list[rate_limit.RateDecision]:
+        try:
+            return await asyncio.gather(
+                *(charges.charge(client_id=key, limit=10, now=NOW, cost=2) for key in keys)
+            )
+        finally:
+            await charges.aclose()
+
+    decisions = asyncio.run(leased())
+    assert all(decision.allowed for decision in decisions)
+    assert [_counted(database, key) for key in keys] == [2] * len(keys)
+    assert opened <= charges.MAX_CONNECTIONS

@@ -126,39 +126,54 @@ class AsyncPostgresCharges:
     worker thread. In a thread, the lease's SQLAlchemy work took the GIL from the busy loop and
     held it up 5-12 ms at each lease (bench/RESULTS.md, "The lookup's tail: stalls"); here the
     loop serves other requests while the statements travel. Connections belong to one event
-    loop (tests run several); a broken one is closed and replaced on the next charge."""
+    loop (tests run several); a broken one is closed and replaced on the next charge. A loop
+    holds at most :attr:`MAX_CONNECTIONS` (more leases at once wait for one): many clients'
+    leases each opening a connection took PostgreSQL's from every other user of the database."""
+
+    MAX_CONNECTIONS = 4
 
     def __init__(self, url: str) -> None:
         self._dsn = libpq_dsn(url)
         self._idle: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]] = \
             weakref.WeakKeyDictionary()
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+            weakref.WeakKeyDictionary()
+
+    def _gate(self) -> tuple[list[psycopg.AsyncConnection[Any]], asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.MAX_CONNECTIONS)
+        return self._idle.setdefault(loop, []), gate
 
     async def charge(self, *, client_id: str, limit: int, now: datetime, cost: int = 1,
                      minimum: int | None = None) -> RateDecision:
-        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
-        connection = idle.pop() if idle else await self._connect()
-        try:
-            async with connection.transaction():
-                decision = await _charge_on(connection, client_id=client_id, limit=limit,
-                                            now=now, cost=cost, minimum=minimum)
-        except BaseException:
-            await connection.close()
-            raise
-        idle.append(connection)
+        idle, gate = self._gate()
+        async with gate:  # a connection is opened only when all the loop's are in use
+            connection = idle.pop() if idle else await self._connect()
+            try:
+                async with connection.transaction():
+                    decision = await _charge_on(connection, client_id=client_id, limit=limit,
+                                                now=now, cost=cost, minimum=minimum)
+            except BaseException:
+                await connection.close()
+                raise
+            idle.append(connection)
         return decision
 
     async def row(self, query: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         """One row of a read on the same connections (the access check's other database read,
         the client snapshot, ``app.services.storage.runtime.ClientCache.load_async``)."""
-        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
-        connection = idle.pop() if idle else await self._connect()
-        try:
-            found = await (await connection.execute(query, params, prepare=True)).fetchone()
-        except BaseException:
-            await connection.close()
-            raise
-        idle.append(connection)
+        idle, gate = self._gate()
+        async with gate:
+            connection = idle.pop() if idle else await self._connect()
+            try:
+                found = await (await connection.execute(query, params, prepare=True)).fetchone()
+            except BaseException:
+                await connection.close()
+                raise
+            idle.append(connection)
         return found
 
     async def aclose(self) -> None:
