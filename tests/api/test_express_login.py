@@ -35,6 +35,7 @@ _RANDOM = [
     (re.compile(rb"/oauth2/(login|consent)/[\w-]+"), rb"/oauth2/\1/<interaction>"),
     (re.compile(rb'"refresh_token":"[\w.-]+"'), b'"refresh_token":"<refresh>"'),
 ]
+FORM = "application/x-www-form-urlencoded"
 _VOLATILE_CLAIMS = {"jti", "sid", "exp", "iat", "auth_time", "at_hash", "c_hash"}
 
 
@@ -242,3 +243,70 @@ def test_userinfo_with_a_token_in_the_query_is_refused_by_the_route(
     refused = browser(app).get("/oauth2/userinfo", params={"access_token": token})
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("body", "media"),
+    [
+        (b"grant_type=authorization_code&code=\xff\xfe", "application/x-www-form-urlencoded"),
+        (b"grant_type=authorization_code&code=%FF%FE", "application/x-www-form-urlencoded"),
+        (b"grant_type=authorization_code&code=x", "Application/X-WWW-Form-Urlencoded; x=y"),
+        (b"grant_type=authorization_code&code=x", "text/plain"),
+        (b"grant_type=authorization_code&" + b"code=x&" * 2000, FORM),
+        (b"", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_malformed_token_requests_are_answered_as_by_the_route(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, rp: Rp, body: bytes, media: str
+) -> None:
+    headers = {**rp.auth({})[0], "content-type": media}
+    express, routed = _both(
+        monkeypatch,
+        "/oauth2/token",
+        lambda: browser(app).post("/oauth2/token", content=body, headers=headers),
+    )
+    assert express.status_code >= 400
+    assert _answer(express) == _answer(routed)
+
+
+def test_a_chunked_token_request_is_answered_as_by_the_route(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, rp: Rp
+) -> None:
+    headers, form = rp.auth({"grant_type": "authorization_code", "code": "spent"})
+    body = "&".join(f"{name}={value}" for name, value in form.items()).encode()
+
+    def chunks() -> Any:
+        yield body[:5]
+        yield body[5:]
+
+    headers = {**headers, "content-type": "application/x-www-form-urlencoded"}
+    express, routed = _both(
+        monkeypatch,
+        "/oauth2/token",
+        lambda: browser(app).post("/oauth2/token", content=chunks(), headers=headers),
+    )
+    assert express.status_code == 400
+    assert _answer(express) == _answer(routed)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"client_id=%FF%FE&response_type=code",
+        b"client_id=\xff&response_type=code",
+        b"response_type=code&response_type=code&client_id=x",
+        b"a=" + b"b" * 6000,
+        b"&&&==&",
+    ],
+)
+def test_malformed_authorization_requests_are_answered_as_by_the_route(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, query: bytes
+) -> None:
+    def call() -> Any:
+        client = browser(app)
+        client.cookies.clear()
+        return client.get("/oauth2/authorize?" + query.decode("latin-1"))
+
+    express, routed = _both(monkeypatch, "/oauth2/authorize", call)
+    assert express.status_code in (303, 400)
+    assert _answer(express) == _answer(routed)
