@@ -56,6 +56,18 @@ def lock_family(session: Session, family_id: str) -> None:
                         {"family": f"refresh-family:{family_id}"})
 
 
+def _lock_families(session: Session, condition: Any) -> None:
+    """The locks of the families with unrevoked tokens under ``condition``, in one order (a
+    revocation by account or session updates rows of several families: without their locks, it
+    took one family's rows while a rotation that had found its token rotated held another of
+    them and waited for the first to revoke the family: a deadlock, a 500 for one)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for family_id in sorted(set(session.scalars(
+            select(RefreshToken.family_id).where(condition, RefreshToken.revoked_at.is_(None))))):
+        lock_family(session, family_id)
+
+
 def revoke_family(session: Session, family_id: str, *, now: datetime) -> None:
     """Revoke the family's refresh tokens and the access tokens they produced."""
     lock_family(session, family_id)
@@ -68,6 +80,8 @@ def revoke_family(session: Session, family_id: str, *, now: datetime) -> None:
 def revoke_from_code(session: Session, code_hash: str, *, now: datetime) -> None:
     families = set(session.scalars(select(RefreshToken.family_id)
                                    .where(RefreshToken.code_hash == code_hash)))
+    for family_id in sorted(families):  # the locks first, in one order
+        lock_family(session, family_id)
     _revoke_access_tokens(session, IssuedAccessToken.code_hash == code_hash, now)
     for family_id in families:
         revoke_family(session, family_id, now=now)
@@ -75,6 +89,8 @@ def revoke_from_code(session: Session, code_hash: str, *, now: datetime) -> None
 
 def revoke_grants(session: Session, *, account_id: int, client_id: str, now: datetime) -> None:
     """Everything the client holds for this account (consent withdrawn)."""
+    _lock_families(session, (RefreshToken.account_id == account_id)
+                   & (RefreshToken.client_id == client_id))
     session.execute(update(RefreshToken)
                     .where(RefreshToken.account_id == account_id,
                            RefreshToken.client_id == client_id, RefreshToken.revoked_at.is_(None))
@@ -86,6 +102,8 @@ def revoke_grants(session: Session, *, account_id: int, client_id: str, now: dat
 def revoke_session_grants(session: Session, *, account_id: int, session_ids: list[str],
                           now: datetime) -> None:
     """Every token issued in these login sessions of the account (the sessions were ended)."""
+    _lock_families(session, (RefreshToken.account_id == account_id)
+                   & RefreshToken.session_id.in_(session_ids))
     session.execute(update(RefreshToken)
                     .where(RefreshToken.account_id == account_id,
                            RefreshToken.session_id.in_(session_ids),
