@@ -562,10 +562,14 @@ async def register_client(request: Request) -> Any:
         if not await security.off_loop(lambda: _initial_token_ok(request, settings, now)):
             raise oauth.InvalidToken("An initial access token is required (docs/vneid.md).")
         document = await _json_document(request)
+        opened = _device_token(request) is None  # an open registration (_initial_token_ok)
 
         def work() -> dict[str, Any]:
             with get_database(request).write() as session:
-                return oidc_registration.register(session, document, settings=settings, now=now)
+                body = oidc_registration.register(session, document, settings=settings, now=now)
+                if opened:  # counted again with the new client, in its transaction
+                    oidc_registration.check_open_room_kept(session, settings)
+                return body
 
         body = await security.off_loop(work)  # may fetch a sector document: off the loop
     except oauth.OAuthError as error:

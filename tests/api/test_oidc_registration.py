@@ -115,6 +115,33 @@ def test_open_registration_has_a_total_a_token_does_not(
         assert _register(other, None).status_code == 201
 
 
+def test_open_registrations_sent_at_once_stay_within_the_total(
+        settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check before the insert runs in an earlier transaction, so registrations sent at
+    once all passed it: each is counted again with its insert, and the one past the total is
+    refused and leaves no client (here the first check is switched off, as if both had passed
+    it at the same moment)."""
+    from sqlalchemy import func, select
+
+    from app.models.client import Client
+    from app.services.vneid import registration
+
+    def count() -> int:
+        with database.read() as session:
+            return session.scalar(select(func.count()).select_from(Client).where(
+                Client.registration_token_hash.is_not(None), Client.status == "active")) or 0
+
+    active = count()
+    full = settings.model_copy(update={"open_registrations_total": active + 1})
+    monkeypatch.setattr(registration, "check_open_room", lambda session, settings: None)
+    with TestClient(create_app(full, database=database, migrate_on_start=False)) as other:
+        assert _register(other, None).status_code == 201
+        late = _register(other, None)
+        assert late.status_code == 403, late.text
+        assert late.json()["error"] == "access_denied"
+    assert count() == active + 1
+
+
 def test_closed_registration_needs_an_initial_access_token(
         settings: Settings, database: Database) -> None:
     closed = settings.model_copy(update={"open_registrations_per_source": 0})

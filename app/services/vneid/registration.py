@@ -29,7 +29,7 @@ import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.models.client import Client
@@ -73,14 +73,31 @@ OPEN_REGISTRATION_FULL = ("Open registration is full (DANCU_OPEN_REGISTRATIONS_T
                           "with an initial access token, or delete a registration (RFC 7592).")
 
 
+def _active_registrations(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Client).where(
+        Client.registration_token_hash.is_not(None), Client.status == "active")) or 0
+
+
 def check_open_room(session: Session, settings: Settings) -> None:
     """``access_denied`` (RFC 7591 §3.2.2's format) while ``open_registrations_total``
     dynamically registered clients are active: per source alone, many addresses could add
     clients without end."""
-    active = session.scalar(select(func.count()).select_from(Client).where(
-        Client.registration_token_hash.is_not(None), Client.status == "active"))
-    if (active or 0) >= settings.open_registrations_total:
+    if _active_registrations(session) >= settings.open_registrations_total:
         raise oauth.AccessDenied(OPEN_REGISTRATION_FULL)
+
+
+def check_open_room_kept(session: Session, settings: Settings) -> None:
+    """After an open registration's insert, in its transaction: still within the total? The
+    check before (:func:`check_open_room`) runs in an earlier transaction, so registrations
+    sent at once all passed it; counted again here, one at a time (a transaction-scoped lock on
+    PostgreSQL, SQLite's one writer), those past the total are refused and rolled back."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _OPEN_ROOM_LOCK})
+    if _active_registrations(session) > settings.open_registrations_total:
+        raise oauth.AccessDenied(OPEN_REGISTRATION_FULL)
+
+
+_OPEN_ROOM_LOCK = int.from_bytes(hashlib.sha256(b"dancu/open-registration-total").digest()[:7])
 
 
 def initial_token_valid(settings: Settings, token: str, *, now: datetime) -> bool:
