@@ -438,7 +438,8 @@ def _charged(request: Request, client: ClientSnapshot, now: datetime, session: S
                                  now=now, cost=rate_limit.lease_size(client.rate_limit),
                                  minimum=1)
     if decision.allowed:
-        runtime(request).quotas.add(client.client_id, now=now, requests=decision.granted - used)
+        runtime(request).quotas.add(client.client_id, now=now, requests=decision.granted - used,
+                                    ahead=used == 0)
     return decision
 
 
@@ -464,7 +465,8 @@ async def _lease_now(request: Request, client: ClientSnapshot, now: datetime, ca
             client_id=client.client_id, limit=client.rate_limit, now=now,
             cost=rate_limit.lease_size(client.rate_limit), minimum=1)
         if decision.allowed:
-            cache.quotas.add(client.client_id, now=now, requests=decision.granted - used)
+            cache.quotas.add(client.client_id, now=now, requests=decision.granted - used,
+                             ahead=used == 0)
         return decision
     decided: list[rate_limit.RateDecision] = []
     if units.write_at_once(get_database(request), lambda session: decided.append(

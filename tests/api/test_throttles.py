@@ -398,6 +398,25 @@ def test_the_token_endpoint_keeps_to_the_clients_quota(
     assert _token(http, *bank).status_code == 200
 
 
+def test_the_quota_keeps_serving_after_the_sandbox_clock_is_set_back(
+        throttled: FastAPI, admin_headers: dict[str, str]) -> None:
+    """A block leased while the clock was ahead must not stop later leases from landing: each
+    lease was counted and dropped, and the client, well within its quota, got 429s."""
+    http = _fresh(throttled)
+    bank = new_client(http, admin_headers, scopes=["citizen.basic"],
+                      rate_limit=1000)  # blocks of 10
+    token = _token(http, *bank).json()["access_token"]
+    clock = throttled.state.clock
+    clock.freeze(clock.now() + timedelta(minutes=2))
+    try:
+        assert http.get("/v1/citizens/001099999999", headers=bearer(token)).status_code == 404
+    finally:
+        clock.reset()
+    answers = [http.get("/v1/citizens/001099999999", headers=bearer(token)).status_code
+               for _ in range(150)]  # 150 of the 1,000 a minute
+    assert set(answers) == {404}
+
+
 def test_a_logins_tokens_are_not_held_to_the_data_api_quota(
         throttled: FastAPI, client: TestClient, admin_headers: dict[str, str]) -> None:
     rp = register_rp(client, admin_headers, name="Quota RP", rate_limit=1)
@@ -434,9 +453,25 @@ def test_a_quota_block_leased_for_a_window_already_over_keeps_the_new_windows_bl
     old = datetime(2026, 12, 7, 12, 0, 59, tzinfo=UTC)
     new = old + timedelta(seconds=WINDOW_SECONDS)
     leases.add("bank-a", now=new, requests=10)  # the new window's block
-    leases.add("bank-a", now=old, requests=10)  # the lease ahead started in the old window
+    leases.add("bank-a", now=old, requests=10, ahead=True)  # started in the old window
     assert leases.left("bank-a", now=new) == 10
     assert leases.take("bank-a", now=new)
+
+
+def test_a_quota_block_leased_after_the_sandbox_clock_was_set_back_is_kept() -> None:
+    """A request's own lease always lands: with the sandbox clock set back, a block kept for a
+    later window would refuse every lease for ever (each lease counted, none usable: 429s)."""
+    from datetime import UTC, datetime
+
+    from app.services.kit.rate_limit import WINDOW_SECONDS, QuotaLeases
+
+    leases = QuotaLeases()
+    later = datetime(2026, 12, 7, 12, 5, 0, tzinfo=UTC)
+    earlier = later - timedelta(seconds=3 * WINDOW_SECONDS)
+    leases.add("bank-a", now=later, requests=10)
+    leases.add("bank-a", now=earlier, requests=10)  # the clock set back
+    assert leases.left("bank-a", now=earlier) == 10
+    assert leases.take("bank-a", now=earlier)
 
 
 def test_a_request_finding_the_block_empty_joins_the_lease_ahead_already_started() -> None:

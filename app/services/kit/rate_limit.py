@@ -228,14 +228,16 @@ class QuotaLeases:
         found = self._left.get(client_id)  # one read of a tuple: no lock
         return found[1] if found is not None and found[0] == window_of(now) else 0
 
-    def add(self, client_id: str, *, now: datetime, requests: int) -> None:
-        """Keep ``requests`` leased at ``now``. A lease of a window already over (leased ahead in
-        the background as the window turned, while a request leased the new one) is dropped: it
-        replaced the new window's block, whose requests, already counted, were then lost."""
+    def add(self, client_id: str, *, now: datetime, requests: int, ahead: bool = False) -> None:
+        """Keep ``requests`` leased at ``now``. A lease ahead of a window already over (leased
+        in the background as the window turned, while a request leased the new one) is dropped:
+        it replaced the new window's block, whose requests, already counted, were then lost. A
+        request's own lease always lands: the sandbox clock may have been set back, and a block
+        kept for a later window would then refuse every lease for ever (429s)."""
         window_start = window_of(now)
         with self._lock:
             window, left = self._left.get(client_id, (window_start, 0))
-            if window > window_start:
+            if ahead and window > window_start:
                 return
             unused = left if window == window_start else 0
             self._left[client_id] = (window_start, requests + unused)
