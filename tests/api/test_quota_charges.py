@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -106,3 +107,28 @@ def test_leases_from_the_event_loop_open_a_bounded_number_of_connections(
     assert all(decision.allowed for decision in decisions)
     assert [_counted(database, key) for key in keys] == [2] * len(keys)
     assert opened <= charges.MAX_CONNECTIONS
+
+
+def test_the_connections_of_an_ended_event_loop_are_closed_when_another_loop_charges(
+    database: Database, is_postgres: bool
+) -> None:
+    """A test client used without its context runs each request in an event loop of its own:
+    the connections such a loop kept stayed open until it was collected, and a loop of
+    requests took PostgreSQL's ``max_connections``. They are closed as another loop starts."""
+    if not is_postgres:
+        pytest.skip("SQLite leases through the ORM's transaction")
+    charges = rate_limit.AsyncPostgresCharges(database.url)
+    kept: list[Any] = []
+
+    async def lease_and_keep() -> None:
+        await charges.charge(client_id=f"quota-test-{uuid.uuid4().hex[:8]}", limit=10, now=NOW)
+        kept.extend(charges._loops[asyncio.get_running_loop()][0])
+
+    asyncio.run(lease_and_keep())  # ends its loop without closing what it kept
+    (first,) = kept
+    assert not first.closed
+    asyncio.run(lease_and_keep())
+    assert first.closed
+    assert len(charges._loops) == 1
+    charges._forget_closed_loops()  # the second loop's, ended too
+    assert all(connection.closed for connection in kept)

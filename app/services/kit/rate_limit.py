@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -134,18 +133,25 @@ class AsyncPostgresCharges:
 
     def __init__(self, url: str) -> None:
         self._dsn = libpq_dsn(url)
-        self._idle: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]] = \
-            weakref.WeakKeyDictionary()
-        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
-            weakref.WeakKeyDictionary()
+        # per event loop: its idle connections and the gate of its MAX_CONNECTIONS
+        self._loops: dict[asyncio.AbstractEventLoop,
+                          tuple[list[psycopg.AsyncConnection[Any]], asyncio.Semaphore]] = {}
 
     def _gate(self) -> tuple[list[psycopg.AsyncConnection[Any]], asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        gate = self._gates.get(loop)
-        if gate is None:
-            gate = self._gates[loop] = asyncio.Semaphore(self.MAX_CONNECTIONS)
-        return self._idle.setdefault(loop, []), gate
+        kept = self._loops.get(loop)
+        if kept is None:
+            self._forget_closed_loops()
+            kept = self._loops[loop] = ([], asyncio.Semaphore(self.MAX_CONNECTIONS))
+        return kept
+
+    def _forget_closed_loops(self) -> None:
+        """Close the connections of loops that have ended. A test client used without its
+        context runs each request in a loop of its own, ended after it: their connections,
+        kept until the loops were collected, took PostgreSQL's ``max_connections``."""
+        for loop in [loop for loop in self._loops if loop.is_closed()]:
+            for connection in self._loops.pop(loop)[0]:
+                connection.pgconn.finish()  # no loop to close it on: libpq's own close
 
     async def charge(self, *, client_id: str, limit: int, now: datetime, cost: int = 1,
                      minimum: int | None = None) -> RateDecision:
@@ -178,7 +184,7 @@ class AsyncPostgresCharges:
 
     async def aclose(self) -> None:
         """Close the running loop's kept connections (a later charge opens new ones)."""
-        idle = self._idle.get(asyncio.get_running_loop(), [])
+        idle = self._loops.get(asyncio.get_running_loop(), ([], None))[0]
         while idle:
             await idle.pop().close()
 
