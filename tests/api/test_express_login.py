@@ -189,6 +189,18 @@ def test_a_refused_token_request_is_answered_as_the_route_answers_it(
     assert _answer(express) == _answer(routed)
 
 
+def _token_body_both(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, rp: Rp, body: str | bytes, media: str
+) -> tuple[Any, Any]:
+    """A token request with this raw body and media type, on the express path and the route."""
+    headers = {**rp.auth({})[0], "content-type": media}
+    return _both(
+        monkeypatch,
+        "/oauth2/token",
+        lambda: browser(app).post("/oauth2/token", content=body, headers=headers),
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "media"),
     [
@@ -199,12 +211,7 @@ def test_a_refused_token_request_is_answered_as_the_route_answers_it(
 def test_a_repeated_parameter_and_a_wrong_media_type_are_refused_as_by_the_route(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch, rp: Rp, body: str, media: str
 ) -> None:
-    headers = {**rp.auth({})[0], "content-type": media}
-    express, routed = _both(
-        monkeypatch,
-        "/oauth2/token",
-        lambda: browser(app).post("/oauth2/token", content=body, headers=headers),
-    )
+    express, routed = _token_body_both(app, monkeypatch, rp, body, media)
     assert express.status_code == 400
     assert _answer(express) == _answer(routed)
 
@@ -259,12 +266,7 @@ def test_userinfo_with_a_token_in_the_query_is_refused_by_the_route(
 def test_malformed_token_requests_are_answered_as_by_the_route(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch, rp: Rp, body: bytes, media: str
 ) -> None:
-    headers = {**rp.auth({})[0], "content-type": media}
-    express, routed = _both(
-        monkeypatch,
-        "/oauth2/token",
-        lambda: browser(app).post("/oauth2/token", content=body, headers=headers),
-    )
+    express, routed = _token_body_both(app, monkeypatch, rp, body, media)
     assert express.status_code >= 400
     assert _answer(express) == _answer(routed)
 
