@@ -142,9 +142,11 @@ def test_open_registrations_sent_at_once_stay_within_the_total(
     assert count() == active + 1
 
 
+@pytest.mark.parametrize("setting", ["open_registrations_per_source", "open_registrations_total"])
 def test_closed_registration_needs_an_initial_access_token(
-        settings: Settings, database: Database) -> None:
-    closed = settings.model_copy(update={"open_registrations_per_source": 0})
+        settings: Settings, database: Database, setting: str) -> None:
+    """Either setting at 0 closes open registration (README, docs/vneid.md)."""
+    closed = settings.model_copy(update={setting: 0})
     with TestClient(create_app(closed, database=database, migrate_on_start=False)) as other:
         refused = _register(other, None)
         assert refused.status_code == 401
