@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import exc, text
+from sqlalchemy import event, exc, select, text
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -82,3 +82,35 @@ def test_revocations_wait_for_the_family_lock(
         with pytest.raises(exc.OperationalError, match="lock timeout"):
             revoke_in_time()
     revoke_in_time()  # once the rotation is over, it goes through
+
+
+def test_a_reused_code_takes_each_family_lock_once(database: Database, is_postgres: bool) -> None:
+    """revoke_from_code takes the locks of all its families first, in one order, and then
+    revokes each family without taking its lock again (it took each lock twice)."""
+    if not is_postgres:
+        pytest.skip("the family lock is PostgreSQL's (SQLite has one writer at a time)")
+    code_hash = uuid.uuid4().hex
+    account_id = int(uuid.uuid4().int % 2**40) + 2**50
+    families = sorted(uuid.uuid4().hex for _ in range(2))
+    with database.write() as session:
+        for family_id in families:
+            session.add(
+                _token(family_id, account_id=account_id, session_id="s", code_hash=code_hash)
+            )
+    taken: list[str] = []
+    with database.write() as session:
+
+        def count(conn, cursor, statement, parameters, context, executemany) -> None:
+            if "pg_advisory_xact_lock" in statement:
+                taken.append(str(parameters["family"]))
+
+        connection = session.connection()
+        event.listen(connection, "before_cursor_execute", count)
+        try:
+            revocation.revoke_from_code(session, code_hash, now=NOW)
+        finally:
+            event.remove(connection, "before_cursor_execute", count)
+    assert taken == [f"refresh-family:{family_id}" for family_id in families]
+    with database.read() as session:
+        rows = session.scalars(select(RefreshToken).where(RefreshToken.code_hash == code_hash))
+        assert all(row.revoked_at is not None for row in rows)
