@@ -5,6 +5,7 @@ packages, and a domain package is used from outside only through the modules it 
 from __future__ import annotations
 
 import importlib
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,16 @@ def graph() -> grimp.ImportGraph:
 
 
 def test_import_contracts_of_pyproject_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """...and checking them leaves the process's logging as it was: import-linter's
+    ``lint_imports`` configures logging with ``dictConfig``, whose default
+    ``disable_existing_loggers`` disabled every logger created before (the app's), so tests run
+    after this one in the same session saw no log records."""
     monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # lint_imports puts the directory first
+    monkeypatch.setattr(cli, "_configure_logging", lambda verbose: None)
+    existing = logging.getLogger("dancu.test-architecture")
     assert cli.lint_imports(config_filename="pyproject.toml", no_cache=True) == 0
+    assert not existing.disabled
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
