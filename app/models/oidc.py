@@ -25,7 +25,10 @@ class LoginInteraction(Base):
     """
 
     __tablename__ = "oidc_interaction"
-    __table_args__ = (Index("ix_oidc_interaction_qr_handle_hash", "qr_handle_hash", unique=True),)
+    __table_args__ = (
+        Index("ix_oidc_interaction_qr_handle_hash", "qr_handle_hash", unique=True),
+        Index("ix_oidc_interaction_expires_at", "expires_at"),  # the sweep (sessions.py)
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     browser_hash: Mapped[str] = mapped_column(String(64))
@@ -51,6 +54,7 @@ class BrowserSession(Base):
     __table_args__ = (
         Index("ix_oidc_session_cookie_hash", "cookie_hash", unique=True),
         Index("ix_oidc_session_account_id", "account_id"),
+        Index("ix_oidc_session_expires_at", "expires_at"),  # the sweep (sessions.py)
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -68,6 +72,7 @@ class AuthorizationCode(Base):
     """An issued code (``app.oidc.codes.AuthorizationCodeGrant``): single use, 60 s."""
 
     __tablename__ = "oidc_authorization_code"
+    __table_args__ = (Index("ix_oidc_authorization_code_expires_at", "expires_at"),)  # the sweep
 
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64))

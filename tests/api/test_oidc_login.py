@@ -594,3 +594,39 @@ def test_a_page_login_that_sweeps_keeps_working_with_its_interaction_loaded(
     after_code = password_login(agent, admin, flow.location, citizen)
     assert after_code.status_code in (302, 303), after_code.text
     assert after_code.headers["location"].startswith("/oauth2/consent/")
+
+
+def test_the_sweeps_deletes_find_their_rows_through_the_expiry_indexes(
+    database: Database, clock: SandboxClock
+) -> None:
+    """Each of the sweep's deletes (one new row in 256) reads its table through the table's
+    ``expires_at`` index, not a scan of the whole table (migration 0020): the plan of every
+    statement the sweep sends names the index of its table."""
+    from sqlalchemy import event
+
+    from app.services.vneid import sessions
+
+    sent: list[tuple[str, Any]] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany) -> None:
+        sent.append((statement, parameters))
+
+    with database.write() as session:
+        connection = session.connection()
+        event.listen(connection, "before_cursor_execute", remember)
+        try:
+            sessions.sweep_interactions(session, now=clock.now())
+        finally:
+            event.remove(connection, "before_cursor_execute", remember)
+        session.rollback()
+    deletes = [(sql, parameters) for sql, parameters in sent if sql.startswith("DELETE")]
+    assert len(deletes) == 4
+    with database.engine.connect() as connection:
+        if not database.is_sqlite:
+            connection.exec_driver_sql("SET enable_seqscan = off")  # small test tables
+        for sql, parameters in deletes:
+            table = sql.split()[2]
+            explain = "EXPLAIN QUERY PLAN" if database.is_sqlite else "EXPLAIN"
+            rows = connection.exec_driver_sql(f"{explain} {sql}", parameters).all()
+            plan = " ".join(str(row[-1] if database.is_sqlite else row[0]) for row in rows)
+            assert f"ix_{table}_expires_at" in plan, (sql, plan)
