@@ -76,9 +76,14 @@ class Settings(BaseSettings):
     open_registrations_per_source: int = Field(default=60, ge=0)
     # ... and in all: open registration is refused (403 access_denied) while this many dynamically
     # registered clients are active (registered by anyone, with a token or without; one deleted
-    # through RFC 7592 frees its place); 0 closes it too. Per source alone, many addresses could
-    # fill the database without end.
+    # through RFC 7592, or an open registration past its end, frees its place); 0 closes it too.
+    # Per source alone, many addresses could fill the database without end.
     open_registrations_total: int = Field(default=1000, ge=0)
+    # ... and each open registration ends this long after it was made (RFC 7591 §3.2.1's
+    # client_secret_expires_at): the client no longer authenticates, its registration access
+    # token no longer works, and its place in the total is free again, so that one source cannot
+    # keep the total full for everyone else. Registrations with a token do not expire.
+    open_registration_lifetime_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
     @field_validator("database_url", "read_database_url")
     @classmethod

@@ -79,6 +79,10 @@ class Client(Base):
     userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(5))
     # RFC 7592: the hash of the registration access token of a dynamically registered client.
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # RFC 7591 §3.2.1: the end of an open registration (one made without an initial access
+    # token; DANCU_OPEN_REGISTRATION_LIFETIME_SECONDS); from then on the client is as if
+    # disabled. None: no end (registered with a token or by an administrator).
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # RFC 9449 §5.2: the client must send a DPoP proof for every token request.
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False, server_default=false())
     # RFC 9449 §8, §9: the client's DPoP proofs must carry the server's nonce.

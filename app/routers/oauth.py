@@ -538,7 +538,7 @@ def _open_registration(request: Request, settings: Settings, now: Any) -> bool:
         wait = throttle.locked(session, checks, now=now)
         if wait:
             raise throttle.too_many(wait)
-        oidc_registration.check_open_room(session, settings)  # access_denied when full
+        oidc_registration.check_open_room(session, settings, now=now)  # full: access_denied
         throttle.count_failure(session, checks, now=now)  # counts the registration
     return True
 
@@ -566,9 +566,10 @@ async def register_client(request: Request) -> Any:
 
         def work() -> dict[str, Any]:
             with get_database(request).write() as session:
-                body = oidc_registration.register(session, document, settings=settings, now=now)
+                body = oidc_registration.register(session, document, settings=settings, now=now,
+                                                  opened=opened)
                 if opened:  # counted again with the new client, in its transaction
-                    oidc_registration.check_open_room_kept(session, settings)
+                    oidc_registration.check_open_room_kept(session, settings, now=now)
                 return body
 
         body = await security.off_loop(work)  # may fetch a sector document: off the loop
@@ -583,9 +584,10 @@ _MANAGE = {"responses": {code: doc for code, doc in _REGISTRATION_ERRORS.items()
 @router.get("/oauth2/register/{client_id}", summary="Read a registration (RFC 7592 §2.1)",
             **_MANAGE)
 def read_registration(client_id: str, request: Request, session: SessionDep,
-                      settings: SettingsDep) -> Any:
+                      settings: SettingsDep, now: NowDep) -> Any:
     try:
-        found = oidc_registration.managed_client(session, client_id, _device_token(request))
+        found = oidc_registration.managed_client(session, client_id, _device_token(request),
+                                                 now=now)
     except oauth.OAuthError as error:
         return _registration_error(error)
     return JSONResponse(oidc_registration.client_metadata(found, settings=settings),
@@ -597,6 +599,7 @@ def read_registration(client_id: str, request: Request, session: SessionDep,
 async def update_registration(client_id: str, request: Request) -> Any:
     settings: Settings = request.app.state.settings
     token = _device_token(request)
+    now = request.app.state.clock.now()
     try:
         try:
             document = await _json_document(request)
@@ -605,7 +608,7 @@ async def update_registration(client_id: str, request: Request) -> Any:
 
         def work() -> dict[str, Any]:
             with get_database(request).write() as session:
-                found = oidc_registration.managed_client(session, client_id, token)
+                found = oidc_registration.managed_client(session, client_id, token, now=now)
                 updated = oidc_registration.update(session, found, document, settings=settings)
                 return oidc_registration.client_metadata(updated, settings=settings)
 
@@ -617,9 +620,11 @@ async def update_registration(client_id: str, request: Request) -> Any:
 
 @router.delete("/oauth2/register/{client_id}", status_code=204, response_model=None,
                summary="Delete a registration (RFC 7592 §2.3): the client is disabled", **_MANAGE)
-def delete_registration(client_id: str, request: Request, session: SessionDep) -> Response:
+def delete_registration(client_id: str, request: Request, session: SessionDep,
+                        now: NowDep) -> Response:
     try:
-        found = oidc_registration.managed_client(session, client_id, _device_token(request))
+        found = oidc_registration.managed_client(session, client_id, _device_token(request),
+                                                 now=now)
     except oauth.OAuthError as error:
         return _registration_error(error)
     oidc_registration.delete(session, found)

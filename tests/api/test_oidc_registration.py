@@ -19,6 +19,7 @@ from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     DEMO_REDIRECT,
     Rp,
+    authorize,
     browser,
     citizen_with_contact,
     loopback_json_server,
@@ -133,7 +134,7 @@ def test_open_registrations_sent_at_once_stay_within_the_total(
 
     active = count()
     full = settings.model_copy(update={"open_registrations_total": active + 1})
-    monkeypatch.setattr(registration, "check_open_room", lambda session, settings: None)
+    monkeypatch.setattr(registration, "check_open_room", lambda session, settings, now: None)
     with TestClient(create_app(full, database=database, migrate_on_start=False)) as other:
         assert _register(other, None).status_code == 201
         late = _register(other, None)
@@ -352,3 +353,57 @@ def test_open_registration_never_fetches_a_private_or_metadata_address(
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_client_metadata"
     assert "address not allowed" in answer.json()["error_description"]
+
+
+def _token_error(client: TestClient, made: dict[str, Any]) -> str:
+    """The token endpoint's error for a made-up code: ``invalid_grant`` once the client has
+    authenticated, ``invalid_client`` when it cannot."""
+    answer = client.post("/oauth2/token", auth=(made["client_id"], made["client_secret"]),
+                         data={"grant_type": "authorization_code", "code": "made-up",
+                               "redirect_uri": DEMO_REDIRECT})
+    return str(answer.json()["error"])
+
+
+def test_an_open_registration_ends_after_its_lifetime_and_one_with_a_token_does_not(
+        client: TestClient, app: Any, clock: Any, settings: Settings,
+        initial_token: str) -> None:
+    """RFC 7591 §3.2.1: an open registration's ``client_secret_expires_at`` is its end
+    (DANCU_OPEN_REGISTRATION_LIFETIME_SECONDS); from then on the client no longer
+    authenticates, authorizes or manages its registration. One made with an initial access
+    token says 0 and keeps working."""
+    start = clock.freeze()
+    opened, by_token = _register(client, None).json(), _register(client, initial_token).json()
+    ends = int(start.timestamp()) + settings.open_registration_lifetime_seconds
+    assert opened["client_secret_expires_at"] == ends
+    assert by_token["client_secret_expires_at"] == 0
+    assert _manage(client, opened, "GET").json()["client_secret_expires_at"] == ends
+    assert _token_error(client, opened) == "invalid_grant"
+    rp = Rp(opened["client_id"], opened["client_secret"], pkce=False)
+    assert authorize(browser(app), rp).response.status_code in (302, 303)
+    clock.freeze(start + timedelta(seconds=settings.open_registration_lifetime_seconds))
+    assert _token_error(client, opened) == "invalid_client"
+    assert authorize(browser(app), rp).response.status_code == 400
+    assert _manage(client, opened, "GET").status_code == 401
+    assert _manage(client, opened, "DELETE").status_code == 401
+    assert _token_error(client, by_token) == "invalid_grant"
+    assert _manage(client, by_token, "GET").status_code == 200
+
+
+def test_an_expired_open_registration_frees_its_place_in_the_total(
+        settings: Settings, database: Database) -> None:
+    """Places in DANCU_OPEN_REGISTRATIONS_TOTAL came back only through RFC 7592 deletes or an
+    administrator, so one source could keep the total full for everyone: an open registration
+    past its end is no longer counted."""
+    from datetime import UTC, datetime
+
+    with database.read() as session:
+        active = oidc_registration.active_registrations(session, now=datetime.now(UTC))
+    full = settings.model_copy(update={"open_registrations_total": active + 1})
+    with TestClient(create_app(full, database=database, migrate_on_start=False)) as other:
+        other_clock = other.app.state.clock  # type: ignore[attr-defined]
+        start = other_clock.freeze()
+        assert _register(other, None).status_code == 201
+        assert _register(other, None).status_code == 403
+        other_clock.freeze(start + timedelta(seconds=full.open_registration_lifetime_seconds))
+        again = _register(other, None)
+        assert again.status_code == 201, again.text

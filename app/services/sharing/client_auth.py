@@ -77,11 +77,16 @@ def sector_identifier(uri: str | None) -> str | None:
 _CLIENT = Prepared(select(Client.__table__).where(Client.client_id == bindparam("client_id")))
 
 
-def active_client(session: Session, client_id: str) -> Any | None:
-    """The client's row (a named tuple of the ``client`` columns) if registered and active.
-    Every authorization and token request reads it: a prepared statement, not the ORM."""
+def active_client(session: Session, client_id: str, *, now: datetime) -> Any | None:
+    """The client's row (a named tuple of the ``client`` columns) if registered and active: not
+    disabled, and not an open registration past its end (``expires_at``, RFC 7591 §3.2.1's
+    ``client_secret_expires_at``). Every authorization and token request reads it: a prepared
+    statement, not the ORM."""
     client = _CLIENT.first(session.connection(), {"client_id": client_id})
-    return client if client is not None and client.status == "active" else None
+    if client is None or client.status != "active":
+        return None
+    ends = aware(client.expires_at)
+    return client if ends is None or ends > now else None
 
 
 def _remember_assertion(
@@ -172,7 +177,7 @@ def identify(
     credentials = rules.parse_client_credentials(
         authorization=request.authorization, form=request.params
     )
-    client = active_client(session, credentials.client_id)
+    client = active_client(session, credentials.client_id, now=now)
     try:
         authenticated = rules.authenticate_client(
             credentials,

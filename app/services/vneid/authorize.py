@@ -95,7 +95,7 @@ def authorize(session: Session, pairs: Sequence[tuple[str, str]], *, cookies: Co
     ``session`` (reads only), leaving the writes -- session, consent, code, interaction -- as a
     :class:`Pending` (``app.services.storage.phases``). A refused request writes nothing."""
     try:
-        found = login_client(session, requested_client_id(pairs))
+        found = login_client(session, requested_client_id(pairs), now=ctx.now)
         view = found[1] if found else None
         pushed = par.pushed_record(session, pairs)
         uri_hash = par.pushed_uri_hash(pairs, pushed)

@@ -65,7 +65,7 @@ def validate(session: Session, params: Mapping[str, str], *, keys: KeyStore, set
         raise LogoutRejected("The client_id does not match the id_token_hint.")
     redirect_uri = params.get("post_logout_redirect_uri")
     if redirect_uri is not None:
-        found = login_client(session, client_id) if client_id else None
+        found = login_client(session, client_id, now=now) if client_id else None
         if found is None or redirect_uri not in found[1].post_logout_redirect_uris:
             raise LogoutRejected("The post_logout_redirect_uri is not registered for the client.")
     return LogoutRequest(hint=hint, redirect_uri=redirect_uri, state=params.get("state"))

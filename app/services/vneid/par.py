@@ -57,7 +57,7 @@ def _dpop_binding(session: Session, params: dict[str, str], proof: str | None, *
     """The parameters with ``dpop_jkt`` set to the proof's key (RFC 9449 §10.1)."""
     if proof is None:
         return params
-    found = login_client(session, client_id)
+    found = login_client(session, client_id, now=now)
     checked = dpop.verify_proof(proof, method="POST", now=now, url=endpoint_url(
         settings.issuer_url, Endpoints.pushed_authorization_request),
         algorithms=dpop.algorithms_for(found[1].security_profile if found else None))
@@ -95,7 +95,7 @@ def push(session: Session, params: dict[str, str], *, client_id: str, settings: 
         raise oauth.InvalidRequest("The client_id does not match the client credentials.")
     pairs = [(name, value) for name, value in pairs if name != "client_id"]
     pairs.insert(0, ("client_id", client_id))
-    found = login_client(session, client_id)
+    found = login_client(session, client_id, now=now)
     view = found[1] if found else None
     try:
         pairs = resolve_request(pairs, client=view, issuer=settings.issuer_url, now=now,

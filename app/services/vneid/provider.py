@@ -8,7 +8,7 @@ can land the user back on any URI it registered, matched exactly.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -42,10 +42,12 @@ def ensure_demo_login_scopes(session: Session, *, settings: Settings) -> None:
         session.flush()
 
 
-def login_client(session: Session, client_id: str) -> tuple[Any, ClientView] | None:
+def login_client(session: Session, client_id: str, *,
+                 now: datetime) -> tuple[Any, ClientView] | None:
     """The active client (a row with the ``client`` columns) and its protocol view, or ``None``
-    when unknown or disabled. Read with Core: every authorization request does it."""
-    client = active_client(session, client_id)
+    when unknown, disabled or an expired open registration. Read with Core: every authorization
+    request does it."""
+    client = active_client(session, client_id, now=now)
     return None if client is None else (client, view_of(client))
 
 

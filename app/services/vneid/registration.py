@@ -3,7 +3,10 @@
 * **Who may register.** In a sandbox deployment, anyone (RFC 7591 §3's open registration: each
   test run registers its own clients), up to ``DANCU_OPEN_REGISTRATIONS_PER_SOURCE`` a minute from
   one address (:func:`open_to_all`) while fewer than ``DANCU_OPEN_REGISTRATIONS_TOTAL``
-  dynamically registered clients are active (:func:`check_open_room`); otherwise, and beyond
+  dynamically registered clients are active (:func:`check_open_room`); such an open registration
+  ends ``DANCU_OPEN_REGISTRATION_LIFETIME_SECONDS`` after it was made (``client_secret_expires_at``,
+  the client's ``expires_at``): the client is then refused as a disabled one is, and no longer
+  counted, so the places come back without anyone deleting them. Otherwise, and beyond
   that, a caller with an *initial access token* (RFC 7591 §3): the admin token itself, or a
   token the administrator minted (``POST /v1/admin/registration-tokens``): ``iat1.`` + expiry
   + an HMAC under a key derived from the deployment secret (``oidc/initial-access-token``), so
@@ -29,7 +32,7 @@ import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from app.models.client import Client
@@ -37,6 +40,7 @@ from app.oidc import errors as oauth
 from app.oidc.codes import new_opaque_value, opaque_hash
 from app.oidc.registration import ClientMetadata, parse_metadata
 from app.services.kit import secret
+from app.services.kit.keys import aware
 from app.services.sharing import client_secrets, clients, outbound
 from app.services.sharing.scopes import LOGIN_SCOPES
 from app.settings import Settings
@@ -73,27 +77,30 @@ OPEN_REGISTRATION_FULL = ("Open registration is full (DANCU_OPEN_REGISTRATIONS_T
                           "with an initial access token, or delete a registration (RFC 7592).")
 
 
-def _active_registrations(session: Session) -> int:
+def active_registrations(session: Session, *, now: datetime) -> int:
+    """Dynamically registered clients active at ``now``: not deleted, and not an open
+    registration past its end."""
     return session.scalar(select(func.count()).select_from(Client).where(
-        Client.registration_token_hash.is_not(None), Client.status == "active")) or 0
+        Client.registration_token_hash.is_not(None), Client.status == "active",
+        or_(Client.expires_at.is_(None), Client.expires_at > now))) or 0
 
 
-def check_open_room(session: Session, settings: Settings) -> None:
+def check_open_room(session: Session, settings: Settings, *, now: datetime) -> None:
     """``access_denied`` (RFC 7591 §3.2.2's format) while ``open_registrations_total``
     dynamically registered clients are active: per source alone, many addresses could add
     clients without end."""
-    if _active_registrations(session) >= settings.open_registrations_total:
+    if active_registrations(session, now=now) >= settings.open_registrations_total:
         raise oauth.AccessDenied(OPEN_REGISTRATION_FULL)
 
 
-def check_open_room_kept(session: Session, settings: Settings) -> None:
+def check_open_room_kept(session: Session, settings: Settings, *, now: datetime) -> None:
     """After an open registration's insert, in its transaction: still within the total? The
     check before (:func:`check_open_room`) runs in an earlier transaction, so registrations
     sent at once all passed it; counted again here, one at a time (a transaction-scoped lock on
     PostgreSQL, SQLite's one writer), those past the total are refused and rolled back."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _OPEN_ROOM_LOCK})
-    if _active_registrations(session) > settings.open_registrations_total:
+    if active_registrations(session, now=now) > settings.open_registrations_total:
         raise oauth.AccessDenied(OPEN_REGISTRATION_FULL)
 
 
@@ -146,9 +153,11 @@ def _registry_call(work: Any) -> Any:
         raise _as_oauth_error(refused) from None
 
 
-def register(session: Session, document: Any, *, settings: Settings,
-             now: datetime) -> dict[str, Any]:
-    """RFC 7591 §3.1-3.2.1: register, and answer with the client's metadata and credentials."""
+def register(session: Session, document: Any, *, settings: Settings, now: datetime,
+             opened: bool = False) -> dict[str, Any]:
+    """RFC 7591 §3.1-3.2.1: register, and answer with the client's metadata and credentials.
+    ``opened``: an open registration (no initial access token), which ends after
+    ``open_registration_lifetime_seconds``."""
     metadata = parse_metadata(document)
     client, client_secret = _registry_call(lambda: clients.register(
         session, _spec(metadata, settings), now=now,
@@ -156,12 +165,27 @@ def register(session: Session, document: Any, *, settings: Settings,
         seal=client_secrets.sealer(settings), targets=outbound.targets(settings)))
     token = new_opaque_value()
     client.registration_token_hash = opaque_hash(token)
+    if opened:
+        client.expires_at = now + timedelta(seconds=settings.open_registration_lifetime_seconds)
     session.flush()
     body = client_metadata(client, settings=settings)
     body |= {"registration_access_token": token, "client_id_issued_at": int(now.timestamp())}
     if client_secret is not None:
-        body |= {"client_secret": client_secret, "client_secret_expires_at": 0}
+        body |= {"client_secret": client_secret}
     return body
+
+
+def _secret_expires_at(client: Client) -> int:
+    """RFC 7591 §3.2.1 ``client_secret_expires_at``: the registration's end, 0 for none."""
+    return int(aware(client.expires_at).timestamp()) if client.expires_at is not None else 0
+
+
+def expired(client: Any, *, now: datetime) -> bool:
+    """An open registration past its end (``client`` a row or a model of ``client``)."""
+    return client.expires_at is not None and aware(client.expires_at) <= now
+
+
+_SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
 
 
 def client_metadata(client: Client, *, settings: Settings) -> dict[str, Any]:
@@ -180,19 +204,24 @@ def client_metadata(client: Client, *, settings: Settings) -> dict[str, Any]:
         "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "registration_client_uri": f"{settings.issuer_url}{REGISTRATION_PATH}/{client.client_id}",
     }
+    if client.token_endpoint_auth_method in _SECRET_METHODS:  # it was issued a secret
+        body["client_secret_expires_at"] = _secret_expires_at(client)
     optional = {"jwks": client.jwks, "sector_identifier_uri": client.sector_identifier_uri,
                 "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
                 "backchannel_logout_uri": client.backchannel_logout_uri}
     return body | {name: value for name, value in optional.items() if value is not None}
 
 
-def managed_client(session: Session, client_id: str, token: str | None) -> Client:
+def managed_client(session: Session, client_id: str, token: str | None, *,
+                   now: datetime) -> Client:
     """The dynamically registered, active client whose registration access token this is; else
-    ``invalid_token`` (RFC 7592 §3: 401, whether the client exists or not)."""
+    ``invalid_token`` (RFC 7592 §3: 401, whether the client exists or not; an open registration
+    past its end is no longer active)."""
     client = session.get(Client, client_id)
     stored = client.registration_token_hash if client is not None else None
     presented = opaque_hash(token or "")
     if client is None or stored is None or client.status != "active" or \
+            expired(client, now=now) or \
             not hmac.compare_digest(presented.encode(), stored.encode()):
         raise oauth.InvalidToken("The registration access token is not valid for this client.")
     return client
