@@ -8,12 +8,13 @@ busy timeout instead of failing when they upgrade a read lock; reading transacti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -308,3 +309,38 @@ def libpq_dsn(url: str) -> str:
     _, params = parsed.get_dialect()().create_connect_args(parsed)
     params.pop("context", None)
     return make_conninfo(**{key: str(value) for key, value in params.items()})
+
+
+class LoopConnections:
+    """One event loop's kept psycopg async connections (``idle``), closed on that loop when it
+    shuts down: ``asyncio.run``, ``anyio.run`` (a test client's portal) and uvicorn shut a loop's
+    asynchronous generators down before closing it, and :meth:`start` makes :attr:`guard` one of
+    them. Without it, the connections of a test client's per-request loops stayed open until the
+    garbage collector found each loop, and a loop of requests took PostgreSQL's
+    ``max_connections``."""
+
+    __slots__ = ("guard", "idle")
+
+    def __init__(self) -> None:
+        self.idle: list[Any] = []
+        self.guard = _closed_at_loop_shutdown(self.idle)
+
+    async def start(self) -> None:
+        """Call once, on the loop: the loop will close the guard, and the connections with it."""
+        await anext(self.guard)
+
+
+async def _closed_at_loop_shutdown(idle: list[Any]) -> AsyncIterator[None]:
+    """Suspended for the loop's lifetime; the loop's ``shutdown_asyncgens`` (before it closes)
+    resumes it with ``aclose()``, and its ``finally`` closes the loop's kept connections there."""
+    try:
+        yield
+    finally:
+        await close_all(idle)
+
+
+async def close_all(idle: list[Any]) -> None:
+    """Close the kept connections (one that fails to close is dropped all the same)."""
+    while idle:
+        with contextlib.suppress(Exception):
+            await idle.pop().close()

@@ -1,6 +1,7 @@
 """SQLite's kept connections of the event-loop thread: for writes that must not wait
 (app.db.Database.unwaiting_connection) and for the login endpoints' read phases
-(Database.reading_connection); and SQLite's BEGIN, issued on the driver's connection."""
+(Database.reading_connection); SQLite's BEGIN, issued on the driver's connection; and
+PostgreSQL's connections kept per event loop, closed when their loop ends."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ import sqlite3
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from app import migrations
 from app.db import Database
+from app.settings import Settings
+from tests.api.sharing_support import *  # noqa: F403
+from tests.api.sharing_support import People, bearer
 
 
 @pytest.fixture
@@ -241,3 +247,43 @@ def test_a_file_marked_while_a_checkpoint_pass_fails_is_still_checkpointed(
     marks.wrote(second)  # marked while the pass over `first` runs
     marked_meanwhile.set()
     assert second_done.wait(30), "the file marked during the failed pass was never checkpointed"
+
+
+def test_a_test_client_without_its_context_leaves_no_event_loop_connection_open(
+    settings: Settings,
+    database: Database,
+    is_postgres: bool,
+    demo_token: str,
+    people: People,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without its context, a test client runs each request in an event loop of its own, ended
+    after it: the lookup's reading connection (and the quota's, unless another loop charged)
+    that each loop kept stayed open until the garbage collector found the loop, so a loop of
+    requests took PostgreSQL's ``max_connections``. Each loop closes them as it ends (the
+    collector is off here: nothing is left to it)."""
+    if not is_postgres:
+        pytest.skip("PostgreSQL's event-loop connections")
+    import psycopg
+
+    from app.main import create_app
+
+    made: list[Any] = []
+    connect = psycopg.AsyncConnection.connect
+
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        made.append(await connect(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", recorded)
+    http = TestClient(create_app(settings, database=database, migrate_on_start=False))
+    gc.disable()
+    try:
+        for _ in range(3):  # a loop each
+            answer = http.get(f"/v1/citizens/{people.mother}", headers=bearer(demo_token))
+            assert answer.status_code == 200, answer.text
+        left_open = [connection for connection in made if not connection.closed]
+    finally:
+        gc.enable()
+    assert len(made) >= 3  # the lookup's, the audit's, the quota's
+    assert left_open == []

@@ -109,12 +109,13 @@ def test_leases_from_the_event_loop_open_a_bounded_number_of_connections(
     assert opened <= charges.MAX_CONNECTIONS
 
 
-def test_the_connections_of_an_ended_event_loop_are_closed_when_another_loop_charges(
+def test_the_connections_of_an_event_loop_are_closed_when_the_loop_ends(
     database: Database, is_postgres: bool
 ) -> None:
     """A test client used without its context runs each request in an event loop of its own:
-    the connections such a loop kept stayed open until it was collected, and a loop of
-    requests took PostgreSQL's ``max_connections``. They are closed as another loop starts."""
+    the connections such a loop kept stayed open until it was collected (or another loop
+    charged), and a loop of requests took PostgreSQL's ``max_connections``. The loop closes
+    them as it shuts down."""
     if not is_postgres:
         pytest.skip("SQLite leases through the ORM's transaction")
     charges = rate_limit.AsyncPostgresCharges(database.url)
@@ -122,9 +123,31 @@ def test_the_connections_of_an_ended_event_loop_are_closed_when_another_loop_cha
 
     async def lease_and_keep() -> None:
         await charges.charge(client_id=f"quota-test-{uuid.uuid4().hex[:8]}", limit=10, now=NOW)
-        kept.extend(charges._loops[asyncio.get_running_loop()][0])
+        kept.extend(charges._loops[asyncio.get_running_loop()][0].idle)
+        assert not any(connection.closed for connection in kept)
 
-    asyncio.run(lease_and_keep())  # ends its loop without closing what it kept
+    asyncio.run(lease_and_keep())
+    (first,) = kept
+    assert first.closed
+
+
+def test_the_connections_of_a_loop_closed_without_shutting_down_go_when_another_loop_charges(
+    database: Database, is_postgres: bool
+) -> None:
+    """A loop closed without shutting its asynchronous generators down (``loop.close()``
+    alone) cannot close its connections: the next loop that charges does."""
+    if not is_postgres:
+        pytest.skip("SQLite leases through the ORM's transaction")
+    charges = rate_limit.AsyncPostgresCharges(database.url)
+    kept: list[Any] = []
+
+    async def lease_and_keep() -> None:
+        await charges.charge(client_id=f"quota-test-{uuid.uuid4().hex[:8]}", limit=10, now=NOW)
+        kept.extend(charges._loops[asyncio.get_running_loop()][0].idle)
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(lease_and_keep())
+    loop.close()  # no shutdown_asyncgens
     (first,) = kept
     assert not first.closed
     asyncio.run(lease_and_keep())

@@ -24,7 +24,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db import libpq_dsn
+from app.db import LoopConnections, close_all, libpq_dsn
 from app.models.client import RateWindow
 
 if TYPE_CHECKING:
@@ -125,37 +125,40 @@ class AsyncPostgresCharges:
     worker thread. In a thread, the lease's SQLAlchemy work took the GIL from the busy loop and
     held it up 5-12 ms at each lease (bench/RESULTS.md, "The lookup's tail: stalls"); here the
     loop serves other requests while the statements travel. Connections belong to one event
-    loop (tests run several); a broken one is closed and replaced on the next charge. A loop
-    holds at most :attr:`MAX_CONNECTIONS` (more leases at once wait for one): many clients'
-    leases each opening a connection took PostgreSQL's from every other user of the database."""
+    loop (tests run several), which closes them when it shuts down
+    (:class:`app.db.LoopConnections`); a broken one is closed and replaced on the next charge.
+    A loop holds at most :attr:`MAX_CONNECTIONS` (more leases at once wait for one): many
+    clients' leases each opening a connection took PostgreSQL's from every other user of the
+    database."""
 
     MAX_CONNECTIONS = 4
 
     def __init__(self, url: str) -> None:
         self._dsn = libpq_dsn(url)
-        # per event loop: its idle connections and the gate of its MAX_CONNECTIONS
+        # per event loop: its kept connections and the gate of its MAX_CONNECTIONS
         self._loops: dict[asyncio.AbstractEventLoop,
-                          tuple[list[psycopg.AsyncConnection[Any]], asyncio.Semaphore]] = {}
+                          tuple[LoopConnections, asyncio.Semaphore]] = {}
 
-    def _gate(self) -> tuple[list[psycopg.AsyncConnection[Any]], asyncio.Semaphore]:
+    async def _gate(self) -> tuple[list[psycopg.AsyncConnection[Any]], asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         kept = self._loops.get(loop)
         if kept is None:
             self._forget_closed_loops()
-            kept = self._loops[loop] = ([], asyncio.Semaphore(self.MAX_CONNECTIONS))
-        return kept
+            kept = self._loops[loop] = (LoopConnections(), asyncio.Semaphore(self.MAX_CONNECTIONS))
+            await kept[0].start()  # closed with the loop (a test client's loop per request)
+        return kept[0].idle, kept[1]
 
     def _forget_closed_loops(self) -> None:
-        """Close the connections of loops that have ended. A test client used without its
-        context runs each request in a loop of its own, ended after it: their connections,
-        kept until the loops were collected, took PostgreSQL's ``max_connections``."""
+        """Forget the loops that have ended, closing what they kept: a loop closed without
+        shutting its asynchronous generators down (``loop.close()`` alone) left its
+        connections open until it was collected."""
         for loop in [loop for loop in self._loops if loop.is_closed()]:
-            for connection in self._loops.pop(loop)[0]:
+            for connection in self._loops.pop(loop)[0].idle:
                 connection.pgconn.finish()  # no loop to close it on: libpq's own close
 
     async def charge(self, *, client_id: str, limit: int, now: datetime, cost: int = 1,
                      minimum: int | None = None) -> RateDecision:
-        idle, gate = self._gate()
+        idle, gate = await self._gate()
         async with gate:  # a connection is opened only when all the loop's are in use
             connection = idle.pop() if idle else await self._connect()
             try:
@@ -171,7 +174,7 @@ class AsyncPostgresCharges:
     async def row(self, query: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         """One row of a read on the same connections (the access check's other database read,
         the client snapshot, ``app.services.storage.runtime.ClientCache.load_async``)."""
-        idle, gate = self._gate()
+        idle, gate = await self._gate()
         async with gate:
             connection = idle.pop() if idle else await self._connect()
             try:
@@ -184,9 +187,9 @@ class AsyncPostgresCharges:
 
     async def aclose(self) -> None:
         """Close the running loop's kept connections (a later charge opens new ones)."""
-        idle = self._loops.get(asyncio.get_running_loop(), ([], None))[0]
-        while idle:
-            await idle.pop().close()
+        kept = self._loops.get(asyncio.get_running_loop())
+        if kept is not None:
+            await close_all(kept[0].idle)
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         import psycopg

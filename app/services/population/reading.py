@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app.db import Database, libpq_dsn
+from app.db import Database, LoopConnections, libpq_dsn
 from app.models.population import Citizen
 from app.services.population.reference import Reference, cached_reference, reference
 
@@ -146,7 +146,7 @@ def citizen_reader(database: Database) -> Callable[[str], Any]:
 @dataclass
 class _LoopState:
     slots: asyncio.Semaphore
-    idle: list[psycopg.AsyncConnection[Any]] = field(default_factory=list)
+    connections: LoopConnections = field(default_factory=LoopConnections)
     waiting: dict[str, list[asyncio.Future[Any]]] = field(default_factory=dict)
 
 
@@ -155,7 +155,8 @@ class AsyncPostgresCitizens:
     prepared), so a PostgreSQL lookup needs no worker thread. The PINs asked for while a query is
     being prepared are read together with ``pin = ANY(...)`` (one round trip and one statement's
     driver overhead for all the requests in flight, as the audit writer does for its commits).
-    Connections belong to one event loop; a broken one is dropped and replaced on the next use."""
+    Connections belong to one event loop, which closes them when it shuts down
+    (:class:`app.db.LoopConnections`); a broken one is dropped and replaced on the next use."""
 
     SIZE = 4
 
@@ -172,6 +173,7 @@ class AsyncPostgresCitizens:
         state = self._loops.get(loop)
         if state is None:
             state = self._loops[loop] = _LoopState(asyncio.Semaphore(self.SIZE))
+            await state.connections.start()  # closed with the loop, not when it is collected
         found: asyncio.Future[Any] = loop.create_future()
         if not state.waiting:
             loop.create_task(self._read_batch(state))
@@ -193,15 +195,16 @@ class AsyncPostgresCitizens:
                 future.set_result(rows.get(pin))
 
     async def _query(self, state: _LoopState, pins: list[str]) -> dict[str, CitizenRow]:
+        idle = state.connections.idle
         async with state.slots:
-            connection = state.idle.pop() if state.idle else await self._connect()
+            connection = idle.pop() if idle else await self._connect()
             try:
                 cursor = await connection.execute(_PG_BY_PINS, (pins,), prepare=True)
                 rows = [CitizenRow(*found) for found in await cursor.fetchall()]
             except BaseException:
                 await connection.close()
                 raise
-            state.idle.append(connection)
+            idle.append(connection)
         return {row.pin: row for row in rows}
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:

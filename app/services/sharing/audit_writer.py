@@ -21,12 +21,12 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from app.db import Database, libpq_dsn
+from app.db import Database, LoopConnections, close_all, libpq_dsn
 from app.services.sharing import audit
 from app.services.storage import units
 
@@ -59,7 +59,7 @@ class PostgresAppends:
     between commits; one that fails is closed. They are closed, on their loop, when that loop
     shuts down (``asyncio.run``, ``anyio.run`` and uvicorn shut a loop's asynchronous generators
     down before closing it: each loop's connections are guarded by one,
-    :func:`_closed_at_loop_shutdown`), or by :meth:`aclose` (the application's shutdown), never
+    :class:`app.db.LoopConnections`), or by :meth:`aclose` (the application's shutdown), never
     left to the garbage collector.
 
     A commit is one statement, one round trip (``audit.PG_APPEND_AT_HEAD``) when this writer
@@ -72,7 +72,7 @@ class PostgresAppends:
 
     def __init__(self, url: str) -> None:
         self._dsn = libpq_dsn(url)
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = \
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopConnections] = \
             weakref.WeakKeyDictionary()
         self._head: tuple[int, str] | None = None  # (seq, hash) this writer last committed
 
@@ -81,15 +81,15 @@ class PostgresAppends:
         loop = asyncio.get_running_loop()
         found = self._loops.get(loop)
         if found is None:
-            found = self._loops[loop] = _LoopConnections()
-            await anext(found.guard)  # first iterated on this loop: the loop will close it
+            found = self._loops[loop] = LoopConnections()
+            await found.start()  # first iterated on this loop: the loop will close it
         return found.idle
 
     async def aclose(self) -> None:
         """Close the running loop's kept connections (a later append opens new ones)."""
         found = self._loops.get(asyncio.get_running_loop())
         if found is not None:
-            await _close_all(found.idle)
+            await close_all(found.idle)
 
     async def append(self, groups: Sequence[audit.Group]) -> None:
         import psycopg
@@ -184,32 +184,6 @@ class PostgresAppends:
 
         return await psycopg.AsyncConnection.connect(
             self._dsn, application_name=APPLICATION_NAME, autocommit=True)
-
-
-class _LoopConnections:
-    """One event loop's kept connections, and the asynchronous generator that closes them when
-    the loop shuts down."""
-
-    __slots__ = ("guard", "idle")
-
-    def __init__(self) -> None:
-        self.idle: list[psycopg.AsyncConnection[Any]] = []
-        self.guard = _closed_at_loop_shutdown(self.idle)
-
-
-async def _closed_at_loop_shutdown(
-        idle: list[psycopg.AsyncConnection[Any]]) -> AsyncIterator[None]:
-    """Suspended for the loop's lifetime; the loop's ``shutdown_asyncgens`` (before it closes)
-    resumes it with ``aclose()``, and its ``finally`` closes the loop's kept connections there."""
-    try:
-        yield
-    finally:
-        await _close_all(idle)
-
-
-async def _close_all(idle: list[psycopg.AsyncConnection[Any]]) -> None:
-    while idle:
-        await _close(idle.pop())
 
 
 async def _recorded(connection: psycopg.AsyncConnection[Any], record: tuple[int, str]) -> bool:
