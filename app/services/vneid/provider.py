@@ -42,8 +42,9 @@ def ensure_demo_login_scopes(session: Session, *, settings: Settings) -> None:
         session.flush()
 
 
-def login_client(session: Session, client_id: str, *,
-                 now: datetime) -> tuple[Any, ClientView] | None:
+def login_client(
+    session: Session, client_id: str, *, now: datetime
+) -> tuple[Any, ClientView] | None:
     """The active client (a row with the ``client`` columns) and its protocol view, or ``None``
     when unknown, disabled or an expired open registration. Read with Core: every authorization
     request does it."""
