@@ -26,6 +26,18 @@ _MEMBERS = ("type", "title", "status", "detail", "instance")
 log = logging.getLogger("dancu.errors")
 
 
+# What a vocabulary word looks like (a scope, an event type: ``citizen.basic``,
+# ``death.registered``). A refused value of that shape may be named in a problem; any other -- a
+# PIN, a person's name, a megabyte a caller put there -- only by its position (:func:`named`).
+_WORD_SHAPE = re.compile(r"[a-z][a-z0-9_]{0,31}(?:\.[a-z][a-z0-9_]{0,31}){0,2}\Z")
+
+
+def named(value: str, index: int) -> str:
+    """How a problem names a refused list item: quoted when it has a word's shape, otherwise
+    ``item <index>``."""
+    return repr(value) if _WORD_SHAPE.match(value) else f"item {index}"
+
+
 class DomainError(Exception):
     """Base of all domain errors. Subclasses set ``code``, ``status`` and ``title``."""
 

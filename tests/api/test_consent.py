@@ -254,6 +254,16 @@ def test_invalid_consents_are_refused(client: TestClient, bank: Bank, citizen: s
     assert any(p.startswith(problem) for p in response.json()["problems"])
 
 
+@pytest.mark.parametrize("scope", ["Nguyễn Văn An 001087012345", "s" * 5000])
+def test_a_refused_consent_never_echoes_what_was_sent(
+        client: TestClient, bank: Bank, citizen: str, settings: Settings, scope: str) -> None:
+    response = client.post("/v1/admin/consents", headers=admin(settings), json={
+        "pin": citizen, "client_id": bank.rp.client_id, "purpose": PURPOSE, "scopes": [scope]})
+    assert (response.status_code, _problem(response)) == (422, "invalid-consent")
+    assert response.json()["problems"] == [
+        "scopes: item 0 is not a data-sharing scope of this client"]
+
+
 def test_an_administrator_records_a_written_consent(
         client: TestClient, bank: Bank, citizen: str, settings: Settings) -> None:
     response = client.post("/v1/admin/consents", headers=admin(settings), json={

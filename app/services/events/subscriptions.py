@@ -13,7 +13,6 @@ purpose is one the client registered. The secret is random, shown once at creati
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed, named
 from app.models.events import Delivery, Subscription
 from app.oidc.clients import redirect_uri_problem
 from app.schemas.events import SubscriptionCreate, SubscriptionUpdate
@@ -93,25 +92,15 @@ def _refuse_address(url: str, targets: TargetPolicy) -> None:
         raise WebhookAddressRefused(problems=[f"url: {reason} is not allowed"])
 
 
-# What a type or a scope looks like (``death.registered``, ``document.vehicle_registration``): a
-# refused value of that shape is named in the problem, any other (a PIN, a name, a megabyte a
-# caller put there) only by its position.
-_NAME_SHAPE = re.compile(r"[a-z][a-z0-9_]{0,31}(?:\.[a-z][a-z0-9_]{0,31}){0,2}\Z")
-
-
-def _shown(value: str, index: int) -> str:
-    return repr(value) if _NAME_SHAPE.match(value) else f"item {index}"
-
-
 def _problems(owner: Owner, *, url: str | None, types: Iterable[str] | None,
               scopes: Iterable[str] | None, purpose: str | None) -> list[str]:
     problems = []
     if url is not None and (reason := _url_problem(url, sandbox=owner.sandbox)):
         problems.append(f"url: {reason}")
-    problems += [f"event_types: unknown type {_shown(t, i)}" for i, t in enumerate(types or ())
+    problems += [f"event_types: unknown type {named(t, i)}" for i, t in enumerate(types or ())
                  if t != "*" and t not in EVENT_TYPES]
     if scopes is not None:
-        problems += [f"scopes: {_shown(s, i)} is not a payload scope the client holds"
+        problems += [f"scopes: {named(s, i)} is not a payload scope the client holds"
                      for i, s in enumerate(scopes)
                      if s not in PAYLOAD_SCOPES or s not in owner.scopes]
         if not list(scopes):

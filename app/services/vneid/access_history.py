@@ -26,7 +26,7 @@ from typing import NoReturn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import Forbidden, Unauthorized, ValidationFailed
+from app.errors import Forbidden, Unauthorized, ValidationFailed, named
 from app.models.account import Account
 from app.models.audit import AuditRecord
 from app.models.client import Client
@@ -159,7 +159,8 @@ def _problems(client: Client | None, purpose: str, scopes: Sequence[str],
               expires_at: datetime | None, now: datetime) -> list[str]:
     if client is None or client.status != "active":
         return ["client_id: no active client has this id"]
-    problems = [f"scopes: {s!r} is not a data-sharing scope of this client" for s in scopes
+    problems = [f"scopes: {named(s, i)} is not a data-sharing scope of this client"
+                for i, s in enumerate(scopes)
                 if s not in CONSENTABLE_SCOPES or s not in client.scopes]
     if purpose not in client.purposes:
         problems.append("purpose: not one of the client's purposes")
