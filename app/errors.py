@@ -189,10 +189,22 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+# A broken bound is named with the bound (the schema's, never the value sent): pydantic's own
+# messages say "Input should be ...", which the rule below would hide entirely.
+_BOUNDS = {"less_than_equal": ("le", "must be at most {}"),
+           "greater_than_equal": ("ge", "must be at least {}"),
+           "less_than": ("lt", "must be less than {}"),
+           "greater_than": ("gt", "must be greater than {}"),
+           "literal_error": ("expected", "must be {}")}
+
+
 def _safe_message(err: dict[str, Any]) -> str:
     ctx = err.get("ctx") or {}
     if isinstance(ctx.get("error"), ValueError) and getattr(ctx["error"], "rule", None):
         return str(ctx["error"])
+    bound = _BOUNDS.get(str(err.get("type")))
+    if bound is not None and bound[0] in ctx and len(str(ctx[bound[0]])) <= 200:
+        return bound[1].format(ctx[bound[0]])
     message = str(err.get("msg", "invalid"))
     return message if len(message) <= 200 and "input" not in message.lower() else "invalid value"
 
