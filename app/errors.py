@@ -26,6 +26,18 @@ _MEMBERS = ("type", "title", "status", "detail", "instance")
 log = logging.getLogger("dancu.errors")
 
 
+# What a vocabulary word looks like (a scope, an event type: ``citizen.basic``,
+# ``death.registered``). A refused value of that shape may be named in a problem; any other -- a
+# PIN, a person's name, a megabyte a caller put there -- only by its position (:func:`named`).
+_WORD_SHAPE = re.compile(r"[a-z][a-z0-9_]{0,31}(?:\.[a-z][a-z0-9_]{0,31}){0,2}\Z")
+
+
+def named(value: str, index: int) -> str:
+    """How a problem names a refused list item: quoted when it has a word's shape, otherwise
+    ``item <index>``."""
+    return repr(value) if _WORD_SHAPE.match(value) else f"item {index}"
+
+
 class DomainError(Exception):
     """Base of all domain errors. Subclasses set ``code``, ``status`` and ``title``."""
 
@@ -177,10 +189,22 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+# A broken bound is named with the bound (the schema's, never the value sent): pydantic's own
+# messages say "Input should be ...", which the rule below would hide entirely.
+_BOUNDS = {"less_than_equal": ("le", "must be at most {}"),
+           "greater_than_equal": ("ge", "must be at least {}"),
+           "less_than": ("lt", "must be less than {}"),
+           "greater_than": ("gt", "must be greater than {}"),
+           "literal_error": ("expected", "must be {}")}
+
+
 def _safe_message(err: dict[str, Any]) -> str:
     ctx = err.get("ctx") or {}
     if isinstance(ctx.get("error"), ValueError) and getattr(ctx["error"], "rule", None):
         return str(ctx["error"])
+    bound = _BOUNDS.get(str(err.get("type")))
+    if bound is not None and bound[0] in ctx and len(str(ctx[bound[0]])) <= 200:
+        return bound[1].format(ctx[bound[0]])
     message = str(err.get("msg", "invalid"))
     return message if len(message) <= 200 and "input" not in message.lower() else "invalid value"
 

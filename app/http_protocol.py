@@ -19,9 +19,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD_BYTES = 64 * 1024
 PROTOCOL = "app.http_protocol:BoundedHead"  # uvicorn's ``http`` option / ``--http``
-_REASON = b"Request header fields too large."
+# RFC 9457, as every other error (app.errors; this answer is made before the app sees the request).
+_REASON = (b'{"type":"https://dancu.sandbox/problems/request-header-fields-too-large",'
+           b'"title":"The request head (request line and headers) is too large","status":431}')
 _REFUSAL = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: text/plain; charset=utf-8\r\n"
+            b"content-type: application/problem+json\r\n"
             b"content-length: " + str(len(_REASON)).encode() + b"\r\n"
             b"connection: close\r\n\r\n" + _REASON)
 

@@ -56,6 +56,7 @@ ROUTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = tuple(
         ("events", "router", ("/v1/life-events/",)),
         ("events", "feed_router", ("/v1/events",)),
         ("events", "admin_router", ("/v1/admin/",)),
+        ("events", "delivery_router", ("/v1/admin/events/deliver",)),
         ("subscriptions", "router", ("/v1/subscriptions",)),
         ("me", "router", ("/v1/me/",)),
         ("me", "admin_router", ("/v1/admin/consents",)),

@@ -122,6 +122,16 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def public_defaults_exposed(self) -> list[str]:
+        """The settings still at their published defaults (the admin token, the demo client's
+        secret) while the service listens beyond this machine: whoever reaches it is then the
+        admin. Empty on a loopback address or outside the sandbox (where they stop the start)."""
+        if not self.sandbox or self.host.strip("[]").lower() in ("127.0.0.1", "::1", "localhost"):
+            return []
+        return [f"DANCU_{name.upper()}" for name, default in _SANDBOX_DEFAULT_SECRETS.items()
+                if getattr(self, name) == default]
+
+    @property
     def issuer_url(self) -> str:
         """The OIDC issuer: the setting, or the address ``dancu serve`` listens on."""
         return self.issuer or f"http://{self.host}:{self.port}"

@@ -11,7 +11,8 @@ and the delivery history reports what answered. The rules:
   reserved ranges; IPv6 forms embedding an IPv4 address (IPv4-mapped, NAT64, 6to4) are judged by
   that IPv4 address;
 - loopback (127/8, ``::1``, ``localhost``) only when :attr:`TargetPolicy.allow_loopback` is on;
-- never the service itself (its listen address and its issuer's host and port).
+- never the service itself (its listen address and its issuer's host and port; a ``localhost``
+  name there covers every loopback address on that port).
 
 A host written as a number in another form than four decimal parts (``2130706433``, ``0x7f.1``,
 ``0177.0.0.1``) is refused at subscription: resolvers read them as IPv4 addresses, people do not.
@@ -110,6 +111,8 @@ def own_address(host: str, port: int, policy: TargetPolicy) -> bool:
         if host.lower() == own_host.lower():
             return True
         own_ip, ip = _literal(own_host), _literal(host)
+        if ip is not None and canonical(ip).is_loopback and _LOOPBACK_NAMES.match(own_host):
+            return True  # listening on "localhost": whichever loopback address it resolves to
         if ip is not None and own_ip is not None and (
                 canonical(ip) == canonical(own_ip)
                 or (canonical(ip).is_loopback and own_ip.is_unspecified)):

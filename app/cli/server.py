@@ -46,6 +46,11 @@ def _serve(host: str | None, port: int | None, database_url: str | None, workers
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"dancu-sandbox starting on {base} (the first start generates "
                   f"{settings.population_size:,} people)\nAPI docs: {base}/docs", highlight=False)
+    if exposed := settings.public_defaults_exposed:
+        console.print(f"warning: {' and '.join(exposed)} keep their published defaults while "
+                      f"listening on {settings.host}: anyone who reaches this port is the admin. "
+                      "Set them before sharing the deployment (docs/reliability.md).",
+                      highlight=False)
     if open_docs:
         _open_when_ready(f"{base}/docs", health=f"{base}/healthz")
     _metrics_across_workers(workers)

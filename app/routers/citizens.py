@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -53,6 +54,10 @@ class UnknownSearchParameter(errors.DomainError):
 
 
 _SEARCH_PARAMETERS = frozenset({"name", "birth_date", "province", "status", "cursor", "limit"})
+# An unknown parameter is named back only when it looks like one (``surname``, ``sex``): a name
+# can be anything the caller typed (a PIN, a person's name, kilobytes), never echoed.
+_PLAIN_PARAMETER = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,39}\Z")
+_NAMED_AT_MOST = 5
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -319,8 +324,9 @@ async def search(
     if unknown:
         raise UnknownSearchParameter(
             "Filter with name (the full name's prefix, surname first), birth_date, province or "
-            "status; page with cursor and limit.", parameters=unknown,
-            known=sorted(_SEARCH_PARAMETERS))
+            "status; page with cursor and limit.",
+            parameters=[n for n in unknown if _PLAIN_PARAMETER.match(n)][:_NAMED_AT_MOST],
+            unknown_count=len(unknown), known=sorted(_SEARCH_PARAMETERS))
     after = decode_cursor(cursor, kind="citizen", key_type=str) if cursor else None
     flt = citizens.SearchFilter(name=name, birth_date=birth_date, province=province, status=status)
     hits = await _audited(request, citizens.search, flt, after_pin=after, limit=limit,

@@ -26,6 +26,7 @@ router = APIRouter(prefix="/v1/life-events", tags=["life events"])
 feed_router = APIRouter(prefix="/v1/events", tags=["event feed"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin: life events"],
                          dependencies=[Depends(require_admin)])
+delivery_router = APIRouter(prefix="/v1/admin/events", tags=["admin: life events"])
 
 _events_write = require_scope("events.write", allow_admin=True)
 
@@ -48,6 +49,17 @@ async def events_writer(request: Request,
 
 WriteCaller = Annotated[Caller, Depends(events_writer)]
 ReadCaller = Annotated[Caller, Depends(require_scope("events.read", allow_admin=True))]
+
+
+async def delivery_runner(request: Request, caller: ReadCaller) -> Caller:
+    """The admin token; in a tenant also any client of it with ``events.read`` (the scope of its
+    subscriptions): a tenant has no delivery thread, and an organisation working in its tenant
+    on a shared deployment has no admin token. The deployment's pass stays the admin's."""
+    if not caller.admin and getattr(request.app.state, "tenant", None) is None:
+        raise AdminOnly("The deployment's deliveries run every second on their own; running a "
+                        "pass needs the admin token. In a tenant of your own, any client of it "
+                        "with events.read may.")
+    return caller
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$",
     description="Same key and body: the stored result again; same key, other body: 422")]
@@ -192,10 +204,15 @@ def _clock_sync(request: Request) -> shared_clock.ClockSync:
     return state.clock_sync
 
 
-@admin_router.post("/events/deliver", response_model=schemas.DeliveryPass,
-                   summary="Run one webhook delivery pass now (the background worker runs one "
-                           "every second)")
-def deliver(request: Request, now: NowDep) -> Any:
+@delivery_router.post("/deliver", response_model=schemas.DeliveryPass,
+                      summary="Run one webhook delivery pass now (the background worker runs one "
+                              "every second; in a tenant, which has none, any client of it with "
+                              "events.read may)",
+                      responses={401: _ERRORS[401],
+                                 403: {"description": "admin-only: a client outside a tenant; "
+                                                      "insufficient-scope: events.read"}})
+def deliver(_: Annotated[Caller, Depends(delivery_runner)], request: Request,
+            now: NowDep) -> Any:
     report = webhooks.run_pass(request.app.state.database, now=now,
                                send=webhook_sender.for_settings(request.app.state.settings))
     return schemas.DeliveryPass(**vars(report))

@@ -5,7 +5,8 @@ administrator (``POST /v1/admin/consents``: given in writing at a counter).
 
 A citizen authenticates with a VNeID access token carrying ``vneid.history`` (OpenID flow of a
 relying party the citizen signed in to) or with the VNeID app's bound-device token. Reading and
-withdrawing (narrowing) accept both; giving a consent accepts only the device token: a relying
+withdrawing (narrowing) accept both, a relying party's token only for that party's own records
+(its accesses, the consents given to it); giving a consent accepts only the device token: a relying
 party holds the access token, and consent must be the citizen's own act (on the VNeID consent
 page or in the app), never something a party grants itself. The history shows the PIN in full
 only to the app or to a token that carries ``vneid.identity`` (masked otherwise).
@@ -58,15 +59,10 @@ def citizen_caller(request: Request, credentials: BearerDep, session: ReadSessio
 CallerDep = Annotated[access_history.CitizenCaller, Depends(citizen_caller)]
 
 
-def citizen(caller: CallerDep) -> Account:
-    return caller.account
-
-
 def first_party_citizen(caller: CallerDep) -> Account:
     return access_history.require_first_party(caller)
 
 
-CitizenDep = Annotated[Account, Depends(citizen)]
 FirstPartyDep = Annotated[Account, Depends(first_party_citizen)]
 ConsentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
@@ -80,10 +76,10 @@ def _access(item: access_history.Access, shown_pin: Callable[[str], str]) -> sch
 
 
 def _history(session: Any, pin: str, cursor: str | None, limit: int,
-             shown_pin: Callable[[str], str]) -> schemas.AccessHistory:
+             shown_pin: Callable[[str], str], party: str | None = None) -> schemas.AccessHistory:
     before = decode_cursor(cursor, kind="access", key_type=int) if cursor else None
     rows = access_history.history(session, access_history.numbers_of(session, pin),
-                                  before_seq=before, limit=limit)
+                                  before_seq=before, limit=limit, client_id=party)
     next_cursor = encode_cursor("access", rows[-1].record.seq) if len(rows) == limit else None
     return schemas.AccessHistory(items=[_access(r, shown_pin) for r in rows],
                                  next_cursor=next_cursor)
@@ -95,7 +91,7 @@ def _history(session: Any, pin: str, cursor: str | None, limit: int,
 def access_history_api(caller: CallerDep, session: ReadSessionDep,
                        cursor: Annotated[str | None, Query(max_length=200)] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:
-    return _history(session, caller.account.pin, cursor, limit, caller.shown_pin)
+    return _history(session, caller.account.pin, cursor, limit, caller.shown_pin, caller.party)
 
 
 def _consent(row: Consent, now: datetime) -> schemas.DataConsentOut:
@@ -106,9 +102,10 @@ def _consent(row: Consent, now: datetime) -> schemas.DataConsentOut:
 
 @router.get("/data-consents", response_model=schemas.DataConsentList,
             summary="My data-sharing consents (every status), newest first", responses=_ERRORS)
-def my_consents(account: CitizenDep, session: ReadSessionDep, now: NowDep) -> Any:
-    rows = access_history.sharing_consents(session, account.pin)
-    return schemas.DataConsentList(consents=[_consent(r, now) for r in rows])
+def my_consents(caller: CallerDep, session: ReadSessionDep, now: NowDep) -> Any:
+    rows = access_history.sharing_consents(session, caller.account.pin)
+    return schemas.DataConsentList(consents=[_consent(r, now) for r in rows
+                                             if caller.party in (None, r.client_id)])
 
 
 @router.post("/data-consents", status_code=status.HTTP_201_CREATED,
@@ -127,9 +124,10 @@ def give_consent(body: schemas.DataConsentCreate, account: FirstPartyDep, sessio
 @router.post("/data-consents/{consent_id}/withdraw", response_model=schemas.DataConsentOut,
              summary="Withdraw a consent: the client's next request about me is refused",
              responses=_ERRORS)
-def withdraw_consent(consent_id: ConsentId, account: CitizenDep, session: SessionDep,
+def withdraw_consent(consent_id: ConsentId, caller: CallerDep, session: SessionDep,
                      now: NowDep) -> Any:
-    row = consents.withdraw(session, consent_id, by="citizen", now=now, pin=account.pin)
+    row = consents.withdraw(session, consent_id, by="citizen", now=now, pin=caller.account.pin,
+                            client_id=caller.party)
     return _consent(row, now)
 
 

@@ -105,9 +105,19 @@ def list_faults(caller: SandboxCaller, request: Request) -> Any:
 
 
 @router.post("/faults", status_code=status.HTTP_201_CREATED, response_model=schemas.FaultRuleOut,
-             responses={**_ERRORS, 422: {"description": "invalid-fault", **_PROBLEM}},
+             responses={**_ERRORS, 403: {"description": "own-client-required: the demo "
+                                                 "client in the deployment (its credentials "
+                                                 "are public); sandbox-client-required",
+                                  **_PROBLEM},
+                        422: {"description": "invalid-fault", **_PROBLEM}},
              summary="Add a fault rule: the caller's matching requests get the fault")
 def add_fault(body: schemas.FaultRuleCreate, caller: SandboxCaller, request: Request) -> Any:
+    if (not caller.admin and _tenant(request) is None
+            and caller.client_id == request.app.state.settings.demo_client_id):
+        raise tenants.OwnClientRequired(
+            "The demo client's credentials are public: a rule for it in the deployment would "
+            "fail every organisation's demo requests. Send X-Sandbox-Fault with the request, "
+            "or add rules with a sandbox client of your own or in a tenant of your own.")
     spec = faults.RuleSpec(fault=body.fault, method=body.method, path=body.path)
     with runtime(request).database.write() as session:
         rule = faults.add_rule(session, _rule_owner(caller, body.client_id), spec,

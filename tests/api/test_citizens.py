@@ -234,6 +234,22 @@ def test_search_refuses_an_unknown_filter_parameter_with_a_400_problem(
     assert "name" in problem["known"]
 
 
+@pytest.mark.parametrize("params", [
+    {"001087012345": "1"}, {"Nguyễn Văn An": "1"}, {"q" * 3000: "1"},
+    {f"p{i}": "1" for i in range(500)}])
+def test_an_unknown_search_parameter_is_named_only_when_short_and_plain(
+        client: TestClient, demo_token: str, params: dict[str, str]) -> None:
+    """A parameter name can be anything a caller typed: a PIN, a name, a megabyte. The problem
+    names at most a few short, plain ones and counts the rest."""
+    refused = client.get("/v1/citizens", params=params,
+                         headers={"Authorization": f"Bearer {demo_token}"})
+    assert refused.status_code == 400, refused.text
+    assert "001087012345" not in refused.text
+    assert "Nguy" not in refused.text
+    assert len(refused.text) < 1000
+    assert refused.json()["unknown_count"] == len(params)
+
+
 def test_search_limit_is_bounded(client: TestClient, demo_token: str) -> None:
     assert _search(client, demo_token, limit=101).status_code == 422
 
@@ -258,3 +274,20 @@ def test_search_is_for_sandbox_clients_and_the_admin_only(
     assert agency.status_code == 403
     assert admin.status_code == 200
     assert registration.status_code == 422
+
+
+@pytest.mark.parametrize(("params", "rule", "message"), [
+    ({"limit": "101"}, "less_than_equal", "must be at most 100"),
+    ({"limit": "0"}, "greater_than_equal", "must be at least 1"),
+    ({"status": "001087012345"}, "literal_error", "must be 'alive', 'deceased' or 'missing'"),
+])
+def test_a_broken_bound_names_the_bound_never_the_value(
+        client: TestClient, demo_token: str, params: dict[str, str], rule: str,
+        message: str) -> None:
+    """A newcomer learns the limit from the answer; the value sent is still never repeated."""
+    refused = client.get("/v1/citizens", params=params,
+                         headers={"Authorization": f"Bearer {demo_token}"})
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["errors"]
+    assert (error["rule"], error["message"]) == (rule, message)
+    assert "001087012345" not in refused.text

@@ -254,6 +254,16 @@ def test_invalid_consents_are_refused(client: TestClient, bank: Bank, citizen: s
     assert any(p.startswith(problem) for p in response.json()["problems"])
 
 
+@pytest.mark.parametrize("scope", ["Nguyễn Văn An 001087012345", "s" * 5000])
+def test_a_refused_consent_never_echoes_what_was_sent(
+        client: TestClient, bank: Bank, citizen: str, settings: Settings, scope: str) -> None:
+    response = client.post("/v1/admin/consents", headers=admin(settings), json={
+        "pin": citizen, "client_id": bank.rp.client_id, "purpose": PURPOSE, "scopes": [scope]})
+    assert (response.status_code, _problem(response)) == (422, "invalid-consent")
+    assert response.json()["problems"] == [
+        "scopes: item 0 is not a data-sharing scope of this client"]
+
+
 def test_an_administrator_records_a_written_consent(
         client: TestClient, bank: Bank, citizen: str, settings: Settings) -> None:
     response = client.post("/v1/admin/consents", headers=admin(settings), json={
@@ -287,3 +297,53 @@ def test_the_history_page_lists_accesses_for_the_signed_in_citizen(
     assert "Ngân hàng Thử nghiệm" in page.text
     assert PURPOSE in page.text
     assert citizen not in page.text  # the page shows what was accessed, not the PIN
+
+
+@pytest.fixture
+def rival(client: TestClient, admin_headers: dict[str, str]) -> Bank:  # noqa: F811
+    """Another organisation's relying party on the same deployment."""
+    rp = register_rp(client, admin_headers, name="Ngân hàng Khác", scopes=BANK_SCOPES,
+                     purposes=[PURPOSE], data_basis="consent",
+                     grant_types=["client_credentials", "authorization_code"])
+    return Bank(rp, client)
+
+
+def test_a_relying_party_token_shows_only_that_partys_accesses_and_consents(
+        client: TestClient, bank: Bank, rival: Bank, citizen: str, agent: TestClient,
+        settings: Settings) -> None:
+    device = _app(client, settings, citizen)
+    for party in (bank, rival):
+        assert client.post("/v1/me/data-consents", headers=device, json={
+            "client_id": party.rp.client_id, "purpose": PURPOSE,
+            "scopes": ["citizen.basic"]}).status_code == 201
+        assert party.lookup(citizen).status_code == 200
+    me = _vneid(agent, bank, citizen)
+    seen = {i["client_id"] for i in client.get("/v1/me/access-history",
+                                               headers=me).json()["items"]}
+    assert seen == {bank.rp.client_id}, "another party's accesses are not the bank's to see"
+    listed = {c["client_id"] for c in client.get("/v1/me/data-consents",
+                                                 headers=me).json()["consents"]}
+    assert listed == {bank.rp.client_id}
+    everything = {i["client_id"] for i in client.get("/v1/me/access-history",
+                                                     headers=device).json()["items"]}
+    assert {bank.rp.client_id, rival.rp.client_id} <= everything  # the citizen's app sees all
+
+
+def test_a_relying_party_token_cannot_withdraw_another_partys_consent(
+        client: TestClient, bank: Bank, rival: Bank, citizen: str, agent: TestClient,
+        settings: Settings) -> None:
+    rivals = client.post("/v1/me/data-consents", headers=_app(client, settings, citizen), json={
+        "client_id": rival.rp.client_id, "purpose": PURPOSE, "scopes": ["citizen.basic"]})
+    assert rivals.status_code == 201, rivals.text
+    rival_login = _vneid(agent, rival, citizen)  # the citizen also signs in to the rival
+    sign_in = [c["id"] for c in client.get(
+        f"/v1/admin/accounts/{citizen}/consents",
+        headers=admin(settings)).json()["consents"] if c["client_id"] == rival.rp.client_id
+        and c["status"] == "granted" and c["purpose"] != PURPOSE]
+    assert sign_in
+    me = _vneid(agent, bank, citizen)
+    for consent_id in (rivals.json()["id"], *sign_in):
+        refused = client.post(f"/v1/me/data-consents/{consent_id}/withdraw", headers=me)
+        assert (refused.status_code, _problem(refused)) == (404, "consent-not-found")
+    assert rival.lookup(citizen).status_code == 200, "the rival's consent still holds"
+    assert client.get("/v1/me/access-history", headers=rival_login).status_code == 200

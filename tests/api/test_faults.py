@@ -259,3 +259,17 @@ def test_a_clients_fail_first_counters_are_bounded_the_least_recent_forgotten(
     assert [status(key) for key in ("k1", "k2", "k3", "k4", "k5")] == [503] * 5
     assert [status(key) for key in ("k5", "k4", "k3")] == [200] * 3  # still counted
     assert status("k1") == 503  # forgotten: counted again from 0
+
+
+def test_the_demo_client_sets_no_rule_in_the_deployment_every_organisation_shares(
+        client: TestClient, settings: Settings, pin: str) -> None:
+    """Its credentials are public: a rule of the demo client in the deployment would fail every
+    organisation's demo requests (the README's quick start among them)."""
+    demo = bearer(token(client, (settings.demo_client_id,
+                                 settings.demo_client_secret)))
+    refused = client.post("/v1/sandbox/faults", headers=demo, json={"fault": "status=503"})
+    assert (refused.status_code, _code(refused)) == (403, "own-client-required")
+    assert client.get("/v1/sandbox/faults", headers=demo).json() == {"rules": []}
+    assert client.get(f"/v1/citizens/{pin}", headers=demo).status_code == 200
+    one_request = client.get(f"/v1/citizens/{pin}", headers={**demo, FAULT: "status=503"})
+    assert one_request.status_code == 503  # a fault of one request stays the caller's own

@@ -395,3 +395,24 @@ def test_in_a_small_tenant_each_catalogue_persona_is_a_citizen_of_its_own(
         if persona.get("pin"):
             by_pin.setdefault(persona["pin"], []).append(persona["key"])
     assert [keys for keys in by_pin.values() if len(keys) > 1] == []
+
+
+def test_a_tenants_own_clients_run_its_webhook_delivery_pass_and_only_there(
+        client: TestClient, settings: Settings, pair: tuple[str, str]) -> None:
+    """A tenant has no delivery thread: an organisation without the deployment's admin token
+    runs its tenant's pass with a client of the tenant (events.read, as its subscriptions); the
+    deployment's pass stays the admin's."""
+    demo = (settings.demo_client_id, settings.demo_client_secret)
+    inside = {"X-Sandbox-Tenant": pair[0]}
+    in_tenant = {**bearer(token(client, demo, scope="citizen.basic events.read",
+                                headers=inside)), **inside}
+    ran = client.post("/v1/admin/events/deliver", headers=in_tenant)
+    assert ran.status_code == 200, ran.text
+    assert "delivered" in ran.json()
+    without_scope = {**bearer(token(client, demo, scope="citizen.basic", headers=inside)),
+                     **inside}
+    assert client.post("/v1/admin/events/deliver", headers=without_scope).status_code == 403
+    outside = bearer(token(client, demo, scope="citizen.basic events.read"))
+    refused = client.post("/v1/admin/events/deliver", headers=outside)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"].endswith("/admin-only")

@@ -265,6 +265,19 @@ def test_subscription_rules_are_enforced(client: TestClient, subscriber: Subscri
     assert any(p.startswith(problem) for p in response.json()["problems"])
 
 
+@pytest.mark.parametrize("field", ["event_types", "scopes"])
+@pytest.mark.parametrize("value", ["Nguyễn Văn An 001087012345", "x" * 5000])
+def test_a_refused_subscription_never_echoes_what_was_sent(
+        client: TestClient, subscriber: Subscriber, field: str, value: str) -> None:
+    """Personal data put where a type or a scope goes, or an oversized one, is not sent back."""
+    body = {"url": "https://rp.example/hooks", "event_types": ["*"], field: [value]}
+    response = client.post("/v1/subscriptions", json=body, headers=subscriber.headers)
+    assert response.status_code == 422
+    assert "001087012345" not in response.text
+    assert "Nguy" not in response.text
+    assert len(response.text) < 1000
+
+
 def test_a_client_sees_only_its_own_subscriptions(
         client: TestClient, subscriber: Subscriber, admin_headers: dict[str, str],  # noqa: F811
         receiver: Receiver) -> None:

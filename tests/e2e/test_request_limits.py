@@ -4,6 +4,7 @@ the bound httptools parsed any size, and a 60 MB header held the event loop for 
 
 from __future__ import annotations
 
+import json
 import socket
 from urllib.parse import urlsplit
 
@@ -40,6 +41,24 @@ def test_an_oversized_request_head_is_refused_and_the_server_still_answers(
     answer = _answer(server.base, head)
     assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
     assert httpx.get(f"{server.base}/healthz", timeout=30).status_code == 200
+
+
+def test_the_431_is_a_problem_like_every_other_error(server: Server) -> None:
+    """RFC 9457 problem+json, as the 413 of an oversized body is (a head just past the bound and
+    unfinished: the server has read all of it when it refuses, so it closes cleanly)."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 1024)
+    parts = urlsplit(server.base)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
+        connection.sendall(head)  # no end of head: the server refuses while waiting for it
+        answer = b""
+        while chunk := connection.recv(4096):
+            answer += chunk
+    status_and_headers, _, body = answer.partition(b"\r\n\r\n")
+    assert status_and_headers.startswith(b"HTTP/1.1 431 ")
+    assert b"content-type: application/problem+json" in status_and_headers.lower()
+    problem = json.loads(body)
+    assert problem["status"] == 431
+    assert problem["type"].endswith("/request-header-fields-too-large")
 
 
 def test_a_head_under_the_bound_is_served(server: Server) -> None:

@@ -57,3 +57,33 @@ def test_production_refuses_default_secrets() -> None:
         load_settings(sandbox=False)
     settings = load_settings(sandbox=False, admin_token="a" * 32, demo_client_secret="b" * 32)
     assert settings.sandbox is False
+
+
+@pytest.mark.parametrize(("host", "admin_token", "exposed"), [
+    ("0.0.0.0", "admin-secret", ["DANCU_ADMIN_TOKEN", "DANCU_DEMO_CLIENT_SECRET"]),
+    ("0.0.0.0", "a-token-of-our-own", ["DANCU_DEMO_CLIENT_SECRET"]),
+    ("127.0.0.1", "admin-secret", []),
+    ("localhost", "admin-secret", []),
+    ("::1", "admin-secret", []),
+])
+def test_published_defaults_are_named_when_the_service_listens_beyond_loopback(
+        host: str, admin_token: str, exposed: list[str]) -> None:
+    settings = load_settings(host=host, admin_token=admin_token)
+    assert settings.public_defaults_exposed == exposed
+
+
+def test_serve_warns_that_the_published_admin_token_is_reachable(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import uvicorn
+
+    from app.cli import server
+
+    monkeypatch.setattr(server, "_check_database", lambda url: None)
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    for name in ("HOST", "PORT", "DATABASE_URL"):  # _serve sets them: restored after the test
+        monkeypatch.setenv(f"DANCU_{name}", "")
+        monkeypatch.delenv(f"DANCU_{name}")
+    server._serve("0.0.0.0", 8000, "sqlite:///./unused.db", 1, False)
+    assert "DANCU_ADMIN_TOKEN" in capsys.readouterr().err
+    server._serve("127.0.0.1", 8000, "sqlite:///./unused.db", 1, False)
+    assert "warning" not in capsys.readouterr().err

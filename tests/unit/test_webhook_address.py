@@ -99,12 +99,21 @@ def test_the_service_itself_is_refused_even_with_loopback_allowed(host: str, por
     policy = TargetPolicy(allow_loopback=True,
                           own=frozenset({("127.0.0.1", 8000), ("localhost", 8001)}))
     assert host_refusal(host, port, policy) == "the service's own address"
-    assert host_refusal(host, port + 1, policy) is None
+    assert host_refusal(host, port + 10, policy) is None  # (8001 is localhost's: also loopback)
 
 
 def test_a_wildcard_listen_address_covers_loopback() -> None:
     policy = TargetPolicy(allow_loopback=True, own=frozenset({("0.0.0.0", 8000)}))
     assert host_refusal("127.0.0.1", 8000, policy) == "the service's own address"
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1", "127.0.0.2"])
+def test_a_listen_address_named_localhost_covers_the_loopback_addresses(address: str) -> None:
+    """``DANCU_HOST=localhost``: what ``localhost`` resolves to (checked at each delivery) is the
+    service itself on its port."""
+    policy = TargetPolicy(allow_loopback=True, own=frozenset({("localhost", 8000)}))
+    assert host_refusal(address, 8000, policy) == "the service's own address"
+    assert host_refusal(address, 8001, policy) is None
 
 
 @pytest.mark.parametrize("url", [

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed, named
 from app.models.events import Delivery, Subscription
 from app.oidc.clients import redirect_uri_problem
 from app.schemas.events import SubscriptionCreate, SubscriptionUpdate
@@ -97,10 +97,11 @@ def _problems(owner: Owner, *, url: str | None, types: Iterable[str] | None,
     problems = []
     if url is not None and (reason := _url_problem(url, sandbox=owner.sandbox)):
         problems.append(f"url: {reason}")
-    problems += [f"event_types: unknown type {t!r}" for t in types or ()
+    problems += [f"event_types: unknown type {named(t, i)}" for i, t in enumerate(types or ())
                  if t != "*" and t not in EVENT_TYPES]
     if scopes is not None:
-        problems += [f"scopes: {s!r} is not a payload scope the client holds" for s in scopes
+        problems += [f"scopes: {named(s, i)} is not a payload scope the client holds"
+                     for i, s in enumerate(scopes)
                      if s not in PAYLOAD_SCOPES or s not in owner.scopes]
         if not list(scopes):
             problems.append("scopes: at least one payload scope")

@@ -52,10 +52,10 @@ PATH_ALIASES = {"client_id": "new_client_id"}
 # The admin token: admin routes, moving the deployment's clock (everyone's), tenants (the demo
 # client, whose credentials are public, owns none; a team's own sandbox client would) and
 # forcing the deployment's persona requests for criminal-record certificates (a client forces
-# only those its e-service submitted), and life events (the demo client records them only in a
-# tenant).
+# only those its e-service submitted), life events (the demo client records them only in a
+# tenant) and fault rules (the demo client, shared by everyone, sets none in the deployment).
 ADMIN_PATHS = ("/v1/admin", "/v1/sandbox/clock/", "/v1/sandbox/tenants",
-               "/v1/sandbox/judicial-records/", "/v1/life-events/")
+               "/v1/sandbox/judicial-records/", "/v1/life-events/", "/v1/sandbox/faults")
 BASIC_PATHS = ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/par")
 # RS256: rotating the demo client's ES256 key while the clock runs a day ahead (after
 # /v1/admin/simulate) would leave no key valid once the clock is reset.

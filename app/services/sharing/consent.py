@@ -130,10 +130,12 @@ def _supersede(session: Session, previous: Consent | None, *, pin: str, client_i
 
 
 def withdraw(session: Session, consent_id: int, *, by: str, now: datetime,
-             pin: str | None = None) -> Consent:
-    """Withdraw a consent (``pin``: only one of this citizen's); runs the purpose's hooks."""
+             pin: str | None = None, client_id: str | None = None) -> Consent:
+    """Withdraw a consent (``pin``: only one of this citizen's; ``client_id``: only one given to
+    this client); runs the purpose's hooks."""
     consent = session.get(Consent, consent_id)
-    if consent is None or (pin is not None and consent.pin != pin):
+    if consent is None or (pin is not None and consent.pin != pin) \
+            or (client_id is not None and consent.client_id != client_id):
         raise ConsentNotFound()
     expires = aware(consent.expires_at)
     if consent.status != GRANTED or (expires is not None and expires <= now):

@@ -26,7 +26,7 @@ from typing import NoReturn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import Forbidden, Unauthorized, ValidationFailed
+from app.errors import Forbidden, Unauthorized, ValidationFailed, named
 from app.models.account import Account
 from app.models.audit import AuditRecord
 from app.models.client import Client
@@ -130,12 +130,15 @@ class Access:
 
 
 def history(session: Session, pins: Sequence[str], *, before_seq: int | None,
-            limit: int) -> list[Access]:
-    """Accesses to these numbers, newest first (keyset: pass the last ``seq`` as ``before_seq``)."""
+            limit: int, client_id: str | None = None) -> list[Access]:
+    """Accesses to these numbers, newest first (keyset: pass the last ``seq`` as ``before_seq``);
+    with ``client_id``, only that client's."""
     query = (select(AuditRecord, Client.name)
              .outerjoin(Client, Client.client_id == AuditRecord.client_id)
              .where(AuditRecord.pin.in_(list(pins)))
              .order_by(AuditRecord.seq.desc()).limit(limit))
+    if client_id is not None:
+        query = query.where(AuditRecord.client_id == client_id)
     if before_seq is not None:
         query = query.where(AuditRecord.seq < before_seq)
     return [Access(record, name) for record, name in session.execute(query)]
@@ -156,7 +159,8 @@ def _problems(client: Client | None, purpose: str, scopes: Sequence[str],
               expires_at: datetime | None, now: datetime) -> list[str]:
     if client is None or client.status != "active":
         return ["client_id: no active client has this id"]
-    problems = [f"scopes: {s!r} is not a data-sharing scope of this client" for s in scopes
+    problems = [f"scopes: {named(s, i)} is not a data-sharing scope of this client"
+                for i, s in enumerate(scopes)
                 if s not in CONSENTABLE_SCOPES or s not in client.scopes]
     if purpose not in client.purposes:
         problems.append("purpose: not one of the client's purposes")
@@ -250,6 +254,13 @@ class CitizenCaller:
     @property
     def first_party(self) -> bool:
         return self.scopes is None
+
+    @property
+    def party(self) -> str | None:
+        """Whose records this caller may see and withdraw: ``None`` (all) for the citizen's own
+        app; a relying party only its own -- it must not learn which other parties hold the
+        citizen's data, nor withdraw the consents they depend on."""
+        return None if self.first_party else self.client_id or ""
 
     def shown_pin(self, pin: str) -> str:
         """A PIN as this caller may see it: whole for the citizen's own app or a token that
