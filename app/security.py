@@ -435,15 +435,14 @@ async def _active_client(request: Request, cache: Runtime, client_id: str) -> Cl
 def _keep(cache: Runtime, client: ClientSnapshot, now: datetime,
           decision: rate_limit.RateDecision, *, used: int, window: int | None) -> None:
     """Keep a granted lease: for the current window (``used`` of it taken by the request asking),
-    or for the later ``window`` it was leased for."""
-    if not decision.allowed:
-        return
-    if window is None:
-        cache.quotas.add(client.client_id, now=now, requests=decision.granted - used,
-                         ahead=used == 0)
-    else:
+    or for the later ``window`` it was leased for (refused, kept as an empty block: the window's
+    other requests do not lease ahead again, its first request leases as before)."""
+    if window is not None:
         cache.quotas.add_next(client.client_id, now=now, window_start=window,
                               requests=decision.granted)
+    elif decision.allowed:
+        cache.quotas.add(client.client_id, now=now, requests=decision.granted - used,
+                         ahead=used == 0)
 
 
 def _charged(request: Request, client: ClientSnapshot, now: datetime, session: Session, *,

@@ -194,3 +194,13 @@ def test_a_next_windows_block_landing_after_that_window_began_joins_its_block() 
     leases.add_next("c", now=later, window_start=current + 60, requests=2)
     leases.add_next("c", now=later, window_start=current, requests=5)  # a window over: dropped
     assert [leases.take("c", now=later) for _ in range(4)] == [True, True, True, False]
+
+
+def test_a_refused_lease_for_the_next_window_is_kept_empty_so_it_is_not_tried_again() -> None:
+    """Every request of a window's last second would lease again after a refusal; an empty block
+    stops that, and the next window's first request then leases as it did before."""
+    leases = rate_limit.QuotaLeases()
+    current = rate_limit.window_of(NOW)
+    leases.add_next("c", now=NOW, window_start=current + 60, requests=0)
+    assert leases.holds_next("c", window_start=current + 60)
+    assert not leases.take("c", now=NOW.replace(minute=1, second=0))
