@@ -229,7 +229,9 @@ def test_the_next_block_of_a_quota_is_leased_before_this_one_runs_out(
 
 
 def _mid_window(now: Any) -> Any:
-    return now.replace(second=30, microsecond=0)
+    """The middle of the next window: later than now (the signing keys are valid from now on),
+    and not in a window's last second (where the next window's block is leased too)."""
+    return now.replace(second=30, microsecond=0) + timedelta(minutes=1)
 
 
 def _leased_in(database: Database, client_id: str, window_start: int) -> int:
