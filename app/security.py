@@ -432,26 +432,38 @@ async def _active_client(request: Request, cache: Runtime, client_id: str) -> Cl
     return client
 
 
+def _keep(cache: Runtime, client: ClientSnapshot, now: datetime,
+          decision: rate_limit.RateDecision, *, used: int, window: int | None) -> None:
+    """Keep a granted lease: for the current window (``used`` of it taken by the request asking),
+    or for the later ``window`` it was leased for (refused, kept as an empty block: the window's
+    other requests do not lease ahead again, its first request leases as before)."""
+    if window is not None:
+        cache.quotas.add_next(client.client_id, now=now, window_start=window,
+                              requests=decision.granted)
+    elif decision.allowed:
+        cache.quotas.add(client.client_id, now=now, requests=decision.granted - used,
+                         ahead=used == 0)
+
+
 def _charged(request: Request, client: ClientSnapshot, now: datetime, session: Session, *,
-             used: int) -> rate_limit.RateDecision:
+             used: int, window: int | None = None) -> rate_limit.RateDecision:
     decision = rate_limit.charge(session, client_id=client.client_id, limit=client.rate_limit,
                                  now=now, cost=rate_limit.lease_size(client.rate_limit),
-                                 minimum=1)
-    if decision.allowed:
-        runtime(request).quotas.add(client.client_id, now=now, requests=decision.granted - used,
-                                    ahead=used == 0)
+                                 minimum=1, window_start=window)
+    _keep(runtime(request), client, now, decision, used=used, window=window)
     return decision
 
 
 def _lease(request: Request, client: ClientSnapshot, now: datetime, *,
-           used: int = 1) -> rate_limit.RateDecision:
-    """Lease a block of the client's quota; ``used`` of it (the request asking) taken at once."""
+           used: int = 1, window: int | None = None) -> rate_limit.RateDecision:
+    """Lease a block of the client's quota; ``used`` of it (the request asking) taken at once.
+    ``window``: a later window's block (leased ahead, nothing used)."""
     with get_database(request).write() as session:
-        return _charged(request, client, now, session, used=used)
+        return _charged(request, client, now, session, used=used, window=window)
 
 
 async def _lease_now(request: Request, client: ClientSnapshot, now: datetime, cache: Runtime, *,
-                     used: int = 1) -> rate_limit.RateDecision:
+                     used: int = 1, window: int | None = None) -> rate_limit.RateDecision:
     """:func:`_lease`, from the event loop where nothing can make the loop wait: on PostgreSQL
     over an async connection (``Runtime.charges``); on SQLite inline when the writers' lock and
     SQLite's are free at once (``units.write_at_once``, as the audit trail's group commits), else
@@ -463,16 +475,15 @@ async def _lease_now(request: Request, client: ClientSnapshot, now: datetime, ca
     if cache.charges is not None:
         decision = await cache.charges.charge(
             client_id=client.client_id, limit=client.rate_limit, now=now,
-            cost=rate_limit.lease_size(client.rate_limit), minimum=1)
-        if decision.allowed:
-            cache.quotas.add(client.client_id, now=now, requests=decision.granted - used,
-                             ahead=used == 0)
+            cost=rate_limit.lease_size(client.rate_limit), minimum=1, window_start=window)
+        _keep(cache, client, now, decision, used=used, window=window)
         return decision
     decided: list[rate_limit.RateDecision] = []
     if units.write_at_once(get_database(request), lambda session: decided.append(
-            _charged(request, client, now, session, used=used))):
+            _charged(request, client, now, session, used=used, window=window))):
         return decided[0]
-    return await cache.run_in_thread(lambda: _lease(request, client, now, used=used))
+    return await cache.run_in_thread(
+        lambda: _lease(request, client, now, used=used, window=window))
 
 
 _AHEAD: set[asyncio.Task[None]] = set()  # the leases ahead in flight (a task needs a reference)
@@ -490,11 +501,30 @@ def _lease_ahead(request: Request, client: ClientSnapshot, now: datetime,
     shared counter before it is served; a process only holds up to 1.25 blocks instead of one
     (what a window's end may leave unused). Blocks of one request (quotas under 400 a minute)
     are not leased ahead: those stay counted exactly. The lease itself runs on the loop where it
-    can (:func:`_lease_now`): in a worker thread it still held the loop up 5-12 ms each time."""
+    can (:func:`_lease_now`): in a worker thread it still held the loop up 5-12 ms each time.
+    In a window's last :data:`TURN_SECONDS`, the next window's first block is leased too (counted
+    in that window), so the turn of the window makes no request wait either."""
     size = rate_limit.lease_size(client.rate_limit)
-    if size < 4 or cache.quotas.left(client.client_id, now=now) != size // 4:
+    if size < 4:
         return
-    key = _flight_key(cache, "lease", client.client_id)
+    if cache.quotas.left(client.client_id, now=now) == size // 4:
+        _start_lease_ahead(request, client, now, cache, "lease", None)
+    elif rate_limit.seconds_left(now) <= TURN_SECONDS:
+        window = rate_limit.window_of(now) + rate_limit.WINDOW_SECONDS
+        if not cache.quotas.holds_next(client.client_id, window_start=window):
+            _start_lease_ahead(request, client, now, cache, "lease-next", window)
+
+
+# How long before a window ends its successor's first block is leased. At the turn, the old
+# window's block is void: without a block leased ahead, the new window's first request leased
+# one and every request arriving meanwhile waited for it, once a minute (the async lease's 43 ms
+# on a loaded machine; bench/RESULTS.md "The tail, sixth pass").
+TURN_SECONDS = 1.0
+
+
+def _start_lease_ahead(request: Request, client: ClientSnapshot, now: datetime, cache: Runtime,
+                       kind: str, window: int | None) -> None:
+    key = _flight_key(cache, kind, client.client_id)
     if _FLIGHTS.get(key) is not None:
         return
     # The flight is ours from now, not from the task's first step: a request finding the block
@@ -502,16 +532,16 @@ def _lease_ahead(request: Request, client: ClientSnapshot, now: datetime,
     # other (one's end then failed on the other's key, a 500, and its waiters waited for ever).
     loop = asyncio.get_running_loop()
     flight = _FLIGHTS[key] = loop.create_future()
-    task = loop.create_task(_leased_ahead(request, client, now, cache, key, flight))
+    task = loop.create_task(_leased_ahead(request, client, now, cache, key, flight, window))
     _AHEAD.add(task)
     task.add_done_callback(_AHEAD.discard)
 
 
 async def _leased_ahead(request: Request, client: ClientSnapshot, now: datetime,
                         cache: Runtime, key: tuple[int, int, str, str],
-                        flight: asyncio.Future[None]) -> None:
+                        flight: asyncio.Future[None], window: int | None) -> None:
     try:
-        await _lease_now(request, client, now, cache, used=0)
+        await _lease_now(request, client, now, cache, used=0, window=window)
     except Exception:  # the request that finds the block empty leases (and fails) itself
         log.warning("leasing a client's quota ahead failed", exc_info=True)
     finally:

@@ -14,14 +14,18 @@ named), ``lease_pg`` (PostgreSQL's, from the event loop: its wall time, the loop
 ``at_once`` (an inline SQLite write
 on the loop: the audit trail's group commits), ``waiting`` (the same in a worker thread, when the
 lock was taken), ``checkpoint`` (a WAL checkpoint, background thread), ``gc0/1/2`` (collections,
-from ``gc.callbacks``: every young one over 2 ms, every older one).
+from ``gc.callbacks``: every young one over 2 ms, every older one), ``audit_wait`` (each request's
+wait for its audit record's commit), ``audit_pg`` (a PostgreSQL group commit, ``records=``),
+``read_pg`` (a PostgreSQL batched citizen read, ``pins=``). Events are appended to the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +40,8 @@ from app.services.storage import checkpoints, units
 
 EVENTS: list[tuple[float, float, str, str]] = []
 START = time.perf_counter()
+DUMPED: list[float] = []
+TYPES: collections.Counter[str] = collections.Counter()  # the first full collection's survivors
 
 
 def event(kind: str, began: float, seconds: float, detail: str = "") -> None:
@@ -51,8 +57,13 @@ def watch_collections() -> None:
         elif "at" in began:
             took = time.perf_counter() - began["at"]
             if info["generation"] >= 1 or took > 0.002:
-                event(f"gc{info['generation']}", began["at"], took,
-                      f"cpu={1000 * (time.thread_time() - began['cpu']):.2f}")
+                cpu = 1000 * (time.thread_time() - began["cpu"])
+                # a full one: how many objects it walked (the old generation, after it)
+                old = f" old={len(gc.get_objects(2))}" if info["generation"] == 2 else ""
+                if old and not DUMPED:
+                    DUMPED.append(time.perf_counter())
+                    TYPES.update(type(o).__name__ for o in gc.get_objects(2))
+                event(f"gc{info['generation']}", began["at"], took, f"cpu={cpu:.2f}{old}")
 
     gc.callbacks.append(callback)
 
@@ -73,7 +84,8 @@ def timed(owner: Any, name: str, kind: str, *, over_ms: float = 0.0) -> None:
     setattr(owner, name, probe)
 
 
-def timed_async(owner: Any, name: str, kind: str) -> None:
+def timed_async(owner: Any, name: str, kind: str,
+                detail: Callable[..., str] | None = None) -> None:
     original: Callable[..., Any] = getattr(owner, name)
 
     async def probe(*args: Any, **kwargs: Any) -> Any:
@@ -81,9 +93,24 @@ def timed_async(owner: Any, name: str, kind: str) -> None:
         try:
             return await original(*args, **kwargs)
         finally:
-            event(kind, began, time.perf_counter() - began)
+            event(kind, began, time.perf_counter() - began,
+                  detail(*args, **kwargs) if detail else "")
 
     setattr(owner, name, probe)
+
+
+def time_audit_and_reads() -> None:
+    """Every request's wait for its audit record's commit (``audit_wait``), every group commit
+    on PostgreSQL (``audit_pg``, with its records) and every batched citizen read there
+    (``read_pg``, with its PINs): where a PostgreSQL lookup's milliseconds go."""
+    from app.services.population.reading import AsyncPostgresCitizens
+    from app.services.sharing.audit_writer import AuditWriter, PostgresAppends
+
+    timed_async(AuditWriter, "append", "audit_wait")
+    timed_async(PostgresAppends, "append", "audit_pg",
+                lambda _self, groups: f"records={sum(len(e) for e, _ in groups)}")
+    timed_async(AsyncPostgresCitizens, "_query", "read_pg",
+                lambda _self, _state, pins: f"pins={len(pins)}")
 
 
 def time_quota_waits() -> None:
@@ -121,12 +148,36 @@ def watch_loop() -> None:
     uvicorn.Server.serve = serve  # type: ignore[method-assign]
 
 
+def audit_commits_not_flushed() -> None:
+    """``DANCU_BENCH_AUDIT_SYNC_OFF=1``, a measurement only: the PostgreSQL audit writer's
+    connections commit with ``synchronous_commit`` off, so a request's answer no longer waits for
+    its audit record's WAL flush (the record is not durable when the answer leaves: never a way to
+    serve). Served beside the unchanged code (``bench/open_loop_ab.py --env``), it shows what
+    the record's durability costs a lookup."""
+    import psycopg
+
+    from app.services.sharing.audit_writer import APPLICATION_NAME, PostgresAppends
+
+    async def connect(self: PostgresAppends) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(
+            self._dsn, application_name=APPLICATION_NAME, autocommit=True,
+            options="-c synchronous_commit=off")
+
+    PostgresAppends._connect = connect  # type: ignore[method-assign]
+
+
 def write_events(path: str) -> None:
+    written = 0
+    open(path, "w").close()
     while True:
         time.sleep(2)
-        with open(path, "w") as out:
-            out.writelines(f"{at:.3f} {ms:.2f} {kind} {detail}\n"
-                           for at, ms, kind, detail in list(EVENTS))
+        new = EVENTS[written:]  # appended only: the per-request events are many
+        written += len(new)
+        with open(path, "a") as out:
+            out.writelines(f"{at:.3f} {ms:.2f} {kind} {detail}\n" for at, ms, kind, detail in new)
+        if TYPES:
+            with open(path + ".types", "w") as out:
+                out.writelines(f"{n} {name}\n" for name, n in TYPES.most_common(40))
 
 
 def main() -> None:
@@ -143,6 +194,9 @@ def main() -> None:
     else:  # the code before it: the lease in a worker thread
         timed(security, "_lease", "lease")
     time_quota_waits()
+    time_audit_and_reads()
+    if os.environ.get("DANCU_BENCH_AUDIT_SYNC_OFF") == "1":
+        audit_commits_not_flushed()
     watch_loop()
     threading.Thread(target=write_events, args=(args.events,), daemon=True).start()
     cli(["serve"])

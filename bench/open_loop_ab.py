@@ -14,7 +14,10 @@ Each checkout needs ``.venv/bin/dancu`` (``python3 -m venv .venv && .venv/bin/pi
 or is a directory holding only ``app/`` (``git archive main app | tar -x -C DIR``), served by this
 venv with ``PYTHONPATH=DIR``. ``--driver python`` offers the load with ``bench/open_loop.py``
 (evenly paced, cycling through ``--pins`` random PINs) instead of ``hey``; ``--probes DIR`` serves
-through ``bench/lookup_stalls.py`` and leaves each checkout's events in ``DIR/<name>.txt``.
+through ``bench/lookup_stalls.py`` and leaves each checkout's events in ``DIR/<name>.txt``;
+``--env name:KEY=VALUE`` sets a variable for one checkout's server only (the same checkout
+twice under two names, one with ``DANCU_BENCH_AUDIT_SYNC_OFF=1``: what the audit record's
+durability costs, see ``bench/lookup_stalls.py``).
 The database as for ``bench/edge.py`` (migrated, populated; the ``bench`` client is made here); a
 SQLite URL is best absolute.
 """
@@ -100,8 +103,16 @@ def main() -> None:
     parser.add_argument("--driver", choices=("hey", "python"), default="hey")
     parser.add_argument("--pins", type=int, default=10_000)
     parser.add_argument("--probes", default=None, help="a directory for lookup_stalls.py's events")
+    parser.add_argument("--env", action="append", default=[],
+                        help="name:KEY=VALUE, an environment variable for one checkout's server "
+                             "(e.g. lookup_stalls.py's DANCU_BENCH_AUDIT_SYNC_OFF=1)")
     args = parser.parse_args()
     checkouts = dict(item.split("=", 1) for item in args.checkout)
+    own_env: dict[str, dict[str, str]] = {name: {} for name in checkouts}
+    for item in args.env:
+        name, _, setting = item.partition(":")
+        key, _, value = setting.partition("=")
+        own_env[name][key] = value
     env = {"DANCU_DATABASE_URL": args.database_url, "DANCU_AUTO_SEED": "false",
            "DANCU_LOG_LEVEL": "warning", "DANCU_HOST": "127.0.0.1"}
     secret = edge.bench_client("bench", ["citizen.basic"], env)
@@ -118,7 +129,8 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             serve, extra = serve_command(directory, args.probes, name)
             pid = stack.enter_context(edge.server([*edge.taskset(args.server_cpus), *serve], {
-                **env, **extra, "DANCU_PORT": str(port), "DANCU_ISSUER": base}, f"{base}/readyz"))
+                **env, **extra, **own_env[name], "DANCU_PORT": str(port), "DANCU_ISSUER": base},
+                f"{base}/readyz"))
             servers[name] = (base, pid, edge.token(base, "bench", secret, "citizen.basic"))
         for base, pid, bearer in servers.values():  # warm-up
             drive(base, target, bearer, args.rate, 3, args.driver_cpus, pid)  # type: ignore[arg-type]

@@ -155,3 +155,75 @@ def test_the_connections_of_a_loop_closed_without_shutting_down_go_when_another_
     assert len(charges._loops) == 1
     charges._forget_closed_loops()  # the second loop's, ended too
     assert all(connection.closed for connection in kept)
+
+
+def test_a_later_windows_charge_counts_there_and_keeps_the_current_windows_count(
+    database: Database, is_postgres: bool
+) -> None:
+    """The next window's first block, leased in the last second of this one: counted in the
+    next window, and its first charge (which forgets the client's stale windows) keeps this
+    one's count, which other processes still lease from."""
+    key = f"quota-test-{uuid.uuid4().hex[:8]}"
+    current = rate_limit.window_of(NOW)
+    _charge_in_session(database, key, cost=4)
+    with database.write() as session:
+        ahead = rate_limit.charge(
+            session, client_id=key, limit=10, now=NOW, cost=3, window_start=current + 60
+        )
+    assert (ahead.allowed, ahead.granted) == (True, 3)
+    assert _windows(database, key) == {current: 4, current + 60: 3}
+    if is_postgres:
+        charges = rate_limit.AsyncPostgresCharges(database.url)
+        later = f"quota-test-{uuid.uuid4().hex[:8]}"
+        _charge_in_session(database, later, cost=4)
+
+        async def charged() -> rate_limit.RateDecision:
+            try:
+                return await charges.charge(
+                    client_id=later, limit=10, now=NOW, cost=3, window_start=current + 60
+                )
+            finally:
+                await charges.aclose()
+
+        assert asyncio.run(charged()).granted == 3
+        assert _windows(database, later) == {current: 4, current + 60: 3}
+
+
+def _windows(database: Database, key: str) -> dict[int, int]:
+    with database.read() as session:
+        rows = session.execute(
+            select(RateWindow.window_start, RateWindow.count).where(RateWindow.client_id == key)
+        )
+        return {row[0]: row[1] for row in rows}
+
+
+def test_a_block_leased_for_the_next_window_is_served_once_that_window_begins() -> None:
+    leases = rate_limit.QuotaLeases()
+    current = rate_limit.window_of(NOW)
+    later = NOW.replace(minute=1, second=0)
+    leases.add("c", now=NOW, requests=1)
+    leases.add_next("c", now=NOW, window_start=current + 60, requests=2)
+    assert leases.holds_next("c", window_start=current + 60)
+    assert [leases.take("c", now=NOW) for _ in range(2)] == [True, False]  # not before it begins
+    assert [leases.take("c", now=later) for _ in range(3)] == [True, True, False]
+    assert not leases.holds_next("c", window_start=current + 60)
+
+
+def test_a_next_windows_block_landing_after_that_window_began_joins_its_block() -> None:
+    leases = rate_limit.QuotaLeases()
+    current = rate_limit.window_of(NOW)
+    later = NOW.replace(minute=1, second=1)
+    leases.add("c", now=later, requests=1)  # a request's own lease in the new window
+    leases.add_next("c", now=later, window_start=current + 60, requests=2)
+    leases.add_next("c", now=later, window_start=current, requests=5)  # a window over: dropped
+    assert [leases.take("c", now=later) for _ in range(4)] == [True, True, True, False]
+
+
+def test_a_refused_lease_for_the_next_window_is_kept_empty_so_it_is_not_tried_again() -> None:
+    """Every request of a window's last second would lease again after a refusal; an empty block
+    stops that, and the next window's first request then leases as it did before."""
+    leases = rate_limit.QuotaLeases()
+    current = rate_limit.window_of(NOW)
+    leases.add_next("c", now=NOW, window_start=current + 60, requests=0)
+    assert leases.holds_next("c", window_start=current + 60)
+    assert not leases.take("c", now=NOW.replace(minute=1, second=0))

@@ -215,7 +215,7 @@ def test_the_next_block_of_a_quota_is_leased_before_this_one_runs_out(
     background once a quarter of this one is left, so no request waits for it."""
     import time
 
-    clock_guard.freeze()
+    clock_guard.freeze(_mid_window(clock_guard.now()))  # not in a window's last second
     client_id, secret = new_client(client, admin_headers, rate_limit=1000)
     headers = bearer(issue_token(client, client_id, secret, "citizen.basic"))
     statuses = [_lookup(client, people.mother, headers).status_code for _ in range(7)]
@@ -226,3 +226,49 @@ def test_the_next_block_of_a_quota_is_leased_before_this_one_runs_out(
         time.sleep(0.01)  # the lease ahead runs after the answer
     assert statuses == [200] * 8
     assert (before, _leased(database, client_id)) == (10, 20)
+
+
+def _mid_window(now: Any) -> Any:
+    """The middle of the next window: later than now (the signing keys are valid from now on),
+    and not in a window's last second (where the next window's block is leased too)."""
+    return now.replace(second=30, microsecond=0) + timedelta(minutes=1)
+
+
+def _leased_in(database: Database, client_id: str, window_start: int) -> int:
+    from sqlalchemy import select
+
+    from app.models.client import RateWindow
+
+    with database.read() as session:
+        return int(session.scalar(select(RateWindow.count).where(
+            RateWindow.client_id == client_id, RateWindow.window_start == window_start)) or 0)
+
+
+def test_the_next_windows_first_block_is_leased_in_the_last_second_of_this_one(
+    client: TestClient, admin_headers: dict[str, str], people: People, database: Database,
+    clock_guard: Any
+) -> None:
+    """Once a minute the old window's block is void: the new window's first request leased a
+    block and every request arriving meanwhile waited for it. A request in a window's last second
+    leases the next window's first block (in the background, counted in that window), and the
+    requests of the new window are served from it without a lease."""
+    import time
+
+    from app.services.kit import rate_limit
+
+    clock_guard.freeze(_mid_window(clock_guard.now()))
+    client_id, secret = new_client(client, admin_headers, rate_limit=1000)
+    headers = bearer(issue_token(client, client_id, secret, "citizen.basic"))
+    window = rate_limit.window_of(clock_guard.now())
+    clock_guard.advance(timedelta(seconds=29.5))  # the window's last half second
+    statuses = [_lookup(client, people.mother, headers).status_code for _ in range(2)]
+    deadline = time.monotonic() + 10
+    while _leased_in(database, client_id, window + 60) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the lease ahead runs after the answer
+    leased = _leased_in(database, client_id, window), _leased_in(database, client_id, window + 60)
+    clock_guard.advance(timedelta(seconds=1))  # the next window
+    statuses += [_lookup(client, people.mother, headers).status_code for _ in range(3)]
+    assert statuses == [200] * 5
+    assert leased == (10, 10)
+    assert _leased_in(database, client_id, window + 60) == 10  # served from the block ahead
+    assert _leased_in(database, client_id, window) == 10  # the window that ended is kept

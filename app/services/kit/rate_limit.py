@@ -54,6 +54,12 @@ def lease_size(limit: int) -> int:
     return max(1, min(MAX_LEASE, limit // 100))
 
 
+def seconds_left(now: datetime, seconds: int = WINDOW_SECONDS) -> float:
+    """How long the window of ``now`` still runs (every request asks: one ``timestamp()``)."""
+    at = now.timestamp()
+    return seconds - at % seconds
+
+
 def _relax_durability(session: Session) -> None:
     # A counter lost in a crash costs nothing; not waiting for the WAL flush keeps the quota check
     # cheap on PostgreSQL (SQLite in WAL mode with synchronous=NORMAL does not fsync either).
@@ -90,17 +96,20 @@ def _granted(*, used: int, cost: int, limit: int) -> int:
 
 def charge(session: Session, *, client_id: str, limit: int, now: datetime,
            cost: int = 1, minimum: int | None = None,
-           window_seconds: int = WINDOW_SECONDS) -> RateDecision:
+           window_seconds: int = WINDOW_SECONDS, window_start: int | None = None) -> RateDecision:
     """Take up to ``cost`` requests from the client's window, at least ``minimum`` (default: all
     of ``cost``), without ever passing ``limit``; refused (nothing taken) below ``minimum``.
     ``client_id`` is any counter's key (``app.services.kit.throttle`` counts failures here too).
-    :class:`AsyncPostgresCharges` takes the same steps from the event loop."""
+    ``window_start``: the window charged, when not the one of ``now`` (a quota's next window,
+    leased in the last second of this one). :class:`AsyncPostgresCharges` takes the same steps
+    from the event loop."""
     _relax_durability(session)
-    window_start = window_of(now, window_seconds)
+    current = window_of(now, window_seconds)
+    window_start = current if window_start is None else window_start
     used = _add(session, client_id=client_id, window_start=window_start, amount=cost)
-    if used == cost:  # first requests of a new window: forget the client's stale windows
+    if used == cost:  # first requests of a window: forget the client's stale windows
         session.execute(delete(RateWindow).where(RateWindow.client_id == client_id,
-                                                 RateWindow.window_start < window_start))
+                                                 RateWindow.window_start < current))
     granted = _granted(used=used, cost=cost, limit=limit)
     if granted < cost:
         _give_back(session, client_id=client_id, window_start=window_start, amount=cost - granted)
@@ -157,14 +166,15 @@ class AsyncPostgresCharges:
                 connection.pgconn.finish()  # no loop to close it on: libpq's own close
 
     async def charge(self, *, client_id: str, limit: int, now: datetime, cost: int = 1,
-                     minimum: int | None = None) -> RateDecision:
+                     minimum: int | None = None, window_start: int | None = None) -> RateDecision:
         idle, gate = await self._gate()
         async with gate:  # a connection is opened only when all the loop's are in use
             connection = idle.pop() if idle else await self._connect()
             try:
                 async with connection.transaction():
                     decision = await _charge_on(connection, client_id=client_id, limit=limit,
-                                                now=now, cost=cost, minimum=minimum)
+                                                now=now, cost=cost, minimum=minimum,
+                                                window_start=window_start)
             except BaseException:
                 await connection.close()
                 raise
@@ -198,13 +208,15 @@ class AsyncPostgresCharges:
 
 
 async def _charge_on(connection: psycopg.AsyncConnection[Any], *, client_id: str, limit: int,
-                     now: datetime, cost: int, minimum: int | None) -> RateDecision:
+                     now: datetime, cost: int, minimum: int | None,
+                     window_start: int | None = None) -> RateDecision:
     await connection.execute("SET LOCAL synchronous_commit TO OFF")  # see _relax_durability
-    window_start = window_of(now)
+    current = window_of(now)
+    window_start = current if window_start is None else window_start
     cursor = await connection.execute(_PG_ADD, (client_id, window_start, cost), prepare=True)
     used = int((await cursor.fetchone())[0])  # type: ignore[index]
     if used == cost:
-        await connection.execute(_PG_FORGET, (client_id, window_start))
+        await connection.execute(_PG_FORGET, (client_id, current))
     granted = _granted(used=used, cost=cost, limit=limit)
     if granted < cost:
         await connection.execute(_PG_GIVE_BACK, (cost - granted, client_id, window_start))
@@ -216,10 +228,13 @@ async def _charge_on(connection: psycopg.AsyncConnection[Any], *, client_id: str
 
 
 class QuotaLeases:
-    """The requests this process has leased and not used yet, per client and window."""
+    """The requests this process has leased and not used yet, per client and window; and the
+    block of a client's next window leased in the last second of this one (:meth:`add_next`),
+    served from once that window has begun."""
 
     def __init__(self) -> None:
         self._left: dict[str, tuple[int, int]] = {}  # client_id -> (window_start, requests left)
+        self._next: dict[str, tuple[int, int]] = {}  # client_id -> (a later window, requests)
         self._lock = threading.Lock()
 
     def take(self, client_id: str, *, now: datetime) -> bool:
@@ -228,9 +243,36 @@ class QuotaLeases:
         with self._lock:
             window, left = self._left.get(client_id, (window_start, 0))
             if window != window_start or left <= 0:
-                return False
+                later = self._next.get(client_id)
+                if later is None or later[0] != window_start:
+                    return False
+                # the window has turned: its first block was leased before it began
+                del self._next[client_id]
+                window, left = window_start, later[1] + (left if window == window_start else 0)
+                if left <= 0:
+                    return False
             self._left[client_id] = (window, left - 1)
             return True
+
+    def holds_next(self, client_id: str, *, window_start: int) -> bool:
+        """Whether the block of the window starting at ``window_start`` is already leased."""
+        later = self._next.get(client_id)  # one read of a tuple: no lock
+        return later is not None and later[0] == window_start
+
+    def add_next(self, client_id: str, *, now: datetime, window_start: int,
+                 requests: int) -> None:
+        """Keep ``requests`` leased for the later window starting at ``window_start``. If that
+        window has begun meanwhile (the lease took that long), they join its block; a window
+        already over (the sandbox clock moved on) is dropped: its requests were counted there."""
+        current = window_of(now)
+        with self._lock:
+            if window_start > current:
+                later = self._next.get(client_id)
+                held = later[1] if later is not None and later[0] == window_start else 0
+                self._next[client_id] = (window_start, requests + held)
+                return
+        if window_start == current:
+            self.add(client_id, now=now, requests=requests, ahead=True)
 
     def left(self, client_id: str, *, now: datetime) -> int:
         """The requests this process holds for the client in the current window."""
@@ -254,4 +296,5 @@ class QuotaLeases:
     def forget(self, client_id: str) -> None:
         with self._lock:
             self._left.pop(client_id, None)
+            self._next.pop(client_id, None)
 
