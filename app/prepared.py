@@ -11,7 +11,8 @@ after: bench/RESULTS.md, ``bench/oidc_instructions.sh``). Refused when
 compiled: statements whose execution SQLAlchemy would complete itself (Python-side column
 defaults, expanding ``IN``, post-compile parameters). Errors are raised as SQLAlchemy's
 (``sqlalchemy.exc.IntegrityError``...), without the parameters. The connection is begun first if
-it is not in a transaction, as ``Connection.execute`` would.
+it is not in a transaction, as ``Connection.execute`` would (unless its unit began one on the
+driver: ``DRIVER_TRANSACTION``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any] | None
+
+DRIVER_TRANSACTION = "_dancu_driver_transaction"
+"""Set (``True``) as an attribute of a ``Connection`` while its transaction is begun and ended on
+the driver's connection itself, outside SQLAlchemy's bookkeeping (``app.db.driver_transaction``):
+a statement then runs in it without ``Connection.begin``."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ class Prepared:
             values.append(process(value) if process else value)
         arguments: Sequence[Any] | dict[str, Any] = (
             values if compiled.positional else dict(zip(compiled.keys, values, strict=True)))
-        if not connection.in_transaction():
+        if not connection.in_transaction() and not getattr(connection, DRIVER_TRANSACTION, False):
             connection.begin()
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:

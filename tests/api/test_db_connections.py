@@ -11,11 +11,14 @@ import weakref
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from app import migrations
-from app.db import Database
+from app.db import Database, driver_transaction
+from app.prepared import Prepared
+from app.services.storage.units import write_at_once
 
 
 @pytest.fixture
@@ -241,3 +244,89 @@ def test_a_file_marked_while_a_checkpoint_pass_fails_is_still_checkpointed(
     marks.wrote(second)  # marked while the pass over `first` runs
     marked_meanwhile.set()
     assert second_done.wait(30), "the file marked during the failed pass was never checkpointed"
+
+
+_ROWS = Table("driver_unit_rows", MetaData(), Column("x", Integer))
+
+
+def _rows(tmp_path: Path) -> list[int]:
+    other = sqlite3.connect(tmp_path / "kept.db")
+    try:
+        return [x for (x,) in other.execute("SELECT x FROM driver_unit_rows ORDER BY x")]
+    finally:
+        other.close()
+
+
+@pytest.fixture
+def rows_table(sqlite_database: Database) -> Database:
+    with sqlite_database.engine.begin() as connection:
+        _ROWS.create(connection)
+    return sqlite_database
+
+
+def test_a_unit_on_the_drivers_transaction_commits_prepared_and_orm_writes_together(
+        rows_table: Database, tmp_path: Path) -> None:
+    insert = Prepared(_ROWS.insert())
+
+    def work(session: Session) -> None:
+        insert.run(session.connection(), {"x": 1})
+        session.execute(text("INSERT INTO driver_unit_rows (x) VALUES (2)"))  # the ORM joins
+        insert.run(session.connection(), {"x": 3})
+
+    assert write_at_once(rows_table, work)
+    assert _rows(tmp_path) == [1, 2, 3]
+    connection = rows_table.unwaiting_connection()
+    assert not connection.in_transaction()
+    assert not connection.connection.dbapi_connection.in_transaction
+
+
+@pytest.mark.parametrize("orm", [False, True])
+def test_a_failing_unit_on_the_drivers_transaction_rolls_back_all_its_writes(
+        rows_table: Database, tmp_path: Path, orm: bool) -> None:
+    insert = Prepared(_ROWS.insert())
+
+    def work(session: Session) -> None:
+        insert.run(session.connection(), {"x": 1})
+        if orm:
+            session.execute(text("INSERT INTO driver_unit_rows (x) VALUES (2)"))
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        write_at_once(rows_table, work)
+    assert _rows(tmp_path) == []
+    connection = rows_table.unwaiting_connection()
+    assert not connection.in_transaction()
+    assert not connection.connection.dbapi_connection.in_transaction
+    assert write_at_once(rows_table, lambda session: insert.run(session.connection(), {"x": 4}))
+    assert _rows(tmp_path) == [4]
+
+
+def test_a_unit_that_cannot_begin_at_once_does_nothing_and_leaves_its_connection_usable(
+        rows_table: Database, tmp_path: Path) -> None:
+    insert = Prepared(_ROWS.insert())
+    other = sqlite3.connect(tmp_path / "kept.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert not write_at_once(rows_table, lambda session: insert.run(session.connection(),
+                                                                         {"x": 1}))
+    finally:
+        other.execute("COMMIT")
+    assert not rows_table.unwaiting_connection().connection.dbapi_connection.in_transaction
+    assert write_at_once(rows_table, lambda session: insert.run(session.connection(), {"x": 2}))
+    assert _rows(tmp_path) == [2]
+
+
+def test_a_read_on_the_drivers_transaction_sees_one_snapshot_and_takes_no_write_lock(
+        rows_table: Database, tmp_path: Path) -> None:
+    select_rows = Prepared(select(_ROWS.c.x))
+    reading = rows_table.reading_connection()
+    other = sqlite3.connect(tmp_path / "kept.db", isolation_level=None)
+    with driver_transaction(reading, "BEGIN", commit=False):
+        assert select_rows.all(reading, {}) == []
+        other.execute("BEGIN IMMEDIATE")  # a writer gets the lock while the read is open
+        other.execute("INSERT INTO driver_unit_rows (x) VALUES (1)")
+        other.execute("COMMIT")
+        assert select_rows.all(reading, {}) == []  # the read's snapshot
+    assert not reading.connection.dbapi_connection.in_transaction
+    with driver_transaction(reading, "BEGIN", commit=False):
+        assert [row.x for row in select_rows.all(reading, {})] == [1]

@@ -19,7 +19,9 @@ SQLite lets one writer in at a time, and a waiting writer sleeps in SQLite's bus
 * a use case split in two phases (:mod:`app.services.storage.phases`: authorize, token) decides on a
   reading transaction inline and takes the writer lock only for the writes it leaves (the inserts
   and the conditional updates), not for its reads, rule checks and hashing: with several worker
-  processes the lock, not the CPU, was what limited the logins per second.
+  processes the lock, not the CPU, was what limited the logins per second;
+* those transactions (units, read phases, userinfo's read) are begun and ended on the driver's
+  connection (``app.db.driver_transaction``), not through SQLAlchemy's ``Connection.begin``.
 
 PostgreSQL needs none of this: its units run in worker threads (``Runtime.run_blocking``), a
 two-phase use case in one transaction of one thread.
@@ -30,16 +32,16 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Connection, make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.db import Database
+from app.db import Database, driver_transaction
 from app.services.storage.checkpoints import CHECKPOINTS
 from app.services.storage.phases import READ_ONLY, MustWrite, Pending, settle
 from app.services.storage.runtime import Runtime
@@ -110,21 +112,20 @@ class _OnConnection(Session):
 
 
 def _commit_unit(connection: Connection, work: Callable[[Session], T]) -> T:
-    """``work`` in one transaction on ``connection``, committed; ``_Busy`` if it cannot begin."""
+    """``work`` in one transaction on ``connection``, committed; ``_Busy`` if it cannot begin.
+    The transaction is the driver's (``app.db.driver_transaction``)."""
+    begun = False
     with _OnConnection(connection) as session:
         try:
-            connection.begin()  # BEGIN IMMEDIATE (app.db)
-        except OperationalError:
-            connection.rollback()  # leave the kept connection as it was
-            raise _Busy() from None
-        try:
-            result = work(session)
-            if session.used():
-                session.commit()  # flushes what the ORM holds; joined, it leaves the commit
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
+            with driver_transaction(connection, "BEGIN IMMEDIATE", commit=True):
+                begun = True
+                result = work(session)
+                if session.used():
+                    session.commit()  # flushes what the ORM holds (and ends its transaction)
+        except sqlite3.OperationalError:
+            if begun:
+                raise
+            raise _Busy() from None  # nothing begun: the kept connection is as it was
         return result
 
 
@@ -181,12 +182,10 @@ async def run_write(runtime: Runtime, work: Callable[[Session], T]) -> T:
 def _reading_session(database: Database) -> Iterator[Session]:
     """A read phase's session, on the event-loop thread's kept reader; rolled back after."""
     connection = database.reading_connection()
-    try:
-        with _OnConnection(connection) as session:
-            session.info[READ_ONLY] = True
-            yield session
-    finally:
-        connection.rollback()
+    with driver_transaction(connection, "BEGIN", commit=False), \
+            _OnConnection(connection) as session:
+        session.info[READ_ONLY] = True
+        yield session
 
 
 async def run_phases(runtime: Runtime,
