@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
 import threading
@@ -18,7 +19,9 @@ from sqlalchemy.orm import Session
 from app import migrations
 from app.db import Database, driver_transaction
 from app.prepared import Prepared
-from app.services.storage.units import write_at_once
+from app.services.storage.phases import Pending, reading_only
+from app.services.storage.runtime import Runtime
+from app.services.storage.units import run_phases, write_at_once
 
 
 @pytest.fixture
@@ -330,3 +333,35 @@ def test_a_read_on_the_drivers_transaction_sees_one_snapshot_and_takes_no_write_
     assert not reading.connection.dbapi_connection.in_transaction
     with driver_transaction(reading, "BEGIN", commit=False):
         assert [row.x for row in select_rows.all(reading, {})] == [1]
+
+
+def test_a_two_phase_use_case_decides_in_its_writing_transaction_when_the_lock_is_free(
+        rows_table: Database) -> None:
+    """One process: the decision and its writes in one transaction (no reading one before)."""
+    insert = Prepared(_ROWS.insert())
+    seen: list[bool] = []
+
+    def decide(session: Session) -> Pending[str]:
+        seen.append(reading_only(session))
+        return Pending(lambda writing: (insert.run(writing.connection(), {"x": 1}), "done")[1])
+
+    assert asyncio.run(run_phases(Runtime(rows_table), decide)) == "done"
+    assert seen == [False]
+
+
+def test_a_two_phase_use_case_decides_on_a_reader_while_another_process_writes(
+        rows_table: Database, tmp_path: Path) -> None:
+    """The lock held elsewhere: decide on a reader, then only the writes wait for the lock."""
+    insert = Prepared(_ROWS.insert())
+    seen: list[bool] = []
+    other = sqlite3.connect(tmp_path / "kept.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    def decide(session: Session) -> Pending[str]:
+        seen.append(reading_only(session))
+        threading.Timer(0.2, other.execute, ("COMMIT",)).start()  # the other writer finishes
+        return Pending(lambda writing: (insert.run(writing.connection(), {"x": 1}), "done")[1])
+
+    assert asyncio.run(run_phases(Runtime(rows_table), decide)) == "done"
+    assert seen == [True]
+    assert _rows(tmp_path) == [1]
