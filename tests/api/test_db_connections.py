@@ -365,3 +365,27 @@ def test_a_two_phase_use_case_decides_on_a_reader_while_another_process_writes(
     assert asyncio.run(run_phases(Runtime(rows_table), decide)) == "done"
     assert seen == [True]
     assert _rows(tmp_path) == [1]
+
+
+def test_a_unit_of_prepared_statements_only_registers_no_orm_session(
+        rows_table: Database, tmp_path: Path) -> None:
+    """The ORM session a unit is handed is initialised (given an id and registered) at the ORM's
+    first use only."""
+    from sqlalchemy.orm import session as orm_session
+
+    insert = Prepared(_ROWS.insert())
+    handed: list[Session] = []
+
+    def prepared_only(session: Session) -> None:
+        insert.run(session.connection(), {"x": 1})
+        handed.append(session)
+
+    def with_the_orm(session: Session) -> None:
+        session.execute(text("INSERT INTO driver_unit_rows (x) VALUES (2)"))
+        handed.append(session)
+
+    assert write_at_once(rows_table, prepared_only)
+    assert "hash_key" not in vars(handed[0])
+    assert write_at_once(rows_table, with_the_orm)
+    assert orm_session._sessions.get(handed[1].hash_key) is handed[1]
+    assert _rows(tmp_path) == [1, 2]

@@ -91,11 +91,22 @@ class _OnConnection(Session):
     transaction: the hot statements (``app.prepared``) run on it directly, and a unit that only
     runs them leaves the session nothing to commit or close (the session's begin, commit and
     close had cost ~5 % of a login flow's CPU). Anything the ORM does (``add``, ``execute``,
-    ``flush``) begins the session's transaction as before, joined to the connection's."""
+    ``flush``) begins the session's transaction as before, joined to the connection's.
 
-    def __init__(self, connection: Connection) -> None:
-        super().__init__(connection, autoflush=False, expire_on_commit=False)
+    ``Session.__init__`` itself (an identity map, an id, the registry of sessions: ~1.5 % of a
+    login flow, whose units use no ORM) runs at the ORM's first use: every attribute it sets is
+    missing until then, so the first lookup of one (:meth:`__getattr__`) initialises the session
+    and answers it."""
+
+    def __init__(self, connection: Connection) -> None:  # Session.__init__ deferred (above)
         self._kept = connection
+
+    def __getattr__(self, name: str) -> Any:
+        held = self.__dict__
+        if "hash_key" in held or "_kept" not in held:  # initialised (or not ours): really missing
+            raise AttributeError(name)
+        Session.__init__(self, held["_kept"], autoflush=False, expire_on_commit=False)
+        return getattr(self, name)
 
     def connection(self, bind_arguments: Any = None,
                    execution_options: Any = None) -> Connection:
@@ -106,6 +117,8 @@ class _OnConnection(Session):
     def used(self) -> bool:
         """Whether the ORM did anything here: a transaction of its own, objects added, loaded
         or deleted. A session that did nothing has nothing to flush, commit or expunge."""
+        if "hash_key" not in self.__dict__:  # never initialised: the ORM was not used
+            return False
         return self.in_transaction() or bool(self.identity_map) or bool(self.new) \
             or bool(self.deleted)
 
