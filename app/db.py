@@ -23,6 +23,8 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.prepared import DRIVER_TRANSACTION
+
 log = logging.getLogger("dancu.storage")
 
 
@@ -56,11 +58,57 @@ def _sqlite_begin(statement: str) -> Callable[[Connection], None]:
     ``exec_driver_sql`` it cost ~80 us, the price of a whole statement; every transaction pays it.)
     A failure is raised as SQLAlchemy's own error, as a statement's would be."""
     def begin(connection: Connection) -> None:
+        if getattr(connection, DRIVER_TRANSACTION, False):
+            return  # the driver is in the transaction already: SQLAlchemy joins it (an ORM write)
         try:
             connection.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
         except sqlite3.Error as error:
             raise exc.DBAPIError.instance(statement, (), error, sqlite3.Error) from error
     return begin
+
+
+@contextmanager
+def driver_transaction(connection: Connection, begin: str, *, commit: bool) -> Iterator[None]:
+    """A transaction of a SQLite ``connection`` (one this thread keeps, or a checked-out one not
+    in a transaction) begun with ``begin`` (``BEGIN`` or ``BEGIN IMMEDIATE``, as the connection's
+    engine begins its own) and ended on the driver's connection: committed (``commit``; else
+    rolled back: a read) when the block ends, rolled back if it raises. SQLAlchemy's
+    ``Connection.begin``, ``commit`` and ``rollback`` around the driver's (their objects and
+    events: ~4 % of a login flow's CPU) are skipped; ``app.prepared`` statements run in it as
+    they are, and an ORM session that joins the connection begins SQLAlchemy's transaction over
+    the driver's without a second ``BEGIN`` (``_sqlite_begin``), then ended here through
+    SQLAlchemy. A failing ``begin`` raises the driver's ``sqlite3.OperationalError`` (busy),
+    with nothing begun."""
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    driver.execute(begin)
+    setattr(connection, DRIVER_TRANSACTION, True)
+    try:
+        yield
+        if commit:
+            _end(connection, driver, commit=True)
+    except BaseException:
+        _end(connection, driver, commit=False)
+        raise
+    finally:
+        setattr(connection, DRIVER_TRANSACTION, False)
+    if not commit:
+        _end(connection, driver, commit=False)
+
+
+def _end(connection: Connection, driver: Any, *, commit: bool) -> None:
+    if connection.in_transaction():  # an ORM session joined: SQLAlchemy's, over the driver's
+        if commit:
+            connection.commit()
+        else:
+            connection.rollback()
+    elif commit:
+        try:
+            driver.commit()
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance("COMMIT", (), error, sqlite3.Error) from error
+    else:
+        driver.rollback()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

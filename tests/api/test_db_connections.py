@@ -5,6 +5,7 @@ PostgreSQL's connections kept per event loop, closed when their loop ends."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
 import threading
@@ -14,11 +15,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from app import migrations
-from app.db import Database
+from app.db import Database, driver_transaction
+from app.prepared import Prepared
+from app.services.storage.phases import Pending, reading_only
+from app.services.storage.runtime import Runtime
+from app.services.storage.units import run_phases, write_at_once
 from app.settings import Settings
 from tests.api.sharing_support import *  # noqa: F403
 from tests.api.sharing_support import People, bearer
@@ -287,3 +293,145 @@ def test_a_test_client_without_its_context_leaves_no_event_loop_connection_open(
         gc.enable()
     assert len(made) >= 3  # the lookup's, the audit's, the quota's
     assert left_open == []
+
+
+_ROWS = Table("driver_unit_rows", MetaData(), Column("x", Integer))
+
+
+def _rows(tmp_path: Path) -> list[int]:
+    other = sqlite3.connect(tmp_path / "kept.db")
+    try:
+        return [x for (x,) in other.execute("SELECT x FROM driver_unit_rows ORDER BY x")]
+    finally:
+        other.close()
+
+
+@pytest.fixture
+def rows_table(sqlite_database: Database) -> Database:
+    with sqlite_database.engine.begin() as connection:
+        _ROWS.create(connection)
+    return sqlite_database
+
+
+def test_a_unit_on_the_drivers_transaction_commits_prepared_and_orm_writes_together(
+        rows_table: Database, tmp_path: Path) -> None:
+    insert = Prepared(_ROWS.insert())
+
+    def work(session: Session) -> None:
+        insert.run(session.connection(), {"x": 1})
+        session.execute(text("INSERT INTO driver_unit_rows (x) VALUES (2)"))  # the ORM joins
+        insert.run(session.connection(), {"x": 3})
+
+    assert write_at_once(rows_table, work)
+    assert _rows(tmp_path) == [1, 2, 3]
+    connection = rows_table.unwaiting_connection()
+    assert not connection.in_transaction()
+    assert not connection.connection.dbapi_connection.in_transaction
+
+
+@pytest.mark.parametrize("orm", [False, True])
+def test_a_failing_unit_on_the_drivers_transaction_rolls_back_all_its_writes(
+        rows_table: Database, tmp_path: Path, orm: bool) -> None:
+    insert = Prepared(_ROWS.insert())
+
+    def work(session: Session) -> None:
+        insert.run(session.connection(), {"x": 1})
+        if orm:
+            session.execute(text("INSERT INTO driver_unit_rows (x) VALUES (2)"))
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        write_at_once(rows_table, work)
+    assert _rows(tmp_path) == []
+    connection = rows_table.unwaiting_connection()
+    assert not connection.in_transaction()
+    assert not connection.connection.dbapi_connection.in_transaction
+    assert write_at_once(rows_table, lambda session: insert.run(session.connection(), {"x": 4}))
+    assert _rows(tmp_path) == [4]
+
+
+def test_a_unit_that_cannot_begin_at_once_does_nothing_and_leaves_its_connection_usable(
+        rows_table: Database, tmp_path: Path) -> None:
+    insert = Prepared(_ROWS.insert())
+    other = sqlite3.connect(tmp_path / "kept.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert not write_at_once(rows_table, lambda session: insert.run(session.connection(),
+                                                                         {"x": 1}))
+    finally:
+        other.execute("COMMIT")
+    assert not rows_table.unwaiting_connection().connection.dbapi_connection.in_transaction
+    assert write_at_once(rows_table, lambda session: insert.run(session.connection(), {"x": 2}))
+    assert _rows(tmp_path) == [2]
+
+
+def test_a_read_on_the_drivers_transaction_sees_one_snapshot_and_takes_no_write_lock(
+        rows_table: Database, tmp_path: Path) -> None:
+    select_rows = Prepared(select(_ROWS.c.x))
+    reading = rows_table.reading_connection()
+    other = sqlite3.connect(tmp_path / "kept.db", isolation_level=None)
+    with driver_transaction(reading, "BEGIN", commit=False):
+        assert select_rows.all(reading, {}) == []
+        other.execute("BEGIN IMMEDIATE")  # a writer gets the lock while the read is open
+        other.execute("INSERT INTO driver_unit_rows (x) VALUES (1)")
+        other.execute("COMMIT")
+        assert select_rows.all(reading, {}) == []  # the read's snapshot
+    assert not reading.connection.dbapi_connection.in_transaction
+    with driver_transaction(reading, "BEGIN", commit=False):
+        assert [row.x for row in select_rows.all(reading, {})] == [1]
+
+
+def test_a_two_phase_use_case_decides_in_its_writing_transaction_when_the_lock_is_free(
+        rows_table: Database) -> None:
+    """One process: the decision and its writes in one transaction (no reading one before)."""
+    insert = Prepared(_ROWS.insert())
+    seen: list[bool] = []
+
+    def decide(session: Session) -> Pending[str]:
+        seen.append(reading_only(session))
+        return Pending(lambda writing: (insert.run(writing.connection(), {"x": 1}), "done")[1])
+
+    assert asyncio.run(run_phases(Runtime(rows_table), decide)) == "done"
+    assert seen == [False]
+
+
+def test_a_two_phase_use_case_decides_on_a_reader_while_another_process_writes(
+        rows_table: Database, tmp_path: Path) -> None:
+    """The lock held elsewhere: decide on a reader, then only the writes wait for the lock."""
+    insert = Prepared(_ROWS.insert())
+    seen: list[bool] = []
+    other = sqlite3.connect(tmp_path / "kept.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    def decide(session: Session) -> Pending[str]:
+        seen.append(reading_only(session))
+        threading.Timer(0.2, other.execute, ("COMMIT",)).start()  # the other writer finishes
+        return Pending(lambda writing: (insert.run(writing.connection(), {"x": 1}), "done")[1])
+
+    assert asyncio.run(run_phases(Runtime(rows_table), decide)) == "done"
+    assert seen == [True]
+    assert _rows(tmp_path) == [1]
+
+
+def test_a_unit_of_prepared_statements_only_registers_no_orm_session(
+        rows_table: Database, tmp_path: Path) -> None:
+    """The ORM session a unit is handed is initialised (given an id and registered) at the ORM's
+    first use only."""
+    from sqlalchemy.orm import session as orm_session
+
+    insert = Prepared(_ROWS.insert())
+    handed: list[Session] = []
+
+    def prepared_only(session: Session) -> None:
+        insert.run(session.connection(), {"x": 1})
+        handed.append(session)
+
+    def with_the_orm(session: Session) -> None:
+        session.execute(text("INSERT INTO driver_unit_rows (x) VALUES (2)"))
+        handed.append(session)
+
+    assert write_at_once(rows_table, prepared_only)
+    assert "hash_key" not in vars(handed[0])
+    assert write_at_once(rows_table, with_the_orm)
+    assert orm_session._sessions.get(handed[1].hash_key) is handed[1]
+    assert _rows(tmp_path) == [1, 2]

@@ -150,3 +150,20 @@ def test_prepared_refuses_statements_sqlalchemy_would_complete_itself() -> None:
     table.metadata.create_all(engine)
     with engine.connect() as connection, pytest.raises(ValueError, match="complete"):
         Prepared(insert(table)).run(connection, {"id": 1})  # "kind" would get its default
+
+
+def test_prepared_json_columns_decode_as_sqlalchemys_sqlite_json() -> None:
+    """SQLite's JSON values decoded in one call (objects, lists, JSON null, SQL NULL, and a
+    number SQLite hands back as a number) give what SQLAlchemy's two processors give."""
+    from sqlalchemy import JSON, text
+
+    engine = create_engine("sqlite://")
+    table = Table("json_values", MetaData(), Column("id", Integer), Column("value", JSON))
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(table), [{"id": 1, "value": {"a": [1, "é"]}},
+                                           {"id": 2, "value": None}, {"id": 3, "value": []}])
+        connection.execute(text("INSERT INTO json_values VALUES (4, 5), (5, 2.5), (6, NULL)"))
+        query = select(table.c.id, table.c.value).order_by(table.c.id)
+        expected = [tuple(row) for row in connection.execute(query)]
+        assert [tuple(row) for row in Prepared(query).all(connection, {})] == expected

@@ -3,6 +3,7 @@ database (they change only when the population is regenerated, which restarts th
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 
@@ -99,6 +100,7 @@ def _load(session: Session) -> Reference:
                      legacy_names)
 
 
+@functools.lru_cache(maxsize=64)  # rendering the URL was ~0.5 % of a login flow (userinfo)
 def _key(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 

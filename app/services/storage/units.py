@@ -16,10 +16,15 @@ SQLite lets one writer in at a time, and a waiting writer sleeps in SQLite's bus
   5-12 ms) to a background thread (:mod:`app.services.storage.checkpoints`), so a checkpoint
   does not stall the requests in flight;
 * reads (userinfo) run inline: WAL readers do not wait for writers;
-* a use case split in two phases (:mod:`app.services.storage.phases`: authorize, token) decides on a
-  reading transaction inline and takes the writer lock only for the writes it leaves (the inserts
-  and the conditional updates), not for its reads, rule checks and hashing: with several worker
-  processes the lock, not the CPU, was what limited the logins per second.
+* a use case split in two phases (:mod:`app.services.storage.phases`: authorize, token) runs both
+  in one writing transaction when the lock is free at once (always, with one process: a
+  transaction, a session and a BEGIN/ROLLBACK fewer per request); when another process is
+  writing, it decides on a reading transaction inline and waits for the lock only with the writes
+  it leaves (the inserts and the conditional updates), not with its reads, rule checks and
+  hashing: with several worker processes the lock, not the CPU, was what limited the logins per
+  second;
+* those transactions (units, read phases, userinfo's read) are begun and ended on the driver's
+  connection (``app.db.driver_transaction``), not through SQLAlchemy's ``Connection.begin``.
 
 PostgreSQL needs none of this: its units run in worker threads (``Runtime.run_blocking``), a
 two-phase use case in one transaction of one thread.
@@ -30,16 +35,16 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Connection, make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.db import Database
+from app.db import Database, driver_transaction
 from app.services.storage.checkpoints import CHECKPOINTS
 from app.services.storage.phases import READ_ONLY, MustWrite, Pending, settle
 from app.services.storage.runtime import Runtime
@@ -86,11 +91,22 @@ class _OnConnection(Session):
     transaction: the hot statements (``app.prepared``) run on it directly, and a unit that only
     runs them leaves the session nothing to commit or close (the session's begin, commit and
     close had cost ~5 % of a login flow's CPU). Anything the ORM does (``add``, ``execute``,
-    ``flush``) begins the session's transaction as before, joined to the connection's."""
+    ``flush``) begins the session's transaction as before, joined to the connection's.
 
-    def __init__(self, connection: Connection) -> None:
-        super().__init__(connection, autoflush=False, expire_on_commit=False)
+    ``Session.__init__`` itself (an identity map, an id, the registry of sessions: ~1.5 % of a
+    login flow, whose units use no ORM) runs at the ORM's first use: every attribute it sets is
+    missing until then, so the first lookup of one (:meth:`__getattr__`) initialises the session
+    and answers it."""
+
+    def __init__(self, connection: Connection) -> None:  # Session.__init__ deferred (above)
         self._kept = connection
+
+    def __getattr__(self, name: str) -> Any:
+        held = self.__dict__
+        if "hash_key" in held or "_kept" not in held:  # initialised (or not ours): really missing
+            raise AttributeError(name)
+        Session.__init__(self, held["_kept"], autoflush=False, expire_on_commit=False)
+        return getattr(self, name)
 
     def connection(self, bind_arguments: Any = None,
                    execution_options: Any = None) -> Connection:
@@ -101,6 +117,8 @@ class _OnConnection(Session):
     def used(self) -> bool:
         """Whether the ORM did anything here: a transaction of its own, objects added, loaded
         or deleted. A session that did nothing has nothing to flush, commit or expunge."""
+        if "hash_key" not in self.__dict__:  # never initialised: the ORM was not used
+            return False
         return self.in_transaction() or bool(self.identity_map) or bool(self.new) \
             or bool(self.deleted)
 
@@ -110,21 +128,20 @@ class _OnConnection(Session):
 
 
 def _commit_unit(connection: Connection, work: Callable[[Session], T]) -> T:
-    """``work`` in one transaction on ``connection``, committed; ``_Busy`` if it cannot begin."""
+    """``work`` in one transaction on ``connection``, committed; ``_Busy`` if it cannot begin.
+    The transaction is the driver's (``app.db.driver_transaction``)."""
+    begun = False
     with _OnConnection(connection) as session:
         try:
-            connection.begin()  # BEGIN IMMEDIATE (app.db)
-        except OperationalError:
-            connection.rollback()  # leave the kept connection as it was
-            raise _Busy() from None
-        try:
-            result = work(session)
-            if session.used():
-                session.commit()  # flushes what the ORM holds; joined, it leaves the commit
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
+            with driver_transaction(connection, "BEGIN IMMEDIATE", commit=True):
+                begun = True
+                result = work(session)
+                if session.used():
+                    session.commit()  # flushes what the ORM holds (and ends its transaction)
+        except sqlite3.OperationalError:
+            if begun:
+                raise
+            raise _Busy() from None  # nothing begun: the kept connection is as it was
         return result
 
 
@@ -181,24 +198,30 @@ async def run_write(runtime: Runtime, work: Callable[[Session], T]) -> T:
 def _reading_session(database: Database) -> Iterator[Session]:
     """A read phase's session, on the event-loop thread's kept reader; rolled back after."""
     connection = database.reading_connection()
-    try:
-        with _OnConnection(connection) as session:
-            session.info[READ_ONLY] = True
-            yield session
-    finally:
-        connection.rollback()
+    with driver_transaction(connection, "BEGIN", commit=False), \
+            _OnConnection(connection) as session:
+        session.info[READ_ONLY] = True
+        yield session
 
 
 async def run_phases(runtime: Runtime,
                      decide: Callable[[Session], T | Pending[T]]) -> T:
-    """``decide(session)`` on a reading transaction, then the writes it leaves (a
-    :class:`~app.services.storage.phases.Pending`) in one writing transaction (see the module
-    docstring). Where there is no writer lock (PostgreSQL, an in-memory SQLite) both run in one
-    transaction."""
+    """``decide(session)`` and the writes it leaves (a
+    :class:`~app.services.storage.phases.Pending`): in one writing transaction where there is no
+    writer lock (PostgreSQL, an in-memory SQLite) or it is free at once; otherwise ``decide`` on a
+    reading transaction, then the writes in a writing one (see the module docstring)."""
     database = runtime.database
-    if _lock_path(database) is None:
+    path = _lock_path(database)
+    if path is None:
         return await runtime.run_blocking(_unit(database, lambda session: settle(
             decide(session), session)))
+    if not runtime.write_turn.locked():
+        # The writer lock free at once (always, with one process): the decision and its writes in
+        # one transaction (a reading transaction, a session and a connection fewer per use case).
+        try:
+            return _at_once(database, path, lambda writing: settle(decide(writing), writing))
+        except _Busy:
+            pass  # another process writes: decide on a reader, queue only the writes
     try:
         with _reading_session(database) as session:
             step = decide(session)

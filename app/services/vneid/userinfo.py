@@ -23,7 +23,7 @@ from pydantic_core import to_json
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.db import Database
+from app.db import Database, driver_transaction
 from app.matching import CLAN_LAST_ETHNICITIES
 from app.models.account import Account
 from app.models.client import Client
@@ -62,10 +62,8 @@ def read_connection(database: Database) -> Iterator[Connection]:
             yield conn
         return
     conn = database.reading_connection()
-    try:
+    with driver_transaction(conn, "BEGIN", commit=False):  # no SQLAlchemy transaction objects
         yield conn
-    finally:
-        conn.rollback()
 
 
 def verify(token: str, *, keys: KeyStore, settings: Settings, now: datetime) -> AccessTokenClaims:
