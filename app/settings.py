@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     # token no longer works, and its place in the total is free again, so that one source cannot
     # keep the total full for everyone else. Registrations with a token do not expire.
     open_registration_lifetime_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # ... and one source address (an IPv6 one by its /64) may hold at most this many open
+    # registrations that have not ended (0: no cap): without it, one address could take every
+    # place of the total within minutes and take them again as they end. Deleting one (RFC 7592)
+    # from the same address frees its place.
+    open_registrations_live_per_source: int = Field(default=20, ge=0)
 
     @field_validator("database_url", "read_database_url")
     @classmethod

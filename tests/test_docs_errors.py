@@ -361,20 +361,26 @@ def _consent_by_relying_party(ctx: Ctx) -> Any:
         "client_id": _bank(ctx)[0], "purpose": "kyc", "scopes": ["citizen.basic"]})
 
 
-def _judicial(ctx: Ctx, persona: str) -> tuple[dict[str, str], dict[str, Any]]:
-    """A criminal-record persona signed in at an e-service: its bearer header, latest request."""
+def _judicial(ctx: Ctx, persona: str, *, certificate_type: int = 1,
+              forced: int = 0) -> tuple[dict[str, str], dict[str, Any]]:
+    """A criminal-record persona signed in at an e-service, which submits a request for them (a
+    relying party sees only its own requests), forced ``forced`` steps by the admin: the bearer
+    header and the request."""
     agent = ctx.agent()
     rp = register_rp(ctx.client, ctx.admin, name="Portal RP",
                      scopes=["openid", "vneid.judicial_record"])
     access = redeem(agent, rp, authorize(agent, rp, pin=ctx.pin(persona),
                                          scope="openid vneid.judicial_record"))
     headers = bearer(access.json()["access_token"])
-    listed = ctx.client.get("/v1/me/judicial-records", headers=headers).json()["requests"]
-    return headers, listed[-1]
+    made = ctx.client.post("/v1/me/judicial-records", headers=headers, json={
+        "certificate_type": certificate_type, "purpose": "Bổ sung hồ sơ xin việc"}).json()
+    for _ in range(forced):
+        ctx.client.post(f"/v1/sandbox/judicial-records/{made['id']}/advance", headers=ctx.admin)
+    return headers, made
 
 
-def _judicial_certificate(ctx: Ctx, persona: str) -> Any:
-    headers, request = _judicial(ctx, persona)
+def _judicial_certificate(ctx: Ctx, persona: str, **kwargs: int) -> Any:
+    headers, request = _judicial(ctx, persona, **kwargs)
     return ctx.client.get(f"/v1/me/judicial-records/{request['id']}/certificate",
                           headers=headers)
 
@@ -387,7 +393,7 @@ def _judicial_without_scope(ctx: Ctx) -> Any:
 
 
 def _advance_final(ctx: Ctx) -> Any:
-    request = _judicial(ctx, "judicial-record-rejected")[1]
+    request = _judicial(ctx, "judicial-record-rejected", forced=2)[1]
     return ctx.client.post(f"/v1/sandbox/judicial-records/{request['id']}/advance",
                            headers=ctx.admin)
 
@@ -656,7 +662,7 @@ PROBLEMS: dict[str, Callable[[Ctx], Any]] = {
         "/v1/sandbox/judicial-records/999999999/advance", headers=c.admin),
     "certificate-not-issued": lambda c: _judicial_certificate(c, "judicial-record-pending"),
     "certificate-first-party-only": lambda c: _judicial_certificate(
-        c, "judicial-record-convictions"),
+        c, "judicial-record-convictions", certificate_type=2, forced=2),
     "judicial-request-final": _advance_final,
     "sandbox-client-required": lambda c: c.client.get("/v1/sandbox/personas",
                                                       headers=_non_sandbox(c)),

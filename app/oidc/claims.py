@@ -32,8 +32,9 @@ data-sharing consents (``/v1/me``); with ``vneid.documents`` it reads the citize
 documents (``/v1/me/documents``, docs/documents.md); approving ``vneid.data_sharing`` records the
 citizen's consent to the client looking them up in the population database for its purpose. With
 ``vneid.judicial_record`` the access token lets the e-service request criminal-record
-certificates for the citizen, follow them and fetch an issued certificate No. 1
-(``/v1/me/judicial-records``, docs/documents.md).
+certificates for the citizen, follow the requests it made and fetch their issued certificate No. 1
+(``/v1/me/judicial-records``, docs/documents.md); the citizen's requests in VNeID or through
+another e-service are not its to see.
 
 Decisions:
 

@@ -187,8 +187,9 @@ def my_documents(caller: Annotated[access_history.CitizenCaller, Depends(documen
     found = documents.documents_of(session, reference(session), citizen, now=now)
     body: dict[str, Any] = {"pin": account.pin, "account_level": account.level,
                             "documents": found}
-    # A relying party's token lists the certificates only if it may fetch them too.
+    # A relying party's token lists the certificates only if it may fetch them too, and only
+    # those its own e-service requested (as /v1/me/judicial-records answers it).
     if caller.first_party or VNEID_JUDICIAL_RECORD in (caller.scopes or ()):
-        body["judicial_records"] = judicial.shown_in_vneid(session, account.pin, now,
-                                                          first_party=caller.first_party)
+        body["judicial_records"] = judicial.shown_in_vneid(
+            session, account.pin, now, first_party=caller.first_party, party=caller.party)
     return Response(to_json(body), media_type="application/json")

@@ -98,7 +98,7 @@ def submit(body: schemas.JudicialRequestCreate, caller: CallerDep, session: Sess
 @router.get("", response_model=schemas.JudicialRequestList, responses=_ERRORS,
             summary="My criminal-record certificate requests, newest first")
 def my_requests(caller: CallerDep, session: ReadSessionDep, now: NowDep) -> Any:
-    rows = service.requests_of(session, caller.account.pin)
+    rows = service.requests_of(session, caller.account.pin, party=caller.party)
     return schemas.JudicialRequestList(requests=[_out(row, now) for row in rows])
 
 
@@ -106,14 +106,16 @@ def my_requests(caller: CallerDep, session: ReadSessionDep, now: NowDep) -> Any:
             summary="A request's status and timeline")
 def one_request(request_id: RequestId, caller: CallerDep, session: ReadSessionDep,
                 now: NowDep) -> Any:
-    return _out(service.own_request(session, request_id, caller.account.pin), now)
+    return _out(service.own_request(session, request_id, caller.account.pin,
+                                    party=caller.party), now)
 
 
 @router.get("/{request_id}/certificate", response_model=schemas.CertificateOut,
             responses=_ERRORS, summary="The issued certificate, signed (compact JWS)")
 def certificate(request_id: RequestId, caller: CallerDep, session: SessionDep, now: NowDep,
                 settings: SettingsDep, request: Request) -> Any:
-    row = service.own_request(session, request_id, caller.account.pin)
+    row = service.own_request(session, request_id, caller.account.pin,
+                                    party=caller.party)
     signed = service.certificate(session, row, settings=settings, now=now,
                                  first_party=caller.first_party)
     if caller.client_id is not None:

@@ -539,6 +539,8 @@ def _open_registration(request: Request, settings: Settings, now: Any) -> bool:
         if wait:
             raise throttle.too_many(wait)
         oidc_registration.check_open_room(session, settings, now=now)  # full: access_denied
+        oidc_registration.check_source_room(session, settings, security.source_address(request),
+                                            now=now)
         throttle.count_failure(session, checks, now=now)  # counts the registration
     return True
 
@@ -563,6 +565,7 @@ async def register_client(request: Request) -> Any:
             raise oauth.InvalidToken("An initial access token is required (docs/vneid.md).")
         document = await _json_document(request)
         opened = _device_token(request) is None  # an open registration (_initial_token_ok)
+        source = security.source_address(request)
 
         def work() -> dict[str, Any]:
             with get_database(request).write() as session:
@@ -570,6 +573,8 @@ async def register_client(request: Request) -> Any:
                                                   opened=opened)
                 if opened:  # counted again with the new client, in its transaction
                     oidc_registration.check_open_room_kept(session, settings, now=now)
+                    oidc_registration.count_for_source(session, settings, source,
+                                                       body["client_id"], now=now)
                 return body
 
         body = await security.off_loop(work)  # may fetch a sector document: off the loop
@@ -621,11 +626,13 @@ async def update_registration(client_id: str, request: Request) -> Any:
 @router.delete("/oauth2/register/{client_id}", status_code=204, response_model=None,
                summary="Delete a registration (RFC 7592 §2.3): the client is disabled", **_MANAGE)
 def delete_registration(client_id: str, request: Request, session: SessionDep,
-                        now: NowDep) -> Response:
+                        settings: SettingsDep, now: NowDep) -> Response:
     try:
         found = oidc_registration.managed_client(session, client_id, _device_token(request),
                                                  now=now)
     except oauth.OAuthError as error:
         return _registration_error(error)
+    oidc_registration.release_for_source(session, settings, security.source_address(request),
+                                         found)
     oidc_registration.delete(session, found)
     return Response(status_code=204)

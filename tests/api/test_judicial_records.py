@@ -248,16 +248,52 @@ def test_my_documents_list_delivered_and_pending_certificates_as_vneid_shows_the
 def test_my_documents_show_a_relying_party_the_certificates_only_with_the_judicial_scope(
         client: TestClient, agent: TestClient, portal: Rp, citizen: str,
         admin: dict[str, str]) -> None:
-    device = _device(client, admin, citizen)
-    first = _request(client, device)
-    _request(client, device, certificate_type=2)  # the person's alone (Art. 43)
+    both = _login(agent, portal, citizen, scope="openid vneid.documents vneid.judicial_record")
+    first = _request(client, both)
+    _request(client, both, certificate_type=2)  # the person's alone (Art. 43)
     documents_only = _login(agent, portal, citizen, scope="openid vneid.documents")
     assert "judicial_records" not in client.get("/v1/me/documents",
                                                 headers=documents_only).json()
-    both = _login(agent, portal, citizen, scope="openid vneid.documents vneid.judicial_record")
     shown = client.get("/v1/me/documents", headers=both).json()["judicial_records"]
     assert [(item["request_id"], item["certificate_type"]) for item in shown] == [
         (first["id"], 1)]
+
+
+def test_a_relying_party_sees_only_the_requests_its_own_e_service_submitted(
+        client: TestClient, agent: TestClient, admin: dict[str, str], citizen: str) -> None:
+    """Several organisations share the deployment: a bank holding the citizen's token with
+    vneid.judicial_record must not learn of the requests the citizen made in VNeID or through
+    another e-service (their purpose, their rejection), nor fetch their certificates; the
+    citizen's own app still sees them all."""
+    spec = {"scopes": [*LOGIN_SCOPES, "vneid.judicial_record", "vneid.documents"]}
+    mine = register_rp(client, admin, name="Bank A e-service", **spec)
+    theirs = register_rp(client, admin, name="Bank B e-service", **spec)
+    scope = "openid vneid.documents vneid.judicial_record"
+    device = _device(client, admin, citizen)
+    in_app = _request(client, device)
+    _issue(client, admin, in_app["id"])
+    headers = _login(agent, mine, citizen, scope=scope)
+    own = _request(client, headers)
+    with browser(client.app) as second:
+        other = _login(second, theirs, citizen, scope=scope)
+    elsewhere = _request(client, other)
+    path = f"/v1/sandbox/judicial-records/{elsewhere['id']}/advance"
+    client.post(path, headers=admin)
+    assert client.post(path, headers=admin, json={"outcome": "reject"}).status_code == 200
+    listed = client.get(BASE, headers=headers).json()["requests"]
+    assert [item["id"] for item in listed] == [own["id"]]
+    for hidden in (in_app, elsewhere):
+        for url in (f"{BASE}/{hidden['id']}", f"{BASE}/{hidden['id']}/certificate"):
+            refused = client.get(url, headers=headers)
+            assert refused.status_code == 404, url
+            assert _problem(refused) == "judicial-request-not-found"
+            assert "purpose" not in refused.text
+    shown = client.get("/v1/me/documents", headers=headers).json()["judicial_records"]
+    assert [item["request_id"] for item in shown] == [own["id"]]
+    assert [item["id"] for item in client.get(BASE, headers=device).json()["requests"]] == [
+        elsewhere["id"], own["id"], in_app["id"]]
+    app_view = client.get("/v1/me/documents", headers=device).json()["judicial_records"]
+    assert [item["request_id"] for item in app_view] == [own["id"], in_app["id"]]
 
 
 # --- who may do what ------------------------------------------------------------------------------
@@ -393,29 +429,31 @@ def persona_pins(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
     return {p["key"]: p["pin"] for p in listed if p["key"].startswith("judicial-record-")}
 
 
-def _persona_requests(client: TestClient, agent: TestClient, portal: Rp,
+def _persona_requests(client: TestClient, agent: TestClient, portal: Rp, admin: dict[str, str],
                       pin: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    headers = _login(agent, portal, pin)
-    return headers, client.get(BASE, headers=headers).json()["requests"]
+    """The persona's requests as their VNeID app lists them (they were made there, so no
+    relying party sees them), and the portal's bearer header for new requests."""
+    device = _device(client, admin, pin)
+    return _login(agent, portal, pin), client.get(BASE, headers=device).json()["requests"]
 
 
 def test_pending_persona_stays_checking_whatever_the_clock(
         client: TestClient, agent: TestClient, portal: Rp, persona_pins: dict[str, str],
-        clock: SandboxClock) -> None:
-    _, requests = _persona_requests(client, agent, portal,
+        clock: SandboxClock, admin: dict[str, str]) -> None:
+    _, requests = _persona_requests(client, agent, portal, admin,
                                     persona_pins["judicial-record-pending"])
     assert requests[-1]["status"] == "checking"
     assert requests[-1]["decision_due_at"] is None
     clock.advance(timedelta(days=60))
-    _, requests = _persona_requests(client, agent, portal,
+    _, requests = _persona_requests(client, agent, portal, admin,
                                     persona_pins["judicial-record-pending"])
     assert requests[-1]["status"] == "checking"
 
 
 def test_rejected_persona_has_a_rejected_request_with_a_reason(
         client: TestClient, agent: TestClient, portal: Rp,
-        persona_pins: dict[str, str]) -> None:
-    _, requests = _persona_requests(client, agent, portal,
+        persona_pins: dict[str, str], admin: dict[str, str]) -> None:
+    _, requests = _persona_requests(client, agent, portal, admin,
                                     persona_pins["judicial-record-rejected"])
     assert requests[-1]["status"] == "rejected"
     assert requests[-1]["rejection"]["code"] == "outside-competence"
@@ -423,11 +461,14 @@ def test_rejected_persona_has_a_rejected_request_with_a_reason(
 
 def test_clean_persona_holds_a_delivered_certificate_without_conviction(
         client: TestClient, agent: TestClient, portal: Rp,
-        persona_pins: dict[str, str]) -> None:
-    headers, requests = _persona_requests(client, agent, portal,
-                                          persona_pins["judicial-record-clean"])
+        persona_pins: dict[str, str], admin: dict[str, str]) -> None:
+    pin = persona_pins["judicial-record-clean"]
+    headers, requests = _persona_requests(client, agent, portal, admin, pin)
     assert requests[-1]["status"] == "delivered"
-    token = client.get(requests[-1]["certificate_url"], headers=headers).json()["jws"]
+    refused = client.get(requests[-1]["certificate_url"], headers=headers)
+    assert refused.status_code == 404  # made in VNeID: not the portal's request
+    device = _device(client, admin, pin)
+    token = client.get(requests[-1]["certificate_url"], headers=device).json()["jws"]
     record = verify_certificate(client, token, now=datetime.now().astimezone())
     assert record["lltp"]["criminal_record"]["status"] == "no_conviction"
 
@@ -452,7 +493,7 @@ def test_convictions_persona_no2_shows_both_no1_only_the_current_one(
         client: TestClient, agent: TestClient, portal: Rp, persona_pins: dict[str, str],
         admin: dict[str, str]) -> None:
     pin = persona_pins["judicial-record-convictions"]
-    headers, requests = _persona_requests(client, agent, portal, pin)
+    headers, requests = _persona_requests(client, agent, portal, admin, pin)
     no2 = client.get(requests[-1]["certificate_url"], headers=_device(client, admin, pin))
     shown2 = verify_certificate(client, no2.json()["jws"], now=datetime.now().astimezone())
     assert len(shown2["lltp"]["criminal_record"]["convictions"]) == 2

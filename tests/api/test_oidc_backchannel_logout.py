@@ -25,6 +25,7 @@ from app.cli import cli as cli_app
 from app.clock import SandboxClock
 from app.db import Database
 from app.models.account import Account
+from app.models.client import Client
 from app.models.oidc import BackchannelDelivery, BrowserSession
 from app.models.population import Citizen
 from app.schemas.events import DeathRequest
@@ -174,6 +175,32 @@ def test_only_clients_that_received_tokens_in_the_session_are_told(
     id_token = tokens_for(agent, told, pin)["id_token"]
     agent.get("/oauth2/logout", params={"id_token_hint": id_token})
     assert [jwt_aud(t) for t in _logout_tokens(receiver, app)] == [told.client_id]
+
+
+def test_an_expired_open_registration_is_told_nothing(
+        app: FastAPI, client: TestClient, admin: dict[str, str], receiver: Receiver,
+        database: Database) -> None:
+    """An open registration past its end can no longer authenticate: it is refused as a disabled
+    client is, so it gets no logout token either (the address it registered may by then be
+    someone else's)."""
+    pin = citizen_with_contact(database)
+    opened = client.post("/v1/admin/accounts", headers=admin,
+                         json={"pin": pin, "level": 2, "password": "Vneid@2025"})
+    assert opened.status_code == 201, opened.text
+    told = register_rp(client, admin, backchannel_logout_uri=receiver.url)
+    ended = register_rp(client, admin, backchannel_logout_uri=receiver.url)
+    agent = browser(app)
+    tokens_for(agent, ended, pin)
+    tokens_for(agent, told, pin)
+    with database.write() as session:
+        row = session.get(Client, ended.client_id)
+        assert row is not None
+        row.expires_at = app.state.clock.now() - timedelta(seconds=1)
+    locked = client.post(f"/v1/admin/accounts/{pin}/lock", headers=admin,
+                         json={"reason": "authority"})
+    assert locked.status_code == 200, locked.text
+    assert [jwt_aud(t) for t in _logout_tokens(receiver, app)] == [told.client_id]
+    assert _deliveries(database, ended.client_id, app) == []
 
 
 def jwt_aud(token: str) -> str:

@@ -407,3 +407,54 @@ def test_an_expired_open_registration_frees_its_place_in_the_total(
         other_clock.freeze(start + timedelta(seconds=full.open_registration_lifetime_seconds))
         again = _register(other, None)
         assert again.status_code == 201, again.text
+
+
+def test_one_source_holds_at_most_its_cap_of_live_open_registrations(
+        settings: Settings, database: Database, initial_token: str) -> None:
+    """Per minute and in total alone, one address could take every place of the total within
+    minutes and take them again as they end: it may hold at most
+    DANCU_OPEN_REGISTRATIONS_LIVE_PER_SOURCE open registrations that have not ended; deleting
+    one (RFC 7592) from that address frees its place, as does its end; a token still registers."""
+    with TestClient(create_app(settings, database=database, migrate_on_start=False)) as probe:
+        now = probe.app.state.clock.now()  # type: ignore[attr-defined]
+    with database.read() as session:
+        held = oidc_registration.live_from_source(session, settings, "testclient", now=now)
+    capped = settings.model_copy(update={"open_registrations_live_per_source": held + 2})
+    with TestClient(create_app(capped, database=database, migrate_on_start=False)) as other:
+        other_clock = other.app.state.clock  # type: ignore[attr-defined]
+        start = other_clock.freeze(now)
+        first, second = _register(other, None), _register(other, None)
+        assert (first.status_code, second.status_code) == (201, 201), second.text
+        refused = _register(other, None)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"] == "access_denied"
+        assert "DANCU_OPEN_REGISTRATIONS_LIVE_PER_SOURCE" in refused.json()["error_description"]
+        assert _register(other, initial_token).status_code == 201
+        assert _manage(other, first.json(), "DELETE").status_code == 204
+        assert _register(other, None).status_code == 201
+        assert _register(other, None).status_code == 403
+        other_clock.freeze(start + timedelta(seconds=capped.open_registration_lifetime_seconds))
+        again = _register(other, None)
+        assert again.status_code == 201, again.text
+
+
+def test_a_source_is_counted_under_a_keyed_hash_never_its_address(
+        settings: Settings, database: Database) -> None:
+    """The live registrations' accounting names the source by an HMAC under a key derived from
+    the deployment secret: not the address in clear, nor anything computed from public data."""
+    from sqlalchemy import select
+
+    from app.models.client import RateWindow
+
+    assert _register(TestClient(create_app(settings, database=database,
+                                           migrate_on_start=False)), None).status_code == 201
+    key = oidc_registration.source_key(settings, "testclient")
+    with database.read() as session:
+        keys = set(session.scalars(select(RateWindow.client_id).where(
+            RateWindow.client_id.like(f"{oidc_registration.SOURCE_KIND}%"))))
+    assert key in keys
+    assert not any("testclient" in k for k in keys)
+    other = settings.model_copy(update={"secret_key": SecretStr("another-deployment-secret!")})
+    assert oidc_registration.source_key(other, "testclient") != key
+    assert oidc_registration.source_key(settings, "2001:db8::1") == oidc_registration.source_key(
+        settings, "2001:db8::ffff")  # an IPv6 host's /64

@@ -208,22 +208,29 @@ def set_plan(row: JudicialRecordRequest, plan: lifecycle.Plan) -> None:
         row.rejection_code = PERSONA_REJECTION
 
 
-def requests_of(session: Session, pin: str) -> list[JudicialRecordRequest]:
+def requests_of(session: Session, pin: str, *,
+                party: str | None = None) -> list[JudicialRecordRequest]:
+    """The citizen's requests, newest first. With ``party`` (a relying party's client id), only
+    the requests that party's e-service submitted: the citizen's requests through VNeID or
+    another e-service, their purpose and outcome, are none of its business."""
     query = select(JudicialRecordRequest).where(JudicialRecordRequest.pin == pin)
+    if party is not None:
+        query = query.where(JudicialRecordRequest.client_id == party)
     return list(session.scalars(query.order_by(JudicialRecordRequest.id.desc())))
 
 
 SHOWN_IN_VNEID = (lifecycle.SUBMITTED, lifecycle.CHECKING, lifecycle.ISSUED, lifecycle.DELIVERED)
 
 
-def shown_in_vneid(session: Session, pin: str, now: datetime, *,
-                   first_party: bool) -> list[dict[str, Any]]:
+def shown_in_vneid(session: Session, pin: str, now: datetime, *, first_party: bool,
+                   party: str | None = None) -> list[dict[str, Any]]:
     """The citizen's certificates as VNeID lists them among the integrated documents, newest
     first: delivered ones and pending requests (not the rejected ones), each with a link to the
     request and, once issued, to the signed certificate. A relying party (``first_party``
-    false) is not shown the No. 2 ones: that certificate is the person's alone (Art. 43)."""
+    false) is shown only the requests its own e-service submitted (``party``), and never the
+    No. 2 ones: that certificate is the person's alone (Art. 43)."""
     shown = []
-    for row in requests_of(session, pin):
+    for row in requests_of(session, pin, party=party):
         current = status_of(row, now)
         if current not in SHOWN_IN_VNEID or (row.certificate_type == 2 and not first_party):
             continue
@@ -240,12 +247,14 @@ def shown_in_vneid(session: Session, pin: str, now: datetime, *,
     return shown
 
 
-def own_request(session: Session, request_id: int, pin: str) -> JudicialRecordRequest:
-    """The citizen's request (another citizen's answers 404, as an unknown one does). The read
-    names the PIN, so on Citus it stays on one shard (docs/scale.md)."""
+def own_request(session: Session, request_id: int, pin: str, *,
+                party: str | None = None) -> JudicialRecordRequest:
+    """The citizen's request (another citizen's answers 404, as an unknown one does); with
+    ``party``, only one that relying party's e-service submitted (any other answers 404 too). The
+    read names the PIN, so on Citus it stays on one shard (docs/scale.md)."""
     row = session.scalar(select(JudicialRecordRequest).where(
         JudicialRecordRequest.id == request_id, JudicialRecordRequest.pin == pin))
-    if row is None:
+    if row is None or (party is not None and row.client_id != party):
         raise JudicialRequestNotFound()
     return row
 

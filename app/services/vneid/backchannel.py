@@ -3,7 +3,8 @@
 * **Who is told.** When a login session ends (RP-initiated logout at ``/oauth2/logout``, the
   citizen or an administrator ending it, or the account becoming unusable: locked on any ground,
   closed -- through a route's write session, or :class:`Logouts` for the command line, the
-  event simulation and the start-up), every active client with a ``backchannel_logout_uri``
+  event simulation and the start-up), every active client (not disabled, nor an open
+  registration past its end) with a ``backchannel_logout_uri``
   that received tokens in that session (an access token recorded with the session's ``sid``)
   gets one logout token (§2.4: ``iss``, ``aud``, ``iat``, ``exp``, ``jti``, ``events``, the
   client's pairwise ``sub`` and the ``sid``, never a ``nonce``; header ``typ`` ``logout+jwt``),
@@ -48,7 +49,7 @@ from app.oidc.tokens import issue_logout_token
 from app.services.kit import secret
 from app.services.kit.keys import KeyStore
 from app.services.sharing import outbound
-from app.services.vneid import accounts, revocation
+from app.services.vneid import accounts, registration, revocation
 from app.services.vneid.provider import subject, view_of
 from app.settings import Settings
 
@@ -107,8 +108,10 @@ def session_ended(session: Session, session_ids: Iterable[str], *, keys: KeyStor
         account = session.get(Account, row.account_id)
         for client_id in _clients_in_session(session, row):
             client = session.get(Client, client_id)
+            # A disabled client, or an open registration past its end (refused as a disabled
+            # one is: it can no longer authenticate), is told nothing.
             if account is None or client is None or client.status != "active" or \
-                    not client.backchannel_logout_uri:
+                    registration.expired(client, now=now) or not client.backchannel_logout_uri:
                 continue
             key = keys.ring().signing_key(client.signing_alg, now=now)
             token = issue_logout_token(

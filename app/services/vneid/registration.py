@@ -3,7 +3,9 @@
 * **Who may register.** In a sandbox deployment, anyone (RFC 7591 §3's open registration: each
   test run registers its own clients), up to ``DANCU_OPEN_REGISTRATIONS_PER_SOURCE`` a minute from
   one address (:func:`open_to_all`) while fewer than ``DANCU_OPEN_REGISTRATIONS_TOTAL``
-  dynamically registered clients are active (:func:`check_open_room`); such an open registration
+  dynamically registered clients are active (:func:`check_open_room`) and the address holds fewer
+  than ``DANCU_OPEN_REGISTRATIONS_LIVE_PER_SOURCE`` open registrations that have not ended
+  (:func:`check_source_room`); such an open registration
   ends ``DANCU_OPEN_REGISTRATION_LIFETIME_SECONDS`` after it was made (``client_secret_expires_at``,
   the client's ``expires_at``): the client is then refused as a disabled one is, and no longer
   counted, so the places come back without anyone deleting them. Otherwise, and beyond
@@ -29,13 +31,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
-from app.models.client import Client
+from app.models.client import Client, RateWindow
 from app.oidc import errors as oauth
 from app.oidc.codes import new_opaque_value, opaque_hash
 from app.oidc.registration import ClientMetadata, parse_metadata
@@ -105,6 +109,92 @@ def check_open_room_kept(session: Session, settings: Settings, *, now: datetime)
 
 
 _OPEN_ROOM_LOCK = int.from_bytes(hashlib.sha256(b"dancu/open-registration-total").digest()[:7])
+
+
+# --- live open registrations per source --------------------------------------------------------
+#
+# The per-minute limit bounds how fast one address registers, the lifetime how long a registration
+# holds its place; without a cap on the registrations one address holds at once, one address
+# could still take every place of the total within minutes and take them again as they end. The
+# cap's accounting is kept where the rate limits are (``rate_window``, no column of its own): one
+# row per (source, second at which its registrations end), the count the registrations made then,
+# so the live ones are the rows whose second is still to come. The source is keyed by an HMAC of
+# its address under a key derived from the deployment secret: the address is never stored in
+# clear, and the key cannot be computed from public data (the seed, the source).
+
+SOURCE_LABEL = "oidc/open-registration-source"
+SOURCE_KIND = "reg-live"
+SOURCE_FULL = ("This address already holds DANCU_OPEN_REGISTRATIONS_LIVE_PER_SOURCE open "
+               "registrations that have not ended: delete one (RFC 7592), wait for one to end "
+               "(client_secret_expires_at), or register with an initial access token.")
+
+
+def source_key(settings: Settings, source: str) -> str:
+    """The ``rate_window`` key of a source's live registrations: an HMAC of the address (an IPv6
+    address by its /64, the block one host is given) under a key derived from the deployment
+    secret."""
+    try:
+        address = ipaddress.ip_address(source)
+        if address.version == 6:
+            source = str(ipaddress.ip_network(f"{address}/64", strict=False))
+    except ValueError:
+        pass
+    key = secret.derive(settings, SOURCE_LABEL)
+    digest = hmac.new(key, source.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+    return f"{SOURCE_KIND}#{digest[:40]}"
+
+
+def _epoch(moment: datetime) -> int:
+    return int(aware(moment).timestamp())
+
+
+def live_from_source(session: Session, settings: Settings, source: str, *, now: datetime) -> int:
+    """The open registrations made from ``source`` that have not ended at ``now``."""
+    return session.scalar(select(func.coalesce(func.sum(RateWindow.count), 0)).where(
+        RateWindow.client_id == source_key(settings, source),
+        RateWindow.window_start > _epoch(now))) or 0
+
+
+def check_source_room(session: Session, settings: Settings, source: str, *,
+                      now: datetime) -> None:
+    """``access_denied`` while ``source`` holds ``open_registrations_live_per_source`` open
+    registrations that have not ended (0: no cap)."""
+    cap = settings.open_registrations_live_per_source
+    if cap and live_from_source(session, settings, source, now=now) >= cap:
+        raise oauth.AccessDenied(SOURCE_FULL)
+
+
+def count_for_source(session: Session, settings: Settings, source: str, client_id: str, *,
+                     now: datetime) -> None:
+    """In the open registration's transaction, after :func:`check_open_room_kept` (whose lock
+    makes registrations one at a time): counted again, refused past the cap (the transaction
+    rolls back), else the new client counted for its source until it ends. The source's ended
+    rows are forgotten here."""
+    cap, client = settings.open_registrations_live_per_source, session.get(Client, client_id)
+    if not cap or client is None or client.expires_at is None:
+        return
+    key = source_key(settings, source)
+    session.execute(sql_delete(RateWindow).where(RateWindow.client_id == key,
+                                                 RateWindow.window_start <= _epoch(now)))
+    check_source_room(session, settings, source, now=now)
+    row = session.get(RateWindow, (key, _epoch(client.expires_at)))
+    if row is None:
+        session.add(RateWindow(client_id=key, window_start=_epoch(client.expires_at), count=1))
+    else:
+        row.count += 1
+    session.flush()
+
+
+def release_for_source(session: Session, settings: Settings, source: str, client: Client) -> None:
+    """An open registration deleted (RFC 7592) from the address that made it frees its place in
+    that address's count; deleted from elsewhere, the place is free when the registration would
+    have ended (which address made it is not stored)."""
+    if client.expires_at is None:
+        return
+    row = session.get(RateWindow, (source_key(settings, source), _epoch(client.expires_at)))
+    if row is not None and row.count > 0:
+        row.count -= 1
+        session.flush()
 
 
 def initial_token_valid(settings: Settings, token: str, *, now: datetime) -> bool:
