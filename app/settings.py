@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     # registrations that have not ended (0: no cap): without it, one address could take every
     # place of the total within minutes and take them again as they end. Deleting one (RFC 7592)
     # from the same address frees its place.
-    open_registrations_live_per_source: int = Field(default=20, ge=0)
+    open_registrations_live_per_source: int = Field(default=100, ge=0)
 
     @field_validator("database_url", "read_database_url")
     @classmethod
