@@ -271,6 +271,10 @@ def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> str:
     return "ok"
 
 
+# A pure function of the DSC and the trust anchors (public PKI material a verifier keeps): cached
+# by them, as _issued_by is, since one document signer signs many cards and comparing the names
+# decodes them again (cryptography builds a Name object per access).
+@lru_cache(maxsize=256)
 def _chain_step(
     dsc: x509.Certificate, anchors: tuple[x509.Certificate, ...]
 ) -> tuple[x509.Certificate | None, StepResult]:
@@ -303,9 +307,10 @@ def _usage_period(dsc: x509.Certificate) -> tuple[datetime | None, datetime | No
     )
 
 
+@lru_cache(maxsize=256)  # by the certificates, as _chain_step
 def _windows(
     dsc: x509.Certificate, csca: x509.Certificate | None, *, at_signing: bool
-) -> list[tuple[str, datetime | None, datetime | None]]:
+) -> tuple[tuple[str, datetime | None, datetime | None], ...]:
     windows: list[tuple[str, datetime | None, datetime | None]] = [
         ("the DSC certificate", dsc.not_valid_before_utc, dsc.not_valid_after_utc)
     ]
@@ -315,7 +320,7 @@ def _windows(
         windows.append(
             ("the CSCA certificate", csca.not_valid_before_utc, csca.not_valid_after_utc)
         )
-    return windows
+    return tuple(windows)
 
 
 def _validity_step(
