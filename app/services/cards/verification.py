@@ -176,28 +176,15 @@ def decode(read: ChipRead) -> _Decoded:
 # --- database cross-check -------------------------------------------------------------------------
 
 
-Firsts = dict[tuple[str, str | None], str]
-"""The status of the first step of each (code, subject), and of each (code, None): what
-``report.step(code, subject)`` finds, read once per verification instead of a walk per question."""
+def _passed(report: VerificationReport, code: str, subject: str | None = None) -> bool:
+    step = report.step(code, subject)
+    return step is not None and step.status == "pass"
 
 
-def _firsts(report: VerificationReport) -> Firsts:
-    first: Firsts = {}
-    for step in report.steps:
-        first.setdefault((step.code, None), step.status)
-        if step.subject is not None:
-            first.setdefault((step.code, step.subject), step.status)
-    return first
-
-
-def _passed(first: Firsts, code: str, subject: str | None = None) -> bool:
-    return first.get((code, subject)) == "pass"
-
-
-def _trusted(first: Firsts, groups: Mapping[str, bytes]) -> bool:
+def _trusted(report: VerificationReport, groups: Mapping[str, bytes]) -> bool:
     needed = [("dg.hash", "DG1")] + ([("dg.hash", "DG13")] if _has(groups, 13) else [])
-    return all(_passed(first, code) for code in _TRUSTED_FIRST) and all(
-        _passed(first, code, subject) for code, subject in needed)
+    return all(_passed(report, code) for code in _TRUSTED_FIRST) and all(
+        _passed(report, code, subject) for code, subject in needed)
 
 
 def _has(groups: Mapping[str, bytes], number: int) -> bool:
@@ -325,11 +312,11 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _read_chip(report: VerificationReport, first: Firsts, groups: Mapping[str, bytes],
+def _read_chip(report: VerificationReport, groups: Mapping[str, bytes],
                identity: _ReadIdentity) -> _ReadChip:
     dg15 = _group(groups, 15)
     key = None
-    if dg15 is not None and _passed(first, "dg.hash", "DG15"):
+    if dg15 is not None and _passed(report, "dg.hash", "DG15"):
         try:
             key = public_key_der(parse_dg15(dg15))
         except IcaoError:
@@ -399,15 +386,14 @@ def _data_step(connection: Connection, identity: _ReadIdentity, card: CardRow | 
 
 def _database_steps(reader: Reader, report: VerificationReport, groups: Mapping[str, bytes],
                     *, seed: int, now: datetime) -> tuple[list[Step], str | None]:
-    first = _firsts(report)
-    if not _trusted(first, groups):
+    if not _trusted(report, groups):
         return _skipped_db("untrusted_data", "the chip data is not vouched for by the SOD"), None
     identity = _identity(groups)
     if identity is None:
         return _skipped_db("not_read", "DG1 could not be read"), None
     connection = reader.connection() if isinstance(reader, Session) else reader
     citizen, cards = _holder_and_cards(connection, identity.td1.pin)
-    card = _matching_card(cards, _read_chip(report, first, groups, identity), seed)
+    card = _matching_card(cards, _read_chip(report, groups, identity), seed)
     steps = [_card_step(card, now), _holder_step(citizen),
              _data_step(connection, identity, card, citizen, now)]
     return steps, identity.td1.pin
