@@ -271,6 +271,10 @@ def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> str:
     return "ok"
 
 
+# A pure function of the DSC and the trust anchors (public PKI material a verifier keeps): cached
+# by them, as _issued_by is, since one document signer signs many cards and comparing the names
+# decodes them again (cryptography builds a Name object per access).
+@lru_cache(maxsize=256)
 def _chain_step(
     dsc: x509.Certificate, anchors: tuple[x509.Certificate, ...]
 ) -> tuple[x509.Certificate | None, StepResult]:
@@ -303,9 +307,10 @@ def _usage_period(dsc: x509.Certificate) -> tuple[datetime | None, datetime | No
     )
 
 
+@lru_cache(maxsize=256)  # by the certificates, as _chain_step
 def _windows(
     dsc: x509.Certificate, csca: x509.Certificate | None, *, at_signing: bool
-) -> list[tuple[str, datetime | None, datetime | None]]:
+) -> tuple[tuple[str, datetime | None, datetime | None], ...]:
     windows: list[tuple[str, datetime | None, datetime | None]] = [
         ("the DSC certificate", dsc.not_valid_before_utc, dsc.not_valid_after_utc)
     ]
@@ -315,7 +320,7 @@ def _windows(
         windows.append(
             ("the CSCA certificate", csca.not_valid_before_utc, csca.not_valid_after_utc)
         )
-    return windows
+    return tuple(windows)
 
 
 def _validity_step(
@@ -369,16 +374,35 @@ def _revocation_step(
         return _skipped(code, "no_crl", "no CRL was supplied")
     if csca is None:
         return _skipped(code, "previous_step_failed", "no trusted CSCA to check the CRL against")
-    crl = _load_crl(bytes(crl_bytes))
+    encoded = bytes(crl_bytes)
+    crl = _load_crl(encoded)
     if crl is None:
         return _failed(code, "malformed", "the CRL cannot be read")
-    if not _crl_signed_by(bytes(crl_bytes), csca):
+    if not _crl_signed_by(encoded, csca):
         return _failed(code, "untrusted_crl", "the CRL is not signed by the DSC's CSCA")
-    if crl.next_update_utc is None or not crl.last_update_utc <= now <= crl.next_update_utc:
+    last_update, next_update = _crl_times(encoded)
+    if next_update is None or not last_update <= now <= next_update:
         return _failed(code, "stale_crl", "the CRL is not current")
-    if crl.get_revoked_certificate_by_serial_number(dsc.serial_number) is not None:
+    if _crl_lists(encoded, dsc):
         return _failed(code, "revoked_signer", "the DSC is on the CSCA's CRL")
     return _passed(code)
+
+
+# What the revocation step reads from a CRL, cached by its bytes (and the DSC's certificate):
+# public PKI material, one CRL of the day covering every card its CSCA's signers signed. Read at
+# the same point of the step as before, so a CRL that fails there still fails there.
+@lru_cache(maxsize=32)
+def _crl_times(encoded: bytes) -> tuple[datetime, datetime | None]:
+    crl = _load_crl(encoded)
+    assert crl is not None  # the step read it first
+    return crl.last_update_utc, crl.next_update_utc
+
+
+@lru_cache(maxsize=256)
+def _crl_lists(encoded: bytes, dsc: x509.Certificate) -> bool:
+    crl = _load_crl(encoded)
+    assert crl is not None  # the step read it first
+    return crl.get_revoked_certificate_by_serial_number(dsc.serial_number) is not None
 
 
 # --- card -----------------------------------------------------------------------------------------

@@ -406,3 +406,17 @@ def test_a_verification_served_express_is_recorded_under_its_route_with_the_edge
     assert [(e["path"], e["status"]) for e in seen if e["request_id"] == request_id] == [
         ("/v1/cards/verify", 200)]
     assert 'route="/v1/cards/verify"' in client.get("/metrics", headers=admin_headers).text
+
+
+def test_a_data_group_given_twice_leaves_the_chip_data_untrusted(
+        client: TestClient, card_token: str, genuine: dict[str, Any]) -> None:
+    # DG1 under two spellings: the first DG1 hash step is the failed duplicate, and the database
+    # steps go by the first step of each code and subject, not by any step that passed.
+    files = {**genuine["files"], "dg1": genuine["files"]["DG1"]}
+    steps = verify(client, card_token, files).json()["steps"]
+    dg1 = [s["status"] for s in steps if s["code"] == "dg.hash" and s["subject"] == "DG1"]
+    assert dg1[0] == "fail"
+    assert "pass" in dg1[1:]
+    database_steps = {s["code"]: s["reason"] for s in steps if s["code"].startswith("db.")}
+    assert database_steps == dict.fromkeys(
+        ("db.card_status", "db.holder_alive", "db.data_current"), "untrusted_data")

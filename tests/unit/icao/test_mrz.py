@@ -59,6 +59,26 @@ def test_check_digit_rejects_characters_outside_the_mrz_set():
     assert error.value.code == "mrz.charset"
 
 
+@pytest.mark.parametrize("length", [1, 2, 3, 29, 30, 61, 89, 90, 91, 200])
+def test_check_digit_is_the_7_3_1_sum_at_every_length(length):
+    # the weights are laid out for values up to 90 characters; longer ones take the per-character
+    # reading, and both must be the 7-3-1 sum of Doc 9303 Part 3 §4.9
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
+    value = "".join(alphabet[(i * 7 + length) % len(alphabet)] for i in range(length))
+    assert check_digit(value) == hash_string(value)
+
+
+@pytest.mark.parametrize("value", ["12a", "<" * 40 + "é", "AB\u0663"])
+def test_check_digit_reads_other_characters_one_by_one(value):
+    # a character outside the MRZ set is refused, and a non-ASCII decimal digit read as its
+    # value, whether it comes first or after a run of MRZ characters
+    if value.isascii() or not value[-1].isdigit():
+        with pytest.raises(MrzError):
+            check_digit(value)
+    else:
+        assert check_digit(value) == check_digit(value[:-1] + "3")
+
+
 def test_worked_example_is_built_exactly_from_the_holders_values():
     assert build_td1(HOLDER).lines == WORKED_EXAMPLE
 
