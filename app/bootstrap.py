@@ -35,11 +35,11 @@ def startup_turn(database: Database) -> Iterator[None]:
     """Hold the start-up turn of ``database`` for the block: one process at a time, across every
     process on that database. PostgreSQL: ``pg_advisory_xact_lock`` in a transaction of a
     connection of its own, open for the block (a crash ends it, and the lock with it;
-    docs/scale.md). SQLite: an exclusive ``flock`` on ``<db>-startup.lock`` beside the database
-    file (released by the system when the process ends), as the writers' lock file of
-    :mod:`app.services.storage.units`. An in-memory database has one process: no turn. A
-    PostgreSQL server that cannot be reached gives no turn either: the steps then skip
-    themselves (:func:`bootstrap`)."""
+    docs/scale.md), exempt from ``idle_in_transaction_session_timeout``. SQLite: an exclusive
+    ``flock`` on ``<db>-startup.lock`` beside the database file (released by the system when the
+    process ends), as the writers' lock file of :mod:`app.services.storage.units`. An in-memory
+    database has one process: no turn. A PostgreSQL server that cannot be reached gives no turn
+    either: the steps then skip themselves (:func:`bootstrap`)."""
     if database.is_sqlite:
         with _file_turn(_startup_lock_path(database.url)):
             yield
@@ -55,6 +55,9 @@ def startup_turn(database: Database) -> Iterator[None]:
         return
     try:
         with connection.begin():
+            # Idle while the steps run on other connections (hours for a national population):
+            # a server's idle-transaction timeout would end the turn in the middle of them.
+            connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"),
                                {"id": _STARTUP_LOCK_ID})
             yield

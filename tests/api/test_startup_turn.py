@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 
+import pytest
 from sqlalchemy import text
 
 from app.bootstrap import _STARTUP_LOCK_ID, _startup_lock_path, startup_turn
@@ -37,3 +39,20 @@ def test_the_start_up_turn_is_one_process_at_a_time(database: Database) -> None:
     with startup_turn(database):
         assert not _another_process_could_take_it(database)
     assert _another_process_could_take_it(database)
+
+
+def test_the_start_up_turn_outlasts_the_servers_idle_transaction_timeout(
+        database: Database) -> None:
+    """PostgreSQL: the turn's transaction waits idle while the steps run on other connections
+    (a national population takes hours); a server's ``idle_in_transaction_session_timeout`` would
+    end it and hand the turn to the next process in the middle of the generation."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL's setting")
+    impatient = Database.connect(
+        database.url, connect_args={"options": "-c idle_in_transaction_session_timeout=200"})
+    try:
+        with startup_turn(impatient):
+            time.sleep(1)  # five times the timeout: not a measure, a span the server would end
+            assert not _another_process_could_take_it(database)
+    finally:
+        impatient.dispose()
