@@ -1,8 +1,19 @@
-"""What the service makes sure of at start, after migrations: each step idempotent."""
+"""What the service makes sure of at start, after migrations: each step idempotent.
+
+Several processes starting at once on one database (``dancu serve --workers 2``, or several
+servers on one PostgreSQL database) take turns: :func:`startup_turn` lets one process at a time
+migrate and run the steps, so the first makes the deployment secret, the population and the
+signing keys, and the next find them made. Without it both found an empty database and generated
+the population, and the second failed (``PopulationExists``).
+"""
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from app.clock import SandboxClock
@@ -13,6 +24,68 @@ if TYPE_CHECKING:
     from app.services.vneid.backchannel import Logouts
 
 log = logging.getLogger("dancu.bootstrap")
+
+# "dncst": the start-up turn; apart from the steps' own locks (secret, pki, sharing), which the
+# steps take on other connections while the turn is held.
+_STARTUP_LOCK_ID = 0x646E637374
+
+
+@contextmanager
+def startup_turn(database: Database) -> Iterator[None]:
+    """Hold the start-up turn of ``database`` for the block: one process at a time, across every
+    process on that database. PostgreSQL: ``pg_advisory_xact_lock`` in a transaction of a
+    connection of its own, open for the block (a crash ends it, and the lock with it;
+    docs/scale.md), exempt from ``idle_in_transaction_session_timeout``. SQLite: an exclusive
+    ``flock`` on ``<db>-startup.lock`` beside the database file (released by the system when the
+    process ends), as the writers' lock file of :mod:`app.services.storage.units`. An in-memory
+    database has one process: no turn. A PostgreSQL server that cannot be reached gives no turn
+    either: the steps then skip themselves (:func:`bootstrap`)."""
+    if database.is_sqlite:
+        with _file_turn(_startup_lock_path(database.url)):
+            yield
+        return
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        connection = database.engine.connect()
+    except OperationalError:
+        log.warning("database unreachable: start-up without a turn")
+        yield
+        return
+    try:
+        with connection.begin():
+            # Idle while the steps run on other connections (hours for a national population):
+            # a server's idle-transaction timeout would end the turn in the middle of them.
+            connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"),
+                               {"id": _STARTUP_LOCK_ID})
+            yield
+    finally:
+        connection.close()
+
+
+def _startup_lock_path(url: str) -> str | None:
+    from sqlalchemy import make_url
+
+    name = make_url(url).database
+    return f"{name}-startup.lock" if name and name != ":memory:" else None
+
+
+@contextmanager
+def _file_turn(path: str | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the process whose turn it is
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def bootstrap(*, database: Database, settings: Settings, clock: SandboxClock) -> Settings:

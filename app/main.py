@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import migrations, openapi
 from app import openapi_examples as sandbox_openapi
-from app.bootstrap import bootstrap
+from app.bootstrap import bootstrap, startup_turn
 from app.clock import SandboxClock
 from app.db import Database
 from app.edge import SandboxEdge
@@ -108,10 +108,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     database: Database = app.state.database
     if app.state.settle_gc and not gc.isenabled():
         _freeze_imports()
-    if app.state.migrate_on_start:  # a restart on a current database: one query, no alembic
-        migrations.upgrade_unless_current(database.engine)
-    app.state.settings = bootstrap(database=database, settings=app.state.settings,
-                                   clock=app.state.clock)
+    # Several processes starting at once (--workers 2) migrate and bootstrap one at a time.
+    with startup_turn(database):
+        if app.state.migrate_on_start:  # a restart on a current database: one query, no alembic
+            migrations.upgrade_unless_current(database.engine)
+        app.state.settings = bootstrap(database=database, settings=app.state.settings,
+                                       clock=app.state.clock)
     app.state.clock_sync, worker = webhooks_worker.start(
         database=database, clock=app.state.clock,
         sender=webhook_sender.for_settings(app.state.settings),
