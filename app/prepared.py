@@ -17,6 +17,7 @@ driver: ``DRIVER_TRANSACTION``).
 
 from __future__ import annotations
 
+import datetime
 import json
 import numbers
 from collections import namedtuple
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, exc
+from sqlalchemy.dialects.sqlite.base import DATETIME as SQLITE_DATETIME
 from sqlalchemy.dialects.sqlite.base import _SQliteJson
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable, sqltypes
@@ -32,6 +34,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any] | None
 _SQLITE_JSON_RESULT = _SQliteJson.result_processor  # what _sqlite_json_loads stands in for
+_SQLITE_DATETIME_FORMAT = SQLITE_DATETIME()._storage_format  # what _sqlite_datetime writes
+_MISSING = object()
 
 DRIVER_TRANSACTION = "_dancu_driver_transaction"
 """Set (``True``) as an attribute of a ``Connection`` while its transaction is begun and ended on
@@ -46,10 +50,12 @@ class _Compiled:
     keys: tuple[str, ...]  # the driver's names, when named
     defaults: Mapping[str, Any]  # values bound in the statement itself (literals, LIMIT)
     processors: tuple[Processor, ...]
+    binds: tuple[tuple[str, Processor, Any], ...]  # (name, processor, default or _MISSING)
     positional: bool
     columns: tuple[tuple[str, Any], ...]  # (name, type) of each selected column
     row: Any  # a namedtuple class of the columns
     dialect: Dialect
+    untyped: bool  # the driver gives no column type codes (sqlite3: ``description`` has None)
 
 
 class Prepared:
@@ -60,6 +66,9 @@ class Prepared:
         # an insert is compiled for the columns it is given (the key below); read once, not per run
         self._is_insert = bool(getattr(statement, "is_insert", False))
         self._compiled: dict[tuple[str, str, tuple[str, ...]], _Compiled] = {}
+        # the dialect last run on and its compiled form (not for inserts, compiled per columns):
+        # one identity check instead of a key built and looked up per execution
+        self._last: tuple[Dialect | None, _Compiled | None] = (None, None)
         self._results: dict[tuple[str, tuple[Any, ...]], tuple[Processor, ...] | None] = {}
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
@@ -90,11 +99,15 @@ class Prepared:
 
     def _run(self, connection: Connection, params: Mapping[str, Any]) -> tuple[_Compiled, Any]:
         dialect = connection.dialect
-        key = (dialect.name, dialect.driver, tuple(params) if self._is_insert else ())
-        compiled = self._compiled.get(key) or self._compile(dialect, key)
+        last, compiled = self._last
+        if last is not dialect or compiled is None:
+            key = (dialect.name, dialect.driver, tuple(params) if self._is_insert else ())
+            compiled = self._compiled.get(key) or self._compile(dialect, key)
+            if not self._is_insert:
+                self._last = (dialect, compiled)
         values = []
-        for name, process in zip(compiled.names, compiled.processors, strict=True):
-            value = params[name] if name in params else compiled.defaults[name]
+        for name, process, default in compiled.binds:
+            value = params[name] if default is _MISSING or name in params else default
             values.append(process(value) if process else value)
         arguments: Sequence[Any] | dict[str, Any] = (
             values if compiled.positional else dict(zip(compiled.keys, values, strict=True)))
@@ -122,14 +135,17 @@ class Prepared:
                         for column in getattr(self.statement, "selected_columns", ()))
         if len({name for name, _ in columns}) != len(columns):
             raise ValueError("Prepared needs distinct column names")
+        defaults = {n: binds[n].effective_value for n in names if not binds[n].required}
+        processors = tuple(_bind_processor(binds[n].type.dialect_impl(dialect), dialect)
+                           for n in names)
         made = _Compiled(
             sql=compiled.string, names=names, keys=tuple(escaped.get(n, n) for n in names),
-            defaults={n: binds[n].effective_value for n in names if not binds[n].required},
-            processors=tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect)
-                             for n in names),
+            defaults=defaults, processors=processors,
+            binds=tuple((n, process, defaults.get(n, _MISSING))
+                        for n, process in zip(names, processors, strict=True)),
             positional=bool(dialect.positional), columns=columns,
             row=namedtuple("Row", [name for name, _ in columns]) if columns else None,  # type: ignore[misc]
-            dialect=dialect)
+            dialect=dialect, untyped=dialect.name == "sqlite" and dialect.driver == "pysqlite")
         self._compiled[key] = made
         return made
 
@@ -144,14 +160,16 @@ class Prepared:
                            cursor: Any) -> tuple[Processor, ...] | None:
         """The columns' result processors for this cursor's column types (``None`` when no
         column has one), computed once per statement and set of type codes."""
-        key = (compiled.sql, tuple([column[1] for column in cursor.description]))
+        key = (compiled.sql, None if compiled.untyped
+               else tuple([column[1] for column in cursor.description]))
         try:
             return self._results[key]
         except KeyError:
             dialect = compiled.dialect
+            codes = key[1] or tuple(column[1] for column in cursor.description)
             found = tuple(_sqlite_json_loads if _plain_sqlite_json(kind, dialect, code)
                           else kind.dialect_impl(dialect).result_processor(dialect, code)
-                          for (_, kind), code in zip(compiled.columns, key[1], strict=True))
+                          for (_, kind), code in zip(compiled.columns, codes, strict=True))
             self._results[key] = None if not any(found) else found
             return self._results[key]
 
@@ -179,3 +197,30 @@ def _sqlite_json_loads(value: Any) -> Any:
         if isinstance(value, numbers.Number):
             return value
         raise
+
+
+def _bind_processor(impl: Any, dialect: Dialect) -> Processor:
+    """The type's bind processor for the dialect; SQLite's ``DATETIME`` in its default storage
+    format as :func:`_sqlite_datetime` (the same text, formatted from a tuple, not a dict: a
+    login flow binds ~10 datetimes)."""
+    process = impl.bind_processor(dialect)
+    if (process is not None and type(impl) is SQLITE_DATETIME
+            and impl._storage_format == _SQLITE_DATETIME_FORMAT):
+        return _sqlite_datetime(process)
+    return process
+
+
+def _sqlite_datetime(fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLite's ``DATETIME`` bind processor (``sqlalchemy.dialects.sqlite.base.DATETIME``) for a
+    ``datetime``: ``YYYY-MM-DD HH:MM:SS.ffffff``, the time zone dropped, as SQLAlchemy writes it;
+    anything else (``None``, a ``date``, a wrong type) through SQLAlchemy's own."""
+    kind = datetime.datetime
+
+    def process(value: Any) -> Any:
+        if isinstance(value, kind):
+            return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (the fastest)
+                value.year, value.month, value.day, value.hour, value.minute, value.second,
+                value.microsecond)
+        return fallback(value)
+
+    return process

@@ -167,3 +167,25 @@ def test_prepared_json_columns_decode_as_sqlalchemys_sqlite_json() -> None:
         query = select(table.c.id, table.c.value).order_by(table.c.id)
         expected = [tuple(row) for row in connection.execute(query)]
         assert [tuple(row) for row in Prepared(query).all(connection, {})] == expected
+
+
+def test_prepared_sqlite_datetimes_are_stored_as_sqlalchemys_text() -> None:
+    """SQLite's DATETIME bound by Prepared (its own formatter for datetimes) is the text
+    SQLAlchemy writes: microseconds always, the time zone dropped, small years padded; dates,
+    NULLs and refused values through SQLAlchemy's processor."""
+    from sqlalchemy import DateTime, text
+
+    engine = create_engine("sqlite://")
+    table = Table("stamps", MetaData(), Column("id", Integer), Column("at", DateTime))
+    table.create(engine)
+    values = [datetime(2026, 12, 8, 1, 2, 3), datetime(2026, 12, 8, 1, 2, 3, 45, tzinfo=UTC),
+              datetime(5, 1, 2), datetime.max, None]
+    with engine.begin() as connection:
+        for number, value in enumerate(values):
+            Prepared(insert(table)).run(connection, {"id": number, "at": value})
+            connection.execute(insert(table), {"id": 100 + number, "at": value})
+        stored = dict(connection.execute(text("SELECT id, at FROM stamps")).all())
+        with pytest.raises(TypeError):
+            Prepared(insert(table)).run(connection, {"id": 9, "at": "2026-12-08"})
+    assert [stored[n] for n in range(len(values))] == [stored[100 + n] for n in range(len(values))]
+    assert stored[1] == "2026-12-08 01:02:03.000045"
