@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -171,8 +171,17 @@ class Rp:
             return {}, {**form, "client_id": self.client_id}
         if self.method == "client_secret_post":
             return {}, {**form, "client_id": self.client_id, "client_secret": self.secret or ""}
-        raw = f"{self.client_id}:{self.secret}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}, form
+        return {"Authorization": basic_credentials(self.client_id, self.secret or "")}, form
+
+
+def basic_credentials(client_id: str, secret: str) -> str:
+    """``client_secret_basic`` as RFC 6749 §2.3.1 has it, and as the OpenID Foundation's suite
+    sends it: id and secret each form-urlencoded, then joined by ``:`` and base64-encoded."""
+    def form(value: str) -> str:  # Java's URLEncoder: also ``~``, never ``*``
+        return quote_plus(value, safe="*").replace("~", "%7E")
+
+    raw = f"{form(client_id)}:{form(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
 
 
 def register_rp(client: TestClient, admin: dict[str, str], **spec: Any) -> Rp:
@@ -279,10 +288,14 @@ def sms_code(agent: TestClient, admin: dict[str, str], pin: str) -> str:
 
 
 def password_login(agent: TestClient, admin: dict[str, str], login_path: str, pin: str,
-                   password: str = "Vneid@2025") -> Any:
-    """Fill the login page (PIN + password), then the SMS code; the response after the code."""
+                   password: str = "Vneid@2025",
+                   look: Callable[[str], None] | None = None) -> Any:
+    """Fill the login page (PIN + password), then the SMS code; the response after the code
+    (``look``: called with the login page's HTML, to check what the user sees)."""
     page = agent.get(login_path)
     assert page.status_code == 200, page.text
+    if look is not None:
+        look(page.text)
     interaction = login_path.rsplit("/", 1)[-1].split("?")[0]
     sent = agent.post(f"/oauth2/login/{interaction}/password",
                       data={"csrf": csrf_of(page.text), "pin": pin, "password": password})
