@@ -47,6 +47,7 @@ from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     DEMO_REDIRECT,
+    JSON,
     Authorization,
     Rp,
     approve_consent,
@@ -55,10 +56,14 @@ from tests.api.oidc_support import (
     jwt_header,
     password_login,
     register_rp,
+    suite_authorize,
+    suite_params,
+    suite_redeem,
+    suite_token,
+    suite_userinfo,
+    suite_value,
     verify_with_jwks,
 )
-
-JSON = {"Accept": "application/json"}  # Spring's setAccept on every token and userinfo call
 
 
 @pytest.fixture(scope="module")
@@ -111,65 +116,6 @@ def check_id_token(id_token: str, jwks: dict[str, Any], settings: Settings, rp: 
         from app.oidc.tokens import token_hash
         assert claims["at_hash"] == token_hash(access_token, alg=header["alg"])
     return claims
-
-
-def suite_value(length: int = 10) -> str:
-    """``CreateRandomStateValue`` / ``CreateRandomNonceValue``: alphanumeric, and past 10
-    characters the last four are ``-._~``."""
-    alphabet = string.ascii_letters + string.digits
-    if length > 10:
-        return "".join(secrets.choice(alphabet) for _ in range(length - 4)) + "-._~"
-    return "".join(secrets.choice(alphabet) for _ in range(length))
-
-
-def suite_params(rp: Rp, *, scope: str = "openid", nonce: bool = True, state_length: int = 10,
-                 reverse: bool = False, **extra: str) -> dict[str, str]:
-    """The suite's authorization request, its keys sorted as ``BuildPlainRedirectTo
-    AuthorizationEndpoint`` sends them (``reverse``: the reordered redirect); ``extra``: what the
-    module adds (``""`` leaves a parameter out)."""
-    params = {"client_id": rp.client_id, "redirect_uri": rp.redirect_uri, "scope": scope,
-              "state": suite_value(state_length), "response_type": "code"}
-    if nonce:
-        params["nonce"] = suite_value()
-    params = {k: v for k, v in (params | extra).items() if v != ""}
-    return {key: params[key] for key in sorted(params, reverse=reverse)}
-
-
-def suite_authorize(agent: TestClient, params: dict[str, str], *, pin: str | None = None,
-                    method: str = "GET") -> Authorization:
-    """The browser's request to the authorization endpoint (``X-Sandbox-Login`` with ``pin``)."""
-    headers = {"X-Sandbox-Login": pin} if pin else {}
-    flow = Authorization(params, "")
-    if method == "POST":
-        flow.response = agent.post("/oauth2/authorize", data=params, headers=headers)
-    else:
-        flow.response = agent.get("/oauth2/authorize", params=params, headers=headers)
-    return flow
-
-
-def suite_token(agent: TestClient, rp: Rp, form: dict[str, str]) -> Any:
-    """``CallTokenEndpointAndReturnFullResponse``: a form POST with ``Accept: application/json``
-    and the client's authentication."""
-    headers, form = rp.auth(form)
-    return agent.post("/oauth2/token", data=form, headers=JSON | headers)
-
-
-def suite_redeem(agent: TestClient, rp: Rp, flow: Authorization, **extra: str) -> Any:
-    """``CreateTokenEndpointRequestForAuthorizationCodeGrant`` (+ what the module adds)."""
-    return suite_token(agent, rp, {"grant_type": "authorization_code",
-                                   "code": flow.result.get("code", ""),
-                                   "redirect_uri": flow.params["redirect_uri"], **extra})
-
-
-def suite_userinfo(agent: TestClient, body: dict[str, Any], method: str = "GET") -> Any:
-    """``CallUserInfoEndpoint`` / ``CallProtectedResource``: ``<token_type> <token>``, ``Accept:
-    application/json``; a POST (``SetResourceMethodToPost``) carries ``Content-Type:
-    application/x-www-form-urlencoded`` and no body."""
-    headers = JSON | {"Authorization": f"{body['token_type']} {body['access_token']}"}
-    if method == "POST":
-        return agent.post("/oauth2/userinfo", content=b"", headers=headers | {
-            "Content-Type": "application/x-www-form-urlencoded"})
-    return agent.get("/oauth2/userinfo", headers=headers)
 
 
 def suite_tokens(agent: TestClient, rp: Rp, flow: Authorization, settings: Settings,
