@@ -285,13 +285,24 @@ def suite_end_session_state() -> str:
     return state.replace("+", "~").replace(" ", "~").replace(";", "~")
 
 
+def alphanumeric(length: int) -> str:
+    """``RandomStringUtils.secure().nextAlphanumeric(length)``."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
+
+
 def suite_value(length: int = 10) -> str:
     """``CreateRandomStateValue`` / ``CreateRandomNonceValue``: alphanumeric, and past 10
     characters the last four are ``-._~``."""
-    alphabet = string.ascii_letters + string.digits
-    if length > 10:
-        return "".join(secrets.choice(alphabet) for _ in range(length - 4)) + "-._~"
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    return alphanumeric(length - 4) + "-._~" if length > 10 else alphanumeric(length)
+
+
+def suite_pkce() -> tuple[str, str]:
+    """``CreateRandomCodeVerifier`` (128 characters of A-Z a-z 0-9 - . _ ~) and its S256
+    challenge."""
+    alphabet = string.ascii_letters + string.digits + "-._~"
+    verifier = "".join(secrets.choice(alphabet) for _ in range(128))
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def suite_params(rp: Rp, *, scope: str = "openid", nonce: bool = True, state_length: int = 10,
@@ -510,23 +521,32 @@ def register_fapi_client(client: TestClient, admin: dict[str, str], key: Any, *,
 
 
 def fapi_request(**changes: str | None) -> tuple[dict[str, str], str]:
-    """A FAPI 2.0 authorization request's parameters (PKCE S256) and its verifier; a change to
-    ``None`` leaves a parameter out."""
-    verifier, challenge = pkce_pair()
-    params = {"redirect_uri": DEMO_REDIRECT, "response_type": "code", "scope": "openid profile",
-              "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
-              "code_challenge": challenge, "code_challenge_method": "S256"} | changes
+    """A FAPI 2.0 authorization request's parameters as the suite's ``CreateAuthorizationRequest
+    Steps`` makes them (10-character state and nonce, a 128-character PKCE S256 verifier) and its
+    verifier; a change to ``None`` leaves a parameter out. ``fapi_push`` adds the ``client_id``."""
+    verifier, challenge = suite_pkce()
+    params = {"redirect_uri": DEMO_REDIRECT, "scope": "openid profile", "state": suite_value(),
+              "nonce": suite_value(), "response_type": "code", "code_challenge": challenge,
+              "code_challenge_method": "S256"} | changes
     return {k: v for k, v in params.items() if v is not None}, verifier
+
+
+def _suite_assertion(app: FastAPI, fapi: FapiClient, **claims: Any) -> dict[str, str]:
+    """``CreateClientAuthenticationAssertionClaimsWithIssAudience``: ``nbf`` = ``iat``, a
+    20-character alphanumeric ``jti``, the issuer as audience (``claims`` change them)."""
+    now = int(app.state.clock.now().timestamp())
+    claims = {"jti": alphanumeric(20), "nbf": now} | claims
+    return client_assertion(app, fapi.client_id, fapi.key, alg=fapi.alg, **claims)
 
 
 def fapi_push(client: TestClient, app: FastAPI, settings: Settings, fapi: FapiClient,
               params: dict[str, str], *, dpop: str | None = None, **assertion: Any) -> Any:
-    """POST /oauth2/par with a private_key_jwt assertion (audience the issuer unless
-    ``assertion`` changes it or another claim)."""
-    assertion = {"aud": settings.issuer_url} | assertion
-    auth = client_assertion(app, fapi.client_id, fapi.key, alg=fapi.alg, **assertion)
-    return client.post("/oauth2/par", data={**params, **auth},
-                       headers={"DPoP": dpop} if dpop else {})
+    """``CallPAREndpoint``: the request's parameters with the ``client_id`` and a private_key_jwt
+    assertion (audience the issuer unless ``assertion`` changes it or another claim), ``Accept:
+    application/json``."""
+    auth = _suite_assertion(app, fapi, **{"aud": settings.issuer_url} | assertion)
+    return client.post("/oauth2/par", data={"client_id": fapi.client_id, **params, **auth},
+                       headers=JSON | ({"DPoP": dpop} if dpop else {}))
 
 
 def fapi_authorize(agent: TestClient, fapi: FapiClient, request_uri: str, pin: str,
@@ -537,10 +557,11 @@ def fapi_authorize(agent: TestClient, fapi: FapiClient, request_uri: str, pin: s
 
 def fapi_token(agent: TestClient, app: FastAPI, settings: Settings, fapi: FapiClient,
                form: dict[str, str], *, dpop: str | None) -> Any:
-    """POST /oauth2/token with the client's assertion and ``dpop`` as the DPoP header."""
-    auth = client_assertion(app, fapi.client_id, fapi.key, settings.issuer_url, alg=fapi.alg)
+    """POST /oauth2/token with the client's assertion, ``Accept: application/json`` and ``dpop``
+    as the DPoP header."""
+    auth = _suite_assertion(app, fapi, aud=settings.issuer_url)
     return agent.post("/oauth2/token", data={**form, **auth},
-                      headers={"DPoP": dpop} if dpop else {})
+                      headers=JSON | ({"DPoP": dpop} if dpop else {}))
 
 
 @contextmanager

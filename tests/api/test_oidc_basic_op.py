@@ -30,11 +30,7 @@ ui_locales) use a second test user.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import secrets
-import string
 from datetime import timedelta
 from typing import Any
 
@@ -58,6 +54,7 @@ from tests.api.oidc_support import (
     register_rp,
     suite_authorize,
     suite_params,
+    suite_pkce,
     suite_redeem,
     suite_token,
     suite_userinfo,
@@ -555,10 +552,7 @@ def test_oidcc_ensure_request_with_valid_pkce_succeeds(
         agent: TestClient, rp: Rp, citizen: str, settings: Settings) -> None:
     """The one module that sends PKCE: a 128-character verifier, S256, to a client registered
     without requiring it. (A wrong verifier is refused: test_oidc_tokens.py.)"""
-    alphabet = string.ascii_letters + string.digits + "-._~"  # CreateRandomCodeVerifier
-    verifier = "".join(secrets.choice(alphabet) for _ in range(128))
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    params = suite_params(rp, code_challenge=challenge.rstrip(b"=").decode(),
-                          code_challenge_method="S256")
+    verifier, challenge = suite_pkce()
+    params = suite_params(rp, code_challenge=challenge, code_challenge_method="S256")
     flow = suite_authorize(agent, params, pin=citizen)
     suite_tokens(agent, rp, flow, settings, code_verifier=verifier)
