@@ -272,6 +272,8 @@ def userinfo(agent: TestClient, access_token: str) -> Any:
 # --- what the OpenID Foundation's conformance suite sends ----------------------------------------
 
 JSON = {"Accept": "application/json"}  # Spring's setAccept on every token and userinfo call
+# Spring's FormHttpMessageConverter adds the charset to every form it writes
+FORM = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
 
 
 def suite_end_session_state() -> str:
@@ -334,7 +336,7 @@ def suite_token(agent: TestClient, rp: Rp, form: dict[str, str]) -> Any:
     """``CallTokenEndpointAndReturnFullResponse``: a form POST with ``Accept: application/json``
     and the client's authentication."""
     headers, form = rp.auth(form)
-    return agent.post("/oauth2/token", data=form, headers=JSON | headers)
+    return agent.post("/oauth2/token", data=form, headers=JSON | FORM | headers)
 
 
 def suite_redeem(agent: TestClient, rp: Rp, flow: Authorization, **extra: str) -> Any:
@@ -546,7 +548,7 @@ def fapi_push(client: TestClient, app: FastAPI, settings: Settings, fapi: FapiCl
     application/json``."""
     auth = _suite_assertion(app, fapi, **{"aud": settings.issuer_url} | assertion)
     return client.post("/oauth2/par", data={"client_id": fapi.client_id, **params, **auth},
-                       headers=JSON | ({"DPoP": dpop} if dpop else {}))
+                       headers=JSON | FORM | ({"DPoP": dpop} if dpop else {}))
 
 
 def fapi_authorize(agent: TestClient, fapi: FapiClient, request_uri: str, pin: str,
@@ -561,7 +563,7 @@ def fapi_token(agent: TestClient, app: FastAPI, settings: Settings, fapi: FapiCl
     as the DPoP header."""
     auth = _suite_assertion(app, fapi, aud=settings.issuer_url)
     return agent.post("/oauth2/token", data={**form, **auth},
-                      headers=JSON | ({"DPoP": dpop} if dpop else {}))
+                      headers=JSON | FORM | ({"DPoP": dpop} if dpop else {}))
 
 
 @contextmanager

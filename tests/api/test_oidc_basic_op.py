@@ -9,7 +9,8 @@ static client, discovery), and nothing more:
   ``scope=openid``, a 10-character alphanumeric ``state`` and ``nonce``, ``response_type=code``, in
   alphabetical order, plus what the module adds; no PKCE except in
   ``oidcc-ensure-request-with-valid-pkce-succeeds``;
-* the token request: ``grant_type``, ``code``, ``redirect_uri``, form-encoded, ``Accept:
+* the token request: ``grant_type``, ``code``, ``redirect_uri``, form-encoded (``Content-Type:
+  application/x-www-form-urlencoded;charset=UTF-8``, as Spring writes it), ``Accept:
   application/json``, the client's credentials form-urlencoded before base64 (RFC 6749 §2.3.1);
 * then, in every module that does not stop earlier, a GET of the userinfo endpoint with the token
   as ``<token_type> <token>`` and ``Accept: application/json``, which must answer 200.
@@ -43,6 +44,7 @@ from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     DEMO_REDIRECT,
+    FORM,
     JSON,
     Authorization,
     Rp,
@@ -242,7 +244,7 @@ def test_oidcc_userinfo_post_body(agent: TestClient, rp: Rp, citizen: str,
     body. The suite only warns if this is refused; we accept it (RFC 6750 §2.2)."""
     _, body = suite_flow(agent, rp, citizen, settings)
     response = agent.post("/oauth2/userinfo", data={"access_token": body["access_token"]},
-                          headers=JSON)
+                          headers=JSON | FORM)
     _userinfo_answer(response, body)
 
 
