@@ -476,7 +476,7 @@ def dpop_proof(app: FastAPI, method: str, url: str, *, key: Any, token: str | No
     """A DPoP proof (RFC 9449 §4.2) made now on the app's clock, with a fresh ``jti``; ``token``:
     the access token it goes with (``ath``); ``changes``: claims to set (``None`` drops one)."""
     now = int(app.state.clock.now().timestamp())
-    claims = {"jti": secrets.token_hex(8), "htm": method, "htu": url, "iat": now}
+    claims = {"jti": alphanumeric(20), "htm": method, "htu": url, "iat": now}  # CreateDpopClaims
     if token is not None:
         claims["ath"] = base64.urlsafe_b64encode(
             hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
