@@ -9,7 +9,9 @@
   needs an agreement, i.e. an administrator). ``response_types`` default ``["code"]``, and must be
   exactly that with ``authorization_code`` (RFC 7591 §2.1).
 * ``token_endpoint_auth_method`` default ``client_secret_basic``; ``private_key_jwt`` needs
-  ``jwks`` (``jwks_uri`` is not supported: the keys are given by value).
+  ``jwks`` (``jwks_uri`` is not supported: the keys are given by value). Any client may register
+  ``jwks`` (OIDC Registration §2: its request-object keys; the conformance suite's registration
+  always sends one); they never authenticate a client registered for another method.
 * ``id_token_signed_response_alg`` default ``RS256`` (OIDC Registration §2), or ``ES256``;
   ``userinfo_signed_response_alg`` ``RS256`` or ``ES256`` (absent: plain JSON); ``none`` never.
 * ``subject_type`` ``pairwise`` only (the provider has no public subjects).
@@ -113,8 +115,8 @@ def _keys(document: Mapping[str, Any], method: str) -> Mapping[str, Any] | None:
     jwks = document.get("jwks")
     if jwks is not None and not isinstance(jwks, dict):
         raise InvalidClientMetadata("jwks must be a JWK Set object.")
-    if (method == PRIVATE_KEY_JWT) != (jwks is not None):
-        raise InvalidClientMetadata("jwks is required for private_key_jwt, and only for it.")
+    if method == PRIVATE_KEY_JWT and jwks is None:
+        raise InvalidClientMetadata("jwks is required for private_key_jwt.")
     return jwks
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import secrets
+import string
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -171,8 +172,17 @@ class Rp:
             return {}, {**form, "client_id": self.client_id}
         if self.method == "client_secret_post":
             return {}, {**form, "client_id": self.client_id, "client_secret": self.secret or ""}
-        raw = f"{self.client_id}:{self.secret}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}, form
+        return {"Authorization": basic_credentials(self.client_id, self.secret or "")}, form
+
+
+def basic_credentials(client_id: str, secret: str) -> str:
+    """``client_secret_basic`` as RFC 6749 §2.3.1 has it, and as the OpenID Foundation's suite
+    sends it: id and secret each form-urlencoded, then joined by ``:`` and base64-encoded."""
+    def form(value: str) -> str:  # Java's URLEncoder: also ``~``, never ``*``
+        return quote_plus(value, safe="*").replace("~", "%7E")
+
+    raw = f"{form(client_id)}:{form(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
 
 
 def register_rp(client: TestClient, admin: dict[str, str], **spec: Any) -> Rp:
@@ -259,6 +269,94 @@ def userinfo(agent: TestClient, access_token: str) -> Any:
     return agent.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {access_token}"})
 
 
+# --- what the OpenID Foundation's conformance suite sends ----------------------------------------
+
+JSON = {"Accept": "application/json"}  # Spring's setAccept on every token and userinfo call
+# Spring's FormHttpMessageConverter adds the charset to every form it writes
+FORM = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+
+
+def suite_end_session_state() -> str:
+    """``CreateRandomEndSessionState``: 50 letters, 10 digits and 30 RFC 6749 VSCHAR punctuation
+    characters, with ``+``, space and ``;`` made ``~``."""
+    punctuation = "".join(chr(c) for lo, hi in ((0x20, 0x2F), (0x3A, 0x40), (0x5B, 0x60),
+                                                 (0x7B, 0x7E)) for c in range(lo, hi + 1))
+    state = ("".join(secrets.choice(string.ascii_letters) for _ in range(50))
+             + "".join(secrets.choice(string.digits) for _ in range(10))
+             + "".join(secrets.choice(punctuation) for _ in range(30)))
+    return state.replace("+", "~").replace(" ", "~").replace(";", "~")
+
+
+def alphanumeric(length: int) -> str:
+    """``RandomStringUtils.secure().nextAlphanumeric(length)``."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
+
+
+def suite_value(length: int = 10) -> str:
+    """``CreateRandomStateValue`` / ``CreateRandomNonceValue``: alphanumeric, and past 10
+    characters the last four are ``-._~``."""
+    return alphanumeric(length - 4) + "-._~" if length > 10 else alphanumeric(length)
+
+
+def suite_pkce() -> tuple[str, str]:
+    """``CreateRandomCodeVerifier`` (128 characters of A-Z a-z 0-9 - . _ ~) and its S256
+    challenge."""
+    alphabet = string.ascii_letters + string.digits + "-._~"
+    verifier = "".join(secrets.choice(alphabet) for _ in range(128))
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def suite_params(rp: Rp, *, scope: str = "openid", nonce: bool = True, state_length: int = 10,
+                 reverse: bool = False, **extra: str) -> dict[str, str]:
+    """The suite's authorization request, its keys sorted as ``BuildPlainRedirectTo
+    AuthorizationEndpoint`` sends them (``reverse``: the reordered redirect); ``extra``: what the
+    module adds (``""`` leaves a parameter out)."""
+    params = {"client_id": rp.client_id, "redirect_uri": rp.redirect_uri, "scope": scope,
+              "state": suite_value(state_length), "response_type": "code"}
+    if nonce:
+        params["nonce"] = suite_value()
+    params = {k: v for k, v in (params | extra).items() if v != ""}
+    return {key: params[key] for key in sorted(params, reverse=reverse)}
+
+
+def suite_authorize(agent: TestClient, params: dict[str, str], *, pin: str | None = None,
+                    method: str = "GET") -> Authorization:
+    """The browser's request to the authorization endpoint (``X-Sandbox-Login`` with ``pin``)."""
+    headers = {"X-Sandbox-Login": pin} if pin else {}
+    flow = Authorization(params, "")
+    if method == "POST":
+        flow.response = agent.post("/oauth2/authorize", data=params, headers=headers)
+    else:
+        flow.response = agent.get("/oauth2/authorize", params=params, headers=headers)
+    return flow
+
+
+def suite_token(agent: TestClient, rp: Rp, form: dict[str, str]) -> Any:
+    """``CallTokenEndpointAndReturnFullResponse``: a form POST with ``Accept: application/json``
+    and the client's authentication."""
+    headers, form = rp.auth(form)
+    return agent.post("/oauth2/token", data=form, headers=JSON | FORM | headers)
+
+
+def suite_redeem(agent: TestClient, rp: Rp, flow: Authorization, **extra: str) -> Any:
+    """``CreateTokenEndpointRequestForAuthorizationCodeGrant`` (+ what the module adds)."""
+    return suite_token(agent, rp, {"grant_type": "authorization_code",
+                                   "code": flow.result.get("code", ""),
+                                   "redirect_uri": flow.params["redirect_uri"], **extra})
+
+
+def suite_userinfo(agent: TestClient, body: dict[str, Any], method: str = "GET") -> Any:
+    """``CallUserInfoEndpoint`` / ``CallProtectedResource``: ``<token_type> <token>``, ``Accept:
+    application/json``; a POST (``SetResourceMethodToPost``) carries ``Content-Type:
+    application/x-www-form-urlencoded`` and no body."""
+    headers = JSON | {"Authorization": f"{body['token_type']} {body['access_token']}"}
+    if method == "POST":
+        return agent.post("/oauth2/userinfo", content=b"", headers=headers | {
+            "Content-Type": "application/x-www-form-urlencoded"})
+    return agent.get("/oauth2/userinfo", headers=headers)
+
+
 def logouts_delivered(app: FastAPI) -> None:
     """Wait until every back-channel logout submitted so far has been sent and its outcome
     recorded (they run outside the request that ended the session)."""
@@ -279,10 +377,14 @@ def sms_code(agent: TestClient, admin: dict[str, str], pin: str) -> str:
 
 
 def password_login(agent: TestClient, admin: dict[str, str], login_path: str, pin: str,
-                   password: str = "Vneid@2025") -> Any:
-    """Fill the login page (PIN + password), then the SMS code; the response after the code."""
+                   password: str = "Vneid@2025",
+                   look: Callable[[str], None] | None = None) -> Any:
+    """Fill the login page (PIN + password), then the SMS code; the response after the code
+    (``look``: called with the login page's HTML, to check what the user sees)."""
     page = agent.get(login_path)
     assert page.status_code == 200, page.text
+    if look is not None:
+        look(page.text)
     interaction = login_path.rsplit("/", 1)[-1].split("?")[0]
     sent = agent.post(f"/oauth2/login/{interaction}/password",
                       data={"csrf": csrf_of(page.text), "pin": pin, "password": password})
@@ -374,7 +476,7 @@ def dpop_proof(app: FastAPI, method: str, url: str, *, key: Any, token: str | No
     """A DPoP proof (RFC 9449 §4.2) made now on the app's clock, with a fresh ``jti``; ``token``:
     the access token it goes with (``ath``); ``changes``: claims to set (``None`` drops one)."""
     now = int(app.state.clock.now().timestamp())
-    claims = {"jti": secrets.token_hex(8), "htm": method, "htu": url, "iat": now}
+    claims = {"jti": alphanumeric(20), "htm": method, "htu": url, "iat": now}  # CreateDpopClaims
     if token is not None:
         claims["ath"] = base64.urlsafe_b64encode(
             hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
@@ -421,23 +523,32 @@ def register_fapi_client(client: TestClient, admin: dict[str, str], key: Any, *,
 
 
 def fapi_request(**changes: str | None) -> tuple[dict[str, str], str]:
-    """A FAPI 2.0 authorization request's parameters (PKCE S256) and its verifier; a change to
-    ``None`` leaves a parameter out."""
-    verifier, challenge = pkce_pair()
-    params = {"redirect_uri": DEMO_REDIRECT, "response_type": "code", "scope": "openid profile",
-              "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
-              "code_challenge": challenge, "code_challenge_method": "S256"} | changes
+    """A FAPI 2.0 authorization request's parameters as the suite's ``CreateAuthorizationRequest
+    Steps`` makes them (10-character state and nonce, a 128-character PKCE S256 verifier) and its
+    verifier; a change to ``None`` leaves a parameter out. ``fapi_push`` adds the ``client_id``."""
+    verifier, challenge = suite_pkce()
+    params = {"redirect_uri": DEMO_REDIRECT, "scope": "openid profile", "state": suite_value(),
+              "nonce": suite_value(), "response_type": "code", "code_challenge": challenge,
+              "code_challenge_method": "S256"} | changes
     return {k: v for k, v in params.items() if v is not None}, verifier
+
+
+def _suite_assertion(app: FastAPI, fapi: FapiClient, **claims: Any) -> dict[str, str]:
+    """``CreateClientAuthenticationAssertionClaimsWithIssAudience``: ``nbf`` = ``iat``, a
+    20-character alphanumeric ``jti``, the issuer as audience (``claims`` change them)."""
+    now = int(app.state.clock.now().timestamp())
+    claims = {"jti": alphanumeric(20), "nbf": now} | claims
+    return client_assertion(app, fapi.client_id, fapi.key, alg=fapi.alg, **claims)
 
 
 def fapi_push(client: TestClient, app: FastAPI, settings: Settings, fapi: FapiClient,
               params: dict[str, str], *, dpop: str | None = None, **assertion: Any) -> Any:
-    """POST /oauth2/par with a private_key_jwt assertion (audience the issuer unless
-    ``assertion`` changes it or another claim)."""
-    assertion = {"aud": settings.issuer_url} | assertion
-    auth = client_assertion(app, fapi.client_id, fapi.key, alg=fapi.alg, **assertion)
-    return client.post("/oauth2/par", data={**params, **auth},
-                       headers={"DPoP": dpop} if dpop else {})
+    """``CallPAREndpoint``: the request's parameters with the ``client_id`` and a private_key_jwt
+    assertion (audience the issuer unless ``assertion`` changes it or another claim), ``Accept:
+    application/json``."""
+    auth = _suite_assertion(app, fapi, **{"aud": settings.issuer_url} | assertion)
+    return client.post("/oauth2/par", data={"client_id": fapi.client_id, **params, **auth},
+                       headers=JSON | FORM | ({"DPoP": dpop} if dpop else {}))
 
 
 def fapi_authorize(agent: TestClient, fapi: FapiClient, request_uri: str, pin: str,
@@ -448,10 +559,11 @@ def fapi_authorize(agent: TestClient, fapi: FapiClient, request_uri: str, pin: s
 
 def fapi_token(agent: TestClient, app: FastAPI, settings: Settings, fapi: FapiClient,
                form: dict[str, str], *, dpop: str | None) -> Any:
-    """POST /oauth2/token with the client's assertion and ``dpop`` as the DPoP header."""
-    auth = client_assertion(app, fapi.client_id, fapi.key, settings.issuer_url, alg=fapi.alg)
+    """POST /oauth2/token with the client's assertion, ``Accept: application/json`` and ``dpop``
+    as the DPoP header."""
+    auth = _suite_assertion(app, fapi, aud=settings.issuer_url)
     return agent.post("/oauth2/token", data={**form, **auth},
-                      headers={"DPoP": dpop} if dpop else {})
+                      headers=JSON | FORM | ({"DPoP": dpop} if dpop else {}))
 
 
 @contextmanager

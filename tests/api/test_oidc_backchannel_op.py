@@ -8,9 +8,16 @@ The plan has two modules: ``oidcc-backchannel-logout-discovery-endpoint-verifica
 response mode; the client registered statically -- the admin API -- or dynamically, RFC 7591,
 with ``backchannel_logout_uri`` and ``backchannel_logout_session_required: true`` as the suite
 adds them).
-The suite sends no PKCE in these modules, so the clients are registered without ``require_pkce``;
-its ``state`` is 128 characters long; the user logs in through the HTML login pages (a cookie jar),
-as the suite's browser does, so that the second, ``prompt=none`` request can find the session.
+The suite sends no PKCE in these modules, so the clients are registered without ``require_pkce``.
+Its requests (oidc_support's ``suite_*`` helpers): the authorization request with ``scope=openid``,
+a 10-character nonce and a 128-character state (both requests), the token request with ``Accept:
+application/json`` and form-urlencoded Basic credentials, the userinfo GET of its default flow,
+then the end-session request with ``id_token_hint``, ``post_logout_redirect_uri`` and a
+90-character RFC 6749 VSCHAR ``state``. The user logs in through the HTML login pages (a cookie
+jar), as the suite's browser does, so that the second, ``prompt=none`` request can find the
+session. The dynamic client is registered with ``OIDCCCreateDynamicClientRegistrationRequest``'s
+body (name, grant and response types, an RS256 JWK Set, ``client_secret_basic``, contacts) and an
+initial access token.
 
 Where this differs from the suite's environment: the suite's receiver is an https URL on the
 internet; here it is an HTTP server on loopback (allowed for a sandbox deployment, as for webhooks),
@@ -29,21 +36,26 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, RSAKey
 
 from app.settings import Settings
 from tests.api.events_support import Receiver, running_receiver
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     DEMO_REDIRECT,
+    Authorization,
     Rp,
-    authorize,
-    interactive_login,
+    approve_consent,
     jwt_claims,
     logouts_delivered,
+    password_login,
     query_of,
-    redeem,
     register_rp,
+    suite_authorize,
+    suite_end_session_state,
+    suite_params,
+    suite_redeem,
+    suite_userinfo,
 )
 
 POST_LOGOUT_REDIRECT = "http://127.0.0.1:8765/post_logout_redirect"
@@ -69,10 +81,18 @@ def _static_client(client: TestClient, admin: dict[str, str], receiver: Receiver
 
 
 def _dynamic_client(client: TestClient, admin: dict[str, str], receiver: Receiver) -> Rp:
-    registered = client.post("/oauth2/register", headers=admin, json={
-        "redirect_uris": [DEMO_REDIRECT], "post_logout_redirect_uris": [POST_LOGOUT_REDIRECT],
-        "backchannel_logout_session_required": True, "backchannel_logout_uri": receiver.url,
-        "client_name": "Back-channel OP dynamic client"})
+    minted = client.post("/v1/admin/registration-tokens", json={"expires_in": 3600},
+                         headers=admin)
+    assert minted.status_code == 201, minted.text
+    key = RSAKey.generate_key(2048, auto_kid=True)
+    registered = client.post("/oauth2/register", headers={
+        "Authorization": f"Bearer {minted.json()['initial_access_token']}"}, json={
+        "client_name": "oidcc dancu " + secrets.token_hex(3),
+        "grant_types": ["authorization_code"], "jwks": {"keys": [key.as_dict(private=False)]},
+        "token_endpoint_auth_method": "client_secret_basic", "response_types": ["code"],
+        "redirect_uris": [DEMO_REDIRECT], "contacts": ["certification@oidf.org"],
+        "post_logout_redirect_uris": [POST_LOGOUT_REDIRECT],
+        "backchannel_logout_session_required": True, "backchannel_logout_uri": receiver.url})
     assert registered.status_code == 201, registered.text
     body = registered.json()
     return Rp(body["client_id"], body["client_secret"], redirect_uri=DEMO_REDIRECT, pkce=False)
@@ -109,19 +129,31 @@ def _validate_logout_request(receiver: Receiver, client: TestClient, rp: Rp,
     assert "nonce" not in claims  # CheckLogoutTokenNoNonce
 
 
+def _browser_login(agent: TestClient, admin: dict[str, str], citizen: str,
+                   params: dict[str, str]) -> Authorization:
+    flow = suite_authorize(agent, params)
+    response = flow.response
+    if response.headers.get("location", "").startswith("/oauth2/login/"):
+        response = password_login(agent, admin, response.headers["location"], citizen)
+    if response.headers.get("location", "").startswith("/oauth2/consent/"):
+        response = approve_consent(agent, response.headers["location"])
+    flow.response = response
+    return flow
+
+
 @pytest.mark.parametrize("registration", ["static", "dynamic"])
 def test_oidcc_backchannel_rp_initiated_logout(
         app: FastAPI, agent: TestClient, client: TestClient, admin: dict[str, str], citizen: str,
         receiver: Receiver, settings: Settings, registration: str) -> None:
     register = _static_client if registration == "static" else _dynamic_client
     rp = register(client, admin, receiver)
-    state = secrets.token_urlsafe(96)[:128]  # requested_state_length 128
-    flow = interactive_login(agent, admin, rp, citizen, scope="openid", state=state)
-    assert flow.result["state"] == state
-    tokens = redeem(agent, rp, flow)
+    flow = _browser_login(agent, admin, citizen, suite_params(rp, state_length=128))
+    assert flow.result["state"] == flow.params["state"]
+    tokens = suite_redeem(agent, rp, flow)
     assert tokens.status_code == 200, tokens.text
+    assert suite_userinfo(agent, tokens.json()).status_code == 200
     id_token = tokens.json()["id_token"]
-    end_session_state = secrets.token_urlsafe(16)
+    end_session_state = suite_end_session_state()
     answer = agent.get("/oauth2/logout", params={
         "id_token_hint": id_token, "post_logout_redirect_uri": POST_LOGOUT_REDIRECT,
         "state": end_session_state})
@@ -131,5 +163,8 @@ def test_oidcc_backchannel_rp_initiated_logout(
     assert query_of(location) == {"state": end_session_state}  # CheckPostLogoutState, no extras
     logouts_delivered(app)  # the suite waits for the back-channel request
     _validate_logout_request(receiver, client, rp, jwt_claims(id_token), settings)
-    again = authorize(agent, rp, scope="openid", prompt="none")  # the user has been logged out
-    assert query_of(again.location).get("error") in ("login_required", "interaction_required")
+    again = suite_authorize(agent, suite_params(rp, state_length=128, prompt="none"))
+    result = query_of(again.location)  # the user has been logged out
+    assert result.get("error") in ("login_required", "interaction_required",
+                                   "account_selection_required", "consent_required")
+    assert result["state"] == again.params["state"]

@@ -24,6 +24,7 @@ from app.settings import Settings
 from tests.api.oidc_support import *  # noqa: F403
 from tests.api.oidc_support import (
     DEMO_REDIRECT,
+    JSON,
     FapiClient,
     browser,
     client_assertion,
@@ -103,7 +104,8 @@ class Flow:
                  **proof_changes: Any) -> Any:
         if dpop == "make":
             dpop = self.proof(self.userinfo_url, method="GET", token=token, **proof_changes)
-        headers = {"Authorization": f"{scheme} {token}", **({"DPoP": dpop} if dpop else {})}
+        headers = {**JSON, "Authorization": f"{scheme} {token}",
+                   **({"DPoP": dpop} if dpop else {})}
         return self.agent.get("/oauth2/userinfo", headers=headers)
 
 
@@ -439,7 +441,8 @@ def test_fapi2_security_profile_final_attempt_to_use_expired_auth_code(
 def test_fapi2_security_profile_final_ensure_client_assertion_in_token_endpoint(
         flow: Flow) -> None:
     code, verifier = flow.code()
-    answer = flow.agent.post("/oauth2/token", headers={"DPoP": flow.proof(flow.token_url)}, data={
+    headers = {**JSON, "DPoP": flow.proof(flow.token_url)}
+    answer = flow.agent.post("/oauth2/token", headers=headers, data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": DEMO_REDIRECT,
         "code_verifier": verifier, "client_id": flow.fapi.client_id})
     _refused(answer, "invalid_client", "invalid_request")
@@ -460,7 +463,8 @@ def test_fapi2_security_profile_final_ensure_client_assertion_fails(
               "aud": {"aud": "https://somewhere-else.example/"}, "sub": {"sub": None}}[changes]
     auth = client_assertion(flow.app, flow.fapi.client_id, CLIENT_KEY,
                             change.pop("aud", flow.settings.issuer_url), alg="ES256", **change)
-    answer = flow.agent.post("/oauth2/token", headers={"DPoP": flow.proof(flow.token_url)}, data={
+    headers = {**JSON, "DPoP": flow.proof(flow.token_url)}
+    answer = flow.agent.post("/oauth2/token", headers=headers, data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": DEMO_REDIRECT,
         "code_verifier": verifier, **auth})
     _refused(answer, "invalid_client")

@@ -458,3 +458,29 @@ def test_a_source_is_counted_under_a_keyed_hash_never_its_address(
     assert oidc_registration.source_key(other, "testclient") != key
     assert oidc_registration.source_key(settings, "2001:db8::1") == oidc_registration.source_key(
         settings, "2001:db8::ffff")  # an IPv6 host's /64
+
+
+def test_a_secret_client_may_register_keys_as_the_conformance_suite_does_yet_not_sign_in_with_them(
+        app: Any, client: TestClient, initial_token: str, settings: Settings) -> None:
+    """``OIDCCCreateDynamicClientRegistrationRequest`` always sends an RS256 ``jwks``, with
+    ``client_secret_basic`` in the Basic and Back-Channel plans: the registration is accepted, and
+    the keys never stand in for the secret."""
+    from joserfc.jwk import RSAKey
+
+    from tests.api.oidc_support import client_assertion
+
+    key = RSAKey.generate_key(2048, auto_kid=True)
+    registered = _register(client, initial_token, {
+        **BODY, "jwks": {"keys": [key.as_dict(private=False)]},
+        "token_endpoint_auth_method": "client_secret_basic", "response_types": ["code"],
+        "contacts": ["certification@oidf.org"]})
+    assert registered.status_code == 201, registered.text
+    body = registered.json()
+    assert body["token_endpoint_auth_method"] == "client_secret_basic"
+    assert body["client_secret"]
+    assertion = client_assertion(app, body["client_id"], key, settings.issuer_url)
+    refused = client.post("/oauth2/token", data={"grant_type": "authorization_code",
+                                                 "code": "x", "redirect_uri": DEMO_REDIRECT,
+                                                 **assertion})
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"] == "invalid_client"

@@ -145,8 +145,8 @@ def _problems(spec: ClientSpec, targets: TargetPolicy) -> list[str]:
         problems.append("userinfo_signed_response_alg: ES256 or RS256")
     if spec.data_basis not in ("statutory_task", "consent"):
         problems.append("data_basis: statutory_task or consent")
-    if (spec.token_endpoint_auth_method == "private_key_jwt") != (spec.jwks is not None):
-        problems.append("jwks: required for private_key_jwt, and only for it")
+    if spec.token_endpoint_auth_method == "private_key_jwt" and spec.jwks is None:
+        problems.append("jwks: required for private_key_jwt")
     check = native_redirect_uri_problem if spec.application_type == "native" else \
         web_redirect_uri_problem
     problems += [f"{field}: {reason}" for field in ("redirect_uris", "post_logout_redirect_uris")
