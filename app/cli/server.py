@@ -79,12 +79,14 @@ def migrate(database_url: str | None = typer.Option(None, help="DANCU_DATABASE_U
     from sqlalchemy.exc import SQLAlchemyError
 
     from app import migrations
+    from app.bootstrap import startup_turn
     from app.db import Database
 
     settings = settings_from(database_url=database_url)
     database = Database.connect(settings.database_url)
     try:
-        migrations.upgrade(database.engine)
+        with startup_turn(database):  # not while a starting server migrates or bootstraps
+            migrations.upgrade(database.engine)
     except SQLAlchemyError as exc:
         fail(f"migration failed: {type(exc).__name__}")
     finally:

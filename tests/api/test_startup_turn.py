@@ -10,8 +10,11 @@ import time
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from app import migrations
 from app.bootstrap import _STARTUP_LOCK_ID, _startup_lock_path, startup_turn
+from app.cli import app as cli_app
 from app.db import Database
 
 
@@ -56,3 +59,16 @@ def test_the_start_up_turn_outlasts_the_servers_idle_transaction_timeout(
             assert not _another_process_could_take_it(database)
     finally:
         impatient.dispose()
+
+
+def test_dancu_migrate_migrates_in_the_start_up_turn(database: Database,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dancu migrate`` beside a server that is starting (or another ``dancu migrate``) takes
+    its turn: two processes upgrading one database at once collide."""
+    held: list[bool] = []
+    monkeypatch.setattr(migrations, "upgrade",
+                        lambda _engine: held.append(not _another_process_could_take_it(database)))
+    result = CliRunner().invoke(cli_app, ["migrate", "--database-url", database.url])
+    assert result.exit_code == 0, result.output
+    assert held == [True]
+    assert _another_process_could_take_it(database)
