@@ -202,6 +202,18 @@ def browser(app: FastAPI) -> TestClient:
     return TestClient(app, follow_redirects=False)
 
 
+@contextmanager
+def browsing(app: FastAPI) -> Iterator[TestClient]:
+    """A :func:`browser` for a block, closed after it. Not ``with TestClient(app)``: that runs the
+    session app's lifespan again, and its end shuts the app down under every later test (its
+    back-channel logout dispatcher closed: "delivery not made: the service stopped first")."""
+    agent = browser(app)
+    try:
+        yield agent
+    finally:
+        agent.close()
+
+
 @dataclass
 class Authorization:
     """One authorization request of a test, and where it led."""

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from app.db import Database
 from app.settings import Settings
 from tests.api.events_support import admin, record, single
-from tests.api.oidc_support import Rp, authorize, browser, register_rp, tokens_for
+from tests.api.oidc_support import Rp, authorize, browsing, register_rp, tokens_for
 from tests.api.sharing_support import admin_headers, issue_token  # noqa: F401 - fixture
 
 PURPOSE = "account-opening"
@@ -64,7 +64,7 @@ def citizen(client: TestClient, database: Database, settings: Settings) -> str:
 
 @pytest.fixture
 def agent(app: FastAPI) -> Iterator[TestClient]:
-    with browser(app) as fresh:
+    with browsing(app) as fresh:
         yield fresh
 
 
@@ -289,7 +289,7 @@ def test_the_history_page_lists_accesses_for_the_signed_in_citizen(
         "pin": citizen, "client_id": bank.rp.client_id, "purpose": PURPOSE,
         "scopes": ["citizen.basic"]})
     assert bank.lookup(citizen).status_code == 200
-    with browser(app) as page_agent:
+    with browsing(app) as page_agent:
         assert page_agent.get("/oauth2/account/history").status_code == 401  # not signed in
         authorize(page_agent, bank.rp, pin=citizen)  # signs in: the session cookie is set
         page = page_agent.get("/oauth2/account/history?lang=en")

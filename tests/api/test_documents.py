@@ -24,7 +24,7 @@ from app.settings import Settings
 from tests.api.events_support import Receiver, admin, record, running_receiver, single
 from tests.api.oidc_support import (
     authorize,
-    browser,
+    browsing,
     password_login,
     register_rp,
     tokens_for,
@@ -118,7 +118,7 @@ def test_a_relying_party_token_needs_vneid_documents(
     _level2(client, settings, pin)
     rp = register_rp(client, admin_headers, name="Cổng dịch vụ công",
                      scopes=["openid", "profile", "vneid.documents"])
-    with browser(app) as agent:
+    with browsing(app) as agent:
         without = tokens_for(agent, rp, pin, scope="openid profile")["access_token"]
         refused = client.get("/v1/me/documents", headers=bearer(without))
         assert (refused.status_code, _problem(refused)) == (403, "documents-scope-required")
@@ -349,7 +349,7 @@ def test_document_scopes_release_their_claims_at_userinfo(
     _level2(client, settings, pin)
     rp = register_rp(client, admin_headers, name="Bệnh viện",
                      scopes=["openid", "vneid.health_insurance", "vneid.tax"])
-    with browser(app) as agent:
+    with browsing(app) as agent:
         token = tokens_for(agent, rp, pin, scope="openid vneid.health_insurance vneid.tax")
         claims = userinfo(agent, token["access_token"]).json()
     expected = _json(_documents(database, app, pin))
@@ -367,7 +367,7 @@ def test_the_consent_page_lists_each_document_scope_asked_for(
     pin = listed["valid-adult-level2"]["pin"]  # an account with the sandbox password
     rp = register_rp(client, admin_headers, name="Bảo hiểm",
                      scopes=["openid", "vneid.health_insurance", "vneid.driving_licence"])
-    with browser(app) as agent:
+    with browsing(app) as agent:
         flow = authorize(agent, rp, scope="openid vneid.health_insurance vneid.driving_licence")
         after = password_login(agent, admin(settings), flow.location, pin)
         page = agent.get(after.headers["location"], params={"lang": "en"})

@@ -32,6 +32,7 @@ from tests.api.oidc_support import (
     Rp,
     authorize,
     browser,
+    browsing,
     citizen_with_contact,
     jwt_header,
     password_login,
@@ -60,7 +61,7 @@ def portal(client: TestClient, admin: dict[str, str]) -> Rp:
 
 @pytest.fixture
 def agent(app: FastAPI) -> Iterator[TestClient]:
-    with browser(app) as fresh:
+    with browsing(app) as fresh:
         yield fresh
 
 
