@@ -11,7 +11,6 @@ import sqlite3
 import threading
 import weakref
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -270,18 +269,10 @@ def test_a_test_client_without_its_context_leaves_no_event_loop_connection_open(
     collector is off here: nothing is left to it)."""
     if not is_postgres:
         pytest.skip("PostgreSQL's event-loop connections")
-    import psycopg
-
     from app.main import create_app
+    from tests.api.test_audit import _recording_connections
 
-    made: list[Any] = []
-    connect = psycopg.AsyncConnection.connect
-
-    async def recorded(*args: Any, **kwargs: Any) -> Any:
-        made.append(await connect(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(psycopg.AsyncConnection, "connect", recorded)
+    made = _recording_connections(monkeypatch)
     http = TestClient(create_app(settings, database=database, migrate_on_start=False))
     gc.disable()
     try:

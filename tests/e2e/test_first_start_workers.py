@@ -10,7 +10,6 @@ prefix, dropped after) on the session's server when ``DANCU_TEST_DATABASE_URL`` 
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 
-from tests.conftest import TEST_SEED
+from tests.conftest import TEST_SEED, _postgres_database
 from tests.e2e.conftest import ROOT, free_port, server_log, stop, wait_ready
 
 DANCU = Path(sys.executable).with_name("dancu")
@@ -35,18 +34,7 @@ def empty_database(tmp_path: Path) -> Iterator[str]:
     if not server.startswith("postgresql"):
         yield f"sqlite:///{tmp_path / 'first-start.db'}"
         return
-    import psycopg
-
-    url = make_url(server)
-    name = f"workers_{secrets.token_hex(4)}"
-    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from _postgres_database(server)  # the suite's own: made, then dropped
 
 
 def _env(database_url: str, port: int, issuer: str) -> dict[str, str]:
